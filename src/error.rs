@@ -1,0 +1,16 @@
+//! The crate-wide error type.
+
+/// Any error kaon reports, wrapping the per-layer error enums.
+///
+/// Each layer has its own error enum carrying the wire-level details; this type lets
+/// applications hold one error regardless of which layer produced it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A byte-level read or write failed (truncated input, buffer too small).
+    #[error(transparent)]
+    Wire(#[from] crate::wire::Error),
+    /// A STUN message was malformed or failed verification.
+    #[error(transparent)]
+    Stun(#[from] crate::stun::Error),
+}

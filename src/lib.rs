@@ -1,0 +1,32 @@
+//! # kaon: a WebRTC engine with a sans-IO core
+//!
+//! Every protocol layer in kaon is a synchronous state machine. It takes datagrams and
+//! timestamps, and hands back datagrams to send, typed events and its next deadline. It never
+//! opens a socket, starts a thread or reads a clock: the caller owns all three. The same code
+//! therefore runs behind a UDP socket, inside the deterministic network simulator
+//! ([`sim`], feature `sim`) and under a fuzzer.
+//!
+//! Every layer implements one trait, [`Protocol`]; its documentation states the driving contract
+//! and the legal call order. Layers available today:
+//!
+//! - [`wire`]: bounds-checked byte reader and writer, RFC 1982 serial arithmetic, CRC32 and
+//!   CRC32c, a replay window and MD5, shared by every protocol.
+//! - [`stun`]: STUN messages, integrity, the client transaction and a binding server
+//!   (RFC 8489, RFC 5389, RFC 5769 vectors).
+//! - [`sim`] (feature `sim`): the network simulator with links, loss models and RFC 4787 NATs.
+//!
+//! The roadmap (ICE, DTLS, SRTP, SCTP, data channels, PeerConnection, media, congestion
+//! control) is in the README.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod protocol;
+mod rng;
+
+pub mod stun;
+pub mod wire;
+
+pub use error::Error;
+pub use protocol::{Datagram, Protocol, Transmit};
+pub use rng::Rng;
