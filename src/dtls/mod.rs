@@ -3,6 +3,7 @@
 //! (Module documentation is completed with the endpoint.)
 
 mod alert;
+mod cert;
 mod codec;
 mod crypto;
 mod extensions;
@@ -10,6 +11,7 @@ mod handshake;
 pub mod record;
 
 pub use alert::{Alert, AlertDescription, AlertLevel};
+pub use cert::{Fingerprint, HashAlgorithm, Identity};
 pub use crypto::CipherSuite;
 pub use extensions::{NamedGroup, SignatureScheme, SrtpProfile};
 
@@ -46,4 +48,19 @@ pub enum Error {
         /// The largest allowed.
         max: usize,
     },
+    /// A signature did not verify.
+    #[error("signature verification failed")]
+    BadSignature,
+    /// The peer chose or sent a value it must not.
+    #[error("illegal parameter: {0}")]
+    IllegalParameter(&'static str),
+    /// The peer's certificate could not be used.
+    #[error("bad certificate: {0}")]
+    BadCertificate(&'static str),
+    /// A key or certificate could not be loaded.
+    #[error("invalid key or certificate")]
+    InvalidKey,
+    /// A fingerprint string did not parse.
+    #[error("invalid fingerprint")]
+    InvalidFingerprint,
 }
