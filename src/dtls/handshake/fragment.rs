@@ -7,7 +7,7 @@
 //! [`MAX_AHEAD`] sequence numbers are buffered. Fragments beyond the limits are dropped; the
 //! peer retransmits them.
 
-use super::{HEADER_LEN, HandshakeHeader, HandshakeType};
+use super::{HandshakeHeader, HandshakeType};
 
 /// The largest handshake message we reassemble. A WebRTC peer's largest message is its
 /// Certificate (well under 4 KiB); a post-quantum ClientHello is about 1.5 KiB.
@@ -170,24 +170,6 @@ impl Reassembler {
     }
 }
 
-/// The `(offset, length)` fragments of a `len`-byte body when each record may carry `room`
-/// bytes of handshake data (header included). An empty body is one empty fragment.
-pub(crate) fn fragment_ranges(len: usize, room: usize) -> impl Iterator<Item = (usize, usize)> {
-    let per = room.saturating_sub(HEADER_LEN).max(1);
-    let mut offset = 0;
-    let mut first = true;
-    std::iter::from_fn(move || {
-        if offset >= len && !first {
-            return None;
-        }
-        first = false;
-        let n = per.min(len - offset);
-        let item = (offset, n);
-        offset += n;
-        Some(item)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,14 +184,6 @@ mod tests {
             fragment_length: len as u32,
         };
         (h, body[off..off + len].to_vec())
-    }
-
-    #[test]
-    fn fragment_ranges_cover_the_body() {
-        let v: Vec<_> = fragment_ranges(25, 22).collect();
-        assert_eq!(v, vec![(0, 10), (10, 10), (20, 5)]);
-        assert_eq!(fragment_ranges(0, 100).collect::<Vec<_>>(), vec![(0, 0)]);
-        assert_eq!(fragment_ranges(5, 100).collect::<Vec<_>>(), vec![(0, 5)]);
     }
 
     #[test]

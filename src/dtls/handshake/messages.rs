@@ -187,6 +187,7 @@ impl Finished {
         })
     }
 
+    #[cfg(test)]
     pub(crate) fn write(&self, out: &mut Vec<u8>) -> Result<(), Error> {
         out.extend_from_slice(&self.verify_data);
         Ok(())

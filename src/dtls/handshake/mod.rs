@@ -19,8 +19,8 @@ mod messages;
 pub(crate) use fragment::{Complete, Insert, Reassembler};
 pub(crate) use hello::{ClientHello, HelloVerifyRequest, ServerHello};
 pub(crate) use messages::{
-    CertificateMsg, CertificateRequest, CertificateVerify, ClientKeyExchange, Finished,
-    ServerKeyExchange,
+    CERT_TYPE_ECDSA_SIGN, CERT_TYPE_RSA_SIGN, CertificateMsg, CertificateRequest,
+    CertificateVerify, ClientKeyExchange, Finished, ServerKeyExchange,
 };
 
 use super::Error;

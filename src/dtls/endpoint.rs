@@ -1,0 +1,672 @@
+//! The DTLS endpoint: the [`Protocol`] implementation that moves records between the network,
+//! the handshake (`client.rs`, `server.rs`) and the application.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::Error;
+use super::alert::{Alert, AlertDescription, AlertLevel};
+use super::cert::Identity;
+use super::config::{Config, Role, UNSPECIFIED};
+use super::crypto::{self, CipherSuite, MASTER_SECRET_LEN, MAX_RECORD_OVERHEAD, RANDOM_LEN};
+use super::event::{Connected, Event, SrtpKeying, Stats};
+use super::extensions::SrtpProfile;
+use super::flight::{Flight, RetransmitTimer};
+use super::handshake::{HandshakeType, Insert, fragments};
+use super::record::{self, ContentType, HEADER_LEN, MAX_PLAINTEXT, Record, RecordLayer};
+use super::state::{Handshake, Step};
+use crate::{Datagram, Protocol, Rng, Transmit};
+
+/// At most this many bytes of application data wait to be sent.
+const MAX_QUEUED: usize = 1 << 20;
+/// Protected records that arrive before their keys exist are kept, up to this many.
+const MAX_EARLY_RECORDS: usize = 8;
+/// Stateless HelloVerifyRequests waiting to go out (a burst of ClientHellos from many
+/// addresses must not grow memory).
+pub(crate) const MAX_STATELESS: usize = 8;
+
+/// Where the connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    Handshaking,
+    Established,
+    Closed,
+    Failed,
+}
+
+/// What the handshake agreed on, kept for the exporter.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub(crate) suite: CipherSuite,
+    pub(crate) master_secret: [u8; MASTER_SECRET_LEN],
+    pub(crate) client_random: [u8; RANDOM_LEN],
+    pub(crate) server_random: [u8; RANDOM_LEN],
+    pub(crate) srtp: Option<SrtpProfile>,
+}
+
+/// A datagram prepared without connection state (a HelloVerifyRequest).
+#[derive(Debug)]
+pub(crate) struct Stateless {
+    pub(crate) source: SocketAddr,
+    pub(crate) destination: SocketAddr,
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// A DTLS 1.2 endpoint, client or server, for one peer over any datagram transport.
+///
+/// Drive it through [`Protocol`]; queue data with [`Endpoint::send`] and end it with
+/// [`Endpoint::close`]. See the [module documentation](super) for an example.
+#[derive(Debug)]
+pub struct Endpoint {
+    pub(crate) config: Config,
+    pub(crate) identity: Identity,
+    pub(crate) rng: Rng,
+    pub(crate) local: Option<SocketAddr>,
+    pub(crate) remote: Option<SocketAddr>,
+    pub(crate) records: RecordLayer,
+    pub(crate) state: State,
+    pub(crate) hs: Option<Box<Handshake>>,
+    pub(crate) flight: Flight,
+    pub(crate) flight_sent_at: Option<Instant>,
+    pub(crate) timer: RetransmitTimer,
+    pub(crate) handshake_deadline: Option<Instant>,
+    pub(crate) stateless_out: VecDeque<Stateless>,
+    pub(crate) cookie_secret: [u8; 32],
+    pub(crate) session: Option<Session>,
+    pub(crate) peer_certificate: Option<Vec<u8>>,
+    pub(crate) verified: bool,
+    pub(crate) handshake_done: bool,
+    pub(crate) stats: Stats,
+    alerts_out: VecDeque<Alert>,
+    app_out: VecDeque<Vec<u8>>,
+    app_pool: Vec<Vec<u8>>,
+    app_out_bytes: usize,
+    events: VecDeque<Event>,
+    scratch: Vec<u8>,
+    early: Vec<Vec<u8>>,
+    connected: bool,
+    failure: Option<Error>,
+}
+
+impl Endpoint {
+    /// A new endpoint. A client queues its first flight at once, so the first
+    /// `poll_transmit` sends the ClientHello; a server waits for one.
+    pub fn new(config: Config, identity: Identity, now: Instant) -> Result<Self, Error> {
+        if config.role == Role::Client && config.remote_addr.is_none() {
+            return Err(Error::NoRemoteAddress);
+        }
+        let mut rng = Rng::new(config.seed);
+        let mut cookie_secret = [0u8; 32];
+        rng.fill(&mut cookie_secret);
+        let timer = RetransmitTimer::new(config.retransmit_initial, config.retransmit_max);
+        let mut ep = Self {
+            local: config.local_addr,
+            remote: config.remote_addr,
+            identity,
+            rng,
+            records: RecordLayer::new(),
+            state: State::Handshaking,
+            hs: None,
+            flight: Flight::default(),
+            flight_sent_at: None,
+            timer,
+            handshake_deadline: None,
+            stateless_out: VecDeque::new(),
+            cookie_secret,
+            session: None,
+            peer_certificate: None,
+            verified: false,
+            handshake_done: false,
+            stats: Stats::default(),
+            alerts_out: VecDeque::new(),
+            app_out: VecDeque::new(),
+            app_pool: Vec::new(),
+            app_out_bytes: 0,
+            events: VecDeque::new(),
+            scratch: Vec::new(),
+            early: Vec::new(),
+            connected: false,
+            failure: None,
+            config,
+        };
+        match ep.config.role {
+            Role::Client => {
+                ep.handshake_deadline = Some(now + ep.config.handshake_timeout);
+                ep.client_start(now)?;
+            }
+            Role::Server => ep.hs = Some(Box::new(Handshake::new(Step::ServerListen))),
+        }
+        Ok(ep)
+    }
+
+    /// Queues one application-data record. Data queued before the connection is up waits for
+    /// it. Fails once the endpoint is closed or failed, when the payload exceeds
+    /// [`Endpoint::max_payload`], or when more than 1 MiB is already queued.
+    pub fn send(&mut self, data: &[u8]) -> Result<(), Error> {
+        match self.state {
+            State::Failed => return Err(self.failure.clone().unwrap_or(Error::Closed)),
+            State::Closed => return Err(Error::Closed),
+            _ => {}
+        }
+        let max = self.max_payload();
+        if data.len() > max {
+            return Err(Error::DataTooLarge {
+                len: data.len(),
+                max,
+            });
+        }
+        if self.app_out_bytes + data.len() > MAX_QUEUED {
+            return Err(Error::SendQueueFull);
+        }
+        let mut buf = self.app_pool.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(data);
+        self.app_out_bytes += data.len();
+        self.app_out.push_back(buf);
+        Ok(())
+    }
+
+    /// The largest payload [`Endpoint::send`] accepts: what fits in one record in one
+    /// datagram of the configured MTU.
+    pub fn max_payload(&self) -> usize {
+        let overhead = self
+            .session
+            .as_ref()
+            .map_or(MAX_RECORD_OVERHEAD, |s| s.suite.record_overhead());
+        self.config
+            .mtu
+            .saturating_sub(HEADER_LEN + overhead)
+            .min(MAX_PLAINTEXT)
+    }
+
+    /// Ends the connection: sends close_notify and reports [`Event::Closed`]. Queued data
+    /// not yet sent is dropped. Does nothing once closed or failed.
+    pub fn close(&mut self) {
+        if matches!(self.state, State::Closed | State::Failed) {
+            return;
+        }
+        self.alerts_out
+            .push_back(Alert::warning(AlertDescription::CloseNotify));
+        self.shut(State::Closed);
+        self.events.push_back(Event::Closed);
+    }
+
+    /// Sets the fingerprints the peer's certificate must match, for when signaling delivers
+    /// them after the handshake has started. A certificate already received is checked now;
+    /// a mismatch fails the connection.
+    pub fn set_remote_fingerprints(&mut self, fingerprints: Vec<super::Fingerprint>) {
+        self.config.remote_fingerprints = fingerprints;
+        if let Err(e) = self.check_peer_certificate() {
+            self.fail(e);
+        } else {
+            self.maybe_connected();
+        }
+    }
+
+    /// RFC 5705 keying material exporter, available once connected.
+    pub fn export_keying_material(
+        &self,
+        label: &[u8],
+        context: Option<&[u8]>,
+        len: usize,
+    ) -> Result<Vec<u8>, Error> {
+        let s = self
+            .session
+            .as_ref()
+            .filter(|_| self.connected)
+            .ok_or(Error::NotConnected)?;
+        let mut out = vec![0u8; len];
+        crypto::export(
+            s.suite.prf_hash(),
+            &s.master_secret,
+            label,
+            &s.client_random,
+            &s.server_random,
+            context,
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
+    /// Whether the handshake completed and the peer is verified.
+    pub fn is_connected(&self) -> bool {
+        self.connected && self.state == State::Established
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The role this endpoint plays.
+    pub fn role(&self) -> Role {
+        self.config.role
+    }
+
+    /// The peer's address, once known.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.remote
+    }
+
+    /// Checks the peer's certificate against the expected fingerprints, when both are known.
+    pub(crate) fn check_peer_certificate(&mut self) -> Result<(), Error> {
+        let Some(cert) = &self.peer_certificate else {
+            return Ok(());
+        };
+        if self.verified || self.config.remote_fingerprints.is_empty() {
+            return Ok(());
+        }
+        // RFC 8122 §5: the certificate must match a fingerprint from signaling.
+        if self
+            .config
+            .remote_fingerprints
+            .iter()
+            .any(|f| f.matches(cert))
+        {
+            self.verified = true;
+            Ok(())
+        } else {
+            Err(Error::FingerprintMismatch)
+        }
+    }
+
+    /// Reports `Connected` once the handshake is done and the peer verified.
+    pub(crate) fn maybe_connected(&mut self) {
+        if self.connected
+            || !self.handshake_done
+            || !self.verified
+            || self.state != State::Established
+        {
+            return;
+        }
+        let Some(session) = self.session.clone() else {
+            return;
+        };
+        let srtp = session.srtp.and_then(|profile| {
+            let (k, s) = profile.key_and_salt_len()?;
+            let mut material = vec![0u8; 2 * (k + s)];
+            crypto::export(
+                session.suite.prf_hash(),
+                &session.master_secret,
+                b"EXTRACTOR-dtls_srtp",
+                &session.client_random,
+                &session.server_random,
+                None,
+                &mut material,
+            )
+            .ok()?;
+            Some(SrtpKeying {
+                profile,
+                role: self.config.role,
+                material,
+            })
+        });
+        self.connected = true;
+        self.events.push_back(Event::Connected(Connected {
+            cipher_suite: session.suite,
+            srtp,
+            peer_certificate: self.peer_certificate.clone().unwrap_or_default(),
+        }));
+    }
+
+    /// The handshake finished both ways.
+    pub(crate) fn handshake_complete(&mut self) {
+        self.handshake_done = true;
+        self.state = State::Established;
+        self.handshake_deadline = None;
+        self.maybe_connected();
+    }
+
+    /// Ends the connection with `error`: a fatal alert when the error calls for one, a
+    /// `Failed` event, and nothing more ever after.
+    pub(crate) fn fail(&mut self, error: Error) {
+        if matches!(self.state, State::Closed | State::Failed) {
+            return;
+        }
+        if let Some(d) = error.alert() {
+            self.alerts_out.push_back(Alert::fatal(d));
+        }
+        self.shut(State::Failed);
+        self.failure = Some(error.clone());
+        self.events.push_back(Event::Failed(error));
+    }
+
+    fn shut(&mut self, state: State) {
+        self.state = state;
+        self.hs = None;
+        self.flight.clear();
+        self.timer.stop();
+        self.handshake_deadline = None;
+        self.app_out.clear();
+        self.app_out_bytes = 0;
+        self.early.clear();
+    }
+
+    /// Queues an alert at the current write epoch.
+    pub(crate) fn queue_alert(&mut self, alert: Alert) {
+        self.alerts_out.push_back(alert);
+    }
+
+    /// Sends the current flight (again) and arms the timer.
+    pub(crate) fn send_flight(&mut self, now: Instant, fresh: bool) {
+        self.flight.send();
+        self.flight_sent_at = Some(now);
+        if fresh {
+            self.timer.restart(now);
+        } else {
+            self.stats.retransmissions += 1;
+            self.timer.back_off(now);
+        }
+    }
+
+    fn process_record(&mut self, now: Instant, record: Record<'_>, dgram: &Datagram<'_>) {
+        let epoch = record.header.epoch;
+        if !self.records.can_read(epoch) {
+            // RFC 6347 §4.1: records of the next epoch may arrive before its keys; keep a few.
+            let keep = epoch == 1
+                && self.state == State::Handshaking
+                && self.early.len() < MAX_EARLY_RECORDS;
+            if keep {
+                let mut raw = Vec::with_capacity(HEADER_LEN + record.fragment.len());
+                raw.resize(HEADER_LEN, 0);
+                let mut w = crate::wire::Writer::new(&mut raw);
+                if record.header.write(&mut w).is_ok() {
+                    raw.extend_from_slice(record.fragment);
+                    self.early.push(raw);
+                }
+            } else {
+                self.stats.records_dropped += 1;
+            }
+            return;
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        match self.records.open(&record, &mut scratch) {
+            Ok(plain) => {
+                self.stats.records_received += 1;
+                let result = self.dispatch(now, epoch, record.header.content_type, plain, dgram);
+                if let Err(e) = result {
+                    self.fail(e);
+                }
+            }
+            Err(_) => self.stats.records_dropped += 1,
+        }
+        self.scratch = scratch;
+    }
+
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        epoch: u16,
+        content_type: ContentType,
+        plain: &[u8],
+        dgram: &Datagram<'_>,
+    ) -> Result<(), Error> {
+        match content_type {
+            ContentType::Handshake => self.handle_handshake(now, epoch, plain, dgram),
+            // The epoch change is proven by the keys of the records that follow it; the
+            // ChangeCipherSpec itself carries nothing we need.
+            ContentType::ChangeCipherSpec => Ok(()),
+            ContentType::Alert => {
+                let alert = Alert::parse(plain)?;
+                self.handle_alert(alert);
+                Ok(())
+            }
+            ContentType::ApplicationData => {
+                if epoch == 1 && self.connected && self.state == State::Established {
+                    // The peer is surely done with the handshake: its last flight needs no
+                    // more answering (RFC 6347 §4.2.4).
+                    if self.hs.is_some() {
+                        self.hs = None;
+                        self.flight.clear();
+                    }
+                    self.events.push_back(Event::Data(plain.to_vec()));
+                } else {
+                    self.stats.records_dropped += 1;
+                }
+                Ok(())
+            }
+            ContentType::Unknown(_) => {
+                self.stats.records_dropped += 1;
+                Ok(())
+            }
+        }
+    }
+
+    fn handle_alert(&mut self, alert: Alert) {
+        match (alert.level, alert.description) {
+            (_, AlertDescription::CloseNotify) => {
+                if !matches!(self.state, State::Closed | State::Failed) {
+                    // RFC 5246 §7.2.1: answer close_notify with close_notify.
+                    self.alerts_out
+                        .push_back(Alert::warning(AlertDescription::CloseNotify));
+                    self.shut(State::Closed);
+                    self.events.push_back(Event::Closed);
+                }
+            }
+            (AlertLevel::Warning, _) => {}
+            (_, description) => {
+                if !matches!(self.state, State::Closed | State::Failed) {
+                    self.shut(State::Failed);
+                    self.failure = Some(Error::Alert(description));
+                    self.events
+                        .push_back(Event::Failed(Error::Alert(description)));
+                }
+            }
+        }
+    }
+
+    fn handle_handshake(
+        &mut self,
+        now: Instant,
+        epoch: u16,
+        plain: &[u8],
+        dgram: &Datagram<'_>,
+    ) -> Result<(), Error> {
+        let mut saw_old = false;
+        for fragment in fragments(plain) {
+            let Ok((header, data)) = fragment else {
+                self.stats.records_dropped += 1;
+                break;
+            };
+            let Some(hs) = self.hs.as_mut() else {
+                // Established and the handshake state freed: a new hello is a renegotiation
+                // attempt, refused (RFC 5746 §4.2 lets us answer no_renegotiation).
+                let hello = match self.config.role {
+                    Role::Server => HandshakeType::ClientHello,
+                    Role::Client => HandshakeType::HelloRequest,
+                };
+                if header.msg_type == hello && epoch == 1 {
+                    self.queue_alert(Alert::warning(AlertDescription::NoRenegotiation));
+                }
+                continue;
+            };
+            // Neither a listening server nor a client waiting for the server's first message
+            // can know the peer's message_seq: follow the peer's.
+            let resync = match (hs.step, header.msg_type) {
+                (Step::ServerListen, HandshakeType::ClientHello) => true,
+                (Step::ClientWaitHello, HandshakeType::ServerHello) => {
+                    header.message_seq < hs.reassembler.next_seq()
+                }
+                _ => false,
+            };
+            if resync && header.message_seq != hs.reassembler.next_seq() {
+                hs.reassembler.resync(header.message_seq);
+            }
+            match hs.reassembler.insert(epoch, &header, data) {
+                Insert::Old => saw_old = true,
+                Insert::Dropped => self.stats.records_dropped += 1,
+                Insert::Buffered => {}
+            }
+            while let Some(msg) = self.hs.as_mut().and_then(|hs| hs.reassembler.pop()) {
+                match self.config.role {
+                    Role::Client => self.client_message(now, msg)?,
+                    Role::Server => self.server_message(now, msg, dgram)?,
+                }
+                if self.state != State::Handshaking && self.state != State::Established {
+                    return Ok(());
+                }
+            }
+        }
+        if saw_old {
+            self.peer_repeated(now);
+        }
+        Ok(())
+    }
+
+    /// The peer sent part of a flight we already processed, so it has not heard our answer:
+    /// send it again (RFC 6347 §4.2.4), but not more often than every half initial timeout,
+    /// so duplicated datagrams cannot set off a storm.
+    fn peer_repeated(&mut self, now: Instant) {
+        let Some(hs) = &self.hs else { return };
+        if hs.step == Step::ServerListen || self.flight.is_empty() || self.flight.is_sending() {
+            return;
+        }
+        let gap = self.timer.initial() / 2;
+        if self.flight_sent_at.is_some_and(|at| now < at + gap) {
+            return;
+        }
+        self.flight.send();
+        self.flight_sent_at = Some(now);
+        self.stats.retransmissions += 1;
+    }
+
+    fn drain_early(&mut self, now: Instant, dgram: &Datagram<'_>) {
+        if self.early.is_empty() || !self.records.can_read(1) {
+            return;
+        }
+        for raw in std::mem::take(&mut self.early) {
+            if let Some(Ok(record)) = record::records(&raw).next() {
+                self.process_record(now, record, dgram);
+            }
+        }
+    }
+
+    fn seal_alerts_and_data(&mut self, buf: &mut [u8], mut used: usize, limit: usize) -> usize {
+        let epoch = self.records.write_epoch();
+        while let Some(alert) = self.alerts_out.front() {
+            let bytes = [alert.level.to_u8(), alert.description.to_u8()];
+            match self
+                .records
+                .seal(epoch, ContentType::Alert, &[&bytes], &mut buf[used..limit])
+            {
+                Ok(n) => used += n,
+                Err(_) if used > 0 => return used,
+                Err(_) => self.stats.transmit_dropped += 1,
+            }
+            self.alerts_out.pop_front();
+        }
+        if !self.connected || self.state != State::Established {
+            return used;
+        }
+        while let Some(data) = self.app_out.front() {
+            match self.records.seal(
+                1,
+                ContentType::ApplicationData,
+                &[data],
+                &mut buf[used..limit],
+            ) {
+                Ok(n) => used += n,
+                Err(_) if used > 0 => return used,
+                Err(_) => self.stats.transmit_dropped += 1,
+            }
+            if let Some(done) = self.app_out.pop_front() {
+                self.app_out_bytes -= done.len();
+                self.app_pool.push(done);
+            }
+        }
+        used
+    }
+}
+
+impl Protocol for Endpoint {
+    type Event = Event;
+
+    fn handle_datagram(&mut self, now: Instant, datagram: Datagram<'_>) {
+        self.stats.datagrams_received += 1;
+        if matches!(self.state, State::Closed | State::Failed) {
+            return;
+        }
+        if self.remote.is_some_and(|r| r != datagram.source) {
+            self.stats.records_dropped += 1;
+            return;
+        }
+        for record in record::records(datagram.contents) {
+            match record {
+                Ok(record) => self.process_record(now, record, &datagram),
+                Err(_) => {
+                    self.stats.records_dropped += 1;
+                    break;
+                }
+            }
+            if matches!(self.state, State::Closed | State::Failed) {
+                return;
+            }
+        }
+        self.drain_early(now, &datagram);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.handshake_deadline.is_some_and(|d| now >= d) && self.state == State::Handshaking {
+            self.fail(Error::HandshakeTimeout);
+            return;
+        }
+        if self.timer.deadline().is_some_and(|d| now >= d) {
+            self.send_flight(now, false);
+        }
+    }
+
+    fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if let Some(s) = self.stateless_out.pop_front() {
+            if s.bytes.len() > buf.len() {
+                self.stats.transmit_dropped += 1;
+                return None;
+            }
+            buf[..s.bytes.len()].copy_from_slice(&s.bytes);
+            self.stats.datagrams_sent += 1;
+            return Some(Transmit {
+                source: s.source,
+                destination: s.destination,
+                len: s.bytes.len(),
+            });
+        }
+        let destination = self.remote?;
+        let limit = self.config.mtu.min(buf.len());
+        let mut used = 0;
+        if self.flight.is_sending() {
+            match self
+                .flight
+                .write_datagram(&mut self.records, self.config.mtu, buf)
+            {
+                Ok(n) => used = n,
+                Err(_) => {
+                    self.stats.transmit_dropped += 1;
+                    self.flight.clear();
+                }
+            }
+        }
+        if used == 0 {
+            used = self.seal_alerts_and_data(buf, 0, limit);
+        }
+        if used == 0 {
+            return None;
+        }
+        self.stats.datagrams_sent += 1;
+        Some(Transmit {
+            source: self.local.unwrap_or(UNSPECIFIED),
+            destination,
+            len: used,
+        })
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        match (self.timer.deadline(), self.handshake_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
