@@ -10,6 +10,9 @@ pub enum Error {
     /// A byte-level read or write failed (truncated input, buffer too small).
     #[error(transparent)]
     Wire(#[from] crate::wire::Error),
+    /// A DTLS handshake, record or identity operation failed.
+    #[error(transparent)]
+    Dtls(#[from] crate::dtls::Error),
     /// A STUN message was malformed or failed verification.
     #[error(transparent)]
     Stun(#[from] crate::stun::Error),

@@ -6,22 +6,21 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::Error;
-use super::alert::{Alert, AlertDescription, AlertLevel};
+use super::alert::{Alert, AlertDescription};
 use super::cert::Identity;
 use super::config::{Config, Role, UNSPECIFIED};
 use super::crypto::{self, CipherSuite, MASTER_SECRET_LEN, MAX_RECORD_OVERHEAD, RANDOM_LEN};
 use super::event::{Connected, Event, SrtpKeying, Stats};
 use super::extensions::SrtpProfile;
 use super::flight::{Flight, RetransmitTimer};
-use super::handshake::{HandshakeType, Insert, fragments};
-use super::record::{self, ContentType, HEADER_LEN, MAX_PLAINTEXT, Record, RecordLayer};
+use super::record::{ContentType, HEADER_LEN, MAX_PLAINTEXT, RecordLayer};
 use super::state::{Handshake, Step};
 use crate::{Datagram, Protocol, Rng, Transmit};
 
 /// At most this many bytes of application data wait to be sent.
 const MAX_QUEUED: usize = 1 << 20;
 /// Protected records that arrive before their keys exist are kept, up to this many.
-const MAX_EARLY_RECORDS: usize = 8;
+pub(crate) const MAX_EARLY_RECORDS: usize = 8;
 /// Stateless HelloVerifyRequests waiting to go out (a burst of ClientHellos from many
 /// addresses must not grow memory).
 pub(crate) const MAX_STATELESS: usize = 8;
@@ -78,15 +77,15 @@ pub struct Endpoint {
     pub(crate) verified: bool,
     pub(crate) handshake_done: bool,
     pub(crate) stats: Stats,
-    alerts_out: VecDeque<Alert>,
-    app_out: VecDeque<Vec<u8>>,
-    app_pool: Vec<Vec<u8>>,
-    app_out_bytes: usize,
-    events: VecDeque<Event>,
-    scratch: Vec<u8>,
-    early: Vec<Vec<u8>>,
-    connected: bool,
-    failure: Option<Error>,
+    pub(crate) alerts_out: VecDeque<Alert>,
+    pub(crate) app_out: VecDeque<Vec<u8>>,
+    pub(crate) app_pool: Vec<Vec<u8>>,
+    pub(crate) app_out_bytes: usize,
+    pub(crate) events: VecDeque<Event>,
+    pub(crate) scratch: Vec<u8>,
+    pub(crate) early: Vec<Vec<u8>>,
+    pub(crate) connected: bool,
+    pub(crate) failure: Option<Error>,
 }
 
 impl Endpoint {
@@ -332,7 +331,7 @@ impl Endpoint {
         self.events.push_back(Event::Failed(error));
     }
 
-    fn shut(&mut self, state: State) {
+    pub(crate) fn shut(&mut self, state: State) {
         self.state = state;
         self.hs = None;
         self.flight.clear();
@@ -357,188 +356,6 @@ impl Endpoint {
         } else {
             self.stats.retransmissions += 1;
             self.timer.back_off(now);
-        }
-    }
-
-    fn process_record(&mut self, now: Instant, record: Record<'_>, dgram: &Datagram<'_>) {
-        let epoch = record.header.epoch;
-        if !self.records.can_read(epoch) {
-            // RFC 6347 §4.1: records of the next epoch may arrive before its keys; keep a few.
-            let keep = epoch == 1
-                && self.state == State::Handshaking
-                && self.early.len() < MAX_EARLY_RECORDS;
-            if keep {
-                let mut raw = Vec::with_capacity(HEADER_LEN + record.fragment.len());
-                raw.resize(HEADER_LEN, 0);
-                let mut w = crate::wire::Writer::new(&mut raw);
-                if record.header.write(&mut w).is_ok() {
-                    raw.extend_from_slice(record.fragment);
-                    self.early.push(raw);
-                }
-            } else {
-                self.stats.records_dropped += 1;
-            }
-            return;
-        }
-        let mut scratch = std::mem::take(&mut self.scratch);
-        match self.records.open(&record, &mut scratch) {
-            Ok(plain) => {
-                self.stats.records_received += 1;
-                let result = self.dispatch(now, epoch, record.header.content_type, plain, dgram);
-                if let Err(e) = result {
-                    self.fail(e);
-                }
-            }
-            Err(_) => self.stats.records_dropped += 1,
-        }
-        self.scratch = scratch;
-    }
-
-    fn dispatch(
-        &mut self,
-        now: Instant,
-        epoch: u16,
-        content_type: ContentType,
-        plain: &[u8],
-        dgram: &Datagram<'_>,
-    ) -> Result<(), Error> {
-        match content_type {
-            ContentType::Handshake => self.handle_handshake(now, epoch, plain, dgram),
-            // The epoch change is proven by the keys of the records that follow it; the
-            // ChangeCipherSpec itself carries nothing we need.
-            ContentType::ChangeCipherSpec => Ok(()),
-            ContentType::Alert => {
-                let alert = Alert::parse(plain)?;
-                self.handle_alert(alert);
-                Ok(())
-            }
-            ContentType::ApplicationData => {
-                if epoch == 1 && self.connected && self.state == State::Established {
-                    // The peer is surely done with the handshake: its last flight needs no
-                    // more answering (RFC 6347 §4.2.4).
-                    if self.hs.is_some() {
-                        self.hs = None;
-                        self.flight.clear();
-                    }
-                    self.events.push_back(Event::Data(plain.to_vec()));
-                } else {
-                    self.stats.records_dropped += 1;
-                }
-                Ok(())
-            }
-            ContentType::Unknown(_) => {
-                self.stats.records_dropped += 1;
-                Ok(())
-            }
-        }
-    }
-
-    fn handle_alert(&mut self, alert: Alert) {
-        match (alert.level, alert.description) {
-            (_, AlertDescription::CloseNotify) => {
-                if !matches!(self.state, State::Closed | State::Failed) {
-                    // RFC 5246 §7.2.1: answer close_notify with close_notify.
-                    self.alerts_out
-                        .push_back(Alert::warning(AlertDescription::CloseNotify));
-                    self.shut(State::Closed);
-                    self.events.push_back(Event::Closed);
-                }
-            }
-            (AlertLevel::Warning, _) => {}
-            (_, description) => {
-                if !matches!(self.state, State::Closed | State::Failed) {
-                    self.shut(State::Failed);
-                    self.failure = Some(Error::Alert(description));
-                    self.events
-                        .push_back(Event::Failed(Error::Alert(description)));
-                }
-            }
-        }
-    }
-
-    fn handle_handshake(
-        &mut self,
-        now: Instant,
-        epoch: u16,
-        plain: &[u8],
-        dgram: &Datagram<'_>,
-    ) -> Result<(), Error> {
-        let mut saw_old = false;
-        for fragment in fragments(plain) {
-            let Ok((header, data)) = fragment else {
-                self.stats.records_dropped += 1;
-                break;
-            };
-            let Some(hs) = self.hs.as_mut() else {
-                // Established and the handshake state freed: a new hello is a renegotiation
-                // attempt, refused (RFC 5746 §4.2 lets us answer no_renegotiation).
-                let hello = match self.config.role {
-                    Role::Server => HandshakeType::ClientHello,
-                    Role::Client => HandshakeType::HelloRequest,
-                };
-                if header.msg_type == hello && epoch == 1 {
-                    self.queue_alert(Alert::warning(AlertDescription::NoRenegotiation));
-                }
-                continue;
-            };
-            // Neither a listening server nor a client waiting for the server's first message
-            // can know the peer's message_seq: follow the peer's.
-            let resync = match (hs.step, header.msg_type) {
-                (Step::ServerListen, HandshakeType::ClientHello) => true,
-                (Step::ClientWaitHello, HandshakeType::ServerHello) => {
-                    header.message_seq < hs.reassembler.next_seq()
-                }
-                _ => false,
-            };
-            if resync && header.message_seq != hs.reassembler.next_seq() {
-                hs.reassembler.resync(header.message_seq);
-            }
-            match hs.reassembler.insert(epoch, &header, data) {
-                Insert::Old => saw_old = true,
-                Insert::Dropped => self.stats.records_dropped += 1,
-                Insert::Buffered => {}
-            }
-            while let Some(msg) = self.hs.as_mut().and_then(|hs| hs.reassembler.pop()) {
-                match self.config.role {
-                    Role::Client => self.client_message(now, msg)?,
-                    Role::Server => self.server_message(now, msg, dgram)?,
-                }
-                if self.state != State::Handshaking && self.state != State::Established {
-                    return Ok(());
-                }
-            }
-        }
-        if saw_old {
-            self.peer_repeated(now);
-        }
-        Ok(())
-    }
-
-    /// The peer sent part of a flight we already processed, so it has not heard our answer:
-    /// send it again (RFC 6347 §4.2.4), but not more often than every half initial timeout,
-    /// so duplicated datagrams cannot set off a storm.
-    fn peer_repeated(&mut self, now: Instant) {
-        let Some(hs) = &self.hs else { return };
-        if hs.step == Step::ServerListen || self.flight.is_empty() || self.flight.is_sending() {
-            return;
-        }
-        let gap = self.timer.initial() / 2;
-        if self.flight_sent_at.is_some_and(|at| now < at + gap) {
-            return;
-        }
-        self.flight.send();
-        self.flight_sent_at = Some(now);
-        self.stats.retransmissions += 1;
-    }
-
-    fn drain_early(&mut self, now: Instant, dgram: &Datagram<'_>) {
-        if self.early.is_empty() || !self.records.can_read(1) {
-            return;
-        }
-        for raw in std::mem::take(&mut self.early) {
-            if let Some(Ok(record)) = record::records(&raw).next() {
-                self.process_record(now, record, dgram);
-            }
         }
     }
 
@@ -583,27 +400,7 @@ impl Protocol for Endpoint {
     type Event = Event;
 
     fn handle_datagram(&mut self, now: Instant, datagram: Datagram<'_>) {
-        self.stats.datagrams_received += 1;
-        if matches!(self.state, State::Closed | State::Failed) {
-            return;
-        }
-        if self.remote.is_some_and(|r| r != datagram.source) {
-            self.stats.records_dropped += 1;
-            return;
-        }
-        for record in record::records(datagram.contents) {
-            match record {
-                Ok(record) => self.process_record(now, record, &datagram),
-                Err(_) => {
-                    self.stats.records_dropped += 1;
-                    break;
-                }
-            }
-            if matches!(self.state, State::Closed | State::Failed) {
-                return;
-            }
-        }
-        self.drain_early(now, &datagram);
+        self.receive(now, datagram);
     }
 
     fn handle_timeout(&mut self, now: Instant) {

@@ -1,6 +1,97 @@
-//! # DTLS 1.2
+//! # DTLS 1.2: client and server over any datagram transport
 //!
-//! (Module documentation is completed with the endpoint.)
+//! [`Endpoint`] is a sans-IO DTLS 1.2 endpoint for one peer, client or server, built for WebRTC:
+//! both sides present certificates, each is trusted only when it matches the fingerprint
+//! signaling delivered, and the handshake exports SRTP keys. It implements the crate's
+//! [`Protocol`](crate::Protocol) contract and knows nothing of ICE: give it datagrams from the
+//! peer and send what it returns to the peer.
+//!
+//! What it implements, and where:
+//!
+//! - RFC 6347 (DTLS 1.2): records with epochs and 48-bit sequence numbers, replay detection,
+//!   several records per datagram, handshake fragmentation and reassembly, flights and
+//!   retransmission, the stateless HelloVerifyRequest cookie.
+//! - RFC 5246 (TLS 1.2): the handshake and its messages, the PRF, Finished, alerts.
+//! - RFC 5288 and RFC 7905: AES-GCM and ChaCha20-Poly1305 record protection; RFC 5289 and
+//!   RFC 8422: the ECDHE_ECDSA and ECDHE_RSA suites, X25519, P-256 and P-384.
+//! - RFC 7627: the extended master secret, required of every peer.
+//! - RFC 5705 and RFC 5764: the keying material exporter and the use_srtp extension.
+//! - RFC 5746: an empty renegotiation_info; renegotiation itself is refused.
+//! - RFC 8122 and RFC 8827: certificate fingerprints as SDP carries them.
+//!
+//! A ClientHello that also offers DTLS 1.3 is answered with DTLS 1.2. The record layer carries
+//! a [`record::Version`] and the handshake's state lives in its own type, so DTLS 1.3 can be
+//! added beside 1.2 later.
+//!
+//! # Driving an endpoint
+//!
+//! Two endpoints connected in memory; a real driver sends each `Transmit` over a socket and
+//! sleeps until `poll_timeout`.
+//!
+//! ```
+//! use kaon::dtls::{Config, Endpoint, Event, HashAlgorithm, Identity, Role};
+//! use kaon::{Datagram, Protocol};
+//! use std::time::Instant;
+//!
+//! let (client_addr, server_addr) = ("192.0.2.1:5000".parse()?, "192.0.2.2:5000".parse()?);
+//! let (client_id, server_id) = (Identity::generate()?, Identity::generate()?);
+//! let now = Instant::now();
+//! let mut client = Endpoint::new(
+//!     Config {
+//!         role: Role::Client,
+//!         local_addr: Some(client_addr),
+//!         remote_addr: Some(server_addr),
+//!         remote_fingerprints: vec![server_id.fingerprint(HashAlgorithm::Sha256)],
+//!         ..Config::default()
+//!     },
+//!     client_id.clone(),
+//!     now,
+//! )?;
+//! let mut server = Endpoint::new(
+//!     Config {
+//!         role: Role::Server,
+//!         local_addr: Some(server_addr),
+//!         remote_fingerprints: vec![client_id.fingerprint(HashAlgorithm::Sha256)],
+//!         ..Config::default()
+//!     },
+//!     server_id,
+//!     now,
+//! )?;
+//! client.send(b"hello")?; // queued until the handshake completes
+//!
+//! let mut buf = [0u8; 1500];
+//! let mut received = Vec::new();
+//! for _ in 0..10 {
+//!     while let Some(t) = client.poll_transmit(now, &mut buf) {
+//!         let d = Datagram { source: t.source, destination: t.destination, contents: &buf[..t.len] };
+//!         server.handle_datagram(now, d);
+//!     }
+//!     while let Some(t) = server.poll_transmit(now, &mut buf) {
+//!         let d = Datagram { source: t.source, destination: t.destination, contents: &buf[..t.len] };
+//!         client.handle_datagram(now, d);
+//!     }
+//!     while let Some(event) = server.poll_event() {
+//!         if let Event::Data(data) = event {
+//!             received.push(data);
+//!         }
+//!     }
+//! }
+//! assert!(client.is_connected() && server.is_connected());
+//! assert_eq!(received, vec![b"hello".to_vec()]);
+//! // Both sides derive the same SRTP keys.
+//! let label = b"EXTRACTOR-dtls_srtp";
+//! assert_eq!(
+//!     client.export_keying_material(label, None, 60)?,
+//!     server.export_keying_material(label, None, 60)?
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Events arrive through `poll_event`: [`Event::Connected`] (with the cipher suite, the SRTP
+//! profile and its keys), [`Event::Data`], [`Event::Closed`] and [`Event::Failed`], whose
+//! [`Error`] says why (for example [`Error::FingerprintMismatch`] or
+//! [`Error::HandshakeTimeout`]). A failure is final: the endpoint sends its alert and then
+//! nothing more. Malformed, forged or replayed records are counted in [`Stats`] and dropped.
 
 mod alert;
 mod cert;
@@ -14,6 +105,7 @@ mod extensions;
 mod flight;
 mod handshake;
 mod kx;
+mod receive;
 pub mod record;
 mod server;
 mod state;
