@@ -240,3 +240,40 @@ impl Error {
         })
     }
 }
+
+/// Entry points for the fuzz targets (`fuzz/fuzz_targets/dtls_*.rs`), reaching parsers that
+/// are internal to the crate.
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    use super::handshake::{self, Reassembler};
+
+    /// Splits `data` into records, and every record into handshake fragments; reassembles
+    /// them and runs the parser of each complete message, and the certificate reader.
+    pub fn parse_records(data: &[u8]) {
+        let mut reassembler = Reassembler::new();
+        for record in super::record::records(data) {
+            let Ok(record) = record else { break };
+            let _ = super::Alert::parse(record.fragment);
+            for fragment in handshake::fragments(record.fragment) {
+                let Ok((header, body)) = fragment else { break };
+                reassembler.insert(record.header.epoch, &header, body);
+                while let Some(m) = reassembler.pop() {
+                    parse_message(&m.body);
+                }
+            }
+        }
+    }
+
+    /// Runs every handshake message parser and the certificate reader over `body`.
+    pub fn parse_message(body: &[u8]) {
+        let _ = handshake::ClientHello::parse(body);
+        let _ = handshake::ServerHello::parse(body);
+        let _ = handshake::HelloVerifyRequest::parse(body);
+        let _ = handshake::CertificateMsg::parse(body);
+        let _ = handshake::ServerKeyExchange::parse(body);
+        let _ = handshake::CertificateRequest::parse(body);
+        let _ = handshake::ClientKeyExchange::parse(body);
+        let _ = handshake::CertificateVerify::parse(body);
+        let _ = super::cert::x509::parse(body);
+    }
+}
