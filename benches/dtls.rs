@@ -1,0 +1,192 @@
+//! DTLS costs: a full in-process handshake for both sides together, and record seal/open
+//! throughput for 1200-byte payloads through the endpoint beside the raw aws-lc-rs
+//! AES-128-GCM cost, measured in the same run; the ratio is printed at the end.
+//!
+//! `cargo bench --bench dtls`
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use criterion::{Criterion, Throughput};
+use kaon::dtls::{CipherSuite, Config, Endpoint, Event, HashAlgorithm, Identity, Role};
+use kaon::{Datagram, Protocol};
+
+const PAYLOAD: usize = 1200;
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+struct Ids {
+    client: Identity,
+    server: Identity,
+}
+
+fn pair(ids: &Ids, hello_verify: bool, now: Instant) -> (Endpoint, Endpoint) {
+    let client = Config {
+        role: Role::Client,
+        local_addr: Some(addr("10.0.0.1:1")),
+        remote_addr: Some(addr("10.0.0.2:2")),
+        remote_fingerprints: vec![ids.server.fingerprint(HashAlgorithm::Sha256)],
+        cipher_suites: vec![CipherSuite::EcdheEcdsaAes128GcmSha256],
+        // Room for a 1200-byte payload in one record.
+        mtu: 1300,
+        seed: Some(1),
+        ..Config::default()
+    };
+    let server = Config {
+        role: Role::Server,
+        local_addr: Some(addr("10.0.0.2:2")),
+        remote_fingerprints: vec![ids.client.fingerprint(HashAlgorithm::Sha256)],
+        hello_verify,
+        mtu: 1300,
+        seed: Some(2),
+        ..Config::default()
+    };
+    (
+        Endpoint::new(client, ids.client.clone(), now).unwrap(),
+        Endpoint::new(server, ids.server.clone(), now).unwrap(),
+    )
+}
+
+fn shuttle(from: &mut Endpoint, to: &mut Endpoint, now: Instant, buf: &mut [u8]) -> bool {
+    let mut any = false;
+    while let Some(t) = from.poll_transmit(now, buf) {
+        to.handle_datagram(
+            now,
+            Datagram {
+                source: t.source,
+                destination: t.destination,
+                contents: &buf[..t.len],
+            },
+        );
+        any = true;
+    }
+    any
+}
+
+fn handshake(ids: &Ids, hello_verify: bool) -> (Endpoint, Endpoint) {
+    let now = Instant::now();
+    let (mut c, mut s) = pair(ids, hello_verify, now);
+    let mut buf = [0u8; 2048];
+    while shuttle(&mut c, &mut s, now, &mut buf) | shuttle(&mut s, &mut c, now, &mut buf) {}
+    assert!(c.is_connected() && s.is_connected());
+    while c.poll_event().is_some() | s.poll_event().is_some() {}
+    (c, s)
+}
+
+/// Seal on one side, open on the other: one record per datagram.
+fn seal_open(c: &mut Endpoint, s: &mut Endpoint, payload: &[u8], buf: &mut [u8], now: Instant) {
+    c.send(payload).unwrap();
+    let t = c.poll_transmit(now, buf).unwrap();
+    s.handle_datagram(
+        now,
+        Datagram {
+            source: t.source,
+            destination: t.destination,
+            contents: &buf[..t.len],
+        },
+    );
+    match s.poll_event() {
+        Some(Event::Data(d)) => {
+            black_box(d);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn raw_seal_open(key: &LessSafeKey, data: &mut [u8; PAYLOAD + 16], seq: u64) {
+    let mut nonce = [0u8; 12];
+    nonce[4..].copy_from_slice(&seq.to_be_bytes());
+    let aad = [0u8; 13];
+    let tag = key
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut data[..PAYLOAD],
+        )
+        .unwrap();
+    data[PAYLOAD..].copy_from_slice(tag.as_ref());
+    let plain = key
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut data[..],
+        )
+        .unwrap();
+    black_box(plain);
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    let ids = Ids {
+        client: Identity::generate().unwrap(),
+        server: Identity::generate().unwrap(),
+    };
+
+    let mut g = criterion.benchmark_group("dtls_handshake");
+    g.bench_function("both_sides_no_cookie", |b| {
+        b.iter(|| handshake(&ids, false))
+    });
+    g.bench_function("both_sides_with_cookie", |b| {
+        b.iter(|| handshake(&ids, true))
+    });
+    g.finish();
+
+    let (mut c, mut s) = handshake(&ids, false);
+    let payload = vec![0x5a; PAYLOAD];
+    let mut buf = vec![0u8; 2048];
+    let now = Instant::now();
+    let key = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &[7; 16]).unwrap());
+    let mut data = [0u8; PAYLOAD + 16];
+    let mut seq = 0u64;
+
+    let mut g = criterion.benchmark_group("dtls_record_1200B");
+    g.throughput(Throughput::Bytes(PAYLOAD as u64));
+    g.bench_function("endpoint_seal_open", |b| {
+        b.iter(|| seal_open(&mut c, &mut s, &payload, &mut buf, now))
+    });
+    g.bench_function("raw_aes128gcm_seal_open", |b| {
+        b.iter(|| {
+            seq += 1;
+            raw_seal_open(&key, &mut data, seq)
+        })
+    });
+    g.finish();
+
+    // The same two loops timed back to back, for the ratio.
+    let time = |f: &mut dyn FnMut()| {
+        for _ in 0..2_000 {
+            f();
+        }
+        let n = 50_000u32;
+        let start = Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        start.elapsed() / n
+    };
+    let endpoint = time(&mut || seal_open(&mut c, &mut s, &payload, &mut buf, now));
+    let raw = time(&mut || {
+        seq += 1;
+        raw_seal_open(&key, &mut data, seq)
+    });
+    let hs = {
+        let start = Instant::now();
+        let n = 200u32;
+        for _ in 0..n {
+            black_box(handshake(&ids, false));
+        }
+        start.elapsed() / n
+    };
+    let per_sec = |d: Duration| PAYLOAD as f64 / d.as_secs_f64() / 1e9;
+    println!(
+        "\nsummary: handshake (both sides, no cookie) {hs:?}; 1200-byte record seal+open: endpoint {endpoint:?} ({:.2} GB/s), raw AES-128-GCM {raw:?} ({:.2} GB/s), ratio {:.2}x",
+        per_sec(endpoint),
+        per_sec(raw),
+        endpoint.as_secs_f64() / raw.as_secs_f64()
+    );
+    criterion.final_summary();
+}
