@@ -44,7 +44,9 @@ pub struct Config {
     /// The fingerprints the peer's certificate must match (from the SDP `a=fingerprint`).
     /// May be left empty and given later with
     /// [`Endpoint::set_remote_fingerprints`](super::Endpoint::set_remote_fingerprints): the
-    /// connection is then held back (no `Connected`, no data) until they arrive and match.
+    /// connection is then held back until they arrive and match (no `Connected`; application
+    /// data the peer sends meanwhile is dropped, and data we queue waits). The certificate is
+    /// accepted when it matches any of them (RFC 8122 §5 allows one per hash function).
     pub remote_fingerprints: Vec<Fingerprint>,
     /// The largest datagram to send, in bytes. 1200 fits every path WebRTC meets (it is what
     /// browsers use for DTLS and SCTP).

@@ -19,8 +19,12 @@ use crate::{Datagram, Protocol, Rng, Transmit};
 
 /// At most this many bytes of application data wait to be sent.
 const MAX_QUEUED: usize = 1 << 20;
-/// Protected records that arrive before their keys exist are kept, up to this many.
+/// Protected records that arrive before their keys exist are kept, up to this many and this
+/// many bytes (a client's Finished and a little data).
 pub(crate) const MAX_EARLY_RECORDS: usize = 8;
+pub(crate) const MAX_EARLY_BYTES: usize = 8 * 1024;
+/// Below this MTU not even a fragment of a handshake message and its headers fit.
+const MIN_MTU: usize = 128;
 /// Stateless HelloVerifyRequests waiting to go out (a burst of ClientHellos from many
 /// addresses must not grow memory).
 pub(crate) const MAX_STATELESS: usize = 8;
@@ -94,6 +98,9 @@ impl Endpoint {
     pub fn new(config: Config, identity: Identity, now: Instant) -> Result<Self, Error> {
         if config.role == Role::Client && config.remote_addr.is_none() {
             return Err(Error::NoRemoteAddress);
+        }
+        if config.mtu < MIN_MTU {
+            return Err(Error::InvalidConfig("mtu below 128 bytes"));
         }
         let mut rng = Rng::new(config.seed);
         let mut cookie_secret = [0u8; 32];

@@ -109,6 +109,8 @@ mod receive;
 pub mod record;
 mod server;
 mod state;
+#[cfg(test)]
+mod tests;
 
 pub use alert::{Alert, AlertDescription, AlertLevel};
 pub use cert::{Fingerprint, HashAlgorithm, Identity};
@@ -166,6 +168,9 @@ pub enum Error {
     /// A fingerprint string did not parse.
     #[error("invalid fingerprint")]
     InvalidFingerprint,
+    /// A configuration value is unusable.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(&'static str),
     /// The client has no remote address configured.
     #[error("a client needs the remote address")]
     NoRemoteAddress,

@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::Error;
 use super::alert::{Alert, AlertDescription, AlertLevel};
 use super::config::Role;
-use super::endpoint::{Endpoint, MAX_EARLY_RECORDS, State};
+use super::endpoint::{Endpoint, MAX_EARLY_BYTES, MAX_EARLY_RECORDS, State};
 use super::event::Event;
 use super::handshake::{HandshakeType, Insert, fragments};
 use super::record::{self, ContentType, HEADER_LEN, Record};
@@ -50,7 +50,9 @@ impl Endpoint {
             // RFC 6347 §4.1: records of the next epoch may arrive before its keys; keep a few.
             let keep = epoch == 1
                 && self.state == State::Handshaking
-                && self.early.len() < MAX_EARLY_RECORDS;
+                && self.early.len() < MAX_EARLY_RECORDS
+                && self.early.iter().map(Vec::len).sum::<usize>() + record.fragment.len()
+                    <= MAX_EARLY_BYTES;
             if keep {
                 let mut raw = Vec::with_capacity(HEADER_LEN + record.fragment.len());
                 raw.resize(HEADER_LEN, 0);
@@ -153,16 +155,20 @@ impl Endpoint {
                 self.stats.records_dropped += 1;
                 break;
             };
-            let Some(hs) = self.hs.as_mut() else {
-                // Established and the handshake state freed: a new hello is a renegotiation
-                // attempt, refused (RFC 5746 §4.2 lets us answer no_renegotiation).
-                let hello = match self.config.role {
-                    Role::Server => HandshakeType::ClientHello,
-                    Role::Client => HandshakeType::HelloRequest,
-                };
-                if header.msg_type == hello && epoch == 1 {
+            // Once established, a hello under the new keys starts a renegotiation, which we
+            // refuse (RFC 5746 §4.2 lets us answer no_renegotiation and carry on).
+            let hello = match self.config.role {
+                Role::Server => HandshakeType::ClientHello,
+                Role::Client => HandshakeType::HelloRequest,
+            };
+            let established = self.hs.as_ref().is_none_or(|hs| hs.step == Step::Done);
+            if established && epoch == 1 && header.msg_type == hello {
+                if header.fragment_offset == 0 {
                     self.queue_alert(Alert::warning(AlertDescription::NoRenegotiation));
                 }
+                continue;
+            }
+            let Some(hs) = self.hs.as_mut() else {
                 continue;
             };
             // Neither a listening server nor a client waiting for the server's first message

@@ -115,10 +115,6 @@ impl Endpoint {
                 self.handshake_complete();
                 Ok(())
             }
-            (Step::Done, HandshakeType::ClientHello) => {
-                self.alerts_out_no_renegotiation();
-                Ok(())
-            }
             (Step::Done, _) => Ok(()),
             _ => Err(Error::UnexpectedMessage(
                 "out of order in the server handshake",
@@ -174,13 +170,6 @@ impl Endpoint {
                 bytes: out,
             });
         }
-    }
-
-    fn alerts_out_no_renegotiation(&mut self) {
-        // Reuses the close path's queue: a warning the peer may ignore.
-        self.queue_alert(super::alert::Alert::warning(
-            super::alert::AlertDescription::NoRenegotiation,
-        ));
     }
 
     /// ServerHello, Certificate, ServerKeyExchange, CertificateRequest, ServerHelloDone.
