@@ -66,8 +66,11 @@ fn scenario(seed: u64, t0: Instant, pings: u32, interval: Duration) -> Scenario 
     }
 }
 
-/// The trace and what the client received (as offsets from `t0`), after running to the end.
-fn run(seed: u64, t0: Instant) -> (Vec<TraceEntry>, Vec<(Duration, SocketAddr, Vec<u8>)>) {
+/// What the client received: when (since `t0`), from where, and what.
+type Received = Vec<(Duration, SocketAddr, Vec<u8>)>;
+
+/// The trace and what the client received, after running to the end.
+fn run(seed: u64, t0: Instant) -> (Vec<TraceEntry>, Received) {
     let mut s = scenario(seed, t0, 2000, 5 * MS);
     s.sim.run_until_idle().unwrap();
     let events = s

@@ -258,3 +258,29 @@ fn undeliverable_datagrams_say_why() {
     assert_eq!(sim.stats().sent, 4);
     assert_eq!(sim.stats().dropped_total(), 4);
 }
+
+#[test]
+fn datagrams_on_the_wire_during_a_short_cut_are_lost() {
+    let t0 = Instant::now();
+    let mut sim = Sim::new(27, t0);
+    let lan = sim.add_network("lan");
+    let ha = sim.add_host("a");
+    let hb = sim.add_host("b");
+    sim.add_interface(ha, lan, ip("10.0.0.1"), LinkConfig::default());
+    let b_if = sim.add_interface(hb, lan, ip("10.0.0.2"), LinkConfig::with_latency(100 * MS));
+    let (a_addr, b_addr) = (addr("10.0.0.1:1000"), addr("10.0.0.2:2000"));
+    let mut a = Peer::silent();
+    a.send_at(t0, a_addr, b_addr, b"on the wire when the link drops");
+    a.send_at(t0 + 70 * MS, a_addr, b_addr, b"sent after it came back");
+    sim.add_endpoint(ha, &[a_addr], a);
+    let b = sim.add_endpoint(hb, &[b_addr], Peer::silent());
+    sim.cut_interface_at(t0 + 50 * MS, b_if);
+    sim.restore_interface_at(t0 + 60 * MS, b_if);
+    sim.run_until_idle().unwrap();
+    let got = sim.take_events::<Peer>(b);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].contents, b"sent after it came back");
+    let lost = sim.trace()[0];
+    assert_eq!(lost.outcome, Outcome::Dropped(DropReason::LinkDown));
+    assert_eq!(lost.at, 100 * MS, "noticed when it would have arrived");
+}

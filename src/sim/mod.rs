@@ -191,7 +191,6 @@ pub enum SimError {
 
 /// The simulator: a virtual clock, a network and the endpoints on it. See the
 /// [module documentation](self).
-#[derive(Debug)]
 pub struct Sim {
     start: Instant,
     /// Virtual time since `start`. Internally all time is kept this way.
@@ -210,6 +209,19 @@ pub struct Sim {
     max_steps: u64,
     steps: u64,
     budget_from: u64,
+}
+
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim")
+            .field("elapsed", &self.now)
+            .field("topology", &self.topo)
+            .field("endpoints", &self.endpoints)
+            .field("scheduled", &self.queue.len())
+            .field("stats", &self.rec.stats)
+            .field("steps", &self.steps)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Sim {

@@ -15,14 +15,16 @@ const POOL_LIMIT: usize = 4096;
 /// Something that happens at a given simulated time.
 #[derive(Debug)]
 pub(crate) enum Event {
-    /// The packet has crossed `iface`'s uplink and reaches its network.
+    /// The packet has crossed `iface`'s uplink (entered in `epoch`) and reaches its network.
     Uplinked {
         iface: InterfaceId,
+        epoch: u64,
         packet: Packet,
     },
-    /// The packet has crossed `iface`'s downlink and reaches its host.
+    /// The packet has crossed `iface`'s downlink (entered in `epoch`) and reaches its host.
     Downlinked {
         iface: InterfaceId,
+        epoch: u64,
         packet: Packet,
     },
     Cut(InterfaceId),
@@ -192,6 +194,8 @@ impl Sim {
     pub(crate) fn set_interface_up(&mut self, iface: InterfaceId, up: bool) {
         let i = &mut self.topo.ifaces[iface.0];
         if i.up && !up {
+            // Whatever is queued or on the wire is lost with the link.
+            i.epoch += 1;
             i.uplink.reset_queue(self.now);
             i.downlink.reset_queue(self.now);
         }
@@ -284,6 +288,7 @@ impl Sim {
         } else {
             IPV6_UDP_OVERHEAD
         };
+        let epoch = i.epoch;
         let link = if up { &mut i.uplink } else { &mut i.downlink };
         let arrival = match link.transit(now, packet.data.len() + overhead) {
             Ok(arrival) => arrival,
@@ -291,9 +296,17 @@ impl Sim {
         };
         let event = |packet| {
             if up {
-                Event::Uplinked { iface, packet }
+                Event::Uplinked {
+                    iface,
+                    epoch,
+                    packet,
+                }
             } else {
-                Event::Downlinked { iface, packet }
+                Event::Downlinked {
+                    iface,
+                    epoch,
+                    packet,
+                }
             }
         };
         if let Some(copy_at) = arrival.copy {
@@ -308,9 +321,13 @@ impl Sim {
 
     fn handle_event(&mut self, event: Event) -> Result<(), SimError> {
         match event {
-            Event::Uplinked { iface, mut packet } => {
+            Event::Uplinked {
+                iface,
+                epoch,
+                mut packet,
+            } => {
                 let i = &self.topo.ifaces[iface.0];
-                if !i.up {
+                if !i.up || i.epoch != epoch {
                     self.drop_packet(packet, DropReason::LinkDown);
                     return Ok(());
                 }
@@ -323,16 +340,20 @@ impl Sim {
                     Err(reason) => self.drop_packet(packet, reason),
                 }
             }
-            Event::Downlinked { iface, packet } => return self.deliver(iface, packet),
+            Event::Downlinked {
+                iface,
+                epoch,
+                packet,
+            } => return self.deliver(iface, epoch, packet),
             Event::Cut(iface) => self.set_interface_up(iface, false),
             Event::Restore(iface) => self.set_interface_up(iface, true),
         }
         Ok(())
     }
 
-    fn deliver(&mut self, iface: InterfaceId, packet: Packet) -> Result<(), SimError> {
+    fn deliver(&mut self, iface: InterfaceId, epoch: u64, packet: Packet) -> Result<(), SimError> {
         let i = &self.topo.ifaces[iface.0];
-        if !i.up {
+        if !i.up || i.epoch != epoch {
             self.drop_packet(packet, DropReason::LinkDown);
             return Ok(());
         }

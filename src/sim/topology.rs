@@ -77,6 +77,9 @@ pub(crate) struct Interface {
     pub(crate) host: HostId,
     pub(crate) network: NetworkId,
     pub(crate) up: bool,
+    /// Counts cuts: a datagram that entered the link under an older epoch was on the link when
+    /// it was cut, and is lost even if the link is back by the time it would arrive.
+    pub(crate) epoch: u64,
     /// Host to network.
     pub(crate) uplink: LinkState,
     /// Network to host.
@@ -137,6 +140,7 @@ impl Topology {
             host,
             network,
             up: true,
+            epoch: 0,
             uplink: LinkState::new(link, rng.fork()),
             downlink: LinkState::new(link, rng.fork()),
         });
