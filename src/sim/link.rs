@@ -75,14 +75,15 @@ pub struct LinkConfig {
     /// Probability that a datagram is held back an extra `reorder_delay`, so that datagrams
     /// sent after it arrive first.
     pub reorder: f64,
-    /// The extra delay of a reordered datagram.
+    /// The extra delay of a reordered datagram (default 10 ms).
     pub reorder_delay: Duration,
     /// Bandwidth limit in bits per second, or `None` for unlimited.
     pub rate: Option<u64>,
-    /// With a `rate`: how many bytes may wait to be serialized before new datagrams are
-    /// dropped. A datagram arriving at an empty queue is always accepted.
+    /// With a `rate`: how many bytes (counting the datagram being serialized) may wait before
+    /// new datagrams are dropped; default 64 KiB. A datagram arriving at an empty queue is
+    /// always accepted.
     pub queue_bytes: usize,
-    /// Largest IP packet (UDP payload plus headers) the link carries.
+    /// Largest IP packet (UDP payload plus headers) the link carries; default 1500.
     pub mtu: usize,
 }
 

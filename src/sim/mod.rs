@@ -39,6 +39,16 @@
 //! and [`Sim::run_until_cond`] loop over them. A step budget ([`SimConfig::max_steps`]) turns a
 //! livelock into [`SimError::StepLimit`] instead of a hung test.
 //!
+//! # Simplifications
+//!
+//! - Each network has at most one NAT as its default route, and a datagram is routed from the
+//!   network of the interface that owns its source address; there are no routing tables, TTLs
+//!   (a loop guard drops after 32 networks) or ICMP errors.
+//! - NAT boxes have no inside address and add no delay; an endpoint binds concrete addresses
+//!   (no wildcard `0.0.0.0`), and there is no IP fragmentation: too big is dropped.
+//! - A NAT mapping's filter remembers every remote it reached for as long as the mapping
+//!   lives, rather than with a timer per remote.
+//!
 //! # Example
 //!
 //! A laptop behind a home NAT sends "hello" to a server on the internet, which answers with the
@@ -295,8 +305,8 @@ impl Sim {
     ///
     /// # Panics
     ///
-    /// On a setup mistake: an unknown host or network, or `addr` already in use on the network
-    /// or the host.
+    /// On a setup mistake: an unknown host or network, `addr` already in use on the network or
+    /// the host, or a link `rate` of zero.
     pub fn add_interface(
         &mut self,
         host: HostId,
@@ -320,6 +330,10 @@ impl Sim {
 
     /// Replaces the link config of one or both directions of an interface. Queued and in-flight
     /// datagrams keep the timing they already have.
+    ///
+    /// # Panics
+    ///
+    /// If the interface is unknown or the link `rate` is zero.
     pub fn set_link(&mut self, iface: InterfaceId, direction: Direction, link: LinkConfig) {
         let i = &mut self.topo.ifaces[iface.0];
         if direction != Direction::Down {
@@ -536,7 +550,8 @@ impl Sim {
         &self.rec.stats
     }
 
-    /// Datagrams (and copies) currently on a link.
+    /// Datagrams (and copies) currently on a link. Counts by walking the event queue: for
+    /// assertions, not for hot loops.
     pub fn in_flight(&self) -> usize {
         self.queue
             .iter()
