@@ -24,6 +24,8 @@ mod error;
 mod protocol;
 mod rng;
 
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod stun;
 pub mod wire;
 
