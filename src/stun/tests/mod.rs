@@ -1,0 +1,3 @@
+//! STUN tests: RFC 5769 vectors, codec properties, the client and server state machines.
+
+mod vectors;
