@@ -77,7 +77,9 @@ mod server;
 #[cfg(test)]
 mod tests;
 
-pub use attr::{AddressFamily, Attribute, ErrorCode, PasswordAlgorithms, attr_type};
+pub use attr::{
+    AddressFamily, Attribute, ErrorCode, MAX_USERNAME_LEN, PasswordAlgorithms, attr_type,
+};
 pub use client::{Client, ClientConfig, ClientEvent, ClientStats};
 pub use header::{Class, MAGIC_COOKIE, Method, TransactionId, is_stun};
 pub use integrity::{Integrity, Key, PasswordAlgorithm};

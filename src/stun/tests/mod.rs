@@ -1,3 +1,4 @@
 //! STUN tests: RFC 5769 vectors, codec properties, the client and server state machines.
 
 mod vectors;
+mod codec;
