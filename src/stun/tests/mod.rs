@@ -2,3 +2,4 @@
 
 mod vectors;
 mod codec;
+mod client;
