@@ -338,11 +338,7 @@ fn xor_pad(id: &TransactionId) -> [u8; 16] {
 }
 
 /// RFC 8489 §14.1/§14.2: reserved byte (ignored), family, port, address; XORed when `xor`.
-fn parse_address(
-    typ: u16,
-    v: &[u8],
-    xor: Option<&TransactionId>,
-) -> Result<SocketAddr, Error> {
+fn parse_address(typ: u16, v: &[u8], xor: Option<&TransactionId>) -> Result<SocketAddr, Error> {
     let bad = Error::BadAttribute { typ };
     let mut r = Reader::new(v);
     r.u8().map_err(|_| bad.clone())?; // RFC 8489 §14.1: MUST be ignored by receivers.
@@ -472,7 +468,9 @@ impl<'a> Attribute<'a> {
             t::MESSAGE_INTEGRITY => Self::MessageIntegrity(fixed::<SHA1_MAC_LEN>(typ, v)?),
             t::MESSAGE_INTEGRITY_SHA256 => {
                 // RFC 8489 §14.6: at least 16 bytes, at most 32, a multiple of 4.
-                if !(SHA256_MAC_MIN..=SHA256_MAC_MAX).contains(&v.len()) || v.len() % 4 != 0 {
+                if !(SHA256_MAC_MIN..=SHA256_MAC_MAX).contains(&v.len())
+                    || !v.len().is_multiple_of(4)
+                {
                     return Err(bad());
                 }
                 Self::MessageIntegritySha256(Cow::Borrowed(v))
@@ -491,7 +489,7 @@ impl<'a> Attribute<'a> {
                 })
             }
             t::UNKNOWN_ATTRIBUTES => {
-                if v.len() % 2 != 0 {
+                if !v.len().is_multiple_of(2) {
                     return Err(bad());
                 }
                 let types = v.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]));
@@ -619,7 +617,8 @@ impl<'a> Attribute<'a> {
             Self::Userhash(h) => w.bytes(h)?,
             Self::MessageIntegrity(m) => w.bytes(m)?,
             Self::MessageIntegritySha256(m)
-                if !(SHA256_MAC_MIN..=SHA256_MAC_MAX).contains(&m.len()) || m.len() % 4 != 0 =>
+                if !(SHA256_MAC_MIN..=SHA256_MAC_MAX).contains(&m.len())
+                    || !m.len().is_multiple_of(4) =>
             {
                 return Err(bad());
             }

@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use smallvec::SmallVec;
 
+use super::Error;
 use super::attr::{Attribute, ErrorCode, attr_type as t};
 use super::header::{Class, Method, TransactionId};
 use super::integrity::Key;
 use super::message::Message;
 use super::rto::RtoCache;
-use super::Error;
 use crate::{Datagram, Protocol, Rng, Transmit};
 
 /// A cap on any single wait, so that `Instant` arithmetic cannot overflow whatever the config.
@@ -296,7 +296,9 @@ impl Client {
         };
         let fingerprint = self.config.fingerprint;
         let mut len = request.encoded_len(key.as_ref(), fingerprint);
-        len += software.as_ref().map_or(0, |s| 4 + s.value_len().next_multiple_of(4));
+        len += software
+            .as_ref()
+            .map_or(0, |s| 4 + s.value_len().next_multiple_of(4));
         let mut bytes = SmallVec::new();
         bytes.resize(len, 0);
         let len = request.encode(
@@ -387,7 +389,11 @@ impl Client {
             let unsigned_ok = !msg.has_integrity()
                 && matches!(
                     code,
-                    Some(ErrorCode::BAD_REQUEST | ErrorCode::UNAUTHENTICATED | ErrorCode::STALE_NONCE)
+                    Some(
+                        ErrorCode::BAD_REQUEST
+                            | ErrorCode::UNAUTHENTICATED
+                            | ErrorCode::STALE_NONCE
+                    )
                 );
             if !unsigned_ok && msg.verify(key).is_err() {
                 return Err(Reject::Integrity);

@@ -206,7 +206,10 @@ mod tests {
             assert_eq!(split_type(t), (class, Method::Binding));
         }
         // TURN: Allocate error response 0x0113, Send indication 0x0016, Data indication 0x0017.
-        assert_eq!(message_type(Class::ErrorResponse, Method::Allocate), Ok(0x0113));
+        assert_eq!(
+            message_type(Class::ErrorResponse, Method::Allocate),
+            Ok(0x0113)
+        );
         assert_eq!(message_type(Class::Indication, Method::Send), Ok(0x0016));
         assert_eq!(message_type(Class::Indication, Method::Data), Ok(0x0017));
     }

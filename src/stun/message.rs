@@ -8,8 +8,8 @@ use smallvec::SmallVec;
 
 use super::Error;
 use super::attr::{
-    Attribute, ErrorCode, SHA1_MAC_LEN, SHA256_MAC_MAX, attr_type::is_comprehension_required,
-    attr_type as t,
+    Attribute, ErrorCode, SHA1_MAC_LEN, SHA256_MAC_MAX, attr_type as t,
+    attr_type::is_comprehension_required,
 };
 use super::header::{
     ATTR_HEADER_LEN, Class, HEADER_LEN, LENGTH_OFFSET, MAGIC_COOKIE, Method, TransactionId,

@@ -54,15 +54,15 @@ impl RtoCache {
     /// Feeds one RTT measurement (RFC 6298 §2.2, §2.3). Karn's rule is the caller's: only
     /// transactions answered before any retransmission give a sample.
     pub(crate) fn sample(&mut self, now: Instant, server: IpAddr, rtt: Duration) {
-        if let Some(e) = self.servers.get_mut(&server) {
-            if now.saturating_duration_since(e.last_used) < STALE_AFTER {
-                // RTTVAR <- 3/4 RTTVAR + 1/4 |SRTT - R'|; SRTT <- 7/8 SRTT + 1/8 R'.
-                let delta = e.srtt.abs_diff(rtt);
-                e.rttvar = (e.rttvar * 3 + delta) / 4;
-                e.srtt = (e.srtt * 7 + rtt) / 8;
-                e.last_used = now;
-                return;
-            }
+        if let Some(e) = self.servers.get_mut(&server)
+            && now.saturating_duration_since(e.last_used) < STALE_AFTER
+        {
+            // RTTVAR <- 3/4 RTTVAR + 1/4 |SRTT - R'|; SRTT <- 7/8 SRTT + 1/8 R'.
+            let delta = e.srtt.abs_diff(rtt);
+            e.rttvar = (e.rttvar * 3 + delta) / 4;
+            e.srtt = (e.srtt * 7 + rtt) / 8;
+            e.last_used = now;
+            return;
         }
         if self.servers.len() >= MAX_SERVERS && !self.servers.contains_key(&server) {
             self.servers

@@ -201,41 +201,42 @@ impl Server {
         })
     }
 
-    /// Decides the answer to a request; `Err` is an error code with unknown attribute types.
+    /// Decides the answer to a request: where it leaves from, what it says, how it is signed.
     fn answer(
         &self,
         d: &Datagram<'_>,
         msg: &Message<'_>,
-    ) -> (Result<(SocketAddr, Reply), (u16, SmallVec<[u16; 4]>)>, Option<Integrity>) {
+    ) -> (SocketAddr, Reply, Option<Integrity>) {
+        let reject = |code, unknown, sign| (d.destination, Reply::Error { code, unknown }, sign);
         let mut sign = None;
         if let (Some(creds), Some(key)) = (&self.config.credentials, &self.key) {
             // RFC 8489 §9.1.3: missing USERNAME or integrity: 400; unknown user or bad
             // integrity: 401. Neither response is signed.
             let Some(username) = msg.username().filter(|_| msg.has_integrity()) else {
-                return (Err((ErrorCode::BAD_REQUEST, SmallVec::new())), None);
+                return reject(ErrorCode::BAD_REQUEST, SmallVec::new(), None);
             };
             if username != creds.username {
-                return (Err((ErrorCode::UNAUTHENTICATED, SmallVec::new())), None);
+                return reject(ErrorCode::UNAUTHENTICATED, SmallVec::new(), None);
             }
             match msg.verify(key) {
                 Ok(integrity) => sign = Some(integrity),
-                Err(_) => return (Err((ErrorCode::UNAUTHENTICATED, SmallVec::new())), None),
+                Err(_) => return reject(ErrorCode::UNAUTHENTICATED, SmallVec::new(), None),
             }
         }
         if msg.method() != Method::Binding {
-            return (Err((ErrorCode::BAD_REQUEST, SmallVec::new())), sign);
+            return reject(ErrorCode::BAD_REQUEST, SmallVec::new(), sign);
         }
         let unknown = msg.unknown_comprehension_required();
         if !unknown.is_empty() {
             // RFC 8489 §6.3.1.1: 420 listing the unknown comprehension-required attributes.
-            return (Err((ErrorCode::UNKNOWN_ATTRIBUTE, unknown)), sign);
+            return reject(ErrorCode::UNKNOWN_ATTRIBUTE, unknown, sign);
         }
         let via = match msg.change_request() {
             Some((ip, port)) if ip || port => match self.alternate(d.destination, ip, port) {
                 Some(via) => via,
                 None => {
                     let unknown = smallvec![t::CHANGE_REQUEST];
-                    return (Err((ErrorCode::UNKNOWN_ATTRIBUTE, unknown)), sign);
+                    return reject(ErrorCode::UNKNOWN_ATTRIBUTE, unknown, sign);
                 }
             },
             _ => d.destination,
@@ -249,7 +250,7 @@ impl Server {
             mapped: d.source,
             origin,
         };
-        (Ok((via, reply)), sign)
+        (via, reply, sign)
     }
 
     fn push_event(&mut self, event: ServerEvent) {
@@ -327,31 +328,30 @@ impl Protocol for Server {
             self.stats.ignored += 1;
             return;
         }
-        let (decision, sign) = self.answer(&d, &msg);
         if self.queue.len() >= self.config.max_queue {
             self.stats.queue_full += 1;
             return;
         }
-        let (source, reply) = match decision {
-            Ok((via, reply)) => {
+        let (source, reply, sign) = self.answer(&d, &msg);
+        let event = match reply {
+            Reply::Binding { .. } => {
                 self.stats.answered += 1;
-                self.push_event(ServerEvent::BindingServed {
+                ServerEvent::BindingServed {
                     from: d.source,
                     to: d.destination,
-                    via,
-                });
-                (via, reply)
+                    via: source,
+                }
             }
-            Err((code, unknown)) => {
+            Reply::Error { code, .. } => {
                 self.stats.rejected += 1;
-                self.push_event(ServerEvent::Rejected {
+                ServerEvent::Rejected {
                     from: d.source,
                     to: d.destination,
                     code,
-                });
-                (d.destination, Reply::Error { code, unknown })
+                }
             }
         };
+        self.push_event(event);
         self.queue.push_back(Pending {
             source,
             destination: d.source,
@@ -370,9 +370,9 @@ impl Protocol for Server {
                 (Some(integrity), Some(key)) => Some(key.clone().with_integrity(integrity)),
                 _ => None,
             };
-            let written =
-                self.response(&p)
-                    .write(buf, key.as_ref(), self.config.fingerprint);
+            let written = self
+                .response(&p)
+                .write(buf, key.as_ref(), self.config.fingerprint);
             match written {
                 Ok(len) => {
                     return Some(Transmit {

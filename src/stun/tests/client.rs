@@ -51,7 +51,12 @@ fn events(c: &mut Client) -> Vec<ClientEvent> {
 }
 
 /// A response to `request` with `attrs`, signed with `key` if given.
-fn response(request: &[u8], class: Class, attrs: Vec<Attribute<'static>>, key: Option<&Key>) -> Vec<u8> {
+fn response(
+    request: &[u8],
+    class: Class,
+    attrs: Vec<Attribute<'static>>,
+    key: Option<&Key>,
+) -> Vec<u8> {
     let req = Message::parse(request).unwrap();
     let mut m = Message::new(class, req.method(), req.transaction_id());
     for a in attrs {
@@ -63,7 +68,14 @@ fn response(request: &[u8], class: Class, attrs: Vec<Attribute<'static>>, key: O
 }
 
 fn deliver(c: &mut Client, now: Instant, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
-    c.handle_datagram(now, Datagram { source: from, destination: to, contents: bytes });
+    c.handle_datagram(
+        now,
+        Datagram {
+            source: from,
+            destination: to,
+            contents: bytes,
+        },
+    );
 }
 
 /// Runs the client with no answers until it has nothing left to do, returning the send times
@@ -106,13 +118,23 @@ fn binding_request_retransmits_on_rfc8489_schedule() {
 #[test]
 fn custom_rto_rc_and_rm_set_the_schedule() {
     let t0 = Instant::now();
-    let mut c = client(ClientConfig { rto: ms(100), rc: 3, rm: 4, ..ClientConfig::default() });
+    let mut c = client(ClientConfig {
+        rto: ms(100),
+        rc: 3,
+        rm: 4,
+        ..ClientConfig::default()
+    });
     let id = c.binding_request(t0, local(), server());
     let (sends, evs) = run_unanswered(&mut c, t0);
     assert_eq!(sends, [0, 100, 300]);
     assert_eq!(evs, [(700, ClientEvent::Timeout { id })]);
 
-    let mut c = client(ClientConfig { rto: ms(250), rc: 1, rm: 2, ..ClientConfig::default() });
+    let mut c = client(ClientConfig {
+        rto: ms(250),
+        rc: 1,
+        rm: 2,
+        ..ClientConfig::default()
+    });
     let id = c.binding_request(t0, local(), server());
     let (sends, evs) = run_unanswered(&mut c, t0);
     assert_eq!(sends, [0]);
@@ -122,18 +144,29 @@ fn custom_rto_rc_and_rm_set_the_schedule() {
 #[test]
 fn success_stops_retransmission_and_reports_the_mapped_address() {
     let t0 = Instant::now();
-    let mut c = client(ClientConfig { software: Some("kaon test".into()), ..ClientConfig::default() });
+    let mut c = client(ClientConfig {
+        software: Some("kaon test".into()),
+        ..ClientConfig::default()
+    });
     let id = c.binding_request(t0, local(), server());
     let sent = drain(&mut c, t0);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].0, server());
     let req = Message::parse(&sent[0].1).unwrap();
-    assert_eq!((req.class(), req.method(), req.transaction_id()), (Class::Request, Method::Binding, id));
+    assert_eq!(
+        (req.class(), req.method(), req.transaction_id()),
+        (Class::Request, Method::Binding, id)
+    );
     assert_eq!(req.software(), Some("kaon test"));
     assert_eq!(req.verify_fingerprint(), Ok(()));
 
     let mapped = addr("203.0.113.9:61000");
-    let resp = response(&sent[0].1, Class::SuccessResponse, vec![Attribute::XorMappedAddress(mapped)], None);
+    let resp = response(
+        &sent[0].1,
+        Class::SuccessResponse,
+        vec![Attribute::XorMappedAddress(mapped)],
+        None,
+    );
     deliver(&mut c, t0 + ms(120), server(), local(), &resp);
     let evs = events(&mut c);
     assert_eq!(evs.len(), 1);
@@ -159,7 +192,12 @@ fn mapped_address_falls_back_to_mapped_address_attribute() {
     c.binding_request(t0, local(), server());
     let sent = drain(&mut c, t0);
     let mapped = addr("203.0.113.9:1");
-    let resp = response(&sent[0].1, Class::SuccessResponse, vec![Attribute::MappedAddress(mapped)], None);
+    let resp = response(
+        &sent[0].1,
+        Class::SuccessResponse,
+        vec![Attribute::MappedAddress(mapped)],
+        None,
+    );
     deliver(&mut c, t0, server(), local(), &resp);
     assert_eq!(events(&mut c)[0].mapped_address(), Some(mapped));
 }
@@ -170,7 +208,12 @@ fn responses_from_the_wrong_source_local_address_or_id_are_ignored() {
     let mut c = client(ClientConfig::default());
     let id = c.binding_request(t0, local(), server());
     let sent = drain(&mut c, t0);
-    let ok = response(&sent[0].1, Class::SuccessResponse, vec![Attribute::XorMappedAddress(local())], None);
+    let ok = response(
+        &sent[0].1,
+        Class::SuccessResponse,
+        vec![Attribute::XorMappedAddress(local())],
+        None,
+    );
 
     deliver(&mut c, t0, addr("192.0.2.66:3478"), local(), &ok);
     deliver(&mut c, t0, addr("192.0.2.1:3479"), local(), &ok);
@@ -201,11 +244,26 @@ fn error_response_is_reported_with_its_code_and_reason() {
     let mut c = client(ClientConfig::default());
     let id = c.binding_request(t0, local(), server());
     let sent = drain(&mut c, t0);
-    let err = Attribute::ErrorCode(ErrorCode { code: 438, reason: "Stale Nonce".into() });
-    let resp = response(&sent[0].1, Class::ErrorResponse, vec![err, Attribute::Nonce("n2".into())], None);
+    let err = Attribute::ErrorCode(ErrorCode {
+        code: 438,
+        reason: "Stale Nonce".into(),
+    });
+    let resp = response(
+        &sent[0].1,
+        Class::ErrorResponse,
+        vec![err, Attribute::Nonce("n2".into())],
+        None,
+    );
     deliver(&mut c, t0 + ms(10), server(), local(), &resp);
     match &events(&mut c)[..] {
-        [ClientEvent::ErrorResponse { id: got, code: 438, reason, response }] => {
+        [
+            ClientEvent::ErrorResponse {
+                id: got,
+                code: 438,
+                reason,
+                response,
+            },
+        ] => {
             assert_eq!(*got, id);
             assert_eq!(reason, "Stale Nonce");
             assert_eq!(response.nonce(), Some("n2"));
@@ -233,12 +291,18 @@ fn response_with_unknown_required_attribute_fails_the_transaction() {
     let mut c = client(ClientConfig::default());
     let id = c.binding_request(t0, local(), server());
     let sent = drain(&mut c, t0);
-    let odd = Attribute::Unknown { typ: 0x7abc, value: Cow::Borrowed(b"") };
+    let odd = Attribute::Unknown {
+        typ: 0x7abc,
+        value: Cow::Borrowed(b""),
+    };
     let resp = response(&sent[0].1, Class::SuccessResponse, vec![odd], None);
     deliver(&mut c, t0, server(), local(), &resp);
     assert_eq!(
         events(&mut c),
-        [ClientEvent::Failed { id, error: Error::UnknownRequiredAttribute { typ: 0x7abc } }]
+        [ClientEvent::Failed {
+            id,
+            error: Error::UnknownRequiredAttribute { typ: 0x7abc }
+        }]
     );
 }
 
@@ -250,7 +314,9 @@ fn integrity_protected_request_and_response_round_trip() {
     let request = Message::new(Class::Request, Method::Binding, TransactionId::default())
         .with(Attribute::Username("a:b".into()))
         .with(Attribute::Priority(7));
-    let id = c.start(t0, local(), server(), &request, Some(key.clone())).unwrap();
+    let id = c
+        .start(t0, local(), server(), &request, Some(key.clone()))
+        .unwrap();
     let sent = drain(&mut c, t0);
     let req = Message::parse(&sent[0].1).unwrap();
     assert_eq!(req.transaction_id(), id);
@@ -262,7 +328,12 @@ fn integrity_protected_request_and_response_round_trip() {
     // Unsigned, and signed with the wrong key: dropped.
     let unsigned = response(&sent[0].1, Class::SuccessResponse, attrs(), None);
     deliver(&mut c, t0, server(), local(), &unsigned);
-    let forged = response(&sent[0].1, Class::SuccessResponse, attrs(), Some(&Key::short_term("guess")));
+    let forged = response(
+        &sent[0].1,
+        Class::SuccessResponse,
+        attrs(),
+        Some(&Key::short_term("guess")),
+    );
     deliver(&mut c, t0, server(), local(), &forged);
     assert_eq!(c.stats().integrity_failures, 2);
     assert!(events(&mut c).is_empty());
@@ -278,28 +349,62 @@ fn unsigned_401_is_accepted_for_a_keyed_request_but_unsigned_487_is_not() {
     let key = Key::short_term("secret");
     let mut c = client(ClientConfig::default());
     let request = Message::new(Class::Request, Method::Binding, TransactionId::default());
-    c.start(t0, local(), server(), &request, Some(key.clone())).unwrap();
+    c.start(t0, local(), server(), &request, Some(key.clone()))
+        .unwrap();
     c.start(t0, local(), server(), &request, Some(key)).unwrap();
     let sent = drain(&mut c, t0);
-    let e = |code| vec![Attribute::ErrorCode(ErrorCode { code, reason: "".into() })];
-    deliver(&mut c, t0, server(), local(), &response(&sent[0].1, Class::ErrorResponse, e(487), None));
-    deliver(&mut c, t0, server(), local(), &response(&sent[1].1, Class::ErrorResponse, e(401), None));
+    let e = |code| {
+        vec![Attribute::ErrorCode(ErrorCode {
+            code,
+            reason: "".into(),
+        })]
+    };
+    deliver(
+        &mut c,
+        t0,
+        server(),
+        local(),
+        &response(&sent[0].1, Class::ErrorResponse, e(487), None),
+    );
+    deliver(
+        &mut c,
+        t0,
+        server(),
+        local(),
+        &response(&sent[1].1, Class::ErrorResponse, e(401), None),
+    );
     assert_eq!(c.stats().integrity_failures, 1);
-    assert!(matches!(&events(&mut c)[..], [ClientEvent::ErrorResponse { code: 401, .. }]));
+    assert!(matches!(
+        &events(&mut c)[..],
+        [ClientEvent::ErrorResponse { code: 401, .. }]
+    ));
 }
 
 #[test]
 fn many_concurrent_transactions_are_matched_by_id() {
     let t0 = Instant::now();
-    let mut c = client(ClientConfig { max_transactions: 500, ..ClientConfig::default() });
-    let servers: Vec<SocketAddr> = (0..300).map(|i| SocketAddr::new(server().ip(), 1000 + i)).collect();
-    let ids: Vec<TransactionId> = servers.iter().map(|s| c.binding_request(t0, local(), *s)).collect();
+    let mut c = client(ClientConfig {
+        max_transactions: 500,
+        ..ClientConfig::default()
+    });
+    let servers: Vec<SocketAddr> = (0..300)
+        .map(|i| SocketAddr::new(server().ip(), 1000 + i))
+        .collect();
+    let ids: Vec<TransactionId> = servers
+        .iter()
+        .map(|s| c.binding_request(t0, local(), *s))
+        .collect();
     let sent = drain(&mut c, t0);
     assert_eq!(sent.len(), 300);
     // Answer in reverse order, each with the port it came to as the "mapped" address.
     for (dest, bytes) in sent.iter().rev() {
         let mapped = SocketAddr::new(local().ip(), dest.port());
-        let resp = response(bytes, Class::SuccessResponse, vec![Attribute::XorMappedAddress(mapped)], None);
+        let resp = response(
+            bytes,
+            Class::SuccessResponse,
+            vec![Attribute::XorMappedAddress(mapped)],
+            None,
+        );
         deliver(&mut c, t0 + ms(5), *dest, local(), &resp);
     }
     let evs = events(&mut c);
@@ -315,21 +420,33 @@ fn many_concurrent_transactions_are_matched_by_id() {
 #[test]
 fn the_transaction_limit_refuses_new_requests() {
     let t0 = Instant::now();
-    let mut c = client(ClientConfig { max_transactions: 2, ..ClientConfig::default() });
+    let mut c = client(ClientConfig {
+        max_transactions: 2,
+        ..ClientConfig::default()
+    });
     let request = Message::new(Class::Request, Method::Binding, TransactionId::default());
     c.start(t0, local(), server(), &request, None).unwrap();
     let second = c.binding_request(t0, local(), server());
-    assert_eq!(c.start(t0, local(), server(), &request, None), Err(Error::TooManyTransactions));
+    assert_eq!(
+        c.start(t0, local(), server(), &request, None),
+        Err(Error::TooManyTransactions)
+    );
     let refused = c.binding_request(t0, local(), server());
     assert_eq!(
         events(&mut c),
-        [ClientEvent::Failed { id: refused, error: Error::TooManyTransactions }]
+        [ClientEvent::Failed {
+            id: refused,
+            error: Error::TooManyTransactions
+        }]
     );
     assert_eq!(drain(&mut c, t0).len(), 2);
     assert!(c.cancel(second));
     assert!(c.start(t0, local(), server(), &request, None).is_ok());
     let indication = Message::new(Class::Indication, Method::Binding, TransactionId::default());
-    assert_eq!(c.start(t0, local(), server(), &indication, None), Err(Error::NotARequest));
+    assert_eq!(
+        c.start(t0, local(), server(), &indication, None),
+        Err(Error::NotARequest)
+    );
 }
 
 #[test]
@@ -382,13 +499,24 @@ fn a_datagram_too_large_for_the_buffer_is_dropped_and_counted() {
 fn change_request_accepts_a_response_from_another_address() {
     let t0 = Instant::now();
     let mut c = client(ClientConfig::default());
-    let request = Message::new(Class::Request, Method::Binding, TransactionId::default())
-        .with(Attribute::ChangeRequest { ip: true, port: true });
+    let request = Message::new(Class::Request, Method::Binding, TransactionId::default()).with(
+        Attribute::ChangeRequest {
+            ip: true,
+            port: true,
+        },
+    );
     c.start(t0, local(), server(), &request, None).unwrap();
     let sent = drain(&mut c, t0);
-    let resp = response(&sent[0].1, Class::SuccessResponse, vec![Attribute::XorMappedAddress(local())], None);
+    let resp = response(
+        &sent[0].1,
+        Class::SuccessResponse,
+        vec![Attribute::XorMappedAddress(local())],
+        None,
+    );
     deliver(&mut c, t0, addr("192.0.2.2:3479"), local(), &resp);
-    assert!(matches!(&events(&mut c)[..], [ClientEvent::Success { from, .. }] if *from == addr("192.0.2.2:3479")));
+    assert!(
+        matches!(&events(&mut c)[..], [ClientEvent::Success { from, .. }] if *from == addr("192.0.2.2:3479"))
+    );
 }
 
 #[test]

@@ -8,30 +8,32 @@ use std::net::{IpAddr, SocketAddr};
 use proptest::prelude::*;
 
 use crate::stun::{
-    AddressFamily, Attribute, Class, Error, ErrorCode, Integrity, Key, MAGIC_COOKIE, MAX_USERNAME_LEN,
-    Message, Method, PasswordAlgorithm, PasswordAlgorithms, TransactionId, attr_type,
+    AddressFamily, Attribute, Class, Error, ErrorCode, Integrity, Key, MAGIC_COOKIE,
+    MAX_USERNAME_LEN, Message, Method, PasswordAlgorithm, PasswordAlgorithms, TransactionId,
+    attr_type,
 };
 use crate::wire::Writer;
 
 fn socket_addr() -> impl Strategy<Value = SocketAddr> {
     prop_oneof![
-        (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::new(IpAddr::from(ip), port)),
-        (any::<[u8; 16]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::new(IpAddr::from(ip), port)),
+        (any::<[u8; 4]>(), any::<u16>())
+            .prop_map(|(ip, port)| SocketAddr::new(IpAddr::from(ip), port)),
+        (any::<[u8; 16]>(), any::<u16>())
+            .prop_map(|(ip, port)| SocketAddr::new(IpAddr::from(ip), port)),
     ]
 }
 
 fn text(max: usize) -> impl Strategy<Value = Cow<'static, str>> {
-    proptest::collection::vec(any::<char>(), 0..40)
-        .prop_map(move |chars| {
-            let mut s = String::new();
-            for c in chars {
-                if s.len() + c.len_utf8() > max {
-                    break;
-                }
-                s.push(c);
+    proptest::collection::vec(any::<char>(), 0..40).prop_map(move |chars| {
+        let mut s = String::new();
+        for c in chars {
+            if s.len() + c.len_utf8() > max {
+                break;
             }
-            Cow::Owned(s)
-        })
+            s.push(c);
+        }
+        Cow::Owned(s)
+    })
 }
 
 fn bytes(max: usize) -> impl Strategy<Value = Cow<'static, [u8]>> {
@@ -70,10 +72,8 @@ fn sendable_attribute() -> impl Strategy<Value = Attribute<'static>> {
         socket_addr().prop_map(Attribute::XorMappedAddress),
         text(MAX_USERNAME_LEN).prop_map(Attribute::Username),
         any::<[u8; 32]>().prop_map(Attribute::Userhash),
-        (300u16..700, text(200)).prop_map(|(code, reason)| Attribute::ErrorCode(ErrorCode {
-            code,
-            reason
-        })),
+        (300u16..700, text(200))
+            .prop_map(|(code, reason)| Attribute::ErrorCode(ErrorCode { code, reason })),
         proptest::collection::vec(any::<u16>(), 0..8)
             .prop_map(|v| Attribute::UnknownAttributes(v.into())),
         text(300).prop_map(Attribute::Realm),
@@ -295,29 +295,40 @@ fn attribute_framing_errors_are_typed() {
     let m = framed(0x0001, &[0x00, 0x24, 0x00, 0x08, 1, 2, 3, 4]);
     assert_eq!(
         Message::parse(&m),
-        Err(Error::TruncatedAttribute { typ: attr_type::PRIORITY })
+        Err(Error::TruncatedAttribute {
+            typ: attr_type::PRIORITY
+        })
     );
     // USERNAME of 5 bytes with its padding missing.
     let m = framed(0x0001, &[0x00, 0x06, 0x00, 0x05, b'a', b'b', b'c', b'd']);
     assert_eq!(
         Message::parse(&m),
-        Err(Error::TruncatedAttribute { typ: attr_type::USERNAME })
+        Err(Error::TruncatedAttribute {
+            typ: attr_type::USERNAME
+        })
     );
     // PRIORITY with 3 bytes.
     let m = framed(0x0001, &[0x00, 0x24, 0x00, 0x03, 1, 2, 3, 0]);
     assert_eq!(
         Message::parse(&m),
-        Err(Error::BadAttribute { typ: attr_type::PRIORITY })
+        Err(Error::BadAttribute {
+            typ: attr_type::PRIORITY
+        })
     );
     // An attribute after FINGERPRINT.
-    let m = framed(0x0001, &[0x80, 0x28, 0x00, 0x04, 0, 0, 0, 0, 0x00, 0x25, 0x00, 0x00]);
+    let m = framed(
+        0x0001,
+        &[0x80, 0x28, 0x00, 0x04, 0, 0, 0, 0, 0x00, 0x25, 0x00, 0x00],
+    );
     assert_eq!(Message::parse(&m), Err(Error::AttributeAfterFingerprint));
     // A USERNAME longer than 513 bytes.
     let mut body = vec![0x00, 0x06, 0x02, 0x04];
     body.resize(4 + 516, b'u');
     assert_eq!(
         Message::parse(&framed(0x0001, &body)),
-        Err(Error::BadAttribute { typ: attr_type::USERNAME })
+        Err(Error::BadAttribute {
+            typ: attr_type::USERNAME
+        })
     );
 }
 
@@ -329,7 +340,9 @@ fn attributes_after_message_integrity_are_ignored_except_sha256_and_fingerprint(
     let mut buf = [0u8; 256];
     let len = msg.write(&mut buf, Some(&key), false).unwrap();
     // Append an unauthenticated USE-CANDIDATE and XOR-MAPPED-ADDRESS after MESSAGE-INTEGRITY.
-    let extra = [0x00, 0x25, 0x00, 0x00, 0x00, 0x20, 0x00, 0x08, 0, 1, 0, 0, 1, 2, 3, 4];
+    let extra = [
+        0x00, 0x25, 0x00, 0x00, 0x00, 0x20, 0x00, 0x08, 0, 1, 0, 0, 1, 2, 3, 4,
+    ];
     buf[len..len + extra.len()].copy_from_slice(&extra);
     let total = len + extra.len();
     buf[2..4].copy_from_slice(&((total - 20) as u16).to_be_bytes());
@@ -343,14 +356,26 @@ fn attributes_after_message_integrity_are_ignored_except_sha256_and_fingerprint(
 #[test]
 fn unknown_comprehension_required_attributes_are_listed_in_order() {
     let msg = Message::new(Class::Request, Method::Binding, TransactionId([0; 12]))
-        .with(Attribute::Unknown { typ: 0x7fff, value: Cow::Borrowed(b"x") })
-        .with(Attribute::Unknown { typ: 0x8fff, value: Cow::Borrowed(b"") })
+        .with(Attribute::Unknown {
+            typ: 0x7fff,
+            value: Cow::Borrowed(b"x"),
+        })
+        .with(Attribute::Unknown {
+            typ: 0x8fff,
+            value: Cow::Borrowed(b""),
+        })
         .with(Attribute::Priority(5))
-        .with(Attribute::Unknown { typ: 0x0002, value: Cow::Borrowed(b"") });
+        .with(Attribute::Unknown {
+            typ: 0x0002,
+            value: Cow::Borrowed(b""),
+        });
     let mut buf = [0u8; 128];
     let len = msg.write(&mut buf, None, false).unwrap();
     let parsed = Message::parse(&buf[..len]).unwrap();
-    assert_eq!(&parsed.unknown_comprehension_required()[..], &[0x7fff, 0x0002]);
+    assert_eq!(
+        &parsed.unknown_comprehension_required()[..],
+        &[0x7fff, 0x0002]
+    );
 }
 
 #[test]

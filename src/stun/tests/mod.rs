@@ -1,5 +1,6 @@
 //! STUN tests: RFC 5769 vectors, codec properties, the client and server state machines.
 
-mod vectors;
-mod codec;
 mod client;
+mod codec;
+mod server;
+mod vectors;
