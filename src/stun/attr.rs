@@ -2,98 +2,17 @@
 //! §16.1, RFC 8656 §18, RFC 5780 §7).
 
 use std::borrow::Cow;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use smallvec::SmallVec;
 
 use super::Error;
-use super::header::{MAGIC_COOKIE, TransactionId};
+use super::address::{address_len, parse_address, write_address};
+use super::header::TransactionId;
 use super::integrity::PasswordAlgorithm;
 use crate::wire::{Reader, Writer};
 
-/// Attribute type numbers.
-///
-/// Types below 0x8000 are comprehension-required: a receiver that does not know one must fail
-/// the message (RFC 8489 §14, §6.3.1).
-pub mod attr_type {
-    /// MAPPED-ADDRESS, RFC 8489 §14.1.
-    pub const MAPPED_ADDRESS: u16 = 0x0001;
-    /// CHANGE-REQUEST, RFC 5780 §7.2.
-    pub const CHANGE_REQUEST: u16 = 0x0003;
-    /// USERNAME, RFC 8489 §14.3.
-    pub const USERNAME: u16 = 0x0006;
-    /// MESSAGE-INTEGRITY, RFC 8489 §14.5.
-    pub const MESSAGE_INTEGRITY: u16 = 0x0008;
-    /// ERROR-CODE, RFC 8489 §14.8.
-    pub const ERROR_CODE: u16 = 0x0009;
-    /// UNKNOWN-ATTRIBUTES, RFC 8489 §14.9.
-    pub const UNKNOWN_ATTRIBUTES: u16 = 0x000a;
-    /// CHANNEL-NUMBER, RFC 8656 §18.1.
-    pub const CHANNEL_NUMBER: u16 = 0x000c;
-    /// LIFETIME, RFC 8656 §18.2.
-    pub const LIFETIME: u16 = 0x000d;
-    /// XOR-PEER-ADDRESS, RFC 8656 §18.3.
-    pub const XOR_PEER_ADDRESS: u16 = 0x0012;
-    /// DATA, RFC 8656 §18.4.
-    pub const DATA: u16 = 0x0013;
-    /// REALM, RFC 8489 §14.9.
-    pub const REALM: u16 = 0x0014;
-    /// NONCE, RFC 8489 §14.10.
-    pub const NONCE: u16 = 0x0015;
-    /// XOR-RELAYED-ADDRESS, RFC 8656 §18.5.
-    pub const XOR_RELAYED_ADDRESS: u16 = 0x0016;
-    /// REQUESTED-ADDRESS-FAMILY, RFC 8656 §18.6.
-    pub const REQUESTED_ADDRESS_FAMILY: u16 = 0x0017;
-    /// EVEN-PORT, RFC 8656 §18.7.
-    pub const EVEN_PORT: u16 = 0x0018;
-    /// REQUESTED-TRANSPORT, RFC 8656 §18.8.
-    pub const REQUESTED_TRANSPORT: u16 = 0x0019;
-    /// DONT-FRAGMENT, RFC 8656 §18.9.
-    pub const DONT_FRAGMENT: u16 = 0x001a;
-    /// MESSAGE-INTEGRITY-SHA256, RFC 8489 §14.6.
-    pub const MESSAGE_INTEGRITY_SHA256: u16 = 0x001c;
-    /// PASSWORD-ALGORITHM, RFC 8489 §14.12.
-    pub const PASSWORD_ALGORITHM: u16 = 0x001d;
-    /// USERHASH, RFC 8489 §14.4.
-    pub const USERHASH: u16 = 0x001e;
-    /// XOR-MAPPED-ADDRESS, RFC 8489 §14.2.
-    pub const XOR_MAPPED_ADDRESS: u16 = 0x0020;
-    /// RESERVATION-TOKEN, RFC 8656 §18.10.
-    pub const RESERVATION_TOKEN: u16 = 0x0022;
-    /// PRIORITY, RFC 8445 §16.1.
-    pub const PRIORITY: u16 = 0x0024;
-    /// USE-CANDIDATE, RFC 8445 §16.1.
-    pub const USE_CANDIDATE: u16 = 0x0025;
-    /// PASSWORD-ALGORITHMS, RFC 8489 §14.11.
-    pub const PASSWORD_ALGORITHMS: u16 = 0x8002;
-    /// ALTERNATE-DOMAIN, RFC 8489 §14.16.
-    pub const ALTERNATE_DOMAIN: u16 = 0x8003;
-    /// SOFTWARE, RFC 8489 §14.14.
-    pub const SOFTWARE: u16 = 0x8022;
-    /// ALTERNATE-SERVER, RFC 8489 §14.15.
-    pub const ALTERNATE_SERVER: u16 = 0x8023;
-    /// FINGERPRINT, RFC 8489 §14.7.
-    pub const FINGERPRINT: u16 = 0x8028;
-    /// ICE-CONTROLLED, RFC 8445 §16.1.
-    pub const ICE_CONTROLLED: u16 = 0x8029;
-    /// ICE-CONTROLLING, RFC 8445 §16.1.
-    pub const ICE_CONTROLLING: u16 = 0x802a;
-    /// RESPONSE-ORIGIN, RFC 5780 §7.3.
-    pub const RESPONSE_ORIGIN: u16 = 0x802b;
-    /// OTHER-ADDRESS, RFC 5780 §7.4.
-    pub const OTHER_ADDRESS: u16 = 0x802c;
-    /// NOMINATION, the renomination counter of libwebrtc and Pion
-    /// (draft-thatcher-ice-renomination).
-    pub const NOMINATION: u16 = 0xc001;
-
-    /// Whether a receiver that does not understand `typ` must reject the message
-    /// (RFC 8489 §14: 0x0000-0x7FFF are comprehension-required).
-    pub fn is_comprehension_required(typ: u16) -> bool {
-        typ < 0x8000
-    }
-}
-
-use attr_type as t;
+use super::attr_type as t;
 
 /// USERNAME's longest value in bytes (RFC 5389 §15.3 allows fewer than 513; RFC 8489 §14.3
 /// tightens to fewer than 509). We accept and write up to 513 so that any peer's value passes.
@@ -320,87 +239,6 @@ pub enum Attribute<'a> {
 
 fn padded(len: usize) -> usize {
     len.next_multiple_of(4)
-}
-
-fn address_len(addr: &SocketAddr) -> usize {
-    match addr {
-        SocketAddr::V4(_) => 8,
-        SocketAddr::V6(_) => 20,
-    }
-}
-
-/// The XOR pad of RFC 8489 §14.2: the cookie, then the transaction id.
-fn xor_pad(id: &TransactionId) -> [u8; 16] {
-    let mut pad = [0u8; 16];
-    pad[..4].copy_from_slice(&MAGIC_COOKIE.to_be_bytes());
-    pad[4..].copy_from_slice(id.as_bytes());
-    pad
-}
-
-/// RFC 8489 §14.1/§14.2: reserved byte (ignored), family, port, address; XORed when `xor`.
-fn parse_address(typ: u16, v: &[u8], xor: Option<&TransactionId>) -> Result<SocketAddr, Error> {
-    let bad = Error::BadAttribute { typ };
-    let mut r = Reader::new(v);
-    r.u8().map_err(|_| bad.clone())?; // RFC 8489 §14.1: MUST be ignored by receivers.
-    let family = r.u8().map_err(|_| bad.clone())?;
-    let mut port = r.u16().map_err(|_| bad.clone())?;
-    let pad = xor.map(xor_pad);
-    if pad.is_some() {
-        port ^= (MAGIC_COOKIE >> 16) as u16;
-    }
-    let ip = match (family, r.remaining()) {
-        (FAMILY_V4, 4) => {
-            let mut b = r.array::<4>().map_err(|_| bad.clone())?;
-            if let Some(pad) = pad {
-                b.iter_mut().zip(pad).for_each(|(x, p)| *x ^= p);
-            }
-            IpAddr::V4(Ipv4Addr::from(b))
-        }
-        (FAMILY_V6, 16) => {
-            let mut b = r.array::<16>().map_err(|_| bad.clone())?;
-            if let Some(pad) = pad {
-                b.iter_mut().zip(pad).for_each(|(x, p)| *x ^= p);
-            }
-            IpAddr::V6(Ipv6Addr::from(b))
-        }
-        _ => return Err(bad),
-    };
-    Ok(SocketAddr::new(ip, port))
-}
-
-fn write_address(
-    w: &mut Writer<'_>,
-    addr: &SocketAddr,
-    xor: Option<&TransactionId>,
-) -> Result<(), Error> {
-    let pad = xor.map(xor_pad);
-    let port_pad = if pad.is_some() {
-        (MAGIC_COOKIE >> 16) as u16
-    } else {
-        0
-    };
-    w.u8(0)?;
-    match addr.ip() {
-        IpAddr::V4(ip) => {
-            w.u8(FAMILY_V4)?;
-            w.u16(addr.port() ^ port_pad)?;
-            let mut b = ip.octets();
-            if let Some(pad) = pad {
-                b.iter_mut().zip(pad).for_each(|(x, p)| *x ^= p);
-            }
-            w.bytes(&b)?;
-        }
-        IpAddr::V6(ip) => {
-            w.u8(FAMILY_V6)?;
-            w.u16(addr.port() ^ port_pad)?;
-            let mut b = ip.octets();
-            if let Some(pad) = pad {
-                b.iter_mut().zip(pad).for_each(|(x, p)| *x ^= p);
-            }
-            w.bytes(&b)?;
-        }
-    }
-    Ok(())
 }
 
 fn text(typ: u16, v: &[u8]) -> Result<Cow<'_, str>, Error> {

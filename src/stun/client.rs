@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use smallvec::SmallVec;
 
 use super::Error;
-use super::attr::{Attribute, ErrorCode, attr_type as t};
+use super::attr::{Attribute, ErrorCode};
+use super::attr_type as t;
 use super::header::{Class, Method, TransactionId};
 use super::integrity::Key;
 use super::message::Message;

@@ -66,8 +66,11 @@
 //! assert_eq!(client.poll_timeout(), None); // nothing left to retransmit
 //! ```
 
+mod address;
 mod attr;
+pub mod attr_type;
 mod client;
+mod getters;
 mod header;
 mod integrity;
 mod message;
@@ -77,9 +80,7 @@ mod server;
 #[cfg(test)]
 mod tests;
 
-pub use attr::{
-    AddressFamily, Attribute, ErrorCode, MAX_USERNAME_LEN, PasswordAlgorithms, attr_type,
-};
+pub use attr::{AddressFamily, Attribute, ErrorCode, MAX_USERNAME_LEN, PasswordAlgorithms};
 pub use client::{Client, ClientConfig, ClientEvent, ClientStats};
 pub use header::{Class, MAGIC_COOKIE, Method, TransactionId, is_stun};
 pub use integrity::{Integrity, Key, PasswordAlgorithm};

@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use smallvec::{SmallVec, smallvec};
 
-use super::attr::{Attribute, ErrorCode, attr_type as t};
+use super::attr::{Attribute, ErrorCode};
+use super::attr_type as t;
 use super::header::{Class, Method, TransactionId};
 use super::integrity::{Integrity, Key};
 use super::message::Message;
@@ -140,7 +141,7 @@ enum Reply {
 ///
 /// For each Binding request it queues a success response carrying XOR-MAPPED-ADDRESS (and
 /// MAPPED-ADDRESS if configured), SOFTWARE if configured, and FINGERPRINT. In order
-/// (RFC 8489 §6.3, §9.1.3, §6.3.1.1):
+/// (RFC 8489 §6.3, §9.1.3, §6.3.1):
 ///
 /// - datagrams that do not parse, whose FINGERPRINT is wrong, or that arrive on an address
 ///   not configured are dropped and counted; indications and responses are ignored;
@@ -228,7 +229,7 @@ impl Server {
         }
         let unknown = msg.unknown_comprehension_required();
         if !unknown.is_empty() {
-            // RFC 8489 §6.3.1.1: 420 listing the unknown comprehension-required attributes.
+            // RFC 8489 §6.3.1: 420 listing the unknown comprehension-required attributes.
             return reject(ErrorCode::UNKNOWN_ATTRIBUTE, unknown, sign);
         }
         let via = match msg.change_request() {

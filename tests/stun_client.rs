@@ -1,4 +1,5 @@
-//! The client transaction state machine, driven by hand through `Protocol`.
+//! The STUN client transaction state machine, driven by hand through the public `Protocol`
+//! API on a virtual clock (an arbitrary origin plus offsets).
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -6,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
-use crate::stun::{
+use kaon::stun::{
     Attribute, Class, Client, ClientConfig, ClientEvent, Error, ErrorCode, Key, Message, Method,
     TransactionId,
 };
-use crate::{Datagram, Protocol};
+use kaon::{Datagram, Protocol};
 
-pub(super) fn addr(s: &str) -> SocketAddr {
+fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
@@ -534,6 +535,31 @@ fn rto_is_cached_per_server_from_unretransmitted_round_trips() {
     // Another server starts from the configured RTO.
     c.binding_request(t1, local(), addr("198.51.100.1:3478"));
     assert_eq!(c.poll_timeout(), Some(t1 + ms(500)));
+}
+
+#[test]
+fn cached_rto_expires_after_ten_minutes_and_never_drops_below_the_configured_rto() {
+    let t0 = Instant::now();
+    let lan = addr("10.0.0.1:3478");
+    let mut c = client(ClientConfig::default());
+    for (to, rtt) in [(server(), 400), (lan, 1)] {
+        c.binding_request(t0, local(), to);
+        let sent = drain(&mut c, t0);
+        let resp = response(&sent[0].1, Class::SuccessResponse, vec![], None);
+        deliver(&mut c, t0 + ms(rtt), to, local(), &resp);
+    }
+    // A 1 ms path alone would give a 3 ms RTO; the configured 500 ms is the floor.
+    let t1 = t0 + ms(1000);
+    let id = c.binding_request(t1, local(), lan);
+    assert_eq!(c.poll_timeout(), Some(t1 + ms(500)));
+    c.cancel(id);
+    let id = c.binding_request(t1, local(), server());
+    assert_eq!(c.poll_timeout(), Some(t1 + ms(1200)));
+    c.cancel(id);
+    // RFC 8489 §6.2.1: stale after 10 minutes without a transaction to that server.
+    let later = t0 + ms(400) + Duration::from_secs(600);
+    c.binding_request(later, local(), server());
+    assert_eq!(c.poll_timeout(), Some(later + ms(500)));
 }
 
 proptest! {

@@ -1,4 +1,4 @@
-//! The Binding server, driven by hand through `Protocol`.
+//! The STUN Binding server, driven by hand through the public `Protocol` API.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -6,12 +6,15 @@ use std::time::Instant;
 
 use proptest::prelude::*;
 
-use super::client::addr;
-use crate::stun::{
+use kaon::stun::{
     Attribute, Class, Integrity, Key, Message, Method, Server, ServerConfig, ServerEvent,
     ShortTermCredentials, TransactionId, attr_type,
 };
-use crate::{Datagram, Protocol};
+use kaon::{Datagram, Protocol};
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
 
 const ID: TransactionId = TransactionId([5; 12]);
 
