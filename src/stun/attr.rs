@@ -295,6 +295,7 @@ impl<'a> Attribute<'a> {
 
     /// Parses the value `v` (without padding) of an attribute of type `typ`. The transaction id
     /// is needed to undo the XOR of IPv6 addresses.
+    #[inline] // into `Message::parse`'s loop: returning the value through memory costs more
     pub fn parse(typ: u16, v: &'a [u8], id: &TransactionId) -> Result<Self, Error> {
         let bad = || Error::BadAttribute { typ };
         Ok(match typ {

@@ -14,6 +14,8 @@ pub(crate) const HEADER_LEN: usize = 20;
 pub(crate) const LENGTH_OFFSET: usize = 2;
 /// Offset of the magic cookie.
 pub(crate) const COOKIE_OFFSET: usize = 4;
+/// Offset of the 96-bit transaction id.
+pub(crate) const TRANSACTION_ID_OFFSET: usize = 8;
 /// Length of an attribute's type + length header.
 pub(crate) const ATTR_HEADER_LEN: usize = 4;
 

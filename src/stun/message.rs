@@ -9,11 +9,13 @@ use super::Error;
 use super::attr::{Attribute, SHA1_MAC_LEN, SHA256_MAC_MAX};
 use super::attr_type::{self as t, is_comprehension_required};
 use super::header::{
-    ATTR_HEADER_LEN, Class, HEADER_LEN, LENGTH_OFFSET, MAGIC_COOKIE, Method, TransactionId,
-    message_type, split_type,
+    ATTR_HEADER_LEN, COOKIE_OFFSET, Class, HEADER_LEN, LENGTH_OFFSET, MAGIC_COOKIE, Method,
+    TRANSACTION_ID_OFFSET, TransactionId, message_type, split_type,
 };
 use super::integrity::{self, Integrity, Key};
 use crate::wire::{Reader, Writer};
+
+const COOKIE: [u8; 4] = MAGIC_COOKIE.to_be_bytes();
 
 /// FINGERPRINT's value length.
 const FINGERPRINT_LEN: usize = 4;
@@ -178,34 +180,43 @@ impl<'a> Message<'a> {
         if data.len() < HEADER_LEN {
             return Err(Error::TooShort { len: data.len() });
         }
-        let mut r = Reader::new(data);
-        let typ = r.u16()?;
-        let length = usize::from(r.u16()?);
-        let cookie = r.u32()?;
-        if typ & TYPE_TOP_BITS != 0 || cookie != MAGIC_COOKIE {
+        // Plain slicing rather than `Reader` here: this loop is the receive hot path, and the
+        // bounds are all established by the length checks below.
+        let (header, body) = data.split_at(HEADER_LEN);
+        let be16 = |b: &[u8], at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
+        let typ = be16(header, 0);
+        let length = usize::from(be16(header, LENGTH_OFFSET));
+        if typ & TYPE_TOP_BITS != 0 || header[COOKIE_OFFSET..TRANSACTION_ID_OFFSET] != COOKIE {
             return Err(Error::NotStun);
         }
-        let transaction_id = TransactionId(r.array()?);
-        if length % 4 != 0 || length != r.remaining() {
+        let mut id = [0u8; 12];
+        id.copy_from_slice(&header[TRANSACTION_ID_OFFSET..]);
+        let transaction_id = TransactionId(id);
+        if length % 4 != 0 || length != body.len() {
             return Err(Error::BadLength {
                 length,
-                available: r.remaining(),
+                available: body.len(),
             });
         }
         let (class, method) = split_type(typ);
         let mut msg = Self::new(class, method, transaction_id);
         msg.raw = Cow::Borrowed(data);
-        while !r.is_empty() {
-            let at = r.position();
+        let mut pos = 0;
+        // `body.len()` and `pos` are multiples of 4, so an attribute header always fits.
+        while pos + ATTR_HEADER_LEN <= body.len() {
+            let at = HEADER_LEN + pos;
             if msg.fingerprint_at.is_some() {
                 // RFC 8489 §14.7: FINGERPRINT MUST be the last attribute.
                 return Err(Error::AttributeAfterFingerprint);
             }
-            let atyp = r.u16()?;
-            let alen = usize::from(r.u16()?);
-            let truncated = |_| Error::TruncatedAttribute { typ: atyp };
-            let value = r.bytes(alen).map_err(truncated)?;
-            r.skip(padded(alen) - alen).map_err(truncated)?;
+            let atyp = be16(body, pos);
+            let alen = usize::from(be16(body, pos + 2));
+            let start = pos + ATTR_HEADER_LEN;
+            pos = start + padded(alen);
+            if pos > body.len() {
+                return Err(Error::TruncatedAttribute { typ: atyp });
+            }
+            let value = &body[start..start + alen];
 
             // RFC 8489 §14.5, §14.6: after MESSAGE-INTEGRITY only MESSAGE-INTEGRITY-SHA256 and
             // FINGERPRINT count; after MESSAGE-INTEGRITY-SHA256 only FINGERPRINT does.

@@ -412,3 +412,17 @@ fn long_term_sha256_key_differs_from_md5_and_verifies() {
     assert!(parsed.verify(&sha).is_ok());
     assert_eq!(parsed.verify(&md5), Err(Error::IntegrityMismatch));
 }
+
+#[test]
+fn state_machines_events_and_keys_can_move_to_a_driver_thread() {
+    // kaon-std runs a Protocol on its own thread and sends its events over a channel.
+    fn send_static<T: Send + 'static>() {}
+    send_static::<crate::stun::Client>();
+    send_static::<crate::stun::Server>();
+    send_static::<crate::stun::ClientEvent>();
+    send_static::<crate::stun::ServerEvent>();
+    send_static::<Message<'static>>();
+    send_static::<Error>();
+    fn shared<T: Send + Sync>() {}
+    shared::<Key>();
+}
