@@ -228,7 +228,8 @@ pub enum Attribute<'a> {
     ResponseOrigin(SocketAddr),
     /// OTHER-ADDRESS (RFC 5780): the server's address differing in both IP and port.
     OtherAddress(SocketAddr),
-    /// Any other attribute, with its raw value (without padding).
+    /// Any other attribute, with its raw value (without padding). `typ` should be a type no
+    /// other variant names: a named type is parsed back as its own variant.
     Unknown {
         /// The attribute type.
         typ: u16,

@@ -358,12 +358,13 @@ impl<'a> Message<'a> {
         Ok(total)
     }
 
-    /// Whether the message carries MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256.
+    /// Whether the parsed message carries MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256 that
+    /// counts (false for a message built for sending, whose integrity `write` adds).
     pub fn has_integrity(&self) -> bool {
         self.integrity_at.is_some() || self.integrity_sha256_at.is_some()
     }
 
-    /// Whether the message carries FINGERPRINT.
+    /// Whether the parsed message carries FINGERPRINT (false for a message built for sending).
     pub fn has_fingerprint(&self) -> bool {
         self.fingerprint_at.is_some()
     }

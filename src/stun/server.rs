@@ -324,8 +324,8 @@ impl Protocol for Server {
             return;
         }
         if msg.class() != Class::Request {
-            // RFC 8489 §6.3.2: a server has no use for indications here, and responses are
-            // for clients.
+            // A Binding indication needs no answer (RFC 8489 §6.3.2) and responses are for
+            // clients: neither gets a reply.
             self.stats.ignored += 1;
             return;
         }
