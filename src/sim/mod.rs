@@ -132,6 +132,7 @@
 //! ```
 
 mod endpoint;
+pub mod lab;
 mod link;
 mod nat;
 mod run;

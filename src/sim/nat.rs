@@ -7,19 +7,10 @@ use std::time::Duration;
 use super::trace::DropReason;
 use crate::Rng;
 
-/// How a NAT's mapping or filtering depends on the remote endpoint (RFC 4787 §4.1, §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Behavior {
-    /// Mapping: one external address per internal address, whatever the destination.
-    /// Filtering: anyone may send to a mapped port.
-    EndpointIndependent,
-    /// Mapping: one external address per internal address and destination IP.
-    /// Filtering: only IPs the internal endpoint has sent to may send back.
-    AddressDependent,
-    /// Mapping: one external address per internal address and destination IP and port.
-    /// Filtering: only the exact addresses (IP and port) sent to may send back.
-    AddressAndPortDependent,
-}
+/// How a NAT's mapping or filtering depends on the remote endpoint (RFC 4787 §4.1, §5): the
+/// same type [`NatDiscovery`](crate::stun::NatDiscovery) reports, so a test can compare what it
+/// configured with what a STUN client observed.
+pub use crate::stun::NatBehavior as Behavior;
 
 /// How a NAT behaves.
 ///

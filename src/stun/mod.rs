@@ -14,7 +14,8 @@
 //!   checked by [`Message`].
 //! - [`Client`] runs request transactions with the retransmission schedule of RFC 8489 §6.2.1 and
 //!   matches responses; [`Server`] answers Binding requests, including RFC 5780's
-//!   `CHANGE-REQUEST`.
+//!   `CHANGE-REQUEST`; [`NatDiscovery`] uses both to classify the NAT in front of a socket
+//!   (RFC 5780 §4.3-4.4).
 //! - [`is_stun`] is the cheap demultiplexing test of RFC 7983.
 //!
 //! RFCs: 8489 (STUN), 5389 (its predecessor, same wire format), 5769 (test vectors, in the
@@ -70,6 +71,7 @@ mod address;
 mod attr;
 pub mod attr_type;
 mod client;
+mod discovery;
 mod getters;
 mod header;
 mod integrity;
@@ -82,6 +84,7 @@ mod tests;
 
 pub use attr::{AddressFamily, Attribute, ErrorCode, MAX_USERNAME_LEN, PasswordAlgorithms};
 pub use client::{Client, ClientConfig, ClientEvent, ClientStats};
+pub use discovery::{DiscoveryEvent, NatBehavior, NatDiscovery, NatReport};
 pub use header::{Class, MAGIC_COOKIE, Method, TransactionId, is_stun};
 pub use integrity::{Integrity, Key, PasswordAlgorithm};
 pub use message::Message;
