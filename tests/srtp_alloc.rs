@@ -61,7 +61,11 @@ fn steady_state_protect_and_unprotect_do_not_allocate() {
         for seq in 0..1000u16 {
             step(seq, &mut buf);
         }
-        assert_eq!(allocations() - before, 0, "{profile:?} allocated per packet");
+        assert_eq!(
+            allocations() - before,
+            0,
+            "{profile:?} allocated per packet"
+        );
 
         // Forgeries from new SSRCs are refused without allocating.
         let before = allocations();
@@ -70,6 +74,10 @@ fn steady_state_protect_and_unprotect_do_not_allocate() {
             buf[8..12].copy_from_slice(&ssrc.to_be_bytes());
             assert!(rx.unprotect_rtp(&mut buf[..200]).is_err());
         }
-        assert_eq!(allocations() - before, 0, "{profile:?} allocated for a forgery");
+        assert_eq!(
+            allocations() - before,
+            0,
+            "{profile:?} allocated for a forgery"
+        );
     }
 }
