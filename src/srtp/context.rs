@@ -152,7 +152,9 @@ impl Context {
     /// Protects the RTP packet in `buf[..len]` in place and returns the SRTP length, which is
     /// `len + profile().rtp_overhead()`; `buf` must have that much room. The header (CSRCs and
     /// extension included) stays in the clear; the outbound rollover counter of the SSRC
-    /// advances when its sequence number wraps.
+    /// advances when its sequence number wraps. A sequence number more than half the space
+    /// before the SSRC's first packet has no index: [`Error::Replayed`] (libsrtp says the
+    /// same).
     pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
         let packet = checked_packet(buf, len)?;
         let hdr = header::parse_rtp(packet)?;
@@ -160,8 +162,9 @@ impl Context {
         let state = self.send.get_or_insert(hdr.ssrc, self.config.max_ssrcs)?;
         let index = match state.rtp_top {
             None => u64::from(hdr.seq),
-            // A retransmission of an older packet keeps its own index.
-            Some(top) => estimate_index(top, hdr.seq).ok_or(Error::KeyExhausted)?,
+            // A retransmission of an older packet keeps its own index. A sequence number
+            // before the stream's first has none (it would need ROC -1).
+            Some(top) => estimate_index(top, hdr.seq).ok_or(Replay::TooOld)?,
         };
         if index > MAX_RTP_INDEX {
             return Err(Error::KeyExhausted);
