@@ -78,7 +78,7 @@ fn rtp(ssrc: u32, seq: u16, n: usize) -> Vec<u8> {
     let extension = n % 2 == 1;
     let padding = n % 4 == 3;
     let mut p = vec![0x80 | (u8::from(extension) << 4) | (u8::from(padding) << 5) | csrcs as u8];
-    p.push(96 | if n % 5 == 0 { 0x80 } else { 0 });
+    p.push(96 | if n.is_multiple_of(5) { 0x80 } else { 0 });
     p.extend_from_slice(&seq.to_be_bytes());
     p.extend_from_slice(&(n as u32 * 960).to_be_bytes());
     p.extend_from_slice(&ssrc.to_be_bytes());

@@ -395,4 +395,26 @@ mod tests {
             Some(idx(6, 7_231))
         );
     }
+
+    #[test]
+    fn exhausted_indices_are_refused_rather_than_reused() {
+        let config = Config::default();
+        let mut ctx = Context::new(Profile::AeadAes128Gcm, &[0; 16], &[0; 12], &config).unwrap();
+        let mut buf = [0u8; 100];
+        buf[..8].copy_from_slice(&[0x80, 200, 0, 1, 0, 0, 0, 1]);
+        ctx.protect_rtcp(&mut buf, 8).unwrap();
+        ctx.send.values[0].rtcp_next = MAX_RTCP_INDEX;
+        assert!(ctx.protect_rtcp(&mut buf, 8).is_ok());
+        assert_eq!(ctx.protect_rtcp(&mut buf, 8), Err(Error::KeyExhausted));
+        // RFC 3711 §3.3.1: the ROC must not wrap under one key.
+        buf[..12].copy_from_slice(&[0x80, 96, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 1]);
+        ctx.protect_rtp(&mut buf, 12).unwrap();
+        ctx.send.values[0].rtp_top = Some(MAX_RTP_INDEX);
+        assert!(
+            ctx.protect_rtp(&mut buf, 12).is_ok(),
+            "the last index is usable"
+        );
+        buf[2..4].copy_from_slice(&[0, 0]);
+        assert_eq!(ctx.protect_rtp(&mut buf, 12), Err(Error::KeyExhausted));
+    }
 }
