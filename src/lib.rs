@@ -13,6 +13,7 @@
 //!   CRC32c, a replay window and MD5, shared by every protocol.
 //! - [`stun`]: STUN messages, integrity, the client transaction and a binding server
 //!   (RFC 8489, RFC 5389, RFC 5769 vectors).
+//! - [`srtp`]: SRTP and SRTCP protection for the four WebRTC profiles (RFC 3711, RFC 7714).
 //! - `sim` (feature `sim`): the network simulator with links, loss models and RFC 4787 NATs.
 //!
 //! The roadmap (ICE, DTLS, SRTP, SCTP, data channels, PeerConnection, media, congestion
@@ -26,6 +27,7 @@ mod rng;
 
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod srtp;
 pub mod stun;
 pub mod wire;
 

@@ -180,7 +180,7 @@ fn discovery_is_deterministic_for_a_seed() {
             .sim
             .trace()
             .iter()
-            .map(|e| (e.at, e.from, e.to, e.size, e.outcome.clone()))
+            .map(|e| (e.at, e.from, e.to, e.size, e.outcome))
             .collect();
         (report, trace)
     };
