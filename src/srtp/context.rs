@@ -23,7 +23,7 @@ const MAX_REPLAY_WINDOW: usize = 32_768;
 #[non_exhaustive]
 pub struct Config {
     /// Replay window in packets, per SSRC, for SRTP and for SRTCP (RFC 3711 §3.3.2 asks for at
-    /// least 64). Rounded up to a multiple of 64 and capped at 32768. Default 128.
+    /// least 64). Rounded up to a power of two and capped at 32768. Default 128.
     pub replay_window: usize,
     /// How many SSRCs one context keeps state for, in each direction. A packet for a new SSRC
     /// beyond this is refused with [`Error::SsrcLimit`]. Default 1024.
