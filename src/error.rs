@@ -16,4 +16,7 @@ pub enum Error {
     /// A STUN message was malformed or failed verification.
     #[error(transparent)]
     Stun(#[from] crate::stun::Error),
+    /// An SRTP or SRTCP packet could not be protected or unprotected.
+    #[error(transparent)]
+    Srtp(#[from] crate::srtp::Error),
 }
