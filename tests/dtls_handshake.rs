@@ -590,3 +590,70 @@ fn garbage_and_forged_datagrams_are_dropped_without_harm() {
         Some(&Event::Data(b"still fine".to_vec()))
     );
 }
+
+/// Manual shuttling for exact control of datagram order.
+fn take(ep: &mut Endpoint, now: Instant) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 2048];
+    while let Some(t) = ep.poll_transmit(now, &mut buf) {
+        out.push(buf[..t.len].to_vec());
+    }
+    out
+}
+
+fn give(ep: &mut Endpoint, now: Instant, datagrams: &[Vec<u8>]) {
+    let (source, destination) = match ep.role() {
+        Role::Client => (addr(SERVER), addr(CLIENT)),
+        Role::Server => (addr(CLIENT), addr(SERVER)),
+    };
+    for d in datagrams {
+        ep.handle_datagram(
+            now,
+            Datagram {
+                source,
+                destination,
+                contents: d,
+            },
+        );
+    }
+}
+
+#[test]
+fn protected_records_before_their_keys_are_kept_until_the_keys_exist() {
+    let ids = ids();
+    let (mut c, mut s) = configs(&ids);
+    // A small MTU spreads the client's second flight over several datagrams.
+    c.mtu = 200;
+    s.mtu = 200;
+    s.hello_verify = false;
+    let now = Instant::now();
+    let mut client = Endpoint::new(c, ids.client.clone(), now).unwrap();
+    let mut server = Endpoint::new(s, ids.server.clone(), now).unwrap();
+    let d = take(&mut client, now);
+    give(&mut server, now, &d);
+    let d = take(&mut server, now);
+    give(&mut client, now, &d);
+    let mut flight = take(&mut client, now);
+    assert!(flight.len() > 2, "{}", flight.len());
+    // Finished (epoch 1) first, the key exchange last.
+    flight.reverse();
+    give(&mut server, now, &flight);
+    assert!(server.is_connected(), "the early Finished was not kept");
+    assert_eq!(server.stats().retransmissions, 0);
+    let d = take(&mut server, now);
+    give(&mut client, now, &d);
+    assert!(client.is_connected());
+}
+
+#[test]
+fn tiny_mtu_is_refused() {
+    let config = Config {
+        remote_addr: Some(addr(SERVER)),
+        mtu: 64,
+        ..Config::default()
+    };
+    assert!(matches!(
+        Endpoint::new(config, Identity::generate().unwrap(), Instant::now()),
+        Err(Error::InvalidConfig(_))
+    ));
+}

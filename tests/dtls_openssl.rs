@@ -248,6 +248,15 @@ fn openssl_suite(suite: CipherSuite) -> &'static str {
 
 /// Our client against `openssl s_server`, which requires our certificate (`-Verify 1`).
 fn our_client_against_s_server(test: &str, suite: CipherSuite, mtu: Option<usize>) {
+    our_client_against_s_server_with(test, suite, mtu, false);
+}
+
+fn our_client_against_s_server_with(
+    test: &str,
+    suite: CipherSuite,
+    mtu: Option<usize>,
+    renegotiate: bool,
+) {
     if openssl().is_none() {
         common::missing_peer(test, "openssl");
         return;
@@ -362,6 +371,33 @@ fn our_client_against_s_server(test: &str, suite: CipherSuite, mtu: Option<usize
         },
     );
     assert!(got, "{test}: no data from s_server: {events:?}");
+    if renegotiate {
+        // s_server's "R" sends a HelloRequest under the new keys; we answer no_renegotiation
+        // (OpenSSL logs it as such), and OpenSSL then chooses to end the connection with
+        // handshake_failure.
+        server.write_line("R");
+        drive(
+            &mut ep,
+            &socket,
+            &mut events,
+            Duration::from_secs(5),
+            |_, ev| ev.iter().any(|e| matches!(e, Event::Failed(_))),
+        );
+        assert!(
+            server
+                .wait_for("no renegotiation", Duration::from_secs(5))
+                .is_some(),
+            "{test}: OpenSSL did not see our no_renegotiation: {:?}",
+            server.seen
+        );
+        assert_eq!(
+            events.last(),
+            Some(&Event::Failed(kaon::dtls::Error::Alert(
+                kaon::dtls::AlertDescription::HandshakeFailure
+            )))
+        );
+        return;
+    }
     if std::env::var_os("KAON_SHOW_OPENSSL").is_some() {
         eprintln!("{}", server.seen.join("\n"));
     }
@@ -519,6 +555,16 @@ fn our_client_with_openssl_server_fragmenting_at_a_small_mtu() {
         "client_mtu",
         CipherSuite::EcdheEcdsaAes128GcmSha256,
         Some(300),
+    );
+}
+
+#[test]
+fn our_client_refuses_openssl_server_renegotiation() {
+    our_client_against_s_server_with(
+        "client_renegotiation",
+        CipherSuite::EcdheEcdsaAes128GcmSha256,
+        None,
+        true,
     );
 }
 

@@ -201,12 +201,6 @@ impl RetransmitTimer {
         self.deadline
     }
 
-    /// The interval in force.
-    #[cfg(test)]
-    pub(crate) fn current(&self) -> Duration {
-        self.current
-    }
-
     pub(crate) fn initial(&self) -> Duration {
         self.initial
     }
@@ -217,23 +211,6 @@ mod tests {
     use super::super::handshake::{HandshakeHeader, Reassembler, fragments};
     use super::super::record::records;
     use super::*;
-
-    #[test]
-    fn timer_doubles_up_to_its_cap() {
-        let t0 = Instant::now();
-        let mut t = RetransmitTimer::new(Duration::from_millis(100), Duration::from_millis(350));
-        t.restart(t0);
-        assert_eq!(t.deadline(), Some(t0 + Duration::from_millis(100)));
-        t.back_off(t0);
-        assert_eq!(t.current(), Duration::from_millis(200));
-        t.back_off(t0);
-        t.back_off(t0);
-        assert_eq!(t.current(), Duration::from_millis(350));
-        t.restart(t0);
-        assert_eq!(t.current(), Duration::from_millis(100));
-        t.stop();
-        assert_eq!(t.deadline(), None);
-    }
 
     #[test]
     fn a_flight_is_packed_fragmented_and_reassembles() {

@@ -109,8 +109,6 @@ mod receive;
 pub mod record;
 mod server;
 mod state;
-#[cfg(test)]
-mod tests;
 
 pub use alert::{Alert, AlertDescription, AlertLevel};
 pub use cert::{Fingerprint, HashAlgorithm, Identity};
