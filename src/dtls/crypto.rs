@@ -383,12 +383,30 @@ impl RecordCipher {
         fragment: &mut [u8],
     ) -> Result<std::ops::Range<usize>, Error> {
         let explicit = self.explicit_len();
-        let plain_len = fragment
-            .len()
-            .checked_sub(explicit + TAG_LEN)
-            .ok_or(Error::BadRecord)?;
+        if fragment.len() < explicit {
+            return Err(Error::BadRecord);
+        }
+        let (nonce_part, body) = fragment.split_at_mut(explicit);
+        let len = self.open_parts(seq64, aad_prefix, nonce_part, body)?;
+        Ok(explicit..explicit + len)
+    }
+
+    /// Opens `body` (ciphertext and tag) in place, the explicit nonce given apart, so a
+    /// caller can copy only the ciphertext into the buffer it hands on. Returns the plaintext
+    /// length (the plaintext is the front of `body`).
+    pub(crate) fn open_parts(
+        &self,
+        seq64: u64,
+        aad_prefix: &[u8; 11],
+        explicit: &[u8],
+        body: &mut [u8],
+    ) -> Result<usize, Error> {
+        if explicit.len() != self.explicit_len() {
+            return Err(Error::BadRecord);
+        }
+        let plain_len = body.len().checked_sub(TAG_LEN).ok_or(Error::BadRecord)?;
         let nonce = match self.nonce {
-            NonceKind::Gcm => self.nonce(seq64, Some(&fragment[..explicit])),
+            NonceKind::Gcm => self.nonce(seq64, Some(explicit)),
             NonceKind::Xor => self.nonce(seq64, None),
         };
         let mut aad = [0u8; 13];
@@ -396,9 +414,9 @@ impl RecordCipher {
         aad[11..].copy_from_slice(&(plain_len as u16).to_be_bytes());
         let plain = self
             .key
-            .open_in_place(nonce, Aad::from(aad), &mut fragment[explicit..])
+            .open_in_place(nonce, Aad::from(aad), body)
             .map_err(|_| Error::BadRecord)?;
-        Ok(explicit..explicit + plain.len())
+        Ok(plain.len())
     }
 }
 
