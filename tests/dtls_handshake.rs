@@ -657,3 +657,59 @@ fn tiny_mtu_is_refused() {
         Err(Error::InvalidConfig(_))
     ));
 }
+
+#[test]
+fn unusable_configurations_are_refused_and_huge_timers_do_not_overflow() {
+    let base = Config {
+        remote_addr: Some(addr(SERVER)),
+        ..Config::default()
+    };
+    let id = Identity::generate().unwrap();
+    let now = Instant::now();
+    let no_suites = Config {
+        cipher_suites: vec![CipherSuite::Unknown(0x1301)],
+        ..base.clone()
+    };
+    assert!(matches!(
+        Endpoint::new(no_suites, id.clone(), now),
+        Err(Error::InvalidConfig(_))
+    ));
+    let no_groups = Config {
+        groups: vec![],
+        ..base.clone()
+    };
+    assert!(matches!(
+        Endpoint::new(no_groups, id.clone(), now),
+        Err(Error::InvalidConfig(_))
+    ));
+    let huge = Config {
+        retransmit_initial: Duration::MAX,
+        retransmit_max: Duration::MAX,
+        handshake_timeout: Duration::MAX,
+        ..base
+    };
+    let mut ep = Endpoint::new(huge, id, now).unwrap();
+    let mut buf = [0u8; 1500];
+    assert!(ep.poll_transmit(now, &mut buf).is_some());
+    // Both clamped to a day: the timeout fires then, without overflowing on the way.
+    let t = ep.poll_timeout().unwrap();
+    assert_eq!(t - now, Duration::from_secs(24 * 3600));
+    ep.handle_timeout(t);
+    assert_eq!(ep.poll_event(), Some(Event::Failed(Error::HandshakeTimeout)));
+}
+
+#[test]
+fn a_buffer_too_small_for_the_flight_does_not_lose_it() {
+    let ids = ids();
+    let (c, _) = configs(&ids);
+    let now = Instant::now();
+    let mut ep = Endpoint::new(c, ids.client.clone(), now).unwrap();
+    assert!(ep.poll_transmit(now, &mut [0u8; 20]).is_none());
+    assert_eq!(ep.stats().transmit_dropped, 1);
+    let t = ep.poll_timeout().unwrap();
+    ep.handle_timeout(t);
+    assert!(
+        ep.poll_transmit(t, &mut [0u8; 1500]).is_some(),
+        "the flight was lost"
+    );
+}

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Error;
 use super::alert::{Alert, AlertDescription};
@@ -25,6 +25,8 @@ pub(crate) const MAX_EARLY_RECORDS: usize = 8;
 pub(crate) const MAX_EARLY_BYTES: usize = 8 * 1024;
 /// Below this MTU not even a fragment of a handshake message and its headers fit.
 const MIN_MTU: usize = 128;
+/// Every configured duration is clamped to this, so `Instant` arithmetic cannot overflow.
+const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
 /// Stateless HelloVerifyRequests waiting to go out (a burst of ClientHellos from many
 /// addresses must not grow memory).
 pub(crate) const MAX_STATELESS: usize = 8;
@@ -102,6 +104,18 @@ impl Endpoint {
         if config.mtu < MIN_MTU {
             return Err(Error::InvalidConfig("mtu below 128 bytes"));
         }
+        if !config.cipher_suites.iter().any(|s| s.is_supported()) {
+            return Err(Error::InvalidConfig("no supported cipher suite"));
+        }
+        if !config.groups.iter().any(|g| g.is_supported()) {
+            return Err(Error::InvalidConfig("no supported group"));
+        }
+        let mut config = config;
+        config.retransmit_initial = config
+            .retransmit_initial
+            .clamp(Duration::from_millis(1), MAX_WAIT);
+        config.retransmit_max = config.retransmit_max.min(MAX_WAIT);
+        config.handshake_timeout = config.handshake_timeout.min(MAX_WAIT);
         let mut rng = Rng::new(config.seed);
         let mut cookie_secret = [0u8; 32];
         rng.fill(&mut cookie_secret);
@@ -444,8 +458,10 @@ impl Protocol for Endpoint {
             {
                 Ok(n) => used = n,
                 Err(_) => {
+                    // The caller's buffer cannot hold a record: drop this transmission but
+                    // keep the flight for the timer to resend.
                     self.stats.transmit_dropped += 1;
-                    self.flight.clear();
+                    self.flight.stop_sending();
                 }
             }
         }

@@ -68,6 +68,11 @@ impl Flight {
         }
     }
 
+    /// Abandons the current transmission; the flight stays for the next one.
+    pub(crate) fn stop_sending(&mut self) {
+        self.cursor = None;
+    }
+
     /// Whether datagrams of the flight wait to be written.
     pub(crate) fn is_sending(&self) -> bool {
         self.cursor.is_some()
