@@ -1,7 +1,10 @@
-//! The client's receive path: the input is cut into datagrams (a 2-byte length before each;
-//! a length of 0 advances the clock instead), fed to a fresh client endpoint, and everything
-//! it wants to send is drained. Nothing may panic, whatever arrives.
+//! The client's receive path. The first input byte chooses HelloVerifyRequest (bit 0) and how
+//! many real round trips with a genuine peer happen first (bits 1-2), so the fuzzed datagrams
+//! land in every handshake state and after it. The rest is cut into datagrams (a 2-byte length
+//! before each; a length of 0 advances the clock instead) and fed to the client. Nothing may
+//! panic, whatever arrives.
 #![no_main]
+use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -9,50 +12,88 @@ use kaon::dtls::{Config, Endpoint, HashAlgorithm, Identity, Role};
 use kaon::{Datagram, Protocol};
 use libfuzzer_sys::fuzz_target;
 
-fn identity() -> &'static Identity {
-    static ID: OnceLock<Identity> = OnceLock::new();
-    ID.get_or_init(|| Identity::generate().unwrap())
+fn identities() -> &'static (Identity, Identity) {
+    static IDS: OnceLock<(Identity, Identity)> = OnceLock::new();
+    IDS.get_or_init(|| (Identity::generate().unwrap(), Identity::generate().unwrap()))
 }
 
-fuzz_target!(|data: &[u8]| {
-    let peer = "192.0.2.1:4444".parse().unwrap();
-    let local = "192.0.2.2:5555".parse().unwrap();
-    let start = Instant::now();
+fn endpoint(role: Role, hello_verify: bool, now: Instant) -> Endpoint {
+    let (client, server) = identities();
+    let (me, peer) = if role == Role::Client {
+        (client, server)
+    } else {
+        (server, client)
+    };
     let config = Config {
-        role: Role::Client,
-        local_addr: Some(local),
-        remote_addr: (Role::Client == Role::Client).then_some(peer),
-        remote_fingerprints: vec![identity().fingerprint(HashAlgorithm::Sha256)],
-        hello_verify: data.first().is_some_and(|b| b & 1 == 1),
+        role,
+        local_addr: Some(addr(role)),
+        remote_addr: (role == Role::Client).then(|| addr(Role::Server)),
+        remote_fingerprints: vec![peer.fingerprint(HashAlgorithm::Sha256)],
+        hello_verify,
         seed: Some(1),
         ..Config::default()
     };
-    let Ok(mut ep) = Endpoint::new(config, identity().clone(), start) else {
+    Endpoint::new(config, me.clone(), now).unwrap()
+}
+
+fn addr(role: Role) -> SocketAddr {
+    match role {
+        Role::Client => "192.0.2.1:4444".parse().unwrap(),
+        Role::Server => "192.0.2.2:5555".parse().unwrap(),
+    }
+}
+
+fn shuttle(from: &mut Endpoint, to: &mut Endpoint, now: Instant) {
+    let mut buf = [0u8; 1500];
+    while let Some(t) = from.poll_transmit(now, &mut buf) {
+        to.handle_datagram(
+            now,
+            Datagram {
+                source: t.source,
+                destination: t.destination,
+                contents: &buf[..t.len],
+            },
+        );
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&control, mut rest)) = data.split_first() else {
         return;
     };
+    let start = Instant::now();
+    let hello_verify = control & 1 == 1;
+    let mut target = endpoint(Role::Client, hello_verify, start);
+    let mut peer = endpoint(Role::Server, hello_verify, start);
+    let (client, server) = if Role::Client == Role::Client {
+        (&mut target, &mut peer)
+    } else {
+        (&mut peer, &mut target)
+    };
+    for _ in 0..(control >> 1) & 3 {
+        shuttle(client, server, start);
+        shuttle(server, client, start);
+    }
     let mut now = start;
     let mut buf = [0u8; 1500];
-    let mut rest = data.get(1..).unwrap_or_default();
     while rest.len() >= 2 {
         let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
         rest = &rest[2..];
         if len == 0 {
             now += Duration::from_millis(250);
-            ep.handle_timeout(now);
+            target.handle_timeout(now);
         } else {
             let take = len.min(rest.len());
-            ep.handle_datagram(
-                now,
-                Datagram {
-                    source: peer,
-                    destination: local,
-                    contents: &rest[..take],
-                },
-            );
+            let d = Datagram {
+                source: addr(Role::Server),
+                destination: addr(Role::Client),
+                contents: &rest[..take],
+            };
+            target.handle_datagram(now, d);
             rest = &rest[take..];
         }
-        while ep.poll_transmit(now, &mut buf).is_some() {}
-        while ep.poll_event().is_some() {}
-        let _ = ep.send(b"fuzz");
+        while target.poll_transmit(now, &mut buf).is_some() {}
+        while target.poll_event().is_some() {}
+        let _ = target.send(b"fuzz");
     }
 });
