@@ -49,9 +49,17 @@ struct PeerCert {
     fingerprint: Fingerprint,
 }
 
-fn peer_cert(dir: &Path, rsa: bool) -> PeerCert {
-    let cert = dir.join(if rsa { "rsa-cert.pem" } else { "ec-cert.pem" });
-    let key = dir.join(if rsa { "rsa-key.pem" } else { "ec-key.pem" });
+/// The kind of key OpenSSL's certificate carries.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum KeyKind {
+    P256,
+    P384,
+    Rsa,
+}
+
+fn peer_cert(dir: &Path, kind: KeyKind) -> PeerCert {
+    let cert = dir.join(format!("{kind:?}-cert.pem"));
+    let key = dir.join(format!("{kind:?}-key.pem"));
     let mut cmd = Command::new("openssl");
     cmd.args([
         "req",
@@ -62,11 +70,11 @@ fn peer_cert(dir: &Path, rsa: bool) -> PeerCert {
         "-subj",
         "/CN=openssl-peer",
     ]);
-    if rsa {
-        cmd.args(["-newkey", "rsa:2048"]);
-    } else {
-        cmd.args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
-    }
+    match kind {
+        KeyKind::Rsa => cmd.args(["-newkey", "rsa:2048"]),
+        KeyKind::P256 => cmd.args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]),
+        KeyKind::P384 => cmd.args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"]),
+    };
     let status = cmd
         .arg("-keyout")
         .arg(&key)
@@ -248,12 +256,18 @@ fn openssl_suite(suite: CipherSuite) -> &'static str {
 
 /// Our client against `openssl s_server`, which requires our certificate (`-Verify 1`).
 fn our_client_against_s_server(test: &str, suite: CipherSuite, mtu: Option<usize>) {
-    our_client_against_s_server_with(test, suite, mtu, false);
+    let kind = if suite == CipherSuite::EcdheRsaAes128GcmSha256 {
+        KeyKind::Rsa
+    } else {
+        KeyKind::P256
+    };
+    our_client_against_s_server_with(test, suite, kind, mtu, false);
 }
 
 fn our_client_against_s_server_with(
     test: &str,
     suite: CipherSuite,
+    kind: KeyKind,
     mtu: Option<usize>,
     renegotiate: bool,
 ) {
@@ -262,8 +276,7 @@ fn our_client_against_s_server_with(
         return;
     }
     let dir = TempDir::new(test);
-    let rsa = suite == CipherSuite::EcdheRsaAes128GcmSha256;
-    let theirs = peer_cert(&dir.0, rsa);
+    let theirs = peer_cert(&dir.0, kind);
     let port = free_port();
     let mut cmd = Command::new("openssl");
     cmd.args(["s_server", "-dtls1_2", "-accept"])
@@ -375,14 +388,21 @@ fn our_client_against_s_server_with(
         // s_server's "R" sends a HelloRequest under the new keys; we answer no_renegotiation
         // (OpenSSL logs it as such), and OpenSSL then chooses to end the connection with
         // handshake_failure.
-        server.write_line("R");
-        drive(
-            &mut ep,
-            &socket,
-            &mut events,
-            Duration::from_secs(5),
-            |_, ev| ev.iter().any(|e| matches!(e, Event::Failed(_))),
-        );
+        // s_server does not always act on a line that arrives mid-select; repeat it until
+        // the HelloRequest comes.
+        for _ in 0..10 {
+            server.write_line("R");
+            let failed = drive(
+                &mut ep,
+                &socket,
+                &mut events,
+                Duration::from_millis(500),
+                |_, ev| ev.iter().any(|e| matches!(e, Event::Failed(_))),
+            );
+            if failed {
+                break;
+            }
+        }
         assert!(
             server
                 .wait_for("no renegotiation", Duration::from_secs(5))
@@ -424,7 +444,7 @@ fn s_client_against_our_server(test: &str, suite: CipherSuite, hello_verify: boo
         return;
     }
     let dir = TempDir::new(test);
-    let theirs = peer_cert(&dir.0, false);
+    let theirs = peer_cert(&dir.0, KeyKind::P256);
     let ours = Identity::generate().unwrap();
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = socket.local_addr().unwrap().port();
@@ -550,6 +570,18 @@ fn our_client_with_openssl_server_rsa_certificate() {
 }
 
 #[test]
+fn our_client_with_openssl_server_p384_certificate() {
+    // OpenSSL signs with ecdsa_secp384r1_sha384.
+    our_client_against_s_server_with(
+        "client_p384",
+        CipherSuite::EcdheEcdsaAes256GcmSha384,
+        KeyKind::P384,
+        None,
+        false,
+    );
+}
+
+#[test]
 fn our_client_with_openssl_server_fragmenting_at_a_small_mtu() {
     our_client_against_s_server(
         "client_mtu",
@@ -563,6 +595,7 @@ fn our_client_refuses_openssl_server_renegotiation() {
     our_client_against_s_server_with(
         "client_renegotiation",
         CipherSuite::EcdheEcdsaAes128GcmSha256,
+        KeyKind::P256,
         None,
         true,
     );

@@ -233,5 +233,49 @@ mod tests {
         assert!(matches!(parsed.key, PeerKey::EcdsaP256(_)));
         let rsa = include_bytes!("../../../tests/fixtures/dtls/openssl-rsa2048.der");
         assert!(parse(rsa).unwrap().key.is_rsa());
+        let ed = include_bytes!("../../../tests/fixtures/dtls/openssl-ed25519.der");
+        assert!(matches!(parse(ed).unwrap().key, PeerKey::Ed25519(_)));
+    }
+
+    #[test]
+    fn ed25519_and_p384_signatures_verify_with_the_right_scheme_only() {
+        use aws_lc_rs::rand::SystemRandom;
+        use aws_lc_rs::signature::{
+            ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
+        };
+        let ed = Ed25519KeyPair::generate().unwrap();
+        let key = PeerKey::Ed25519(ed.public_key().as_ref().to_vec());
+        let sig = ed.sign(b"transcript");
+        key.verify(SignatureScheme::Ed25519, b"transcript", sig.as_ref())
+            .unwrap();
+        assert!(
+            key.verify(
+                SignatureScheme::EcdsaSecp256r1Sha256,
+                b"transcript",
+                sig.as_ref()
+            )
+            .is_err()
+        );
+        let p384 = EcdsaKeyPair::generate(&ECDSA_P384_SHA384_ASN1_SIGNING).unwrap();
+        let key = PeerKey::EcdsaP384(p384.public_key().as_ref().to_vec());
+        let sig = p384.sign(&SystemRandom::new(), b"transcript").unwrap();
+        key.verify(
+            SignatureScheme::EcdsaSecp384r1Sha384,
+            b"transcript",
+            sig.as_ref(),
+        )
+        .unwrap();
+        assert_eq!(
+            key.verify(
+                SignatureScheme::EcdsaSecp384r1Sha384,
+                b"transcripT",
+                sig.as_ref()
+            ),
+            Err(Error::BadSignature)
+        );
+        assert!(
+            key.verify(SignatureScheme::Ed25519, b"transcript", sig.as_ref())
+                .is_err()
+        );
     }
 }
