@@ -439,12 +439,21 @@ fn our_client_against_s_server_with(
 
 /// `openssl s_client` (presenting its certificate) against our server.
 fn s_client_against_our_server(test: &str, suite: CipherSuite, hello_verify: bool) {
+    s_client_against_our_server_with(test, suite, hello_verify, KeyKind::P256);
+}
+
+fn s_client_against_our_server_with(
+    test: &str,
+    suite: CipherSuite,
+    hello_verify: bool,
+    kind: KeyKind,
+) {
     if openssl().is_none() {
         common::missing_peer(test, "openssl");
         return;
     }
     let dir = TempDir::new(test);
-    let theirs = peer_cert(&dir.0, KeyKind::P256);
+    let theirs = peer_cert(&dir.0, kind);
     let ours = Identity::generate().unwrap();
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = socket.local_addr().unwrap().port();
@@ -634,5 +643,27 @@ fn openssl_client_with_our_server_without_hello_verify() {
         "server_no_hvr",
         CipherSuite::EcdheEcdsaAes128GcmSha256,
         false,
+    );
+}
+
+#[test]
+fn openssl_client_with_a_p384_certificate() {
+    // OpenSSL's CertificateVerify uses ecdsa_secp384r1_sha384.
+    s_client_against_our_server_with(
+        "server_client_p384",
+        CipherSuite::EcdheEcdsaAes128GcmSha256,
+        true,
+        KeyKind::P384,
+    );
+}
+
+#[test]
+fn openssl_client_with_an_rsa_certificate() {
+    // OpenSSL's CertificateVerify uses rsa_pkcs1_sha256, the only RSA scheme we offer.
+    s_client_against_our_server_with(
+        "server_client_rsa",
+        CipherSuite::EcdheEcdsaAes128GcmSha256,
+        true,
+        KeyKind::Rsa,
     );
 }
