@@ -271,6 +271,18 @@ fn our_client_against_s_server_with(
     mtu: Option<usize>,
     renegotiate: bool,
 ) {
+    our_client_against_s_server_args(test, suite, kind, mtu, renegotiate, &[]);
+}
+
+/// `extra` goes to s_server as is.
+fn our_client_against_s_server_args(
+    test: &str,
+    suite: CipherSuite,
+    kind: KeyKind,
+    mtu: Option<usize>,
+    renegotiate: bool,
+    extra: &[&str],
+) {
     if openssl().is_none() {
         common::missing_peer(test, "openssl");
         return;
@@ -303,6 +315,7 @@ fn our_client_against_s_server_with(
     if let Some(mtu) = mtu {
         cmd.args(["-mtu", &mtu.to_string()]);
     }
+    cmd.args(extra);
     let mut server = Peer::spawn(cmd);
     assert!(
         server.wait_for("ACCEPT", Duration::from_secs(5)).is_some(),
@@ -448,6 +461,17 @@ fn s_client_against_our_server_with(
     hello_verify: bool,
     kind: KeyKind,
 ) {
+    s_client_against_our_server_args(test, suite, hello_verify, kind, &[]);
+}
+
+/// `extra` goes to s_client as is.
+fn s_client_against_our_server_args(
+    test: &str,
+    suite: CipherSuite,
+    hello_verify: bool,
+    kind: KeyKind,
+    extra: &[&str],
+) {
     if openssl().is_none() {
         common::missing_peer(test, "openssl");
         return;
@@ -480,7 +504,8 @@ fn s_client_against_our_server_with(
             "EXTRACTOR-dtls_srtp",
             "-keymatexportlen",
             "60",
-        ]);
+        ])
+        .args(extra);
     let mut client = Peer::spawn(cmd);
     let mut events = Vec::new();
     let ok = drive(
@@ -665,5 +690,30 @@ fn openssl_client_with_an_rsa_certificate() {
         CipherSuite::EcdheEcdsaAes128GcmSha256,
         true,
         KeyKind::Rsa,
+    );
+}
+
+#[test]
+fn our_client_with_openssl_server_requiring_a_cookie() {
+    // -listen makes s_server answer the first ClientHello with a HelloVerifyRequest.
+    our_client_against_s_server_args(
+        "client_cookie",
+        CipherSuite::EcdheEcdsaAes128GcmSha256,
+        KeyKind::P256,
+        None,
+        false,
+        &["-listen"],
+    );
+}
+
+#[test]
+fn openssl_client_fragmenting_its_flight_at_a_small_mtu() {
+    // s_client splits Certificate and CertificateVerify into fragments.
+    s_client_against_our_server_args(
+        "server_client_mtu",
+        CipherSuite::EcdheEcdsaAes128GcmSha256,
+        true,
+        KeyKind::Rsa,
+        &["-mtu", "300"],
     );
 }
