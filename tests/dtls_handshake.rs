@@ -556,7 +556,9 @@ fn close_notify_closes_both_sides() {
 fn garbage_and_forged_datagrams_are_dropped_without_harm() {
     let mut p = Pair::default_pair(Link::perfect(), 10);
     p.connect();
-    let junk: [&[u8]; 4] = [
+    let junk: [&[u8]; 5] = [
+        // A plaintext (epoch 0) fatal alert: unauthenticated, so ignored once established.
+        &[21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 50, 0, 2, 2, 40],
         &[],
         &[23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 99, 0, 30, 1, 2, 3],
         &[23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 99, 0, 3, 1, 2, 3],
@@ -695,7 +697,10 @@ fn unusable_configurations_are_refused_and_huge_timers_do_not_overflow() {
     let t = ep.poll_timeout().unwrap();
     assert_eq!(t - now, Duration::from_secs(24 * 3600));
     ep.handle_timeout(t);
-    assert_eq!(ep.poll_event(), Some(Event::Failed(Error::HandshakeTimeout)));
+    assert_eq!(
+        ep.poll_event(),
+        Some(Event::Failed(Error::HandshakeTimeout))
+    );
 }
 
 #[test]

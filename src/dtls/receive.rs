@@ -120,6 +120,12 @@ impl Endpoint {
             // ChangeCipherSpec itself carries nothing we need.
             ContentType::ChangeCipherSpec => Ok(()),
             ContentType::Alert => {
+                // Once established, the peer writes in epoch 1: a plaintext alert can only
+                // come from an off-path attacker trying to end the connection.
+                if epoch == 0 && self.state == State::Established {
+                    self.stats.records_dropped += 1;
+                    return Ok(());
+                }
                 let alert = Alert::parse(plain)?;
                 self.handle_alert(alert);
                 Ok(())
