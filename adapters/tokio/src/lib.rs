@@ -158,8 +158,8 @@ async fn read_loop<P>(
     loop {
         let mut buf = recycled.try_recv().unwrap_or_else(|_| vec![0; BUF_SIZE]);
         // Receive errors (ICMP port unreachable on some systems) are not fatal for UDP.
-        if let Ok((len, from)) = socket.recv_from(&mut buf).await {
-            if inputs
+        if let Ok((len, from)) = socket.recv_from(&mut buf).await
+            && inputs
                 .send(Input::Datagram {
                     reader: index,
                     from,
@@ -167,9 +167,8 @@ async fn read_loop<P>(
                     len,
                 })
                 .is_err()
-            {
-                return;
-            }
+        {
+            return;
         }
     }
 }
