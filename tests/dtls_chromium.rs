@@ -152,6 +152,8 @@ fn chromium_hello_without_cookie_gets_a_hello_verify_request() {
         "HelloVerifyRequest carries DTLS 1.0"
     );
     assert_eq!(msgs[0].1[2] as usize, msgs[0].1.len() - 3);
+    // RFC 6347 §4.2.1: the record sequence number echoes the ClientHello's last record.
+    assert_eq!(&out[0][5..11], &HELLO_2[5..11]);
     // Stateless: the server is still not bound to the client.
     assert_eq!(ep.remote_addr(), None);
 }

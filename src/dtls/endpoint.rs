@@ -92,6 +92,8 @@ pub struct Endpoint {
     pub(crate) early: Vec<Vec<u8>>,
     pub(crate) connected: bool,
     pub(crate) failure: Option<Error>,
+    /// The sequence number of the record being processed (a HelloVerifyRequest echoes it).
+    pub(crate) record_seq: u64,
 }
 
 impl Endpoint {
@@ -148,6 +150,7 @@ impl Endpoint {
             early: Vec::new(),
             connected: false,
             failure: None,
+            record_seq: 0,
             config,
         };
         match ep.config.role {

@@ -46,6 +46,7 @@ impl Endpoint {
         dgram: &Datagram<'_>,
     ) {
         let epoch = record.header.epoch;
+        self.record_seq = record.header.sequence;
         if !self.records.can_read(epoch) {
             // RFC 6347 §4.1: records of the next epoch may arrive before its keys; keep a few.
             let keep = epoch == 1

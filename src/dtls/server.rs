@@ -154,9 +154,10 @@ impl Endpoint {
         let header =
             HandshakeHeader::whole(HandshakeType::HelloVerifyRequest, message_seq, body.len());
         let mut out = vec![0u8; 13 + 12 + body.len()];
-        // A throwaway record layer: epoch 0 and no state worth keeping.
+        // A throwaway record layer: epoch 0 and no state worth keeping. RFC 6347 §4.2.1: the
+        // HelloVerifyRequest carries the ClientHello's record sequence number.
         let mut layer = RecordLayer::new();
-        layer.bump_epoch0_seq(0);
+        layer.bump_epoch0_seq(self.record_seq);
         if let Ok(n) = layer.seal(
             0,
             ContentType::Handshake,
