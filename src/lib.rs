@@ -13,6 +13,8 @@
 //!   CRC32c, a replay window and MD5, shared by every protocol.
 //! - [`stun`]: STUN messages, integrity, the client transaction and a binding server
 //!   (RFC 8489, RFC 5389, RFC 5769 vectors).
+//! - [`sdp`]: session descriptions (RFC 8866) with the attributes WebRTC uses: a total parser
+//!   and a writer that round-trips what Chromium, Firefox, aiortc and Pion send.
 //! - [`srtp`]: SRTP and SRTCP protection for the four WebRTC profiles (RFC 3711, RFC 7714).
 //! - `sim` (feature `sim`): the network simulator with links, loss models and RFC 4787 NATs.
 //!
@@ -25,6 +27,7 @@ mod error;
 mod protocol;
 mod rng;
 
+pub mod sdp;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod srtp;

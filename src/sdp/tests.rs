@@ -1,0 +1,1 @@
+//! Unit tests of attribute values; whole descriptions are tested in `tests/sdp_*.rs`.
