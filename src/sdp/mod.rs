@@ -96,20 +96,18 @@
 mod attribute;
 mod media;
 mod parse;
+mod rtp;
 mod session;
+mod simulcast;
 mod values;
 mod write;
 
-#[cfg(test)]
-mod tests;
-
 pub use attribute::Attribute;
 pub use media::{MediaDescription, MediaKind};
+pub use rtp::{Extmap, Fmtp, RtcpFb, Rtpmap, Ssrc, SsrcGroup};
 pub use session::{Bandwidth, Connection, IceCredentials, Origin, SessionDescription, Timing};
-pub use values::{
-    Direction, Extmap, Fingerprint, Fmtp, MsidSemantic, Rid, RidDirection, Rtcp, RtcpFb, Rtpmap,
-    Sctpmap, Setup, Simulcast, SimulcastRid, SimulcastStream, Ssrc, SsrcGroup,
-};
+pub use simulcast::{Rid, Simulcast, SimulcastRid, SimulcastStream};
+pub use values::{Direction, Fingerprint, MsidSemantic, RidDirection, Rtcp, Sctpmap, Setup};
 
 /// Inputs longer than this many bytes are refused ([`ErrorKind::TooLong`]). A Chromium offer
 /// with a hundred video transceivers is about 400 KB.

@@ -1,1 +1,0 @@
-//! Unit tests of attribute values; whole descriptions are tested in `tests/sdp_*.rs`.
