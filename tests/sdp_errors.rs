@@ -171,7 +171,7 @@ fn lf_endings_blank_lines_and_extra_spaces_are_tolerated() {
 #[test]
 fn free_text_keeps_its_whitespace() {
     let text = with("a=candidate:1 1 udp 1 192.0.2.1 9 typ host \r\na=x: spaced \r\n");
-    let sdp = SessionDescription::parse(&format!("{text}")).unwrap();
+    let sdp = SessionDescription::parse(&text).unwrap();
     assert_eq!(
         sdp.attributes[0],
         Attribute::Candidate("1 1 udp 1 192.0.2.1 9 typ host ".into())
