@@ -19,4 +19,7 @@ pub enum Error {
     /// An SRTP or SRTCP packet could not be protected or unprotected.
     #[error(transparent)]
     Srtp(#[from] crate::srtp::Error),
+    /// A session description could not be parsed.
+    #[error(transparent)]
+    Sdp(#[from] crate::sdp::Error),
 }
