@@ -7,10 +7,20 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let Ok(sdp) = SessionDescription::parse(&text) else { return };
+    let Ok(sdp) = SessionDescription::parse(&text) else {
+        return;
+    };
     for media in &sdp.media {
-        let _ = (media.mid(), media.ice_credentials(), media.setup(), sdp.direction_for(media));
-        let _ = (sdp.fingerprints_for(media).count(), media.candidates().count());
+        let _ = (
+            media.mid(),
+            media.ice_credentials(),
+            media.setup(),
+            sdp.direction_for(media),
+        );
+        let _ = (
+            sdp.fingerprints_for(media).count(),
+            media.candidates().count(),
+        );
     }
     let _ = sdp.bundle_group();
     let written = sdp.to_string();

@@ -11,10 +11,15 @@ fuzz_target!(|data: &[u8]| {
     let start = Instant::now();
     let local = "10.0.0.1:5000".parse().unwrap();
     let server = "192.0.2.1:3478".parse().unwrap();
-    let mut client = Client::new(ClientConfig { seed: Some(1), ..ClientConfig::default() });
+    let mut client = Client::new(ClientConfig {
+        seed: Some(1),
+        ..ClientConfig::default()
+    });
     let plain = client.binding_request(start, local, server);
     let request = Message::new(Class::Request, Method::Binding, TransactionId::default());
-    let signed = client.start(start, local, server, &request, Some(Key::short_term("pw"))).unwrap();
+    let signed = client
+        .start(start, local, server, &request, Some(Key::short_term("pw")))
+        .unwrap();
     let mut buf = [0u8; 1500];
     while client.poll_transmit(start, &mut buf).is_some() {}
 
@@ -27,8 +32,19 @@ fuzz_target!(|data: &[u8]| {
             datagram[8..20].copy_from_slice(&id.0);
         }
         let now = start + Duration::from_millis(i as u64 * 100);
-        let source = if i % 3 == 2 { "198.51.100.9:3478".parse().unwrap() } else { server };
-        client.handle_datagram(now, Datagram { source, destination: local, contents: &datagram });
+        let source = if i % 3 == 2 {
+            "198.51.100.9:3478".parse().unwrap()
+        } else {
+            server
+        };
+        client.handle_datagram(
+            now,
+            Datagram {
+                source,
+                destination: local,
+                contents: &datagram,
+            },
+        );
         client.handle_timeout(now);
         while client.poll_transmit(now, &mut buf).is_some() {}
         while client.poll_event().is_some() {}

@@ -4,7 +4,9 @@ use kaon::wire::Reader;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&ops, input)) = data.split_first() else { return };
+    let Some((&ops, input)) = data.split_first() else {
+        return;
+    };
     let mut r = Reader::new(input);
     for i in 0..16u8 {
         let _ = match ops.rotate_left(u32::from(i)) % 6 {
