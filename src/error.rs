@@ -13,4 +13,7 @@ pub enum Error {
     /// A STUN message was malformed or failed verification.
     #[error(transparent)]
     Stun(#[from] crate::stun::Error),
+    /// An ICE candidate was malformed or an agent operation was refused.
+    #[error(transparent)]
+    Ice(#[from] crate::ice::Error),
 }

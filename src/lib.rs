@@ -24,6 +24,7 @@ mod error;
 mod protocol;
 mod rng;
 
+pub mod ice;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod stun;
