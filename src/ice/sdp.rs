@@ -113,11 +113,15 @@ fn number<T: FromStr>(s: &str, field: &'static str) -> Result<T, Error> {
     s.parse().map_err(|_| Error::BadField(field))
 }
 
-/// RFC 8839: `foundation = 1*32ice-char`, `ice-char = ALPHA / DIGIT / "+" / "/"`.
+/// RFC 8839: `foundation = 1*32ice-char`.
 pub(crate) fn is_foundation(s: &str) -> bool {
-    (1..=32).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    (1..=32).contains(&s.len()) && is_ice_chars(s)
+}
+
+/// RFC 8839: `ice-char = ALPHA / DIGIT / "+" / "/"`.
+pub(crate) fn is_ice_chars(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
 
 impl FromStr for Candidate {
