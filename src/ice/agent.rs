@@ -350,10 +350,14 @@ impl Agent {
             relay: None,
             removed: false,
         });
-        if !self.cfg.lite {
-            self.gathering
-                .queue_host(index, addr, &self.cfg.stun_servers);
-        }
+        // A lite agent has host candidates only (RFC 8445 §5.1.1); it still reports the end
+        // of gathering.
+        let servers: &[SocketAddr] = if self.cfg.lite {
+            &[]
+        } else {
+            &self.cfg.stun_servers
+        };
+        self.gathering.queue_host(index, addr, servers);
         Ok(())
     }
 

@@ -154,8 +154,9 @@ impl Agent {
         } else if self.failed {
             IceState::Failed
         } else if self.selected.is_some() || self.stale.is_some() {
+            // A lite agent checks nothing, so its pairs never finish.
             let done = self.selected.is_some_and(|s| self.list.pairs[s].nominated)
-                && !self.list.pending()
+                && (self.cfg.lite || !self.list.pending())
                 && self.remote_eoc
                 && self.gathering_done();
             if self.live.disconnected {
