@@ -175,6 +175,7 @@ fn dual_stack_peers_connect_over_ipv6_first() {
     let (mut a, mut b) = (a, b);
     a.addrs.push(ice_support::addr("[2001:db8::1]:5000"));
     b.addrs.push(ice_support::addr("[2001:db8::2]:5000"));
+    (a.announce, b.announce) = (2, 2);
     let mut s = Session::new(sim, t0, a, b);
     s.connect("dual stack", 5 * SEC).expect("connects");
     s.run_for(2 * SEC);

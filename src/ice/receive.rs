@@ -224,7 +224,7 @@ impl Agent {
             self.triggered_check(pair);
         }
         if msg.use_candidate() && !self.controlling {
-            self.on_use_candidate(pair, msg.nomination());
+            self.on_use_candidate(now, pair, msg.nomination());
         }
     }
 
@@ -328,9 +328,9 @@ impl Agent {
 
     /// §7.3.1.5 and renomination: the controlled agent follows the peer's nomination. With
     /// NOMINATION, the highest value wins; without, a new nomination replaces the current one
-    /// when it has higher priority (aggressive nomination) or the current pair went silent
-    /// (failover by a peer without renomination).
-    fn on_use_candidate(&mut self, pair: usize, nomination: Option<u32>) {
+    /// when it has higher priority (aggressive nomination) or the current pair has been silent
+    /// for half the disconnected timeout (failover by a peer without renomination).
+    fn on_use_candidate(&mut self, now: Instant, pair: usize, nomination: Option<u32>) {
         let accept = match nomination {
             Some(n) => {
                 if self.remote_nomination.is_some_and(|m| n <= m) {
@@ -342,8 +342,10 @@ impl Agent {
             }
             None => match self.selected {
                 Some(s) if s != pair && self.list.pairs[s].nominated => {
-                    self.list.pairs[pair].priority > self.list.pairs[s].priority
-                        || self.live.disconnected
+                    let quiet = self.list.pairs[s]
+                        .last_received
+                        .is_none_or(|t| now >= t + self.cfg.disconnected_timeout / 2);
+                    self.list.pairs[pair].priority > self.list.pairs[s].priority || quiet
                 }
                 _ => true,
             },

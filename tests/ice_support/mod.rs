@@ -46,7 +46,10 @@ pub fn stun_server(sim: &mut Sim, network: NetworkId, at: &str) -> SocketAddr {
 /// One side: the agent's host, its socket addresses and config.
 pub struct Side {
     pub host: HostId,
+    /// The addresses the endpoint binds.
     pub addrs: Vec<SocketAddr>,
+    /// How many of `addrs` (the first ones) the agent is told about at the start.
+    pub announce: usize,
     pub ifaces: Vec<InterfaceId>,
     pub config: AgentConfig,
 }
@@ -71,6 +74,7 @@ impl Side {
         }
         Self {
             host,
+            announce: addrs.len(),
             addrs,
             ifaces: ids,
             config,
@@ -155,10 +159,10 @@ impl Session {
     pub fn new(mut sim: Sim, t0: Instant, a: Side, b: Side) -> Self {
         let mut agent_a = Agent::new(a.config);
         let mut agent_b = Agent::new(b.config);
-        for addr in &a.addrs {
+        for addr in &a.addrs[..a.announce] {
             agent_a.add_local_interface(*addr).unwrap();
         }
-        for addr in &b.addrs {
+        for addr in &b.addrs[..b.announce] {
             agent_b.add_local_interface(*addr).unwrap();
         }
         exchange_credentials(&mut agent_a, &mut agent_b);
@@ -328,6 +332,18 @@ impl Session {
         });
         eprintln!("{name}: time to connected {t:?}");
         t
+    }
+
+    /// Exchanges the current credentials both ways (after a restart).
+    pub fn exchange_credentials(&mut self) {
+        let creds = |a: &Agent| {
+            let (u, p) = a.local_credentials();
+            (u.to_owned(), p.to_owned())
+        };
+        let (ua, pa) = creds(self.agent_ref(true));
+        let (ub, pb) = creds(self.agent_ref(false));
+        self.agent(true).set_remote_credentials(&ub, &pb).unwrap();
+        self.agent(false).set_remote_credentials(&ua, &pa).unwrap();
     }
 
     /// Prints the packet trace and both logs, for debugging a scenario.
