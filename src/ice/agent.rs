@@ -57,7 +57,7 @@ pub enum IceEvent {
         remote: Candidate,
     },
     /// An application datagram arrived on a working pair (through
-    /// [`Protocol::handle_datagram`]; [`Agent::receive`] hands it back without copying).
+    /// [`Protocol::handle_datagram`](crate::Protocol::handle_datagram); [`Agent::receive`] hands it back without copying).
     Data {
         /// The remote address it came from.
         source: SocketAddr,
@@ -556,7 +556,7 @@ impl Agent {
     }
 
     /// Queues an application datagram on the selected pair; it comes out of
-    /// [`poll_transmit`](Protocol::poll_transmit). Fails when no pair is selected (or consent
+    /// [`poll_transmit`](crate::Protocol::poll_transmit). Fails when no pair is selected (or consent
     /// was lost) or the outbox is full.
     pub fn send(&mut self, data: &[u8]) -> Result<(), Error> {
         if self.closed {
