@@ -13,8 +13,6 @@
 //!   CRC32c, a replay window and MD5, shared by every protocol.
 //! - [`stun`]: STUN messages, integrity, the client transaction and a binding server
 //!   (RFC 8489, RFC 5389, RFC 5769 vectors).
-//! - [`ice`]: the ICE agent (RFC 8445, 8838, 8839, 7675): candidates, checks, nomination and
-//!   renomination, consent, failover and restart.
 //! - `sim` (feature `sim`): the network simulator with links, loss models and RFC 4787 NATs.
 //!
 //! The roadmap (ICE, DTLS, SRTP, SCTP, data channels, PeerConnection, media, congestion
