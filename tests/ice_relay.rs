@@ -107,7 +107,13 @@ impl Relay for ToyRelay {
         self.permitted.push(peer);
     }
 
-    fn wrap(&mut self, _now: Instant, peer: SocketAddr, payload: &[u8], buf: &mut [u8]) -> Option<usize> {
+    fn wrap(
+        &mut self,
+        _now: Instant,
+        peer: SocketAddr,
+        payload: &[u8],
+        buf: &mut [u8],
+    ) -> Option<usize> {
         let f = frame(b'S', peer, payload);
         buf.get_mut(..f.len())?.copy_from_slice(&f);
         Some(f.len())
@@ -147,10 +153,17 @@ fn two_symmetric_nats_connect_through_a_relay_candidate() {
     let mut sim = Sim::new(11, t0);
     let internet = sim.add_network("internet");
     let stun = stun_server(&mut sim, internet, "198.51.100.1:3478");
-    let (control, relayed): (SocketAddr, SocketAddr) =
-        ("198.51.100.50:3478".parse().unwrap(), "198.51.100.50:49152".parse().unwrap());
+    let (control, relayed): (SocketAddr, SocketAddr) = (
+        "198.51.100.50:3478".parse().unwrap(),
+        "198.51.100.50:49152".parse().unwrap(),
+    );
     let relay_host = sim.add_host("relay");
-    sim.add_interface(relay_host, internet, control.ip(), LinkConfig::with_latency(5 * MS));
+    sim.add_interface(
+        relay_host,
+        internet,
+        control.ip(),
+        LinkConfig::with_latency(5 * MS),
+    );
     sim.add_endpoint(
         relay_host,
         &[control, relayed],
@@ -161,16 +174,40 @@ fn two_symmetric_nats_connect_through_a_relay_candidate() {
             out: VecDeque::new(),
         },
     );
-    let home_a = natted(&mut sim, "home-a", internet, "203.0.113.1", NatConfig::symmetric());
-    let home_b = natted(&mut sim, "home-b", internet, "203.0.113.2", NatConfig::symmetric());
+    let home_a = natted(
+        &mut sim,
+        "home-a",
+        internet,
+        "203.0.113.1",
+        NatConfig::symmetric(),
+    );
+    let home_b = natted(
+        &mut sim,
+        "home-b",
+        internet,
+        "203.0.113.2",
+        NatConfig::symmetric(),
+    );
     let cfg = |controlling, seed| AgentConfig {
         controlling,
         seed: Some(seed),
         stun_servers: vec![stun],
         ..AgentConfig::default()
     };
-    let a = Side::new(&mut sim, "a", &[(home_a, "192.168.1.2")], 20 * MS, cfg(true, 111));
-    let b = Side::new(&mut sim, "b", &[(home_b, "192.168.2.2")], 20 * MS, cfg(false, 112));
+    let a = Side::new(
+        &mut sim,
+        "a",
+        &[(home_a, "192.168.1.2")],
+        20 * MS,
+        cfg(true, 111),
+    );
+    let b = Side::new(
+        &mut sim,
+        "b",
+        &[(home_b, "192.168.2.2")],
+        20 * MS,
+        cfg(false, 112),
+    );
     let mut s = Session::new(sim, t0, a, b);
     s.signal_delay = 50 * MS;
     let local = s.addrs_a[0];
@@ -181,7 +218,9 @@ fn two_symmetric_nats_connect_through_a_relay_candidate() {
         next_alloc: None,
         permitted: Vec::new(),
     }));
-    let t = s.connect("two symmetric NATs with a relay", 20 * SEC).expect("connects");
+    let t = s
+        .connect("two symmetric NATs with a relay", 20 * SEC)
+        .expect("connects");
     assert!(t < 5 * SEC, "{t:?}");
     let (local, _) = s.agent_ref(true).selected_candidates().unwrap();
     assert_eq!(local.kind, CandidateKind::Relayed);

@@ -366,14 +366,21 @@ impl Checklist {
         })
     }
 
-    /// Whether a check is waiting to be sent (cheap enough to call on every poll: the pair
-    /// count is bounded).
+    /// Whether [`next_check`](Self::next_check) would find a check to send, so that the pacing
+    /// timer only runs when there is one (the pair count is bounded, so this stays cheap).
     pub fn has_work(&self) -> bool {
-        !self.triggered.is_empty()
-            || self
-                .pairs
-                .iter()
-                .any(|p| matches!(p.state, PairState::Waiting | PairState::Frozen))
+        if !self.triggered.is_empty() || self.pairs.iter().any(|p| p.state == PairState::Waiting) {
+            return true;
+        }
+        let active: Vec<u64> = self
+            .pairs
+            .iter()
+            .filter(|p| p.state == PairState::InProgress)
+            .map(|p| p.foundation)
+            .collect();
+        self.pairs
+            .iter()
+            .any(|p| p.state == PairState::Frozen && !active.contains(&p.foundation))
     }
 
     /// `Num-Waiting + Num-In-Progress` of RFC 8445 §14.3.

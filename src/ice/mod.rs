@@ -115,6 +115,7 @@ mod checklist;
 mod config;
 mod consent;
 mod drive;
+mod events;
 mod gather;
 mod receive;
 mod relay;
