@@ -329,3 +329,123 @@ fn connects_within_3_rtt_of_having_the_candidates() {
     );
     assert!(took <= 300 * MS, "{took:?}");
 }
+
+#[test]
+fn data_keeps_flowing_on_the_old_pair_during_an_ice_restart() {
+    let t0 = Instant::now();
+    let mut sim = Sim::new(6, t0);
+    let internet = sim.add_network("internet");
+    let home_a = natted(
+        &mut sim,
+        "home-a",
+        internet,
+        "203.0.113.1",
+        NatConfig::port_restricted_cone(),
+    );
+    let a = Side::new(
+        &mut sim,
+        "a",
+        &[(home_a, "192.168.1.2")],
+        20 * MS,
+        cfg(true, 61),
+    );
+    let b = Side::new(
+        &mut sim,
+        "b",
+        &[(internet, "198.51.100.2")],
+        20 * MS,
+        cfg(false, 62),
+    );
+    let mut s = Session::new(sim, t0, a, b);
+    // Slow signalling: the restart's candidates take a second to arrive.
+    s.signal_delay = SEC;
+    s.connect("before restart", 5 * SEC).expect("connects");
+    s.send_data_every(20 * MS);
+    s.run_until(5 * SEC, |_| false);
+    s.agent(true).restart();
+    s.agent(false).restart();
+    s.exchange_credentials();
+    s.run_until(10 * SEC, |_| false);
+    let gap_a = max_gap(&s.log_a.data, 4 * SEC, 10 * SEC);
+    let gap_b = max_gap(&s.log_b.data, 4 * SEC, 10 * SEC);
+    eprintln!("restart without moving: data gap A {gap_a:?}, B {gap_b:?}");
+    assert!(gap_a <= 40 * MS && gap_b <= 40 * MS, "{gap_a:?} {gap_b:?}");
+    // The new generation was selected in the end.
+    assert!(s.log_a.selected_changes() >= 2 && s.log_b.selected_changes() >= 2);
+    for side in [true, false] {
+        assert!(matches!(
+            s.state(side),
+            IceState::Connected | IceState::Completed
+        ));
+    }
+}
+
+/// IPv4 only: each side has a home address behind an EIM NAT (host + srflx) and a second
+/// host address on a network that leads nowhere (a VPN, a docker bridge), 100 ms RTT. The
+/// srflx pairs come last in priority order, so pacing (4 Ta) adds to the connect time.
+///
+/// The links are 20 and 30 ms: with exactly equal ones, both sides' first checks reach the
+/// other's NAT at the same simulated instant as that side's own outgoing check, a tie no real
+/// network produces, and the first hole-punching round is lost (one more RTT).
+#[test]
+fn ipv4_only_connect_time_with_a_dead_interface() {
+    let t0 = Instant::now();
+    let mut sim = Sim::new(7, t0);
+    let internet = sim.add_network("internet");
+    let stun = stun_server(&mut sim, internet, "198.51.100.1:3478");
+    let home_a = natted(
+        &mut sim,
+        "home-a",
+        internet,
+        "203.0.113.1",
+        NatConfig::port_restricted_cone(),
+    );
+    let home_b = natted(
+        &mut sim,
+        "home-b",
+        internet,
+        "203.0.113.2",
+        NatConfig::port_restricted_cone(),
+    );
+    let vpn_a = sim.add_network("vpn-a");
+    let vpn_b = sim.add_network("vpn-b");
+    let mut ca = cfg(true, 71);
+    ca.stun_servers = vec![stun];
+    let mut cb = cfg(false, 72);
+    cb.stun_servers = vec![stun];
+    let a = Side::new(
+        &mut sim,
+        "a",
+        &[(home_a, "192.168.1.2"), (vpn_a, "10.8.0.2")],
+        20 * MS,
+        ca,
+    );
+    let b = Side::new(
+        &mut sim,
+        "b",
+        &[(home_b, "192.168.2.2"), (vpn_b, "10.9.0.2")],
+        30 * MS,
+        cb,
+    );
+    let mut s = Session::new(sim, t0, a, b);
+    s.connect("IPv4 only, 2 host + 1 srflx each, 100 ms RTT", 10 * SEC)
+        .expect("connects");
+    let have_all = |log: &ice_support::Log| {
+        log.events
+            .iter()
+            .filter(|(_, e)| matches!(e, kaon::ice::IceEvent::LocalCandidate(_)))
+            .nth(2)
+            .map(|(t, _)| *t)
+    };
+    let candidates_at = have_all(&s.log_a).unwrap().max(have_all(&s.log_b).unwrap());
+    let connected = s
+        .log_a
+        .connected_at()
+        .unwrap()
+        .max(s.log_b.connected_at().unwrap());
+    eprintln!(
+        "IPv4 only: candidates complete at {candidates_at:?}, connected at {connected:?} ({:?} later)",
+        connected - candidates_at
+    );
+    assert!(connected - candidates_at <= 300 * MS);
+}

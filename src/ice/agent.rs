@@ -108,6 +108,7 @@ pub struct Agent {
     pub(crate) failed: bool,
     pub(crate) closed: bool,
     pub(crate) last_check: Option<Instant>,
+    pub(crate) last_gather: Option<Instant>,
     pub(crate) now: Option<Instant>,
     /// Set by mutators: the next call with a time re-evaluates everything.
     pub(crate) dirty: bool,
@@ -151,6 +152,7 @@ impl Agent {
             failed: false,
             closed: false,
             last_check: None,
+            last_gather: None,
             now: None,
             dirty: true,
             deadline: None,
@@ -275,6 +277,15 @@ impl Agent {
         for i in removed {
             self.list.pairs[i].state = PairState::Failed;
             self.list.pairs[i].valid = false;
+            self.list.pairs[i].nominated = false;
+            if self.selected == Some(i) {
+                // Nothing can be sent from a vanished address: move on at the next evaluation.
+                self.selected = None;
+                self.live = Liveness::default();
+            }
+            if self.nominating == Some(i) {
+                self.nominating = None;
+            }
         }
         self.dirty = true;
     }
