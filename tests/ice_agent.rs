@@ -315,3 +315,77 @@ proptest! {
         }
     }
 }
+
+/// Answers the agent's first check as the remote would, from `from`.
+fn answer_first_check(a: &mut Agent, now: Instant, from: &str) {
+    let mut buf = [0u8; 1500];
+    let t = a.poll_transmit(now, &mut buf).unwrap();
+    let req = Message::parse(&buf[..t.len]).unwrap().into_owned();
+    let resp = Message::new(
+        Class::SuccessResponse,
+        Method::Binding,
+        req.transaction_id(),
+    )
+    .with(Attribute::XorMappedAddress(t.source));
+    let mut out = [0u8; 512];
+    let n = resp
+        .write(&mut out, Some(&Key::short_term(REMOTE_PWD)), true)
+        .unwrap();
+    a.handle_datagram(
+        now,
+        Datagram {
+            source: addr(from),
+            destination: t.source,
+            contents: &out[..n],
+        },
+    );
+}
+
+#[test]
+fn a_response_from_another_address_fails_the_pair() {
+    // RFC 8445 §7.2.5.2.1: the response must come from where the check went.
+    let now = Instant::now();
+    let mut a = agent(&["192.0.2.9:6000"]);
+    a.end_of_remote_candidates();
+    answer_first_check(&mut a, now, "192.0.2.10:6000");
+    a.handle_timeout(now);
+    assert_eq!(a.state(), IceState::Failed);
+    assert!(a.selected_pair().is_none());
+
+    let mut b = agent(&["192.0.2.9:6000"]);
+    answer_first_check(&mut b, now, "192.0.2.9:6000");
+    assert_eq!(b.state(), IceState::Connected);
+}
+
+#[test]
+fn a_response_signed_with_the_wrong_password_is_not_believed() {
+    let now = Instant::now();
+    let mut a = agent(&["192.0.2.9:6000"]);
+    let mut buf = [0u8; 1500];
+    let t = a.poll_transmit(now, &mut buf).unwrap();
+    let req = Message::parse(&buf[..t.len]).unwrap().into_owned();
+    let resp = Message::new(
+        Class::SuccessResponse,
+        Method::Binding,
+        req.transaction_id(),
+    )
+    .with(Attribute::XorMappedAddress(t.source));
+    let mut out = [0u8; 512];
+    let n = resp
+        .write(
+            &mut out,
+            Some(&Key::short_term("notthepasswordnotthepass")),
+            true,
+        )
+        .unwrap();
+    a.handle_datagram(
+        now,
+        Datagram {
+            source: t.destination,
+            destination: t.source,
+            contents: &out[..n],
+        },
+    );
+    assert_eq!(a.state(), IceState::Checking);
+    assert_eq!(a.stats().unauthenticated, 1);
+}
