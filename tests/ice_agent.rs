@@ -389,3 +389,49 @@ fn a_response_signed_with_the_wrong_password_is_not_believed() {
     assert_eq!(a.state(), IceState::Checking);
     assert_eq!(a.stats().unauthenticated, 1);
 }
+
+#[test]
+fn remote_candidates_peer_reflexive_floods_and_queues_are_bounded() {
+    let now = Instant::now();
+    let mut a = agent(&[]);
+    let cfg = a.config().clone();
+    let mut refused = 0;
+    for i in 0..200u16 {
+        let c = Candidate::host(SocketAddr::from(([192, 0, 2, 100], 1000 + i)), 1);
+        if a.add_remote_candidate(c).is_err() {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 200 - cfg.max_remote_candidates);
+    // Authenticated checks from many unknown addresses: answered, but the peer-reflexive
+    // candidates they create stay within the limit, and the outbox never grows past its cap.
+    let mut rng = Rng::from_seed(12);
+    let (lfrag, lpwd) = (
+        a.local_credentials().0.to_owned(),
+        a.local_credentials().1.to_owned(),
+    );
+    for i in 0..3000u32 {
+        let m = check_from_remote(
+            &a,
+            &lpwd,
+            Some(&format!("{lfrag}:{REMOTE_UFRAG}")),
+            TransactionId::random(&mut rng),
+        );
+        let source = SocketAddr::from(([198, 51, 100, (i % 250) as u8], 2000 + (i / 250) as u16));
+        a.handle_datagram(
+            now,
+            Datagram {
+                source,
+                destination: addr(LOCAL),
+                contents: &m,
+            },
+        );
+    }
+    assert!(a.stats().dropped > 0, "the outbox cap was reached");
+    let mut buf = [0u8; 1500];
+    let mut sent = 0;
+    while a.poll_transmit(now, &mut buf).is_some() {
+        sent += 1;
+    }
+    assert!(sent <= cfg.max_queue + 1, "{sent}");
+}

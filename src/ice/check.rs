@@ -176,12 +176,16 @@ impl Transactions {
     /// Takes the next transaction event due at or before `now`: a retransmission (the
     /// transaction's schedule advances) or a timeout (the transaction is removed).
     pub fn due(&mut self, now: Instant) -> Option<Due> {
-        let &(at, id) = self.timers.first()?;
-        if at > now {
-            return None;
-        }
-        self.timers.pop_first();
-        let tx = self.txs.get_mut(&id)?;
+        let (tx, id) = loop {
+            let &(at, id) = self.timers.first()?;
+            if at > now {
+                return None;
+            }
+            self.timers.pop_first();
+            if let Some(tx) = self.txs.get_mut(&id) {
+                break (tx, id);
+            }
+        };
         match tx.retransmit_at {
             Some(r) if r <= now && r < tx.deadline => {
                 tx.transmissions += 1;

@@ -260,12 +260,17 @@ impl Checklist {
             self.pairs.push(pair);
             return Some(self.pairs.len() - 1);
         }
-        // §6.1.2.5: keep the highest-priority pairs.
+        // §6.1.2.5: keep the highest-priority pairs. Only pairs that were never checked are
+        // replaced (a queued triggered check may still have a transaction in flight).
         let victim = self
             .pairs
             .iter()
             .enumerate()
-            .filter(|(_, p)| matches!(p.state, PairState::Frozen | PairState::Waiting))
+            .filter(|(i, p)| {
+                matches!(p.state, PairState::Frozen | PairState::Waiting)
+                    && !p.inbound_ok
+                    && !self.triggered.iter().any(|t| t.pair == *i)
+            })
             .min_by_key(|(_, p)| p.priority)
             .map(|(i, _)| i)?;
         if self.pairs[victim].priority >= priority {
