@@ -36,6 +36,18 @@
 //!   come back from [`Agent::receive`] (zero-copy, for a demultiplexing caller) or as
 //!   [`IceEvent::Data`] through [`Protocol::handle_datagram`](crate::Protocol::handle_datagram).
 //!
+//! # Limits and choices
+//!
+//! - One component over UDP. TCP candidates (RFC 6544) are parsed and kept, never paired.
+//! - mDNS (`.local`) remote candidates wait for [`Agent::resolve_remote_name`]; kaon has no
+//!   mDNS resolver yet.
+//! - [`IceState::Failed`] from failed checks needs the peer's end-of-candidates (trickle
+//!   could otherwise always bring one more); consent loss fails without it.
+//! - Ta defaults to RFC 8445's 50 ms, for checks and, separately, for gathering requests.
+//! - Relayed candidates need a [`Relay`] implementation; the TURN client will provide one.
+//! - Memory is bounded by [`AgentConfig`]'s limits: remote candidates, pairs, local
+//!   addresses, queued datagrams and data events; transactions by the pair limit.
+//!
 //! RFCs: 8445 (ICE; 5245 peers interoperate: the wire format is the same and aggressive
 //! nomination is accepted), 8838 (trickle ICE), 8839 (SDP attributes), 7675 (consent
 //! freshness), 8421 (dual-stack preference), 8489 (STUN).
