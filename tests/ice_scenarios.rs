@@ -286,3 +286,77 @@ fn connects_through_20_percent_loss() {
         s.agent_ref(true).stats().retransmissions + s.agent_ref(false).stats().retransmissions;
     assert!(retx > 0, "the loss must have cost retransmissions");
 }
+
+#[test]
+fn idle_connection_stays_up_for_ten_minutes_with_modest_keepalive_traffic() {
+    let t0 = Instant::now();
+    let mut sim = Sim::new(10, t0);
+    let internet = sim.add_network("internet");
+    let home = natted(
+        &mut sim,
+        "home",
+        internet,
+        "203.0.113.1",
+        NatConfig::port_restricted_cone(),
+    );
+    let a = Side::new(
+        &mut sim,
+        "a",
+        &[(home, "192.168.1.2")],
+        20 * MS,
+        cfg(true, 101),
+    );
+    let b = Side::new(
+        &mut sim,
+        "b",
+        &[(internet, "198.51.100.2")],
+        20 * MS,
+        cfg(false, 102),
+    );
+    let mut s = Session::new(sim, t0, a, b);
+    let t = s
+        .connect("idle for ten minutes", 5 * SEC)
+        .expect("connects");
+    let before = s.sim.stats().sent;
+    s.run_until(t + 600 * SEC, |_| false);
+    let per_minute = (s.sim.stats().sent - before) / 10;
+    eprintln!("idle: {per_minute} datagrams per minute, both sides together");
+    for log in [&s.log_a, &s.log_b] {
+        let states = log.states();
+        assert!(!states.contains(&IceState::Disconnected), "{states:?}");
+        assert_eq!(states.last(), Some(&IceState::Completed));
+    }
+    // Consent every ~5 s each way plus liveness probes when a side hears nothing for 1 s:
+    // a few requests and answers per second in all, far below any data rate.
+    assert!(per_minute < 400, "{per_minute}");
+}
+
+#[test]
+fn connects_over_a_messy_link() {
+    let mut s = two_homes(
+        12,
+        NatConfig::port_restricted_cone(),
+        NatConfig::port_restricted_cone(),
+    );
+    let messy = LinkConfig {
+        jitter: 15 * MS,
+        duplicate: 0.1,
+        reorder: 0.1,
+        reorder_delay: 30 * MS,
+        loss: 0.05,
+        ..LinkConfig::with_latency(20 * MS)
+    };
+    s.sim.set_link(s.ifaces_a[0], Direction::Both, messy);
+    s.sim.set_link(s.ifaces_b[0], Direction::Both, messy);
+    s.connect("jitter, duplication, reordering, 5% loss", 20 * SEC)
+        .expect("connects");
+    s.send_data_every(20 * MS);
+    s.run_for(10 * SEC);
+    assert!(s.log_a.data.len() > 400 && s.log_b.data.len() > 400);
+    for side in [true, false] {
+        assert!(matches!(
+            s.state(side),
+            IceState::Connected | IceState::Completed
+        ));
+    }
+}
