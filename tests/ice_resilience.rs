@@ -449,3 +449,45 @@ fn ipv4_only_connect_time_with_a_dead_interface() {
     );
     assert!(connected - candidates_at <= 300 * MS);
 }
+
+#[test]
+fn one_way_failure_is_noticed_by_unanswered_checks_and_fails_over() {
+    // A's selected interface can still receive but no longer send: A keeps hearing B's data,
+    // so only its unanswered consent checks tell it the pair is down.
+    let t0 = Instant::now();
+    let mut sim = Sim::new(8, t0);
+    let net = sim.add_network("internet");
+    let a = Side::new(
+        &mut sim,
+        "a",
+        &[(net, "192.0.2.1"), (net, "192.0.2.11")],
+        20 * MS,
+        cfg(true, 81),
+    );
+    let b = Side::new(
+        &mut sim,
+        "b",
+        &[(net, "198.51.100.2")],
+        20 * MS,
+        cfg(false, 82),
+    );
+    let mut s = Session::new(sim, t0, a, b);
+    s.connect("one-way failure", 5 * SEC).expect("connects");
+    s.send_data_every(20 * MS);
+    s.run_until(10 * SEC, |_| false);
+    let used = s.agent_ref(true).selected_pair().unwrap().local;
+    let i = s.addrs_a.iter().position(|a| *a == used).unwrap();
+    let dead = kaon::sim::LinkConfig {
+        loss: 1.0,
+        ..kaon::sim::LinkConfig::with_latency(20 * MS)
+    };
+    s.sim
+        .set_link(s.ifaces_a[i], kaon::sim::Direction::Up, dead);
+    s.run_until(40 * SEC, |_| false);
+    let gap_b = max_gap(&s.log_b.data, 9 * SEC, 40 * SEC);
+    let gap_a = max_gap(&s.log_a.data, 9 * SEC, 40 * SEC);
+    eprintln!("one-way failure: data gap A {gap_a:?}, B {gap_b:?}");
+    assert_ne!(s.agent_ref(true).selected_pair().unwrap().local, used);
+    // A consent check is due within 6 s, and two of them must go unanswered (2 s each).
+    assert!(gap_b < 12 * SEC, "{gap_b:?}");
+}

@@ -20,6 +20,8 @@ use super::check::Purpose;
 
 /// At most this many pairs are probed at once when the selected pair goes silent.
 const MAX_PROBES: usize = 8;
+/// Unanswered consent checks in a row after which the selected pair counts as down.
+const MISSES_DOWN: u32 = 2;
 
 /// Timers of the selected pair.
 #[derive(Debug, Default, Clone)]
@@ -30,6 +32,11 @@ pub(crate) struct Liveness {
     pub last_probe: Option<Instant>,
     pub next_backup: Option<Instant>,
     pub disconnected: bool,
+    /// Consent checks on the selected pair in a row that got no answer.
+    pub misses: u32,
+    /// Since when the selected pair has not worked, once disconnected: a failover target must
+    /// have answered after this.
+    pub down_since: Option<Instant>,
 }
 
 impl Agent {
@@ -54,6 +61,8 @@ impl Agent {
             last_probe: None,
             next_backup: Some(backup),
             disconnected: false,
+            misses: 0,
+            down_since: None,
         };
     }
 
@@ -88,12 +97,21 @@ impl Agent {
                 self.live.last_probe = Some(now);
             }
         }
+        // Down when nothing arrives, or when our checks go unanswered although something
+        // still arrives (a path that only works one way).
         let silent = now >= heard + dt;
-        if silent && !self.live.disconnected {
+        let unanswered = self.live.misses >= MISSES_DOWN;
+        if (silent || unanswered) && !self.live.disconnected {
             self.live.disconnected = true;
+            self.live.down_since = Some(if silent {
+                heard
+            } else {
+                self.live.last_consent.unwrap_or(heard)
+            });
             self.probe_others(now, s);
-        } else if !silent {
+        } else if !silent && !unanswered {
             self.live.disconnected = false;
+            self.live.down_since = None;
         }
         if self.live.next_backup.is_some_and(|t| now >= t) {
             self.live.next_backup = Some(now + self.jittered());
@@ -141,6 +159,16 @@ impl Agent {
                 self.start_request(now, Purpose::Consent { pair: b }, false);
             }
         }
+    }
+
+    /// A consent check on a pair timed out: on the selected pair, count the miss and check
+    /// again at once, so that a path that stopped answering is noticed within a few RTOs.
+    pub(crate) fn on_consent_timeout(&mut self, pair: usize, sent: Instant) {
+        if self.selected != Some(pair) || self.live.last_consent.is_some_and(|t| t > sent) {
+            return;
+        }
+        self.live.misses += 1;
+        self.live.next_consent = self.now;
     }
 
     /// The earliest liveness timer.

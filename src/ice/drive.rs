@@ -230,7 +230,7 @@ impl Agent {
                     p.valid = false;
                 }
             }
-            Purpose::Consent { .. } => {}
+            Purpose::Consent { pair } => self.on_consent_timeout(pair, tx.first_sent),
             Purpose::Gather { .. } => self.gathering.done(),
         }
         self.recycle(tx.bytes);

@@ -457,6 +457,7 @@ impl Agent {
         if self.selected == Some(pair) {
             // RFC 7675: consent is refreshed by any answered check on the pair.
             self.live.last_consent = Some(now);
+            self.live.misses = 0;
         }
         let Purpose::Check { nominate, .. } = tx.purpose else {
             return;

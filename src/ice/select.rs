@@ -43,10 +43,11 @@ impl Agent {
                 }
             }
             Some(s) if self.live.disconnected => {
-                // Failover: a pair that answered after the selected one went silent works now.
-                let silent_since = self.list.pairs[s].last_received;
+                // Failover: a pair that answered after the selected one stopped working works
+                // now.
+                let down_since = self.live.down_since.or(self.list.pairs[s].last_received);
                 let b = self.list.best_usable(|i, p| {
-                    i != s && p.last_response > silent_since && self.fresh(i, now)
+                    i != s && p.last_response > down_since && self.fresh(i, now)
                 });
                 if let Some(b) = b {
                     self.select(now, b);
