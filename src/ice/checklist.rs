@@ -10,7 +10,7 @@ use super::candidate::{Candidate, CandidateKind, pair_priority};
 
 /// A pair's check state (RFC 8445 §6.1.2.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PairState {
+pub(crate) enum PairState {
     /// Waiting for another pair of its foundation to succeed.
     Frozen,
     /// Ready to be checked.

@@ -139,7 +139,6 @@ pub use candidate::{
     Address, COMPONENT_RTP, Candidate, CandidateKind, TcpType, Transport, foundation,
     local_preference, pair_priority, priority,
 };
-pub use checklist::PairState;
 pub use config::AgentConfig;
 pub use relay::{Relay, Unwrapped};
 
