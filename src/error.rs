@@ -22,4 +22,7 @@ pub enum Error {
     /// A session description could not be parsed.
     #[error(transparent)]
     Sdp(#[from] crate::sdp::Error),
+    /// An ICE candidate was malformed or an agent operation was refused.
+    #[error(transparent)]
+    Ice(#[from] crate::ice::Error),
 }

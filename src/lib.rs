@@ -13,6 +13,8 @@
 //!   CRC32c, a replay window and MD5, shared by every protocol.
 //! - [`stun`]: STUN messages, integrity, the client transaction and a binding server
 //!   (RFC 8489, RFC 5389, RFC 5769 vectors).
+//! - [`ice`]: the ICE agent (RFC 8445): candidates, checks, nomination and renomination,
+//!   consent, restart and failover; usable alone for UDP hole punching.
 //! - [`dtls`]: DTLS 1.2 client and server with WebRTC's certificate fingerprints and the SRTP
 //!   exporter (RFC 6347, RFC 5764).
 //! - [`sdp`]: session descriptions (RFC 8866) with the attributes WebRTC uses: a total parser
@@ -20,7 +22,7 @@
 //! - [`srtp`]: SRTP and SRTCP protection for the four WebRTC profiles (RFC 3711, RFC 7714).
 //! - `sim` (feature `sim`): the network simulator with links, loss models and RFC 4787 NATs.
 //!
-//! The roadmap (ICE, SCTP, data channels, PeerConnection, media, congestion control) is in the
+//! The roadmap (SCTP, data channels, PeerConnection, media, congestion control) is in the
 //! README.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -30,6 +32,7 @@ mod protocol;
 mod rng;
 
 pub mod dtls;
+pub mod ice;
 pub mod sdp;
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -1,0 +1,150 @@
+//! The relay seam: how a TURN client (RFC 8656, to come) plugs into the agent.
+//!
+//! A [`Relay`] is one allocation on one TURN server, reached from one local socket. The agent
+//! drives it like any other sans-IO layer (timeouts in, control datagrams out), and once it
+//! has a relayed address the agent adds a relayed candidate whose base is that address. Checks
+//! and data on pairs of that candidate are wrapped by the relay (Send indications or
+//! ChannelData) and leave from the relay's local socket to its server; datagrams from the
+//! server are unwrapped by the relay and processed as if they had arrived on the relayed
+//! address from the peer. Permissions are requested for every remote address the relayed
+//! candidate is paired with.
+//!
+//! Nothing in kaon implements it yet besides a test double; the TURN client will.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::agent::Agent;
+use super::candidate::{Candidate, CandidateKind, Transport, foundation, priority};
+use super::checklist::Local;
+use crate::Transmit;
+
+/// What a relay made of a datagram from its server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unwrapped<'a> {
+    /// The relay's own traffic (Allocate, Refresh, CreatePermission, ChannelBind responses).
+    Control,
+    /// Data relayed from a peer.
+    Data {
+        /// The peer's address, as the relay saw it.
+        peer: SocketAddr,
+        /// The peer's datagram.
+        payload: &'a [u8],
+    },
+    /// Not understood, or not for this relay.
+    Invalid,
+}
+
+/// One TURN allocation, as the agent sees it. All methods are sans-IO: `now` is an argument,
+/// and output goes into the caller's buffer.
+pub trait Relay: fmt::Debug + Send {
+    /// The local socket address the relay talks to its server from.
+    fn local(&self) -> SocketAddr;
+    /// The TURN server's address.
+    fn server(&self) -> SocketAddr;
+    /// The relayed transport address, once allocated.
+    fn relayed(&self) -> Option<SocketAddr>;
+    /// The server-reflexive address the server saw (the Allocate response's
+    /// XOR-MAPPED-ADDRESS), used as the relayed candidate's related address.
+    fn mapped(&self) -> Option<SocketAddr> {
+        None
+    }
+    /// Whether the allocation failed for good (gathering then completes without it).
+    fn failed(&self) -> bool {
+        false
+    }
+    /// Asks for a permission (and possibly a channel) towards `peer`. Called once per peer.
+    fn permit(&mut self, now: Instant, peer: SocketAddr);
+    /// Wraps `payload` for `peer` into `buf`; returns the length, or `None` if it cannot be
+    /// sent (no allocation, buffer too small).
+    fn wrap(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        payload: &[u8],
+        buf: &mut [u8],
+    ) -> Option<usize>;
+    /// Processes a datagram from the server.
+    fn unwrap<'a>(&mut self, now: Instant, datagram: &'a [u8]) -> Unwrapped<'a>;
+    /// Acts on the relay's own timers (retransmissions, refreshes).
+    fn handle_timeout(&mut self, now: Instant);
+    /// The relay's next deadline.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// The relay's next control datagram to its server, written into `buf`.
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize>;
+}
+
+/// A relay and what the agent did with it.
+#[derive(Debug)]
+pub(crate) struct RelaySlot {
+    pub relay: Box<dyn Relay>,
+    /// The index of its relayed local candidate, once allocated.
+    pub candidate: Option<usize>,
+    /// Peers a permission was asked for.
+    pub permitted: Vec<SocketAddr>,
+}
+
+impl Agent {
+    /// Drives relays: timers, relayed candidates once allocated, permissions for new pairs.
+    pub(crate) fn drive_relays(&mut self, now: Instant) {
+        for r in 0..self.relays.len() {
+            self.relays[r].relay.handle_timeout(now);
+            if self.relays[r].candidate.is_none()
+                && let Some(relayed) = self.relays[r].relay.relayed()
+            {
+                let index = self.add_relayed(r, relayed);
+                self.relays[r].candidate = Some(index);
+            }
+            let Some(c) = self.relays[r].candidate else {
+                continue;
+            };
+            let peers: Vec<SocketAddr> = self
+                .list
+                .pairs
+                .iter()
+                .filter(|p| p.local == c)
+                .map(|p| self.list.remotes[p.remote].addr)
+                .collect();
+            let slot = &mut self.relays[r];
+            for peer in peers {
+                if !slot.permitted.contains(&peer) {
+                    slot.permitted.push(peer);
+                    slot.relay.permit(now, peer);
+                }
+            }
+        }
+    }
+
+    fn add_relayed(&mut self, r: usize, relayed: SocketAddr) -> usize {
+        let relay = &self.relays[r].relay;
+        let related = relay.mapped().unwrap_or(relay.local());
+        let f = foundation(
+            CandidateKind::Relayed,
+            relay.local().ip(),
+            Some(relay.server().ip()),
+            &Transport::Udp,
+        );
+        let p = priority(CandidateKind::Relayed, 65535 - r.min(1000) as u16, 1);
+        let cand = Candidate::new(CandidateKind::Relayed, relayed, p, &f).with_related(related);
+        self.push_local(Local {
+            cand,
+            addr: relayed,
+            base: relayed,
+            relay: Some(r),
+            removed: false,
+        })
+    }
+
+    /// The relays' own control datagrams, after the agent's.
+    pub(crate) fn poll_relay_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.relays.iter_mut().find_map(|slot| {
+            let len = slot.relay.poll_transmit(now, buf)?;
+            Some(Transmit {
+                source: slot.relay.local(),
+                destination: slot.relay.server(),
+                len,
+            })
+        })
+    }
+}
