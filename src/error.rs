@@ -13,4 +13,7 @@ pub enum Error {
     /// A STUN message was malformed or failed verification.
     #[error(transparent)]
     Stun(#[from] crate::stun::Error),
+    /// An SCTP packet was malformed or an SCTP request was refused.
+    #[error(transparent)]
+    Sctp(#[from] crate::sctp::Error),
 }
