@@ -340,7 +340,7 @@ impl<'a> Chunk<'a> {
                 let interleaved = kind == kind::I_FORWARD_TSN;
                 let new_cum_tsn = v.u32()?;
                 let entry = if interleaved { 8 } else { 4 };
-                if v.remaining() % entry != 0 {
+                if !v.remaining().is_multiple_of(entry) {
                     return Err(bad("FORWARD-TSN"));
                 }
                 let mut streams = SmallVec::new();
@@ -403,12 +403,8 @@ impl<'a> Chunk<'a> {
     fn flags(&self) -> u8 {
         match self {
             Self::Data(d) | Self::IData(d) => d.flags(),
-            Self::Abort { reflected, .. } | Self::ShutdownComplete { reflected } => {
-                if *reflected {
-                    flag::T
-                } else {
-                    0
-                }
+            Self::Abort { reflected, .. } | Self::ShutdownComplete { reflected } if *reflected => {
+                flag::T
             }
             Self::Unknown { flags, .. } => *flags,
             _ => 0,

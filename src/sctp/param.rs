@@ -382,7 +382,7 @@ impl<'a> Param<'a> {
 }
 
 fn read_streams(v: &mut Reader<'_>) -> Result<StreamList, Error> {
-    if v.remaining() % 2 != 0 {
+    if !v.remaining().is_multiple_of(2) {
         return Err(Error::BadLength {
             what: "stream list",
             len: v.remaining(),
