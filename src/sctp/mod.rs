@@ -9,6 +9,10 @@ pub use error::Error;
 
 mod congestion;
 mod cookie;
+mod inflight;
+mod send_queue;
+
+pub use send_queue::SendOptions;
 mod reassembly;
 mod recv;
 mod rto;
