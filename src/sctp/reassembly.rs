@@ -351,9 +351,19 @@ impl Reassembly {
         self.drain(stream, out);
     }
 
-    /// RFC 6525 §5.2.2: the peer reset these outgoing streams of its own; their sequence
-    /// numbers start again at 0 and whatever was held for them is gone.
+    /// RFC 6525 §5.2.2: the peer reset these outgoing streams of its own (an empty list means
+    /// all); their sequence numbers start again at 0 and whatever was held for them is gone.
     pub(crate) fn reset_streams(&mut self, streams: &[u16]) {
+        let all: Vec<u16>;
+        let streams = if streams.is_empty() {
+            let mut ids: Vec<u16> = self.streams.keys().copied().collect();
+            ids.extend(self.partials.keys().map(|k| k.0));
+            ids.dedup();
+            all = ids;
+            &all[..]
+        } else {
+            streams
+        };
         for &id in streams {
             if let Some(s) = self.streams.remove(&id) {
                 for (_, data) in s.pending.values() {

@@ -276,6 +276,13 @@ impl SendQueue {
         }
     }
 
+    /// Bytes left of the message the scheduler would fragment next.
+    pub(crate) fn front_remaining(&self) -> Option<usize> {
+        let id = self.current.or_else(|| self.active.front().copied())?;
+        let m = self.streams.get(&id)?.queue.front()?;
+        Some(m.data.len() - m.offset)
+    }
+
     /// Drops the rest of message `msg` (abandoned after some fragments went out).
     pub(crate) fn discard(&mut self, stream: u16, msg: u64) {
         let Some(s) = self.streams.get_mut(&stream) else {
@@ -352,13 +359,13 @@ impl SendQueue {
         }
     }
 
-    /// A reset request failed: the streams go back to waiting for another attempt.
-    pub(crate) fn reset_retry(&mut self, streams: &[u16]) {
+    /// The peer refused the reset: the streams stay usable with their sequence numbers.
+    pub(crate) fn reset_failed(&mut self, streams: &[u16]) {
         for &id in streams {
             if let Some(s) = self.streams.get_mut(&id) {
-                s.state = ResetState::Closing;
+                s.state = ResetState::Open;
             }
-            self.closing.insert(id);
+            self.forget_if_idle(id);
         }
     }
 
