@@ -48,6 +48,8 @@ pub(crate) struct Sent {
 pub(crate) struct SackSummary {
     /// Bytes newly acknowledged, cumulatively or by gap blocks.
     pub acked_bytes: usize,
+    /// Chunks newly acknowledged.
+    pub acked_chunks: usize,
     pub cum_advanced: bool,
     /// A round-trip sample from the newest chunk acknowledged that was sent once.
     pub rtt: Option<Duration>,
@@ -169,11 +171,13 @@ impl Inflight {
                 ChunkState::InFlight => {
                     self.flight -= e.frag.payload.len();
                     s.acked_bytes += e.frag.payload.len();
+                    s.acked_chunks += 1;
                     note(&e);
                 }
                 ChunkState::Lost => {
                     self.lost.remove(&self.base);
                     s.acked_bytes += e.frag.payload.len();
+                    s.acked_chunks += 1;
                 }
                 ChunkState::Acked | ChunkState::Abandoned => {}
             }
@@ -209,11 +213,13 @@ impl Inflight {
                     ChunkState::InFlight => {
                         self.flight -= len;
                         s.acked_bytes += len;
+                        s.acked_chunks += 1;
                         note(e);
                     }
                     ChunkState::Lost => {
                         self.lost.remove(&t);
                         s.acked_bytes += len;
+                        s.acked_chunks += 1;
                     }
                     ChunkState::Acked | ChunkState::Abandoned => return,
                 }
@@ -358,8 +364,7 @@ impl Inflight {
         let mut saw_end = false;
         let mut t = tsn;
         // Backwards to the first fragment, then forwards to the last one sent.
-        loop {
-            let Some(e) = self.get(t) else { break };
+        while let Some(e) = self.get(t) {
             let same = e.frag.msg == msg;
             if !same && !self.interleaved {
                 break;

@@ -175,10 +175,6 @@ impl RecvTsns {
             dups: std::mem::take(&mut self.dups),
         }
     }
-
-    pub(crate) fn has_dups(&self) -> bool {
-        !self.dups.is_empty()
-    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,6 @@ pub(crate) struct Rto {
     rto: Duration,
     min: Duration,
     max: Duration,
-    min_rtt: Option<Duration>,
-    latest: Option<Duration>,
 }
 
 impl Rto {
@@ -22,15 +20,11 @@ impl Rto {
             rto: initial.clamp(min, max),
             min,
             max,
-            min_rtt: None,
-            latest: None,
         }
     }
 
     /// Feeds one RTT measurement (Karn's rule is the caller's: never from a retransmitted chunk).
     pub(crate) fn sample(&mut self, r: Duration) {
-        self.latest = Some(r);
-        self.min_rtt = Some(self.min_rtt.map_or(r, |m| m.min(r)));
         match self.srtt {
             // C1: the first measurement.
             None => {
@@ -60,10 +54,6 @@ impl Rto {
 
     pub(crate) fn srtt(&self) -> Option<Duration> {
         self.srtt
-    }
-
-    pub(crate) fn min_rtt(&self) -> Option<Duration> {
-        self.min_rtt
     }
 }
 
@@ -96,6 +86,5 @@ mod tests {
             r.back_off();
         }
         assert_eq!(r.rto(), 1000 * MS);
-        assert_eq!(r.min_rtt(), Some(MS));
     }
 }

@@ -63,14 +63,6 @@ impl Timers {
         }
     }
 
-    pub(crate) fn get(&self, t: Timer) -> Option<Instant> {
-        self.at[t as usize]
-    }
-
-    pub(crate) fn is_running(&self, t: Timer) -> bool {
-        self.at[t as usize].is_some()
-    }
-
     pub(crate) fn stop_all(&mut self) {
         self.at = [None; COUNT];
         self.next = None;

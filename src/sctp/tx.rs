@@ -246,9 +246,17 @@ impl Association {
         if let Some(rtt) = s.rtt {
             self.rto.sample(rtt);
         }
-        self.cc
-            .on_ack(s.acked_bytes, self.inflight.cum(), flight_before);
-        if s.newly_lost > 0 && self.cc.on_loss(self.inflight.next_tsn() - 1) {
+        let highest_sent = self.inflight.next_tsn() - 1;
+        self.cc.on_ack(
+            now,
+            s.acked_bytes,
+            s.acked_chunks,
+            self.inflight.cum(),
+            highest_sent,
+            flight_before,
+            s.rtt,
+        );
+        if s.newly_lost > 0 && self.cc.on_loss(s.newly_lost, highest_sent) {
             self.fast_rtx_burst = true;
             self.stats.fast_recoveries += 1;
         }

@@ -4,6 +4,8 @@
 //! or deadline. Seeded: the same seed replays the same schedule.
 #![allow(dead_code)]
 
+pub mod throughput;
+
 use kaon::Rng;
 use kaon::sctp::PacketLayer;
 use std::cmp::Reverse;
