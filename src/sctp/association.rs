@@ -166,6 +166,7 @@ pub struct Association {
     pub(super) errors: u32,
     pub(super) init_tries: u32,
     pub(super) fwd_due: bool,
+    pub(super) fwd_sent_at: Option<Instant>,
     pub(super) fast_rtx_burst: bool,
     pub(super) shutdown_due: bool,
     pub(super) shutdown_ack_due: bool,
@@ -219,6 +220,7 @@ impl Association {
             errors: 0,
             init_tries: 0,
             fwd_due: false,
+            fwd_sent_at: None,
             fast_rtx_burst: false,
             shutdown_due: false,
             shutdown_ack_due: false,
@@ -489,6 +491,14 @@ impl Association {
                 Timer::Reconfig => self.on_reconfig_timeout(now),
                 Timer::Shutdown => self.on_shutdown_timeout(now),
                 Timer::ShutdownGuard => self.terminate(CloseReason::PeerUnreachable),
+                Timer::Expiry => {
+                    if let Some(next) = self.inflight.abandon_expired(now) {
+                        self.timers.set(Timer::Expiry, next);
+                    }
+                    if self.inflight.abandoned_any {
+                        self.fwd_due = true;
+                    }
+                }
             }
         }
     }

@@ -10,7 +10,9 @@
 //! Loss detection counts a miss only when a chunk *sent later* than the hole was acknowledged
 //! (a send sequence number per transmission, as in RACK, RFC 8985). That lets a retransmission
 //! that is lost again be fast-retransmitted again instead of waiting for T3, which keeps
-//! lossy long paths moving.
+//! lossy long paths moving. A hole is lost after three misses, or after one once it is older
+//! than a round trip and a quarter (RACK's time threshold), so small windows recover without
+//! T3 too.
 
 use super::chunk::{ForwardTsn, GapBlock, SkippedStream};
 use super::send_queue::Fragment;
@@ -146,11 +148,15 @@ impl Inflight {
     }
 
     /// Processes a SACK. `None` if it is stale or acknowledges TSNs never sent.
+    /// `reorder` is how long after its send a chunk overtaken by a later one is taken as lost
+    /// even with fewer than three miss indications (RACK's time threshold, RFC 8985: it lets
+    /// small windows, where three later chunks may never exist, recover without T3).
     pub(crate) fn on_sack(
         &mut self,
         now: Instant,
         cum_tsn: u32,
         gaps: &[GapBlock],
+        reorder: Duration,
     ) -> Option<SackSummary> {
         let cum = self.unwrap(cum_tsn);
         if cum < self.cum() || cum >= self.next_tsn() {
@@ -200,8 +206,8 @@ impl Inflight {
         let old: Ranges = self
             .gaps
             .iter()
-            .copied()
-            .filter(|&(_, b)| b > cum)
+            .filter(|&&(_, b)| b > cum)
+            .map(|&(a, b)| (a.max(cum + 1), b))
             .collect();
         for &(a, b) in &new_gaps {
             for_each_uncovered((a, b), &old, |t| {
@@ -227,30 +233,29 @@ impl Inflight {
                 htna = htna.max(t);
             });
         }
-        // RFC 9260 §6.2.1: a receiver may renege on gap-acked data; send it again.
-        for &(a, b) in &old {
-            for_each_uncovered((a, b), &new_gaps, |t| {
-                if let Some(e) = self.entries.get_mut((t - self.base) as usize)
-                    && e.state == ChunkState::Acked
-                {
-                    e.state = ChunkState::Lost;
-                    self.lost.insert(t);
-                }
-            });
-        }
+        // A gap block missing from this SACK is more likely a reordered or truncated SACK than
+        // a receiver reneging (RFC 9260 §6.2.1); gap-acked data stays acked, and only a T3
+        // with nothing else outstanding sends it again (`mark_all_lost`).
         self.gaps = new_gaps;
 
         if let Some((newest_seq, sent_at, once)) = newest {
             if once {
                 s.rtt = Some(now.saturating_duration_since(sent_at));
             }
-            s.newly_lost = self.count_misses(cum, htna, newest_seq, now);
+            s.newly_lost = self.count_misses(cum, htna, newest_seq, now, reorder);
         }
         Some(s)
     }
 
     /// Miss indications for holes below `htna` that were sent before `newest_seq`.
-    fn count_misses(&mut self, cum: u64, htna: u64, newest_seq: u64, now: Instant) -> usize {
+    fn count_misses(
+        &mut self,
+        cum: u64,
+        htna: u64,
+        newest_seq: u64,
+        now: Instant,
+        reorder: Duration,
+    ) -> usize {
         let mut lost = SmallVec::<[u64; 8]>::new();
         let mut from = cum + 1;
         let gaps = std::mem::take(&mut self.gaps);
@@ -263,7 +268,8 @@ impl Inflight {
                 let Some(e) = self.get_mut(t) else { continue };
                 if e.state == ChunkState::InFlight && e.tx_seq < newest_seq {
                     e.misses += 1;
-                    if e.misses >= MISSES_FOR_LOSS {
+                    let old = now.saturating_duration_since(e.sent_at) >= reorder;
+                    if e.misses >= MISSES_FOR_LOSS || old {
                         lost.push(t);
                     }
                 }
@@ -306,14 +312,19 @@ impl Inflight {
         let in_flight: Vec<u64> = (self.base..self.next_tsn())
             .filter(|&t| self.get(t).is_some_and(|e| e.state == ChunkState::InFlight))
             .collect();
-        if in_flight.is_empty() && self.lost.is_empty() {
+        let front_acked = self
+            .entries
+            .front()
+            .is_some_and(|e| e.state == ChunkState::Acked);
+        if in_flight.is_empty() && self.lost.is_empty() && front_acked {
             // Only gap-acked data is left and the peer never acked it cumulatively: it reneged.
+            // (An abandoned chunk in front means a FORWARD-TSN is awaited instead.)
             for t in self.base..self.next_tsn() {
-                if let Some(e) = self.get_mut(t)
-                    && e.state == ChunkState::Acked
-                {
-                    e.state = ChunkState::Lost;
-                    self.lost.insert(t);
+                let Some(e) = self.get_mut(t) else { break };
+                if e.state == ChunkState::Acked {
+                    e.state = ChunkState::InFlight;
+                    self.flight += e.frag.payload.len();
+                    self.mark_lost(t, now);
                 }
             }
             self.gaps.clear();
@@ -424,6 +435,23 @@ impl Inflight {
         if let Some(t) = found {
             self.abandon_message(t);
         }
+    }
+
+    /// Abandons the unacknowledged messages at the front of the queue whose lifetime has run
+    /// out, so an ordered stream does not wait on them past their lifetime (RFC 3758 §3.5 A2).
+    /// Stops at the first unacknowledged chunk still alive and returns its expiry, if any.
+    pub(crate) fn abandon_expired(&mut self, now: Instant) -> Option<Instant> {
+        let mut t = self.base;
+        while let Some(e) = self.get(t) {
+            if matches!(e.state, ChunkState::InFlight | ChunkState::Lost) {
+                match e.frag.expires {
+                    Some(x) if x <= now => self.abandon_message(t),
+                    x => return x,
+                }
+            }
+            t += 1;
+        }
+        None
     }
 
     /// RFC 3758 §3.5 C1-C3: the FORWARD-TSN to send, if abandoned chunks let the peer's

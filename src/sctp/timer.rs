@@ -22,9 +22,11 @@ pub(crate) enum Timer {
     Shutdown,
     /// T5-shutdown-guard: give up on a graceful shutdown (RFC 9260 §9.2).
     ShutdownGuard,
+    /// The lifetime of the oldest message in flight ends (RFC 3758 timed reliability).
+    Expiry,
 }
 
-const COUNT: usize = 8;
+const COUNT: usize = 9;
 const ALL: [Timer; COUNT] = [
     Timer::Init,
     Timer::Cookie,
@@ -34,9 +36,10 @@ const ALL: [Timer; COUNT] = [
     Timer::Reconfig,
     Timer::Shutdown,
     Timer::ShutdownGuard,
+    Timer::Expiry,
 ];
 
-/// Deadlines keyed by [`Timer`]. `next` is a fixed scan of eight slots, independent of the
+/// Deadlines keyed by [`Timer`]. `next` is a fixed scan of nine slots, independent of the
 /// number of streams or chunks in flight.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Timers {

@@ -108,6 +108,7 @@ impl Association {
                     };
                     if self.caps.forward_tsn && pw.push(&chunk) {
                         self.fwd_due = false;
+                        self.fwd_sent_at = Some(now);
                         self.stats.forward_tsns_sent += 1;
                     }
                 }
@@ -210,6 +211,9 @@ impl Association {
                 break;
             };
             let len = frag.payload.len();
+            if let Some(x) = frag.expires {
+                self.timers.start_if_idle(Timer::Expiry, x);
+            }
             let tsn = self.inflight.push(frag, now);
             if let Some(e) = self.inflight.get(tsn) {
                 let pushed = pw.push(&self.data_chunk(tsn, &e.frag.payload, &e.frag));
@@ -237,7 +241,12 @@ impl Association {
             return;
         }
         let flight_before = self.inflight.flight();
-        let Some(s) = self.inflight.on_sack(now, sack.cum_tsn, &sack.gaps) else {
+        let srtt = self.rto.srtt().unwrap_or(self.cfg.rto_initial);
+        let reorder = srtt + srtt / 4;
+        let Some(s) = self
+            .inflight
+            .on_sack(now, sack.cum_tsn, &sack.gaps, reorder)
+        else {
             return;
         };
         if s.acked_bytes > 0 {
@@ -268,6 +277,15 @@ impl Association {
             self.timers.set(Timer::Rtx, now + self.rto.rto());
         }
         self.collect_abandoned();
+        // RFC 3758 §3.5 C3: the peer is still short of our ack point. Our FORWARD-TSN may be
+        // lost; send it again, but at most once per round trip rather than per SACK.
+        if self.inflight.forward_pending()
+            && self
+                .fwd_sent_at
+                .is_none_or(|t| now.saturating_duration_since(t) >= srtt)
+        {
+            self.fwd_due = true;
+        }
         self.check_shutdown_progress(now);
     }
 

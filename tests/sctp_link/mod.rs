@@ -122,6 +122,8 @@ pub struct Pair<A, B> {
     pub a: A,
     pub b: B,
     pub now: Instant,
+    /// An extra instant to wake at (the test's own schedule, e.g. to send at a fixed rate).
+    pub wake: Option<Instant>,
     links: [Link; 2],
     /// (arrival, sequence, direction, buffer index)
     heap: BinaryHeap<Reverse<(Instant, u64, u8, usize)>>,
@@ -145,6 +147,7 @@ impl<A: PacketLayer, B: PacketLayer> Pair<A, B> {
             a,
             b,
             now,
+            wake: None,
             links: [link(ab, seed), link(ba, seed ^ 0x5eed)],
             heap: BinaryHeap::new(),
             bufs: Vec::new(),
@@ -205,6 +208,7 @@ impl<A: PacketLayer, B: PacketLayer> Pair<A, B> {
             self.heap.peek().map(|Reverse((t, ..))| *t),
             self.a.poll_timeout(),
             self.b.poll_timeout(),
+            self.wake.filter(|&w| w > self.now),
         ]
         .into_iter()
         .flatten()
