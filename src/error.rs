@@ -16,4 +16,7 @@ pub enum Error {
     /// An SCTP packet was malformed or an SCTP request was refused.
     #[error(transparent)]
     Sctp(#[from] crate::sctp::Error),
+    /// A data channel request was refused.
+    #[error(transparent)]
+    DataChannel(#[from] crate::datachannel::Error),
 }

@@ -24,6 +24,7 @@ mod error;
 mod protocol;
 mod rng;
 
+pub mod datachannel;
 pub mod sctp;
 pub mod stun;
 pub mod wire;
