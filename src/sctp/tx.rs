@@ -249,7 +249,9 @@ impl Association {
         else {
             return;
         };
-        if s.acked_bytes > 0 {
+        // New data acknowledged, or a closed window (the peer is there, just not reading, and
+        // drops our zero-window probes): either way it is reachable (RFC 9260 §8.1).
+        if s.acked_bytes > 0 || (sack.a_rwnd as usize) < self.cfg.mtu {
             self.errors = 0;
         }
         if let Some(rtt) = s.rtt {
