@@ -19,4 +19,7 @@ pub enum Error {
     /// A data channel request was refused.
     #[error(transparent)]
     DataChannel(#[from] crate::datachannel::Error),
+    /// An SRTP or SRTCP packet could not be protected or unprotected.
+    #[error(transparent)]
+    Srtp(#[from] crate::srtp::Error),
 }

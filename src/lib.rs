@@ -4,7 +4,7 @@
 //! timestamps, and hands back datagrams to send, typed events and its next deadline. It never
 //! opens a socket, starts a thread or reads a clock: the caller owns all three. The same code
 //! therefore runs behind a UDP socket, inside the deterministic network simulator
-//! ([`sim`], feature `sim`) and under a fuzzer.
+//! (`sim`, feature `sim`) and under a fuzzer.
 //!
 //! Every layer implements one trait, [`Protocol`]; its documentation states the driving contract
 //! and the legal call order. Layers available today:
@@ -13,7 +13,8 @@
 //!   CRC32c, a replay window and MD5, shared by every protocol.
 //! - [`stun`]: STUN messages, integrity, the client transaction and a binding server
 //!   (RFC 8489, RFC 5389, RFC 5769 vectors).
-//! - [`sim`] (feature `sim`): the network simulator with links, loss models and RFC 4787 NATs.
+//! - [`srtp`]: SRTP and SRTCP protection for the four WebRTC profiles (RFC 3711, RFC 7714).
+//! - `sim` (feature `sim`): the network simulator with links, loss models and RFC 4787 NATs.
 //!
 //! The roadmap (ICE, DTLS, SRTP, SCTP, data channels, PeerConnection, media, congestion
 //! control) is in the README.
@@ -26,6 +27,9 @@ mod rng;
 
 pub mod datachannel;
 pub mod sctp;
+#[cfg(feature = "sim")]
+pub mod sim;
+pub mod srtp;
 pub mod stun;
 pub mod wire;
 

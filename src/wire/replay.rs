@@ -30,24 +30,29 @@ pub enum Replay {
 pub struct ReplayWindow {
     /// The highest accepted number, if any.
     top: Option<u64>,
-    /// A ring of bits: bit `n % capacity` is set when `n` (within the window) was accepted.
+    /// A ring of bits: bit `n & mask` is set when `n` (within the window) was accepted.
     bits: Box<[u64]>,
+    /// `size() - 1`; the size is a power of two so the per-packet index is a mask, not a
+    /// division.
+    mask: u64,
 }
 
 impl ReplayWindow {
-    /// A window remembering at least `size` numbers (rounded up to a multiple of 64, at least
+    /// A window remembering at least `size` numbers (rounded up to a power of two, at least
     /// 64).
     pub fn new(size: usize) -> Self {
-        let words = size.div_ceil(64).max(1);
+        let words = size.div_ceil(64).max(1).next_power_of_two();
+        let mask = words as u64 * 64 - 1;
         Self {
             top: None,
             bits: vec![0; words].into_boxed_slice(),
+            mask,
         }
     }
 
     /// How many numbers the window spans.
     pub fn size(&self) -> u64 {
-        self.bits.len() as u64 * 64
+        self.mask + 1
     }
 
     /// The highest accepted number.
@@ -56,7 +61,7 @@ impl ReplayWindow {
     }
 
     fn bit(&self, seq: u64) -> (usize, u64) {
-        let i = seq % self.size();
+        let i = seq & self.mask;
         ((i / 64) as usize, 1 << (i % 64))
     }
 
@@ -125,9 +130,10 @@ mod tests {
     }
 
     #[test]
-    fn size_rounds_up_to_whole_words() {
+    fn size_rounds_up_to_a_power_of_two() {
         assert_eq!(ReplayWindow::new(0).size(), 64);
         assert_eq!(ReplayWindow::new(65).size(), 128);
+        assert_eq!(ReplayWindow::new(129).size(), 256);
         assert_eq!(ReplayWindow::new(1024).size(), 1024);
     }
 

@@ -15,7 +15,10 @@ pub fn in_ci() -> bool {
 /// Call when a real peer is missing: panics in CI, otherwise prints why the test is skipped.
 /// Returns `false` so tests can `if !peer_available(..) { return; }`.
 pub fn missing_peer(test: &str, what: &str) -> bool {
-    assert!(!in_ci(), "{test}: required peer missing in CI: {what} (.ci/run should install it)");
+    assert!(
+        !in_ci(),
+        "{test}: required peer missing in CI: {what} (.ci/run should install it)"
+    );
     eprintln!("skipping {test}: {what} not found (install it or run .ci/run)");
     false
 }
@@ -42,5 +45,7 @@ pub fn venv_python(module: &str) -> Option<PathBuf> {
 /// The path of an executable on `PATH`, if present.
 pub fn which(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
 }

@@ -1,0 +1,379 @@
+//! The per-packet transforms, given the packet index: AES-CM with HMAC-SHA1 (RFC 3711 §4.1.1,
+//! §4.2.1) and AES-GCM (RFC 7714). Callers have checked lengths and room; the index and
+//! replay state live in the context.
+//!
+//! Cipher choice: `aws_lc_rs::cipher::EncryptingKey::ctr` with `less_safe_encrypt` and an
+//! `Iv128` context runs AWS-LC's `AES_ctr128_encrypt` straight over the caller's slice with the
+//! expanded key held in the `EncryptingKey`: no allocation, no EVP context and no per-call key
+//! schedule. The streaming API would allocate an `EVP_CIPHER_CTX` per packet. For GCM,
+//! `LessSafeKey::seal_in_place_scatter` writes the tag straight into the caller's buffer and
+//! `open_in_place_separate_tag` reads it from there.
+
+use aws_lc_rs::aead::{AES_128_GCM, AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::cipher::{AES_128, EncryptingKey, EncryptionContext, UnboundCipherKey};
+use aws_lc_rs::iv::FixedLength;
+use aws_lc_rs::{constant_time, hmac};
+
+use super::header::RTCP_HEADER;
+use super::kdf::{Kdf, Label};
+use super::{Error, Profile};
+
+/// RFC 3711 §3.4: the E flag is the top bit of the SRTCP trailer word.
+pub(crate) const E_FLAG: u32 = 0x8000_0000;
+const TRAILER: usize = 4;
+/// RFC 3711 §4.2.1 / RFC 5764 §4.1.2: SRTCP always carries the 80-bit tag.
+const SRTCP_HMAC_TAG: usize = 10;
+const GCM_TAG: usize = 16;
+
+/// One direction's session keys for RTP or for RTCP.
+pub(crate) enum Cipher {
+    /// Boxed: the AES key schedule and the HMAC state are ~1.7 KB, which GCM contexts should
+    /// not pay for; one pointer load per packet is noise next to the cipher.
+    AesCm(Box<AesCm>),
+    Gcm(Gcm),
+}
+
+pub(crate) struct AesCm {
+    key: EncryptingKey,
+    salt: [u8; 14],
+    auth: hmac::Key,
+    tag_len: usize,
+}
+
+pub(crate) struct Gcm {
+    key: LessSafeKey,
+    salt: [u8; 12],
+}
+
+impl Cipher {
+    /// Derives the RTP (`rtcp == false`) or RTCP session keys of `profile`.
+    pub(crate) fn new(profile: Profile, kdf: &Kdf, rtcp: bool) -> Result<Self, Error> {
+        let (enc, auth, salt) = if rtcp {
+            (
+                Label::RtcpEncryption,
+                Label::RtcpAuthentication,
+                Label::RtcpSalt,
+            )
+        } else {
+            (
+                Label::RtpEncryption,
+                Label::RtpAuthentication,
+                Label::RtpSalt,
+            )
+        };
+        let unsupported = |_| Error::UnsupportedProfile(profile.into());
+        match profile {
+            Profile::Aes128CmSha1_80 | Profile::Aes128CmSha1_32 => {
+                let mut key = [0; 16];
+                kdf.derive(enc, &mut key)?;
+                let key = UnboundCipherKey::new(&AES_128, &key)
+                    .and_then(EncryptingKey::ctr)
+                    .map_err(unsupported)?;
+                let mut salt_bytes = [0; 14];
+                kdf.derive(salt, &mut salt_bytes)?;
+                // RFC 3711 §8.2: n_a = 160 bits.
+                let mut auth_key = [0; 20];
+                kdf.derive(auth, &mut auth_key)?;
+                let tag_len = if rtcp {
+                    SRTCP_HMAC_TAG
+                } else {
+                    profile.rtp_overhead()
+                };
+                Ok(Cipher::AesCm(Box::new(AesCm {
+                    key,
+                    salt: salt_bytes,
+                    auth: hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &auth_key),
+                    tag_len,
+                })))
+            }
+            Profile::AeadAes128Gcm | Profile::AeadAes256Gcm => {
+                let (alg, len) = if profile == Profile::AeadAes128Gcm {
+                    (&AES_128_GCM, 16)
+                } else {
+                    (&AES_256_GCM, 32)
+                };
+                let mut key = [0; 32];
+                kdf.derive(enc, &mut key[..len])?;
+                let key = UnboundKey::new(alg, &key[..len]).map_err(unsupported)?;
+                let mut salt_bytes = [0; 12];
+                kdf.derive(salt, &mut salt_bytes)?;
+                Ok(Cipher::Gcm(Gcm {
+                    key: LessSafeKey::new(key),
+                    salt: salt_bytes,
+                }))
+            }
+            Profile::Unknown(n) => Err(Error::UnsupportedProfile(n)),
+        }
+    }
+
+    /// Bytes an RTP packet grows by (the tag).
+    pub(crate) fn rtp_overhead(&self) -> usize {
+        match self {
+            Cipher::AesCm(c) => c.tag_len,
+            Cipher::Gcm(_) => GCM_TAG,
+        }
+    }
+
+    /// Bytes an RTCP packet grows by (tag and E flag + index).
+    pub(crate) fn rtcp_overhead(&self) -> usize {
+        TRAILER
+            + match self {
+                Cipher::AesCm(_) => SRTCP_HMAC_TAG,
+                Cipher::Gcm(_) => GCM_TAG,
+            }
+    }
+
+    /// Protects the RTP packet in `buf[..len]` whose header is `header_len` bytes, writing the
+    /// tag after it. `buf.len()` must be `len + rtp_overhead()`.
+    pub(crate) fn protect_rtp(
+        &self,
+        buf: &mut [u8],
+        header_len: usize,
+        len: usize,
+        ssrc: u32,
+        index: u64,
+    ) -> Result<(), Error> {
+        let (packet, tag) = buf.split_at_mut(len);
+        match self {
+            Cipher::AesCm(c) => {
+                c.apply(ssrc, index, &mut packet[header_len..])?;
+                // RFC 3711 §4.2: the tag covers the header, the encrypted payload and the ROC.
+                let mac = c.mac(packet, &roc(index));
+                tag.copy_from_slice(&mac.as_ref()[..c.tag_len]);
+            }
+            Cipher::Gcm(g) => {
+                // RFC 7714 §8.1: the AAD is the whole header, CSRCs and extension included.
+                let (header, payload) = packet.split_at_mut(header_len);
+                g.seal(ssrc, index, header, payload, tag)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Authenticates, then decrypts, the SRTP packet filling `buf`; returns the RTP length.
+    /// `buf.len()` is at least `header_len + rtp_overhead()`.
+    pub(crate) fn unprotect_rtp(
+        &self,
+        buf: &mut [u8],
+        header_len: usize,
+        ssrc: u32,
+        index: u64,
+    ) -> Result<usize, Error> {
+        let len = buf.len() - self.rtp_overhead();
+        let (packet, tag) = buf.split_at_mut(len);
+        match self {
+            Cipher::AesCm(c) => {
+                c.verify(packet, &roc(index), tag)?;
+                c.apply(ssrc, index, &mut packet[header_len..])?;
+            }
+            Cipher::Gcm(g) => {
+                let (header, payload) = packet.split_at_mut(header_len);
+                g.open(ssrc, index, header, payload, tag)?;
+            }
+        }
+        Ok(len)
+    }
+
+    /// Protects the RTCP packet in `buf[..len]` with SRTCP index `index` (31 bits), always
+    /// encrypting (E = 1). `buf.len()` must be `len + rtcp_overhead()`.
+    pub(crate) fn protect_rtcp(
+        &self,
+        buf: &mut [u8],
+        len: usize,
+        ssrc: u32,
+        index: u32,
+    ) -> Result<(), Error> {
+        let trailer = (E_FLAG | index).to_be_bytes();
+        match self {
+            Cipher::AesCm(c) => {
+                // RFC 3711 §3.4: header | encrypted | E+index | tag; the tag covers all before it.
+                c.apply(ssrc, u64::from(index), &mut buf[RTCP_HEADER..len])?;
+                buf[len..len + TRAILER].copy_from_slice(&trailer);
+                let (covered, tag) = buf.split_at_mut(len + TRAILER);
+                let mac = c.mac(covered, &[]);
+                tag.copy_from_slice(&mac.as_ref()[..SRTCP_HMAC_TAG]);
+            }
+            Cipher::Gcm(g) => {
+                // RFC 7714 §9: header | encrypted | tag | E+index; AAD = header | E+index.
+                let (packet, rest) = buf.split_at_mut(len);
+                let (tag, tail) = rest.split_at_mut(GCM_TAG);
+                tail.copy_from_slice(&trailer);
+                let mut aad = [0; RTCP_HEADER + TRAILER];
+                aad[..RTCP_HEADER].copy_from_slice(&packet[..RTCP_HEADER]);
+                aad[RTCP_HEADER..].copy_from_slice(&trailer);
+                let (_, payload) = packet.split_at_mut(RTCP_HEADER);
+                g.seal(ssrc, u64::from(index), &aad, payload, tag)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The E flag and SRTCP index word of the SRTCP packet filling `buf`, whose length is at
+    /// least `RTCP_HEADER + rtcp_overhead()`.
+    pub(crate) fn rtcp_trailer(&self, buf: &[u8]) -> u32 {
+        let at = match self {
+            Cipher::AesCm(_) => buf.len() - SRTCP_HMAC_TAG - TRAILER,
+            Cipher::Gcm(_) => buf.len() - TRAILER,
+        };
+        let mut word = [0; TRAILER];
+        word.copy_from_slice(&buf[at..at + TRAILER]);
+        u32::from_be_bytes(word)
+    }
+
+    /// Authenticates, then decrypts if E is set, the SRTCP packet filling `buf`; returns the
+    /// RTCP length. `trailer` is [`rtcp_trailer`](Self::rtcp_trailer) of `buf`.
+    pub(crate) fn unprotect_rtcp(
+        &self,
+        buf: &mut [u8],
+        ssrc: u32,
+        trailer: u32,
+    ) -> Result<usize, Error> {
+        let len = buf.len() - self.rtcp_overhead();
+        let index = u64::from(trailer & !E_FLAG);
+        let encrypted = trailer & E_FLAG != 0;
+        match self {
+            Cipher::AesCm(c) => {
+                let (covered, tag) = buf.split_at_mut(len + TRAILER);
+                c.verify(covered, &[], tag)?;
+                if encrypted {
+                    c.apply(ssrc, index, &mut covered[RTCP_HEADER..len])?;
+                }
+            }
+            Cipher::Gcm(g) if encrypted => {
+                let mut aad = [0; RTCP_HEADER + TRAILER];
+                aad[..RTCP_HEADER].copy_from_slice(&buf[..RTCP_HEADER]);
+                aad[RTCP_HEADER..].copy_from_slice(&trailer.to_be_bytes());
+                let (packet, rest) = buf.split_at_mut(len);
+                let (_, payload) = packet.split_at_mut(RTCP_HEADER);
+                g.open(ssrc, index, &aad, payload, &rest[..GCM_TAG])?;
+            }
+            Cipher::Gcm(g) => {
+                // RFC 7714 §9.2: without encryption the AAD is the whole packet and then the
+                // trailer, which sits after the tag. Move the trailer next to the packet so the
+                // AAD is contiguous; the caller only keeps buf[..len].
+                let mut tag = [0; GCM_TAG];
+                tag.copy_from_slice(&buf[len..len + GCM_TAG]);
+                buf.copy_within(len + GCM_TAG.., len);
+                g.open(ssrc, index, &buf[..len + TRAILER], &mut [], &tag)?;
+            }
+        }
+        Ok(len)
+    }
+}
+
+/// RFC 3711 §3.3.1: the rollover counter is the index above its low 16 bits.
+fn roc(index: u64) -> [u8; 4] {
+    ((index >> 16) as u32).to_be_bytes()
+}
+
+impl AesCm {
+    /// RFC 3711 §4.1.1: IV = (k_s * 2^16) XOR (SSRC * 2^64) XOR (i * 2^16); XORs the
+    /// keystream into `data`.
+    fn apply(&self, ssrc: u32, index: u64, data: &mut [u8]) -> Result<(), Error> {
+        let mut iv = [0u8; 16];
+        iv[..14].copy_from_slice(&self.salt);
+        for (b, s) in iv[4..8].iter_mut().zip(ssrc.to_be_bytes()) {
+            *b ^= s;
+        }
+        for (b, s) in iv[8..14].iter_mut().zip(&index.to_be_bytes()[2..]) {
+            *b ^= s;
+        }
+        // CTR mode with a 128-bit IV takes any length; a failure here would be a library bug,
+        // and is reported rather than ignored so plaintext is never sent as if protected.
+        self.key
+            .less_safe_encrypt(data, EncryptionContext::Iv128(FixedLength::<16>::from(iv)))
+            .map(|_| ())
+            .map_err(|_| Error::CipherFailure)
+    }
+
+    fn mac(&self, data: &[u8], suffix: &[u8]) -> hmac::Tag {
+        let mut ctx = hmac::Context::with_key(&self.auth);
+        ctx.update(data);
+        ctx.update(suffix);
+        ctx.sign()
+    }
+
+    /// Checks the truncated HMAC-SHA1 tag in constant time.
+    fn verify(&self, data: &[u8], suffix: &[u8], tag: &[u8]) -> Result<(), Error> {
+        let mac = self.mac(data, suffix);
+        constant_time::verify_slices_are_equal(&mac.as_ref()[..self.tag_len], tag)
+            .map_err(|_| Error::AuthenticationFailed)
+    }
+}
+
+impl Gcm {
+    /// RFC 7714 §8.1 and §9.1: IV = (0x0000 || SSRC || ROC || SEQ) XOR salt for RTP, and
+    /// (0x0000 || SSRC || 0x0000 || 0 || SRTCP index) XOR salt for RTCP; both are the 48-bit
+    /// index after the SSRC.
+    fn nonce(&self, ssrc: u32, index: u64) -> Nonce {
+        let mut iv = [0u8; 12];
+        iv[2..6].copy_from_slice(&ssrc.to_be_bytes());
+        iv[6..12].copy_from_slice(&index.to_be_bytes()[2..]);
+        for (b, s) in iv.iter_mut().zip(self.salt) {
+            *b ^= s;
+        }
+        Nonce::assume_unique_for_key(iv)
+    }
+
+    fn seal(
+        &self,
+        ssrc: u32,
+        index: u64,
+        aad: &[u8],
+        payload: &mut [u8],
+        tag: &mut [u8],
+    ) -> Result<(), Error> {
+        // Packets are far below GCM's 2^36-byte limit and the tag slot is 16 bytes.
+        self.key
+            .seal_in_place_scatter(self.nonce(ssrc, index), Aad::from(aad), payload, &[], tag)
+            .map_err(|_| Error::CipherFailure)
+    }
+
+    fn open(
+        &self,
+        ssrc: u32,
+        index: u64,
+        aad: &[u8],
+        payload: &mut [u8],
+        tag: &[u8],
+    ) -> Result<(), Error> {
+        self.key
+            .open_in_place_separate_tag(self.nonce(ssrc, index), Aad::from(aad), tag, payload)
+            .map(|_| ())
+            .map_err(|_| Error::AuthenticationFailed)
+    }
+}
+
+#[cfg(test)]
+impl Cipher {
+    /// A GCM cipher from session keys, as the RFC 7714 examples give them.
+    pub(crate) fn gcm_from_session_keys(key: &[u8], salt: [u8; 12]) -> Self {
+        let alg = if key.len() == 16 {
+            &AES_128_GCM
+        } else {
+            &AES_256_GCM
+        };
+        Cipher::Gcm(Gcm {
+            key: LessSafeKey::new(UnboundKey::new(alg, key).unwrap()),
+            salt,
+        })
+    }
+
+    /// An AES-CM cipher from session keys, as RFC 3711 Appendix B.2 gives them.
+    pub(crate) fn aes_cm_from_session_keys(key: &[u8], salt: [u8; 14]) -> Self {
+        Cipher::AesCm(Box::new(AesCm {
+            key: EncryptingKey::ctr(UnboundCipherKey::new(&AES_128, key).unwrap()).unwrap(),
+            salt,
+            auth: hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &[0; 20]),
+            tag_len: 10,
+        }))
+    }
+
+    /// XORs the AES-CM keystream for (`ssrc`, `index`) into `data`.
+    pub(crate) fn keystream(&self, ssrc: u32, index: u64, data: &mut [u8]) {
+        let Cipher::AesCm(c) = self else {
+            panic!("not AES-CM")
+        };
+        c.apply(ssrc, index, data).unwrap();
+    }
+}
