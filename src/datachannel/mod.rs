@@ -1,5 +1,5 @@
 //! WebRTC data channels (RFC 8831) and their establishment protocol, DCEP (RFC 8832), over
-//! one [`sctp::Association`](crate::sctp::Association).
+//! one [`sctp::Association`].
 //!
 //! A channel is one SCTP stream, both directions. [`DataChannels::create_channel`] picks a
 //! free id of our parity (even for the DTLS client, odd for the server: RFC 8832 §6) and sends
@@ -19,7 +19,7 @@
 //!
 //! The same as the association's: feed packets and timeouts, drain `poll_packet` and
 //! `poll_event`, sleep until `poll_timeout`. [`DataChannels`] is a
-//! [`PacketLayer`](crate::sctp::PacketLayer), so [`sctp::Endpoint`](crate::sctp::Endpoint)
+//! [`PacketLayer`](crate::sctp::PacketLayer), so [`sctp::Endpoint`]
 //! drives it over UDP, and the DTLS layer of a PeerConnection feeds it decrypted packets.
 //!
 //! ```

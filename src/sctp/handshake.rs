@@ -41,6 +41,12 @@ fn peer_params<'a>(params: &'a [u8]) -> PeerParams<'a> {
             }
             Param::ZeroChecksumAcceptable(m) => p.zero_checksum = m == EDMID_DTLS,
             Param::StateCookie(c) => p.cookie = Some(c),
+            // Addresses (5, 6), Host Name (11) and Supported Address Types (12, which usrsctp
+            // sends) are RFC 9260's own: known, and of no use over a single WebRTC path.
+            Param::Unknown {
+                kind: 5 | 6 | 11 | 12,
+                ..
+            } => {}
             // RFC 9260 §3.2.1: unknown types with the high bit clear stop processing.
             Param::Unknown { kind, .. } if kind & 0x8000 == 0 => break,
             _ => {}
@@ -324,5 +330,53 @@ impl Association {
             self.send_cookie_echo();
         }
         self.timers.set(t, now + self.rto.rto());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Writer;
+
+    #[test]
+    fn usrsctp_style_init_parameters_are_all_read() {
+        // Supported Address Types (IPv4, IPv6) first, then ECN, RANDOM and the extensions.
+        let params = [
+            Param::Unknown {
+                kind: 12,
+                value: &[0, 5, 0, 6],
+            },
+            Param::Unknown {
+                kind: 0x8000,
+                value: &[],
+            },
+            Param::Unknown {
+                kind: 0x8002,
+                value: &[1; 32],
+            },
+            Param::ForwardTsnSupported,
+            Param::SupportedExtensions(&[kind::FORWARD_TSN, kind::RECONFIG, kind::I_DATA]),
+            Param::ZeroChecksumAcceptable(EDMID_DTLS),
+        ];
+        let mut buf = vec![0u8; params.iter().map(Param::encoded_len).sum()];
+        let mut w = Writer::new(&mut buf);
+        params.iter().for_each(|p| p.write(&mut w).unwrap());
+        let p = peer_params(&buf);
+        assert!(p.forward_tsn && p.reconfig && p.idata && p.zero_checksum);
+    }
+
+    #[test]
+    fn an_unknown_parameter_with_the_stop_bit_ends_processing() {
+        let params = [
+            Param::Unknown {
+                kind: 0x0042,
+                value: &[],
+            },
+            Param::ForwardTsnSupported,
+        ];
+        let mut buf = vec![0u8; 8];
+        let mut w = Writer::new(&mut buf);
+        params.iter().for_each(|p| p.write(&mut w).unwrap());
+        assert!(!peer_params(&buf).forward_tsn);
     }
 }
