@@ -391,7 +391,7 @@ mod tests {
 
     #[test]
     fn data_mode_keeps_a_message_contiguous_and_counts_ssns() {
-        let now = Instant::now();
+        let now = crate::sctp::test_clock::t0();
         let mut q = SendQueue::default();
         q.push(now, 1, 53, Bytes::from(vec![1; 10]), SendOptions::default());
         q.push(now, 2, 53, Bytes::from(vec![2; 3]), SendOptions::default());
@@ -418,7 +418,7 @@ mod tests {
 
     #[test]
     fn interleaving_alternates_streams_per_fragment() {
-        let now = Instant::now();
+        let now = crate::sctp::test_clock::t0();
         let mut q = SendQueue::default();
         q.push(now, 1, 53, Bytes::from(vec![1; 12]), SendOptions::default());
         q.push(now, 2, 53, Bytes::from(vec![2; 3]), SendOptions::default());
@@ -429,7 +429,7 @@ mod tests {
 
     #[test]
     fn expired_messages_are_dropped_and_partial_ones_reported() {
-        let now = Instant::now();
+        let now = crate::sctp::test_clock::t0();
         let later = now + std::time::Duration::from_secs(2);
         let o = SendOptions {
             lifetime: Some(std::time::Duration::from_secs(1)),
@@ -448,7 +448,7 @@ mod tests {
 
     #[test]
     fn close_waits_for_the_queue_then_reset_frees_the_stream() {
-        let now = Instant::now();
+        let now = crate::sctp::test_clock::t0();
         let mut q = SendQueue::default();
         q.push(now, 7, 53, Bytes::from(vec![1; 8]), SendOptions::default());
         q.close(7);
@@ -463,7 +463,7 @@ mod tests {
 
     #[test]
     fn buffered_low_fires_when_crossing_the_threshold() {
-        let now = Instant::now();
+        let now = crate::sctp::test_clock::t0();
         let mut q = SendQueue::default();
         q.set_low_threshold(3, 5);
         q.push(now, 3, 53, Bytes::from(vec![1; 12]), SendOptions::default());

@@ -100,7 +100,7 @@ mod tests {
 
     #[test]
     fn expired_timers_pop_once_and_next_tracks_the_minimum() {
-        let t0 = Instant::now();
+        let t0 = crate::sctp::test_clock::t0();
         let mut t = Timers::default();
         t.set(Timer::Rtx, t0 + Duration::from_millis(30));
         t.set(Timer::DelayedAck, t0 + Duration::from_millis(10));
