@@ -31,8 +31,10 @@ mod error;
 mod protocol;
 mod rng;
 
+pub mod datachannel;
 pub mod dtls;
 pub mod ice;
+pub mod sctp;
 pub mod sdp;
 #[cfg(feature = "sim")]
 pub mod sim;
