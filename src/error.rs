@@ -31,4 +31,7 @@ pub enum Error {
     /// An ICE candidate was malformed or an agent operation was refused.
     #[error(transparent)]
     Ice(#[from] crate::ice::Error),
+    /// A PeerConnection operation was refused (signalling, validation, sending).
+    #[error(transparent)]
+    Peer(#[from] crate::peer::Error),
 }

@@ -34,6 +34,7 @@ mod rng;
 pub mod datachannel;
 pub mod dtls;
 pub mod ice;
+pub mod peer;
 pub mod sctp;
 pub mod sdp;
 #[cfg(feature = "sim")]

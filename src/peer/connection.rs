@@ -1,0 +1,861 @@
+//! [`PeerConnection`]: ICE, DTLS, SCTP and data channels behind one driving contract.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::demux::PacketKind;
+use super::description::{DEFAULT_MAX_MESSAGE_SIZE, Local, RemoteSummary, SCTP_PORT, SdpType};
+use super::{ConnectionState, Error, PeerConfig, PeerEvent, PeerStats, SignalingState};
+use crate::datachannel::{self, ChannelConfig, ChannelId, DataChannels};
+use crate::dtls::{self, Fingerprint, HashAlgorithm, Identity, SrtpKeying};
+use crate::ice::{Agent, AgentConfig, IceEvent, IceState, Received};
+use crate::sdp::{SessionDescription, Setup};
+use crate::{Datagram, Protocol, Rng, Transmit};
+
+/// The largest SCTP packet we hand DTLS: the DTLS record (13 bytes of header, 8 of explicit
+/// nonce and 16 of tag for AES-GCM, more for CBC-less suites never) must fit in the 1200-byte
+/// datagram WebRTC stacks assume.
+const SCTP_MTU: usize = 1200 - 64;
+
+const UNSPECIFIED: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+
+/// A WebRTC peer connection for data channels: see the [module documentation](super).
+#[derive(Debug)]
+pub struct PeerConnection {
+    cfg_ice: AgentConfig,
+    ice: Agent,
+    identity: Identity,
+    fingerprint: Fingerprint,
+    dtls: Option<dtls::Endpoint>,
+    /// The addresses the DTLS endpoint was created with; datagrams are handed to it as if
+    /// between them, whichever pair ICE uses at the moment.
+    dtls_addrs: (SocketAddr, SocketAddr),
+    dtls_role: Option<dtls::Role>,
+    remote_fingerprints: Vec<Fingerprint>,
+    channels: DataChannels,
+    sctp_seed: Option<u64>,
+    sctp_started: bool,
+    local_max_message_size: usize,
+    remote_max_message_size: usize,
+    local_addrs: Vec<SocketAddr>,
+    local_candidates: Vec<String>,
+    gathering_complete: bool,
+    signaling: SignalingState,
+    /// The remote offer, applied when we set our answer (so a rollback has nothing to undo).
+    pending_remote: Option<RemoteSummary>,
+    /// Candidates trickled in before the remote description they belong to was applied.
+    pending_candidates: Vec<String>,
+    pending_end_of_candidates: bool,
+    remote_applied: bool,
+    /// Our last offer or answer, and whether it was an offer.
+    local_description: Option<(SdpType, SessionDescription)>,
+    remote_description: Option<(SdpType, SessionDescription)>,
+    mid: String,
+    session_id: u64,
+    session_version: u64,
+    ice_state: IceState,
+    state: ConnectionState,
+    dtls_connected: bool,
+    dtls_failed: bool,
+    closed: bool,
+    srtp: Option<SrtpKeying>,
+    events: VecDeque<PeerEvent>,
+    /// Set when something was queued that only `poll_transmit` sends (a DCEP answer taken out
+    /// of the channels by `poll_event`): `poll_timeout` then asks to be woken at once.
+    wake: Option<Instant>,
+    last_now: Option<Instant>,
+    scratch: Vec<u8>,
+    stats: PeerStats,
+}
+
+impl PeerConnection {
+    /// A new connection. Generates a certificate unless `config.identity` has one.
+    pub fn new(config: PeerConfig) -> Result<Self, Error> {
+        let mut rng = Rng::new(config.seed);
+        let identity = match config.identity {
+            Some(id) => id,
+            None => Identity::generate()?,
+        };
+        let fingerprint = identity.fingerprint(HashAlgorithm::Sha256);
+        let mut cfg_ice = config.ice;
+        if cfg_ice.seed.is_none() {
+            cfg_ice.seed = config.seed.map(|s| s ^ 0x1ce);
+        }
+        // JSEP §5.2.1 / RFC 8445 §6.1.1: the offerer controls. Until we know which side we are
+        // we assume offerer; applying a remote offer rebuilds the agent as controlled.
+        cfg_ice.controlling = !cfg_ice.lite;
+        let ice = Agent::new(cfg_ice.clone());
+        let sctp_seed = config.seed.map(|s| s ^ 0x5c79);
+        let local_max_message_size = config.max_message_size;
+        Ok(Self {
+            cfg_ice,
+            ice,
+            identity,
+            fingerprint,
+            dtls: None,
+            dtls_addrs: (UNSPECIFIED, UNSPECIFIED),
+            dtls_role: None,
+            remote_fingerprints: Vec::new(),
+            channels: DataChannels::new(channels_config(
+                sctp_seed,
+                datachannel::Role::Server,
+                SCTP_PORT,
+                local_max_message_size,
+            )),
+            sctp_seed,
+            sctp_started: false,
+            local_max_message_size,
+            remote_max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            local_addrs: Vec::new(),
+            local_candidates: Vec::new(),
+            gathering_complete: false,
+            signaling: SignalingState::Stable,
+            pending_remote: None,
+            pending_candidates: Vec::new(),
+            pending_end_of_candidates: false,
+            remote_applied: false,
+            local_description: None,
+            remote_description: None,
+            mid: "0".to_string(),
+            session_id: rng.u64() >> 2,
+            session_version: 1,
+            ice_state: IceState::New,
+            state: ConnectionState::New,
+            dtls_connected: false,
+            dtls_failed: false,
+            closed: false,
+            srtp: None,
+            events: VecDeque::new(),
+            wake: None,
+            last_now: None,
+            scratch: vec![0; 1500],
+            stats: PeerStats::default(),
+        })
+    }
+
+    // ---- local addresses and candidates ----
+
+    /// Adds a local socket address as a host candidate (the application owns the socket and
+    /// feeds what arrives on it to [`handle_datagram`](Protocol::handle_datagram)).
+    pub fn add_local_address(&mut self, addr: SocketAddr) -> Result<(), Error> {
+        self.ice.add_local_interface(addr)?;
+        self.local_addrs.push(addr);
+        Ok(())
+    }
+
+    /// Adds a remote candidate trickled by the peer (`candidate:...`, with or without `a=`);
+    /// an empty string or `a=end-of-candidates` says the peer has sent them all.
+    pub fn add_ice_candidate(&mut self, candidate: &str) -> Result<(), Error> {
+        let c = candidate.trim();
+        let eoc = c.is_empty() || c.trim_start_matches("a=") == "end-of-candidates";
+        if !self.remote_applied {
+            if self.pending_remote.is_none() {
+                return Err(Error::NoRemoteDescription);
+            }
+            if eoc {
+                self.pending_end_of_candidates = true;
+            } else {
+                // Checked now so the caller hears about a bad line at once.
+                crate::ice::Candidate::parse(c)?;
+                self.pending_candidates.push(c.to_string());
+            }
+            return Ok(());
+        }
+        if eoc {
+            self.ice.end_of_remote_candidates();
+        } else {
+            self.ice.add_remote_candidate_str(c)?;
+        }
+        Ok(())
+    }
+
+    /// The local candidates found so far, as `candidate:...` lines.
+    pub fn local_candidates(&self) -> &[String] {
+        &self.local_candidates
+    }
+
+    // ---- offer / answer ----
+
+    /// Writes an offer: one data m-section, `a=setup:actpass` (RFC 8842 §5.2), our ICE
+    /// credentials and the candidates known so far.
+    pub fn create_offer(&mut self) -> Result<SessionDescription, Error> {
+        self.check_open()?;
+        if self.signaling == SignalingState::HaveRemoteOffer {
+            return Err(Error::InvalidState {
+                operation: "create_offer",
+                state: self.signaling,
+            });
+        }
+        Ok(self.write_local(Setup::ActPass))
+    }
+
+    /// Writes an answer to the remote offer. We take `a=setup:active` (we are the DTLS client)
+    /// when the offer allows, as browsers do; an offer that insists on `active` makes us
+    /// `passive` (RFC 8842 §5.3).
+    pub fn create_answer(&mut self) -> Result<SessionDescription, Error> {
+        self.check_open()?;
+        let Some(remote) = &self.pending_remote else {
+            return Err(Error::InvalidState {
+                operation: "create_answer",
+                state: self.signaling,
+            });
+        };
+        let setup = match remote.setup {
+            Setup::Active => Setup::Passive,
+            _ => Setup::Active,
+        };
+        self.mid = remote.mid.clone();
+        Ok(self.write_local(setup))
+    }
+
+    fn write_local(&mut self, setup: Setup) -> SessionDescription {
+        let (ufrag, pwd) = self.ice.local_credentials();
+        let d = Local {
+            session_id: self.session_id,
+            version: self.session_version,
+            mid: &self.mid,
+            ufrag,
+            pwd,
+            fingerprint: &self.fingerprint,
+            setup,
+            max_message_size: self.local_max_message_size,
+            candidates: &self.local_candidates,
+            end_of_candidates: self.gathering_complete,
+        }
+        .write();
+        self.session_version += 1;
+        d
+    }
+
+    /// Sets our own offer or answer (or rolls back the pending offer).
+    pub fn set_local_description(
+        &mut self,
+        kind: SdpType,
+        sdp: SessionDescription,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        match (kind, self.signaling) {
+            (SdpType::Rollback, _) => return self.rollback(),
+            (SdpType::Offer, SignalingState::Stable | SignalingState::HaveLocalOffer) => {
+                self.signaling = SignalingState::HaveLocalOffer;
+            }
+            (SdpType::Answer, SignalingState::HaveRemoteOffer) => {
+                let setup = sdp
+                    .media
+                    .first()
+                    .and_then(|m| sdp.setup_for(m))
+                    .ok_or(Error::NoSetup)?;
+                let remote = self
+                    .pending_remote
+                    .take()
+                    .ok_or(Error::NoRemoteDescription)?;
+                let role = match setup {
+                    Setup::Active => dtls::Role::Client,
+                    Setup::Passive => dtls::Role::Server,
+                    _ => return Err(Error::BadSetup(setup)),
+                };
+                self.apply_remote(remote, role, false)?;
+                self.signaling = SignalingState::Stable;
+            }
+            (_, state) => {
+                return Err(Error::InvalidState {
+                    operation: "set_local_description",
+                    state,
+                });
+            }
+        }
+        self.local_description = Some((kind, sdp));
+        Ok(())
+    }
+
+    /// Sets the peer's offer or answer, after checking it ([`RemoteSummary::from_sdp`]); a
+    /// refused description changes nothing.
+    pub fn set_remote_description(
+        &mut self,
+        kind: SdpType,
+        sdp: SessionDescription,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        if kind == SdpType::Rollback {
+            return self.rollback();
+        }
+        let summary = RemoteSummary::from_sdp(&sdp)?;
+        match (kind, self.signaling) {
+            (SdpType::Offer, SignalingState::Stable | SignalingState::HaveRemoteOffer) => {
+                if self.remote_applied {
+                    // Renegotiation (and ICE restarts) are not part of this slice.
+                    return Err(Error::Renegotiation);
+                }
+                self.pending_remote = Some(summary);
+                self.signaling = SignalingState::HaveRemoteOffer;
+                // JSEP: the answerer's channels take the ids of the role it will answer with.
+                self.channels.set_role(datachannel::Role::Client);
+            }
+            (SdpType::Answer, SignalingState::HaveLocalOffer) => {
+                // RFC 8842 §5.3: the answer picks; actpass there is an error.
+                let role = match summary.setup {
+                    Setup::Active => dtls::Role::Server,
+                    Setup::Passive => dtls::Role::Client,
+                    s => return Err(Error::BadSetup(s)),
+                };
+                if self.remote_applied {
+                    return Err(Error::Renegotiation);
+                }
+                self.apply_remote(summary, role, true)?;
+                self.signaling = SignalingState::Stable;
+            }
+            (_, state) => {
+                return Err(Error::InvalidState {
+                    operation: "set_remote_description",
+                    state,
+                });
+            }
+        }
+        self.remote_description = Some((kind, sdp));
+        Ok(())
+    }
+
+    /// Discards the pending offer, ours or the peer's, and returns to stable (RFC 8829 §4.1.8.2).
+    pub fn rollback(&mut self) -> Result<(), Error> {
+        match self.signaling {
+            SignalingState::Stable => {
+                return Err(Error::InvalidState {
+                    operation: "rollback",
+                    state: self.signaling,
+                });
+            }
+            SignalingState::HaveLocalOffer => self.local_description = None,
+            SignalingState::HaveRemoteOffer => {
+                self.pending_remote = None;
+                self.pending_candidates.clear();
+                self.pending_end_of_candidates = false;
+                self.remote_description = None;
+                self.channels.set_role(datachannel::Role::Server);
+            }
+        }
+        self.signaling = SignalingState::Stable;
+        Ok(())
+    }
+
+    fn apply_remote(
+        &mut self,
+        remote: RemoteSummary,
+        role: dtls::Role,
+        we_offered: bool,
+    ) -> Result<(), Error> {
+        if !we_offered && self.ice.is_controlling() {
+            self.become_controlled()?;
+        }
+        self.ice
+            .set_remote_credentials(&remote.ice_ufrag, &remote.ice_pwd)?;
+        self.ice.set_remote_lite(remote.ice_lite);
+        for c in remote
+            .candidates
+            .iter()
+            .chain(std::mem::take(&mut self.pending_candidates).iter())
+        {
+            // One bad candidate does not spoil the description (RFC 8839 §5.1: ignore it).
+            if self.ice.add_remote_candidate_str(c).is_err() {
+                self.stats.candidates_ignored += 1;
+            }
+        }
+        if remote.end_of_candidates || std::mem::take(&mut self.pending_end_of_candidates) {
+            self.ice.end_of_remote_candidates();
+        }
+        self.mid = remote.mid.clone();
+        self.remote_fingerprints = remote.fingerprints.clone();
+        self.remote_max_message_size = remote.max_message_size;
+        if remote.sctp_port != SCTP_PORT {
+            if self.channels.ids().next().is_some() {
+                return Err(Error::SctpPort(remote.sctp_port));
+            }
+            self.channels = DataChannels::new(channels_config(
+                self.sctp_seed,
+                datachannel::Role::Server,
+                remote.sctp_port,
+                self.local_max_message_size,
+            ));
+        }
+        self.dtls_role = Some(role);
+        // RFC 8832 §6: the DTLS client uses even stream ids, the server odd ones.
+        self.channels.set_role(match role {
+            dtls::Role::Client => datachannel::Role::Client,
+            dtls::Role::Server => datachannel::Role::Server,
+        });
+        self.remote_applied = true;
+        Ok(())
+    }
+
+    /// The answerer's agent is controlled (RFC 8445 §6.1.1): the same credentials and
+    /// addresses in a fresh agent, before any check was sent.
+    fn become_controlled(&mut self) -> Result<(), Error> {
+        let (u, p) = self.ice.local_credentials();
+        let (u, p) = (u.to_string(), p.to_string());
+        let mut cfg = self.cfg_ice.clone();
+        cfg.controlling = false;
+        let mut ice = Agent::new(cfg);
+        ice.set_local_credentials(&u, &p)?;
+        for a in &self.local_addrs {
+            ice.add_local_interface(*a)?;
+        }
+        self.ice = ice;
+        Ok(())
+    }
+
+    /// The offer/answer state (RTCSignalingState).
+    pub fn signaling_state(&self) -> SignalingState {
+        self.signaling
+    }
+
+    /// The ICE agent's state (RTCIceConnectionState).
+    pub fn ice_connection_state(&self) -> IceState {
+        self.ice_state
+    }
+
+    /// The aggregate state (RTCPeerConnectionState).
+    pub fn connection_state(&self) -> ConnectionState {
+        self.state
+    }
+
+    /// Our last local description and its type.
+    pub fn local_description(&self) -> Option<&(SdpType, SessionDescription)> {
+        self.local_description.as_ref()
+    }
+
+    /// The peer's last description and its type.
+    pub fn remote_description(&self) -> Option<&(SdpType, SessionDescription)> {
+        self.remote_description.as_ref()
+    }
+
+    /// Our certificate's sha-256 fingerprint, as the offer and answer carry it.
+    pub fn fingerprint(&self) -> &Fingerprint {
+        &self.fingerprint
+    }
+
+    /// The DTLS-SRTP keying material once DTLS is connected (for media, later).
+    pub fn srtp_keying(&self) -> Option<&SrtpKeying> {
+        self.srtp.as_ref()
+    }
+
+    /// The ICE agent (selected pair, candidates, counters).
+    pub fn ice(&self) -> &Agent {
+        &self.ice
+    }
+
+    /// The data channels and the SCTP association under them (counters, memory).
+    pub fn data_channels(&self) -> &DataChannels {
+        &self.channels
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> PeerStats {
+        self.stats
+    }
+
+    // ---- data channels ----
+
+    /// Creates a data channel; [`PeerEvent::DataChannelOpen`] says when it is usable. Its id
+    /// follows RFC 8832 §6's parity for the DTLS role we have or, before the answer, the one
+    /// we expect (odd for an offerer, as browsers answer `active`).
+    pub fn create_data_channel(
+        &mut self,
+        now: Instant,
+        label: &str,
+        options: ChannelConfig,
+    ) -> Result<ChannelId, Error> {
+        self.check_open()?;
+        let config = ChannelConfig {
+            label: label.to_string(),
+            ..options
+        };
+        self.last_now = Some(now);
+        Ok(self.channels.create_channel(now, config)?)
+    }
+
+    /// Sends a text message.
+    pub fn send_text(&mut self, now: Instant, channel: ChannelId, text: &str) -> Result<(), Error> {
+        self.send_message(now, channel, Bytes::copy_from_slice(text.as_bytes()), false)
+    }
+
+    /// Sends a binary message.
+    pub fn send(&mut self, now: Instant, channel: ChannelId, data: &[u8]) -> Result<(), Error> {
+        self.send_message(now, channel, Bytes::copy_from_slice(data), true)
+    }
+
+    /// Sends a message without copying it: `binary` picks binary or text.
+    pub fn send_message(
+        &mut self,
+        now: Instant,
+        channel: ChannelId,
+        data: Bytes,
+        binary: bool,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        // RFC 8841 §6: never more than the peer said it takes.
+        if data.len() > self.remote_max_message_size {
+            return Err(Error::MessageTooLarge {
+                size: data.len(),
+                max: self.remote_max_message_size,
+            });
+        }
+        self.last_now = Some(now);
+        self.channels.send(now, channel, data, binary)?;
+        Ok(())
+    }
+
+    /// Bytes queued on a channel and not yet sent.
+    pub fn buffered_amount(&self, channel: ChannelId) -> usize {
+        self.channels.buffered_amount(channel)
+    }
+
+    /// A channel's label, protocol and reliability.
+    pub fn channel_config(&self, channel: ChannelId) -> Option<&ChannelConfig> {
+        self.channels.channel_config(channel)
+    }
+
+    /// Closes a channel (RFC 8831 §6.7); [`PeerEvent::DataChannelClosed`] follows on both
+    /// sides.
+    pub fn close_channel(&mut self, channel: ChannelId) {
+        self.channels.close(channel);
+    }
+
+    /// Closes the connection: SCTP shutdown, DTLS close_notify, ICE closed. The final
+    /// datagrams still come out of `poll_transmit`.
+    pub fn close(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        self.last_now = Some(now);
+        if self.sctp_started {
+            self.channels.shutdown(now);
+            self.flush_sctp(now);
+        }
+        match &mut self.dtls {
+            Some(d) => d.close(),
+            None => self.ice.close(),
+        }
+        self.closed = true;
+        self.set_state(ConnectionState::Closed);
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self.closed {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    // ---- plumbing between the layers ----
+
+    /// Creates the DTLS endpoint once we know our role and ICE has a pair to carry it.
+    fn ensure_dtls(&mut self, now: Instant) {
+        if self.dtls.is_some() || self.closed {
+            return;
+        }
+        let (Some(role), Some(pair)) = (self.dtls_role, self.ice.selected_pair()) else {
+            return;
+        };
+        let cfg = dtls::Config {
+            role,
+            local_addr: Some(pair.local),
+            remote_addr: Some(pair.remote),
+            remote_fingerprints: self.remote_fingerprints.clone(),
+            mtu: 1200,
+            seed: self.sctp_seed.map(|s| s ^ 0xd715),
+            ..dtls::Config::default()
+        };
+        match dtls::Endpoint::new(cfg, self.identity.clone(), now) {
+            Ok(d) => {
+                self.dtls_addrs = (pair.local, pair.remote);
+                self.dtls = Some(d);
+                self.update_state();
+            }
+            Err(e) => self.dtls_fail(e),
+        }
+    }
+
+    fn dtls_fail(&mut self, e: dtls::Error) {
+        self.dtls_failed = true;
+        self.events.push_back(PeerEvent::DtlsFailed(e));
+        self.update_state();
+    }
+
+    /// Handles what ICE and DTLS said; data channel events wait for `poll_event`.
+    fn pump(&mut self, now: Instant) {
+        while let Some(e) = self.ice.poll_event() {
+            match e {
+                IceEvent::LocalCandidate(c) => {
+                    let line = c.to_string();
+                    // A rebuilt (controlled) agent announces the same candidates again.
+                    if !self.local_candidates.contains(&line) {
+                        self.local_candidates.push(line.clone());
+                        self.events.push_back(PeerEvent::LocalCandidate(line));
+                    }
+                }
+                IceEvent::GatheringComplete => {
+                    if !self.gathering_complete {
+                        self.gathering_complete = true;
+                        self.events.push_back(PeerEvent::GatheringComplete);
+                    }
+                }
+                IceEvent::StateChanged(s) => {
+                    self.ice_state = s;
+                    self.events
+                        .push_back(PeerEvent::IceConnectionStateChanged(s));
+                    self.update_state();
+                }
+                IceEvent::SelectedPairChanged { .. } => self.ensure_dtls(now),
+                IceEvent::Data { .. } => {}
+            }
+        }
+        let Some(dtls) = &mut self.dtls else {
+            return;
+        };
+        while let Some(e) = dtls.poll_event() {
+            match e {
+                dtls::Event::Connected(c) => {
+                    self.srtp = c.srtp;
+                    self.dtls_connected = true;
+                    self.events.push_back(PeerEvent::DtlsConnected);
+                    if !self.sctp_started && !self.closed {
+                        self.sctp_started = true;
+                        self.channels.connect(now);
+                    }
+                }
+                dtls::Event::Data(packet) => {
+                    self.channels.handle_packet(now, &packet);
+                }
+                dtls::Event::Closed => {
+                    self.dtls_connected = false;
+                    self.events.push_back(PeerEvent::DtlsClosed);
+                }
+                dtls::Event::Failed(e) => {
+                    self.dtls_failed = true;
+                    self.events.push_back(PeerEvent::DtlsFailed(e));
+                }
+            }
+        }
+        self.update_state();
+    }
+
+    /// Moves SCTP packets into DTLS records.
+    fn flush_sctp(&mut self, now: Instant) {
+        let Some(dtls) = &mut self.dtls else { return };
+        if !dtls.is_connected() {
+            return;
+        }
+        while let Some(n) = self.channels.poll_packet(now, &mut self.scratch) {
+            if dtls.send(&self.scratch[..n]).is_err() {
+                self.stats.sctp_packets_dropped += 1;
+            }
+        }
+    }
+
+    fn update_state(&mut self) {
+        // RTCPeerConnectionState (W3C webrtc-pc §4.3.3), from ICE and DTLS.
+        let s = if self.closed {
+            ConnectionState::Closed
+        } else if self.dtls_failed || self.ice_state == IceState::Failed {
+            ConnectionState::Failed
+        } else if self.ice_state == IceState::Disconnected {
+            ConnectionState::Disconnected
+        } else if self.dtls_connected
+            && matches!(self.ice_state, IceState::Connected | IceState::Completed)
+        {
+            ConnectionState::Connected
+        } else if self.ice_state == IceState::New && self.dtls.is_none() {
+            ConnectionState::New
+        } else {
+            ConnectionState::Connecting
+        };
+        self.set_state(s);
+    }
+
+    fn set_state(&mut self, s: ConnectionState) {
+        if s != self.state {
+            self.state = s;
+            self.events.push_back(PeerEvent::ConnectionStateChanged(s));
+        }
+    }
+
+    fn channel_event(&mut self, e: datachannel::Event) -> PeerEvent {
+        match e {
+            datachannel::Event::Connected => PeerEvent::SctpConnected,
+            datachannel::Event::ChannelOpen { id, remote } => PeerEvent::DataChannelOpen {
+                id,
+                label: self
+                    .channels
+                    .channel_config(id)
+                    .map(|c| c.label.clone())
+                    .unwrap_or_default(),
+                remote,
+            },
+            datachannel::Event::Message { id, data, binary } => PeerEvent::Message {
+                channel: id,
+                data,
+                binary,
+            },
+            datachannel::Event::BufferedAmountLow(id) => PeerEvent::BufferedAmountLow(id),
+            datachannel::Event::ChannelClosed(id) => PeerEvent::DataChannelClosed(id),
+            datachannel::Event::Closed(_) => PeerEvent::SctpClosed,
+        }
+    }
+}
+
+fn channels_config(
+    seed: Option<u64>,
+    role: datachannel::Role,
+    remote_port: u16,
+    max_message_size: usize,
+) -> datachannel::Config {
+    let mut c = datachannel::Config::new(role);
+    c.sctp.seed = seed;
+    c.sctp.remote_port = remote_port;
+    c.sctp.mtu = SCTP_MTU;
+    // The peer's limit is enforced in `send_message`; this one only has to let it through.
+    c.sctp.max_message_size = max_message_size.max(DEFAULT_MAX_MESSAGE_SIZE);
+    c
+}
+
+impl Protocol for PeerConnection {
+    type Event = PeerEvent;
+
+    fn handle_datagram(&mut self, now: Instant, d: Datagram<'_>) {
+        self.last_now = Some(now);
+        self.stats.datagrams_received += 1;
+        match PacketKind::classify(d.contents) {
+            PacketKind::Stun => {
+                self.ice.receive(now, d);
+            }
+            PacketKind::Dtls => {
+                // RFC 8445 §11: only data from a pair ICE vouches for reaches DTLS.
+                match self.ice.receive(now, d) {
+                    Received::Data(bytes) => {
+                        if self.dtls.is_none() {
+                            self.pump(now);
+                        }
+                        match &mut self.dtls {
+                            Some(dtls) => {
+                                let (local, remote) = self.dtls_addrs;
+                                dtls.handle_datagram(
+                                    now,
+                                    Datagram {
+                                        source: remote,
+                                        destination: local,
+                                        contents: bytes,
+                                    },
+                                );
+                            }
+                            None => self.stats.dropped += 1,
+                        }
+                    }
+                    _ => self.stats.dropped += 1,
+                }
+            }
+            // Media is not negotiated in this slice; TURN channel data only comes from a relay
+            // the agent owns.
+            PacketKind::TurnChannel => {
+                if !matches!(self.ice.receive(now, d), Received::Stun) {
+                    self.stats.dropped += 1;
+                }
+            }
+            PacketKind::Rtp | PacketKind::Rtcp | PacketKind::Zrtp | PacketKind::Unknown => {
+                self.stats.dropped += 1;
+            }
+        }
+        self.pump(now);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = Some(now);
+        self.wake = None;
+        self.ice.handle_timeout(now);
+        if let Some(d) = &mut self.dtls {
+            d.handle_timeout(now);
+        }
+        if self.sctp_started {
+            self.channels.handle_timeout(now);
+        }
+        self.pump(now);
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.last_now = Some(now);
+        self.wake = None;
+        self.pump(now);
+        if let Some(t) = self.ice.poll_transmit(now, buf) {
+            return Some(t);
+        }
+        self.ensure_dtls(now);
+        let pair = self.ice.selected_pair()?;
+        let dtls = self.dtls.as_mut()?;
+        let mut t = dtls.poll_transmit(now, buf);
+        if t.is_none() && self.sctp_started && dtls.is_connected() {
+            // One SCTP packet at a time, so DTLS never holds more than a datagram's worth.
+            if let Some(n) = self.channels.poll_packet(now, &mut self.scratch) {
+                if dtls.send(&self.scratch[..n]).is_err() {
+                    self.stats.sctp_packets_dropped += 1;
+                }
+                t = dtls.poll_transmit(now, buf);
+            }
+        }
+        let Some(t) = t else {
+            if self.closed {
+                // close_notify is out: now ICE may stop too.
+                self.ice.close();
+            }
+            return None;
+        };
+        if pair.relayed {
+            // The agent wraps it for the relay.
+            if self.ice.send(&buf[..t.len]).is_err() {
+                self.stats.dropped += 1;
+                return None;
+            }
+            return self.ice.poll_transmit(now, buf);
+        }
+        self.stats.datagrams_sent += 1;
+        Some(Transmit {
+            source: pair.local,
+            destination: pair.remote,
+            len: t.len,
+        })
+    }
+
+    fn poll_event(&mut self) -> Option<PeerEvent> {
+        if let Some(now) = self.last_now {
+            self.pump(now);
+        }
+        if let Some(e) = self.events.pop_front() {
+            return Some(e);
+        }
+        // Taken one at a time so the association's receive window holds unread messages
+        // (flow control); DCEP answers and resets it queues are sent on the next poll.
+        let e = self.channels.poll_event()?;
+        if let Some(now) = self.last_now {
+            self.wake = Some(now);
+        }
+        Some(self.channel_event(e))
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let mut t = self.ice.poll_timeout();
+        let mut merge = |d: Option<Instant>| {
+            t = match (t, d) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        };
+        merge(self.wake);
+        merge(self.dtls.as_ref().and_then(|d| d.poll_timeout()));
+        if self.sctp_started {
+            merge(self.channels.poll_timeout());
+        }
+        t
+    }
+}

@@ -1,0 +1,281 @@
+//! The PeerConnection: JSEP offer/answer and data channels over ICE, DTLS and SCTP.
+//!
+//! [`PeerConnection`] composes the layers of a data-only WebRTC session behind the crate's
+//! [`Protocol`](crate::Protocol) contract:
+//!
+//! - **Signalling** (RFC 8829, JSEP): [`create_offer`](PeerConnection::create_offer),
+//!   [`create_answer`](PeerConnection::create_answer),
+//!   [`set_local_description`](PeerConnection::set_local_description),
+//!   [`set_remote_description`](PeerConnection::set_remote_description) and rollback, with one
+//!   bundled `application` m-section (`UDP/DTLS/SCTP`, RFC 8841). A remote description is
+//!   checked by [`RemoteSummary::from_sdp`] before anything is applied, and refused with a
+//!   typed [`Error`]. The offerer says `a=setup:actpass`; the answerer takes `active` and
+//!   becomes the DTLS client (what browsers do), or honours an offer's `active`/`passive`
+//!   (RFC 8842). Trickled candidates go in with
+//!   [`add_ice_candidate`](PeerConnection::add_ice_candidate) (RFC 8839, RFC 8838).
+//! - **Demultiplexing** (RFC 7983, [`PacketKind`]): STUN goes to the ICE agent; DTLS only
+//!   when it comes over a pair ICE vouches for; RTP, RTCP, ZRTP and junk are counted and
+//!   dropped (no media in this release).
+//! - **Transport**: one [`ice::Agent`](crate::ice::Agent) (controlling on the offerer side), one
+//!   [`dtls::Endpoint`](crate::dtls::Endpoint) created once the DTLS role is known and ICE has
+//!   a pair, whose datagrams always go over ICE's selected pair; DTLS application data is SCTP
+//!   (RFC 8261), carried to one association and its [data channels](crate::datachannel)
+//!   (RFC 8831, DCEP RFC 8832). The DTLS-SRTP keys are kept for media
+//!   ([`srtp_keying`](PeerConnection::srtp_keying)).
+//!
+//! The application owns the sockets: it names each local address with
+//! [`add_local_address`](PeerConnection::add_local_address), feeds what arrives to
+//! `handle_datagram`, and sends each `Transmit` from `source` to `destination`. Mutators only
+//! queue and take `now` like every entry point; any call order is legal.
+//!
+//! # Example
+//!
+//! Two peers exchange an offer and an answer as strings; a driver (a socket loop,
+//! `kaon_std::Driver`, or the simulator) would then carry their datagrams.
+//!
+//! ```
+//! use kaon::peer::{PeerConfig, PeerConnection, SdpType, SignalingState};
+//! use kaon::datachannel::ChannelConfig;
+//! use kaon::sdp::SessionDescription;
+//! use std::time::Instant;
+//!
+//! let now = Instant::now();
+//! let mut alice = PeerConnection::new(PeerConfig::with_seed(1))?;
+//! let mut bob = PeerConnection::new(PeerConfig::with_seed(2))?;
+//! alice.add_local_address("192.0.2.1:5000".parse()?)?;
+//! bob.add_local_address("192.0.2.2:5000".parse()?)?;
+//! let chat = alice.create_data_channel(now, "chat", ChannelConfig::default())?;
+//!
+//! let offer = alice.create_offer()?;
+//! alice.set_local_description(SdpType::Offer, offer.clone())?;
+//! let text = offer.to_string(); // to bob over the signalling channel
+//! bob.set_remote_description(SdpType::Offer, SessionDescription::parse(&text)?)?;
+//! let answer = bob.create_answer()?;
+//! bob.set_local_description(SdpType::Answer, answer.clone())?;
+//! alice.set_remote_description(SdpType::Answer, SessionDescription::parse(&answer.to_string())?)?;
+//!
+//! assert_eq!(alice.signaling_state(), SignalingState::Stable);
+//! assert!(text.contains("a=setup:actpass") && answer.to_string().contains("a=setup:active"));
+//! assert_eq!(chat % 2, 1); // alice will be the DTLS server: odd ids (RFC 8832 §6)
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! RFCs: 8829 (JSEP), 7983 (demultiplexing), 8831 and 8832 (data channels, DCEP), 8842 (DTLS in
+//! SDP), 8841 (SCTP in SDP), 8839 (ICE in SDP), 8445 (ICE), 6347 (DTLS 1.2), 9260 (SCTP).
+
+mod connection;
+mod demux;
+mod description;
+
+pub use connection::PeerConnection;
+pub use demux::PacketKind;
+pub use description::{DEFAULT_MAX_MESSAGE_SIZE, RemoteSummary, SCTP_PORT, SdpType};
+
+use crate::datachannel::ChannelId;
+use crate::dtls::Identity;
+use crate::ice::{AgentConfig, IceState};
+use crate::sdp::Setup;
+
+/// How to build a [`PeerConnection`].
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    /// Seed for every random number of the connection's layers (ICE credentials, SCTP tags,
+    /// DTLS randoms); `None` seeds from the operating system. Key pairs always come from
+    /// aws-lc-rs.
+    pub seed: Option<u64>,
+    /// The ICE agent's configuration (STUN servers, timers, limits); its `controlling` flag is
+    /// set from the offer/answer roles.
+    pub ice: AgentConfig,
+    /// The DTLS certificate; `None` generates one.
+    pub identity: Option<Identity>,
+    /// The largest message we accept, announced as `a=max-message-size`.
+    pub max_message_size: usize,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        Self {
+            seed: None,
+            ice: AgentConfig::default(),
+            identity: None,
+            max_message_size: 256 * 1024,
+        }
+    }
+}
+
+impl PeerConfig {
+    /// The defaults with a seed, for reproducible runs.
+    pub fn with_seed(seed: u64) -> Self {
+        Self {
+            seed: Some(seed),
+            ..Self::default()
+        }
+    }
+}
+
+/// Where offer/answer stands (RTCSignalingState, RFC 8829 §3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignalingState {
+    /// No offer pending.
+    Stable,
+    /// We set an offer and wait for the answer.
+    HaveLocalOffer,
+    /// The peer's offer is set; we owe an answer.
+    HaveRemoteOffer,
+}
+
+/// The connection's aggregate state (RTCPeerConnectionState).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectionState {
+    /// Nothing started.
+    New,
+    /// ICE checks or the DTLS handshake are under way.
+    Connecting,
+    /// ICE has a pair and DTLS is up.
+    Connected,
+    /// ICE lost its pair for now.
+    Disconnected,
+    /// ICE or DTLS failed (a wrong certificate fingerprint, no working pair): final.
+    Failed,
+    /// [`PeerConnection::close`] was called.
+    Closed,
+}
+
+/// Something the application should know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PeerEvent {
+    /// A local candidate to trickle to the peer (`candidate:...`).
+    LocalCandidate(String),
+    /// Every local candidate has been announced: send `a=end-of-candidates`.
+    GatheringComplete,
+    /// The ICE state changed.
+    IceConnectionStateChanged(IceState),
+    /// The aggregate state changed.
+    ConnectionStateChanged(ConnectionState),
+    /// DTLS is connected (the peer's certificate matched its fingerprint).
+    DtlsConnected,
+    /// DTLS failed; the connection is failed.
+    DtlsFailed(crate::dtls::Error),
+    /// The peer closed DTLS.
+    DtlsClosed,
+    /// The SCTP association is up.
+    SctpConnected,
+    /// The SCTP association ended; every channel is closed.
+    SctpClosed,
+    /// A channel is open: one we created (`remote: false`) or one the peer opened.
+    DataChannelOpen {
+        /// The channel (its SCTP stream id).
+        id: ChannelId,
+        /// Its label.
+        label: String,
+        /// Whether the peer opened it.
+        remote: bool,
+    },
+    /// A message arrived.
+    Message {
+        /// The channel.
+        channel: ChannelId,
+        /// The payload.
+        data: bytes::Bytes,
+        /// Binary or text.
+        binary: bool,
+    },
+    /// A channel's buffered amount fell to its threshold.
+    BufferedAmountLow(ChannelId),
+    /// A channel is closed in both directions.
+    DataChannelClosed(ChannelId),
+}
+
+/// Counters, for tests and diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerStats {
+    /// Datagrams given to `handle_datagram`.
+    pub datagrams_received: u64,
+    /// Datagrams dropped: unknown first byte (RFC 7983), media, ZRTP, DTLS from a pair ICE
+    /// does not vouch for or before DTLS exists.
+    pub dropped: u64,
+    /// DTLS datagrams written by `poll_transmit`.
+    pub datagrams_sent: u64,
+    /// SCTP packets DTLS refused (closed or failed).
+    pub sctp_packets_dropped: u64,
+    /// Remote candidates in a description that did not parse and were ignored.
+    pub candidates_ignored: u64,
+}
+
+/// Why a PeerConnection operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The description has no `a=group:BUNDLE` holding its data m-section (we require
+    /// max-bundle, RFC 8843).
+    #[error("the description does not bundle its data section")]
+    NoBundle,
+    /// No `application` m-section is accepted.
+    #[error("the description has no data m-section")]
+    NoDataSection,
+    /// More than one `application` m-section.
+    #[error("more than one data m-section")]
+    SeveralDataSections,
+    /// An audio or video m-section: media is not supported yet.
+    #[error("media m-sections ({0}) are not supported")]
+    MediaNotSupported(String),
+    /// The data m-section's protocol is neither `UDP/DTLS/SCTP` nor `DTLS/SCTP`.
+    #[error("unsupported data protocol {0}")]
+    UnsupportedProtocol(String),
+    /// The data m-section has no `a=mid`.
+    #[error("the data m-section has no mid")]
+    NoMid,
+    /// No `a=ice-ufrag` / `a=ice-pwd`.
+    #[error("the description lacks ICE credentials")]
+    NoIceCredentials,
+    /// No sha-256 `a=fingerprint`.
+    #[error("the description lacks a sha-256 fingerprint")]
+    NoFingerprint,
+    /// No `a=setup`.
+    #[error("the description lacks a=setup")]
+    NoSetup,
+    /// An `a=setup` value not allowed here (an answer must say `active` or `passive`).
+    #[error("a=setup:{} is not allowed here", .0.as_str())]
+    BadSetup(Setup),
+    /// The peer's SCTP port differs from 5000 after channels were created.
+    #[error("unsupported remote SCTP port {0}")]
+    SctpPort(u16),
+    /// The operation is not allowed in this signalling state.
+    #[error("{operation} is not allowed in signalling state {state:?}")]
+    InvalidState {
+        /// What was attempted.
+        operation: &'static str,
+        /// The state.
+        state: SignalingState,
+    },
+    /// A candidate came before any remote description.
+    #[error("no remote description")]
+    NoRemoteDescription,
+    /// A second offer/answer exchange: renegotiation is not supported yet.
+    #[error("renegotiation is not supported yet")]
+    Renegotiation,
+    /// A message larger than the peer's `a=max-message-size`.
+    #[error("message of {size} bytes exceeds the peer's limit of {max}")]
+    MessageTooLarge {
+        /// The message size.
+        size: usize,
+        /// The peer's limit.
+        max: usize,
+    },
+    /// The connection is closed.
+    #[error("the connection is closed")]
+    Closed,
+    /// The ICE agent refused (a malformed candidate, bad credentials, too many addresses).
+    #[error(transparent)]
+    Ice(#[from] crate::ice::Error),
+    /// A certificate could not be generated.
+    #[error(transparent)]
+    Dtls(#[from] crate::dtls::Error),
+    /// The data channel layer refused (no such channel, too many, buffer full).
+    #[error(transparent)]
+    DataChannel(#[from] crate::datachannel::Error),
+    /// The description did not parse.
+    #[error(transparent)]
+    Sdp(#[from] crate::sdp::Error),
+}
