@@ -43,3 +43,165 @@ fn same_lan_peers_open_a_channel_and_exchange_messages() {
     let open = p.first(false, |e| matches!(e, PeerEvent::DataChannelOpen { .. }));
     assert!(open.unwrap() < 500 * MS, "{open:?}");
 }
+
+const SIZES: [usize; 5] = [0, 1, 1200, 65535, 262144];
+
+fn payload(n: usize, salt: u8) -> Vec<u8> {
+    (0..n).map(|i| (i as u8).wrapping_mul(31) ^ salt).collect()
+}
+
+/// Sends every size as binary and as text from both sides on `id`, and checks what arrives.
+fn exchange_all_sizes(p: &mut Pair, id: u16) {
+    let now = p.now();
+    for (a_side, salt) in [(true, 1u8), (false, 2u8)] {
+        for &n in &SIZES {
+            p.pc(a_side).send(now, id, &payload(n, salt)).unwrap();
+            let text = "x".repeat(n);
+            p.pc(a_side).send_text(now, id, &text).unwrap();
+        }
+    }
+    let want = 2 * SIZES.len();
+    assert!(
+        p.run_until(30 * SEC, |p| p.messages(true, id).len() >= want
+            && p.messages(false, id).len() >= want),
+        "a got {}, b got {}",
+        p.messages(true, id).len(),
+        p.messages(false, id).len()
+    );
+    for (a_side, salt) in [(false, 1u8), (true, 2u8)] {
+        let mut expected: Vec<(Vec<u8>, bool)> = Vec::new();
+        for &n in &SIZES {
+            expected.push((payload(n, salt), true));
+            expected.push((vec![b'x'; n], false));
+        }
+        let mut got = p.messages(a_side, id);
+        if !p.pc_ref(a_side).channel_config(id).unwrap().ordered {
+            got.sort();
+            expected.sort();
+        }
+        assert_eq!(got.len(), expected.len());
+        assert!(got == expected, "payloads differ on side a={a_side}");
+    }
+}
+
+#[test]
+fn all_message_sizes_cross_both_ways_on_an_ordered_channel() {
+    let mut p = Pair::lan(2, 5 * MS, 0.0);
+    let id = connect(&mut p, "sizes");
+    exchange_all_sizes(&mut p, id);
+}
+
+#[test]
+fn all_message_sizes_cross_both_ways_on_an_unordered_channel() {
+    let mut p = Pair::lan(3, 5 * MS, 0.0);
+    let now = p.now();
+    let id = p
+        .pc(true)
+        .create_data_channel(
+            now,
+            "unordered",
+            ChannelConfig {
+                ordered: false,
+                ..ChannelConfig::default()
+            },
+        )
+        .unwrap();
+    p.negotiate();
+    assert!(p.run_until(10 * SEC, |p| p.opened(true, id) && p.opened(false, id)));
+    assert!(!p.pc_ref(false).channel_config(id).unwrap().ordered);
+    exchange_all_sizes(&mut p, id);
+}
+
+#[test]
+fn peers_behind_eim_nats_connect_and_exchange() {
+    let mut p = Pair::natted(4);
+    let id = connect(&mut p, "both behind EIM NATs, 80 ms RTT");
+    exchange_all_sizes(&mut p, id);
+}
+
+#[test]
+fn five_percent_loss_still_connects_and_delivers_everything() {
+    let mut p = Pair::lan(5, 10 * MS, 0.05);
+    let id = connect(&mut p, "5% loss, 20 ms RTT");
+    exchange_all_sizes(&mut p, id);
+}
+
+#[test]
+fn three_channels_from_both_sides_then_closed_from_either_side() {
+    let mut p = Pair::lan(6, 5 * MS, 0.0);
+    let first = connect(&mut p, "three channels");
+    let now = p.now();
+    // After the answer, each side's ids have its DTLS role's parity (RFC 8832 §6).
+    let from_b = p
+        .pc(false)
+        .create_data_channel(now, "from-b", ChannelConfig::default())
+        .unwrap();
+    let from_a = p
+        .pc(true)
+        .create_data_channel(now, "from-a", ChannelConfig::default())
+        .unwrap();
+    assert_eq!(from_b % 2, 0, "the answerer is the DTLS client");
+    assert_eq!(from_a % 2, 1);
+    let ids = [first, from_a, from_b];
+    assert!(p.run_until(5 * SEC, |p| {
+        ids.iter().all(|&i| p.opened(true, i) && p.opened(false, i))
+    }));
+    let label = |p: &Pair, side: bool, id: u16| {
+        p.log(side).iter().find_map(|(_, e)| match e {
+            PeerEvent::DataChannelOpen { id: i, label, .. } if *i == id => Some(label.clone()),
+            _ => None,
+        })
+    };
+    assert_eq!(label(&p, true, from_b).as_deref(), Some("from-b"));
+    assert_eq!(label(&p, false, from_a).as_deref(), Some("from-a"));
+
+    let now = p.now();
+    for (k, &id) in ids.iter().enumerate() {
+        p.pc(true).send_text(now, id, &format!("a{k}")).unwrap();
+        p.pc(false).send_text(now, id, &format!("b{k}")).unwrap();
+    }
+    assert!(
+        p.run_until(5 * SEC, |p| ids.iter().all(|&i| p.messages(true, i).len()
+            == 1
+            && p.messages(false, i).len() == 1))
+    );
+    for (k, &id) in ids.iter().enumerate() {
+        assert_eq!(p.messages(false, id)[0].0, format!("a{k}").into_bytes());
+        assert_eq!(p.messages(true, id)[0].0, format!("b{k}").into_bytes());
+    }
+
+    // The offerer closes one, the answerer another; both sides see both closed.
+    p.pc(true).close_channel(from_b);
+    p.pc(false).close_channel(first);
+    let closed = |p: &Pair, side: bool, id: u16| {
+        p.log(side)
+            .iter()
+            .any(|(_, e)| *e == PeerEvent::DataChannelClosed(id))
+    };
+    assert!(
+        p.run_until(5 * SEC, |p| [true, false].iter().all(|&s| closed(
+            p, s, from_b
+        ) && closed(
+            p, s, first
+        )))
+    );
+    // The third still works.
+    let now = p.now();
+    p.pc(false).send_text(now, from_a, "still here").unwrap();
+    assert!(p.run_until(2 * SEC, |p| p.messages(true, from_a).len() == 2));
+    assert!(p.pc(true).send_text(now, first, "gone").is_err());
+}
+
+#[test]
+fn close_tells_the_peer_and_ends_in_closed() {
+    let mut p = Pair::lan(7, 5 * MS, 0.0);
+    connect(&mut p, "close");
+    let now = p.now();
+    p.pc(true).close(now);
+    assert_eq!(p.state(true), ConnectionState::Closed);
+    assert!(p.run_until(5 * SEC, |p| {
+        p.log(false)
+            .iter()
+            .any(|(_, e)| matches!(e, PeerEvent::SctpClosed | PeerEvent::DtlsClosed))
+    }));
+}
