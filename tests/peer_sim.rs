@@ -205,3 +205,51 @@ fn close_tells_the_peer_and_ends_in_closed() {
             .any(|(_, e)| matches!(e, PeerEvent::SctpClosed | PeerEvent::DtlsClosed))
     }));
 }
+
+#[test]
+fn a_wrong_fingerprint_in_the_answer_fails_the_connection() {
+    use kaon::dtls::{HashAlgorithm, Identity};
+    use kaon::peer::SdpType;
+    use kaon::sdp::SessionDescription;
+    let mut p = Pair::lan(8, 5 * MS, 0.0);
+    let offer = p.pc(true).create_offer().unwrap();
+    p.pc(true)
+        .set_local_description(SdpType::Offer, offer.clone())
+        .unwrap();
+    p.pc(false)
+        .set_remote_description(SdpType::Offer, offer)
+        .unwrap();
+    let answer = p.pc(false).create_answer().unwrap();
+    p.pc(false)
+        .set_local_description(SdpType::Answer, answer.clone())
+        .unwrap();
+    // Someone in the signalling path swaps the certificate fingerprint.
+    let real = p.pc_ref(false).fingerprint().to_string();
+    let fake = Identity::generate()
+        .unwrap()
+        .fingerprint(HashAlgorithm::Sha256)
+        .to_string();
+    let text = answer.to_string().replace(&real, &fake);
+    assert_ne!(text, answer.to_string());
+    p.pc(true)
+        .set_remote_description(SdpType::Answer, SessionDescription::parse(&text).unwrap())
+        .unwrap();
+    assert!(
+        p.run_until(30 * SEC, |p| p.state(true) == ConnectionState::Failed),
+        "{:?}",
+        p.log_a
+    );
+    assert!(
+        p.log(true)
+            .iter()
+            .any(|(_, e)| matches!(e, PeerEvent::DtlsFailed(_)))
+    );
+    assert!(
+        !p.log(true)
+            .iter()
+            .any(|(_, e)| matches!(e, PeerEvent::DataChannelOpen { .. }))
+    );
+    p.run_for(5 * SEC);
+    // The answerer hears the alert (or never completes); it never opens a channel.
+    assert_ne!(p.state(false), ConnectionState::Connected);
+}

@@ -1,0 +1,242 @@
+//! Offer/answer rules of the PeerConnection: what a remote description must carry, the typed
+//! errors for what it lacks, the signalling states and rollback.
+
+use std::time::Instant;
+
+use kaon::datachannel::ChannelConfig;
+use kaon::peer::{Error, PeerConfig, PeerConnection, RemoteSummary, SdpType, SignalingState};
+use kaon::sdp::{SessionDescription, Setup};
+
+fn peer(seed: u64) -> PeerConnection {
+    let mut pc = PeerConnection::new(PeerConfig::with_seed(seed)).unwrap();
+    pc.add_local_address(format!("192.0.2.{seed}:5000").parse().unwrap())
+        .unwrap();
+    pc
+}
+
+/// One offer for the whole file (certificates are random, so each offer differs).
+fn offer_text() -> String {
+    static OFFER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    OFFER
+        .get_or_init(|| peer(1).create_offer().unwrap().to_string())
+        .clone()
+}
+
+/// The offer with `from` replaced by `to` (line-wise, CRLF kept).
+fn edited(from: &str, to: &str) -> SessionDescription {
+    let text = offer_text();
+    assert!(text.contains(from), "{from} not in {text}");
+    SessionDescription::parse(&text.replace(from, to)).unwrap()
+}
+
+fn refused(sdp: SessionDescription) -> Error {
+    let mut b = peer(2);
+    let e = b.set_remote_description(SdpType::Offer, sdp).unwrap_err();
+    // A refused description changes nothing.
+    assert_eq!(b.signaling_state(), SignalingState::Stable);
+    assert!(b.remote_description().is_none());
+    e
+}
+
+#[test]
+fn our_offer_is_a_valid_data_only_offer() {
+    let text = offer_text();
+    let sdp = SessionDescription::parse(&text).unwrap();
+    let s = RemoteSummary::from_sdp(&sdp).unwrap();
+    assert_eq!(s.setup, Setup::ActPass);
+    assert_eq!(s.sctp_port, 5000);
+    assert_eq!(s.max_message_size, 262144);
+    assert_eq!(s.mid, "0");
+    assert!(text.contains("m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"));
+    assert!(text.contains("a=group:BUNDLE 0\r\n"));
+}
+
+#[test]
+fn missing_pieces_are_typed_errors() {
+    let line = |name: &str| {
+        offer_text()
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap()
+            .to_string()
+            + "\r\n"
+    };
+    assert_eq!(refused(edited("a=group:BUNDLE 0\r\n", "")), Error::NoBundle);
+    assert_eq!(
+        refused(edited(&line("a=fingerprint:"), "")),
+        Error::NoFingerprint
+    );
+    assert_eq!(
+        refused(edited(&line("a=ice-ufrag:"), "")),
+        Error::NoIceCredentials
+    );
+    assert_eq!(refused(edited("a=setup:actpass\r\n", "")), Error::NoSetup);
+    assert_eq!(
+        refused(edited("UDP/DTLS/SCTP", "UDP/TLS/RTP/SAVPF")),
+        Error::UnsupportedProtocol("UDP/TLS/RTP/SAVPF".into())
+    );
+    assert_eq!(
+        refused(edited("m=application 9", "m=audio 9")),
+        Error::MediaNotSupported("audio".into())
+    );
+    // A sha-1 fingerprint alone is not enough.
+    let fp = line("a=fingerprint:");
+    let sha1 =
+        "a=fingerprint:sha-1 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33\r\n";
+    assert_eq!(refused(edited(&fp, sha1)), Error::NoFingerprint);
+    // The old DTLS/SCTP form is accepted.
+    let old = edited("UDP/DTLS/SCTP", "DTLS/SCTP");
+    assert!(RemoteSummary::from_sdp(&old).is_ok());
+    // Converts into the crate-wide error.
+    let e: kaon::Error = Error::NoBundle.into();
+    assert!(matches!(e, kaon::Error::Peer(Error::NoBundle)));
+}
+
+#[test]
+fn an_answer_must_pick_a_dtls_role() {
+    let mut a = peer(1);
+    let offer = a.create_offer().unwrap();
+    a.set_local_description(SdpType::Offer, offer.clone())
+        .unwrap();
+    let mut b = peer(2);
+    b.set_remote_description(SdpType::Offer, offer).unwrap();
+    let answer = b.create_answer().unwrap().to_string();
+    assert!(answer.contains("a=setup:active\r\n"));
+    let bad =
+        SessionDescription::parse(&answer.replace("a=setup:active", "a=setup:actpass")).unwrap();
+    assert_eq!(
+        a.set_remote_description(SdpType::Answer, bad),
+        Err(Error::BadSetup(Setup::ActPass))
+    );
+    assert_eq!(a.signaling_state(), SignalingState::HaveLocalOffer);
+    let good = SessionDescription::parse(&answer).unwrap();
+    a.set_remote_description(SdpType::Answer, good).unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::Stable);
+}
+
+#[test]
+fn an_offer_that_says_active_makes_the_answerer_passive() {
+    let offer = edited("a=setup:actpass", "a=setup:active");
+    let mut b = peer(2);
+    b.set_remote_description(SdpType::Offer, offer).unwrap();
+    let answer = b.create_answer().unwrap();
+    assert_eq!(
+        RemoteSummary::from_sdp(&answer).unwrap().setup,
+        Setup::Passive
+    );
+    b.set_local_description(SdpType::Answer, answer).unwrap();
+    // Passive: the DTLS server, odd ids.
+    let id = b
+        .create_data_channel(Instant::now(), "x", ChannelConfig::default())
+        .unwrap();
+    assert_eq!(id % 2, 1);
+}
+
+#[test]
+fn signalling_states_follow_jsep() {
+    let mut a = peer(1);
+    let mut b = peer(2);
+    assert_eq!(a.signaling_state(), SignalingState::Stable);
+    assert!(matches!(
+        b.create_answer(),
+        Err(Error::InvalidState {
+            operation: "create_answer",
+            ..
+        })
+    ));
+    let offer = a.create_offer().unwrap();
+    // An answer cannot be applied without an offer.
+    assert!(matches!(
+        b.set_remote_description(SdpType::Answer, offer.clone()),
+        Err(Error::InvalidState { .. })
+    ));
+    a.set_local_description(SdpType::Offer, offer.clone())
+        .unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::HaveLocalOffer);
+    b.set_remote_description(SdpType::Offer, offer).unwrap();
+    assert_eq!(b.signaling_state(), SignalingState::HaveRemoteOffer);
+    assert!(matches!(
+        b.create_offer(),
+        Err(Error::InvalidState {
+            operation: "create_offer",
+            ..
+        })
+    ));
+    let answer = b.create_answer().unwrap();
+    b.set_local_description(SdpType::Answer, answer.clone())
+        .unwrap();
+    a.set_remote_description(SdpType::Answer, answer).unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::Stable);
+    assert_eq!(b.signaling_state(), SignalingState::Stable);
+    // Candidates before any remote description have nowhere to go.
+    assert_eq!(
+        peer(3).add_ice_candidate("candidate:1 1 udp 2130706431 192.0.2.9 5000 typ host"),
+        Err(Error::NoRemoteDescription)
+    );
+    // A malformed trickled candidate is an ICE error.
+    assert!(matches!(
+        a.add_ice_candidate("candidate:garbage"),
+        Err(Error::Ice(_))
+    ));
+}
+
+#[test]
+fn rollback_undoes_a_local_or_a_remote_offer() {
+    // Our own offer.
+    let mut a = peer(1);
+    let offer = a.create_offer().unwrap();
+    a.set_local_description(SdpType::Offer, offer).unwrap();
+    a.rollback().unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::Stable);
+    assert!(a.local_description().is_none());
+    assert!(matches!(a.rollback(), Err(Error::InvalidState { .. })));
+
+    // The peer's offer, with a trickled candidate, rolled back through SdpType::Rollback;
+    // then a fresh offer from the other direction works.
+    let mut b = peer(2);
+    let offer = peer(3).create_offer().unwrap();
+    b.set_remote_description(SdpType::Offer, offer).unwrap();
+    b.add_ice_candidate("candidate:1 1 udp 2130706431 192.0.2.3 5000 typ host")
+        .unwrap();
+    b.set_remote_description(
+        SdpType::Rollback,
+        SessionDescription::parse(&offer_text()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(b.signaling_state(), SignalingState::Stable);
+    assert!(b.remote_description().is_none());
+    let mine = b.create_offer().unwrap();
+    b.set_local_description(SdpType::Offer, mine.clone())
+        .unwrap();
+    let mut c = peer(4);
+    c.set_remote_description(SdpType::Offer, mine).unwrap();
+    let answer = c.create_answer().unwrap();
+    b.set_remote_description(SdpType::Answer, answer).unwrap();
+    assert_eq!(b.signaling_state(), SignalingState::Stable);
+}
+
+#[test]
+fn messages_over_the_peers_limit_are_refused() {
+    let mut a = peer(1);
+    let now = Instant::now();
+    let id = a
+        .create_data_channel(now, "x", ChannelConfig::default())
+        .unwrap();
+    let offer = a.create_offer().unwrap();
+    a.set_local_description(SdpType::Offer, offer.clone())
+        .unwrap();
+    let mut b = peer(2);
+    b.set_remote_description(SdpType::Offer, offer).unwrap();
+    let answer = b.create_answer().unwrap().to_string();
+    let answer = answer.replace("a=max-message-size:262144", "a=max-message-size:1000");
+    a.set_remote_description(SdpType::Answer, SessionDescription::parse(&answer).unwrap())
+        .unwrap();
+    assert_eq!(
+        a.send(now, id, &[0; 1001]),
+        Err(Error::MessageTooLarge {
+            size: 1001,
+            max: 1000
+        })
+    );
+    assert!(a.send(now, id, &[0; 1000]).is_ok());
+}
