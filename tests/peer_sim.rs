@@ -16,7 +16,10 @@ fn connect(p: &mut Pair, name: &str) -> u16 {
         .unwrap();
     p.negotiate();
     assert!(
-        p.run_until(20 * SEC, |p| p.opened(true, id) && p.opened(false, id)),
+        p.run_until(20 * SEC, |p| p.opened(true, id)
+            && p.opened(false, id)
+            && p.state(true) == ConnectionState::Connected
+            && p.state(false) == ConnectionState::Connected),
         "{name}: channel did not open at {:?}; a: {:?}\nb: {:?}",
         p.sim.elapsed(),
         p.log_a,

@@ -552,26 +552,38 @@ impl PeerConnection {
 
     // ---- plumbing between the layers ----
 
-    /// Creates the DTLS endpoint once we know our role and ICE has a pair to carry it.
-    fn ensure_dtls(&mut self, now: Instant) {
+    /// Creates the DTLS endpoint once we know our role and ICE has a pair to carry it: the
+    /// selected one, or `via`, the valid pair a peer's first DTLS datagram came over (the
+    /// controlled side may hear the ClientHello before the nomination).
+    fn ensure_dtls(&mut self, now: Instant, via: Option<(SocketAddr, SocketAddr)>) {
         if self.dtls.is_some() || self.closed {
             return;
         }
-        let (Some(role), Some(pair)) = (self.dtls_role, self.ice.selected_pair()) else {
+        let Some(role) = self.dtls_role else { return };
+        let Some((local, remote)) = self
+            .ice
+            .selected_pair()
+            .map(|p| (p.local, p.remote))
+            .or(via)
+        else {
             return;
         };
         let cfg = dtls::Config {
             role,
-            local_addr: Some(pair.local),
-            remote_addr: Some(pair.remote),
+            local_addr: Some(local),
+            remote_addr: Some(remote),
             remote_fingerprints: self.remote_fingerprints.clone(),
             mtu: 1200,
+            // ICE has already proven the peer answers at this address (RFC 8445 §7.2.5),
+            // and only datagrams from pairs it vouches for reach DTLS: the cookie exchange
+            // would only cost a round trip.
+            hello_verify: false,
             seed: self.sctp_seed.map(|s| s ^ 0xd715),
             ..dtls::Config::default()
         };
         match dtls::Endpoint::new(cfg, self.identity.clone(), now) {
             Ok(d) => {
-                self.dtls_addrs = (pair.local, pair.remote);
+                self.dtls_addrs = (local, remote);
                 self.dtls = Some(d);
                 self.update_state();
             }
@@ -609,7 +621,7 @@ impl PeerConnection {
                         .push_back(PeerEvent::IceConnectionStateChanged(s));
                     self.update_state();
                 }
-                IceEvent::SelectedPairChanged { .. } => self.ensure_dtls(now),
+                IceEvent::SelectedPairChanged { .. } => self.ensure_dtls(now, None),
                 IceEvent::Data { .. } => {}
             }
         }
@@ -738,6 +750,7 @@ impl Protocol for PeerConnection {
                     Received::Data(bytes) => {
                         if self.dtls.is_none() {
                             self.pump(now);
+                            self.ensure_dtls(now, Some((d.destination, d.source)));
                         }
                         match &mut self.dtls {
                             Some(dtls) => {
@@ -791,9 +804,16 @@ impl Protocol for PeerConnection {
         if let Some(t) = self.ice.poll_transmit(now, buf) {
             return Some(t);
         }
-        self.ensure_dtls(now);
-        let pair = self.ice.selected_pair()?;
+        self.ensure_dtls(now, None);
         let dtls = self.dtls.as_mut()?;
+        let (local, remote, relayed) = match self.ice.selected_pair() {
+            Some(p) => (p.local, p.remote, p.relayed),
+            // Not selected yet, but the pair DTLS started on is valid: answer on it.
+            None if self.ice.accepts(self.dtls_addrs.1, self.dtls_addrs.0) => {
+                (self.dtls_addrs.0, self.dtls_addrs.1, false)
+            }
+            None => return None,
+        };
         let mut t = dtls.poll_transmit(now, buf);
         if t.is_none() && self.sctp_started && dtls.is_connected() {
             // One SCTP packet at a time, so DTLS never holds more than a datagram's worth.
@@ -811,7 +831,7 @@ impl Protocol for PeerConnection {
             }
             return None;
         };
-        if pair.relayed {
+        if relayed {
             // The agent wraps it for the relay.
             if self.ice.send(&buf[..t.len]).is_err() {
                 self.stats.dropped += 1;
@@ -821,8 +841,8 @@ impl Protocol for PeerConnection {
         }
         self.stats.datagrams_sent += 1;
         Some(Transmit {
-            source: pair.local,
-            destination: pair.remote,
+            source: local,
+            destination: remote,
             len: t.len,
         })
     }
