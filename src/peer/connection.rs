@@ -643,7 +643,8 @@ impl PeerConnection {
                     self.channels.handle_packet(now, &packet);
                 }
                 dtls::Event::Closed => {
-                    self.dtls_connected = false;
+                    // W3C webrtc-pc §4.3.3 counts a closed DTLS transport with the connected
+                    // ones: the aggregate state does not fall back to connecting.
                     self.events.push_back(PeerEvent::DtlsClosed);
                 }
                 dtls::Event::Failed(e) => {
