@@ -208,3 +208,106 @@ fn a_peer_that_closes_dtls_leaves_the_other_closed_not_connecting() {
     }));
     assert_ne!(p.b.connection_state(), ConnectionState::Connecting);
 }
+
+#[test]
+fn a_passive_answer_makes_the_offerer_the_dtls_client() {
+    let now = Instant::now();
+    let peer = |seed, addr: &str| {
+        let mut pc = PeerConnection::new(PeerConfig::with_seed(seed)).unwrap();
+        pc.add_local_address(addr.parse().unwrap()).unwrap();
+        pc
+    };
+    let (mut a, mut b) = (peer(1, A), peer(2, B));
+    // Created before the answer: the id assumes the usual active answerer (odd).
+    let early = a
+        .create_data_channel(now, "early", ChannelConfig::default())
+        .unwrap();
+    while a.poll_event().is_some() {}
+    let offer = a.create_offer().unwrap();
+    a.set_local_description(SdpType::Offer, offer.clone())
+        .unwrap();
+    b.set_remote_description(SdpType::Offer, offer).unwrap();
+    while b.poll_event().is_some() {}
+    let answer = b.create_answer().unwrap().to_string();
+    let answer =
+        kaon::sdp::SessionDescription::parse(&answer.replace("setup:active", "setup:passive"))
+            .unwrap();
+    b.set_local_description(SdpType::Answer, answer.clone())
+        .unwrap();
+    a.set_remote_description(SdpType::Answer, answer).unwrap();
+    // Now the offerer is the DTLS client: new ids are even, the answerer's odd.
+    let late = a
+        .create_data_channel(now, "late", ChannelConfig::default())
+        .unwrap();
+    let from_b = b
+        .create_data_channel(now, "from-b", ChannelConfig::default())
+        .unwrap();
+    assert_eq!((late % 2, from_b % 2), (0, 1));
+    let mut p = Pair {
+        a,
+        b,
+        now,
+        events_a: Vec::new(),
+        events_b: Vec::new(),
+    };
+    assert!(p.run(Duration::from_secs(5), |p| p.opened(early)
+        && p.opened(late)
+        && p.opened(from_b)));
+    let now = p.now;
+    p.a.send_text(now, late, "over a passive answer").unwrap();
+    assert!(p.run(Duration::from_secs(2), |p| {
+        p.got_b(b"over a passive answer")
+    }));
+}
+
+#[test]
+fn negotiated_channels_skip_dcep_on_both_sides() {
+    let (mut p, _) = connected();
+    let now = p.now;
+    let cfg = ChannelConfig {
+        negotiated: Some(42),
+        ..ChannelConfig::default()
+    };
+    assert_eq!(p.a.create_data_channel(now, "n", cfg.clone()).unwrap(), 42);
+    assert_eq!(p.b.create_data_channel(now, "n", cfg).unwrap(), 42);
+    p.a.send_text(now, 42, "negotiated").unwrap();
+    assert!(p.run(Duration::from_secs(2), |p| p.got_b(b"negotiated")));
+}
+
+#[test]
+fn ice_failure_fails_the_connection() {
+    // Each side is told the other has no candidates at all.
+    let now = Instant::now();
+    let peer = |seed, addr: &str| {
+        let mut pc = PeerConnection::new(PeerConfig::with_seed(seed)).unwrap();
+        pc.add_local_address(addr.parse().unwrap()).unwrap();
+        pc
+    };
+    let (mut a, mut b) = (peer(1, A), peer(2, B));
+    let offer = a.create_offer().unwrap(); // no events polled yet: no candidates in it
+    a.set_local_description(SdpType::Offer, offer.clone())
+        .unwrap();
+    b.set_remote_description(SdpType::Offer, offer).unwrap();
+    b.add_ice_candidate("a=end-of-candidates").unwrap();
+    let answer = b.create_answer().unwrap();
+    b.set_local_description(SdpType::Answer, answer.clone())
+        .unwrap();
+    a.set_remote_description(SdpType::Answer, answer).unwrap();
+    a.add_ice_candidate("").unwrap();
+    // Drop the candidate events: nothing is trickled.
+    let mut p = Pair {
+        a,
+        b,
+        now,
+        events_a: Vec::new(),
+        events_b: Vec::new(),
+    };
+    assert!(p.run(Duration::from_secs(60), |p| {
+        p.a.connection_state() == ConnectionState::Failed
+            && p.b.connection_state() == ConnectionState::Failed
+    }));
+    assert!(
+        p.events_a
+            .contains(&PeerEvent::ConnectionStateChanged(ConnectionState::Failed))
+    );
+}
