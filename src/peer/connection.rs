@@ -7,12 +7,12 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::demux::PacketKind;
-use super::description::{DEFAULT_MAX_MESSAGE_SIZE, Local, RemoteSummary, SCTP_PORT, SdpType};
+use super::description::{DEFAULT_MAX_MESSAGE_SIZE, RemoteSummary, SCTP_PORT, SdpType};
 use super::{ConnectionState, Error, PeerConfig, PeerEvent, PeerStats, SignalingState};
 use crate::datachannel::{self, ChannelConfig, ChannelId, DataChannels};
 use crate::dtls::{self, Fingerprint, HashAlgorithm, Identity, SrtpKeying};
 use crate::ice::{Agent, AgentConfig, IceEvent, IceState, Received};
-use crate::sdp::{SessionDescription, Setup};
+use crate::sdp::SessionDescription;
 use crate::{Datagram, Protocol, Rng, Transmit};
 
 /// The largest SCTP packet we hand DTLS: the DTLS record (13 bytes of header, 8 of explicit
@@ -26,50 +26,50 @@ const UNSPECIFIED: SocketAddr =
 /// A WebRTC peer connection for data channels: see the [module documentation](super).
 #[derive(Debug)]
 pub struct PeerConnection {
-    cfg_ice: AgentConfig,
-    ice: Agent,
-    identity: Identity,
-    fingerprint: Fingerprint,
-    dtls: Option<dtls::Endpoint>,
+    pub(super) cfg_ice: AgentConfig,
+    pub(super) ice: Agent,
+    pub(super) identity: Identity,
+    pub(super) fingerprint: Fingerprint,
+    pub(super) dtls: Option<dtls::Endpoint>,
     /// The addresses the DTLS endpoint was created with; datagrams are handed to it as if
     /// between them, whichever pair ICE uses at the moment.
-    dtls_addrs: (SocketAddr, SocketAddr),
-    dtls_role: Option<dtls::Role>,
-    remote_fingerprints: Vec<Fingerprint>,
-    channels: DataChannels,
-    sctp_seed: Option<u64>,
-    sctp_started: bool,
-    local_max_message_size: usize,
-    remote_max_message_size: usize,
-    local_addrs: Vec<SocketAddr>,
-    local_candidates: Vec<String>,
-    gathering_complete: bool,
-    signaling: SignalingState,
+    pub(super) dtls_addrs: (SocketAddr, SocketAddr),
+    pub(super) dtls_role: Option<dtls::Role>,
+    pub(super) remote_fingerprints: Vec<Fingerprint>,
+    pub(super) channels: DataChannels,
+    pub(super) sctp_seed: Option<u64>,
+    pub(super) sctp_started: bool,
+    pub(super) local_max_message_size: usize,
+    pub(super) remote_max_message_size: usize,
+    pub(super) local_addrs: Vec<SocketAddr>,
+    pub(super) local_candidates: Vec<String>,
+    pub(super) gathering_complete: bool,
+    pub(super) signaling: SignalingState,
     /// The remote offer, applied when we set our answer (so a rollback has nothing to undo).
-    pending_remote: Option<RemoteSummary>,
+    pub(super) pending_remote: Option<RemoteSummary>,
     /// Candidates trickled in before the remote description they belong to was applied.
-    pending_candidates: Vec<String>,
-    pending_end_of_candidates: bool,
-    remote_applied: bool,
+    pub(super) pending_candidates: Vec<String>,
+    pub(super) pending_end_of_candidates: bool,
+    pub(super) remote_applied: bool,
     /// Our last offer or answer, and whether it was an offer.
-    local_description: Option<(SdpType, SessionDescription)>,
-    remote_description: Option<(SdpType, SessionDescription)>,
-    mid: String,
-    session_id: u64,
-    session_version: u64,
-    ice_state: IceState,
-    state: ConnectionState,
-    dtls_connected: bool,
-    dtls_failed: bool,
-    closed: bool,
-    srtp: Option<SrtpKeying>,
-    events: VecDeque<PeerEvent>,
+    pub(super) local_description: Option<(SdpType, SessionDescription)>,
+    pub(super) remote_description: Option<(SdpType, SessionDescription)>,
+    pub(super) mid: String,
+    pub(super) session_id: u64,
+    pub(super) session_version: u64,
+    pub(super) ice_state: IceState,
+    pub(super) state: ConnectionState,
+    pub(super) dtls_connected: bool,
+    pub(super) dtls_failed: bool,
+    pub(super) closed: bool,
+    pub(super) srtp: Option<SrtpKeying>,
+    pub(super) events: VecDeque<PeerEvent>,
     /// Set when something was queued that only `poll_transmit` sends (a DCEP answer taken out
     /// of the channels by `poll_event`): `poll_timeout` then asks to be woken at once.
-    wake: Option<Instant>,
-    last_now: Option<Instant>,
-    scratch: Vec<u8>,
-    stats: PeerStats,
+    pub(super) wake: Option<Instant>,
+    pub(super) last_now: Option<Instant>,
+    pub(super) scratch: Vec<u8>,
+    pub(super) stats: PeerStats,
 }
 
 impl PeerConnection {
@@ -176,234 +176,6 @@ impl PeerConnection {
     /// The local candidates found so far, as `candidate:...` lines.
     pub fn local_candidates(&self) -> &[String] {
         &self.local_candidates
-    }
-
-    // ---- offer / answer ----
-
-    /// Writes an offer: one data m-section, `a=setup:actpass` (RFC 8842 §5.2), our ICE
-    /// credentials and the candidates known so far.
-    pub fn create_offer(&mut self) -> Result<SessionDescription, Error> {
-        self.check_open()?;
-        if self.signaling == SignalingState::HaveRemoteOffer {
-            return Err(Error::InvalidState {
-                operation: "create_offer",
-                state: self.signaling,
-            });
-        }
-        Ok(self.write_local(Setup::ActPass))
-    }
-
-    /// Writes an answer to the remote offer. We take `a=setup:active` (we are the DTLS client)
-    /// when the offer allows, as browsers do; an offer that insists on `active` makes us
-    /// `passive` (RFC 8842 §5.3).
-    pub fn create_answer(&mut self) -> Result<SessionDescription, Error> {
-        self.check_open()?;
-        let Some(remote) = &self.pending_remote else {
-            return Err(Error::InvalidState {
-                operation: "create_answer",
-                state: self.signaling,
-            });
-        };
-        let setup = match remote.setup {
-            Setup::Active => Setup::Passive,
-            _ => Setup::Active,
-        };
-        self.mid = remote.mid.clone();
-        Ok(self.write_local(setup))
-    }
-
-    fn write_local(&mut self, setup: Setup) -> SessionDescription {
-        let (ufrag, pwd) = self.ice.local_credentials();
-        let d = Local {
-            session_id: self.session_id,
-            version: self.session_version,
-            mid: &self.mid,
-            ufrag,
-            pwd,
-            fingerprint: &self.fingerprint,
-            setup,
-            max_message_size: self.local_max_message_size,
-            candidates: &self.local_candidates,
-            end_of_candidates: self.gathering_complete,
-        }
-        .write();
-        self.session_version += 1;
-        d
-    }
-
-    /// Sets our own offer or answer (or rolls back the pending offer).
-    pub fn set_local_description(
-        &mut self,
-        kind: SdpType,
-        sdp: SessionDescription,
-    ) -> Result<(), Error> {
-        self.check_open()?;
-        match (kind, self.signaling) {
-            (SdpType::Rollback, _) => return self.rollback(),
-            (SdpType::Offer, SignalingState::Stable | SignalingState::HaveLocalOffer) => {
-                self.signaling = SignalingState::HaveLocalOffer;
-            }
-            (SdpType::Answer, SignalingState::HaveRemoteOffer) => {
-                let setup = sdp
-                    .media
-                    .first()
-                    .and_then(|m| sdp.setup_for(m))
-                    .ok_or(Error::NoSetup)?;
-                let remote = self
-                    .pending_remote
-                    .take()
-                    .ok_or(Error::NoRemoteDescription)?;
-                let role = match setup {
-                    Setup::Active => dtls::Role::Client,
-                    Setup::Passive => dtls::Role::Server,
-                    _ => return Err(Error::BadSetup(setup)),
-                };
-                self.apply_remote(remote, role, false)?;
-                self.signaling = SignalingState::Stable;
-            }
-            (_, state) => {
-                return Err(Error::InvalidState {
-                    operation: "set_local_description",
-                    state,
-                });
-            }
-        }
-        self.local_description = Some((kind, sdp));
-        Ok(())
-    }
-
-    /// Sets the peer's offer or answer, after checking it ([`RemoteSummary::from_sdp`]); a
-    /// refused description changes nothing.
-    pub fn set_remote_description(
-        &mut self,
-        kind: SdpType,
-        sdp: SessionDescription,
-    ) -> Result<(), Error> {
-        self.check_open()?;
-        if kind == SdpType::Rollback {
-            return self.rollback();
-        }
-        let summary = RemoteSummary::from_sdp(&sdp)?;
-        match (kind, self.signaling) {
-            (SdpType::Offer, SignalingState::Stable | SignalingState::HaveRemoteOffer) => {
-                if self.remote_applied {
-                    // Renegotiation (and ICE restarts) are not part of this slice.
-                    return Err(Error::Renegotiation);
-                }
-                self.pending_remote = Some(summary);
-                self.signaling = SignalingState::HaveRemoteOffer;
-                // JSEP: the answerer's channels take the ids of the role it will answer with.
-                self.channels.set_role(datachannel::Role::Client);
-            }
-            (SdpType::Answer, SignalingState::HaveLocalOffer) => {
-                // RFC 8842 §5.3: the answer picks; actpass there is an error.
-                let role = match summary.setup {
-                    Setup::Active => dtls::Role::Server,
-                    Setup::Passive => dtls::Role::Client,
-                    s => return Err(Error::BadSetup(s)),
-                };
-                if self.remote_applied {
-                    return Err(Error::Renegotiation);
-                }
-                self.apply_remote(summary, role, true)?;
-                self.signaling = SignalingState::Stable;
-            }
-            (_, state) => {
-                return Err(Error::InvalidState {
-                    operation: "set_remote_description",
-                    state,
-                });
-            }
-        }
-        self.remote_description = Some((kind, sdp));
-        Ok(())
-    }
-
-    /// Discards the pending offer, ours or the peer's, and returns to stable (RFC 8829 §4.1.8.2).
-    pub fn rollback(&mut self) -> Result<(), Error> {
-        match self.signaling {
-            SignalingState::Stable => {
-                return Err(Error::InvalidState {
-                    operation: "rollback",
-                    state: self.signaling,
-                });
-            }
-            SignalingState::HaveLocalOffer => self.local_description = None,
-            SignalingState::HaveRemoteOffer => {
-                self.pending_remote = None;
-                self.pending_candidates.clear();
-                self.pending_end_of_candidates = false;
-                self.remote_description = None;
-                self.channels.set_role(datachannel::Role::Server);
-            }
-        }
-        self.signaling = SignalingState::Stable;
-        Ok(())
-    }
-
-    fn apply_remote(
-        &mut self,
-        remote: RemoteSummary,
-        role: dtls::Role,
-        we_offered: bool,
-    ) -> Result<(), Error> {
-        if !we_offered && self.ice.is_controlling() {
-            self.become_controlled()?;
-        }
-        self.ice
-            .set_remote_credentials(&remote.ice_ufrag, &remote.ice_pwd)?;
-        self.ice.set_remote_lite(remote.ice_lite);
-        for c in remote
-            .candidates
-            .iter()
-            .chain(std::mem::take(&mut self.pending_candidates).iter())
-        {
-            // One bad candidate does not spoil the description (RFC 8839 §5.1: ignore it).
-            if self.ice.add_remote_candidate_str(c).is_err() {
-                self.stats.candidates_ignored += 1;
-            }
-        }
-        if remote.end_of_candidates || std::mem::take(&mut self.pending_end_of_candidates) {
-            self.ice.end_of_remote_candidates();
-        }
-        self.mid = remote.mid.clone();
-        self.remote_fingerprints = remote.fingerprints.clone();
-        self.remote_max_message_size = remote.max_message_size;
-        if remote.sctp_port != SCTP_PORT {
-            if self.channels.ids().next().is_some() {
-                return Err(Error::SctpPort(remote.sctp_port));
-            }
-            self.channels = DataChannels::new(channels_config(
-                self.sctp_seed,
-                datachannel::Role::Server,
-                remote.sctp_port,
-                self.local_max_message_size,
-            ));
-        }
-        self.dtls_role = Some(role);
-        // RFC 8832 §6: the DTLS client uses even stream ids, the server odd ones.
-        self.channels.set_role(match role {
-            dtls::Role::Client => datachannel::Role::Client,
-            dtls::Role::Server => datachannel::Role::Server,
-        });
-        self.remote_applied = true;
-        Ok(())
-    }
-
-    /// The answerer's agent is controlled (RFC 8445 §6.1.1): the same credentials and
-    /// addresses in a fresh agent, before any check was sent.
-    fn become_controlled(&mut self) -> Result<(), Error> {
-        let (u, p) = self.ice.local_credentials();
-        let (u, p) = (u.to_string(), p.to_string());
-        let mut cfg = self.cfg_ice.clone();
-        cfg.controlling = false;
-        let mut ice = Agent::new(cfg);
-        ice.set_local_credentials(&u, &p)?;
-        for a in &self.local_addrs {
-            ice.add_local_interface(*a)?;
-        }
-        self.ice = ice;
-        Ok(())
     }
 
     /// The offer/answer state (RTCSignalingState).
@@ -542,7 +314,7 @@ impl PeerConnection {
         self.set_state(ConnectionState::Closed);
     }
 
-    fn check_open(&self) -> Result<(), Error> {
+    pub(super) fn check_open(&self) -> Result<(), Error> {
         if self.closed {
             Err(Error::Closed)
         } else {
@@ -696,6 +468,31 @@ impl PeerConnection {
         }
     }
 
+    /// Data from a working pair: DTLS goes to the endpoint, anything else is dropped.
+    fn on_data(&mut self, now: Instant, d: Datagram<'_>, bytes: &[u8]) {
+        if PacketKind::classify(bytes) != PacketKind::Dtls {
+            self.stats.dropped += 1;
+            return;
+        }
+        if self.dtls.is_none() {
+            self.pump(now);
+            self.ensure_dtls(now, Some((d.destination, d.source)));
+        }
+        let Some(dtls) = &mut self.dtls else {
+            self.stats.dropped += 1;
+            return;
+        };
+        let (local, remote) = self.dtls_addrs;
+        dtls.handle_datagram(
+            now,
+            Datagram {
+                source: remote,
+                destination: local,
+                contents: bytes,
+            },
+        );
+    }
+
     fn channel_event(&mut self, e: datachannel::Event) -> PeerEvent {
         match e {
             datachannel::Event::Connected => PeerEvent::SctpConnected,
@@ -720,7 +517,7 @@ impl PeerConnection {
     }
 }
 
-fn channels_config(
+pub(super) fn channels_config(
     seed: Option<u64>,
     role: datachannel::Role,
     remote_port: u16,
@@ -742,42 +539,17 @@ impl Protocol for PeerConnection {
         self.last_now = Some(now);
         self.stats.datagrams_received += 1;
         match PacketKind::classify(d.contents) {
-            PacketKind::Stun => {
-                self.ice.receive(now, d);
-            }
-            PacketKind::Dtls => {
-                // RFC 8445 §11: only data from a pair ICE vouches for reaches DTLS.
+            // STUN, and whatever a TURN server relays (Data indications are STUN, ChannelData
+            // 64..=79): the agent consumes checks and unwraps relayed payloads. DTLS: RFC 8445
+            // §11, only data from a pair ICE vouches for goes further.
+            PacketKind::Stun | PacketKind::TurnChannel | PacketKind::Dtls => {
                 match self.ice.receive(now, d) {
-                    Received::Data(bytes) => {
-                        if self.dtls.is_none() {
-                            self.pump(now);
-                            self.ensure_dtls(now, Some((d.destination, d.source)));
-                        }
-                        match &mut self.dtls {
-                            Some(dtls) => {
-                                let (local, remote) = self.dtls_addrs;
-                                dtls.handle_datagram(
-                                    now,
-                                    Datagram {
-                                        source: remote,
-                                        destination: local,
-                                        contents: bytes,
-                                    },
-                                );
-                            }
-                            None => self.stats.dropped += 1,
-                        }
-                    }
-                    _ => self.stats.dropped += 1,
+                    Received::Stun => {}
+                    Received::Data(bytes) => self.on_data(now, d, bytes),
+                    Received::Rejected => self.stats.dropped += 1,
                 }
             }
-            // Media is not negotiated in this slice; TURN channel data only comes from a relay
-            // the agent owns.
-            PacketKind::TurnChannel => {
-                if !matches!(self.ice.receive(now, d), Received::Stun) {
-                    self.stats.dropped += 1;
-                }
-            }
+            // Media is not negotiated in this slice.
             PacketKind::Rtp | PacketKind::Rtcp | PacketKind::Zrtp | PacketKind::Unknown => {
                 self.stats.dropped += 1;
             }

@@ -66,6 +66,7 @@
 mod connection;
 mod demux;
 mod description;
+mod signaling;
 
 pub use connection::PeerConnection;
 pub use demux::PacketKind;

@@ -1,0 +1,238 @@
+//! Offer and answer (RFC 8829, JSEP) for [`PeerConnection`]: writing our descriptions,
+//! checking and applying the peer's, the signalling state machine and rollback.
+
+use super::connection::channels_config;
+use super::description::{Local, RemoteSummary, SCTP_PORT, SdpType};
+use super::{Error, PeerConnection, SignalingState};
+use crate::datachannel::{self, DataChannels};
+use crate::dtls;
+use crate::ice::Agent;
+use crate::sdp::{SessionDescription, Setup};
+
+impl PeerConnection {
+    /// Writes an offer: one data m-section, `a=setup:actpass` (RFC 8842 §5.2), our ICE
+    /// credentials and the candidates known so far.
+    pub fn create_offer(&mut self) -> Result<SessionDescription, Error> {
+        self.check_open()?;
+        if self.signaling == SignalingState::HaveRemoteOffer {
+            return Err(Error::InvalidState {
+                operation: "create_offer",
+                state: self.signaling,
+            });
+        }
+        Ok(self.write_local(Setup::ActPass))
+    }
+
+    /// Writes an answer to the remote offer. We take `a=setup:active` (we are the DTLS client)
+    /// when the offer allows, as browsers do; an offer that insists on `active` makes us
+    /// `passive` (RFC 8842 §5.3).
+    pub fn create_answer(&mut self) -> Result<SessionDescription, Error> {
+        self.check_open()?;
+        let Some(remote) = &self.pending_remote else {
+            return Err(Error::InvalidState {
+                operation: "create_answer",
+                state: self.signaling,
+            });
+        };
+        let setup = match remote.setup {
+            Setup::Active => Setup::Passive,
+            _ => Setup::Active,
+        };
+        self.mid = remote.mid.clone();
+        Ok(self.write_local(setup))
+    }
+
+    pub(super) fn write_local(&mut self, setup: Setup) -> SessionDescription {
+        let (ufrag, pwd) = self.ice.local_credentials();
+        let d = Local {
+            session_id: self.session_id,
+            version: self.session_version,
+            mid: &self.mid,
+            ufrag,
+            pwd,
+            fingerprint: &self.fingerprint,
+            setup,
+            max_message_size: self.local_max_message_size,
+            candidates: &self.local_candidates,
+            end_of_candidates: self.gathering_complete,
+        }
+        .write();
+        self.session_version += 1;
+        d
+    }
+
+    /// Sets our own offer or answer (or rolls back the pending offer).
+    pub fn set_local_description(
+        &mut self,
+        kind: SdpType,
+        sdp: SessionDescription,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        match (kind, self.signaling) {
+            (SdpType::Rollback, _) => return self.rollback(),
+            (SdpType::Offer, SignalingState::Stable | SignalingState::HaveLocalOffer) => {
+                self.signaling = SignalingState::HaveLocalOffer;
+            }
+            (SdpType::Answer, SignalingState::HaveRemoteOffer) => {
+                let setup = sdp
+                    .media
+                    .first()
+                    .and_then(|m| sdp.setup_for(m))
+                    .ok_or(Error::NoSetup)?;
+                let remote = self
+                    .pending_remote
+                    .take()
+                    .ok_or(Error::NoRemoteDescription)?;
+                let role = match setup {
+                    Setup::Active => dtls::Role::Client,
+                    Setup::Passive => dtls::Role::Server,
+                    _ => return Err(Error::BadSetup(setup)),
+                };
+                self.apply_remote(remote, role, false)?;
+                self.signaling = SignalingState::Stable;
+            }
+            (_, state) => {
+                return Err(Error::InvalidState {
+                    operation: "set_local_description",
+                    state,
+                });
+            }
+        }
+        self.local_description = Some((kind, sdp));
+        Ok(())
+    }
+
+    /// Sets the peer's offer or answer, after checking it ([`RemoteSummary::from_sdp`]); a
+    /// refused description changes nothing.
+    pub fn set_remote_description(
+        &mut self,
+        kind: SdpType,
+        sdp: SessionDescription,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        if kind == SdpType::Rollback {
+            return self.rollback();
+        }
+        let summary = RemoteSummary::from_sdp(&sdp)?;
+        match (kind, self.signaling) {
+            (SdpType::Offer, SignalingState::Stable | SignalingState::HaveRemoteOffer) => {
+                if self.remote_applied {
+                    // Renegotiation (and ICE restarts) are not part of this slice.
+                    return Err(Error::Renegotiation);
+                }
+                self.pending_remote = Some(summary);
+                self.signaling = SignalingState::HaveRemoteOffer;
+                // JSEP: the answerer's channels take the ids of the role it will answer with.
+                self.channels.set_role(datachannel::Role::Client);
+            }
+            (SdpType::Answer, SignalingState::HaveLocalOffer) => {
+                // RFC 8842 §5.3: the answer picks; actpass there is an error.
+                let role = match summary.setup {
+                    Setup::Active => dtls::Role::Server,
+                    Setup::Passive => dtls::Role::Client,
+                    s => return Err(Error::BadSetup(s)),
+                };
+                if self.remote_applied {
+                    return Err(Error::Renegotiation);
+                }
+                self.apply_remote(summary, role, true)?;
+                self.signaling = SignalingState::Stable;
+            }
+            (_, state) => {
+                return Err(Error::InvalidState {
+                    operation: "set_remote_description",
+                    state,
+                });
+            }
+        }
+        self.remote_description = Some((kind, sdp));
+        Ok(())
+    }
+
+    /// Discards the pending offer, ours or the peer's, and returns to stable (RFC 8829 §4.1.8.2).
+    pub fn rollback(&mut self) -> Result<(), Error> {
+        match self.signaling {
+            SignalingState::Stable => {
+                return Err(Error::InvalidState {
+                    operation: "rollback",
+                    state: self.signaling,
+                });
+            }
+            SignalingState::HaveLocalOffer => self.local_description = None,
+            SignalingState::HaveRemoteOffer => {
+                self.pending_remote = None;
+                self.pending_candidates.clear();
+                self.pending_end_of_candidates = false;
+                self.remote_description = None;
+                self.channels.set_role(datachannel::Role::Server);
+            }
+        }
+        self.signaling = SignalingState::Stable;
+        Ok(())
+    }
+
+    pub(super) fn apply_remote(
+        &mut self,
+        remote: RemoteSummary,
+        role: dtls::Role,
+        we_offered: bool,
+    ) -> Result<(), Error> {
+        if !we_offered && self.ice.is_controlling() {
+            self.become_controlled()?;
+        }
+        self.ice
+            .set_remote_credentials(&remote.ice_ufrag, &remote.ice_pwd)?;
+        self.ice.set_remote_lite(remote.ice_lite);
+        for c in remote
+            .candidates
+            .iter()
+            .chain(std::mem::take(&mut self.pending_candidates).iter())
+        {
+            // One bad candidate does not spoil the description (RFC 8839 §5.1: ignore it).
+            if self.ice.add_remote_candidate_str(c).is_err() {
+                self.stats.candidates_ignored += 1;
+            }
+        }
+        if remote.end_of_candidates || std::mem::take(&mut self.pending_end_of_candidates) {
+            self.ice.end_of_remote_candidates();
+        }
+        self.mid = remote.mid.clone();
+        self.remote_fingerprints = remote.fingerprints.clone();
+        self.remote_max_message_size = remote.max_message_size;
+        if remote.sctp_port != SCTP_PORT {
+            if self.channels.ids().next().is_some() {
+                return Err(Error::SctpPort(remote.sctp_port));
+            }
+            self.channels = DataChannels::new(channels_config(
+                self.sctp_seed,
+                datachannel::Role::Server,
+                remote.sctp_port,
+                self.local_max_message_size,
+            ));
+        }
+        self.dtls_role = Some(role);
+        // RFC 8832 §6: the DTLS client uses even stream ids, the server odd ones.
+        self.channels.set_role(match role {
+            dtls::Role::Client => datachannel::Role::Client,
+            dtls::Role::Server => datachannel::Role::Server,
+        });
+        self.remote_applied = true;
+        Ok(())
+    }
+
+    /// The answerer's agent is controlled (RFC 8445 §6.1.1): the same credentials and
+    /// addresses in a fresh agent, before any check was sent.
+    pub(super) fn become_controlled(&mut self) -> Result<(), Error> {
+        let (u, p) = self.ice.local_credentials();
+        let (u, p) = (u.to_string(), p.to_string());
+        let mut cfg = self.cfg_ice.clone();
+        cfg.controlling = false;
+        let mut ice = Agent::new(cfg);
+        ice.set_local_credentials(&u, &p)?;
+        for a in &self.local_addrs {
+            ice.add_local_interface(*a)?;
+        }
+        self.ice = ice;
+        Ok(())
+    }
+}
