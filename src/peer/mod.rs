@@ -60,6 +60,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Limits of this release
+//!
+//! - Data only: an offer with audio or video is refused ([`Error::MediaNotSupported`]);
+//!   RTP and RTCP datagrams are counted and dropped. The DTLS-SRTP keys are kept for later.
+//! - One offer/answer exchange: renegotiation and ICE restarts are refused
+//!   ([`Error::Renegotiation`]); max-bundle only (one transport).
+//! - A channel created before the answer takes the id parity of the role we expect (odd for
+//!   an offerer); if the answer says `passive` it keeps that id (ids created afterwards follow
+//!   the real role).
+//! - The peer's SCTP port must be 5000 once channels exist ([`Error::SctpPort`]).
+//! - No TURN relays through [`PeerConfig`] yet (the agent has the seam).
+//!
 //! RFCs: 8829 (JSEP), 7983 (demultiplexing), 8831 and 8832 (data channels, DCEP), 8842 (DTLS in
 //! SDP), 8841 (SCTP in SDP), 8839 (ICE in SDP), 8445 (ICE), 6347 (DTLS 1.2), 9260 (SCTP).
 
