@@ -256,3 +256,22 @@ fn a_wrong_fingerprint_in_the_answer_fails_the_connection() {
     // The answerer hears the alert (or never completes); it never opens a channel.
     assert_ne!(p.state(false), ConnectionState::Connected);
 }
+
+#[test]
+fn five_percent_loss_across_seeds() {
+    for seed in 20..30 {
+        let mut p = Pair::lan(seed, 10 * MS, 0.05);
+        let id = connect(&mut p, &format!("5% loss, seed {seed}"));
+        let now = p.now();
+        for k in 0..20u8 {
+            p.pc(true).send(now, id, &[k; 3000]).unwrap();
+        }
+        assert!(
+            p.run_until(30 * SEC, |p| p.messages(false, id).len() == 20),
+            "seed {seed}: {} of 20",
+            p.messages(false, id).len()
+        );
+        let got: Vec<u8> = p.messages(false, id).iter().map(|(m, _)| m[0]).collect();
+        assert_eq!(got, (0..20).collect::<Vec<u8>>(), "seed {seed}: order");
+    }
+}
