@@ -275,3 +275,19 @@ fn five_percent_loss_across_seeds() {
         assert_eq!(got, (0..20).collect::<Vec<u8>>(), "seed {seed}: order");
     }
 }
+
+#[test]
+fn an_outage_shows_as_disconnected_and_recovers() {
+    let mut p = Pair::lan(9, 5 * MS, 0.0);
+    let id = connect(&mut p, "outage");
+    let iface = p.ifaces[1];
+    p.sim.cut_interface(iface);
+    assert!(p.run_until(10 * SEC, |p| p.state(true) == ConnectionState::Disconnected));
+    p.sim.restore_interface(iface);
+    assert!(p.run_until(15 * SEC, |p| p.state(true) == ConnectionState::Connected));
+    let now = p.now();
+    p.pc(true).send_text(now, id, "back").unwrap();
+    assert!(p.run_until(5 * SEC, |p| {
+        p.messages(false, id).iter().any(|(m, _)| m == b"back")
+    }));
+}

@@ -9,7 +9,7 @@ use kaon::datachannel::ChannelId;
 use kaon::ice::AgentConfig;
 use kaon::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, SdpType};
 use kaon::sdp::SessionDescription;
-use kaon::sim::{EndpointId, LinkConfig, NatConfig, NetworkId, Sim};
+use kaon::sim::{EndpointId, InterfaceId, LinkConfig, NatConfig, NetworkId, Sim};
 use kaon::stun::{Server, ServerConfig};
 
 pub const MS: Duration = Duration::from_millis(1);
@@ -37,15 +37,18 @@ pub struct Pair {
     pub log_b: Vec<(Duration, PeerEvent)>,
     /// Whether candidates are forwarded to the other side.
     pub trickle: bool,
+    /// Each side's interface.
+    pub ifaces: Vec<InterfaceId>,
 }
 
 impl Pair {
     /// Builds both peers on their hosts; no signalling yet.
     pub fn new(mut sim: Sim, t0: Instant, pa: Place, pb: Place, stun: Option<SocketAddr>) -> Self {
         let mut ids = Vec::new();
+        let mut ifaces = Vec::new();
         for (n, (name, p)) in [("a", pa), ("b", pb)].into_iter().enumerate() {
             let host = sim.add_host(name);
-            sim.add_interface(host, p.network, ip(p.ip), p.link);
+            ifaces.push(sim.add_interface(host, p.network, ip(p.ip), p.link));
             let addr = SocketAddr::new(ip(p.ip), 5000);
             let mut cfg = PeerConfig::with_seed(100 + n as u64);
             cfg.ice = AgentConfig {
@@ -64,6 +67,7 @@ impl Pair {
             log_a: Vec::new(),
             log_b: Vec::new(),
             trickle: true,
+            ifaces,
         }
     }
 
