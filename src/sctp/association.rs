@@ -491,6 +491,7 @@ impl Association {
                 Timer::Reconfig => self.on_reconfig_timeout(now),
                 Timer::Shutdown => self.on_shutdown_timeout(now),
                 Timer::ShutdownGuard => self.terminate(CloseReason::PeerUnreachable),
+                Timer::Loss => self.on_loss_timer(now),
                 Timer::Expiry => {
                     if let Some(next) = self.inflight.abandon_expired(now) {
                         self.timers.set(Timer::Expiry, next);

@@ -57,6 +57,10 @@ pub(crate) struct SackSummary {
     pub rtt: Option<Duration>,
     /// Chunks newly declared lost.
     pub newly_lost: usize,
+    /// When a hole that was overtaken but not yet declared lost will be old enough to be
+    /// (RACK's reorder timer): without it, holes at the tail of a burst of loss wait for a
+    /// SACK that never comes once the window is full, and then for T3.
+    pub loss_timer: Option<Instant>,
 }
 
 type Ranges = SmallVec<[(u64, u64); 8]>;
@@ -70,6 +74,8 @@ pub(crate) struct Inflight {
     gaps: Ranges,
     tx_seq: u64,
     ack_point: u64,
+    /// Highest TSN ever acknowledged, cumulatively or by a gap block.
+    highest_acked: u64,
     interleaved: bool,
     /// Messages abandoned before their last fragment was sent: (stream, message id).
     pub truncated: Vec<(u16, u64)>,
@@ -88,6 +94,7 @@ impl Inflight {
             gaps: Ranges::new(),
             tx_seq: 0,
             ack_point: base - 1,
+            highest_acked: base - 1,
             interleaved,
             truncated: Vec::new(),
             abandoned_any: false,
@@ -238,13 +245,56 @@ impl Inflight {
         // with nothing else outstanding sends it again (`mark_all_lost`).
         self.gaps = new_gaps;
 
+        self.highest_acked = self.highest_acked.max(htna).max(cum);
         if let Some((newest_seq, sent_at, once)) = newest {
             if once {
                 s.rtt = Some(now.saturating_duration_since(sent_at));
             }
-            s.newly_lost = self.count_misses(cum, htna, newest_seq, now, reorder);
+            let (lost, timer) = self.count_misses(cum, htna, newest_seq, now, reorder);
+            s.newly_lost = lost;
+            s.loss_timer = timer;
         }
         Some(s)
+    }
+
+    /// The reorder timer fired: declares lost the overtaken holes now older than `reorder`.
+    /// Returns how many, and when to look again.
+    /// Visits only the holes between the gap blocks of the last SACK, below the highest TSN
+    /// ever acknowledged: O(holes), like a SACK.
+    pub(crate) fn on_loss_timer(
+        &mut self,
+        now: Instant,
+        reorder: Duration,
+    ) -> (usize, Option<Instant>) {
+        let mut deadline: Option<Instant> = None;
+        let mut lost = Vec::new();
+        let top = self.highest_acked;
+        let mut from = self.base;
+        let bounds = self
+            .gaps
+            .iter()
+            .map(|&(a, b)| (a, b + 1))
+            .chain([(top + 1, top + 1)]);
+        for (gap_start, next_from) in bounds {
+            for t in from..gap_start.min(top + 1) {
+                let Some(e) = self.get(t) else { continue };
+                if e.state != ChunkState::InFlight || e.misses == 0 {
+                    continue;
+                }
+                let due = e.sent_at + reorder;
+                if due <= now {
+                    lost.push(t);
+                } else {
+                    deadline = Some(deadline.map_or(due, |d| d.min(due)));
+                }
+            }
+            if gap_start > top {
+                break;
+            }
+            from = from.max(next_from);
+        }
+        let n = lost.into_iter().filter(|&t| self.mark_lost(t, now)).count();
+        (n, deadline)
     }
 
     /// Miss indications for holes below `htna` that were sent before `newest_seq`.
@@ -255,8 +305,9 @@ impl Inflight {
         newest_seq: u64,
         now: Instant,
         reorder: Duration,
-    ) -> usize {
+    ) -> (usize, Option<Instant>) {
         let mut lost = SmallVec::<[u64; 8]>::new();
+        let mut deadline: Option<Instant> = None;
         let mut from = cum + 1;
         let gaps = std::mem::take(&mut self.gaps);
         let holes = gaps
@@ -271,6 +322,9 @@ impl Inflight {
                     let old = now.saturating_duration_since(e.sent_at) >= reorder;
                     if e.misses >= MISSES_FOR_LOSS || old {
                         lost.push(t);
+                    } else {
+                        let due = e.sent_at + reorder;
+                        deadline = Some(deadline.map_or(due, |d| d.min(due)));
                     }
                 }
             }
@@ -280,7 +334,8 @@ impl Inflight {
             from = next_from;
         }
         self.gaps = gaps;
-        lost.iter().filter(|&&t| self.mark_lost(t, now)).count()
+        let n = lost.iter().filter(|&&t| self.mark_lost(t, now)).count();
+        (n, deadline)
     }
 
     /// Declares `tsn` lost, or abandons its message when its policy says so. Returns whether it

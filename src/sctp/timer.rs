@@ -24,9 +24,11 @@ pub(crate) enum Timer {
     ShutdownGuard,
     /// The lifetime of the oldest message in flight ends (RFC 3758 timed reliability).
     Expiry,
+    /// An overtaken chunk becomes old enough to be declared lost (RACK's reorder timer).
+    Loss,
 }
 
-const COUNT: usize = 9;
+const COUNT: usize = 10;
 const ALL: [Timer; COUNT] = [
     Timer::Init,
     Timer::Cookie,
@@ -37,9 +39,10 @@ const ALL: [Timer; COUNT] = [
     Timer::Shutdown,
     Timer::ShutdownGuard,
     Timer::Expiry,
+    Timer::Loss,
 ];
 
-/// Deadlines keyed by [`Timer`]. `next` is a fixed scan of nine slots, independent of the
+/// Deadlines keyed by [`Timer`]. `next` is a fixed scan of ten slots, independent of the
 /// number of streams or chunks in flight.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Timers {
