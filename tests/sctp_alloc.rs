@@ -11,19 +11,23 @@ struct Counting;
 
 thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    static LIVE: Cell<isize> = const { Cell::new(0) };
 }
 
 // SAFETY: forwards to the system allocator; only counts, per thread, how often it is called.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        LIVE.with(|n| n.set(n.get() + layout.size() as isize));
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.with(|n| n.set(n.get() - layout.size() as isize));
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        LIVE.with(|n| n.set(n.get() + new_size as isize - layout.size() as isize));
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -33,6 +37,48 @@ static GLOBAL: Counting = Counting;
 
 fn allocations() -> usize {
     ALLOCATIONS.with(Cell::get)
+}
+
+fn live_bytes() -> isize {
+    LIVE.with(Cell::get)
+}
+
+#[test]
+fn a_connected_idle_data_channel_endpoint_is_small() {
+    use kaon::datachannel::{ChannelConfig, Config as DcConfig, DataChannels, Role};
+    let cfg = |seed, role| {
+        let mut c = DcConfig::new(role);
+        c.sctp.seed = Some(seed);
+        c
+    };
+    let before = live_bytes();
+    let mut a = Box::new(DataChannels::new(cfg(1, Role::Client)));
+    let mut b = Box::new(DataChannels::new(cfg(2, Role::Server)));
+    let now = Instant::now();
+    a.connect(now);
+    b.connect(now);
+    let id = a
+        .create_channel(now, ChannelConfig::labelled("chat"))
+        .unwrap();
+    let mut buf = [0u8; 1200];
+    for _ in 0..10 {
+        a.send_text(now, id, "hi").unwrap();
+        while let Some(n) = a.poll_packet(now, &mut buf) {
+            b.handle_packet(now, &buf[..n]);
+        }
+        while let Some(n) = b.poll_packet(now, &mut buf) {
+            a.handle_packet(now, &buf[..n]);
+        }
+        while a.poll_event().is_some() {}
+        while b.poll_event().is_some() {}
+    }
+    let each = (live_bytes() - before) / 2;
+    eprintln!(
+        "connected, idle, one channel: {each} B per endpoint ({} B of it the struct)",
+        std::mem::size_of::<DataChannels>()
+    );
+    // DESIGN.md wants a whole idle PeerConnection with one channel under 24 KiB.
+    assert!(each < 12 * 1024, "{each}");
 }
 
 #[test]
