@@ -322,6 +322,11 @@ impl SendQueue {
         }
     }
 
+    /// Whether any stream waits to be reset.
+    pub(crate) fn has_closing(&self) -> bool {
+        !self.closing.is_empty()
+    }
+
     /// Closing streams whose messages have all been given TSNs; they become `Resetting`.
     pub(crate) fn take_resettable(&mut self, max: usize) -> smallvec::SmallVec<[u16; 4]> {
         let mut out = smallvec::SmallVec::new();
