@@ -24,6 +24,12 @@ pub struct Config {
     pub receive_window: usize,
     /// Bytes `send` may queue before refusing with `SendBufferFull` (Chromium uses 16 MiB).
     pub send_buffer: usize,
+    /// Bytes sent and not yet acknowledged cumulatively that we keep for retransmission.
+    /// An honest peer's window bounds this already; the cap stops a peer that gap-acks
+    /// everything but never acknowledges it cumulatively from growing our memory. It must
+    /// exceed the path's bandwidth-delay product for full speed: 32 MiB covers 1 Gbit/s at
+    /// about 200 ms.
+    pub max_inflight: usize,
     /// Streams we ask for in each direction; the association uses the smaller of ours and the
     /// peer's. WebRTC asks for the maximum, 65535.
     pub streams: u16,
@@ -69,6 +75,7 @@ impl Default for Config {
             max_message_size: 256 * 1024,
             receive_window: 16 * 1024 * 1024,
             send_buffer: 16 * 1024 * 1024,
+            max_inflight: 32 * 1024 * 1024,
             streams: u16::MAX,
             rto_initial: Duration::from_millis(500),
             rto_min: Duration::from_millis(400),

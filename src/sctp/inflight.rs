@@ -70,6 +70,8 @@ pub(crate) struct Inflight {
     base: u64,
     entries: VecDeque<Sent>,
     flight: usize,
+    /// Payload bytes of every entry not yet released (abandoned ones free theirs).
+    retained: usize,
     lost: BTreeSet<u64>,
     gaps: Ranges,
     tx_seq: u64,
@@ -90,6 +92,7 @@ impl Inflight {
             base,
             entries: VecDeque::new(),
             flight: 0,
+            retained: 0,
             lost: BTreeSet::new(),
             gaps: Ranges::new(),
             tx_seq: 0,
@@ -107,6 +110,11 @@ impl Inflight {
 
     pub(crate) fn cum(&self) -> u64 {
         self.base - 1
+    }
+
+    /// Payload bytes held for possible retransmission.
+    pub(crate) fn retained(&self) -> usize {
+        self.retained
     }
 
     /// Bytes in the network (sent, neither acked, lost nor abandoned).
@@ -142,6 +150,7 @@ impl Inflight {
     /// Records a first transmission; returns its TSN.
     pub(crate) fn push(&mut self, frag: Fragment, now: Instant) -> u64 {
         self.flight += frag.payload.len();
+        self.retained += frag.payload.len();
         self.tx_seq += 1;
         self.entries.push_back(Sent {
             frag,
@@ -180,6 +189,7 @@ impl Inflight {
             let Some(e) = self.entries.pop_front() else {
                 break;
             };
+            self.retained -= e.frag.payload.len();
             match e.state {
                 ChunkState::InFlight => {
                     self.flight -= e.frag.payload.len();
@@ -472,6 +482,7 @@ impl Inflight {
         e.state = ChunkState::Abandoned;
         // The peer will never need these bytes again: free them now.
         e.frag.payload = bytes::Bytes::new();
+        self.retained -= len;
         match was {
             ChunkState::InFlight => self.flight -= len,
             ChunkState::Lost => {

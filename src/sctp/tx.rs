@@ -190,7 +190,9 @@ impl Association {
         let max_frag = (self.cfg.mtu.saturating_sub(HEADER_LEN + hdr) & !3).max(4);
         let mut truncated = Vec::<Truncated>::new();
         loop {
-            if self.inflight.flight() >= self.cc.cwnd() {
+            if self.inflight.flight() >= self.cc.cwnd()
+                || self.inflight.retained() >= self.cfg.max_inflight
+            {
                 break;
             }
             // RFC 9260 §6.1 A: respect the peer's window, but probe a closed one when nothing
