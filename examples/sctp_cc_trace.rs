@@ -20,6 +20,7 @@ fn main() {
         seed: Some(s),
         receive_window: window,
         send_buffer: window,
+        max_inflight: window,
         ..Config::default()
     };
     let mut p = Pair::new(

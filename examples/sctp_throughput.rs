@@ -40,6 +40,7 @@ fn main() {
         let cfg = Config {
             receive_window: window,
             send_buffer: window,
+            max_inflight: window,
             ..Config::default()
         };
         let r = throughput::bulk(
