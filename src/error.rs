@@ -16,6 +16,12 @@ pub enum Error {
     /// A STUN message was malformed or failed verification.
     #[error(transparent)]
     Stun(#[from] crate::stun::Error),
+    /// An SCTP packet was malformed or an SCTP request was refused.
+    #[error(transparent)]
+    Sctp(#[from] crate::sctp::Error),
+    /// A data channel request was refused.
+    #[error(transparent)]
+    DataChannel(#[from] crate::datachannel::Error),
     /// An SRTP or SRTCP packet could not be protected or unprotected.
     #[error(transparent)]
     Srtp(#[from] crate::srtp::Error),

@@ -1,0 +1,391 @@
+//! Reassembly of fragmented messages and ordered delivery per stream (RFC 9260 §6.5, §6.6,
+//! §6.9; RFC 8260 §2.1 for I-DATA; RFC 3758 §3.6 for skipping).
+//!
+//! DATA fragments of one message have consecutive TSNs. They are kept by TSN, and the runs of
+//! consecutive fragments are tracked by their end points, so each arrival costs O(log n) and a
+//! message completes when its run starts with a B fragment and ends with an E fragment.
+//! I-DATA fragments are kept per message (stream, U bit, MID) by FSN. Complete ordered
+//! messages wait per stream for their turn, keyed by their extended SSN or MID.
+//!
+//! Every byte held, plus a per-chunk overhead, is counted in [`Reassembly::bytes`], which the
+//! association subtracts from its advertised receive window: a peer that floods us is
+//! flow-controlled by our window rather than growing our memory.
+
+use super::Message;
+use super::chunk::{Data, SkippedStream};
+use crate::wire::serial::{Serial16, Serial32};
+use bytes::{Bytes, BytesMut};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Bookkeeping cost charged per held chunk or message, on top of its payload.
+pub(crate) const OVERHEAD: usize = 64;
+/// Extended sequence numbers start here so they never underflow.
+const SEQ_BASE: u64 = 1 << 32;
+
+#[derive(Debug)]
+struct Frag {
+    stream: u16,
+    ssn: u16,
+    ppid: u32,
+    unordered: bool,
+    begin: bool,
+    end: bool,
+    payload: Bytes,
+}
+
+#[derive(Debug, Default)]
+struct Partial {
+    frags: BTreeMap<u32, Bytes>,
+    ppid: u32,
+    last_fsn: Option<u32>,
+    bytes: usize,
+}
+
+#[derive(Debug)]
+struct InStream {
+    /// Extended SSN (DATA) or MID (I-DATA) of the next ordered message to deliver.
+    next: u64,
+    pending: BTreeMap<u64, (u32, Bytes)>,
+}
+
+impl Default for InStream {
+    fn default() -> Self {
+        Self {
+            next: SEQ_BASE,
+            pending: BTreeMap::new(),
+        }
+    }
+}
+
+/// Reassembly and ordering for one association.
+#[derive(Debug, Default)]
+pub(crate) struct Reassembly {
+    frags: BTreeMap<u64, Frag>,
+    runs: BTreeMap<u64, u64>,
+    partials: BTreeMap<(u16, bool, u32), Partial>,
+    streams: BTreeMap<u16, InStream>,
+    bytes: usize,
+    interleaved: bool,
+}
+
+fn cost(len: usize) -> usize {
+    len + OVERHEAD
+}
+
+impl Reassembly {
+    pub(crate) fn new(interleaved: bool) -> Self {
+        Self {
+            interleaved,
+            ..Self::default()
+        }
+    }
+
+    /// Bytes held (payload plus overhead) in fragments and waiting messages.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Streams with ordered state (for memory accounting in tests).
+    pub(crate) fn stream_count(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Takes one new chunk (its TSN already recorded as new) and delivers whatever completes.
+    pub(crate) fn insert(
+        &mut self,
+        tsn: u64,
+        d: &Data<'_>,
+        payload: Bytes,
+        out: &mut VecDeque<Message>,
+    ) {
+        if d.begin && d.end {
+            self.complete(d.stream, d.unordered, d.ssn_or_mid, d.ppid, payload, out);
+        } else if self.interleaved {
+            self.insert_fsn(d, payload, out);
+        } else {
+            self.insert_tsn(tsn, d, payload, out);
+        }
+    }
+
+    fn insert_tsn(&mut self, tsn: u64, d: &Data<'_>, payload: Bytes, out: &mut VecDeque<Message>) {
+        if self.frags.contains_key(&tsn) {
+            return;
+        }
+        self.bytes += cost(payload.len());
+        let f = Frag {
+            stream: d.stream,
+            ssn: d.ssn_or_mid as u16,
+            ppid: d.ppid,
+            unordered: d.unordered,
+            begin: d.begin,
+            end: d.end,
+            payload,
+        };
+        let same_msg = |a: &Frag, b: &Frag| {
+            a.stream == b.stream && a.unordered == b.unordered && (a.unordered || a.ssn == b.ssn)
+        };
+        let mut start = tsn;
+        let mut end = tsn;
+        if !f.begin
+            && let Some((&s, &e)) = self.runs.range(..tsn).next_back()
+            && e + 1 == tsn
+            && self
+                .frags
+                .get(&e)
+                .is_some_and(|p| !p.end && same_msg(p, &f))
+        {
+            start = s;
+        }
+        if !f.end
+            && let Some(&e) = self.runs.get(&(tsn + 1))
+            && self
+                .frags
+                .get(&(tsn + 1))
+                .is_some_and(|n| !n.begin && same_msg(n, &f))
+        {
+            self.runs.remove(&(tsn + 1));
+            end = e;
+        }
+        self.frags.insert(tsn, f);
+        let complete = self.frags[&start].begin && self.frags[&end].end;
+        if !complete {
+            self.runs.insert(start, end);
+            return;
+        }
+        if start != tsn {
+            self.runs.remove(&start);
+        }
+        let mut total = 0;
+        let mut taken = Vec::with_capacity((end - start + 1) as usize);
+        for t in start..=end {
+            if let Some(f) = self.frags.remove(&t) {
+                self.bytes -= cost(f.payload.len());
+                total += f.payload.len();
+                taken.push(f);
+            }
+        }
+        let first = &taken[0];
+        let (stream, unordered, ssn, ppid) = (first.stream, first.unordered, first.ssn, first.ppid);
+        let mut data = BytesMut::with_capacity(total);
+        for f in &taken {
+            data.extend_from_slice(&f.payload);
+        }
+        self.complete(stream, unordered, u32::from(ssn), ppid, data.freeze(), out);
+    }
+
+    fn insert_fsn(&mut self, d: &Data<'_>, payload: Bytes, out: &mut VecDeque<Message>) {
+        let key = (d.stream, d.unordered, d.ssn_or_mid);
+        let p = self.partials.entry(key).or_default();
+        if p.frags.contains_key(&d.fsn) {
+            return;
+        }
+        let c = cost(payload.len());
+        p.bytes += c;
+        self.bytes += c;
+        p.frags.insert(d.fsn, payload);
+        if d.begin {
+            p.ppid = d.ppid;
+        }
+        if d.end {
+            p.last_fsn = Some(d.fsn);
+        }
+        let done = p.last_fsn.is_some_and(|last| {
+            p.frags.len() as u64 == u64::from(last) + 1
+                && p.frags.last_key_value().is_some_and(|(&k, _)| k == last)
+        });
+        if !done {
+            return;
+        }
+        let Some(p) = self.partials.remove(&key) else {
+            return;
+        };
+        self.bytes -= p.bytes;
+        let total = p.frags.values().map(Bytes::len).sum();
+        let mut data = BytesMut::with_capacity(total);
+        for f in p.frags.values() {
+            data.extend_from_slice(f);
+        }
+        self.complete(
+            d.stream,
+            d.unordered,
+            d.ssn_or_mid,
+            p.ppid,
+            data.freeze(),
+            out,
+        );
+    }
+
+    fn extend(&self, next: u64, seq: u32) -> u64 {
+        let d = if self.interleaved {
+            Serial32(seq).distance(Serial32(next as u32))
+        } else {
+            Serial16(seq as u16).distance(Serial16(next as u16))
+        };
+        next.saturating_add_signed(d)
+    }
+
+    /// A whole message: unordered ones go out at once, ordered ones wait for their turn.
+    fn complete(
+        &mut self,
+        stream: u16,
+        unordered: bool,
+        seq: u32,
+        ppid: u32,
+        data: Bytes,
+        out: &mut VecDeque<Message>,
+    ) {
+        if unordered {
+            out.push_back(Message {
+                stream,
+                ppid,
+                unordered,
+                data,
+            });
+            return;
+        }
+        let next = self.streams.get(&stream).map_or(SEQ_BASE, |s| s.next);
+        let ext = self.extend(next, seq);
+        if ext < next {
+            return; // an old message delivered or skipped already
+        }
+        let s = self.streams.entry(stream).or_default();
+        if ext == s.next {
+            s.next += 1;
+            out.push_back(Message {
+                stream,
+                ppid,
+                unordered,
+                data,
+            });
+            self.drain(stream, out);
+        } else if let std::collections::btree_map::Entry::Vacant(v) = s.pending.entry(ext) {
+            self.bytes += cost(data.len());
+            v.insert((ppid, data));
+        }
+    }
+
+    /// Delivers the waiting messages of `stream` that are now in order.
+    fn drain(&mut self, stream: u16, out: &mut VecDeque<Message>) {
+        let Some(s) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        while let Some(e) = s.pending.first_entry() {
+            if *e.key() != s.next {
+                break;
+            }
+            let (ppid, data) = e.remove();
+            self.bytes -= cost(data.len());
+            s.next += 1;
+            out.push_back(Message {
+                stream,
+                ppid,
+                unordered: false,
+                data,
+            });
+        }
+    }
+
+    /// FORWARD-TSN or I-FORWARD-TSN: drop what was abandoned up to `new_cum` and skip the
+    /// named ordered messages, delivering what that unblocks.
+    pub(crate) fn forward(
+        &mut self,
+        new_cum: u64,
+        skipped: &[SkippedStream],
+        out: &mut VecDeque<Message>,
+    ) {
+        let kept = self.frags.split_off(&(new_cum + 1));
+        for f in std::mem::replace(&mut self.frags, kept).into_values() {
+            self.bytes -= cost(f.payload.len());
+        }
+        let kept_runs = self.runs.split_off(&(new_cum + 1));
+        for (_, end) in std::mem::replace(&mut self.runs, kept_runs) {
+            if end > new_cum {
+                // A run straddling the new cumulative TSN keeps its upper part.
+                self.runs.insert(new_cum + 1, end);
+            }
+        }
+        for s in skipped {
+            if self.interleaved {
+                self.drop_partials(s.stream, s.unordered, s.ssn_or_mid);
+            }
+            if !s.unordered {
+                self.skip_ordered(s.stream, s.ssn_or_mid, out);
+            }
+        }
+    }
+
+    fn drop_partials(&mut self, stream: u16, unordered: bool, mid: u32) {
+        let doomed: Vec<_> = self
+            .partials
+            .range((stream, unordered, 0)..=(stream, unordered, u32::MAX))
+            .map(|(&k, _)| k)
+            .filter(|&(_, _, m)| m == mid || (!unordered && Serial32(m).is_before(Serial32(mid))))
+            .collect();
+        for k in doomed {
+            if let Some(p) = self.partials.remove(&k) {
+                self.bytes -= p.bytes;
+            }
+        }
+    }
+
+    fn skip_ordered(&mut self, stream: u16, seq: u32, out: &mut VecDeque<Message>) {
+        let next = self.streams.get(&stream).map_or(SEQ_BASE, |s| s.next);
+        let ext = self.extend(next, seq);
+        if ext < next {
+            return;
+        }
+        let s = self.streams.entry(stream).or_default();
+        // Complete messages up to the skipped one were only waiting for abandoned ones.
+        let later = s.pending.split_off(&(ext + 1));
+        let earlier = std::mem::replace(&mut s.pending, later);
+        s.next = ext + 1;
+        for (_, (ppid, data)) in earlier {
+            self.bytes -= cost(data.len());
+            out.push_back(Message {
+                stream,
+                ppid,
+                unordered: false,
+                data,
+            });
+        }
+        self.drain(stream, out);
+    }
+
+    /// RFC 6525 §5.2.2: the peer reset these outgoing streams of its own (an empty list means
+    /// all); their sequence numbers start again at 0 and whatever was held for them is gone.
+    pub(crate) fn reset_streams(&mut self, streams: &[u16]) {
+        let all: Vec<u16>;
+        let streams = if streams.is_empty() {
+            let mut ids: Vec<u16> = self.streams.keys().copied().collect();
+            ids.extend(self.partials.keys().map(|k| k.0));
+            ids.dedup();
+            all = ids;
+            &all[..]
+        } else {
+            streams
+        };
+        for &id in streams {
+            if let Some(s) = self.streams.remove(&id) {
+                for (_, data) in s.pending.values() {
+                    self.bytes -= cost(data.len());
+                }
+            }
+            for u in [false, true] {
+                let keys: Vec<_> = self
+                    .partials
+                    .range((id, u, 0)..=(id, u, u32::MAX))
+                    .map(|(&k, _)| k)
+                    .collect();
+                for k in keys {
+                    if let Some(p) = self.partials.remove(&k) {
+                        self.bytes -= p.bytes;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "reassembly_tests.rs"]
+mod tests;

@@ -1,0 +1,128 @@
+//! The receive path: DATA and I-DATA (RFC 9260 §6.2, RFC 8260), FORWARD-TSN (RFC 3758 §3.6),
+//! and when to acknowledge (§6.2 delayed acks).
+
+use super::association::{Association, State};
+use super::chunk::{Data, ForwardTsn, cause};
+use super::recv::Arrival;
+use super::timer::Timer;
+use bytes::Bytes;
+use std::time::Instant;
+
+impl Association {
+    /// One DATA or I-DATA chunk. Returns whether it counts as data for the ack policy.
+    pub(super) fn on_data(&mut self, now: Instant, d: &Data<'_>, idata: bool) -> bool {
+        if !matches!(
+            self.state,
+            State::Established | State::ShutdownPending | State::ShutdownSent
+        ) {
+            return false;
+        }
+        // RFC 8260 §2.2.3: the chunk type must match what was negotiated.
+        if idata != self.caps.interleaving {
+            self.stats.packets_dropped += 1;
+            return false;
+        }
+        let tsn = self.recv.unwrap(d.tsn);
+        if d.payload.is_empty() {
+            // RFC 9260 §6.2: a DATA chunk with no user data is a protocol error.
+            let mut info = [0u8; 4];
+            info.copy_from_slice(&d.tsn.to_be_bytes());
+            self.abort_with(now, cause::NO_USER_DATA, &info);
+            return false;
+        }
+        self.ack.pending = true;
+        if self.recv.contains(tsn) {
+            self.recv.arrive(tsn);
+            self.stats.duplicates_received += 1;
+            self.ack.immediate = true;
+            return true;
+        }
+        if !self.room_for(tsn, d.payload.len()) || !self.recv.acceptable(tsn) {
+            // Dropped without a trace: the peer retransmits once our window reopens.
+            self.stats.data_dropped += 1;
+            self.ack.immediate = true;
+            return true;
+        }
+        if self.recv.arrive(tsn) != Arrival::New {
+            return true;
+        }
+        if d.stream >= self.in_streams {
+            // RFC 9260 §6.5: acknowledge it, drop it, and report the stream.
+            let mut info = [0u8; 4];
+            info[..2].copy_from_slice(&d.stream.to_be_bytes());
+            if self.error_chunks.len() < 4 {
+                self.queue_error(cause::INVALID_STREAM, &info);
+            }
+        } else {
+            let payload = Bytes::copy_from_slice(d.payload);
+            self.reasm.insert(tsn, d, payload, &mut self.delivered);
+            self.flush_delivered();
+        }
+        // RFC 9260 §6.7: out-of-order arrival (or a hole filled) is acknowledged at once.
+        if tsn != self.recv.cum() || self.recv.has_gaps() || d.immediate {
+            self.ack.immediate = true;
+        }
+        self.check_deferred_reset(now);
+        true
+    }
+
+    /// RFC 9260 §6.2: a SACK for every second packet with DATA, else within the delay.
+    pub(super) fn after_data_packet(&mut self, now: Instant) {
+        self.ack.packets += 1;
+        if self.ack.packets >= 2 {
+            self.ack.immediate = true;
+        }
+        if self.ack.immediate {
+            self.timers.stop(Timer::DelayedAck);
+        } else {
+            self.timers
+                .start_if_idle(Timer::DelayedAck, now + self.cfg.delayed_ack);
+        }
+    }
+
+    /// RFC 3758 §3.6 and RFC 8260 §2.3.
+    pub(super) fn on_forward_tsn(&mut self, now: Instant, f: &ForwardTsn, interleaved: bool) {
+        if !self.caps.forward_tsn
+            || interleaved != self.caps.interleaving
+            || !matches!(
+                self.state,
+                State::Established | State::ShutdownPending | State::ShutdownSent
+            )
+        {
+            return;
+        }
+        self.ack.pending = true;
+        self.ack.immediate = true;
+        let new_cum = self.recv.unwrap(f.new_cum_tsn);
+        if !self.recv.forward(new_cum) {
+            return;
+        }
+        self.reasm.forward(new_cum, &f.streams, &mut self.delivered);
+        self.flush_delivered();
+        self.check_deferred_reset(now);
+    }
+
+    /// Writes a SACK into `w` if one fits, using what room is left for gap blocks.
+    pub(super) fn write_sack(&mut self, pw: &mut super::packet::PacketWriter<'_>) -> bool {
+        let room = pw.remaining();
+        if room < 16 {
+            return false;
+        }
+        // Leave room for the duplicate TSNs the SACK may carry too.
+        let max_gaps = (room - 16).saturating_sub(4 * 16) / 4;
+        let rwnd = self.a_rwnd();
+        let sack = self
+            .recv
+            .sack(u32::try_from(rwnd).unwrap_or(u32::MAX), max_gaps);
+        let chunk = super::chunk::Chunk::Sack(sack);
+        if !pw.push(&chunk) {
+            return false;
+        }
+        self.ack.pending = false;
+        self.ack.immediate = false;
+        self.ack.packets = 0;
+        self.ack.last_rwnd = rwnd;
+        self.timers.stop(Timer::DelayedAck);
+        true
+    }
+}
