@@ -15,11 +15,12 @@ fn main() {
     let loss: f64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(0.001);
     let rtt = Duration::from_millis(rtt_ms);
     let link = throughput::path(1_000_000_000, rtt, loss);
-    let window = ((125_000_000.0 * rtt.as_secs_f64() * 2.0) as usize).max(16 << 20);
+    let window = ((125_000_000.0 * rtt.as_secs_f64() * 4.0) as usize).max(16 << 20);
     let cfg = |s| Config {
         seed: Some(s),
         receive_window: window,
         send_buffer: window,
+        max_inflight: window,
         ..Config::default()
     };
     let mut p = Pair::new(
@@ -51,11 +52,11 @@ fn main() {
                 "t={:6.2}s cwnd={:6} pkts flight={:6} srtt={:6.1}ms rate={:5.0}Mbit/s rtx={} fr={} t3={} q_drops={}",
                 (p.now - start).as_secs_f64(), cwnd / 1200, flight / 1200,
                 srtt.unwrap_or_default().as_secs_f64() * 1e3,
-                (got - last_got) as f64 * 8.0 / 0.25 / 1e6, s.retransmissions, s.fast_recoveries, s.timeouts,
+                (got - last_got) as f64 * 8.0 / 1e6 / (std::env::var("TRACE_MS").ok().and_then(|s| s.parse::<f64>().ok()).unwrap_or(250.0) / 1e3), s.retransmissions, s.fast_recoveries, s.timeouts,
                 p.stats(0).queue_drops
             );
             last_got = got;
-            next += Duration::from_millis(250);
+            next += Duration::from_millis(std::env::var("TRACE_MS").ok().and_then(|s| s.parse().ok()).unwrap_or(250));
         }
         false
     });

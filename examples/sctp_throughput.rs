@@ -33,11 +33,14 @@ fn main() {
     for (rtt_ms, pion) in pion {
         let rtt = Duration::from_millis(rtt_ms);
         let link = throughput::path(1_000_000_000, rtt, 0.001);
-        // A receive window big enough for the path: at least 2 BDP of 1 Gbit/s, 16 MiB minimum.
-        let window = ((125_000_000.0 * rtt.as_secs_f64() * 2.0) as usize).max(16 << 20);
+        // A receive window big enough for the path. During loss recovery the receiver holds
+        // what arrived after the hole for about a round trip and a half on top of what is in
+        // flight, so four BDPs of 1 Gbit/s (16 MiB at least, the default).
+        let window = ((125_000_000.0 * rtt.as_secs_f64() * 4.0) as usize).max(16 << 20);
         let cfg = Config {
             receive_window: window,
             send_buffer: window,
+            max_inflight: window,
             ..Config::default()
         };
         let r = throughput::bulk(

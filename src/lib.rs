@@ -15,6 +15,10 @@
 //!   (RFC 8489, RFC 5389, RFC 5769 vectors).
 //! - [`ice`]: the ICE agent (RFC 8445): candidates, checks, nomination and renomination,
 //!   consent, restart and failover; usable alone for UDP hole punching.
+//! - [`sctp`] and [`datachannel`]: the SCTP association (RFC 9260, PR-SCTP, stream reset,
+//!   I-DATA, zero checksum) and WebRTC data channels (RFC 8831, RFC 8832).
+//! - [`peer`]: the `PeerConnection`: JSEP offer/answer over SDP, RFC 7983 demultiplexing, and
+//!   ICE, DTLS, SCTP and data channels composed behind one `Protocol`.
 //! - [`dtls`]: DTLS 1.2 client and server with WebRTC's certificate fingerprints and the SRTP
 //!   exporter (RFC 6347, RFC 5764).
 //! - [`sdp`]: session descriptions (RFC 8866) with the attributes WebRTC uses: a total parser
@@ -22,14 +26,16 @@
 //! - [`srtp`]: SRTP and SRTCP protection for the four WebRTC profiles (RFC 3711, RFC 7714).
 //! - `sim` (feature `sim`): the network simulator with links, loss models and RFC 4787 NATs.
 //!
-//! The roadmap (SCTP, data channels, PeerConnection, media, congestion control) is in the
-//! README.
+//! The roadmap (browser interop for the PeerConnection, media, congestion control, TURN) is in
+//! the README.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod error;
 mod protocol;
 mod rng;
+#[cfg(test)]
+mod test_clock;
 
 pub mod datachannel;
 pub mod dtls;

@@ -145,3 +145,87 @@ proptest! {
         }
     }
 }
+
+/// A peer that gap-acks everything, never acknowledges cumulatively and advertises an endless
+/// window: the sender keeps at most `max_inflight` bytes for retransmission.
+#[test]
+fn a_peer_that_never_acks_cumulatively_cannot_grow_our_retransmission_queue() {
+    use kaon::sctp::packet::{Header, Packet, PacketWriter};
+    let cfg = |seed| Config {
+        seed: Some(seed),
+        max_inflight: 4 << 20,
+        ..Config::default()
+    };
+    let (mut a, mut b) = (Association::new(cfg(1)), Association::new(cfg(2)));
+    let mut now = Instant::now();
+    a.connect(now);
+    let mut buf = [0u8; 1500];
+    let mut a_tag = 0;
+    for _ in 0..4 {
+        while let Some(n) = a.poll_packet(now, &mut buf) {
+            b.handle_packet(now, &buf[..n]);
+        }
+        while let Some(n) = b.poll_packet(now, &mut buf) {
+            a_tag = u32::from_be_bytes(buf[4..8].try_into().unwrap());
+            a.handle_packet(now, &buf[..n]);
+        }
+    }
+    assert!(a.is_established());
+    let msg = bytes::Bytes::from(vec![1u8; 60_000]);
+    let (mut first, mut last) = (None::<u32>, 0u32);
+    for _ in 0..2000 {
+        while a
+            .send(now, 0, 53, msg.clone(), SendOptions::default())
+            .is_ok()
+        {}
+        while let Some(n) = a.poll_packet(now, &mut buf) {
+            for c in Packet::parse(&buf[..n]).unwrap().chunks() {
+                if let Ok(Chunk::Data(d) | Chunk::IData(d)) = c {
+                    first.get_or_insert(d.tsn);
+                    last = d.tsn;
+                }
+            }
+        }
+        let Some(first) = first else { continue };
+        let span = last.wrapping_sub(first);
+        if span < 1 {
+            continue;
+        }
+        let sack = Chunk::Sack(Sack {
+            cum_tsn: first.wrapping_sub(1),
+            a_rwnd: u32::MAX,
+            gaps: [GapBlock {
+                start: 2,
+                end: (span + 1).min(65535) as u16,
+            }]
+            .into_iter()
+            .collect(),
+            dups: Default::default(),
+        });
+        let mut pkt = [0u8; 1200];
+        let mut pw = PacketWriter::new(
+            &mut pkt,
+            Header {
+                src_port: 5000,
+                dst_port: 5000,
+                vtag: a_tag,
+            },
+        )
+        .unwrap();
+        assert!(pw.push(&sack));
+        let n = pw.finish(false);
+        a.handle_packet(now, &pkt[..n]);
+        now += Duration::from_millis(5);
+        a.handle_timeout(now);
+    }
+    let m = a.memory();
+    eprintln!(
+        "after 2000 rounds of gap-only SACKs: {m:?}, {:?}",
+        a.stats()
+    );
+    assert!(m.inflight_bytes <= (4 << 20) + 1200, "{m:?}");
+    assert!(
+        m.inflight_bytes > 3 << 20,
+        "the cap, not something else, stopped it: {m:?}"
+    );
+}

@@ -59,7 +59,10 @@ fn transfer(
             match p.a.send(p.now, 1, 53, data, SendOptions::default()) {
                 Ok(()) => sent += n,
                 Err(Error::SendBufferFull { .. }) => break,
-                Err(e) => panic!("{e}"),
+                Err(e) => panic!(
+                    "{e}: {:?}",
+                    std::iter::from_fn(|| p.a.poll_event()).collect::<Vec<_>>()
+                ),
             }
         }
         while let Some(e) = p.b.poll_event() {

@@ -110,6 +110,8 @@ pub struct Memory {
     pub queued: usize,
     /// Chunks sent and not yet acknowledged cumulatively.
     pub inflight_chunks: usize,
+    /// Their payload bytes, kept for retransmission.
+    pub inflight_bytes: usize,
     /// Held for reassembly and ordering.
     pub reassembly: usize,
     /// Delivered as events the application has not polled yet.
@@ -260,6 +262,7 @@ impl Association {
         Memory {
             queued: self.queue.queued(),
             inflight_chunks: self.inflight.len(),
+            inflight_bytes: self.inflight.retained(),
             reassembly: self.reasm.bytes(),
             undelivered: self.undelivered,
             send_streams: self.queue.stream_count(),
@@ -491,6 +494,7 @@ impl Association {
                 Timer::Reconfig => self.on_reconfig_timeout(now),
                 Timer::Shutdown => self.on_shutdown_timeout(now),
                 Timer::ShutdownGuard => self.terminate(CloseReason::PeerUnreachable),
+                Timer::Loss => self.on_loss_timer(now),
                 Timer::Expiry => {
                     if let Some(next) = self.inflight.abandon_expired(now) {
                         self.timers.set(Timer::Expiry, next);

@@ -24,6 +24,12 @@ pub struct Config {
     pub receive_window: usize,
     /// Bytes `send` may queue before refusing with `SendBufferFull` (Chromium uses 16 MiB).
     pub send_buffer: usize,
+    /// Bytes sent and not yet acknowledged cumulatively that we keep for retransmission.
+    /// An honest peer's window bounds this already; the cap stops a peer that gap-acks
+    /// everything but never acknowledges it cumulatively from growing our memory. It must
+    /// exceed the path's bandwidth-delay product for full speed: 32 MiB covers 1 Gbit/s at
+    /// about 200 ms.
+    pub max_inflight: usize,
     /// Streams we ask for in each direction; the association uses the smaller of ours and the
     /// peer's. WebRTC asks for the maximum, 65535.
     pub streams: u16,
@@ -39,6 +45,9 @@ pub struct Config {
     /// INIT and COOKIE ECHO attempts before giving up (RFC 9260 Max.Init.Retransmits).
     pub max_init_retransmits: u32,
     /// Consecutive timeouts before the peer is declared unreachable (Association.Max.Retrans).
+    /// RFC 9260 suggests 10; at 30% loss each way a run of ten timeouts happens by chance
+    /// within a long transfer, and WebRTC judges liveness with ICE consent (30 s) anyway, so
+    /// 20 (about three minutes of silence with the 10 s RTO cap).
     pub max_retransmits: u32,
     /// How long a SACK may be delayed (RFC 9260 §6.2: should be 200 ms at most).
     pub delayed_ack: Duration,
@@ -66,12 +75,13 @@ impl Default for Config {
             max_message_size: 256 * 1024,
             receive_window: 16 * 1024 * 1024,
             send_buffer: 16 * 1024 * 1024,
+            max_inflight: 32 * 1024 * 1024,
             streams: u16::MAX,
             rto_initial: Duration::from_millis(500),
             rto_min: Duration::from_millis(400),
             rto_max: Duration::from_secs(10),
             max_init_retransmits: 8,
-            max_retransmits: 10,
+            max_retransmits: 20,
             delayed_ack: Duration::from_millis(200),
             heartbeat_interval: Some(Duration::from_secs(30)),
             cookie_lifetime: Duration::from_secs(60),

@@ -254,7 +254,7 @@ mod tests {
 
     #[test]
     fn slow_start_grows_and_random_loss_does_not_cut_the_window() {
-        let t0 = crate::sctp::test_clock::t0();
+        let t0 = crate::test_clock::t0();
         let mut c = Congestion::new(1000, 10);
         assert_eq!(c.cwnd(), 10_000);
         c.on_ack(t0, 2000, 2, 2, 10, 10_000, Some(50 * MS));
@@ -280,7 +280,7 @@ mod tests {
 
     #[test]
     fn loss_with_queueing_delay_drops_to_the_measured_bdp() {
-        let t0 = crate::sctp::test_clock::t0();
+        let t0 = crate::test_clock::t0();
         let mut c = Congestion::new(1000, 10);
         // Round 1: 100 kB in 50 ms at the minimum RTT: 2 MB/s, BDP 100 kB.
         c.on_ack(t0, 0, 0, 0, 100, 0, Some(50 * MS));
@@ -307,7 +307,7 @@ mod tests {
 
     #[test]
     fn heavy_loss_backs_off_even_without_delay() {
-        let t0 = crate::sctp::test_clock::t0();
+        let t0 = crate::test_clock::t0();
         let mut c = Congestion::new(1000, 10);
         for i in 0..20u64 {
             c.on_ack(t0, 1000, 1, i, 100, 10_000, Some(50 * MS));

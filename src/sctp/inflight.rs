@@ -57,6 +57,10 @@ pub(crate) struct SackSummary {
     pub rtt: Option<Duration>,
     /// Chunks newly declared lost.
     pub newly_lost: usize,
+    /// When a hole that was overtaken but not yet declared lost will be old enough to be
+    /// (RACK's reorder timer): without it, holes at the tail of a burst of loss wait for a
+    /// SACK that never comes once the window is full, and then for T3.
+    pub loss_timer: Option<Instant>,
 }
 
 type Ranges = SmallVec<[(u64, u64); 8]>;
@@ -66,10 +70,14 @@ pub(crate) struct Inflight {
     base: u64,
     entries: VecDeque<Sent>,
     flight: usize,
+    /// Payload bytes of every entry not yet released (abandoned ones free theirs).
+    retained: usize,
     lost: BTreeSet<u64>,
     gaps: Ranges,
     tx_seq: u64,
     ack_point: u64,
+    /// Highest TSN ever acknowledged, cumulatively or by a gap block.
+    highest_acked: u64,
     interleaved: bool,
     /// Messages abandoned before their last fragment was sent: (stream, message id).
     pub truncated: Vec<(u16, u64)>,
@@ -84,10 +92,12 @@ impl Inflight {
             base,
             entries: VecDeque::new(),
             flight: 0,
+            retained: 0,
             lost: BTreeSet::new(),
             gaps: Ranges::new(),
             tx_seq: 0,
             ack_point: base - 1,
+            highest_acked: base - 1,
             interleaved,
             truncated: Vec::new(),
             abandoned_any: false,
@@ -100,6 +110,11 @@ impl Inflight {
 
     pub(crate) fn cum(&self) -> u64 {
         self.base - 1
+    }
+
+    /// Payload bytes held for possible retransmission.
+    pub(crate) fn retained(&self) -> usize {
+        self.retained
     }
 
     /// Bytes in the network (sent, neither acked, lost nor abandoned).
@@ -135,6 +150,7 @@ impl Inflight {
     /// Records a first transmission; returns its TSN.
     pub(crate) fn push(&mut self, frag: Fragment, now: Instant) -> u64 {
         self.flight += frag.payload.len();
+        self.retained += frag.payload.len();
         self.tx_seq += 1;
         self.entries.push_back(Sent {
             frag,
@@ -173,6 +189,7 @@ impl Inflight {
             let Some(e) = self.entries.pop_front() else {
                 break;
             };
+            self.retained -= e.frag.payload.len();
             match e.state {
                 ChunkState::InFlight => {
                     self.flight -= e.frag.payload.len();
@@ -238,13 +255,56 @@ impl Inflight {
         // with nothing else outstanding sends it again (`mark_all_lost`).
         self.gaps = new_gaps;
 
+        self.highest_acked = self.highest_acked.max(htna).max(cum);
         if let Some((newest_seq, sent_at, once)) = newest {
             if once {
                 s.rtt = Some(now.saturating_duration_since(sent_at));
             }
-            s.newly_lost = self.count_misses(cum, htna, newest_seq, now, reorder);
+            let (lost, timer) = self.count_misses(cum, htna, newest_seq, now, reorder);
+            s.newly_lost = lost;
+            s.loss_timer = timer;
         }
         Some(s)
+    }
+
+    /// The reorder timer fired: declares lost the overtaken holes now older than `reorder`.
+    /// Returns how many, and when to look again.
+    /// Visits only the holes between the gap blocks of the last SACK, below the highest TSN
+    /// ever acknowledged: O(holes), like a SACK.
+    pub(crate) fn on_loss_timer(
+        &mut self,
+        now: Instant,
+        reorder: Duration,
+    ) -> (usize, Option<Instant>) {
+        let mut deadline: Option<Instant> = None;
+        let mut lost = Vec::new();
+        let top = self.highest_acked;
+        let mut from = self.base;
+        let bounds = self
+            .gaps
+            .iter()
+            .map(|&(a, b)| (a, b + 1))
+            .chain([(top + 1, top + 1)]);
+        for (gap_start, next_from) in bounds {
+            for t in from..gap_start.min(top + 1) {
+                let Some(e) = self.get(t) else { continue };
+                if e.state != ChunkState::InFlight || e.misses == 0 {
+                    continue;
+                }
+                let due = e.sent_at + reorder;
+                if due <= now {
+                    lost.push(t);
+                } else {
+                    deadline = Some(deadline.map_or(due, |d| d.min(due)));
+                }
+            }
+            if gap_start > top {
+                break;
+            }
+            from = from.max(next_from);
+        }
+        let n = lost.into_iter().filter(|&t| self.mark_lost(t, now)).count();
+        (n, deadline)
     }
 
     /// Miss indications for holes below `htna` that were sent before `newest_seq`.
@@ -255,8 +315,9 @@ impl Inflight {
         newest_seq: u64,
         now: Instant,
         reorder: Duration,
-    ) -> usize {
+    ) -> (usize, Option<Instant>) {
         let mut lost = SmallVec::<[u64; 8]>::new();
+        let mut deadline: Option<Instant> = None;
         let mut from = cum + 1;
         let gaps = std::mem::take(&mut self.gaps);
         let holes = gaps
@@ -271,6 +332,9 @@ impl Inflight {
                     let old = now.saturating_duration_since(e.sent_at) >= reorder;
                     if e.misses >= MISSES_FOR_LOSS || old {
                         lost.push(t);
+                    } else {
+                        let due = e.sent_at + reorder;
+                        deadline = Some(deadline.map_or(due, |d| d.min(due)));
                     }
                 }
             }
@@ -280,7 +344,8 @@ impl Inflight {
             from = next_from;
         }
         self.gaps = gaps;
-        lost.iter().filter(|&&t| self.mark_lost(t, now)).count()
+        let n = lost.iter().filter(|&&t| self.mark_lost(t, now)).count();
+        (n, deadline)
     }
 
     /// Declares `tsn` lost, or abandons its message when its policy says so. Returns whether it
@@ -417,6 +482,7 @@ impl Inflight {
         e.state = ChunkState::Abandoned;
         // The peer will never need these bytes again: free them now.
         e.frag.payload = bytes::Bytes::new();
+        self.retained -= len;
         match was {
             ChunkState::InFlight => self.flight -= len,
             ChunkState::Lost => {

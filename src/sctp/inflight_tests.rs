@@ -25,7 +25,7 @@ fn gap(start: u16, end: u16) -> GapBlock {
 }
 
 fn setup(n: u64, max_rtx: Option<u32>) -> (Inflight, Instant) {
-    let now = crate::sctp::test_clock::t0();
+    let now = crate::test_clock::t0();
     let mut q = Inflight::new(u32::MAX - 3, false);
     for i in 0..n {
         q.push(frag(i, true, true, max_rtx), now);
@@ -134,7 +134,7 @@ fn zero_retransmits_abandon_on_first_loss_and_forward_tsn_follows() {
 
 #[test]
 fn abandoning_a_fragment_abandons_its_whole_message() {
-    let now = crate::sctp::test_clock::t0();
+    let now = crate::test_clock::t0();
     let mut q = Inflight::new(0, false);
     q.push(frag(0, true, false, Some(0)), now);
     q.push(frag(0, false, false, Some(0)), now);

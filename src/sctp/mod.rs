@@ -85,8 +85,6 @@ mod recv;
 mod rto;
 mod rx;
 mod send_queue;
-#[cfg(test)]
-mod test_clock;
 mod timer;
 mod tx;
 

@@ -58,7 +58,10 @@ impl Association {
 
     /// Puts the closed streams whose data has all been sent into a request, if none is out.
     pub(super) fn maybe_start_reset(&mut self) {
-        if self.reconfig.outstanding.is_some() || self.state != State::Established {
+        if !self.queue.has_closing()
+            || self.reconfig.outstanding.is_some()
+            || self.state != State::Established
+        {
             return;
         }
         let streams = self.queue.take_resettable(MAX_STREAMS_PER_REQUEST);

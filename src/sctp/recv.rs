@@ -7,6 +7,7 @@
 
 use super::chunk::{DupTsns, GapBlock, GapBlocks, Sack};
 use crate::wire::serial::Serial32;
+use smallvec::SmallVec;
 use std::collections::BTreeMap;
 
 /// TSNs further than this above the cumulative TSN are dropped: a gap block offset is 16 bits.
@@ -33,6 +34,10 @@ pub(crate) struct RecvTsns {
     ranges: BTreeMap<u64, u64>,
     highest: u64,
     dups: DupTsns,
+    /// Where the rotating part of a truncated SACK starts (see `sack`).
+    rotate: usize,
+    /// TSNs that arrived above the cumulative TSN since the last SACK.
+    recent: SmallVec<[u64; 8]>,
 }
 
 impl RecvTsns {
@@ -45,6 +50,8 @@ impl RecvTsns {
             ranges: BTreeMap::new(),
             highest: cum,
             dups: DupTsns::new(),
+            rotate: 0,
+            recent: SmallVec::new(),
         }
     }
 
@@ -126,6 +133,9 @@ impl RecvTsns {
             self.ranges.remove(&(tsn + 1));
         }
         let end = next_end.unwrap_or(tsn);
+        if self.recent.len() < self.recent.inline_size() {
+            self.recent.push(tsn);
+        }
         match prev {
             Some((s, _)) => self.ranges.insert(s, end),
             None => self.ranges.insert(tsn, end),
@@ -156,18 +166,61 @@ impl RecvTsns {
         }
     }
 
-    /// The SACK describing what has arrived, with at most `max_gaps` gap blocks (the lowest
-    /// ones, which matter most to the sender); duplicates are reported once.
+    /// The SACK describing what has arrived, with at most `max_gaps` gap blocks; duplicates
+    /// are reported once.
+    ///
+    /// After a burst of loss there can be more ranges than one packet holds (about 270 at
+    /// 1200 bytes). Reporting only the lowest would hide everything above them: the sender
+    /// could not free its window and would stall until T3. So a truncated SACK carries, like
+    /// TCP's SACK option (RFC 2018 §4), the ranges that changed since the last SACK, so the
+    /// sender hears of every arrival; then the highest range, the lowest ones (the holes to
+    /// repair first), and a slice of the rest that rotates from one SACK to the next. The
+    /// sender keeps gap-acks across SACKs, so together they cover every range.
     pub(crate) fn sack(&mut self, a_rwnd: u32, max_gaps: usize) -> Sack {
-        let gaps: GapBlocks = self
-            .ranges
-            .iter()
-            .take(max_gaps)
-            .map(|(&s, &e)| GapBlock {
-                start: (s - self.cum) as u16,
-                end: (e - self.cum) as u16,
-            })
-            .collect();
+        let recent = std::mem::take(&mut self.recent);
+        let block = |s: u64, e: u64| GapBlock {
+            start: (s - self.cum) as u16,
+            end: (e - self.cum) as u16,
+        };
+        let n = self.ranges.len();
+        let gaps: GapBlocks = if n <= max_gaps || max_gaps < 8 {
+            self.ranges
+                .iter()
+                .take(max_gaps)
+                .map(|(&s, &e)| block(s, e))
+                .collect()
+        } else {
+            let mut picked: SmallVec<[(u64, u64); 64]> = SmallVec::new();
+            let containing = |t: u64| self.ranges.range(..=t).next_back().map(|(&s, &e)| (s, e));
+            picked.extend(recent.iter().filter_map(|&t| containing(t)));
+            picked.extend(self.ranges.iter().next_back().map(|(&s, &e)| (s, e)));
+            picked.extend(self.ranges.iter().take(max_gaps / 2).map(|(&s, &e)| (s, e)));
+            picked.sort_unstable();
+            picked.dedup();
+            let room = max_gaps.saturating_sub(picked.len());
+            if self.rotate >= n {
+                self.rotate = 0;
+            }
+            let fixed = picked.len();
+            // The rotating slice, wrapping around once.
+            let order = self
+                .ranges
+                .iter()
+                .skip(self.rotate)
+                .chain(self.ranges.iter().take(self.rotate));
+            for (&s, &e) in order {
+                if picked.len() - fixed >= room {
+                    break;
+                }
+                if picked[..fixed].binary_search(&(s, e)).is_err() {
+                    picked.push((s, e));
+                }
+                self.rotate = (self.rotate + 1) % n;
+            }
+            picked.sort_unstable();
+            picked.truncate(max_gaps);
+            picked.into_iter().map(|(s, e)| block(s, e)).collect()
+        };
         Sack {
             cum_tsn: self.cum as u32,
             a_rwnd,
@@ -214,6 +267,35 @@ mod tests {
         assert_eq!(
             r.sack(0, 16).gaps.as_slice(),
             &[GapBlock { start: 3, end: 3 }]
+        );
+    }
+
+    #[test]
+    fn truncated_sacks_rotate_through_every_range() {
+        let mut r = RecvTsns::new(0);
+        let c = r.cum();
+        for i in 0..100 {
+            r.arrive(c + 2 + 2 * i);
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..30 {
+            let s = r.sack(0, 10);
+            assert_eq!(s.gaps.len(), 10);
+            assert!(
+                s.gaps.windows(2).all(|w| w[0].end < w[1].start),
+                "ascending"
+            );
+            assert_eq!(s.gaps[9].start, 200, "the highest range is always there");
+            seen.extend(s.gaps.iter().map(|g| g.start));
+        }
+        assert_eq!(seen.len(), 100);
+        // A new arrival in the middle is reported in the very next SACK.
+        r.arrive(c + 101);
+        let s = r.sack(0, 10);
+        assert!(
+            s.gaps.iter().any(|g| g.start <= 101 && 101 <= g.end),
+            "{:?}",
+            s.gaps
         );
     }
 

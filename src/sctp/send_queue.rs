@@ -322,6 +322,11 @@ impl SendQueue {
         }
     }
 
+    /// Whether any stream waits to be reset.
+    pub(crate) fn has_closing(&self) -> bool {
+        !self.closing.is_empty()
+    }
+
     /// Closing streams whose messages have all been given TSNs; they become `Resetting`.
     pub(crate) fn take_resettable(&mut self, max: usize) -> smallvec::SmallVec<[u16; 4]> {
         let mut out = smallvec::SmallVec::new();
@@ -391,7 +396,7 @@ mod tests {
 
     #[test]
     fn data_mode_keeps_a_message_contiguous_and_counts_ssns() {
-        let now = crate::sctp::test_clock::t0();
+        let now = crate::test_clock::t0();
         let mut q = SendQueue::default();
         q.push(now, 1, 53, Bytes::from(vec![1; 10]), SendOptions::default());
         q.push(now, 2, 53, Bytes::from(vec![2; 3]), SendOptions::default());
@@ -418,7 +423,7 @@ mod tests {
 
     #[test]
     fn interleaving_alternates_streams_per_fragment() {
-        let now = crate::sctp::test_clock::t0();
+        let now = crate::test_clock::t0();
         let mut q = SendQueue::default();
         q.push(now, 1, 53, Bytes::from(vec![1; 12]), SendOptions::default());
         q.push(now, 2, 53, Bytes::from(vec![2; 3]), SendOptions::default());
@@ -429,7 +434,7 @@ mod tests {
 
     #[test]
     fn expired_messages_are_dropped_and_partial_ones_reported() {
-        let now = crate::sctp::test_clock::t0();
+        let now = crate::test_clock::t0();
         let later = now + std::time::Duration::from_secs(2);
         let o = SendOptions {
             lifetime: Some(std::time::Duration::from_secs(1)),
@@ -448,7 +453,7 @@ mod tests {
 
     #[test]
     fn close_waits_for_the_queue_then_reset_frees_the_stream() {
-        let now = crate::sctp::test_clock::t0();
+        let now = crate::test_clock::t0();
         let mut q = SendQueue::default();
         q.push(now, 7, 53, Bytes::from(vec![1; 8]), SendOptions::default());
         q.close(7);
@@ -463,7 +468,7 @@ mod tests {
 
     #[test]
     fn buffered_low_fires_when_crossing_the_threshold() {
-        let now = crate::sctp::test_clock::t0();
+        let now = crate::test_clock::t0();
         let mut q = SendQueue::default();
         q.set_low_threshold(3, 5);
         q.push(now, 3, 53, Bytes::from(vec![1; 12]), SendOptions::default());

@@ -24,9 +24,11 @@ pub(crate) enum Timer {
     ShutdownGuard,
     /// The lifetime of the oldest message in flight ends (RFC 3758 timed reliability).
     Expiry,
+    /// An overtaken chunk becomes old enough to be declared lost (RACK's reorder timer).
+    Loss,
 }
 
-const COUNT: usize = 9;
+const COUNT: usize = 10;
 const ALL: [Timer; COUNT] = [
     Timer::Init,
     Timer::Cookie,
@@ -37,9 +39,10 @@ const ALL: [Timer; COUNT] = [
     Timer::Shutdown,
     Timer::ShutdownGuard,
     Timer::Expiry,
+    Timer::Loss,
 ];
 
-/// Deadlines keyed by [`Timer`]. `next` is a fixed scan of nine slots, independent of the
+/// Deadlines keyed by [`Timer`]. `next` is a fixed scan of ten slots, independent of the
 /// number of streams or chunks in flight.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Timers {
@@ -100,7 +103,7 @@ mod tests {
 
     #[test]
     fn expired_timers_pop_once_and_next_tracks_the_minimum() {
-        let t0 = crate::sctp::test_clock::t0();
+        let t0 = crate::test_clock::t0();
         let mut t = Timers::default();
         t.set(Timer::Rtx, t0 + Duration::from_millis(30));
         t.set(Timer::DelayedAck, t0 + Duration::from_millis(10));

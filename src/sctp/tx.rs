@@ -190,7 +190,9 @@ impl Association {
         let max_frag = (self.cfg.mtu.saturating_sub(HEADER_LEN + hdr) & !3).max(4);
         let mut truncated = Vec::<Truncated>::new();
         loop {
-            if self.inflight.flight() >= self.cc.cwnd() {
+            if self.inflight.flight() >= self.cc.cwnd()
+                || self.inflight.retained() >= self.cfg.max_inflight
+            {
                 break;
             }
             // RFC 9260 §6.1 A: respect the peer's window, but probe a closed one when nothing
@@ -242,7 +244,7 @@ impl Association {
         }
         let flight_before = self.inflight.flight();
         let srtt = self.rto.srtt().unwrap_or(self.cfg.rto_initial);
-        let reorder = srtt + srtt / 4;
+        let reorder = self.reorder_window();
         let Some(s) = self
             .inflight
             .on_sack(now, sack.cum_tsn, &sack.gaps, reorder)
@@ -271,6 +273,9 @@ impl Association {
             self.fast_rtx_burst = true;
             self.stats.fast_recoveries += 1;
         }
+        if let Some(at) = s.loss_timer {
+            self.timers.set(Timer::Loss, at);
+        }
         self.peer_rwnd = (sack.a_rwnd as usize).saturating_sub(self.inflight.flight());
         // RFC 9260 §6.3.2 R2, R3.
         if self.inflight.is_empty() {
@@ -289,6 +294,25 @@ impl Association {
             self.fwd_due = true;
         }
         self.check_shutdown_progress(now);
+    }
+
+    /// How long an overtaken chunk may be late before it is lost: RACK's 1.25 SRTT.
+    fn reorder_window(&self) -> std::time::Duration {
+        let srtt = self.rto.srtt().unwrap_or(self.cfg.rto_initial);
+        srtt + srtt / 4
+    }
+
+    /// The reorder timer: overtaken holes that are now old enough are lost.
+    pub(super) fn on_loss_timer(&mut self, now: Instant) {
+        let (lost, next) = self.inflight.on_loss_timer(now, self.reorder_window());
+        if lost > 0 && self.cc.on_loss(lost, self.inflight.next_tsn() - 1) {
+            self.fast_rtx_burst = true;
+            self.stats.fast_recoveries += 1;
+        }
+        if let Some(at) = next {
+            self.timers.set(Timer::Loss, at);
+        }
+        self.collect_abandoned();
     }
 
     /// T3-rtx expired (RFC 9260 §6.3.3).
