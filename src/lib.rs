@@ -35,6 +35,7 @@ mod error;
 mod protocol;
 mod rng;
 #[cfg(test)]
+#[path = "../tests/support/test_clock.rs"]
 mod test_clock;
 
 pub mod datachannel;
