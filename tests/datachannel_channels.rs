@@ -447,3 +447,36 @@ fn a_peer_opening_too_many_channels_is_refused() {
     // The refused ones were reset, so they close on the opener's side.
     assert_eq!(p.a.ids().count(), 10);
 }
+
+/// The driving contract says a driver sends what `poll_transmit` has, then reads events, then
+/// sleeps until `poll_timeout`. A DCEP ACK is queued while the application reads the peer's
+/// OPEN through `poll_event`, so `poll_timeout` must then be due at once, or the ACK would
+/// wait for the next unrelated deadline.
+#[test]
+fn dcep_ack_queued_by_poll_event_makes_poll_timeout_due_at_once() {
+    let mut p = connected(LinkConfig::default(), 41);
+    let now = p.now;
+    let id = p.a.create_channel(now, ChannelConfig::default()).unwrap();
+    let mut buf = vec![0u8; 2048];
+    while let Some(n) = p.a.poll_packet(now, &mut buf) {
+        p.b.handle_packet(now, &buf[..n]);
+    }
+    while p.b.poll_packet(now, &mut buf).is_some() {}
+    let opened = drain(&mut p.b);
+    assert!(
+        opened.contains(&Event::ChannelOpen { id, remote: true }),
+        "{opened:?}"
+    );
+    assert!(
+        p.b.poll_timeout().is_some_and(|t| t <= now),
+        "the ACK must be due now, not at {:?}",
+        p.b.poll_timeout().map(|t| t - now)
+    );
+    let n = p.b.poll_packet(now, &mut buf).expect("the DCEP ACK");
+    p.a.handle_packet(now, &buf[..n]);
+    while p.b.poll_packet(now, &mut buf).is_some() {}
+    assert!(
+        p.b.poll_timeout().is_none_or(|t| t > now),
+        "nothing left that is due now"
+    );
+}

@@ -23,6 +23,10 @@ pub struct DataChannels {
     next_id: u16,
     /// The latest time any entry point was given (DCEP answers are sent from `poll_event`).
     now: Option<Instant>,
+    /// `poll_event` took something from the association, which may have queued a packet (a
+    /// DCEP ACK, a stream reset, a window update): `poll_timeout` says "now" until
+    /// `poll_packet` has drained it, so a driver that follows the contract sends it at once.
+    output_due: bool,
 }
 
 /// Memory held, for tests that check it returns to its baseline.
@@ -46,6 +50,7 @@ impl DataChannels {
             events: VecDeque::new(),
             next_id: 0,
             now: None,
+            output_due: false,
         }
     }
 
@@ -217,7 +222,11 @@ impl DataChannels {
     /// Writes the next SCTP packet to send.
     pub fn poll_packet(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.now = Some(now);
-        self.assoc.poll_packet(now, buf)
+        let packet = self.assoc.poll_packet(now, buf);
+        if packet.is_none() {
+            self.output_due = false;
+        }
+        packet
     }
 
     /// Acts on deadlines.
@@ -226,9 +235,14 @@ impl DataChannels {
         self.assoc.handle_timeout(now);
     }
 
-    /// When `handle_timeout` must next be called.
+    /// When `handle_timeout` must next be called: at once while an answer queued by
+    /// [`poll_event`](Self::poll_event) waits to be sent.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.assoc.poll_timeout()
+        let due = self.now.filter(|_| self.output_due);
+        match (self.assoc.poll_timeout(), due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next event.
@@ -244,6 +258,7 @@ impl DataChannels {
                 return Some(e);
             }
             let e = self.assoc.poll_event()?;
+            self.output_due = true;
             self.on_sctp_event(e);
         }
     }

@@ -64,9 +64,6 @@ pub struct PeerConnection {
     pub(super) closed: bool,
     pub(super) srtp: Option<SrtpKeying>,
     pub(super) events: VecDeque<PeerEvent>,
-    /// Set when something was queued that only `poll_transmit` sends (a DCEP answer taken out
-    /// of the channels by `poll_event`): `poll_timeout` then asks to be woken at once.
-    pub(super) wake: Option<Instant>,
     pub(super) last_now: Option<Instant>,
     pub(super) scratch: Vec<u8>,
     pub(super) stats: PeerStats,
@@ -130,7 +127,6 @@ impl PeerConnection {
             closed: false,
             srtp: None,
             events: VecDeque::new(),
-            wake: None,
             last_now: None,
             scratch: vec![0; 1500],
             stats: PeerStats::default(),
@@ -559,7 +555,6 @@ impl Protocol for PeerConnection {
 
     fn handle_timeout(&mut self, now: Instant) {
         self.last_now = Some(now);
-        self.wake = None;
         self.ice.handle_timeout(now);
         if let Some(d) = &mut self.dtls {
             d.handle_timeout(now);
@@ -572,7 +567,6 @@ impl Protocol for PeerConnection {
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         self.last_now = Some(now);
-        self.wake = None;
         self.pump(now);
         if let Some(t) = self.ice.poll_transmit(now, buf) {
             return Some(t);
@@ -628,11 +622,9 @@ impl Protocol for PeerConnection {
             return Some(e);
         }
         // Taken one at a time so the association's receive window holds unread messages
-        // (flow control); DCEP answers and resets it queues are sent on the next poll.
+        // (flow control); DCEP answers and resets it queues make the channels' poll_timeout
+        // due at once, so they go out on the next poll.
         let e = self.channels.poll_event()?;
-        if let Some(now) = self.last_now {
-            self.wake = Some(now);
-        }
         Some(self.channel_event(e))
     }
 
@@ -644,7 +636,6 @@ impl Protocol for PeerConnection {
                 (a, b) => a.or(b),
             }
         };
-        merge(self.wake);
         merge(self.dtls.as_ref().and_then(|d| d.poll_timeout()));
         if self.sctp_started {
             merge(self.channels.poll_timeout());
