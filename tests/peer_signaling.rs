@@ -240,3 +240,21 @@ fn messages_over_the_peers_limit_are_refused() {
     );
     assert!(a.send(now, id, &[0; 1000]).is_ok());
 }
+
+/// Found against Chromium: an answerer that adds its address, applies the offer and answers,
+/// without any call having given it a time, must still list its host candidate. Nothing that
+/// needs a time has happened yet, but the candidate is already known.
+#[test]
+fn offer_and_answer_list_host_candidates_before_any_time_is_given() {
+    let mut a = peer(1);
+    let offer = a.create_offer().unwrap();
+    assert!(
+        offer.to_string().contains("192.0.2.1 5000 typ host"),
+        "{offer}"
+    );
+    let mut b = peer(2);
+    b.set_remote_description(SdpType::Offer, offer).unwrap();
+    let answer = b.create_answer().unwrap().to_string();
+    assert!(answer.contains("a=candidate:"), "{answer}");
+    assert!(answer.contains("192.0.2.2 5000 typ host"), "{answer}");
+}

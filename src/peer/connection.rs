@@ -366,7 +366,10 @@ impl PeerConnection {
     }
 
     /// Handles what ICE and DTLS said; data channel events wait for `poll_event`.
-    fn pump(&mut self, now: Instant) {
+    /// Moves the layers' events up. `now` is `None` before any call gave us a time: the ICE
+    /// agent already announces host candidates then (added by `add_local_address`), and nothing
+    /// that needs a time (a selected pair, DTLS) can have happened yet.
+    pub(super) fn pump(&mut self, now: Option<Instant>) {
         while let Some(e) = self.ice.poll_event() {
             match e {
                 IceEvent::LocalCandidate(c) => {
@@ -389,11 +392,15 @@ impl PeerConnection {
                         .push_back(PeerEvent::IceConnectionStateChanged(s));
                     self.update_state();
                 }
-                IceEvent::SelectedPairChanged { .. } => self.ensure_dtls(now, None),
+                IceEvent::SelectedPairChanged { .. } => {
+                    if let Some(now) = now {
+                        self.ensure_dtls(now, None);
+                    }
+                }
                 IceEvent::Data { .. } => {}
             }
         }
-        let Some(dtls) = &mut self.dtls else {
+        let (Some(now), Some(dtls)) = (now, &mut self.dtls) else {
             return;
         };
         while let Some(e) = dtls.poll_event() {
@@ -471,7 +478,7 @@ impl PeerConnection {
             return;
         }
         if self.dtls.is_none() {
-            self.pump(now);
+            self.pump(Some(now));
             self.ensure_dtls(now, Some((d.destination, d.source)));
         }
         let Some(dtls) = &mut self.dtls else {
@@ -550,7 +557,7 @@ impl Protocol for PeerConnection {
                 self.stats.dropped += 1;
             }
         }
-        self.pump(now);
+        self.pump(Some(now));
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -562,12 +569,12 @@ impl Protocol for PeerConnection {
         if self.sctp_started {
             self.channels.handle_timeout(now);
         }
-        self.pump(now);
+        self.pump(Some(now));
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         self.last_now = Some(now);
-        self.pump(now);
+        self.pump(Some(now));
         if let Some(t) = self.ice.poll_transmit(now, buf) {
             return Some(t);
         }
@@ -615,9 +622,7 @@ impl Protocol for PeerConnection {
     }
 
     fn poll_event(&mut self) -> Option<PeerEvent> {
-        if let Some(now) = self.last_now {
-            self.pump(now);
-        }
+        self.pump(self.last_now);
         if let Some(e) = self.events.pop_front() {
             return Some(e);
         }

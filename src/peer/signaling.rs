@@ -43,6 +43,9 @@ impl PeerConnection {
     }
 
     pub(super) fn write_local(&mut self, setup: Setup) -> SessionDescription {
+        // Take in the candidates the agent has announced, even if the app has not polled
+        // events since adding its addresses.
+        self.pump(self.last_now);
         let (ufrag, pwd) = self.ice.local_credentials();
         let d = Local {
             session_id: self.session_id,
