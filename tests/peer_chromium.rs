@@ -169,6 +169,7 @@ struct Browser {
 
 impl Browser {
     fn start() -> Self {
+        let t0 = Instant::now();
         let mut child = Command::new("node")
             .arg("peer.mjs")
             .current_dir(script_dir())
@@ -200,7 +201,7 @@ impl Browser {
             seen: Vec::new(),
         };
         let ready = b.wait("ready", Duration::from_secs(30), |e| e.is("ready"));
-        eprintln!("browser: {}", ready.get("ua"));
+        eprintln!("browser: {} ready in {:?}", ready.get("ua"), t0.elapsed());
         b
     }
 
@@ -238,6 +239,32 @@ impl Browser {
         }
     }
 
+    /// Chromium's view of the transport (getStats): checks its DTLS role and that DTLS 1.2
+    /// (`FEFD`) was negotiated over a loopback UDP pair, and prints it.
+    fn check_transport(&mut self, role: &str, kaon: std::net::SocketAddr) {
+        self.send(r#"{"cmd":"stats"}"#);
+        let s = self.wait("stats", Duration::from_secs(10), |e| e.is("stats"));
+        eprintln!(
+            "chromium transport: dtls {} {} role {} ({}), pair {} -> {}",
+            s.get("dtlsState"),
+            s.get("tlsVersion"),
+            s.get("dtlsRole"),
+            s.get("dtlsCipher"),
+            s.get("local"),
+            s.get("remote")
+        );
+        assert_eq!(s.get("dtlsState"), "connected");
+        assert_eq!(s.get("dtlsRole"), role, "Chromium's DTLS role");
+        assert_eq!(s.get("tlsVersion"), "FEFD", "DTLS 1.2 negotiated");
+        // A remote candidate Chromium learned from a check (kaon's check can beat the answer
+        // to the page) is peer-reflexive, and getStats hides its address.
+        let remote = s.get("remote").to_string();
+        assert!(
+            remote == format!("udp {kaon}") || remote == format!("udp :{}", kaon.port()),
+            "the pair ends at kaon's socket {kaon}"
+        );
+    }
+
     fn send_text(&mut self, label: &str, text: &str) {
         self.send(&format!(
             r#"{{"cmd":"send","label":{},"text":{}}}"#,
@@ -259,13 +286,16 @@ impl Drop for Browser {
         let _ = writeln!(self.stdin, r#"{{"cmd":"quit"}}"#);
         let _ = self.stdin.flush();
         // Give it a moment to close the browser cleanly, then kill it by its pid.
-        let end = Instant::now() + Duration::from_secs(5);
+        let start = Instant::now();
+        let end = start + Duration::from_secs(5);
         while Instant::now() < end {
             if let Ok(Some(_)) = self.child.try_wait() {
+                eprintln!("browser closed in {:?}", start.elapsed());
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        eprintln!("browser: peer.mjs did not exit within 5 s of quit; killing it");
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -430,13 +460,17 @@ fn chromium_offers_kaon_answers() {
     );
 
     let socket = bind();
+    let local = socket.local_addr().unwrap();
     let mut pc = PeerConnection::new(PeerConfig::default()).expect("peer");
-    pc.add_local_address(socket.local_addr().unwrap()).unwrap();
+    pc.add_local_address(local).unwrap();
     pc.set_remote_description(
         SdpType::Offer,
         SessionDescription::parse(&offer).expect("kaon parses Chromium's offer"),
     )
     .expect("kaon takes Chromium's offer");
+    // Candidates reach the SDP through poll_event, which only pumps the ICE agent once the
+    // connection has been given a time: without this call the answer carries no candidate.
+    kaon::Protocol::handle_timeout(&mut pc, Instant::now());
     let mut early = Vec::new();
     while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
         early.push(e);
@@ -446,6 +480,10 @@ fn chromium_offers_kaon_answers() {
         .unwrap();
     let answer = answer.to_string();
     assert!(answer.contains("a=setup:active"), "kaon answers active");
+    assert!(
+        answer.contains(&format!(" 127.0.0.1 {} typ host", local.port())),
+        "kaon's answer carries its host candidate"
+    );
     eprintln!("kaon answer:\n{answer}");
     let mut kaon = Kaon {
         driver: Driver::spawn(pc, vec![socket]).expect("driver"),
@@ -477,6 +515,7 @@ fn chromium_offers_kaon_answers() {
     // kaon answered active: it is the DTLS client, so the browser (DTLS server) opened its
     // channels on odd stream ids (RFC 8832 §6).
     assert!(ids.values().all(|id| id % 2 == 1), "stream ids {ids:?}");
+    browser.check_transport("server", local);
 
     exchange(&mut browser, &mut kaon, "chat", ids["chat"], true);
     exchange(&mut browser, &mut kaon, "loose", ids["loose"], false);
@@ -515,8 +554,9 @@ fn kaon_offers_chromium_answers() {
     let mut browser = Browser::start();
 
     let socket = bind();
+    let local = socket.local_addr().unwrap();
     let mut pc = PeerConnection::new(PeerConfig::default()).expect("peer");
-    pc.add_local_address(socket.local_addr().unwrap()).unwrap();
+    pc.add_local_address(local).unwrap();
     let chat = pc
         .create_data_channel(Instant::now(), "kaon-chat", ChannelConfig::default())
         .expect("channel");
@@ -559,6 +599,7 @@ fn kaon_offers_chromium_answers() {
         "kaon offer -> channel open on both sides: {:.1} ms",
         t0.elapsed().as_secs_f64() * 1e3
     );
+    browser.check_transport("client", local);
 
     exchange(&mut browser, &mut kaon, "kaon-chat", chat, true);
 

@@ -8,6 +8,7 @@
 //   {"cmd":"remote-offer","sdp":...} -> page answers kaon's offer, reports {"ev":"answer"}
 //   {"cmd":"send","label":L,"text":T} or {"cmd":"send","label":L,"binary":N} (N bytes, pattern)
 //   {"cmd":"close","label":L}         -> closes that channel
+//   {"cmd":"stats"}                   -> reports {"ev":"stats"}: DTLS role, version, cipher, pair
 //   {"cmd":"quit"}
 // Events out (stdout): {"ev":"ready"}, {"ev":"open","label"}, {"ev":"message","label",
 //   "binary","len","text"|"ok"}, {"ev":"closed","label"}, {"ev":"state","state"}, {"ev":"error"}.
@@ -78,6 +79,17 @@ function send(label, text, binary) {
   dc.send(text !== undefined ? text : pattern(binary));
 }
 function closeChannel(label) { channels.get(label).close(); }
+async function transport() {
+  const stats = await pc.getStats();
+  let t, pair;
+  stats.forEach((s) => { if (s.type === 'transport') t = s; });
+  if (t && t.selectedCandidatePairId) pair = stats.get(t.selectedCandidatePairId);
+  const addr = (id) => { const c = id && stats.get(id); return c ? c.protocol + ' ' + c.address + ':' + c.port : ''; };
+  return {
+    ev: 'stats', dtlsRole: t?.dtlsRole ?? '', tlsVersion: t?.tlsVersion ?? '', dtlsCipher: t?.dtlsCipher ?? '',
+    dtlsState: t?.dtlsState ?? '', local: addr(pair?.localCandidateId), remote: addr(pair?.remoteCandidateId),
+  };
+}
 </script>`;
 
 const server = createServer((_, res) => {
@@ -123,6 +135,7 @@ try {
       else if (m.cmd === 'answer') await page.evaluate((s) => takeAnswer(s), m.sdp);
       else if (m.cmd === 'remote-offer') emit({ ev: 'answer', sdp: await page.evaluate((s) => answerOffer(s), m.sdp) });
       else if (m.cmd === 'send') await page.evaluate(([l, t, b]) => send(l, t, b), [m.label, m.text, m.binary]);
+      else if (m.cmd === 'stats') emit(await page.evaluate(() => transport()));
       else if (m.cmd === 'close') await page.evaluate((l) => closeChannel(l), m.label);
       else emit({ ev: 'error', what: 'unknown command ' + m.cmd });
     } catch (e) {
@@ -133,4 +146,6 @@ try {
   emit({ ev: 'error', what: String(e && e.stack || e) });
 } finally {
   await cleanup();
+  // stdin is still referenced after the loop ends: exit rather than wait on it.
+  process.exit(0);
 }
