@@ -34,8 +34,9 @@ use kaon::sdp::SessionDescription;
 use kaon_std::Driver;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
-/// Sizes of the binary messages each side sends (65535 is Chromium's classic safe maximum).
-const SIZES: [usize; 4] = [1, 1200, 16384, 65535];
+/// Sizes of the binary messages each side sends: one byte, one datagram, Chromium's classic
+/// safe maximum (65535), and the largest both announce (`a=max-message-size:262144`).
+const SIZES: [usize; 5] = [1, 1200, 65535, 100_000, 262_144];
 
 /// One Chromium at a time: two cores, and each browser takes most of one while it starts.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -356,6 +357,16 @@ impl Kaon {
     }
 }
 
+impl Kaon {
+    /// Closes the connection, stops the driver and prints kaon's counters.
+    fn finish(self) {
+        self.driver.call(|pc, now| pc.close(now));
+        if let Some(pc) = self.driver.shutdown() {
+            eprintln!("kaon stats: {:?}", pc.stats());
+        }
+    }
+}
+
 fn bind() -> UdpSocket {
     UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1")
 }
@@ -365,6 +376,39 @@ fn open_id(e: &PeerEvent) -> ChannelId {
         PeerEvent::DataChannelOpen { id, .. } => *id,
         _ => unreachable!(),
     }
+}
+
+/// A burst of small text messages each way on an ordered channel: all arrive, in order.
+fn burst(browser: &mut Browser, kaon: &mut Kaon, label: &str, id: ChannelId, n: usize) {
+    browser.send(&format!(
+        r#"{{"cmd":"burst","label":{},"n":{n}}}"#,
+        json_str(label)
+    ));
+    for i in 0..n {
+        let (data, binary) = kaon.message(id);
+        assert_eq!(
+            (String::from_utf8_lossy(&data).as_ref(), binary),
+            (format!("burst {i}/{n}").as_str(), false),
+            "kaon: burst message {i} on {label}"
+        );
+    }
+    let t = Instant::now();
+    for i in 0..n {
+        kaon.send(id, format!("burst {i}/{n}").into_bytes(), false);
+    }
+    let l = label.to_string();
+    let e = browser.wait("burst", Duration::from_secs(15), move |e| {
+        e.is("burst") && e.get("label") == l
+    });
+    assert_eq!(
+        e.get("inOrder"),
+        "true",
+        "browser: burst on {label} out of order"
+    );
+    eprintln!(
+        "{n} messages kaon -> chromium on {label}: {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
 }
 
 /// Messages both ways on one channel: the browser sends text and every size, kaon checks them
@@ -518,6 +562,7 @@ fn chromium_offers_kaon_answers() {
     browser.check_transport("server", local);
 
     exchange(&mut browser, &mut kaon, "chat", ids["chat"], true);
+    burst(&mut browser, &mut kaon, "chat", ids["chat"], 500);
     exchange(&mut browser, &mut kaon, "loose", ids["loose"], false);
 
     // The browser closes one channel, kaon the other; each side sees both close.
@@ -540,8 +585,7 @@ fn chromium_offers_kaon_answers() {
             e.is("closed") && e.get("label") == label
         });
     }
-    kaon.driver.call(|pc, now| pc.close(now));
-    let _ = kaon.driver.shutdown();
+    kaon.finish();
 }
 
 #[test]
@@ -602,6 +646,7 @@ fn kaon_offers_chromium_answers() {
     browser.check_transport("client", local);
 
     exchange(&mut browser, &mut kaon, "kaon-chat", chat, true);
+    burst(&mut browser, &mut kaon, "kaon-chat", chat, 500);
 
     // A second channel, opened by kaon after the connection is up (DCEP over a live
     // association), then closed by the browser.
@@ -633,6 +678,5 @@ fn kaon_offers_chromium_answers() {
     browser.wait("kaon-chat closed", Duration::from_secs(10), |e| {
         e.is("closed") && e.get("label") == "kaon-chat"
     });
-    kaon.driver.call(|pc, now| pc.close(now));
-    let _ = kaon.driver.shutdown();
+    kaon.finish();
 }

@@ -7,6 +7,8 @@
 //   {"cmd":"answer","sdp":...}      -> page applies kaon's answer
 //   {"cmd":"remote-offer","sdp":...} -> page answers kaon's offer, reports {"ev":"answer"}
 //   {"cmd":"send","label":L,"text":T} or {"cmd":"send","label":L,"binary":N} (N bytes, pattern)
+//   {"cmd":"burst","label":L,"n":N}  -> sends "burst i/N" for i = 0..N-1; on receiving such a
+//                                       run the page reports {"ev":"burst","n","inOrder"}
 //   {"cmd":"close","label":L}         -> closes that channel
 //   {"cmd":"stats"}                   -> reports {"ev":"stats"}: DTLS role, version, cipher, pair
 //   {"cmd":"quit"}
@@ -36,8 +38,17 @@ function wire(dc) {
   dc.onopen = () => report({ ev: 'open', label: dc.label, id: dc.id, ordered: dc.ordered });
   dc.onclose = () => report({ ev: 'closed', label: dc.label });
   dc.onerror = (e) => report({ ev: 'error', what: 'channel ' + dc.label + ': ' + (e.error && e.error.message) });
+  let next = 0, inOrder = true;
   dc.onmessage = (m) => {
-    if (typeof m.data === 'string') {
+    // No regular expression here: this page lives in a template literal, which eats backslashes.
+    const burst = typeof m.data === 'string' && m.data.startsWith('burst ') && m.data.slice(6).split('/');
+    if (burst) {
+      // Counted here, reported once: "burst i/n" must come in order, i = 0..n-1.
+      const [i, n] = [Number(burst[0]), Number(burst[1])];
+      if (i !== next) inOrder = false;
+      next = i + 1;
+      if (next === n) { report({ ev: 'burst', label: dc.label, n, inOrder }); next = 0; inOrder = true; }
+    } else if (typeof m.data === 'string') {
       report({ ev: 'message', label: dc.label, binary: false, len: m.data.length, text: m.data });
     } else {
       const got = new Uint8Array(m.data), want = pattern(got.length);
@@ -77,6 +88,10 @@ function send(label, text, binary) {
   const dc = channels.get(label);
   if (!dc || dc.readyState !== 'open') throw new Error('channel ' + label + ' is not open');
   dc.send(text !== undefined ? text : pattern(binary));
+}
+function burst(label, n) {
+  const dc = channels.get(label);
+  for (let i = 0; i < n; i++) dc.send("burst " + i + "/" + n);
 }
 function closeChannel(label) { channels.get(label).close(); }
 async function transport() {
@@ -135,6 +150,7 @@ try {
       else if (m.cmd === 'answer') await page.evaluate((s) => takeAnswer(s), m.sdp);
       else if (m.cmd === 'remote-offer') emit({ ev: 'answer', sdp: await page.evaluate((s) => answerOffer(s), m.sdp) });
       else if (m.cmd === 'send') await page.evaluate(([l, t, b]) => send(l, t, b), [m.label, m.text, m.binary]);
+      else if (m.cmd === 'burst') await page.evaluate(([l, n]) => burst(l, n), [m.label, m.n]);
       else if (m.cmd === 'stats') emit(await page.evaluate(() => transport()));
       else if (m.cmd === 'close') await page.evaluate((l) => closeChannel(l), m.label);
       else emit({ ev: 'error', what: 'unknown command ' + m.cmd });
