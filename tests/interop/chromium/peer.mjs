@@ -1,0 +1,167 @@
+// Headless Chromium as the remote peer of tests/peer_chromium.rs.
+//
+// Usage: node peer.mjs   (driven by the Rust test over stdin/stdout, one JSON object a line)
+//
+// Commands in (stdin):
+//   {"cmd":"offer","channels":[{"label":"chat","ordered":true}]} -> page offers, reports {"ev":"offer"}
+//   {"cmd":"answer","sdp":...}      -> page applies kaon's answer
+//   {"cmd":"remote-offer","sdp":...} -> page answers kaon's offer, reports {"ev":"answer"}
+//   {"cmd":"send","label":L,"text":T} or {"cmd":"send","label":L,"binary":N} (N bytes, pattern)
+//   {"cmd":"burst","label":L,"n":N}  -> sends "burst i/N" for i = 0..N-1; on receiving such a
+//                                       run the page reports {"ev":"burst","n","inOrder"}
+//   {"cmd":"close","label":L}         -> closes that channel
+//   {"cmd":"stats"}                   -> reports {"ev":"stats"}: DTLS role, version, cipher, pair
+//   {"cmd":"quit"}
+// Events out (stdout): {"ev":"ready"}, {"ev":"open","label"}, {"ev":"message","label",
+//   "binary","len","text"|"ok"}, {"ev":"closed","label"}, {"ev":"state","state"}, {"ev":"error"}.
+// A binary message of N bytes carries byte i = (i * 7 + N) % 256, so both sides can check it.
+//
+// Contacts no outside host: no ICE servers. The page comes from a server on 127.0.0.1 because
+// getUserMedia needs a secure context; getUserMedia (with the fake-device flags and
+// --allow-loopback-in-peer-connection) is what makes Chromium gather 127.0.0.1 candidates.
+import { chromium } from 'playwright-core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:http';
+import { createInterface } from 'node:readline';
+
+const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
+
+const PAGE = `<!doctype html><title>kaon</title><script>
+const channels = new Map();
+let pc;
+const pattern = (n) => { const b = new Uint8Array(n); for (let i = 0; i < n; i++) b[i] = (i * 7 + n) % 256; return b; };
+function wire(dc) {
+  dc.binaryType = 'arraybuffer';
+  channels.set(dc.label, dc);
+  dc.onopen = () => report({ ev: 'open', label: dc.label, id: dc.id, ordered: dc.ordered });
+  dc.onclose = () => report({ ev: 'closed', label: dc.label });
+  dc.onerror = (e) => report({ ev: 'error', what: 'channel ' + dc.label + ': ' + (e.error && e.error.message) });
+  let next = 0, inOrder = true;
+  dc.onmessage = (m) => {
+    // No regular expression here: this page lives in a template literal, which eats backslashes.
+    const burst = typeof m.data === 'string' && m.data.startsWith('burst ') && m.data.slice(6).split('/');
+    if (burst) {
+      // Counted here, reported once: "burst i/n" must come in order, i = 0..n-1.
+      const [i, n] = [Number(burst[0]), Number(burst[1])];
+      if (i !== next) inOrder = false;
+      next = i + 1;
+      if (next === n) { report({ ev: 'burst', label: dc.label, n, inOrder }); next = 0; inOrder = true; }
+    } else if (typeof m.data === 'string') {
+      report({ ev: 'message', label: dc.label, binary: false, len: m.data.length, text: m.data });
+    } else {
+      const got = new Uint8Array(m.data), want = pattern(got.length);
+      let ok = true;
+      for (let i = 0; i < got.length; i++) if (got[i] !== want[i]) { ok = false; break; }
+      report({ ev: 'message', label: dc.label, binary: true, len: got.length, ok });
+    }
+  };
+}
+const gathered = () => new Promise((resolve) => {
+  if (pc.iceGatheringState === 'complete') return resolve();
+  pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') resolve(); });
+  setTimeout(resolve, 5000);
+});
+async function init() {
+  // Unlocks loopback host candidates; the track is not sent (data only).
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  stream.getTracks().forEach((t) => t.stop());
+  pc = new RTCPeerConnection({ iceServers: [] });
+  pc.onconnectionstatechange = () => report({ ev: 'state', state: pc.connectionState });
+  pc.ondatachannel = (e) => wire(e.channel);
+}
+async function makeOffer(list) {
+  for (const c of list) wire(pc.createDataChannel(c.label, { ordered: c.ordered !== false }));
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered();
+  return pc.localDescription.sdp;
+}
+async function takeAnswer(sdp) { await pc.setRemoteDescription({ type: 'answer', sdp }); }
+async function answerOffer(sdp) {
+  await pc.setRemoteDescription({ type: 'offer', sdp });
+  await pc.setLocalDescription(await pc.createAnswer());
+  await gathered();
+  return pc.localDescription.sdp;
+}
+function send(label, text, binary) {
+  const dc = channels.get(label);
+  if (!dc || dc.readyState !== 'open') throw new Error('channel ' + label + ' is not open');
+  dc.send(text !== undefined ? text : pattern(binary));
+}
+function burst(label, n) {
+  const dc = channels.get(label);
+  for (let i = 0; i < n; i++) dc.send("burst " + i + "/" + n);
+}
+function closeChannel(label) { channels.get(label).close(); }
+async function transport() {
+  const stats = await pc.getStats();
+  let t, pair;
+  stats.forEach((s) => { if (s.type === 'transport') t = s; });
+  if (t && t.selectedCandidatePairId) pair = stats.get(t.selectedCandidatePairId);
+  const addr = (id) => { const c = id && stats.get(id); return c ? c.protocol + ' ' + c.address + ':' + c.port : ''; };
+  return {
+    ev: 'stats', dtlsRole: t?.dtlsRole ?? '', tlsVersion: t?.tlsVersion ?? '', dtlsCipher: t?.dtlsCipher ?? '',
+    dtlsState: t?.dtlsState ?? '', local: addr(pair?.localCandidateId), remote: addr(pair?.remoteCandidateId),
+  };
+}
+</script>`;
+
+const server = createServer((_, res) => {
+  res.setHeader('content-type', 'text/html');
+  res.end(PAGE);
+});
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const url = `http://127.0.0.1:${server.address().port}/`;
+const userDataDir = mkdtempSync(join(tmpdir(), 'kaon-chromium-'));
+let context;
+const cleanup = async () => {
+  try { if (context) await context.close(); } catch {}
+  rmSync(userDataDir, { recursive: true, force: true });
+  server.close();
+};
+// The test kills us if anything hangs; stdin closing (the test died) also ends us.
+setTimeout(async () => { emit({ ev: 'error', what: 'peer.mjs timed out' }); await cleanup(); process.exit(2); }, 120000).unref();
+
+try {
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: process.env.KAON_CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+      '--allow-loopback-in-peer-connection',
+    ],
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  await page.exposeFunction('report', (obj) => emit(obj));
+  await page.goto(url);
+  await page.evaluate(() => init());
+  emit({ ev: 'ready', ua: await page.evaluate(() => navigator.userAgent) });
+
+  const lines = createInterface({ input: process.stdin });
+  for await (const line of lines) {
+    if (!line.trim()) continue;
+    const m = JSON.parse(line);
+    try {
+      if (m.cmd === 'quit') break;
+      else if (m.cmd === 'offer') emit({ ev: 'offer', sdp: await page.evaluate((l) => makeOffer(l), m.channels) });
+      else if (m.cmd === 'answer') await page.evaluate((s) => takeAnswer(s), m.sdp);
+      else if (m.cmd === 'remote-offer') emit({ ev: 'answer', sdp: await page.evaluate((s) => answerOffer(s), m.sdp) });
+      else if (m.cmd === 'send') await page.evaluate(([l, t, b]) => send(l, t, b), [m.label, m.text, m.binary]);
+      else if (m.cmd === 'burst') await page.evaluate(([l, n]) => burst(l, n), [m.label, m.n]);
+      else if (m.cmd === 'stats') emit(await page.evaluate(() => transport()));
+      else if (m.cmd === 'close') await page.evaluate((l) => closeChannel(l), m.label);
+      else emit({ ev: 'error', what: 'unknown command ' + m.cmd });
+    } catch (e) {
+      emit({ ev: 'error', what: `${m.cmd}: ${e.message}` });
+    }
+  }
+} catch (e) {
+  emit({ ev: 'error', what: String(e && e.stack || e) });
+} finally {
+  await cleanup();
+  // stdin is still referenced after the loop ends: exit rather than wait on it.
+  process.exit(0);
+}

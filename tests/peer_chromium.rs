@@ -1,0 +1,689 @@
+//! kaon's PeerConnection against a real browser: headless Chromium, driven by
+//! `tests/interop/chromium/peer.mjs` (playwright-core) over JSON lines on its stdin/stdout.
+//!
+//! Both offer directions, on one real UDP socket on 127.0.0.1 driven by `kaon_std::Driver`:
+//!
+//! - Chromium offers (an ordered and an unordered channel), kaon answers `setup:active`: kaon
+//!   is the DTLS client and Chromium the server that answers kaon's DTLS 1.2 ClientHello.
+//! - kaon offers (`actpass`, one channel created before the offer), Chromium answers `active`:
+//!   Chromium is the DTLS client and offers DTLS 1.3 first; kaon's server settles on 1.2. A
+//!   second, unordered channel is opened by kaon once the connection is up.
+//!
+//! Each side sends text and binary messages (up to 262144 bytes, the max-message-size both
+//! announce) and a burst of 500 ordered messages, and checks what it receives; each side closes
+//! a channel and the other sees it close. Chromium's getStats confirms DTLS 1.2, its role, and a
+//! UDP pair ending at kaon's socket. The offer-to-open and burst times are printed.
+//!
+//! The large messages overflow the default UDP receive buffers on loopback (on both sides,
+//! kaon's debug build more often), so SCTP's loss recovery against Chromium is exercised too: a
+//! burst then takes one retransmission timeout (400 ms) longer now and then. Nothing asserts on
+//! times.
+//!
+//! Needs `/usr/bin/chromium`, `node` and `tests/interop/chromium/node_modules` (`npm ci` in that
+//! folder); `.ci/run` installs them. Candidates: Chromium gathers 127.0.0.1 only with the fake
+//! media flags, `--allow-loopback-in-peer-connection` and a getUserMedia call (the page does
+//! that and drops the track); its `tcptype` TCP candidate is in the SDP and kaon ignores it.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use kaon::datachannel::{ChannelConfig, ChannelId};
+use kaon::peer::{PeerConfig, PeerConnection, PeerEvent, SdpType};
+use kaon::sdp::SessionDescription;
+use kaon_std::Driver;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// Sizes of the binary messages each side sends: one byte, one datagram, Chromium's classic
+/// safe maximum (65535), and the largest both announce (`a=max-message-size:262144`).
+const SIZES: [usize; 5] = [1, 1200, 65535, 100_000, 262_144];
+
+/// One Chromium at a time: two cores, and each browser takes most of one while it starts.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn script_dir() -> PathBuf {
+    common::repo_root().join("tests/interop/chromium")
+}
+
+/// Whether Chromium, node and the script's node_modules are here (or why the test skips).
+fn peer_available(test: &str) -> bool {
+    if !PathBuf::from(CHROMIUM).is_file() {
+        return common::missing_peer(test, CHROMIUM);
+    }
+    if common::which("node").is_none() {
+        return common::missing_peer(test, "node");
+    }
+    if !script_dir().join("node_modules/playwright-core").is_dir() {
+        return common::missing_peer(
+            test,
+            "tests/interop/chromium/node_modules (run npm ci there)",
+        );
+    }
+    true
+}
+
+/// Byte `i` of an `n`-byte test message, as the page computes it.
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| ((i * 7 + n) % 256) as u8).collect()
+}
+
+/// A JSON string literal.
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// One event line from the page: a flat JSON object of strings, numbers and booleans (what
+/// `JSON.stringify` prints for the objects peer.mjs emits).
+#[derive(Debug, Clone)]
+struct Ev(HashMap<String, String>);
+
+impl Ev {
+    fn parse(line: &str) -> Option<Self> {
+        let mut map = HashMap::new();
+        let mut it = line.trim().strip_prefix('{')?.chars().peekable();
+        loop {
+            match it.peek()? {
+                '}' => return Some(Self(map)),
+                ',' | ' ' => {
+                    it.next();
+                    continue;
+                }
+                _ => {}
+            }
+            let key = Self::string(&mut it)?;
+            if it.next()? != ':' {
+                return None;
+            }
+            let value = if *it.peek()? == '"' {
+                Self::string(&mut it)?
+            } else {
+                let mut v = String::new();
+                while let Some(&c) = it.peek() {
+                    if c == ',' || c == '}' {
+                        break;
+                    }
+                    v.push(c);
+                    it.next();
+                }
+                v
+            };
+            map.insert(key, value);
+        }
+    }
+
+    fn string(it: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<String> {
+        if it.next()? != '"' {
+            return None;
+        }
+        let mut s = String::new();
+        loop {
+            match it.next()? {
+                '"' => return Some(s),
+                '\\' => match it.next()? {
+                    'n' => s.push('\n'),
+                    'r' => s.push('\r'),
+                    't' => s.push('\t'),
+                    'b' => s.push('\u{8}'),
+                    'f' => s.push('\u{c}'),
+                    'u' => {
+                        let hex: String = (0..4).filter_map(|_| it.next()).collect();
+                        s.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                    }
+                    c => s.push(c),
+                },
+                c => s.push(c),
+            }
+        }
+    }
+
+    fn get(&self, key: &str) -> &str {
+        self.0.get(key).map_or("", String::as_str)
+    }
+
+    fn is(&self, ev: &str) -> bool {
+        self.get("ev") == ev
+    }
+}
+
+/// The node script and the browser it drives; killed (by its own pid) when dropped.
+struct Browser {
+    child: Child,
+    stdin: ChildStdin,
+    events: Receiver<String>,
+    /// Events read while waiting for another one.
+    seen: Vec<Ev>,
+}
+
+impl Browser {
+    fn start() -> Self {
+        let t0 = Instant::now();
+        let mut child = Command::new("node")
+            .arg("peer.mjs")
+            .current_dir(script_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start node peer.mjs");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, events) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("peer.mjs: {line}");
+            }
+        });
+        let mut b = Self {
+            child,
+            stdin,
+            events,
+            seen: Vec::new(),
+        };
+        let ready = b.wait("ready", Duration::from_secs(30), |e| e.is("ready"));
+        eprintln!("browser: {} ready in {:?}", ready.get("ua"), t0.elapsed());
+        b
+    }
+
+    fn send(&mut self, json: &str) {
+        writeln!(self.stdin, "{json}").expect("write to peer.mjs");
+        self.stdin.flush().expect("flush peer.mjs");
+    }
+
+    /// Reads events until one matches (earlier unmatched ones are kept); panics on an
+    /// `error` event, on the script ending, or after `limit`.
+    fn wait(&mut self, what: &str, limit: Duration, pred: impl Fn(&Ev) -> bool) -> Ev {
+        if let Some(i) = self.seen.iter().position(&pred) {
+            return self.seen.remove(i);
+        }
+        let end = Instant::now() + limit;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(line) => {
+                    let ev = Ev::parse(&line)
+                        .unwrap_or_else(|| panic!("peer.mjs printed a non-event: {line}"));
+                    assert!(!ev.is("error"), "browser error: {}", ev.get("what"));
+                    if pred(&ev) {
+                        return ev;
+                    }
+                    self.seen.push(ev);
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("browser: no {what} within {limit:?}; seen {:?}", self.seen)
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("browser: peer.mjs ended while waiting for {what}")
+                }
+            }
+        }
+    }
+
+    /// Chromium's view of the transport (getStats): checks its DTLS role and that DTLS 1.2
+    /// (`FEFD`) was negotiated over a loopback UDP pair, and prints it.
+    fn check_transport(&mut self, role: &str, kaon: std::net::SocketAddr) {
+        self.send(r#"{"cmd":"stats"}"#);
+        let s = self.wait("stats", Duration::from_secs(10), |e| e.is("stats"));
+        eprintln!(
+            "chromium transport: dtls {} {} role {} ({}), pair {} -> {}",
+            s.get("dtlsState"),
+            s.get("tlsVersion"),
+            s.get("dtlsRole"),
+            s.get("dtlsCipher"),
+            s.get("local"),
+            s.get("remote")
+        );
+        assert_eq!(s.get("dtlsState"), "connected");
+        assert_eq!(s.get("dtlsRole"), role, "Chromium's DTLS role");
+        assert_eq!(s.get("tlsVersion"), "FEFD", "DTLS 1.2 negotiated");
+        // A remote candidate Chromium learned from a check (kaon's check can beat the answer
+        // to the page) is peer-reflexive, and getStats hides its address.
+        let remote = s.get("remote").to_string();
+        assert!(
+            remote == format!("udp {kaon}") || remote == format!("udp :{}", kaon.port()),
+            "the pair ends at kaon's socket {kaon}"
+        );
+    }
+
+    fn send_text(&mut self, label: &str, text: &str) {
+        self.send(&format!(
+            r#"{{"cmd":"send","label":{},"text":{}}}"#,
+            json_str(label),
+            json_str(text)
+        ));
+    }
+
+    fn send_binary(&mut self, label: &str, n: usize) {
+        self.send(&format!(
+            r#"{{"cmd":"send","label":{},"binary":{n}}}"#,
+            json_str(label)
+        ));
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, r#"{{"cmd":"quit"}}"#);
+        let _ = self.stdin.flush();
+        // Give it a moment to close the browser cleanly, then kill it by its pid.
+        let start = Instant::now();
+        let end = start + Duration::from_secs(5);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                eprintln!("browser closed in {:?}", start.elapsed());
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("browser: peer.mjs did not exit within 5 s of quit; killing it");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The kaon side: a PeerConnection on its own UDP socket and driver thread.
+struct Kaon {
+    driver: Driver<PeerConnection>,
+    seen: Vec<PeerEvent>,
+}
+
+impl Kaon {
+    fn wait(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        pred: impl Fn(&PeerEvent) -> bool,
+    ) -> PeerEvent {
+        if let Some(i) = self.seen.iter().position(&pred) {
+            return self.seen.remove(i);
+        }
+        let end = Instant::now() + limit;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.driver.events().recv_timeout(left) {
+                Ok(e) => {
+                    assert!(
+                        !matches!(e, PeerEvent::DtlsFailed(_)),
+                        "kaon: {e:?} while waiting for {what}"
+                    );
+                    if pred(&e) {
+                        return e;
+                    }
+                    self.seen.push(e);
+                }
+                Err(_) => panic!("kaon: no {what} within {limit:?}; seen {:?}", self.seen),
+            }
+        }
+    }
+
+    /// Waits for the next message on `channel`.
+    fn message(&mut self, channel: ChannelId) -> (Vec<u8>, bool) {
+        match self.wait(
+            "message",
+            Duration::from_secs(10),
+            |e| matches!(e, PeerEvent::Message { channel: c, .. } if *c == channel),
+        ) {
+            PeerEvent::Message { data, binary, .. } => (data.to_vec(), binary),
+            _ => unreachable!(),
+        }
+    }
+
+    fn send(&self, channel: ChannelId, data: Vec<u8>, binary: bool) {
+        self.driver
+            .call(move |pc, now| pc.send_message(now, channel, data.into(), binary))
+            .expect("driver alive")
+            .expect("kaon send");
+    }
+}
+
+impl Kaon {
+    /// Closes the connection, stops the driver and prints kaon's counters.
+    fn finish(self) {
+        self.driver.call(|pc, now| pc.close(now));
+        if let Some(pc) = self.driver.shutdown() {
+            eprintln!("kaon stats: {:?}", pc.stats());
+        }
+    }
+}
+
+fn bind() -> UdpSocket {
+    UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1")
+}
+
+fn open_id(e: &PeerEvent) -> ChannelId {
+    match e {
+        PeerEvent::DataChannelOpen { id, .. } => *id,
+        _ => unreachable!(),
+    }
+}
+
+/// A burst of small text messages each way on an ordered channel: all arrive, in order.
+fn burst(browser: &mut Browser, kaon: &mut Kaon, label: &str, id: ChannelId, n: usize) {
+    browser.send(&format!(
+        r#"{{"cmd":"burst","label":{},"n":{n}}}"#,
+        json_str(label)
+    ));
+    for i in 0..n {
+        let (data, binary) = kaon.message(id);
+        assert_eq!(
+            (String::from_utf8_lossy(&data).as_ref(), binary),
+            (format!("burst {i}/{n}").as_str(), false),
+            "kaon: burst message {i} on {label}"
+        );
+    }
+    let t = Instant::now();
+    for i in 0..n {
+        kaon.send(id, format!("burst {i}/{n}").into_bytes(), false);
+    }
+    let l = label.to_string();
+    let e = browser.wait("burst", Duration::from_secs(15), move |e| {
+        e.is("burst") && e.get("label") == l
+    });
+    assert_eq!(
+        e.get("inOrder"),
+        "true",
+        "browser: burst on {label} out of order"
+    );
+    eprintln!(
+        "{n} messages kaon -> chromium on {label}: {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+}
+
+/// Messages both ways on one channel: the browser sends text and every size, kaon checks them
+/// and echoes each back; then kaon sends its own, and the browser checks every one.
+fn exchange(browser: &mut Browser, kaon: &mut Kaon, label: &str, id: ChannelId, ordered: bool) {
+    let greeting = format!("hello from chromium on {label} ✓");
+    browser.send_text(label, &greeting);
+    for n in SIZES {
+        browser.send_binary(label, n);
+    }
+    // Unordered: collect, then compare as sets.
+    let mut got = Vec::new();
+    for _ in 0..=SIZES.len() {
+        let (data, binary) = kaon.message(id);
+        kaon.send(id, data.clone(), binary); // echo
+        got.push((data, binary));
+    }
+    let mut want = vec![(greeting.clone().into_bytes(), false)];
+    want.extend(SIZES.iter().map(|&n| (pattern(n), true)));
+    if !ordered {
+        got.sort();
+        want.sort();
+    }
+    assert!(
+        got == want,
+        "kaon received other messages on {label}: {:?}",
+        got.iter().map(|(d, b)| (d.len(), *b)).collect::<Vec<_>>()
+    );
+    let reply = format!("hello from kaon on {label}");
+    kaon.send(id, reply.clone().into_bytes(), false);
+    for n in SIZES {
+        kaon.send(id, pattern(n), true);
+    }
+
+    // The browser sees the echoes and kaon's own messages.
+    let text_seen = |b: &mut Browser, text: &str| {
+        let text = text.to_string();
+        let l = label.to_string();
+        b.wait(
+            &format!("text {text:?}"),
+            Duration::from_secs(10),
+            move |e| {
+                e.is("message")
+                    && e.get("label") == l
+                    && e.get("binary") == "false"
+                    && e.get("text") == text
+            },
+        );
+    };
+    text_seen(browser, &greeting);
+    text_seen(browser, &reply);
+    for n in SIZES {
+        for _ in 0..2 {
+            let l = label.to_string();
+            let e = browser.wait(
+                &format!("binary {n} on {label}"),
+                Duration::from_secs(10),
+                move |e| {
+                    e.is("message")
+                        && e.get("label") == l
+                        && e.get("binary") == "true"
+                        && e.get("len") == n.to_string()
+                },
+            );
+            assert_eq!(
+                e.get("ok"),
+                "true",
+                "browser got a corrupt {n}-byte message"
+            );
+        }
+    }
+}
+
+#[test]
+fn chromium_offers_kaon_answers() {
+    const TEST: &str = "chromium_offers_kaon_answers";
+    if !peer_available(TEST) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut browser = Browser::start();
+
+    browser.send(
+        r#"{"cmd":"offer","channels":[{"label":"chat","ordered":true},{"label":"loose","ordered":false}]}"#,
+    );
+    let offer = browser.wait("offer", Duration::from_secs(15), |e| e.is("offer"));
+    let t0 = Instant::now();
+    let offer = offer.get("sdp").to_string();
+    eprintln!("chromium offer:\n{offer}");
+    assert!(
+        offer.contains(" 127.0.0.1 ") && offer.contains("a=setup:actpass"),
+        "no loopback candidate or actpass in Chromium's offer"
+    );
+
+    let socket = bind();
+    let local = socket.local_addr().unwrap();
+    let mut pc = PeerConnection::new(PeerConfig::default()).expect("peer");
+    pc.add_local_address(local).unwrap();
+    pc.set_remote_description(
+        SdpType::Offer,
+        SessionDescription::parse(&offer).expect("kaon parses Chromium's offer"),
+    )
+    .expect("kaon takes Chromium's offer");
+    // Candidates reach the SDP through poll_event, which only pumps the ICE agent once the
+    // connection has been given a time: without this call the answer carries no candidate.
+    kaon::Protocol::handle_timeout(&mut pc, Instant::now());
+    let mut early = Vec::new();
+    while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
+        early.push(e);
+    }
+    let answer = pc.create_answer().expect("answer");
+    pc.set_local_description(SdpType::Answer, answer.clone())
+        .unwrap();
+    let answer = answer.to_string();
+    assert!(answer.contains("a=setup:active"), "kaon answers active");
+    assert!(
+        answer.contains(&format!(" 127.0.0.1 {} typ host", local.port())),
+        "kaon's answer carries its host candidate"
+    );
+    eprintln!("kaon answer:\n{answer}");
+    let mut kaon = Kaon {
+        driver: Driver::spawn(pc, vec![socket]).expect("driver"),
+        seen: early,
+    };
+    browser.send(&format!(
+        r#"{{"cmd":"answer","sdp":{}}}"#,
+        json_str(&answer)
+    ));
+
+    let mut ids = HashMap::new();
+    for label in ["chat", "loose"] {
+        let l = label.to_string();
+        let e = kaon.wait(&format!("{label} open"), Duration::from_secs(20), move |e| {
+            matches!(e, PeerEvent::DataChannelOpen { label, remote: true, .. } if *label == l)
+        });
+        ids.insert(label, open_id(&e));
+        let l = label.to_string();
+        browser.wait(
+            &format!("{label} open"),
+            Duration::from_secs(20),
+            move |e| e.is("open") && e.get("label") == l,
+        );
+    }
+    eprintln!(
+        "Chromium offer -> both channels open on both sides: {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    // kaon answered active: it is the DTLS client, so the browser (DTLS server) opened its
+    // channels on odd stream ids (RFC 8832 §6).
+    assert!(ids.values().all(|id| id % 2 == 1), "stream ids {ids:?}");
+    browser.check_transport("server", local);
+
+    exchange(&mut browser, &mut kaon, "chat", ids["chat"], true);
+    burst(&mut browser, &mut kaon, "chat", ids["chat"], 500);
+    exchange(&mut browser, &mut kaon, "loose", ids["loose"], false);
+
+    // The browser closes one channel, kaon the other; each side sees both close.
+    browser.send(r#"{"cmd":"close","label":"loose"}"#);
+    let loose = ids["loose"];
+    kaon.wait(
+        "loose closed",
+        Duration::from_secs(10),
+        move |e| matches!(e, PeerEvent::DataChannelClosed(c) if *c == loose),
+    );
+    let chat = ids["chat"];
+    kaon.driver.call(move |pc, _| pc.close_channel(chat));
+    kaon.wait(
+        "chat closed",
+        Duration::from_secs(10),
+        move |e| matches!(e, PeerEvent::DataChannelClosed(c) if *c == chat),
+    );
+    for label in ["loose", "chat"] {
+        browser.wait(&format!("{label} closed"), Duration::from_secs(10), |e| {
+            e.is("closed") && e.get("label") == label
+        });
+    }
+    kaon.finish();
+}
+
+#[test]
+fn kaon_offers_chromium_answers() {
+    const TEST: &str = "kaon_offers_chromium_answers";
+    if !peer_available(TEST) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut browser = Browser::start();
+
+    let socket = bind();
+    let local = socket.local_addr().unwrap();
+    let mut pc = PeerConnection::new(PeerConfig::default()).expect("peer");
+    pc.add_local_address(local).unwrap();
+    let chat = pc
+        .create_data_channel(Instant::now(), "kaon-chat", ChannelConfig::default())
+        .expect("channel");
+    let mut early = Vec::new();
+    while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
+        early.push(e);
+    }
+    let t0 = Instant::now();
+    let offer = pc.create_offer().expect("offer");
+    pc.set_local_description(SdpType::Offer, offer.clone())
+        .unwrap();
+    let offer = offer.to_string();
+    eprintln!("kaon offer:\n{offer}");
+    browser.send(&format!(
+        r#"{{"cmd":"remote-offer","sdp":{}}}"#,
+        json_str(&offer)
+    ));
+    let answer = browser.wait("answer", Duration::from_secs(15), |e| e.is("answer"));
+    let answer = answer.get("sdp").to_string();
+    eprintln!("chromium answer:\n{answer}");
+    pc.set_remote_description(
+        SdpType::Answer,
+        SessionDescription::parse(&answer).expect("kaon parses Chromium's answer"),
+    )
+    .expect("kaon takes Chromium's answer");
+    let mut kaon = Kaon {
+        driver: Driver::spawn(pc, vec![socket]).expect("driver"),
+        seen: early,
+    };
+
+    kaon.wait(
+        "kaon-chat open",
+        Duration::from_secs(20),
+        move |e| matches!(e, PeerEvent::DataChannelOpen { id, remote: false, .. } if *id == chat),
+    );
+    browser.wait("kaon-chat open", Duration::from_secs(20), |e| {
+        e.is("open") && e.get("label") == "kaon-chat"
+    });
+    eprintln!(
+        "kaon offer -> channel open on both sides: {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    browser.check_transport("client", local);
+
+    exchange(&mut browser, &mut kaon, "kaon-chat", chat, true);
+    burst(&mut browser, &mut kaon, "kaon-chat", chat, 500);
+
+    // A second channel, opened by kaon after the connection is up (DCEP over a live
+    // association), then closed by the browser.
+    let late = kaon
+        .driver
+        .call(|pc, now| {
+            pc.create_data_channel(
+                now,
+                "late",
+                ChannelConfig {
+                    ordered: false,
+                    ..ChannelConfig::default()
+                },
+            )
+        })
+        .expect("driver alive")
+        .expect("late channel");
+    browser.wait("late open", Duration::from_secs(10), |e| {
+        e.is("open") && e.get("label") == "late" && e.get("ordered") == "false"
+    });
+    exchange(&mut browser, &mut kaon, "late", late, false);
+    browser.send(r#"{"cmd":"close","label":"late"}"#);
+    kaon.wait(
+        "late closed",
+        Duration::from_secs(10),
+        move |e| matches!(e, PeerEvent::DataChannelClosed(c) if *c == late),
+    );
+    kaon.driver.call(move |pc, _| pc.close_channel(chat));
+    browser.wait("kaon-chat closed", Duration::from_secs(10), |e| {
+        e.is("closed") && e.get("label") == "kaon-chat"
+    });
+    kaon.finish();
+}
