@@ -109,6 +109,13 @@ pub(crate) struct Transactions {
 }
 
 impl Transactions {
+    /// Gives back the memory of a burst once every transaction is over.
+    pub fn trim(&mut self) {
+        if self.txs.is_empty() {
+            self.txs.shrink_to_fit();
+        }
+    }
+
     /// Starts a transaction whose first transmission is at `now`.
     pub fn start(&mut self, now: Instant, id: TransactionId, r: Request, schedule: Schedule) {
         let tx = Tx {

@@ -11,6 +11,19 @@ use crate::stun::{Attribute, Class, Key, Message, Method, TransactionId};
 use crate::{Datagram, Protocol, Transmit};
 
 impl Agent {
+    /// Frees queue capacity left over from the connect burst once the queues are empty: an
+    /// idle agent should cost little, since a server holds one per peer. Runs on timeouts
+    /// only, which an idle agent sees every few seconds (consent).
+    fn trim(&mut self) {
+        self.txs.trim();
+        if self.outbox.is_empty() {
+            self.outbox.shrink_to_fit();
+        }
+        if self.events.is_empty() {
+            self.events.shrink_to_fit();
+        }
+    }
+
     /// Writes a STUN message into a pooled buffer.
     pub(crate) fn encode(&mut self, msg: &Message<'_>, key: Option<&Key>) -> Option<Vec<u8>> {
         let mut v = self.pool.pop().unwrap_or_default();
@@ -278,6 +291,7 @@ impl Protocol for Agent {
 
     fn handle_timeout(&mut self, now: Instant) {
         self.drive(now);
+        self.trim();
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {

@@ -12,7 +12,6 @@ use super::{ConnectionState, Error, PeerConfig, PeerEvent, PeerStats, SignalingS
 use crate::datachannel::{self, ChannelConfig, ChannelId, DataChannels};
 use crate::dtls::{self, Fingerprint, HashAlgorithm, Identity, SrtpKeying};
 use crate::ice::{Agent, AgentConfig, IceEvent, IceState, Received};
-use crate::sdp::SessionDescription;
 use crate::{Datagram, Protocol, Rng, Transmit};
 
 /// The largest SCTP packet we hand DTLS: the DTLS record (13 bytes of header, 8 of explicit
@@ -52,8 +51,10 @@ pub struct PeerConnection {
     pub(super) pending_end_of_candidates: bool,
     pub(super) remote_applied: bool,
     /// Our last offer or answer, and whether it was an offer.
-    pub(super) local_description: Option<(SdpType, SessionDescription)>,
-    pub(super) remote_description: Option<(SdpType, SessionDescription)>,
+    /// Kept as text: a parsed description is several times larger, and a server holds one
+    /// per peer.
+    pub(super) local_description: Option<(SdpType, String)>,
+    pub(super) remote_description: Option<(SdpType, String)>,
     pub(super) mid: String,
     pub(super) session_id: u64,
     pub(super) session_version: u64,
@@ -189,14 +190,19 @@ impl PeerConnection {
         self.state
     }
 
-    /// Our last local description and its type.
-    pub fn local_description(&self) -> Option<&(SdpType, SessionDescription)> {
-        self.local_description.as_ref()
+    /// Our last local description: its type and SDP text, like W3C `localDescription`.
+    /// [`SessionDescription::parse`] gives the typed form back.
+    pub fn local_description(&self) -> Option<(SdpType, &str)> {
+        self.local_description
+            .as_ref()
+            .map(|(t, s)| (*t, s.as_str()))
     }
 
-    /// The peer's last description and its type.
-    pub fn remote_description(&self) -> Option<&(SdpType, SessionDescription)> {
-        self.remote_description.as_ref()
+    /// The peer's last description: its type and SDP text, like W3C `remoteDescription`.
+    pub fn remote_description(&self) -> Option<(SdpType, &str)> {
+        self.remote_description
+            .as_ref()
+            .map(|(t, s)| (*t, s.as_str()))
     }
 
     /// Our certificate's sha-256 fingerprint, as the offer and answer carry it.

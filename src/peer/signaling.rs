@@ -101,7 +101,7 @@ impl PeerConnection {
                 });
             }
         }
-        self.local_description = Some((kind, sdp));
+        self.local_description = Some((kind, compact_text(&sdp)));
         Ok(())
     }
 
@@ -148,7 +148,7 @@ impl PeerConnection {
                 });
             }
         }
-        self.remote_description = Some((kind, sdp));
+        self.remote_description = Some((kind, compact_text(&sdp)));
         Ok(())
     }
 
@@ -238,4 +238,11 @@ impl PeerConnection {
         self.ice = ice;
         Ok(())
     }
+}
+
+/// The description as SDP text with no spare capacity: one is kept per peer.
+fn compact_text(sdp: &SessionDescription) -> String {
+    let mut text = sdp.to_string();
+    text.shrink_to_fit();
+    text
 }

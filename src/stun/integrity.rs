@@ -57,13 +57,15 @@ impl PasswordAlgorithm {
     }
 }
 
+/// Only the raw key bytes are kept. A precomputed aws-lc HMAC key costs ~2.5 KiB, and an ICE
+/// agent holds two per peer; deriving the HMAC key per message costs two hash blocks, which
+/// STUN's message rate (a check every few milliseconds at most) does not notice.
 struct KeyInner {
-    sha1: hmac::Key,
-    sha256: hmac::Key,
+    raw: Box<[u8]>,
 }
 
-/// A STUN integrity key, with the HMAC keys precomputed once so that signing or verifying a
-/// message costs only the HMAC itself. Cloning is cheap (shared).
+/// A STUN integrity key: the key bytes, shared, so cloning is cheap. Signing or verifying
+/// derives the HMAC key per message (see `KeyInner` for why).
 ///
 /// Strings are used as given: kaon does not apply the OpaqueString profile (RFC 8265) or
 /// SASLprep (RFC 4013) that RFC 8489 §9 asks for. Both leave printable ASCII unchanged, which
@@ -88,10 +90,7 @@ impl Key {
     /// A key from raw bytes, writing MESSAGE-INTEGRITY.
     pub fn from_bytes(key: &[u8]) -> Self {
         Self {
-            inner: Arc::new(KeyInner {
-                sha1: hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key),
-                sha256: hmac::Key::new(hmac::HMAC_SHA256, key),
-            }),
+            inner: Arc::new(KeyInner { raw: key.into() }),
             integrity: Integrity::Sha1,
         }
     }
@@ -155,19 +154,27 @@ impl Key {
     /// HMAC-SHA1 over the header with its length field replaced by `length`, then `body`
     /// (RFC 8489 §14.5: the length covers up to and including MESSAGE-INTEGRITY).
     pub(crate) fn sha1(&self, header: &[u8; HEADER_LEN], length: u16, body: &[u8]) -> hmac::Tag {
-        mac(&self.inner.sha1, header, length, body)
+        let algorithm = hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY;
+        mac(algorithm, &self.inner.raw, header, length, body)
     }
 
     /// HMAC-SHA256, as [`sha1`](Self::sha1) (RFC 8489 §14.6).
     pub(crate) fn sha256(&self, header: &[u8; HEADER_LEN], length: u16, body: &[u8]) -> hmac::Tag {
-        mac(&self.inner.sha256, header, length, body)
+        mac(hmac::HMAC_SHA256, &self.inner.raw, header, length, body)
     }
 }
 
-fn mac(key: &hmac::Key, header: &[u8; HEADER_LEN], length: u16, body: &[u8]) -> hmac::Tag {
+fn mac(
+    algorithm: hmac::Algorithm,
+    key: &[u8],
+    header: &[u8; HEADER_LEN],
+    length: u16,
+    body: &[u8],
+) -> hmac::Tag {
     let mut h = *header;
     h[LENGTH_OFFSET..LENGTH_OFFSET + 2].copy_from_slice(&length.to_be_bytes());
-    let mut ctx = hmac::Context::with_key(key);
+    let key = hmac::Key::new(algorithm, key);
+    let mut ctx = hmac::Context::with_key(&key);
     ctx.update(&h);
     ctx.update(body);
     ctx.sign()
