@@ -19,6 +19,9 @@ use crate::{Datagram, Protocol, Rng, Transmit};
 
 /// At most this many bytes of application data wait to be sent.
 const MAX_QUEUED: usize = 1 << 20;
+/// Application-data buffers kept for reuse (sent records give theirs back, and so may the
+/// application for received ones).
+const POOL_LIMIT: usize = 4;
 /// Protected records that arrive before their keys exist are kept, up to this many and this
 /// many bytes (a client's Finished and a little data).
 pub(crate) const MAX_EARLY_RECORDS: usize = 8;
@@ -188,6 +191,14 @@ impl Endpoint {
         self.app_out_bytes += data.len();
         self.app_out.push_back(buf);
         Ok(())
+    }
+
+    /// Gives back the vector of an [`Event::Data`] once read: the next record received or sent
+    /// reuses it, so the steady-state receive path allocates nothing. Optional; a few are kept.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if self.app_pool.len() < POOL_LIMIT {
+            self.app_pool.push(buf);
+        }
     }
 
     /// The largest payload [`Endpoint::send`] accepts: what fits in one record in one
@@ -413,7 +424,7 @@ impl Endpoint {
             }
             if let Some(done) = self.app_out.pop_front() {
                 self.app_out_bytes -= done.len();
-                self.app_pool.push(done);
+                self.recycle(done);
             }
         }
         used
@@ -428,6 +439,11 @@ impl Protocol for Endpoint {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        // Buffers kept for the next record are given back once nothing is queued: an idle
+        // endpoint holds none.
+        if self.app_out.is_empty() {
+            self.app_pool = Vec::new();
+        }
         if self.handshake_deadline.is_some_and(|d| now >= d) && self.state == State::Handshaking {
             self.fail(Error::HandshakeTimeout);
             return;

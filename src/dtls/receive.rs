@@ -85,14 +85,16 @@ impl Endpoint {
         self.scratch = scratch;
     }
 
-    /// Application data goes straight from the datagram into the vector the event carries.
+    /// Application data goes straight from the datagram into the vector the event carries (a
+    /// recycled one when the application gives them back).
     /// Data before the connection is verified, or in epoch 0, is dropped unread.
     fn application_data(&mut self, epoch: u16, record: &Record<'_>) {
         if epoch != 1 || !self.connected || self.state != State::Established {
             self.stats.records_dropped += 1;
             return;
         }
-        match self.records.open_owned(record) {
+        let buf = self.app_pool.pop().unwrap_or_default();
+        match self.records.open_owned(record, buf) {
             Ok(data) => {
                 self.stats.records_received += 1;
                 // The peer is surely done with the handshake: its last flight needs no more

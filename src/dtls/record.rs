@@ -357,7 +357,11 @@ impl RecordLayer {
 impl RecordLayer {
     /// Opens a protected record into a new vector holding exactly its plaintext: one copy of
     /// the ciphertext, decrypted in place, for data that is handed on as it is.
-    pub(crate) fn open_owned(&mut self, record: &Record<'_>) -> Result<Vec<u8>, Error> {
+    pub(crate) fn open_owned(
+        &mut self,
+        record: &Record<'_>,
+        mut out: Vec<u8>,
+    ) -> Result<Vec<u8>, Error> {
         let cipher = match record.header.epoch {
             1 => self.read_cipher.as_ref().ok_or(Error::BadRecord)?,
             _ => return Err(Error::BadRecord),
@@ -369,7 +373,8 @@ impl RecordLayer {
             return Err(Error::BadRecord);
         }
         let (nonce, body) = record.fragment.split_at(explicit);
-        let mut out = body.to_vec();
+        out.clear();
+        out.extend_from_slice(body);
         let len = cipher.open_parts(
             record.header.seq64(),
             &record.header.aad_prefix(),

@@ -422,6 +422,7 @@ impl PeerConnection {
                 }
                 dtls::Event::Data(packet) => {
                     self.channels.handle_packet(now, &packet);
+                    dtls.recycle(packet);
                 }
                 dtls::Event::Closed => {
                     // W3C webrtc-pc §4.3.3 counts a closed DTLS transport with the connected
