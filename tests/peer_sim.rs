@@ -5,32 +5,7 @@ mod peer_support;
 
 use kaon::datachannel::ChannelConfig;
 use kaon::peer::{ConnectionState, PeerEvent};
-use peer_support::{MS, Pair, SEC};
-
-/// Negotiates, creates "chat" on the offerer first, and runs until both see it open.
-fn connect(p: &mut Pair, name: &str) -> u16 {
-    let now = p.now();
-    let id = p
-        .pc(true)
-        .create_data_channel(now, "chat", ChannelConfig::default())
-        .unwrap();
-    p.negotiate();
-    assert!(
-        p.run_until(20 * SEC, |p| p.opened(true, id)
-            && p.opened(false, id)
-            && p.state(true) == ConnectionState::Connected
-            && p.state(false) == ConnectionState::Connected),
-        "{name}: channel did not open at {:?}; a: {:?}\nb: {:?}",
-        p.sim.elapsed(),
-        p.log_a,
-        p.log_b
-    );
-    p.timeline(name, true);
-    p.timeline(name, false);
-    assert_eq!(p.state(true), ConnectionState::Connected);
-    assert_eq!(p.state(false), ConnectionState::Connected);
-    id
-}
+use peer_support::{MS, Pair, SEC, connect};
 
 #[test]
 fn same_lan_peers_open_a_channel_and_exchange_messages() {

@@ -174,6 +174,13 @@ impl Agent {
         (&self.local.ufrag, &self.local.pwd)
     }
 
+    /// The peer's username fragment and password, once set.
+    pub fn remote_credentials(&self) -> Option<(&str, &str)> {
+        self.remote
+            .as_ref()
+            .map(|r| (r.ufrag.as_str(), r.pwd.as_str()))
+    }
+
     /// Replaces the local credentials (for example with ones already signalled). Must be
     /// called before any check is answered; `ufrag` must be at least 4 and `pwd` at least 22
     /// `ice-char`s (RFC 8839 §5.4).

@@ -40,6 +40,7 @@ pub struct PeerConnection {
     pub(super) sctp_started: bool,
     pub(super) local_max_message_size: usize,
     pub(super) remote_max_message_size: usize,
+    pub(super) remote_sctp_port: u16,
     pub(super) local_addrs: Vec<SocketAddr>,
     pub(super) local_candidates: Vec<String>,
     pub(super) gathering_complete: bool,
@@ -50,6 +51,9 @@ pub struct PeerConnection {
     pub(super) pending_candidates: Vec<String>,
     pub(super) pending_end_of_candidates: bool,
     pub(super) remote_applied: bool,
+    /// Our ICE username fragment as of the last completed exchange: if the agent still has
+    /// it when the peer restarts ICE, we restart too (RFC 8445 §9).
+    pub(super) signalled_ufrag: Option<String>,
     /// Our last offer or answer, and whether it was an offer.
     /// Kept as text: a parsed description is several times larger, and a server holds one
     /// per peer.
@@ -108,6 +112,7 @@ impl PeerConnection {
             sctp_started: false,
             local_max_message_size,
             remote_max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            remote_sctp_port: SCTP_PORT,
             local_addrs: Vec::new(),
             local_candidates: Vec::new(),
             gathering_complete: false,
@@ -116,6 +121,7 @@ impl PeerConnection {
             pending_candidates: Vec::new(),
             pending_end_of_candidates: false,
             remote_applied: false,
+            signalled_ufrag: None,
             local_description: None,
             remote_description: None,
             mid: "0".to_string(),
@@ -297,6 +303,26 @@ impl PeerConnection {
         self.channels.close(channel);
     }
 
+    /// Restarts ICE (W3C `restartIce()`, RFC 8445 §9): new local credentials, candidates
+    /// gathered and announced again, and a [`PeerEvent::NegotiationNeeded`]; the next offer
+    /// carries the new credentials. The current pair keeps carrying data until checks on the
+    /// new credentials select one, so channels survive a move to another network.
+    pub fn restart_ice(&mut self, now: Instant) -> Result<(), Error> {
+        self.check_open()?;
+        self.last_now = Some(now);
+        self.restart_local_ice();
+        self.events.push_back(PeerEvent::NegotiationNeeded);
+        self.pump(Some(now));
+        Ok(())
+    }
+
+    /// Our side of an ICE restart: the agent's, and our record of the candidates it had.
+    pub(super) fn restart_local_ice(&mut self) {
+        self.ice.restart();
+        self.local_candidates.clear();
+        self.gathering_complete = false;
+    }
+
     /// Closes the connection: SCTP shutdown, DTLS close_notify, ICE closed. The final
     /// datagrams still come out of `poll_transmit`.
     pub fn close(&mut self, now: Instant) {
@@ -398,7 +424,12 @@ impl PeerConnection {
                         .push_back(PeerEvent::IceConnectionStateChanged(s));
                     self.update_state();
                 }
-                IceEvent::SelectedPairChanged { .. } => {
+                IceEvent::SelectedPairChanged { local, remote } => {
+                    self.events
+                        .push_back(PeerEvent::SelectedCandidatePairChanged {
+                            local: local.to_string(),
+                            remote: remote.to_string(),
+                        });
                     if let Some(now) = now {
                         self.ensure_dtls(now, None);
                     }

@@ -64,8 +64,10 @@
 //!
 //! - Data only: an offer with audio or video is refused ([`Error::MediaNotSupported`]);
 //!   RTP and RTCP datagrams are counted and dropped. The DTLS-SRTP keys are kept for later.
-//! - One offer/answer exchange: renegotiation and ICE restarts are refused
-//!   ([`Error::Renegotiation`]); max-bundle only (one transport).
+//! - Later offer/answer exchanges may restart ICE (ours with
+//!   [`restart_ice`](PeerConnection::restart_ice), or the peer's: new credentials in its
+//!   offer) and bring candidates; they may not change the certificate, DTLS role, mid or SCTP
+//!   port ([`Error::Renegotiation`]). Max-bundle only (one transport).
 //! - A channel created before the answer takes the id parity of the role we expect (odd for
 //!   an offerer); if the answer says `passive` it keeps that id (ids created afterwards follow
 //!   the real role).
@@ -166,6 +168,14 @@ pub enum PeerEvent {
     IceConnectionStateChanged(IceState),
     /// The aggregate state changed.
     ConnectionStateChanged(ConnectionState),
+    /// ICE selected a (new) candidate pair (W3C `selectedcandidatepairchange`): after the
+    /// first connect, after an ICE restart, or on failover to a backup pair.
+    SelectedCandidatePairChanged {
+        /// Our candidate (`candidate:...`).
+        local: String,
+        /// The peer's candidate.
+        remote: String,
+    },
     /// DTLS is connected (the peer's certificate matched its fingerprint).
     DtlsConnected,
     /// DTLS failed; the connection is failed.
@@ -198,6 +208,9 @@ pub enum PeerEvent {
     BufferedAmountLow(ChannelId),
     /// A channel is closed in both directions.
     DataChannelClosed(ChannelId),
+    /// The session needs a new offer/answer exchange (after
+    /// [`restart_ice`](PeerConnection::restart_ice)): call `create_offer` when stable.
+    NegotiationNeeded,
 }
 
 /// Counters, for tests and diagnostics.
@@ -265,9 +278,11 @@ pub enum Error {
     /// A candidate came before any remote description.
     #[error("no remote description")]
     NoRemoteDescription,
-    /// A second offer/answer exchange: renegotiation is not supported yet.
-    #[error("renegotiation is not supported yet")]
-    Renegotiation,
+    /// A later offer or answer changes what must stay for the life of the connection in this
+    /// release: the certificate, the DTLS role, the mid or the SCTP port (any of these means a
+    /// new DTLS association, RFC 8842 §5.5). ICE restarts and new candidates are fine.
+    #[error("renegotiation cannot change the {0}")]
+    Renegotiation(&'static str),
     /// A message larger than the peer's `a=max-message-size`.
     #[error("message of {size} bytes exceeds the peer's limit of {max}")]
     MessageTooLarge {

@@ -20,7 +20,17 @@ impl PeerConnection {
                 state: self.signaling,
             });
         }
-        Ok(self.write_local(Setup::ActPass))
+        // RFC 8842 §5.5: a later offer that keeps the DTLS association says the role we hold.
+        let setup = self.current_setup().unwrap_or(Setup::ActPass);
+        Ok(self.write_local(setup))
+    }
+
+    /// `a=setup` for the DTLS role already negotiated, if any.
+    fn current_setup(&self) -> Option<Setup> {
+        match self.dtls_role? {
+            dtls::Role::Client => Some(Setup::Active),
+            dtls::Role::Server => Some(Setup::Passive),
+        }
     }
 
     /// Writes an answer to the remote offer. We take `a=setup:active` (we are the DTLS client)
@@ -34,9 +44,10 @@ impl PeerConnection {
                 state: self.signaling,
             });
         };
-        let setup = match remote.setup {
-            Setup::Active => Setup::Passive,
-            _ => Setup::Active,
+        let setup = match (self.current_setup(), remote.setup) {
+            (Some(kept), _) => kept,
+            (None, Setup::Active) => Setup::Passive,
+            (None, _) => Setup::Active,
         };
         self.mid = remote.mid.clone();
         Ok(self.write_local(setup))
@@ -91,7 +102,11 @@ impl PeerConnection {
                     Setup::Passive => dtls::Role::Server,
                     _ => return Err(Error::BadSetup(setup)),
                 };
-                self.apply_remote(remote, role, false)?;
+                if self.remote_applied {
+                    self.apply_update(remote, role)?;
+                } else {
+                    self.apply_remote(remote, role, false)?;
+                }
                 self.signaling = SignalingState::Stable;
             }
             (_, state) => {
@@ -120,13 +135,24 @@ impl PeerConnection {
         match (kind, self.signaling) {
             (SdpType::Offer, SignalingState::Stable | SignalingState::HaveRemoteOffer) => {
                 if self.remote_applied {
-                    // Renegotiation (and ICE restarts) are not part of this slice.
-                    return Err(Error::Renegotiation);
+                    self.check_update(&summary)?;
+                    // The offerer may only keep the role it has or leave us the choice.
+                    let ours = self.current_setup();
+                    if summary.setup == ours.unwrap_or(Setup::ActPass) {
+                        return Err(Error::Renegotiation("DTLS role"));
+                    }
+                    // RFC 8445 §9: the peer restarted ICE; we restart too, unless we already
+                    // did since the last exchange.
+                    if self.remote_restarts_ice(&summary) && self.ice_unchanged_since_signalled() {
+                        self.restart_local_ice();
+                    }
+                } else {
+                    // JSEP: the answerer's channels take the ids of the role it will answer
+                    // with.
+                    self.channels.set_role(datachannel::Role::Client);
                 }
                 self.pending_remote = Some(summary);
                 self.signaling = SignalingState::HaveRemoteOffer;
-                // JSEP: the answerer's channels take the ids of the role it will answer with.
-                self.channels.set_role(datachannel::Role::Client);
             }
             (SdpType::Answer, SignalingState::HaveLocalOffer) => {
                 // RFC 8842 §5.3: the answer picks; actpass there is an error.
@@ -136,9 +162,11 @@ impl PeerConnection {
                     s => return Err(Error::BadSetup(s)),
                 };
                 if self.remote_applied {
-                    return Err(Error::Renegotiation);
+                    self.check_update(&summary)?;
+                    self.apply_update(summary, role)?;
+                } else {
+                    self.apply_remote(summary, role, true)?;
                 }
-                self.apply_remote(summary, role, true)?;
                 self.signaling = SignalingState::Stable;
             }
             (_, state) => {
@@ -166,8 +194,10 @@ impl PeerConnection {
                 self.pending_remote = None;
                 self.pending_candidates.clear();
                 self.pending_end_of_candidates = false;
-                self.remote_description = None;
-                self.channels.set_role(datachannel::Role::Server);
+                if !self.remote_applied {
+                    self.remote_description = None;
+                    self.channels.set_role(datachannel::Role::Server);
+                }
             }
         }
         self.signaling = SignalingState::Stable;
@@ -202,6 +232,7 @@ impl PeerConnection {
         self.mid = remote.mid.clone();
         self.remote_fingerprints = remote.fingerprints.clone();
         self.remote_max_message_size = remote.max_message_size;
+        self.remote_sctp_port = remote.sctp_port;
         if remote.sctp_port != SCTP_PORT {
             if self.channels.ids().next().is_some() {
                 return Err(Error::SctpPort(remote.sctp_port));
@@ -220,6 +251,63 @@ impl PeerConnection {
             dtls::Role::Server => datachannel::Role::Server,
         });
         self.remote_applied = true;
+        self.signalled_ufrag = Some(self.ice.local_credentials().0.to_string());
+        Ok(())
+    }
+
+    /// What a later description may not change (RFC 8842 §5.5: any of it would mean a new
+    /// DTLS association, which this release does not make).
+    fn check_update(&self, remote: &RemoteSummary) -> Result<(), Error> {
+        if remote.mid != self.mid {
+            return Err(Error::Renegotiation("mid"));
+        }
+        let same_certificate = remote
+            .fingerprints
+            .iter()
+            .any(|f| self.remote_fingerprints.contains(f));
+        if !same_certificate {
+            return Err(Error::Renegotiation("certificate"));
+        }
+        if remote.sctp_port != self.remote_sctp_port {
+            return Err(Error::Renegotiation("SCTP port"));
+        }
+        Ok(())
+    }
+
+    fn remote_restarts_ice(&self, remote: &RemoteSummary) -> bool {
+        self.ice
+            .remote_credentials()
+            .is_some_and(|(u, p)| (u, p) != (remote.ice_ufrag.as_str(), remote.ice_pwd.as_str()))
+    }
+
+    fn ice_unchanged_since_signalled(&self) -> bool {
+        self.signalled_ufrag.as_deref() == Some(self.ice.local_credentials().0)
+    }
+
+    /// Applies a later description: new ICE credentials (a restart) and candidates, the
+    /// peer's message size limit. `role` must be the role we have.
+    fn apply_update(&mut self, remote: RemoteSummary, role: dtls::Role) -> Result<(), Error> {
+        if Some(role) != self.dtls_role {
+            return Err(Error::Renegotiation("DTLS role"));
+        }
+        // The same credentials are a no-op; new ones drop the old candidates and pairs.
+        self.ice
+            .set_remote_credentials(&remote.ice_ufrag, &remote.ice_pwd)?;
+        self.ice.set_remote_lite(remote.ice_lite);
+        for c in remote
+            .candidates
+            .iter()
+            .chain(std::mem::take(&mut self.pending_candidates).iter())
+        {
+            if self.ice.add_remote_candidate_str(c).is_err() {
+                self.stats.candidates_ignored += 1;
+            }
+        }
+        if remote.end_of_candidates || std::mem::take(&mut self.pending_end_of_candidates) {
+            self.ice.end_of_remote_candidates();
+        }
+        self.remote_max_message_size = remote.max_message_size;
+        self.signalled_ufrag = Some(self.ice.local_credentials().0.to_string());
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use kaon::datachannel::ChannelConfig;
 use kaon::datachannel::ChannelId;
 use kaon::ice::AgentConfig;
 use kaon::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, SdpType};
@@ -145,22 +146,29 @@ impl Pair {
 
     /// Offer from `a`, answer from `b`, each carried as a string.
     pub fn negotiate(&mut self) {
-        let offer = self.pc(true).create_offer().unwrap();
-        self.pc(true)
+        self.negotiate_from(true);
+    }
+
+    /// Offer from `a` (or from `b` when `a_offers` is false), answer from the other, each
+    /// carried as a string; returns the offer and the answer as sent.
+    pub fn negotiate_from(&mut self, a_offers: bool) -> (String, String) {
+        let offer = self.pc(a_offers).create_offer().unwrap();
+        self.pc(a_offers)
             .set_local_description(SdpType::Offer, offer.clone())
             .unwrap();
-        let offer = SessionDescription::parse(&offer.to_string()).unwrap();
-        self.pc(false)
-            .set_remote_description(SdpType::Offer, offer)
+        let offer = offer.to_string();
+        self.pc(!a_offers)
+            .set_remote_description(SdpType::Offer, SessionDescription::parse(&offer).unwrap())
             .unwrap();
-        let answer = self.pc(false).create_answer().unwrap();
-        self.pc(false)
+        let answer = self.pc(!a_offers).create_answer().unwrap();
+        self.pc(!a_offers)
             .set_local_description(SdpType::Answer, answer.clone())
             .unwrap();
-        let answer = SessionDescription::parse(&answer.to_string()).unwrap();
-        self.pc(true)
-            .set_remote_description(SdpType::Answer, answer)
+        let answer = answer.to_string();
+        self.pc(a_offers)
+            .set_remote_description(SdpType::Answer, SessionDescription::parse(&answer).unwrap())
             .unwrap();
+        (offer, answer)
     }
 
     /// Takes new events, logs them and trickles candidates to the other side.
@@ -276,4 +284,29 @@ impl Pair {
         );
         [ice, dtls, sctp, open]
     }
+}
+
+/// Negotiates, creates "chat" on the offerer first, and runs until both see it open.
+pub fn connect(p: &mut Pair, name: &str) -> u16 {
+    let now = p.now();
+    let id = p
+        .pc(true)
+        .create_data_channel(now, "chat", ChannelConfig::default())
+        .unwrap();
+    p.negotiate();
+    assert!(
+        p.run_until(20 * SEC, |p| p.opened(true, id)
+            && p.opened(false, id)
+            && p.state(true) == ConnectionState::Connected
+            && p.state(false) == ConnectionState::Connected),
+        "{name}: channel did not open at {:?}; a: {:?}\nb: {:?}",
+        p.sim.elapsed(),
+        p.log_a,
+        p.log_b
+    );
+    p.timeline(name, true);
+    p.timeline(name, false);
+    assert_eq!(p.state(true), ConnectionState::Connected);
+    assert_eq!(p.state(false), ConnectionState::Connected);
+    id
 }
