@@ -213,22 +213,7 @@ impl PeerConnection {
         if !we_offered && self.ice.is_controlling() {
             self.become_controlled()?;
         }
-        self.ice
-            .set_remote_credentials(&remote.ice_ufrag, &remote.ice_pwd)?;
-        self.ice.set_remote_lite(remote.ice_lite);
-        for c in remote
-            .candidates
-            .iter()
-            .chain(std::mem::take(&mut self.pending_candidates).iter())
-        {
-            // One bad candidate does not spoil the description (RFC 8839 §5.1: ignore it).
-            if self.ice.add_remote_candidate_str(c).is_err() {
-                self.stats.candidates_ignored += 1;
-            }
-        }
-        if remote.end_of_candidates || std::mem::take(&mut self.pending_end_of_candidates) {
-            self.ice.end_of_remote_candidates();
-        }
+        self.apply_remote_ice(&remote)?;
         self.mid = remote.mid.clone();
         self.remote_fingerprints = remote.fingerprints.clone();
         self.remote_max_message_size = remote.max_message_size;
@@ -252,6 +237,28 @@ impl PeerConnection {
         });
         self.remote_applied = true;
         self.signalled_ufrag = Some(self.ice.local_credentials().0.to_string());
+        Ok(())
+    }
+
+    /// The peer's ICE side of a description: credentials, lite, candidates (with those that
+    /// were trickled before it), end-of-candidates.
+    fn apply_remote_ice(&mut self, remote: &RemoteSummary) -> Result<(), Error> {
+        self.ice
+            .set_remote_credentials(&remote.ice_ufrag, &remote.ice_pwd)?;
+        self.ice.set_remote_lite(remote.ice_lite);
+        for c in remote
+            .candidates
+            .iter()
+            .chain(std::mem::take(&mut self.pending_candidates).iter())
+        {
+            // One bad candidate does not spoil the description (RFC 8839 §5.1: ignore it).
+            if self.ice.add_remote_candidate_str(c).is_err() {
+                self.stats.candidates_ignored += 1;
+            }
+        }
+        if remote.end_of_candidates || std::mem::take(&mut self.pending_end_of_candidates) {
+            self.ice.end_of_remote_candidates();
+        }
         Ok(())
     }
 
@@ -291,21 +298,7 @@ impl PeerConnection {
             return Err(Error::Renegotiation("DTLS role"));
         }
         // The same credentials are a no-op; new ones drop the old candidates and pairs.
-        self.ice
-            .set_remote_credentials(&remote.ice_ufrag, &remote.ice_pwd)?;
-        self.ice.set_remote_lite(remote.ice_lite);
-        for c in remote
-            .candidates
-            .iter()
-            .chain(std::mem::take(&mut self.pending_candidates).iter())
-        {
-            if self.ice.add_remote_candidate_str(c).is_err() {
-                self.stats.candidates_ignored += 1;
-            }
-        }
-        if remote.end_of_candidates || std::mem::take(&mut self.pending_end_of_candidates) {
-            self.ice.end_of_remote_candidates();
-        }
+        self.apply_remote_ice(&remote)?;
         self.remote_max_message_size = remote.max_message_size;
         self.signalled_ufrag = Some(self.ice.local_credentials().0.to_string());
         Ok(())
