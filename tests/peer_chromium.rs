@@ -12,7 +12,13 @@
 //! Each side sends text and binary messages (up to 262144 bytes, the max-message-size both
 //! announce) and a burst of 500 ordered messages, and checks what it receives; each side closes
 //! a channel and the other sees it close. Chromium's getStats confirms DTLS 1.2, its role, and a
-//! UDP pair ending at kaon's socket. The offer-to-open and burst times are printed.
+//! UDP pair ending at kaon's socket. Then each side opens three channels at once on the live
+//! connection and text is interleaved on all six both ways: each message arrives on its own
+//! channel, in order. Last, one side closes the whole connection: the browser (`pc.close()`,
+//! when Chromium offered) or kaon (`close()`, when kaon offered), and the other reports every
+//! channel closed and its connection state ending in `failed` once ICE consent expires (30 s
+//! for kaon, RFC 7675; about 17 s for Chromium). The offer-to-open, burst and close times are
+//! printed.
 //!
 //! The large messages overflow the default UDP receive buffers on loopback (on both sides,
 //! kaon's debug build more often), so SCTP's loss recovery against Chromium is exercised too: a
@@ -36,7 +42,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use kaon::datachannel::{ChannelConfig, ChannelId};
-use kaon::peer::{PeerConfig, PeerConnection, PeerEvent, SdpType};
+use kaon::ice::IceState;
+use kaon::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, SdpType};
 use kaon::sdp::SessionDescription;
 use kaon_std::Driver;
 
@@ -489,6 +496,191 @@ fn exchange(browser: &mut Browser, kaon: &mut Kaon, label: &str, id: ChannelId, 
     }
 }
 
+/// Three channels opened together by each side on the live connection, then text interleaved
+/// on all six from both ends: every message arrives on the channel it was sent on, in order.
+/// Returns kaon's ids of the six channels.
+fn three_channels_at_once(browser: &mut Browser, kaon: &mut Kaon) -> Vec<ChannelId> {
+    const N: usize = 20;
+    const BROWSER: [&str; 3] = ["b-0", "b-1", "b-2"];
+    const KAON: [&str; 3] = ["k-0", "k-1", "k-2"];
+    let t = Instant::now();
+    browser.send(r#"{"cmd":"channels","labels":["b-0","b-1","b-2"]}"#);
+    let ours = kaon
+        .driver
+        .call(|pc, now| {
+            KAON.iter()
+                .map(|l| pc.create_data_channel(now, l, ChannelConfig::default()))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .expect("driver alive")
+        .expect("kaon opens three channels");
+    let mut label_of = HashMap::new();
+    for (&id, label) in ours.iter().zip(KAON) {
+        kaon.wait(
+            &format!("{label} open"),
+            Duration::from_secs(10),
+            move |e| matches!(e, PeerEvent::DataChannelOpen { id: i, remote: false, .. } if *i == id),
+        );
+        label_of.insert(id, label.to_string());
+    }
+    for label in BROWSER {
+        let e = kaon.wait(&format!("{label} open"), Duration::from_secs(10), move |e| {
+            matches!(e, PeerEvent::DataChannelOpen { label: l, remote: true, .. } if l == label)
+        });
+        label_of.insert(open_id(&e), label.to_string());
+    }
+    for label in BROWSER.iter().chain(&KAON) {
+        browser.wait(&format!("{label} open"), Duration::from_secs(10), |e| {
+            e.is("open") && e.get("label") == *label
+        });
+    }
+    eprintln!(
+        "six channels (three from each side, together) open: {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    let ids: Vec<ChannelId> = ours
+        .iter()
+        .copied()
+        .chain(label_of.keys().copied().filter(|id| !ours.contains(id)))
+        .collect();
+    assert_eq!(ids.len(), 6, "six distinct stream ids: {label_of:?}");
+
+    let all = r#"["b-0","b-1","b-2","k-0","k-1","k-2"]"#;
+    browser.send(&format!(r#"{{"cmd":"interleave","labels":{all},"n":{N}}}"#));
+    let sends: Vec<(ChannelId, String)> = (0..N)
+        .flat_map(|i| ids.iter().map(move |&id| (id, i)))
+        .map(|(id, i)| (id, format!("{} {i}", label_of[&id])))
+        .collect();
+    for (id, text) in sends {
+        kaon.send(id, text.into_bytes(), false);
+    }
+    let mut next: HashMap<ChannelId, usize> = ids.iter().map(|&id| (id, 0)).collect();
+    for _ in 0..6 * N {
+        let e = kaon.wait(
+            "interleaved message",
+            Duration::from_secs(10),
+            |e| matches!(e, PeerEvent::Message { channel, .. } if next.contains_key(channel)),
+        );
+        let PeerEvent::Message { channel, data, .. } = e else {
+            unreachable!()
+        };
+        let i = next.get_mut(&channel).expect("one of the six");
+        assert_eq!(
+            String::from_utf8_lossy(&data),
+            format!("{} {i}", label_of[&channel]),
+            "kaon: message on the wrong channel or out of order"
+        );
+        *i += 1;
+    }
+    let mut next: HashMap<String, usize> = label_of.values().map(|l| (l.clone(), 0)).collect();
+    for _ in 0..6 * N {
+        let e = browser.wait("interleaved message", Duration::from_secs(10), |e| {
+            e.is("message") && next.contains_key(e.get("label"))
+        });
+        let i = next.get_mut(e.get("label")).expect("one of the six");
+        assert_eq!(
+            e.get("text"),
+            format!("{} {i}", e.get("label")),
+            "browser: message on the wrong channel or out of order"
+        );
+        *i += 1;
+    }
+    ids
+}
+
+/// `pc.close()` in the page with the `open` channels still open. Chromium sends an SCTP ABORT
+/// and a DTLS close_notify at once, then goes silent: kaon reports every channel closed, the
+/// association and DTLS closed within a few milliseconds, refuses to send, and its ICE consent
+/// expires (RFC 7675): disconnected after about 2 s, failed at 30 s. The connection state stays
+/// `connected` in between, as W3C webrtc-pc counts a closed DTLS transport.
+fn browser_closes_the_connection(browser: &mut Browser, mut kaon: Kaon, open: &[ChannelId]) {
+    let t = Instant::now();
+    browser.send(r#"{"cmd":"pc-close"}"#);
+    let e = browser.wait("pc closed", Duration::from_secs(10), |e| e.is("pc-closed"));
+    assert_eq!(e.get("state"), "closed", "browser: connectionState");
+    let since = |t: Instant| format!("{:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    for &id in open {
+        kaon.wait(
+            &format!("channel {id} closed"),
+            Duration::from_secs(5),
+            move |e| matches!(e, PeerEvent::DataChannelClosed(c) if *c == id),
+        );
+    }
+    eprintln!(
+        "browser pc.close() -> kaon: all channels closed in {}",
+        since(t)
+    );
+    kaon.wait("SCTP closed", Duration::from_secs(5), |e| {
+        matches!(e, PeerEvent::SctpClosed)
+    });
+    kaon.wait("DTLS closed", Duration::from_secs(5), |e| {
+        matches!(e, PeerEvent::DtlsClosed)
+    });
+    eprintln!(
+        "browser pc.close() -> kaon: SCTP and DTLS closed in {}",
+        since(t)
+    );
+    let id = open[0];
+    let refused = kaon
+        .driver
+        .call(move |pc, now| pc.send_text(now, id, "anyone there?"))
+        .expect("driver alive");
+    assert!(
+        refused.is_err(),
+        "kaon sends on a closed channel: {refused:?}"
+    );
+    kaon.wait("ICE disconnected", Duration::from_secs(10), |e| {
+        matches!(
+            e,
+            PeerEvent::IceConnectionStateChanged(IceState::Disconnected)
+        )
+    });
+    eprintln!(
+        "browser pc.close() -> kaon: ICE disconnected in {}",
+        since(t)
+    );
+    kaon.wait("connection failed", Duration::from_secs(40), |e| {
+        matches!(
+            e,
+            PeerEvent::ConnectionStateChanged(ConnectionState::Failed)
+        )
+    });
+    eprintln!(
+        "browser pc.close() -> kaon: consent expired, connection failed in {}",
+        since(t)
+    );
+    kaon.finish();
+}
+
+/// kaon's `close()` with the `open` channels (labels) still open: kaon sends an SCTP SHUTDOWN
+/// and a DTLS close_notify, then answers no more ICE checks. Chromium fires `close` on each
+/// channel at once; its connectionState goes `disconnected` (about 7.5 s) and then `failed`
+/// (about 17.5 s) as its consent checks go unanswered: it has no state for "the peer closed".
+fn kaon_closes_the_connection(browser: &mut Browser, kaon: Kaon, open: &[&str]) {
+    // Only the state changes that follow the close count.
+    browser.seen.retain(|e| !e.is("state") && !e.is("ice"));
+    let t = Instant::now();
+    let since = |t: Instant| format!("{:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    kaon.finish();
+    for label in open {
+        browser.wait(&format!("{label} closed"), Duration::from_secs(10), |e| {
+            e.is("closed") && e.get("label") == *label
+        });
+    }
+    eprintln!(
+        "kaon close() -> browser: all channels closed in {}",
+        since(t)
+    );
+    for state in ["disconnected", "failed"] {
+        let e = browser.wait(state, Duration::from_secs(30), |e| e.is("state"));
+        assert_eq!(e.get("state"), state, "browser: connectionState");
+        eprintln!(
+            "kaon close() -> browser: connectionState {state} in {}",
+            since(t)
+        );
+    }
+}
+
 #[test]
 fn chromium_offers_kaon_answers() {
     const TEST: &str = "chromium_offers_kaon_answers";
@@ -571,6 +763,7 @@ fn chromium_offers_kaon_answers() {
     exchange(&mut browser, &mut kaon, "chat", ids["chat"], true);
     burst(&mut browser, &mut kaon, "chat", ids["chat"], 500);
     exchange(&mut browser, &mut kaon, "loose", ids["loose"], false);
+    let trio = three_channels_at_once(&mut browser, &mut kaon);
 
     // The browser closes one channel, kaon the other; each side sees both close.
     browser.send(r#"{"cmd":"close","label":"loose"}"#);
@@ -592,7 +785,7 @@ fn chromium_offers_kaon_answers() {
             e.is("closed") && e.get("label") == label
         });
     }
-    kaon.finish();
+    browser_closes_the_connection(&mut browser, kaon, &trio);
 }
 
 #[test]
@@ -685,5 +878,10 @@ fn kaon_offers_chromium_answers() {
     browser.wait("kaon-chat closed", Duration::from_secs(10), |e| {
         e.is("closed") && e.get("label") == "kaon-chat"
     });
-    kaon.finish();
+    three_channels_at_once(&mut browser, &mut kaon);
+    kaon_closes_the_connection(
+        &mut browser,
+        kaon,
+        &["b-0", "b-1", "b-2", "k-0", "k-1", "k-2"],
+    );
 }

@@ -10,10 +10,14 @@
 //   {"cmd":"burst","label":L,"n":N}  -> sends "burst i/N" for i = 0..N-1; on receiving such a
 //                                       run the page reports {"ev":"burst","n","inOrder"}
 //   {"cmd":"close","label":L}         -> closes that channel
+//   {"cmd":"channels","labels":[L..]} -> opens these channels on the live connection, together
+//   {"cmd":"interleave","labels":[L..],"n":N} -> sends "L i" on each channel in turn, i = 0..N-1
+//   {"cmd":"pc-close"}                -> closes the whole RTCPeerConnection
 //   {"cmd":"stats"}                   -> reports {"ev":"stats"}: DTLS role, version, cipher, pair
 //   {"cmd":"quit"}
 // Events out (stdout): {"ev":"ready"}, {"ev":"open","label"}, {"ev":"message","label",
-//   "binary","len","text"|"ok"}, {"ev":"closed","label"}, {"ev":"state","state"}, {"ev":"error"}.
+//   "binary","len","text"|"ok"}, {"ev":"closed","label"}, {"ev":"state","state"} (connection),
+//   {"ev":"ice","state"}, {"ev":"pc-closed","state","channels"}, {"ev":"error"}.
 // A binary message of N bytes carries byte i = (i * 7 + N) % 256, so both sides can check it.
 //
 // Contacts no outside host: no ICE servers. The page comes from a server on 127.0.0.1 because
@@ -69,6 +73,7 @@ async function init() {
   stream.getTracks().forEach((t) => t.stop());
   pc = new RTCPeerConnection({ iceServers: [] });
   pc.onconnectionstatechange = () => report({ ev: 'state', state: pc.connectionState });
+  pc.oniceconnectionstatechange = () => report({ ev: 'ice', state: pc.iceConnectionState });
   pc.ondatachannel = (e) => wire(e.channel);
 }
 async function makeOffer(list) {
@@ -94,6 +99,15 @@ function burst(label, n) {
   for (let i = 0; i < n; i++) dc.send("burst " + i + "/" + n);
 }
 function closeChannel(label) { channels.get(label).close(); }
+function openChannels(labels) { for (const l of labels) wire(pc.createDataChannel(l)); }
+function interleave(labels, n) {
+  for (let i = 0; i < n; i++) for (const l of labels) send(l, l + ' ' + i);
+}
+function closeConnection() {
+  pc.close();
+  // pc.close() fires no connectionstatechange on the closing side: report the final states.
+  report({ ev: 'pc-closed', state: pc.connectionState, channels: [...channels.values()].map((c) => c.readyState).join(',') });
+}
 async function transport() {
   const stats = await pc.getStats();
   let t, pair;
@@ -153,6 +167,9 @@ try {
       else if (m.cmd === 'burst') await page.evaluate(([l, n]) => burst(l, n), [m.label, m.n]);
       else if (m.cmd === 'stats') emit(await page.evaluate(() => transport()));
       else if (m.cmd === 'close') await page.evaluate((l) => closeChannel(l), m.label);
+      else if (m.cmd === 'channels') await page.evaluate((l) => openChannels(l), m.labels);
+      else if (m.cmd === 'interleave') await page.evaluate(([l, n]) => interleave(l, n), [m.labels, m.n]);
+      else if (m.cmd === 'pc-close') await page.evaluate(() => closeConnection());
       else emit({ ev: 'error', what: 'unknown command ' + m.cmd });
     } catch (e) {
       emit({ ev: 'error', what: `${m.cmd}: ${e.message}` });
