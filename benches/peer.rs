@@ -265,7 +265,14 @@ fn sim_table(ida: &Identity, idb: &Identity) {
             pa.send_message(t, id, msg.clone(), true).unwrap();
             sent += msg.len();
         }
-        sim.step().unwrap();
+        // Run until half the queue has gone out, then top it up again.
+        let far = sim.now() + Duration::from_secs(60);
+        let refill = sent < total;
+        sim.run_until_cond(far, |sim| {
+            (refill && sim.endpoint::<PeerConnection>(a).buffered_amount(id) < 1 << 19)
+                || sim.events::<PeerConnection>(b).len() >= 64
+        })
+        .unwrap();
         sim.take_events::<PeerConnection>(a);
         for e in sim.take_events::<PeerConnection>(b) {
             if let PeerEvent::Message { data, .. } = e {
