@@ -1,0 +1,190 @@
+"""aiortc peer for tests/peer_aiortc.rs: a whole RTCPeerConnection (ICE, DTLS, SCTP, data
+channels) driven over JSON lines.
+
+stdin, one command per line:
+  {"cmd":"offer","channels":[CHANNEL...]}  create the channels, then an offer -> "offer"
+  {"cmd":"answer","sdp":S}                 the peer's answer to our offer
+  {"cmd":"remote-offer","sdp":S}           the peer's offer; we answer -> "answer"
+  {"cmd":"create",CHANNEL...}              a channel on a connection that is already up
+  {"cmd":"send","label":L,"text":T}        a text message
+  {"cmd":"send","label":L,"textlen":N}     an N-byte text message made by text_pattern(N)
+  {"cmd":"send","label":L,"binary":N}      an N-byte binary message made by pattern(N)
+  {"cmd":"close","label":L}                close one channel
+  {"cmd":"stats"}                          -> "stats": DTLS role and state, SCTP limits, pair
+  {"cmd":"close-pc"}                       close the whole connection -> "pc-closed"
+  CHANNEL = {"label":L,"ordered":B,"maxRetransmits":N,"maxPacketLifeTime":MS}
+
+stdout, one event per line ("ev" names it): ready, offer, answer, open, message, closed,
+state, stats, pc-closed, error. A message event carries len, binary and ok (the payload
+matches the pattern for its length); a short text also comes back verbatim in "text".
+
+aioice leaves 127.0.0.1 out of its host addresses, so the host-address function is replaced
+to return exactly the loopback address; no STUN server is configured (aiortc's default is a
+public one). The script exits when stdin ends.
+"""
+
+import asyncio
+import json
+import sys
+import traceback
+
+import aioice.ice
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+HOST = "127.0.0.1"
+# Texts up to this size are echoed verbatim in message events.
+TEXT_ECHO_LIMIT = 200
+
+
+def emit(ev: str, **fields) -> None:
+    # ensure_ascii=False: non-ASCII text goes out as UTF-8, not as surrogate-pair escapes.
+    sys.stdout.write(json.dumps({"ev": ev, **fields}, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def pattern(n: int) -> bytes:
+    return bytes((i * 7 + n) % 256 for i in range(n))
+
+
+def text_pattern(n: int) -> str:
+    return "".join(chr(ord("a") + (i * 7 + n) % 26) for i in range(n))
+
+
+class Peer:
+    def __init__(self) -> None:
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.channels = {}
+
+        @self.pc.on("datachannel")
+        def on_datachannel(channel):
+            self.watch(channel, remote=True)
+            # A channel the peer opened is open when it reaches us.
+            self.opened(channel, remote=True)
+
+        @self.pc.on("connectionstatechange")
+        def on_state():
+            emit("state", state=self.pc.connectionState)
+
+    def opened(self, channel, remote: bool) -> None:
+        emit(
+            "open",
+            label=channel.label,
+            id=channel.id,
+            ordered=channel.ordered,
+            maxRetransmits=channel.maxRetransmits,
+            maxPacketLifeTime=channel.maxPacketLifeTime,
+            protocol=channel.protocol,
+            remote=remote,
+        )
+
+    def watch(self, channel, remote: bool) -> None:
+        label = channel.label
+        self.channels[label] = channel
+
+        if not remote:
+
+            @channel.on("open")
+            def on_open():
+                self.opened(channel, remote=False)
+
+        @channel.on("message")
+        def on_message(message):
+            if isinstance(message, str):
+                data = message.encode("utf-8")
+                fields = {"binary": False, "ok": message == text_pattern(len(data))}
+                if len(data) <= TEXT_ECHO_LIMIT:
+                    fields["text"] = message
+            else:
+                data = bytes(message)
+                fields = {"binary": True, "ok": data == pattern(len(data))}
+            emit("message", label=label, len=len(data), **fields)
+
+        @channel.on("close")
+        def on_close():
+            emit("closed", label=label)
+
+    def create(self, spec: dict):
+        channel = self.pc.createDataChannel(
+            spec["label"],
+            ordered=spec.get("ordered", True),
+            maxRetransmits=spec.get("maxRetransmits"),
+            maxPacketLifeTime=spec.get("maxPacketLifeTime"),
+        )
+        self.watch(channel, remote=False)
+        return channel
+
+    def stats(self) -> dict:
+        sctp = self.pc.sctp
+        dtls = sctp.transport
+        pair = getattr(dtls.transport._connection, "_nominated", {}).get(1)
+        return {
+            "dtlsRole": dtls._role,
+            "dtlsState": dtls.state,
+            "remoteMaxMessageSize": sctp._remote_max_message_size,
+            "remotePort": sctp._remote_port,
+            "local": f"{pair.local_addr[0]}:{pair.local_addr[1]}" if pair else "",
+            "remote": f"{pair.remote_addr[0]}:{pair.remote_addr[1]}" if pair else "",
+        }
+
+    async def handle(self, cmd: dict) -> None:
+        what = cmd["cmd"]
+        if what == "offer":
+            for spec in cmd.get("channels", []):
+                self.create(spec)
+            # setLocalDescription gathers; the candidates are in the SDP it leaves behind.
+            await self.pc.setLocalDescription(await self.pc.createOffer())
+            emit("offer", sdp=self.pc.localDescription.sdp)
+        elif what == "answer":
+            await self.pc.setRemoteDescription(
+                RTCSessionDescription(sdp=cmd["sdp"], type="answer")
+            )
+        elif what == "remote-offer":
+            await self.pc.setRemoteDescription(
+                RTCSessionDescription(sdp=cmd["sdp"], type="offer")
+            )
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+            emit("answer", sdp=self.pc.localDescription.sdp)
+        elif what == "create":
+            self.create(cmd)
+        elif what == "send":
+            channel = self.channels[cmd["label"]]
+            if "text" in cmd:
+                channel.send(cmd["text"])
+            elif "textlen" in cmd:
+                channel.send(text_pattern(cmd["textlen"]))
+            else:
+                channel.send(pattern(cmd["binary"]))
+        elif what == "close":
+            self.channels[cmd["label"]].close()
+        elif what == "stats":
+            emit("stats", **self.stats())
+        elif what == "close-pc":
+            await self.pc.close()
+            emit("pc-closed", state=self.pc.connectionState)
+        else:
+            raise ValueError(f"unknown command {what!r}")
+
+
+async def main() -> None:
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [HOST]
+    peer = Peer()
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=16 * 1024 * 1024)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    emit("ready")
+    while True:
+        line = await reader.readline()
+        if not line:
+            break  # stdin ended: the test is over (or gone)
+        if not line.strip():
+            continue
+        try:
+            await peer.handle(json.loads(line))
+        except Exception as e:  # report, keep serving: the test decides
+            traceback.print_exc()
+            emit("error", what=f"{type(e).__name__}: {e}")
+    await peer.pc.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
