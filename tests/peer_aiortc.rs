@@ -417,6 +417,7 @@ impl Kaon {
     /// Closes the connection (if the peer did not), stops the driver and prints kaon's
     /// counters.
     fn finish(self) {
+        eprintln!("kaon events not waited for: {:?}", self.seen);
         self.driver.call(|pc, now| pc.close(now));
         if let Some(pc) = self.driver.shutdown() {
             println!("kaon stats: {:?}", pc.stats());
@@ -671,6 +672,9 @@ fn aiortc_offers_kaon_answers() {
         kaon.closed(ids[label]);
     }
     kaon.closed(mine);
+    kaon.wait("DTLS closed (close_notify)", STEP, |e| {
+        matches!(e, PeerEvent::DtlsClosed)
+    });
     kaon.finish();
 }
 
@@ -728,10 +732,18 @@ fn kaon_offers_aiortc_answers() {
     .expect("kaon takes aiortc's answer");
     let mut kaon = Kaon::spawn(pc, socket, early, &py);
 
-    for (label, id) in [("kaon-chat", chat), ("kaon-lossy", lossy)] {
+    // aiortc learns each channel's reliability from DCEP (RFC 8832 §5.1).
+    for (label, id, ordered, retransmits) in [
+        ("kaon-chat", chat, "true", "null"),
+        ("kaon-lossy", lossy, "false", "0"),
+    ] {
         assert_eq!(kaon.open(label, false), id);
         let e = py.wait_label("open", label);
-        assert_eq!(e.get("id"), id.to_string(), "both agree on {label}'s id");
+        assert_eq!(
+            (e.get("id"), e.get("ordered"), e.get("maxRetransmits")),
+            (id.to_string().as_str(), ordered, retransmits),
+            "aiortc's view of {label}"
+        );
     }
     println!(
         "kaon offer -> 2 channels open on both sides: {:.1} ms",
@@ -784,5 +796,8 @@ fn kaon_offers_aiortc_answers() {
     kaon.driver.call(|pc, now| pc.close(now));
     py.wait_label("closed", "kaon-lossy");
     py.wait_label("closed", "aiortc-loose");
+    py.wait("aiortc's connection closed", STEP, |e| {
+        e.is("state") && e.get("state") == "closed"
+    });
     kaon.finish();
 }
