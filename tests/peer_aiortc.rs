@@ -504,6 +504,98 @@ fn exchange(
     }
 }
 
+/// A burst of small ordered text messages each way: every one arrives, in order.
+fn burst(py: &mut Aiortc, kaon: &mut Kaon, label: &str, id: ChannelId, n: usize) {
+    let t = Instant::now();
+    py.send(&format!(
+        r#"{{"cmd":"burst","label":{},"n":{n}}}"#,
+        json_str(label)
+    ));
+    for i in 0..n {
+        let (data, binary) = kaon.message(id);
+        assert_eq!(
+            (String::from_utf8_lossy(&data).as_ref(), binary),
+            (format!("burst {i}/{n}").as_str(), false),
+            "kaon: burst message {i} on {label}"
+        );
+    }
+    println!(
+        "{n} messages aiortc -> kaon on {label}: {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    let t = Instant::now();
+    // One driver call queues the whole burst, as an application loop would between two
+    // polls, so SCTP can bundle messages into packets.
+    kaon.driver
+        .call(move |pc, now| {
+            (0..n).try_for_each(|i| {
+                pc.send_message(now, id, format!("burst {i}/{n}").into_bytes().into(), false)
+            })
+        })
+        .expect("driver alive")
+        .expect("kaon sends the burst");
+    let e = py.wait_label("burst", label);
+    assert_eq!(
+        e.get("inOrder"),
+        "true",
+        "aiortc: burst on {label} out of order"
+    );
+    println!(
+        "{n} messages kaon -> aiortc on {label}: {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+}
+
+/// `n` binary messages of `size` bytes each way, checked byte for byte; prints the rate.
+fn bulk(py: &mut Aiortc, kaon: &mut Kaon, label: &str, id: ChannelId, n: usize, size: usize) {
+    let mib = (n * size) as f64 / (1024.0 * 1024.0);
+    let t = Instant::now();
+    py.send(&format!(
+        r#"{{"cmd":"bulk","label":{},"n":{n},"size":{size}}}"#,
+        json_str(label)
+    ));
+    let want = pattern(size);
+    for i in 0..n {
+        let (data, binary) = kaon.message(id);
+        assert!(
+            binary && data == want,
+            "kaon: bulk message {i} on {label} differs ({} bytes, binary {binary})",
+            data.len()
+        );
+    }
+    let s = t.elapsed().as_secs_f64();
+    println!(
+        "bulk aiortc -> kaon on {label}: {mib:.1} MiB in {:.0} ms, {:.1} MiB/s",
+        s * 1e3,
+        mib / s
+    );
+    let t = Instant::now();
+    let message = bytes::Bytes::from(want);
+    kaon.driver
+        .call(move |pc, now| {
+            (0..n).try_for_each(|_| pc.send_message(now, id, message.clone(), true))
+        })
+        .expect("driver alive")
+        .expect("kaon queues the bulk messages");
+    for i in 0..n {
+        let l = label.to_string();
+        let e = py.wait(&format!("bulk message {i} on {label}"), STEP, move |e| {
+            e.is("message") && e.get("label") == l && e.get("len") == size.to_string()
+        });
+        assert_eq!(
+            e.get("ok"),
+            "true",
+            "aiortc: bulk message {i} on {label} differs"
+        );
+    }
+    let s = t.elapsed().as_secs_f64();
+    println!(
+        "bulk kaon -> aiortc on {label}: {mib:.1} MiB in {:.0} ms, {:.1} MiB/s",
+        s * 1e3,
+        mib / s
+    );
+}
+
 fn venv(test: &str) -> Option<std::path::PathBuf> {
     let python = common::venv_python("aiortc");
     if python.is_none() {
@@ -618,6 +710,7 @@ fn aiortc_offers_kaon_answers() {
 
     let t = Instant::now();
     exchange(&mut py, &mut kaon, "chat", ids["chat"], true, &SIZES);
+    burst(&mut py, &mut kaon, "chat", ids["chat"], 1000);
     exchange(&mut py, &mut kaon, "loose", ids["loose"], false, &SIZES);
     exchange(
         &mut py,
@@ -766,6 +859,8 @@ fn kaon_offers_aiortc_answers() {
     assert!(chat % 2 == 1 && lossy % 2 == 1, "ids {chat} {lossy}");
 
     exchange(&mut py, &mut kaon, "kaon-chat", chat, true, &SIZES);
+    burst(&mut py, &mut kaon, "kaon-chat", chat, 1000);
+    bulk(&mut py, &mut kaon, "kaon-chat", chat, 64, 64 * 1024);
     exchange(&mut py, &mut kaon, "kaon-lossy", lossy, false, &SMALL_SIZES);
 
     // The answering side opens channels on the live association: aiortc, the DTLS client,

@@ -9,14 +9,18 @@ stdin, one command per line:
   {"cmd":"send","label":L,"text":T}        a text message
   {"cmd":"send","label":L,"textlen":N}     an N-byte text message made by text_pattern(N)
   {"cmd":"send","label":L,"binary":N}      an N-byte binary message made by pattern(N)
+  {"cmd":"burst","label":L,"n":N}          N texts "burst I/N", as fast as they queue
+  {"cmd":"bulk","label":L,"n":N,"size":S}  N binary messages of S bytes
   {"cmd":"close","label":L}                close one channel
   {"cmd":"stats"}                          -> "stats": DTLS role and state, SCTP limits, pair
   {"cmd":"close-pc"}                       close the whole connection -> "pc-closed"
   CHANNEL = {"label":L,"ordered":B,"maxRetransmits":N,"maxPacketLifeTime":MS}
 
 stdout, one event per line ("ev" names it): ready, offer, answer, open, message, closed,
-state, stats, pc-closed, error. A message event carries len, binary and ok (the payload
-matches the pattern for its length); a short text also comes back verbatim in "text".
+burst, state, stats, pc-closed, error. A message event carries len, binary and ok (the
+payload matches the pattern for its length); a short text also comes back verbatim in "text".
+Burst texts get no message event each: the last one yields a "burst" event saying whether all
+came in order.
 
 aioice leaves 127.0.0.1 out of its host addresses, so the host-address function is replaced
 to return exactly the loopback address; no STUN server is configured (aiortc's default is a
@@ -54,6 +58,8 @@ class Peer:
     def __init__(self) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.channels = {}
+        # label -> how many burst messages arrived in order so far
+        self.bursts = {}
 
         @self.pc.on("datachannel")
         def on_datachannel(channel):
@@ -89,6 +95,9 @@ class Peer:
 
         @channel.on("message")
         def on_message(message):
+            if isinstance(message, str) and message.startswith("burst "):
+                self.burst_message(label, message)
+                return
             if isinstance(message, str):
                 data = message.encode("utf-8")
                 fields = {"binary": False, "ok": message == text_pattern(len(data))}
@@ -102,6 +111,14 @@ class Peer:
         @channel.on("close")
         def on_close():
             emit("closed", label=label)
+
+    def burst_message(self, label: str, message: str) -> None:
+        i, n = (int(x) for x in message[len("burst ") :].split("/"))
+        in_order = self.bursts.get(label, 0)
+        if i == in_order:
+            self.bursts[label] = in_order + 1
+        if i == n - 1:
+            emit("burst", label=label, n=n, inOrder=self.bursts.pop(label, 0) == n)
 
     def create(self, spec: dict):
         channel = self.pc.createDataChannel(
@@ -154,6 +171,15 @@ class Peer:
                 channel.send(text_pattern(cmd["textlen"]))
             else:
                 channel.send(pattern(cmd["binary"]))
+        elif what == "burst":
+            channel = self.channels[cmd["label"]]
+            for i in range(cmd["n"]):
+                channel.send(f"burst {i}/{cmd['n']}")
+        elif what == "bulk":
+            channel = self.channels[cmd["label"]]
+            data = pattern(cmd["size"])
+            for _ in range(cmd["n"]):
+                channel.send(data)
         elif what == "close":
             self.channels[cmd["label"]].close()
         elif what == "stats":
