@@ -284,20 +284,56 @@ impl Aiortc {
         })
     }
 
-    /// aiortc's view of the transport.
-    fn stats(&mut self) -> Ev {
+    /// aiortc's view of the transport, checked against kaon's: aiortc's DTLS role, DTLS 1.2,
+    /// a pair ending at kaon's socket, kaon's max-message-size and SCTP port, and the same
+    /// DTLS-SRTP exporter output on both sides (RFC 5764 §4.2), which proves both derived one
+    /// master secret.
+    fn check_transport(&mut self, kaon: &Kaon, role: &str) {
         self.send(r#"{"cmd":"stats"}"#);
         let s = self.wait("stats", STEP, |e| e.is("stats"));
         println!(
-            "aiortc transport: dtls {} role {}, remote max-message-size {}, sctp port {}, pair {} -> {}",
+            "aiortc transport: dtls {} {} {} role {}, srtp {}, remote max-message-size {}, sctp port {}, pair {} -> {}",
             s.get("dtlsState"),
+            s.get("tlsVersion"),
+            s.get("cipher"),
             s.get("dtlsRole"),
+            s.get("srtpProfile"),
             s.get("remoteMaxMessageSize"),
             s.get("remotePort"),
             s.get("local"),
             s.get("remote"),
         );
-        s
+        assert_eq!(s.get("dtlsState"), "connected");
+        assert_eq!(s.get("dtlsRole"), role, "aiortc's DTLS role");
+        assert_eq!(s.get("tlsVersion"), "DTLSv1.2");
+        assert_eq!(
+            s.get("remote"),
+            kaon.local.to_string(),
+            "the pair ends at kaon's socket"
+        );
+        assert_eq!(
+            s.get("remoteMaxMessageSize"),
+            "262144",
+            "kaon's a=max-message-size"
+        );
+        assert_eq!(s.get("remotePort"), "5000", "kaon's a=sctp-port");
+        let (profile, material) = kaon
+            .driver
+            .call(|pc, _| {
+                pc.srtp_keying()
+                    .map(|k| (format!("{:?}", k.profile), k.material.clone()))
+            })
+            .expect("driver alive")
+            .expect("kaon has DTLS-SRTP keys");
+        let hex: String = material.iter().map(|b| format!("{b:02x}")).collect();
+        println!("kaon srtp profile {profile}");
+        assert!(!hex.is_empty(), "kaon exported keying material");
+        assert_eq!(
+            s.get("keying"),
+            hex,
+            "aiortc ({}) and kaon ({profile}) export the same DTLS-SRTP keying material",
+            s.get("srtpProfile")
+        );
     }
 }
 
@@ -673,19 +709,7 @@ fn aiortc_offers_kaon_answers() {
     );
     // kaon answered active: it is the DTLS client, aiortc the server, whose channels take odd
     // stream ids (RFC 8832 §6).
-    let s = py.stats();
-    assert_eq!(s.get("dtlsRole"), "server", "aiortc is the DTLS server");
-    assert_eq!(s.get("dtlsState"), "connected");
-    assert_eq!(
-        s.get("remote"),
-        local.to_string(),
-        "the pair ends at kaon's socket"
-    );
-    assert_eq!(
-        s.get("remoteMaxMessageSize"),
-        "262144",
-        "kaon's max-message-size"
-    );
+    py.check_transport(&kaon, "server");
     assert!(ids.values().all(|id| id % 2 == 1), "stream ids {ids:?}");
 
     // DCEP carried each channel's reliability (RFC 8832 §5.1).
@@ -707,6 +731,24 @@ fn aiortc_offers_kaon_answers() {
             "kaon's view of {label}"
         );
     }
+
+    // aiortc announced 262144 bytes: kaon refuses one more (RFC 8841 §6.1) and the channel
+    // stays usable.
+    let chat = ids["chat"];
+    let refused = kaon
+        .driver
+        .call(move |pc, now| pc.send(now, chat, &vec![0; 262_145]))
+        .expect("driver alive");
+    assert!(
+        matches!(
+            refused,
+            Err(kaon::peer::Error::MessageTooLarge {
+                size: 262_145,
+                max: 262_144
+            })
+        ),
+        "kaon refuses a message over aiortc's max-message-size: {refused:?}"
+    );
 
     let t = Instant::now();
     exchange(&mut py, &mut kaon, "chat", ids["chat"], true, &SIZES);
@@ -843,19 +885,7 @@ fn kaon_offers_aiortc_answers() {
         t0.elapsed().as_secs_f64() * 1e3
     );
     // aiortc answered active: it is the DTLS client and kaon the server, whose ids are odd.
-    let s = py.stats();
-    assert_eq!(s.get("dtlsRole"), "client", "aiortc is the DTLS client");
-    assert_eq!(s.get("dtlsState"), "connected");
-    assert_eq!(
-        s.get("remote"),
-        kaon.local.to_string(),
-        "the pair ends at kaon's socket"
-    );
-    assert_eq!(
-        s.get("remoteMaxMessageSize"),
-        "262144",
-        "kaon's max-message-size"
-    );
+    py.check_transport(&kaon, "client");
     assert!(chat % 2 == 1 && lossy % 2 == 1, "ids {chat} {lossy}");
 
     exchange(&mut py, &mut kaon, "kaon-chat", chat, true, &SIZES);

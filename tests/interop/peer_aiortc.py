@@ -134,8 +134,20 @@ class Peer:
         sctp = self.pc.sctp
         dtls = sctp.transport
         pair = getattr(dtls.transport._connection, "_nominated", {}).get(1)
+        ssl = dtls._ssl
+        profile = ssl.get_selected_srtp_profile()
+        keying = ""
+        for p in dtls._srtp_profiles:
+            if p.openssl_profile == profile:
+                # The DTLS-SRTP exporter output (RFC 5764 §4.2), as aiortc keys SRTP with it.
+                n = 2 * (p.key_length + p.salt_length)
+                keying = ssl.export_keying_material(b"EXTRACTOR-dtls_srtp", n).hex()
         return {
             "dtlsRole": dtls._role,
+            "tlsVersion": ssl.get_protocol_version_name(),
+            "cipher": ssl.get_cipher_name(),
+            "srtpProfile": profile.decode(),
+            "keying": keying,
             "dtlsState": dtls.state,
             "remoteMaxMessageSize": sctp._remote_max_message_size,
             "remotePort": sctp._remote_port,
