@@ -791,7 +791,7 @@ fn aiortc_offers_kaon_answers() {
     kaon.open("from-kaon", false);
     exchange(&mut py, &mut kaon, "from-kaon", mine, true, &SMALL_SIZES);
 
-    // aiortc closes one channel, kaon another; each side sees both close.
+    // aiortc closes one of its channels, kaon another of aiortc's; each side sees both close.
     py.send(r#"{"cmd":"close","label":"loose"}"#);
     kaon.closed(ids["loose"]);
     py.wait_label("closed", "loose");
@@ -799,17 +799,41 @@ fn aiortc_offers_kaon_answers() {
     kaon.driver.call(move |pc, _| pc.close_channel(chat));
     kaon.closed(chat);
     py.wait_label("closed", "chat");
+    // Both close the same channel at once: the two outgoing stream resets cross (RFC 8831
+    // §6.7), and each side still sees the channel close.
+    let timed = ids["timed"];
+    py.send(r#"{"cmd":"close","label":"timed"}"#);
+    kaon.driver.call(move |pc, _| pc.close_channel(timed));
+    kaon.closed(timed);
+    py.wait_label("closed", "timed");
 
-    // aiortc closes the connection: kaon sees the association end and the other channels
-    // close.
+    // Closed ids are free again: aiortc takes the lowest free odd id for a new channel, one
+    // that just closed, and kaon opens it as new (its label and subprotocol, not the old
+    // channel's).
+    py.send(r#"{"cmd":"create","label":"reborn","protocol":"chat/2"}"#);
+    let reborn = kaon.open("reborn", true);
+    py.wait_label("open", "reborn");
+    assert!(
+        [chat, ids["loose"], timed].contains(&reborn),
+        "aiortc reuses a closed id, got {reborn}"
+    );
+    println!("aiortc's new channel took id {reborn} again");
+    let c = kaon.config(reborn);
+    assert_eq!(
+        (c.label.as_str(), c.protocol.as_str()),
+        ("reborn", "chat/2")
+    );
+    exchange(&mut py, &mut kaon, "reborn", reborn, true, &SMALL_SIZES);
+
+    // aiortc closes the connection: kaon sees the association end, the other channels close
+    // and DTLS's close_notify.
     py.send(r#"{"cmd":"close-pc"}"#);
     py.wait("pc-closed", STEP, |e| e.is("pc-closed"));
     kaon.wait("the association closed", STEP, |e| {
         matches!(e, PeerEvent::SctpClosed)
     });
-    for label in ["lossy", "timed"] {
-        kaon.closed(ids[label]);
-    }
+    kaon.closed(ids["lossy"]);
+    kaon.closed(reborn);
     kaon.closed(mine);
     kaon.wait("DTLS closed (close_notify)", STEP, |e| {
         matches!(e, PeerEvent::DtlsClosed)

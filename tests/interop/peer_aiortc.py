@@ -4,7 +4,9 @@ channels) driven over JSON lines.
 stdin, one command per line:
   {"cmd":"offer","channels":[CHANNEL...]}  create the channels, then an offer -> "offer"
   {"cmd":"answer","sdp":S}                 the peer's answer to our offer
-  {"cmd":"remote-offer","sdp":S}           the peer's offer; we answer -> "answer"
+  {"cmd":"remote-offer","sdp":S,"channels":[CHANNEL...]}
+                                           the peer's offer; create the channels; answer
+                                           -> "answer"
   {"cmd":"create",CHANNEL...}              a channel on a connection that is already up
   {"cmd":"send","label":L,"text":T}        a text message
   {"cmd":"send","label":L,"textlen":N}     an N-byte text message made by text_pattern(N)
@@ -14,7 +16,8 @@ stdin, one command per line:
   {"cmd":"close","label":L}                close one channel
   {"cmd":"stats"}                          -> "stats": DTLS role and state, SCTP limits, pair
   {"cmd":"close-pc"}                       close the whole connection -> "pc-closed"
-  CHANNEL = {"label":L,"ordered":B,"maxRetransmits":N,"maxPacketLifeTime":MS}
+  CHANNEL = {"label":L,"ordered":B,"maxRetransmits":N,"maxPacketLifeTime":MS,"protocol":P,
+             "negotiated":B,"id":N}
 
 stdout, one event per line ("ev" names it): ready, offer, answer, open, message, closed,
 burst, state, stats, pc-closed, error. A message event carries len, binary and ok (the
@@ -80,6 +83,7 @@ class Peer:
             maxRetransmits=channel.maxRetransmits,
             maxPacketLifeTime=channel.maxPacketLifeTime,
             protocol=channel.protocol,
+            negotiated=channel.negotiated,
             remote=remote,
         )
 
@@ -126,6 +130,9 @@ class Peer:
             ordered=spec.get("ordered", True),
             maxRetransmits=spec.get("maxRetransmits"),
             maxPacketLifeTime=spec.get("maxPacketLifeTime"),
+            protocol=spec.get("protocol", ""),
+            negotiated=spec.get("negotiated", False),
+            id=spec.get("id"),
         )
         self.watch(channel, remote=False)
         return channel
@@ -171,6 +178,8 @@ class Peer:
             await self.pc.setRemoteDescription(
                 RTCSessionDescription(sdp=cmd["sdp"], type="offer")
             )
+            for spec in cmd.get("channels", []):
+                self.create(spec)
             await self.pc.setLocalDescription(await self.pc.createAnswer())
             emit("answer", sdp=self.pc.localDescription.sdp)
         elif what == "create":
