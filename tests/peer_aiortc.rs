@@ -7,9 +7,13 @@
 //!
 //! - aiortc offers (`actpass`, four channels: reliable ordered, unordered, unordered with
 //!   `maxRetransmits=0`, ordered with `maxPacketLifeTime`), kaon answers `active`: kaon is the
-//!   DTLS client, aiortc the server, and aiortc's channels take odd ids (RFC 8832 §6).
-//! - kaon offers (`actpass`, two channels), aiortc answers `active`: aiortc is the DTLS client,
-//!   kaon the server. The answering side opens a channel of its own once the connection is up.
+//!   DTLS client, aiortc the server, and aiortc's channels take odd ids (RFC 8832 §6). kaon
+//!   opens a channel of its own (even id); both sides close one channel at once; aiortc opens
+//!   a new channel on an id that just closed.
+//! - kaon offers (`actpass`, three channels: one with a subprotocol, one unordered with
+//!   `maxRetransmits=0`, one negotiated out of band on stream 42), aiortc answers `active`:
+//!   aiortc is the DTLS client, kaon the server. aiortc opens two channels of its own (even
+//!   ids) once the connection is up.
 //!
 //! In each, text and binary messages of 0, 1, 1200, 16 KiB, 64 KiB and 256 KiB bytes go both
 //! ways and are compared exactly (256 KiB is the `a=max-message-size` both announce, and kaon
@@ -854,7 +858,14 @@ fn kaon_offers_aiortc_answers() {
     pc.add_local_address(local).unwrap();
     let now = Instant::now();
     let chat = pc
-        .create_data_channel(now, "kaon-chat", ChannelConfig::default())
+        .create_data_channel(
+            now,
+            "kaon-chat",
+            ChannelConfig {
+                protocol: "chat/1".into(),
+                ..ChannelConfig::default()
+            },
+        )
         .expect("channel");
     let lossy = pc
         .create_data_channel(
@@ -863,6 +874,17 @@ fn kaon_offers_aiortc_answers() {
             ChannelConfig {
                 ordered: false,
                 reliability: Reliability::MaxRetransmits(0),
+                ..ChannelConfig::default()
+            },
+        )
+        .expect("channel");
+    // Negotiated out of band (no DCEP): both create stream 42 before the handshake.
+    let agreed = pc
+        .create_data_channel(
+            now,
+            "agreed",
+            ChannelConfig {
+                negotiated: Some(42),
                 ..ChannelConfig::default()
             },
         )
@@ -878,7 +900,7 @@ fn kaon_offers_aiortc_answers() {
     let offer = offer.to_string();
     eprintln!("kaon offer:\n{offer}");
     py.send(&format!(
-        r#"{{"cmd":"remote-offer","sdp":{}}}"#,
+        r#"{{"cmd":"remote-offer","sdp":{},"channels":[{{"label":"agreed","negotiated":true,"id":42}}]}}"#,
         json_str(&offer)
     ));
     let answer = py.wait("answer", STEP, |e| e.is("answer"));
@@ -895,21 +917,35 @@ fn kaon_offers_aiortc_answers() {
     .expect("kaon takes aiortc's answer");
     let mut kaon = Kaon::spawn(pc, socket, early, &py);
 
-    // aiortc learns each channel's reliability from DCEP (RFC 8832 §5.1).
-    for (label, id, ordered, retransmits) in [
-        ("kaon-chat", chat, "true", "null"),
-        ("kaon-lossy", lossy, "false", "0"),
+    // aiortc learns each channel's reliability and subprotocol from DCEP (RFC 8832 §5.1); the
+    // negotiated one opens on both sides without it.
+    for (label, id, ordered, retransmits, protocol, negotiated) in [
+        ("kaon-chat", chat, "true", "null", "chat/1", "false"),
+        ("kaon-lossy", lossy, "false", "0", "", "false"),
+        ("agreed", agreed, "true", "null", "", "true"),
     ] {
         assert_eq!(kaon.open(label, false), id);
         let e = py.wait_label("open", label);
         assert_eq!(
-            (e.get("id"), e.get("ordered"), e.get("maxRetransmits")),
-            (id.to_string().as_str(), ordered, retransmits),
+            (
+                e.get("id"),
+                e.get("ordered"),
+                e.get("maxRetransmits"),
+                e.get("protocol"),
+                e.get("negotiated")
+            ),
+            (
+                id.to_string().as_str(),
+                ordered,
+                retransmits,
+                protocol,
+                negotiated
+            ),
             "aiortc's view of {label}"
         );
     }
     println!(
-        "kaon offer -> 2 channels open on both sides: {:.1} ms",
+        "kaon offer -> 3 channels open on both sides: {:.1} ms",
         t0.elapsed().as_secs_f64() * 1e3
     );
     // aiortc answered active: it is the DTLS client and kaon the server, whose ids are odd.
@@ -920,6 +956,7 @@ fn kaon_offers_aiortc_answers() {
     burst(&mut py, &mut kaon, "kaon-chat", chat, 1000);
     bulk(&mut py, &mut kaon, "kaon-chat", chat, 64, 64 * 1024);
     exchange(&mut py, &mut kaon, "kaon-lossy", lossy, false, &SMALL_SIZES);
+    exchange(&mut py, &mut kaon, "agreed", agreed, true, &SMALL_SIZES);
 
     // The answering side opens channels on the live association: aiortc, the DTLS client,
     // takes even ids.
@@ -937,17 +974,22 @@ fn kaon_offers_aiortc_answers() {
     exchange(&mut py, &mut kaon, "aiortc-late", late, true, &SIZES);
     exchange(&mut py, &mut kaon, "aiortc-loose", loose, false, &SIZES);
 
-    // kaon closes one channel, aiortc another; each side sees both close.
+    // kaon closes one of its channels and one of aiortc's, aiortc closes one of kaon's;
+    // each side sees all three close.
     kaon.driver.call(move |pc, _| pc.close_channel(chat));
     kaon.closed(chat);
     py.wait_label("closed", "kaon-chat");
-    py.send(r#"{"cmd":"close","label":"aiortc-late"}"#);
+    kaon.driver.call(move |pc, _| pc.close_channel(late));
     kaon.closed(late);
     py.wait_label("closed", "aiortc-late");
-
-    // kaon closes the connection: aiortc sees its remaining channels close.
-    kaon.driver.call(|pc, now| pc.close(now));
+    py.send(r#"{"cmd":"close","label":"kaon-lossy"}"#);
+    kaon.closed(lossy);
     py.wait_label("closed", "kaon-lossy");
+
+    // kaon closes the connection: aiortc sees its remaining channels close, then DTLS's
+    // close_notify, on which it closes its connection.
+    kaon.driver.call(|pc, now| pc.close(now));
+    py.wait_label("closed", "agreed");
     py.wait_label("closed", "aiortc-loose");
     py.wait("aiortc's connection closed", STEP, |e| {
         e.is("state") && e.get("state") == "closed"
