@@ -14,6 +14,7 @@
 //!   `maxRetransmits=0`, one negotiated out of band on stream 42), aiortc answers `active`:
 //!   aiortc is the DTLS client, kaon the server. aiortc opens two channels of its own (even
 //!   ids) once the connection is up.
+//! - aiortc offers 1000 channels at once; kaon opens them all and sends a message on each.
 //!
 //! In each, text and binary messages of 0, 1, 1200, 16 KiB, 64 KiB and 256 KiB bytes go both
 //! ways and are compared exactly (256 KiB is the `a=max-message-size` both announce, and kaon
@@ -994,5 +995,71 @@ fn kaon_offers_aiortc_answers() {
     py.wait("aiortc's connection closed", STEP, |e| {
         e.is("state") && e.get("state") == "closed"
     });
+    kaon.finish();
+}
+
+/// Answers an offer from aiortc on a fresh kaon PeerConnection and starts its driver.
+fn answer_aiortc(py: &mut Aiortc, offer_cmd: &str) -> Kaon {
+    py.send(offer_cmd);
+    let offer = py.wait("offer", STEP, |e| e.is("offer"));
+    let socket = bind();
+    let mut pc = PeerConnection::new(PeerConfig::default()).expect("peer");
+    pc.add_local_address(socket.local_addr().unwrap()).unwrap();
+    pc.set_remote_description(
+        SdpType::Offer,
+        SessionDescription::parse(offer.get("sdp")).expect("kaon parses aiortc's offer"),
+    )
+    .expect("kaon takes aiortc's offer");
+    let mut early = Vec::new();
+    while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
+        early.push(e);
+    }
+    let answer = pc.create_answer().expect("answer");
+    pc.set_local_description(SdpType::Answer, answer.clone())
+        .unwrap();
+    let kaon = Kaon::spawn(pc, socket, early, py);
+    py.send(&format!(
+        r#"{{"cmd":"answer","sdp":{}}}"#,
+        json_str(&answer.to_string())
+    ));
+    kaon
+}
+
+/// aiortc puts 1000 channels in its offer: their DCEP OPENs reach kaon in one rush right after
+/// the association comes up, and kaon opens every one and carries a message on each.
+#[test]
+fn aiortc_opens_many_channels_at_once() {
+    const N: usize = 1000;
+    let Some(python) = venv("aiortc_opens_many_channels_at_once") else {
+        return;
+    };
+    let mut py = Aiortc::start(&python);
+    let specs: Vec<String> = (0..N).map(|i| format!(r#"{{"label":"ch{i}"}}"#)).collect();
+    let t0 = Instant::now();
+    let mut kaon = answer_aiortc(
+        &mut py,
+        &format!(r#"{{"cmd":"offer","channels":[{}]}}"#, specs.join(",")),
+    );
+    let mut ids = Vec::new();
+    for i in 0..N {
+        ids.push(kaon.open(&format!("ch{i}"), true));
+    }
+    println!(
+        "aiortc offer -> {N} channels open at kaon: {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    for i in 0..N {
+        py.wait_label("open", &format!("ch{i}"));
+    }
+    for (i, &id) in ids.iter().enumerate() {
+        kaon.send(id, format!("to ch{i}").into_bytes(), false);
+    }
+    for i in 0..N {
+        let want = format!("to ch{i}");
+        let l = format!("ch{i}");
+        py.wait(&format!("the message on ch{i}"), STEP, move |e| {
+            e.is("message") && e.get("label") == l && e.get("text") == want
+        });
+    }
     kaon.finish();
 }
