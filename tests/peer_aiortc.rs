@@ -15,6 +15,7 @@
 //!   aiortc is the DTLS client, kaon the server. aiortc opens two channels of its own (even
 //!   ids) once the connection is up.
 //! - aiortc offers 1000 channels at once; kaon opens them all and sends a message on each.
+//! - kaon offers over IPv6 loopback (`::1` on both sides; skipped on a host without it).
 //!
 //! In each, text and binary messages of 0, 1, 1200, 16 KiB, 64 KiB and 256 KiB bytes go both
 //! ways and are compared exactly (256 KiB is the `a=max-message-size` both announce, and kaon
@@ -200,8 +201,14 @@ struct Aiortc {
 
 impl Aiortc {
     fn start(python: &std::path::Path) -> Self {
+        Self::start_on(python, "127.0.0.1")
+    }
+
+    /// Starts the script gathering `host` as its only address.
+    fn start_on(python: &std::path::Path, host: &str) -> Self {
         let mut child = Command::new(python)
             .arg(common::repo_root().join("tests/interop/peer_aiortc.py"))
+            .arg(host)
             // Non-ASCII text crosses the pipes as UTF-8 whatever the locale.
             .env("PYTHONIOENCODING", "utf-8")
             .stdin(Stdio::piped())
@@ -1061,5 +1068,58 @@ fn aiortc_opens_many_channels_at_once() {
             e.is("message") && e.get("label") == l && e.get("text") == want
         });
     }
+    kaon.finish();
+}
+
+/// The same over IPv6 loopback: kaon on `[::1]`, aiortc gathering `::1` only; the channel
+/// opens and messages of every size go both ways. Skipped with a printed reason on a host
+/// without `::1`.
+#[test]
+fn kaon_offers_aiortc_answers_over_ipv6_loopback() {
+    let Some(python) = venv("kaon_offers_aiortc_answers_over_ipv6_loopback") else {
+        return;
+    };
+    let socket = match UdpSocket::bind("[::1]:0") {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("skipping kaon_offers_aiortc_answers_over_ipv6_loopback: no ::1 here ({e})");
+            return;
+        }
+    };
+    let mut py = Aiortc::start_on(&python, "::1");
+    let mut pc = PeerConnection::new(PeerConfig::default()).expect("peer");
+    pc.add_local_address(socket.local_addr().unwrap()).unwrap();
+    let chat = pc
+        .create_data_channel(Instant::now(), "v6", ChannelConfig::default())
+        .expect("channel");
+    let mut early = Vec::new();
+    while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
+        early.push(e);
+    }
+    let t0 = Instant::now();
+    let offer = pc.create_offer().expect("offer");
+    pc.set_local_description(SdpType::Offer, offer.clone())
+        .unwrap();
+    py.send(&format!(
+        r#"{{"cmd":"remote-offer","sdp":{}}}"#,
+        json_str(&offer.to_string())
+    ));
+    let answer = py.wait("answer", STEP, |e| e.is("answer"));
+    let answer = answer.get("sdp");
+    assert!(answer.contains(" ::1 "), "aiortc gathered ::1:\n{answer}");
+    pc.set_remote_description(
+        SdpType::Answer,
+        SessionDescription::parse(answer).expect("kaon parses aiortc's answer"),
+    )
+    .expect("kaon takes aiortc's answer");
+    let mut kaon = Kaon::spawn(pc, socket, early, &py);
+    kaon.open("v6", false);
+    py.wait_label("open", "v6");
+    println!(
+        "kaon offer -> channel open over ::1: {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    py.check_transport(&kaon, "client");
+    exchange(&mut py, &mut kaon, "v6", chat, true, &SIZES);
     kaon.finish();
 }

@@ -38,7 +38,8 @@ import traceback
 import aioice.ice
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-HOST = "127.0.0.1"
+# The one host address to gather: 127.0.0.1, or the first argument (e.g. ::1).
+HOST = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1"
 # Texts up to this size are echoed verbatim in message events.
 TEXT_ECHO_LIMIT = 200
 
@@ -47,6 +48,12 @@ def emit(ev: str, **fields) -> None:
     # ensure_ascii=False: non-ASCII text goes out as UTF-8, not as surrogate-pair escapes.
     sys.stdout.write(json.dumps({"ev": ev, **fields}, ensure_ascii=False) + "\n")
     sys.stdout.flush()
+
+
+def socket_addr(addr) -> str:
+    """host:port, with IPv6 hosts in brackets (as Rust prints a SocketAddr)."""
+    host, port = addr[0], addr[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def pattern(n: int) -> bytes:
@@ -158,8 +165,8 @@ class Peer:
             "dtlsState": dtls.state,
             "remoteMaxMessageSize": sctp._remote_max_message_size,
             "remotePort": sctp._remote_port,
-            "local": f"{pair.local_addr[0]}:{pair.local_addr[1]}" if pair else "",
-            "remote": f"{pair.remote_addr[0]}:{pair.remote_addr[1]}" if pair else "",
+            "local": socket_addr(pair.local_addr) if pair else "",
+            "remote": socket_addr(pair.remote_addr) if pair else "",
         }
 
     async def handle(self, cmd: dict) -> None:
