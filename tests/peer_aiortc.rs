@@ -16,6 +16,9 @@
 //!   ids) once the connection is up.
 //! - aiortc offers 1000 channels at once; kaon opens them all and sends a message on each.
 //! - kaon offers over IPv6 loopback (`::1` on both sides; skipped on a host without it).
+//! - aiortc offers inside a network namespace of the test's own that drops 5% of UDP
+//!   datagrams: reliable channels still deliver everything (needs root, `ip` and `nft`;
+//!   skipped without them).
 //!
 //! In each, text and binary messages of 0, 1, 1200, 16 KiB, 64 KiB and 256 KiB bytes go both
 //! ways and are compared exactly (256 KiB is the `a=max-message-size` both announce, and kaon
@@ -1121,5 +1124,163 @@ fn kaon_offers_aiortc_answers_over_ipv6_loopback() {
     );
     py.check_transport(&kaon, "client");
     exchange(&mut py, &mut kaon, "v6", chat, true, &SIZES);
+    kaon.finish();
+}
+
+/// Set in the copy of this test binary that runs inside the lossy namespace.
+const LOSS_INNER: &str = "KAON_AIORTC_LOSS_INNER";
+/// Percent of UDP datagrams the namespace drops, each way.
+const LOSS_PERCENT: u32 = 5;
+
+/// A network namespace of our own with only `lo`, where nftables drops a share of all UDP;
+/// deleted on drop.
+struct LossyNamespace(String);
+
+impl LossyNamespace {
+    /// Creates it, or says why it cannot (not root, no `ip` or `nft`).
+    fn create(percent: u32) -> Result<Self, String> {
+        for tool in ["ip", "nft"] {
+            if common::which(tool).is_none() {
+                return Err(format!("no `{tool}` on PATH"));
+            }
+        }
+        let ns = Self(format!("kaon-aiortc-{}", std::process::id()));
+        ns.run("ip", &["netns", "add", &ns.0])?;
+        let drop = format!("meta l4proto udp numgen random mod 100 < {percent} counter drop");
+        let nft = |command: &str| {
+            let mut args = vec!["netns", "exec", &ns.0, "nft"];
+            args.extend(command.split(' '));
+            ns.run("ip", &args)
+        };
+        ns.run(
+            "ip",
+            &["netns", "exec", &ns.0, "ip", "link", "set", "lo", "up"],
+        )?;
+        nft("add table inet loss")?;
+        nft("add chain inet loss out { type filter hook output priority 0 ; }")?;
+        nft(&format!("add rule inet loss out {drop}"))?;
+        Ok(ns)
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Result<(), String> {
+        let out = Command::new(program)
+            .args(args)
+            .output()
+            .map_err(|e| format!("{program}: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{program} {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+}
+
+impl Drop for LossyNamespace {
+    fn drop(&mut self) {
+        if let Err(e) = self.run("ip", &["netns", "delete", &self.0]) {
+            eprintln!("could not delete namespace {}: {e}", self.0);
+        }
+    }
+}
+
+/// Reliable channels against aiortc when 5% of datagrams are lost each way: the handshakes
+/// (ICE, DTLS flights, SCTP INIT, DCEP) recover, and every message of every size arrives
+/// intact and, on the ordered channel, in order, through both stacks' retransmissions.
+///
+/// Both peers run on `lo` inside a network namespace of the test's own, whose nftables drop a
+/// random 5% of UDP datagrams; the test runs a copy of itself there (`ip netns exec`). Needs
+/// root, `ip` and `nft`; skipped with a printed reason without them.
+#[test]
+fn reliable_channels_survive_5pct_loss_against_aiortc() {
+    const TEST: &str = "reliable_channels_survive_5pct_loss_against_aiortc";
+    let Some(python) = venv(TEST) else {
+        return;
+    };
+    if std::env::var_os(LOSS_INNER).is_some() {
+        return lossy_session(&python);
+    }
+    let ns = match LossyNamespace::create(LOSS_PERCENT) {
+        Ok(ns) => ns,
+        Err(why) => {
+            eprintln!("skipping {TEST}: cannot make a lossy network namespace ({why})");
+            return;
+        }
+    };
+    let exe = std::env::current_exe().expect("test binary");
+    let mut inner = Command::new("ip")
+        .args(["netns", "exec", &ns.0])
+        .arg(exe)
+        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+        .env(LOSS_INNER, "1")
+        .spawn()
+        .expect("run the test inside the namespace");
+    let end = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = inner.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > end {
+            let _ = inner.kill();
+            let _ = inner.wait();
+            panic!("the lossy session did not end within 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The counter proves the loss happened.
+    if let Ok(out) = Command::new("ip")
+        .args([
+            "netns", "exec", &ns.0, "nft", "list", "chain", "inet", "loss", "out",
+        ])
+        .output()
+    {
+        let rules = String::from_utf8_lossy(&out.stdout);
+        if let Some(line) = rules.lines().find(|l| l.contains("counter")) {
+            println!("namespace drop rule: {}", line.trim());
+        }
+    }
+    assert!(status.success(), "the lossy session failed: {status}");
+}
+
+/// The part of `reliable_channels_survive_5pct_loss_against_aiortc` that runs in the lossy
+/// namespace.
+fn lossy_session(python: &std::path::Path) {
+    let mut py = Aiortc::start(python);
+    let t0 = Instant::now();
+    let mut kaon = answer_aiortc(
+        &mut py,
+        r#"{"cmd":"offer","channels":[{"label":"chat"},{"label":"loose","ordered":false}]}"#,
+    );
+    let chat = kaon.open("chat", true);
+    let loose = kaon.open("loose", true);
+    py.wait_label("open", "chat");
+    py.wait_label("open", "loose");
+    println!(
+        "{LOSS_PERCENT}% loss: aiortc offer -> 2 channels open: {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    let mine = kaon
+        .driver
+        .call(|pc, now| pc.create_data_channel(now, "from-kaon", ChannelConfig::default()))
+        .expect("driver alive")
+        .expect("kaon's channel");
+    kaon.open("from-kaon", false);
+    py.wait_label("open", "from-kaon");
+
+    let t = Instant::now();
+    exchange(&mut py, &mut kaon, "chat", chat, true, &SIZES);
+    exchange(&mut py, &mut kaon, "loose", loose, false, &SIZES);
+    exchange(&mut py, &mut kaon, "from-kaon", mine, true, &SIZES);
+    burst(&mut py, &mut kaon, "chat", chat, 1000);
+    println!(
+        "{LOSS_PERCENT}% loss: every message on three channels: {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    kaon.driver.call(move |pc, _| pc.close_channel(chat));
+    kaon.closed(chat);
+    py.wait_label("closed", "chat");
     kaon.finish();
 }
