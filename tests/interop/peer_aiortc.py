@@ -14,7 +14,9 @@ stdin, one command per line:
   {"cmd":"burst","label":L,"n":N}          N texts "burst I/N", as fast as they queue
   {"cmd":"bulk","label":L,"n":N,"size":S}  N binary messages of S bytes
   {"cmd":"close","label":L}                close one channel
-  {"cmd":"stats"}                          -> "stats": DTLS role and state, SCTP limits, pair
+  {"cmd":"stats"}                          -> "stats": DTLS role, state, version, cipher,
+                                           SRTP profile and exporter output; the peer's
+                                           SCTP port and max-message-size; the ICE pair
   {"cmd":"close-pc"}                       close the whole connection -> "pc-closed"
   CHANNEL = {"label":L,"ordered":B,"maxRetransmits":N,"maxPacketLifeTime":MS,"protocol":P,
              "negotiated":B,"id":N}
@@ -25,9 +27,9 @@ payload matches the pattern for its length); a short text also comes back verbat
 Burst texts get no message event each: the last one yields a "burst" event saying whether all
 came in order.
 
-aioice leaves 127.0.0.1 out of its host addresses, so the host-address function is replaced
-to return exactly the loopback address; no STUN server is configured (aiortc's default is a
-public one). The script exits when stdin ends.
+aioice leaves 127.0.0.1 and ::1 out of its host addresses, so the host-address function is
+replaced to return exactly one address: 127.0.0.1, or the first argument (e.g. ::1). No STUN
+server is configured (aiortc's default is a public one). The script exits when stdin ends.
 """
 
 import asyncio
@@ -40,7 +42,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 # The one host address to gather: 127.0.0.1, or the first argument (e.g. ::1).
 HOST = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1"
-# Texts up to this size are echoed verbatim in message events.
+# Texts up to this size are reported verbatim in message events.
 TEXT_ECHO_LIMIT = 200
 
 
