@@ -1,0 +1,1286 @@
+//! kaon's PeerConnection against aiortc's whole stack (aioice, its OpenSSL DTLS 1.2, its pure
+//! Python SCTP), driven by `tests/interop/peer_aiortc.py` over JSON lines on its stdin/stdout.
+//!
+//! kaon runs on one real UDP socket on 127.0.0.1 driven by `kaon_std::Driver`; aiortc gathers
+//! 127.0.0.1 only (the script replaces aioice's host-address function) and no STUN server.
+//! aiortc does not trickle: its candidates are in its SDP with `a=end-of-candidates`.
+//!
+//! - aiortc offers (`actpass`, four channels: reliable ordered, unordered, unordered with
+//!   `maxRetransmits=0`, ordered with `maxPacketLifeTime`), kaon answers `active`: kaon is the
+//!   DTLS client, aiortc the server, and aiortc's channels take odd ids (RFC 8832 §6). kaon
+//!   opens a channel of its own (even id); both sides close one channel at once; aiortc opens
+//!   a new channel on an id that just closed.
+//! - kaon offers (`actpass`, three channels: one with a subprotocol, one unordered with
+//!   `maxRetransmits=0`, one negotiated out of band on stream 42), aiortc answers `active`:
+//!   aiortc is the DTLS client, kaon the server. aiortc opens two channels of its own (even
+//!   ids) once the connection is up.
+//! - aiortc offers 1000 channels at once; kaon opens them all and sends a message on each.
+//! - kaon offers over IPv6 loopback (`::1` on both sides; skipped on a host without it).
+//! - aiortc offers inside a network namespace of the test's own that drops 5% of UDP
+//!   datagrams: reliable channels still deliver everything (needs root, `ip` and `nft`;
+//!   skipped without them).
+//!
+//! In each, text and binary messages of 0, 1, 1200, 16 KiB, 64 KiB and 256 KiB bytes go both
+//! ways and are compared exactly (256 KiB is the `a=max-message-size` both announce, and kaon
+//! refuses one byte more; an empty message travels as PPID 56/57 with one zero byte, RFC 8831
+//! §6.6, and both stacks deliver it empty). Partially reliable channels carry up to 16 KiB
+//! only, so that no loopback buffer overflow can make SCTP give a message up. An ordered burst
+//! of 1000 messages goes each way (and, when kaon offers, 4 MiB of 64 KiB messages). aiortc
+//! reports its DTLS role, DTLS 1.2 and the DTLS-SRTP exporter output, which must equal kaon's
+//! (RFC 5764 §4.2). Each side closes a channel and the other sees it close (stream reset,
+//! RFC 8831 §6.7); then one side closes the connection and the other sees its association,
+//! channels and DTLS end. Offer-to-open times, burst times and bulk rates are printed; nothing
+//! asserts on times.
+//!
+//! Needs a Python with aiortc: `.ci/venv` (made by `.ci/run`) or `$KAON_VENV`. Skipped with a
+//! message outside CI when missing; a failure in CI.
+
+mod common;
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kaon::datachannel::{ChannelConfig, ChannelId, Reliability};
+use kaon::peer::{PeerConfig, PeerConnection, PeerEvent, SdpType};
+use kaon::sdp::SessionDescription;
+use kaon_std::Driver;
+
+/// Message sizes on reliable channels: empty, one byte, one datagram, several, the classic
+/// 64 KiB, and the largest both sides announce.
+const SIZES: [usize; 6] = [0, 1, 1200, 16 * 1024, 64 * 1024, 256 * 1024];
+/// Sizes on partially reliable channels: a message given up by SCTP would fail the test, and
+/// only a burst large enough to overflow a loopback receive buffer loses datagrams.
+const SMALL_SIZES: [usize; 4] = [0, 1, 1200, 16 * 1024];
+/// How long one message or event may take.
+const STEP: Duration = Duration::from_secs(20);
+/// How many lines of the script's stderr a failure shows.
+const TAIL: usize = 40;
+
+/// Byte `i` of an `n`-byte binary test message, as the script computes it.
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| ((i * 7 + n) % 256) as u8).collect()
+}
+
+/// An `n`-byte text test message, as the script computes it.
+fn text_pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| b'a' + ((i * 7 + n) % 26) as u8).collect()
+}
+
+/// A JSON string literal.
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// One event line from the script: a flat JSON object of strings, numbers, booleans and nulls,
+/// as `json.dumps(..., separators=(",", ":"))` writes it; values are kept as text.
+#[derive(Debug, Clone)]
+struct Ev(HashMap<String, String>);
+
+impl Ev {
+    fn parse(line: &str) -> Option<Self> {
+        let mut map = HashMap::new();
+        let mut it = line.trim().strip_prefix('{')?.chars().peekable();
+        loop {
+            match it.peek()? {
+                '}' => return Some(Self(map)),
+                ',' | ' ' => {
+                    it.next();
+                    continue;
+                }
+                _ => {}
+            }
+            let key = Self::string(&mut it)?;
+            while it.peek() == Some(&' ') {
+                it.next();
+            }
+            if it.next()? != ':' {
+                return None;
+            }
+            while it.peek() == Some(&' ') {
+                it.next();
+            }
+            let value = if *it.peek()? == '"' {
+                Self::string(&mut it)?
+            } else {
+                let mut v = String::new();
+                while let Some(&c) = it.peek() {
+                    if c == ',' || c == '}' {
+                        break;
+                    }
+                    v.push(c);
+                    it.next();
+                }
+                v
+            };
+            map.insert(key, value);
+        }
+    }
+
+    fn string(it: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<String> {
+        if it.next()? != '"' {
+            return None;
+        }
+        let mut s = String::new();
+        loop {
+            match it.next()? {
+                '"' => return Some(s),
+                '\\' => match it.next()? {
+                    'n' => s.push('\n'),
+                    'r' => s.push('\r'),
+                    't' => s.push('\t'),
+                    'b' => s.push('\u{8}'),
+                    'f' => s.push('\u{c}'),
+                    'u' => {
+                        let hex: String = (0..4).filter_map(|_| it.next()).collect();
+                        s.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                    }
+                    c => s.push(c),
+                },
+                c => s.push(c),
+            }
+        }
+    }
+
+    fn get(&self, key: &str) -> &str {
+        self.0.get(key).map_or("", String::as_str)
+    }
+
+    fn is(&self, ev: &str) -> bool {
+        self.get("ev") == ev
+    }
+}
+
+/// The last lines the script wrote to stderr, for failure messages.
+#[derive(Clone, Default)]
+struct StderrTail(Arc<Mutex<VecDeque<String>>>);
+
+impl StderrTail {
+    fn push(&self, line: String) {
+        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if t.len() == TAIL {
+            t.pop_front();
+        }
+        t.push_back(line);
+    }
+
+    fn show(&self) -> String {
+        let t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if t.is_empty() {
+            return "(aiortc wrote nothing to stderr)".into();
+        }
+        format!(
+            "last lines of aiortc's stderr:\n{}",
+            t.iter().cloned().collect::<Vec<_>>().join("\n")
+        )
+    }
+}
+
+/// The Python script and its RTCPeerConnection. Dropping it closes the script's stdin (it
+/// exits on EOF), then kills it by its pid if it has not exited within 5 s, and reaps it.
+struct Aiortc {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    events: Receiver<String>,
+    stderr: StderrTail,
+    /// Events read while waiting for another one.
+    seen: Vec<Ev>,
+}
+
+impl Aiortc {
+    fn start(python: &std::path::Path) -> Self {
+        Self::start_on(python, "127.0.0.1")
+    }
+
+    /// Starts the script gathering `host` as its only address.
+    fn start_on(python: &std::path::Path, host: &str) -> Self {
+        let mut child = Command::new(python)
+            .arg(common::repo_root().join("tests/interop/peer_aiortc.py"))
+            .arg(host)
+            // Non-ASCII text crosses the pipes as UTF-8 whatever the locale.
+            .env("PYTHONIOENCODING", "utf-8")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start peer_aiortc.py");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, events) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let tail = StderrTail::default();
+        let t = tail.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("peer_aiortc.py: {line}");
+                t.push(line);
+            }
+        });
+        let mut py = Self {
+            child,
+            stdin,
+            events,
+            stderr: tail,
+            seen: Vec::new(),
+        };
+        py.wait("ready", Duration::from_secs(30), |e| e.is("ready"));
+        py
+    }
+
+    fn send(&mut self, json: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        if let Err(e) = writeln!(stdin, "{json}").and_then(|()| stdin.flush()) {
+            panic!(
+                "aiortc: cannot write to the script: {e}\n{}",
+                self.stderr.show()
+            );
+        }
+    }
+
+    /// Reads events until one matches (earlier unmatched ones are kept); panics on an `error`
+    /// event, on the script ending, or after `limit`, with the script's stderr tail.
+    fn wait(&mut self, what: &str, limit: Duration, pred: impl Fn(&Ev) -> bool) -> Ev {
+        if let Some(i) = self.seen.iter().position(&pred) {
+            return self.seen.remove(i);
+        }
+        let end = Instant::now() + limit;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(line) => {
+                    let Some(ev) = Ev::parse(&line) else {
+                        panic!("aiortc printed a non-event: {line}\n{}", self.stderr.show())
+                    };
+                    assert!(
+                        !ev.is("error"),
+                        "aiortc error while waiting for {what}: {}\n{}",
+                        ev.get("what"),
+                        self.stderr.show()
+                    );
+                    if pred(&ev) {
+                        return ev;
+                    }
+                    self.seen.push(ev);
+                }
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "aiortc: no {what} within {limit:?}; seen {:?}\n{}",
+                    self.seen,
+                    self.stderr.show()
+                ),
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "aiortc: the script ended while waiting for {what}\n{}",
+                    self.stderr.show()
+                ),
+            }
+        }
+    }
+
+    fn wait_label(&mut self, ev: &str, label: &str) -> Ev {
+        let (e, l) = (ev.to_string(), label.to_string());
+        self.wait(&format!("{ev} on {label}"), STEP, move |x| {
+            x.is(&e) && x.get("label") == l
+        })
+    }
+
+    /// aiortc's view of the transport, checked against kaon's: aiortc's DTLS role, DTLS 1.2,
+    /// a pair ending at kaon's socket, kaon's max-message-size and SCTP port, and the same
+    /// DTLS-SRTP exporter output on both sides (RFC 5764 §4.2), which proves both derived one
+    /// master secret.
+    fn check_transport(&mut self, kaon: &Kaon, role: &str) {
+        self.send(r#"{"cmd":"stats"}"#);
+        let s = self.wait("stats", STEP, |e| e.is("stats"));
+        println!(
+            "aiortc transport: dtls {} {} {} role {}, srtp {}, remote max-message-size {}, sctp port {}, pair {} -> {}",
+            s.get("dtlsState"),
+            s.get("tlsVersion"),
+            s.get("cipher"),
+            s.get("dtlsRole"),
+            s.get("srtpProfile"),
+            s.get("remoteMaxMessageSize"),
+            s.get("remotePort"),
+            s.get("local"),
+            s.get("remote"),
+        );
+        assert_eq!(s.get("dtlsState"), "connected");
+        assert_eq!(s.get("dtlsRole"), role, "aiortc's DTLS role");
+        assert_eq!(s.get("tlsVersion"), "DTLSv1.2");
+        assert_eq!(
+            s.get("remote"),
+            kaon.local.to_string(),
+            "the pair ends at kaon's socket"
+        );
+        assert_eq!(
+            s.get("remoteMaxMessageSize"),
+            "262144",
+            "kaon's a=max-message-size"
+        );
+        assert_eq!(s.get("remotePort"), "5000", "kaon's a=sctp-port");
+        let (profile, material) = kaon
+            .driver
+            .call(|pc, _| {
+                pc.srtp_keying()
+                    .map(|k| (format!("{:?}", k.profile), k.material.clone()))
+            })
+            .expect("driver alive")
+            .expect("kaon has DTLS-SRTP keys");
+        let hex: String = material.iter().map(|b| format!("{b:02x}")).collect();
+        println!("kaon srtp profile {profile}");
+        assert!(!hex.is_empty(), "kaon exported keying material");
+        assert_eq!(
+            s.get("keying"),
+            hex,
+            "aiortc ({}) and kaon ({profile}) export the same DTLS-SRTP keying material",
+            s.get("srtpProfile")
+        );
+    }
+}
+
+impl Drop for Aiortc {
+    fn drop(&mut self) {
+        drop(self.stdin.take()); // EOF: the script closes its connection and exits
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("aiortc: the script did not exit within 5 s of EOF; killing it");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The kaon side: a PeerConnection on its own UDP socket and driver thread.
+struct Kaon {
+    driver: Driver<PeerConnection>,
+    local: SocketAddr,
+    seen: Vec<PeerEvent>,
+    /// aiortc's stderr, shown when kaon waits in vain.
+    stderr: StderrTail,
+}
+
+impl Kaon {
+    fn spawn(pc: PeerConnection, socket: UdpSocket, early: Vec<PeerEvent>, py: &Aiortc) -> Self {
+        Self {
+            local: socket.local_addr().unwrap(),
+            driver: Driver::spawn(pc, vec![socket]).expect("driver"),
+            seen: early,
+            stderr: py.stderr.clone(),
+        }
+    }
+
+    fn wait(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        pred: impl Fn(&PeerEvent) -> bool,
+    ) -> PeerEvent {
+        if let Some(i) = self.seen.iter().position(&pred) {
+            return self.seen.remove(i);
+        }
+        let end = Instant::now() + limit;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.driver.events().recv_timeout(left) {
+                Ok(e) => {
+                    assert!(
+                        !matches!(e, PeerEvent::DtlsFailed(_)),
+                        "kaon: {e:?} while waiting for {what}\n{}",
+                        self.stderr.show()
+                    );
+                    if pred(&e) {
+                        return e;
+                    }
+                    self.seen.push(e);
+                }
+                Err(_) => panic!(
+                    "kaon: no {what} within {limit:?}; seen {:?}\n{}",
+                    self.seen,
+                    self.stderr.show()
+                ),
+            }
+        }
+    }
+
+    /// Waits for the next message on `channel`.
+    fn message(&mut self, channel: ChannelId) -> (Vec<u8>, bool) {
+        match self.wait(
+            &format!("a message on channel {channel}"),
+            STEP,
+            |e| matches!(e, PeerEvent::Message { channel: c, .. } if *c == channel),
+        ) {
+            PeerEvent::Message { data, binary, .. } => (data.to_vec(), binary),
+            _ => unreachable!(),
+        }
+    }
+
+    fn send(&self, channel: ChannelId, data: Vec<u8>, binary: bool) {
+        let n = data.len();
+        self.driver
+            .call(move |pc, now| pc.send_message(now, channel, data.into(), binary))
+            .expect("driver alive")
+            .unwrap_or_else(|e| panic!("kaon: sending {n} bytes on {channel}: {e}"));
+    }
+
+    fn open(&mut self, label: &str, remote: bool) -> ChannelId {
+        let l = label.to_string();
+        match self.wait(&format!("{label} open"), STEP, move |e| {
+            matches!(e, PeerEvent::DataChannelOpen { label, remote: r, .. } if *label == l && *r == remote)
+        }) {
+            PeerEvent::DataChannelOpen { id, .. } => id,
+            _ => unreachable!(),
+        }
+    }
+
+    fn closed(&mut self, id: ChannelId) {
+        self.wait(
+            &format!("channel {id} closed"),
+            STEP,
+            move |e| matches!(e, PeerEvent::DataChannelClosed(c) if *c == id),
+        );
+    }
+
+    fn config(&self, id: ChannelId) -> ChannelConfig {
+        self.driver
+            .call(move |pc, _| pc.channel_config(id).cloned())
+            .expect("driver alive")
+            .unwrap_or_else(|| panic!("kaon knows channel {id}"))
+    }
+
+    /// Closes the connection (if the peer did not), stops the driver and prints kaon's
+    /// counters.
+    fn finish(self) {
+        self.driver.call(|pc, now| pc.close(now));
+        if let Some(pc) = self.driver.shutdown() {
+            println!("kaon stats: {:?}", pc.stats());
+        }
+    }
+}
+
+fn bind() -> UdpSocket {
+    UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1")
+}
+
+/// Messages both ways on one channel. aiortc sends a non-ASCII greeting, then a text and a
+/// binary message of each size; kaon compares each with what was sent, byte for byte, and
+/// echoes it; aiortc checks every echo against the same pattern.
+fn exchange(
+    py: &mut Aiortc,
+    kaon: &mut Kaon,
+    label: &str,
+    id: ChannelId,
+    ordered: bool,
+    sizes: &[usize],
+) {
+    let greeting = format!("hello from aiortc on {label} ✓ 🦀");
+    py.send(&format!(
+        r#"{{"cmd":"send","label":{},"text":{}}}"#,
+        json_str(label),
+        json_str(&greeting)
+    ));
+    let mut want = vec![(greeting.clone().into_bytes(), false)];
+    for &n in sizes {
+        py.send(&format!(
+            r#"{{"cmd":"send","label":{},"textlen":{n}}}"#,
+            json_str(label)
+        ));
+        py.send(&format!(
+            r#"{{"cmd":"send","label":{},"binary":{n}}}"#,
+            json_str(label)
+        ));
+        want.push((text_pattern(n), false));
+        want.push((pattern(n), true));
+    }
+    let mut got = Vec::new();
+    for _ in 0..want.len() {
+        let (data, binary) = kaon.message(id);
+        kaon.send(id, data.clone(), binary);
+        got.push((data, binary));
+    }
+    if !ordered {
+        got.sort();
+        want.sort();
+    }
+    assert!(
+        got == want,
+        "kaon received other messages on {label} (ordered {ordered}): got {:?}, want {:?}",
+        got.iter().map(|(d, b)| (d.len(), *b)).collect::<Vec<_>>(),
+        want.iter().map(|(d, b)| (d.len(), *b)).collect::<Vec<_>>()
+    );
+
+    let g = greeting.clone();
+    let l = label.to_string();
+    py.wait(&format!("the greeting echoed on {label}"), STEP, move |e| {
+        e.is("message") && e.get("label") == l && e.get("text") == g
+    });
+    for &n in sizes {
+        for binary in [false, true] {
+            let l = label.to_string();
+            let b = binary.to_string();
+            let e = py.wait(
+                &format!("{n}-byte echo (binary {binary}) on {label}"),
+                STEP,
+                move |e| {
+                    e.is("message")
+                        && e.get("label") == l
+                        && e.get("binary") == b
+                        && e.get("len") == n.to_string()
+                },
+            );
+            assert_eq!(
+                e.get("ok"),
+                "true",
+                "aiortc got a corrupt {n}-byte message (binary {binary}) on {label}"
+            );
+        }
+    }
+}
+
+/// A burst of small ordered text messages each way: every one arrives, in order.
+fn burst(py: &mut Aiortc, kaon: &mut Kaon, label: &str, id: ChannelId, n: usize) {
+    let t = Instant::now();
+    py.send(&format!(
+        r#"{{"cmd":"burst","label":{},"n":{n}}}"#,
+        json_str(label)
+    ));
+    for i in 0..n {
+        let (data, binary) = kaon.message(id);
+        assert_eq!(
+            (String::from_utf8_lossy(&data).as_ref(), binary),
+            (format!("burst {i}/{n}").as_str(), false),
+            "kaon: burst message {i} on {label}"
+        );
+    }
+    println!(
+        "{n} messages aiortc -> kaon on {label}: {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    let t = Instant::now();
+    // One driver call queues the whole burst, as an application loop would between two
+    // polls, so SCTP can bundle messages into packets.
+    kaon.driver
+        .call(move |pc, now| {
+            (0..n).try_for_each(|i| {
+                pc.send_message(now, id, format!("burst {i}/{n}").into_bytes().into(), false)
+            })
+        })
+        .expect("driver alive")
+        .expect("kaon sends the burst");
+    let e = py.wait_label("burst", label);
+    assert_eq!(
+        e.get("inOrder"),
+        "true",
+        "aiortc: burst on {label} out of order"
+    );
+    println!(
+        "{n} messages kaon -> aiortc on {label}: {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+}
+
+/// `n` binary messages of `size` bytes each way, checked byte for byte; prints the rate.
+fn bulk(py: &mut Aiortc, kaon: &mut Kaon, label: &str, id: ChannelId, n: usize, size: usize) {
+    let mib = (n * size) as f64 / (1024.0 * 1024.0);
+    let t = Instant::now();
+    py.send(&format!(
+        r#"{{"cmd":"bulk","label":{},"n":{n},"size":{size}}}"#,
+        json_str(label)
+    ));
+    let want = pattern(size);
+    for i in 0..n {
+        let (data, binary) = kaon.message(id);
+        assert!(
+            binary && data == want,
+            "kaon: bulk message {i} on {label} differs ({} bytes, binary {binary})",
+            data.len()
+        );
+    }
+    let s = t.elapsed().as_secs_f64();
+    println!(
+        "bulk aiortc -> kaon on {label}: {mib:.1} MiB in {:.0} ms, {:.1} MiB/s",
+        s * 1e3,
+        mib / s
+    );
+    let t = Instant::now();
+    let message = bytes::Bytes::from(want);
+    kaon.driver
+        .call(move |pc, now| {
+            (0..n).try_for_each(|_| pc.send_message(now, id, message.clone(), true))
+        })
+        .expect("driver alive")
+        .expect("kaon queues the bulk messages");
+    for i in 0..n {
+        let l = label.to_string();
+        let e = py.wait(&format!("bulk message {i} on {label}"), STEP, move |e| {
+            e.is("message") && e.get("label") == l && e.get("len") == size.to_string()
+        });
+        assert_eq!(
+            e.get("ok"),
+            "true",
+            "aiortc: bulk message {i} on {label} differs"
+        );
+    }
+    let s = t.elapsed().as_secs_f64();
+    println!(
+        "bulk kaon -> aiortc on {label}: {mib:.1} MiB in {:.0} ms, {:.1} MiB/s",
+        s * 1e3,
+        mib / s
+    );
+}
+
+fn venv(test: &str) -> Option<std::path::PathBuf> {
+    let python = common::venv_python("aiortc");
+    if python.is_none() {
+        common::missing_peer(test, "a Python venv with aiortc (.ci/venv or $KAON_VENV)");
+    }
+    python
+}
+
+#[test]
+fn aiortc_offers_kaon_answers() {
+    let Some(python) = venv("aiortc_offers_kaon_answers") else {
+        return;
+    };
+    let mut py = Aiortc::start(&python);
+    py.send(concat!(
+        r#"{"cmd":"offer","channels":["#,
+        r#"{"label":"chat"},"#,
+        r#"{"label":"loose","ordered":false},"#,
+        r#"{"label":"lossy","ordered":false,"maxRetransmits":0},"#,
+        r#"{"label":"timed","maxPacketLifeTime":5000}]}"#
+    ));
+    let offer = py.wait("offer", STEP, |e| e.is("offer"));
+    let t0 = Instant::now();
+    let offer = offer.get("sdp").to_string();
+    eprintln!("aiortc offer:\n{offer}");
+    assert!(
+        offer.contains(" 127.0.0.1 ") && offer.contains("a=setup:actpass"),
+        "no loopback candidate or no actpass in aiortc's offer"
+    );
+
+    let socket = bind();
+    let local = socket.local_addr().unwrap();
+    let mut pc = PeerConnection::new(PeerConfig::default()).expect("peer");
+    pc.add_local_address(local).unwrap();
+    pc.set_remote_description(
+        SdpType::Offer,
+        SessionDescription::parse(&offer).expect("kaon parses aiortc's offer"),
+    )
+    .expect("kaon takes aiortc's offer");
+    let mut early = Vec::new();
+    while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
+        early.push(e);
+    }
+    let answer = pc.create_answer().expect("answer");
+    pc.set_local_description(SdpType::Answer, answer.clone())
+        .unwrap();
+    let answer = answer.to_string();
+    eprintln!("kaon answer:\n{answer}");
+    assert!(answer.contains("a=setup:active"), "kaon answers active");
+    assert!(
+        answer.contains(&format!(" 127.0.0.1 {} typ host", local.port())),
+        "kaon's answer carries its host candidate"
+    );
+    let mut kaon = Kaon::spawn(pc, socket, early, &py);
+    py.send(&format!(
+        r#"{{"cmd":"answer","sdp":{}}}"#,
+        json_str(&answer)
+    ));
+
+    let labels = ["chat", "loose", "lossy", "timed"];
+    let mut ids = HashMap::new();
+    for label in labels {
+        ids.insert(label, kaon.open(label, true));
+        let e = py.wait_label("open", label);
+        assert_eq!(
+            e.get("id"),
+            ids[label].to_string(),
+            "both agree on {label}'s id"
+        );
+    }
+    println!(
+        "aiortc offer -> {} channels open on both sides: {:.1} ms",
+        labels.len(),
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    // kaon answered active: it is the DTLS client, aiortc the server, whose channels take odd
+    // stream ids (RFC 8832 §6).
+    py.check_transport(&kaon, "server");
+    assert!(ids.values().all(|id| id % 2 == 1), "stream ids {ids:?}");
+
+    // DCEP carried each channel's reliability (RFC 8832 §5.1).
+    let expect = [
+        ("chat", true, Reliability::Reliable),
+        ("loose", false, Reliability::Reliable),
+        ("lossy", false, Reliability::MaxRetransmits(0)),
+        (
+            "timed",
+            true,
+            Reliability::MaxPacketLifetime(Duration::from_millis(5000)),
+        ),
+    ];
+    for (label, ordered, reliability) in expect {
+        let c = kaon.config(ids[label]);
+        assert_eq!(
+            (c.label.as_str(), c.ordered, c.reliability),
+            (label, ordered, reliability),
+            "kaon's view of {label}"
+        );
+    }
+
+    // aiortc announced 262144 bytes: kaon refuses one more (RFC 8841 §6.1) and the channel
+    // stays usable.
+    let chat = ids["chat"];
+    let refused = kaon
+        .driver
+        .call(move |pc, now| pc.send(now, chat, &vec![0; 262_145]))
+        .expect("driver alive");
+    assert!(
+        matches!(
+            refused,
+            Err(kaon::peer::Error::MessageTooLarge {
+                size: 262_145,
+                max: 262_144
+            })
+        ),
+        "kaon refuses a message over aiortc's max-message-size: {refused:?}"
+    );
+
+    let t = Instant::now();
+    exchange(&mut py, &mut kaon, "chat", ids["chat"], true, &SIZES);
+    burst(&mut py, &mut kaon, "chat", ids["chat"], 1000);
+    exchange(&mut py, &mut kaon, "loose", ids["loose"], false, &SIZES);
+    exchange(
+        &mut py,
+        &mut kaon,
+        "lossy",
+        ids["lossy"],
+        false,
+        &SMALL_SIZES,
+    );
+    exchange(
+        &mut py,
+        &mut kaon,
+        "timed",
+        ids["timed"],
+        true,
+        &SMALL_SIZES,
+    );
+    println!(
+        "messages on four channels: {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+
+    // The answering side opens a channel too: kaon, the DTLS client, takes an even id.
+    let mine = kaon
+        .driver
+        .call(|pc, now| pc.create_data_channel(now, "from-kaon", ChannelConfig::default()))
+        .expect("driver alive")
+        .expect("kaon's channel");
+    assert_eq!(mine % 2, 0, "the DTLS client's channel id is even");
+    let e = py.wait_label("open", "from-kaon");
+    assert_eq!(e.get("id"), mine.to_string());
+    kaon.open("from-kaon", false);
+    exchange(&mut py, &mut kaon, "from-kaon", mine, true, &SMALL_SIZES);
+
+    // aiortc closes one of its channels, kaon another of aiortc's; each side sees both close.
+    py.send(r#"{"cmd":"close","label":"loose"}"#);
+    kaon.closed(ids["loose"]);
+    py.wait_label("closed", "loose");
+    let chat = ids["chat"];
+    kaon.driver.call(move |pc, _| pc.close_channel(chat));
+    kaon.closed(chat);
+    py.wait_label("closed", "chat");
+    // Both close the same channel at once: the two outgoing stream resets cross (RFC 8831
+    // §6.7), and each side still sees the channel close.
+    let timed = ids["timed"];
+    py.send(r#"{"cmd":"close","label":"timed"}"#);
+    kaon.driver.call(move |pc, _| pc.close_channel(timed));
+    kaon.closed(timed);
+    py.wait_label("closed", "timed");
+
+    // Closed ids are free again: aiortc takes the lowest free odd id for a new channel, one
+    // that just closed, and kaon opens it as new (its label and subprotocol, not the old
+    // channel's).
+    py.send(r#"{"cmd":"create","label":"reborn","protocol":"chat/2"}"#);
+    let reborn = kaon.open("reborn", true);
+    py.wait_label("open", "reborn");
+    assert!(
+        [chat, ids["loose"], timed].contains(&reborn),
+        "aiortc reuses a closed id, got {reborn}"
+    );
+    println!("aiortc's new channel took id {reborn} again");
+    let c = kaon.config(reborn);
+    assert_eq!(
+        (c.label.as_str(), c.protocol.as_str()),
+        ("reborn", "chat/2")
+    );
+    exchange(&mut py, &mut kaon, "reborn", reborn, true, &SMALL_SIZES);
+
+    // aiortc closes the connection: kaon sees the association end, the other channels close
+    // and DTLS's close_notify.
+    py.send(r#"{"cmd":"close-pc"}"#);
+    py.wait("pc-closed", STEP, |e| e.is("pc-closed"));
+    kaon.wait("the association closed", STEP, |e| {
+        matches!(e, PeerEvent::SctpClosed)
+    });
+    kaon.closed(ids["lossy"]);
+    kaon.closed(reborn);
+    kaon.closed(mine);
+    kaon.wait("DTLS closed (close_notify)", STEP, |e| {
+        matches!(e, PeerEvent::DtlsClosed)
+    });
+    kaon.finish();
+}
+
+#[test]
+fn kaon_offers_aiortc_answers() {
+    let Some(python) = venv("kaon_offers_aiortc_answers") else {
+        return;
+    };
+    let mut py = Aiortc::start(&python);
+
+    let socket = bind();
+    let local = socket.local_addr().unwrap();
+    let mut pc = PeerConnection::new(PeerConfig::default()).expect("peer");
+    pc.add_local_address(local).unwrap();
+    let now = Instant::now();
+    let chat = pc
+        .create_data_channel(
+            now,
+            "kaon-chat",
+            ChannelConfig {
+                protocol: "chat/1".into(),
+                ..ChannelConfig::default()
+            },
+        )
+        .expect("channel");
+    let lossy = pc
+        .create_data_channel(
+            now,
+            "kaon-lossy",
+            ChannelConfig {
+                ordered: false,
+                reliability: Reliability::MaxRetransmits(0),
+                ..ChannelConfig::default()
+            },
+        )
+        .expect("channel");
+    // Negotiated out of band (no DCEP): both create stream 42 before the handshake.
+    let agreed = pc
+        .create_data_channel(
+            now,
+            "agreed",
+            ChannelConfig {
+                negotiated: Some(42),
+                ..ChannelConfig::default()
+            },
+        )
+        .expect("channel");
+    let mut early = Vec::new();
+    while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
+        early.push(e);
+    }
+    let t0 = Instant::now();
+    let offer = pc.create_offer().expect("offer");
+    pc.set_local_description(SdpType::Offer, offer.clone())
+        .unwrap();
+    let offer = offer.to_string();
+    eprintln!("kaon offer:\n{offer}");
+    py.send(&format!(
+        r#"{{"cmd":"remote-offer","sdp":{},"channels":[{{"label":"agreed","negotiated":true,"id":42}}]}}"#,
+        json_str(&offer)
+    ));
+    let answer = py.wait("answer", STEP, |e| e.is("answer"));
+    let answer = answer.get("sdp").to_string();
+    eprintln!("aiortc answer:\n{answer}");
+    assert!(
+        answer.contains("a=setup:active"),
+        "aiortc answers active (it becomes the DTLS client)"
+    );
+    pc.set_remote_description(
+        SdpType::Answer,
+        SessionDescription::parse(&answer).expect("kaon parses aiortc's answer"),
+    )
+    .expect("kaon takes aiortc's answer");
+    let mut kaon = Kaon::spawn(pc, socket, early, &py);
+
+    // aiortc learns each channel's reliability and subprotocol from DCEP (RFC 8832 §5.1); the
+    // negotiated one opens on both sides without it.
+    for (label, id, ordered, retransmits, protocol, negotiated) in [
+        ("kaon-chat", chat, "true", "null", "chat/1", "false"),
+        ("kaon-lossy", lossy, "false", "0", "", "false"),
+        ("agreed", agreed, "true", "null", "", "true"),
+    ] {
+        assert_eq!(kaon.open(label, false), id);
+        let e = py.wait_label("open", label);
+        assert_eq!(
+            (
+                e.get("id"),
+                e.get("ordered"),
+                e.get("maxRetransmits"),
+                e.get("protocol"),
+                e.get("negotiated")
+            ),
+            (
+                id.to_string().as_str(),
+                ordered,
+                retransmits,
+                protocol,
+                negotiated
+            ),
+            "aiortc's view of {label}"
+        );
+    }
+    println!(
+        "kaon offer -> 3 channels open on both sides: {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    // aiortc answered active: it is the DTLS client and kaon the server, whose ids are odd.
+    py.check_transport(&kaon, "client");
+    assert!(chat % 2 == 1 && lossy % 2 == 1, "ids {chat} {lossy}");
+
+    exchange(&mut py, &mut kaon, "kaon-chat", chat, true, &SIZES);
+    burst(&mut py, &mut kaon, "kaon-chat", chat, 1000);
+    bulk(&mut py, &mut kaon, "kaon-chat", chat, 64, 64 * 1024);
+    exchange(&mut py, &mut kaon, "kaon-lossy", lossy, false, &SMALL_SIZES);
+    exchange(&mut py, &mut kaon, "agreed", agreed, true, &SMALL_SIZES);
+
+    // The answering side opens channels on the live association: aiortc, the DTLS client,
+    // takes even ids.
+    py.send(r#"{"cmd":"create","label":"aiortc-late"}"#);
+    py.send(r#"{"cmd":"create","label":"aiortc-loose","ordered":false}"#);
+    let late = kaon.open("aiortc-late", true);
+    let loose = kaon.open("aiortc-loose", true);
+    py.wait_label("open", "aiortc-late");
+    py.wait_label("open", "aiortc-loose");
+    assert!(
+        late.is_multiple_of(2) && loose.is_multiple_of(2),
+        "ids {late} {loose}"
+    );
+    assert!(!kaon.config(loose).ordered, "aiortc-loose is unordered");
+    exchange(&mut py, &mut kaon, "aiortc-late", late, true, &SIZES);
+    exchange(&mut py, &mut kaon, "aiortc-loose", loose, false, &SIZES);
+
+    // kaon closes one of its channels and one of aiortc's, aiortc closes one of kaon's;
+    // each side sees all three close.
+    kaon.driver.call(move |pc, _| pc.close_channel(chat));
+    kaon.closed(chat);
+    py.wait_label("closed", "kaon-chat");
+    kaon.driver.call(move |pc, _| pc.close_channel(late));
+    kaon.closed(late);
+    py.wait_label("closed", "aiortc-late");
+    py.send(r#"{"cmd":"close","label":"kaon-lossy"}"#);
+    kaon.closed(lossy);
+    py.wait_label("closed", "kaon-lossy");
+
+    // kaon closes the connection: aiortc sees its remaining channels close, then DTLS's
+    // close_notify, on which it closes its connection.
+    kaon.driver.call(|pc, now| pc.close(now));
+    py.wait_label("closed", "agreed");
+    py.wait_label("closed", "aiortc-loose");
+    py.wait("aiortc's connection closed", STEP, |e| {
+        e.is("state") && e.get("state") == "closed"
+    });
+    kaon.finish();
+}
+
+/// Answers an offer from aiortc on a fresh kaon PeerConnection and starts its driver.
+fn answer_aiortc(py: &mut Aiortc, offer_cmd: &str) -> Kaon {
+    py.send(offer_cmd);
+    let offer = py.wait("offer", STEP, |e| e.is("offer"));
+    let socket = bind();
+    let mut pc = PeerConnection::new(PeerConfig::default()).expect("peer");
+    pc.add_local_address(socket.local_addr().unwrap()).unwrap();
+    pc.set_remote_description(
+        SdpType::Offer,
+        SessionDescription::parse(offer.get("sdp")).expect("kaon parses aiortc's offer"),
+    )
+    .expect("kaon takes aiortc's offer");
+    let mut early = Vec::new();
+    while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
+        early.push(e);
+    }
+    let answer = pc.create_answer().expect("answer");
+    pc.set_local_description(SdpType::Answer, answer.clone())
+        .unwrap();
+    let kaon = Kaon::spawn(pc, socket, early, py);
+    py.send(&format!(
+        r#"{{"cmd":"answer","sdp":{}}}"#,
+        json_str(&answer.to_string())
+    ));
+    kaon
+}
+
+/// aiortc puts 1000 channels in its offer: their DCEP OPENs reach kaon in one rush right after
+/// the association comes up, and kaon opens every one and carries a message on each.
+#[test]
+fn aiortc_opens_many_channels_at_once() {
+    const N: usize = 1000;
+    let Some(python) = venv("aiortc_opens_many_channels_at_once") else {
+        return;
+    };
+    let mut py = Aiortc::start(&python);
+    let specs: Vec<String> = (0..N).map(|i| format!(r#"{{"label":"ch{i}"}}"#)).collect();
+    let t0 = Instant::now();
+    let mut kaon = answer_aiortc(
+        &mut py,
+        &format!(r#"{{"cmd":"offer","channels":[{}]}}"#, specs.join(",")),
+    );
+    let mut ids = Vec::new();
+    for i in 0..N {
+        ids.push(kaon.open(&format!("ch{i}"), true));
+    }
+    println!(
+        "aiortc offer -> {N} channels open at kaon: {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    for i in 0..N {
+        py.wait_label("open", &format!("ch{i}"));
+    }
+    for (i, &id) in ids.iter().enumerate() {
+        kaon.send(id, format!("to ch{i}").into_bytes(), false);
+    }
+    for i in 0..N {
+        let want = format!("to ch{i}");
+        let l = format!("ch{i}");
+        py.wait(&format!("the message on ch{i}"), STEP, move |e| {
+            e.is("message") && e.get("label") == l && e.get("text") == want
+        });
+    }
+    kaon.finish();
+}
+
+/// The same over IPv6 loopback: kaon on `[::1]`, aiortc gathering `::1` only; the channel
+/// opens and messages of every size go both ways. Skipped with a printed reason on a host
+/// without `::1`.
+#[test]
+fn kaon_offers_aiortc_answers_over_ipv6_loopback() {
+    let Some(python) = venv("kaon_offers_aiortc_answers_over_ipv6_loopback") else {
+        return;
+    };
+    let socket = match UdpSocket::bind("[::1]:0") {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("skipping kaon_offers_aiortc_answers_over_ipv6_loopback: no ::1 here ({e})");
+            return;
+        }
+    };
+    let mut py = Aiortc::start_on(&python, "::1");
+    let mut pc = PeerConnection::new(PeerConfig::default()).expect("peer");
+    pc.add_local_address(socket.local_addr().unwrap()).unwrap();
+    let chat = pc
+        .create_data_channel(Instant::now(), "v6", ChannelConfig::default())
+        .expect("channel");
+    let mut early = Vec::new();
+    while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
+        early.push(e);
+    }
+    let t0 = Instant::now();
+    let offer = pc.create_offer().expect("offer");
+    pc.set_local_description(SdpType::Offer, offer.clone())
+        .unwrap();
+    py.send(&format!(
+        r#"{{"cmd":"remote-offer","sdp":{}}}"#,
+        json_str(&offer.to_string())
+    ));
+    let answer = py.wait("answer", STEP, |e| e.is("answer"));
+    let answer = answer.get("sdp");
+    assert!(answer.contains(" ::1 "), "aiortc gathered ::1:\n{answer}");
+    pc.set_remote_description(
+        SdpType::Answer,
+        SessionDescription::parse(answer).expect("kaon parses aiortc's answer"),
+    )
+    .expect("kaon takes aiortc's answer");
+    let mut kaon = Kaon::spawn(pc, socket, early, &py);
+    kaon.open("v6", false);
+    py.wait_label("open", "v6");
+    println!(
+        "kaon offer -> channel open over ::1: {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    py.check_transport(&kaon, "client");
+    exchange(&mut py, &mut kaon, "v6", chat, true, &SIZES);
+    kaon.finish();
+}
+
+/// Set in the copy of this test binary that runs inside the lossy namespace.
+const LOSS_INNER: &str = "KAON_AIORTC_LOSS_INNER";
+/// Percent of UDP datagrams the namespace drops, each way.
+const LOSS_PERCENT: u32 = 5;
+
+/// A network namespace of our own with only `lo`, where nftables drops a share of all UDP;
+/// deleted on drop.
+struct LossyNamespace(String);
+
+impl LossyNamespace {
+    /// Creates it, or says why it cannot (not root, no `ip` or `nft`).
+    fn create(percent: u32) -> Result<Self, String> {
+        for tool in ["ip", "nft"] {
+            if common::which(tool).is_none() {
+                return Err(format!("no `{tool}` on PATH"));
+            }
+        }
+        let ns = Self(format!("kaon-aiortc-{}", std::process::id()));
+        ns.run("ip", &["netns", "add", &ns.0])?;
+        let drop = format!("meta l4proto udp numgen random mod 100 < {percent} counter drop");
+        let nft = |command: &str| {
+            let mut args = vec!["netns", "exec", &ns.0, "nft"];
+            args.extend(command.split(' '));
+            ns.run("ip", &args)
+        };
+        ns.run(
+            "ip",
+            &["netns", "exec", &ns.0, "ip", "link", "set", "lo", "up"],
+        )?;
+        nft("add table inet loss")?;
+        nft("add chain inet loss out { type filter hook output priority 0 ; }")?;
+        nft(&format!("add rule inet loss out {drop}"))?;
+        Ok(ns)
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Result<(), String> {
+        let out = Command::new(program)
+            .args(args)
+            .output()
+            .map_err(|e| format!("{program}: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{program} {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+}
+
+impl Drop for LossyNamespace {
+    fn drop(&mut self) {
+        if let Err(e) = self.run("ip", &["netns", "delete", &self.0]) {
+            eprintln!("could not delete namespace {}: {e}", self.0);
+        }
+    }
+}
+
+/// Reliable channels against aiortc when 5% of datagrams are lost each way: the handshakes
+/// (ICE, DTLS flights, SCTP INIT, DCEP) recover, and every message of every size arrives
+/// intact and, on the ordered channel, in order, through both stacks' retransmissions.
+///
+/// Both peers run on `lo` inside a network namespace of the test's own, whose nftables drop a
+/// random 5% of UDP datagrams; the test runs a copy of itself there (`ip netns exec`). Needs
+/// root, `ip` and `nft`; skipped with a printed reason without them.
+#[test]
+fn reliable_channels_survive_5pct_loss_against_aiortc() {
+    const TEST: &str = "reliable_channels_survive_5pct_loss_against_aiortc";
+    let Some(python) = venv(TEST) else {
+        return;
+    };
+    if std::env::var_os(LOSS_INNER).is_some() {
+        return lossy_session(&python);
+    }
+    let ns = match LossyNamespace::create(LOSS_PERCENT) {
+        Ok(ns) => ns,
+        Err(why) => {
+            eprintln!("skipping {TEST}: cannot make a lossy network namespace ({why})");
+            return;
+        }
+    };
+    let exe = std::env::current_exe().expect("test binary");
+    let mut inner = Command::new("ip")
+        .args(["netns", "exec", &ns.0])
+        .arg(exe)
+        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+        .env(LOSS_INNER, "1")
+        .spawn()
+        .expect("run the test inside the namespace");
+    let end = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = inner.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > end {
+            let _ = inner.kill();
+            let _ = inner.wait();
+            panic!("the lossy session did not end within 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The counter proves the loss happened.
+    if let Ok(out) = Command::new("ip")
+        .args([
+            "netns", "exec", &ns.0, "nft", "list", "chain", "inet", "loss", "out",
+        ])
+        .output()
+    {
+        let rules = String::from_utf8_lossy(&out.stdout);
+        if let Some(line) = rules.lines().find(|l| l.contains("counter")) {
+            println!("namespace drop rule: {}", line.trim());
+        }
+    }
+    assert!(status.success(), "the lossy session failed: {status}");
+}
+
+/// The part of `reliable_channels_survive_5pct_loss_against_aiortc` that runs in the lossy
+/// namespace.
+fn lossy_session(python: &std::path::Path) {
+    let mut py = Aiortc::start(python);
+    let t0 = Instant::now();
+    let mut kaon = answer_aiortc(
+        &mut py,
+        r#"{"cmd":"offer","channels":[{"label":"chat"},{"label":"loose","ordered":false}]}"#,
+    );
+    let chat = kaon.open("chat", true);
+    let loose = kaon.open("loose", true);
+    py.wait_label("open", "chat");
+    py.wait_label("open", "loose");
+    println!(
+        "{LOSS_PERCENT}% loss: aiortc offer -> 2 channels open: {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    let mine = kaon
+        .driver
+        .call(|pc, now| pc.create_data_channel(now, "from-kaon", ChannelConfig::default()))
+        .expect("driver alive")
+        .expect("kaon's channel");
+    kaon.open("from-kaon", false);
+    py.wait_label("open", "from-kaon");
+
+    let t = Instant::now();
+    exchange(&mut py, &mut kaon, "chat", chat, true, &SIZES);
+    exchange(&mut py, &mut kaon, "loose", loose, false, &SIZES);
+    exchange(&mut py, &mut kaon, "from-kaon", mine, true, &SIZES);
+    burst(&mut py, &mut kaon, "chat", chat, 1000);
+    println!(
+        "{LOSS_PERCENT}% loss: every message on three channels: {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    kaon.driver.call(move |pc, _| pc.close_channel(chat));
+    kaon.closed(chat);
+    py.wait_label("closed", "chat");
+    kaon.finish();
+}
