@@ -774,7 +774,7 @@ mod tests {
             body.extend_from_slice(&t.to_be_bytes());
             body.extend_from_slice(&(v.len() as u16).to_be_bytes());
             body.extend_from_slice(v);
-            while body.len() % 4 != 0 {
+            while !body.len().is_multiple_of(4) {
                 body.push(0);
             }
         }
