@@ -594,3 +594,125 @@ proptest! {
         })?;
     }
 }
+
+#[test]
+fn a_change_through_a_leaked_guard_is_still_noticed() {
+    let mut net = Net::connected(1);
+    let (peer, ch) = (net.clients[0].peer, net.clients[0].channel);
+    let now = net.now;
+    let mut guard = net.router.get_mut(peer).unwrap();
+    guard.send_text(now, ch, "leaked").unwrap();
+    // Its Drop never runs; the router still knows the peer was handed out.
+    std::mem::forget(guard);
+    assert!(net.router.poll_timeout().is_some_and(|t| t <= now));
+    assert!(net.run(Duration::from_secs(2), |n| {
+        n.client_texts(0).iter().any(|t| t == "leaked")
+    }));
+}
+
+/// One `kaon_std::Driver` over one UDP socket on 127.0.0.1 serves every peer of the router;
+/// each client runs in its own driver on its own socket. Peers join while the router runs.
+#[test]
+fn one_std_driver_serves_every_peer_over_one_udp_socket() {
+    use kaon_std::Driver;
+    use std::net::UdpSocket;
+    use std::sync::mpsc::RecvTimeoutError;
+
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let shared = socket.local_addr().unwrap();
+    let router = Driver::spawn(Router::new(), vec![socket]).unwrap();
+    let (server_id, client_id) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+    let mut clients = Vec::new();
+    for i in 0..3u64 {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut pc = PeerConnection::new(PeerConfig {
+            identity: Some(client_id.clone()),
+            ..PeerConfig::default()
+        })
+        .unwrap();
+        pc.add_local_address(socket.local_addr().unwrap()).unwrap();
+        let ch = pc
+            .create_data_channel(
+                Instant::now(),
+                &format!("udp-{i}"),
+                ChannelConfig::default(),
+            )
+            .unwrap();
+        let offer = pc.create_offer().unwrap();
+        pc.set_local_description(SdpType::Offer, offer.clone())
+            .unwrap();
+        let mut peer = PeerConnection::new(PeerConfig {
+            identity: Some(server_id.clone()),
+            ..PeerConfig::default()
+        })
+        .unwrap();
+        peer.add_local_address(shared).unwrap();
+        peer.set_remote_description(SdpType::Offer, offer).unwrap();
+        let answer = peer.create_answer().unwrap();
+        peer.set_local_description(SdpType::Answer, answer.clone())
+            .unwrap();
+        pc.set_remote_description(SdpType::Answer, answer).unwrap();
+        let id = router
+            .call(move |r: &mut Router, _| r.insert(peer).unwrap())
+            .unwrap();
+        clients.push((id, ch, Driver::spawn(pc, vec![socket]).unwrap()));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let wait = || deadline.saturating_duration_since(Instant::now());
+    // Each server-side peer hears its client's channel open and then its message.
+    for (_, ch, client) in &clients {
+        loop {
+            match client.events().recv_timeout(wait()) {
+                Ok(PeerEvent::DataChannelOpen { id, .. }) if id == *ch => break,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                    panic!("a client's channel did not open")
+                }
+            }
+        }
+        let ch = *ch;
+        client.call(move |pc: &mut PeerConnection, now| pc.send_text(now, ch, "ping").unwrap());
+    }
+    let mut pinged = Vec::new();
+    while pinged.len() < clients.len() {
+        match router.events().recv_timeout(wait()) {
+            Ok((id, PeerEvent::Message { data, .. })) => {
+                assert_eq!(&data[..], b"ping");
+                pinged.push(id);
+            }
+            Ok(_) => {}
+            Err(e) => panic!("server-side peers got {pinged:?} before {e:?}"),
+        }
+    }
+    pinged.sort();
+    let mut expected: Vec<PeerId> = clients.iter().map(|c| c.0).collect();
+    expected.sort();
+    assert_eq!(pinged, expected);
+    // And answers through get_mut reach the right client.
+    for (id, ch, client) in &clients {
+        let (id, ch) = (*id, *ch);
+        router.call(move |r: &mut Router, now| {
+            let text = format!("pong {}", id.index());
+            r.get_mut(id).unwrap().send_text(now, ch, &text).unwrap();
+        });
+        loop {
+            match client.events().recv_timeout(wait()) {
+                Ok(PeerEvent::Message { data, .. }) => {
+                    assert_eq!(data, format!("pong {}", id.index()).as_bytes());
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => panic!("no pong: {e:?}"),
+            }
+        }
+    }
+    let r = router.shutdown().unwrap();
+    assert_eq!(r.len(), 3);
+    assert_eq!(
+        r.stats().dropped_no_route + r.stats().dropped_unknown_ufrag,
+        0
+    );
+    for (.., client) in clients {
+        client.shutdown();
+    }
+}
