@@ -716,3 +716,28 @@ fn one_std_driver_serves_every_peer_over_one_udp_socket() {
         client.shutdown();
     }
 }
+
+#[test]
+fn a_peer_whose_ufrag_is_taken_is_refused_and_given_back() {
+    let mut router = Router::new();
+    let identity = Identity::generate().unwrap();
+    // The same seed gives the same ICE credentials.
+    let pc = || {
+        PeerConnection::new(PeerConfig {
+            identity: Some(identity.clone()),
+            ..PeerConfig::with_seed(42)
+        })
+        .unwrap()
+    };
+    let first = router.insert(pc()).unwrap();
+    match router.insert(pc()) {
+        Err(kaon::peer::InsertError::UfragInUse { owner, peer }) => {
+            assert_eq!(owner, first);
+            assert_eq!(ufrag(&peer), ufrag(router.get(first).unwrap()));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(router.len(), 1);
+    let u = ufrag(router.get(first).unwrap());
+    assert_eq!(router.peer_by_ufrag(&u), Some(first));
+}

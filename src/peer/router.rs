@@ -112,13 +112,19 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::ops::{Deref, DerefMut};
 use std::time::Instant;
 
 use smallvec::SmallVec;
 
 use super::{PeerConnection, PeerEvent};
 use crate::{Datagram, Protocol, Transmit};
+
+mod guard;
+mod routes;
+mod username;
+
+pub use guard::PeerMut;
+use username::request_ufrag;
 
 /// The most (remote, local) routes one peer owns; sending on another evicts its least recently
 /// used one. A peer checks a handful of pairs and then uses one; the bound keeps the table at
@@ -484,60 +490,6 @@ impl Router {
         self.touched(id);
         self.prune_timers();
     }
-
-    /// Records that `id` sent from `local` to `remote`, so what comes back reaches it.
-    fn learn_route(&mut self, id: PeerId, remote: SocketAddr, local: SocketAddr) {
-        let key = (remote, local);
-        match self.by_addr.get(&key).copied() {
-            Some(owner) if owner == id => {
-                let Some(e) = live_mut(&mut self.slots, id) else {
-                    return;
-                };
-                // The steady state: the selected pair is already the most recent route.
-                if e.routes.last() != Some(&key)
-                    && let Some(i) = e.routes.iter().position(|r| *r == key)
-                {
-                    e.routes.remove(i);
-                    e.routes.push(key);
-                }
-            }
-            Some(owner) => {
-                let selects = |p: &PeerConnection| {
-                    p.ice()
-                        .selected_pair()
-                        .is_some_and(|s| s.local == local && s.remote == remote)
-                };
-                let owner_selected = live(&self.slots, owner).is_some_and(|e| selects(&e.pc));
-                let we_selected = live(&self.slots, id).is_some_and(|e| selects(&e.pc));
-                if owner_selected && !we_selected {
-                    self.stats.route_conflicts += 1;
-                    return;
-                }
-                if let Some(e) = live_mut(&mut self.slots, owner)
-                    && let Some(i) = e.routes.iter().position(|r| *r == key)
-                {
-                    e.routes.remove(i);
-                }
-                self.add_route(id, key);
-            }
-            None => self.add_route(id, key),
-        }
-    }
-
-    fn add_route(&mut self, id: PeerId, key: Route) {
-        let Some(e) = live_mut(&mut self.slots, id) else {
-            return;
-        };
-        if e.routes.len() >= MAX_ROUTES_PER_PEER {
-            let old = e.routes.remove(0);
-            if self.by_addr.get(&old) == Some(&id) {
-                self.by_addr.remove(&old);
-            }
-            self.stats.routes_evicted += 1;
-        }
-        e.routes.push(key);
-        self.by_addr.insert(key, id);
-    }
 }
 
 fn live(slots: &[Slot], id: PeerId) -> Option<&Entry> {
@@ -554,76 +506,6 @@ fn live_mut(slots: &mut [Slot], id: PeerId) -> Option<&mut Entry> {
         return None;
     }
     s.entry.as_mut()
-}
-
-/// The local ufrag a STUN Binding request is addressed to: the USERNAME value up to its colon
-/// (RFC 8445 §7.2.2). `None` for anything else (responses, indications, DTLS, a request
-/// without USERNAME or with attributes that overrun the datagram), which goes by address.
-fn request_ufrag(d: &[u8]) -> Option<&[u8]> {
-    const HEADER: usize = 20;
-    const USERNAME: u16 = 0x0006;
-    const BINDING_REQUEST: u16 = 0x0001;
-    if !crate::stun::is_stun(d) || u16::from_be_bytes([d[0], d[1]]) != BINDING_REQUEST {
-        return None;
-    }
-    let end = HEADER + usize::from(u16::from_be_bytes([d[2], d[3]]));
-    let body = d.get(HEADER..end)?;
-    let mut rest = body;
-    // Each step consumes at least 4 bytes, so this ends within len / 4 steps; USERNAME is the
-    // first attribute in every ICE stack we know.
-    while let [t0, t1, l0, l1, tail @ ..] = rest {
-        let len = usize::from(u16::from_be_bytes([*l0, *l1]));
-        let value = tail.get(..len)?;
-        if u16::from_be_bytes([*t0, *t1]) == USERNAME {
-            let ufrag = value.split(|&b| b == b':').next().unwrap_or(value);
-            return Some(ufrag);
-        }
-        rest = tail.get(len.next_multiple_of(4)..).unwrap_or(&[]);
-    }
-    None
-}
-
-/// A peer borrowed from a [`Router`] to change it; see [`Router::get_mut`]. Dropping it tells
-/// the router to look at the peer again (deadline, datagrams, events).
-#[derive(Debug)]
-pub struct PeerMut<'a> {
-    router: &'a mut Router,
-    id: PeerId,
-}
-
-impl PeerMut<'_> {
-    /// The peer's id.
-    pub fn id(&self) -> PeerId {
-        self.id
-    }
-}
-
-impl Deref for PeerMut<'_> {
-    type Target = PeerConnection;
-
-    fn deref(&self) -> &PeerConnection {
-        // The guard exists only for a live peer, and holds the router borrowed.
-        &live(&self.router.slots, self.id)
-            .expect("a guard's peer is live")
-            .pc
-    }
-}
-
-impl DerefMut for PeerMut<'_> {
-    fn deref_mut(&mut self) -> &mut PeerConnection {
-        &mut live_mut(&mut self.router.slots, self.id)
-            .expect("a guard's peer is live")
-            .pc
-    }
-}
-
-impl Drop for PeerMut<'_> {
-    fn drop(&mut self) {
-        if self.router.dirty.last() == Some(&self.id) {
-            self.router.dirty.pop();
-        }
-        self.router.settle_one(self.id);
-    }
 }
 
 impl Protocol for Router {
@@ -761,55 +643,5 @@ impl Protocol for Router {
             .filter(|e| e.dirty)
             .filter_map(|e| e.pc.poll_timeout());
         top.into_iter().chain(dirty).min()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request(attrs: &[(u16, &[u8])], class_method: u16) -> Vec<u8> {
-        let mut body = Vec::new();
-        for (t, v) in attrs {
-            body.extend_from_slice(&t.to_be_bytes());
-            body.extend_from_slice(&(v.len() as u16).to_be_bytes());
-            body.extend_from_slice(v);
-            while !body.len().is_multiple_of(4) {
-                body.push(0);
-            }
-        }
-        let mut m = class_method.to_be_bytes().to_vec();
-        m.extend_from_slice(&(body.len() as u16).to_be_bytes());
-        m.extend_from_slice(&crate::stun::MAGIC_COOKIE.to_be_bytes());
-        m.extend_from_slice(&[7; 12]);
-        m.extend_from_slice(&body);
-        m
-    }
-
-    #[test]
-    fn the_ufrag_is_the_username_up_to_its_colon_rfc8445_section_7_2_2() {
-        let m = request(&[(0x0024, &[0; 4]), (0x0006, b"srv1:cli9")], 0x0001);
-        assert_eq!(request_ufrag(&m), Some(&b"srv1"[..]));
-        let m = request(&[(0x0006, b"nocolon")], 0x0001);
-        assert_eq!(request_ufrag(&m), Some(&b"nocolon"[..]));
-    }
-
-    #[test]
-    fn responses_indications_and_requests_without_username_go_by_address() {
-        assert_eq!(request_ufrag(&request(&[(6, b"a:b")], 0x0101)), None);
-        assert_eq!(request_ufrag(&request(&[(6, b"a:b")], 0x0011)), None);
-        assert_eq!(request_ufrag(&request(&[(0x24, &[0; 4])], 0x0001)), None);
-        assert_eq!(request_ufrag(&[22, 0xfe, 0xfd]), None);
-    }
-
-    #[test]
-    fn an_attribute_that_overruns_the_message_is_not_read() {
-        let mut m = request(&[(0x0006, b"srv1:cli9")], 0x0001);
-        m[22..24].copy_from_slice(&200u16.to_be_bytes());
-        assert_eq!(request_ufrag(&m), None);
-        // A header length past the datagram.
-        let mut m = request(&[(0x0006, b"srv1:cli9")], 0x0001);
-        m[2..4].copy_from_slice(&400u16.to_be_bytes());
-        assert_eq!(request_ufrag(&m), None);
     }
 }
