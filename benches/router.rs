@@ -7,7 +7,8 @@
 //! - an idle driver round and `poll_timeout` alone with 10,000 peers that all have timers;
 //! - connecting 1,000 clients to one router at once (CPU of both sides, one thread);
 //! - memory per connected idle server-side peer with one data channel: what the allocator gets
-//!   back when the router removes it and it is dropped.
+//!   back when the router removes and drops the peers, then itself (the connection's own share
+//!   and the router's printed apart).
 //!
 //! `cargo bench --bench router` (criterion), or `cargo bench --bench router -- --table` for a
 //! quick table only.
@@ -392,16 +393,28 @@ fn table() {
             .map(|t| t.saturating_duration_since(now)),
     );
     println!("router counters: {:?}", net.router.stats());
-    // Everything the router holds (peers, slots, tables, heap, queues) is freed with it; the
-    // clients stay.
-    let before = LIVE.load(Ordering::Relaxed);
+    // Removing and dropping the peers frees what their connections allocated; dropping the
+    // router then frees its slots (each with a connection's inline bytes), tables, heap and
+    // queues. The clients stay.
+    let inline = std::mem::size_of::<PeerConnection>();
+    let live = || LIVE.load(Ordering::Relaxed);
+    let before = live();
+    let peers: Vec<_> = net.router.iter().map(|(id, _)| id).collect();
+    for id in peers {
+        drop(net.router.remove(id).unwrap());
+    }
+    let heap = (before - live()) as f64 / n as f64;
+    let before = live();
     drop(std::mem::take(&mut net.router));
-    let freed = before - LIVE.load(Ordering::Relaxed);
+    let router = (before - live()) as f64 / n as f64;
     println!(
-        "memory per connected idle server-side peer (one open channel, with its share of the \
-         router): {:.1} KiB (PeerConnection itself: {} bytes inline)",
-        freed as f64 / n as f64 / 1024.0,
-        std::mem::size_of::<PeerConnection>()
+        "memory per connected idle server-side peer (one open channel): {:.1} KiB in all; the \
+         PeerConnection {:.1} KiB ({:.1} KiB allocated + {inline} bytes inline), the router's \
+         slot, tables and heap {:.0} bytes",
+        (heap + router) / 1024.0,
+        (heap + inline as f64) / 1024.0,
+        heap / 1024.0,
+        router - inline as f64
     );
 }
 
