@@ -80,7 +80,7 @@
 mod connection;
 mod demux;
 mod description;
-mod router;
+pub mod router;
 mod signaling;
 
 pub use connection::PeerConnection;

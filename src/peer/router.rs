@@ -20,18 +20,23 @@
 //! - When two peers send to the same (R, L), the latest sender takes the route, unless the
 //!   current owner's ICE has selected that pair and the newcomer's has not: a peer told a
 //!   candidate that points at someone else's address (a hostile or confused signalling party)
-//!   cannot steal a working connection's route by sending checks to it.
+//!   cannot steal a working connection's route by sending checks to it. Before the owner has
+//!   selected the pair, the two take the route from each other as they send; the owner keeps
+//!   it once its ICE selects it.
 //! - Each peer owns at most [`MAX_ROUTES_PER_PEER`] entries (the least recently used one goes
 //!   first), so the table is bounded by the peers the application inserted, whatever arrives.
 //!   [`Router::remove`] deletes the peer's ufrag and routes through a per-peer reverse index.
 //!
-//! Server-side peers share the socket, so they should gather host candidates only: STUN or
-//! TURN servers reached by several peers from the same socket would be one 5-tuple claimed by
-//! all of them.
+//! Insert a peer before its offer or answer leaves: the remote side's checks may arrive before
+//! its own description comes back, and they find the peer by ufrag. Server-side peers share the
+//! socket, so they should gather host candidates only: STUN or TURN servers reached by several
+//! peers from the same socket would be one 5-tuple claimed by all of them.
 //!
 //! # Cost
 //!
-//! A datagram costs one hash lookup (ufrag or 5-tuple) plus the peer's own work. Idle polls do
+//! A datagram costs one hash lookup (ufrag or 5-tuple) plus the peer's own work, and the routed
+//! path allocates nothing once the tables have grown. The tables use the standard library's
+//! keyed hash: keys come from remote addresses and ufrags, which an attacker chooses. Idle polls do
 //! not scan peers: each peer's deadline sits in a min-heap that is updated only after the
 //! router touched that peer (a datagram, a timeout, a poll, [`Router::get_mut`]);
 //! `poll_timeout` reads the heap's top, `handle_timeout` pops only due peers, and
