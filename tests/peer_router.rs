@@ -741,3 +741,147 @@ fn a_peer_whose_ufrag_is_taken_is_refused_and_given_back() {
     let u = ufrag(router.get(first).unwrap());
     assert_eq!(router.peer_by_ufrag(&u), Some(first));
 }
+
+/// In the simulator: clients in three homes, two per home behind one NAT (full cone, port
+/// restricted, symmetric), 25 ms from the server over a lossy internet. The server's peers see
+/// each client at a NAT mapping it never signalled (peer-reflexive): its first checks find the
+/// peer by ufrag, and the peer's answers to the mapping make the route.
+#[cfg(feature = "sim")]
+#[test]
+fn clients_behind_nats_reach_their_peers_through_one_router() {
+    use kaon::sim::{LinkConfig, NatConfig, Sim};
+
+    let t0 = Instant::now();
+    let mut sim = Sim::new(5, t0);
+    let internet = sim.add_network("internet");
+    let link = LinkConfig {
+        loss: 0.01,
+        ..LinkConfig::with_latency(Duration::from_millis(25))
+    };
+    let host = sim.add_host("server");
+    sim.add_interface(host, internet, server().ip(), link);
+    let router = sim.add_endpoint(host, &[server()], Router::new());
+    let nats = [
+        NatConfig::full_cone(),
+        NatConfig::port_restricted_cone(),
+        NatConfig::symmetric(),
+    ];
+    let (server_id, client_id) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+    let mut clients = Vec::new();
+    for (h, nat) in nats.into_iter().enumerate() {
+        let home = sim.add_network(&format!("home-{h}"));
+        let public = format!("203.0.113.{}", h + 1).parse().unwrap();
+        sim.add_nat(&format!("nat-{h}"), home, internet, &[public], nat);
+        for k in 0..2 {
+            let addr: SocketAddr = format!("192.168.{h}.{}:5000", k + 2).parse().unwrap();
+            let host = sim.add_host(&format!("client-{h}-{k}"));
+            sim.add_interface(
+                host,
+                home,
+                addr.ip(),
+                LinkConfig::with_latency(Duration::from_millis(1)),
+            );
+            let seed = 50 + 2 * clients.len() as u64;
+            let mut pc = PeerConnection::new(PeerConfig {
+                identity: Some(client_id.clone()),
+                ..PeerConfig::with_seed(seed)
+            })
+            .unwrap();
+            pc.add_local_address(addr).unwrap();
+            let label = format!("home-{h}-{k}");
+            let ch = pc
+                .create_data_channel(t0, &label, ChannelConfig::default())
+                .unwrap();
+            let offer = pc.create_offer().unwrap();
+            pc.set_local_description(SdpType::Offer, offer.clone())
+                .unwrap();
+            let mut peer = PeerConnection::new(PeerConfig {
+                identity: Some(server_id.clone()),
+                ..PeerConfig::with_seed(seed + 1)
+            })
+            .unwrap();
+            peer.add_local_address(server()).unwrap();
+            peer.set_remote_description(SdpType::Offer, offer).unwrap();
+            let answer = peer.create_answer().unwrap();
+            peer.set_local_description(SdpType::Answer, answer.clone())
+                .unwrap();
+            pc.set_remote_description(SdpType::Answer, answer).unwrap();
+            let id = sim.endpoint_mut::<Router>(router).insert(peer).unwrap();
+            let endpoint = sim.add_endpoint(host, &[addr], pc);
+            clients.push((endpoint, id, ch, label));
+        }
+    }
+    let open = |sim: &Sim, (endpoint, id, ch, _): &(_, PeerId, u16, String)| {
+        let client = sim
+            .events::<PeerConnection>(*endpoint)
+            .iter()
+            .any(|e| matches!(e, PeerEvent::DataChannelOpen { id, .. } if id == ch));
+        let peer = sim.events::<Router>(router).iter().any(|(p, e)| {
+            p == id && matches!(e, PeerEvent::DataChannelOpen { id, .. } if id == ch)
+        });
+        client && peer
+    };
+    let all_open = sim
+        .run_until_cond(t0 + Duration::from_secs(20), |sim| {
+            clients.iter().all(|c| open(sim, c))
+        })
+        .unwrap();
+    assert!(all_open, "not all open at {:?}: {:?}", sim.elapsed(), {
+        let r = sim.endpoint::<Router>(router);
+        (r.stats(), r.route_count())
+    });
+    // Every peer answers its client's mapping, not the address the client signalled.
+    for (_, id, ..) in &clients {
+        let routes = sim.endpoint::<Router>(router).routes(*id).to_vec();
+        assert!(
+            routes
+                .iter()
+                .any(|(remote, _)| remote.ip().to_string().starts_with("203.0.113.")),
+            "{routes:?}"
+        );
+    }
+    // A message each way per client, the server's replies through get_mut.
+    for (endpoint, _, ch, label) in &clients {
+        let now = sim.now();
+        sim.endpoint_mut::<PeerConnection>(*endpoint)
+            .send_text(now, *ch, label)
+            .unwrap();
+    }
+    let got = |sim: &Sim, id: PeerId, text: &str| {
+        sim.events::<Router>(router).iter().any(|(p, e)| {
+            *p == id && matches!(e, PeerEvent::Message { data, .. } if data[..] == *text.as_bytes())
+        })
+    };
+    assert!(
+        sim.run_until_cond(sim.now() + Duration::from_secs(5), |sim| {
+            clients.iter().all(|(_, id, _, label)| got(sim, *id, label))
+        })
+        .unwrap()
+    );
+    for (_, id, ch, label) in &clients {
+        let now = sim.now();
+        let reply = format!("re: {label}");
+        sim.endpoint_mut::<Router>(router)
+            .get_mut(*id)
+            .unwrap()
+            .send_text(now, *ch, &reply)
+            .unwrap();
+    }
+    let replied = |sim: &Sim, endpoint, label: &str| {
+        let reply = format!("re: {label}");
+        sim.events::<PeerConnection>(endpoint)
+            .iter()
+            .any(|e| matches!(e, PeerEvent::Message { data, .. } if data[..] == *reply.as_bytes()))
+    };
+    assert!(
+        sim.run_until_cond(sim.now() + Duration::from_secs(5), |sim| {
+            clients
+                .iter()
+                .all(|(e, _, _, label)| replied(sim, *e, label))
+        })
+        .unwrap()
+    );
+    let s = sim.endpoint::<Router>(router).stats();
+    println!("{s:?}");
+    assert_eq!(s.dropped_unknown_ufrag, 0);
+}
