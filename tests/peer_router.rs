@@ -515,12 +515,18 @@ fn idle_poll_does_not_scan_peers() {
         assert_eq!(router.len(), count);
         assert_eq!(router.route_count(), count, "each peer checked its client");
         let calls = router.stats().peer_calls;
-        let rounds = 20_000;
-        let start = Instant::now();
-        for _ in 0..rounds {
-            idle_round(&mut router, now, &mut buf);
-        }
-        per_round.push(start.elapsed() / rounds);
+        // The fastest of several batches: a batch the scheduler interrupted says nothing.
+        let best = (0..10)
+            .map(|_| {
+                let start = Instant::now();
+                for _ in 0..2_000 {
+                    idle_round(&mut router, now, &mut buf);
+                }
+                start.elapsed() / 2_000
+            })
+            .min()
+            .unwrap();
+        per_round.push(best);
         // The proof: with nothing to do, the router called no peer at all.
         assert_eq!(router.stats().peer_calls, calls, "{count} peers");
     }
