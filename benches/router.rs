@@ -294,8 +294,8 @@ fn route_figures(n: usize) {
         router.handle_datagram(now, black_box(d));
     });
     println!(
-        "{n:>6} peers: routed datagram {:>4.0} ns ({} allocations in {iters}), no route {:>3.0} ns, \
-         unknown ufrag {:>3.0} ns",
+        "{n:>6} peers: routed datagram {:>4.0} ns ({} allocations in {iters}), \
+         no route {:>3.0} ns, unknown ufrag {:>3.0} ns",
         hit.as_nanos(),
         allocs,
         miss.as_nanos(),

@@ -27,22 +27,23 @@
 //!   first), so the table is bounded by the peers the application inserted, whatever arrives.
 //!   [`Router::remove`] deletes the peer's ufrag and routes through a per-peer reverse index.
 //!
-//! Insert a peer before its offer or answer leaves: the remote side's checks may arrive before
-//! its own description comes back, and they find the peer by ufrag. Server-side peers share the
-//! socket, so they should gather host candidates only: STUN or TURN servers reached by several
-//! peers from the same socket would be one 5-tuple claimed by all of them.
+//! Two sessions on one 5-tuple cannot be told apart (DTLS carries no session id here), so a client
+//! must use a port of its own per PeerConnection, as browsers do. Insert a peer before its offer or
+//! answer leaves: the remote side's checks may arrive before its own description comes back, and
+//! they find the peer by ufrag. Server-side peers share the socket, so they should gather host
+//! candidates only: STUN or TURN servers reached by several peers from the same socket would be one
+//! 5-tuple claimed by all of them.
 //!
 //! # Cost
 //!
 //! A datagram costs one hash lookup (ufrag or 5-tuple) plus the peer's own work, and the routed
-//! path allocates nothing once the tables have grown. The tables use the standard library's
-//! keyed hash: keys come from remote addresses and ufrags, which an attacker chooses. Idle polls do
-//! not scan peers: each peer's deadline sits in a min-heap that is updated only after the
-//! router touched that peer (a datagram, a timeout, a poll, [`Router::get_mut`]);
-//! `poll_timeout` reads the heap's top, `handle_timeout` pops only due peers, and
-//! `poll_transmit` / `poll_event` drain queues of peers touched since their last drain. The
-//! guard [`Router::get_mut`] returns re-reads the peer's deadline when it is dropped, and marks
-//! it for `poll_transmit` and `poll_event`.
+//! path allocates nothing once the tables have grown. The tables use the standard library's keyed
+//! hash: keys come from remote addresses and ufrags, which an attacker chooses. Idle polls do not
+//! scan peers: each peer's deadline sits in a min-heap that is updated only after the router
+//! touched that peer (a datagram, a timeout, a poll, [`Router::get_mut`]); `poll_timeout` reads the
+//! heap's top, `handle_timeout` pops only due peers, and `poll_transmit` / `poll_event` drain
+//! queues of peers touched since their last drain. The guard [`Router::get_mut`] returns re-reads
+//! the peer's deadline when it is dropped, and marks it for `poll_transmit` and `poll_event`.
 //!
 //! # Example
 //!
@@ -79,15 +80,15 @@
 //! let mut open = Vec::new();
 //! for _ in 0..1000 {
 //!     while let Some(t) = router.poll_transmit(now, &mut buf) {
-//!         let d = Datagram { source: t.source, destination: t.destination, contents: &buf[..t.len] };
-//!         if let Some((.., c)) = clients.iter_mut().find(|(a, ..)| *a == t.destination) {
-//!             c.handle_datagram(now, d);
+//!         let (source, destination) = (t.source, t.destination);
+//!         if let Some((.., c)) = clients.iter_mut().find(|(a, ..)| *a == destination) {
+//!             c.handle_datagram(now, Datagram { source, destination, contents: &buf[..t.len] });
 //!         }
 //!     }
 //!     for (.., c) in &mut clients {
 //!         while let Some(t) = c.poll_transmit(now, &mut buf) {
-//!             let d = Datagram { source: t.source, destination: t.destination, contents: &buf[..t.len] };
-//!             router.handle_datagram(now, d);
+//!             let (source, destination, contents) = (t.source, t.destination, &buf[..t.len]);
+//!             router.handle_datagram(now, Datagram { source, destination, contents });
 //!         }
 //!         while c.poll_event().is_some() {}
 //!     }
@@ -300,7 +301,9 @@ impl Router {
         Ok(id)
     }
 
-    /// Removes a peer with its ufrag and routes; datagrams for it are dropped from now on.
+    /// Removes a peer with its ufrag and routes; datagrams for it are dropped from now on. To
+    /// say goodbye, [`close`](PeerConnection::close) it through [`get_mut`](Self::get_mut)
+    /// first and keep driving until its last datagrams are out.
     pub fn remove(&mut self, id: PeerId) -> Option<PeerConnection> {
         self.settle();
         let slot = self.slots.get_mut(id.index as usize)?;
