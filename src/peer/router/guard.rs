@@ -6,7 +6,6 @@ use super::{PeerConnection, PeerId, Router, live, live_mut};
 
 /// A peer borrowed from a [`Router`] to change it; see [`Router::get_mut`]. Dropping it tells
 /// the router to look at the peer again (deadline, datagrams, events).
-#[derive(Debug)]
 pub struct PeerMut<'a> {
     pub(super) router: &'a mut Router,
     pub(super) id: PeerId,
@@ -16,6 +15,16 @@ impl PeerMut<'_> {
     /// The peer's id.
     pub fn id(&self) -> PeerId {
         self.id
+    }
+}
+
+impl std::fmt::Debug for PeerMut<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Only this peer: the router behind it may hold thousands.
+        f.debug_struct("PeerMut")
+            .field("id", &self.id)
+            .field("peer", &**self)
+            .finish()
     }
 }
 
