@@ -26,7 +26,9 @@
 //! The application owns the sockets: it names each local address with
 //! [`add_local_address`](PeerConnection::add_local_address), feeds what arrives to
 //! `handle_datagram`, and sends each `Transmit` from `source` to `destination`. Mutators only
-//! queue and take `now` like every entry point; any call order is legal.
+//! queue and take `now` like every entry point; any call order is legal. A server holding many
+//! peers on one socket puts them in a [`Router`], which routes each datagram to its peer in O(1)
+//! (by ICE ufrag, then by 5-tuple) and drives them all as one `Protocol`.
 //!
 //! # Example
 //!
@@ -80,11 +82,13 @@
 mod connection;
 mod demux;
 mod description;
+pub mod router;
 mod signaling;
 
 pub use connection::PeerConnection;
 pub use demux::PacketKind;
 pub use description::{DEFAULT_MAX_MESSAGE_SIZE, RemoteSummary, SCTP_PORT, SdpType};
+pub use router::{InsertError, MAX_ROUTES_PER_PEER, PeerId, PeerMut, Router, RouterStats};
 
 use crate::datachannel::ChannelId;
 use crate::dtls::Identity;
