@@ -1,4 +1,37 @@
-//! # kaon-tokio: drive any kaon protocol on a tokio task
+//! # kaon-tokio: kaon on a tokio task
+//!
+//! Two layers of glue, no protocol logic:
+//!
+//! - [`PeerConnection`]: an async WebRTC peer connection on `tokio::net::UdpSocket`s, with
+//!   [`DataChannel`]s you `send(..).await` (waiting under back-pressure while the channel's
+//!   buffered amount is above a high-water mark, [`DEFAULT_HIGH_WATER_MARK`] by default) and
+//!   `recv().await`. See [`peer`] for how events are routed and how much is buffered.
+//! - [`Driver`]: drives any [`kaon::Protocol`] (a STUN client, an ICE agent, a DTLS endpoint,
+//!   a whole peer connection) over UDP sockets on a task.
+//!
+//! ```no_run
+//! use kaon::datachannel::ChannelConfig;
+//! use kaon::peer::{PeerConfig, SdpType};
+//! use kaon_tokio::PeerConnection;
+//! use tokio::net::UdpSocket;
+//! # async fn example(answer_from_peer: impl std::future::Future<Output = String>)
+//! # -> Result<(), Box<dyn std::error::Error>> {
+//! let socket = UdpSocket::bind("127.0.0.1:0").await?;
+//! let pc = PeerConnection::new(PeerConfig::default(), vec![socket])?;
+//! let chat = pc.create_data_channel("chat", ChannelConfig::default()).await?;
+//! let offer = pc.create_offer().await?;
+//! pc.set_local_description(SdpType::Offer, offer.clone()).await?;
+//! // ... send offer.to_string() to the peer, get its answer back ...
+//! let answer = kaon::sdp::SessionDescription::parse(&answer_from_peer.await)?;
+//! pc.set_remote_description(SdpType::Answer, answer).await?;
+//! chat.send_text("hello").await?; // waits until the channel is open
+//! while let Some(message) = chat.recv().await {
+//!     println!("{} bytes (binary: {})", message.data.len(), message.binary);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## The generic driver
 //!
 //! [`Driver::spawn`] moves a [`kaon::Protocol`] onto a tokio task together with one or more
 //! bound `tokio::net::UdpSocket`s. The task feeds received datagrams and the current time in,
@@ -26,6 +59,10 @@
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod peer;
+
+pub use peer::{DEFAULT_HIGH_WATER_MARK, DataChannel, Message, PeerConnection};
 
 use kaon::{Datagram, Protocol};
 use std::io;
@@ -109,11 +146,7 @@ where
         R: Send + 'static,
         F: FnOnce(&mut P, std::time::Instant) -> R + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        self.post(move |p, now| {
-            let _ = tx.send(f(p, now));
-        });
-        rx.await.ok()
+        call(&self.inputs, f).await
     }
 
     /// Queues `f` to run on the driver task without waiting for it.
@@ -122,6 +155,15 @@ where
         F: FnOnce(&mut P, std::time::Instant) + Send + 'static,
     {
         let _ = self.inputs.send(Input::Command(Box::new(f)));
+    }
+
+    /// A cloneable handle that can [`call`](Handle::call) and [`post`](Handle::post) from
+    /// other tasks. It does not keep the driver running: once the `Driver` is dropped or shut
+    /// down, its calls return `None`.
+    pub fn handle(&self) -> Handle<P> {
+        Handle {
+            inputs: self.inputs.clone(),
+        }
     }
 
     /// The protocol's next event; `None` once the driver has stopped and every event was read.
@@ -138,6 +180,54 @@ where
         }
         protocol
     }
+}
+
+/// Reaches a [`Driver`]'s protocol from anywhere: see [`Driver::handle`].
+pub struct Handle<P: Protocol> {
+    inputs: mpsc::UnboundedSender<Input<P>>,
+}
+
+impl<P: Protocol> Clone for Handle<P> {
+    fn clone(&self) -> Self {
+        Self {
+            inputs: self.inputs.clone(),
+        }
+    }
+}
+
+impl<P> Handle<P>
+where
+    P: Protocol + Send + 'static,
+{
+    /// Like [`Driver::call`].
+    pub async fn call<R, F>(&self, f: F) -> Option<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut P, std::time::Instant) -> R + Send + 'static,
+    {
+        call(&self.inputs, f).await
+    }
+
+    /// Like [`Driver::post`].
+    pub fn post<F>(&self, f: F)
+    where
+        F: FnOnce(&mut P, std::time::Instant) + Send + 'static,
+    {
+        let _ = self.inputs.send(Input::Command(Box::new(f)));
+    }
+}
+
+async fn call<P, R, F>(inputs: &mpsc::UnboundedSender<Input<P>>, f: F) -> Option<R>
+where
+    R: Send + 'static,
+    F: FnOnce(&mut P, std::time::Instant) -> R + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    let command: Command<P> = Box::new(move |p, now| {
+        let _ = tx.send(f(p, now));
+    });
+    inputs.send(Input::Command(command)).ok()?;
+    rx.await.ok()
 }
 
 impl<P: Protocol> Drop for Driver<P> {
