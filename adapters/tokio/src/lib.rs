@@ -50,7 +50,7 @@
 //! let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
 //! let local = socket.local_addr()?;
 //! let server = "127.0.0.1:3478".parse().unwrap();
-//! let mut driver = kaon_tokio::Driver::spawn(Client::new(ClientConfig::default()), vec![socket])?;
+//! let driver = kaon_tokio::Driver::spawn(Client::new(ClientConfig::default()), vec![socket])?;
 //! driver.call(move |client, now| client.binding_request(now, local, server)).await;
 //! if let Some(ClientEvent::Success { response, .. }) = driver.next_event().await {
 //!     println!("seen as {:?}", response.mapped_address());
@@ -92,7 +92,8 @@ enum Input<P> {
 /// A protocol running on a tokio task over UDP sockets.
 pub struct Driver<P: Protocol> {
     inputs: mpsc::UnboundedSender<Input<P>>,
-    events: mpsc::UnboundedReceiver<P::Event>,
+    /// Behind a lock so that any task holding `&Driver` can wait for events.
+    events: tokio::sync::Mutex<mpsc::UnboundedReceiver<P::Event>>,
     task: Option<JoinHandle<P>>,
     readers: Vec<JoinHandle<()>>,
 }
@@ -133,7 +134,7 @@ where
         let task = tokio::spawn(drive(protocol, input_rx, event_tx, shared, locals, recycle));
         Ok(Self {
             inputs,
-            events,
+            events: tokio::sync::Mutex::new(events),
             task: Some(task),
             readers,
         })
@@ -167,8 +168,9 @@ where
     }
 
     /// The protocol's next event; `None` once the driver has stopped and every event was read.
-    pub async fn next_event(&mut self) -> Option<P::Event> {
-        self.events.recv().await
+    /// Cancellation-safe; concurrent callers each get different events.
+    pub async fn next_event(&self) -> Option<P::Event> {
+        self.events.lock().await.recv().await
     }
 
     /// Stops the driver and its socket readers and returns the protocol.

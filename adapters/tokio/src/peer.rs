@@ -197,7 +197,7 @@ impl Protocol for Router {
 /// A WebRTC peer connection on a tokio task: see the [crate docs](crate).
 pub struct PeerConnection {
     driver: Driver<Router>,
-    accepted: mpsc::UnboundedReceiver<Accepted>,
+    accepted: Mutex<mpsc::UnboundedReceiver<Accepted>>,
     inbox_bytes: Arc<AtomicUsize>,
 }
 
@@ -220,7 +220,7 @@ impl PeerConnection {
         };
         Ok(Self {
             driver: Driver::spawn(router, sockets)?,
-            accepted,
+            accepted: Mutex::new(accepted),
             inbox_bytes,
         })
     }
@@ -305,8 +305,8 @@ impl PeerConnection {
 
     /// The next connection-level event: candidates to trickle, gathering complete, ICE, DTLS,
     /// SCTP and aggregate state changes. Channel events go to the channels. `None` once the
-    /// driver has stopped.
-    pub async fn next_event(&mut self) -> Option<PeerEvent> {
+    /// driver has stopped. Cancellation-safe.
+    pub async fn next_event(&self) -> Option<PeerEvent> {
         self.driver.next_event().await
     }
 
@@ -332,8 +332,8 @@ impl PeerConnection {
     }
 
     /// The next channel the peer opened; `None` once the driver has stopped. Cancellation-safe.
-    pub async fn accept_data_channel(&mut self) -> Option<DataChannel> {
-        let a = self.accepted.recv().await?;
+    pub async fn accept_data_channel(&self) -> Option<DataChannel> {
+        let a = self.accepted.lock().await.recv().await?;
         Some(self.channel(a.id, a.label, a.inbox, a.signals))
     }
 

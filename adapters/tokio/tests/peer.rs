@@ -22,7 +22,7 @@ async fn peer() -> PeerConnection {
 /// both ends of the channel once open, and the time from the offer to the open channel.
 async fn connect(
     a: &PeerConnection,
-    b: &mut PeerConnection,
+    b: &PeerConnection,
     label: &str,
 ) -> (DataChannel, DataChannel, Duration) {
     let ours = a
@@ -64,8 +64,8 @@ async fn recv(channel: &DataChannel) -> Message {
 #[tokio::test]
 async fn two_peers_connect_over_loopback_and_exchange_messages() {
     let a = peer().await;
-    let mut b = peer().await;
-    let (ours, theirs, elapsed) = connect(&a, &mut b, "chat").await;
+    let b = peer().await;
+    let (ours, theirs, elapsed) = connect(&a, &b, "chat").await;
     println!("offer to open channel: {elapsed:?}");
 
     ours.send_text("hello from a").await.unwrap();
@@ -95,8 +95,8 @@ async fn send_waits_under_back_pressure_and_delivers_everything() {
     const SIZE: usize = 16 * 1024;
     const HIGH_WATER: usize = 1024 * 1024;
     let a = peer().await;
-    let mut b = peer().await;
-    let (ours, theirs, _) = connect(&a, &mut b, "bulk").await;
+    let b = peer().await;
+    let (ours, theirs, _) = connect(&a, &b, "bulk").await;
     assert_eq!(ours.high_water_mark(), HIGH_WATER);
 
     let (filled, started) = tokio::sync::oneshot::channel::<()>();
@@ -157,9 +157,9 @@ async fn send_waits_under_back_pressure_and_delivers_everything() {
 
 #[tokio::test]
 async fn a_channel_the_peer_opens_is_accepted() {
-    let mut a = peer().await;
-    let mut b = peer().await;
-    let (_first, _, _) = connect(&a, &mut b, "first").await;
+    let a = peer().await;
+    let b = peer().await;
+    let (_first, _, _) = connect(&a, &b, "first").await;
 
     // The answerer opens a second channel; the offerer accepts it.
     let from_b = b
@@ -186,8 +186,8 @@ async fn a_channel_the_peer_opens_is_accepted() {
 #[tokio::test]
 async fn closing_a_channel_ends_recv_on_the_other_side() {
     let a = peer().await;
-    let mut b = peer().await;
-    let (ours, theirs, _) = connect(&a, &mut b, "short").await;
+    let b = peer().await;
+    let (ours, theirs, _) = connect(&a, &b, "short").await;
 
     ours.send_text("last words").await.unwrap();
     ours.close().await.unwrap();
