@@ -77,6 +77,8 @@ use std::time::{Duration, Instant};
 
 /// Big enough for any UDP payload kaon produces or accepts.
 const BUF_SIZE: usize = 65_536;
+/// The most inputs handled between two rounds of polling.
+const BATCH: usize = 64;
 /// How often a socket reader re-checks whether it should stop.
 const READER_POLL: Duration = Duration::from_millis(100);
 
@@ -295,7 +297,7 @@ fn drive<P: Protocol>(
         while let Some(e) = protocol.poll_event() {
             let _ = events.send(e);
         }
-        let input = match protocol.poll_timeout() {
+        let mut input = match protocol.poll_timeout() {
             Some(deadline) => match inputs.recv_timeout(deadline.saturating_duration_since(now)) {
                 Ok(input) => input,
                 Err(RecvTimeoutError::Timeout) => continue,
@@ -307,23 +309,36 @@ fn drive<P: Protocol>(
             },
         };
         let now = Instant::now();
-        match input {
-            Input::Datagram {
-                reader,
-                from,
-                buf,
-                len,
-            } => {
-                let datagram = Datagram {
-                    source: from,
-                    destination: locals[reader],
-                    contents: &buf[..len],
-                };
-                protocol.handle_datagram(now, datagram);
-                let _ = recycle[reader].send(buf);
+        // Whatever else is already waiting goes in before the next round of polling, up to a
+        // budget: a burst of datagrams or sends costs one round, not one each.
+        let mut handled = 0;
+        loop {
+            match input {
+                Input::Datagram {
+                    reader,
+                    from,
+                    buf,
+                    len,
+                } => {
+                    let datagram = Datagram {
+                        source: from,
+                        destination: locals[reader],
+                        contents: &buf[..len],
+                    };
+                    protocol.handle_datagram(now, datagram);
+                    let _ = recycle[reader].send(buf);
+                }
+                Input::Command(f) => f(&mut protocol, now),
+                Input::Stop => return protocol,
             }
-            Input::Command(f) => f(&mut protocol, now),
-            Input::Stop => return protocol,
+            handled += 1;
+            if handled == BATCH {
+                break;
+            }
+            match inputs.try_recv() {
+                Ok(next) => input = next,
+                Err(_) => break,
+            }
         }
     }
 }

@@ -75,6 +75,8 @@ use tokio::time::Instant;
 
 /// Big enough for any UDP payload kaon produces or accepts.
 const BUF_SIZE: usize = 65_536;
+/// The most inputs handled between two rounds of polling.
+const BATCH: usize = 64;
 
 type Command<P> = Box<dyn FnOnce(&mut P, std::time::Instant) + Send>;
 
@@ -292,7 +294,7 @@ async fn drive<P: Protocol>(
         while let Some(e) = protocol.poll_event() {
             let _ = events.send(e);
         }
-        let input = tokio::select! {
+        let mut input = tokio::select! {
             input = inputs.recv() => match input {
                 Some(input) => input,
                 None => return protocol,
@@ -300,23 +302,36 @@ async fn drive<P: Protocol>(
             () = sleep_until(protocol.poll_timeout()) => continue,
         };
         let now = Instant::now().into_std();
-        match input {
-            Input::Datagram {
-                reader,
-                from,
-                buf,
-                len,
-            } => {
-                let datagram = Datagram {
-                    source: from,
-                    destination: locals[reader],
-                    contents: &buf[..len],
-                };
-                protocol.handle_datagram(now, datagram);
-                let _ = recycle[reader].send(buf);
+        // Whatever else is already waiting goes in before the next round of polling, up to a
+        // budget: a burst of datagrams or sends costs one round, not one each.
+        let mut handled = 0;
+        loop {
+            match input {
+                Input::Datagram {
+                    reader,
+                    from,
+                    buf,
+                    len,
+                } => {
+                    let datagram = Datagram {
+                        source: from,
+                        destination: locals[reader],
+                        contents: &buf[..len],
+                    };
+                    protocol.handle_datagram(now, datagram);
+                    let _ = recycle[reader].send(buf);
+                }
+                Input::Command(f) => f(&mut protocol, now),
+                Input::Stop => return protocol,
             }
-            Input::Command(f) => f(&mut protocol, now),
-            Input::Stop => return protocol,
+            handled += 1;
+            if handled == BATCH {
+                break;
+            }
+            match inputs.try_recv() {
+                Ok(next) => input = next,
+                Err(_) => break,
+            }
         }
     }
 }
