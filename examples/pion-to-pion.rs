@@ -93,10 +93,11 @@ fn serve(listener: TcpListener, requests: mpsc::UnboundedSender<Request>) {
             Ok(r) => ("200 OK", Some(r)),
             Err(_) => ("400 Bad Request", None),
         };
-        let _ = write!(
-            stream,
-            "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        );
+        // One write: `write!` would issue one per piece, and Nagle holds the later ones back
+        // until the peer's delayed ACK (40 ms on Linux).
+        let response =
+            format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let _ = stream.write_all(response.as_bytes());
         if let Some(r) = request
             && requests.send(r).is_err()
         {
@@ -164,12 +165,13 @@ fn post(to: SocketAddr, path: &str, body: &str) -> io::Result<()> {
         }
     };
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
+    // One write, for the reason `serve` gives.
+    let request = format!(
         "POST {path} HTTP/1.1\r\nHost: {to}\r\nContent-Type: text/plain\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    )?;
+    );
+    stream.write_all(request.as_bytes())?;
     let status = read_line(&mut BufReader::new(&mut stream))?;
     if status.split(' ').nth(1) != Some("200") {
         return Err(invalid(&format!("{to}{path} answered {status}")));
@@ -220,10 +222,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("media on udp://{}", socket.local_addr()?);
     let pc = PeerConnection::new(PeerConfig::default(), vec![socket])?;
 
+    // From our offer, or from the peer's offer arriving: to the open channel.
+    let mut started = std::time::Instant::now();
     // The description we sent: candidates in it need no trickling.
     let mut described: Option<String> = None;
     let mut channel = None;
     if args.role == Role::Offer {
+        started = std::time::Instant::now();
         channel = Some(
             pc.create_data_channel("data", ChannelConfig::default())
                 .await?,
@@ -254,6 +259,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     match args.role {
                         Role::Offer => pc.set_remote_description(SdpType::Answer, sdp).await?,
                         Role::Answer => {
+                            started = std::time::Instant::now();
                             pc.set_remote_description(SdpType::Offer, sdp).await?;
                             let answer = pc.create_answer().await?;
                             pc.set_local_description(SdpType::Answer, answer.clone())
@@ -291,7 +297,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 open = true;
                 let label = channel.as_ref().map_or("", |c| c.label());
                 println!(
-                    "Data channel '{label}' open. Messages will now be sent every {:?}",
+                    "Data channel '{label}' open after {:.1} ms. Messages will now be sent every {:?}",
+                    started.elapsed().as_secs_f64() * 1e3,
                     args.interval
                 );
                 ticker.reset_immediately();
