@@ -176,3 +176,25 @@ fn closing_a_channel_ends_recv_on_the_other_side() {
     );
     assert!(ours.send_text("too late").is_err());
 }
+
+#[test]
+fn a_dropped_channel_handle_does_not_stall_the_others() {
+    let a = peer();
+    let b = peer();
+    let (ours, theirs, _) = connect(&a, &b, "ignored");
+    let second = a
+        .create_data_channel("second", ChannelConfig::default())
+        .unwrap();
+    let second_theirs = b.accept_data_channel_timeout(PATIENCE).unwrap();
+
+    // More than the connection's inbox limit goes to a channel nobody reads; its handle is
+    // dropped with all of it unread, so none of it may count against the other channels.
+    let size = 64 * 1024;
+    let total = kaon_std::peer::INBOX_LIMIT + 2 * 1024 * 1024;
+    for _ in 0..total / size {
+        ours.send(Bytes::from(vec![7; size])).unwrap();
+    }
+    drop(theirs);
+    second.send_text("still flowing").unwrap();
+    assert_eq!(&recv(&second_theirs).data[..], b"still flowing");
+}

@@ -197,3 +197,32 @@ async fn closing_a_channel_ends_recv_on_the_other_side() {
     assert_eq!(timeout(PATIENCE, ours.recv()).await.unwrap(), None);
     assert!(ours.send_text("too late").await.is_err());
 }
+
+#[tokio::test]
+async fn a_dropped_channel_handle_does_not_stall_the_others() {
+    let a = peer().await;
+    let b = peer().await;
+    let (ours, theirs, _) = connect(&a, &b, "ignored").await;
+    let second = a
+        .create_data_channel("second", ChannelConfig::default())
+        .await
+        .unwrap();
+    let second_theirs = timeout(PATIENCE, b.accept_data_channel())
+        .await
+        .unwrap()
+        .unwrap();
+
+    // More than the connection's inbox limit goes to a channel nobody reads; its handle is
+    // dropped with all of it unread, so none of it may count against the other channels.
+    let size = 64 * 1024;
+    let total = kaon_tokio::peer::INBOX_LIMIT + 2 * 1024 * 1024;
+    for _ in 0..total / size {
+        timeout(PATIENCE, ours.send(Bytes::from(vec![7; size])))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    drop(theirs);
+    second.send_text("still flowing").await.unwrap();
+    assert_eq!(&recv(&second_theirs).await.data[..], b"still flowing");
+}
