@@ -226,3 +226,16 @@ async fn a_dropped_channel_handle_does_not_stall_the_others() {
     second.send_text("still flowing").await.unwrap();
     assert_eq!(&recv(&second_theirs).await.data[..], b"still flowing");
 }
+
+#[tokio::test(start_paused = true)]
+async fn peers_connect_and_exchange_messages_under_paused_tokio_time() {
+    // Real loopback sockets, virtual time: tokio moves the clock to the next timer whenever
+    // every task waits, so timers may fire early, and the connection must still come up.
+    let a = peer().await;
+    let b = peer().await;
+    let (ours, theirs, _) = connect(&a, &b, "paused").await;
+    ours.send_text("tick").await.unwrap();
+    assert_eq!(&recv(&theirs).await.data[..], b"tick");
+    theirs.send_text("tock").await.unwrap();
+    assert_eq!(&recv(&ours).await.data[..], b"tock");
+}
