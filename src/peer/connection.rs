@@ -292,6 +292,15 @@ impl PeerConnection {
         self.channels.buffered_amount(channel)
     }
 
+    /// Sets the buffered amount at or below which [`PeerEvent::BufferedAmountLow`] fires for a
+    /// channel (RTCDataChannel.bufferedAmountLowThreshold; 0 by default). The event fires when
+    /// the amount crosses from above the threshold to at or below it; an unknown channel is
+    /// ignored.
+    pub fn set_buffered_amount_low_threshold(&mut self, channel: ChannelId, bytes: usize) {
+        self.channels
+            .set_buffered_amount_low_threshold(channel, bytes);
+    }
+
     /// A channel's label, protocol and reliability.
     pub fn channel_config(&self, channel: ChannelId) -> Option<&ChannelConfig> {
         self.channels.channel_config(channel)

@@ -1,4 +1,38 @@
-//! # kaon-std: drive any kaon protocol over `std::net::UdpSocket` on a thread
+//! # kaon-std: kaon on a thread over `std::net::UdpSocket`
+//!
+//! Two layers of glue, no protocol logic:
+//!
+//! - [`PeerConnection`]: a blocking WebRTC peer connection whose core runs on a driver
+//!   thread, with [`DataChannel`]s whose `send` blocks under back-pressure while the channel's
+//!   buffered amount is above a high-water mark ([`DEFAULT_HIGH_WATER_MARK`] by default) and
+//!   whose `recv` blocks (or [`recv_timeout`](DataChannel::recv_timeout)). See [`peer`] for
+//!   how events are routed and how much is buffered. The same API as `kaon-tokio`, blocking.
+//! - [`Driver`]: drives any [`kaon::Protocol`] (a STUN client, an ICE agent, a DTLS endpoint,
+//!   a whole peer connection) over UDP sockets on a thread.
+//!
+//! ```no_run
+//! use kaon::datachannel::ChannelConfig;
+//! use kaon::peer::{PeerConfig, SdpType};
+//! use kaon_std::PeerConnection;
+//! use std::net::UdpSocket;
+//! # fn example(answer_from_peer: impl FnOnce() -> String)
+//! # -> Result<(), Box<dyn std::error::Error>> {
+//! let socket = UdpSocket::bind("127.0.0.1:0")?;
+//! let pc = PeerConnection::new(PeerConfig::default(), vec![socket])?;
+//! let chat = pc.create_data_channel("chat", ChannelConfig::default())?;
+//! let offer = pc.create_offer()?;
+//! pc.set_local_description(SdpType::Offer, offer.clone())?;
+//! // ... send offer.to_string() to the peer, get its answer back ...
+//! let answer = kaon::sdp::SessionDescription::parse(&answer_from_peer())?;
+//! pc.set_remote_description(SdpType::Answer, answer)?;
+//! chat.send_text("hello")?; // blocks until the channel is open
+//! while let Some(message) = chat.recv() {
+//!     println!("{} bytes (binary: {})", message.data.len(), message.binary);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## The generic driver
 //!
 //! [`Driver::spawn`] moves a [`kaon::Protocol`] onto its own thread together with one or more
 //! bound UDP sockets. That thread is the only place the protocol is touched: it feeds received
@@ -28,6 +62,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod peer;
+
+pub use peer::{DEFAULT_HIGH_WATER_MARK, DataChannel, Message, PeerConnection};
+
 use kaon::{Datagram, Protocol};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -39,6 +77,8 @@ use std::time::{Duration, Instant};
 
 /// Big enough for any UDP payload kaon produces or accepts.
 const BUF_SIZE: usize = 65_536;
+/// The most inputs handled between two rounds of polling.
+const BATCH: usize = 64;
 /// How often a socket reader re-checks whether it should stop.
 const READER_POLL: Duration = Duration::from_millis(100);
 
@@ -108,11 +148,16 @@ where
         R: Send + 'static,
         F: FnOnce(&mut P, Instant) -> R + Send + 'static,
     {
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.post(move |p, now| {
-            let _ = tx.send(f(p, now));
-        });
-        rx.recv().ok()
+        call(&self.inputs, f)
+    }
+
+    /// A cloneable handle that can [`call`](Handle::call) and [`post`](Handle::post) from
+    /// other threads. It does not keep the driver running: once the `Driver` is dropped or shut
+    /// down, its calls return `None`.
+    pub fn handle(&self) -> Handle<P> {
+        Handle {
+            inputs: self.inputs.clone(),
+        }
     }
 
     /// Queues `f` to run on the driver thread without waiting for it.
@@ -138,6 +183,54 @@ where
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.inputs.send(Input::Stop);
     }
+}
+
+/// Reaches a [`Driver`]'s protocol from anywhere: see [`Driver::handle`].
+pub struct Handle<P: Protocol> {
+    inputs: Sender<Input<P>>,
+}
+
+impl<P: Protocol> Clone for Handle<P> {
+    fn clone(&self) -> Self {
+        Self {
+            inputs: self.inputs.clone(),
+        }
+    }
+}
+
+impl<P> Handle<P>
+where
+    P: Protocol + Send + 'static,
+{
+    /// Like [`Driver::call`].
+    pub fn call<R, F>(&self, f: F) -> Option<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut P, Instant) -> R + Send + 'static,
+    {
+        call(&self.inputs, f)
+    }
+
+    /// Like [`Driver::post`].
+    pub fn post<F>(&self, f: F)
+    where
+        F: FnOnce(&mut P, Instant) + Send + 'static,
+    {
+        let _ = self.inputs.send(Input::Command(Box::new(f)));
+    }
+}
+
+fn call<P, R, F>(inputs: &Sender<Input<P>>, f: F) -> Option<R>
+where
+    R: Send + 'static,
+    F: FnOnce(&mut P, Instant) -> R + Send + 'static,
+{
+    let (tx, rx) = mpsc::sync_channel(1);
+    let command: Command<P> = Box::new(move |p, now| {
+        let _ = tx.send(f(p, now));
+    });
+    inputs.send(Input::Command(command)).ok()?;
+    rx.recv().ok()
 }
 
 impl<P: Protocol> Drop for Driver<P> {
@@ -204,7 +297,7 @@ fn drive<P: Protocol>(
         while let Some(e) = protocol.poll_event() {
             let _ = events.send(e);
         }
-        let input = match protocol.poll_timeout() {
+        let mut input = match protocol.poll_timeout() {
             Some(deadline) => match inputs.recv_timeout(deadline.saturating_duration_since(now)) {
                 Ok(input) => input,
                 Err(RecvTimeoutError::Timeout) => continue,
@@ -216,23 +309,36 @@ fn drive<P: Protocol>(
             },
         };
         let now = Instant::now();
-        match input {
-            Input::Datagram {
-                reader,
-                from,
-                buf,
-                len,
-            } => {
-                let datagram = Datagram {
-                    source: from,
-                    destination: locals[reader],
-                    contents: &buf[..len],
-                };
-                protocol.handle_datagram(now, datagram);
-                let _ = recycle[reader].send(buf);
+        // Whatever else is already waiting goes in before the next round of polling, up to a
+        // budget: a burst of datagrams or sends costs one round, not one each.
+        let mut handled = 0;
+        loop {
+            match input {
+                Input::Datagram {
+                    reader,
+                    from,
+                    buf,
+                    len,
+                } => {
+                    let datagram = Datagram {
+                        source: from,
+                        destination: locals[reader],
+                        contents: &buf[..len],
+                    };
+                    protocol.handle_datagram(now, datagram);
+                    let _ = recycle[reader].send(buf);
+                }
+                Input::Command(f) => f(&mut protocol, now),
+                Input::Stop => return protocol,
             }
-            Input::Command(f) => f(&mut protocol, now),
-            Input::Stop => return protocol,
+            handled += 1;
+            if handled == BATCH {
+                break;
+            }
+            match inputs.try_recv() {
+                Ok(next) => input = next,
+                Err(_) => break,
+            }
         }
     }
 }

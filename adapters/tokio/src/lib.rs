@@ -1,4 +1,37 @@
-//! # kaon-tokio: drive any kaon protocol on a tokio task
+//! # kaon-tokio: kaon on a tokio task
+//!
+//! Two layers of glue, no protocol logic:
+//!
+//! - [`PeerConnection`]: an async WebRTC peer connection on `tokio::net::UdpSocket`s, with
+//!   [`DataChannel`]s you `send(..).await` (waiting under back-pressure while the channel's
+//!   buffered amount is above a high-water mark, [`DEFAULT_HIGH_WATER_MARK`] by default) and
+//!   `recv().await`. See [`peer`] for how events are routed and how much is buffered.
+//! - [`Driver`]: drives any [`kaon::Protocol`] (a STUN client, an ICE agent, a DTLS endpoint,
+//!   a whole peer connection) over UDP sockets on a task.
+//!
+//! ```no_run
+//! use kaon::datachannel::ChannelConfig;
+//! use kaon::peer::{PeerConfig, SdpType};
+//! use kaon_tokio::PeerConnection;
+//! use tokio::net::UdpSocket;
+//! # async fn example(answer_from_peer: impl std::future::Future<Output = String>)
+//! # -> Result<(), Box<dyn std::error::Error>> {
+//! let socket = UdpSocket::bind("127.0.0.1:0").await?;
+//! let pc = PeerConnection::new(PeerConfig::default(), vec![socket])?;
+//! let chat = pc.create_data_channel("chat", ChannelConfig::default()).await?;
+//! let offer = pc.create_offer().await?;
+//! pc.set_local_description(SdpType::Offer, offer.clone()).await?;
+//! // ... send offer.to_string() to the peer, get its answer back ...
+//! let answer = kaon::sdp::SessionDescription::parse(&answer_from_peer.await)?;
+//! pc.set_remote_description(SdpType::Answer, answer).await?;
+//! chat.send_text("hello").await?; // waits until the channel is open
+//! while let Some(message) = chat.recv().await {
+//!     println!("{} bytes (binary: {})", message.data.len(), message.binary);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## The generic driver
 //!
 //! [`Driver::spawn`] moves a [`kaon::Protocol`] onto a tokio task together with one or more
 //! bound `tokio::net::UdpSocket`s. The task feeds received datagrams and the current time in,
@@ -17,7 +50,7 @@
 //! let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
 //! let local = socket.local_addr()?;
 //! let server = "127.0.0.1:3478".parse().unwrap();
-//! let mut driver = kaon_tokio::Driver::spawn(Client::new(ClientConfig::default()), vec![socket])?;
+//! let driver = kaon_tokio::Driver::spawn(Client::new(ClientConfig::default()), vec![socket])?;
 //! driver.call(move |client, now| client.binding_request(now, local, server)).await;
 //! if let Some(ClientEvent::Success { response, .. }) = driver.next_event().await {
 //!     println!("seen as {:?}", response.mapped_address());
@@ -26,6 +59,10 @@
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod peer;
+
+pub use peer::{DEFAULT_HIGH_WATER_MARK, DataChannel, Message, PeerConnection};
 
 use kaon::{Datagram, Protocol};
 use std::io;
@@ -38,6 +75,8 @@ use tokio::time::Instant;
 
 /// Big enough for any UDP payload kaon produces or accepts.
 const BUF_SIZE: usize = 65_536;
+/// The most inputs handled between two rounds of polling.
+const BATCH: usize = 64;
 
 type Command<P> = Box<dyn FnOnce(&mut P, std::time::Instant) + Send>;
 
@@ -55,7 +94,8 @@ enum Input<P> {
 /// A protocol running on a tokio task over UDP sockets.
 pub struct Driver<P: Protocol> {
     inputs: mpsc::UnboundedSender<Input<P>>,
-    events: mpsc::UnboundedReceiver<P::Event>,
+    /// Behind a lock so that any task holding `&Driver` can wait for events.
+    events: tokio::sync::Mutex<mpsc::UnboundedReceiver<P::Event>>,
     task: Option<JoinHandle<P>>,
     readers: Vec<JoinHandle<()>>,
 }
@@ -96,7 +136,7 @@ where
         let task = tokio::spawn(drive(protocol, input_rx, event_tx, shared, locals, recycle));
         Ok(Self {
             inputs,
-            events,
+            events: tokio::sync::Mutex::new(events),
             task: Some(task),
             readers,
         })
@@ -109,11 +149,7 @@ where
         R: Send + 'static,
         F: FnOnce(&mut P, std::time::Instant) -> R + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        self.post(move |p, now| {
-            let _ = tx.send(f(p, now));
-        });
-        rx.await.ok()
+        call(&self.inputs, f).await
     }
 
     /// Queues `f` to run on the driver task without waiting for it.
@@ -124,9 +160,19 @@ where
         let _ = self.inputs.send(Input::Command(Box::new(f)));
     }
 
+    /// A cloneable handle that can [`call`](Handle::call) and [`post`](Handle::post) from
+    /// other tasks. It does not keep the driver running: once the `Driver` is dropped or shut
+    /// down, its calls return `None`.
+    pub fn handle(&self) -> Handle<P> {
+        Handle {
+            inputs: self.inputs.clone(),
+        }
+    }
+
     /// The protocol's next event; `None` once the driver has stopped and every event was read.
-    pub async fn next_event(&mut self) -> Option<P::Event> {
-        self.events.recv().await
+    /// Cancellation-safe; concurrent callers each get different events.
+    pub async fn next_event(&self) -> Option<P::Event> {
+        self.events.lock().await.recv().await
     }
 
     /// Stops the driver and its socket readers and returns the protocol.
@@ -138,6 +184,54 @@ where
         }
         protocol
     }
+}
+
+/// Reaches a [`Driver`]'s protocol from anywhere: see [`Driver::handle`].
+pub struct Handle<P: Protocol> {
+    inputs: mpsc::UnboundedSender<Input<P>>,
+}
+
+impl<P: Protocol> Clone for Handle<P> {
+    fn clone(&self) -> Self {
+        Self {
+            inputs: self.inputs.clone(),
+        }
+    }
+}
+
+impl<P> Handle<P>
+where
+    P: Protocol + Send + 'static,
+{
+    /// Like [`Driver::call`].
+    pub async fn call<R, F>(&self, f: F) -> Option<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut P, std::time::Instant) -> R + Send + 'static,
+    {
+        call(&self.inputs, f).await
+    }
+
+    /// Like [`Driver::post`].
+    pub fn post<F>(&self, f: F)
+    where
+        F: FnOnce(&mut P, std::time::Instant) + Send + 'static,
+    {
+        let _ = self.inputs.send(Input::Command(Box::new(f)));
+    }
+}
+
+async fn call<P, R, F>(inputs: &mpsc::UnboundedSender<Input<P>>, f: F) -> Option<R>
+where
+    R: Send + 'static,
+    F: FnOnce(&mut P, std::time::Instant) -> R + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    let command: Command<P> = Box::new(move |p, now| {
+        let _ = tx.send(f(p, now));
+    });
+    inputs.send(Input::Command(command)).ok()?;
+    rx.await.ok()
 }
 
 impl<P: Protocol> Drop for Driver<P> {
@@ -200,7 +294,7 @@ async fn drive<P: Protocol>(
         while let Some(e) = protocol.poll_event() {
             let _ = events.send(e);
         }
-        let input = tokio::select! {
+        let mut input = tokio::select! {
             input = inputs.recv() => match input {
                 Some(input) => input,
                 None => return protocol,
@@ -208,23 +302,36 @@ async fn drive<P: Protocol>(
             () = sleep_until(protocol.poll_timeout()) => continue,
         };
         let now = Instant::now().into_std();
-        match input {
-            Input::Datagram {
-                reader,
-                from,
-                buf,
-                len,
-            } => {
-                let datagram = Datagram {
-                    source: from,
-                    destination: locals[reader],
-                    contents: &buf[..len],
-                };
-                protocol.handle_datagram(now, datagram);
-                let _ = recycle[reader].send(buf);
+        // Whatever else is already waiting goes in before the next round of polling, up to a
+        // budget: a burst of datagrams or sends costs one round, not one each.
+        let mut handled = 0;
+        loop {
+            match input {
+                Input::Datagram {
+                    reader,
+                    from,
+                    buf,
+                    len,
+                } => {
+                    let datagram = Datagram {
+                        source: from,
+                        destination: locals[reader],
+                        contents: &buf[..len],
+                    };
+                    protocol.handle_datagram(now, datagram);
+                    let _ = recycle[reader].send(buf);
+                }
+                Input::Command(f) => f(&mut protocol, now),
+                Input::Stop => return protocol,
             }
-            Input::Command(f) => f(&mut protocol, now),
-            Input::Stop => return protocol,
+            handled += 1;
+            if handled == BATCH {
+                break;
+            }
+            match inputs.try_recv() {
+                Ok(next) => input = next,
+                Err(_) => break,
+            }
         }
     }
 }

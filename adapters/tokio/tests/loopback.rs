@@ -10,14 +10,14 @@ use tokio::net::UdpSocket;
 async fn stun_client_and_server_talk_over_loopback() {
     let server_socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let server_addr = server_socket.local_addr().unwrap();
-    let mut server = Driver::spawn(
+    let server = Driver::spawn(
         Server::new(ServerConfig::new(vec![server_addr])),
         vec![server_socket],
     )
     .unwrap();
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let local = socket.local_addr().unwrap();
-    let mut client = Driver::spawn(Client::new(ClientConfig::default()), vec![socket]).unwrap();
+    let client = Driver::spawn(Client::new(ClientConfig::default()), vec![socket]).unwrap();
 
     let id = client
         .call(move |c, now| c.binding_request(now, local, server_addr))
@@ -51,7 +51,7 @@ async fn retransmissions_follow_virtual_time_to_the_rfc8489_timeout() {
     let silent_addr = silent.local_addr().unwrap();
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let local = socket.local_addr().unwrap();
-    let mut client = Driver::spawn(Client::new(ClientConfig::default()), vec![socket]).unwrap();
+    let client = Driver::spawn(Client::new(ClientConfig::default()), vec![socket]).unwrap();
     let start = tokio::time::Instant::now();
     client
         .call(move |c, now| c.binding_request(now, local, silent_addr))

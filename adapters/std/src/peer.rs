@@ -1,0 +1,579 @@
+//! A blocking [`PeerConnection`] and its [`DataChannel`]s: glue between the [`Driver`] thread
+//! and the application, no protocol logic.
+//!
+//! The driver thread runs a [`kaon::peer::PeerConnection`] wrapped in a small router. Each
+//! event the core produces is routed on that thread: messages, opens, closes and
+//! buffered-amount-low go to the channel they name; everything else (candidates, state changes)
+//! goes to [`PeerConnection::next_event`].
+//!
+//! Buffering: received messages wait in their channel's inbox until [`DataChannel::recv`]
+//! takes them. All inboxes of a connection together hold at most [`INBOX_LIMIT`] bytes (plus
+//! one message); past that the router stops taking events from the core, so further messages
+//! stay in the SCTP association and count against its receive window, and the peer's sender
+//! slows down. Connection events wait behind them too: a connection whose application never
+//! reads its channels stalls as a whole. Messages for a [`DataChannel`] that was dropped are
+//! discarded. Connection events are few (candidates and state changes) and are kept until
+//! read.
+
+use crate::{Driver, Handle};
+use bytes::Bytes;
+use kaon::datachannel::{ChannelConfig, ChannelId};
+use kaon::peer::{
+    ConnectionState, Error, PeerConfig, PeerEvent, PeerStats, SdpType, SignalingState,
+};
+use kaon::sdp::SessionDescription;
+use kaon::{Datagram, Protocol, Transmit};
+use std::collections::HashMap;
+use std::io;
+use std::net::UdpSocket;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The high-water mark [`DataChannel::send`] blocks under unless told otherwise (Pion's
+/// flow-control example uses the same 1 MiB).
+pub const DEFAULT_HIGH_WATER_MARK: usize = 1024 * 1024;
+
+/// The most message bytes all of a connection's channel inboxes hold before the router leaves
+/// further messages in the SCTP association (see the [module docs](self)).
+pub const INBOX_LIMIT: usize = 4 * 1024 * 1024;
+
+/// A received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The payload.
+    pub data: Bytes,
+    /// Binary (`true`) or text.
+    pub binary: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Connecting,
+    Open,
+    Closed,
+}
+
+struct Flags {
+    state: State,
+    /// Set by a low event and taken by a waiting sender, so an event that fires between a
+    /// sender's check and its wait is not lost.
+    low: bool,
+}
+
+/// What a channel handle and the router share.
+struct Signals {
+    flags: Mutex<Flags>,
+    changed: Condvar,
+}
+
+impl Signals {
+    fn lock(&self) -> MutexGuard<'_, Flags> {
+        // A panic elsewhere while holding this lock cannot leave the two flags inconsistent.
+        self.flags.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Flags)) {
+        f(&mut self.lock());
+        self.changed.notify_all();
+    }
+}
+
+struct Route {
+    inbox: Sender<Message>,
+    signals: Arc<Signals>,
+}
+
+/// The parts of a channel the peer opened, handed to [`PeerConnection::accept_data_channel`].
+struct Accepted {
+    id: ChannelId,
+    label: String,
+    inbox: Receiver<Message>,
+    signals: Arc<Signals>,
+}
+
+/// The core plus the routing table; runs on the driver thread.
+struct Router {
+    pc: kaon::peer::PeerConnection,
+    routes: HashMap<ChannelId, Route>,
+    accepted: Sender<Accepted>,
+    /// Bytes in all inboxes, shared with the channel handles that drain them.
+    inbox_bytes: Arc<AtomicUsize>,
+}
+
+impl Router {
+    fn add_route(&mut self, id: ChannelId, state: State) -> (Receiver<Message>, Arc<Signals>) {
+        let (tx, rx) = mpsc::channel();
+        let signals = Arc::new(Signals {
+            flags: Mutex::new(Flags { state, low: false }),
+            changed: Condvar::new(),
+        });
+        self.pc
+            .set_buffered_amount_low_threshold(id, DEFAULT_HIGH_WATER_MARK / 2);
+        self.routes.insert(
+            id,
+            Route {
+                inbox: tx,
+                signals: signals.clone(),
+            },
+        );
+        (rx, signals)
+    }
+
+    fn close_route(&mut self, id: ChannelId) {
+        if let Some(route) = self.routes.remove(&id) {
+            route.signals.update(|f| f.state = State::Closed);
+        }
+    }
+}
+
+impl Protocol for Router {
+    type Event = PeerEvent;
+
+    fn handle_datagram(&mut self, now: Instant, datagram: Datagram<'_>) {
+        self.pc.handle_datagram(now, datagram);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.pc.handle_timeout(now);
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.pc.poll_transmit(now, buf)
+    }
+
+    fn poll_event(&mut self) -> Option<PeerEvent> {
+        loop {
+            if self.inbox_bytes.load(Ordering::Acquire) > INBOX_LIMIT {
+                // Leave the rest in the association: its receive window slows the peer down.
+                return None;
+            }
+            match self.pc.poll_event()? {
+                PeerEvent::Message {
+                    channel,
+                    data,
+                    binary,
+                } => {
+                    let Some(route) = self.routes.get(&channel) else {
+                        continue;
+                    };
+                    let len = data.len();
+                    self.inbox_bytes.fetch_add(len, Ordering::AcqRel);
+                    if route.inbox.send(Message { data, binary }).is_err() {
+                        // The handle is gone: nobody will read it.
+                        self.inbox_bytes.fetch_sub(len, Ordering::AcqRel);
+                    }
+                }
+                PeerEvent::DataChannelOpen { id, label, remote } => {
+                    if remote {
+                        let (inbox, signals) = self.add_route(id, State::Open);
+                        let _ = self.accepted.send(Accepted {
+                            id,
+                            label,
+                            inbox,
+                            signals,
+                        });
+                    } else if let Some(route) = self.routes.get(&id) {
+                        route.signals.update(|f| f.state = State::Open);
+                    }
+                }
+                PeerEvent::BufferedAmountLow(id) => {
+                    if let Some(route) = self.routes.get(&id) {
+                        route.signals.update(|f| f.low = true);
+                    }
+                }
+                PeerEvent::DataChannelClosed(id) => self.close_route(id),
+                e @ (PeerEvent::SctpClosed
+                | PeerEvent::DtlsClosed
+                | PeerEvent::DtlsFailed(_)
+                | PeerEvent::ConnectionStateChanged(
+                    ConnectionState::Closed | ConnectionState::Failed,
+                )) => {
+                    let ids: Vec<_> = self.routes.keys().copied().collect();
+                    for id in ids {
+                        self.close_route(id);
+                    }
+                    return Some(e);
+                }
+                e => return Some(e),
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.pc.poll_timeout()
+    }
+}
+
+/// A WebRTC peer connection on its own thread: see the [crate docs](crate).
+pub struct PeerConnection {
+    driver: Driver<Router>,
+    accepted: Receiver<Accepted>,
+    inbox_bytes: Arc<AtomicUsize>,
+}
+
+impl PeerConnection {
+    /// Starts a connection over `sockets` (bound to specific addresses, at least one); each
+    /// socket's address becomes a host candidate.
+    pub fn new(config: PeerConfig, sockets: Vec<UdpSocket>) -> io::Result<Self> {
+        let mut pc = kaon::peer::PeerConnection::new(config).map_err(io::Error::other)?;
+        for socket in &sockets {
+            pc.add_local_address(socket.local_addr()?)
+                .map_err(io::Error::other)?;
+        }
+        let (tx, accepted) = mpsc::channel();
+        let inbox_bytes = Arc::new(AtomicUsize::new(0));
+        let router = Router {
+            pc,
+            routes: HashMap::new(),
+            accepted: tx,
+            inbox_bytes: inbox_bytes.clone(),
+        };
+        Ok(Self {
+            driver: Driver::spawn(router, sockets)?,
+            accepted,
+            inbox_bytes,
+        })
+    }
+
+    /// Runs `f` on the driver thread with the core connection (for anything not forwarded
+    /// here: counters, the ICE agent, the SCTP association). `Err(Closed)` if the driver
+    /// stopped.
+    pub fn call<R, F>(&self, f: F) -> Result<R, Error>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut kaon::peer::PeerConnection, Instant) -> R + Send + 'static,
+    {
+        self.driver
+            .call(move |r, now| f(&mut r.pc, now))
+            .ok_or(Error::Closed)
+    }
+
+    fn try_call<R, F>(&self, f: F) -> Result<R, Error>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut kaon::peer::PeerConnection, Instant) -> Result<R, Error> + Send + 'static,
+    {
+        self.call(f)?
+    }
+
+    /// [`kaon::peer::PeerConnection::create_offer`].
+    pub fn create_offer(&self) -> Result<SessionDescription, Error> {
+        self.try_call(|pc, _| pc.create_offer())
+    }
+
+    /// [`kaon::peer::PeerConnection::create_answer`].
+    pub fn create_answer(&self) -> Result<SessionDescription, Error> {
+        self.try_call(|pc, _| pc.create_answer())
+    }
+
+    /// [`kaon::peer::PeerConnection::set_local_description`].
+    pub fn set_local_description(
+        &self,
+        kind: SdpType,
+        sdp: SessionDescription,
+    ) -> Result<(), Error> {
+        self.try_call(move |pc, _| pc.set_local_description(kind, sdp))
+    }
+
+    /// [`kaon::peer::PeerConnection::set_remote_description`].
+    pub fn set_remote_description(
+        &self,
+        kind: SdpType,
+        sdp: SessionDescription,
+    ) -> Result<(), Error> {
+        self.try_call(move |pc, _| pc.set_remote_description(kind, sdp))
+    }
+
+    /// [`kaon::peer::PeerConnection::add_ice_candidate`].
+    pub fn add_ice_candidate(&self, candidate: &str) -> Result<(), Error> {
+        let candidate = candidate.to_string();
+        self.try_call(move |pc, _| pc.add_ice_candidate(&candidate))
+    }
+
+    /// The local candidates found so far, as `candidate:...` lines.
+    pub fn local_candidates(&self) -> Result<Vec<String>, Error> {
+        self.call(|pc, _| pc.local_candidates().to_vec())
+    }
+
+    /// The aggregate state (RTCPeerConnectionState).
+    pub fn connection_state(&self) -> Result<ConnectionState, Error> {
+        self.call(|pc, _| pc.connection_state())
+    }
+
+    /// The offer/answer state (RTCSignalingState).
+    pub fn signaling_state(&self) -> Result<SignalingState, Error> {
+        self.call(|pc, _| pc.signaling_state())
+    }
+
+    /// The core's counters.
+    pub fn stats(&self) -> Result<PeerStats, Error> {
+        self.call(|pc, _| pc.stats())
+    }
+
+    /// The next connection-level event, blocking: candidates to trickle, gathering complete,
+    /// ICE, DTLS, SCTP and aggregate state changes. Channel events go to the channels. `None`
+    /// once the driver has stopped.
+    pub fn next_event(&self) -> Option<PeerEvent> {
+        self.driver.events().recv().ok()
+    }
+
+    /// Like [`next_event`](Self::next_event), giving up after `timeout`.
+    pub fn next_event_timeout(&self, timeout: Duration) -> Result<PeerEvent, RecvTimeoutError> {
+        self.driver.events().recv_timeout(timeout)
+    }
+
+    /// Creates a data channel. It can be used at once: [`DataChannel::send`] blocks until it
+    /// is open.
+    pub fn create_data_channel(
+        &self,
+        label: &str,
+        config: ChannelConfig,
+    ) -> Result<DataChannel, Error> {
+        let label = label.to_string();
+        let name = label.clone();
+        let (id, inbox, signals) = self
+            .driver
+            .call(move |r, now| {
+                let id = r.pc.create_data_channel(now, &name, config)?;
+                let (inbox, signals) = r.add_route(id, State::Connecting);
+                Ok::<_, Error>((id, inbox, signals))
+            })
+            .ok_or(Error::Closed)??;
+        Ok(self.channel(id, label, inbox, signals))
+    }
+
+    /// The next channel the peer opened, blocking; `None` once the driver has stopped.
+    pub fn accept_data_channel(&self) -> Option<DataChannel> {
+        let a = self.accepted.recv().ok()?;
+        Some(self.channel(a.id, a.label, a.inbox, a.signals))
+    }
+
+    /// Like [`accept_data_channel`](Self::accept_data_channel), giving up after `timeout`.
+    pub fn accept_data_channel_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<DataChannel, RecvTimeoutError> {
+        let a = self.accepted.recv_timeout(timeout)?;
+        Ok(self.channel(a.id, a.label, a.inbox, a.signals))
+    }
+
+    fn channel(
+        &self,
+        id: ChannelId,
+        label: String,
+        inbox: Receiver<Message>,
+        signals: Arc<Signals>,
+    ) -> DataChannel {
+        DataChannel {
+            id,
+            label,
+            handle: self.driver.handle(),
+            inbox: Mutex::new(inbox),
+            signals,
+            inbox_bytes: self.inbox_bytes.clone(),
+            high_water: AtomicUsize::new(DEFAULT_HIGH_WATER_MARK),
+            last_buffered: AtomicUsize::new(0),
+        }
+    }
+
+    /// Closes the connection (SCTP shutdown, DTLS close_notify); every channel's `recv` ends.
+    pub fn close(&self) -> Result<(), Error> {
+        self.call(|pc, now| pc.close(now))
+    }
+}
+
+/// One data channel: send with back-pressure, receive in order. See the [crate docs](crate).
+pub struct DataChannel {
+    id: ChannelId,
+    label: String,
+    handle: Handle<Router>,
+    inbox: Mutex<Receiver<Message>>,
+    signals: Arc<Signals>,
+    inbox_bytes: Arc<AtomicUsize>,
+    high_water: AtomicUsize,
+    /// The buffered amount the last `send` left behind: the next one waits if it is above the
+    /// high-water mark, without asking the driver again.
+    last_buffered: AtomicUsize,
+}
+
+impl DataChannel {
+    /// The channel's id (its SCTP stream).
+    pub fn id(&self) -> ChannelId {
+        self.id
+    }
+
+    /// The channel's label.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The high-water mark `send` blocks under.
+    pub fn high_water_mark(&self) -> usize {
+        self.high_water.load(Ordering::Relaxed)
+    }
+
+    /// Sets the high-water mark `send` blocks under; sends resume when the buffered amount has
+    /// fallen to half of it.
+    pub fn set_high_water_mark(&self, bytes: usize) -> Result<(), Error> {
+        self.high_water.store(bytes, Ordering::Relaxed);
+        let id = self.id;
+        self.handle
+            .call(move |r, _| r.pc.set_buffered_amount_low_threshold(id, bytes / 2))
+            .ok_or(Error::Closed)
+    }
+
+    /// Blocks until the channel is open. `Err(Closed)` if it closed first.
+    pub fn wait_open(&self) -> Result<(), Error> {
+        let flags = self.signals.lock();
+        let flags = self
+            .signals
+            .changed
+            .wait_while(flags, |f| f.state == State::Connecting)
+            .unwrap_or_else(|e| e.into_inner());
+        match flags.state {
+            State::Open => Ok(()),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// Like [`wait_open`](Self::wait_open), giving up with `Ok(false)` after `timeout`.
+    pub fn wait_open_timeout(&self, timeout: Duration) -> Result<bool, Error> {
+        let flags = self.signals.lock();
+        let (flags, _) = self
+            .signals
+            .changed
+            .wait_timeout_while(flags, timeout, |f| f.state == State::Connecting)
+            .unwrap_or_else(|e| e.into_inner());
+        match flags.state {
+            State::Open => Ok(true),
+            State::Connecting => Ok(false),
+            State::Closed => Err(Error::Closed),
+        }
+    }
+
+    /// Sends a binary message: see [`send_message`](Self::send_message).
+    pub fn send(&self, data: Bytes) -> Result<(), Error> {
+        self.send_message(data, true)
+    }
+
+    /// Sends a text message: see [`send_message`](Self::send_message).
+    pub fn send_text(&self, text: &str) -> Result<(), Error> {
+        self.send_message(Bytes::copy_from_slice(text.as_bytes()), false)
+    }
+
+    /// Queues a message once the channel is open and its buffered amount is at or below the
+    /// high-water mark, so one sender never has more than the mark plus one message buffered.
+    /// While waiting it blocks until the core reports the amount fell to half the mark.
+    pub fn send_message(&self, data: Bytes, binary: bool) -> Result<(), Error> {
+        self.wait_open()?;
+        let high_water = self.high_water_mark();
+        if self.last_buffered.load(Ordering::Relaxed) > high_water {
+            self.wait_low(high_water)?;
+        }
+        let id = self.id;
+        let buffered = self
+            .handle
+            .call(move |r, now| {
+                r.pc.send_message(now, id, data, binary)?;
+                Ok::<_, Error>(r.pc.buffered_amount(id))
+            })
+            .ok_or(Error::Closed)??;
+        self.last_buffered.store(buffered, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn wait_low(&self, high_water: usize) -> Result<(), Error> {
+        loop {
+            // Cleared before the check: a low event after it sets the flag again.
+            self.signals.lock().low = false;
+            let buffered = self.buffered_amount()?;
+            if buffered <= high_water {
+                self.last_buffered.store(buffered, Ordering::Relaxed);
+                return Ok(());
+            }
+            let flags = self.signals.lock();
+            let flags = self
+                .signals
+                .changed
+                .wait_while(flags, |f| !f.low && f.state != State::Closed)
+                .unwrap_or_else(|e| e.into_inner());
+            if flags.state == State::Closed {
+                return Err(Error::Closed);
+            }
+        }
+    }
+
+    /// Bytes queued on the channel and not yet sent (RTCDataChannel.bufferedAmount).
+    pub fn buffered_amount(&self) -> Result<usize, Error> {
+        let id = self.id;
+        self.handle
+            .call(move |r, _| r.pc.buffered_amount(id))
+            .ok_or(Error::Closed)
+    }
+
+    /// The next message, in order, blocking; `None` once the channel is closed and every
+    /// message was read.
+    pub fn recv(&self) -> Option<Message> {
+        let message = self.lock_inbox().recv().ok()?;
+        Some(self.taken(message))
+    }
+
+    /// Like [`recv`](Self::recv), giving up after `timeout`; `Disconnected` once the channel is
+    /// closed and every message was read.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, RecvTimeoutError> {
+        let message = self.lock_inbox().recv_timeout(timeout)?;
+        Ok(self.taken(message))
+    }
+
+    fn lock_inbox(&self) -> MutexGuard<'_, Receiver<Message>> {
+        self.inbox.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn taken(&self, message: Message) -> Message {
+        let before = self
+            .inbox_bytes
+            .fetch_sub(message.data.len(), Ordering::AcqRel);
+        if before > INBOX_LIMIT && before - message.data.len() <= INBOX_LIMIT {
+            // The router stopped taking events at the limit: wake the driver to resume.
+            self.handle.post(|_, _| {});
+        }
+        message
+    }
+
+    /// Closes the channel (RFC 8831 §6.7): queued messages still go, then both sides' `recv`
+    /// ends.
+    pub fn close(&self) -> Result<(), Error> {
+        let id = self.id;
+        self.handle
+            .call(move |r, _| r.pc.close_channel(id))
+            .ok_or(Error::Closed)
+    }
+}
+
+impl Drop for DataChannel {
+    fn drop(&mut self) {
+        // Unread messages must leave the connection's inbox budget, or the router would stall.
+        // Drained on the driver thread, where nothing is routed meanwhile: once the receiver is
+        // gone there, later messages fail to send and are never counted.
+        let (_, placeholder) = mpsc::channel();
+        let inbox = std::mem::replace(
+            self.inbox.get_mut().unwrap_or_else(|e| e.into_inner()),
+            placeholder,
+        );
+        self.handle.post(move |r, _| {
+            let freed: usize = inbox.try_iter().map(|m| m.data.len()).sum();
+            r.inbox_bytes.fetch_sub(freed, Ordering::AcqRel);
+        });
+    }
+}
+
+impl std::fmt::Debug for DataChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataChannel")
+            .field("id", &self.id)
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}

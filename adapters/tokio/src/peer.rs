@@ -1,0 +1,525 @@
+//! An async [`PeerConnection`] and its [`DataChannel`]s: glue between the [`Driver`] task and
+//! the application, no protocol logic.
+//!
+//! The driver task runs a [`kaon::peer::PeerConnection`] wrapped in a small router. Each event
+//! the core produces is routed on that task: messages, opens, closes and buffered-amount-low go
+//! to the channel they name; everything else (candidates, state changes) goes to
+//! [`PeerConnection::next_event`].
+//!
+//! Buffering: received messages wait in their channel's inbox until [`DataChannel::recv`]
+//! takes them. All inboxes of a connection together hold at most [`INBOX_LIMIT`] bytes (plus
+//! one message); past that the router stops taking events from the core, so further messages
+//! stay in the SCTP association and count against its receive window, and the peer's sender
+//! slows down. Connection events wait behind them too: a connection whose application never
+//! reads its channels stalls as a whole. Messages for a [`DataChannel`] that was dropped are
+//! discarded. Connection events are few (candidates and state changes) and are kept until
+//! read.
+
+use crate::{Driver, Handle};
+use bytes::Bytes;
+use kaon::datachannel::{ChannelConfig, ChannelId};
+use kaon::peer::{
+    ConnectionState, Error, PeerConfig, PeerEvent, PeerStats, SdpType, SignalingState,
+};
+use kaon::sdp::SessionDescription;
+use kaon::{Datagram, Protocol, Transmit};
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+use tokio::net::UdpSocket;
+use tokio::sync::{Mutex, Notify, mpsc, watch};
+
+/// The high-water mark [`DataChannel::send`] waits under unless told otherwise (Pion's
+/// flow-control example uses the same 1 MiB).
+pub const DEFAULT_HIGH_WATER_MARK: usize = 1024 * 1024;
+
+/// The most message bytes all of a connection's channel inboxes hold before the router leaves
+/// further messages in the SCTP association (see the [module docs](self)).
+pub const INBOX_LIMIT: usize = 4 * 1024 * 1024;
+
+/// A received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The payload.
+    pub data: Bytes,
+    /// Binary (`true`) or text.
+    pub binary: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Connecting,
+    Open,
+    Closed,
+}
+
+/// What a channel handle and the router share.
+struct Signals {
+    state: watch::Sender<State>,
+    /// `notify_one` keeps a permit when nobody waits, so a low event that fires between a
+    /// sender's check and its wait is not lost.
+    low: Notify,
+}
+
+struct Route {
+    inbox: mpsc::UnboundedSender<Message>,
+    signals: Arc<Signals>,
+}
+
+/// The parts of a channel the peer opened, handed to [`PeerConnection::accept_data_channel`].
+struct Accepted {
+    id: ChannelId,
+    label: String,
+    inbox: mpsc::UnboundedReceiver<Message>,
+    signals: Arc<Signals>,
+}
+
+/// The core plus the routing table; runs on the driver task.
+struct Router {
+    pc: kaon::peer::PeerConnection,
+    routes: HashMap<ChannelId, Route>,
+    accepted: mpsc::UnboundedSender<Accepted>,
+    /// Bytes in all inboxes, shared with the channel handles that drain them.
+    inbox_bytes: Arc<AtomicUsize>,
+}
+
+impl Router {
+    fn add_route(
+        &mut self,
+        id: ChannelId,
+        state: State,
+    ) -> (mpsc::UnboundedReceiver<Message>, Arc<Signals>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let signals = Arc::new(Signals {
+            state: watch::Sender::new(state),
+            low: Notify::new(),
+        });
+        self.pc
+            .set_buffered_amount_low_threshold(id, DEFAULT_HIGH_WATER_MARK / 2);
+        self.routes.insert(
+            id,
+            Route {
+                inbox: tx,
+                signals: signals.clone(),
+            },
+        );
+        (rx, signals)
+    }
+
+    fn close_route(&mut self, id: ChannelId) {
+        if let Some(route) = self.routes.remove(&id) {
+            route.signals.state.send_replace(State::Closed);
+            route.signals.low.notify_one();
+        }
+    }
+}
+
+impl Protocol for Router {
+    type Event = PeerEvent;
+
+    fn handle_datagram(&mut self, now: Instant, datagram: Datagram<'_>) {
+        self.pc.handle_datagram(now, datagram);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.pc.handle_timeout(now);
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.pc.poll_transmit(now, buf)
+    }
+
+    fn poll_event(&mut self) -> Option<PeerEvent> {
+        loop {
+            if self.inbox_bytes.load(Ordering::Acquire) > INBOX_LIMIT {
+                // Leave the rest in the association: its receive window slows the peer down.
+                return None;
+            }
+            match self.pc.poll_event()? {
+                PeerEvent::Message {
+                    channel,
+                    data,
+                    binary,
+                } => {
+                    let Some(route) = self.routes.get(&channel) else {
+                        continue;
+                    };
+                    let len = data.len();
+                    self.inbox_bytes.fetch_add(len, Ordering::AcqRel);
+                    if route.inbox.send(Message { data, binary }).is_err() {
+                        // The handle is gone: nobody will read it.
+                        self.inbox_bytes.fetch_sub(len, Ordering::AcqRel);
+                    }
+                }
+                PeerEvent::DataChannelOpen { id, label, remote } => {
+                    if remote {
+                        let (inbox, signals) = self.add_route(id, State::Open);
+                        let _ = self.accepted.send(Accepted {
+                            id,
+                            label,
+                            inbox,
+                            signals,
+                        });
+                    } else if let Some(route) = self.routes.get(&id) {
+                        route.signals.state.send_replace(State::Open);
+                    }
+                }
+                PeerEvent::BufferedAmountLow(id) => {
+                    if let Some(route) = self.routes.get(&id) {
+                        route.signals.low.notify_one();
+                    }
+                }
+                PeerEvent::DataChannelClosed(id) => self.close_route(id),
+                e @ (PeerEvent::SctpClosed
+                | PeerEvent::DtlsClosed
+                | PeerEvent::DtlsFailed(_)
+                | PeerEvent::ConnectionStateChanged(
+                    ConnectionState::Closed | ConnectionState::Failed,
+                )) => {
+                    let ids: Vec<_> = self.routes.keys().copied().collect();
+                    for id in ids {
+                        self.close_route(id);
+                    }
+                    return Some(e);
+                }
+                e => return Some(e),
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.pc.poll_timeout()
+    }
+}
+
+/// A WebRTC peer connection on a tokio task: see the [crate docs](crate).
+pub struct PeerConnection {
+    driver: Driver<Router>,
+    accepted: Mutex<mpsc::UnboundedReceiver<Accepted>>,
+    inbox_bytes: Arc<AtomicUsize>,
+}
+
+impl PeerConnection {
+    /// Starts a connection over `sockets` (bound to specific addresses, at least one); each
+    /// socket's address becomes a host candidate. Must be called inside a tokio runtime.
+    pub fn new(config: PeerConfig, sockets: Vec<UdpSocket>) -> io::Result<Self> {
+        let mut pc = kaon::peer::PeerConnection::new(config).map_err(io::Error::other)?;
+        for socket in &sockets {
+            pc.add_local_address(socket.local_addr()?)
+                .map_err(io::Error::other)?;
+        }
+        let (tx, accepted) = mpsc::unbounded_channel();
+        let inbox_bytes = Arc::new(AtomicUsize::new(0));
+        let router = Router {
+            pc,
+            routes: HashMap::new(),
+            accepted: tx,
+            inbox_bytes: inbox_bytes.clone(),
+        };
+        Ok(Self {
+            driver: Driver::spawn(router, sockets)?,
+            accepted: Mutex::new(accepted),
+            inbox_bytes,
+        })
+    }
+
+    /// Runs `f` on the driver task with the core connection (for anything not forwarded here:
+    /// counters, the ICE agent, the SCTP association). `Err(Closed)` if the driver stopped.
+    pub async fn call<R, F>(&self, f: F) -> Result<R, Error>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut kaon::peer::PeerConnection, Instant) -> R + Send + 'static,
+    {
+        self.driver
+            .call(move |r, now| f(&mut r.pc, now))
+            .await
+            .ok_or(Error::Closed)
+    }
+
+    async fn try_call<R, F>(&self, f: F) -> Result<R, Error>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut kaon::peer::PeerConnection, Instant) -> Result<R, Error> + Send + 'static,
+    {
+        self.call(f).await?
+    }
+
+    /// [`kaon::peer::PeerConnection::create_offer`].
+    pub async fn create_offer(&self) -> Result<SessionDescription, Error> {
+        self.try_call(|pc, _| pc.create_offer()).await
+    }
+
+    /// [`kaon::peer::PeerConnection::create_answer`].
+    pub async fn create_answer(&self) -> Result<SessionDescription, Error> {
+        self.try_call(|pc, _| pc.create_answer()).await
+    }
+
+    /// [`kaon::peer::PeerConnection::set_local_description`].
+    pub async fn set_local_description(
+        &self,
+        kind: SdpType,
+        sdp: SessionDescription,
+    ) -> Result<(), Error> {
+        self.try_call(move |pc, _| pc.set_local_description(kind, sdp))
+            .await
+    }
+
+    /// [`kaon::peer::PeerConnection::set_remote_description`].
+    pub async fn set_remote_description(
+        &self,
+        kind: SdpType,
+        sdp: SessionDescription,
+    ) -> Result<(), Error> {
+        self.try_call(move |pc, _| pc.set_remote_description(kind, sdp))
+            .await
+    }
+
+    /// [`kaon::peer::PeerConnection::add_ice_candidate`].
+    pub async fn add_ice_candidate(&self, candidate: &str) -> Result<(), Error> {
+        let candidate = candidate.to_string();
+        self.try_call(move |pc, _| pc.add_ice_candidate(&candidate))
+            .await
+    }
+
+    /// The local candidates found so far, as `candidate:...` lines.
+    pub async fn local_candidates(&self) -> Result<Vec<String>, Error> {
+        self.call(|pc, _| pc.local_candidates().to_vec()).await
+    }
+
+    /// The aggregate state (RTCPeerConnectionState).
+    pub async fn connection_state(&self) -> Result<ConnectionState, Error> {
+        self.call(|pc, _| pc.connection_state()).await
+    }
+
+    /// The offer/answer state (RTCSignalingState).
+    pub async fn signaling_state(&self) -> Result<SignalingState, Error> {
+        self.call(|pc, _| pc.signaling_state()).await
+    }
+
+    /// The core's counters.
+    pub async fn stats(&self) -> Result<PeerStats, Error> {
+        self.call(|pc, _| pc.stats()).await
+    }
+
+    /// The next connection-level event: candidates to trickle, gathering complete, ICE, DTLS,
+    /// SCTP and aggregate state changes. Channel events go to the channels. `None` once the
+    /// driver has stopped. Cancellation-safe.
+    pub async fn next_event(&self) -> Option<PeerEvent> {
+        self.driver.next_event().await
+    }
+
+    /// Creates a data channel. It can be used at once: [`DataChannel::send`] waits until it is
+    /// open.
+    pub async fn create_data_channel(
+        &self,
+        label: &str,
+        config: ChannelConfig,
+    ) -> Result<DataChannel, Error> {
+        let label = label.to_string();
+        let name = label.clone();
+        let (id, inbox, signals) = self
+            .driver
+            .call(move |r, now| {
+                let id = r.pc.create_data_channel(now, &name, config)?;
+                let (inbox, signals) = r.add_route(id, State::Connecting);
+                Ok::<_, Error>((id, inbox, signals))
+            })
+            .await
+            .ok_or(Error::Closed)??;
+        Ok(self.channel(id, label, inbox, signals))
+    }
+
+    /// The next channel the peer opened; `None` once the driver has stopped. Cancellation-safe.
+    pub async fn accept_data_channel(&self) -> Option<DataChannel> {
+        let a = self.accepted.lock().await.recv().await?;
+        Some(self.channel(a.id, a.label, a.inbox, a.signals))
+    }
+
+    fn channel(
+        &self,
+        id: ChannelId,
+        label: String,
+        inbox: mpsc::UnboundedReceiver<Message>,
+        signals: Arc<Signals>,
+    ) -> DataChannel {
+        DataChannel {
+            id,
+            label,
+            handle: self.driver.handle(),
+            inbox: Mutex::new(inbox),
+            state: signals.state.subscribe(),
+            signals,
+            inbox_bytes: self.inbox_bytes.clone(),
+            high_water: AtomicUsize::new(DEFAULT_HIGH_WATER_MARK),
+            last_buffered: AtomicUsize::new(0),
+        }
+    }
+
+    /// Closes the connection (SCTP shutdown, DTLS close_notify); every channel's `recv` ends.
+    pub async fn close(&self) -> Result<(), Error> {
+        self.call(|pc, now| pc.close(now)).await
+    }
+}
+
+/// One data channel: send with back-pressure, receive in order. See the [crate docs](crate).
+pub struct DataChannel {
+    id: ChannelId,
+    label: String,
+    handle: Handle<Router>,
+    inbox: Mutex<mpsc::UnboundedReceiver<Message>>,
+    state: watch::Receiver<State>,
+    signals: Arc<Signals>,
+    inbox_bytes: Arc<AtomicUsize>,
+    high_water: AtomicUsize,
+    /// The buffered amount the last `send` left behind: the next one waits if it is above the
+    /// high-water mark, without asking the driver again.
+    last_buffered: AtomicUsize,
+}
+
+impl DataChannel {
+    /// The channel's id (its SCTP stream).
+    pub fn id(&self) -> ChannelId {
+        self.id
+    }
+
+    /// The channel's label.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The high-water mark `send` waits under.
+    pub fn high_water_mark(&self) -> usize {
+        self.high_water.load(Ordering::Relaxed)
+    }
+
+    /// Sets the high-water mark `send` waits under; sends resume when the buffered amount has
+    /// fallen to half of it.
+    pub async fn set_high_water_mark(&self, bytes: usize) -> Result<(), Error> {
+        self.high_water.store(bytes, Ordering::Relaxed);
+        let id = self.id;
+        self.handle
+            .call(move |r, _| r.pc.set_buffered_amount_low_threshold(id, bytes / 2))
+            .await
+            .ok_or(Error::Closed)
+    }
+
+    /// Waits until the channel is open. `Err(Closed)` if it closed first.
+    pub async fn wait_open(&self) -> Result<(), Error> {
+        let mut state = self.state.clone();
+        match state.wait_for(|s| *s != State::Connecting).await {
+            Ok(s) if *s == State::Open => Ok(()),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// Sends a binary message: see [`send_message`](Self::send_message).
+    pub async fn send(&self, data: Bytes) -> Result<(), Error> {
+        self.send_message(data, true).await
+    }
+
+    /// Sends a text message: see [`send_message`](Self::send_message).
+    pub async fn send_text(&self, text: &str) -> Result<(), Error> {
+        self.send_message(Bytes::copy_from_slice(text.as_bytes()), false)
+            .await
+    }
+
+    /// Queues a message once the channel is open and its buffered amount is at or below the
+    /// high-water mark, so one sender never has more than the mark plus one message buffered.
+    /// While waiting it sleeps until the core reports the amount fell to half the mark.
+    ///
+    /// Cancellation-safe while it waits: a cancelled send queued nothing unless it had already
+    /// handed the message to the driver task (its last step).
+    pub async fn send_message(&self, data: Bytes, binary: bool) -> Result<(), Error> {
+        self.wait_open().await?;
+        let high_water = self.high_water_mark();
+        if self.last_buffered.load(Ordering::Relaxed) > high_water {
+            self.wait_low(high_water).await?;
+        }
+        let id = self.id;
+        let buffered = self
+            .handle
+            .call(move |r, now| {
+                r.pc.send_message(now, id, data, binary)?;
+                Ok::<_, Error>(r.pc.buffered_amount(id))
+            })
+            .await
+            .ok_or(Error::Closed)??;
+        self.last_buffered.store(buffered, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn wait_low(&self, high_water: usize) -> Result<(), Error> {
+        loop {
+            let buffered = self.buffered_amount().await?;
+            if buffered <= high_water {
+                self.last_buffered.store(buffered, Ordering::Relaxed);
+                return Ok(());
+            }
+            if *self.signals.state.borrow() == State::Closed {
+                return Err(Error::Closed);
+            }
+            // A permit left by an older low event only costs one more check.
+            self.signals.low.notified().await;
+        }
+    }
+
+    /// Bytes queued on the channel and not yet sent (RTCDataChannel.bufferedAmount).
+    pub async fn buffered_amount(&self) -> Result<usize, Error> {
+        let id = self.id;
+        self.handle
+            .call(move |r, _| r.pc.buffered_amount(id))
+            .await
+            .ok_or(Error::Closed)
+    }
+
+    /// The next message, in order; `None` once the channel is closed and every message was
+    /// read. Cancellation-safe.
+    pub async fn recv(&self) -> Option<Message> {
+        let message = self.inbox.lock().await.recv().await?;
+        let before = self
+            .inbox_bytes
+            .fetch_sub(message.data.len(), Ordering::AcqRel);
+        if before > INBOX_LIMIT && before - message.data.len() <= INBOX_LIMIT {
+            // The router stopped taking events at the limit: wake the driver to resume.
+            self.handle.post(|_, _| {});
+        }
+        Some(message)
+    }
+
+    /// Closes the channel (RFC 8831 §6.7): queued messages still go, then both sides' `recv`
+    /// ends.
+    pub async fn close(&self) -> Result<(), Error> {
+        let id = self.id;
+        self.handle
+            .call(move |r, _| r.pc.close_channel(id))
+            .await
+            .ok_or(Error::Closed)
+    }
+}
+
+impl Drop for DataChannel {
+    fn drop(&mut self) {
+        // Unread messages leave the connection's inbox budget, or the router would stall.
+        let inbox = self.inbox.get_mut();
+        inbox.close();
+        let mut freed = 0;
+        while let Ok(m) = inbox.try_recv() {
+            freed += m.data.len();
+        }
+        if freed > 0 {
+            self.inbox_bytes.fetch_sub(freed, Ordering::AcqRel);
+            self.handle.post(|_, _| {});
+        }
+    }
+}
+
+impl std::fmt::Debug for DataChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataChannel")
+            .field("id", &self.id)
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
