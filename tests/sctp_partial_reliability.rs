@@ -89,11 +89,13 @@ fn unreliable_unordered_delivers_about_90pct_at_10pct_loss_and_never_stalls() {
             max_retransmits: Some(0),
             lifetime: None,
         };
+        // 0.8 Mbit/s: what a congestion-controlled sender carries at 10% loss and 50 ms
+        // (losses of abandoned chunks count for congestion control like any other).
         let (sent, got, max_mem, max_gap) = stream_messages(
             &mut p,
             opts,
             1000,
-            Duration::from_millis(2),
+            Duration::from_millis(10),
             Duration::from_secs(20),
         );
         let ratio = got.len() as f64 / sent as f64;
@@ -108,13 +110,63 @@ fn unreliable_unordered_delivers_about_90pct_at_10pct_loss_and_never_stalls() {
         );
         assert!((0.86..=0.94).contains(&ratio), "{ratio}");
         assert_eq!(p.a.stats().retransmissions, 0);
-        // Never stalls: with a message every 2 ms, deliveries never pause for an RTO.
-        assert!(max_gap < Duration::from_millis(400), "{max_gap:?}");
+        // Never stalls: at worst a pause of one T3 timeout when every chunk of a small
+        // window is lost, then deliveries resume.
+        assert!(max_gap < Duration::from_millis(1500), "{max_gap:?}");
         assert!(max_mem < 2 << 20, "{max_mem}");
         // Everything abandoned was skipped: nothing is left anywhere.
         let (ma, mb) = (p.a.memory(), p.b.memory());
         assert_eq!((ma.queued, ma.inflight_chunks, mb.reassembly), (0, 0, 0));
     }
+}
+
+#[test]
+fn hundreds_of_abandoned_messages_per_round_trip_still_move_the_ack_point() {
+    // One I-FORWARD-TSN entry per abandoned message made the chunk bigger than a packet once
+    // ~150 were abandoned in a round trip: it was never sent and the association stalled
+    // (seen over loopback when the kernel dropped bursts). One entry per stream now.
+    // A 200 Mbit/s bottleneck with a short queue: slow start overshoots it and the queue drops
+    // hundreds of packets in one round trip, as a full socket buffer does.
+    let link = LinkConfig {
+        bandwidth: Some(200_000_000),
+        queue: 64 * 1024,
+        ..LinkConfig::rtt(Duration::from_millis(50))
+    };
+    let mut p = connected(link, 7);
+    let opts = SendOptions {
+        unordered: true,
+        max_retransmits: Some(0),
+        lifetime: None,
+    };
+    let msg = bytes::Bytes::from(vec![0u8; 1000]);
+    let start = p.now;
+    let (mut delivered, mut max_inflight) = (0usize, 0usize);
+    let (mut last, mut max_gap) = (start, Duration::ZERO);
+    // The sender keeps 4 MiB queued: as fast as the window allows, like a bulk transfer.
+    p.run(Duration::from_secs(3), |p| {
+        while p.a.buffered_total() < 4 << 20 {
+            p.a.send(p.now, 3, 53, msg.clone(), opts).unwrap();
+        }
+        while let Some(e) = p.b.poll_event() {
+            if let Event::Message(_) = e {
+                delivered += 1;
+                max_gap = max_gap.max(p.now - last);
+                last = p.now;
+            }
+        }
+        max_inflight = max_inflight.max(p.a.memory().inflight_chunks);
+        false
+    });
+    let fwd = p.a.stats().forward_tsns_sent;
+    eprintln!(
+        "{delivered} delivered in 3 s, longest gap {max_gap:?}, at most {max_inflight} chunks \
+         in flight, {fwd} FORWARD-TSNs"
+    );
+    // A stalled ack point shows as a pause in deliveries and an in-flight list that grows.
+    assert!(max_gap < Duration::from_millis(400), "{max_gap:?}");
+    assert!(delivered > 10_000, "{delivered}");
+    assert!(max_inflight < 20_000, "{max_inflight}");
+    assert!(fwd > 20, "{fwd}");
 }
 
 #[test]

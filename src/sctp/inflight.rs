@@ -348,8 +348,10 @@ impl Inflight {
         (n, deadline)
     }
 
-    /// Declares `tsn` lost, or abandons its message when its policy says so. Returns whether it
-    /// is now waiting for retransmission.
+    /// Declares `tsn` lost, or abandons its message when its policy says so. Returns whether
+    /// it was in flight: a loss either way, which congestion control must hear of (a channel
+    /// that never retransmits still fills the bottleneck; not counting its losses let the
+    /// window grow without bound while the queue dropped most of it).
     fn mark_lost(&mut self, tsn: u64, now: Instant) -> bool {
         let Some(e) = self.get_mut(tsn) else {
             return false;
@@ -363,7 +365,7 @@ impl Inflight {
             || f.expires.is_some_and(|x| x <= now);
         if give_up {
             self.abandon_message(tsn);
-            return false;
+            return true;
         }
         e.state = ChunkState::Lost;
         e.misses = 0;
@@ -521,8 +523,14 @@ impl Inflight {
     }
 
     /// RFC 3758 §3.5 C1-C3: the FORWARD-TSN to send, if abandoned chunks let the peer's
-    /// cumulative TSN move past what it has acknowledged.
-    pub(crate) fn forward_tsn(&mut self) -> Option<ForwardTsn> {
+    /// cumulative TSN move past what it has acknowledged, in a chunk of at most `room` bytes.
+    ///
+    /// Each stream appears once per kind (RFC 8260 §2.3.1: the largest SSN or MID skipped),
+    /// so the list grows with the streams, not with the messages abandoned. If even so it
+    /// does not fit, the new cumulative TSN stops short where it still fits and the rest
+    /// follows in the next one ([`forward_pending`](Self::forward_pending) stays true); a
+    /// FORWARD-TSN that could never be written would stall the association for good.
+    pub(crate) fn forward_tsn(&mut self, room: usize) -> Option<ForwardTsn> {
         self.abandoned_any = false;
         self.ack_point = self.ack_point.max(self.cum());
         while let Some(e) = self.get(self.ack_point + 1) {
@@ -534,40 +542,49 @@ impl Inflight {
         if self.ack_point <= self.cum() {
             return None;
         }
+        // Chunk header and new cumulative TSN, then 4 (FORWARD-TSN) or 8 (I-FORWARD-TSN)
+        // bytes per stream.
+        let per_entry = if self.interleaved { 8 } else { 4 };
+        let max_entries = room.saturating_sub(8) / per_entry;
+        let later = |a: u32, b: u32, il: bool| {
+            if il {
+                Serial32(a).is_after(Serial32(b))
+            } else {
+                Serial16(a as u16).is_after(Serial16(b as u16))
+            }
+        };
         let mut streams: SmallVec<[SkippedStream; 4]> = SmallVec::new();
-        for t in self.base..=self.ack_point {
+        let mut new_cum = self.cum();
+        for t in self.cum() + 1..=self.ack_point {
             let Some(e) = self.get(t) else { break };
             let f = &e.frag;
-            if e.state != ChunkState::Abandoned || (f.unordered && !self.interleaved) {
-                continue;
-            }
-            let later = |a: u32, b: u32, il: bool| {
-                if il {
-                    Serial32(a).is_after(Serial32(b))
-                } else {
-                    Serial16(a as u16).is_after(Serial16(b as u16))
-                }
-            };
-            let pos = streams.iter().position(|s| {
-                s.stream == f.stream
-                    && s.unordered == f.unordered
-                    && (!f.unordered || s.ssn_or_mid == f.seq)
-            });
-            match pos {
-                Some(i) => {
-                    if !f.unordered && later(f.seq, streams[i].ssn_or_mid, self.interleaved) {
-                        streams[i].ssn_or_mid = f.seq;
+            // Unordered DATA needs no entry (RFC 3758 §3.2: only ordered streams have SSNs).
+            if e.state == ChunkState::Abandoned && !(f.unordered && !self.interleaved) {
+                let pos = streams
+                    .iter()
+                    .position(|s| s.stream == f.stream && s.unordered == f.unordered);
+                match pos {
+                    Some(i) => {
+                        if later(f.seq, streams[i].ssn_or_mid, self.interleaved) {
+                            streams[i].ssn_or_mid = f.seq;
+                        }
                     }
+                    None if streams.len() < max_entries => streams.push(SkippedStream {
+                        stream: f.stream,
+                        ssn_or_mid: f.seq,
+                        unordered: f.unordered,
+                    }),
+                    // No room for another stream: forward up to here for now.
+                    None => break,
                 }
-                None => streams.push(SkippedStream {
-                    stream: f.stream,
-                    ssn_or_mid: f.seq,
-                    unordered: f.unordered,
-                }),
             }
+            new_cum = t;
+        }
+        if new_cum <= self.cum() {
+            return None;
         }
         Some(ForwardTsn {
-            new_cum_tsn: self.ack_point as u32,
+            new_cum_tsn: new_cum as u32,
             streams,
         })
     }

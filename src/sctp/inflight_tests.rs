@@ -116,7 +116,7 @@ fn zero_retransmits_abandon_on_first_loss_and_forward_tsn_follows() {
     }
     assert!(!q.has_lost(), "abandoned, not retransmitted");
     assert!(q.abandoned_any);
-    let f = q.forward_tsn().unwrap();
+    let f = q.forward_tsn(1200).unwrap();
     assert_eq!(u64::from(f.new_cum_tsn), (q.cum() + 5) & 0xffff_ffff);
     assert_eq!(
         f.streams.as_slice(),
@@ -159,4 +159,60 @@ fn timeout_marks_everything_in_flight_lost() {
         q.retransmitted(t, now);
     }
     assert_eq!(order, vec![1, 3, 4, 5]);
+}
+
+/// `n` single-fragment messages abandoned after the first send, on `streams` streams in
+/// turn: three later chunks are gap-acked one by one, so each was missed three times.
+fn abandoned(n: u64, streams: u16, unordered: bool, interleaved: bool) -> Inflight {
+    let now = crate::test_clock::t0();
+    let mut q = Inflight::new(1000, interleaved);
+    for i in 0..n + 3 {
+        let mut f = frag(i, true, true, Some(0));
+        f.stream = (i % u64::from(streams)) as u16;
+        f.unordered = unordered;
+        q.push(f, now);
+    }
+    let cum = q.cum() as u32;
+    for i in 0..3 {
+        q.on_sack(now, cum, &[gap(n as u16 + 1, n as u16 + 1 + i)], R)
+            .unwrap();
+    }
+    q
+}
+
+#[test]
+fn a_forward_tsn_names_each_stream_once_with_its_largest_mid() {
+    // RFC 8260 §2.3.1. One entry per abandoned message overflowed the packet and the
+    // FORWARD-TSN was never sent: the association stalled (found over loopback).
+    let mut q = abandoned(500, 1, true, true);
+    let f = q.forward_tsn(1200).unwrap();
+    assert_eq!(u64::from(f.new_cum_tsn), (q.cum() + 503) & 0xffff_ffff);
+    assert_eq!(
+        f.streams.as_slice(),
+        &[SkippedStream {
+            stream: 0,
+            ssn_or_mid: 499,
+            unordered: true
+        }]
+    );
+}
+
+#[test]
+fn a_forward_tsn_too_big_for_the_packet_forwards_part_way_and_the_rest_follows() {
+    // 400 ordered streams each skip a message: 400 entries do not fit in 1200 bytes.
+    let mut q = abandoned(400, 400, false, false);
+    let f = q.forward_tsn(1200).unwrap();
+    assert_eq!(f.streams.len(), (1200 - 8) / 4);
+    let first_cum = f.new_cum_tsn;
+    assert!(q.forward_pending());
+    q.on_sack(crate::test_clock::t0(), first_cum, &[], R);
+    let f = q.forward_tsn(1200).unwrap();
+    assert_eq!(f.streams.len(), 400 - (1200 - 8) / 4);
+    assert_eq!(
+        u64::from(f.new_cum_tsn),
+        (q.cum() + 400 - 298 + 3) & 0xffff_ffff
+    );
+    // No room at all: nothing now, still pending.
+    assert!(q.forward_tsn(8).is_none());
+    assert!(q.forward_pending());
 }

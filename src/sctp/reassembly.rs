@@ -319,7 +319,8 @@ impl Reassembly {
             .partials
             .range((stream, unordered, 0)..=(stream, unordered, u32::MAX))
             .map(|(&k, _)| k)
-            .filter(|&(_, _, m)| m == mid || (!unordered && Serial32(m).is_before(Serial32(mid))))
+            // RFC 8260 §2.3.1: the entry names the largest MID skipped, ordered or not.
+            .filter(|&(_, _, m)| m == mid || Serial32(m).is_before(Serial32(mid)))
             .collect();
         for k in doomed {
             if let Some(p) = self.partials.remove(&k) {

@@ -99,7 +99,7 @@ impl Association {
 
     fn write_control(&mut self, now: Instant, pw: &mut PacketWriter<'_>) {
         if self.fwd_due {
-            match self.inflight.forward_tsn() {
+            match self.inflight.forward_tsn(pw.remaining()) {
                 Some(f) => {
                     let chunk = if self.caps.interleaving {
                         Chunk::IForwardTsn(f)
@@ -112,7 +112,8 @@ impl Association {
                         self.stats.forward_tsns_sent += 1;
                     }
                 }
-                None => self.fwd_due = false,
+                // Nothing to forward, or no room left in this packet: an empty one follows.
+                None => self.fwd_due = self.inflight.forward_pending() && !pw.is_empty(),
             }
         }
         self.write_reconfig(now, pw);
