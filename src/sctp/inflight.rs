@@ -559,7 +559,7 @@ impl Inflight {
             let Some(e) = self.get(t) else { break };
             let f = &e.frag;
             // Unordered DATA needs no entry (RFC 3758 §3.2: only ordered streams have SSNs).
-            if e.state == ChunkState::Abandoned && !(f.unordered && !self.interleaved) {
+            if e.state == ChunkState::Abandoned && (!f.unordered || self.interleaved) {
                 let pos = streams
                     .iter()
                     .position(|s| s.stream == f.stream && s.unordered == f.unordered);
