@@ -41,6 +41,7 @@ use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
+use common::json_lines::{Ev, json_str};
 use kaon::datachannel::{ChannelConfig, ChannelId};
 use kaon::ice::IceState;
 use kaon::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, SdpType};
@@ -79,98 +80,6 @@ fn peer_available(test: &str) -> bool {
 /// Byte `i` of an `n`-byte test message, as the page computes it.
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| ((i * 7 + n) % 256) as u8).collect()
-}
-
-/// A JSON string literal.
-fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// One event line from the page: a flat JSON object of strings, numbers and booleans (what
-/// `JSON.stringify` prints for the objects peer.mjs emits).
-#[derive(Debug, Clone)]
-struct Ev(HashMap<String, String>);
-
-impl Ev {
-    fn parse(line: &str) -> Option<Self> {
-        let mut map = HashMap::new();
-        let mut it = line.trim().strip_prefix('{')?.chars().peekable();
-        loop {
-            match it.peek()? {
-                '}' => return Some(Self(map)),
-                ',' | ' ' => {
-                    it.next();
-                    continue;
-                }
-                _ => {}
-            }
-            let key = Self::string(&mut it)?;
-            if it.next()? != ':' {
-                return None;
-            }
-            let value = if *it.peek()? == '"' {
-                Self::string(&mut it)?
-            } else {
-                let mut v = String::new();
-                while let Some(&c) = it.peek() {
-                    if c == ',' || c == '}' {
-                        break;
-                    }
-                    v.push(c);
-                    it.next();
-                }
-                v
-            };
-            map.insert(key, value);
-        }
-    }
-
-    fn string(it: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<String> {
-        if it.next()? != '"' {
-            return None;
-        }
-        let mut s = String::new();
-        loop {
-            match it.next()? {
-                '"' => return Some(s),
-                '\\' => match it.next()? {
-                    'n' => s.push('\n'),
-                    'r' => s.push('\r'),
-                    't' => s.push('\t'),
-                    'b' => s.push('\u{8}'),
-                    'f' => s.push('\u{c}'),
-                    'u' => {
-                        let hex: String = (0..4).filter_map(|_| it.next()).collect();
-                        s.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
-                    }
-                    c => s.push(c),
-                },
-                c => s.push(c),
-            }
-        }
-    }
-
-    fn get(&self, key: &str) -> &str {
-        self.0.get(key).map_or("", String::as_str)
-    }
-
-    fn is(&self, ev: &str) -> bool {
-        self.get("ev") == ev
-    }
 }
 
 /// The node script and the browser it drives; killed (by its own pid) when dropped.

@@ -5,6 +5,8 @@
 //! skipped with a printed reason otherwise.
 #![allow(dead_code)]
 
+pub mod json_lines;
+
 use std::path::PathBuf;
 
 /// Whether we run under CI (`CI=true`), where a missing peer is a failure.

@@ -283,6 +283,7 @@ fn drive<P: Protocol>(
     recycle: Vec<Sender<Vec<u8>>>,
 ) -> P {
     let mut out = vec![0u8; BUF_SIZE];
+    let mut stopping = false;
     loop {
         let now = Instant::now();
         protocol.handle_timeout(now);
@@ -296,6 +297,9 @@ fn drive<P: Protocol>(
         }
         while let Some(e) = protocol.poll_event() {
             let _ = events.send(e);
+        }
+        if stopping {
+            return protocol;
         }
         let mut input = match protocol.poll_timeout() {
             Some(deadline) => match inputs.recv_timeout(deadline.saturating_duration_since(now)) {
@@ -329,7 +333,12 @@ fn drive<P: Protocol>(
                     let _ = recycle[reader].send(buf);
                 }
                 Input::Command(f) => f(&mut protocol, now),
-                Input::Stop => return protocol,
+                // What the commands before it queued (a close's last datagrams) still goes
+                // out: the round of polling above runs once more.
+                Input::Stop => {
+                    stopping = true;
+                    break;
+                }
             }
             handled += 1;
             if handled == BATCH {

@@ -126,3 +126,24 @@ fn pings_are_sent_on_schedule_and_echoed_over_loopback() {
     assert_eq!(pinger.sent, 20);
     assert!(echo.shutdown().is_some());
 }
+
+#[test]
+fn what_a_command_queued_goes_out_even_when_shutdown_follows_at_once() {
+    // A close queues its last datagrams and the caller stops the driver right away; the
+    // batched inputs must not swallow them (Chromium saw no close from kaon once in CI).
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let to = peer.local_addr().unwrap();
+    for round in 0..20u8 {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let from = socket.local_addr().unwrap();
+        let driver = Driver::spawn(Echo::default(), vec![socket]).unwrap();
+        driver.post(move |e: &mut Echo, _| e.queue.push_back((from, to, vec![round])));
+        driver.shutdown();
+        let mut buf = [0u8; 16];
+        let (n, _) = peer
+            .recv_from(&mut buf)
+            .expect("the last datagram was sent");
+        assert_eq!(&buf[..n], &[round]);
+    }
+}

@@ -283,6 +283,7 @@ async fn drive<P: Protocol>(
     recycle: Vec<mpsc::UnboundedSender<Vec<u8>>>,
 ) -> P {
     let mut out = vec![0u8; BUF_SIZE];
+    let mut stopping = false;
     loop {
         let now = Instant::now().into_std();
         protocol.handle_timeout(now);
@@ -293,6 +294,9 @@ async fn drive<P: Protocol>(
         }
         while let Some(e) = protocol.poll_event() {
             let _ = events.send(e);
+        }
+        if stopping {
+            return protocol;
         }
         let mut input = tokio::select! {
             input = inputs.recv() => match input {
@@ -322,7 +326,12 @@ async fn drive<P: Protocol>(
                     let _ = recycle[reader].send(buf);
                 }
                 Input::Command(f) => f(&mut protocol, now),
-                Input::Stop => return protocol,
+                // What the commands before it queued (a close's last datagrams) still goes
+                // out: the round of polling above runs once more.
+                Input::Stop => {
+                    stopping = true;
+                    break;
+                }
             }
             handled += 1;
             if handled == BATCH {

@@ -74,3 +74,29 @@ async fn retransmissions_follow_virtual_time_to_the_rfc8489_timeout() {
     }
     assert_eq!(requests, 7, "Rc = 7 requests in total");
 }
+
+#[tokio::test]
+async fn what_a_command_queued_goes_out_even_when_shutdown_follows_at_once() {
+    // A close queues its last datagrams and the caller stops the driver right away; the
+    // batched inputs must not swallow them.
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let to = peer.local_addr().unwrap();
+    for round in 0..20u8 {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let from = socket.local_addr().unwrap();
+        let driver = Driver::spawn(Client::new(ClientConfig::default()), vec![socket]).unwrap();
+        driver.post(move |c: &mut Client, now| {
+            let _ = c.binding_request(now, from, to);
+        });
+        driver.shutdown().await;
+        let mut buf = [0u8; 64];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(5), peer.recv_from(&mut buf))
+            .await
+            .expect("the request was sent")
+            .unwrap();
+        assert!(
+            n >= 20 && buf[..2] == [0, 1],
+            "a binding request, round {round}"
+        );
+    }
+}
