@@ -1,14 +1,14 @@
 //! A blocking [`PeerConnection`] and its [`DataChannel`]s: glue between the [`Driver`] thread
 //! and the application, no protocol logic.
 //!
-//! The driver thread runs a [`kaon::peer::PeerConnection`] wrapped in a small router. Each
+//! The driver thread runs a [`kaon::peer::PeerConnection`] wrapped in a small dispatcher. Each
 //! event the core produces is routed on that thread: messages, opens, closes and
 //! buffered-amount-low go to the channel they name; everything else (candidates, state changes)
 //! goes to [`PeerConnection::next_event`].
 //!
 //! Buffering: received messages wait in their channel's inbox until [`DataChannel::recv`]
 //! takes them. All inboxes of a connection together hold at most [`INBOX_LIMIT`] bytes (plus
-//! one message); past that the router stops taking events from the core, so further messages
+//! one message); past that the dispatcher stops taking events from the core, so further messages
 //! stay in the SCTP association and count against its receive window, and the peer's sender
 //! slows down. Connection events wait behind them too: a connection whose application never
 //! reads its channels stalls as a whole. Messages for a [`DataChannel`] that was dropped are
@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 /// flow-control example uses the same 1 MiB).
 pub const DEFAULT_HIGH_WATER_MARK: usize = 1024 * 1024;
 
-/// The most message bytes all of a connection's channel inboxes hold before the router leaves
+/// The most message bytes all of a connection's channel inboxes hold before the dispatcher leaves
 /// further messages in the SCTP association (see the [module docs](self)).
 pub const INBOX_LIMIT: usize = 4 * 1024 * 1024;
 
@@ -62,7 +62,7 @@ struct Flags {
     low: bool,
 }
 
-/// What a channel handle and the router share.
+/// What a channel handle and the dispatcher share.
 struct Signals {
     flags: Mutex<Flags>,
     changed: Condvar,
@@ -94,7 +94,7 @@ struct Accepted {
 }
 
 /// The core plus the routing table; runs on the driver thread.
-struct Router {
+struct Dispatch {
     pc: kaon::peer::PeerConnection,
     routes: HashMap<ChannelId, Route>,
     accepted: Sender<Accepted>,
@@ -102,7 +102,7 @@ struct Router {
     inbox_bytes: Arc<AtomicUsize>,
 }
 
-impl Router {
+impl Dispatch {
     fn add_route(&mut self, id: ChannelId, state: State) -> (Receiver<Message>, Arc<Signals>) {
         let (tx, rx) = mpsc::channel();
         let signals = Arc::new(Signals {
@@ -128,7 +128,7 @@ impl Router {
     }
 }
 
-impl Protocol for Router {
+impl Protocol for Dispatch {
     type Event = PeerEvent;
 
     fn handle_datagram(&mut self, now: Instant, datagram: Datagram<'_>) {
@@ -208,7 +208,7 @@ impl Protocol for Router {
 
 /// A WebRTC peer connection on its own thread: see the [crate docs](crate).
 pub struct PeerConnection {
-    driver: Driver<Router>,
+    driver: Driver<Dispatch>,
     accepted: Receiver<Accepted>,
     inbox_bytes: Arc<AtomicUsize>,
 }
@@ -224,14 +224,14 @@ impl PeerConnection {
         }
         let (tx, accepted) = mpsc::channel();
         let inbox_bytes = Arc::new(AtomicUsize::new(0));
-        let router = Router {
+        let dispatch = Dispatch {
             pc,
             routes: HashMap::new(),
             accepted: tx,
             inbox_bytes: inbox_bytes.clone(),
         };
         Ok(Self {
-            driver: Driver::spawn(router, sockets)?,
+            driver: Driver::spawn(dispatch, sockets)?,
             accepted,
             inbox_bytes,
         })
@@ -388,7 +388,7 @@ impl PeerConnection {
 pub struct DataChannel {
     id: ChannelId,
     label: String,
-    handle: Handle<Router>,
+    handle: Handle<Dispatch>,
     inbox: Mutex<Receiver<Message>>,
     signals: Arc<Signals>,
     inbox_bytes: Arc<AtomicUsize>,
@@ -536,7 +536,7 @@ impl DataChannel {
             .inbox_bytes
             .fetch_sub(message.data.len(), Ordering::AcqRel);
         if before > INBOX_LIMIT && before - message.data.len() <= INBOX_LIMIT {
-            // The router stopped taking events at the limit: wake the driver to resume.
+            // The dispatcher stopped taking events at the limit: wake the driver to resume.
             self.handle.post(|_, _| {});
         }
         message
@@ -554,7 +554,7 @@ impl DataChannel {
 
 impl Drop for DataChannel {
     fn drop(&mut self) {
-        // Unread messages must leave the connection's inbox budget, or the router would stall.
+        // Unread messages must leave the connection's inbox budget, or the dispatcher would stall.
         // Drained on the driver thread, where nothing is routed meanwhile: once the receiver is
         // gone there, later messages fail to send and are never counted.
         let (_, placeholder) = mpsc::channel();

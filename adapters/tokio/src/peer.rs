@@ -1,14 +1,14 @@
 //! An async [`PeerConnection`] and its [`DataChannel`]s: glue between the [`Driver`] task and
 //! the application, no protocol logic.
 //!
-//! The driver task runs a [`kaon::peer::PeerConnection`] wrapped in a small router. Each event
+//! The driver task runs a [`kaon::peer::PeerConnection`] wrapped in a small dispatcher. Each event
 //! the core produces is routed on that task: messages, opens, closes and buffered-amount-low go
 //! to the channel they name; everything else (candidates, state changes) goes to
 //! [`PeerConnection::next_event`].
 //!
 //! Buffering: received messages wait in their channel's inbox until [`DataChannel::recv`]
 //! takes them. All inboxes of a connection together hold at most [`INBOX_LIMIT`] bytes (plus
-//! one message); past that the router stops taking events from the core, so further messages
+//! one message); past that the dispatcher stops taking events from the core, so further messages
 //! stay in the SCTP association and count against its receive window, and the peer's sender
 //! slows down. Connection events wait behind them too: a connection whose application never
 //! reads its channels stalls as a whole. Messages for a [`DataChannel`] that was dropped are
@@ -35,7 +35,7 @@ use tokio::sync::{Mutex, Notify, mpsc, watch};
 /// flow-control example uses the same 1 MiB).
 pub const DEFAULT_HIGH_WATER_MARK: usize = 1024 * 1024;
 
-/// The most message bytes all of a connection's channel inboxes hold before the router leaves
+/// The most message bytes all of a connection's channel inboxes hold before the dispatcher leaves
 /// further messages in the SCTP association (see the [module docs](self)).
 pub const INBOX_LIMIT: usize = 4 * 1024 * 1024;
 
@@ -55,7 +55,7 @@ enum State {
     Closed,
 }
 
-/// What a channel handle and the router share.
+/// What a channel handle and the dispatcher share.
 struct Signals {
     state: watch::Sender<State>,
     /// `notify_one` keeps a permit when nobody waits, so a low event that fires between a
@@ -77,7 +77,7 @@ struct Accepted {
 }
 
 /// The core plus the routing table; runs on the driver task.
-struct Router {
+struct Dispatch {
     pc: kaon::peer::PeerConnection,
     routes: HashMap<ChannelId, Route>,
     accepted: mpsc::UnboundedSender<Accepted>,
@@ -85,7 +85,7 @@ struct Router {
     inbox_bytes: Arc<AtomicUsize>,
 }
 
-impl Router {
+impl Dispatch {
     fn add_route(
         &mut self,
         id: ChannelId,
@@ -116,7 +116,7 @@ impl Router {
     }
 }
 
-impl Protocol for Router {
+impl Protocol for Dispatch {
     type Event = PeerEvent;
 
     fn handle_datagram(&mut self, now: Instant, datagram: Datagram<'_>) {
@@ -196,7 +196,7 @@ impl Protocol for Router {
 
 /// A WebRTC peer connection on a tokio task: see the [crate docs](crate).
 pub struct PeerConnection {
-    driver: Driver<Router>,
+    driver: Driver<Dispatch>,
     accepted: Mutex<mpsc::UnboundedReceiver<Accepted>>,
     inbox_bytes: Arc<AtomicUsize>,
 }
@@ -212,14 +212,14 @@ impl PeerConnection {
         }
         let (tx, accepted) = mpsc::unbounded_channel();
         let inbox_bytes = Arc::new(AtomicUsize::new(0));
-        let router = Router {
+        let dispatch = Dispatch {
             pc,
             routes: HashMap::new(),
             accepted: tx,
             inbox_bytes: inbox_bytes.clone(),
         };
         Ok(Self {
-            driver: Driver::spawn(router, sockets)?,
+            driver: Driver::spawn(dispatch, sockets)?,
             accepted: Mutex::new(accepted),
             inbox_bytes,
         })
@@ -367,7 +367,7 @@ impl PeerConnection {
 pub struct DataChannel {
     id: ChannelId,
     label: String,
-    handle: Handle<Router>,
+    handle: Handle<Dispatch>,
     inbox: Mutex<mpsc::UnboundedReceiver<Message>>,
     state: watch::Receiver<State>,
     signals: Arc<Signals>,
@@ -482,7 +482,7 @@ impl DataChannel {
             .inbox_bytes
             .fetch_sub(message.data.len(), Ordering::AcqRel);
         if before > INBOX_LIMIT && before - message.data.len() <= INBOX_LIMIT {
-            // The router stopped taking events at the limit: wake the driver to resume.
+            // The dispatcher stopped taking events at the limit: wake the driver to resume.
             self.handle.post(|_, _| {});
         }
         Some(message)
@@ -501,7 +501,7 @@ impl DataChannel {
 
 impl Drop for DataChannel {
     fn drop(&mut self) {
-        // Unread messages leave the connection's inbox budget, or the router would stall.
+        // Unread messages leave the connection's inbox budget, or the dispatcher would stall.
         let inbox = self.inbox.get_mut();
         inbox.close();
         let mut freed = 0;
