@@ -4,7 +4,7 @@
 
 mod ice_support;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ice_support::{MS, SEC, Session, Side, natted, stun_server};
 use kaon::ice::{AgentConfig, IceState};
@@ -111,9 +111,11 @@ fn symmetric_nat_against_eim_nat_connects_via_peer_reflexive() {
     assert!(s.log_a.data.len() > 40 && s.log_b.data.len() > 40);
 }
 
-#[test]
-fn both_behind_symmetric_nats_fail_in_bounded_time() {
+/// Two agents behind symmetric NATs (no pair can work), with or without end-of-candidates;
+/// returns the session and when the later of the two failed.
+fn both_symmetric(end_of_candidates: bool) -> (Session, Option<Duration>) {
     let mut s = two_homes(4, NatConfig::symmetric(), NatConfig::symmetric());
+    s.end_of_candidates = end_of_candidates;
     let failed = s.run_until(120 * SEC, |s| {
         s.state(true) == IceState::Failed && s.state(false) == IceState::Failed
     });
@@ -121,11 +123,26 @@ fn both_behind_symmetric_nats_fail_in_bounded_time() {
         .log_a
         .first(&[IceState::Failed])
         .max(s.log_b.first(&[IceState::Failed]));
-    eprintln!("both symmetric: failed after {t:?}");
+    eprintln!("both symmetric, end-of-candidates {end_of_candidates}: failed after {t:?}");
     assert!(failed, "{:?} {:?}", s.state(true), s.state(false));
+    (s, t)
+}
+
+#[test]
+fn both_behind_symmetric_nats_fail_in_bounded_time() {
+    let (s, t) = both_symmetric(true);
     assert_eq!(s.log_a.connected_at(), None);
     // The last check's schedule ends 39.5 s after it started (Rc = 7, Rm = 16, RTO 500 ms).
     assert!(t.unwrap() < 45 * SEC, "{t:?}");
+}
+
+#[test]
+fn failure_is_declared_even_when_the_peer_never_signals_end_of_candidates() {
+    // Many applications never forward the browser's end-of-candidates; once every pair has
+    // failed and no candidate came for 10 s (the default timeout), the agents fail anyway
+    // instead of checking forever.
+    let (_, t) = both_symmetric(false);
+    assert!(t.unwrap() < 55 * SEC, "{t:?}");
 }
 
 #[test]

@@ -90,6 +90,12 @@ pub struct Agent {
     pub(crate) remote: Option<Credentials>,
     pub(crate) remote_lite: bool,
     pub(crate) remote_eoc: bool,
+    /// When the last remote candidate arrived (`None` until the next evaluation after one
+    /// did): the end-of-candidates timeout counts from here.
+    pub(crate) remote_quiet_since: Option<Instant>,
+    /// Every pair failed and the end-of-candidates timeout ran out: as good as the peer's
+    /// end-of-candidates for declaring failure.
+    pub(crate) remote_presumed_done: bool,
     pub(crate) list: Checklist,
     pub(crate) txs: Transactions,
     pub(crate) relays: Vec<RelaySlot>,
@@ -137,6 +143,8 @@ impl Agent {
             remote: None,
             remote_lite: false,
             remote_eoc: false,
+            remote_quiet_since: None,
+            remote_presumed_done: false,
             list: Checklist::default(),
             txs: Transactions::default(),
             relays: Vec::new(),
@@ -329,6 +337,7 @@ impl Agent {
             return Ok(());
         }
         let max = self.cfg.max_remote_candidates;
+        self.remote_quiet_since = None;
         match self.list.add_remote(candidate, max) {
             AddRemote::Added(r) => {
                 self.list
@@ -563,6 +572,8 @@ impl Agent {
         self.list.unresolved.clear();
         self.txs.clear();
         self.remote_eoc = false;
+        self.remote_quiet_since = None;
+        self.remote_presumed_done = false;
         self.remote = None;
         self.dirty = true;
     }

@@ -57,6 +57,11 @@ pub struct AgentConfig {
     /// The most datagrams waiting in the outbox and the most data events waiting to be taken;
     /// past it new ones are dropped and counted. Default 1024.
     pub max_queue: usize,
+    /// Without the peer's end-of-candidates, failure is declared once every pair has failed
+    /// and no remote candidate arrived for this long (RFC 8838 §8 leaves the wait to the
+    /// agent; many applications never signal end-of-candidates, and the connection would
+    /// otherwise stay checking forever). Default 10 s; `None` waits for end-of-candidates.
+    pub end_of_candidates_timeout: Option<Duration>,
 }
 
 impl Default for AgentConfig {
@@ -79,6 +84,7 @@ impl Default for AgentConfig {
             max_pairs: 100,
             max_local_addresses: 16,
             max_queue: 1024,
+            end_of_candidates_timeout: Some(Duration::from_secs(10)),
         }
     }
 }

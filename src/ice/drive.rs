@@ -265,6 +265,7 @@ impl Agent {
         }
         at(self.liveness_deadline());
         at(self.selection_deadline());
+        at(self.quiet_deadline());
         at(self.stale.as_ref().map(|s| s.until));
         for slot in &self.relays {
             at(slot.relay.poll_timeout());

@@ -42,7 +42,9 @@
 //! - mDNS (`.local`) remote candidates wait for [`Agent::resolve_remote_name`]; kaon has no
 //!   mDNS resolver yet.
 //! - [`IceState::Failed`] from failed checks needs the peer's end-of-candidates (trickle
-//!   could otherwise always bring one more); consent loss fails without it.
+//!   could otherwise always bring one more), or, for peers that never send it, every pair
+//!   failed and no candidate for [`AgentConfig::end_of_candidates_timeout`] (10 s); consent
+//!   loss fails without either.
 //! - Ta defaults to RFC 8445's 50 ms, for checks and, separately, for gathering requests.
 //! - Relayed candidates need a [`Relay`] implementation; the TURN client will provide one.
 //! - Memory is bounded by [`AgentConfig`]'s limits: remote candidates, pairs, local

@@ -186,6 +186,7 @@ impl Agent {
                     &Transport::Udp,
                 );
                 let cand = Candidate::new(CandidateKind::PeerReflexive, source, priority, &f);
+                self.remote_quiet_since = None;
                 match self.list.add_remote(cand, self.cfg.max_remote_candidates) {
                     AddRemote::Added(r) | AddRemote::Known(r) => r,
                     AddRemote::Refused => return,

@@ -22,6 +22,11 @@ impl Agent {
                 self.select_controlled(now);
             }
         }
+        let quiet = *self.remote_quiet_since.get_or_insert(now);
+        self.remote_presumed_done = self
+            .cfg
+            .end_of_candidates_timeout
+            .is_some_and(|t| now >= quiet + t && !self.list.pairs.is_empty());
         self.update_state();
     }
 
@@ -168,7 +173,7 @@ impl Agent {
                 IceState::Connected
             }
         } else if self.remote.is_some()
-            && self.remote_eoc
+            && (self.remote_eoc || self.remote_presumed_done)
             && self.gathering_done()
             && !self.cfg.lite
             && self.list.triggered.is_empty()
@@ -183,6 +188,21 @@ impl Agent {
             IceState::New
         };
         self.set_state(state);
+    }
+
+    /// When the end-of-candidates timeout would let failure be declared, while nothing works
+    /// and the peer has not said it is done.
+    pub(crate) fn quiet_deadline(&self) -> Option<Instant> {
+        // Once passed, the check timeouts that fail the last pairs re-evaluate on their own.
+        if self.failed
+            || self.remote_eoc
+            || self.remote_presumed_done
+            || self.selected.is_some()
+            || self.list.pairs.is_empty()
+        {
+            return None;
+        }
+        Some(self.remote_quiet_since? + self.cfg.end_of_candidates_timeout?)
     }
 
     /// When the controlling agent's nomination delay runs out, if it is waiting for it.
