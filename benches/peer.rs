@@ -2,7 +2,8 @@
 //! the CPU cost of a full connect (offer/answer, ICE, DTLS, SCTP, channel open; certificates
 //! made beforehand) and data channel throughput through ICE, DTLS (AES-GCM) and SCTP, beside
 //! the AEAD ceiling (aws-lc-rs AES-128-GCM seal + open of the same bytes) measured in the same
-//! run. With `--features sim` the table also runs the same two peers through the simulator.
+//! run. With `--features sim` the table also runs the same two peers through the simulator
+//! (`--sim-only` for that row alone, to profile the simulator's share).
 //!
 //! `cargo bench --bench peer` (criterion), or `cargo bench --features sim --bench peer --
 //! --table` for a quick table only.
@@ -291,7 +292,9 @@ fn sim_table(ida: &Identity, idb: &Identity) {
 
 fn main() {
     if std::env::args().any(|a| a == "--table") {
-        table();
+        if !std::env::args().any(|a| a == "--sim-only") {
+            table();
+        }
         #[cfg(feature = "sim")]
         sim_table(
             &Identity::generate().unwrap(),
