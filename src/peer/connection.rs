@@ -197,7 +197,8 @@ impl PeerConnection {
     }
 
     /// Our last local description: its type and SDP text, like W3C `localDescription`.
-    /// [`SessionDescription::parse`] gives the typed form back.
+    /// [`SessionDescription::parse`](crate::sdp::SessionDescription::parse) gives the typed
+    /// form back.
     pub fn local_description(&self) -> Option<(SdpType, &str)> {
         self.local_description
             .as_ref()
