@@ -891,3 +891,55 @@ fn clients_behind_nats_reach_their_peers_through_one_router() {
     println!("{s:?}");
     assert_eq!(s.dropped_unknown_ufrag, 0);
 }
+
+#[test]
+fn a_client_restarting_ice_reconnects_through_the_router() {
+    let mut net = Net::connected(2);
+    let peer = net.clients[0].peer;
+    let old = ufrag(net.router.get(peer).unwrap());
+    let now = net.now;
+    net.clients[0].pc.restart_ice(now).unwrap();
+    let (seen_client, seen_peer) = (net.clients[0].events.len(), net.peer_events[&peer].len());
+    // The client offers again with new credentials; the server side answers through get_mut
+    // (and restarts too, RFC 8445 §9).
+    let offer = net.clients[0].pc.create_offer().unwrap();
+    net.clients[0]
+        .pc
+        .set_local_description(SdpType::Offer, offer.clone())
+        .unwrap();
+    let answer = {
+        let mut p = net.router.get_mut(peer).unwrap();
+        p.set_remote_description(SdpType::Offer, offer).unwrap();
+        let answer = p.create_answer().unwrap();
+        p.set_local_description(SdpType::Answer, answer.clone())
+            .unwrap();
+        answer
+    };
+    net.clients[0]
+        .pc
+        .set_remote_description(SdpType::Answer, answer)
+        .unwrap();
+    let new = ufrag(net.router.get(peer).unwrap());
+    assert_ne!(old, new);
+    assert_eq!(net.router.peer_by_ufrag(&new), Some(peer));
+    let selected = |events: &[PeerEvent]| {
+        events
+            .iter()
+            .any(|e| matches!(e, PeerEvent::SelectedCandidatePairChanged { .. }))
+    };
+    assert!(
+        net.run(Duration::from_secs(10), |n| selected(
+            &n.clients[0].events[seen_client..]
+        ) && selected(
+            &n.peer_events[&peer][seen_peer..]
+        )),
+        "no pair on the new credentials: {:?}",
+        net.router.stats()
+    );
+    assert!(net.round_trip(0, "after the restart", "welcome back"));
+    // Checks on the old credentials went on being answered until the new pair was chosen;
+    // the old ufrag no longer routes once the agent dropped it.
+    assert_eq!(net.router.stats().dropped_unknown_ufrag, 0);
+    assert_eq!(net.router.peer_by_ufrag(&old), None);
+    assert!(net.round_trip(1, "the other client", "is unaffected"));
+}
