@@ -39,17 +39,17 @@ mod common;
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::json_lines::{Ev, json_str};
+use common::kaon_peer::{KaonPeer as Kaon, bind};
 use kaon::datachannel::{ChannelConfig, ChannelId, Reliability};
 use kaon::peer::{PeerConfig, PeerConnection, PeerEvent, SdpType};
 use kaon::sdp::SessionDescription;
-use kaon_std::Driver;
 
 /// Message sizes on reliable channels: empty, one byte, one datagram, several, the classic
 /// 64 KiB, and the largest both sides announce.
@@ -279,78 +279,14 @@ impl Drop for Aiortc {
     }
 }
 
-/// The kaon side: a PeerConnection on its own UDP socket and driver thread.
-struct Kaon {
-    driver: Driver<PeerConnection>,
-    local: SocketAddr,
-    seen: Vec<PeerEvent>,
-    /// aiortc's stderr, shown when kaon waits in vain.
-    stderr: StderrTail,
+/// The kaon side, with what only these tests ask of it.
+trait KaonExt {
+    fn open(&mut self, label: &str, remote: bool) -> ChannelId;
+    fn closed(&mut self, id: ChannelId);
+    fn config(&self, id: ChannelId) -> ChannelConfig;
 }
 
-impl Kaon {
-    fn spawn(pc: PeerConnection, socket: UdpSocket, early: Vec<PeerEvent>, py: &Aiortc) -> Self {
-        Self {
-            local: socket.local_addr().unwrap(),
-            driver: Driver::spawn(pc, vec![socket]).expect("driver"),
-            seen: early,
-            stderr: py.stderr.clone(),
-        }
-    }
-
-    fn wait(
-        &mut self,
-        what: &str,
-        limit: Duration,
-        pred: impl Fn(&PeerEvent) -> bool,
-    ) -> PeerEvent {
-        if let Some(i) = self.seen.iter().position(&pred) {
-            return self.seen.remove(i);
-        }
-        let end = Instant::now() + limit;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.driver.events().recv_timeout(left) {
-                Ok(e) => {
-                    assert!(
-                        !matches!(e, PeerEvent::DtlsFailed(_)),
-                        "kaon: {e:?} while waiting for {what}\n{}",
-                        self.stderr.show()
-                    );
-                    if pred(&e) {
-                        return e;
-                    }
-                    self.seen.push(e);
-                }
-                Err(_) => panic!(
-                    "kaon: no {what} within {limit:?}; seen {:?}\n{}",
-                    self.seen,
-                    self.stderr.show()
-                ),
-            }
-        }
-    }
-
-    /// Waits for the next message on `channel`.
-    fn message(&mut self, channel: ChannelId) -> (Vec<u8>, bool) {
-        match self.wait(
-            &format!("a message on channel {channel}"),
-            STEP,
-            |e| matches!(e, PeerEvent::Message { channel: c, .. } if *c == channel),
-        ) {
-            PeerEvent::Message { data, binary, .. } => (data.to_vec(), binary),
-            _ => unreachable!(),
-        }
-    }
-
-    fn send(&self, channel: ChannelId, data: Vec<u8>, binary: bool) {
-        let n = data.len();
-        self.driver
-            .call(move |pc, now| pc.send_message(now, channel, data.into(), binary))
-            .expect("driver alive")
-            .unwrap_or_else(|e| panic!("kaon: sending {n} bytes on {channel}: {e}"));
-    }
-
+impl KaonExt for Kaon {
     fn open(&mut self, label: &str, remote: bool) -> ChannelId {
         let l = label.to_string();
         match self.wait(&format!("{label} open"), STEP, move |e| {
@@ -375,19 +311,12 @@ impl Kaon {
             .expect("driver alive")
             .unwrap_or_else(|| panic!("kaon knows channel {id}"))
     }
-
-    /// Closes the connection (if the peer did not), stops the driver and prints kaon's
-    /// counters.
-    fn finish(self) {
-        self.driver.call(|pc, now| pc.close(now));
-        if let Some(pc) = self.driver.shutdown() {
-            println!("kaon stats: {:?}", pc.stats());
-        }
-    }
 }
 
-fn bind() -> UdpSocket {
-    UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1")
+/// Drives `pc` over `socket`; a failure shows aiortc's last stderr lines.
+fn spawn_kaon(pc: PeerConnection, socket: UdpSocket, early: Vec<PeerEvent>, py: &Aiortc) -> Kaon {
+    let stderr = py.stderr.clone();
+    Kaon::spawn(pc, socket, early, STEP, move || stderr.show())
 }
 
 /// Messages both ways on one channel. aiortc sends a non-ASCII greeting, then a text and a
@@ -610,7 +539,7 @@ fn aiortc_offers_kaon_answers() {
         answer.contains(&format!(" 127.0.0.1 {} typ host", local.port())),
         "kaon's answer carries its host candidate"
     );
-    let mut kaon = Kaon::spawn(pc, socket, early, &py);
+    let mut kaon = spawn_kaon(pc, socket, early, &py);
     py.send(&format!(
         r#"{{"cmd":"answer","sdp":{}}}"#,
         json_str(&answer)
@@ -832,7 +761,7 @@ fn kaon_offers_aiortc_answers() {
         SessionDescription::parse(&answer).expect("kaon parses aiortc's answer"),
     )
     .expect("kaon takes aiortc's answer");
-    let mut kaon = Kaon::spawn(pc, socket, early, &py);
+    let mut kaon = spawn_kaon(pc, socket, early, &py);
 
     // aiortc learns each channel's reliability and subprotocol from DCEP (RFC 8832 §5.1); the
     // negotiated one opens on both sides without it.
@@ -933,7 +862,7 @@ fn answer_aiortc(py: &mut Aiortc, offer_cmd: &str) -> Kaon {
     let answer = pc.create_answer().expect("answer");
     pc.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
-    let kaon = Kaon::spawn(pc, socket, early, py);
+    let kaon = spawn_kaon(pc, socket, early, py);
     py.send(&format!(
         r#"{{"cmd":"answer","sdp":{}}}"#,
         json_str(&answer.to_string())
@@ -1021,7 +950,7 @@ fn kaon_offers_aiortc_answers_over_ipv6_loopback() {
         SessionDescription::parse(answer).expect("kaon parses aiortc's answer"),
     )
     .expect("kaon takes aiortc's answer");
-    let mut kaon = Kaon::spawn(pc, socket, early, &py);
+    let mut kaon = spawn_kaon(pc, socket, early, &py);
     kaon.open("v6", false);
     py.wait_label("open", "v6");
     println!(

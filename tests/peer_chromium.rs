@@ -34,7 +34,6 @@ mod common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::net::UdpSocket;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Mutex;
@@ -42,11 +41,11 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use common::json_lines::{Ev, json_str};
+use common::kaon_peer::{KaonPeer as Kaon, bind};
 use kaon::datachannel::{ChannelConfig, ChannelId};
 use kaon::ice::IceState;
 use kaon::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, SdpType};
 use kaon::sdp::SessionDescription;
-use kaon_std::Driver;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// Sizes of the binary messages each side sends: one byte, one datagram, Chromium's classic
@@ -223,75 +222,6 @@ impl Drop for Browser {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The kaon side: a PeerConnection on its own UDP socket and driver thread.
-struct Kaon {
-    driver: Driver<PeerConnection>,
-    seen: Vec<PeerEvent>,
-}
-
-impl Kaon {
-    fn wait(
-        &mut self,
-        what: &str,
-        limit: Duration,
-        pred: impl Fn(&PeerEvent) -> bool,
-    ) -> PeerEvent {
-        if let Some(i) = self.seen.iter().position(&pred) {
-            return self.seen.remove(i);
-        }
-        let end = Instant::now() + limit;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.driver.events().recv_timeout(left) {
-                Ok(e) => {
-                    assert!(
-                        !matches!(e, PeerEvent::DtlsFailed(_)),
-                        "kaon: {e:?} while waiting for {what}"
-                    );
-                    if pred(&e) {
-                        return e;
-                    }
-                    self.seen.push(e);
-                }
-                Err(_) => panic!("kaon: no {what} within {limit:?}; seen {:?}", self.seen),
-            }
-        }
-    }
-
-    /// Waits for the next message on `channel`.
-    fn message(&mut self, channel: ChannelId) -> (Vec<u8>, bool) {
-        match self.wait(
-            "message",
-            Duration::from_secs(10),
-            |e| matches!(e, PeerEvent::Message { channel: c, .. } if *c == channel),
-        ) {
-            PeerEvent::Message { data, binary, .. } => (data.to_vec(), binary),
-            _ => unreachable!(),
-        }
-    }
-
-    fn send(&self, channel: ChannelId, data: Vec<u8>, binary: bool) {
-        self.driver
-            .call(move |pc, now| pc.send_message(now, channel, data.into(), binary))
-            .expect("driver alive")
-            .expect("kaon send");
-    }
-}
-
-impl Kaon {
-    /// Closes the connection, stops the driver and prints kaon's counters.
-    fn finish(self) {
-        self.driver.call(|pc, now| pc.close(now));
-        if let Some(pc) = self.driver.shutdown() {
-            eprintln!("kaon stats: {:?}", pc.stats());
-        }
-    }
-}
-
-fn bind() -> UdpSocket {
-    UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1")
 }
 
 fn open_id(e: &PeerEvent) -> ChannelId {
@@ -620,8 +550,8 @@ fn chromium_offers_kaon_answers() {
         SessionDescription::parse(&offer).expect("kaon parses Chromium's offer"),
     )
     .expect("kaon takes Chromium's offer");
-    // Candidates reach the SDP through poll_event, which only pumps the ICE agent once the
-    // connection has been given a time: without this call the answer carries no candidate.
+    // Give the connection its first time before the answer, as a driver would (the answer
+    // lists the host candidate either way).
     kaon::Protocol::handle_timeout(&mut pc, Instant::now());
     let mut early = Vec::new();
     while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
@@ -637,10 +567,7 @@ fn chromium_offers_kaon_answers() {
         "kaon's answer carries its host candidate"
     );
     eprintln!("kaon answer:\n{answer}");
-    let mut kaon = Kaon {
-        driver: Driver::spawn(pc, vec![socket]).expect("driver"),
-        seen: early,
-    };
+    let mut kaon = Kaon::spawn(pc, socket, early, Duration::from_secs(10), String::new);
     browser.send(&format!(
         r#"{{"cmd":"answer","sdp":{}}}"#,
         json_str(&answer)
@@ -735,10 +662,7 @@ fn kaon_offers_chromium_answers() {
         SessionDescription::parse(&answer).expect("kaon parses Chromium's answer"),
     )
     .expect("kaon takes Chromium's answer");
-    let mut kaon = Kaon {
-        driver: Driver::spawn(pc, vec![socket]).expect("driver"),
-        seen: early,
-    };
+    let mut kaon = Kaon::spawn(pc, socket, early, Duration::from_secs(10), String::new);
 
     kaon.wait(
         "kaon-chat open",

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod json_lines;
+pub mod kaon_peer;
 
 use std::path::PathBuf;
 

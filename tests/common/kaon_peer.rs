@@ -1,0 +1,112 @@
+//! The kaon side of an interop test: a `PeerConnection` on its own loopback UDP socket and
+//! `kaon_std` driver thread, with waits that fail loudly and say what the other peer printed.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use kaon::datachannel::ChannelId;
+use kaon::peer::{PeerConnection, PeerEvent};
+use kaon_std::Driver;
+
+/// A UDP socket on 127.0.0.1 with a port of the system's choosing.
+pub fn bind() -> UdpSocket {
+    UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1")
+}
+
+/// A driven kaon peer. Events that arrive while waiting for another one are kept.
+pub struct KaonPeer {
+    /// The driver, for calls into the connection.
+    pub driver: Driver<PeerConnection>,
+    /// The socket's address (kaon's host candidate).
+    pub local: SocketAddr,
+    seen: Vec<PeerEvent>,
+    /// How long [`message`](Self::message) waits.
+    limit: Duration,
+    /// What a failure message adds: the other peer's last output.
+    context: Box<dyn Fn() -> String>,
+}
+
+impl KaonPeer {
+    /// Starts driving `pc` over `socket`; `early` holds events polled before the driver took
+    /// over. `limit` bounds [`message`](Self::message); `context` is printed on a failure.
+    pub fn spawn(
+        pc: PeerConnection,
+        socket: UdpSocket,
+        early: Vec<PeerEvent>,
+        limit: Duration,
+        context: impl Fn() -> String + 'static,
+    ) -> Self {
+        Self {
+            local: socket.local_addr().expect("local address"),
+            driver: Driver::spawn(pc, vec![socket]).expect("driver"),
+            seen: early,
+            limit,
+            context: Box::new(context),
+        }
+    }
+
+    /// Reads events until one matches (earlier unmatched ones are kept); panics on a DTLS
+    /// failure or after `limit`.
+    pub fn wait(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        pred: impl Fn(&PeerEvent) -> bool,
+    ) -> PeerEvent {
+        if let Some(i) = self.seen.iter().position(&pred) {
+            return self.seen.remove(i);
+        }
+        let end = Instant::now() + limit;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.driver.events().recv_timeout(left) {
+                Ok(e) => {
+                    assert!(
+                        !matches!(e, PeerEvent::DtlsFailed(_)),
+                        "kaon: {e:?} while waiting for {what}\n{}",
+                        (self.context)()
+                    );
+                    if pred(&e) {
+                        return e;
+                    }
+                    self.seen.push(e);
+                }
+                Err(_) => panic!(
+                    "kaon: no {what} within {limit:?}; seen {:?}\n{}",
+                    self.seen,
+                    (self.context)()
+                ),
+            }
+        }
+    }
+
+    /// Waits for the next message on `channel`: its bytes and whether it was binary.
+    pub fn message(&mut self, channel: ChannelId) -> (Vec<u8>, bool) {
+        match self.wait(
+            &format!("a message on channel {channel}"),
+            self.limit,
+            |e| matches!(e, PeerEvent::Message { channel: c, .. } if *c == channel),
+        ) {
+            PeerEvent::Message { data, binary, .. } => (data.to_vec(), binary),
+            _ => unreachable!(),
+        }
+    }
+
+    /// Sends one message; panics if kaon refuses it.
+    pub fn send(&self, channel: ChannelId, data: Vec<u8>, binary: bool) {
+        let n = data.len();
+        self.driver
+            .call(move |pc, now| pc.send_message(now, channel, data.into(), binary))
+            .expect("driver alive")
+            .unwrap_or_else(|e| panic!("kaon: sending {n} bytes on {channel}: {e}"));
+    }
+
+    /// Closes the connection (if the peer did not), stops the driver and prints kaon's
+    /// counters.
+    pub fn finish(self) {
+        self.driver.call(|pc, now| pc.close(now));
+        if let Some(pc) = self.driver.shutdown() {
+            eprintln!("kaon stats: {:?}", pc.stats());
+        }
+    }
+}
