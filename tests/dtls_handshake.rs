@@ -553,6 +553,34 @@ fn close_notify_closes_both_sides() {
 }
 
 #[test]
+fn data_queued_before_close_arrives_before_close_notify() {
+    let mut p = Pair::default_pair(Link::perfect(), 11);
+    p.connect();
+    for i in 0..20u8 {
+        p.client.send(&[i; 900]).unwrap();
+    }
+    p.client.close();
+    p.run_until(Duration::from_secs(1), |p| {
+        p.server_events.contains(&Event::Closed)
+    });
+    let received: Vec<u8> = p
+        .server_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Data(d) => Some(d[0]),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(received, (0..20).collect::<Vec<u8>>());
+    let closed_at = p.server_events.iter().position(|e| *e == Event::Closed);
+    let last_data = p
+        .server_events
+        .iter()
+        .rposition(|e| matches!(e, Event::Data(_)));
+    assert!(last_data < closed_at, "close_notify overtook the data");
+}
+
+#[test]
 fn garbage_and_forged_datagrams_are_dropped_without_harm() {
     let mut p = Pair::default_pair(Link::perfect(), 10);
     p.connect();

@@ -94,6 +94,8 @@ pub struct Endpoint {
     pub(crate) scratch: Vec<u8>,
     pub(crate) early: Vec<Vec<u8>>,
     pub(crate) connected: bool,
+    /// `close` was called with data still queued: that data goes out, then close_notify.
+    pub(crate) close_after_data: bool,
     pub(crate) failure: Option<Error>,
     /// The sequence number of the record being processed (a HelloVerifyRequest echoes it).
     pub(crate) record_seq: u64,
@@ -152,6 +154,7 @@ impl Endpoint {
             scratch: Vec::new(),
             early: Vec::new(),
             connected: false,
+            close_after_data: false,
             failure: None,
             record_seq: 0,
             config,
@@ -214,15 +217,30 @@ impl Endpoint {
             .min(MAX_PLAINTEXT)
     }
 
-    /// Ends the connection: sends close_notify and reports [`Event::Closed`]. Queued data
-    /// not yet sent is dropped. Does nothing once closed or failed.
+    /// Ends the connection: sends the application data already queued with
+    /// [`Endpoint::send`], then close_notify, and reports [`Event::Closed`]. Nothing can be
+    /// queued afterwards. Does nothing once closed or failed.
     pub fn close(&mut self) {
         if matches!(self.state, State::Closed | State::Failed) {
             return;
         }
-        self.alerts_out
-            .push_back(Alert::warning(AlertDescription::CloseNotify));
+        // RFC 5246 §7.2.1: close_notify ends the write side; what the application handed us
+        // before goes first, or a peer that ignores close_notify never learns the rest (an
+        // SCTP SHUTDOWN queued just before, say).
+        let keep_data = self.state == State::Established && self.connected;
+        let queued = keep_data.then(|| std::mem::take(&mut self.app_out));
+        let queued_bytes = self.app_out_bytes;
         self.shut(State::Closed);
+        match queued {
+            Some(q) if !q.is_empty() => {
+                self.app_out = q;
+                self.app_out_bytes = queued_bytes;
+                self.close_after_data = true;
+            }
+            _ => self
+                .alerts_out
+                .push_back(Alert::warning(AlertDescription::CloseNotify)),
+        }
         self.events.push_back(Event::Closed);
     }
 
@@ -374,6 +392,7 @@ impl Endpoint {
         self.handshake_deadline = None;
         self.app_out.clear();
         self.app_out_bytes = 0;
+        self.close_after_data = false;
         self.early.clear();
     }
 
@@ -408,7 +427,8 @@ impl Endpoint {
             }
             self.alerts_out.pop_front();
         }
-        if !self.connected || self.state != State::Established {
+        let draining = self.close_after_data && self.state == State::Closed;
+        if !self.connected || (self.state != State::Established && !draining) {
             return used;
         }
         while let Some(data) = self.app_out.front() {
@@ -425,6 +445,20 @@ impl Endpoint {
             if let Some(done) = self.app_out.pop_front() {
                 self.app_out_bytes -= done.len();
                 self.recycle(done);
+            }
+        }
+        if draining {
+            self.close_after_data = false;
+            let alert = Alert::warning(AlertDescription::CloseNotify);
+            let bytes = [alert.level.to_u8(), alert.description.to_u8()];
+            match self
+                .records
+                .seal(epoch, ContentType::Alert, &[&bytes], &mut buf[used..limit])
+            {
+                Ok(n) => used += n,
+                // No room left in this datagram: the next poll sends it.
+                Err(_) if used > 0 => self.alerts_out.push_back(alert),
+                Err(_) => self.stats.transmit_dropped += 1,
             }
         }
         used
