@@ -4,7 +4,8 @@
 mod peer_support;
 
 use kaon::datachannel::ChannelConfig;
-use kaon::peer::{ConnectionState, PeerEvent};
+use kaon::peer::{ConnectionState, PeerEvent, SdpType};
+use kaon::sdp::SessionDescription;
 use peer_support::{MS, Pair, SEC, connect};
 
 #[test]
@@ -265,4 +266,97 @@ fn an_outage_shows_as_disconnected_and_recovers() {
     assert!(p.run_until(5 * SEC, |p| {
         p.messages(false, id).iter().any(|(m, _)| m == b"back")
     }));
+}
+
+/// Firefox's and Chromium's default: every host candidate hidden behind a `.local` name, and
+/// (Firefox) `a=end-of-candidates` in the offer. The answerer cannot resolve the names (no mDNS
+/// here), so its only way in is the peer-reflexive pair the offerer's checks create.
+#[test]
+fn an_offer_of_only_mdns_names_with_end_of_candidates_connects_through_prflx() {
+    let mut p = Pair::lan(40, 5 * MS, 0.0);
+    p.trickle = false;
+    let now = p.now();
+    let id = p
+        .pc(true)
+        .create_data_channel(now, "chat", ChannelConfig::default())
+        .unwrap();
+    let offer = p.pc(true).create_offer().unwrap();
+    p.pc(true)
+        .set_local_description(SdpType::Offer, offer.clone())
+        .unwrap();
+    let mut hidden: String = offer
+        .to_string()
+        .lines()
+        .filter(|l| *l != "a=end-of-candidates")
+        .map(|l| {
+            let l = if l.starts_with("a=candidate:") {
+                l.replace(" 10.0.0.1 ", " 1f0e7a52-9b9c-4c61-a9a4-0c7d9c1b4e21.local ")
+            } else {
+                l.to_string()
+            };
+            l + "\r\n"
+        })
+        .collect();
+    assert!(hidden.contains(".local"), "{hidden}");
+    hidden.push_str("a=end-of-candidates\r\n");
+    p.pc(false)
+        .set_remote_description(SdpType::Offer, SessionDescription::parse(&hidden).unwrap())
+        .unwrap();
+    let answer = p.pc(false).create_answer().unwrap();
+    p.pc(false)
+        .set_local_description(SdpType::Answer, answer.clone())
+        .unwrap();
+    p.pc(true)
+        .set_remote_description(SdpType::Answer, answer)
+        .unwrap();
+    assert!(
+        p.run_until(5 * SEC, |p| p.opened(true, id) && p.opened(false, id)),
+        "no channel: answerer {:?}",
+        p.log(false)
+    );
+    assert_ne!(p.state(false), ConnectionState::Failed);
+}
+
+/// The other side of the same rule: names that never resolve and checks that never come
+/// still end in failure, once the peer has been quiet for the end-of-candidates timeout.
+#[test]
+fn unresolvable_mdns_names_and_no_checks_fail_after_the_quiet_timeout() {
+    let mut p = Pair::lan(41, 5 * MS, 0.0);
+    p.trickle = false;
+    let now = p.now();
+    p.pc(true)
+        .create_data_channel(now, "chat", ChannelConfig::default())
+        .unwrap();
+    let offer = p.pc(true).create_offer().unwrap().to_string();
+    let hidden: String = offer
+        .lines()
+        .map(|l| {
+            if l.starts_with("a=candidate:") {
+                l.replace(" 10.0.0.1 ", " 0b8e4c1d-1111-4222-8333-944455556666.local ")
+            } else {
+                l.to_string()
+            }
+        })
+        .map(|l| l + "\r\n")
+        .collect();
+    // Only the answerer is told anything: the offerer never checks, so no prflx pair appears.
+    p.pc(false)
+        .set_remote_description(SdpType::Offer, SessionDescription::parse(&hidden).unwrap())
+        .unwrap();
+    p.pc(false).add_ice_candidate("").unwrap();
+    let answer = p.pc(false).create_answer().unwrap();
+    p.pc(false)
+        .set_local_description(SdpType::Answer, answer)
+        .unwrap();
+    assert!(p.run_until(30 * SEC, |p| p.state(false) == ConnectionState::Failed));
+    let failed = p
+        .first(false, |e| {
+            matches!(
+                e,
+                PeerEvent::ConnectionStateChanged(ConnectionState::Failed)
+            )
+        })
+        .unwrap();
+    assert!(failed >= 10 * SEC, "failed too early: {failed:?}");
+    assert!(failed < 12 * SEC, "failed too late: {failed:?}");
 }

@@ -14,7 +14,7 @@ use super::consent::Liveness;
 pub use super::events::{AgentStats, IceEvent, IceState, Received, SelectedPair};
 use super::gather::Gathering;
 use super::relay::{Relay, RelaySlot};
-use super::{Error, sdp};
+use super::{Address, Error, sdp};
 use crate::Rng;
 use crate::stun::{Key, TransactionId};
 
@@ -332,6 +332,11 @@ impl Agent {
             // mDNS names wait for a resolver; TCP candidates are kept for the record.
             if self.list.unresolved.len() >= self.cfg.max_remote_candidates {
                 return Err(Error::TooManyCandidates);
+            }
+            // A name to resolve is news from the peer: the quiet timer starts again.
+            if matches!(candidate.address, Address::Mdns(_) | Address::Fqdn(_)) {
+                self.remote_quiet_since = None;
+                self.dirty = true;
             }
             self.list.unresolved.push(candidate);
             return Ok(());

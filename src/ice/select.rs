@@ -26,7 +26,7 @@ impl Agent {
         self.remote_presumed_done = self
             .cfg
             .end_of_candidates_timeout
-            .is_some_and(|t| now >= quiet + t && !self.list.pairs.is_empty());
+            .is_some_and(|t| now >= quiet + t && self.quiet_timer_counts());
         self.update_state();
     }
 
@@ -173,7 +173,7 @@ impl Agent {
                 IceState::Connected
             }
         } else if self.remote.is_some()
-            && (self.remote_eoc || self.remote_presumed_done)
+            && self.remote_finished()
             && self.gathering_done()
             && !self.cfg.lite
             && self.list.triggered.is_empty()
@@ -190,15 +190,47 @@ impl Agent {
         self.set_state(state);
     }
 
+    /// Whether the peer can add nothing more that would make a pair: it said so and we hold
+    /// pairs to judge, or it has been quiet for the end-of-candidates timeout.
+    ///
+    /// With no usable remote candidate at all, or with remote names still awaiting
+    /// resolution, the peer's end-of-candidates is not enough: a browser that hides its host
+    /// addresses behind
+    /// `.local` names (and Firefox ends its offer with end-of-candidates) is reached only
+    /// through the peer-reflexive pairs its own checks create (RFC 8445 §7.3.1.3), or once
+    /// the names resolve. Failing at once would leave those checks unanswered.
+    fn remote_finished(&self) -> bool {
+        if self.list.remotes.is_empty() || self.awaiting_names() {
+            self.remote_presumed_done
+        } else {
+            self.remote_eoc || self.remote_presumed_done
+        }
+    }
+
+    /// Whether the quiet timer may presume the peer done: something from it is there to judge
+    /// (pairs, names to resolve, or its end-of-candidates). An agent that has heard nothing
+    /// yet keeps waiting for trickled candidates.
+    fn quiet_timer_counts(&self) -> bool {
+        !self.list.pairs.is_empty() || self.remote_eoc || self.awaiting_names()
+    }
+
+    /// Remote candidates held under a name (mDNS `.local` or FQDN) that nothing resolved yet.
+    pub(crate) fn awaiting_names(&self) -> bool {
+        self.list.unresolved.iter().any(|c| {
+            matches!(c.address, super::Address::Mdns(_) | super::Address::Fqdn(_))
+                && c.transport == super::Transport::Udp
+        })
+    }
+
     /// When the end-of-candidates timeout would let failure be declared, while nothing works
-    /// and the peer has not said it is done.
+    /// and the peer has not (usably) said it is done.
     pub(crate) fn quiet_deadline(&self) -> Option<Instant> {
         // Once passed, the check timeouts that fail the last pairs re-evaluate on their own.
         if self.failed
-            || self.remote_eoc
             || self.remote_presumed_done
             || self.selected.is_some()
-            || self.list.pairs.is_empty()
+            || !self.quiet_timer_counts()
+            || (self.remote_eoc && !self.list.remotes.is_empty() && !self.awaiting_names())
         {
             return None;
         }
