@@ -185,6 +185,73 @@ fn close_tells_the_peer_and_ends_in_closed() {
     }));
 }
 
+/// kaon, like several stacks, takes close_notify as the end of DTLS only: its channels close
+/// when the SCTP SHUTDOWN arrives. So everything queued before `close`, then the SHUTDOWN, must
+/// leave before close_notify, even when far more is queued than one round trip carries.
+#[test]
+fn close_delivers_what_was_queued_then_shuts_sctp_down_before_close_notify() {
+    let mut p = Pair::lan(9, 20 * MS, 0.0);
+    let id = connect(&mut p, "close with a full queue");
+    let now = p.now();
+    let chunk = vec![7u8; 60 * 1024];
+    for _ in 0..16 {
+        p.pc(true).send(now, id, &chunk).unwrap();
+    }
+    p.pc(true).send_text(now, id, "last words").unwrap();
+    p.pc(true).close(now);
+    assert!(p.pc(true).send_text(now, id, "too late").is_err());
+    assert!(
+        p.run_until(10 * SEC, |p| p
+            .log(false)
+            .iter()
+            .any(|(_, e)| matches!(e, PeerEvent::SctpClosed))),
+        "the answerer never saw the SCTP shutdown: {:?}",
+        p.log(false)
+            .iter()
+            .map(|(_, e)| e)
+            .filter(|e| !matches!(e, PeerEvent::Message { .. }))
+            .collect::<Vec<_>>()
+    );
+    let got = p.messages(false, id);
+    assert_eq!(got.len(), 17, "messages lost at close");
+    assert_eq!(got.last().unwrap(), &(b"last words".to_vec(), false));
+    assert!(
+        p.log(false)
+            .iter()
+            .any(|(_, e)| *e == PeerEvent::DataChannelClosed(id))
+    );
+    // close_notify followed the shutdown.
+    assert!(p.run_until(2 * SEC, |p| {
+        p.log(false)
+            .iter()
+            .any(|(_, e)| *e == PeerEvent::DtlsClosed)
+    }));
+}
+
+/// `abort` (an abrupt close) sends SCTP ABORT, drops what is queued, and still tells the peer.
+#[test]
+fn abort_tells_the_peer_at_once_and_drops_the_queue() {
+    let mut p = Pair::lan(10, 20 * MS, 0.0);
+    let id = connect(&mut p, "abort");
+    let now = p.now();
+    let chunk = vec![7u8; 60 * 1024];
+    for _ in 0..16 {
+        p.pc(true).send(now, id, &chunk).unwrap();
+    }
+    p.pc(true).abort(now);
+    assert_eq!(p.state(true), ConnectionState::Closed);
+    assert!(p.run_until(2 * SEC, |p| {
+        p.log(false)
+            .iter()
+            .any(|(_, e)| matches!(e, PeerEvent::SctpClosed))
+    }));
+    let closed_at = p
+        .first(false, |e| matches!(e, PeerEvent::SctpClosed))
+        .unwrap();
+    assert!(p.messages(false, id).len() < 16);
+    assert!(closed_at < p.now() - p.t0 + SEC);
+}
+
 #[test]
 fn a_wrong_fingerprint_in_the_answer_fails_the_connection() {
     use kaon::dtls::{HashAlgorithm, Identity};

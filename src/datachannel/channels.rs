@@ -213,6 +213,12 @@ impl DataChannels {
         self.assoc.shutdown(now);
     }
 
+    /// Aborts the association at once (RFC 9260 §9.1): the peer gets an ABORT, everything
+    /// queued is dropped, every channel closes. Does nothing once the association is over.
+    pub fn abort(&mut self, now: Instant) {
+        self.assoc.abort(now);
+    }
+
     /// Handles a received SCTP packet.
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
         self.now = Some(now);

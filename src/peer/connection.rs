@@ -67,6 +67,10 @@ pub struct PeerConnection {
     pub(super) dtls_connected: bool,
     pub(super) dtls_failed: bool,
     pub(super) closed: bool,
+    /// After a graceful `close`: until when SCTP may finish delivering and shutting down
+    /// before DTLS says close_notify.
+    pub(super) closing_until: Option<Instant>,
+    pub(super) close_timeout: std::time::Duration,
     pub(super) srtp: Option<SrtpKeying>,
     pub(super) events: VecDeque<PeerEvent>,
     pub(super) last_now: Option<Instant>,
@@ -132,6 +136,8 @@ impl PeerConnection {
             dtls_connected: false,
             dtls_failed: false,
             closed: false,
+            closing_until: None,
+            close_timeout: config.close_timeout,
             srtp: None,
             events: VecDeque::new(),
             last_now: None,
@@ -333,23 +339,69 @@ impl PeerConnection {
         self.gathering_complete = false;
     }
 
-    /// Closes the connection: SCTP shutdown, DTLS close_notify, ICE closed. The final
-    /// datagrams still come out of `poll_transmit`.
+    /// Closes the connection gracefully (W3C `close()`): the state is
+    /// [`Closed`](ConnectionState::Closed) at once and nothing more can be sent, but what the
+    /// channels already hold is still delivered, then the SCTP SHUTDOWN runs (RFC 9260 §9.2),
+    /// then DTLS sends close_notify and ICE stops. The peer therefore sees every channel close
+    /// even if it ignores close_notify. If the SHUTDOWN has not completed within
+    /// [`PeerConfig::close_timeout`](super::PeerConfig::close_timeout) the association is
+    /// aborted. Keep driving the connection (`poll_transmit`, `poll_timeout`) until
+    /// `poll_timeout` returns `None` for the final datagrams to leave.
     pub fn close(&mut self, now: Instant) {
         if self.closed {
             return;
         }
         self.last_now = Some(now);
-        if self.sctp_started {
+        self.closed = true;
+        self.set_state(ConnectionState::Closed);
+        if self.sctp_started && self.dtls.as_ref().is_some_and(|d| d.is_connected()) {
             self.channels.shutdown(now);
+            self.closing_until = Some(now + self.close_timeout);
+            self.progress_close(now);
+        } else {
+            self.finish_close(now);
+        }
+    }
+
+    /// Closes the connection abruptly: SCTP ABORT (RFC 9260 §9.1) drops whatever is queued and
+    /// tells the peer at once, then DTLS close_notify. Also what a graceful
+    /// [`close`](Self::close) ends in when the SHUTDOWN does not complete in time.
+    pub fn abort(&mut self, now: Instant) {
+        self.last_now = Some(now);
+        if !self.closed {
+            self.closed = true;
+            self.set_state(ConnectionState::Closed);
+        }
+        self.finish_close(now);
+    }
+
+    /// Moves a graceful close on: once the association is over (or the wait ran out), DTLS
+    /// closes behind the last SCTP packets.
+    fn progress_close(&mut self, now: Instant) {
+        let Some(until) = self.closing_until else {
+            return;
+        };
+        let terminated = self.channels.association().state() == crate::sctp::State::Terminated;
+        if terminated || now >= until {
+            self.finish_close(now);
+        } else {
             self.flush_sctp(now);
+        }
+    }
+
+    fn finish_close(&mut self, now: Instant) {
+        self.closing_until = None;
+        if self.sctp_started {
+            // A no-op once the association has terminated.
+            self.channels.abort(now);
+            self.flush_sctp(now);
+            // Nothing can reach the association any more: its timers stop here.
+            self.sctp_started = false;
         }
         match &mut self.dtls {
             Some(d) => d.close(),
             None => self.ice.close(),
         }
-        self.closed = true;
-        self.set_state(ConnectionState::Closed);
     }
 
     pub(super) fn check_open(&self) -> Result<(), Error> {
@@ -606,6 +658,7 @@ impl Protocol for PeerConnection {
             }
         }
         self.pump(Some(now));
+        self.progress_close(now);
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -618,6 +671,7 @@ impl Protocol for PeerConnection {
             self.channels.handle_timeout(now);
         }
         self.pump(Some(now));
+        self.progress_close(now);
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
@@ -647,7 +701,7 @@ impl Protocol for PeerConnection {
             }
         }
         let Some(t) = t else {
-            if self.closed {
+            if self.closed && self.closing_until.is_none() {
                 // close_notify is out: now ICE may stop too.
                 self.ice.close();
             }
@@ -693,6 +747,7 @@ impl Protocol for PeerConnection {
         if self.sctp_started {
             merge(self.channels.poll_timeout());
         }
+        merge(self.closing_until);
         t
     }
 }

@@ -109,6 +109,9 @@ pub struct PeerConfig {
     pub identity: Option<Identity>,
     /// The largest message we accept, announced as `a=max-message-size`.
     pub max_message_size: usize,
+    /// How long [`PeerConnection::close`] lets the SCTP association deliver what was queued
+    /// and finish its SHUTDOWN before it aborts it and sends DTLS close_notify anyway.
+    pub close_timeout: std::time::Duration,
 }
 
 impl Default for PeerConfig {
@@ -118,6 +121,7 @@ impl Default for PeerConfig {
             ice: AgentConfig::default(),
             identity: None,
             max_message_size: 256 * 1024,
+            close_timeout: std::time::Duration::from_secs(3),
         }
     }
 }
