@@ -427,3 +427,53 @@ fn unresolvable_mdns_names_and_no_checks_fail_after_the_quiet_timeout() {
     assert!(failed >= 10 * SEC, "failed too early: {failed:?}");
     assert!(failed < 12 * SEC, "failed too late: {failed:?}");
 }
+
+/// Offer from `a`, answer from `b` at once, but the answer reaches `a` only after `delay`:
+/// returns when `a` saw DTLS connected, since the answer was applied.
+fn dtls_after_a_late_answer(seed: u64, delay: std::time::Duration) -> std::time::Duration {
+    let mut p = Pair::lan(seed, 5 * MS, 0.0);
+    let now = p.now();
+    let id = p
+        .pc(true)
+        .create_data_channel(now, "chat", ChannelConfig::default())
+        .unwrap();
+    let offer = p.pc(true).create_offer().unwrap();
+    p.pc(true)
+        .set_local_description(SdpType::Offer, offer.clone())
+        .unwrap();
+    p.pc(false)
+        .set_remote_description(SdpType::Offer, offer)
+        .unwrap();
+    let answer = p.pc(false).create_answer().unwrap();
+    p.pc(false)
+        .set_local_description(SdpType::Answer, answer.clone())
+        .unwrap();
+    p.run_for(delay);
+    p.pc(true)
+        .set_remote_description(SdpType::Answer, answer)
+        .unwrap();
+    let applied = p.sim.now() - p.t0;
+    assert!(p.run_until(10 * SEC, |p| p.opened(true, id) && p.opened(false, id)));
+    let dtls = p.first(true, |e| matches!(e, PeerEvent::DtlsConnected)).unwrap();
+    println!("answer applied at {applied:?}; offerer's DTLS connected at {dtls:?}");
+    dtls - applied
+}
+
+/// The answerer (DTLS client) waits for the offerer's first check, which proves the offerer
+/// holds the answer, before its ClientHello: nothing is dropped, nothing waits for a
+/// retransmission timeout.
+#[test]
+fn client_hello_waits_until_the_offerer_has_the_answer() {
+    let after = dtls_after_a_late_answer(42, 150 * MS);
+    // Check, ClientHello, server flight, client Finished: about three 10 ms round trips.
+    assert!(after < 60 * MS, "DTLS took {after:?} after the answer");
+}
+
+/// A ClientHello that arrives before the offerer knows its DTLS role (a peer that does not
+/// wait, or kaon's own fallback after half a second) is kept and answered as soon as the
+/// answer is applied.
+#[test]
+fn an_early_client_hello_is_kept_until_the_answer_gives_the_role() {
+    let after = dtls_after_a_late_answer(43, 2100 * MS);
+    assert!(after < 60 * MS, "DTLS took {after:?} after the answer");
+}

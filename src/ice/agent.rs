@@ -465,6 +465,14 @@ impl Agent {
         })
     }
 
+    /// Whether the peer has shown it holds our credentials: an authenticated check of the
+    /// current generation reached us, or it is a lite agent (which sends none). A peer that
+    /// answers our checks may not have our description yet (its answer to a check needs only
+    /// its own password); one that checks us has it, and so is ready for what follows ICE.
+    pub fn peer_has_checked(&self) -> bool {
+        self.remote_lite || self.list.pairs.iter().any(|p| p.inbound_ok)
+    }
+
     /// The selected pair's candidates: the local one the peer sees and the remote one.
     pub fn selected_candidates(&self) -> Option<(Candidate, Candidate)> {
         let s = self.selected?;

@@ -19,6 +19,14 @@ use crate::{Datagram, Protocol, Rng, Transmit};
 /// datagram WebRTC stacks assume.
 const SCTP_MTU: usize = 1200 - 64;
 
+/// How long a DTLS client waits for the peer's first check before sending its ClientHello
+/// anyway (see `ensure_dtls`).
+const CLIENT_HELLO_HOLD: std::time::Duration = std::time::Duration::from_millis(500);
+/// Early DTLS datagrams kept until our role is known: a ClientHello, even a post-quantum one in
+/// two fragments, and a retransmission.
+const MAX_EARLY_DTLS: usize = 4;
+const MAX_EARLY_DTLS_BYTES: usize = 8 * 1024;
+
 const UNSPECIFIED: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
 
@@ -70,6 +78,11 @@ pub struct PeerConnection {
     /// After a graceful `close`: until when SCTP may finish delivering and shutting down
     /// before DTLS says close_notify.
     pub(super) closing_until: Option<Instant>,
+    /// DTLS datagrams that came over a valid pair before we knew our DTLS role (the peer
+    /// applied our offer's answer before we got it): replayed once the role is known.
+    pub(super) early_dtls: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+    /// As DTLS client: when to send the ClientHello even though the peer has not checked us.
+    pub(super) client_hello_at: Option<Instant>,
     pub(super) close_timeout: std::time::Duration,
     pub(super) srtp: Option<SrtpKeying>,
     pub(super) events: VecDeque<PeerEvent>,
@@ -137,6 +150,8 @@ impl PeerConnection {
             dtls_failed: false,
             closed: false,
             closing_until: None,
+            early_dtls: Vec::new(),
+            client_hello_at: None,
             close_timeout: config.close_timeout,
             srtp: None,
             events: VecDeque::new(),
@@ -430,6 +445,16 @@ impl PeerConnection {
         else {
             return;
         };
+        if role == dtls::Role::Client && via.is_none() && !self.ice.peer_has_checked() {
+            // Our check succeeded, but the peer may not have our answer yet (it answers checks
+            // with its own password alone): a ClientHello now would be dropped and cost a
+            // retransmission timeout. Its first check to us proves it is ready; if none comes,
+            // go anyway after a short wait.
+            let at = *self.client_hello_at.get_or_insert(now + CLIENT_HELLO_HOLD);
+            if now < at {
+                return;
+            }
+        }
         let cfg = dtls::Config {
             role,
             local_addr: Some(local),
@@ -447,9 +472,25 @@ impl PeerConnection {
             Ok(d) => {
                 self.dtls_addrs = (local, remote);
                 self.dtls = Some(d);
+                self.client_hello_at = None;
                 self.update_state();
             }
             Err(e) => self.dtls_fail(e),
+        }
+    }
+
+    /// Feeds the DTLS datagrams that came before our role was known, once it is.
+    fn replay_early_dtls(&mut self, now: Instant) {
+        if self.early_dtls.is_empty() || self.dtls_role.is_none() {
+            return;
+        }
+        for (local, remote, bytes) in std::mem::take(&mut self.early_dtls) {
+            let d = Datagram {
+                source: remote,
+                destination: local,
+                contents: &bytes,
+            };
+            self.on_data(now, d, &bytes);
         }
     }
 
@@ -582,7 +623,20 @@ impl PeerConnection {
             self.ensure_dtls(now, Some((d.destination, d.source)));
         }
         let Some(dtls) = &mut self.dtls else {
-            self.stats.dropped += 1;
+            // The peer started DTLS before its answer reached us (we offered; it checked us
+            // with the credentials of our offer): keep its first flight until we know our
+            // role, as libwebrtc does, instead of waiting for its retransmission.
+            let held: usize = self.early_dtls.iter().map(|e| e.2.len()).sum();
+            if self.dtls_role.is_none()
+                && !self.closed
+                && self.early_dtls.len() < MAX_EARLY_DTLS
+                && held + bytes.len() <= MAX_EARLY_DTLS_BYTES
+            {
+                self.early_dtls
+                    .push((d.destination, d.source, bytes.to_vec()));
+            } else {
+                self.stats.dropped += 1;
+            }
             return;
         };
         let (local, remote) = self.dtls_addrs;
@@ -671,6 +725,8 @@ impl Protocol for PeerConnection {
             self.channels.handle_timeout(now);
         }
         self.pump(Some(now));
+        self.replay_early_dtls(now);
+        self.ensure_dtls(now, None);
         self.progress_close(now);
     }
 
@@ -680,6 +736,7 @@ impl Protocol for PeerConnection {
         if let Some(t) = self.ice.poll_transmit(now, buf) {
             return Some(t);
         }
+        self.replay_early_dtls(now);
         self.ensure_dtls(now, None);
         let dtls = self.dtls.as_mut()?;
         let (local, remote, relayed) = match self.ice.selected_pair() {
@@ -748,6 +805,13 @@ impl Protocol for PeerConnection {
             merge(self.channels.poll_timeout());
         }
         merge(self.closing_until);
+        if self.dtls.is_none() {
+            merge(self.client_hello_at);
+            if self.dtls_role.is_some() && !self.early_dtls.is_empty() {
+                // Replay at the next call: a description set since gave us our role.
+                merge(self.last_now);
+            }
+        }
         t
     }
 }
