@@ -185,3 +185,81 @@ fn a_rolled_back_reoffer_keeps_the_session() {
     round_trip(&mut p, true, id, "after rollback");
     assert!(no_channel_closed(&p));
 }
+
+/// The m-lines of a description, as `kind port mid`.
+fn m_lines(text: &str) -> Vec<String> {
+    let sdp = SessionDescription::parse(text).unwrap();
+    sdp.media
+        .iter()
+        .map(|m| format!("{} {} {}", m.kind, m.port, m.mid().unwrap_or("-")))
+        .collect()
+}
+
+/// Two renegotiations: the offerer adds an audio section (which kaon rejects in place), then
+/// the other side re-offers with a new channel already open; the rejected line keeps its index
+/// and mid in every later description (RFC 8829 §5.2.2) and the channels keep working.
+#[test]
+fn an_added_media_section_is_rejected_in_place_and_kept_by_later_offers() {
+    let mut p = Pair::lan(30, 5 * MS, 0.0);
+    let id = connect(&mut p, "m-lines");
+    // Exchange 2: a's offer grows an audio section (as a browser's would after addTrack).
+    let offer = p.pc(true).create_offer().unwrap().to_string();
+    let audio = "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\n\
+                 a=sendrecv\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n";
+    let offer = offer.replace("a=group:BUNDLE 0\r\n", "a=group:BUNDLE 0 1\r\n") + audio;
+    let offer = SessionDescription::parse(&offer).unwrap();
+    p.pc(true)
+        .set_local_description(SdpType::Offer, offer.clone())
+        .unwrap();
+    p.pc(false)
+        .set_remote_description(SdpType::Offer, offer)
+        .unwrap();
+    let answer = p.pc(false).create_answer().unwrap();
+    p.pc(false)
+        .set_local_description(SdpType::Answer, answer.clone())
+        .unwrap();
+    let answer_text = answer.to_string();
+    assert_eq!(m_lines(&answer_text), ["application 9 0", "audio 0 1"]);
+    assert!(answer_text.contains("a=group:BUNDLE 0\r\n"));
+    p.pc(true)
+        .set_remote_description(SdpType::Answer, answer)
+        .unwrap();
+    round_trip(&mut p, true, id, "after the audio section");
+    // Exchange 3, from b, with a channel created meanwhile: the rejected line stays.
+    let now = p.now();
+    let second = p
+        .pc(false)
+        .create_data_channel(now, "second", kaon::datachannel::ChannelConfig::default())
+        .unwrap();
+    let (offer, answer) = p.negotiate_from(false);
+    assert_eq!(m_lines(&offer), ["application 9 0", "audio 0 1"]);
+    assert_eq!(m_lines(&answer), ["application 9 0", "audio 0 1"]);
+    assert!(p.run_until(5 * SEC, |p| p.opened(true, second)));
+    round_trip(&mut p, false, second, "on the second channel");
+    round_trip(&mut p, true, id, "still on the first");
+    assert!(no_channel_closed(&p));
+}
+
+/// An answer whose m-lines do not match the offer's is refused and changes nothing.
+#[test]
+fn an_answer_that_drops_an_m_line_is_refused() {
+    let mut p = Pair::lan(31, 5 * MS, 0.0);
+    let offer = p.pc(true).create_offer().unwrap();
+    p.pc(true)
+        .set_local_description(SdpType::Offer, offer.clone())
+        .unwrap();
+    p.pc(false)
+        .set_remote_description(SdpType::Offer, offer)
+        .unwrap();
+    let answer = p.pc(false).create_answer().unwrap().to_string();
+    let extra = answer + "m=audio 0 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:9\r\n";
+    assert_eq!(
+        p.pc(true)
+            .set_remote_description(SdpType::Answer, SessionDescription::parse(&extra).unwrap()),
+        Err(Error::SectionMismatch)
+    );
+    assert_eq!(
+        p.pc(true).signaling_state(),
+        kaon::peer::SignalingState::HaveLocalOffer
+    );
+}

@@ -454,7 +454,9 @@ fn dtls_after_a_late_answer(seed: u64, delay: std::time::Duration) -> std::time:
         .unwrap();
     let applied = p.sim.now() - p.t0;
     assert!(p.run_until(10 * SEC, |p| p.opened(true, id) && p.opened(false, id)));
-    let dtls = p.first(true, |e| matches!(e, PeerEvent::DtlsConnected)).unwrap();
+    let dtls = p
+        .first(true, |e| matches!(e, PeerEvent::DtlsConnected))
+        .unwrap();
     println!("answer applied at {applied:?}; offerer's DTLS connected at {dtls:?}");
     dtls - applied
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::demux::PacketKind;
-use super::description::{DEFAULT_MAX_MESSAGE_SIZE, RemoteSummary, SCTP_PORT, SdpType};
+use super::jsep::{DEFAULT_MAX_MESSAGE_SIZE, MLine, RemoteSummary, SCTP_PORT, SdpType, Session};
 use super::{ConnectionState, Error, PeerConfig, PeerEvent, PeerStats, SignalingState};
 use crate::datachannel::{self, ChannelConfig, ChannelId, DataChannels};
 use crate::dtls::{self, Fingerprint, HashAlgorithm, Identity, SrtpKeying};
@@ -67,7 +67,10 @@ pub struct PeerConnection {
     /// per peer.
     pub(super) local_description: Option<(SdpType, String)>,
     pub(super) remote_description: Option<(SdpType, String)>,
-    pub(super) mid: String,
+    /// The session's m-lines as of the last completed exchange (RFC 8829).
+    pub(super) jsep: Session,
+    /// The m-lines of our pending offer, until its answer settles them.
+    pub(super) local_offer_lines: Option<Vec<MLine>>,
     pub(super) session_id: u64,
     pub(super) session_version: u64,
     pub(super) ice_state: IceState,
@@ -141,7 +144,8 @@ impl PeerConnection {
             signalled_ufrag: None,
             local_description: None,
             remote_description: None,
-            mid: "0".to_string(),
+            jsep: Session::default(),
+            local_offer_lines: None,
             session_id: rng.u64() >> 2,
             session_version: 1,
             ice_state: IceState::New,
@@ -549,7 +553,7 @@ impl PeerConnection {
                     self.srtp = c.srtp;
                     self.dtls_connected = true;
                     self.events.push_back(PeerEvent::DtlsConnected);
-                    if !self.sctp_started && !self.closed {
+                    if !self.sctp_started && !self.closed && self.jsep.data_mid().is_some() {
                         self.sctp_started = true;
                         self.channels.connect(now);
                     }

@@ -6,8 +6,9 @@
 //! - **Signalling** (RFC 8829, JSEP): [`create_offer`](PeerConnection::create_offer),
 //!   [`create_answer`](PeerConnection::create_answer),
 //!   [`set_local_description`](PeerConnection::set_local_description),
-//!   [`set_remote_description`](PeerConnection::set_remote_description) and rollback, with one
-//!   bundled `application` m-section (`UDP/DTLS/SCTP`, RFC 8841). A remote description is
+//!   [`set_remote_description`](PeerConnection::set_remote_description) and rollback, over a
+//!   session of ordered m-lines ([`jsep`]) whose bundled `application` m-section
+//!   (`UDP/DTLS/SCTP`, RFC 8841) carries the data channels. A remote description is
 //!   checked by [`RemoteSummary::from_sdp`] before anything is applied, and refused with a
 //!   typed [`Error`]. The offerer says `a=setup:actpass`; the answerer takes `active` and
 //!   becomes the DTLS client (what browsers do), or honours an offer's `active`/`passive`
@@ -64,7 +65,8 @@
 //!
 //! # Limits of this release
 //!
-//! - Data only: an offer with audio or video is refused ([`Error::MediaNotSupported`]);
+//! - Data only: an offer's audio, video and other sections are answered rejected in their
+//!   places (port 0, RFC 8829 §5.3.1; the [`jsep`] model keeps every m-line at its index), and
 //!   RTP and RTCP datagrams are counted and dropped. The DTLS-SRTP keys are kept for later.
 //! - Later offer/answer exchanges may restart ICE (ours with
 //!   [`restart_ice`](PeerConnection::restart_ice), or the peer's: new credentials in its
@@ -81,13 +83,13 @@
 
 mod connection;
 mod demux;
-mod description;
+pub mod jsep;
 pub mod router;
 mod signaling;
 
 pub use connection::PeerConnection;
 pub use demux::PacketKind;
-pub use description::{DEFAULT_MAX_MESSAGE_SIZE, RemoteSummary, SCTP_PORT, SdpType};
+pub use jsep::{DEFAULT_MAX_MESSAGE_SIZE, MLine, RemoteSummary, SCTP_PORT, SdpType};
 pub use router::{InsertError, MAX_ROUTES_PER_PEER, PeerId, PeerMut, Router, RouterStats};
 
 use crate::datachannel::ChannelId;
@@ -241,25 +243,10 @@ pub struct PeerStats {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The description has no `a=group:BUNDLE` holding its data m-section (we require
-    /// max-bundle, RFC 8843).
-    #[error("the description does not bundle its data section")]
-    NoBundle,
-    /// No `application` m-section is accepted.
-    #[error("the description has no data m-section")]
-    NoDataSection,
-    /// More than one `application` m-section.
-    #[error("more than one data m-section")]
-    SeveralDataSections,
-    /// An audio or video m-section: media is not supported yet.
-    #[error("media m-sections ({0}) are not supported")]
-    MediaNotSupported(String),
-    /// The data m-section's protocol is neither `UDP/DTLS/SCTP` nor `DTLS/SCTP`.
-    #[error("unsupported data protocol {0}")]
-    UnsupportedProtocol(String),
-    /// The data m-section has no `a=mid`.
-    #[error("the data m-section has no mid")]
-    NoMid,
+    /// An answer whose m-lines do not match our offer's line for line (RFC 8829 §5.3.1: the
+    /// same count, kinds and mids, in order).
+    #[error("the answer's m-lines do not match the offer's")]
+    SectionMismatch,
     /// No `a=ice-ufrag` / `a=ice-pwd`.
     #[error("the description lacks ICE credentials")]
     NoIceCredentials,

@@ -2,7 +2,7 @@
 //! checking and applying the peer's, the signalling state machine and rollback.
 
 use super::connection::channels_config;
-use super::description::{Local, RemoteSummary, SCTP_PORT, SdpType};
+use super::jsep::{self, Local, MLine, RemoteSummary, SCTP_PORT, SdpType};
 use super::{Error, PeerConnection, SignalingState};
 use crate::datachannel::{self, DataChannels};
 use crate::dtls;
@@ -22,7 +22,8 @@ impl PeerConnection {
         }
         // RFC 8842 §5.5: a later offer that keeps the DTLS association says the role we hold.
         let setup = self.current_setup().unwrap_or(Setup::ActPass);
-        Ok(self.write_local(setup))
+        let lines = self.jsep.offer_lines();
+        Ok(self.write_local(setup, &lines, true))
     }
 
     /// `a=setup` for the DTLS role already negotiated, if any.
@@ -49,11 +50,17 @@ impl PeerConnection {
             (None, Setup::Active) => Setup::Passive,
             (None, _) => Setup::Active,
         };
-        self.mid = remote.mid.clone();
-        Ok(self.write_local(setup))
+        let lines = jsep::answer_lines(remote);
+        let bundle = remote.bundled;
+        Ok(self.write_local(setup, &lines, bundle))
     }
 
-    pub(super) fn write_local(&mut self, setup: Setup) -> SessionDescription {
+    pub(super) fn write_local(
+        &mut self,
+        setup: Setup,
+        lines: &[MLine],
+        bundle: bool,
+    ) -> SessionDescription {
         // Take in the candidates the agent has announced, even if the app has not polled
         // events since adding its addresses.
         self.pump(self.last_now);
@@ -61,7 +68,8 @@ impl PeerConnection {
         let d = Local {
             session_id: self.session_id,
             version: self.session_version,
-            mid: &self.mid,
+            lines,
+            bundle,
             ufrag,
             pwd,
             fingerprint: &self.fingerprint,
@@ -85,14 +93,16 @@ impl PeerConnection {
         match (kind, self.signaling) {
             (SdpType::Rollback, _) => return self.rollback(),
             (SdpType::Offer, SignalingState::Stable | SignalingState::HaveLocalOffer) => {
+                self.local_offer_lines = Some(lines_of(&sdp));
                 self.signaling = SignalingState::HaveLocalOffer;
             }
             (SdpType::Answer, SignalingState::HaveRemoteOffer) => {
-                let setup = sdp
-                    .media
-                    .first()
-                    .and_then(|m| sdp.setup_for(m))
-                    .ok_or(Error::NoSetup)?;
+                // The role our answer took, from its live section; with every section
+                // rejected there is no transport and the role does not matter.
+                let setup = match sdp.media.iter().find(|m| !m.is_rejected()) {
+                    Some(m) => sdp.setup_for(m).ok_or(Error::NoSetup)?,
+                    None => Setup::Active,
+                };
                 let remote = self
                     .pending_remote
                     .take()
@@ -107,6 +117,7 @@ impl PeerConnection {
                 } else {
                     self.apply_remote(remote, role, false)?;
                 }
+                self.jsep.lines = lines_of(&sdp);
                 self.signaling = SignalingState::Stable;
             }
             (_, state) => {
@@ -161,12 +172,17 @@ impl PeerConnection {
                     Setup::Passive => dtls::Role::Client,
                     s => return Err(Error::BadSetup(s)),
                 };
+                let offered = self.local_offer_lines.as_deref().unwrap_or_default();
+                let settled =
+                    jsep::settle(offered, &summary.sections).ok_or(Error::SectionMismatch)?;
                 if self.remote_applied {
                     self.check_update(&summary)?;
                     self.apply_update(summary, role)?;
                 } else {
                     self.apply_remote(summary, role, true)?;
                 }
+                self.jsep.lines = settled;
+                self.local_offer_lines = None;
                 self.signaling = SignalingState::Stable;
             }
             (_, state) => {
@@ -189,7 +205,10 @@ impl PeerConnection {
                     state: self.signaling,
                 });
             }
-            SignalingState::HaveLocalOffer => self.local_description = None,
+            SignalingState::HaveLocalOffer => {
+                self.local_description = None;
+                self.local_offer_lines = None;
+            }
             SignalingState::HaveRemoteOffer => {
                 self.pending_remote = None;
                 self.pending_candidates.clear();
@@ -214,7 +233,6 @@ impl PeerConnection {
             self.become_controlled()?;
         }
         self.apply_remote_ice(&remote)?;
-        self.mid = remote.mid.clone();
         self.remote_fingerprints = remote.fingerprints.clone();
         self.remote_max_message_size = remote.max_message_size;
         self.remote_sctp_port = remote.sctp_port;
@@ -265,7 +283,11 @@ impl PeerConnection {
     /// What a later description may not change (RFC 8842 §5.5: any of it would mean a new
     /// DTLS association, which this release does not make).
     fn check_update(&self, remote: &RemoteSummary) -> Result<(), Error> {
-        if remote.mid != self.mid {
+        // The data section may not move or vanish while its association lives (RFC 8841 §5;
+        // other sections may come and go).
+        if let Some(mid) = self.jsep.data_mid()
+            && remote.mid.as_deref() != Some(mid)
+        {
             return Err(Error::Renegotiation("mid"));
         }
         let same_certificate = remote
@@ -326,4 +348,13 @@ fn compact_text(sdp: &SessionDescription) -> String {
     let mut text = sdp.to_string();
     text.shrink_to_fit();
     text
+}
+
+/// The m-lines a description (ours, as the application set it) carries.
+fn lines_of(sdp: &SessionDescription) -> Vec<MLine> {
+    sdp.media
+        .iter()
+        .enumerate()
+        .map(|(i, m)| MLine::of(m, i))
+        .collect()
 }
