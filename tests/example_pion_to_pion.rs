@@ -1,6 +1,7 @@
 //! The `pion-to-pion` example as two real processes on loopback: the answer side starts first,
-//! then the offer side; they signal over the example's HTTP/1.1 servers, connect, exchange
-//! messages both ways and exit cleanly. The processes are killed by PID if the test fails.
+//! then the offer side; they signal over the example's HTTP/1.1 servers in Pion's wire format
+//! (JSON descriptions to `/sdp`, text candidates to `/candidate`), connect, exchange messages
+//! both ways and exit cleanly. `tests/peer_pion.rs` runs the example against Pion's own. The processes are killed by PID if the test fails.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
@@ -62,10 +63,10 @@ impl Peer {
         let mut child = Command::new(binary)
             .args([
                 name,
-                "--offer-address",
+                // Go's flag forms, as Pion's programs take them, and kaon's long form.
+                "-offer-address",
                 &format!("127.0.0.1:{offer}"),
-                "--answer-address",
-                &format!("127.0.0.1:{answer}"),
+                &format!("--answer-address=127.0.0.1:{answer}"),
                 "--interval-ms",
                 "100",
                 "--messages",
@@ -173,4 +174,39 @@ fn pion_to_pion_processes_signal_over_http_and_exchange_messages() {
         let (ok, stderr) = peer.finish(deadline);
         assert!(ok, "{name} exited with an error: {stderr}");
     }
+}
+
+/// POSTs `body` to `http://127.0.0.1:{port}{path}` once the server listens; returns the
+/// status line.
+fn post(port: u16, path: &str, body: &str) -> String {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut status = String::new();
+    BufReader::new(stream).read_line(&mut status).unwrap();
+    status.trim_end().to_string()
+}
+
+#[test]
+fn a_raw_sdp_offer_is_refused_with_the_reason_as_pion_speaks_json() {
+    // kaon issue 11, defect 5: the example used to post raw SDP; Pion's programs post and
+    // expect `{"type":"offer","sdp":"..."}`. A raw SDP is now an error the example reports.
+    let binary = example_binary();
+    let (offer_port, answer_port) = (free_port(), free_port());
+    let deadline = Instant::now() + PATIENCE;
+    let answer = Peer::spawn(&binary, "answer", offer_port, answer_port);
+    answer.wait_for("signalling on", deadline);
+    let raw = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
+    assert_eq!(post(answer_port, "/sdp", raw), "HTTP/1.1 200 OK");
+    let (ok, stderr) = answer.finish(deadline);
+    assert!(!ok, "a raw SDP was taken as an offer");
+    assert!(
+        stderr.contains("session description is not JSON"),
+        "stderr: {stderr}"
+    );
 }

@@ -272,3 +272,196 @@ fn endpoint_drives_an_association_as_a_protocol() {
     assert_eq!(a.poll_event(), Some(Event::Connected));
     assert_eq!(b.poll_event(), Some(Event::Connected));
 }
+
+/// pion/sctp 1.8.6 (Pion webrtc 3.1.56, what Debian 12 ships) as the wire sees it: its INIT
+/// and INIT ACK parser knows these parameter types and nothing else.
+const OLD_PION_PARAMS: &[u16] = &[
+    1,      // Heartbeat Info
+    7,      // State Cookie
+    13,     // Outgoing SSN Reset Request
+    16,     // Re-configuration Response
+    0x8000, // ECN Capable
+    0x8002, // Random
+    0x8003, // Chunk List
+    0x8004, // Requested HMAC Algorithm
+    0x8008, // Supported Extensions
+    0xc000, // Forward-TSN-Supported
+];
+
+/// Whether old Pion's packet parser fails on `packet`. It walks an INIT's or INIT ACK's
+/// parameters while more than a parameter header's 4 bytes remain, and fails on any type it
+/// does not know, or a length shorter than the header or longer than what is left; a failed
+/// parse drops the whole packet (`handleInbound` logs "unable to parse SCTP packet" and
+/// returns), with no ABORT and no ERROR chunk: against RFC 9260 §3.2.1, which says to skip
+/// or report a parameter by the two high bits of its type.
+fn old_pion_rejects(packet: &[u8]) -> bool {
+    use kaon::sctp::chunk::Chunk;
+    use kaon::sctp::packet::Packet;
+    let Ok(p) = Packet::parse(packet) else {
+        return true;
+    };
+    for chunk in p.chunks() {
+        let params = match chunk {
+            Ok(Chunk::Init(i) | Chunk::InitAck(i)) => i.params,
+            Ok(_) => continue,
+            Err(_) => return true,
+        };
+        let mut at = 0;
+        while params.len() - at > 4 {
+            let kind = u16::from_be_bytes([params[at], params[at + 1]]);
+            let len = usize::from(u16::from_be_bytes([params[at + 2], params[at + 3]]));
+            if !OLD_PION_PARAMS.contains(&kind) || len < 4 || len > params.len() - at {
+                return true;
+            }
+            at += (len + 3) & !3;
+            if at > params.len() {
+                break;
+            }
+        }
+    }
+    false
+}
+
+/// A peer double that behaves as old Pion does on the wire: an association without RFC 9653
+/// that silently drops every packet old Pion's parser fails on.
+struct OldPion {
+    inner: Association,
+    dropped: usize,
+}
+
+impl OldPion {
+    fn new(seed: u64) -> Self {
+        Self {
+            // Old Pion announces no zero checksum.
+            inner: Association::new(cfg(seed)),
+            dropped: 0,
+        }
+    }
+}
+
+impl kaon::sctp::PacketLayer for OldPion {
+    type Event = Event;
+    fn handle_packet(&mut self, now: std::time::Instant, packet: &[u8]) {
+        if old_pion_rejects(packet) {
+            self.dropped += 1;
+            return;
+        }
+        self.inner.handle_packet(now, packet);
+    }
+    fn poll_packet(&mut self, now: std::time::Instant, buf: &mut [u8]) -> Option<usize> {
+        self.inner.poll_packet(now, buf)
+    }
+    fn handle_timeout(&mut self, now: std::time::Instant) {
+        self.inner.handle_timeout(now);
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        self.inner.poll_event()
+    }
+    fn poll_timeout(&self) -> Option<std::time::Instant> {
+        self.inner.poll_timeout()
+    }
+}
+
+/// kaon as a WebRTC peer runs it: zero checksum offered, over DTLS.
+fn kaon_over_dtls(seed: u64) -> Association {
+    Association::new(Config {
+        zero_checksum: true,
+        ..cfg(seed)
+    })
+}
+
+fn pair_with_old_pion(seed: u64) -> Pair<Association, OldPion> {
+    let link = LinkConfig::rtt(Duration::from_millis(20));
+    Pair::new(
+        kaon_over_dtls(seed),
+        OldPion::new(seed + 1),
+        link.clone(),
+        link,
+        seed,
+    )
+}
+
+fn exchange_messages(p: &mut Pair<Association, OldPion>) {
+    let now = p.now;
+    p.a.send(now, 1, 51, &b"to pion"[..], SendOptions::default())
+        .unwrap();
+    p.b.inner
+        .send(now, 2, 51, &b"to kaon"[..], SendOptions::default())
+        .unwrap();
+    let (mut got_a, mut got_b) = (false, false);
+    assert!(p.run(Duration::from_secs(5), |p| {
+        for e in events(&mut p.a) {
+            got_a |= matches!(e, Event::Message(m) if m.data == b"to kaon"[..]);
+        }
+        for e in std::iter::from_fn(|| p.b.inner.poll_event()) {
+            got_b |= matches!(e, Event::Message(m) if m.data == b"to pion"[..]);
+        }
+        got_a && got_b
+    }));
+}
+
+#[test]
+fn old_pion_connects_when_both_sides_open_as_webrtc_does() {
+    // Both send INIT (Pion's SCTP is always a client). Old Pion drops kaon's INIT for its
+    // Zero Checksum Acceptable; kaon's INIT ACK to Pion's INIT must not carry it, or Pion drops
+    // that too and no channel ever opens (kaon issue 11, defect 4).
+    for seed in 0..10 {
+        let mut p = pair_with_old_pion(seed);
+        let now = p.now;
+        p.a.connect(now);
+        p.b.inner.connect(now);
+        let start = p.now;
+        // Well before kaon's own fallback INIT (1.5 s): the INIT ACK alone must do it.
+        assert!(
+            p.run(Duration::from_secs(1), |p| p.a.is_established()
+                && p.b.inner.is_established()),
+            "seed {seed}: no association; old Pion dropped {} packets",
+            p.b.dropped
+        );
+        assert!(p.now - start < Duration::from_millis(200), "seed {seed}");
+        assert!(!p.a.zero_checksum(), "old Pion never announced it");
+        assert_eq!(p.b.dropped, 1, "seed {seed}: only kaon's first INIT");
+        exchange_messages(&mut p);
+    }
+}
+
+#[test]
+fn old_pion_that_never_initiates_is_reached_by_the_init_without_zero_checksum() {
+    // A passive old peer: only kaon sends INIT. The first two carry the parameter and are
+    // dropped in silence; the third (after the second T1-init timeout) goes without it.
+    let mut p = pair_with_old_pion(7);
+    let now = p.now;
+    p.a.connect(now);
+    let start = p.now;
+    assert!(
+        p.run(Duration::from_secs(10), |p| p.a.is_established()
+            && p.b.inner.is_established()),
+        "no association; old Pion dropped {} packets",
+        p.b.dropped
+    );
+    assert_eq!(p.b.dropped, 2);
+    // INITs at 0, 0.5 s and 1.5 s (RTO 500 ms, doubled once), then two round trips.
+    let took = p.now - start;
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_millis(1600),
+        "{took:?}"
+    );
+    assert!(!p.a.zero_checksum());
+    exchange_messages(&mut p);
+}
+
+#[test]
+fn modern_peers_still_negotiate_zero_checksum_after_a_lost_first_init() {
+    // One lost INIT must not cost the zero checksum between two RFC 9653 peers.
+    let link = LinkConfig::rtt(Duration::from_millis(20));
+    let mut p = Pair::new(kaon_over_dtls(1), kaon_over_dtls(2), link.clone(), link, 1);
+    p.link_mut(0).loss = 1.0;
+    let now = p.now;
+    p.a.connect(now);
+    // The first INIT is lost; the link heals before the first retransmission.
+    p.run(Duration::from_millis(100), |_| false);
+    p.link_mut(0).loss = 0.0;
+    assert!(p.run(Duration::from_secs(5), |p| p.a.is_established()
+        && p.b.is_established()));
+    assert!(p.a.zero_checksum() && p.b.zero_checksum());
+}

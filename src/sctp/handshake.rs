@@ -18,6 +18,17 @@ use std::time::Instant;
 /// RFC 9653 §7: the alternate error detection method identifier of DTLS.
 const EDMID_DTLS: u32 = 1;
 
+/// INITs sent with Zero Checksum Acceptable before retrying without it: the first and one
+/// retransmission, so the fallback INIT leaves after the second T1-init timeout (1.5 s with
+/// the default 500 ms initial RTO).
+///
+/// Stacks older than RFC 9653 that break RFC 9260 §3.2.1 (pion/sctp before 2024, still in
+/// Linux distributions) drop a whole INIT that carries the parameter, silently: to us that
+/// looks exactly like loss. One lost INIT on a working path is common enough that it should
+/// not cost the zero checksum; two in a row is rare (1% at 10% loss), and guessing wrong then
+/// only costs a CRC32c per packet, whereas waiting longer delays every old peer's channel.
+const ZERO_CHECKSUM_INIT_TRIES: u32 = 2;
+
 /// What the peer's INIT or INIT ACK told us beyond its fixed fields.
 #[derive(Debug, Default)]
 struct PeerParams<'a> {
@@ -69,7 +80,12 @@ impl Association {
         self.timers.set(Timer::Init, now + self.rto.rto());
     }
 
-    fn our_params(&self, out: &mut Vec<Param<'static>>) {
+    /// Whether the INIT we send now carries Zero Checksum Acceptable.
+    fn init_offers_zero_checksum(&self) -> bool {
+        self.cfg.zero_checksum && self.init_tries < ZERO_CHECKSUM_INIT_TRIES
+    }
+
+    fn our_params(&self, zero_checksum: bool, out: &mut Vec<Param<'static>>) {
         const WITH_IDATA: &[u8] = &[
             kind::RECONFIG,
             kind::FORWARD_TSN,
@@ -83,8 +99,10 @@ impl Association {
             WITHOUT
         };
         out.push(Param::SupportedExtensions(ext));
+        // pion/sctp 1.8.6 reads both of these; it drops the chunk on anything it does not
+        // know (Supported Address Types included), so nothing else goes in.
         out.push(Param::ForwardTsnSupported);
-        if self.cfg.zero_checksum {
+        if zero_checksum {
             out.push(Param::ZeroChecksumAcceptable(EDMID_DTLS));
         }
     }
@@ -109,9 +127,9 @@ impl Association {
         }
     }
 
-    fn init_chunk_params(&self, cookie: Option<&[u8]>) -> Vec<u8> {
+    fn init_chunk_params(&self, zero_checksum: bool, cookie: Option<&[u8]>) -> Vec<u8> {
         let mut params = Vec::new();
-        self.our_params(&mut params);
+        self.our_params(zero_checksum, &mut params);
         let extra = cookie.map(Param::StateCookie);
         let len: usize = params.iter().chain(&extra).map(Param::encoded_len).sum();
         let mut buf = vec![0u8; len];
@@ -135,7 +153,7 @@ impl Association {
     }
 
     fn send_init(&mut self) {
-        let params = self.init_chunk_params(None);
+        let params = self.init_chunk_params(self.init_offers_zero_checksum(), None);
         let init = Chunk::Init(self.init_fields(self.local_tag, &params));
         self.queue_packet(0, &[init]);
     }
@@ -187,7 +205,12 @@ impl Association {
             created_ms: self.now_ms(now),
         };
         let sealed = self.key.seal(&cookie);
-        let params = self.init_chunk_params(Some(&sealed));
+        // RFC 9653 §5: a zero checksum may only be sent to a peer that announced the method,
+        // and kaon uses it only when both ends did (`caps_from`), so a peer whose INIT lacks
+        // the parameter gains nothing from it in our INIT ACK; a pre-RFC 9653 peer that
+        // breaks RFC 9260 §3.2.1 (pion/sctp before 2024) drops the whole INIT ACK on it and
+        // never connects. Answer with the parameter only when the INIT carried it.
+        let params = self.init_chunk_params(cookie.caps.zero_checksum, Some(&sealed));
         let ack = Chunk::InitAck(self.init_fields(tag, &params));
         self.queue_packet(init.initiate_tag, &[ack]);
     }
@@ -336,7 +359,143 @@ impl Association {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sctp::Config;
+    use crate::sctp::packet::Packet;
     use crate::wire::Writer;
+
+    fn zc_assoc(seed: u64) -> Association {
+        Association::new(Config {
+            seed: Some(seed),
+            zero_checksum: true,
+            ..Config::default()
+        })
+    }
+
+    /// The INIT or INIT ACK in each packet `a` has queued, as (is_ack, peer params seen).
+    fn sent_inits(a: &mut Association, now: Instant) -> Vec<(bool, bool)> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1500];
+        while let Some(n) = a.poll_packet(now, &mut buf) {
+            let pkt = Packet::parse(&buf[..n]).unwrap();
+            for c in pkt.chunks() {
+                match c.unwrap() {
+                    Chunk::Init(i) => out.push((false, peer_params(i.params).zero_checksum)),
+                    Chunk::InitAck(i) => out.push((true, peer_params(i.params).zero_checksum)),
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
+    /// An INIT from a peer, with or without Zero Checksum Acceptable.
+    fn peer_init(zero_checksum: bool) -> Vec<u8> {
+        let mut params = vec![Param::SupportedExtensions(&[kind::FORWARD_TSN])];
+        if zero_checksum {
+            params.push(Param::ZeroChecksumAcceptable(EDMID_DTLS));
+        }
+        let mut pbuf = vec![0u8; params.iter().map(Param::encoded_len).sum()];
+        let mut w = Writer::new(&mut pbuf);
+        params.iter().for_each(|p| p.write(&mut w).unwrap());
+        let init = Chunk::Init(Init {
+            initiate_tag: 0x1234_5678,
+            a_rwnd: 1 << 20,
+            outbound_streams: 1024,
+            inbound_streams: 1024,
+            initial_tsn: 1,
+            params: &pbuf,
+        });
+        let mut buf = vec![0u8; 12 + init.encoded_len()];
+        let header = Header {
+            src_port: 5000,
+            dst_port: 5000,
+            vtag: 0,
+        };
+        let mut pw = PacketWriter::new(&mut buf, header).unwrap();
+        assert!(pw.push(&init));
+        let n = pw.finish(false);
+        buf.truncate(n);
+        buf
+    }
+
+    #[test]
+    fn init_ack_carries_zero_checksum_only_when_the_init_did() {
+        let now = Instant::now();
+        for (theirs, expect) in [(false, false), (true, true)] {
+            let mut a = zc_assoc(1);
+            a.handle_packet(now, &peer_init(theirs));
+            assert_eq!(
+                sent_inits(&mut a, now),
+                vec![(true, expect)],
+                "INIT had it: {theirs}"
+            );
+        }
+    }
+
+    #[test]
+    fn init_ack_in_cookie_wait_follows_the_peer_init_too() {
+        // Simultaneous open (WebRTC): our own INIT carries the parameter, the old peer's does
+        // not; our answer to its INIT must not.
+        let now = Instant::now();
+        let mut a = zc_assoc(2);
+        a.connect(now);
+        assert_eq!(sent_inits(&mut a, now), vec![(false, true)]);
+        a.handle_packet(now, &peer_init(false));
+        assert_eq!(sent_inits(&mut a, now), vec![(true, false)]);
+        assert!(!a.caps.zero_checksum);
+    }
+
+    #[test]
+    fn init_retries_without_zero_checksum_after_the_second_timeout() {
+        let mut now = Instant::now();
+        let mut a = zc_assoc(3);
+        a.connect(now);
+        let mut seen = sent_inits(&mut a, now);
+        for _ in 0..4 {
+            now = a.poll_timeout().unwrap();
+            a.handle_timeout(now);
+            seen.extend(sent_inits(&mut a, now));
+        }
+        assert!(seen.iter().all(|&(ack, _)| !ack));
+        let zc: Vec<bool> = seen.iter().map(|&(_, z)| z).collect();
+        assert_eq!(zc, [true, true, false, false, false]);
+    }
+
+    #[test]
+    fn fallback_init_keeps_the_parameters_old_pion_reads() {
+        // pion/sctp 1.8.6 parses Supported Extensions and Forward-TSN-Supported; the fallback
+        // INIT must still carry them so PR-SCTP and stream reset are negotiated.
+        let mut now = Instant::now();
+        let mut a = zc_assoc(5);
+        a.connect(now);
+        let _ = sent_inits(&mut a, now);
+        for _ in 0..2 {
+            now = a.poll_timeout().unwrap();
+            a.handle_timeout(now);
+        }
+        let mut buf = [0u8; 1500];
+        let mut last = None;
+        while let Some(n) = a.poll_packet(now, &mut buf) {
+            last = Some(buf[..n].to_vec());
+        }
+        let last = last.unwrap();
+        let pkt = Packet::parse(&last).unwrap();
+        let Some(Ok(Chunk::Init(init))) = pkt.chunks().next() else {
+            panic!("not an INIT");
+        };
+        let kinds: Vec<u16> = Params::new(init.params)
+            .map(|p| p.unwrap().kind())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                super::super::param::kind::SUPPORTED_EXTENSIONS,
+                super::super::param::kind::FORWARD_TSN_SUPPORTED
+            ]
+        );
+        let p = peer_params(init.params);
+        assert!(p.forward_tsn && p.reconfig && !p.zero_checksum);
+    }
 
     #[test]
     fn usrsctp_style_init_parameters_are_all_read() {
