@@ -133,6 +133,7 @@ mod events;
 mod gather;
 mod receive;
 mod relay;
+mod report;
 mod sdp;
 mod select;
 
@@ -143,6 +144,7 @@ pub use candidate::{
 };
 pub use config::AgentConfig;
 pub use relay::{Relay, Unwrapped};
+pub use report::{PairCheckState, PairReport};
 
 use std::net::SocketAddr;
 

@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::demux::PacketKind;
 use super::jsep::{DEFAULT_MAX_MESSAGE_SIZE, MLine, RemoteSummary, SCTP_PORT, SdpType, Session};
+use super::stats::Traffic;
 use super::{ConnectionState, Error, PeerConfig, PeerEvent, PeerStats, SignalingState};
 use crate::datachannel::{self, ChannelConfig, ChannelId, DataChannels};
 use crate::dtls::{self, Fingerprint, HashAlgorithm, Identity, SrtpKeying};
@@ -92,6 +93,8 @@ pub struct PeerConnection {
     pub(super) last_now: Option<Instant>,
     pub(super) scratch: Vec<u8>,
     pub(super) stats: PeerStats,
+    /// What `get_stats` reports.
+    pub(super) traffic: Traffic,
 }
 
 impl PeerConnection {
@@ -162,6 +165,7 @@ impl PeerConnection {
             last_now: None,
             scratch: vec![0; 1500],
             stats: PeerStats::default(),
+            traffic: Traffic::default(),
         })
     }
 
@@ -309,7 +313,11 @@ impl PeerConnection {
             });
         }
         self.last_now = Some(now);
+        let len = data.len() as u64;
         self.channels.send(now, channel, data, binary)?;
+        let c = self.traffic.channels.entry(channel).or_default();
+        c.messages_sent += 1;
+        c.bytes_sent += len;
         Ok(())
     }
 
@@ -410,6 +418,7 @@ impl PeerConnection {
 
     fn finish_close(&mut self, now: Instant) {
         self.closing_until = None;
+        self.traffic.dtls_closed = self.dtls.is_some();
         if self.sctp_started {
             // A no-op once the association has terminated.
             self.channels.abort(now);
@@ -532,6 +541,7 @@ impl PeerConnection {
                     self.update_state();
                 }
                 IceEvent::SelectedPairChanged { local, remote } => {
+                    self.traffic.selected_pair_changes += 1;
                     self.events
                         .push_back(PeerEvent::SelectedCandidatePairChanged {
                             local: local.to_string(),
@@ -550,6 +560,10 @@ impl PeerConnection {
         while let Some(e) = dtls.poll_event() {
             match e {
                 dtls::Event::Connected(c) => {
+                    self.traffic.dtls_cipher = Some(c.cipher_suite);
+                    self.traffic.srtp_profile = c.srtp.as_ref().map(|k| k.profile);
+                    self.traffic.remote_certificate =
+                        Some(Fingerprint::of(HashAlgorithm::Sha256, &c.peer_certificate));
                     self.srtp = c.srtp;
                     self.dtls_connected = true;
                     self.events.push_back(PeerEvent::DtlsConnected);
@@ -563,6 +577,7 @@ impl PeerConnection {
                     dtls.recycle(packet);
                 }
                 dtls::Event::Closed => {
+                    self.traffic.dtls_closed = true;
                     // W3C webrtc-pc §4.3.3 counts a closed DTLS transport with the connected
                     // ones: the aggregate state does not fall back to connecting.
                     self.events.push_back(PeerEvent::DtlsClosed);
@@ -618,6 +633,7 @@ impl PeerConnection {
 
     /// Data from a working pair: DTLS goes to the endpoint, anything else is dropped.
     fn on_data(&mut self, now: Instant, d: Datagram<'_>, bytes: &[u8]) {
+        self.traffic.received(d.destination, d.source, bytes.len());
         if PacketKind::classify(bytes) != PacketKind::Dtls {
             self.stats.dropped += 1;
             return;
@@ -657,22 +673,32 @@ impl PeerConnection {
     fn channel_event(&mut self, e: datachannel::Event) -> PeerEvent {
         match e {
             datachannel::Event::Connected => PeerEvent::SctpConnected,
-            datachannel::Event::ChannelOpen { id, remote } => PeerEvent::DataChannelOpen {
-                id,
-                label: self
+            datachannel::Event::ChannelOpen { id, remote } => {
+                self.traffic.channels_opened += 1;
+                let label = self
                     .channels
                     .channel_config(id)
                     .map(|c| c.label.clone())
-                    .unwrap_or_default(),
-                remote,
-            },
-            datachannel::Event::Message { id, data, binary } => PeerEvent::Message {
-                channel: id,
-                data,
-                binary,
-            },
+                    .unwrap_or_default();
+                PeerEvent::DataChannelOpen { id, label, remote }
+            }
+            datachannel::Event::Message { id, data, binary } => {
+                let c = self.traffic.channels.entry(id).or_default();
+                c.messages_received += 1;
+                c.bytes_received += data.len() as u64;
+                PeerEvent::Message {
+                    channel: id,
+                    data,
+                    binary,
+                }
+            }
             datachannel::Event::BufferedAmountLow(id) => PeerEvent::BufferedAmountLow(id),
-            datachannel::Event::ChannelClosed(id) => PeerEvent::DataChannelClosed(id),
+            datachannel::Event::ChannelClosed(id) => {
+                // The id may be reused by a new channel, which starts from zero.
+                self.traffic.channels_closed += 1;
+                self.traffic.channels.remove(&id);
+                PeerEvent::DataChannelClosed(id)
+            }
             datachannel::Event::Closed(_) => PeerEvent::SctpClosed,
         }
     }
@@ -703,15 +729,19 @@ impl Protocol for PeerConnection {
             // STUN, and whatever a TURN server relays (Data indications are STUN, ChannelData
             // 64..=79): the agent consumes checks and unwraps relayed payloads. DTLS: RFC 8445
             // §11, only data from a pair ICE vouches for goes further.
-            PacketKind::Stun | PacketKind::TurnChannel | PacketKind::Dtls => {
-                match self.ice.receive(now, d) {
-                    Received::Stun => {}
-                    Received::Data(bytes) => self.on_data(now, d, bytes),
-                    Received::Rejected => self.stats.dropped += 1,
-                }
-            }
-            // Media is not negotiated in this slice.
-            PacketKind::Rtp | PacketKind::Rtcp | PacketKind::Zrtp | PacketKind::Unknown => {
+            //
+            // RTP and RTCP from a working pair count for ICE liveness and the transport's
+            // counters like everything else, then are dropped: no media is negotiated yet.
+            PacketKind::Stun
+            | PacketKind::TurnChannel
+            | PacketKind::Dtls
+            | PacketKind::Rtp
+            | PacketKind::Rtcp => match self.ice.receive(now, d) {
+                Received::Stun => {}
+                Received::Data(bytes) => self.on_data(now, d, bytes),
+                Received::Rejected => self.stats.dropped += 1,
+            },
+            PacketKind::Zrtp | PacketKind::Unknown => {
                 self.stats.dropped += 1;
             }
         }
@@ -768,6 +798,7 @@ impl Protocol for PeerConnection {
             }
             return None;
         };
+        self.traffic.sent(local, remote, t.len);
         if relayed {
             // The agent wraps it for the relay.
             if self.ice.send(&buf[..t.len]).is_err() {

@@ -86,11 +86,13 @@ mod demux;
 pub mod jsep;
 pub mod router;
 mod signaling;
+pub mod stats;
 
 pub use connection::PeerConnection;
 pub use demux::PacketKind;
 pub use jsep::{DEFAULT_MAX_MESSAGE_SIZE, MLine, RemoteSummary, SCTP_PORT, SdpType};
 pub use router::{InsertError, MAX_ROUTES_PER_PEER, PeerId, PeerMut, Router, RouterStats};
+pub use stats::StatsReport;
 
 use crate::datachannel::ChannelId;
 use crate::dtls::Identity;

@@ -292,6 +292,11 @@ impl PeerConnection {
         self.try_call(move |pc, _| pc.add_ice_candidate(&candidate))
     }
 
+    /// [`kaon::peer::PeerConnection::get_stats`], taken on the driver thread now.
+    pub fn get_stats(&self) -> Result<kaon::peer::StatsReport, Error> {
+        self.call(|pc, now| pc.get_stats(now))
+    }
+
     /// The local candidates found so far, as `candidate:...` lines.
     pub fn local_candidates(&self) -> Result<Vec<String>, Error> {
         self.call(|pc, _| pc.local_candidates().to_vec())
