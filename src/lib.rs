@@ -51,5 +51,5 @@ pub mod stun;
 pub mod wire;
 
 pub use error::Error;
-pub use protocol::{Datagram, Protocol, Transmit};
+pub use protocol::{Datagram, Ecn, Protocol, Transmit};
 pub use rng::Rng;

@@ -22,7 +22,11 @@ pub struct Datagram<'a> {
 /// The bytes are the first `len` bytes of the buffer the caller passed to `poll_transmit`.
 /// `source` names the local socket to send from: when a layer uses more than one local address
 /// (ICE with several interfaces), the caller must send from exactly that one.
+///
+/// Build one with [`Transmit::new`]; the struct may grow fields (it is `#[non_exhaustive]`),
+/// which a driver that does not know them may ignore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Transmit {
     /// The local address to send from.
     pub source: SocketAddr,
@@ -30,6 +34,37 @@ pub struct Transmit {
     pub destination: SocketAddr,
     /// How many bytes of the caller's buffer hold the datagram.
     pub len: usize,
+    /// The ECN codepoint to mark the datagram with (RFC 3168; RFC 8888 congestion feedback
+    /// reads it back), or `None` for not-ECT. Drivers without ECN support ignore it.
+    pub ecn: Option<Ecn>,
+    /// When set, `len` holds several datagrams of this size back to back (the last may be
+    /// shorter), to be sent with one segmentation-offload call (Linux UDP GSO) or one by one.
+    /// No layer batches yet: always `None` today.
+    pub segment_size: Option<usize>,
+}
+
+impl Transmit {
+    /// A single datagram of `len` bytes from `source` to `destination`, not ECN-capable.
+    pub fn new(source: SocketAddr, destination: SocketAddr, len: usize) -> Self {
+        Self {
+            source,
+            destination,
+            len,
+            ecn: None,
+            segment_size: None,
+        }
+    }
+}
+
+/// An ECN-capable transport codepoint (RFC 3168 §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ecn {
+    /// ECT(0).
+    Ect0,
+    /// ECT(1) (L4S, RFC 9331).
+    Ect1,
+    /// Congestion experienced.
+    Ce,
 }
 
 /// The sans-IO driving contract, the same for every layer: a bare STUN client, an ICE agent, a

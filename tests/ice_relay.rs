@@ -64,11 +64,7 @@ impl Protocol for ToyServer {
     fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let (source, destination, bytes) = self.out.pop_front()?;
         buf[..bytes.len()].copy_from_slice(&bytes);
-        Some(Transmit {
-            source,
-            destination,
-            len: bytes.len(),
-        })
+        Some(Transmit::new(source, destination, bytes.len()))
     }
 
     fn poll_event(&mut self) -> Option<()> {

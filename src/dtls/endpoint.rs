@@ -495,11 +495,7 @@ impl Protocol for Endpoint {
             }
             buf[..s.bytes.len()].copy_from_slice(&s.bytes);
             self.stats.datagrams_sent += 1;
-            return Some(Transmit {
-                source: s.source,
-                destination: s.destination,
-                len: s.bytes.len(),
-            });
+            return Some(Transmit::new(s.source, s.destination, s.bytes.len()));
         }
         let destination = self.remote?;
         let limit = self.config.mtu.min(buf.len());
@@ -525,11 +521,11 @@ impl Protocol for Endpoint {
             return None;
         }
         self.stats.datagrams_sent += 1;
-        Some(Transmit {
-            source: self.local.unwrap_or(UNSPECIFIED),
+        Some(Transmit::new(
+            self.local.unwrap_or(UNSPECIFIED),
             destination,
-            len: used,
-        })
+            used,
+        ))
     }
 
     fn poll_event(&mut self) -> Option<Event> {

@@ -310,19 +310,11 @@ impl Protocol for Agent {
             let sent = match out.relay {
                 Some(r) => self.relays.get_mut(r).and_then(|slot| {
                     let len = slot.relay.wrap(now, out.destination, bytes, buf)?;
-                    Some(Transmit {
-                        source: slot.relay.local(),
-                        destination: slot.relay.server(),
-                        len,
-                    })
+                    Some(Transmit::new(slot.relay.local(), slot.relay.server(), len))
                 }),
                 None => buf.get_mut(..bytes.len()).map(|b| {
                     b.copy_from_slice(bytes);
-                    Transmit {
-                        source: out.source,
-                        destination: out.destination,
-                        len: bytes.len(),
-                    }
+                    Transmit::new(out.source, out.destination, bytes.len())
                 }),
             };
             if let Body::Owned(v) = out.body {

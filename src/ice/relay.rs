@@ -140,11 +140,7 @@ impl Agent {
     pub(crate) fn poll_relay_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         self.relays.iter_mut().find_map(|slot| {
             let len = slot.relay.poll_transmit(now, buf)?;
-            Some(Transmit {
-                source: slot.relay.local(),
-                destination: slot.relay.server(),
-                len,
-            })
+            Some(Transmit::new(slot.relay.local(), slot.relay.server(), len))
         })
     }
 }

@@ -808,11 +808,7 @@ impl Protocol for PeerConnection {
             return self.ice.poll_transmit(now, buf);
         }
         self.stats.datagrams_sent += 1;
-        Some(Transmit {
-            source: local,
-            destination: remote,
-            len: t.len,
-        })
+        Some(Transmit::new(local, remote, t.len))
     }
 
     fn poll_event(&mut self) -> Option<PeerEvent> {

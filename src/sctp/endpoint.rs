@@ -93,11 +93,7 @@ impl<L: PacketLayer> Protocol for Endpoint<L> {
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let len = self.layer.poll_packet(now, buf)?;
-        Some(Transmit {
-            source: self.local,
-            destination: self.remote,
-            len,
-        })
+        Some(Transmit::new(self.local, self.remote, len))
     }
 
     fn poll_event(&mut self) -> Option<Self::Event> {

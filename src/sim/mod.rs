@@ -84,7 +84,7 @@
 //!     fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
 //!         let (source, destination, bytes) = self.outbox.pop_front()?;
 //!         buf[..bytes.len()].copy_from_slice(&bytes);
-//!         Some(Transmit { source, destination, len: bytes.len() })
+//!         Some(Transmit::new(source, destination, bytes.len()))
 //!     }
 //!     fn poll_event(&mut self) -> Option<String> {
 //!         self.received.pop_front()

@@ -523,11 +523,7 @@ impl Protocol for Client {
             };
             out.copy_from_slice(&tx.bytes);
             self.stats.transmitted += 1;
-            return Some(Transmit {
-                source: tx.local,
-                destination: tx.server,
-                len,
-            });
+            return Some(Transmit::new(tx.local, tx.server, len));
         }
         None
     }

@@ -376,11 +376,7 @@ impl Protocol for Server {
                 .write(buf, key.as_ref(), self.config.fingerprint);
             match written {
                 Ok(len) => {
-                    return Some(Transmit {
-                        source: p.source,
-                        destination: p.destination,
-                        len,
-                    });
+                    return Some(Transmit::new(p.source, p.destination, len));
                 }
                 Err(_) => self.stats.buffer_too_small += 1,
             }

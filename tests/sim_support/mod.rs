@@ -183,11 +183,7 @@ impl Protocol for Peer {
         self.saw(now);
         let (source, destination, bytes) = self.outbox.pop_front()?;
         buf[..bytes.len()].copy_from_slice(&bytes);
-        Some(Transmit {
-            source,
-            destination,
-            len: bytes.len(),
-        })
+        Some(Transmit::new(source, destination, bytes.len()))
     }
 
     fn poll_event(&mut self) -> Option<Recv> {

@@ -22,11 +22,7 @@ impl Protocol for Echo {
     fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let (source, destination, data) = self.queue.pop_front()?;
         buf[..data.len()].copy_from_slice(&data);
-        Some(Transmit {
-            source,
-            destination,
-            len: data.len(),
-        })
+        Some(Transmit::new(source, destination, data.len()))
     }
     fn poll_event(&mut self) -> Option<()> {
         None
@@ -67,11 +63,7 @@ impl Protocol for Pinger {
         }
         buf[..4].copy_from_slice(&self.sent.to_be_bytes());
         self.sent += 1;
-        Some(Transmit {
-            source: self.local,
-            destination: self.peer,
-            len: 4,
-        })
+        Some(Transmit::new(self.local, self.peer, 4))
     }
     fn poll_event(&mut self) -> Option<u32> {
         self.echoes.pop_front()
