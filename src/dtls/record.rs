@@ -313,17 +313,25 @@ impl RecordLayer {
         };
         let mut w = Writer::new(&mut out[..HEADER_LEN]);
         header.write(&mut w)?;
-        let explicit = cipher.map_or(0, |c| c.explicit_len());
-        let mut at = HEADER_LEN + explicit;
-        for p in parts {
-            out[at..at + p.len()].copy_from_slice(p);
-            at += p.len();
-        }
-        if let Some(c) = cipher {
-            let mut aad = [0u8; 13];
-            aad[..11].copy_from_slice(&header.aad_prefix());
-            aad[11..].copy_from_slice(&(plain_len as u16).to_be_bytes());
-            c.seal(header.seq64(), &aad, &mut out[HEADER_LEN..total])?;
+        let mut aad = [0u8; 13];
+        aad[..11].copy_from_slice(&header.aad_prefix());
+        aad[11..].copy_from_slice(&(plain_len as u16).to_be_bytes());
+        match (cipher, parts) {
+            // One part (application data, alerts): encrypt while copying.
+            (Some(c), [only]) => {
+                c.seal_from(header.seq64(), &aad, only, &mut out[HEADER_LEN..total])?
+            }
+            _ => {
+                let explicit = cipher.map_or(0, |c| c.explicit_len());
+                let mut at = HEADER_LEN + explicit;
+                for p in parts {
+                    out[at..at + p.len()].copy_from_slice(p);
+                    at += p.len();
+                }
+                if let Some(c) = cipher {
+                    c.seal(header.seq64(), &aad, &mut out[HEADER_LEN..total])?;
+                }
+            }
         }
         Ok(total)
     }
@@ -355,8 +363,10 @@ impl RecordLayer {
 }
 
 impl RecordLayer {
-    /// Opens a protected record into a new vector holding exactly its plaintext: one copy of
-    /// the ciphertext, decrypted in place, for data that is handed on as it is.
+    /// Opens a protected record into a vector holding exactly its plaintext, decrypting
+    /// straight from the datagram (no copy of the ciphertext first), for data that is handed
+    /// on as it is. A recycled vector keeps its old bytes until they are overwritten, so
+    /// nothing is zeroed first either.
     pub(crate) fn open_owned(
         &mut self,
         record: &Record<'_>,
@@ -368,20 +378,18 @@ impl RecordLayer {
         };
         let seq = record.header.sequence;
         self.replay.check(seq).map_err(|_| Error::Replay)?;
-        let explicit = cipher.explicit_len();
-        if record.fragment.len() < explicit {
-            return Err(Error::BadRecord);
-        }
-        let (nonce, body) = record.fragment.split_at(explicit);
-        out.clear();
-        out.extend_from_slice(body);
-        let len = cipher.open_parts(
+        let plain_len = record
+            .fragment
+            .len()
+            .checked_sub(cipher.overhead())
+            .ok_or(Error::BadRecord)?;
+        out.resize(plain_len, 0);
+        cipher.open_into(
             record.header.seq64(),
             &record.header.aad_prefix(),
-            nonce,
+            record.fragment,
             &mut out,
         )?;
-        out.truncate(len);
         self.replay.accept(seq);
         Ok(out)
     }
