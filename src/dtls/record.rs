@@ -124,28 +124,36 @@ pub struct RecordHeader {
 impl RecordHeader {
     /// Reads a header.
     pub fn parse(r: &mut Reader<'_>) -> Result<Self, Error> {
-        let content_type = ContentType::from_u8(r.u8()?);
-        let version = Version::from_u16(r.u16()?);
-        let epoch = r.u16()?;
-        let sequence = r.u48()?;
-        let length = r.u16()?;
-        Ok(Self {
-            content_type,
-            version,
-            epoch,
-            sequence,
-            length,
-        })
+        Ok(Self::from_bytes(&r.array()?))
     }
 
     /// Writes the header.
     pub fn write(&self, w: &mut Writer<'_>) -> Result<(), Error> {
-        w.u8(self.content_type.to_u8())?;
-        w.u16(self.version.to_u16())?;
-        w.u16(self.epoch)?;
-        w.u48(self.sequence)?;
-        w.u16(self.length)?;
+        w.bytes(&self.to_bytes())?;
         Ok(())
+    }
+
+    /// The header from its 13 bytes: one bounds check for the whole header, as every record
+    /// of the data path goes through here.
+    pub fn from_bytes(b: &[u8; HEADER_LEN]) -> Self {
+        Self {
+            content_type: ContentType::from_u8(b[0]),
+            version: Version::from_u16(u16::from_be_bytes([b[1], b[2]])),
+            epoch: u16::from_be_bytes([b[3], b[4]]),
+            sequence: u64::from_be_bytes([0, 0, b[5], b[6], b[7], b[8], b[9], b[10]]),
+            length: u16::from_be_bytes([b[11], b[12]]),
+        }
+    }
+
+    /// The header's 13 bytes. A sequence number past 48 bits keeps its low 48.
+    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[0] = self.content_type.to_u8();
+        b[1..3].copy_from_slice(&self.version.to_u16().to_be_bytes());
+        b[3..5].copy_from_slice(&self.epoch.to_be_bytes());
+        b[5..11].copy_from_slice(&self.sequence.to_be_bytes()[2..]);
+        b[11..13].copy_from_slice(&self.length.to_be_bytes());
+        b
     }
 
     /// Epoch and sequence as the 64-bit `seq_num` of the AEAD additional data.
@@ -311,8 +319,7 @@ impl RecordLayer {
             sequence,
             length: (overhead + plain_len) as u16,
         };
-        let mut w = Writer::new(&mut out[..HEADER_LEN]);
-        header.write(&mut w)?;
+        out[..HEADER_LEN].copy_from_slice(&header.to_bytes());
         let mut aad = [0u8; 13];
         aad[..11].copy_from_slice(&header.aad_prefix());
         aad[11..].copy_from_slice(&(plain_len as u16).to_be_bytes());
