@@ -1,5 +1,6 @@
 //! Any bytes, read as a datagram of DTLS 1.3 records, never panic: both header forms, record
-//! number unmasking, sequence reconstruction, AEAD opening and the ACK parser.
+//! number unmasking, sequence reconstruction, AEAD opening, the ACK parser and the parsers of
+//! the extension bodies and handshake messages new in 1.3.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 

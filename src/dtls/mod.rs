@@ -273,6 +273,7 @@ pub mod fuzzing {
     pub fn parse_records13(data: &[u8]) {
         let expected = data.first().map_or(0, |&b| u64::from(b) << 8);
         super::v13::record::exercise_receive(data, expected);
+        super::v13::messages::parse_all(data);
     }
 
     /// Runs every handshake message parser and the certificate reader over `body`.

@@ -1,10 +1,18 @@
 #![allow(dead_code)] // The DTLS 1.3 handshake that uses these lands in a later step.
 
-//! DTLS 1.3 (RFC 9147) pieces that sit beside the DTLS 1.2 machinery: the TLS 1.3 key schedule
-//! (RFC 8446 §7) with the "dtls13" label prefix, and the record layer's unified header with
-//! record number encryption (RFC 9147 §4).
+//! DTLS 1.3 (RFC 9147) pieces that sit beside the DTLS 1.2 machinery, not yet driven by the
+//! endpoint:
+//!
+//! - `key_schedule`: the TLS 1.3 key schedule (RFC 8446 §7) in typed stages, with the "dtls13"
+//!   label prefix (RFC 9147 §5.9), Finished, KeyUpdate and the exporter.
+//! - `record`: the unified header, record number encryption, sequence reconstruction and
+//!   ACKs (RFC 9147 §4, §7).
+//! - `suite`: the TLS 1.3 cipher suites.
+//! - `kx13`: key shares, X25519MLKEM768 (draft-ietf-tls-ecdhe-mlkem), X25519 and P-256.
+//! - `messages`: the extension bodies and handshake messages new in 1.3.
 
 pub(crate) mod key_schedule;
 pub(crate) mod kx13;
+pub(crate) mod messages;
 pub(crate) mod record;
 pub(crate) mod suite;
