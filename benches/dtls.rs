@@ -90,9 +90,8 @@ fn seal_open(c: &mut Endpoint, s: &mut Endpoint, payload: &[u8], buf: &mut [u8],
         },
     );
     match s.poll_event() {
-        Some(Event::Data(d)) => {
-            black_box(d);
-        }
+        // Handed back as the PeerConnection does, so the steady state allocates nothing.
+        Some(Event::Data(d)) => s.recycle(black_box(d)),
         other => panic!("{other:?}"),
     }
 }
@@ -156,23 +155,31 @@ fn main() {
     });
     g.finish();
 
-    // The same two loops timed back to back, for the ratio.
-    let time = |f: &mut dyn FnMut()| {
-        for _ in 0..2_000 {
-            f();
-        }
-        let n = 50_000u32;
+    // The two loops timed in alternating rounds, keeping each one's fastest round: on a
+    // shared machine another process can slow any round down, never speed one up, so the
+    // minima are what the code costs and their ratio holds even under load.
+    let round = |f: &mut dyn FnMut()| {
+        let n = 1_000u32;
         let start = Instant::now();
         for _ in 0..n {
             f();
         }
         start.elapsed() / n
     };
-    let endpoint = time(&mut || seal_open(&mut c, &mut s, &payload, &mut buf, now));
-    let raw = time(&mut || {
-        seq += 1;
-        raw_seal_open(&key, &mut data, seq)
-    });
+    let mut endpoint = Duration::MAX;
+    let mut raw = Duration::MAX;
+    for _ in 0..2_000 {
+        seal_open(&mut c, &mut s, &payload, &mut buf, now);
+    }
+    for _ in 0..200 {
+        endpoint = endpoint.min(round(&mut || {
+            seal_open(&mut c, &mut s, &payload, &mut buf, now)
+        }));
+        raw = raw.min(round(&mut || {
+            seq += 1;
+            raw_seal_open(&key, &mut data, seq)
+        }));
+    }
     let hs = {
         let start = Instant::now();
         let n = 200u32;

@@ -374,6 +374,64 @@ impl RecordCipher {
         Ok(())
     }
 
+    /// Seals `plaintext` straight into `fragment` (laid out as for [`RecordCipher::seal`]),
+    /// encrypting as it copies: the application-data path, which saves a pass over the
+    /// payload.
+    pub(crate) fn seal_from(
+        &self,
+        seq64: u64,
+        aad: &[u8; 13],
+        plaintext: &[u8],
+        fragment: &mut [u8],
+    ) -> Result<(), Error> {
+        let explicit = self.explicit_len();
+        if fragment.len() != explicit + plaintext.len() + TAG_LEN {
+            return Err(Error::Crypto);
+        }
+        fragment[..explicit].copy_from_slice(&seq64.to_be_bytes()[..explicit]);
+        let (body, tag_out) = fragment[explicit..].split_at_mut(plaintext.len());
+        self.key
+            .seal_out_of_place_scatter(
+                self.nonce(seq64, None),
+                Aad::from(aad),
+                plaintext,
+                body,
+                &[],
+                tag_out,
+            )
+            .map_err(|_| Error::Crypto)
+    }
+
+    /// Opens `fragment` (explicit nonce, ciphertext, tag) straight into `out`, which must be
+    /// as long as the plaintext: decrypting as it copies, for data handed on in its own
+    /// buffer.
+    pub(crate) fn open_into(
+        &self,
+        seq64: u64,
+        aad_prefix: &[u8; 11],
+        fragment: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), Error> {
+        let explicit = self.explicit_len();
+        let plain_len = fragment
+            .len()
+            .checked_sub(explicit + TAG_LEN)
+            .filter(|&n| n == out.len())
+            .ok_or(Error::BadRecord)?;
+        let (nonce_part, rest) = fragment.split_at(explicit);
+        let (ciphertext, tag) = rest.split_at(plain_len);
+        let nonce = match self.nonce {
+            NonceKind::Gcm => self.nonce(seq64, Some(nonce_part)),
+            NonceKind::Xor => self.nonce(seq64, None),
+        };
+        let mut aad = [0u8; 13];
+        aad[..11].copy_from_slice(aad_prefix);
+        aad[11..].copy_from_slice(&(plain_len as u16).to_be_bytes());
+        self.key
+            .open_separate_gather(nonce, Aad::from(aad), ciphertext, tag, out)
+            .map_err(|_| Error::BadRecord)
+    }
+
     /// Opens in place; returns the plaintext's range within `fragment`. `aad_prefix` is the
     /// sequence, type and version (11 bytes); the plaintext length is appended here.
     pub(crate) fn open(
