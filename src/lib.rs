@@ -48,6 +48,7 @@ pub mod sdp;
 pub mod sim;
 pub mod srtp;
 pub mod stun;
+pub mod turn;
 pub mod wire;
 
 pub use error::Error;
