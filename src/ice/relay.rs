@@ -1,4 +1,4 @@
-//! The relay seam: how a TURN client (RFC 8656, to come) plugs into the agent.
+//! The relay seam: how a TURN client (RFC 8656) plugs into the agent.
 //!
 //! A [`Relay`] is one allocation on one TURN server, reached from one local socket. The agent
 //! drives it like any other sans-IO layer (timeouts in, control datagrams out), and once it
@@ -9,7 +9,9 @@
 //! address from the peer. Permissions are requested for every remote address the relayed
 //! candidate is paired with.
 //!
-//! Nothing in kaon implements it yet besides a test double; the TURN client will.
+//! [`turn::Client`](crate::turn::Client) implements it; the agent makes one per local address
+//! and TURN server of the same family from [`AgentConfig::turn_servers`](super::AgentConfig),
+//! and applications may add their own with [`Agent::add_relay`].
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -113,6 +115,26 @@ impl Agent {
                     slot.relay.permit(now, peer);
                 }
             }
+        }
+    }
+
+    /// Starts an allocation from the local address `addr` on each configured TURN server of
+    /// its family.
+    pub(crate) fn add_turn_relays(&mut self, addr: SocketAddr) {
+        let servers: Vec<_> = self
+            .cfg
+            .turn_servers
+            .iter()
+            .filter(|s| s.address.is_ipv4() == addr.is_ipv4())
+            .cloned()
+            .collect();
+        for s in servers {
+            let config = crate::turn::ClientConfig {
+                seed: Some(self.rng.u64()),
+                family: s.family,
+                ..crate::turn::ClientConfig::new(addr, s.address, &s.username, &s.credential)
+            };
+            self.add_relay(Box::new(crate::turn::Client::new(config)));
         }
     }
 
