@@ -10,12 +10,23 @@ pub const HEADER_LEN: usize = 4;
 pub const MIN_CHANNEL: u16 = 0x4000;
 /// The last channel number a client may bind (RFC 8656 §12).
 pub const MAX_CHANNEL: u16 = 0x4fff;
+/// The last channel number RFC 5766 allowed. RFC 8656 §12 reserved 0x5000..=0x7FFF, but
+/// clients written to RFC 5766 (coturn's own `turnutils_uclient` among them) still bind
+/// there, so ChannelData framing and kaon's server accept them; kaon's client binds only
+/// 0x4000..=0x4FFF.
+pub const MAX_RFC5766_CHANNEL: u16 = 0x7fff;
 
 const LENGTH_OFFSET: usize = 2;
 
 /// Whether `n` is a channel number a client may bind: RFC 8656 §12, 0x4000 through 0x4FFF.
 pub fn is_valid_channel(n: u16) -> bool {
     (MIN_CHANNEL..=MAX_CHANNEL).contains(&n)
+}
+
+/// Whether `n` is a channel number of RFC 5766's wider range, 0x4000 through 0x7FFF (see
+/// [`MAX_RFC5766_CHANNEL`]).
+pub fn is_rfc5766_channel(n: u16) -> bool {
+    (MIN_CHANNEL..=MAX_RFC5766_CHANNEL).contains(&n)
 }
 
 /// Whether a datagram looks like ChannelData rather than STUN: RFC 8656 §12 (and RFC 7983),
@@ -37,12 +48,12 @@ impl<'a> ChannelData<'a> {
     /// Parses a ChannelData message from a datagram. Bytes after the announced length (the
     /// padding, or anything else) are ignored.
     ///
-    /// RFC 8656 §12.4: the channel number must be in 0x4000..=0x4FFF, and a message whose
-    /// datagram is shorter than its length field claims MUST be discarded.
+    /// RFC 8656 §12.4: a message whose datagram is shorter than its length field claims MUST
+    /// be discarded. Channel numbers of RFC 5766's range (0x4000..=0x7FFF) are accepted.
     pub fn parse(buf: &'a [u8]) -> Result<Self, Error> {
         let header = buf.first_chunk::<HEADER_LEN>().ok_or(Error::Truncated)?;
         let channel = u16::from_be_bytes([header[0], header[1]]);
-        if !is_valid_channel(channel) {
+        if !is_rfc5766_channel(channel) {
             return Err(Error::BadChannel(channel));
         }
         let len = usize::from(u16::from_be_bytes([
@@ -86,7 +97,7 @@ pub fn write_header(
     len: usize,
     padded: bool,
 ) -> Result<usize, Error> {
-    if !is_valid_channel(channel) {
+    if !is_rfc5766_channel(channel) {
         return Err(Error::BadChannel(channel));
     }
     let len16 = u16::try_from(len).map_err(|_| Error::TooLong)?;
@@ -123,20 +134,21 @@ mod tests {
     }
 
     #[test]
-    fn channel_numbers_outside_0x4000_to_0x4fff_are_refused() {
+    fn channel_numbers_outside_rfc_5766s_range_are_refused() {
         assert_eq!(
-            ChannelData::parse(b"\x50\x00\x00\x00"),
-            Err(Error::BadChannel(0x5000))
+            ChannelData::parse(b"\x80\x00\x00\x00"),
+            Err(Error::BadChannel(0x8000))
         );
+        assert!(ChannelData::parse(b"\x6a\xe9\x00\x00").is_ok());
         assert_eq!(
             ChannelData::parse(b"\x3f\xff\x00\x00"),
             Err(Error::BadChannel(0x3fff))
         );
         let m = ChannelData {
-            channel: 0x5000,
+            channel: 0x8000,
             data: b"",
         };
-        assert_eq!(m.write(&mut [0; 8], false), Err(Error::BadChannel(0x5000)));
+        assert_eq!(m.write(&mut [0; 8], false), Err(Error::BadChannel(0x8000)));
     }
 
     #[test]
@@ -173,7 +185,7 @@ mod tests {
         #[test]
         fn any_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             if let Ok(m) = ChannelData::parse(&bytes) {
-                prop_assert!(is_valid_channel(m.channel));
+                prop_assert!(is_rfc5766_channel(m.channel));
                 prop_assert!(m.data.len() + HEADER_LEN <= bytes.len());
             }
         }

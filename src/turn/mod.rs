@@ -70,8 +70,9 @@ mod server;
 mod url;
 
 pub use channel_data::{
-    ChannelData, HEADER_LEN as CHANNEL_DATA_HEADER_LEN, MAX_CHANNEL, MIN_CHANNEL, is_channel_data,
-    is_valid_channel, write_header as write_channel_data_header,
+    ChannelData, HEADER_LEN as CHANNEL_DATA_HEADER_LEN, MAX_CHANNEL, MAX_RFC5766_CHANNEL,
+    MIN_CHANNEL, is_channel_data, is_rfc5766_channel, is_valid_channel,
+    write_header as write_channel_data_header,
 };
 pub use client::{Client, ClientConfig, ClientEvent, ClientStats, RelayFamily, TurnError};
 pub use framing::{Frame, MAX_FRAME_LEN, StreamFramer};

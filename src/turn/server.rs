@@ -733,10 +733,11 @@ impl Server {
     ) -> Result<(), Refusal> {
         let s = slot.ok_or(refuse(437, "Allocation Mismatch"))?;
         let bad = || refuse(ErrorCode::BAD_REQUEST, "Bad Request");
-        // RFC 8656 §12.2: CHANNEL-NUMBER in 0x4000..=0x4FFF and XOR-PEER-ADDRESS, else 400.
+        // RFC 8656 §12.2: CHANNEL-NUMBER in 0x4000..=0x4FFF and XOR-PEER-ADDRESS, else 400;
+        // RFC 5766 clients still use up to 0x7FFF, which is accepted (MAX_RFC5766_CHANNEL).
         let channel = req
             .channel_number()
-            .filter(|c| channel_data::is_valid_channel(*c));
+            .filter(|c| channel_data::is_rfc5766_channel(*c));
         let (Some(channel), Some(peer)) = (channel, req.xor_peer_addresses().next()) else {
             return Err(bad());
         };
