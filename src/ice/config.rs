@@ -48,6 +48,15 @@ impl TurnServer {
     /// The server a `turn:` URL names, when the agent can use it: an IP literal over UDP.
     /// `turns:`, `?transport=tcp`, STUN URLs and host names (resolve them first, then use
     /// [`new`](Self::new)) give `None`.
+    ///
+    /// ```
+    /// use kaon::ice::TurnServer;
+    /// let url = "turn:192.0.2.1?transport=udp".parse().unwrap();
+    /// let server = TurnServer::from_url(&url, "alice", "secret").unwrap();
+    /// assert_eq!(server.address, "192.0.2.1:3478".parse().unwrap());
+    /// let tcp = "turn:192.0.2.1?transport=tcp".parse().unwrap();
+    /// assert_eq!(TurnServer::from_url(&tcp, "alice", "secret"), None);
+    /// ```
     pub fn from_url(url: &ServerUrl, username: &str, credential: &str) -> Option<Self> {
         if url.scheme != Scheme::Turn || url.transport != UrlTransport::Udp {
             return None;
