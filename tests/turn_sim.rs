@@ -301,3 +301,39 @@ fn flood_of_unauthenticated_allocates_leaves_server_memory_flat() {
         srv.memory()
     );
 }
+
+#[test]
+fn bad_turn_credentials_surface_through_the_agent() {
+    let t0 = Instant::now();
+    let mut sim = Sim::new(26, t0);
+    let internet = sim.add_network("internet");
+    turn_server(&mut sim, internet, 2);
+    let turn = vec![TurnServer::new(addr(TURN), "alice", "wrong")];
+    let a = Side::new(
+        &mut sim,
+        "a",
+        &[(internet, "192.0.2.10")],
+        20 * MS,
+        config(true, 52, turn, true),
+    );
+    let b = Side::new(
+        &mut sim,
+        "b",
+        &[(internet, "192.0.2.11")],
+        20 * MS,
+        config(false, 53, vec![], false),
+    );
+    let mut s = Session::new(sim, t0, a, b);
+    let done = s.run_until(5 * SEC, |s| {
+        s.log_a
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, IceEvent::GatheringComplete))
+    });
+    assert!(done, "gathering never completed");
+    let failures = s.agent_ref(true).relay_failures();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].0, addr(TURN));
+    assert!(failures[0].1.contains("credentials"), "{failures:?}");
+    assert!(local_kinds(&s, true).is_empty());
+}

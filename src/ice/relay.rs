@@ -56,6 +56,10 @@ pub trait Relay: fmt::Debug + Send {
     fn failed(&self) -> bool {
         false
     }
+    /// Why the allocation failed, for the application (see [`Agent::relay_failures`]).
+    fn failure(&self) -> Option<String> {
+        None
+    }
     /// Asks for a permission (and possibly a channel) towards `peer`. Called once per peer.
     fn permit(&mut self, now: Instant, peer: SocketAddr);
     /// Wraps `payload` for `peer` into `buf`; returns the length, or `None` if it cannot be
@@ -116,6 +120,19 @@ impl Agent {
                 }
             }
         }
+    }
+
+    /// The relays that failed for good, as (TURN server, reason): bad credentials, a refused
+    /// allocation (486 quota, 508 capacity...), no answer. Gathering completes without them;
+    /// with [`IceTransportPolicy::Relay`](super::IceTransportPolicy::Relay) and every relay
+    /// failed, there is nothing to pair and the agent fails once its end-of-candidates wait is
+    /// over.
+    pub fn relay_failures(&self) -> Vec<(SocketAddr, String)> {
+        self.relays
+            .iter()
+            .filter(|s| s.relay.failed())
+            .filter_map(|s| Some((s.relay.server(), s.relay.failure()?)))
+            .collect()
     }
 
     /// Starts an allocation from the local address `addr` on each configured TURN server of

@@ -283,6 +283,7 @@ pub struct Client {
     outbox: VecDeque<(SocketAddr, Vec<u8>)>,
     pool: Vec<Vec<u8>>,
     deadline: Option<Instant>,
+    error: Option<TurnError>,
     stats: ClientStats,
 }
 
@@ -317,6 +318,7 @@ impl Client {
             outbox: VecDeque::new(),
             pool: Vec::new(),
             deadline: None,
+            error: None,
             stats: ClientStats::default(),
         }
     }
@@ -343,6 +345,11 @@ impl Client {
         } else {
             &[]
         }
+    }
+
+    /// Why the allocation failed, once it has.
+    pub fn error(&self) -> Option<&TurnError> {
+        self.error.as_ref()
     }
 
     /// Whether the allocation is in place.
@@ -544,6 +551,7 @@ impl Client {
     fn fail(&mut self, error: TurnError) {
         self.cancel_all();
         self.state = State::Failed;
+        self.error = Some(error.clone());
         self.events.push_back(ClientEvent::Failed(error));
     }
 
@@ -989,6 +997,10 @@ impl Relay for Client {
 
     fn failed(&self) -> bool {
         matches!(self.state, State::Failed | State::Closed)
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.error.as_ref().map(ToString::to_string)
     }
 
     fn permit(&mut self, now: Instant, peer: SocketAddr) {
