@@ -69,36 +69,41 @@ fn start_coturn() -> Option<Coturn> {
         common::missing_peer("turn_coturn", "turnserver (Debian package coturn)");
         return None;
     };
-    let port = free_port();
-    // A relay port range of our own, so parallel runs do not collide.
-    let min = 50_000 + (std::process::id() % 500) as u16 * 20;
-    let child = Command::new(turnserver)
-        .args(["-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1"])
-        .arg(format!("--listening-port={port}"))
-        .arg(format!("--min-port={min}"))
-        .arg(format!("--max-port={}", min + 19))
-        .args(["--lt-cred-mech", &format!("--user={USER}:{PASSWORD}")])
-        .arg(format!("--realm={REALM}"))
-        .args([
-            "--fingerprint",
-            "--no-tls",
-            "--no-dtls",
-            "--no-cli",
-            "--allow-loopback-peers",
-            "--log-file=stdout",
-            "--simple-log",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start turnserver");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let coturn = Coturn { child, addr };
-    assert!(
-        answers_binding(addr, Duration::from_secs(5)),
-        "coturn did not start on {addr}"
-    );
-    Some(coturn)
+    let log = std::env::temp_dir().join(format!("kaon-coturn-{}.log", std::process::id()));
+    // A few attempts: the free port may be taken again before coturn binds it, and a loaded
+    // machine may take a while to start it.
+    for attempt in 0..3u16 {
+        let port = free_port();
+        // A relay port range of our own, so parallel runs do not collide.
+        let min = 50_000 + ((std::process::id() as u16 % 400) + attempt * 400) % 1200 * 10;
+        let child = Command::new(&turnserver)
+            .args(["-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1"])
+            .arg(format!("--listening-port={port}"))
+            .arg(format!("--min-port={min}"))
+            .arg(format!("--max-port={}", min + 9))
+            .args(["--lt-cred-mech", &format!("--user={USER}:{PASSWORD}")])
+            .arg(format!("--realm={REALM}"))
+            .args([
+                "--fingerprint",
+                "--no-tls",
+                "--no-dtls",
+                "--no-cli",
+                "--allow-loopback-peers",
+                "--simple-log",
+            ])
+            .arg(format!("--log-file={}", log.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start turnserver");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let coturn = Coturn { child, addr };
+        if answers_binding(addr, Duration::from_secs(10)) {
+            return Some(coturn);
+        }
+    }
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    panic!("coturn did not start:\n{text}");
 }
 
 /// One agent on one loopback socket.
