@@ -249,7 +249,6 @@ impl Agent {
             .locals
             .iter()
             .any(|l| l.base == addr && !l.removed)
-            || self.relays.iter().any(|r| r.relay.local() == addr)
         {
             return Ok(());
         }

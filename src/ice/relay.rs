@@ -143,6 +143,13 @@ impl Agent {
             .turn_servers
             .iter()
             .filter(|s| s.address.is_ipv4() == addr.is_ipv4())
+            .filter(|s| {
+                // Once per (local address, server), however often the address is added.
+                !self
+                    .relays
+                    .iter()
+                    .any(|r| r.relay.local() == addr && r.relay.server() == s.address)
+            })
             .cloned()
             .collect();
         for s in servers {
