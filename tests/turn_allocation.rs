@@ -386,3 +386,40 @@ fn unauthenticated_allocate_flood_creates_no_state() {
     assert_eq!(w.server.memory(), before);
     assert_eq!(w.server.poll_timeout(), None);
 }
+
+mod any_bytes {
+    use super::*;
+    use kaon::Datagram;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary datagrams from the server to an allocated client (with a channel), and
+        /// from anyone to the server's listening and relay addresses, never panic and never
+        /// create or lose an allocation.
+        #[test]
+        fn any_datagram_never_panics_either_end(
+            datagrams in proptest::collection::vec(
+                (0u8..3, proptest::collection::vec(any::<u8>(), 0..120)), 1..20),
+        ) {
+            let mut w = allocated_world();
+            let peer = addr(PEER);
+            w.clients[0].permit(w.now, peer);
+            w.step();
+            for (to, mut bytes) in datagrams {
+                // Half of them look like STUN or ChannelData, to get past the first checks.
+                if bytes.len() >= 4 && bytes[0] & 1 == 0 {
+                    bytes[0] &= 0x7f;
+                }
+                let now = w.now;
+                match to {
+                    0 => w.clients[0].handle_datagram(now, Datagram { source: addr(SERVER), destination: addr(CLIENT), contents: &bytes }),
+                    1 => w.server.handle_datagram(now, Datagram { source: addr(CLIENT), destination: addr(SERVER), contents: &bytes }),
+                    _ => w.server.handle_datagram(now, Datagram { source: peer, destination: addr(RELAY), contents: &bytes }),
+                }
+                w.step();
+            }
+            prop_assert_eq!(w.server.allocations(), 1);
+            prop_assert!(w.clients[0].is_allocated());
+        }
+    }
+}
