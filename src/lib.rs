@@ -13,6 +13,8 @@
 //!   CRC32c, a replay window and MD5, shared by every protocol.
 //! - [`stun`]: STUN messages, integrity, the client transaction and a binding server
 //!   (RFC 8489, RFC 5389, RFC 5769 vectors).
+//! - [`turn`]: a TURN client allocation that is the ICE agent's relay, and a TURN server
+//!   (RFC 8656), with ChannelData and stream framing and `turn:` URLs.
 //! - [`ice`]: the ICE agent (RFC 8445): candidates, checks, nomination and renomination,
 //!   consent, restart and failover; usable alone for UDP hole punching.
 //! - [`sctp`] and [`datachannel`]: the SCTP association (RFC 9260, PR-SCTP, stream reset,
@@ -48,6 +50,7 @@ pub mod sdp;
 pub mod sim;
 pub mod srtp;
 pub mod stun;
+pub mod turn;
 pub mod wire;
 
 pub use error::Error;

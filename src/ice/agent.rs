@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::candidate::{Candidate, CandidateKind, local_preference};
 use super::check::Transactions;
 use super::checklist::{AddRemote, Checklist, Local, PairState};
-use super::config::AgentConfig;
+use super::config::{AgentConfig, IceTransportPolicy};
 use super::consent::Liveness;
 pub use super::events::{AgentStats, IceEvent, IceState, Received, SelectedPair};
 use super::gather::Gathering;
@@ -250,6 +250,15 @@ impl Agent {
             .iter()
             .any(|l| l.base == addr && !l.removed)
         {
+            return Ok(());
+        }
+        if !self.cfg.lite {
+            self.add_turn_relays(addr);
+        }
+        if self.cfg.transport_policy == IceTransportPolicy::Relay {
+            // Relay only: the address talks to TURN servers and is no candidate itself.
+            self.gathering.reopen();
+            self.dirty = true;
             return Ok(());
         }
         let hosts = self

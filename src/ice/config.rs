@@ -3,6 +3,68 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::turn::{RelayFamily, Scheme, ServerUrl, UrlTransport};
+
+/// Which local candidates the agent uses (W3C `RTCIceTransportPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum IceTransportPolicy {
+    /// Every candidate: host, server-reflexive and relayed.
+    #[default]
+    All,
+    /// Relayed candidates only: local addresses only talk to TURN servers, host and
+    /// server-reflexive candidates are neither signalled nor paired.
+    Relay,
+}
+
+/// A TURN server the agent allocates on from each local address of the server's family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnServer {
+    /// The server's address (the core does no DNS: resolve names first).
+    pub address: SocketAddr,
+    /// The long-term credential's username.
+    pub username: String,
+    /// The long-term credential's password.
+    pub credential: String,
+    /// The relayed address family to ask for. Default: the server's own family; an IPv4-only
+    /// host reaching IPv6 peers asks for [`RelayFamily::V6`].
+    pub family: RelayFamily,
+}
+
+impl TurnServer {
+    /// A server over UDP with the relay family of its address.
+    pub fn new(address: SocketAddr, username: &str, credential: &str) -> Self {
+        Self {
+            address,
+            username: username.into(),
+            credential: credential.into(),
+            family: if address.is_ipv4() {
+                RelayFamily::V4
+            } else {
+                RelayFamily::V6
+            },
+        }
+    }
+
+    /// The server a `turn:` URL names, when the agent can use it: an IP literal over UDP.
+    /// `turns:`, `?transport=tcp`, STUN URLs and host names (resolve them first, then use
+    /// [`new`](Self::new)) give `None`.
+    ///
+    /// ```
+    /// use kaon::ice::TurnServer;
+    /// let url = "turn:192.0.2.1?transport=udp".parse().unwrap();
+    /// let server = TurnServer::from_url(&url, "alice", "secret").unwrap();
+    /// assert_eq!(server.address, "192.0.2.1:3478".parse().unwrap());
+    /// let tcp = "turn:192.0.2.1?transport=tcp".parse().unwrap();
+    /// assert_eq!(TurnServer::from_url(&tcp, "alice", "secret"), None);
+    /// ```
+    pub fn from_url(url: &ServerUrl, username: &str, credential: &str) -> Option<Self> {
+        if url.scheme != Scheme::Turn || url.transport != UrlTransport::Udp {
+            return None;
+        }
+        Some(Self::new(url.socket_addr()?, username, credential))
+    }
+}
+
 /// Settings of an [`Agent`](super::Agent). The defaults follow RFC 8445 and RFC 7675.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentConfig {
@@ -62,6 +124,11 @@ pub struct AgentConfig {
     /// agent; many applications never signal end-of-candidates, and the connection would
     /// otherwise stay checking forever). Default 10 s; `None` waits for end-of-candidates.
     pub end_of_candidates_timeout: Option<Duration>,
+    /// TURN servers (RFC 8656): each local address allocates a relay on each server of its
+    /// family, whose relayed address becomes a relayed candidate. Default none.
+    pub turn_servers: Vec<TurnServer>,
+    /// Which local candidates are used. Default [`IceTransportPolicy::All`].
+    pub transport_policy: IceTransportPolicy,
 }
 
 impl Default for AgentConfig {
@@ -85,6 +152,8 @@ impl Default for AgentConfig {
             max_local_addresses: 16,
             max_queue: 1024,
             end_of_candidates_timeout: Some(Duration::from_secs(10)),
+            turn_servers: Vec::new(),
+            transport_policy: IceTransportPolicy::All,
         }
     }
 }

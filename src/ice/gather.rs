@@ -37,6 +37,11 @@ impl Gathering {
         }
     }
 
+    /// A local address was added: report the end of gathering again once it is done.
+    pub fn reopen(&mut self) {
+        self.open = true;
+    }
+
     pub fn next(&mut self) -> Option<(usize, usize)> {
         self.queued.pop_front()
     }

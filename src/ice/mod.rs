@@ -142,7 +142,7 @@ pub use candidate::{
     Address, COMPONENT_RTP, Candidate, CandidateKind, TcpType, Transport, foundation,
     local_preference, pair_priority, priority,
 };
-pub use config::AgentConfig;
+pub use config::{AgentConfig, IceTransportPolicy, TurnServer};
 pub use relay::{Relay, Unwrapped};
 pub use report::{PairCheckState, PairReport};
 

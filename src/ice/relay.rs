@@ -1,4 +1,4 @@
-//! The relay seam: how a TURN client (RFC 8656, to come) plugs into the agent.
+//! The relay seam: how a TURN client (RFC 8656) plugs into the agent.
 //!
 //! A [`Relay`] is one allocation on one TURN server, reached from one local socket. The agent
 //! drives it like any other sans-IO layer (timeouts in, control datagrams out), and once it
@@ -9,7 +9,9 @@
 //! address from the peer. Permissions are requested for every remote address the relayed
 //! candidate is paired with.
 //!
-//! Nothing in kaon implements it yet besides a test double; the TURN client will.
+//! [`turn::Client`](crate::turn::Client) implements it; the agent makes one per local address
+//! and TURN server of the same family from [`AgentConfig::turn_servers`](super::AgentConfig),
+//! and applications may add their own with [`Agent::add_relay`].
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -53,6 +55,10 @@ pub trait Relay: fmt::Debug + Send {
     /// Whether the allocation failed for good (gathering then completes without it).
     fn failed(&self) -> bool {
         false
+    }
+    /// Why the allocation failed, for the application (see [`Agent::relay_failures`]).
+    fn failure(&self) -> Option<String> {
+        None
     }
     /// Asks for a permission (and possibly a channel) towards `peer`. Called once per peer.
     fn permit(&mut self, now: Instant, peer: SocketAddr);
@@ -113,6 +119,46 @@ impl Agent {
                     slot.relay.permit(now, peer);
                 }
             }
+        }
+    }
+
+    /// The relays that failed for good, as (TURN server, reason): bad credentials, a refused
+    /// allocation (486 quota, 508 capacity...), no answer. Gathering completes without them;
+    /// with [`IceTransportPolicy::Relay`](super::IceTransportPolicy::Relay) and every relay
+    /// failed, there is nothing to pair and the agent fails once its end-of-candidates wait is
+    /// over.
+    pub fn relay_failures(&self) -> Vec<(SocketAddr, String)> {
+        self.relays
+            .iter()
+            .filter(|s| s.relay.failed())
+            .filter_map(|s| Some((s.relay.server(), s.relay.failure()?)))
+            .collect()
+    }
+
+    /// Starts an allocation from the local address `addr` on each configured TURN server of
+    /// its family.
+    pub(crate) fn add_turn_relays(&mut self, addr: SocketAddr) {
+        let servers: Vec<_> = self
+            .cfg
+            .turn_servers
+            .iter()
+            .filter(|s| s.address.is_ipv4() == addr.is_ipv4())
+            .filter(|s| {
+                // Once per (local address, server), however often the address is added.
+                !self
+                    .relays
+                    .iter()
+                    .any(|r| r.relay.local() == addr && r.relay.server() == s.address)
+            })
+            .cloned()
+            .collect();
+        for s in servers {
+            let config = crate::turn::ClientConfig {
+                seed: Some(self.rng.u64()),
+                family: s.family,
+                ..crate::turn::ClientConfig::new(addr, s.address, &s.username, &s.credential)
+            };
+            self.add_relay(Box::new(crate::turn::Client::new(config)));
         }
     }
 
