@@ -38,6 +38,7 @@ mod rng;
 #[path = "../tests/support/test_clock.rs"]
 mod test_clock;
 
+pub mod bwe;
 pub mod datachannel;
 pub mod dtls;
 pub mod ice;
