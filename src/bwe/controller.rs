@@ -424,3 +424,142 @@ impl Controller {
         self.history.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bwe::{Class, Paced, Pacer, PacerConfig};
+
+    /// One sender through a `link_bps` bottleneck with a 25 ms one-way delay for `secs`;
+    /// the receiver's clock reads `remote_offset` when the first packet leaves. Returns the
+    /// controller and the events it emitted.
+    fn through_link(link_bps: u64, secs: u64, remote_offset: Duration) -> (Controller, Vec<Event>) {
+        let t0 = Instant::now();
+        let mut bwe = Controller::new(Config::default());
+        let mut pacer: Pacer<()> = Pacer::new(PacerConfig::default());
+        let mut events = Vec::new();
+        let mut link_free = t0;
+        let mut in_flight: VecDeque<(Instant, u64, Duration)> = VecDeque::new();
+        let mut report = Vec::new();
+        let mut next_report = t0;
+        let mut next_frame = t0;
+        let mut seq = 0;
+        let step = Duration::from_millis(1);
+        let mut now = t0;
+        while now < t0 + Duration::from_secs(secs) {
+            if now >= next_frame {
+                let bytes = (bwe.target_bitrate() / 8 / 30) as usize;
+                for _ in 0..bytes.div_ceil(1200) {
+                    pacer.enqueue(now, (), bytes.min(1200), Class::Video);
+                }
+                next_frame += Duration::from_millis(33);
+            }
+            while let Some(c) = bwe.poll_probe() {
+                pacer.start_probe(c);
+            }
+            pacer.set_rates(bwe.pacing_rate(), 0);
+            while let Some(p) = pacer.poll_send(now) {
+                let (size, kind) = match p {
+                    Paced::Packet { size, kind, .. } | Paced::Padding { size, kind } => {
+                        (size, kind)
+                    }
+                };
+                bwe.on_packet_sent(now, seq, size, kind);
+                let exit = link_free.max(now)
+                    + Duration::from_secs_f64(size as f64 * 8.0 / link_bps as f64);
+                link_free = exit;
+                let arrival = exit + Duration::from_millis(25);
+                in_flight.push_back((arrival, seq, remote_offset + (arrival - t0)));
+                seq += 1;
+            }
+            while in_flight.front().is_some_and(|p| p.0 <= now) {
+                let (_, s, remote) = in_flight.pop_front().unwrap();
+                report.push(PacketResult {
+                    seq: s,
+                    arrival: Some(remote),
+                });
+            }
+            if now >= next_report {
+                // Feedback takes 25 ms back; deliver it late by that much in one go.
+                bwe.on_feedback(now + Duration::from_millis(25), &report);
+                report.clear();
+                next_report += Duration::from_millis(50);
+            }
+            bwe.handle_timeout(now);
+            while let Some(e) = bwe.poll_event() {
+                events.push(e);
+            }
+            now += step;
+        }
+        (bwe, events)
+    }
+
+    #[test]
+    fn controller_starts_at_the_start_rate_with_two_probes_ready() {
+        let mut bwe = Controller::new(Config::default());
+        assert_eq!(
+            bwe.poll_event(),
+            Some(Event::BitrateEstimate {
+                bitrate: 300_000,
+                reason: Reason::Initial
+            })
+        );
+        assert_eq!(bwe.poll_probe().map(|c| c.bitrate), Some(900_000));
+        assert_eq!(bwe.poll_probe().map(|c| c.bitrate), Some(1_800_000));
+        assert_eq!(bwe.poll_probe(), None);
+        assert_eq!(bwe.poll_timeout(), None, "no timer before any packet");
+    }
+
+    #[test]
+    fn probing_takes_the_estimate_near_the_link_rate_within_a_second() {
+        let (bwe, events) = through_link(2_000_000, 1, Duration::ZERO);
+        assert!(events.iter().any(|e| matches!(
+            e,
+            Event::BitrateEstimate {
+                reason: Reason::Probe,
+                ..
+            }
+        )));
+        let target = bwe.target_bitrate();
+        assert!((1_700_000..=2_100_000).contains(&target), "{target}");
+    }
+
+    #[test]
+    fn overuse_brings_the_target_under_the_link_rate() {
+        let (bwe, events) = through_link(800_000, 10, Duration::ZERO);
+        assert!(events.iter().any(|e| matches!(
+            e,
+            Event::BitrateEstimate {
+                reason: Reason::Overuse,
+                ..
+            }
+        )));
+        let target = bwe.target_bitrate();
+        assert!((560_000..=880_000).contains(&target), "{target}");
+    }
+
+    #[test]
+    fn the_remote_clock_offset_does_not_matter() {
+        let (a, _) = through_link(1_000_000, 5, Duration::ZERO);
+        let (b, _) = through_link(1_000_000, 5, Duration::from_secs(86_400 * 365));
+        assert_eq!(a.target_bitrate(), b.target_bitrate());
+    }
+
+    #[test]
+    fn remb_caps_the_target_and_events_say_why() {
+        let t0 = Instant::now();
+        let mut bwe = Controller::new(Config::default());
+        while bwe.poll_event().is_some() {}
+        bwe.on_remb(t0, 100_000);
+        assert_eq!(
+            bwe.poll_event(),
+            Some(Event::BitrateEstimate {
+                bitrate: 100_000,
+                reason: Reason::Remb
+            })
+        );
+        bwe.set_limits(t0, 150_000, 1_000_000);
+        assert_eq!(bwe.target_bitrate(), 150_000, "the minimum wins over REMB");
+        assert_eq!(bwe.pacing_rate(), 375_000);
+    }
+}
