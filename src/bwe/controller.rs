@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 /// How often the controller's timer runs (ALR probing, probe expiry).
 const PROCESS_INTERVAL: Duration = Duration::from_millis(25);
+/// With nothing sent for this long the timer stops.
+const IDLE_AFTER: Duration = Duration::from_secs(2);
 /// A target change smaller than this share of the last one told is not worth an event.
 const EVENT_CHANGE: f64 = 0.01;
 /// A fall below this share of the target counts as a large drop (probe to recover later).
@@ -102,6 +104,7 @@ pub struct Controller {
     told_reason: Reason,
     rtt_us: Option<i64>,
     next_process: Option<Instant>,
+    last_sent: Option<Instant>,
     latest_arrival_us: Option<i64>,
     feedback_results: u64,
     scratch: Vec<(i64, i64, u64, PacketKind)>,
@@ -151,6 +154,7 @@ impl Controller {
             told_reason: Reason::Initial,
             rtt_us: None,
             next_process: None,
+            last_sent: None,
             latest_arrival_us: None,
             feedback_results: 0,
             scratch: Vec::new(),
@@ -172,6 +176,7 @@ impl Controller {
         ) {
             self.alr.on_sent(us, size as u64, self.target);
         }
+        self.last_sent = Some(now);
         if self.next_process.is_none() {
             self.next_process = Some(now + PROCESS_INTERVAL);
         }
@@ -370,7 +375,11 @@ impl Controller {
         if let Some(c) = self.probes.periodic(self.alr.in_alr(), self.target, us) {
             self.pending_probes.push_back(c);
         }
-        self.next_process = Some(now + PROCESS_INTERVAL);
+        // An idle sender needs no timer: the next packet sent re-arms it.
+        let idle = self
+            .last_sent
+            .is_none_or(|t| now.saturating_duration_since(t) > IDLE_AFTER);
+        self.next_process = (!idle).then(|| now + PROCESS_INTERVAL);
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) next has work; `None` before any packet.
@@ -508,6 +517,21 @@ mod tests {
         assert_eq!(bwe.poll_probe().map(|c| c.bitrate), Some(1_800_000));
         assert_eq!(bwe.poll_probe(), None);
         assert_eq!(bwe.poll_timeout(), None, "no timer before any packet");
+    }
+
+    #[test]
+    fn the_timer_runs_while_sending_and_stops_when_idle() {
+        let t0 = Instant::now();
+        let mut bwe = Controller::new(Config::default());
+        bwe.on_packet_sent(t0, 0, 1000, PacketKind::Video);
+        assert_eq!(bwe.poll_timeout(), Some(t0 + PROCESS_INTERVAL));
+        let mut now = t0;
+        while let Some(t) = bwe.poll_timeout() {
+            now = t;
+            bwe.handle_timeout(now);
+            assert!(now < t0 + Duration::from_secs(3));
+        }
+        assert!(now >= t0 + IDLE_AFTER);
     }
 
     #[test]

@@ -657,7 +657,7 @@ impl Run {
         const H: f64 = 420.0;
         const L: f64 = 60.0;
         const R: f64 = 60.0;
-        const T: f64 = 40.0;
+        const T: f64 = 48.0;
         const B: f64 = 50.0;
         let n = self.capacity.len();
         let duration = n as f64 * self.bin;
@@ -687,7 +687,7 @@ impl Run {
         let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
         let _ = writeln!(
             s,
-            r#"<text x="{L}" y="20" font-size="14">{}: estimate (solid), sending rate (dashed), capacity (black), queuing delay (grey, right axis)</text>"#,
+            r##"<text x="{L}" y="16" font-size="14">{}</text><text x="{L}" y="32" fill="#555">estimate (solid), sending rate over 1 s (dashed), capacity (black), bulk flow (dotted), queuing delay (grey, right axis)</text>"##,
             self.name
         );
         // Axes and grid.
