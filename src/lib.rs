@@ -26,6 +26,8 @@
 //! - [`sdp`]: session descriptions (RFC 8866) with the attributes WebRTC uses: a total parser
 //!   and a writer that round-trips what Chromium, Firefox, aiortc and Pion send.
 //! - [`srtp`]: SRTP and SRTCP protection for the four WebRTC profiles (RFC 3711, RFC 7714).
+//! - [`bwe`]: congestion control for media: GCC with probing, the pacer and the receive-side
+//!   feedback recorder (draft-ietf-rmcat-gcc-02, RFC 8888 feedback semantics).
 //! - `sim` (feature `sim`): the network simulator with links, loss models and RFC 4787 NATs.
 //!
 //! The roadmap (browser interop for the PeerConnection, media, congestion control, TURN) is in
@@ -40,6 +42,7 @@ mod rng;
 #[path = "../tests/support/test_clock.rs"]
 mod test_clock;
 
+pub mod bwe;
 pub mod datachannel;
 pub mod dtls;
 pub mod ice;

@@ -1,0 +1,589 @@
+//! The send-side controller: GCC's delay-based and loss-based estimates, probing and ALR,
+//! combined into one target bitrate.
+
+use super::acked::AckedBitrate;
+use super::aimd::Aimd;
+use super::alr::AlrDetector;
+use super::arrival::InterArrival;
+use super::detector::{OveruseDetector, Usage};
+use super::history::SendHistory;
+use super::loss::{LossAction, LossControl};
+use super::probe::{ProbeCluster, ProbeController, ProbeEstimator};
+use super::trendline::Trendline;
+use super::{ClusterId, Event, PacketKind, PacketResult, Reason};
+use smallvec::SmallVec;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// How often the controller's timer runs (ALR probing, probe expiry).
+const PROCESS_INTERVAL: Duration = Duration::from_millis(25);
+/// With nothing sent for this long the timer stops.
+const IDLE_AFTER: Duration = Duration::from_secs(2);
+/// A target change smaller than this share of the last one told is not worth an event.
+const EVENT_CHANGE: f64 = 0.01;
+/// A fall below this share of the target counts as a large drop (probe to recover later).
+const LARGE_DROP: f64 = 0.66;
+
+/// The controller's configuration: start, minimum and maximum bitrate, pacing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The target before any feedback, in bits per second.
+    pub start_bitrate: u64,
+    /// The target never goes below this.
+    pub min_bitrate: u64,
+    /// The target never goes above this (and probes never ask for more).
+    pub max_bitrate: u64,
+    /// Probe at 3x and 6x the start rate as soon as packets flow.
+    pub initial_probing: bool,
+    /// The pacer drains its queue at this multiple of the target.
+    pub pacing_factor: f64,
+    /// Pad up to this rate (capped at the target) when media sends less; 0 for none.
+    pub padding_bitrate: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            start_bitrate: 300_000,
+            min_bitrate: 30_000,
+            max_bitrate: 10_000_000,
+            initial_probing: true,
+            pacing_factor: 2.5,
+            padding_bitrate: 0,
+        }
+    }
+}
+
+/// What the controller knows, for stats (`availableOutgoingBitrate`) and logs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stats {
+    /// The target bitrate: W3C `availableOutgoingBitrate`.
+    pub available_outgoing_bitrate: u64,
+    /// The delay-based estimate alone.
+    pub delay_based_bitrate: u64,
+    /// The loss-based limit, when loss imposes one.
+    pub loss_limit: Option<u64>,
+    /// What the receiver acknowledged over the last 500 ms.
+    pub acked_bitrate: Option<u64>,
+    /// Round-trip time measured from feedback (includes the receiver's feedback delay).
+    pub rtt: Option<Duration>,
+    /// The delay detector's last verdict.
+    pub usage: Usage,
+    /// The adaptive threshold, in ms of modified trend.
+    pub threshold: f64,
+    /// Loss fraction of the last loss window.
+    pub loss_fraction: f64,
+    /// Whether the sender is application-limited.
+    pub in_alr: bool,
+    /// Packet results taken from feedback so far.
+    pub feedback_results: u64,
+}
+
+/// Google Congestion Control with probing: feed it sent packets and feedback, read the target.
+///
+/// See the [module documentation](super) for the driving contract and an example.
+#[derive(Debug)]
+pub struct Controller {
+    config: Config,
+    epoch: Option<Instant>,
+    history: SendHistory,
+    inter_arrival: InterArrival,
+    trendline: Trendline,
+    detector: OveruseDetector,
+    aimd: Aimd,
+    loss: LossControl,
+    acked: AckedBitrate,
+    alr: AlrDetector,
+    probes: ProbeController,
+    probe_estimator: ProbeEstimator,
+    pending_probes: VecDeque<ProbeCluster>,
+    events: VecDeque<Event>,
+    remb: Option<u64>,
+    target: u64,
+    told: u64,
+    told_reason: Reason,
+    rtt_us: Option<i64>,
+    next_process: Option<Instant>,
+    last_sent: Option<Instant>,
+    latest_arrival_us: Option<i64>,
+    feedback_results: u64,
+    scratch: Vec<(i64, i64, u64, PacketKind)>,
+}
+
+impl Controller {
+    /// A controller at the configured start bitrate; with `initial_probing`, the first two
+    /// probe clusters are ready in [`poll_probe`](Self::poll_probe).
+    pub fn new(config: Config) -> Self {
+        let min = config.min_bitrate.min(config.max_bitrate);
+        let max = config.max_bitrate.max(min);
+        let start = config.start_bitrate.clamp(min, max);
+        let mut probes = ProbeController::new(max);
+        let pending_probes = if config.initial_probing {
+            probes.initial(start).into_iter().collect()
+        } else {
+            VecDeque::new()
+        };
+        let mut events = VecDeque::new();
+        events.push_back(Event::BitrateEstimate {
+            bitrate: start,
+            reason: Reason::Initial,
+        });
+        Self {
+            config: Config {
+                min_bitrate: min,
+                max_bitrate: max,
+                start_bitrate: start,
+                ..config
+            },
+            epoch: None,
+            history: SendHistory::default(),
+            inter_arrival: InterArrival::default(),
+            trendline: Trendline::default(),
+            detector: OveruseDetector::default(),
+            aimd: Aimd::new(start, min, max),
+            loss: LossControl::default(),
+            acked: AckedBitrate::default(),
+            alr: AlrDetector::default(),
+            probes,
+            probe_estimator: ProbeEstimator::default(),
+            pending_probes,
+            events,
+            remb: None,
+            target: start,
+            told: start,
+            told_reason: Reason::Initial,
+            rtt_us: None,
+            next_process: None,
+            last_sent: None,
+            latest_arrival_us: None,
+            feedback_results: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    fn us(&mut self, now: Instant) -> i64 {
+        let epoch = *self.epoch.get_or_insert(now);
+        i64::try_from(now.saturating_duration_since(epoch).as_micros()).unwrap_or(i64::MAX)
+    }
+
+    /// A packet with transport-wide sequence number `seq` (unwrapped) left for the network.
+    pub fn on_packet_sent(&mut self, now: Instant, seq: u64, size: usize, kind: PacketKind) {
+        let us = self.us(now);
+        self.history.on_sent(seq, us, size, kind);
+        if matches!(
+            kind,
+            PacketKind::Audio | PacketKind::Video | PacketKind::Retransmission
+        ) {
+            self.alr.on_sent(us, size as u64, self.target);
+        }
+        self.last_sent = Some(now);
+        if self.next_process.is_none() {
+            self.next_process = Some(now + PROCESS_INTERVAL);
+        }
+    }
+
+    /// Feedback arrived (TWCC or RFC 8888, already parsed): what the receiver got and when,
+    /// on its own clock. Results for unknown or already reported packets are ignored.
+    pub fn on_feedback(&mut self, now: Instant, results: &[PacketResult]) {
+        let us = self.us(now);
+        let mut received = 0u32;
+        let mut lost = 0u32;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        for r in results {
+            let Some(sent) = self.history.get_mut(r.seq) else {
+                continue;
+            };
+            match r.arrival {
+                Some(arrival) if !sent.acked => {
+                    sent.acked = true;
+                    received += 1;
+                    let a = i64::try_from(arrival.as_micros()).unwrap_or(i64::MAX / 2);
+                    scratch.push((sent.send_us, a, u64::from(sent.size), sent.kind));
+                }
+                None if !sent.acked && !sent.lost => {
+                    sent.lost = true;
+                    lost += 1;
+                }
+                _ => {}
+            }
+        }
+        self.feedback_results += results.len() as u64;
+        // Send order is what the delay filter needs; feedback lists by sequence, which a
+        // caller may have sent out of order (retransmissions through another path).
+        scratch.sort_unstable_by_key(|p| p.0);
+
+        let mut probe_ids: SmallVec<[ClusterId; 4]> = SmallVec::new();
+        let mut newest_send = None;
+        for &(send_us, arrival_us, size, kind) in &scratch {
+            if let Some(latest) = self.latest_arrival_us
+                && arrival_us + 3_000_000 < latest
+            {
+                // The receiver's clock went back: what we measured is void.
+                self.acked.reset();
+                self.inter_arrival = InterArrival::default();
+                self.latest_arrival_us = None;
+            }
+            self.latest_arrival_us = Some(
+                self.latest_arrival_us
+                    .map_or(arrival_us, |l| l.max(arrival_us)),
+            );
+            newest_send = Some(newest_send.map_or(send_us, |n: i64| n.max(send_us)));
+            self.acked.on_acked(arrival_us, size);
+            if let PacketKind::Probe(id) = kind {
+                self.probe_estimator
+                    .on_acked(id, send_us, arrival_us, size, us);
+                if !probe_ids.contains(&id) {
+                    probe_ids.push(id);
+                }
+            }
+            if let Some(d) = self.inter_arrival.push(send_us, arrival_us, size) {
+                let modified = self.trendline.update(
+                    d.send_delta_us as f64 / 1000.0,
+                    d.arrival_delta_us as f64 / 1000.0,
+                    d.arrival_us as f64 / 1000.0,
+                );
+                self.detector.detect(
+                    modified,
+                    self.trendline.trend(),
+                    self.trendline.num_deltas(),
+                    d.send_delta_us,
+                    d.arrival_us,
+                );
+            }
+        }
+        self.scratch = scratch;
+
+        if let Some(sent_us) = newest_send {
+            let sample = (us - sent_us).max(0);
+            let rtt = self.rtt_us.map_or(sample, |r| (7 * r + sample) / 8);
+            self.rtt_us = Some(rtt);
+            self.aimd.set_rtt(rtt);
+        }
+
+        let mut reason = None;
+        if received > 0 {
+            let acked = self.acked.rate();
+            let usage = self.detector.usage();
+            let probe = probe_ids
+                .iter()
+                .filter_map(|id| self.probe_estimator.estimate(*id))
+                .max();
+            let before = self.aimd.rate();
+            match probe {
+                Some(p) if usage != Usage::Overusing && p > before => {
+                    self.aimd.set_estimate(p, us);
+                    reason = Some(Reason::Probe);
+                }
+                _ if usage == Usage::Overusing => {
+                    if self.aimd.time_to_reduce(us, acked) {
+                        self.aimd.update(usage, acked, us);
+                        reason = Some(Reason::Overuse);
+                    }
+                }
+                _ => {
+                    self.aimd.update(usage, acked, us);
+                    if self.aimd.rate() > before {
+                        reason = Some(Reason::DelayIncrease);
+                    }
+                }
+            }
+        }
+        let rtt = self.rtt_us.unwrap_or(0);
+        match self
+            .loss
+            .on_feedback(us, received, lost, self.target, self.aimd.rate(), rtt)
+        {
+            LossAction::Decreased => reason = Some(Reason::Loss),
+            LossAction::Increased if reason.is_none() => reason = Some(Reason::LossRecovery),
+            _ => {}
+        }
+        if let Some(reason) = reason {
+            self.update_target(us, reason);
+        }
+        if let Some(c) = self.probes.on_estimate(self.aimd.rate(), us) {
+            self.pending_probes.push_back(c);
+        }
+    }
+
+    /// The receiver's REMB: an upper bound on the target until the next one.
+    pub fn on_remb(&mut self, now: Instant, bitrate: u64) {
+        let us = self.us(now);
+        self.remb = Some(bitrate);
+        self.update_target(us, Reason::Remb);
+    }
+
+    /// New limits, in bits per second; the target is clamped into them.
+    pub fn set_limits(&mut self, now: Instant, min_bitrate: u64, max_bitrate: u64) {
+        let us = self.us(now);
+        let min = min_bitrate.min(max_bitrate);
+        self.config.min_bitrate = min;
+        self.config.max_bitrate = max_bitrate.max(min);
+        self.aimd
+            .set_limits(self.config.min_bitrate, self.config.max_bitrate);
+        self.probes.set_max(self.config.max_bitrate);
+        self.update_target(us, Reason::Limits);
+    }
+
+    /// Asks for a probe at `bitrate` (for example before the application raises its layers).
+    pub fn request_probe(&mut self, now: Instant, bitrate: u64) {
+        let us = self.us(now);
+        let c = self.probes.request(bitrate, us);
+        self.pending_probes.push_back(c);
+    }
+
+    fn update_target(&mut self, now_us: i64, reason: Reason) {
+        let delay = self.aimd.rate();
+        let loss = self.loss.limit().unwrap_or(u64::MAX);
+        let remb = self.remb.unwrap_or(u64::MAX);
+        let new = delay
+            .min(loss)
+            .min(remb)
+            .clamp(self.config.min_bitrate, self.config.max_bitrate);
+        let reason = if remb < delay.min(loss) {
+            Reason::Remb
+        } else if loss < delay && matches!(reason, Reason::DelayIncrease | Reason::Probe) {
+            Reason::LossRecovery
+        } else {
+            reason
+        };
+        if (new as f64) < self.target as f64 * LARGE_DROP {
+            self.probes.on_drop(self.target, now_us);
+        }
+        self.target = new;
+        let change = (new as f64 - self.told as f64).abs();
+        if change >= self.told as f64 * EVENT_CHANGE || (reason != self.told_reason && change > 0.0)
+        {
+            self.told = new;
+            self.told_reason = reason;
+            self.events.push_back(Event::BitrateEstimate {
+                bitrate: new,
+                reason,
+            });
+        }
+    }
+
+    /// Runs the periodic work that is due: ALR bookkeeping, probes in ALR and after a drop.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let Some(due) = self.next_process else { return };
+        if now < due {
+            return;
+        }
+        let us = self.us(now);
+        self.alr.on_tick(us, self.target);
+        self.probe_estimator.expire(us);
+        if let Some(c) = self.probes.periodic(self.alr.in_alr(), self.target, us) {
+            self.pending_probes.push_back(c);
+        }
+        // An idle sender needs no timer: the next packet sent re-arms it.
+        let idle = self
+            .last_sent
+            .is_none_or(|t| now.saturating_duration_since(t) > IDLE_AFTER);
+        self.next_process = (!idle).then(|| now + PROCESS_INTERVAL);
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) next has work; `None` before any packet.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_process
+    }
+
+    /// The next target change for the application (the first is the start rate).
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The next probe cluster for the pacer ([`Pacer::start_probe`](super::Pacer::start_probe)).
+    pub fn poll_probe(&mut self) -> Option<ProbeCluster> {
+        self.pending_probes.pop_front()
+    }
+
+    /// The target bitrate now, in bits per second.
+    pub fn target_bitrate(&self) -> u64 {
+        self.target
+    }
+
+    /// The rate the pacer should drain its queue at: the target times the pacing factor.
+    pub fn pacing_rate(&self) -> u64 {
+        (self.target as f64 * self.config.pacing_factor) as u64
+    }
+
+    /// The rate the pacer should pad up to when media is short (0: no padding).
+    pub fn padding_rate(&self) -> u64 {
+        self.config.padding_bitrate.min(self.target)
+    }
+
+    /// A snapshot for stats.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            available_outgoing_bitrate: self.target,
+            delay_based_bitrate: self.aimd.rate(),
+            loss_limit: self.loss.limit(),
+            acked_bitrate: self.acked.rate(),
+            rtt: self.rtt_us.map(|r| Duration::from_micros(r as u64)),
+            usage: self.detector.usage(),
+            threshold: self.detector.threshold.value(),
+            loss_fraction: self.loss.last_fraction(),
+            in_alr: self.alr.in_alr(),
+            feedback_results: self.feedback_results,
+        }
+    }
+
+    /// How many sent packets the controller remembers (bounded).
+    pub fn history_len(&self) -> usize {
+        self.history.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bwe::{Class, Paced, Pacer, PacerConfig};
+
+    /// One sender through a `link_bps` bottleneck with a 25 ms one-way delay for `secs`;
+    /// the receiver's clock reads `remote_offset` when the first packet leaves. Returns the
+    /// controller and the events it emitted.
+    fn through_link(link_bps: u64, secs: u64, remote_offset: Duration) -> (Controller, Vec<Event>) {
+        let t0 = Instant::now();
+        let mut bwe = Controller::new(Config::default());
+        let mut pacer: Pacer<()> = Pacer::new(PacerConfig::default());
+        let mut events = Vec::new();
+        let mut link_free = t0;
+        let mut in_flight: VecDeque<(Instant, u64, Duration)> = VecDeque::new();
+        let mut report = Vec::new();
+        let mut next_report = t0;
+        let mut next_frame = t0;
+        let mut seq = 0;
+        let step = Duration::from_millis(1);
+        let mut now = t0;
+        while now < t0 + Duration::from_secs(secs) {
+            if now >= next_frame {
+                let bytes = (bwe.target_bitrate() / 8 / 30) as usize;
+                for _ in 0..bytes.div_ceil(1200) {
+                    pacer.enqueue(now, (), bytes.min(1200), Class::Video);
+                }
+                next_frame += Duration::from_millis(33);
+            }
+            while let Some(c) = bwe.poll_probe() {
+                pacer.start_probe(c);
+            }
+            pacer.set_rates(bwe.pacing_rate(), 0);
+            while let Some(p) = pacer.poll_send(now) {
+                let (size, kind) = match p {
+                    Paced::Packet { size, kind, .. } | Paced::Padding { size, kind } => {
+                        (size, kind)
+                    }
+                };
+                bwe.on_packet_sent(now, seq, size, kind);
+                let exit = link_free.max(now)
+                    + Duration::from_secs_f64(size as f64 * 8.0 / link_bps as f64);
+                link_free = exit;
+                let arrival = exit + Duration::from_millis(25);
+                in_flight.push_back((arrival, seq, remote_offset + (arrival - t0)));
+                seq += 1;
+            }
+            while in_flight.front().is_some_and(|p| p.0 <= now) {
+                let (_, s, remote) = in_flight.pop_front().unwrap();
+                report.push(PacketResult {
+                    seq: s,
+                    arrival: Some(remote),
+                });
+            }
+            if now >= next_report {
+                // Feedback takes 25 ms back; deliver it late by that much in one go.
+                bwe.on_feedback(now + Duration::from_millis(25), &report);
+                report.clear();
+                next_report += Duration::from_millis(50);
+            }
+            bwe.handle_timeout(now);
+            while let Some(e) = bwe.poll_event() {
+                events.push(e);
+            }
+            now += step;
+        }
+        (bwe, events)
+    }
+
+    #[test]
+    fn controller_starts_at_the_start_rate_with_two_probes_ready() {
+        let mut bwe = Controller::new(Config::default());
+        assert_eq!(
+            bwe.poll_event(),
+            Some(Event::BitrateEstimate {
+                bitrate: 300_000,
+                reason: Reason::Initial
+            })
+        );
+        assert_eq!(bwe.poll_probe().map(|c| c.bitrate), Some(900_000));
+        assert_eq!(bwe.poll_probe().map(|c| c.bitrate), Some(1_800_000));
+        assert_eq!(bwe.poll_probe(), None);
+        assert_eq!(bwe.poll_timeout(), None, "no timer before any packet");
+    }
+
+    #[test]
+    fn the_timer_runs_while_sending_and_stops_when_idle() {
+        let t0 = Instant::now();
+        let mut bwe = Controller::new(Config::default());
+        bwe.on_packet_sent(t0, 0, 1000, PacketKind::Video);
+        assert_eq!(bwe.poll_timeout(), Some(t0 + PROCESS_INTERVAL));
+        let mut now = t0;
+        while let Some(t) = bwe.poll_timeout() {
+            now = t;
+            bwe.handle_timeout(now);
+            assert!(now < t0 + Duration::from_secs(3));
+        }
+        assert!(now >= t0 + IDLE_AFTER);
+    }
+
+    #[test]
+    fn probing_takes_the_estimate_near_the_link_rate_within_a_second() {
+        let (bwe, events) = through_link(2_000_000, 1, Duration::ZERO);
+        assert!(events.iter().any(|e| matches!(
+            e,
+            Event::BitrateEstimate {
+                reason: Reason::Probe,
+                ..
+            }
+        )));
+        let target = bwe.target_bitrate();
+        assert!((1_700_000..=2_100_000).contains(&target), "{target}");
+    }
+
+    #[test]
+    fn overuse_brings_the_target_under_the_link_rate() {
+        let (bwe, events) = through_link(800_000, 10, Duration::ZERO);
+        assert!(events.iter().any(|e| matches!(
+            e,
+            Event::BitrateEstimate {
+                reason: Reason::Overuse,
+                ..
+            }
+        )));
+        let target = bwe.target_bitrate();
+        assert!((560_000..=880_000).contains(&target), "{target}");
+    }
+
+    #[test]
+    fn the_remote_clock_offset_does_not_matter() {
+        let (a, _) = through_link(1_000_000, 5, Duration::ZERO);
+        let (b, _) = through_link(1_000_000, 5, Duration::from_secs(86_400 * 365));
+        assert_eq!(a.target_bitrate(), b.target_bitrate());
+    }
+
+    #[test]
+    fn remb_caps_the_target_and_events_say_why() {
+        let t0 = Instant::now();
+        let mut bwe = Controller::new(Config::default());
+        while bwe.poll_event().is_some() {}
+        bwe.on_remb(t0, 100_000);
+        assert_eq!(
+            bwe.poll_event(),
+            Some(Event::BitrateEstimate {
+                bitrate: 100_000,
+                reason: Reason::Remb
+            })
+        );
+        bwe.set_limits(t0, 150_000, 1_000_000);
+        assert_eq!(bwe.target_bitrate(), 150_000, "the minimum wins over REMB");
+        assert_eq!(bwe.pacing_rate(), 375_000);
+    }
+}
