@@ -42,6 +42,7 @@ pub mod datachannel;
 pub mod dtls;
 pub mod ice;
 pub mod peer;
+pub mod rtp;
 pub mod sctp;
 pub mod sdp;
 #[cfg(feature = "sim")]
