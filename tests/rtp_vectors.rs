@@ -703,3 +703,28 @@ fn compound_checks_follow_rfc3550_a2_and_rfc5506() {
     two[0] |= 0x20;
     assert_eq!(check_compound(&two[..a + b]), Err(Error::BadPadding));
 }
+
+#[test]
+fn fixture_packets_parse_whole() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rtp");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("rtp-") {
+            let p = RtpPacket::new_checked(&bytes[..]).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(p.extensions().count() >= 3, "{name}");
+        } else {
+            assert!(check_compound(&bytes).is_ok(), "{name}");
+            for p in Compound::new(&bytes).packets() {
+                assert!(
+                    !matches!(p, Err(_) | Ok(RtcpPacket::Raw(_))),
+                    "{name}: {p:?}"
+                );
+            }
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 6);
+}
