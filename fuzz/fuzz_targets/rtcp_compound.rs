@@ -30,6 +30,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut out = vec![0u8; parsed.iter().map(RtcpPacket::len).sum()];
     let n = write_compound(&parsed, &mut out).expect("the parsed packets write as a compound");
-    let again: Vec<_> = Compound::new(&out[..n]).packets().collect::<Result<_, _>>().expect("all parse");
+    let again: Vec<_> = Compound::new(&out[..n])
+        .packets()
+        .collect::<Result<_, _>>()
+        .expect("all parse");
     assert_eq!(again, parsed);
 });

@@ -20,14 +20,26 @@ fuzz_target!(|data: &[u8]| {
     let Ok(p) = RtpPacket::new_checked(data) else {
         return;
     };
-    assert_eq!(p.header_len() + p.payload().len() + p.padding_len(), data.len());
+    assert_eq!(
+        p.header_len() + p.payload().len() + p.padding_len(),
+        data.len()
+    );
     let elements: Vec<(u8, &[u8])> = p.extensions().map(|e| (e.id, e.data)).collect();
     for (id, value) in p.extension_values(&map) {
         assert!(elements.iter().any(|(i, _)| *i == id));
         let _ = value.len();
     }
-    let _ = (p.mid(&map), p.rid(&map), p.repaired_rid(&map), p.abs_send_time(&map));
-    let _ = (p.transport_cc(&map), p.audio_level(&map), p.video_orientation(&map));
+    let _ = (
+        p.mid(&map),
+        p.rid(&map),
+        p.repaired_rid(&map),
+        p.abs_send_time(&map),
+    );
+    let _ = (
+        p.transport_cc(&map),
+        p.audio_level(&map),
+        p.video_orientation(&map),
+    );
     let _ = p.playout_delay(&map);
     let csrcs: Vec<u32> = p.csrcs().collect();
 
@@ -44,7 +56,8 @@ fuzz_target!(|data: &[u8]| {
             continue; // lookups by id find the first element with it
         }
         let filled = vec![0xa5; d.len()];
-        q.set_extension(*id, &filled).expect("an element that iterates can be rewritten");
+        q.set_extension(*id, &filled)
+            .expect("an element that iterates can be rewritten");
     }
     let _ = q.set_extension_value(&map, &ExtensionValue::TransportCc(7));
     let _ = q.set_extension_value(&map, &ExtensionValue::Mid("x"));
@@ -53,11 +66,19 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(q.payload(), p.payload());
     assert_eq!(q.csrcs().collect::<Vec<_>>(), csrcs);
     let ids: Vec<(u8, usize)> = q.extensions().map(|e| (e.id, e.data.len())).collect();
-    assert_eq!(ids, elements.iter().map(|(i, d)| (*i, d.len())).collect::<Vec<_>>());
+    assert_eq!(
+        ids,
+        elements
+            .iter()
+            .map(|(i, d)| (*i, d.len()))
+            .collect::<Vec<_>>()
+    );
 
     // Rebuilt, the packet reads back the same (the extension form may change).
-    let exts: Vec<(u8, ExtensionValue<'_>)> =
-        elements.iter().map(|(i, d)| (*i, ExtensionValue::Raw(d))).collect();
+    let exts: Vec<(u8, ExtensionValue<'_>)> = elements
+        .iter()
+        .map(|(i, d)| (*i, ExtensionValue::Raw(d)))
+        .collect();
     let b = RtpBuilder::new(p.header())
         .csrcs(&csrcs)
         .extensions(&exts)
