@@ -287,6 +287,7 @@ fn rfc4585_nack_blp_bit_i_reports_pid_plus_i_plus_1() {
 }
 
 #[test]
+#[allow(clippy::unusual_byte_groupings)] // grouped as the draft's diagrams: T, S, symbols
 fn twcc_draft_example_chunks_decode_as_the_draft_says() {
     // §3.1.3 example 1: a run of 221 "packet not received".
     assert_eq!(
