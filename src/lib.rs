@@ -24,6 +24,8 @@
 //! - [`sdp`]: session descriptions (RFC 8866) with the attributes WebRTC uses: a total parser
 //!   and a writer that round-trips what Chromium, Firefox, aiortc and Pion send.
 //! - [`srtp`]: SRTP and SRTCP protection for the four WebRTC profiles (RFC 3711, RFC 7714).
+//! - [`rtp`]: RTP packet views with in-place setters, RFC 8285 header extensions, and RTCP
+//!   (SR/RR/SDES/BYE/APP, NACK, PLI, FIR, REMB, transport-wide and RFC 8888 feedback, XR).
 //! - `sim` (feature `sim`): the network simulator with links, loss models and RFC 4787 NATs.
 //!
 //! The roadmap (browser interop for the PeerConnection, media, congestion control, TURN) is in

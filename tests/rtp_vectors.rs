@@ -622,6 +622,20 @@ fn rfc8888_feedback_layout_with_odd_report_count_padding() {
     let mut buf = [0u8; 64];
     let n = fb.write(&mut buf).unwrap();
     assert_eq!(&buf[..n], &bytes);
+    // RFC 8888 §3.1: ATO 512 is exactly half a second; past 8189/1024 s is over-range.
+    assert_eq!(
+        CcfbArrival { ecn: 0, ato: 512 }.offset_micros(),
+        Some(500_000)
+    );
+    assert_eq!(CcfbArrival::from_offset_micros(1, Some(500_000)).ato, 512);
+    assert_eq!(
+        CcfbArrival::from_offset_micros(1, Some(9_000_000)).ato,
+        kaon::rtp::rtcp::ATO_OVER_RANGE
+    );
+    assert_eq!(
+        CcfbArrival::from_offset_micros(1, None).offset_micros(),
+        None
+    );
 }
 
 #[test]

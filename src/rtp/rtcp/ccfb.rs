@@ -6,11 +6,14 @@ use super::{Body, FMT_CCFB, PT_RTPFB, expect, split, wire_methods};
 use crate::rtp::Error;
 use crate::wire::{Reader, Writer};
 
-/// RFC 8888 §3.1: an arrival time offset meaning the packet arrived too long before the
-/// report timestamp for the 13-bit field (over-range).
+/// RFC 8888 §3.1: "If the measured value is greater than 8189/1024 seconds ..., the value
+/// 0x1FFE MUST be reported to indicate an over-range measurement."
 pub const ATO_OVER_RANGE: u16 = 0x1ffe;
-/// RFC 8888 §3.1: an arrival time offset meaning the offset is not available.
+/// RFC 8888 §3.1: "If the measurement is unavailable or if the arrival time of the RTP packet
+/// is after the time represented by the RTS field, then an ATO value of 0x1FFF MUST be
+/// reported."
 pub const ATO_UNAVAILABLE: u16 = 0x1fff;
+const ATO_MAX_MEASURED: u16 = 0x1ffd;
 const ATO_MASK: u16 = 0x1fff;
 
 /// A received packet's report: its ECN marking and when it arrived.
@@ -21,6 +24,31 @@ pub struct CcfbArrival {
     pub ecn: u8,
     /// The arrival time offset: 13 bits in 1/1024 s before the report timestamp.
     pub ato: u16,
+}
+
+impl CcfbArrival {
+    /// A report for a packet that arrived `offset_us` microseconds before the report timestamp
+    /// (`None`: unknown, or after it), rounded to 1/1024 s and clamped to the RFC's codes.
+    pub fn from_offset_micros(ecn: u8, offset_us: Option<u64>) -> Self {
+        let ato = match offset_us {
+            None => ATO_UNAVAILABLE,
+            Some(us) => {
+                let ticks = (u128::from(us) * 1024 + 500_000) / 1_000_000;
+                if ticks > u128::from(ATO_MAX_MEASURED) {
+                    ATO_OVER_RANGE
+                } else {
+                    ticks as u16
+                }
+            }
+        };
+        Self { ecn: ecn & 3, ato }
+    }
+
+    /// How long before the report timestamp the packet arrived, in microseconds; `None` for
+    /// the over-range and unavailable codes.
+    pub fn offset_micros(&self) -> Option<u64> {
+        (self.ato <= ATO_MAX_MEASURED).then(|| (u64::from(self.ato) * 1_000_000) / 1024)
+    }
 }
 
 /// The reports for one RTP stream: a run of sequence numbers from `begin_seq`.
