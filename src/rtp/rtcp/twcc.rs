@@ -160,6 +160,12 @@ impl TransportCc {
                 run += 1;
             }
             let rest = n - i;
+            if run >= ONE_BIT_SYMBOLS || run == rest {
+                // No vector covers more than a run this long.
+                f(PacketChunk::RunLength { symbol: s, run: run as u16 });
+                i += run;
+                continue;
+            }
             let one_bit = (i..i + rest.min(ONE_BIT_SYMBOLS)).all(|k| st(k) != LARGE_DELTA);
             let cover = if one_bit {
                 rest.min(ONE_BIT_SYMBOLS)
