@@ -150,25 +150,29 @@ impl TransportCc {
     /// packets need no large delta, else a 2-bit vector. Vector padding is only ever past the
     /// last packet (§3.1: the packet status count says where the list ends).
     fn for_each_chunk(&self, mut f: impl FnMut(PacketChunk)) {
-        let n = self.packets.len();
-        let st = |i: usize| status(self.packets[i]);
+        let st: smallvec::SmallVec<[u8; 256]> = self.packets.iter().map(|p| status(*p)).collect();
+        let n = st.len();
         let mut i = 0;
         while i < n {
-            let s = st(i);
-            let mut run = 1;
-            while i + run < n && run < MAX_RUN && st(i + run) == s {
-                run += 1;
-            }
+            let s = st[i];
+            let run = st[i..n.min(i + MAX_RUN)]
+                .iter()
+                .take_while(|x| **x == s)
+                .count();
             let rest = n - i;
             if run >= ONE_BIT_SYMBOLS || run == rest {
                 // No vector covers more than a run this long.
-                f(PacketChunk::RunLength { symbol: s, run: run as u16 });
+                f(PacketChunk::RunLength {
+                    symbol: s,
+                    run: run as u16,
+                });
                 i += run;
                 continue;
             }
-            let one_bit = (i..i + rest.min(ONE_BIT_SYMBOLS)).all(|k| st(k) != LARGE_DELTA);
+            let window = &st[i..i + rest.min(ONE_BIT_SYMBOLS)];
+            let one_bit = window.iter().all(|x| *x != LARGE_DELTA);
             let cover = if one_bit {
-                rest.min(ONE_BIT_SYMBOLS)
+                window.len()
             } else {
                 rest.min(TWO_BIT_SYMBOLS)
             };
@@ -179,14 +183,14 @@ impl TransportCc {
                 });
                 i += run;
             } else if one_bit {
-                f(PacketChunk::OneBit(std::array::from_fn(|k| {
-                    if k < cover { st(i + k) } else { 0 }
-                })));
+                let mut v = [0; ONE_BIT_SYMBOLS];
+                v[..cover].copy_from_slice(&st[i..i + cover]);
+                f(PacketChunk::OneBit(v));
                 i += cover;
             } else {
-                f(PacketChunk::TwoBit(std::array::from_fn(|k| {
-                    if k < cover { st(i + k) } else { 0 }
-                })));
+                let mut v = [0; TWO_BIT_SYMBOLS];
+                v[..cover].copy_from_slice(&st[i..i + cover]);
+                f(PacketChunk::TwoBit(v));
                 i += cover;
             }
         }
@@ -210,11 +214,16 @@ impl TransportCc {
         let count = usize::from(r.u16()?);
         let reference_time = r.u24()?;
         let fb_count = r.u8()?;
-        let mut symbols = Vec::new();
+        let mut symbols: smallvec::SmallVec<[u8; 256]> = smallvec::SmallVec::new();
         while symbols.len() < count {
-            let chunk = PacketChunk::parse(r.u16()?);
             let want = count - symbols.len();
-            symbols.extend(chunk.symbols().take(want));
+            match PacketChunk::parse(r.u16()?) {
+                PacketChunk::RunLength { symbol, run } => {
+                    symbols.extend(std::iter::repeat_n(symbol, usize::from(run).min(want)))
+                }
+                PacketChunk::OneBit(s) => symbols.extend_from_slice(&s[..want.min(s.len())]),
+                PacketChunk::TwoBit(s) => symbols.extend_from_slice(&s[..want.min(s.len())]),
+            }
         }
         let mut packets = Vec::with_capacity(count);
         for sym in symbols {
@@ -270,10 +279,19 @@ impl Body for TransportCc {
             }
         });
         result?;
+        let len: usize = self.packets.iter().map(|p| usize::from(status(*p))).sum();
+        let out = w.reserve(len)?;
+        let mut at = 0;
         for p in &self.packets {
             match (status(*p), p) {
-                (SMALL_DELTA, Some(d)) => w.u8(*d as u8)?,
-                (LARGE_DELTA, Some(d)) => w.u16(*d as u16)?,
+                (SMALL_DELTA, Some(d)) => {
+                    out[at] = *d as u8;
+                    at += 1;
+                }
+                (LARGE_DELTA, Some(d)) => {
+                    out[at..at + 2].copy_from_slice(&d.to_be_bytes());
+                    at += 2;
+                }
                 _ => {}
             }
         }
