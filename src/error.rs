@@ -34,4 +34,7 @@ pub enum Error {
     /// A PeerConnection operation was refused (signalling, validation, sending).
     #[error(transparent)]
     Peer(#[from] crate::peer::Error),
+    /// An RTP or RTCP packet was malformed, or a value did not fit its wire field.
+    #[error(transparent)]
+    Rtp(#[from] crate::rtp::Error),
 }

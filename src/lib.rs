@@ -28,9 +28,11 @@
 //! - [`srtp`]: SRTP and SRTCP protection for the four WebRTC profiles (RFC 3711, RFC 7714).
 //! - [`bwe`]: congestion control for media: GCC with probing, the pacer and the receive-side
 //!   feedback recorder (draft-ietf-rmcat-gcc-02, RFC 8888 feedback semantics).
+//! - [`rtp`]: RTP packet views with in-place setters, RFC 8285 header extensions, and RTCP
+//!   (SR/RR/SDES/BYE/APP, NACK, PLI, FIR, REMB, transport-wide and RFC 8888 feedback, XR).
 //! - `sim` (feature `sim`): the network simulator with links, loss models and RFC 4787 NATs.
 //!
-//! The roadmap (browser interop for the PeerConnection, media, congestion control, TURN) is in
+//! The roadmap (media streams and codecs on the PeerConnection, DTLS 1.3, TURN over TCP) is in
 //! the README.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -47,6 +49,7 @@ pub mod datachannel;
 pub mod dtls;
 pub mod ice;
 pub mod peer;
+pub mod rtp;
 pub mod sctp;
 pub mod sdp;
 #[cfg(feature = "sim")]
