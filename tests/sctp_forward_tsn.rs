@@ -238,3 +238,58 @@ fn a_few_spurious_retransmissions_are_not_a_stall() {
     assert!(p.b.is_established());
     assert!(p.b.stats().duplicates_received >= 10);
 }
+
+#[test]
+fn a_stalled_association_closes_every_data_channel_and_says_why() {
+    use kaon::datachannel::{self, ChannelConfig, DataChannels, Role};
+    let now = Instant::now();
+    let cfg = |seed, role| {
+        let mut c = datachannel::Config::new(role);
+        c.sctp.seed = Some(seed);
+        c
+    };
+    let mut a = DataChannels::new(cfg(1, Role::Client));
+    let mut b = DataChannels::new(cfg(2, Role::Server));
+    a.connect(now);
+    b.connect(now);
+    let id = a
+        .create_channel(now, ChannelConfig::labelled("chat"))
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    let mut opened = false;
+    for _ in 0..8 {
+        while let Some(n) = a.poll_packet(now, &mut buf) {
+            b.handle_packet(now, &buf[..n]);
+        }
+        while let Some(n) = b.poll_packet(now, &mut buf) {
+            a.handle_packet(now, &buf[..n]);
+        }
+        while a.poll_event().is_some() {}
+        while let Some(e) = b.poll_event() {
+            opened |= matches!(e, datachannel::Event::ChannelOpen { .. });
+        }
+    }
+    assert!(opened);
+    a.send_text(now, id, "hello").unwrap();
+    let n = a.poll_packet(now, &mut buf).unwrap();
+    let data = buf[..n].to_vec();
+    let max = b.association().config().max_retransmits;
+    // The same DATA again and again: our SACKs never reach the peer.
+    for _ in 0..=max + 1 {
+        b.handle_packet(now, &data);
+        while b.poll_packet(now, &mut buf).is_some() {}
+    }
+    let events: Vec<_> = std::iter::from_fn(|| b.poll_event()).collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, datachannel::Event::ChannelClosed(c) if *c == id)),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| *e == datachannel::Event::Closed(CloseReason::Stalled)),
+        "{events:?}"
+    );
+}
