@@ -82,6 +82,8 @@
 mod connection;
 mod demux;
 mod description;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 pub mod router;
 mod signaling;
 

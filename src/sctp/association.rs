@@ -548,6 +548,12 @@ impl Association {
         self.events.push_back(Event::Closed(reason));
     }
 
+    /// Our verification tag and the peer's cumulative TSN, for the fuzz harnesses.
+    #[cfg(fuzzing)]
+    pub(crate) fn fuzzing_tags(&self) -> (u32, u32) {
+        (self.local_tag, self.recv.cum_tsn())
+    }
+
     /// Rewrites the reason of the `Closed` event `terminate` just queued.
     pub(super) fn replace_close_reason(&mut self, reason: CloseReason) {
         if let Some(Event::Closed(r)) = self.events.back_mut() {
