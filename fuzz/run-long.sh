@@ -20,7 +20,12 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   mapfile -t targets < <(cargo fuzz list)
 fi
-cargo fuzz build -s none --release "${targets[@]}"
+# `cargo fuzz build` takes one target or none (= all).
+if [ ${#targets[@]} -eq 1 ]; then
+  cargo fuzz build -s none --release "${targets[0]}"
+else
+  cargo fuzz build -s none --release
+fi
 summary=()
 failed=0
 for t in "${targets[@]}"; do
