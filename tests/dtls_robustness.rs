@@ -154,7 +154,10 @@ fn mutate(mut datagrams: Vec<Vec<u8>>, mutations: &[(usize, Mutation)]) -> Vec<V
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    // PROPTEST_CASES wins; 200 when it is unset.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(200)
+    ))]
 
     #[test]
     fn server_survives_mutated_client_flights(muts in prop::collection::vec((any::<usize>(), mutation()), 0..6), hvr: bool) {

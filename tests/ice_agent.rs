@@ -285,7 +285,10 @@ fn host_candidates_and_gathering_complete_are_reported() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // PROPTEST_CASES wins; 256 when it is unset.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+    ))]
 
     #[test]
     fn any_bytes_from_anywhere_never_panic(

@@ -547,7 +547,10 @@ thread_local! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    // PROPTEST_CASES wins; 256 when it is unset.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+    ))]
 
     /// Any bytes from any of these sources, shaped or not like a check naming a real peer,
     /// are routed or dropped and counted: nothing panics, and every datagram is accounted for.

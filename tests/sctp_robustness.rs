@@ -110,7 +110,10 @@ fn encode(c: &Chunk<'_>) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    // PROPTEST_CASES wins; 200 when it is unset.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(200)
+    ))]
     #[test]
     fn arbitrary_chunks_never_break_an_established_association(
         packets in proptest::collection::vec(proptest::collection::vec(arb_chunk(), 1..4), 1..20),

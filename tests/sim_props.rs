@@ -82,7 +82,10 @@ fn run(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    // PROPTEST_CASES wins; 48 when it is unset.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48)
+    ))]
 
     #[test]
     fn every_datagram_ends_exactly_once_and_replays_identically(

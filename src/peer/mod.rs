@@ -84,6 +84,9 @@
 mod connection;
 mod demux;
 pub mod jsep;
+mod description;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 pub mod router;
 mod signaling;
 pub mod stats;

@@ -56,6 +56,12 @@ pub enum CloseReason {
     HandshakeFailed,
     /// The peer restarted the association (RFC 9260 §5.2.4 case A); start a new one.
     PeerRestarted,
+    /// We aborted because the peer broke the protocol (for example a SACK acknowledging
+    /// TSNs we never sent, or DATA without user data); the error cause code we sent.
+    ProtocolViolation(u16),
+    /// We aborted because the association stopped moving: the peer kept retransmitting data
+    /// we had acknowledged, so it does not hear our SACKs or disagrees on the TSNs.
+    Stalled,
 }
 
 /// Something the application should know.
@@ -101,6 +107,9 @@ pub struct Stats {
     pub duplicates_received: u64,
     /// FORWARD-TSN chunks sent.
     pub forward_tsns_sent: u64,
+    /// FORWARD-TSN chunks refused because they skipped further ahead than any DATA we
+    /// would accept.
+    pub forward_tsns_refused: u64,
 }
 
 /// Memory the association holds right now, in bytes (payload plus bookkeeping estimates).
@@ -131,6 +140,12 @@ pub(super) struct AckState {
     /// Packets with DATA since the last SACK.
     pub packets: u32,
     pub last_rwnd: usize,
+    /// The packet being handled carried DATA with a new TSN.
+    pub new_in_packet: bool,
+    /// The packet being handled carried DATA we already had.
+    pub duplicate_in_packet: bool,
+    /// Packets in a row whose DATA was all duplicates (see `check_stall`).
+    pub duplicate_run: u32,
 }
 
 /// An SCTP association (RFC 9260) for one peer, sans-IO.
@@ -531,6 +546,19 @@ impl Association {
         self.heartbeat_acks.clear();
         self.error_chunks.clear();
         self.events.push_back(Event::Closed(reason));
+    }
+
+    /// Our verification tag and the peer's cumulative TSN, for the fuzz harnesses.
+    #[cfg(fuzzing)]
+    pub(crate) fn fuzzing_tags(&self) -> (u32, u32) {
+        (self.local_tag, self.recv.cum_tsn())
+    }
+
+    /// Rewrites the reason of the `Closed` event `terminate` just queued.
+    pub(super) fn replace_close_reason(&mut self, reason: CloseReason) {
+        if let Some(Event::Closed(r)) = self.events.back_mut() {
+            *r = reason;
+        }
     }
 
     /// Moves messages the reassembly finished into the event queue.

@@ -43,7 +43,11 @@ impl Association {
             };
             self.queue_packet(self.peer_tag, &[abort]);
         }
-        self.terminate(CloseReason::Aborted);
+        self.terminate(if code == cause::USER_ABORT {
+            CloseReason::Aborted
+        } else {
+            CloseReason::ProtocolViolation(code)
+        });
     }
 
     pub(super) fn on_abort(&mut self, causes: &[u8]) {

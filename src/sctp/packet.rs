@@ -3,7 +3,7 @@
 
 use super::Error;
 use super::chunk::Chunk;
-use crate::wire::{Reader, Writer, crc32c};
+use crate::wire::{Reader, Writer, crc32c, crc32c_parts};
 
 /// Size of the common header.
 pub const HEADER_LEN: usize = 12;
@@ -55,17 +55,16 @@ impl<'a> Packet<'a> {
     }
 }
 
-/// Whether the packet's CRC32c is correct. `scratch` is a reusable buffer: the checksum is
-/// computed with its own field zeroed, so the packet is copied once.
+/// Whether the packet's CRC32c is correct. It is computed with the checksum field read as
+/// zero (RFC 9260 Appendix A), over the packet in place: nothing is copied. `scratch` is no
+/// longer used and is kept for the callers' signature.
 pub fn checksum_ok(bytes: &[u8], scratch: &mut Vec<u8>) -> bool {
+    let _ = scratch;
     if bytes.len() < HEADER_LEN {
         return false;
     }
     let stored = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-    scratch.clear();
-    scratch.extend_from_slice(bytes);
-    scratch[CHECKSUM_AT..CHECKSUM_AT + 4].fill(0);
-    crc32c(scratch) == stored
+    crc32c_parts(&[&bytes[..CHECKSUM_AT], &[0; 4], &bytes[CHECKSUM_AT + 4..]]) == stored
 }
 
 /// Iterates over a packet's chunks, stopping after the first malformed one.

@@ -28,6 +28,17 @@ pub(crate) enum Arrival {
     Dropped,
 }
 
+/// What a FORWARD-TSN did to the cumulative TSN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Forward {
+    /// It moved forward.
+    Moved,
+    /// At or behind the cumulative TSN: out of date, ignored.
+    Stale,
+    /// Further ahead than any DATA we would accept: refused.
+    TooFar,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct RecvTsns {
     cum: u64,
@@ -143,16 +154,23 @@ impl RecvTsns {
         Arrival::New
     }
 
-    /// Moves the cumulative TSN forward to `new_cum` (FORWARD-TSN, RFC 3758 §3.6). Returns
-    /// whether it moved.
-    pub(crate) fn forward(&mut self, new_cum: u64) -> bool {
+    /// Moves the cumulative TSN forward to `new_cum` (FORWARD-TSN, RFC 3758 §3.6).
+    pub(crate) fn forward(&mut self, new_cum: u64) -> Forward {
+        // RFC 3758 §3.6: a New Cumulative TSN at or behind ours is out of date and MUST NOT
+        // update the cumulative TSN.
         if new_cum <= self.cum {
-            return false;
+            return Forward::Stale;
+        }
+        // The peer cannot have sent DATA we would accept beyond MAX_AHEAD (`acceptable`
+        // drops it), so it cannot have abandoned it either. Taking such a jump would turn
+        // every TSN it sends next into a "duplicate" and freeze the association for good.
+        if new_cum - self.cum > MAX_AHEAD {
+            return Forward::TooFar;
         }
         self.cum = new_cum;
         self.highest = self.highest.max(new_cum);
         self.absorb();
-        true
+        Forward::Moved
     }
 
     /// Folds ranges that now touch or sit below the cumulative TSN into it.
@@ -261,9 +279,9 @@ mod tests {
         r.arrive(c + 5);
         r.arrive(c + 6);
         r.arrive(c + 9);
-        assert!(r.forward(c + 4));
+        assert_eq!(r.forward(c + 4), Forward::Moved);
         assert_eq!(r.cum(), c + 6);
-        assert!(!r.forward(c + 2));
+        assert_eq!(r.forward(c + 2), Forward::Stale);
         assert_eq!(
             r.sack(0, 16).gaps.as_slice(),
             &[GapBlock { start: 3, end: 3 }]
@@ -305,6 +323,22 @@ mod tests {
         let c = r.cum();
         assert_eq!(r.arrive(c + MAX_AHEAD + 1), Arrival::Dropped);
         assert_eq!(r.arrive(c + MAX_AHEAD), Arrival::New);
+    }
+
+    #[test]
+    fn forged_forward_tsn_far_ahead_is_refused() {
+        let mut r = RecvTsns::new(7);
+        let c = r.cum();
+        assert_eq!(r.forward(c + MAX_AHEAD + 1), Forward::TooFar);
+        assert_eq!(r.forward(c + (1 << 31) - 1), Forward::TooFar);
+        assert_eq!(
+            r.cum(),
+            c,
+            "a refused FORWARD-TSN leaves the cumulative TSN alone"
+        );
+        // The next TSN still arrives as new data, not as a duplicate.
+        assert_eq!(r.arrive(c + 1), Arrival::New);
+        assert_eq!(r.forward(c + 1 + MAX_AHEAD), Forward::Moved);
     }
 
     proptest! {

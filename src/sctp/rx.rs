@@ -1,9 +1,9 @@
 //! The receive path: DATA and I-DATA (RFC 9260 §6.2, RFC 8260), FORWARD-TSN (RFC 3758 §3.6),
 //! and when to acknowledge (§6.2 delayed acks).
 
-use super::association::{Association, State};
+use super::association::{Association, CloseReason, State};
 use super::chunk::{Data, ForwardTsn, cause};
-use super::recv::Arrival;
+use super::recv::{Arrival, Forward};
 use super::timer::Timer;
 use bytes::Bytes;
 use std::time::Instant;
@@ -34,6 +34,7 @@ impl Association {
         if self.recv.contains(tsn) {
             self.recv.arrive(tsn);
             self.stats.duplicates_received += 1;
+            self.ack.duplicate_in_packet = true;
             self.ack.immediate = true;
             return true;
         }
@@ -46,6 +47,7 @@ impl Association {
         if self.recv.arrive(tsn) != Arrival::New {
             return true;
         }
+        self.ack.new_in_packet = true;
         if d.stream >= self.in_streams {
             // RFC 9260 §6.5: acknowledge it, drop it, and report the stream.
             let mut info = [0u8; 4];
@@ -68,6 +70,9 @@ impl Association {
 
     /// RFC 9260 §6.2: a SACK for every second packet with DATA, else within the delay.
     pub(super) fn after_data_packet(&mut self, now: Instant) {
+        if self.check_stall(now) {
+            return;
+        }
         self.ack.packets += 1;
         if self.ack.packets >= 2 {
             self.ack.immediate = true;
@@ -78,6 +83,37 @@ impl Association {
             self.timers
                 .start_if_idle(Timer::DelayedAck, now + self.cfg.delayed_ack);
         }
+    }
+
+    /// Whether the peer has stopped hearing our acknowledgements, judged from the packet just
+    /// handled; if so the association is aborted and reported as [`CloseReason::Stalled`].
+    ///
+    /// A peer retransmits DATA we already hold only when it missed our SACKs, or when it
+    /// counts TSNs differently (a forged or buggy FORWARD-TSN moved our cumulative TSN past
+    /// what it sent). Each of its retransmission timeouts sends such a packet, and RFC 9260
+    /// §8.1 has it give up after Association.Max.Retrans of them in a row; more packets than
+    /// that carrying only duplicates, with nothing new between them, mean the association
+    /// no longer moves. Saying so beats leaving a channel "open" that loses every message.
+    fn check_stall(&mut self, now: Instant) -> bool {
+        let (new, dup) = (self.ack.new_in_packet, self.ack.duplicate_in_packet);
+        self.ack.new_in_packet = false;
+        self.ack.duplicate_in_packet = false;
+        if new {
+            self.ack.duplicate_run = 0;
+        } else if dup {
+            self.ack.duplicate_run += 1;
+        }
+        if self.ack.duplicate_run <= self.cfg.max_retransmits {
+            return false;
+        }
+        // RFC 9260 §3.3.10.13: Protocol Violation may carry what was detected.
+        self.abort_with(
+            now,
+            cause::PROTOCOL_VIOLATION,
+            b"stalled: our SACKs go unheard",
+        );
+        self.replace_close_reason(CloseReason::Stalled);
+        true
     }
 
     /// RFC 3758 §3.6 and RFC 8260 §2.3.
@@ -94,8 +130,15 @@ impl Association {
         self.ack.pending = true;
         self.ack.immediate = true;
         let new_cum = self.recv.unwrap(f.new_cum_tsn);
-        if !self.recv.forward(new_cum) {
-            return;
+        match self.recv.forward(new_cum) {
+            Forward::Moved => {}
+            Forward::Stale => return,
+            Forward::TooFar => {
+                // Refused as DATA that far ahead is (see `RecvTsns::forward`); the SACK we
+                // send back still shows the peer where we are.
+                self.stats.forward_tsns_refused += 1;
+                return;
+            }
         }
         self.reasm.forward(new_cum, &f.streams, &mut self.delivered);
         self.flush_delivered();

@@ -243,6 +243,17 @@ impl Association {
         ) {
             return;
         }
+        // RFC 9260 §6.2.1 acknowledges only what was sent: a Cumulative TSN Ack at or past
+        // the next TSN we would send is a protocol violation (a receiver that took a forged
+        // FORWARD-TSN, or a forged SACK). Dropping it in silence would leave both sides
+        // waiting for ever, so abort and say why.
+        let cum = self.inflight.unwrap(sack.cum_tsn);
+        if cum >= self.inflight.next_tsn() {
+            let mut info = [0u8; 4];
+            info.copy_from_slice(&sack.cum_tsn.to_be_bytes());
+            self.abort_with(now, super::chunk::cause::PROTOCOL_VIOLATION, &info);
+            return;
+        }
         let flight_before = self.inflight.flight();
         let srtt = self.rto.srtt().unwrap_or(self.cfg.rto_initial);
         let reorder = self.reorder_window();

@@ -29,7 +29,7 @@ mod replay;
 pub mod serial;
 mod writer;
 
-pub use crc::{crc32, crc32c};
+pub use crc::{crc32, crc32c, crc32c_parts};
 pub use reader::Reader;
 pub use replay::{Replay, ReplayWindow};
 pub use writer::Writer;
