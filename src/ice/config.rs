@@ -62,6 +62,9 @@ pub struct AgentConfig {
     /// agent; many applications never signal end-of-candidates, and the connection would
     /// otherwise stay checking forever). Default 10 s; `None` waits for end-of-candidates.
     pub end_of_candidates_timeout: Option<Duration>,
+    /// Whether host candidates are signalled behind mDNS `.local` names (see
+    /// [`MdnsMode`](super::MdnsMode)). Default off.
+    pub mdns_mode: super::MdnsMode,
 }
 
 impl Default for AgentConfig {
@@ -85,6 +88,7 @@ impl Default for AgentConfig {
             max_local_addresses: 16,
             max_queue: 1024,
             end_of_candidates_timeout: Some(Duration::from_secs(10)),
+            mdns_mode: super::MdnsMode::Off,
         }
     }
 }

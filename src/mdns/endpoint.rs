@@ -600,7 +600,7 @@ impl Protocol for Mdns {
 
 /// `<uuid>.local` with a random version 4 UUID (RFC 9562 §5.4), in lower case as browsers
 /// write it.
-fn random_uuid_name(rng: &mut Rng) -> String {
+pub(crate) fn random_uuid_name(rng: &mut Rng) -> String {
     let mut b = [0u8; 16];
     rng.fill(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;

@@ -66,6 +66,7 @@ pub mod name;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use endpoint::random_uuid_name;
 pub use endpoint::{Mdns, MdnsConfig, MdnsEvent, MdnsStats};
 pub use message::{Class, Header, Message, Question, Record, RecordData, RecordType};
 pub use name::Name;
