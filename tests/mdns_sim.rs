@@ -299,3 +299,49 @@ fn a_query_reaches_every_other_host_on_the_link() {
         .collect();
     assert_eq!(received, [0, 1, 1, 1]);
 }
+
+#[test]
+fn hidden_agent_blanks_the_related_address_of_its_reflexive_candidate() {
+    // draft-ietf-mmusic-mdns-ice-candidates §3.1.2.2: a srflx candidate's raddr would reveal
+    // the host address the name hides.
+    use kaon::ice::CandidateKind;
+    use kaon::stun::{Server, ServerConfig};
+    let t0 = Instant::now();
+    let mut sim = Sim::new(15, t0);
+    let lan = sim.add_network("lan");
+    let internet = sim.add_network("internet");
+    sim.add_nat(
+        "nat",
+        lan,
+        internet,
+        &["203.0.113.1".parse().unwrap()],
+        kaon::sim::NatConfig::port_restricted_cone(),
+    );
+    let stun: SocketAddr = "198.51.100.1:3478".parse().unwrap();
+    let sh = sim.add_host("stun");
+    sim.add_interface(sh, internet, stun.ip(), LinkConfig::with_latency(5 * MS));
+    sim.add_endpoint(sh, &[stun], Server::new(ServerConfig::new(vec![stun])));
+    let mut c = cfg(true, 7);
+    c.stun_servers = vec![stun];
+    let a = host(&mut sim, lan, "a", "10.0.0.1", c, 107);
+    sim.run_for(SEC).unwrap();
+    let announced: Vec<Candidate> = sim
+        .events::<Node>(a)
+        .iter()
+        .filter_map(|e| match e {
+            NodeEvent::Ice(IceEvent::LocalCandidate(c)) => Some(c.clone()),
+            _ => None,
+        })
+        .collect();
+    let srflx = announced
+        .iter()
+        .find(|c| c.kind == CandidateKind::ServerReflexive)
+        .expect("a srflx candidate");
+    assert_eq!(srflx.related(), Some("0.0.0.0:0".parse().unwrap()));
+    assert!(!srflx.to_string().contains("10.0.0.1 "));
+    let host = announced
+        .iter()
+        .find(|c| c.kind == CandidateKind::Host)
+        .unwrap();
+    assert!(matches!(host.address, Address::Mdns(_)));
+}
