@@ -345,3 +345,39 @@ fn hidden_agent_blanks_the_related_address_of_its_reflexive_candidate() {
         .unwrap();
     assert!(matches!(host.address, Address::Mdns(_)));
 }
+
+#[test]
+fn ipv6_only_peers_known_by_local_names_connect_through_ff02_fb() {
+    let t0 = Instant::now();
+    let mut sim = Sim::new(16, t0);
+    let lan = sim.add_network("lan6");
+    let a = host(&mut sim, lan, "a", "fd00::1", cfg(true, 8), 108);
+    let b = host(&mut sim, lan, "b", "fd00::2", cfg(false, 9), 109);
+    let (ca, cb) = signal(&mut sim, a, b);
+    for c in cb {
+        node(&mut sim, a).agent.add_remote_candidate(c).unwrap();
+    }
+    for c in ca {
+        node(&mut sim, b).agent.add_remote_candidate(c).unwrap();
+    }
+    for id in [a, b] {
+        node(&mut sim, id).sync(t0);
+    }
+    let connected = sim
+        .run_until_cond(t0 + 5 * SEC, |s| {
+            s.endpoint::<Node>(a).agent.selected_pair().is_some()
+                && s.endpoint::<Node>(b).agent.selected_pair().is_some()
+        })
+        .unwrap();
+    assert!(connected);
+    let pair = node(&mut sim, a).agent.selected_pair().unwrap();
+    assert_eq!(pair.remote.ip(), "fd00::2".parse::<IpAddr>().unwrap());
+    // The queries went to the IPv6 group.
+    assert!(sim.events::<Node>(a).iter().any(|e| matches!(
+        e,
+        NodeEvent::Mdns(MdnsEvent::Resolved {
+            ip: IpAddr::V6(_),
+            ..
+        })
+    )));
+}
