@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Usage: `min_peer ADDR < offer.sdp > answer.sdp`, with `ADDR` a local address such as
-//! `127.0.0.1:0` or `[::1]:0`.
+//! `127.0.0.1:0` or `[::1]:0`. The offer is read to the end of stdin; the answer is followed
+//! by an empty line. It then echoes until killed.
 
 use std::io::{Read, Write};
 use std::net::UdpSocket;
@@ -31,8 +32,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     pc.set_remote_description(SdpType::Offer, SessionDescription::parse(&offer)?)?;
     let answer = pc.create_answer()?;
     pc.set_local_description(SdpType::Answer, answer.clone())?;
-    std::io::stdout().write_all(answer.to_string().as_bytes())?;
-    std::io::stdout().flush()?;
+    // The answer, then an empty line: a driving program can stop reading there.
+    let mut out = std::io::stdout();
+    let text = answer.to_string();
+    out.write_all(text.as_bytes())?;
+    if !text.ends_with('\n') {
+        out.write_all(b"\r\n")?;
+    }
+    out.write_all(b"\r\n")?;
+    out.flush()?;
 
     let mut sockets = [socket];
     let mut stepper = Stepper::with_buffer_size(2048);
