@@ -286,7 +286,7 @@ fn registered_names_are_random_v4_uuids_under_local() {
 
 #[test]
 fn a_query_is_answered_by_multicast_with_an_nsec_like_chromium() {
-    let now = Instant::now();
+    let now = crate::test_clock::t0();
     let mut a = node(A_SOCK, 1);
     let n = a.register(ip("10.0.0.1")).unwrap();
     deliver(
@@ -316,7 +316,7 @@ fn chromium_like_answer_for(n: &str, addr: &str) -> Message {
 
 #[test]
 fn qu_query_is_answered_by_unicast_and_multicast() {
-    let now = Instant::now();
+    let now = crate::test_clock::t0();
     let mut a = node(A_SOCK, 1);
     let n = a.register(ip("10.0.0.1")).unwrap();
     deliver(
@@ -335,7 +335,7 @@ fn qu_query_is_answered_by_unicast_and_multicast() {
 
 #[test]
 fn legacy_unicast_query_gets_its_id_question_and_a_short_ttl() {
-    let now = Instant::now();
+    let now = crate::test_clock::t0();
     let mut a = node(A_SOCK, 1);
     let n = a.register(ip("10.0.0.1")).unwrap();
     let from = sa("10.0.0.2:40000");
@@ -358,7 +358,7 @@ fn legacy_unicast_query_gets_its_id_question_and_a_short_ttl() {
 
 #[test]
 fn aaaa_query_for_an_ipv4_name_gets_an_nsec_negative_answer() {
-    let now = Instant::now();
+    let now = crate::test_clock::t0();
     let mut a = node(A_SOCK, 1);
     let n = a.register(ip("10.0.0.1")).unwrap();
     deliver(
@@ -377,7 +377,7 @@ fn aaaa_query_for_an_ipv4_name_gets_an_nsec_negative_answer() {
 
 #[test]
 fn queries_for_other_names_and_bad_messages_get_no_answer() {
-    let now = Instant::now();
+    let now = crate::test_clock::t0();
     let mut a = node(A_SOCK, 1);
     a.register(ip("10.0.0.1")).unwrap();
     let other = query_bytes("someone-else.local", RecordType::A, false, 0);
@@ -393,7 +393,7 @@ fn queries_for_other_names_and_bad_messages_get_no_answer() {
 
 #[test]
 fn a_record_is_not_multicast_twice_within_one_second() {
-    let now = Instant::now();
+    let now = crate::test_clock::t0();
     let mut a = node(A_SOCK, 1);
     let n = a.register(ip("10.0.0.1")).unwrap();
     let q = query_bytes(&n, RecordType::A, false, 0);
@@ -409,7 +409,7 @@ fn a_record_is_not_multicast_twice_within_one_second() {
 
 #[test]
 fn known_answer_suppresses_the_response() {
-    let now = Instant::now();
+    let now = crate::test_clock::t0();
     let mut a = node(A_SOCK, 1);
     let n = a.register(ip("10.0.0.1")).unwrap();
     let mut q = Message::parse(&query_bytes(&n, RecordType::A, false, 0)).unwrap();
@@ -422,7 +422,7 @@ fn known_answer_suppresses_the_response() {
 
 #[test]
 fn resolve_queries_at_0_1_3_seconds_then_fails_at_5() {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::t0();
     let mut b = node(B_SOCK, 2);
     b.resolve(t0, "nobody.local").unwrap();
     let mut sent = Vec::new();
@@ -457,7 +457,7 @@ fn resolve_queries_at_0_1_3_seconds_then_fails_at_5() {
 
 #[test]
 fn answer_resolves_stops_the_retries_and_is_cached_for_its_ttl() {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::t0();
     let mut a = node(A_SOCK, 1);
     let mut b = node(B_SOCK, 2);
     let n = a.register(ip("10.0.0.1")).unwrap();
@@ -487,7 +487,7 @@ fn answer_resolves_stops_the_retries_and_is_cached_for_its_ttl() {
 
 #[test]
 fn cached_name_is_reported_at_once_when_asked_again() {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::t0();
     let mut b = node(B_SOCK, 2);
     b.resolve(t0, "peer.local").unwrap();
     drain(&mut b, t0);
@@ -518,7 +518,7 @@ fn cached_name_is_reported_at_once_when_asked_again() {
 
 #[test]
 fn response_not_from_port_5353_is_ignored() {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::t0();
     let mut b = node(B_SOCK, 2);
     b.resolve(t0, "peer.local").unwrap();
     let answer = chromium_like_answer_for("peer.local", "10.0.0.9");
@@ -531,7 +531,7 @@ fn response_not_from_port_5353_is_ignored() {
 
 #[test]
 fn ipv6_socket_queries_the_ipv6_group_on_its_interface() {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::t0();
     let sock: SocketAddr = "[fe80::2%3]:5353".parse().unwrap();
     let mut b = Mdns::new(MdnsConfig::new(vec![sa(B_SOCK), sock]).with_seed(2));
     b.resolve(t0, "peer.local").unwrap();
@@ -640,7 +640,7 @@ proptest! {
 
     #[test]
     fn any_datagram_leaves_the_responder_sane(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
-        let now = Instant::now();
+        let now = crate::test_clock::t0();
         let mut a = node(A_SOCK, 1);
         a.register(ip("10.0.0.1")).unwrap();
         a.resolve(now, "peer.local").unwrap();
