@@ -57,8 +57,8 @@
 //!
 //! - `min_peer` built with `cargo build --profile embedded -p kaon-embedded --example min_peer`
 //!   (`[profile.embedded]`: opt-level "z", fat LTO, one codegen unit, `panic = "abort"`,
-//!   stripped) is **1,969,488 bytes** (1.88 MiB, dynamically linked against glibc), all of ICE, DTLS 1.2, SCTP, data channels,
-//!   SDP and the certificate code included. Most of it is aws-lc's libcrypto: in the same
+//!   stripped) is **1,969,488 bytes** (1.88 MiB, dynamically linked against glibc), with all
+//!   of ICE, DTLS 1.2, SCTP, data channels, SDP and the certificate code. Most of it is aws-lc's libcrypto: in the same
 //!   build left unstripped (`CARGO_PROFILE_EMBEDDED_STRIP=false`), `nm -S` counts about 1.0 MB
 //!   of C symbols against 0.63 MB of Rust ones (kaon, std, alloc), as Rust's LTO does not reach
 //!   into the C objects.
