@@ -231,15 +231,20 @@ impl Mdns {
 
     /// Starts resolving `name` (which must end in `.local`): QM queries for its A and AAAA
     /// records go out on the schedule until an answer comes ([`MdnsEvent::Resolved`]) or the
-    /// timeout passes ([`MdnsEvent::Failed`]). A cached answer is reported at once. Asking
-    /// again for a name being resolved does nothing.
+    /// timeout passes ([`MdnsEvent::Failed`]). A cached answer is reported at once, also when
+    /// asking again for a name resolved before. Asking again for a name still being queried
+    /// does nothing.
     pub fn resolve(&mut self, now: Instant, name: &str) -> Result<(), Error> {
         let parsed = Name::new(name)?;
         if !parsed.is_local() {
             return Err(Error::NotLocal(name.to_owned()));
         }
-        if self.wanted.iter().any(|w| w.name == parsed) {
-            return Ok(());
+        if let Some(i) = self.wanted.iter().position(|w| w.name == parsed) {
+            if self.wanted[i].next_query.is_some() {
+                return Ok(()); // still querying
+            }
+            // Answered before: the cache answers again, or querying starts over.
+            self.wanted.remove(i);
         }
         if self.wanted.len() >= self.cfg.max_names {
             // The oldest finished resolution makes room; one still querying never does.

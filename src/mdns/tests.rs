@@ -502,13 +502,24 @@ fn cached_name_is_reported_at_once_when_asked_again() {
         &bytes,
     );
     assert_eq!(events(&mut b).len(), 1);
+    // Asked again while cached: answered at once, nothing on the wire.
+    let later = t0 + Duration::from_secs(30);
+    b.resolve(later, "PEER.local").unwrap();
+    assert_eq!(
+        events(&mut b),
+        [MdnsEvent::Resolved {
+            name: "PEER.local".into(),
+            ip: ip("10.0.0.9")
+        }]
+    );
+    assert!(drain(&mut b, later).is_empty());
     b.forget("peer.local");
-    b.resolve(t0, "peer.local").unwrap();
+    b.resolve(later, "peer.local").unwrap();
     // Forgotten: asks again on the wire.
-    assert_eq!(drain(&mut b, t0).len(), 1);
+    assert_eq!(drain(&mut b, later).len(), 1);
     deliver(
         &mut b,
-        t0,
+        later,
         sa("10.0.0.9:5353"),
         sa("224.0.0.251:5353"),
         &bytes,
