@@ -17,6 +17,8 @@
 //!   (RFC 8656), with ChannelData and stream framing and `turn:` URLs.
 //! - [`ice`]: the ICE agent (RFC 8445): candidates, checks, nomination and renomination,
 //!   consent, restart and failover; usable alone for UDP hole punching.
+//! - [`mdns`]: a multicast DNS querier and responder for ICE's `.local` host names (RFC 6762,
+//!   draft-ietf-mmusic-mdns-ice-candidates).
 //! - [`sctp`] and [`datachannel`]: the SCTP association (RFC 9260, PR-SCTP, stream reset,
 //!   I-DATA, zero checksum) and WebRTC data channels (RFC 8831, RFC 8832).
 //! - [`peer`]: the `PeerConnection`: JSEP offer/answer over SDP, RFC 7983 demultiplexing, and
@@ -48,6 +50,7 @@ pub mod bwe;
 pub mod datachannel;
 pub mod dtls;
 pub mod ice;
+pub mod mdns;
 pub mod peer;
 pub mod rtp;
 pub mod sctp;

@@ -124,6 +124,8 @@ pub struct Agent {
     pub(crate) data_events: usize,
     pub(crate) pool: Vec<Vec<u8>>,
     pub(crate) stats: AgentStats,
+    /// The `.local` names of our host addresses (see `mdns.rs`).
+    pub(crate) mdns_names: super::mdns::MdnsNames,
 }
 
 impl Agent {
@@ -169,6 +171,7 @@ impl Agent {
             data_events: 0,
             pool: Vec::new(),
             stats: AgentStats::default(),
+            mdns_names: Default::default(),
         }
     }
 
@@ -562,7 +565,8 @@ impl Agent {
     pub(crate) fn push_local(&mut self, local: Local) -> usize {
         let announce = local.cand.kind != CandidateKind::PeerReflexive;
         if announce {
-            self.push_event(IceEvent::LocalCandidate(local.cand.clone()));
+            let signalled = self.as_signalled(&local.cand);
+            self.push_event(IceEvent::LocalCandidate(signalled));
         }
         self.list.locals.push(local);
         let index = self.list.locals.len() - 1;

@@ -129,6 +129,9 @@ pub struct AgentConfig {
     pub turn_servers: Vec<TurnServer>,
     /// Which local candidates are used. Default [`IceTransportPolicy::All`].
     pub transport_policy: IceTransportPolicy,
+    /// Whether host candidates are signalled behind mDNS `.local` names (see
+    /// [`MdnsMode`](super::MdnsMode)). Default off.
+    pub mdns_mode: super::MdnsMode,
 }
 
 impl Default for AgentConfig {
@@ -154,6 +157,7 @@ impl Default for AgentConfig {
             end_of_candidates_timeout: Some(Duration::from_secs(10)),
             turn_servers: Vec::new(),
             transport_policy: IceTransportPolicy::All,
+            mdns_mode: super::MdnsMode::Off,
         }
     }
 }

@@ -39,8 +39,10 @@
 //! # Limits and choices
 //!
 //! - One component over UDP. TCP candidates (RFC 6544) are parsed and kept, never paired.
-//! - mDNS (`.local`) remote candidates wait for [`Agent::resolve_remote_name`]; kaon has no
-//!   mDNS resolver yet.
+//! - mDNS (`.local`) remote candidates wait for [`Agent::resolve_remote_name`]; with
+//!   [`AgentConfig::mdns_mode`] our host candidates hide behind `.local` names. The agent
+//!   sends no mDNS itself: [`Agent::local_mdns_names`] and [`Agent::unresolved_remote_names`]
+//!   are the seam to one shared [`crate::mdns::Mdns`] responder and resolver.
 //! - [`IceState::Failed`] from failed checks needs the peer's end-of-candidates (trickle
 //!   could otherwise always bring one more), or, for peers that never send it, every pair
 //!   failed and no candidate for [`AgentConfig::end_of_candidates_timeout`] (10 s); consent
@@ -131,6 +133,7 @@ mod consent;
 mod drive;
 mod events;
 mod gather;
+mod mdns;
 mod receive;
 mod relay;
 mod report;
@@ -143,6 +146,8 @@ pub use candidate::{
     local_preference, pair_priority, priority,
 };
 pub use config::{AgentConfig, IceTransportPolicy, TurnServer};
+pub use config::AgentConfig;
+pub use mdns::MdnsMode;
 pub use relay::{Relay, Unwrapped};
 pub use report::{PairCheckState, PairReport};
 

@@ -11,7 +11,10 @@
 //!   A datagram to IP *D* goes to the interface on the current network that owns *D*; if none
 //!   does and the network sits behind a NAT, to that NAT, which translates it onto its outside
 //!   network (recursively, so NAT behind NAT works); otherwise it is dropped
-//!   ([`DropReason::NoRoute`]).
+//!   ([`DropReason::NoRoute`]). A datagram to a multicast address (mDNS's 224.0.0.251 or
+//!   ff02::fb) reaches every other interface on the sender's network and goes no further; on
+//!   each it is delivered to the endpoint bound to that port on one of the interface's
+//!   addresses of the same family (the sender's own interface gets no copy).
 //! - **Hosts** ([`Sim::add_host`]) with one or more **interfaces** ([`Sim::add_interface`]),
 //!   each on one network with one or more IPv4 and IPv6 addresses ([`Sim::add_address`]). A
 //!   datagram leaves through the interface that owns its source address.

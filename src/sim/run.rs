@@ -332,6 +332,10 @@ impl Sim {
                     return Ok(());
                 }
                 let network = i.network;
+                if packet.dst.ip().is_multicast() {
+                    self.multicast(iface, network, packet);
+                    return Ok(());
+                }
                 match self
                     .topo
                     .route(self.now, network, &mut packet, &mut self.rec)
@@ -351,13 +355,52 @@ impl Sim {
         Ok(())
     }
 
+    /// A datagram to a multicast group (mDNS's 224.0.0.251 or ff02::fb) reaches every other
+    /// interface on the sender's network, never beyond it: link-local groups cross no router
+    /// or NAT. The sender's own interface gets no copy (no multicast loopback).
+    fn multicast(&mut self, from: InterfaceId, network: super::NetworkId, packet: Packet) {
+        for to in self.topo.interfaces_on(network) {
+            if to == from {
+                continue;
+            }
+            let mut data = self.pool.pop().unwrap_or_default();
+            data.extend_from_slice(&packet.data);
+            let copy = Packet {
+                id: packet.id,
+                src: packet.src,
+                dst: packet.dst,
+                data,
+            };
+            self.enter_link(to, false, copy);
+        }
+        self.recycle(packet.data);
+    }
+
+    /// The endpoint a datagram arriving on `iface` goes to: the one bound to its destination,
+    /// or for a multicast group, the one bound to the group's port on an address of this
+    /// interface of the same family.
+    fn listener(&self, iface: InterfaceId, dst: SocketAddr) -> Option<EndpointId> {
+        let host = &self.topo.hosts[self.topo.ifaces[iface.0].host.0];
+        if !dst.ip().is_multicast() {
+            return host.bindings.get(&dst).copied();
+        }
+        host.bindings
+            .iter()
+            .find(|(a, _)| {
+                a.port() == dst.port()
+                    && a.is_ipv4() == dst.is_ipv4()
+                    && host.by_ip.get(&a.ip()) == Some(&iface)
+            })
+            .map(|(_, &id)| id)
+    }
+
     fn deliver(&mut self, iface: InterfaceId, epoch: u64, packet: Packet) -> Result<(), SimError> {
         let i = &self.topo.ifaces[iface.0];
         if !i.up || i.epoch != epoch {
             self.drop_packet(packet, DropReason::LinkDown);
             return Ok(());
         }
-        let Some(&id) = self.topo.hosts[i.host.0].bindings.get(&packet.dst) else {
+        let Some(id) = self.listener(iface, packet.dst) else {
             self.drop_packet(packet, DropReason::NoListener);
             return Ok(());
         };

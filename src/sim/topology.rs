@@ -208,6 +208,22 @@ impl Topology {
         id
     }
 
+    /// The interfaces attached to `net`, each once, in a fixed order: where a multicast
+    /// datagram sent on `net` goes.
+    pub(crate) fn interfaces_on(&self, net: NetworkId) -> Vec<InterfaceId> {
+        let mut out: Vec<InterfaceId> = self.networks[net.0]
+            .attached
+            .values()
+            .filter_map(|a| match *a {
+                Attachment::Interface(i) => Some(i),
+                Attachment::Nat(_) => None,
+            })
+            .collect();
+        out.sort_by_key(|i| i.0);
+        out.dedup();
+        out
+    }
+
     /// Routes `packet`, which has just reached `net`, to the interface that will take it,
     /// translating it through NATs on the way.
     pub(crate) fn route(

@@ -60,6 +60,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod mdns;
 pub mod peer;
 
 pub use peer::{DEFAULT_HIGH_WATER_MARK, DataChannel, Message, PeerConnection};

@@ -1,0 +1,153 @@
+//! mDNS sockets and one shared responder/resolver per process.
+//!
+//! The core's [`kaon::mdns::Mdns`] only parses and answers; this module owns its sockets:
+//! UDP port 5353 with `SO_REUSEADDR` and `SO_REUSEPORT` (a browser or avahi on the same host
+//! holds the port too, RFC 6762 §15.1), joined to 224.0.0.251 or ff02::fb, multicast loop on
+//! (so other processes on this host hear us) and IP TTL 255 (RFC 6762 §11). [`MdnsService`]
+//! runs one `Mdns` on a [`Driver`] thread; [`MdnsService::shared`] is the one every
+//! PeerConnection of the process uses.
+//!
+//! ```no_run
+//! let mdns = kaon_std::mdns::MdnsService::shared()?;
+//! let name = mdns.register("192.0.2.1".parse().unwrap()).unwrap();
+//! // ... signal `name` in a host candidate; resolve the peer's names:
+//! let ip = mdns.resolve("1f4712db-ea17-4bcf-a596-105139dfd8bf.local", std::time::Duration::from_secs(5));
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use kaon::mdns::{GROUP_V4, GROUP_V6, Mdns, MdnsConfig, PORT};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::Driver;
+
+/// An IPv4 mDNS socket on `0.0.0.0:port` (5353 in real use), joined to 224.0.0.251 on the
+/// interface with address `interface` (`0.0.0.0`: the kernel's choice), sending through it.
+pub fn bind_v4(interface: Ipv4Addr, port: u16) -> io::Result<UdpSocket> {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    // RFC 6762 §15.1: several responders on one host share the port.
+    s.set_reuse_address(true)?;
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+    s.set_reuse_port(true)?;
+    s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())?;
+    s.join_multicast_v4(&GROUP_V4, &interface)?;
+    s.set_multicast_if_v4(&interface)?;
+    s.set_multicast_loop_v4(true)?;
+    // RFC 6762 §11: sent with IP TTL 255, so a receiver can tell it came from the link.
+    s.set_multicast_ttl_v4(255)?;
+    Ok(s.into())
+}
+
+/// An IPv6 mDNS socket on `[::]:port`, joined to ff02::fb on interface index `interface`
+/// (0: the kernel's choice), sending through it.
+pub fn bind_v6(interface: u32, port: u16) -> io::Result<UdpSocket> {
+    let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_only_v6(true)?;
+    s.set_reuse_address(true)?;
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+    s.set_reuse_port(true)?;
+    s.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)).into())?;
+    s.join_multicast_v6(&GROUP_V6, interface)?;
+    s.set_multicast_if_v6(interface)?;
+    s.set_multicast_loop_v6(true)?;
+    s.set_multicast_hops_v6(255)?;
+    Ok(s.into())
+}
+
+/// One [`Mdns`] on its own driver thread over the given mDNS sockets.
+pub struct MdnsService {
+    driver: Mutex<Driver<Mdns>>,
+}
+
+impl MdnsService {
+    /// Runs `Mdns` with `config` over `sockets` (from [`bind_v4`]/[`bind_v6`]); the sockets'
+    /// addresses replace `config.sockets`.
+    pub fn start(mut config: MdnsConfig, sockets: Vec<UdpSocket>) -> io::Result<Self> {
+        config.sockets = sockets
+            .iter()
+            .map(UdpSocket::local_addr)
+            .collect::<io::Result<_>>()?;
+        let driver = Driver::spawn(Mdns::new(config), sockets)?;
+        Ok(Self {
+            driver: Mutex::new(driver),
+        })
+    }
+
+    /// The process's shared instance: IPv4 on port 5353, joined on the kernel's default
+    /// interface, and IPv6 too where the host has it. Started on first use.
+    pub fn shared() -> io::Result<&'static MdnsService> {
+        static SHARED: OnceLock<Result<MdnsService, String>> = OnceLock::new();
+        SHARED
+            .get_or_init(|| {
+                let mut sockets =
+                    vec![bind_v4(Ipv4Addr::UNSPECIFIED, PORT).map_err(|e| e.to_string())?];
+                if let Ok(v6) = bind_v6(0, PORT) {
+                    sockets.push(v6);
+                }
+                MdnsService::start(MdnsConfig::new(Vec::new()), sockets).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| io::Error::other(e.clone()))
+    }
+
+    fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Mdns, Instant) -> R + Send + 'static,
+    ) -> Option<R> {
+        let driver = self.driver.lock().unwrap_or_else(|e| e.into_inner());
+        // Results are read through the cache (`lookup`); the events need not pile up.
+        while driver.events().try_recv().is_ok() {}
+        driver.call(f)
+    }
+
+    /// Hides `ip` behind a fresh `<uuid>.local` name and answers for it (see
+    /// [`Mdns::register`]).
+    pub fn register(&self, ip: IpAddr) -> Option<String> {
+        self.call(move |m, _| m.register(ip).ok()).flatten()
+    }
+
+    /// Answers queries for `name` with `ip` (a name an ICE agent made, for example).
+    pub fn register_name(&self, name: &str, ip: IpAddr) -> bool {
+        let name = name.to_owned();
+        self.call(move |m, _| m.register_name(&name, ip).is_ok())
+            .unwrap_or(false)
+    }
+
+    /// Stops answering for `name`.
+    pub fn unregister(&self, name: &str) {
+        let name = name.to_owned();
+        self.call(move |m, _| m.unregister(&name));
+    }
+
+    /// Resolves `name`, blocking until an address is known or `timeout` passes. Queries follow
+    /// the `Mdns` schedule; answers are cached, so asking again is cheap.
+    pub fn resolve(&self, name: &str, timeout: Duration) -> Option<IpAddr> {
+        let owned = name.to_owned();
+        self.call(move |m, now| m.resolve(now, &owned))
+            .and_then(Result::ok)?;
+        let end = Instant::now() + timeout;
+        loop {
+            let owned = name.to_owned();
+            let found = self.call(move |m, now| m.lookup(now, &owned))?;
+            if let Some(&ip) = found.first() {
+                return Some(ip);
+            }
+            if Instant::now() >= end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Runs `f` on the driver thread with the `Mdns` and the time, for anything else.
+    pub fn with<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Mdns, Instant) -> R + Send + 'static,
+    ) -> Option<R> {
+        self.call(f)
+    }
+}
