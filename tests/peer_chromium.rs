@@ -852,7 +852,8 @@ fn chromium_offers_audio_video_data_and_kaon_answers_with_media_rejected() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut browser = Browser::start();
     browser.send(r#"{"cmd":"offer","channels":[{"label":"chat"}],"media":["audio","video"]}"#);
-    let offer = browser.wait("offer", Duration::from_secs(15), |e| e.is("offer"));
+    // getUserMedia starts the fake camera first: slower than a data-only offer on a busy host.
+    let offer = browser.wait("offer", Duration::from_secs(30), |e| e.is("offer"));
     let t0 = Instant::now();
     let offer = offer.get("sdp").to_string();
     eprintln!("chromium offer:\n{offer}");
