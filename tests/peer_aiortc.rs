@@ -1119,3 +1119,350 @@ fn lossy_session(python: &std::path::Path) {
     py.wait_label("closed", "chat");
     kaon.finish();
 }
+
+// ---- kaon issue 11: many m-lines and renegotiation ----
+
+/// `kind port mid` of each m-line of `sdp`, in order.
+fn m_lines(sdp: &str) -> Vec<(String, u16, String)> {
+    SessionDescription::parse(sdp)
+        .expect("the SDP parses")
+        .media
+        .iter()
+        .map(|m| {
+            (
+                m.kind.to_string(),
+                m.port,
+                m.mid().unwrap_or("-").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A short text each way on `label`, checked on arrival.
+fn chat(py: &mut Aiortc, kaon: &mut Kaon, label: &str, id: ChannelId) {
+    let from_aiortc = format!("aiortc on {label}");
+    py.send(&format!(
+        r#"{{"cmd":"send","label":{},"text":{}}}"#,
+        json_str(label),
+        json_str(&from_aiortc)
+    ));
+    assert_eq!(
+        kaon.message(id),
+        (from_aiortc.into_bytes(), false),
+        "kaon: text on {label}"
+    );
+    let from_kaon = format!("kaon on {label}");
+    kaon.send(id, from_kaon.clone().into_bytes(), false);
+    let l = label.to_string();
+    py.wait(&format!("kaon's text on {label}"), STEP, move |e| {
+        e.is("message") && e.get("label") == l && e.get("text") == from_kaon
+    });
+}
+
+/// Exchange 1 of the renegotiation tests: kaon offers a data section with channel `first`,
+/// aiortc answers, the channel opens and carries a message each way.
+fn kaon_offers_first(py: &mut Aiortc) -> (Kaon, ChannelId) {
+    let socket = bind();
+    let mut pc = PeerConnection::new(PeerConfig::default()).expect("peer");
+    pc.add_local_address(socket.local_addr().unwrap()).unwrap();
+    let first = pc
+        .create_data_channel(Instant::now(), "first", ChannelConfig::default())
+        .expect("channel");
+    let offer = pc.create_offer().expect("offer");
+    pc.set_local_description(SdpType::Offer, offer.clone())
+        .unwrap();
+    py.send(&format!(
+        r#"{{"cmd":"remote-offer","sdp":{}}}"#,
+        json_str(&offer.to_string())
+    ));
+    let answer = py.wait("answer", STEP, |e| e.is("answer"));
+    pc.set_remote_description(
+        SdpType::Answer,
+        SessionDescription::parse(answer.get("sdp")).expect("kaon parses aiortc's answer"),
+    )
+    .expect("kaon takes aiortc's answer");
+    let mut early = Vec::new();
+    while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
+        early.push(e);
+    }
+    let mut kaon = spawn_kaon(pc, socket, early, py);
+    assert_eq!(kaon.open("first", false), first);
+    py.wait_label("open", "first");
+    chat(py, &mut kaon, "first", first);
+    (kaon, first)
+}
+
+/// aiortc offers synthetic audio and video tracks and a data channel; kaon answers line for
+/// line with the same mids, audio and video rejected (port 0) and the data section taken;
+/// aiortc accepts the answer, and the channel opens and carries messages both ways.
+///
+/// Ignored: aiortc 1.16 has no handling of a rejected (port 0) m-line in an answer. Its
+/// `setRemoteDescription` checks every section, port 0 or not, for ICE credentials ("ICE
+/// username fragment or password is missing" on kaon's answer), an `active`/`passive` setup,
+/// `a=rtcp-mux` and a codec in common; and with all of those added to kaon's rejected lines by
+/// hand it accepts the answer but still starts a transport for each rejected section, and the
+/// channel never opens (kaon: ICE and DTLS connected, no SCTP). Run it with `--ignored`.
+#[test]
+#[ignore = "aiortc 1.16 refuses an answer with rejected m-lines (ICE username fragment or password is missing)"]
+fn aiortc_offers_audio_video_data_and_kaon_answers_with_media_rejected() {
+    let Some(python) = venv("aiortc_offers_audio_video_data_and_kaon_answers_with_media_rejected")
+    else {
+        return;
+    };
+    let mut py = Aiortc::start(&python);
+    py.send(r#"{"cmd":"offer","channels":[{"label":"chat"}],"media":["audio","video"]}"#);
+    let offer = py.wait("offer", STEP, |e| e.is("offer"));
+    let t0 = Instant::now();
+    let offer = offer.get("sdp").to_string();
+    eprintln!("aiortc offer:\n{offer}");
+    let offered = m_lines(&offer);
+    let kinds: Vec<&str> = offered.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["audio", "video", "application"], "aiortc's m-lines");
+
+    let socket = bind();
+    let mut pc = PeerConnection::new(PeerConfig::default()).expect("peer");
+    pc.add_local_address(socket.local_addr().unwrap()).unwrap();
+    pc.set_remote_description(
+        SdpType::Offer,
+        SessionDescription::parse(&offer).expect("kaon parses aiortc's offer"),
+    )
+    .expect("kaon takes aiortc's offer");
+    let mut early = Vec::new();
+    while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
+        early.push(e);
+    }
+    let answer = pc.create_answer().expect("answer");
+    pc.set_local_description(SdpType::Answer, answer.clone())
+        .unwrap();
+    let answer = answer.to_string();
+    eprintln!("kaon answer:\n{answer}");
+    let answered = m_lines(&answer);
+    assert_eq!(
+        answered.len(),
+        offered.len(),
+        "one answer line per offer line"
+    );
+    for ((kind, _, mid), (a_kind, a_port, a_mid)) in offered.iter().zip(&answered) {
+        assert_eq!(
+            (a_kind, a_mid),
+            (kind, mid),
+            "the answer keeps kind and mid"
+        );
+        assert_eq!(
+            *a_port == 0,
+            kind != "application",
+            "kaon rejects exactly the media sections: {answered:?}"
+        );
+    }
+    let mut kaon = spawn_kaon(pc, socket, early, &py);
+    py.send(&format!(
+        r#"{{"cmd":"answer","sdp":{}}}"#,
+        json_str(&answer)
+    ));
+    py.wait("aiortc accepts the answer", STEP, |e| e.is("answered"));
+    let chat_id = kaon.open("chat", true);
+    py.wait_label("open", "chat");
+    println!(
+        "aiortc audio+video+data offer -> channel open on both sides: {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    chat(&mut py, &mut kaon, "chat", chat_id);
+    py.send(r#"{"cmd":"transceivers"}"#);
+    let e = py.wait("transceivers", STEP, |e| e.is("transceivers"));
+    println!("aiortc transceivers: {}", e.get("list"));
+    kaon.finish();
+}
+
+/// Two renegotiations on a live connection with aiortc: kaon offers data and aiortc answers;
+/// aiortc adds a video track and re-offers, kaon answers with the video section rejected in
+/// place; kaon opens a second channel and re-offers, keeping the rejected video line at its
+/// index with port 0, and aiortc answers. aiortc accepts every description of kaon's and both
+/// channels carry messages both ways after the last exchange.
+///
+/// Ignored for the reason `aiortc_offers_audio_video_data_and_kaon_answers_with_media_rejected`
+/// gives: aiortc refuses kaon's answer to its re-offer at exchange 2 ("ICE username fragment or
+/// password is missing" for the rejected video line). Run it with `--ignored`.
+#[test]
+#[ignore = "aiortc 1.16 refuses an answer with rejected m-lines (ICE username fragment or password is missing)"]
+fn kaon_and_aiortc_renegotiate_adding_a_channel_and_a_rejected_video_section() {
+    let Some(python) =
+        venv("kaon_and_aiortc_renegotiate_adding_a_channel_and_a_rejected_video_section")
+    else {
+        return;
+    };
+    let mut py = Aiortc::start(&python);
+    let (mut kaon, first) = kaon_offers_first(&mut py);
+
+    // Exchange 2: aiortc adds a video track and re-offers; kaon rejects it in place.
+    py.send(r#"{"cmd":"offer","media":["video"]}"#);
+    let offer = py.wait("re-offer", STEP, |e| e.is("offer"));
+    let offer = offer.get("sdp").to_string();
+    eprintln!("aiortc re-offer:\n{offer}");
+    let offered = m_lines(&offer);
+    let answer = kaon
+        .driver
+        .call(move |pc, _| {
+            pc.set_remote_description(
+                SdpType::Offer,
+                SessionDescription::parse(&offer).expect("kaon parses aiortc's re-offer"),
+            )?;
+            let answer = pc.create_answer()?;
+            pc.set_local_description(SdpType::Answer, answer.clone())?;
+            Ok::<_, kaon::peer::Error>(answer.to_string())
+        })
+        .expect("driver alive")
+        .expect("kaon answers aiortc's re-offer");
+    eprintln!("kaon answer to the re-offer:\n{answer}");
+    let answered = m_lines(&answer);
+    assert_eq!(
+        offered.iter().map(|(k, _, m)| (k, m)).collect::<Vec<_>>(),
+        answered.iter().map(|(k, _, m)| (k, m)).collect::<Vec<_>>(),
+        "the answer matches the re-offer line for line"
+    );
+    let video = offered
+        .iter()
+        .position(|(k, _, _)| k == "video")
+        .expect("aiortc's re-offer has a video section");
+    assert!(
+        answered
+            .iter()
+            .enumerate()
+            .all(|(i, (_, port, _))| (*port == 0) == (i == video)),
+        "only video rejected: {answered:?}"
+    );
+    py.send(&format!(
+        r#"{{"cmd":"answer","sdp":{}}}"#,
+        json_str(&answer)
+    ));
+    py.wait("aiortc accepts the answer", STEP, |e| e.is("answered"));
+    chat(&mut py, &mut kaon, "first", first);
+
+    // Exchange 3: kaon opens a channel and re-offers; the rejected line stays in place.
+    let (second, offer) = kaon
+        .driver
+        .call(|pc, now| {
+            let id = pc.create_data_channel(now, "second", ChannelConfig::default())?;
+            let offer = pc.create_offer()?;
+            pc.set_local_description(SdpType::Offer, offer.clone())?;
+            Ok::<_, kaon::peer::Error>((id, offer.to_string()))
+        })
+        .expect("driver alive")
+        .expect("kaon re-offers");
+    eprintln!("kaon re-offer:\n{offer}");
+    let reoffered = m_lines(&offer);
+    assert_eq!(
+        reoffered.iter().map(|(k, _, m)| (k, m)).collect::<Vec<_>>(),
+        offered.iter().map(|(k, _, m)| (k, m)).collect::<Vec<_>>(),
+        "kaon's re-offer keeps every line in place"
+    );
+    assert_eq!(reoffered[video].1, 0, "the video line stays rejected");
+    py.send(&format!(
+        r#"{{"cmd":"remote-offer","sdp":{}}}"#,
+        json_str(&offer)
+    ));
+    let answer = py.wait("answer", STEP, |e| e.is("answer"));
+    let answer = answer.get("sdp").to_string();
+    eprintln!("aiortc answer to kaon's re-offer:\n{answer}");
+    kaon.driver
+        .call(move |pc, _| {
+            pc.set_remote_description(
+                SdpType::Answer,
+                SessionDescription::parse(&answer).expect("kaon parses aiortc's answer"),
+            )
+        })
+        .expect("driver alive")
+        .expect("kaon takes aiortc's answer to its re-offer");
+    assert_eq!(kaon.open("second", false), second);
+    py.wait_label("open", "second");
+    chat(&mut py, &mut kaon, "second", second);
+    chat(&mut py, &mut kaon, "first", first);
+    kaon.finish();
+}
+
+/// Two renegotiations with aiortc on a data-only session, each adding a channel: kaon opens
+/// `second` and re-offers (aiortc accepts kaon's re-offer and answers), then aiortc opens
+/// `third` and re-offers (kaon answers, aiortc accepts it). The session keeps one data line
+/// with its mid, and all three channels carry messages both ways afterwards.
+#[test]
+fn kaon_and_aiortc_renegotiate_twice_on_a_data_session() {
+    let Some(python) = venv("kaon_and_aiortc_renegotiate_twice_on_a_data_session") else {
+        return;
+    };
+    let mut py = Aiortc::start(&python);
+    let (mut kaon, first) = kaon_offers_first(&mut py);
+
+    // Exchange 2: kaon opens a channel and re-offers.
+    let (second, offer) = kaon
+        .driver
+        .call(|pc, now| {
+            let id = pc.create_data_channel(now, "second", ChannelConfig::default())?;
+            let offer = pc.create_offer()?;
+            pc.set_local_description(SdpType::Offer, offer.clone())?;
+            Ok::<_, kaon::peer::Error>((id, offer.to_string()))
+        })
+        .expect("driver alive")
+        .expect("kaon re-offers");
+    eprintln!("kaon re-offer:\n{offer}");
+    py.send(&format!(
+        r#"{{"cmd":"remote-offer","sdp":{}}}"#,
+        json_str(&offer)
+    ));
+    let answer = py.wait("answer", STEP, |e| e.is("answer"));
+    let answer = answer.get("sdp").to_string();
+    eprintln!("aiortc answer to kaon's re-offer:\n{answer}");
+    let kinds_and_mids = |sdp: &str| {
+        m_lines(sdp)
+            .into_iter()
+            .map(|(k, _, m)| (k, m))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        kinds_and_mids(&answer),
+        kinds_and_mids(&offer),
+        "aiortc answers kaon's re-offer line for line"
+    );
+    kaon.driver
+        .call(move |pc, _| {
+            pc.set_remote_description(
+                SdpType::Answer,
+                SessionDescription::parse(&answer).expect("kaon parses aiortc's answer"),
+            )
+        })
+        .expect("driver alive")
+        .expect("kaon takes aiortc's answer to its re-offer");
+    assert_eq!(kaon.open("second", false), second);
+    py.wait_label("open", "second");
+    chat(&mut py, &mut kaon, "second", second);
+
+    // Exchange 3: aiortc opens a channel and re-offers; kaon answers.
+    py.send(r#"{"cmd":"create","label":"third"}"#);
+    py.send(r#"{"cmd":"offer"}"#);
+    let offer = py.wait("re-offer", STEP, |e| e.is("offer"));
+    let offer = offer.get("sdp").to_string();
+    eprintln!("aiortc re-offer:\n{offer}");
+    let answer = kaon
+        .driver
+        .call(move |pc, _| {
+            pc.set_remote_description(
+                SdpType::Offer,
+                SessionDescription::parse(&offer).expect("kaon parses aiortc's re-offer"),
+            )?;
+            let answer = pc.create_answer()?;
+            pc.set_local_description(SdpType::Answer, answer.clone())?;
+            Ok::<_, kaon::peer::Error>(answer.to_string())
+        })
+        .expect("driver alive")
+        .expect("kaon answers aiortc's re-offer");
+    eprintln!("kaon answer to aiortc's re-offer:\n{answer}");
+    py.send(&format!(
+        r#"{{"cmd":"answer","sdp":{}}}"#,
+        json_str(&answer)
+    ));
+    py.wait("aiortc accepts the answer", STEP, |e| e.is("answered"));
+    let third = kaon.open("third", true);
+    py.wait_label("open", "third");
+    chat(&mut py, &mut kaon, "third", third);
+    chat(&mut py, &mut kaon, "second", second);
+    chat(&mut py, &mut kaon, "first", first);
+    kaon.finish();
+}

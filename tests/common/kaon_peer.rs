@@ -101,10 +101,24 @@ impl KaonPeer {
             .unwrap_or_else(|e| panic!("kaon: sending {n} bytes on {channel}: {e}"));
     }
 
-    /// Closes the connection (if the peer did not), stops the driver and prints kaon's
-    /// counters.
+    /// Closes the connection (if the peer did not), keeps driving it until it has nothing
+    /// left to send or time (the queued data, the SCTP SHUTDOWN and DTLS close_notify leave
+    /// first; bounded by the close timeout), then stops the driver and prints kaon's counters.
     pub fn finish(self) {
+        let t = Instant::now();
         self.driver.call(|pc, now| pc.close(now));
+        let end = t + Duration::from_secs(10);
+        while Instant::now() < end {
+            let idle = self
+                .driver
+                .call(|pc, _| kaon::Protocol::poll_timeout(pc).is_none())
+                .unwrap_or(true);
+            if idle {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        eprintln!("kaon closed in {:?}", t.elapsed());
         if let Some(pc) = self.driver.shutdown() {
             eprintln!("kaon stats: {:?}", pc.stats());
         }

@@ -7,6 +7,7 @@
 
 pub mod json_lines;
 pub mod kaon_peer;
+pub mod netns;
 
 use std::path::PathBuf;
 

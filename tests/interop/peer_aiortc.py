@@ -2,8 +2,11 @@
 channels) driven over JSON lines.
 
 stdin, one command per line:
-  {"cmd":"offer","channels":[CHANNEL...]}  create the channels, then an offer -> "offer"
-  {"cmd":"answer","sdp":S}                 the peer's answer to our offer
+  {"cmd":"offer","channels":[CHANNEL...],"media":["audio","video"]}
+                                           create the channels and (optionally) synthetic
+                                           audio and video tracks, then an offer -> "offer";
+                                           also a re-offer on a live connection
+  {"cmd":"answer","sdp":S}                 the peer's answer to our offer -> "answered"
   {"cmd":"remote-offer","sdp":S,"channels":[CHANNEL...]}
                                            the peer's offer; create the channels; answer
                                            -> "answer"
@@ -18,6 +21,7 @@ stdin, one command per line:
                                            SRTP profile and exporter output; the peer's
                                            SCTP port and max-message-size; the ICE pair
   {"cmd":"close-pc"}                       close the whole connection -> "pc-closed"
+  {"cmd":"transceivers"}                   -> "transceivers": "mid kind currentDirection,..."
   CHANNEL = {"label":L,"ordered":B,"maxRetransmits":N,"maxPacketLifeTime":MS,"protocol":P,
              "negotiated":B,"id":N}
 
@@ -39,6 +43,7 @@ import traceback
 
 import aioice.ice
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 # The one host address to gather: 127.0.0.1, or the first argument (e.g. ::1).
 HOST = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1"
@@ -174,6 +179,9 @@ class Peer:
     async def handle(self, cmd: dict) -> None:
         what = cmd["cmd"]
         if what == "offer":
+            for kind in cmd.get("media", []):
+                # Synthetic tracks: silence and a plain green picture, no devices or files.
+                self.pc.addTrack(AudioStreamTrack() if kind == "audio" else VideoStreamTrack())
             for spec in cmd.get("channels", []):
                 self.create(spec)
             # setLocalDescription gathers; the candidates are in the SDP it leaves behind.
@@ -183,6 +191,7 @@ class Peer:
             await self.pc.setRemoteDescription(
                 RTCSessionDescription(sdp=cmd["sdp"], type="answer")
             )
+            emit("answered")
         elif what == "remote-offer":
             await self.pc.setRemoteDescription(
                 RTCSessionDescription(sdp=cmd["sdp"], type="offer")
@@ -214,6 +223,14 @@ class Peer:
             self.channels[cmd["label"]].close()
         elif what == "stats":
             emit("stats", **self.stats())
+        elif what == "transceivers":
+            emit(
+                "transceivers",
+                list=",".join(
+                    f"{t.mid} {t.kind} {t.currentDirection}"
+                    for t in self.pc.getTransceivers()
+                ),
+            )
         elif what == "close-pc":
             await self.pc.close()
             emit("pc-closed", state=self.pc.connectionState)

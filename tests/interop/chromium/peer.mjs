@@ -1,11 +1,20 @@
 // Headless Chromium as the remote peer of tests/peer_chromium.rs.
 //
-// Usage: node peer.mjs   (driven by the Rust test over stdin/stdout, one JSON object a line)
+// Usage: node peer.mjs [--mdns]   (driven by the Rust test over stdin/stdout, one JSON object a
+// line). With --mdns Chromium keeps its default privacy: no loopback flag, no fake devices and
+// no getUserMedia, so its host candidates are `<uuid>.local` names (run it in a namespace with
+// a default route, or it gathers no host candidate at all).
 //
 // Commands in (stdin):
-//   {"cmd":"offer","channels":[{"label":"chat","ordered":true}]} -> page offers, reports {"ev":"offer"}
-//   {"cmd":"answer","sdp":...}      -> page applies kaon's answer
+//   {"cmd":"offer","channels":[{"label":"chat","ordered":true}],"media":["audio","video"]}
+//                                   -> page adds the channels and (optionally) fake camera and
+//                                      microphone tracks, offers, reports {"ev":"offer"}; also
+//                                      for a re-offer on a live connection
+//   {"cmd":"answer","sdp":...}      -> page applies kaon's answer, reports {"ev":"answered"}
 //   {"cmd":"remote-offer","sdp":...} -> page answers kaon's offer, reports {"ev":"answer"}
+//   {"cmd":"transceivers"}          -> reports {"ev":"transceivers","list":"mid kind dir,..."}
+//                                      (dir: currentDirection, or "stopped")
+//   {"cmd":"reset"}                 -> closes the connection and starts a fresh one, {"ev":"reset"}
 //   {"cmd":"send","label":L,"text":T} or {"cmd":"send","label":L,"binary":N} (N bytes, pattern)
 //   {"cmd":"burst","label":L,"n":N}  -> sends "burst i/N" for i = 0..N-1; on receiving such a
 //                                       run the page reports {"ev":"burst","n","inOrder"}
@@ -35,6 +44,7 @@ const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
 const PAGE = `<!doctype html><title>kaon</title><script>
 const channels = new Map();
 let pc;
+const MDNS = __MDNS__;
 const pattern = (n) => { const b = new Uint8Array(n); for (let i = 0; i < n; i++) b[i] = (i * 7 + n) % 256; return b; };
 function wire(dc) {
   dc.binaryType = 'arraybuffer';
@@ -68,16 +78,27 @@ const gathered = () => new Promise((resolve) => {
   setTimeout(resolve, 5000);
 });
 async function init() {
-  // Unlocks loopback host candidates; the track is not sent (data only).
-  const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-  stream.getTracks().forEach((t) => t.stop());
+  if (!MDNS) {
+    // Unlocks loopback host candidates; the track is not sent (data only).
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    stream.getTracks().forEach((t) => t.stop());
+  }
+  fresh();
+}
+function fresh() {
+  channels.clear();
   pc = new RTCPeerConnection({ iceServers: [] });
   pc.onconnectionstatechange = () => report({ ev: 'state', state: pc.connectionState });
   pc.oniceconnectionstatechange = () => report({ ev: 'ice', state: pc.iceConnectionState });
   pc.ondatachannel = (e) => wire(e.channel);
 }
-async function makeOffer(list) {
-  for (const c of list) wire(pc.createDataChannel(c.label, { ordered: c.ordered !== false }));
+async function makeOffer(list, media) {
+  if (media && media.length) {
+    // Fake camera and microphone (the fake-device flags): real tracks, sent if accepted.
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: media.includes('audio'), video: media.includes('video') });
+    for (const t of stream.getTracks()) pc.addTrack(t, stream);
+  }
+  for (const c of list || []) wire(pc.createDataChannel(c.label, { ordered: c.ordered !== false }));
   await pc.setLocalDescription(await pc.createOffer());
   await gathered();
   return pc.localDescription.sdp;
@@ -103,6 +124,13 @@ function openChannels(labels) { for (const l of labels) wire(pc.createDataChanne
 function interleave(labels, n) {
   for (let i = 0; i < n; i++) for (const l of labels) send(l, l + ' ' + i);
 }
+function transceivers() {
+  return pc.getTransceivers().map((t) => t.mid + ' ' + t.receiver.track.kind + ' ' + (t.stopped ? 'stopped' : t.currentDirection)).join(',');
+}
+function reset() {
+  pc.close();
+  fresh();
+}
 function closeConnection() {
   pc.close();
   // pc.close() fires no connectionstatechange on the closing side: report the final states.
@@ -121,9 +149,10 @@ async function transport() {
 }
 </script>`;
 
+const mdns = process.argv.includes('--mdns');
 const server = createServer((_, res) => {
   res.setHeader('content-type', 'text/html');
-  res.end(PAGE);
+  res.end(PAGE.replace('__MDNS__', String(mdns)));
 });
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 const url = `http://127.0.0.1:${server.address().port}/`;
@@ -144,12 +173,15 @@ try {
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-      '--allow-loopback-in-peer-connection',
+      ...(mdns ? [] : [
+        '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+        '--allow-loopback-in-peer-connection',
+      ]),
     ],
   });
   const page = context.pages()[0] ?? (await context.newPage());
   await page.exposeFunction('report', (obj) => emit(obj));
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') process.stderr.write(`console ${m.type()}: ${m.text()}\n`); });
   await page.goto(url);
   await page.evaluate(() => init());
   emit({ ev: 'ready', ua: await page.evaluate(() => navigator.userAgent) });
@@ -160,8 +192,10 @@ try {
     const m = JSON.parse(line);
     try {
       if (m.cmd === 'quit') break;
-      else if (m.cmd === 'offer') emit({ ev: 'offer', sdp: await page.evaluate((l) => makeOffer(l), m.channels) });
-      else if (m.cmd === 'answer') await page.evaluate((s) => takeAnswer(s), m.sdp);
+      else if (m.cmd === 'offer') emit({ ev: 'offer', sdp: await page.evaluate(([l, media]) => makeOffer(l, media), [m.channels, m.media]) });
+      else if (m.cmd === 'answer') { await page.evaluate((s) => takeAnswer(s), m.sdp); emit({ ev: 'answered' }); }
+      else if (m.cmd === 'transceivers') emit({ ev: 'transceivers', list: await page.evaluate(() => transceivers()) });
+      else if (m.cmd === 'reset') { await page.evaluate(() => reset()); emit({ ev: 'reset' }); }
       else if (m.cmd === 'remote-offer') emit({ ev: 'answer', sdp: await page.evaluate((s) => answerOffer(s), m.sdp) });
       else if (m.cmd === 'send') await page.evaluate(([l, t, b]) => send(l, t, b), [m.label, m.text, m.binary]);
       else if (m.cmd === 'burst') await page.evaluate(([l, n]) => burst(l, n), [m.label, m.n]);

@@ -1,0 +1,102 @@
+//! Network namespaces of a test's own (`ip netns`), so that real peers gather only addresses
+//! the test chose and no traffic leaves the machine. Each is deleted when dropped.
+//!
+//! Needs root and the `ip` command (iproute2); [`Netns::create`] says why it cannot otherwise,
+//! so a test can fail in CI and skip elsewhere.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A network namespace, deleted on drop.
+pub struct Netns {
+    ip: PathBuf,
+    /// Its name, as `ip netns` knows it.
+    pub name: String,
+}
+
+impl Netns {
+    /// Creates `kaon-<tag>-<pid>` with its loopback up.
+    pub fn create(tag: &str) -> Result<Self, String> {
+        let ip = super::which("ip")
+            .or_else(|| Some(PathBuf::from("/usr/sbin/ip")).filter(|p| p.exists()))
+            .ok_or("the ip command (apt: iproute2)")?;
+        let name = format!("kaon-{tag}-{}", std::process::id());
+        run(&ip, &["netns", "add", &name])?;
+        let ns = Self { ip, name };
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// Runs `ip ARGS` inside the namespace.
+    pub fn ip(&self, args: &[&str]) -> Result<(), String> {
+        let mut all = vec!["-n", &self.name];
+        all.extend_from_slice(args);
+        run(&self.ip, &all)
+    }
+
+    /// A command that runs `program` inside the namespace (`ip netns exec`, which execs the
+    /// program: the child's pid is the program's).
+    pub fn command(&self, program: impl AsRef<Path>) -> Command {
+        let mut c = Command::new(&self.ip);
+        c.args(["netns", "exec", &self.name]).arg(program.as_ref());
+        c
+    }
+
+    /// Links `self` and `other` with a veth pair: `self` gets `mine`, `other` gets `theirs`
+    /// (both `ADDR/PREFIX`), and when `default_route` is set, `other` routes everything through
+    /// `self`'s end (browsers gather no host candidate without a default route).
+    pub fn veth_to(
+        &self,
+        other: &Netns,
+        mine: &str,
+        theirs: &str,
+        default_route: bool,
+    ) -> Result<(), String> {
+        self.ip(&[
+            "link",
+            "add",
+            "veth-a",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "veth-b",
+            "netns",
+            &other.name,
+        ])?;
+        self.ip(&["addr", "add", mine, "dev", "veth-a"])?;
+        self.ip(&["link", "set", "veth-a", "up"])?;
+        other.ip(&["addr", "add", theirs, "dev", "veth-b"])?;
+        other.ip(&["link", "set", "veth-b", "up"])?;
+        if default_route {
+            let via = mine.split('/').next().unwrap_or(mine);
+            other.ip(&["route", "add", "default", "via", via])?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Err(e) = run(&self.ip, &["netns", "delete", &self.name]) {
+            eprintln!("could not delete namespace {}: {e}", self.name);
+        }
+    }
+}
+
+fn run(program: &Path, args: &[&str]) -> Result<(), String> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| format!("{} {}: {e}", program.display(), args.join(" ")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} {}: {}",
+            program.display(),
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
