@@ -146,7 +146,6 @@ pub use candidate::{
     local_preference, pair_priority, priority,
 };
 pub use config::{AgentConfig, IceTransportPolicy, TurnServer};
-pub use config::AgentConfig;
 pub use mdns::MdnsMode;
 pub use relay::{Relay, Unwrapped};
 pub use report::{PairCheckState, PairReport};

@@ -585,11 +585,7 @@ impl Protocol for Mdns {
                 continue;
             }
             buf[..out.bytes.len()].copy_from_slice(&out.bytes);
-            return Some(Transmit {
-                source: out.source,
-                destination: out.destination,
-                len: out.bytes.len(),
-            });
+            return Some(Transmit::new(out.source, out.destination, out.bytes.len()));
         }
         None
     }

@@ -83,10 +83,9 @@
 
 mod connection;
 mod demux;
-pub mod jsep;
-mod description;
 #[cfg(fuzzing)]
 pub mod fuzzing;
+pub mod jsep;
 pub mod router;
 mod signaling;
 pub mod stats;
