@@ -41,6 +41,7 @@ mod test_clock;
 pub mod datachannel;
 pub mod dtls;
 pub mod ice;
+pub mod media;
 pub mod peer;
 pub mod sctp;
 pub mod sdp;
