@@ -18,4 +18,4 @@
 
 pub mod codec;
 //pub mod file;
-//pub mod jitter;
+pub mod jitter;
