@@ -86,7 +86,11 @@ static OGG_TABLE: [u32; 256] = ogg_table();
 
 /// The CRC of an Ogg page (RFC 3533 §6), computed with the checksum field zeroed.
 pub fn crc32_ogg(data: &[u8]) -> u32 {
-    let mut crc = 0u32;
+    crc32_ogg_update(0, data)
+}
+
+/// Continues an Ogg CRC over more bytes (Ogg's CRC has no inversions, so it chains directly).
+pub fn crc32_ogg_update(mut crc: u32, data: &[u8]) -> u32 {
     for &b in data {
         crc = (crc << 8) ^ OGG_TABLE[((crc >> 24) ^ u32::from(b)) as usize];
     }

@@ -30,7 +30,7 @@ mod replay;
 pub mod serial;
 mod writer;
 
-pub use crc::{crc32, crc32_ogg, crc32c};
+pub use crc::{crc32, crc32_ogg, crc32_ogg_update, crc32c};
 pub use reader::Reader;
 pub use replay::{Replay, ReplayWindow};
 pub use writer::Writer;
