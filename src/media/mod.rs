@@ -17,5 +17,5 @@
 //! ```
 
 pub mod codec;
-//pub mod file;
+pub mod file;
 pub mod jitter;

@@ -39,7 +39,7 @@ pub(crate) mod bits;
 mod h264;
 mod h265;
 mod h26x;
-pub(crate) mod nal;
+pub mod nal;
 mod vp8;
 mod vp9;
 
