@@ -242,3 +242,186 @@ fn aggregation_header_bits_follow_the_av1_rtp_spec() {
     );
     assert_eq!(h.to_byte(), 0b1110_1000);
 }
+
+/// Real keyframes from libvpx, libaom, libx264 and libx265 at 98x58, a size that needs the
+/// H.264 and H.265 cropping windows (macroblocks and coding blocks are larger).
+#[test]
+fn sizes_come_from_real_keyframes() {
+    use kaon::media::file::annexb::AnnexBReader;
+    use kaon::media::file::ivf::IvfReader;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/media/");
+    for (file, codec) in [
+        ("vp8-98x58.ivf", Codec::Vp8),
+        ("vp9-98x58.ivf", Codec::Vp9),
+        ("av1-98x58.ivf", Codec::Av1),
+    ] {
+        let data = std::fs::read(format!("{dir}{file}")).unwrap();
+        let frames: Vec<_> = IvfReader::new(&data).unwrap().map(|f| f.unwrap()).collect();
+        assert_eq!(frames.len(), 3, "{file}");
+        let info = frame_info(codec, frames[0].data);
+        assert_eq!(
+            (info.keyframe, info.dimensions),
+            (true, Some((98, 58))),
+            "{file}"
+        );
+        assert!(!frame_info(codec, frames[1].data).keyframe, "{file}");
+        // The first packet of a keyframe says so.
+        let mut p = Packetizer::new(codec, PacketizerConfig::default());
+        let payloads = packetize(&mut p, frames[0].data, 200).unwrap();
+        assert!(is_keyframe(codec, &payloads[0].0), "{file}");
+        let payloads = packetize(&mut p, frames[1].data, 200).unwrap();
+        assert!(!is_keyframe(codec, &payloads[0].0), "{file}");
+    }
+    for (file, codec) in [
+        ("h264-98x58.h264", Codec::H264),
+        ("h265-98x58.h265", Codec::H265),
+    ] {
+        let data = std::fs::read(format!("{dir}{file}")).unwrap();
+        let units: Vec<&[u8]> = AnnexBReader::for_codec(&data, codec).collect();
+        assert_eq!(units.len(), 3, "{file}");
+        let info = frame_info(codec, units[0]);
+        assert_eq!(
+            (info.keyframe, info.dimensions),
+            (true, Some((98, 58))),
+            "{file}"
+        );
+        assert!(!frame_info(codec, units[1]).keyframe, "{file}");
+    }
+}
+
+/// H.264 parameter sets are remembered and sent as a STAP-A ahead of an IDR that lacks them
+/// (RFC 6184 §5.7.1 layout: STAP-A header, then 16-bit size and NAL unit for each).
+#[test]
+fn h264_parameter_sets_are_resent_as_stap_a_before_a_bare_idr() {
+    let sps = [0x67, 0x42, 0xc0, 0x1e, 0xd9];
+    let pps = [0x68, 0xce, 0x3c, 0x80];
+    let idr = [0x65, 0x88, 0x84, 0x21];
+    let mut p = Packetizer::new(Codec::H264, PacketizerConfig::default());
+    let first = annexb(&[sps.to_vec(), pps.to_vec(), idr.to_vec()]);
+    let payloads = packetize(&mut p, &first, 1200).unwrap();
+    assert_eq!(payloads.len(), 1, "small NAL units aggregate");
+    let mut stap = vec![0x78]; // F=0, NRI=3 (the highest), type 24
+    for n in [&sps[..], &pps, &idr] {
+        stap.extend_from_slice(&(n.len() as u16).to_be_bytes());
+        stap.extend_from_slice(n);
+    }
+    assert_eq!(payloads[0].0, stap);
+    // A later IDR without them: they come first, here in one STAP-A with the IDR.
+    let payloads = packetize(&mut p, &annexb(&[idr.to_vec()]), 1200).unwrap();
+    assert_eq!(payloads[0].0, stap);
+    // Mode 0 sends each as a single NAL unit packet.
+    let single = PacketizerConfig {
+        h264_mode: H264Mode::SingleNal,
+        ..Default::default()
+    };
+    let mut p = Packetizer::new(Codec::H264, single);
+    packetize(&mut p, &first, 1200).unwrap();
+    let payloads = packetize(&mut p, &annexb(&[idr.to_vec()]), 1200).unwrap();
+    let sent: Vec<&[u8]> = payloads.iter().map(|p| &p.0[..]).collect();
+    assert_eq!(sent, vec![&sps[..], &pps, &idr]);
+    assert_eq!(
+        payloads.iter().map(|p| p.1).collect::<Vec<_>>(),
+        vec![false, false, true]
+    );
+}
+
+/// RFC 7741 §4.2 fields: the descriptor Chrome sends, with a 15-bit picture ID, TL0PICIDX and
+/// TID/Y/KEYIDX.
+#[test]
+fn vp8_descriptor_fields_follow_rfc_7741() {
+    // X=1 N=0 S=1 PID=0 | I=1 L=1 T=1 K=1 | M=1 PictureID=0x1234 | TL0PICIDX=7 | TID=2 Y=1 KEYIDX=5
+    let bytes = [0x90, 0xf0, 0x92, 0x34, 0x07, 0b1010_0101, 0xaa];
+    let (d, n) = Vp8Descriptor::parse(&bytes).unwrap();
+    assert_eq!(n, 6);
+    assert!(d.start && !d.non_reference && d.partition == 0);
+    assert_eq!(
+        d.picture_id,
+        Some(kaon::media::codec::PictureId::Long(0x1234))
+    );
+    assert_eq!(
+        (d.tl0_pic_idx, d.tid, d.key_idx),
+        (Some(7), Some((2, true)), Some(5))
+    );
+    let mut buf = [0u8; 6];
+    assert_eq!(d.write(&mut buf), Ok(6));
+    assert_eq!(buf, bytes[..6]);
+    // A one-byte descriptor (X=0): the smallest legal one.
+    assert_eq!(Vp8Descriptor::parse(&[0x10, 0x9d]).unwrap().1, 1);
+    assert_eq!(Vp8Descriptor::parse(&[0x80]), Err(CodecError::Truncated));
+}
+
+/// RFC 9628 §4.2.1: the SS on a keyframe's first packet carries the size; non-keyframes have
+/// P=1 and no SS.
+#[test]
+fn vp9_keyframes_carry_the_scalability_structure() {
+    let data = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/media/vp9-98x58.ivf"
+    ))
+    .unwrap();
+    let frames: Vec<_> = kaon::media::file::ivf::IvfReader::new(&data)
+        .unwrap()
+        .map(|f| f.unwrap())
+        .collect();
+    for flexible in [false, true] {
+        let mut p = Packetizer::new(
+            Codec::Vp9,
+            PacketizerConfig {
+                vp9_flexible: flexible,
+                ..Default::default()
+            },
+        );
+        let key = packetize(&mut p, frames[0].data, 300).unwrap();
+        let (d, _) = Vp9Descriptor::parse(&key[0].0).unwrap();
+        assert!(d.begin && !d.inter_picture && d.flexible == flexible);
+        let ss = d.ss.unwrap();
+        assert_eq!(
+            (ss.spatial_layers, &ss.resolutions[..]),
+            (1, &[(98u16, 58u16)][..])
+        );
+        let (last, _) = Vp9Descriptor::parse(&key.last().unwrap().0).unwrap();
+        assert!(last.end && last.ss.is_none());
+        let inter = packetize(&mut p, frames[1].data, 300).unwrap();
+        let (d, _) = Vp9Descriptor::parse(&inter[0].0).unwrap();
+        assert!(d.inter_picture && d.ss.is_none());
+        assert_eq!(d.p_diffs.len(), usize::from(flexible));
+    }
+}
+
+/// AV1 RTP §4.4 and §5: a temporal unit split over packets has Z on continuations, Y on
+/// packets whose last element continues, N only on the first packet of a coded video sequence.
+#[test]
+fn av1_fragments_set_z_y_and_n() {
+    let data = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/media/av1-98x58.ivf"
+    ))
+    .unwrap();
+    let frames: Vec<_> = kaon::media::file::ivf::IvfReader::new(&data)
+        .unwrap()
+        .map(|f| f.unwrap())
+        .collect();
+    let mut p = Packetizer::new(Codec::Av1, PacketizerConfig::default());
+    let payloads = packetize(&mut p, frames[0].data, 200).unwrap();
+    assert!(payloads.len() > 2);
+    let headers: Vec<_> = payloads
+        .iter()
+        .map(|p| Av1AggregationHeader::parse(p.0[0]))
+        .collect();
+    assert!(headers[0].n && !headers[0].z);
+    assert!(headers[1..].iter().all(|h| !h.n));
+    for w in headers.windows(2) {
+        assert_eq!(
+            w[0].y, w[1].z,
+            "a fragment continues exactly where the previous one said"
+        );
+    }
+    assert!(!headers.last().unwrap().y);
+    // The temporal delimiter is not sent: the first element is the sequence header (type 1).
+    let first_obu = if headers[0].w == 1 {
+        payloads[0].0[1]
+    } else {
+        payloads[0].0[2]
+    };
+    assert_eq!((first_obu >> 3) & 0xf, 1);
+}

@@ -45,8 +45,11 @@ mod vp9;
 
 pub use av1::AggregationHeader as Av1AggregationHeader;
 pub use nal::nal_units;
-pub use vp8::Descriptor as Vp8Descriptor;
-pub use vp9::{Descriptor as Vp9Descriptor, ScalabilityStructure as Vp9ScalabilityStructure};
+pub use vp8::{Descriptor as Vp8Descriptor, PictureId};
+pub use vp9::{
+    Descriptor as Vp9Descriptor, Layer as Vp9Layer, PictureGroup as Vp9PictureGroup,
+    ScalabilityStructure as Vp9ScalabilityStructure,
+};
 
 use bytes::BufMut;
 
