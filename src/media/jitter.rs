@@ -36,7 +36,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::codec::{Codec, Depacketizer, PacketInfo, is_frame_start, is_keyframe};
 use crate::wire::serial::Serial16;
@@ -179,6 +179,7 @@ pub struct JitterBuffer {
     bytes: usize,
     ready: VecDeque<Sample>,
     depacketizer: Depacketizer,
+    scratch: Vec<u8>,
     stats: JitterStats,
 }
 
@@ -211,6 +212,7 @@ impl JitterBuffer {
             bytes: 0,
             ready: VecDeque::new(),
             depacketizer: Depacketizer::new(codec),
+            scratch: Vec::new(),
             stats: JitterStats::default(),
         }
     }
@@ -436,15 +438,10 @@ impl JitterBuffer {
     /// Hands out the frame `head..=last`.
     fn emit(&mut self, now: Instant, last: u64) {
         let first = self.head;
-        let size: usize = (first..=last)
-            .map(|e| {
-                self.slots[self.index(e)]
-                    .as_ref()
-                    .map_or(0, |s| s.payload.len())
-            })
-            .sum();
-        // One allocation per frame; the slack covers start codes and AV1 size fields.
-        let mut data = BytesMut::with_capacity(size + 16 * (last - first + 1) as usize);
+        // Depacketized into a buffer kept across frames, then copied once into an exact-size
+        // `Bytes`: one allocation per frame.
+        let mut data = std::mem::take(&mut self.scratch);
+        data.clear();
         let mut ok = true;
         let mut keyframe = false;
         let mut ts = self.frame_ts;
@@ -470,6 +467,15 @@ impl JitterBuffer {
         self.scan = self.head;
         self.prev_ts = Some(ts);
         self.consumed = true;
+        let bytes = if ok {
+            Bytes::copy_from_slice(&data)
+        } else {
+            Bytes::new()
+        };
+        // Keep the scratch buffer unless a giant frame grew it past the byte cap.
+        if data.capacity() <= self.config.max_bytes {
+            self.scratch = data;
+        }
         if !ok {
             self.stats.malformed += 1;
             self.stats.frames_dropped += 1;
@@ -484,7 +490,7 @@ impl JitterBuffer {
         self.last_out_ts = Some(ts);
         self.stats.frames += 1;
         self.ready.push_back(Sample {
-            data: data.freeze(),
+            data: bytes,
             rtp_timestamp: ts,
             duration,
             keyframe: keyframe || !self.codec.is_video(),

@@ -30,6 +30,15 @@ impl NalUnits<'_> {
 pub(crate) fn find_start_code(data: &[u8], from: usize) -> Option<(usize, usize)> {
     let mut i = from;
     while i + 3 <= data.len() {
+        // Fast path: eight bytes without a zero cannot hold the start of a start code.
+        if let Some(chunk) = data.get(i..i + 8) {
+            let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+            let has_zero = w.wrapping_sub(0x0101_0101_0101_0101) & !w & 0x8080_8080_8080_8080;
+            if has_zero == 0 {
+                i += 8;
+                continue;
+            }
+        }
         // Skip quickly: a start code needs data[i+2] == 1 and two zeros before it.
         let b = data[i + 2];
         if b > 1 {
