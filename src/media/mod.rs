@@ -4,7 +4,7 @@
 //!   and AV1, working on RTP payloads (the RTP header is the caller's, see `rtp`).
 //! - [`jitter`]: a sans-IO jitter buffer per receive stream: reorders, waits for repairs up to
 //!   a deadline that follows the RTT, hands out whole frames and asks for keyframes.
-//! - [`file`]: IVF, Ogg Opus and H.264/H.265 Annex B, as pure parsers and writers over bytes.
+//! - [`file`](mod@file): IVF, Ogg Opus and H.264/H.265 Annex B, as pure parsers and writers over bytes.
 //!
 //! ```
 //! use kaon::media::codec::{Codec, Packetizer, PacketizerConfig};
