@@ -319,6 +319,11 @@ impl JitterBuffer {
             return;
         }
         let i = self.index(ext);
+        // The window never spans more than the ring, so a slot holds at most one live packet;
+        // release whatever is there anyway, to keep the byte count exact.
+        if let Some(old) = self.slots[i].take() {
+            self.bytes -= old.payload.len();
+        }
         self.occupied[i / 64] |= 1 << (i % 64);
         self.bytes += payload.len();
         self.slots[i] = Some(Slot {
@@ -397,7 +402,11 @@ impl JitterBuffer {
                 (pkt.timestamp, pkt.marker, pkt.start, pkt.keyframe);
             if self.scan == self.head {
                 let starts = audio || start.unwrap_or(!self.discarding || self.prev_ts != Some(ts));
-                if !starts && !self.consumed && start == Some(false) {
+                if !starts
+                    && !self.consumed
+                    && start == Some(false)
+                    && self.end - (self.head - 1) <= self.config.capacity as u64
+                {
                     // The first packet seen does not start a frame: its predecessors are
                     // missing, wait for them (they may only be reordered).
                     self.gaps.push_front((self.head - 1, self.head, now));
