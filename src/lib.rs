@@ -51,6 +51,7 @@ pub mod datachannel;
 pub mod dtls;
 pub mod ice;
 pub mod mdns;
+pub mod media;
 pub mod peer;
 pub mod rtp;
 pub mod sctp;

@@ -1,5 +1,7 @@
 //! CRC32 (ISO-HDLC, used by STUN FINGERPRINT, RFC 8489 §14.7) and CRC32c (Castagnoli, used by
-//! SCTP, RFC 9260 Appendix A), table-driven slicing-by-8, tables built at compile time.
+//! SCTP, RFC 9260 Appendix A), table-driven slicing-by-8, tables built at compile time; and
+//! Ogg's page CRC (RFC 3533 §6: polynomial 0x04c11db7, not reflected, no initial or final
+//! inversion).
 
 const fn tables(poly: u32) -> [[u32; 256]; 8] {
     let mut t = [[0u32; 256]; 8];
@@ -68,6 +70,41 @@ pub fn crc32c_parts(parts: &[&[u8]]) -> u32 {
         .fold(!0, |crc, part| update(&CRC32C_TABLES, crc, part))
 }
 
+const fn ogg_table() -> [u32; 256] {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = (i as u32) << 24;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 0x8000_0000 != 0 {
+                (c << 1) ^ 0x04c1_1db7
+            } else {
+                c << 1
+            };
+            k += 1;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+}
+
+static OGG_TABLE: [u32; 256] = ogg_table();
+
+/// The CRC of an Ogg page (RFC 3533 §6), computed with the checksum field zeroed.
+pub fn crc32_ogg(data: &[u8]) -> u32 {
+    crc32_ogg_update(0, data)
+}
+
+/// Continues an Ogg CRC over more bytes (Ogg's CRC has no inversions, so it chains directly).
+pub fn crc32_ogg_update(mut crc: u32, data: &[u8]) -> u32 {
+    for &b in data {
+        crc = (crc << 8) ^ OGG_TABLE[((crc >> 24) ^ u32::from(b)) as usize];
+    }
+    crc
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +145,13 @@ mod tests {
         assert_eq!(crc32c(&inc), 0x46dd_794e);
         let dec: Vec<u8> = (0u8..32).rev().collect();
         assert_eq!(crc32c(&dec), 0x113f_db5c);
+    }
+
+    #[test]
+    fn ogg_crc_check_value() {
+        // CRC-32/CKSUM without its final inversion.
+        assert_eq!(crc32_ogg(b"123456789"), !0x765e_7680);
+        assert_eq!(crc32_ogg(b""), 0);
     }
 
     proptest! {

@@ -4,7 +4,8 @@
 //!   writing past the buffer gives [`Error`], never a panic.
 //! - [`serial`]: RFC 1982 serial-number arithmetic for 16- and 32-bit counters (RTP sequence
 //!   numbers, SCTP TSNs and SSNs).
-//! - [`crc32`] (STUN FINGERPRINT, RFC 8489 §14.7) and [`crc32c`] (SCTP, RFC 9260 Appendix A).
+//! - [`crc32`] (STUN FINGERPRINT, RFC 8489 §14.7), [`crc32c`] (SCTP, RFC 9260 Appendix A) and
+//!   [`crc32_ogg`] (Ogg pages, RFC 3533 §6).
 //! - [`ReplayWindow`]: the sliding anti-replay window of RFC 6347 §4.1.2.6 and RFC 3711 §3.3.2.
 //! - [`md5`]: RFC 1321, needed by TURN long-term credentials (RFC 8489 §9.2.2); aws-lc-rs has no
 //!   MD5.
@@ -29,7 +30,7 @@ mod replay;
 pub mod serial;
 mod writer;
 
-pub use crc::{crc32, crc32c, crc32c_parts};
+pub use crc::{crc32, crc32_ogg, crc32_ogg_update, crc32c, crc32c_parts};
 pub use reader::Reader;
 pub use replay::{Replay, ReplayWindow};
 pub use writer::Writer;
