@@ -447,19 +447,13 @@ impl Endpoint {
                 self.recycle(done);
             }
         }
-        if draining {
+        if draining && self.app_out.is_empty() {
             self.close_after_data = false;
-            let alert = Alert::warning(AlertDescription::CloseNotify);
-            let bytes = [alert.level.to_u8(), alert.description.to_u8()];
-            match self
-                .records
-                .seal(epoch, ContentType::Alert, &[&bytes], &mut buf[used..limit])
-            {
-                Ok(n) => used += n,
-                // No room left in this datagram: the next poll sends it.
-                Err(_) if used > 0 => self.alerts_out.push_back(alert),
-                Err(_) => self.stats.transmit_dropped += 1,
-            }
+            // close_notify goes in a datagram of its own: some stacks (aiortc's) read one
+            // record per datagram once their side has closed, and would never see it behind
+            // the last data record.
+            self.alerts_out
+                .push_back(Alert::warning(AlertDescription::CloseNotify));
         }
         used
     }
