@@ -242,10 +242,18 @@ fn name_that_never_resolves_fails_cleanly() {
     assert_eq!(node(&mut sim, a).mdns.stats().queries_sent, 3);
     assert!(node(&mut sim, a).agent.unresolved_remote_names().is_empty());
     assert_ne!(state(&mut sim, a), IceState::Connected);
-    // With nothing left pending, the peer's end-of-candidates lets the agent fail.
+    // With nothing left pending and the peer's end-of-candidates, the agent fails once the
+    // peer has been quiet for the end-of-candidates timeout (10 s since its last candidate):
+    // until then its own checks could still bring a peer-reflexive pair.
     node(&mut sim, a).agent.end_of_remote_candidates();
     sim.run_for(SEC).unwrap();
+    assert_ne!(state(&mut sim, a), IceState::Failed);
+    sim.run_until_cond(t0 + 11 * SEC, |s| {
+        s.endpoint::<Node>(a).agent.state() == IceState::Failed
+    })
+    .unwrap();
     assert_eq!(state(&mut sim, a), IceState::Failed);
+    assert!(sim.now() - t0 <= 10 * SEC + 100 * MS, "{:?}", sim.now() - t0);
 }
 
 #[test]
