@@ -301,9 +301,16 @@ fn answer(offer: &str, udp_ip: IpAddr, n: usize) -> Result<String> {
 
 /// Greets each channel, prints what the browser says and echoes it, until the connection ends.
 fn chat(n: usize, driver: Driver<PeerConnection>) {
+    // Every refusal is reported: a reply over the peer's a=max-message-size (64 KiB for
+    // several stacks), a closed channel, a full buffer.
     let reply = |id: ChannelId, text: String| {
         driver.post(move |pc, now| {
-            let _ = pc.send_text(now, id, &text);
+            if let Err(e) = pc.send_text(now, id, &text) {
+                eprintln!(
+                    "peer {n}: reply of {} bytes on channel {id} refused: {e}",
+                    text.len()
+                );
+            }
         });
     };
     let mut labels = HashMap::new();
@@ -333,10 +340,22 @@ fn chat(n: usize, driver: Driver<PeerConnection>) {
                     break;
                 }
             }
-            // The browser closed the tab or the connection: stop at once rather than wait for
-            // ICE consent to run out.
+            PeerEvent::DataChannelClosed(id) => {
+                let label = labels.remove(&id).unwrap_or_default();
+                println!("peer {n}: channel {label:?} closed");
+            }
+            // The browser closed the tab or the connection (its SCTP SHUTDOWN, or DTLS
+            // close_notify): stop at once rather than wait for ICE consent to run out.
+            PeerEvent::SctpClosed => {
+                println!("peer {n}: the browser ended the association");
+                break;
+            }
             PeerEvent::DtlsClosed => {
                 println!("peer {n}: the browser closed the connection");
+                break;
+            }
+            PeerEvent::DtlsFailed(e) => {
+                eprintln!("peer {n}: DTLS failed: {e}");
                 break;
             }
             _ => {}

@@ -253,7 +253,11 @@ fn name_that_never_resolves_fails_cleanly() {
     })
     .unwrap();
     assert_eq!(state(&mut sim, a), IceState::Failed);
-    assert!(sim.now() - t0 <= 10 * SEC + 100 * MS, "{:?}", sim.now() - t0);
+    assert!(
+        sim.now() - t0 <= 10 * SEC + 100 * MS,
+        "{:?}",
+        sim.now() - t0
+    );
 }
 
 #[test]

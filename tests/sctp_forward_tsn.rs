@@ -193,8 +193,9 @@ fn a_peer_that_keeps_resending_acknowledged_data_is_reported_stalled() {
     assert!(!data_tsns(&data).is_empty());
     p.b.handle_packet(p.now, &data);
     assert_eq!(p.messages_at_b(), vec![b"hello".to_vec()]);
+    // One every 4 s: a stall needs the run to last 30 s too (a lost-SACK burst does not).
     for _ in 0..max {
-        p.now += Duration::from_secs(1);
+        p.now += Duration::from_secs(4);
         p.b.handle_packet(p.now, &data);
         assert!(p.b.is_established());
         while p.b.poll_packet(p.now, &mut buf).is_some() {}
@@ -274,10 +275,12 @@ fn a_stalled_association_closes_every_data_channel_and_says_why() {
     let n = a.poll_packet(now, &mut buf).unwrap();
     let data = buf[..n].to_vec();
     let max = b.association().config().max_retransmits;
-    // The same DATA again and again: our SACKs never reach the peer.
+    // The same DATA again and again for minutes: our SACKs never reach the peer.
+    let mut t = now;
     for _ in 0..=max + 1 {
-        b.handle_packet(now, &data);
-        while b.poll_packet(now, &mut buf).is_some() {}
+        t += Duration::from_secs(4);
+        b.handle_packet(t, &data);
+        while b.poll_packet(t, &mut buf).is_some() {}
     }
     let events: Vec<_> = std::iter::from_fn(|| b.poll_event()).collect();
     assert!(
@@ -292,4 +295,24 @@ fn a_stalled_association_closes_every_data_channel_and_says_why() {
             .any(|e| *e == datachannel::Event::Closed(CloseReason::Stalled)),
         "{events:?}"
     );
+}
+
+#[test]
+fn a_burst_of_duplicates_after_lost_sacks_is_not_a_stall() {
+    // A sender that missed our SACKs resends its whole window at once: far more duplicate
+    // packets in a row than Association.Max.Retrans, all within a moment.
+    let mut p = Pair::connected();
+    let max = p.b.config().max_retransmits;
+    let mut buf = [0u8; 1500];
+    p.a.send(p.now, 0, 51, &b"hello"[..], SendOptions::default())
+        .unwrap();
+    let n = p.a.poll_packet(p.now, &mut buf).unwrap();
+    let data = buf[..n].to_vec();
+    for _ in 0..=3 * max {
+        p.now += Duration::from_millis(5);
+        p.b.handle_packet(p.now, &data);
+        while p.b.poll_packet(p.now, &mut buf).is_some() {}
+    }
+    assert_eq!(closed(&mut p.b), None);
+    assert!(p.b.is_established());
 }

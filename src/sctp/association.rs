@@ -146,6 +146,8 @@ pub(super) struct AckState {
     pub duplicate_in_packet: bool,
     /// Packets in a row whose DATA was all duplicates (see `check_stall`).
     pub duplicate_run: u32,
+    /// When the current run of duplicate-only packets started.
+    pub duplicate_run_since: Option<std::time::Instant>,
 }
 
 /// An SCTP association (RFC 9260) for one peer, sans-IO.

@@ -8,6 +8,10 @@ use super::timer::Timer;
 use bytes::Bytes;
 use std::time::Instant;
 
+/// How long a run of duplicate-only DATA packets must last before it counts as a stall (see
+/// `check_stall`): as long as ICE consent allows a silent path (RFC 7675 §5.1).
+const STALL_TIME: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl Association {
     /// One DATA or I-DATA chunk. Returns whether it counts as data for the ack policy.
     pub(super) fn on_data(&mut self, now: Instant, d: &Data<'_>, idata: bool) -> bool {
@@ -100,10 +104,20 @@ impl Association {
         self.ack.duplicate_in_packet = false;
         if new {
             self.ack.duplicate_run = 0;
+            self.ack.duplicate_run_since = None;
         } else if dup {
             self.ack.duplicate_run += 1;
+            self.ack.duplicate_run_since.get_or_insert(now);
         }
-        if self.ack.duplicate_run <= self.cfg.max_retransmits {
+        // Count alone is not enough: over a lossy path a sender whose SACKs were lost resends
+        // a whole window after its timeout, many duplicate packets in a row (aiortc did, at 5%
+        // loss). A stall is duplicates only, more than a sender may retransmit, over a time no
+        // lost-SACK episode lasts.
+        let long = self
+            .ack
+            .duplicate_run_since
+            .is_some_and(|t| now.saturating_duration_since(t) >= STALL_TIME);
+        if self.ack.duplicate_run <= self.cfg.max_retransmits || !long {
             return false;
         }
         // RFC 9260 §3.3.10.13: Protocol Violation may carry what was detected.
