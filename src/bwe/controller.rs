@@ -443,7 +443,7 @@ mod tests {
     /// the receiver's clock reads `remote_offset` when the first packet leaves. Returns the
     /// controller and the events it emitted.
     fn through_link(link_bps: u64, secs: u64, remote_offset: Duration) -> (Controller, Vec<Event>) {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::t0();
         let mut bwe = Controller::new(Config::default());
         let mut pacer: Pacer<()> = Pacer::new(PacerConfig::default());
         let mut events = Vec::new();
@@ -521,7 +521,7 @@ mod tests {
 
     #[test]
     fn the_timer_runs_while_sending_and_stops_when_idle() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::t0();
         let mut bwe = Controller::new(Config::default());
         bwe.on_packet_sent(t0, 0, 1000, PacketKind::Video);
         assert_eq!(bwe.poll_timeout(), Some(t0 + PROCESS_INTERVAL));
@@ -571,7 +571,7 @@ mod tests {
 
     #[test]
     fn remb_caps_the_target_and_events_say_why() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::t0();
         let mut bwe = Controller::new(Config::default());
         while bwe.poll_event().is_some() {}
         bwe.on_remb(t0, 100_000);

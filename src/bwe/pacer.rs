@@ -413,7 +413,7 @@ mod tests {
 
     #[test]
     fn pacer_sends_audio_then_retransmissions_then_video() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::t0();
         let mut p = Pacer::new(PacerConfig::default());
         p.enqueue(t0, 1, 1000, Class::Video);
         p.enqueue(t0, 2, 1000, Class::Retransmission);
@@ -431,7 +431,7 @@ mod tests {
 
     #[test]
     fn pacer_spreads_packets_at_the_pacing_rate() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::t0();
         let mut p = Pacer::new(PacerConfig::default());
         p.set_rates(1_000_000, 0);
         for i in 0..10 {
@@ -448,7 +448,7 @@ mod tests {
 
     #[test]
     fn pacer_timeout_is_the_exact_next_send_time() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::t0();
         let mut p = Pacer::new(PacerConfig::default());
         p.set_rates(800_000, 0);
         p.enqueue(t0, 1, 1000, Class::Video);
@@ -462,7 +462,7 @@ mod tests {
 
     #[test]
     fn pacer_sends_a_probe_cluster_at_its_rate_from_padding() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::t0();
         let mut p: Pacer<u32> = Pacer::new(PacerConfig::default());
         p.set_rates(100_000, 0);
         let cluster = ProbeCluster {
@@ -492,7 +492,7 @@ mod tests {
 
     #[test]
     fn pacer_uses_queued_media_for_probes() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::t0();
         let mut p = Pacer::new(PacerConfig::default());
         p.set_rates(100_000, 0);
         for i in 0..3 {
@@ -514,7 +514,7 @@ mod tests {
 
     #[test]
     fn pacer_drops_and_reports_what_overflows_or_waits_too_long() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::t0();
         let config = PacerConfig {
             max_queue_packets: 2,
             max_queue_time: Duration::from_millis(100),
@@ -536,7 +536,7 @@ mod tests {
 
     #[test]
     fn pacer_speeds_up_to_drain_within_the_time_limit() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::t0();
         let config = PacerConfig {
             max_queue_packets: 100,
             max_queue_time: Duration::from_secs(1),
@@ -558,7 +558,7 @@ mod tests {
 
     #[test]
     fn pacer_pads_only_when_the_queue_is_empty() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::t0();
         let mut p = Pacer::new(PacerConfig::default());
         p.set_rates(1_000_000, 480_000);
         assert!(p.poll_send(t0).is_none(), "no padding before any media");

@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn recorder_reports_each_interval_with_losses_as_gaps() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::t0();
         let mut r = FeedbackRecorder::default();
         r.on_packet(t0, 10);
         r.on_packet(t0 + ms(5), 11);
@@ -216,7 +216,7 @@ mod tests {
 
     #[test]
     fn recorder_unwraps_the_16_bit_sequence() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::t0();
         let mut r = FeedbackRecorder::default();
         r.on_packet(t0, 65534);
         r.on_packet(t0, 65535);
@@ -230,7 +230,7 @@ mod tests {
 
     #[test]
     fn recorder_reports_a_late_packet_again_as_received() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::t0();
         let mut r = FeedbackRecorder::default();
         r.on_packet(t0, 1);
         r.on_packet(t0, 3);
@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn recorder_memory_stays_bounded_under_any_sequence() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::t0();
         let mut r = FeedbackRecorder::new(RecorderConfig {
             max_results: 64,
             ..RecorderConfig::default()

@@ -420,7 +420,7 @@ mod tests {
 
     #[test]
     fn init_ack_carries_zero_checksum_only_when_the_init_did() {
-        let now = Instant::now();
+        let now = crate::test_clock::t0();
         for (theirs, expect) in [(false, false), (true, true)] {
             let mut a = zc_assoc(1);
             a.handle_packet(now, &peer_init(theirs));
@@ -436,7 +436,7 @@ mod tests {
     fn init_ack_in_cookie_wait_follows_the_peer_init_too() {
         // Simultaneous open (WebRTC): our own INIT carries the parameter, the old peer's does
         // not; our answer to its INIT must not.
-        let now = Instant::now();
+        let now = crate::test_clock::t0();
         let mut a = zc_assoc(2);
         a.connect(now);
         assert_eq!(sent_inits(&mut a, now), vec![(false, true)]);
@@ -447,7 +447,7 @@ mod tests {
 
     #[test]
     fn init_retries_without_zero_checksum_after_the_second_timeout() {
-        let mut now = Instant::now();
+        let mut now = crate::test_clock::t0();
         let mut a = zc_assoc(3);
         a.connect(now);
         let mut seen = sent_inits(&mut a, now);
@@ -465,7 +465,7 @@ mod tests {
     fn fallback_init_keeps_the_parameters_old_pion_reads() {
         // pion/sctp 1.8.6 parses Supported Extensions and Forward-TSN-Supported; the fallback
         // INIT must still carry them so PR-SCTP and stream reset are negotiated.
-        let mut now = Instant::now();
+        let mut now = crate::test_clock::t0();
         let mut a = zc_assoc(5);
         a.connect(now);
         let _ = sent_inits(&mut a, now);
