@@ -107,6 +107,11 @@ impl PeerConnection {
         };
         let fingerprint = identity.fingerprint(HashAlgorithm::Sha256);
         let mut cfg_ice = config.ice;
+        apply_ice_servers(&mut cfg_ice, &config.ice_servers)?;
+        cfg_ice.transport_policy = match config.ice_transport_policy {
+            crate::ice::IceTransportPolicy::All => cfg_ice.transport_policy,
+            relay => relay,
+        };
         if cfg_ice.seed.is_none() {
             cfg_ice.seed = config.seed.map(|s| s ^ 0x1ce);
         }
@@ -702,6 +707,37 @@ impl PeerConnection {
             datachannel::Event::Closed(_) => PeerEvent::SctpClosed,
         }
     }
+}
+
+/// Adds `servers` (W3C `iceServers`) to the agent's STUN and TURN servers.
+fn apply_ice_servers(cfg: &mut AgentConfig, servers: &[super::IceServer]) -> Result<(), Error> {
+    use crate::turn::{Scheme, ServerUrl};
+    for server in servers {
+        for url in &server.urls {
+            let refuse = |reason| Error::UnsupportedIceServer {
+                url: url.clone(),
+                reason,
+            };
+            let parsed: ServerUrl = url.parse().map_err(|_| refuse("not a STUN or TURN URL"))?;
+            let addr = parsed
+                .socket_addr()
+                .ok_or_else(|| refuse("names a host: resolve it to an IP address first"))?;
+            match parsed.scheme {
+                Scheme::Stun => cfg.stun_servers.push(addr),
+                Scheme::Turn => {
+                    let turn = crate::ice::TurnServer::from_url(
+                        &parsed,
+                        &server.username,
+                        &server.credential,
+                    )
+                    .ok_or_else(|| refuse("TURN over TCP is not supported yet"))?;
+                    cfg.turn_servers.push(turn);
+                }
+                _ => return Err(refuse("stuns: and turns: (TLS) are not supported yet")),
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn channels_config(

@@ -115,6 +115,15 @@ pub struct PeerConfig {
     pub identity: Option<Identity>,
     /// The largest message we accept, announced as `a=max-message-size`.
     pub max_message_size: usize,
+    /// STUN and TURN servers, as W3C `RTCConfiguration.iceServers` gives them: `stun:` URLs
+    /// (RFC 7064) become server-reflexive gathering, `turn:` URLs over UDP (RFC 7065) relay
+    /// allocations with the entry's username and credential. The core resolves no names: a
+    /// URL must carry an IP address. `turns:` and `?transport=tcp` are refused with
+    /// [`Error::UnsupportedIceServer`] until TURN over TCP and TLS lands.
+    pub ice_servers: Vec<IceServer>,
+    /// W3C `iceTransportPolicy`: `Relay` pairs only relayed candidates (the peer then never
+    /// learns a host or reflexive address of ours).
+    pub ice_transport_policy: crate::ice::IceTransportPolicy,
     /// How long [`PeerConnection::close`] lets the SCTP association deliver what was queued
     /// and finish its SHUTDOWN before it aborts it and sends DTLS close_notify anyway.
     pub close_timeout: std::time::Duration,
@@ -128,6 +137,8 @@ impl Default for PeerConfig {
             identity: None,
             max_message_size: 256 * 1024,
             close_timeout: std::time::Duration::from_secs(3),
+            ice_servers: Vec::new(),
+            ice_transport_policy: crate::ice::IceTransportPolicy::All,
         }
     }
 }
@@ -138,6 +149,36 @@ impl PeerConfig {
         Self {
             seed: Some(seed),
             ..Self::default()
+        }
+    }
+}
+
+/// One entry of [`PeerConfig::ice_servers`] (W3C `RTCIceServer`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IceServer {
+    /// `stun:` or `turn:` URLs of the same server.
+    pub urls: Vec<String>,
+    /// The TURN username.
+    pub username: String,
+    /// The TURN password.
+    pub credential: String,
+}
+
+impl IceServer {
+    /// A server with one URL and no credentials (a STUN server).
+    pub fn url(url: &str) -> Self {
+        Self {
+            urls: vec![url.to_string()],
+            ..Self::default()
+        }
+    }
+
+    /// A TURN server with long-term credentials.
+    pub fn turn(url: &str, username: &str, credential: &str) -> Self {
+        Self {
+            urls: vec![url.to_string()],
+            username: username.to_string(),
+            credential: credential.to_string(),
         }
     }
 }
@@ -293,6 +334,15 @@ pub enum Error {
     /// The connection is closed.
     #[error("the connection is closed")]
     Closed,
+    /// An `ice_servers` URL that does not parse, names a host instead of an IP address (the
+    /// core does no DNS), or asks for a transport not supported yet (`turns:`, TCP).
+    #[error("ICE server {url}: {reason}")]
+    UnsupportedIceServer {
+        /// The URL as given.
+        url: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
     /// The ICE agent refused (a malformed candidate, bad credentials, too many addresses).
     #[error(transparent)]
     Ice(#[from] crate::ice::Error),
