@@ -323,3 +323,94 @@ fn offer_and_answer_list_host_candidates_before_any_time_is_given() {
     assert!(answer.contains("a=candidate:"), "{answer}");
     assert!(answer.contains("192.0.2.2 5000 typ host"), "{answer}");
 }
+
+/// W3C's current and pending descriptions follow the exchanges, and a rolled-back later offer
+/// leaves the current ones as they were, on both sides.
+#[test]
+fn current_and_pending_descriptions_follow_the_exchanges_and_rollback() {
+    let mut a = peer(1);
+    let mut b = peer(2);
+    let offer = a.create_offer().unwrap();
+    a.set_local_description(SdpType::Offer, offer.clone())
+        .unwrap();
+    assert_eq!(a.pending_local_description().unwrap().0, SdpType::Offer);
+    assert_eq!(a.current_local_description(), None);
+    b.set_remote_description(SdpType::Offer, offer).unwrap();
+    assert!(b.pending_remote_description().is_some());
+    assert_eq!(b.current_remote_description(), None);
+    let answer = b.create_answer().unwrap();
+    b.set_local_description(SdpType::Answer, answer.clone())
+        .unwrap();
+    a.set_remote_description(SdpType::Answer, answer).unwrap();
+    let first_offer = a.current_local_description().unwrap().1.to_string();
+    assert_eq!(a.pending_local_description(), None);
+    assert_eq!(a.current_remote_description().unwrap().0, SdpType::Answer);
+    assert_eq!(b.current_remote_description().unwrap().1, first_offer);
+    assert_eq!(b.pending_remote_description(), None);
+
+    // A second offer, pending on both sides, then rolled back on both.
+    let again = a.create_offer().unwrap();
+    a.set_local_description(SdpType::Offer, again.clone())
+        .unwrap();
+    assert_eq!(a.current_local_description().unwrap().1, first_offer);
+    assert_ne!(a.pending_local_description().unwrap().1, first_offer);
+    b.set_remote_description(SdpType::Offer, again).unwrap();
+    assert_eq!(b.current_remote_description().unwrap().1, first_offer);
+    a.set_local_description(
+        SdpType::Rollback,
+        SessionDescription::parse(&first_offer).unwrap(),
+    )
+    .unwrap();
+    b.rollback().unwrap();
+    assert_eq!(a.local_description().unwrap().1, first_offer);
+    assert_eq!(a.current_local_description().unwrap().1, first_offer);
+    assert_eq!(b.remote_description().unwrap().1, first_offer);
+    assert_eq!(b.current_remote_description().unwrap().1, first_offer);
+    assert_eq!(b.pending_remote_description(), None);
+}
+
+#[test]
+fn gathering_state_is_new_without_addresses_and_complete_once_announced() {
+    use kaon::peer::IceGatheringState;
+    let bare = PeerConnection::new(PeerConfig::with_seed(9)).unwrap();
+    assert_eq!(bare.ice_gathering_state(), IceGatheringState::New);
+    let mut pc = peer(3);
+    let now = Instant::now();
+    kaon::Protocol::handle_timeout(&mut pc, now);
+    while kaon::Protocol::poll_event(&mut pc).is_some() {}
+    // Host candidates only: nothing to wait for.
+    assert_eq!(pc.ice_gathering_state(), IceGatheringState::Complete);
+}
+
+#[test]
+fn the_first_data_channel_asks_for_negotiation_once() {
+    use kaon::peer::PeerEvent;
+    let mut a = peer(4);
+    let now = Instant::now();
+    let needed = |pc: &mut PeerConnection| {
+        std::iter::from_fn(|| kaon::Protocol::poll_event(pc))
+            .filter(|e| *e == PeerEvent::NegotiationNeeded)
+            .count()
+    };
+    a.create_data_channel(now, "one", ChannelConfig::default())
+        .unwrap();
+    a.create_data_channel(now, "two", ChannelConfig::default())
+        .unwrap();
+    assert_eq!(needed(&mut a), 1);
+    // Once the data section is negotiated, new channels need no exchange.
+    let mut b = peer(5);
+    let offer = a.create_offer().unwrap();
+    a.set_local_description(SdpType::Offer, offer.clone())
+        .unwrap();
+    b.set_remote_description(SdpType::Offer, offer).unwrap();
+    let answer = b.create_answer().unwrap();
+    b.set_local_description(SdpType::Answer, answer.clone())
+        .unwrap();
+    a.set_remote_description(SdpType::Answer, answer).unwrap();
+    a.create_data_channel(now, "three", ChannelConfig::default())
+        .unwrap();
+    b.create_data_channel(now, "four", ChannelConfig::default())
+        .unwrap();
+    assert_eq!(needed(&mut a), 0);
+    assert_eq!(needed(&mut b), 0);
+}

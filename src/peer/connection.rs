@@ -9,7 +9,9 @@ use bytes::Bytes;
 use super::demux::PacketKind;
 use super::jsep::{DEFAULT_MAX_MESSAGE_SIZE, MLine, RemoteSummary, SCTP_PORT, SdpType, Session};
 use super::stats::Traffic;
-use super::{ConnectionState, Error, PeerConfig, PeerEvent, PeerStats, SignalingState};
+use super::{
+    ConnectionState, Error, IceGatheringState, PeerConfig, PeerEvent, PeerStats, SignalingState,
+};
 use crate::datachannel::{self, ChannelConfig, ChannelId, DataChannels};
 use crate::dtls::{self, Fingerprint, HashAlgorithm, Identity, SrtpKeying};
 use crate::ice::{Agent, AgentConfig, IceEvent, IceState, Received};
@@ -68,6 +70,15 @@ pub struct PeerConnection {
     /// per peer.
     pub(super) local_description: Option<(SdpType, String)>,
     pub(super) remote_description: Option<(SdpType, String)>,
+    /// While an offer is pending: the description it replaced, still the current one.
+    pub(super) previous_local: Option<(SdpType, String)>,
+    pub(super) previous_remote: Option<(SdpType, String)>,
+    /// Whether `previous_*` holds what a pending offer replaced (it may be `None`: the first
+    /// offer replaced nothing).
+    pub(super) previous_local_kept: bool,
+    /// `NegotiationNeeded` was raised for the first data channel.
+    pub(super) data_negotiation_asked: bool,
+    pub(super) previous_remote_kept: bool,
     /// The session's m-lines as of the last completed exchange (RFC 8829).
     pub(super) jsep: Session,
     /// The m-lines of our pending offer, until its answer settles them.
@@ -152,6 +163,11 @@ impl PeerConnection {
             signalled_ufrag: None,
             local_description: None,
             remote_description: None,
+            previous_local: None,
+            previous_remote: None,
+            previous_local_kept: false,
+            data_negotiation_asked: false,
+            previous_remote_kept: false,
             jsep: Session::default(),
             local_offer_lines: None,
             session_id: rng.u64() >> 2,
@@ -246,6 +262,53 @@ impl PeerConnection {
             .map(|(t, s)| (*t, s.as_str()))
     }
 
+    /// W3C `currentLocalDescription`: ours from the last completed offer/answer exchange.
+    pub fn current_local_description(&self) -> Option<(SdpType, &str)> {
+        let d = match self.signaling {
+            SignalingState::HaveLocalOffer => &self.previous_local,
+            _ => &self.local_description,
+        };
+        d.as_ref().map(|(t, s)| (*t, s.as_str()))
+    }
+
+    /// W3C `pendingLocalDescription`: our offer while it waits for its answer.
+    pub fn pending_local_description(&self) -> Option<(SdpType, &str)> {
+        match self.signaling {
+            SignalingState::HaveLocalOffer => self.local_description(),
+            _ => None,
+        }
+    }
+
+    /// W3C `currentRemoteDescription`: the peer's from the last completed exchange.
+    pub fn current_remote_description(&self) -> Option<(SdpType, &str)> {
+        let d = match self.signaling {
+            SignalingState::HaveRemoteOffer => &self.previous_remote,
+            _ => &self.remote_description,
+        };
+        d.as_ref().map(|(t, s)| (*t, s.as_str()))
+    }
+
+    /// W3C `pendingRemoteDescription`: the peer's offer while we owe the answer.
+    pub fn pending_remote_description(&self) -> Option<(SdpType, &str)> {
+        match self.signaling {
+            SignalingState::HaveRemoteOffer => self.remote_description(),
+            _ => None,
+        }
+    }
+
+    /// W3C `iceGatheringState`: `New` before any local address, `Gathering` while
+    /// server-reflexive or relayed candidates are still being sought, `Complete` once every
+    /// local candidate is announced ([`PeerEvent::GatheringComplete`](super::PeerEvent)).
+    pub fn ice_gathering_state(&self) -> IceGatheringState {
+        if self.gathering_complete {
+            IceGatheringState::Complete
+        } else if self.local_addrs.is_empty() {
+            IceGatheringState::New
+        } else {
+            IceGatheringState::Gathering
+        }
+    }
+
     /// Our certificate's sha-256 fingerprint, as the offer and answer carry it.
     pub fn fingerprint(&self) -> &Fingerprint {
         &self.fingerprint
@@ -288,7 +351,14 @@ impl PeerConnection {
             ..options
         };
         self.last_now = Some(now);
-        Ok(self.channels.create_channel(now, config)?)
+        let id = self.channels.create_channel(now, config)?;
+        // W3C webrtc-pc §6.2 (createDataChannel): the first channel of a session that has
+        // negotiated no data section needs an offer/answer exchange; say so once.
+        if self.jsep.data_mid().is_none() && !self.data_negotiation_asked {
+            self.data_negotiation_asked = true;
+            self.events.push_back(PeerEvent::NegotiationNeeded);
+        }
+        Ok(id)
     }
 
     /// Sends a text message.

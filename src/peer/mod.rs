@@ -194,6 +194,17 @@ pub enum SignalingState {
     HaveRemoteOffer,
 }
 
+/// Where candidate gathering stands (W3C `RTCIceGatheringState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IceGatheringState {
+    /// No local address yet.
+    New,
+    /// Candidates are still being gathered (STUN and TURN servers asked).
+    Gathering,
+    /// Every local candidate has been announced.
+    Complete,
+}
+
 /// The connection's aggregate state (RTCPeerConnectionState).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConnectionState {
@@ -263,8 +274,9 @@ pub enum PeerEvent {
     BufferedAmountLow(ChannelId),
     /// A channel is closed in both directions.
     DataChannelClosed(ChannelId),
-    /// The session needs a new offer/answer exchange (after
-    /// [`restart_ice`](PeerConnection::restart_ice)): call `create_offer` when stable.
+    /// The session needs a new offer/answer exchange (W3C `negotiationneeded`): after
+    /// [`restart_ice`](PeerConnection::restart_ice), or when the first data channel is
+    /// created before any data section was negotiated. Call `create_offer` when stable.
     NegotiationNeeded,
 }
 

@@ -127,6 +127,16 @@ impl PeerConnection {
                 });
             }
         }
+        if kind == SdpType::Offer && !self.previous_local_kept {
+            // The description of the last completed exchange stays current until this offer
+            // is answered (W3C currentLocalDescription) or rolled back.
+            self.previous_local = self.local_description.take();
+            self.previous_local_kept = true;
+        }
+        if kind == SdpType::Answer {
+            self.previous_remote = None;
+            self.previous_remote_kept = false;
+        }
         self.local_description = Some((kind, compact_text(&sdp)));
         Ok(())
     }
@@ -192,6 +202,14 @@ impl PeerConnection {
                 });
             }
         }
+        if kind == SdpType::Offer && !self.previous_remote_kept {
+            self.previous_remote = self.remote_description.take();
+            self.previous_remote_kept = true;
+        }
+        if kind == SdpType::Answer {
+            self.previous_local = None;
+            self.previous_local_kept = false;
+        }
         self.remote_description = Some((kind, compact_text(&sdp)));
         Ok(())
     }
@@ -206,15 +224,17 @@ impl PeerConnection {
                 });
             }
             SignalingState::HaveLocalOffer => {
-                self.local_description = None;
+                self.local_description = self.previous_local.take();
+                self.previous_local_kept = false;
                 self.local_offer_lines = None;
             }
             SignalingState::HaveRemoteOffer => {
                 self.pending_remote = None;
                 self.pending_candidates.clear();
                 self.pending_end_of_candidates = false;
+                self.remote_description = self.previous_remote.take();
+                self.previous_remote_kept = false;
                 if !self.remote_applied {
-                    self.remote_description = None;
                     self.channels.set_role(datachannel::Role::Server);
                 }
             }
