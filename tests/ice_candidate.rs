@@ -109,3 +109,18 @@ proptest! {
         let _ = Candidate::parse(&String::from_utf8_lossy(&bytes));
     }
 }
+
+/// Found by the ice_candidate fuzzer: a bare value just under the line limit was accepted, but
+/// its written form (`candidate:` + value) was then refused as too long.
+#[test]
+fn a_bare_value_is_accepted_only_if_its_written_form_parses_too() {
+    let pad = "x".repeat(kaon::ice::Candidate::MAX_LEN - 60);
+    let bare = format!("1 1 udp 2130706431 192.0.2.1 5000 typ host ext {pad}");
+    match kaon::ice::Candidate::parse(&bare) {
+        Ok(c) => assert_eq!(kaon::ice::Candidate::parse(&c.to_string()), Ok(c)),
+        Err(e) => assert!(
+            matches!(e, kaon::ice::Error::CandidateTooLong { .. }),
+            "{e:?}"
+        ),
+    }
+}

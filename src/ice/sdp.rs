@@ -35,6 +35,11 @@ impl Candidate {
         if s.len() >= 10 && s.is_char_boundary(10) && s[..10].eq_ignore_ascii_case("candidate:") {
             s = &s[10..];
         }
+        // Measured on the value too: written back (`candidate:` + value) it must still parse,
+        // whether or not the input carried the prefix (found by the ice_candidate fuzzer).
+        if s.len() > Self::MAX_LEN - "candidate:".len() {
+            return Err(Error::CandidateTooLong { len: line.len() });
+        }
         let mut tokens = s.split_ascii_whitespace();
         let mut next = |field: &'static str| tokens.next().ok_or(Error::MissingField(field));
 
