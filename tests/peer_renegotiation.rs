@@ -195,7 +195,8 @@ fn m_lines(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Two renegotiations: the offerer adds an audio section (which kaon rejects in place), then
+/// Two renegotiations: the offerer adds an audio section with a codec kaon does not have (so
+/// kaon rejects it in place), then
 /// the other side re-offers with a new channel already open; the rejected line keeps its index
 /// and mid in every later description (RFC 8829 §5.2.2) and the channels keep working.
 #[test]
@@ -204,8 +205,8 @@ fn an_added_media_section_is_rejected_in_place_and_kept_by_later_offers() {
     let id = connect(&mut p, "m-lines");
     // Exchange 2: a's offer grows an audio section (as a browser's would after addTrack).
     let offer = p.pc(true).create_offer().unwrap().to_string();
-    let audio = "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\n\
-                 a=sendrecv\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n";
+    let audio = "m=audio 9 UDP/TLS/RTP/SAVPF 97\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\n\
+                 a=sendrecv\r\na=rtcp-mux\r\na=rtpmap:97 iLBC/8000\r\n";
     let offer = offer.replace("a=group:BUNDLE 0\r\n", "a=group:BUNDLE 0 1\r\n") + audio;
     let offer = SessionDescription::parse(&offer).unwrap();
     p.pc(true)

@@ -106,6 +106,10 @@ pub struct PeerConnection {
     pub(super) stats: PeerStats,
     /// What `get_stats` reports.
     pub(super) traffic: Traffic,
+    /// Transceivers, SRTP and the RTP level.
+    pub(super) media: super::media::MediaSlot,
+    /// Our pending offer's media sections, as set, until its answer settles them.
+    pub(super) local_offer_media: Option<Vec<Option<super::jsep::SectionMedia>>>,
 }
 
 impl PeerConnection {
@@ -132,7 +136,10 @@ impl PeerConnection {
         let ice = Agent::new(cfg_ice.clone());
         let sctp_seed = config.seed.map(|s| s ^ 0x5c79);
         let local_max_message_size = config.max_message_size;
+        let media = super::media::MediaSlot::new(config.media, config.seed.map(|s| s ^ 0x3d1a));
         Ok(Self {
+            media,
+            local_offer_media: None,
             cfg_ice,
             ice,
             identity,
@@ -663,6 +670,9 @@ impl PeerConnection {
                 }
             }
         }
+        if self.dtls_connected {
+            self.ensure_srtp(now);
+        }
         self.update_state();
     }
 
@@ -709,9 +719,19 @@ impl PeerConnection {
     /// Data from a working pair: DTLS goes to the endpoint, anything else is dropped.
     fn on_data(&mut self, now: Instant, d: Datagram<'_>, bytes: &[u8]) {
         self.traffic.received(d.destination, d.source, bytes.len());
-        if PacketKind::classify(bytes) != PacketKind::Dtls {
-            self.stats.dropped += 1;
-            return;
+        match PacketKind::classify(bytes) {
+            PacketKind::Dtls => {}
+            kind @ (PacketKind::Rtp | PacketKind::Rtcp) if !self.closed => {
+                match self.media.get_mut() {
+                    Some(m) => m.receive(now, bytes, kind == PacketKind::Rtcp, &mut self.events),
+                    None => self.stats.dropped += 1,
+                }
+                return;
+            }
+            _ => {
+                self.stats.dropped += 1;
+                return;
+            }
         }
         if self.dtls.is_none() {
             self.pump(Some(now));
@@ -864,6 +884,12 @@ impl Protocol for PeerConnection {
         if self.sctp_started {
             self.channels.handle_timeout(now);
         }
+        if self.dtls_connected
+            && !self.closed
+            && let Some(m) = self.media.get_mut()
+        {
+            m.handle_timeout(now);
+        }
         self.pump(Some(now));
         self.replay_early_dtls(now);
         self.ensure_dtls(now, None);
@@ -888,6 +914,12 @@ impl Protocol for PeerConnection {
             None => return None,
         };
         let mut t = dtls.poll_transmit(now, buf);
+        if t.is_none() && !self.closed && dtls.is_connected() {
+            // Media goes before SCTP: the application paces it; SCTP has its own window.
+            if let Some(n) = self.media.get_mut().and_then(|m| m.poll_packet(buf)) {
+                t = Some(Transmit::new(local, remote, n));
+            }
+        }
         if t.is_none() && self.sctp_started && dtls.is_connected() {
             // One SCTP packet at a time, so DTLS never holds more than a datagram's worth.
             if let Some(n) = self.channels.poll_packet(now, &mut self.scratch) {
@@ -942,6 +974,9 @@ impl Protocol for PeerConnection {
             merge(self.channels.poll_timeout());
         }
         merge(self.closing_until);
+        if self.dtls_connected && !self.closed {
+            merge(self.media.get().and_then(|m| m.poll_timeout()));
+        }
         if self.dtls.is_none() {
             merge(self.client_hello_at);
             if self.dtls_role.is_some() && !self.early_dtls.is_empty() {

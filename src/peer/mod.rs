@@ -86,13 +86,22 @@ mod demux;
 #[cfg(fuzzing)]
 pub mod fuzzing;
 pub mod jsep;
+pub mod media;
 pub mod router;
 mod signaling;
 pub mod stats;
 
+pub use crate::sdp::Direction;
 pub use connection::PeerConnection;
 pub use demux::PacketKind;
-pub use jsep::{DEFAULT_MAX_MESSAGE_SIZE, MLine, RemoteSummary, SCTP_PORT, SdpType};
+pub use jsep::{
+    Codec, DEFAULT_MAX_MESSAGE_SIZE, MLine, MediaEngine, Mid, NegotiatedCodec, RemoteSummary,
+    SCTP_PORT, SdpType, TrackKind,
+};
+pub use media::{
+    KeyframeKind, LocalTrack, MediaCounters, TrackEvent, Transceiver, TransceiverId,
+    TransceiverInit,
+};
 pub use router::{InsertError, MAX_ROUTES_PER_PEER, PeerId, PeerMut, Router, RouterStats};
 pub use stats::StatsReport;
 
@@ -127,6 +136,9 @@ pub struct PeerConfig {
     /// How long [`PeerConnection::close`] lets the SCTP association deliver what was queued
     /// and finish its SHUTDOWN before it aborts it and sends DTLS close_notify anyway.
     pub close_timeout: std::time::Duration,
+    /// The codecs and RTP header extensions offered and accepted (Chromium's usual set by
+    /// default); shared by every connection made from clones of this config.
+    pub media: std::sync::Arc<MediaEngine>,
 }
 
 impl Default for PeerConfig {
@@ -139,6 +151,7 @@ impl Default for PeerConfig {
             close_timeout: std::time::Duration::from_secs(3),
             ice_servers: Vec::new(),
             ice_transport_policy: crate::ice::IceTransportPolicy::All,
+            media: jsep::codec::default_engine(),
         }
     }
 }
@@ -275,9 +288,32 @@ pub enum PeerEvent {
     /// A channel is closed in both directions.
     DataChannelClosed(ChannelId),
     /// The session needs a new offer/answer exchange (W3C `negotiationneeded`): after
-    /// [`restart_ice`](PeerConnection::restart_ice), or when the first data channel is
-    /// created before any data section was negotiated. Call `create_offer` when stable.
+    /// [`restart_ice`](PeerConnection::restart_ice), when the first data channel is
+    /// created before any data section was negotiated, or when a track or transceiver is added,
+    /// removed, stopped or changes direction. Call `create_offer` when stable.
     NegotiationNeeded,
+    /// A new incoming media source (W3C `track`): its first packet arrived.
+    Track(TrackEvent),
+    /// An RTP packet arrived on a transceiver: plaintext, whole (header and payload), RTX
+    /// already unwrapped into the original stream.
+    Rtp {
+        /// The transceiver's mid.
+        mid: Mid,
+        /// The packet; parse it with [`RtpPacket`](crate::rtp::RtpPacket).
+        packet: bytes::Bytes,
+    },
+    /// The peer asked for a keyframe on what we send on `mid` (RTCP PLI or FIR).
+    KeyframeRequest {
+        /// The transceiver's mid.
+        mid: Mid,
+        /// PLI or FIR.
+        kind: KeyframeKind,
+    },
+    /// A transceiver stopped (ours, or the peer rejected its m-line): no more media on it.
+    TrackEnded {
+        /// The transceiver's mid.
+        mid: Mid,
+    },
 }
 
 /// Counters, for tests and diagnostics.
@@ -355,6 +391,25 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// No transceiver with that id or mid.
+    #[error("no such transceiver")]
+    NoSuchTransceiver,
+    /// More than [`media::MAX_TRANSCEIVERS`] transceivers.
+    #[error("too many transceivers")]
+    TooManyTransceivers,
+    /// The transceiver does not send: not negotiated yet, stopped, or its current direction
+    /// is `recvonly` or `inactive`.
+    #[error("the transceiver does not send")]
+    NotSending,
+    /// An RTP packet whose payload type is no codec negotiated on its transceiver.
+    #[error("payload type {0} is not negotiated")]
+    UnknownPayloadType(u8),
+    /// The outgoing media queue is full: drive `poll_transmit`.
+    #[error("the media queue is full")]
+    MediaQueueFull,
+    /// A malformed RTP packet.
+    #[error(transparent)]
+    Rtp(crate::rtp::Error),
     /// The ICE agent refused (a malformed candidate, bad credentials, too many addresses).
     #[error(transparent)]
     Ice(#[from] crate::ice::Error),

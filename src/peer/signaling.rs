@@ -2,7 +2,8 @@
 //! checking and applying the peer's, the signalling state machine and rollback.
 
 use super::connection::channels_config;
-use super::jsep::{self, Local, MLine, RemoteSummary, SCTP_PORT, SdpType};
+use super::jsep::{self, Local, MLine, RemoteSummary, SCTP_PORT, SdpType, SectionMedia};
+use super::media::negotiate_sections_of as sections_of;
 use super::{Error, PeerConnection, SignalingState};
 use crate::datachannel::{self, DataChannels};
 use crate::dtls;
@@ -22,8 +23,18 @@ impl PeerConnection {
         }
         // RFC 8842 §5.5: a later offer that keeps the DTLS association says the role we hold.
         let setup = self.current_setup().unwrap_or(Setup::ActPass);
-        let lines = self.jsep.offer_lines();
-        Ok(self.write_local(setup, &lines, true))
+        let (new, kinds) = self.media.get().map(|m| m.unplaced()).unwrap_or_default();
+        // A data section when channels exist or were asked for, or when there is nothing
+        // else to offer (a data-only peer offers one before its first channel).
+        let data = !self.media.get().is_some_and(|m| m.has_transceivers())
+            || self.data_negotiation_asked
+            || self.channels.ids().next().is_some();
+        let (mut lines, at) = self.jsep.offer_lines(&kinds, data);
+        let media = match self.media.get_mut() {
+            Some(m) => m.offer_sections(&mut lines, &new, &at),
+            None => Vec::new(),
+        };
+        Ok(self.write_local(setup, &lines, &media, true))
     }
 
     /// `a=setup` for the DTLS role already negotiated, if any.
@@ -50,15 +61,20 @@ impl PeerConnection {
             (None, Setup::Active) => Setup::Passive,
             (None, _) => Setup::Active,
         };
-        let lines = jsep::answer_lines(remote);
+        let media = match self.media.get() {
+            Some(m) => m.answer_sections(remote),
+            None => Vec::new(),
+        };
+        let lines = jsep::answer_lines(remote, &media);
         let bundle = remote.bundled;
-        Ok(self.write_local(setup, &lines, bundle))
+        Ok(self.write_local(setup, &lines, &media, bundle))
     }
 
     pub(super) fn write_local(
         &mut self,
         setup: Setup,
         lines: &[MLine],
+        media: &[Option<SectionMedia>],
         bundle: bool,
     ) -> SessionDescription {
         // Take in the candidates the agent has announced, even if the app has not polled
@@ -69,6 +85,8 @@ impl PeerConnection {
             session_id: self.session_id,
             version: self.session_version,
             lines,
+            media,
+            cname: self.media.get().map_or("-", |m| m.cname.as_str()),
             bundle,
             ufrag,
             pwd,
@@ -94,6 +112,7 @@ impl PeerConnection {
             (SdpType::Rollback, _) => return self.rollback(),
             (SdpType::Offer, SignalingState::Stable | SignalingState::HaveLocalOffer) => {
                 self.local_offer_lines = Some(lines_of(&sdp));
+                self.local_offer_media = Some(sections_of(&sdp));
                 self.signaling = SignalingState::HaveLocalOffer;
             }
             (SdpType::Answer, SignalingState::HaveRemoteOffer) => {
@@ -112,12 +131,16 @@ impl PeerConnection {
                     Setup::Passive => dtls::Role::Server,
                     _ => return Err(Error::BadSetup(setup)),
                 };
+                let remote_media = remote.media.clone();
                 if self.remote_applied {
                     self.apply_update(remote, role)?;
                 } else {
                     self.apply_remote(remote, role, false)?;
                 }
-                self.jsep.lines = lines_of(&sdp);
+                self.jsep.set_lines(lines_of(&sdp));
+                if let Some(m) = self.media.get_mut() {
+                    m.apply(&self.jsep.lines, &sections_of(&sdp), &remote_media, false);
+                }
                 self.signaling = SignalingState::Stable;
             }
             (_, state) => {
@@ -172,6 +195,9 @@ impl PeerConnection {
                     // with.
                     self.channels.set_role(datachannel::Role::Client);
                 }
+                if summary.media.iter().any(Option::is_some) {
+                    self.media.force().associate(&summary)?;
+                }
                 self.pending_remote = Some(summary);
                 self.signaling = SignalingState::HaveRemoteOffer;
             }
@@ -185,14 +211,19 @@ impl PeerConnection {
                 let offered = self.local_offer_lines.as_deref().unwrap_or_default();
                 let settled =
                     jsep::settle(offered, &summary.sections).ok_or(Error::SectionMismatch)?;
+                let remote_media = summary.media.clone();
                 if self.remote_applied {
                     self.check_update(&summary)?;
                     self.apply_update(summary, role)?;
                 } else {
                     self.apply_remote(summary, role, true)?;
                 }
-                self.jsep.lines = settled;
+                self.jsep.set_lines(settled);
                 self.local_offer_lines = None;
+                let local_media = self.local_offer_media.take().unwrap_or_default();
+                if let Some(m) = self.media.get_mut() {
+                    m.apply(&self.jsep.lines, &local_media, &remote_media, true);
+                }
                 self.signaling = SignalingState::Stable;
             }
             (_, state) => {
@@ -227,9 +258,13 @@ impl PeerConnection {
                 self.local_description = self.previous_local.take();
                 self.previous_local_kept = false;
                 self.local_offer_lines = None;
+                self.local_offer_media = None;
             }
             SignalingState::HaveRemoteOffer => {
                 self.pending_remote = None;
+                if let Some(m) = self.media.get_mut() {
+                    m.rollback();
+                }
                 self.pending_candidates.clear();
                 self.pending_end_of_candidates = false;
                 self.remote_description = self.previous_remote.take();

@@ -6,20 +6,85 @@
 //! are written from this model ([`write`]), and remote descriptions are checked and summarised
 //! into it ([`RemoteSummary`]) before anything is applied.
 //!
-//! Until media lands, the data section (`UDP/DTLS/SCTP`, RFC 8841) is the one section kaon takes:
-//! an offer that also carries audio, video or anything else is answered with those sections
-//! rejected, never refused whole (RFC 8829 §5.3.1).
+//! Audio and video sections are read into [`SectionMedia`] and settled into [`Negotiated`]
+//! (codecs per [`codec`]'s rules, payload types and extension ids each way, RTX, directions);
+//! the data section is `UDP/DTLS/SCTP` (RFC 8841). An offer with sections kaon cannot take (no
+//! common codec, another protocol, outside the bundle) is answered with those sections rejected,
+//! never refused whole (RFC 8829 §5.3.1).
 //!
 //! ```text
 //! remote offer ─ RemoteSummary::from_sdp ─▶ answer_lines ─▶ write ─▶ our answer
 //! Session.lines ─ offer_lines ─▶ write ─▶ our offer ◀─ settle ◀─ remote answer
 //! ```
 
+pub mod codec;
+pub mod media;
 mod remote;
 mod write;
 
+pub use codec::{Codec, MediaEngine, TrackKind};
+pub use media::{Negotiated, NegotiatedCodec, SectionMedia};
 pub use remote::{DEFAULT_MAX_MESSAGE_SIZE, RemoteSummary, SCTP_PORT, SdpType};
 pub(crate) use write::Local;
+
+/// A media section's identification tag (`a=mid`, RFC 8843 §15), stored inline: copying one
+/// into every RTP event costs no allocation. Mids longer than [`Mid::MAX_LEN`] bytes are not
+/// taken (the MID header extension carries at most 16 bytes in its one-byte form, and
+/// browsers use short numbers).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Mid {
+    len: u8,
+    bytes: [u8; Mid::MAX_LEN],
+}
+
+impl Mid {
+    /// The longest mid kept.
+    pub const MAX_LEN: usize = 32;
+
+    /// The mid for `text`; `None` when it is empty or longer than [`Mid::MAX_LEN`].
+    pub fn new(text: &str) -> Option<Self> {
+        let b = text.as_bytes();
+        if b.is_empty() || b.len() > Self::MAX_LEN {
+            return None;
+        }
+        let mut bytes = [0; Self::MAX_LEN];
+        bytes[..b.len()].copy_from_slice(b);
+        Some(Self {
+            len: b.len() as u8,
+            bytes,
+        })
+    }
+
+    /// The mid as text.
+    pub fn as_str(&self) -> &str {
+        // Built from a &str only.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Mid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Mid({:?})", self.as_str())
+    }
+}
+
+impl std::fmt::Display for Mid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for Mid {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Mid {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 use crate::sdp::{MediaDescription, MediaKind};
 
@@ -62,13 +127,24 @@ impl MLine {
         }
     }
 
+    /// A new audio or video section.
+    pub fn media(mid: String, kind: TrackKind) -> Self {
+        Self {
+            mid,
+            kind: kind.media_kind(),
+            protocol: "UDP/TLS/RTP/SAVPF".into(),
+            format: "0".into(),
+            rejected: false,
+        }
+    }
+
     /// Whether this is a live SCTP data section.
     pub fn is_data(&self) -> bool {
         !self.rejected && self.kind == MediaKind::Application && is_sctp(&self.protocol)
     }
 
     /// The same line, rejected.
-    fn rejected(&self) -> Self {
+    pub(crate) fn rejected(&self) -> Self {
         Self {
             rejected: true,
             ..self.clone()
@@ -85,9 +161,22 @@ pub(crate) fn is_sctp(protocol: &str) -> bool {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Session {
     pub lines: Vec<MLine>,
+    /// One more than the largest numeric mid the session has used: a recycled line gets a
+    /// mid never seen before (RFC 8829 §5.2.2).
+    next_mid: u32,
 }
 
 impl Session {
+    /// The lines an exchange settled on.
+    pub fn set_lines(&mut self, lines: Vec<MLine>) {
+        for l in &lines {
+            if let Ok(n) = l.mid.parse::<u32>() {
+                self.next_mid = self.next_mid.max(n.saturating_add(1));
+            }
+        }
+        self.lines = lines;
+    }
+
     /// The mid of the live data section, if there is one.
     pub fn data_mid(&self) -> Option<&str> {
         self.lines
@@ -96,39 +185,75 @@ impl Session {
             .map(|l| l.mid.as_str())
     }
 
-    /// The m-lines of our next offer (RFC 8829 §5.2.2): every current line in its place, and a
-    /// data section if there is none, in the first rejected place (recycled, with a new mid)
-    /// or at the end.
-    pub fn offer_lines(&self) -> Vec<MLine> {
+    /// The m-lines of our next offer (RFC 8829 §5.2.2): every current line in its place, then
+    /// a line for each of `new_media` (transceivers without a mid yet, in the order they were
+    /// added) and a data section if there is none and `data` asks for one, each in the first
+    /// rejected place (recycled, with a new mid) or at the end. Returns the lines and, for
+    /// each new media line, its index.
+    pub fn offer_lines(&self, new_media: &[TrackKind], data: bool) -> (Vec<MLine>, Vec<usize>) {
         let mut lines = self.lines.clone();
-        if self.data_mid().is_none() {
-            let data = MLine::data(self.fresh_mid());
-            match lines.iter().position(|l| l.rejected) {
-                Some(i) => lines[i] = data,
-                None => lines.push(data),
+        // A line recycled in this offer is no longer free for the next new section.
+        let mut recycled = vec![false; lines.len()];
+        let mut place = |lines: &mut Vec<MLine>, line: MLine| -> usize {
+            match (0..lines.len()).find(|&i| lines[i].rejected && !recycled[i]) {
+                Some(i) => {
+                    recycled[i] = true;
+                    lines[i] = line;
+                    i
+                }
+                None => {
+                    lines.push(line);
+                    recycled.push(true);
+                    lines.len() - 1
+                }
+            }
+        };
+        let mut indices = Vec::with_capacity(new_media.len());
+        let mut floor = self.next_mid;
+        for l in &self.lines {
+            if let Ok(n) = l.mid.parse::<u32>() {
+                floor = floor.max(n.saturating_add(1));
             }
         }
-        lines
-    }
-
-    /// A mid no line uses: the smallest free number, as browsers pick them.
-    fn fresh_mid(&self) -> String {
-        (0..)
-            .map(|n: u32| n.to_string())
-            .find(|m| self.lines.iter().all(|l| l.mid != *m))
-            .unwrap_or_default()
+        let floor = std::cell::Cell::new(floor);
+        let fresh = |lines: &[MLine]| {
+            let mid = fresh_mid(lines, floor.get());
+            floor.set(
+                mid.parse::<u32>()
+                    .map_or(floor.get(), |n| n.saturating_add(1)),
+            );
+            mid
+        };
+        for kind in new_media {
+            let mid = fresh(&lines);
+            indices.push(place(&mut lines, MLine::media(mid, *kind)));
+        }
+        if data && self.data_mid().is_none() {
+            let mid = fresh(&lines);
+            place(&mut lines, MLine::data(mid));
+        }
+        (lines, indices)
     }
 }
 
+/// A mid no line uses: the smallest free number from `floor`, as browsers pick them.
+fn fresh_mid(lines: &[MLine], floor: u32) -> String {
+    (floor..)
+        .map(|n: u32| n.to_string())
+        .find(|m| lines.iter().all(|l| l.mid != *m))
+        .unwrap_or_default()
+}
+
 /// The m-lines of our answer to `offer` (RFC 8829 §5.3.1): one per offered line, in order; the
-/// data section the summary chose is taken, every other line is rejected.
-pub(crate) fn answer_lines(offer: &RemoteSummary) -> Vec<MLine> {
+/// data section the summary chose and the media lines `media` says we take are live, every
+/// other line is rejected.
+pub(crate) fn answer_lines(offer: &RemoteSummary, media: &[Option<SectionMedia>]) -> Vec<MLine> {
     offer
         .sections
         .iter()
         .enumerate()
         .map(|(i, l)| {
-            if Some(i) == offer.data_index {
+            if Some(i) == offer.data_index || matches!(media.get(i), Some(Some(_))) {
                 l.clone()
             } else {
                 l.rejected()
@@ -170,7 +295,7 @@ mod tests {
 
     #[test]
     fn a_first_offer_has_one_data_section_with_mid_0() {
-        let lines = Session::default().offer_lines();
+        let (lines, _) = Session::default().offer_lines(&[], true);
         assert_eq!(lines, vec![MLine::data("0".into())]);
     }
 
@@ -178,8 +303,31 @@ mod tests {
     fn later_offers_keep_every_line_in_place() {
         let s = Session {
             lines: vec![line("0", MediaKind::Audio, false), MLine::data("1".into())],
+            ..Session::default()
         };
-        assert_eq!(s.offer_lines(), s.lines);
+        assert_eq!(s.offer_lines(&[], true).0, s.lines);
+    }
+
+    #[test]
+    fn new_media_lines_come_in_order_and_recycle_rejected_places() {
+        let s = Session {
+            lines: vec![MLine::data("0".into()), line("1", MediaKind::Audio, true)],
+            ..Session::default()
+        };
+        let (lines, at) = s.offer_lines(&[TrackKind::Video, TrackKind::Audio], true);
+        assert_eq!(at, vec![1, 2]);
+        assert_eq!(lines[1].mid, "2");
+        assert_eq!(lines[1].kind, MediaKind::Video);
+        assert_eq!(lines[2].mid, "3");
+        assert!(lines.iter().all(|l| !l.rejected));
+    }
+
+    #[test]
+    fn mids_are_kept_inline_and_bounded() {
+        let m = Mid::new("audio0").unwrap();
+        assert_eq!(m.as_str(), "audio0");
+        assert!(Mid::new("").is_none());
+        assert!(Mid::new(&"x".repeat(33)).is_none());
     }
 
     #[test]
@@ -189,8 +337,9 @@ mod tests {
                 line("0", MediaKind::Audio, true),
                 line("1", MediaKind::Video, false),
             ],
+            ..Session::default()
         };
-        let lines = s.offer_lines();
+        let (lines, _) = s.offer_lines(&[], true);
         assert_eq!(lines.len(), 2);
         assert!(lines[0].is_data());
         assert_eq!(lines[0].mid, "2");

@@ -1,7 +1,7 @@
 //! What kaon takes from a remote description, checked: [`RemoteSummary`] (RFC 8829 §5.7,
 //! RFC 8841 for the data section, RFC 8842 for DTLS, RFC 8839 for ICE, RFC 8843 for BUNDLE).
 
-use super::MLine;
+use super::{MLine, Mid, SectionMedia};
 use crate::dtls::{Fingerprint, HashAlgorithm};
 use crate::peer::Error;
 use crate::sdp::{self, MediaDescription, SessionDescription, Setup};
@@ -38,6 +38,10 @@ pub struct RemoteSummary {
     pub data_index: Option<usize>,
     /// The data section's `a=mid`.
     pub mid: Option<String>,
+    /// Per section, what a live audio or video section in the bundle says (`None` for the
+    /// others, and for sections kaon cannot take: no mid under BUNDLE, a mid longer than
+    /// [`Mid::MAX_LEN`], a transport other than RTP).
+    pub media: Vec<Option<SectionMedia>>,
     /// Whether the description groups its sections with `a=group:BUNDLE`.
     pub bundled: bool,
     /// ICE username fragment.
@@ -135,7 +139,20 @@ impl RemoteSummary {
             }
             end_of_candidates |= m.end_of_candidates();
         }
+        // Max-bundle (RFC 8843): a media section outside the bundle would need its own
+        // transport, which kaon does not make; it is answered rejected.
+        let media = sdp
+            .media
+            .iter()
+            .map(|m| {
+                let taken = in_bundle(m)
+                    && m.mid().is_some_and(|id| Mid::new(id).is_some())
+                    && (bundle.is_some() || sdp.media.len() == 1);
+                taken.then(|| SectionMedia::of(sdp, m)).flatten()
+            })
+            .collect();
         Ok(Self {
+            media,
             mid: data_index.map(|i| sections[i].mid.clone()),
             sections,
             data_index,

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use super::media::SectionMedia;
 use super::{MLine, SCTP_PORT};
 use crate::dtls::Fingerprint;
 use crate::sdp::{SessionDescription, Setup};
@@ -10,9 +11,14 @@ use crate::sdp::{SessionDescription, Setup};
 pub(crate) struct Local<'a> {
     pub session_id: u64,
     pub version: u64,
-    /// The m-lines, in order: the live data section gets the transport, the rest are
-    /// written rejected.
+    /// The m-lines, in order: the live data section and the media sections with content in
+    /// `media` get the transport, the rest are written rejected.
     pub lines: &'a [MLine],
+    /// Per line, what a live audio or video section says (codecs, extensions, direction, our
+    /// sources and msid); `None` (or a short slice) for every other line.
+    pub media: &'a [Option<SectionMedia>],
+    /// Our RTCP CNAME (RFC 7022), on every `a=ssrc` line.
+    pub cname: &'a str,
     /// Whether to group the live sections with `a=group:BUNDLE` (always in our offers; in an
     /// answer only when the offer did, RFC 8843 §7.3).
     pub bundle: bool,
@@ -35,19 +41,23 @@ impl Local<'_> {
             "v=0\r\no=- {} {} IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n",
             self.session_id, self.version
         );
-        let live: Vec<&str> = self
-            .lines
-            .iter()
-            .filter(|l| l.is_data())
-            .map(|l| l.mid.as_str())
+        let live: Vec<&str> = (0..self.lines.len())
+            .filter(|&i| self.is_live(i))
+            .map(|i| self.lines[i].mid.as_str())
             .collect();
         if self.bundle && !live.is_empty() {
             let _ = write!(s, "a=group:BUNDLE {}\r\n", live.join(" "));
         }
         s.push_str("a=msid-semantic: WMS\r\n");
-        for line in self.lines {
+        // RFC 8843 §7.1.1: candidates go in the section that carries the bundle's transport,
+        // the first live one.
+        let first_live = (0..self.lines.len()).find(|&i| self.is_live(i));
+        for (i, line) in self.lines.iter().enumerate() {
+            let candidates = first_live == Some(i);
             if line.is_data() {
-                self.write_data(&mut s, line);
+                self.write_data(&mut s, line, candidates);
+            } else if let Some(Some(m)) = self.media.get(i) {
+                self.write_media(&mut s, line, m, candidates);
             } else {
                 // §5.3.1 / §5.2.2: a rejected section keeps its place, kind and mid with port
                 // 0, and nothing that would start a transport for it.
@@ -62,13 +72,93 @@ impl Local<'_> {
         SessionDescription::parse(&s).expect("our own description parses")
     }
 
-    fn write_data(&self, s: &mut String, line: &MLine) {
+    fn is_live(&self, i: usize) -> bool {
+        self.lines[i].is_data() || matches!(self.media.get(i), Some(Some(_)))
+    }
+
+    /// The transport attributes every bundled section repeats (RFC 8843 §7.1.3, RFC 8839,
+    /// RFC 8842).
+    fn write_transport(&self, s: &mut String, mid: &str) {
         let _ = write!(
             s,
-            "m=application 9 {} webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\n\
-             a=ice-ufrag:{}\r\na=ice-pwd:{}\r\na=ice-options:trickle\r\n\
-             a=fingerprint:{}\r\na=setup:{}\r\na=mid:{}\r\n\
-             a=sctp-port:{SCTP_PORT}\r\na=max-message-size:{}\r\n",
+            "a=ice-ufrag:{}\r\na=ice-pwd:{}\r\na=ice-options:trickle\r\n\
+             a=fingerprint:{}\r\na=setup:{}\r\na=mid:{mid}\r\n",
+            self.ufrag,
+            self.pwd,
+            self.fingerprint,
+            self.setup.as_str(),
+        );
+    }
+
+    fn write_candidates(&self, s: &mut String) {
+        for c in self.candidates {
+            let _ = write!(s, "a={c}\r\n");
+        }
+        if self.end_of_candidates {
+            s.push_str("a=end-of-candidates\r\n");
+        }
+    }
+
+    /// An audio or video section (RFC 8829 §5.2.2 and §5.3.1; RTP/AVPF feedback per RFC 4585,
+    /// RTX per RFC 4588, sources per RFC 5576 and RFC 8830).
+    fn write_media(&self, s: &mut String, line: &MLine, m: &SectionMedia, candidates: bool) {
+        let _ = write!(s, "m={} 9 UDP/TLS/RTP/SAVPF", m.kind);
+        for c in &m.codecs {
+            let _ = write!(s, " {}", c.payload_type);
+            if let Some(rtx) = c.rtx {
+                let _ = write!(s, " {rtx}");
+            }
+        }
+        s.push_str("\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n");
+        self.write_transport(s, &line.mid);
+        for (id, uri) in &m.extensions {
+            let _ = write!(s, "a=extmap:{id} {uri}\r\n");
+        }
+        let _ = write!(s, "a={}\r\n", m.direction.as_str());
+        if let Some((stream, track)) = &m.msid {
+            let _ = write!(s, "a=msid:{stream} {track}\r\n");
+        }
+        s.push_str("a=rtcp-mux\r\na=rtcp-rsize\r\n");
+        for c in &m.codecs {
+            let _ = write!(s, "a=rtpmap:{} {}/{}", c.payload_type, c.name, c.clock_rate);
+            if let Some(ch) = c.channels {
+                let _ = write!(s, "/{ch}");
+            }
+            s.push_str("\r\n");
+            for fb in &c.feedback {
+                let _ = write!(s, "a=rtcp-fb:{} {fb}\r\n", c.payload_type);
+            }
+            if !c.fmtp.is_empty() {
+                let _ = write!(s, "a=fmtp:{} {}\r\n", c.payload_type, c.fmtp);
+            }
+            if let Some(rtx) = c.rtx {
+                let _ = write!(
+                    s,
+                    "a=rtpmap:{rtx} rtx/{}\r\na=fmtp:{rtx} apt={}\r\n",
+                    c.clock_rate, c.payload_type
+                );
+            }
+        }
+        for (ssrc, rtx) in &m.sources {
+            if let Some(rtx) = rtx {
+                let _ = write!(s, "a=ssrc-group:FID {ssrc} {rtx}\r\n");
+            }
+            for x in std::iter::once(ssrc).chain(rtx) {
+                let _ = write!(s, "a=ssrc:{x} cname:{}\r\n", self.cname);
+                if let Some((stream, track)) = &m.msid {
+                    let _ = write!(s, "a=ssrc:{x} msid:{stream} {track}\r\n");
+                }
+            }
+        }
+        if candidates {
+            self.write_candidates(s);
+        }
+    }
+
+    fn write_data(&self, s: &mut String, line: &MLine, candidates: bool) {
+        let _ = write!(
+            s,
+            "m=application 9 {} webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\n",
             // The old DTLS/SCTP form carries its port in the format list: we answer it in
             // the RFC 8841 form, which every stack that sends the old one also reads.
             if line.protocol == "TCP/DTLS/SCTP" {
@@ -76,18 +166,15 @@ impl Local<'_> {
             } else {
                 "UDP/DTLS/SCTP"
             },
-            self.ufrag,
-            self.pwd,
-            self.fingerprint,
-            self.setup.as_str(),
-            line.mid,
-            self.max_message_size,
         );
-        for c in self.candidates {
-            let _ = write!(s, "a={c}\r\n");
-        }
-        if self.end_of_candidates {
-            s.push_str("a=end-of-candidates\r\n");
+        self.write_transport(s, &line.mid);
+        let _ = write!(
+            s,
+            "a=sctp-port:{SCTP_PORT}\r\na=max-message-size:{}\r\n",
+            self.max_message_size
+        );
+        if candidates {
+            self.write_candidates(s);
         }
     }
 }

@@ -1,0 +1,626 @@
+//! Transceivers and the RTP level of a [`PeerConnection`]: JSEP's transceiver model
+//! (RFC 8829 §3.4.1, §5.10; W3C `RTCRtpTransceiver`), the SSRC/MID/PT routing table, SRTP
+//! (RFC 3711, RFC 7714) keyed from DTLS (RFC 5764), and RTCP routing (RFC 3550, RFC 4585,
+//! RFC 5104).
+//!
+//! The application adds tracks or transceivers, negotiates, and then works at the RTP level:
+//! received packets come out as [`PeerEvent::Rtp`](super::PeerEvent) (plaintext, RTX already
+//! unwrapped into the original stream), a [`PeerEvent::Track`](super::PeerEvent) announces each
+//! new incoming source, and [`write_rtp`](PeerConnection::write_rtp) sends a packet on a
+//! transceiver with its SSRC, the negotiated payload type and our header extensions.
+//!
+//! ```
+//! # use kaon::peer::{PeerConfig, PeerConnection, TrackKind, LocalTrack};
+//! # let now = std::time::Instant::now();
+//! let mut pc = PeerConnection::new(PeerConfig::with_seed(1))?;
+//! let video = pc.add_track(now, TrackKind::Video, LocalTrack::new("cam", &["stream"]))?;
+//! let offer = pc.create_offer()?;
+//! assert!(offer.to_string().contains("m=video 9 UDP/TLS/RTP/SAVPF 96 97"));
+//! // ... once negotiated and connected:
+//! // pc.write_rtp(now, mid, &rtp_packet)?; while let Some(PeerEvent::Rtp { .. }) = pc.poll_event() {}
+//! # let _ = video;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod negotiate;
+mod rtp;
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use bytes::BytesMut;
+use smallvec::SmallVec;
+
+use super::jsep::{Codec, MediaEngine, Mid, Negotiated, TrackKind};
+use super::{Error, PeerConnection, PeerEvent};
+use crate::sdp::Direction;
+
+pub(crate) use negotiate::PendingAssociation;
+pub(crate) use negotiate::sections_of as negotiate_sections_of;
+
+/// A transceiver's index in the connection, stable for its life (W3C transceivers are never
+/// removed from `getTransceivers()` until the connection closes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TransceiverId(pub u32);
+
+/// What we send on a transceiver: the W3C `MediaStreamTrack` id and the stream ids its
+/// `a=msid` carries (RFC 8830).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LocalTrack {
+    /// The track id.
+    pub id: String,
+    /// The media stream ids (empty: `-`, no stream).
+    pub stream_ids: Vec<String>,
+}
+
+impl LocalTrack {
+    /// A track with an id and its streams.
+    pub fn new(id: &str, stream_ids: &[&str]) -> Self {
+        Self {
+            id: id.to_string(),
+            stream_ids: stream_ids.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+/// How a transceiver starts (W3C `RTCRtpTransceiverInit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransceiverInit {
+    /// The direction we want (default `sendrecv`).
+    pub direction: Direction,
+    /// The track to send, if any.
+    pub track: Option<LocalTrack>,
+}
+
+impl Default for TransceiverInit {
+    fn default() -> Self {
+        Self {
+            direction: Direction::SendRecv,
+            track: None,
+        }
+    }
+}
+
+/// Why a keyframe was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyframeKind {
+    /// Picture Loss Indication (RFC 4585 §6.3.1).
+    Pli,
+    /// Full Intra Request (RFC 5104 §4.3.1).
+    Fir,
+}
+
+/// A new incoming source on a transceiver (W3C `track` event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackEvent {
+    /// The transceiver.
+    pub transceiver: TransceiverId,
+    /// Its mid.
+    pub mid: Mid,
+    /// Audio or video.
+    pub kind: TrackKind,
+    /// The source's SSRC.
+    pub ssrc: u32,
+    /// Its RTP stream id, for a simulcast layer (RFC 8852).
+    pub rid: Option<String>,
+    /// The peer's stream ids for it (`a=msid`).
+    pub stream_ids: Vec<String>,
+    /// The peer's track id.
+    pub track_id: String,
+    /// The codec of its first packet.
+    pub codec: Codec,
+}
+
+/// At most this many transceivers per connection.
+pub const MAX_TRANSCEIVERS: usize = 64;
+/// At most this many incoming sources per transceiver (simulcast layers and restarts).
+const MAX_RECEIVERS: usize = 8;
+/// Outgoing RTP and RTCP packets held until `poll_transmit`; past this `write_rtp` says
+/// [`Error::MediaQueueFull`].
+pub const MEDIA_QUEUE: usize = 1024;
+
+/// One incoming source.
+#[derive(Debug)]
+pub(crate) struct Receiver {
+    pub ssrc: u32,
+    pub rid: Option<String>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub last_seq: Option<u16>,
+    /// The last Sender Report's middle NTP bits and when it came (RFC 3550 §6.4.1 LSR/DLSR).
+    pub last_sr: Option<(u32, Instant)>,
+    pub pli_sent: u64,
+    pub last_pli: Option<Instant>,
+}
+
+/// Our outgoing stream on a transceiver.
+#[derive(Debug, Default)]
+pub(crate) struct Sender {
+    pub packets: u64,
+    pub bytes: u64,
+    pub last_rtp_ts: u32,
+    pub last_sent: Option<Instant>,
+    pub pli_received: u64,
+    pub fir_received: u64,
+    pub nack_received: u64,
+    pub last_fir_seq: Option<u8>,
+    pub rtt: Option<std::time::Duration>,
+}
+
+/// A transceiver (W3C `RTCRtpTransceiver`): one m-line's sender and receiver.
+#[derive(Debug)]
+pub struct Transceiver {
+    pub(crate) kind: TrackKind,
+    pub(crate) mid: Option<Mid>,
+    pub(crate) direction: Direction,
+    pub(crate) current_direction: Option<Direction>,
+    pub(crate) stopped: bool,
+    /// Made by `add_track`: may take a remote offer's section (RFC 8829 §5.10).
+    pub(crate) from_track: bool,
+    pub(crate) track: Option<LocalTrack>,
+    pub(crate) ssrc: u32,
+    pub(crate) rtx_ssrc: u32,
+    pub(crate) negotiated: Option<Negotiated>,
+    pub(crate) sender: Sender,
+    pub(crate) receivers: SmallVec<[Receiver; 1]>,
+}
+
+impl Transceiver {
+    /// Audio or video.
+    pub fn kind(&self) -> TrackKind {
+        self.kind
+    }
+
+    /// Its mid, once an offer or answer gave it one.
+    pub fn mid(&self) -> Option<Mid> {
+        self.mid
+    }
+
+    /// The direction we want.
+    pub fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    /// The direction the last completed exchange settled on (W3C `currentDirection`).
+    pub fn current_direction(&self) -> Option<Direction> {
+        self.current_direction
+    }
+
+    /// Whether it was stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// The track we send, if any.
+    pub fn track(&self) -> Option<&LocalTrack> {
+        self.track.as_ref()
+    }
+
+    /// Our SSRC on it (and our RTX SSRC, for video with RTX).
+    pub fn ssrc(&self) -> u32 {
+        self.ssrc
+    }
+
+    /// The codecs both sides speak, in the answer's order (empty before negotiation).
+    pub fn codecs(&self) -> impl Iterator<Item = &super::jsep::NegotiatedCodec> {
+        self.negotiated.iter().flat_map(|n| n.codecs.iter())
+    }
+
+    /// The incoming sources seen so far, as SSRCs.
+    pub fn remote_ssrcs(&self) -> impl Iterator<Item = u32> + '_ {
+        self.receivers.iter().map(|r| r.ssrc)
+    }
+
+    fn sending(&self) -> bool {
+        !self.stopped
+            && self.negotiated.is_some()
+            && self
+                .current_direction
+                .is_some_and(super::jsep::media::sends)
+    }
+}
+
+/// Where an incoming SSRC goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Route {
+    pub transceiver: usize,
+    /// The primary SSRC it repairs, for an RTX source.
+    pub repairs: Option<u32>,
+}
+
+/// An outgoing packet in plaintext, and whether it is RTCP.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub data: Vec<u8>,
+    pub rtcp: bool,
+}
+
+/// The media side of a connection, allocated when the first transceiver is: a data-only
+/// connection pays one pointer for it.
+#[derive(Debug)]
+pub(crate) struct MediaSlot {
+    inner: Option<Box<Media>>,
+    engine: std::sync::Arc<MediaEngine>,
+    seed: Option<u64>,
+}
+
+impl MediaSlot {
+    pub fn new(engine: std::sync::Arc<MediaEngine>, seed: Option<u64>) -> Self {
+        Self {
+            inner: None,
+            engine,
+            seed,
+        }
+    }
+
+    pub fn get(&self) -> Option<&Media> {
+        self.inner.as_deref()
+    }
+
+    pub fn get_mut(&mut self) -> Option<&mut Media> {
+        self.inner.as_deref_mut()
+    }
+
+    /// The media state, made on first use.
+    pub fn force(&mut self) -> &mut Media {
+        let (engine, seed) = (&self.engine, self.seed);
+        self.inner
+            .get_or_insert_with(|| Box::new(Media::new(engine.clone(), seed)))
+    }
+
+    pub fn engine(&self) -> &MediaEngine {
+        &self.engine
+    }
+
+    pub fn transceivers(&self) -> &[Transceiver] {
+        self.get().map_or(&[], |m| m.transceivers.as_slice())
+    }
+
+    pub fn by_mid(&self, mid: &str) -> Option<usize> {
+        self.get()?.by_mid(mid)
+    }
+}
+
+/// The media side of a connection.
+#[derive(Debug)]
+pub(crate) struct Media {
+    pub engine: std::sync::Arc<MediaEngine>,
+    pub transceivers: Vec<Transceiver>,
+    pub srtp: Option<crate::srtp::Session>,
+    /// Incoming SSRCs, signalled or learned.
+    pub routes: HashMap<u32, Route>,
+    pub out: VecDeque<Outgoing>,
+    /// Emptied outgoing buffers, reused.
+    pub spare: Vec<Vec<u8>>,
+    /// Received packets are decrypted here and handed out as `Bytes` sharing it.
+    pub rx: BytesMut,
+    pub cname: String,
+    /// The transport-wide sequence number (transport-cc header extension).
+    pub twcc_seq: u16,
+    /// The NTP time (RFC 3550 §4, 32.32) at `ntp_anchor`.
+    pub ntp_anchor: Option<(Instant, u64)>,
+    pub next_report: Option<Instant>,
+    pub rng: crate::Rng,
+    /// The pending remote offer's associations, undone by a rollback.
+    pub pending: Option<PendingAssociation>,
+    pub counters: MediaCounters,
+}
+
+/// Media counters, for tests and diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaCounters {
+    /// RTP packets handed to the application.
+    pub rtp_received: u64,
+    /// RTCP compound packets that authenticated.
+    pub rtcp_received: u64,
+    /// SRTP or SRTCP packets that did not authenticate or replayed.
+    pub unprotect_failed: u64,
+    /// RTP packets no transceiver takes (unknown SSRC, MID or payload type).
+    pub unroutable: u64,
+    /// RTP and RTCP that came before SRTP keys existed.
+    pub before_keys: u64,
+    /// RTX packets unwrapped into their original stream.
+    pub rtx_received: u64,
+    /// RTX padding-only packets (bandwidth probes), dropped.
+    pub padding_received: u64,
+    /// RTP packets sent.
+    pub rtp_sent: u64,
+    /// RTCP packets sent.
+    pub rtcp_sent: u64,
+}
+
+impl Media {
+    pub fn new(engine: std::sync::Arc<MediaEngine>, seed: Option<u64>) -> Self {
+        let mut rng = crate::Rng::new(seed);
+        let cname = format!("{:016x}", rng.u64());
+        Self {
+            engine,
+            transceivers: Vec::new(),
+            srtp: None,
+            routes: HashMap::new(),
+            out: VecDeque::new(),
+            spare: Vec::new(),
+            rx: BytesMut::new(),
+            cname,
+            twcc_seq: 0,
+            ntp_anchor: None,
+            next_report: None,
+            rng,
+            pending: None,
+            counters: MediaCounters::default(),
+        }
+    }
+
+    pub fn by_mid(&self, mid: &str) -> Option<usize> {
+        self.transceivers
+            .iter()
+            .position(|t| t.mid.is_some_and(|m| m == mid))
+    }
+
+    fn new_transceiver(
+        &mut self,
+        kind: TrackKind,
+        direction: Direction,
+        track: Option<LocalTrack>,
+        from_track: bool,
+    ) -> Result<usize, Error> {
+        if self.transceivers.len() >= MAX_TRANSCEIVERS {
+            return Err(Error::TooManyTransceivers);
+        }
+        let ssrc = self.fresh_ssrc();
+        let rtx_ssrc = self.fresh_ssrc();
+        self.transceivers.push(Transceiver {
+            kind,
+            mid: None,
+            direction,
+            current_direction: None,
+            stopped: false,
+            from_track,
+            track,
+            ssrc,
+            rtx_ssrc,
+            negotiated: None,
+            sender: Sender::default(),
+            receivers: SmallVec::new(),
+        });
+        Ok(self.transceivers.len() - 1)
+    }
+
+    /// A random SSRC none of ours uses (RFC 3550 §8.1).
+    fn fresh_ssrc(&mut self) -> u32 {
+        loop {
+            let s = self.rng.u32();
+            let taken = s == 0
+                || self
+                    .transceivers
+                    .iter()
+                    .any(|t| t.ssrc == s || t.rtx_ssrc == s);
+            if !taken {
+                return s;
+            }
+        }
+    }
+
+    /// Whether any transceiver has negotiated media.
+    pub fn has_negotiated(&self) -> bool {
+        self.transceivers.iter().any(|t| t.negotiated.is_some())
+    }
+
+    /// Whether any transceiver still needs an m-line or has one.
+    pub fn has_transceivers(&self) -> bool {
+        self.transceivers
+            .iter()
+            .any(|t| !t.stopped || t.mid.is_some())
+    }
+
+    /// NTP time (32.32) for `now`, from the anchor the first call set (RFC 3550 §4: a sender
+    /// without a wall clock may use any consistent epoch).
+    pub fn ntp(&mut self, now: Instant) -> u64 {
+        let (at, ntp) = *self.ntp_anchor.get_or_insert((now, NTP_START));
+        let d = now.saturating_duration_since(at);
+        ntp.wrapping_add(
+            (d.as_secs() << 32) | ((u64::from(d.subsec_nanos()) << 32) / 1_000_000_000),
+        )
+    }
+}
+
+/// The NTP time kaon's RTCP clock starts from when the application gives none: 2026-01-01.
+const NTP_START: u64 = 3_976_214_400 << 32;
+
+impl PeerConnection {
+    /// Adds a track to send (W3C `addTrack`): it takes a transceiver of its kind that has never
+    /// sent and has no track (one a remote offer created, say), or a new `sendrecv` one.
+    /// Raises [`PeerEvent::NegotiationNeeded`] when an exchange must follow.
+    pub fn add_track(
+        &mut self,
+        now: Instant,
+        kind: TrackKind,
+        track: LocalTrack,
+    ) -> Result<TransceiverId, Error> {
+        self.check_open()?;
+        self.last_now = Some(now);
+        let media = self.media.force();
+        let reuse = media.transceivers.iter().position(|t| {
+            t.kind == kind && !t.stopped && t.track.is_none() && t.sender.packets == 0
+        });
+        let i = match reuse {
+            Some(i) => {
+                let t = &mut media.transceivers[i];
+                t.track = Some(track);
+                t.direction = match t.direction {
+                    Direction::RecvOnly | Direction::SendRecv => Direction::SendRecv,
+                    _ => Direction::SendOnly,
+                };
+                i
+            }
+            None => media.new_transceiver(kind, Direction::SendRecv, Some(track), true)?,
+        };
+        self.negotiation_needed();
+        Ok(TransceiverId(i as u32))
+    }
+
+    /// Adds a transceiver (W3C `addTransceiver`), with or without a track.
+    pub fn add_transceiver(
+        &mut self,
+        now: Instant,
+        kind: TrackKind,
+        init: TransceiverInit,
+    ) -> Result<TransceiverId, Error> {
+        self.check_open()?;
+        self.last_now = Some(now);
+        let i = self
+            .media
+            .force()
+            .new_transceiver(kind, init.direction, init.track, false)?;
+        self.negotiation_needed();
+        Ok(TransceiverId(i as u32))
+    }
+
+    /// Stops sending a track (W3C `removeTrack`): the transceiver stays, no longer sending.
+    pub fn remove_track(&mut self, now: Instant, id: TransceiverId) -> Result<(), Error> {
+        self.last_now = Some(now);
+        let t = self.transceiver_mut(id)?;
+        if t.track.take().is_some() {
+            t.direction = match t.direction {
+                Direction::SendRecv | Direction::RecvOnly => Direction::RecvOnly,
+                _ => Direction::Inactive,
+            };
+            self.negotiation_needed();
+        }
+        Ok(())
+    }
+
+    /// Swaps the track a transceiver sends without renegotiation (W3C `replaceTrack`): the
+    /// SSRC, payload types and extensions stay; `None` sends nothing until a track is set.
+    pub fn replace_track(
+        &mut self,
+        id: TransceiverId,
+        track: Option<LocalTrack>,
+    ) -> Result<(), Error> {
+        self.transceiver_mut(id)?.track = track;
+        Ok(())
+    }
+
+    /// Sets the direction we want (W3C `direction`); takes effect with the next exchange.
+    pub fn set_direction(
+        &mut self,
+        now: Instant,
+        id: TransceiverId,
+        direction: Direction,
+    ) -> Result<(), Error> {
+        self.last_now = Some(now);
+        let t = self.transceiver_mut(id)?;
+        if t.direction != direction {
+            t.direction = direction;
+            self.negotiation_needed();
+        }
+        Ok(())
+    }
+
+    /// Stops a transceiver (W3C `stop()`): it sends and receives nothing more, and the next
+    /// offer rejects its m-line (port 0), which a later transceiver may recycle.
+    pub fn stop_transceiver(&mut self, now: Instant, id: TransceiverId) -> Result<(), Error> {
+        self.last_now = Some(now);
+        let t = self.transceiver_mut(id)?;
+        if !t.stopped {
+            t.stopped = true;
+            t.direction = Direction::Inactive;
+            let mid = t.mid;
+            self.negotiation_needed();
+            if let Some(mid) = mid {
+                self.events.push_back(PeerEvent::TrackEnded { mid });
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends an RTP packet on the transceiver of `mid` (the RTP level: an SFU forwarding, or an
+    /// application with its own packetizer). The packet's sequence number, timestamp, marker and
+    /// payload are kept; its SSRC becomes the transceiver's, its payload type the peer's number
+    /// for the same codec (ours or the peer's number is accepted), and its header extensions
+    /// ours (mid, abs-send-time, transport-wide sequence number, as negotiated). Errors: the
+    /// transceiver does not send ([`Error::NotSending`]), the payload type is not negotiated,
+    /// the packet is malformed, or the queue is full ([`Error::MediaQueueFull`]: drive
+    /// `poll_transmit`).
+    pub fn write_rtp(&mut self, now: Instant, mid: &str, packet: &[u8]) -> Result<(), Error> {
+        self.check_open()?;
+        self.last_now = Some(now);
+        let media = self.media.get_mut().ok_or(Error::NoSuchTransceiver)?;
+        let t = media.by_mid(mid).ok_or(Error::NoSuchTransceiver)?;
+        media.write_rtp(now, t, packet)
+    }
+
+    /// Asks the peer for a keyframe on the streams it sends on `mid` (RTCP PLI, RFC 4585
+    /// §6.3.1), throttled per stream.
+    pub fn request_keyframe(&mut self, now: Instant, mid: &str) -> Result<(), Error> {
+        self.check_open()?;
+        self.last_now = Some(now);
+        let media = self.media.get_mut().ok_or(Error::NoSuchTransceiver)?;
+        let t = media.by_mid(mid).ok_or(Error::NoSuchTransceiver)?;
+        media.request_keyframe(now, t)
+    }
+
+    /// Keys SRTP once DTLS is up and media is negotiated (a data-only connection never pays
+    /// for the SRTP contexts).
+    pub(super) fn ensure_srtp(&mut self, now: Instant) {
+        let Some(media) = self.media.get_mut() else {
+            return;
+        };
+        if media.srtp.is_some() || !media.has_negotiated() {
+            return;
+        }
+        if let Some(k) = &self.srtp
+            && media.on_keys(now, k).is_err()
+        {
+            self.stats.dropped += 1;
+        }
+    }
+
+    /// A transceiver.
+    pub fn transceiver(&self, id: TransceiverId) -> Option<&Transceiver> {
+        self.media.transceivers().get(id.0 as usize)
+    }
+
+    /// Every transceiver, in the order they were added (W3C `getTransceivers()`).
+    pub fn transceivers(&self) -> impl Iterator<Item = (TransceiverId, &Transceiver)> {
+        self.media
+            .transceivers()
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (TransceiverId(i as u32), t))
+    }
+
+    /// The transceiver of a mid.
+    pub fn transceiver_by_mid(&self, mid: &str) -> Option<TransceiverId> {
+        self.media.by_mid(mid).map(|i| TransceiverId(i as u32))
+    }
+
+    /// The media engine: the codecs and header extensions offered and accepted.
+    pub fn media_engine(&self) -> &MediaEngine {
+        self.media.engine()
+    }
+
+    /// Media counters.
+    pub fn media_counters(&self) -> MediaCounters {
+        self.media.get().map(|m| m.counters).unwrap_or_default()
+    }
+
+    fn transceiver_mut(&mut self, id: TransceiverId) -> Result<&mut Transceiver, Error> {
+        self.media
+            .get_mut()
+            .and_then(|m| m.transceivers.get_mut(id.0 as usize))
+            .ok_or(Error::NoSuchTransceiver)
+    }
+
+    /// W3C "update the negotiation-needed flag": raised when stable (an exchange in flight
+    /// carries the change when it is answered, or the next one will).
+    pub(super) fn negotiation_needed(&mut self) {
+        if !self
+            .events
+            .iter()
+            .any(|e| matches!(e, PeerEvent::NegotiationNeeded))
+        {
+            self.events.push_back(PeerEvent::NegotiationNeeded);
+        }
+    }
+}
