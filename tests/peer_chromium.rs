@@ -33,203 +33,25 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
 use std::net::UdpSocket;
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
-use common::json_lines::{Ev, json_str};
+use common::chromium::{Browser, pattern, peer_available};
+use common::json_lines::json_str;
 use common::kaon_peer::{KaonPeer as Kaon, bind};
 use kaon::datachannel::{ChannelConfig, ChannelId};
 use kaon::ice::IceState;
 use kaon::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, SdpType};
 use kaon::sdp::SessionDescription;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 /// Sizes of the binary messages each side sends: one byte, one datagram, Chromium's classic
 /// safe maximum (65535), and the largest both announce (`a=max-message-size:262144`).
 const SIZES: [usize; 5] = [1, 1200, 65535, 100_000, 262_144];
 
 /// One Chromium at a time: two cores, and each browser takes most of one while it starts.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn script_dir() -> PathBuf {
-    common::repo_root().join("tests/interop/chromium")
-}
-
-/// Whether Chromium, node and the script's node_modules are here (or why the test skips).
-fn peer_available(test: &str) -> bool {
-    if !PathBuf::from(CHROMIUM).is_file() {
-        return common::missing_peer(test, CHROMIUM);
-    }
-    if common::which("node").is_none() {
-        return common::missing_peer(test, "node");
-    }
-    if !script_dir().join("node_modules/playwright-core").is_dir() {
-        return common::missing_peer(
-            test,
-            "tests/interop/chromium/node_modules (run npm ci there)",
-        );
-    }
-    true
-}
-
-/// Byte `i` of an `n`-byte test message, as the page computes it.
-fn pattern(n: usize) -> Vec<u8> {
-    (0..n).map(|i| ((i * 7 + n) % 256) as u8).collect()
-}
-
-/// The node script and the browser it drives; killed (by its own pid) when dropped.
-struct Browser {
-    child: Child,
-    stdin: ChildStdin,
-    events: Receiver<String>,
-    /// Events read while waiting for another one.
-    seen: Vec<Ev>,
-}
-
-impl Browser {
-    fn start() -> Self {
-        let mut node = Command::new("node");
-        node.arg("peer.mjs");
-        Self::start_with(node)
-    }
-
-    /// Starts the script with `command` (`node peer.mjs ...`, perhaps inside a namespace).
-    fn start_with(mut command: Command) -> Self {
-        let t0 = Instant::now();
-        let mut child = command
-            .current_dir(script_dir())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start node peer.mjs");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, events) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("peer.mjs: {line}");
-            }
-        });
-        let mut b = Self {
-            child,
-            stdin,
-            events,
-            seen: Vec::new(),
-        };
-        let ready = b.wait("ready", Duration::from_secs(30), |e| e.is("ready"));
-        eprintln!("browser: {} ready in {:?}", ready.get("ua"), t0.elapsed());
-        b
-    }
-
-    fn send(&mut self, json: &str) {
-        writeln!(self.stdin, "{json}").expect("write to peer.mjs");
-        self.stdin.flush().expect("flush peer.mjs");
-    }
-
-    /// Reads events until one matches (earlier unmatched ones are kept); panics on an
-    /// `error` event, on the script ending, or after `limit`.
-    fn wait(&mut self, what: &str, limit: Duration, pred: impl Fn(&Ev) -> bool) -> Ev {
-        if let Some(i) = self.seen.iter().position(&pred) {
-            return self.seen.remove(i);
-        }
-        let end = Instant::now() + limit;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(left) {
-                Ok(line) => {
-                    let ev = Ev::parse(&line)
-                        .unwrap_or_else(|| panic!("peer.mjs printed a non-event: {line}"));
-                    assert!(!ev.is("error"), "browser error: {}", ev.get("what"));
-                    if pred(&ev) {
-                        return ev;
-                    }
-                    self.seen.push(ev);
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!("browser: no {what} within {limit:?}; seen {:?}", self.seen)
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!("browser: peer.mjs ended while waiting for {what}")
-                }
-            }
-        }
-    }
-
-    /// Chromium's view of the transport (getStats): checks its DTLS role and that DTLS 1.2
-    /// (`FEFD`) was negotiated over a loopback UDP pair, and prints it.
-    fn check_transport(&mut self, role: &str, kaon: std::net::SocketAddr) {
-        self.send(r#"{"cmd":"stats"}"#);
-        let s = self.wait("stats", Duration::from_secs(10), |e| e.is("stats"));
-        eprintln!(
-            "chromium transport: dtls {} {} role {} ({}), pair {} -> {}",
-            s.get("dtlsState"),
-            s.get("tlsVersion"),
-            s.get("dtlsRole"),
-            s.get("dtlsCipher"),
-            s.get("local"),
-            s.get("remote")
-        );
-        assert_eq!(s.get("dtlsState"), "connected");
-        assert_eq!(s.get("dtlsRole"), role, "Chromium's DTLS role");
-        assert_eq!(s.get("tlsVersion"), "FEFD", "DTLS 1.2 negotiated");
-        // A remote candidate Chromium learned from a check (kaon's check can beat the answer
-        // to the page) is peer-reflexive, and getStats hides its address.
-        let remote = s.get("remote").to_string();
-        assert!(
-            remote == format!("udp {kaon}") || remote == format!("udp :{}", kaon.port()),
-            "the pair ends at kaon's socket {kaon}"
-        );
-    }
-
-    fn send_text(&mut self, label: &str, text: &str) {
-        self.send(&format!(
-            r#"{{"cmd":"send","label":{},"text":{}}}"#,
-            json_str(label),
-            json_str(text)
-        ));
-    }
-
-    fn send_binary(&mut self, label: &str, n: usize) {
-        self.send(&format!(
-            r#"{{"cmd":"send","label":{},"binary":{n}}}"#,
-            json_str(label)
-        ));
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = writeln!(self.stdin, r#"{{"cmd":"quit"}}"#);
-        let _ = self.stdin.flush();
-        // Give it a moment to close the browser cleanly, then kill it by its pid.
-        let start = Instant::now();
-        let end = start + Duration::from_secs(5);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                eprintln!("browser closed in {:?}", start.elapsed());
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        eprintln!("browser: peer.mjs did not exit within 5 s of quit; killing it");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn open_id(e: &PeerEvent) -> ChannelId {
     match e {
@@ -747,7 +569,23 @@ fn m_lines(sdp: &str) -> Vec<(String, u16, String)> {
 /// kaon's answer to `offer` on a fresh PeerConnection with `socket`'s address as its host
 /// candidate: the connection, the events it had before the driver takes over, the answer.
 fn kaon_answers(offer: &str, socket: &UdpSocket) -> (PeerConnection, Vec<PeerEvent>, String) {
-    let mut pc = PeerConnection::new(PeerConfig::default()).expect("peer");
+    kaon_answers_with(offer, socket, PeerConfig::default())
+}
+
+/// A config whose media engine has no codec: kaon then rejects every audio and video section.
+fn no_codecs() -> PeerConfig {
+    PeerConfig {
+        media: std::sync::Arc::new(kaon::peer::MediaEngine::empty()),
+        ..PeerConfig::default()
+    }
+}
+
+fn kaon_answers_with(
+    offer: &str,
+    socket: &UdpSocket,
+    config: PeerConfig,
+) -> (PeerConnection, Vec<PeerEvent>, String) {
+    let mut pc = PeerConnection::new(config).expect("peer");
     pc.add_local_address(socket.local_addr().unwrap()).unwrap();
     pc.set_remote_description(
         SdpType::Offer,
@@ -839,8 +677,8 @@ fn stopped(list: &[String], mid: &str) -> bool {
 }
 
 /// Chromium offers what a call offers: a fake microphone and camera (both tracks added) and a
-/// data channel. kaon answers line for line with the same mids, the audio and video sections
-/// rejected (port 0) and the data section taken; Chromium accepts the answer (its
+/// data channel, to a kaon configured with no codecs. kaon answers line for line with the same
+/// mids, the audio and video sections rejected (port 0) and the data section taken; Chromium accepts the answer (its
 /// setRemoteDescription resolves), stops both media transceivers, and the channel opens and
 /// carries messages both ways.
 #[test]
@@ -867,7 +705,7 @@ fn chromium_offers_audio_video_data_and_kaon_answers_with_media_rejected() {
     assert!(offered.iter().all(|(_, port, _)| *port != 0));
 
     let socket = bind();
-    let (pc, early, answer) = kaon_answers(&offer, &socket);
+    let (pc, early, answer) = kaon_answers_with(&offer, &socket, no_codecs());
     eprintln!("kaon answer:\n{answer}");
     let answered = m_lines(&answer);
     assert_eq!(
@@ -915,9 +753,9 @@ fn chromium_offers_audio_video_data_and_kaon_answers_with_media_rejected() {
 }
 
 /// Two renegotiations on a live connection. kaon offers data and Chromium answers; Chromium
-/// adds a fake camera track and re-offers, kaon answers with the video section rejected in
-/// place; kaon opens a second channel and re-offers, its offer keeping the rejected video line
-/// at its index with port 0, and Chromium answers. Chromium accepts every description of
+/// adds a fake camera track and re-offers, kaon (configured with no codecs) answers with the
+/// video section rejected in place; kaon opens a second channel and re-offers, its offer
+/// keeping the rejected video line at its index with port 0, and Chromium answers. Chromium accepts every description of
 /// kaon's, and both channels carry messages both ways after the last exchange.
 #[test]
 fn kaon_and_chromium_renegotiate_adding_a_channel_and_a_rejected_video_section() {
@@ -931,7 +769,7 @@ fn kaon_and_chromium_renegotiate_adding_a_channel_and_a_rejected_video_section()
 
     // Exchange 1: kaon offers its data section.
     let socket = bind();
-    let mut pc = PeerConnection::new(PeerConfig::default()).expect("peer");
+    let mut pc = PeerConnection::new(no_codecs()).expect("peer");
     pc.add_local_address(socket.local_addr().unwrap()).unwrap();
     let first = pc
         .create_data_channel(Instant::now(), "first", ChannelConfig::default())

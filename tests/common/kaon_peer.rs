@@ -5,12 +5,44 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use kaon::datachannel::ChannelId;
-use kaon::peer::{PeerConnection, PeerEvent};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use kaon::peer::{PeerConnection, PeerEvent, TrackEvent, TrackKind};
 use kaon_std::Driver;
 
 /// A UDP socket on 127.0.0.1 with a port of the system's choosing.
 pub fn bind() -> UdpSocket {
     UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1")
+}
+
+/// What [`KaonPeer::reflect`] saw and did.
+#[derive(Default, Debug)]
+pub struct Reflected {
+    /// The incoming sources announced.
+    pub tracks: Vec<TrackEvent>,
+    /// RTP packets received (and sent back).
+    pub packets: u64,
+    /// Keyframe requests from the peer.
+    pub keyframe_requests: u64,
+    /// Packets `write_rtp` refused.
+    pub write_errors: Arc<AtomicU64>,
+}
+
+impl Reflected {
+    /// The mid of the first incoming source of `kind`.
+    pub fn mid(&self, kind: TrackKind) -> String {
+        self.tracks
+            .iter()
+            .find(|t| t.kind == kind)
+            .map(|t| t.mid.to_string())
+            .unwrap_or_else(|| panic!("no incoming {kind} track"))
+    }
+
+    /// How many packets kaon could not send back.
+    pub fn errors(&self) -> u64 {
+        self.write_errors.load(Ordering::Relaxed)
+    }
 }
 
 /// A driven kaon peer. Events that arrive while waiting for another one are kept.
@@ -76,6 +108,48 @@ impl KaonPeer {
                     self.seen,
                     (self.context)()
                 ),
+            }
+        }
+    }
+
+    /// Pion's `reflect` for `d`: every RTP packet kaon receives goes straight back on its
+    /// transceiver, and every keyframe request from the peer is passed on to the peer's sender.
+    /// Media events seen while waiting for something else are taken first.
+    pub fn reflect(&mut self, d: Duration, r: &mut Reflected) {
+        let end = Instant::now() + d;
+        let mut earlier = std::mem::take(&mut self.seen).into_iter();
+        loop {
+            let e = match earlier.next() {
+                Some(e) => e,
+                None => {
+                    let Some(left) = end.checked_duration_since(Instant::now()) else {
+                        break;
+                    };
+                    match self.driver.events().recv_timeout(left) {
+                        Ok(e) => e,
+                        Err(_) => continue,
+                    }
+                }
+            };
+            match e {
+                PeerEvent::Track(t) => r.tracks.push(t),
+                PeerEvent::Rtp { mid, packet } => {
+                    r.packets += 1;
+                    let errors = r.write_errors.clone();
+                    self.driver.post(move |pc, now| {
+                        if pc.write_rtp(now, mid.as_str(), &packet).is_err() {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    });
+                }
+                PeerEvent::KeyframeRequest { mid, .. } => {
+                    r.keyframe_requests += 1;
+                    self.driver.post(move |pc, now| {
+                        let _ = pc.request_keyframe(now, mid.as_str());
+                    });
+                }
+                PeerEvent::DtlsFailed(e) => panic!("kaon: DTLS failed: {e}\n{}", (self.context)()),
+                other => self.seen.push(other),
             }
         }
     }

@@ -22,6 +22,7 @@ stdin, one command per line:
                                            SCTP port and max-message-size; the ICE pair
   {"cmd":"close-pc"}                       close the whole connection -> "pc-closed"
   {"cmd":"transceivers"}                   -> "transceivers": "mid kind currentDirection,..."
+  {"cmd":"media-stats"}                    -> "media-stats": frames decoded per kind ("audio", "video")
   CHANNEL = {"label":L,"ordered":B,"maxRetransmits":N,"maxPacketLifeTime":MS,"protocol":P,
              "negotiated":B,"id":N}
 
@@ -77,6 +78,23 @@ class Peer:
         self.channels = {}
         # label -> how many burst messages arrived in order so far
         self.bursts = {}
+        # kind -> frames decoded from the remote tracks
+        self.frames = {"audio": 0, "video": 0}
+
+        @self.pc.on("track")
+        def on_track(track):
+            emit("track", kind=track.kind)
+
+            async def consume():
+                # recv() hands out decoded frames: counting them proves the media decodes.
+                try:
+                    while True:
+                        await track.recv()
+                        self.frames[track.kind] += 1
+                except Exception:
+                    pass
+
+            asyncio.ensure_future(consume())
 
         @self.pc.on("datachannel")
         def on_datachannel(channel):
@@ -223,6 +241,8 @@ class Peer:
             self.channels[cmd["label"]].close()
         elif what == "stats":
             emit("stats", **self.stats())
+        elif what == "media-stats":
+            emit("media-stats", audio=self.frames["audio"], video=self.frames["video"])
         elif what == "transceivers":
             emit(
                 "transceivers",

@@ -23,10 +23,15 @@
 //   {"cmd":"interleave","labels":[L..],"n":N} -> sends "L i" on each channel in turn, i = 0..N-1
 //   {"cmd":"pc-close"}                -> closes the whole RTCPeerConnection
 //   {"cmd":"stats"}                   -> reports {"ev":"stats"}: DTLS role, version, cipher, pair
+//   {"cmd":"media-stats"}             -> reports {"ev":"media-stats","inbound":[..],"outbound":[..]}:
+//                                        per RTP stream its kind, packets, bytes, frames decoded,
+//                                        nack/pli/fir counts, packets lost
+//   {"cmd":"add-track","kind":K}      -> adds a fake camera or microphone track, {"ev":"track-added"}
 //   {"cmd":"quit"}
 // Events out (stdout): {"ev":"ready"}, {"ev":"open","label"}, {"ev":"message","label",
 //   "binary","len","text"|"ok"}, {"ev":"closed","label"}, {"ev":"state","state"} (connection),
-//   {"ev":"ice","state"}, {"ev":"pc-closed","state","channels"}, {"ev":"error"}.
+//   {"ev":"ice","state"}, {"ev":"pc-closed","state","channels"}, {"ev":"error"},
+//   {"ev":"track","kind","mid"} (a remote track; it is played into a muted media element).
 // A binary message of N bytes carries byte i = (i * 7 + N) % 256, so both sides can check it.
 //
 // Contacts no outside host: no ICE servers. The page comes from a server on 127.0.0.1 because
@@ -91,6 +96,29 @@ function fresh() {
   pc.onconnectionstatechange = () => report({ ev: 'state', state: pc.connectionState });
   pc.oniceconnectionstatechange = () => report({ ev: 'ice', state: pc.iceConnectionState });
   pc.ondatachannel = (e) => wire(e.channel);
+  pc.ontrack = (e) => {
+    // Played (muted) so the receive pipeline runs as in a call.
+    const el = document.createElement(e.track.kind);
+    el.muted = true;
+    el.autoplay = true;
+    el.srcObject = new MediaStream([e.track]);
+    document.body.appendChild(el);
+    el.play().catch(() => {});
+    report({ ev: 'track', kind: e.track.kind, mid: e.transceiver.mid });
+  };
+}
+async function addTrack(kind) {
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: kind === 'audio', video: kind === 'video' });
+  for (const t of stream.getTracks()) pc.addTrack(t, stream);
+}
+async function mediaStats() {
+  const stats = await pc.getStats();
+  const inbound = [], outbound = [];
+  stats.forEach((s) => {
+    if (s.type === 'inbound-rtp') inbound.push({ kind: s.kind, mid: s.mid ?? '', ssrc: s.ssrc, packets: s.packetsReceived ?? 0, bytes: s.bytesReceived ?? 0, lost: s.packetsLost ?? 0, frames: s.framesDecoded ?? 0, keyframes: s.keyFramesDecoded ?? 0, nack: s.nackCount ?? 0, pli: s.pliCount ?? 0, fir: s.firCount ?? 0, jitter: s.jitter ?? 0 });
+    if (s.type === 'outbound-rtp') outbound.push({ kind: s.kind, mid: s.mid ?? '', ssrc: s.ssrc, packets: s.packetsSent ?? 0, bytes: s.bytesSent ?? 0, frames: s.framesEncoded ?? 0, nack: s.nackCount ?? 0, pli: s.pliCount ?? 0, fir: s.firCount ?? 0, retransmitted: s.retransmittedPacketsSent ?? 0 });
+  });
+  return { ev: 'media-stats', inbound: JSON.stringify(inbound), outbound: JSON.stringify(outbound) };
 }
 async function makeOffer(list, media) {
   if (media && media.length) {
@@ -200,6 +228,8 @@ try {
       else if (m.cmd === 'send') await page.evaluate(([l, t, b]) => send(l, t, b), [m.label, m.text, m.binary]);
       else if (m.cmd === 'burst') await page.evaluate(([l, n]) => burst(l, n), [m.label, m.n]);
       else if (m.cmd === 'stats') emit(await page.evaluate(() => transport()));
+      else if (m.cmd === 'media-stats') emit(await page.evaluate(() => mediaStats()));
+      else if (m.cmd === 'add-track') { await page.evaluate((k) => addTrack(k), m.kind); emit({ ev: 'track-added' }); }
       else if (m.cmd === 'close') await page.evaluate((l) => closeChannel(l), m.label);
       else if (m.cmd === 'channels') await page.evaluate((l) => openChannels(l), m.labels);
       else if (m.cmd === 'interleave') await page.evaluate(([l, n]) => interleave(l, n), [m.labels, m.n]);
