@@ -17,8 +17,9 @@
 //!
 //! Both see plaintext RTP and RTCP (SRTP is below them) and never read a clock: every mutator
 //! takes `now`. Neither allocates per packet once warmed up: the RTX history is a fixed table
-//! of slots over a byte ring that grows to its cap once, the missing list and the event queue
-//! are preallocated, and RTCP is written straight into the caller's buffer.
+//! of slots over a byte ring that grows only until it holds a packet per slot (never past its
+//! byte cap), the missing list and the queues are preallocated, and RTCP is written straight
+//! into the caller's buffer.
 //!
 //! The driving contract is the crate's, narrowed to a stream: feed packets in
 //! (`on_send` / `on_packet` / `handle_rtcp` / `handle_sr`), then poll for what to send

@@ -28,7 +28,7 @@ pub struct StreamTxConfig {
     /// Packets kept for retransmission (rounded up to a power of two; 0 disables NACK
     /// answers).
     pub history: usize,
-    /// Bytes the history may hold at most.
+    /// Bytes the history may hold at most; it grows only as far as `history` packets need.
     pub history_bytes: usize,
     /// Do not retransmit one packet twice within this time (a NACK repeated before the first
     /// retransmission could have arrived).
