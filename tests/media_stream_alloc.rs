@@ -89,10 +89,10 @@ impl Pair {
             .write(&mut buf)
             .unwrap();
         self.tx.on_send(self.now, &buf[..n]);
-        if i % 37 != 0 {
+        if !i.is_multiple_of(37) {
             self.rx.on_packet(self.now, &buf[..n]);
         }
-        if i % 100 == 0 {
+        if i.is_multiple_of(100) {
             self.rx.request_keyframe(self.now);
         }
         while let Some(m) = self.rx.poll_rtcp(self.now, 0x1234, &mut fb) {

@@ -64,7 +64,6 @@ fn rtp_ish() -> impl Strategy<Value = Vec<u8>> {
                     timestamp: ts,
                     ssrc,
                     marker,
-                    ..Default::default()
                 };
                 let mut buf = vec![0u8; 400];
                 let n = RtpBuilder::new(h)
@@ -95,7 +94,6 @@ fn full_packet() -> impl Strategy<Value = Vec<u8>> {
                 timestamp: ts,
                 ssrc: SSRC,
                 marker: seq % 2 == 0,
-                ..Default::default()
             };
             let exts;
             let mut b = RtpBuilder::new(h)

@@ -154,7 +154,6 @@ fn run(link: LinkConfig, nack: bool, seed: u64, secs: u64) -> Outcome {
                 timestamp: 1_000 + 900 * i as u32,
                 ssrc: MEDIA_SSRC,
                 marker: true,
-                ..Default::default()
             };
             let payload = [i as u8; 200];
             let n = RtpBuilder::new(header)
