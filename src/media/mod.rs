@@ -4,6 +4,8 @@
 //!   and AV1, working on RTP payloads (the RTP header is the caller's, see `rtp`).
 //! - [`jitter`]: a sans-IO jitter buffer per receive stream: reorders, waits for repairs up to
 //!   a deadline that follows the RTT, hands out whole frames and asks for keyframes.
+//! - [`stream`]: per-SSRC send and receive streams: RTX history and NACK answers, PLI/FIR,
+//!   sender and receiver reports, RFC 3550 loss and jitter, NACK generation, RTT.
 //! - [`file`](mod@file): IVF, Ogg Opus and H.264/H.265 Annex B, as pure parsers and writers over bytes.
 //!
 //! ```
@@ -19,3 +21,9 @@
 pub mod codec;
 pub mod file;
 pub mod jitter;
+pub mod stream;
+
+pub use stream::{
+    KeyframeKind, NtpEpoch, RemoteInboundStats, RemoteOutboundStats, Rtx, RxStats, RxVerdict,
+    StreamEvent, StreamRx, StreamRxConfig, StreamTx, StreamTxConfig, TxStats,
+};

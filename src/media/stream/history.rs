@@ -1,0 +1,271 @@
+//! The RTX history: the last packets sent, by sequence number, for retransmission.
+//!
+//! A fixed table of slots indexed by `seq % slots` says where each packet's bytes are in a
+//! byte ring. Packets are written one after another around the ring; a queue of what was
+//! written, in ring order, says which packets a write overwrites, so their slots are emptied.
+//! The ring starts empty and grows (to at most its cap) only while it cannot hold a packet
+//! per slot, so a stream of small audio packets does not hold a video stream's memory, and
+//! once it has grown the steady state never allocates.
+
+use std::collections::VecDeque;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    live: bool,
+    /// Queued for retransmission and not yet written out.
+    queued: bool,
+    seq: u16,
+    at: u32,
+    len: u32,
+}
+
+#[derive(Debug)]
+pub(crate) struct History {
+    slots: Vec<Slot>,
+    ring: Vec<u8>,
+    cap: usize,
+    write: usize,
+    /// Packets written, oldest first, as (sequence number, offset): their bytes lie in ring
+    /// order from `write` on (the previous lap), then from 0 up to `write` (this lap).
+    order: VecDeque<(u16, u32)>,
+    live: usize,
+}
+
+impl History {
+    /// `packets` slots (rounded up to a power of two) over at most `cap` bytes.
+    pub(crate) fn new(packets: usize, cap: usize) -> Self {
+        let n = if packets == 0 || cap == 0 {
+            0
+        } else {
+            packets.min(1 << 16).next_power_of_two()
+        };
+        Self {
+            slots: vec![Slot::default(); n],
+            ring: Vec::new(),
+            cap: if n == 0 {
+                0
+            } else {
+                cap.min(u32::MAX as usize)
+            },
+            write: 0,
+            order: VecDeque::with_capacity(2 * n),
+            live: 0,
+        }
+    }
+
+    fn index(&self, seq: u16) -> Option<usize> {
+        (!self.slots.is_empty()).then(|| usize::from(seq) & (self.slots.len() - 1))
+    }
+
+    /// The slot of a written packet, if its slot still holds it.
+    fn live_slot(&self, (seq, at): (u16, u32)) -> Option<usize> {
+        let i = self.index(seq)?;
+        let s = self.slots[i];
+        (s.live && s.seq == seq && s.at == at).then_some(i)
+    }
+
+    /// Pops the oldest written packet, emptying its slot if it still held it.
+    fn pop_oldest(&mut self) {
+        if let Some(e) = self.order.pop_front()
+            && let Some(i) = self.live_slot(e)
+        {
+            self.slots[i].live = false;
+            self.live -= 1;
+        }
+    }
+
+    /// Stores a copy of `packet` under `seq`; a packet larger than the ring's cap is not kept.
+    pub(crate) fn insert(&mut self, seq: u16, packet: &[u8]) {
+        let Some(i) = self.index(seq) else { return };
+        if self.slots[i].live {
+            // Replaced: its bytes stay until overwritten, but nothing points at them.
+            self.slots[i].live = false;
+            self.live -= 1;
+        }
+        let len = packet.len();
+        if len == 0 || len > self.cap {
+            return;
+        }
+        if self.write + len > self.ring.len() {
+            if self.ring.len() < self.cap && self.live + 1 < self.slots.len() {
+                // The ring holds fewer packets than there are slots: grow it rather than
+                // overwrite live packets. Doubling bounds the number of reallocations.
+                let want = (self.write + len).max(self.ring.len() * 2).min(self.cap);
+                self.ring.reserve_exact(want - self.ring.len());
+                self.ring.resize(want, 0);
+            }
+            if self.write + len > self.ring.len() {
+                // Wrap. What lies past `write` is the previous lap's tail: dropped, so that
+                // `order` stays in ring order.
+                while self
+                    .order
+                    .front()
+                    .is_some_and(|e| e.1 as usize >= self.write)
+                {
+                    self.pop_oldest();
+                }
+                self.write = 0;
+            }
+        }
+        let (at, end) = (self.write, self.write + len);
+        // The previous lap's packets that start in the region written are overwritten.
+        while self
+            .order
+            .front()
+            .is_some_and(|e| (at..end).contains(&(e.1 as usize)))
+        {
+            self.pop_oldest();
+        }
+        // Replaced packets at the front hold no slot: forget them now.
+        while self
+            .order
+            .front()
+            .is_some_and(|e| self.live_slot(*e).is_none())
+        {
+            self.order.pop_front();
+        }
+        if self.order.len() == self.order.capacity() {
+            self.pop_oldest(); // out-of-order sequence numbers: stay bounded regardless
+        }
+        self.ring[at..end].copy_from_slice(packet);
+        self.slots[i] = Slot {
+            live: true,
+            queued: false,
+            seq,
+            at: at as u32,
+            len: len as u32,
+        };
+        self.live += 1;
+        self.order.push_back((seq, at as u32));
+        self.write = end;
+    }
+
+    fn slot(&self, seq: u16) -> Option<(usize, Slot)> {
+        let i = self.index(seq)?;
+        let s = self.slots[i];
+        (s.live && s.seq == seq).then_some((i, s))
+    }
+
+    /// The packet sent with `seq`, if still held.
+    pub(crate) fn get(&self, seq: u16) -> Option<&[u8]> {
+        let (_, s) = self.slot(seq)?;
+        self.ring.get(s.at as usize..(s.at + s.len) as usize)
+    }
+
+    /// Marks `seq` queued for retransmission: `Some(true)` when newly queued, `Some(false)`
+    /// when it already was, `None` when the packet is not held.
+    pub(crate) fn mark_queued(&mut self, seq: u16) -> Option<bool> {
+        let (i, s) = self.slot(seq)?;
+        self.slots[i].queued = true;
+        Some(!s.queued)
+    }
+
+    /// Clears the queued mark of `seq`.
+    pub(crate) fn unmark(&mut self, seq: u16) {
+        if let Some((i, _)) = self.slot(seq) {
+            self.slots[i].queued = false;
+        }
+    }
+
+    /// Packets held.
+    pub(crate) fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Slots in the table.
+    pub(crate) fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Bytes the history holds on the heap.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.ring.capacity()
+            + self.order.capacity() * std::mem::size_of::<(u16, u32)>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holds_the_last_slots_packets_only() {
+        let mut h = History::new(4, 1000);
+        for seq in 0..10u16 {
+            h.insert(seq, &[seq as u8; 10]);
+        }
+        assert_eq!(h.len(), 4);
+        assert!(h.get(5).is_none());
+        assert_eq!(h.get(9), Some(&[9u8; 10][..]));
+        assert_eq!(h.get(6), Some(&[6u8; 10][..]));
+    }
+
+    #[test]
+    fn bytes_overwritten_by_the_ring_are_gone() {
+        let mut h = History::new(64, 100);
+        for seq in 0..5u16 {
+            h.insert(seq, &[seq as u8; 30]);
+        }
+        // 100 bytes hold three 30-byte packets; the oldest were overwritten.
+        assert!(h.get(0).is_none() && h.get(1).is_none());
+        assert_eq!(h.get(4), Some(&[4u8; 30][..]));
+        assert_eq!(h.get(3), Some(&[3u8; 30][..]));
+        assert!(h.ring.capacity() <= 100);
+    }
+
+    #[test]
+    fn the_ring_grows_only_to_hold_a_packet_per_slot() {
+        let mut h = History::new(64, 1 << 20);
+        for seq in 0..5000u16 {
+            h.insert(seq, &[seq as u8; 100]);
+            let held = h.len();
+            assert!(held <= 64);
+            if seq >= 64 {
+                assert!(held >= 63, "{seq}: {held}");
+                let old = seq - 63;
+                assert_eq!(h.get(old), Some(&[old as u8; 100][..]), "{seq}");
+            }
+        }
+        assert!(h.ring.capacity() <= 2 * 64 * 100, "{}", h.ring.capacity());
+        assert!(h.order.len() <= 64);
+    }
+
+    #[test]
+    fn out_of_order_and_varied_sizes_never_return_torn_packets() {
+        let mut h = History::new(16, 3000);
+        let mut x = 7u32;
+        for n in 0..20_000u32 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let seq = (x >> 8) as u16 % 64;
+            let len = 1 + (x >> 20) as usize % 700;
+            h.insert(seq, &vec![seq as u8; len]);
+            for s in 0..64u16 {
+                if let Some(p) = h.get(s) {
+                    assert!(p.iter().all(|b| *b == s as u8), "torn packet {s} at {n}");
+                }
+            }
+            assert!(h.order.len() <= 32 && h.len() <= 16);
+        }
+        assert!(h.ring.capacity() <= 3000);
+    }
+
+    #[test]
+    fn queued_mark_is_set_once() {
+        let mut h = History::new(8, 1000);
+        h.insert(7, b"abc");
+        assert_eq!(h.mark_queued(7), Some(true));
+        assert_eq!(h.mark_queued(7), Some(false));
+        h.unmark(7);
+        assert_eq!(h.mark_queued(7), Some(true));
+        assert_eq!(h.mark_queued(8), None);
+    }
+
+    #[test]
+    fn empty_history_holds_nothing() {
+        let mut h = History::new(0, 1000);
+        h.insert(1, b"abc");
+        assert!(h.get(1).is_none());
+        assert_eq!(h.len(), 0);
+    }
+}
