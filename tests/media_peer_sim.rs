@@ -10,6 +10,9 @@ use kaon::peer::{
 };
 use kaon::rtp::{RtpBuilder, RtpHeader, RtpPacket};
 use kaon::sdp::SessionDescription;
+use kaon::sim::{Direction as SimDirection, LinkConfig};
+use std::time::Duration;
+
 use peer_support::{MS, Pair, SEC};
 
 fn rtp(pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
@@ -204,4 +207,98 @@ fn renegotiation_adds_a_video_track_then_stops_it_and_recycles_its_line() {
     assert_eq!(sdp.media[1].mid(), Some("2"));
     assert!(!sdp.media[1].is_rejected());
     assert_eq!(p.state(true), ConnectionState::Connected);
+}
+
+/// Video over links that lose `loss` of the packets each way: how many of the packets sent
+/// arrive, in the end, and how many of those came back through NACK and RTX.
+fn video_through_loss(seed: u64, loss: f64) -> (usize, usize, u64) {
+    let mut p = Pair::lan(seed, 20 * MS, 0.0);
+    let now = p.now();
+    p.pc(true)
+        .add_track(now, TrackKind::Video, LocalTrack::new("cam", &["s"]))
+        .unwrap();
+    p.negotiate();
+    assert!(p.run_until(10 * SEC, connected));
+    // Loss, reordering and duplication from here on; the handshake ran on a clean link.
+    let link = LinkConfig {
+        loss,
+        reorder: 0.02,
+        reorder_delay: 15 * MS,
+        duplicate: 0.01,
+        ..LinkConfig::with_latency(20 * MS)
+    };
+    for iface in p.ifaces.clone() {
+        p.sim.set_link(iface, SimDirection::Both, link);
+    }
+    let n = 600u16;
+    for i in 0..n {
+        let now = p.now();
+        let v = rtp(
+            96,
+            40_000u16.wrapping_add(i),
+            3000 * u32::from(i),
+            &[i as u8; 1000],
+        );
+        p.pc(true).write_rtp(now, "0", &v).unwrap();
+        p.run_for(10 * MS);
+    }
+    p.run_for(2 * SEC);
+    let mut got: Vec<u16> = received(&p, false, "0")
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    got.sort_unstable();
+    got.dedup();
+    let t = p.pc_ref(false).transceivers().next().unwrap().1;
+    let stats = t.receiver_stats().next().unwrap().1;
+    let rtx = p.pc_ref(false).media_counters().rtx_received;
+    let sent = p
+        .pc_ref(true)
+        .transceivers()
+        .next()
+        .unwrap()
+        .1
+        .sender_stats()
+        .unwrap();
+    let rtt = sent
+        .round_trip_time
+        .expect("an RTT from the receiver's reports");
+    // Each side's interface adds 20 ms each way: 40 ms one way, 80 ms round trip.
+    println!("RTT from SR/RR: {rtt:?} (path: 80 ms round trip)");
+    assert!(
+        (Duration::from_millis(79)..Duration::from_millis(90)).contains(&rtt),
+        "RTT {rtt:?} matches the 80 ms path"
+    );
+    assert!(sent.remote.reports_received > 0);
+    println!(
+        "{:.0}% loss: {} of {n} packets arrived, {} through RTX ({} NACKs sent, {} given up), \
+         loss reported {}",
+        loss * 100.0,
+        got.len(),
+        rtx,
+        stats.nack_count,
+        stats.nack_gave_up,
+        stats.packets_lost
+    );
+    (got.len(), n as usize, rtx)
+}
+
+#[test]
+fn nack_and_rtx_repair_video_at_5_percent_loss() {
+    let (arrived, sent, rtx) = video_through_loss(7, 0.05);
+    assert!(rtx > 0, "retransmissions happened");
+    assert!(
+        arrived * 1000 >= sent * 995,
+        "{arrived} of {sent}: NACK/RTX repairs 5% loss"
+    );
+}
+
+#[test]
+fn nack_and_rtx_repair_most_of_20_percent_loss() {
+    let (arrived, sent, rtx) = video_through_loss(8, 0.20);
+    assert!(rtx > 0);
+    assert!(
+        arrived * 100 >= sent * 95,
+        "{arrived} of {sent} through 20% loss"
+    );
 }

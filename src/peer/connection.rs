@@ -136,7 +136,11 @@ impl PeerConnection {
         let ice = Agent::new(cfg_ice.clone());
         let sctp_seed = config.seed.map(|s| s ^ 0x5c79);
         let local_max_message_size = config.max_message_size;
-        let media = super::media::MediaSlot::new(config.media, config.seed.map(|s| s ^ 0x3d1a));
+        let media = super::media::MediaSlot::new(
+            config.media,
+            config.seed.map(|s| s ^ 0x3d1a),
+            config.ntp_epoch,
+        );
         Ok(Self {
             media,
             local_offer_media: None,
@@ -916,7 +920,7 @@ impl Protocol for PeerConnection {
         let mut t = dtls.poll_transmit(now, buf);
         if t.is_none() && !self.closed && dtls.is_connected() {
             // Media goes before SCTP: the application paces it; SCTP has its own window.
-            if let Some(n) = self.media.get_mut().and_then(|m| m.poll_packet(buf)) {
+            if let Some(n) = self.media.get_mut().and_then(|m| m.poll_packet(now, buf)) {
                 t = Some(Transmit::new(local, remote, n));
             }
         }

@@ -139,6 +139,11 @@ pub struct PeerConfig {
     /// The codecs and RTP header extensions offered and accepted (Chromium's usual set by
     /// default); shared by every connection made from clones of this config.
     pub media: std::sync::Arc<MediaEngine>,
+    /// The wall-clock time our RTCP sender reports count from (RFC 3550 §4): the NTP time at
+    /// an `Instant` the application read once. `None` takes the first `now` the connection
+    /// sees as 2026-01-01 00:00 UTC, which keeps round-trip times and lip sync right but makes
+    /// the absolute times meaningless to the peer.
+    pub ntp_epoch: Option<crate::media::stream::NtpEpoch>,
 }
 
 impl Default for PeerConfig {
@@ -152,6 +157,7 @@ impl Default for PeerConfig {
             ice_servers: Vec::new(),
             ice_transport_policy: crate::ice::IceTransportPolicy::All,
             media: jsep::codec::default_engine(),
+            ntp_epoch: None,
         }
     }
 }

@@ -33,6 +33,8 @@ use smallvec::SmallVec;
 
 use super::jsep::{Codec, MediaEngine, Mid, Negotiated, TrackKind};
 use super::{Error, PeerConnection, PeerEvent};
+pub use crate::media::stream::KeyframeKind;
+use crate::media::stream::{RxStats, StreamRx, StreamTx, TxStats};
 use crate::sdp::Direction;
 
 pub(crate) use negotiate::PendingAssociation;
@@ -81,15 +83,6 @@ impl Default for TransceiverInit {
     }
 }
 
-/// Why a keyframe was asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyframeKind {
-    /// Picture Loss Indication (RFC 4585 §6.3.1).
-    Pli,
-    /// Full Intra Request (RFC 5104 §4.3.1).
-    Fir,
-}
-
 /// A new incoming source on a transceiver (W3C `track` event).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackEvent {
@@ -119,32 +112,17 @@ const MAX_RECEIVERS: usize = 8;
 /// [`Error::MediaQueueFull`].
 pub const MEDIA_QUEUE: usize = 1024;
 
-/// One incoming source.
+/// One incoming source and its receive state machine (loss, jitter, NACK, RR, PLI/FIR).
 #[derive(Debug)]
 pub(crate) struct Receiver {
-    pub ssrc: u32,
     pub rid: Option<String>,
-    pub packets: u64,
-    pub bytes: u64,
-    pub last_seq: Option<u16>,
-    /// The last Sender Report's middle NTP bits and when it came (RFC 3550 §6.4.1 LSR/DLSR).
-    pub last_sr: Option<(u32, Instant)>,
-    pub pli_sent: u64,
-    pub last_pli: Option<Instant>,
+    pub rx: StreamRx,
 }
 
-/// Our outgoing stream on a transceiver.
-#[derive(Debug, Default)]
-pub(crate) struct Sender {
-    pub packets: u64,
-    pub bytes: u64,
-    pub last_rtp_ts: u32,
-    pub last_sent: Option<Instant>,
-    pub pli_received: u64,
-    pub fir_received: u64,
-    pub nack_received: u64,
-    pub last_fir_seq: Option<u8>,
-    pub rtt: Option<std::time::Duration>,
+impl Receiver {
+    pub fn ssrc(&self) -> u32 {
+        self.rx.ssrc()
+    }
 }
 
 /// A transceiver (W3C `RTCRtpTransceiver`): one m-line's sender and receiver.
@@ -161,7 +139,9 @@ pub struct Transceiver {
     pub(crate) ssrc: u32,
     pub(crate) rtx_ssrc: u32,
     pub(crate) negotiated: Option<Negotiated>,
-    pub(crate) sender: Sender,
+    /// The send state machine (RTX history, SR, NACK/PLI/FIR handling), made by the first
+    /// packet sent.
+    pub(crate) tx: Option<StreamTx>,
     pub(crate) receivers: SmallVec<[Receiver; 1]>,
 }
 
@@ -208,7 +188,17 @@ impl Transceiver {
 
     /// The incoming sources seen so far, as SSRCs.
     pub fn remote_ssrcs(&self) -> impl Iterator<Item = u32> + '_ {
-        self.receivers.iter().map(|r| r.ssrc)
+        self.receivers.iter().map(|r| r.ssrc())
+    }
+
+    /// The send side's counters (W3C outbound-rtp and remote-inbound-rtp), once it sent.
+    pub fn sender_stats(&self) -> Option<TxStats> {
+        self.tx.as_ref().map(StreamTx::stats)
+    }
+
+    /// Each incoming source's counters (W3C inbound-rtp and remote-outbound-rtp).
+    pub fn receiver_stats(&self) -> impl Iterator<Item = (u32, RxStats)> + '_ {
+        self.receivers.iter().map(|r| (r.ssrc(), r.rx.stats()))
     }
 
     fn sending(&self) -> bool {
@@ -242,14 +232,20 @@ pub(crate) struct MediaSlot {
     inner: Option<Box<Media>>,
     engine: std::sync::Arc<MediaEngine>,
     seed: Option<u64>,
+    epoch: Option<crate::media::stream::NtpEpoch>,
 }
 
 impl MediaSlot {
-    pub fn new(engine: std::sync::Arc<MediaEngine>, seed: Option<u64>) -> Self {
+    pub fn new(
+        engine: std::sync::Arc<MediaEngine>,
+        seed: Option<u64>,
+        epoch: Option<crate::media::stream::NtpEpoch>,
+    ) -> Self {
         Self {
             inner: None,
             engine,
             seed,
+            epoch,
         }
     }
 
@@ -263,9 +259,12 @@ impl MediaSlot {
 
     /// The media state, made on first use.
     pub fn force(&mut self) -> &mut Media {
-        let (engine, seed) = (&self.engine, self.seed);
-        self.inner
-            .get_or_insert_with(|| Box::new(Media::new(engine.clone(), seed)))
+        let (engine, seed, epoch) = (&self.engine, self.seed, self.epoch);
+        self.inner.get_or_insert_with(|| {
+            let mut m = Media::new(engine.clone(), seed);
+            m.ntp_anchor = epoch.map(|e| (e.at, e.ntp));
+            Box::new(m)
+        })
     }
 
     pub fn engine(&self) -> &MediaEngine {
@@ -299,7 +298,10 @@ pub(crate) struct Media {
     pub twcc_seq: u16,
     /// The NTP time (RFC 3550 §4, 32.32) at `ntp_anchor`.
     pub ntp_anchor: Option<(Instant, u64)>,
-    pub next_report: Option<Instant>,
+    /// When a stream next has RTCP or a retransmission to give (the earliest of theirs).
+    pub due: Option<Instant>,
+    /// Whether SRTP is keyed and streams may run.
+    pub keyed: bool,
     pub rng: crate::Rng,
     /// The pending remote offer's associations, undone by a rollback.
     pub pending: Option<PendingAssociation>,
@@ -311,6 +313,8 @@ pub(crate) struct Media {
 pub struct MediaCounters {
     /// RTP packets handed to the application.
     pub rtp_received: u64,
+    /// RTP packets dropped as duplicates of one already handed out.
+    pub duplicates: u64,
     /// RTCP compound packets that authenticated.
     pub rtcp_received: u64,
     /// SRTP or SRTCP packets that did not authenticate or replayed.
@@ -344,7 +348,8 @@ impl Media {
             cname,
             twcc_seq: 0,
             ntp_anchor: None,
-            next_report: None,
+            due: None,
+            keyed: false,
             rng,
             pending: None,
             counters: MediaCounters::default(),
@@ -380,7 +385,7 @@ impl Media {
             ssrc,
             rtx_ssrc,
             negotiated: None,
-            sender: Sender::default(),
+            tx: None,
             receivers: SmallVec::new(),
         });
         Ok(self.transceivers.len() - 1)
@@ -413,19 +418,23 @@ impl Media {
             .any(|t| !t.stopped || t.mid.is_some())
     }
 
-    /// NTP time (32.32) for `now`, from the anchor the first call set (RFC 3550 §4: a sender
-    /// without a wall clock may use any consistent epoch).
-    pub fn ntp(&mut self, now: Instant) -> u64 {
+    /// The NTP epoch of our sender reports: the application's
+    /// ([`PeerConfig::ntp_epoch`](crate::peer::PeerConfig::ntp_epoch)), or else the first
+    /// `now` seen taken as [`NTP_START`] (RFC 3550 §4: a sender without a wall clock may use
+    /// any consistent epoch).
+    pub fn epoch(&mut self, now: Instant) -> crate::media::stream::NtpEpoch {
         let (at, ntp) = *self.ntp_anchor.get_or_insert((now, NTP_START));
-        let d = now.saturating_duration_since(at);
-        ntp.wrapping_add(
-            (d.as_secs() << 32) | ((u64::from(d.subsec_nanos()) << 32) / 1_000_000_000),
-        )
+        crate::media::stream::NtpEpoch { at, ntp }
+    }
+
+    /// NTP time (32.32) for `now`.
+    pub fn ntp(&mut self, now: Instant) -> u64 {
+        self.epoch(now).ntp_at(now)
     }
 }
 
 /// The NTP time kaon's RTCP clock starts from when the application gives none: 2026-01-01.
-const NTP_START: u64 = 3_976_214_400 << 32;
+pub(crate) const NTP_START: u64 = 3_976_214_400 << 32;
 
 impl PeerConnection {
     /// Adds a track to send (W3C `addTrack`): it takes a transceiver of its kind that has never
@@ -440,9 +449,10 @@ impl PeerConnection {
         self.check_open()?;
         self.last_now = Some(now);
         let media = self.media.force();
-        let reuse = media.transceivers.iter().position(|t| {
-            t.kind == kind && !t.stopped && t.track.is_none() && t.sender.packets == 0
-        });
+        let reuse = media
+            .transceivers
+            .iter()
+            .position(|t| t.kind == kind && !t.stopped && t.track.is_none() && t.tx.is_none());
         let i = match reuse {
             Some(i) => {
                 let t = &mut media.transceivers[i];

@@ -10,24 +10,29 @@ use super::{
     TransceiverId,
 };
 use crate::dtls::SrtpKeying;
-use crate::peer::{Error, PeerEvent};
-use crate::rtp::rtcp::{
-    Compound, Pli, ReceiverReport, ReportBlock, RtcpPacket, Sdes, SenderReport,
+use crate::media::stream::{
+    Rtx, RxVerdict, StreamEvent, StreamRx, StreamRxConfig, StreamTx, StreamTxConfig,
 };
+use crate::peer::jsep::NegotiatedCodec;
+use crate::peer::{Error, PeerEvent};
+use crate::rtp::rtcp::{Compound, RtcpPacket};
 use crate::rtp::{AbsSendTime, ExtensionKind, ExtensionValue, RtpBuilder, RtpHeader, RtpPacket};
 
-/// RFC 3550 §6.2: the minimum report interval; browsers report about once a second.
-const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// Keyframe requests for one source go out at most this often (a decoder asks on every lost
 /// frame; the sender only needs one request per round trip).
 const PLI_INTERVAL: Duration = Duration::from_millis(300);
+/// Packets kept for retransmission per video stream (about 1.5 s of 5 Mbit/s video).
+const VIDEO_HISTORY: usize = 1024;
+/// The largest RTCP datagram we write.
+const RTCP_MAX: usize = 1200;
 /// Received packets are decrypted into chunks of this size, shared by the events' `Bytes`.
 const RX_CHUNK: usize = 64 * 1024;
 
 impl Media {
     /// Keys SRTP from the DTLS exporter once DTLS is connected.
     pub fn on_keys(&mut self, now: Instant, keying: &SrtpKeying) -> Result<(), crate::srtp::Error> {
-        self.next_report = Some(now + REPORT_INTERVAL / 2);
+        self.keyed = true;
+        self.epoch(now);
         let profile = crate::srtp::Profile::from(keying.profile.to_u16());
         let cfg = crate::srtp::Config::default();
         let (lk, ls) = keying.local();
@@ -111,7 +116,7 @@ impl Media {
             self.counters.unroutable += 1;
             return;
         };
-        let r = match t.receivers.iter().position(|r| r.ssrc == primary_ssrc) {
+        let r = match t.receivers.iter().position(|r| r.ssrc() == primary_ssrc) {
             Some(r) => r,
             None => {
                 if t.receivers.len() >= MAX_RECEIVERS {
@@ -134,28 +139,21 @@ impl Media {
                     track_id: track,
                     codec: codec.codec.clone(),
                 }));
-                t.receivers.push(Receiver {
-                    ssrc: primary_ssrc,
-                    rid,
-                    packets: 0,
-                    bytes: 0,
-                    last_seq: None,
-                    last_sr: None,
-                    pli_sent: 0,
-                    last_pli: None,
-                });
+                let rx = StreamRx::new(rx_config(primary_ssrc, codec, self.rng.u64()));
+                t.receivers.push(Receiver { rid, rx });
                 t.receivers.len() - 1
             }
         };
-        let rx = &mut t.receivers[r];
-        rx.packets += 1;
-        rx.bytes += pkt.payload().len() as u64;
-        rx.last_seq = Some(pkt.sequence_number());
+        let rx = &mut t.receivers[r].rx;
+        if rx.on_packet(now, &self.rx[..]) == RxVerdict::Duplicate {
+            self.counters.duplicates += 1;
+            return;
+        }
+        self.due = earliest(self.due, rx.poll_timeout());
         if rtx {
             self.counters.rtx_received += 1;
         }
         self.counters.rtp_received += 1;
-        let _ = now;
         events.push_back(PeerEvent::Rtp {
             mid,
             packet: self.rx.split().freeze(),
@@ -199,7 +197,7 @@ impl Media {
                 Some(rid) => t.receivers.iter().find(|r| r.rid.as_deref() == Some(rid)),
                 None => t.receivers.first(),
             };
-            Some(primary?.ssrc)
+            Some(primary?.ssrc())
         } else {
             None
         };
@@ -264,80 +262,34 @@ impl Media {
         self.rx = data;
     }
 
+    /// One RTCP packet: a sender report to the receive stream it describes; reports,
+    /// NACK, PLI and FIR about our sources to the send stream they concern.
     fn on_rtcp(&mut self, now: Instant, p: RtcpPacket, events: &mut VecDeque<PeerEvent>) {
-        match p {
-            RtcpPacket::SenderReport(sr) => {
-                let lsr = (sr.ntp_time >> 16) as u32;
-                for t in &mut self.transceivers {
-                    if let Some(r) = t.receivers.iter_mut().find(|r| r.ssrc == sr.ssrc) {
-                        r.last_sr = Some((lsr, now));
-                    }
-                }
-                self.on_report_blocks(now, &sr.reports);
-            }
-            RtcpPacket::ReceiverReport(rr) => self.on_report_blocks(now, &rr.reports),
-            RtcpPacket::Pli(p) => {
-                self.keyframe_asked(p.media_ssrc, KeyframeKind::Pli, None, events)
-            }
-            RtcpPacket::Fir(f) => {
-                for e in &f.entries {
-                    self.keyframe_asked(e.ssrc, KeyframeKind::Fir, Some(e.sequence), events);
+        if let RtcpPacket::SenderReport(sr) = &p {
+            for t in &mut self.transceivers {
+                for r in t.receivers.iter_mut().filter(|r| r.ssrc() == sr.ssrc) {
+                    r.rx.handle_sr(now, sr);
                 }
             }
-            RtcpPacket::Nack(n) => {
-                if let Some(t) = self
-                    .transceivers
-                    .iter_mut()
-                    .find(|t| t.ssrc == n.media_ssrc)
-                {
-                    t.sender.nack_received += 1;
-                }
-            }
-            _ => {}
         }
-    }
-
-    /// RFC 3550 §6.4.1: RTT = A - LSR - DLSR, in 1/65536 s.
-    fn on_report_blocks(&mut self, now: Instant, blocks: &[ReportBlock]) {
-        let a = (self.ntp(now) >> 16) as u32;
-        for b in blocks {
-            let Some(t) = self.transceivers.iter_mut().find(|t| t.ssrc == b.ssrc) else {
+        for t in &mut self.transceivers {
+            let Some(tx) = &mut t.tx else { continue };
+            if !concerns(tx.ssrc(), &p) {
                 continue;
-            };
-            if b.last_sr != 0 {
-                let rtt = a
-                    .wrapping_sub(b.last_sr)
-                    .wrapping_sub(b.delay_since_last_sr);
-                if rtt < 1 << 20 {
-                    t.sender.rtt = Some(Duration::from_micros(u64::from(rtt) * 1_000_000 / 65536));
+            }
+            tx.handle_rtcp(now, &p);
+            if let Some(rtt) = tx.stats().round_trip_time {
+                for r in &mut t.receivers {
+                    r.rx.set_rtt(rtt);
                 }
             }
-        }
-    }
-
-    fn keyframe_asked(
-        &mut self,
-        ssrc: u32,
-        kind: KeyframeKind,
-        fir_seq: Option<u8>,
-        events: &mut VecDeque<PeerEvent>,
-    ) {
-        let Some(t) = self.transceivers.iter_mut().find(|t| t.ssrc == ssrc) else {
-            return;
-        };
-        match kind {
-            KeyframeKind::Pli => t.sender.pli_received += 1,
-            KeyframeKind::Fir => {
-                // RFC 5104 §4.3.1.2: a repeated sequence number is the same request.
-                if fir_seq.is_some() && t.sender.last_fir_seq == fir_seq {
-                    return;
+            while let Some(e) = tx.poll_event() {
+                let StreamEvent::KeyframeRequest { kind } = e;
+                if let Some(mid) = t.mid {
+                    events.push_back(PeerEvent::KeyframeRequest { mid, kind });
                 }
-                t.sender.last_fir_seq = fir_seq;
-                t.sender.fir_received += 1;
             }
-        }
-        if let Some(mid) = t.mid {
-            events.push_back(PeerEvent::KeyframeRequest { mid, kind });
+            self.due = earliest(self.due, tx.poll_timeout());
         }
     }
 
@@ -350,6 +302,8 @@ impl Media {
         }
         let pkt = RtpPacket::new_checked(packet).map_err(Error::Rtp)?;
         let ntp = self.ntp(now);
+        let epoch = self.epoch(now);
+        let seed = self.rng.u64();
         let t = &mut self.transceivers[ti];
         if !t.sending() {
             return Err(Error::NotSending);
@@ -383,60 +337,64 @@ impl Media {
         data.resize(b.len(), 0);
         let len = b.write(&mut data).map_err(Error::Rtp)?;
         data.truncate(len);
-        t.sender.packets += 1;
-        t.sender.bytes += pkt.payload().len() as u64;
-        t.sender.last_rtp_ts = pkt.timestamp();
-        t.sender.last_sent = Some(now);
+        let tx = match &mut t.tx {
+            Some(tx) => tx,
+            None => {
+                let first = &n.codecs[0];
+                let mut cfg = StreamTxConfig::new(t.ssrc, first.codec.clock_rate, epoch);
+                cfg.cname = self.cname.clone();
+                cfg.seed = Some(seed);
+                if first.codec.has_feedback("nack") {
+                    cfg.rtx = first.rtx.map(|(send, _)| Rtx {
+                        ssrc: t.rtx_ssrc,
+                        payload_type: send,
+                        associated_payload_type: first.send_pt,
+                    });
+                    if t.kind == crate::peer::TrackKind::Audio {
+                        cfg.history = 128;
+                    } else {
+                        cfg.history = VIDEO_HISTORY;
+                    }
+                } else {
+                    cfg.history = 0;
+                }
+                t.tx.insert(StreamTx::new(cfg))
+            }
+        };
+        tx.on_send(now, &data);
+        self.due = earliest(self.due, tx.poll_timeout());
         self.out.push_back(Outgoing { data, rtcp: false });
         Ok(())
     }
 
-    /// Asks the sender of a transceiver's incoming streams for a keyframe (PLI), at most once
-    /// per [`PLI_INTERVAL`] per stream.
+    /// Asks the sender of a transceiver's incoming streams for a keyframe (PLI or FIR as
+    /// negotiated), throttled per stream by the stream.
     pub fn request_keyframe(&mut self, now: Instant, ti: usize) -> Result<(), Error> {
-        let t = &mut self.transceivers[ti];
-        let sender_ssrc = t.ssrc;
-        let mut due = Vec::new();
-        for r in &mut t.receivers {
-            if r.last_pli.is_some_and(|at| now < at + PLI_INTERVAL) {
-                continue;
+        for r in &mut self.transceivers[ti].receivers {
+            if r.rx.request_keyframe(now) {
+                self.due = Some(now);
             }
-            r.last_pli = Some(now);
-            r.pli_sent += 1;
-            due.push(r.ssrc);
-        }
-        for media_ssrc in due {
-            self.queue_rtcp(&[RtcpPacket::Pli(Pli {
-                sender_ssrc,
-                media_ssrc,
-            })]);
         }
         Ok(())
     }
 
-    fn queue_rtcp(&mut self, packets: &[RtcpPacket]) {
-        if self.out.len() >= MEDIA_QUEUE {
-            return;
+    /// The next protected packet into `buf`, and its length: RTCP first (reports, NACK,
+    /// keyframe requests), then retransmissions, then what `write_rtp` queued.
+    pub fn poll_packet(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if !self.keyed {
+            return None;
         }
-        let mut data = self.spare.pop().unwrap_or_default();
-        data.resize(1200, 0);
-        match crate::rtp::rtcp::write_compound(packets, &mut data) {
-            Ok(n) => {
-                data.truncate(n);
-                self.out.push_back(Outgoing { data, rtcp: true });
-            }
-            Err(_) => self.spare.push(data),
+        if self.due.is_some_and(|at| at <= now) {
+            self.collect_rtcp(now);
         }
-    }
-
-    /// The next protected packet into `buf`, and its length.
-    pub fn poll_packet(&mut self, buf: &mut [u8]) -> Option<usize> {
-        let srtp = self.srtp.as_mut()?;
         loop {
+            if let Some(n) = self.poll_retransmit(now, buf) {
+                return Some(n);
+            }
             let o = self.out.pop_front()?;
+            let srtp = self.srtp.as_mut()?;
             let len = o.data.len();
-            let room = len + 64;
-            let written = if buf.len() < room {
+            let written = if buf.len() < len + 64 {
                 None
             } else {
                 buf[..len].copy_from_slice(&o.data);
@@ -462,78 +420,102 @@ impl Media {
         }
     }
 
-    /// Sender and receiver reports (RFC 3550 §6.4), one compound per transceiver that sends or
-    /// receives, with SDES CNAME (§6.1: every compound carries one).
-    pub fn handle_timeout(&mut self, now: Instant) {
-        let Some(at) = self.next_report else { return };
-        if self.srtp.is_none() || now < at {
-            return;
-        }
-        // RFC 3550 §6.3.1: randomised over [0.5, 1.5] of the interval.
-        let jitter = Duration::from_millis(500 + self.rng.u64() % 1000);
-        self.next_report = Some(now + REPORT_INTERVAL * jitter.as_millis() as u32 / 1000);
-        let ntp = self.ntp(now);
-        let mut reports = Vec::new();
-        for t in &self.transceivers {
-            if t.stopped || t.negotiated.is_none() {
-                continue;
+    /// A queued retransmission (RTX or a plain resend), protected.
+    fn poll_retransmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let srtp = self.srtp.as_mut()?;
+        let room = buf.len().checked_sub(64)?;
+        for t in &mut self.transceivers {
+            let Some(tx) = &mut t.tx else { continue };
+            if let Some(n) = tx.poll_retransmit(now, &mut buf[..room]) {
+                self.counters.rtp_sent += 1;
+                return srtp.outbound.protect_rtp(buf, n).ok();
             }
-            let blocks: smallvec::SmallVec<[ReportBlock; 2]> = t
-                .receivers
-                .iter()
-                .map(|r| ReportBlock {
-                    ssrc: r.ssrc,
-                    extended_highest_sequence: u32::from(r.last_seq.unwrap_or(0)),
-                    last_sr: r.last_sr.map_or(0, |s| s.0),
-                    delay_since_last_sr: r.last_sr.map_or(0, |(_, at)| {
-                        let d = now.saturating_duration_since(at);
-                        (d.as_micros() * 65536 / 1_000_000) as u32
-                    }),
-                    ..ReportBlock::default()
-                })
-                .collect();
-            let first = if t.sender.packets > 0 {
-                let since = t
-                    .sender
-                    .last_sent
-                    .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
-                let clock = t
-                    .negotiated
-                    .as_ref()
-                    .and_then(|n| n.codecs.first())
-                    .map_or(90_000, |c| c.codec.clock_rate);
-                let rtp_time = t
-                    .sender
-                    .last_rtp_ts
-                    .wrapping_add((since.as_micros() as u64 * u64::from(clock) / 1_000_000) as u32);
-                RtcpPacket::SenderReport(SenderReport {
-                    ssrc: t.ssrc,
-                    ntp_time: ntp,
-                    rtp_time,
-                    packet_count: t.sender.packets as u32,
-                    octet_count: t.sender.bytes as u32,
-                    reports: blocks,
-                    profile_extension: Vec::new(),
-                })
-            } else if !t.receivers.is_empty() {
-                RtcpPacket::ReceiverReport(ReceiverReport {
-                    ssrc: t.ssrc,
-                    reports: blocks,
-                    ..ReceiverReport::default()
-                })
-            } else {
-                continue;
-            };
-            reports.push([first, RtcpPacket::Sdes(Sdes::cname(t.ssrc, &self.cname))]);
         }
-        for r in reports {
-            self.queue_rtcp(&r);
+        None
+    }
+
+    /// Moves every stream's due RTCP into the queue and finds the next due time.
+    fn collect_rtcp(&mut self, now: Instant) {
+        let mut scratch = self.spare.pop().unwrap_or_default();
+        scratch.resize(RTCP_MAX, 0);
+        let mut due = None;
+        for t in &mut self.transceivers {
+            if let Some(tx) = &mut t.tx {
+                while let Some(n) = tx.poll_rtcp(now, &mut scratch) {
+                    push_rtcp(&mut self.out, &mut self.spare, &scratch[..n]);
+                }
+                due = earliest(due, tx.poll_timeout());
+            }
+            for r in &mut t.receivers {
+                while let Some(n) = r.rx.poll_rtcp(now, t.ssrc, &mut scratch) {
+                    push_rtcp(&mut self.out, &mut self.spare, &scratch[..n]);
+                }
+                due = earliest(due, r.rx.poll_timeout());
+            }
+        }
+        self.spare.push(scratch);
+        self.due = due;
+    }
+
+    /// Runs the streams' timers (reports, NACK retries).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.keyed && self.due.is_some_and(|at| at <= now) {
+            self.collect_rtcp(now);
         }
     }
 
-    /// When the next report is due.
+    /// When a stream next has something to send.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.srtp.as_ref()?;
-        self.next_report
+        if !self.keyed {
+            return None;
+        }
+        self.due
     }
+}
+
+/// Queues one RTCP datagram, ahead of media (feedback is small and late feedback is useless);
+/// past the queue bound it is dropped (the next report carries the same state).
+fn push_rtcp(out: &mut VecDeque<Outgoing>, spare: &mut Vec<Vec<u8>>, bytes: &[u8]) {
+    if out.len() >= MEDIA_QUEUE {
+        return;
+    }
+    let mut data = spare.pop().unwrap_or_default();
+    data.clear();
+    data.extend_from_slice(bytes);
+    out.push_front(Outgoing { data, rtcp: true });
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Whether an RTCP packet is about our source `ssrc`.
+fn concerns(ssrc: u32, p: &RtcpPacket) -> bool {
+    match p {
+        RtcpPacket::SenderReport(sr) => sr.reports.iter().any(|b| b.ssrc == ssrc),
+        RtcpPacket::ReceiverReport(rr) => rr.reports.iter().any(|b| b.ssrc == ssrc),
+        RtcpPacket::Nack(n) => n.media_ssrc == ssrc,
+        RtcpPacket::Pli(p) => p.media_ssrc == ssrc,
+        RtcpPacket::Fir(f) => f.entries.iter().any(|e| e.ssrc == ssrc),
+        _ => false,
+    }
+}
+
+/// The receive stream's settings for a codec's feedback (RFC 4585 `nack`, `nack pli`,
+/// RFC 5104 `ccm fir`).
+fn rx_config(ssrc: u32, codec: &NegotiatedCodec, seed: u64) -> StreamRxConfig {
+    let mut cfg = StreamRxConfig::new(ssrc, codec.codec.clock_rate);
+    cfg.nack = codec.codec.has_feedback("nack");
+    cfg.keyframe_request =
+        if codec.codec.has_feedback("nack pli") || !codec.codec.has_feedback("ccm fir") {
+            KeyframeKind::Pli
+        } else {
+            KeyframeKind::Fir
+        };
+    cfg.keyframe_interval = PLI_INTERVAL;
+    cfg.seed = Some(seed);
+    cfg
 }
