@@ -481,7 +481,13 @@ fn soak(
         s.tally.stuck
     );
     assert!(s.tally.echoes > s.tally.joined, "{:?}", s.tally);
-    assert!(s.tally.rebinds > 0 && s.tally.restarts > 0, "{:?}", s.tally);
+    assert!(s.tally.rebinds > 0, "{:?}", s.tally);
+    // Without restarts after rebinding, only the sessions drawn to restart anyway do.
+    assert!(
+        s.tally.restarts > 0 || !restart_after_rebind,
+        "{:?}",
+        s.tally
+    );
     let baseline = after[0];
     for (i, &a) in after.iter().enumerate().skip(1) {
         assert!(
@@ -509,7 +515,6 @@ fn router_soak_one_hour_a_thousand_peers() {
 /// lost until its consent expires and the session fails. Servers behind one socket usually
 /// follow an authenticated check from a new address; kaon does not yet.
 #[test]
-#[ignore = "fails: after a NAT rebinding the server side keeps sending to the old mapping"]
 fn a_nat_rebinding_alone_keeps_the_session_working() {
     soak(3, 10, Duration::from_secs(60), 1, (20, 40), false);
 }
@@ -538,7 +543,6 @@ fn session(seed: u64, client: SocketAddr, now: Instant) -> (PeerConnection, Peer
 /// address must not take the first peer's route, or the client's answers and DTLS go to the
 /// wrong peer and the first session's setup fails or flaps.
 #[test]
-#[ignore = "fails: before its owner selects the pair, any peer sending to an address takes its route"]
 fn a_session_cannot_take_a_route_its_owner_is_still_setting_up() {
     let mut now = Instant::now();
     let c1: SocketAddr = "198.51.100.1:5000".parse().unwrap();
