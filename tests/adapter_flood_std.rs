@@ -30,12 +30,15 @@ const MESSAGES: u32 = 60;
 /// Every this many messages the flooded driver is stalled for [`STALL`].
 const STALL_EVERY: u32 = 10;
 const STALL: Duration = Duration::from_millis(150);
-/// The slowest echo allowed: a stall, plus two SCTP retransmissions (RFC 9260 §6.3.1 and
-/// §6.3.3: RTO.Initial is 1 s, doubled on expiry) of a message whose datagram was dropped with
-/// the flood, plus slack.
+/// The slowest echo allowed. The flooders' addresses fill the inbox's capacity and the peer's
+/// datagrams still get in through its headroom (a fair share per source), so echoes normally
+/// take milliseconds; the bound leaves room for a stall plus two SCTP retransmissions
+/// (RFC 9260 §6.3.1 and §6.3.3: RTO.Initial is 1 s, doubled on expiry) of a datagram the
+/// kernel dropped at the socket on a loaded machine.
 const LATE: Duration = Duration::from_secs(4);
-/// The most the heap may grow under the flood: the inbox's datagrams (at most 1,200 bytes in
-/// this flood, 2 KiB of buffer each) and twice that again for everything else. An unbounded
+/// The most the heap may grow under the flood: the inbox's datagrams (its capacity and
+/// headroom, at most 1,200 bytes each in this flood, 2 KiB of buffer) and more than as much
+/// again for everything else. An unbounded
 /// queue of 64 KiB receive buffers, as before, would grow by hundreds of megabytes in one
 /// stall at loopback rates.
 const HEAP_BOUND: isize = 3 * (DEFAULT_INBOX_DATAGRAMS as isize) * 2048;
@@ -109,7 +112,10 @@ fn a_flooded_peer_keeps_memory_bounded_counts_drops_and_keeps_chatting() {
         inbox.dropped > 0,
         "the flood never overflowed the inbox: {inbox:?}"
     );
-    assert!(inbox.high_water <= inbox.capacity, "{inbox:?}");
+    assert!(
+        inbox.high_water <= inbox.capacity + inbox.headroom,
+        "{inbox:?}"
+    );
     assert!(
         peak < HEAP_BOUND,
         "the heap grew by {peak} bytes under the flood (bound {HEAP_BOUND})"

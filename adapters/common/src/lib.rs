@@ -38,4 +38,4 @@ pub use dispatch::{
     ChannelState, DEFAULT_HIGH_WATER_MARK, Dispatch, Glue, INBOX_LIMIT, InboxBudget, Message,
 };
 pub use engine::{BATCH, BUF_SIZE, Command, Engine, Input, Outgoing};
-pub use inbox::{DEFAULT_INBOX_DATAGRAMS, DatagramInbox, InboxStats, Push};
+pub use inbox::{DEFAULT_INBOX_DATAGRAMS, DatagramInbox, FAIR_SHARE, InboxStats, Push, Queued};
