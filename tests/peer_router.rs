@@ -422,6 +422,72 @@ fn a_spoofed_datagram_cannot_steal_a_route() {
     assert!(net.round_trip(1, "B works", "B ok"));
 }
 
+/// B's signalling party names A's address: B's checks go there, but A's peer owns the route.
+/// An answer to one of B's checks still reaches B (by its transaction ID), the route stays with
+/// A, and an answer to a transaction already answered goes by address again.
+#[test]
+fn a_stun_response_reaches_the_peer_whose_request_it_answers() {
+    let mut net = Net::connected(2);
+    let a = net.clients[0].addr;
+    let (pa, pb) = (net.clients[0].peer, net.clients[1].peer);
+    let b_ufrag = ufrag(net.router.get(pb).unwrap());
+    let line = format!(
+        "candidate:9 1 udp 2130706431 {} {} typ host",
+        a.ip(),
+        a.port()
+    );
+    net.router
+        .get_mut(pb)
+        .unwrap()
+        .add_ice_candidate(&line)
+        .unwrap();
+    // Drive the router alone (the clients hear nothing) until B checks A's address.
+    let mut buf = vec![0u8; 2048];
+    let mut asked = None;
+    for _ in 0..5000 {
+        while let Some(t) = net.router.poll_transmit(net.now, &mut buf) {
+            let Ok(m) = kaon::stun::Message::parse(&buf[..t.len]) else {
+                continue;
+            };
+            let from_b = m
+                .username()
+                .is_some_and(|u| u.ends_with(&format!(":{b_ufrag}")));
+            if t.destination == a && from_b && asked.is_none() {
+                asked = Some(m.transaction_id());
+            }
+        }
+        if asked.is_some() {
+            break;
+        }
+        net.now += Duration::from_millis(1);
+        net.router.handle_timeout(net.now);
+    }
+    let id = asked.expect("B never checked A's address");
+    // A success response header with that transaction (its integrity is B's agent's business).
+    let mut response = vec![0x01, 0x01, 0, 0];
+    response.extend_from_slice(&0x2112_A442u32.to_be_bytes());
+    response.extend_from_slice(id.as_bytes());
+    let before = net.router.stats();
+    let d = Datagram {
+        source: a,
+        destination: server(),
+        contents: &response,
+    };
+    net.router.handle_datagram(net.now, d);
+    let after = net.router.stats();
+    assert_eq!(
+        after.routed_by_transaction,
+        before.routed_by_transaction + 1
+    );
+    assert_eq!(after.routed_by_address, before.routed_by_address);
+    assert_eq!(net.router.route(a, server()), Some(pa));
+    // The transaction is over: the same answer again goes by address, to A's peer.
+    net.router.handle_datagram(net.now, d);
+    let again = net.router.stats();
+    assert_eq!(again.routed_by_transaction, after.routed_by_transaction);
+    assert_eq!(again.routed_by_address, after.routed_by_address + 1);
+}
+
 #[test]
 fn removed_peer_leaves_no_routes() {
     let mut net = Net::connected(3);
@@ -594,8 +660,8 @@ proptest! {
             );
             let after = net.router.stats();
             let accounted = |s: kaon::peer::RouterStats| {
-                s.routed_by_ufrag + s.routed_by_address + s.dropped_unknown_ufrag
-                    + s.dropped_no_route
+                s.routed_by_ufrag + s.routed_by_address + s.routed_by_transaction
+                    + s.dropped_unknown_ufrag + s.dropped_no_route
             };
             prop_assert_eq!(accounted(after) - accounted(before), 1);
             net.run(Duration::from_millis(20), |_| false);

@@ -481,7 +481,13 @@ fn soak(
         s.tally.stuck
     );
     assert!(s.tally.echoes > s.tally.joined, "{:?}", s.tally);
-    assert!(s.tally.rebinds > 0 && s.tally.restarts > 0, "{:?}", s.tally);
+    assert!(s.tally.rebinds > 0, "{:?}", s.tally);
+    // Without restarts after rebinding, only the sessions drawn to restart anyway do.
+    assert!(
+        s.tally.restarts > 0 || !restart_after_rebind,
+        "{:?}",
+        s.tally
+    );
     let baseline = after[0];
     for (i, &a) in after.iter().enumerate().skip(1) {
         assert!(
@@ -509,7 +515,6 @@ fn router_soak_one_hour_a_thousand_peers() {
 /// lost until its consent expires and the session fails. Servers behind one socket usually
 /// follow an authenticated check from a new address; kaon does not yet.
 #[test]
-#[ignore = "fails: after a NAT rebinding the server side keeps sending to the old mapping"]
 fn a_nat_rebinding_alone_keeps_the_session_working() {
     soak(3, 10, Duration::from_secs(60), 1, (20, 40), false);
 }
@@ -538,7 +543,6 @@ fn session(seed: u64, client: SocketAddr, now: Instant) -> (PeerConnection, Peer
 /// address must not take the first peer's route, or the client's answers and DTLS go to the
 /// wrong peer and the first session's setup fails or flaps.
 #[test]
-#[ignore = "fails: before its owner selects the pair, any peer sending to an address takes its route"]
 fn a_session_cannot_take_a_route_its_owner_is_still_setting_up() {
     let mut now = Instant::now();
     let c1: SocketAddr = "198.51.100.1:5000".parse().unwrap();
@@ -607,4 +611,104 @@ fn a_session_cannot_take_a_route_its_owner_is_still_setting_up() {
         client_open && peer_open,
         "the first session did not open its channel"
     );
+}
+
+/// The targeted form of the rebinding soak: a connected client's NAT mapping changes and the
+/// client restarts nothing. Its next consent check reaches the server peer from the new
+/// address; the server peer's ICE fails over to that pair once the old one has gone quiet, so
+/// the client hears the server again within seconds (2 s here), not after the old pair's consent
+/// expires (28.5 s before the controlled agent learned to fail over).
+#[test]
+fn a_rebound_client_hears_the_server_again_within_seconds() {
+    for seed in [40, 50, 60] {
+        let recovered = rebind_recovery(seed);
+        println!("seed {seed}: echoes resume {recovered:?} after the rebinding");
+        assert!(
+            recovered < Duration::from_secs(5),
+            "seed {seed}: the server was heard again only after {recovered:?}"
+        );
+    }
+}
+
+/// Connects one session through a router, rebinds the client's NAT mapping, and returns how
+/// long after that the first echo of a message sent after it comes back.
+fn rebind_recovery(seed: u64) -> Duration {
+    let mut now = Instant::now();
+    let local: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+    let mut public: SocketAddr = "203.0.113.1:40000".parse().unwrap();
+    let (mut client, peer) = session(seed, local, now);
+    let mut router = Router::new();
+    let peer = router.insert(peer).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let mut open = None;
+    let mut rebound_at = None;
+    let mut echoed = None;
+    let mut next_message = now;
+    let mut n = 0;
+    for _ in 0..120_000 {
+        while let Some(t) = router.poll_transmit(now, &mut buf) {
+            // Only the current mapping leads to the client.
+            if t.destination == public {
+                let d = Datagram {
+                    source: t.source,
+                    destination: local,
+                    contents: &buf[..t.len],
+                };
+                client.handle_datagram(now, d);
+            }
+        }
+        while let Some(t) = client.poll_transmit(now, &mut buf) {
+            let d = Datagram {
+                source: public,
+                destination: t.destination,
+                contents: &buf[..t.len],
+            };
+            router.handle_datagram(now, d);
+        }
+        while let Some((id, e)) = router.poll_event() {
+            if let PeerEvent::Message { channel, data, .. } = e {
+                let _ = router
+                    .get_mut(id)
+                    .unwrap()
+                    .send_message(now, channel, data, true);
+            }
+        }
+        assert!(router.contains(peer));
+        while let Some(e) = client.poll_event() {
+            match e {
+                PeerEvent::DataChannelOpen { id, .. } => open = Some(id),
+                // Echoes of what was sent before the rebinding may still trickle in.
+                PeerEvent::Message { data, .. }
+                    if rebound_at.is_some() && data.as_ref() != b"before" =>
+                {
+                    echoed = Some(now);
+                }
+                _ => {}
+            }
+        }
+        if let Some(at) = echoed {
+            return at - rebound_at.unwrap();
+        }
+        if let Some(channel) = open
+            && now >= next_message
+        {
+            if rebound_at.is_none() && n == 3 {
+                // The NAT forgets the mapping and makes a new one on the next packet out.
+                public = "203.0.113.1:40001".parse().unwrap();
+                rebound_at = Some(now);
+            }
+            let text = if rebound_at.is_some() {
+                "after"
+            } else {
+                "before"
+            };
+            client.send_text(now, channel, text).unwrap();
+            n += 1;
+            next_message = now + Duration::from_millis(500);
+        }
+        now += Duration::from_millis(1);
+        router.handle_timeout(now);
+        client.handle_timeout(now);
+    }
+    panic!("seed {seed}: no echo within two simulated minutes of the rebinding");
 }

@@ -126,7 +126,11 @@ fn check(ufrag: &str, tail: &[u8]) -> Vec<u8> {
 }
 
 fn accounted(s: RouterStats) -> u64 {
-    s.routed_by_ufrag + s.routed_by_address + s.dropped_unknown_ufrag + s.dropped_no_route
+    s.routed_by_ufrag
+        + s.routed_by_address
+        + s.routed_by_transaction
+        + s.dropped_unknown_ufrag
+        + s.dropped_no_route
 }
 
 fuzz_target!(|data: &[u8]| {

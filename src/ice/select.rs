@@ -108,6 +108,23 @@ impl Agent {
     }
 
     fn select_controlled(&mut self, now: Instant) {
+        if let Some(s) = self.selected
+            && self.live.disconnected
+        {
+            // Failover without a nomination: the selected pair went quiet or stopped answering,
+            // and the peer has since checked us, authenticated, on another pair that answers
+            // (its NAT mapping changed under it; it noticed nothing and nominates nothing new).
+            // Follow that pair now rather than wait for consent to expire (RFC 7675 §5.1, 30 s).
+            let down_since = self.live.down_since.or(self.list.pairs[s].last_received);
+            let b = self.list.best_usable(|i, p| {
+                i != s && p.inbound_ok && p.last_response > down_since && self.fresh(i, now)
+            });
+            if let Some(b) = b {
+                self.mark_nominated(b);
+                self.select(now, b);
+                return;
+            }
+        }
         if let Some(n) = (0..self.list.pairs.len())
             .find(|&i| self.list.pairs[i].nominated && self.list.pairs[i].usable())
         {

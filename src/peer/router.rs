@@ -11,18 +11,22 @@
 //!   (RFC 8445 §7.2.2), so the part before the colon names one of our peers by its local ICE
 //!   ufrag. A request whose ufrag no peer owns is dropped and counted; its integrity is the
 //!   chosen peer's business (its agent checks `MESSAGE-INTEGRITY`).
-//! - Everything else (STUN responses and indications, DTLS, SRTP, junk: RFC 7983 puts them on
-//!   the same 5-tuple) goes by (remote address, local address).
+//! - A STUN response (success or error) goes to the peer that sent the request with its
+//!   transaction ID (RFC 8489 §5), remembered for the last [`MAX_TRANSACTIONS_PER_PEER`]
+//!   requests of each peer; an answer to a forgotten request goes by address.
+//! - Everything else (STUN indications, DTLS, SRTP, junk: RFC 7983 puts them on the same
+//!   5-tuple) goes by (remote address, local address).
 //! - That table is filled only from what each peer *sends*: when peer P transmits from L to R,
 //!   (R, L) routes to P. ICE only sends to candidates it was told or has validated, so a
 //!   spoofed datagram cannot make a route; it can at most reach the peer that already owns its
 //!   addresses, which drops it like any forged input.
-//! - When two peers send to the same (R, L), the latest sender takes the route, unless the
-//!   current owner's ICE has selected that pair and the newcomer's has not: a peer told a
+//! - A route, once owned, changes hands only to a peer whose ICE has *selected* that pair,
+//!   that is, whose checks the remote side answered with the right credentials. A peer told a
 //!   candidate that points at someone else's address (a hostile or confused signalling party)
-//!   cannot steal a working connection's route by sending checks to it. Before the owner has
-//!   selected the pair, the two take the route from each other as they send; the owner keeps
-//!   it once its ICE selects it.
+//!   can send checks there but cannot take the route, neither from a working connection nor
+//!   from one still setting up; since responses follow their transactions, it does not need the
+//!   route to run its checks. A new session from an address an old peer still owns takes the
+//!   route as soon as its ICE selects the pair.
 //! - Each peer owns at most [`MAX_ROUTES_PER_PEER`] entries (the least recently used one goes
 //!   first), so the table is bounded by the peers the application inserted, whatever arrives.
 //!   [`Router::remove`] deletes the peer's ufrag and routes through a per-peer reverse index.
@@ -127,9 +131,12 @@ use crate::{Datagram, Protocol, Transmit};
 
 mod guard;
 mod routes;
+mod transaction;
 mod username;
 
 pub use guard::PeerMut;
+pub use transaction::MAX_TRANSACTIONS_PER_PEER;
+use transaction::{TransactionId, request_id, response_id};
 use username::request_ufrag;
 
 /// The most (remote, local) routes one peer owns; sending on another evicts its least recently
@@ -166,11 +173,14 @@ pub struct RouterStats {
     pub routed_by_ufrag: u64,
     /// Datagrams routed by (remote address, local address).
     pub routed_by_address: u64,
+    /// STUN responses routed by the transaction ID of the request they answer.
+    pub routed_by_transaction: u64,
     /// STUN Binding requests whose USERNAME names no peer: dropped.
     pub dropped_unknown_ufrag: u64,
     /// Other datagrams from a (remote, local) pair no peer has sent on: dropped.
     pub dropped_no_route: u64,
-    /// Transmits that did not take a route because another peer has selected that pair.
+    /// Transmits that did not take a route from its owner because the sender's ICE has not
+    /// selected that pair.
     pub route_conflicts: u64,
     /// Routes a peer lost to its [`MAX_ROUTES_PER_PEER`] bound.
     pub routes_evicted: u64,
@@ -202,6 +212,8 @@ struct Entry {
     ufrag: Box<[u8]>,
     /// Reverse index of `Router::by_addr`, least recently used first.
     routes: SmallVec<[Route; 2]>,
+    /// Reverse index of `Router::by_transaction`, oldest first.
+    transactions: SmallVec<[TransactionId; 2]>,
     /// The deadline the heap knows about; `None` while the peer has no timer or is being
     /// handled by `handle_timeout`.
     deadline: Option<Instant>,
@@ -224,6 +236,7 @@ pub struct Router {
     len: usize,
     by_ufrag: HashMap<Box<[u8]>, PeerId>,
     by_addr: HashMap<Route, PeerId>,
+    by_transaction: HashMap<TransactionId, PeerId>,
     /// Min-heap of (deadline, peer); an entry is live while it matches the peer's `deadline`.
     /// Outdated entries are dropped when they reach the top, so the top is always live.
     timers: BinaryHeap<Reverse<(Instant, PeerId)>>,
@@ -267,6 +280,7 @@ impl Router {
             pc,
             ufrag: ufrag.clone(),
             routes: SmallVec::new(),
+            transactions: SmallVec::new(),
             deadline: None,
             tx_queued: false,
             ev_queued: false,
@@ -322,6 +336,7 @@ impl Router {
                 self.by_addr.remove(route);
             }
         }
+        self.forget_transactions(id, &entry.transactions);
         // Its queue and heap entries are skipped when reached; keep them from piling up when
         // peers come and go without polls in between.
         let bound = 2 * self.len + 64;
@@ -532,15 +547,21 @@ impl Protocol for Router {
                     return;
                 }
             },
-            None => match self.by_addr.get(&(d.source, d.destination)) {
-                Some(&id) => {
-                    self.stats.routed_by_address += 1;
+            None => match response_id(d.contents).and_then(|tx| self.take_transaction(&tx)) {
+                Some(id) => {
+                    self.stats.routed_by_transaction += 1;
                     id
                 }
-                None => {
-                    self.stats.dropped_no_route += 1;
-                    return;
-                }
+                None => match self.by_addr.get(&(d.source, d.destination)) {
+                    Some(&id) => {
+                        self.stats.routed_by_address += 1;
+                        id
+                    }
+                    None => {
+                        self.stats.dropped_no_route += 1;
+                        return;
+                    }
+                },
             },
         };
         let Some(e) = live_mut(&mut self.slots, id) else {
@@ -593,6 +614,9 @@ impl Protocol for Router {
                     // hold back everyone else.
                     self.tx_ready.push_back(id);
                     self.learn_route(id, t.destination, t.source);
+                    if let Some(tx) = buf.get(..t.len).and_then(request_id) {
+                        self.learn_transaction(id, tx);
+                    }
                     if let Some(e) = live_mut(&mut self.slots, id)
                         && !e.ev_queued
                     {

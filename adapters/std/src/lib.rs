@@ -42,6 +42,12 @@
 //! the protocol through [`Driver::call`] (wait for a result) and [`Driver::post`] (fire and
 //! forget); both run a closure on the driver thread.
 //!
+//! Received datagrams wait in a bounded inbox ([`DEFAULT_INBOX_DATAGRAMS`], or the capacity
+//! given to [`Driver::spawn_with_inbox`]): when the protocol falls behind (a flood of junk at
+//! the socket), new datagrams are dropped and counted ([`Driver::inbox_stats`]) instead of
+//! queueing without bound. The driving round itself is `kaon-adapter-common`'s, shared with
+//! `kaon-tokio`; this crate is the thread, socket and timer glue.
+//!
 //! Bind sockets to specific addresses, not `0.0.0.0`: the address a datagram arrived on is the
 //! `destination` the protocol sees, and ICE needs it to be real.
 //!
@@ -65,41 +71,27 @@
 pub mod mdns;
 pub mod peer;
 
+pub use kaon_adapter_common::{DEFAULT_INBOX_DATAGRAMS, InboxStats};
 pub use peer::{DEFAULT_HIGH_WATER_MARK, DataChannel, Message, PeerConnection};
 
-use kaon::{Datagram, Protocol};
+use kaon::Protocol;
+use kaon_adapter_common::{BUF_SIZE, Command, DatagramInbox, Engine, Input, Push};
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// Big enough for any UDP payload kaon produces or accepts.
-const BUF_SIZE: usize = 65_536;
-/// The most inputs handled between two rounds of polling.
-const BATCH: usize = 64;
 /// How often a socket reader re-checks whether it should stop.
 const READER_POLL: Duration = Duration::from_millis(100);
-
-type Command<P> = Box<dyn FnOnce(&mut P, Instant) + Send>;
-
-enum Input<P> {
-    Datagram {
-        reader: usize,
-        from: SocketAddr,
-        buf: Vec<u8>,
-        len: usize,
-    },
-    Command(Command<P>),
-    Stop,
-}
 
 /// A protocol running on its own thread over UDP sockets.
 pub struct Driver<P: Protocol> {
     inputs: Sender<Input<P>>,
     events: Receiver<P::Event>,
+    inbox: Arc<DatagramInbox>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<P>>,
 }
@@ -109,8 +101,19 @@ where
     P: Protocol + Send + 'static,
     P::Event: Send + 'static,
 {
-    /// Starts driving `protocol` over `sockets` (at least one).
+    /// Starts driving `protocol` over `sockets` (at least one), with an inbox of
+    /// [`DEFAULT_INBOX_DATAGRAMS`].
     pub fn spawn(protocol: P, sockets: Vec<UdpSocket>) -> io::Result<Self> {
+        Self::spawn_with_inbox(protocol, sockets, DEFAULT_INBOX_DATAGRAMS)
+    }
+
+    /// Like [`spawn`](Self::spawn), holding at most `inbox` received datagrams that the
+    /// protocol has not taken yet; more are dropped and counted.
+    pub fn spawn_with_inbox(
+        protocol: P,
+        sockets: Vec<UdpSocket>,
+        inbox: usize,
+    ) -> io::Result<Self> {
         if sockets.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -120,23 +123,22 @@ where
         let (inputs, input_rx) = mpsc::channel();
         let (event_tx, events) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
+        let inbox = Arc::new(DatagramInbox::new(inbox));
         let mut locals = Vec::with_capacity(sockets.len());
-        let mut recycle = Vec::with_capacity(sockets.len());
         let mut senders = Vec::with_capacity(sockets.len());
         for (index, socket) in sockets.into_iter().enumerate() {
             socket.set_read_timeout(Some(READER_POLL))?;
             locals.push(socket.local_addr()?);
             senders.push(socket.try_clone()?);
-            let (give_back, take_back) = mpsc::channel::<Vec<u8>>();
-            recycle.push(give_back);
-            let (inputs, stop) = (inputs.clone(), stop.clone());
-            thread::spawn(move || read_loop(index, socket, inputs, take_back, stop));
+            let (inputs, inbox, stop) = (inputs.clone(), inbox.clone(), stop.clone());
+            thread::spawn(move || read_loop(index, socket, inbox, inputs, stop));
         }
-        let thread =
-            thread::spawn(move || drive(protocol, input_rx, event_tx, senders, locals, recycle));
+        let engine = Engine::new(protocol, locals, inbox.clone());
+        let thread = thread::spawn(move || drive(engine, input_rx, event_tx, senders));
         Ok(Self {
             inputs,
             events,
+            inbox,
             stop,
             thread: Some(thread),
         })
@@ -158,6 +160,7 @@ where
     pub fn handle(&self) -> Handle<P> {
         Handle {
             inputs: self.inputs.clone(),
+            inbox: self.inbox.clone(),
         }
     }
 
@@ -172,6 +175,12 @@ where
     /// The protocol's events, in order.
     pub fn events(&self) -> &Receiver<P::Event> {
         &self.events
+    }
+
+    /// Counters of the datagram inbox: received, dropped because it was full, its high-water
+    /// mark. Read without waiting for the driver thread.
+    pub fn inbox_stats(&self) -> InboxStats {
+        self.inbox.stats()
     }
 
     /// Stops the driver and its socket readers and returns the protocol.
@@ -189,12 +198,14 @@ where
 /// Reaches a [`Driver`]'s protocol from anywhere: see [`Driver::handle`].
 pub struct Handle<P: Protocol> {
     inputs: Sender<Input<P>>,
+    inbox: Arc<DatagramInbox>,
 }
 
 impl<P: Protocol> Clone for Handle<P> {
     fn clone(&self) -> Self {
         Self {
             inputs: self.inputs.clone(),
+            inbox: self.inbox.clone(),
         }
     }
 }
@@ -218,6 +229,11 @@ where
         F: FnOnce(&mut P, Instant) + Send + 'static,
     {
         let _ = self.inputs.send(Input::Command(Box::new(f)));
+    }
+
+    /// Like [`Driver::inbox_stats`].
+    pub fn inbox_stats(&self) -> InboxStats {
+        self.inbox.stats()
     }
 }
 
@@ -244,22 +260,16 @@ impl<P: Protocol> Drop for Driver<P> {
 fn read_loop<P>(
     index: usize,
     socket: UdpSocket,
+    inbox: Arc<DatagramInbox>,
     inputs: Sender<Input<P>>,
-    recycled: Receiver<Vec<u8>>,
     stop: Arc<AtomicBool>,
 ) {
+    let mut buf = vec![0; BUF_SIZE];
     while !stop.load(Ordering::Relaxed) {
-        let mut buf = recycled.try_recv().unwrap_or_else(|_| vec![0; BUF_SIZE]);
         match socket.recv_from(&mut buf) {
             Ok((len, from)) => {
-                if inputs
-                    .send(Input::Datagram {
-                        reader: index,
-                        from,
-                        buf,
-                        len,
-                    })
-                    .is_err()
+                if inbox.push(index, from, &buf[..len]) == Push::Wake
+                    && inputs.send(Input::Wake).is_err()
                 {
                     return;
                 }
@@ -276,79 +286,42 @@ fn read_loop<P>(
 }
 
 fn drive<P: Protocol>(
-    mut protocol: P,
+    mut engine: Engine<P>,
     inputs: Receiver<Input<P>>,
     events: Sender<P::Event>,
     sockets: Vec<UdpSocket>,
-    locals: Vec<SocketAddr>,
-    recycle: Vec<Sender<Vec<u8>>>,
 ) -> P {
-    let mut out = vec![0u8; BUF_SIZE];
-    let mut stopping = false;
     loop {
         let now = Instant::now();
-        protocol.handle_timeout(now);
-        while let Some(t) = protocol.poll_transmit(now, &mut out) {
-            // Send from the socket the protocol chose; fall back to the first one.
-            let socket = locals
-                .iter()
-                .position(|l| *l == t.source)
-                .map_or(&sockets[0], |i| &sockets[i]);
-            let _ = socket.send_to(&out[..t.len], t.destination);
+        engine.handle_timeout(now);
+        while let Some(t) = engine.poll_transmit(now) {
+            let _ = sockets[t.socket].send_to(t.contents, t.destination);
         }
-        while let Some(e) = protocol.poll_event() {
+        while let Some(e) = engine.poll_event() {
             let _ = events.send(e);
         }
-        if stopping {
-            return protocol;
+        if engine.is_stopping() {
+            return engine.into_protocol();
         }
-        let mut input = match protocol.poll_timeout() {
-            Some(deadline) => match inputs.recv_timeout(deadline.saturating_duration_since(now)) {
-                Ok(input) => input,
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => return protocol,
-            },
-            None => match inputs.recv() {
-                Ok(input) => input,
-                Err(_) => return protocol,
-            },
+        // A reader wakes us only when it finds the inbox empty: never block while it is not.
+        let first = if engine.has_datagrams() {
+            None
+        } else {
+            let received = match engine.deadline() {
+                Some(deadline) => {
+                    match inputs.recv_timeout(deadline.saturating_duration_since(now)) {
+                        Ok(input) => Ok(input),
+                        Err(RecvTimeoutError::Timeout) => continue,
+                        Err(RecvTimeoutError::Disconnected) => Err(()),
+                    }
+                }
+                None => inputs.recv().map_err(|_| ()),
+            };
+            match received {
+                Ok(input) => Some(input),
+                Err(()) => return engine.into_protocol(),
+            }
         };
-        let now = Instant::now();
-        // Whatever else is already waiting goes in before the next round of polling, up to a
-        // budget: a burst of datagrams or sends costs one round, not one each.
-        let mut handled = 0;
-        loop {
-            match input {
-                Input::Datagram {
-                    reader,
-                    from,
-                    buf,
-                    len,
-                } => {
-                    let datagram = Datagram {
-                        source: from,
-                        destination: locals[reader],
-                        contents: &buf[..len],
-                    };
-                    protocol.handle_datagram(now, datagram);
-                    let _ = recycle[reader].send(buf);
-                }
-                Input::Command(f) => f(&mut protocol, now),
-                // What the commands before it queued (a close's last datagrams) still goes
-                // out: the round of polling above runs once more.
-                Input::Stop => {
-                    stopping = true;
-                    break;
-                }
-            }
-            handled += 1;
-            if handled == BATCH {
-                break;
-            }
-            match inputs.try_recv() {
-                Ok(next) => input = next,
-                Err(_) => break,
-            }
-        }
+        engine.ingest(Instant::now(), first, || inputs.try_recv().ok());
     }
 }

@@ -40,6 +40,12 @@
 //! `poll_timeout` deadline. The application reaches the protocol through [`Driver::call`]
 //! (await a result) and [`Driver::post`] (fire and forget).
 //!
+//! Received datagrams wait in a bounded inbox ([`DEFAULT_INBOX_DATAGRAMS`], or the capacity
+//! given to [`Driver::spawn_with_inbox`]): when the protocol falls behind (a flood of junk at
+//! the socket), new datagrams are dropped and counted ([`Driver::inbox_stats`]) instead of
+//! queueing without bound. The driving round itself is `kaon-adapter-common`'s, shared with
+//! `kaon-std`; this crate is the task, socket and timer glue.
+//!
 //! Time comes from `tokio::time::Instant`, so `tokio::time::pause()` gives a test virtual time
 //! with real sockets. Bind sockets to specific addresses, not `0.0.0.0`: the address a datagram
 //! arrived on is the `destination` the protocol sees.
@@ -63,40 +69,24 @@
 pub mod mdns;
 pub mod peer;
 
+pub use kaon_adapter_common::{DEFAULT_INBOX_DATAGRAMS, InboxStats};
 pub use peer::{DEFAULT_HIGH_WATER_MARK, DataChannel, Message, PeerConnection};
 
-use kaon::{Datagram, Protocol};
+use kaon::Protocol;
+use kaon_adapter_common::{BUF_SIZE, Command, DatagramInbox, Engine, Input, Push};
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-
-/// Big enough for any UDP payload kaon produces or accepts.
-const BUF_SIZE: usize = 65_536;
-/// The most inputs handled between two rounds of polling.
-const BATCH: usize = 64;
-
-type Command<P> = Box<dyn FnOnce(&mut P, std::time::Instant) + Send>;
-
-enum Input<P> {
-    Datagram {
-        reader: usize,
-        from: SocketAddr,
-        buf: Vec<u8>,
-        len: usize,
-    },
-    Command(Command<P>),
-    Stop,
-}
 
 /// A protocol running on a tokio task over UDP sockets.
 pub struct Driver<P: Protocol> {
     inputs: mpsc::UnboundedSender<Input<P>>,
     /// Behind a lock so that any task holding `&Driver` can wait for events.
     events: tokio::sync::Mutex<mpsc::UnboundedReceiver<P::Event>>,
+    inbox: Arc<DatagramInbox>,
     task: Option<JoinHandle<P>>,
     readers: Vec<JoinHandle<()>>,
 }
@@ -106,9 +96,19 @@ where
     P: Protocol + Send + 'static,
     P::Event: Send + 'static,
 {
-    /// Starts driving `protocol` over `sockets` (at least one). Must be called inside a tokio
-    /// runtime.
+    /// Starts driving `protocol` over `sockets` (at least one), with an inbox of
+    /// [`DEFAULT_INBOX_DATAGRAMS`]. Must be called inside a tokio runtime.
     pub fn spawn(protocol: P, sockets: Vec<UdpSocket>) -> io::Result<Self> {
+        Self::spawn_with_inbox(protocol, sockets, DEFAULT_INBOX_DATAGRAMS)
+    }
+
+    /// Like [`spawn`](Self::spawn), holding at most `inbox` received datagrams that the
+    /// protocol has not taken yet; more are dropped and counted.
+    pub fn spawn_with_inbox(
+        protocol: P,
+        sockets: Vec<UdpSocket>,
+        inbox: usize,
+    ) -> io::Result<Self> {
         if sockets.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -117,27 +117,28 @@ where
         }
         let (inputs, input_rx) = mpsc::unbounded_channel();
         let (event_tx, events) = mpsc::unbounded_channel();
+        let inbox = Arc::new(DatagramInbox::new(inbox));
+        let wake = Arc::new(Notify::new());
         let mut locals = Vec::with_capacity(sockets.len());
         let mut shared = Vec::with_capacity(sockets.len());
-        let mut recycle = Vec::with_capacity(sockets.len());
         let mut readers = Vec::with_capacity(sockets.len());
         for (index, socket) in sockets.into_iter().enumerate() {
             locals.push(socket.local_addr()?);
             let socket = Arc::new(socket);
             shared.push(socket.clone());
-            let (give_back, take_back) = mpsc::unbounded_channel();
-            recycle.push(give_back);
             readers.push(tokio::spawn(read_loop(
                 index,
                 socket,
-                inputs.clone(),
-                take_back,
+                inbox.clone(),
+                wake.clone(),
             )));
         }
-        let task = tokio::spawn(drive(protocol, input_rx, event_tx, shared, locals, recycle));
+        let engine = Engine::new(protocol, locals, inbox.clone());
+        let task = tokio::spawn(drive(engine, input_rx, wake, event_tx, shared));
         Ok(Self {
             inputs,
             events: tokio::sync::Mutex::new(events),
+            inbox,
             task: Some(task),
             readers,
         })
@@ -167,6 +168,7 @@ where
     pub fn handle(&self) -> Handle<P> {
         Handle {
             inputs: self.inputs.clone(),
+            inbox: self.inbox.clone(),
         }
     }
 
@@ -174,6 +176,12 @@ where
     /// Cancellation-safe; concurrent callers each get different events.
     pub async fn next_event(&self) -> Option<P::Event> {
         self.events.lock().await.recv().await
+    }
+
+    /// Counters of the datagram inbox: received, dropped because it was full, its high-water
+    /// mark. Read without waiting for the driver task.
+    pub fn inbox_stats(&self) -> InboxStats {
+        self.inbox.stats()
     }
 
     /// Stops the driver and its socket readers and returns the protocol.
@@ -190,12 +198,14 @@ where
 /// Reaches a [`Driver`]'s protocol from anywhere: see [`Driver::handle`].
 pub struct Handle<P: Protocol> {
     inputs: mpsc::UnboundedSender<Input<P>>,
+    inbox: Arc<DatagramInbox>,
 }
 
 impl<P: Protocol> Clone for Handle<P> {
     fn clone(&self) -> Self {
         Self {
             inputs: self.inputs.clone(),
+            inbox: self.inbox.clone(),
         }
     }
 }
@@ -219,6 +229,11 @@ where
         F: FnOnce(&mut P, std::time::Instant) + Send + 'static,
     {
         let _ = self.inputs.send(Input::Command(Box::new(f)));
+    }
+
+    /// Like [`Driver::inbox_stats`].
+    pub fn inbox_stats(&self) -> InboxStats {
+        self.inbox.stats()
     }
 }
 
@@ -244,26 +259,20 @@ impl<P: Protocol> Drop for Driver<P> {
     }
 }
 
-async fn read_loop<P>(
+async fn read_loop(
     index: usize,
     socket: Arc<UdpSocket>,
-    inputs: mpsc::UnboundedSender<Input<P>>,
-    mut recycled: mpsc::UnboundedReceiver<Vec<u8>>,
+    inbox: Arc<DatagramInbox>,
+    wake: Arc<Notify>,
 ) {
+    let mut buf = vec![0; BUF_SIZE];
     loop {
-        let mut buf = recycled.try_recv().unwrap_or_else(|_| vec![0; BUF_SIZE]);
         // Receive errors (ICMP port unreachable on some systems) are not fatal for UDP.
         if let Ok((len, from)) = socket.recv_from(&mut buf).await
-            && inputs
-                .send(Input::Datagram {
-                    reader: index,
-                    from,
-                    buf,
-                    len,
-                })
-                .is_err()
+            && inbox.push(index, from, &buf[..len]) == Push::Wake
         {
-            return;
+            // A permit is kept if the driver is not waiting yet: the wake-up is not lost.
+            wake.notify_one();
         }
     }
 }
@@ -276,72 +285,37 @@ async fn sleep_until(deadline: Option<std::time::Instant>) {
 }
 
 async fn drive<P: Protocol>(
-    mut protocol: P,
+    mut engine: Engine<P>,
     mut inputs: mpsc::UnboundedReceiver<Input<P>>,
+    wake: Arc<Notify>,
     events: mpsc::UnboundedSender<P::Event>,
     sockets: Vec<Arc<UdpSocket>>,
-    locals: Vec<SocketAddr>,
-    recycle: Vec<mpsc::UnboundedSender<Vec<u8>>>,
 ) -> P {
-    let mut out = vec![0u8; BUF_SIZE];
-    let mut stopping = false;
     loop {
         let now = Instant::now().into_std();
-        protocol.handle_timeout(now);
-        while let Some(t) = protocol.poll_transmit(now, &mut out) {
-            // Send from the socket the protocol chose; fall back to the first one.
-            let i = locals.iter().position(|l| *l == t.source).unwrap_or(0);
-            let _ = sockets[i].send_to(&out[..t.len], t.destination).await;
+        engine.handle_timeout(now);
+        while let Some(t) = engine.poll_transmit(now) {
+            let _ = sockets[t.socket].send_to(t.contents, t.destination).await;
         }
-        while let Some(e) = protocol.poll_event() {
+        while let Some(e) = engine.poll_event() {
             let _ = events.send(e);
         }
-        if stopping {
-            return protocol;
+        if engine.is_stopping() {
+            return engine.into_protocol();
         }
-        let mut input = tokio::select! {
-            input = inputs.recv() => match input {
-                Some(input) => input,
-                None => return protocol,
-            },
-            () = sleep_until(protocol.poll_timeout()) => continue,
+        // A reader wakes us only when it finds the inbox empty: never wait while it is not.
+        let first = if engine.has_datagrams() {
+            None
+        } else {
+            tokio::select! {
+                input = inputs.recv() => match input {
+                    Some(input) => Some(input),
+                    None => return engine.into_protocol(),
+                },
+                () = wake.notified() => None,
+                () = sleep_until(engine.deadline()) => continue,
+            }
         };
-        let now = Instant::now().into_std();
-        // Whatever else is already waiting goes in before the next round of polling, up to a
-        // budget: a burst of datagrams or sends costs one round, not one each.
-        let mut handled = 0;
-        loop {
-            match input {
-                Input::Datagram {
-                    reader,
-                    from,
-                    buf,
-                    len,
-                } => {
-                    let datagram = Datagram {
-                        source: from,
-                        destination: locals[reader],
-                        contents: &buf[..len],
-                    };
-                    protocol.handle_datagram(now, datagram);
-                    let _ = recycle[reader].send(buf);
-                }
-                Input::Command(f) => f(&mut protocol, now),
-                // What the commands before it queued (a close's last datagrams) still goes
-                // out: the round of polling above runs once more.
-                Input::Stop => {
-                    stopping = true;
-                    break;
-                }
-            }
-            handled += 1;
-            if handled == BATCH {
-                break;
-            }
-            match inputs.try_recv() {
-                Ok(next) => input = next,
-                Err(_) => break,
-            }
-        }
+        engine.ingest(Instant::now().into_std(), first, || inputs.try_recv().ok());
     }
 }

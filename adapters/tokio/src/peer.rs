@@ -13,17 +13,20 @@
 //! slows down. Connection events wait behind them too: a connection whose application never
 //! reads its channels stalls as a whole. Messages for a [`DataChannel`] that was dropped are
 //! discarded. Connection events are few (candidates and state changes) and are kept until
-//! read.
+//! read. Received datagrams wait in the driver's bounded inbox: see
+//! [`PeerConnection::inbox_stats`].
+//!
+//! The dispatcher is `kaon-adapter-common`'s, shared with `kaon-std`; this module supplies
+//! the `watch`, `Notify` and channels it delivers through.
 
-use crate::{Driver, Handle};
+use crate::{Driver, Handle, InboxStats};
 use bytes::Bytes;
 use kaon::datachannel::{ChannelConfig, ChannelId};
 use kaon::peer::{
     ConnectionState, Error, PeerConfig, PeerEvent, PeerStats, SdpType, SignalingState,
 };
 use kaon::sdp::SessionDescription;
-use kaon::{Datagram, Protocol, Transmit};
-use std::collections::HashMap;
+use kaon_adapter_common::{ChannelState as State, Glue, InboxBudget};
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,29 +34,7 @@ use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 
-/// The high-water mark [`DataChannel::send`] waits under unless told otherwise (Pion's
-/// flow-control example uses the same 1 MiB).
-pub const DEFAULT_HIGH_WATER_MARK: usize = 1024 * 1024;
-
-/// The most message bytes all of a connection's channel inboxes hold before the dispatcher leaves
-/// further messages in the SCTP association (see the [module docs](self)).
-pub const INBOX_LIMIT: usize = 4 * 1024 * 1024;
-
-/// A received message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    /// The payload.
-    pub data: Bytes,
-    /// Binary (`true`) or text.
-    pub binary: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Connecting,
-    Open,
-    Closed,
-}
+pub use kaon_adapter_common::{DEFAULT_HIGH_WATER_MARK, INBOX_LIMIT, Message};
 
 /// What a channel handle and the dispatcher share.
 struct Signals {
@@ -63,142 +44,77 @@ struct Signals {
     low: Notify,
 }
 
+/// The dispatcher's end of a channel.
 struct Route {
     inbox: mpsc::UnboundedSender<Message>,
     signals: Arc<Signals>,
+}
+
+/// The application's end of a channel, before it becomes a [`DataChannel`].
+struct Ends {
+    inbox: mpsc::UnboundedReceiver<Message>,
+    signals: Arc<Signals>,
+}
+
+fn route(state: State) -> (Route, Ends) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let signals = Arc::new(Signals {
+        state: watch::Sender::new(state),
+        low: Notify::new(),
+    });
+    (
+        Route {
+            inbox: tx,
+            signals: signals.clone(),
+        },
+        Ends { inbox: rx, signals },
+    )
 }
 
 /// The parts of a channel the peer opened, handed to [`PeerConnection::accept_data_channel`].
 struct Accepted {
     id: ChannelId,
     label: String,
-    inbox: mpsc::UnboundedReceiver<Message>,
-    signals: Arc<Signals>,
+    ends: Ends,
 }
 
-/// The core plus the routing table; runs on the driver task.
-struct Dispatch {
-    pc: kaon::peer::PeerConnection,
-    routes: HashMap<ChannelId, Route>,
+/// `watch`, `Notify` and tokio channels under the shared dispatcher.
+struct TokioGlue {
     accepted: mpsc::UnboundedSender<Accepted>,
-    /// Bytes in all inboxes, shared with the channel handles that drain them.
-    inbox_bytes: Arc<AtomicUsize>,
 }
 
-impl Dispatch {
-    fn add_route(
-        &mut self,
-        id: ChannelId,
-        state: State,
-    ) -> (mpsc::UnboundedReceiver<Message>, Arc<Signals>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let signals = Arc::new(Signals {
-            state: watch::Sender::new(state),
-            low: Notify::new(),
-        });
-        self.pc
-            .set_buffered_amount_low_threshold(id, DEFAULT_HIGH_WATER_MARK / 2);
-        self.routes.insert(
-            id,
-            Route {
-                inbox: tx,
-                signals: signals.clone(),
-            },
-        );
-        (rx, signals)
+impl Glue for TokioGlue {
+    type Route = Route;
+
+    fn deliver(&self, route: &Route, message: Message) -> Result<(), Message> {
+        route.inbox.send(message).map_err(|e| e.0)
     }
 
-    fn close_route(&mut self, id: ChannelId) {
-        if let Some(route) = self.routes.remove(&id) {
-            route.signals.state.send_replace(State::Closed);
+    fn set_state(&self, route: &Route, state: State) {
+        route.signals.state.send_replace(state);
+        if state == State::Closed {
             route.signals.low.notify_one();
         }
     }
-}
 
-impl Protocol for Dispatch {
-    type Event = PeerEvent;
-
-    fn handle_datagram(&mut self, now: Instant, datagram: Datagram<'_>) {
-        self.pc.handle_datagram(now, datagram);
+    fn buffered_low(&self, route: &Route) {
+        route.signals.low.notify_one();
     }
 
-    fn handle_timeout(&mut self, now: Instant) {
-        self.pc.handle_timeout(now);
-    }
-
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        self.pc.poll_transmit(now, buf)
-    }
-
-    fn poll_event(&mut self) -> Option<PeerEvent> {
-        loop {
-            if self.inbox_bytes.load(Ordering::Acquire) > INBOX_LIMIT {
-                // Leave the rest in the association: its receive window slows the peer down.
-                return None;
-            }
-            match self.pc.poll_event()? {
-                PeerEvent::Message {
-                    channel,
-                    data,
-                    binary,
-                } => {
-                    let Some(route) = self.routes.get(&channel) else {
-                        continue;
-                    };
-                    let len = data.len();
-                    self.inbox_bytes.fetch_add(len, Ordering::AcqRel);
-                    if route.inbox.send(Message { data, binary }).is_err() {
-                        // The handle is gone: nobody will read it.
-                        self.inbox_bytes.fetch_sub(len, Ordering::AcqRel);
-                    }
-                }
-                PeerEvent::DataChannelOpen { id, label, remote } => {
-                    if remote {
-                        let (inbox, signals) = self.add_route(id, State::Open);
-                        let _ = self.accepted.send(Accepted {
-                            id,
-                            label,
-                            inbox,
-                            signals,
-                        });
-                    } else if let Some(route) = self.routes.get(&id) {
-                        route.signals.state.send_replace(State::Open);
-                    }
-                }
-                PeerEvent::BufferedAmountLow(id) => {
-                    if let Some(route) = self.routes.get(&id) {
-                        route.signals.low.notify_one();
-                    }
-                }
-                PeerEvent::DataChannelClosed(id) => self.close_route(id),
-                e @ (PeerEvent::SctpClosed
-                | PeerEvent::DtlsClosed
-                | PeerEvent::DtlsFailed(_)
-                | PeerEvent::ConnectionStateChanged(
-                    ConnectionState::Closed | ConnectionState::Failed,
-                )) => {
-                    let ids: Vec<_> = self.routes.keys().copied().collect();
-                    for id in ids {
-                        self.close_route(id);
-                    }
-                    return Some(e);
-                }
-                e => return Some(e),
-            }
-        }
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.pc.poll_timeout()
+    fn accept(&mut self, id: ChannelId, label: String) -> Route {
+        let (route, ends) = route(State::Open);
+        let _ = self.accepted.send(Accepted { id, label, ends });
+        route
     }
 }
+
+type Dispatch = kaon_adapter_common::Dispatch<TokioGlue>;
 
 /// A WebRTC peer connection on a tokio task: see the [crate docs](crate).
 pub struct PeerConnection {
     driver: Driver<Dispatch>,
     accepted: Mutex<mpsc::UnboundedReceiver<Accepted>>,
-    inbox_bytes: Arc<AtomicUsize>,
+    budget: InboxBudget,
 }
 
 impl PeerConnection {
@@ -211,17 +127,12 @@ impl PeerConnection {
                 .map_err(io::Error::other)?;
         }
         let (tx, accepted) = mpsc::unbounded_channel();
-        let inbox_bytes = Arc::new(AtomicUsize::new(0));
-        let dispatch = Dispatch {
-            pc,
-            routes: HashMap::new(),
-            accepted: tx,
-            inbox_bytes: inbox_bytes.clone(),
-        };
+        let budget = InboxBudget::default();
+        let dispatch = Dispatch::new(pc, TokioGlue { accepted: tx }, budget.clone());
         Ok(Self {
             driver: Driver::spawn(dispatch, sockets)?,
             accepted: Mutex::new(accepted),
-            inbox_bytes,
+            budget,
         })
     }
 
@@ -319,42 +230,43 @@ impl PeerConnection {
     ) -> Result<DataChannel, Error> {
         let label = label.to_string();
         let name = label.clone();
-        let (id, inbox, signals) = self
+        let (id, ends) = self
             .driver
             .call(move |r, now| {
                 let id = r.pc.create_data_channel(now, &name, config)?;
-                let (inbox, signals) = r.add_route(id, State::Connecting);
-                Ok::<_, Error>((id, inbox, signals))
+                let (route, ends) = route(State::Connecting);
+                r.add_route(id, route);
+                Ok::<_, Error>((id, ends))
             })
             .await
             .ok_or(Error::Closed)??;
-        Ok(self.channel(id, label, inbox, signals))
+        Ok(self.channel(id, label, ends))
     }
 
     /// The next channel the peer opened; `None` once the driver has stopped. Cancellation-safe.
     pub async fn accept_data_channel(&self) -> Option<DataChannel> {
         let a = self.accepted.lock().await.recv().await?;
-        Some(self.channel(a.id, a.label, a.inbox, a.signals))
+        Some(self.channel(a.id, a.label, a.ends))
     }
 
-    fn channel(
-        &self,
-        id: ChannelId,
-        label: String,
-        inbox: mpsc::UnboundedReceiver<Message>,
-        signals: Arc<Signals>,
-    ) -> DataChannel {
+    fn channel(&self, id: ChannelId, label: String, ends: Ends) -> DataChannel {
         DataChannel {
             id,
             label,
             handle: self.driver.handle(),
-            inbox: Mutex::new(inbox),
-            state: signals.state.subscribe(),
-            signals,
-            inbox_bytes: self.inbox_bytes.clone(),
+            inbox: Mutex::new(ends.inbox),
+            state: ends.signals.state.subscribe(),
+            signals: ends.signals,
+            budget: self.budget.clone(),
             high_water: AtomicUsize::new(DEFAULT_HIGH_WATER_MARK),
             last_buffered: AtomicUsize::new(0),
         }
+    }
+
+    /// Counters of the driver's datagram inbox: how many datagrams arrived, how many were
+    /// dropped because the connection could not keep up (a flood), the most that waited.
+    pub fn inbox_stats(&self) -> InboxStats {
+        self.driver.inbox_stats()
     }
 
     /// Closes the connection (SCTP shutdown, DTLS close_notify); every channel's `recv` ends.
@@ -371,7 +283,7 @@ pub struct DataChannel {
     inbox: Mutex<mpsc::UnboundedReceiver<Message>>,
     state: watch::Receiver<State>,
     signals: Arc<Signals>,
-    inbox_bytes: Arc<AtomicUsize>,
+    budget: InboxBudget,
     high_water: AtomicUsize,
     /// The buffered amount the last `send` left behind: the next one waits if it is above the
     /// high-water mark, without asking the driver again.
@@ -478,10 +390,7 @@ impl DataChannel {
     /// read. Cancellation-safe.
     pub async fn recv(&self) -> Option<Message> {
         let message = self.inbox.lock().await.recv().await?;
-        let before = self
-            .inbox_bytes
-            .fetch_sub(message.data.len(), Ordering::AcqRel);
-        if before > INBOX_LIMIT && before - message.data.len() <= INBOX_LIMIT {
+        if self.budget.release(message.data.len()) {
             // The dispatcher stopped taking events at the limit: wake the driver to resume.
             self.handle.post(|_, _| {});
         }
@@ -509,7 +418,7 @@ impl Drop for DataChannel {
             freed += m.data.len();
         }
         if freed > 0 {
-            self.inbox_bytes.fetch_sub(freed, Ordering::AcqRel);
+            self.budget.release(freed);
             self.handle.post(|_, _| {});
         }
     }

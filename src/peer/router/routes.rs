@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use super::{MAX_ROUTES_PER_PEER, PeerConnection, PeerId, Route, Router, live, live_mut};
+use super::{MAX_ROUTES_PER_PEER, PeerId, Route, Router, live, live_mut};
 
 impl Router {
     /// Records that `id` sent from `local` to `remote`, so what comes back reaches it.
@@ -22,14 +22,16 @@ impl Router {
                 }
             }
             Some(owner) => {
-                let selects = |p: &PeerConnection| {
-                    p.ice()
+                // Only a peer whose ICE selected the pair (the remote side answered its checks
+                // with the right credentials) takes a route from its owner: a peer merely
+                // sending there, hostile or confused, takes nothing, whether the owner is
+                // working or still setting up. Its checks' answers come back by transaction.
+                let we_selected = live(&self.slots, id).is_some_and(|e| {
+                    e.pc.ice()
                         .selected_pair()
                         .is_some_and(|s| s.local == local && s.remote == remote)
-                };
-                let owner_selected = live(&self.slots, owner).is_some_and(|e| selects(&e.pc));
-                let we_selected = live(&self.slots, id).is_some_and(|e| selects(&e.pc));
-                if owner_selected && !we_selected {
+                });
+                if !we_selected {
                     self.stats.route_conflicts += 1;
                     return;
                 }

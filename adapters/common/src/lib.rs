@@ -1,0 +1,41 @@
+//! # kaon-adapter-common: what every kaon adapter needs, once
+//!
+//! `kaon-std` (threads) and `kaon-tokio` (tasks) differ only in how they wait and how they
+//! touch sockets. Everything else lives here, with no socket, clock or thread of its own:
+//!
+//! - [`Engine`]: one driving round of a [`kaon::Protocol`]: feed queued datagrams and commands
+//!   in (a bounded batch), hand the datagrams to send and the events out, report the deadline.
+//! - [`DatagramInbox`]: the bounded queue between socket readers and the engine. Under a flood
+//!   it drops and counts instead of growing ([`InboxStats`]), and it reuses its buffers.
+//! - [`Dispatch`]: a [`kaon::peer::PeerConnection`] whose channel events (messages, opens,
+//!   closes, buffered-amount-low) go to per-channel routes an adapter supplies through [`Glue`],
+//!   with one byte budget ([`INBOX_LIMIT`]) over all of a connection's channel inboxes.
+//!
+//! An adapter's loop, in outline (the `wait_*` and `send_to` calls are the runtime's):
+//!
+//! ```ignore
+//! loop {
+//!     let now = clock();
+//!     engine.handle_timeout(now);
+//!     while let Some(t) = engine.poll_transmit(now) {
+//!         sockets[t.socket].send_to(t.contents, t.destination);
+//!     }
+//!     while let Some(e) = engine.poll_event() { events.send(e); }
+//!     if engine.is_stopping() { return engine.into_protocol(); }
+//!     // Block only when no datagram is waiting: a command, a reader's wake-up, or the deadline.
+//!     let first = if engine.has_datagrams() { None } else { wait_for_input(engine.deadline()) };
+//!     engine.ingest(clock(), first, || commands.try_recv().ok());
+//! }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod dispatch;
+mod engine;
+mod inbox;
+
+pub use dispatch::{
+    ChannelState, DEFAULT_HIGH_WATER_MARK, Dispatch, Glue, INBOX_LIMIT, InboxBudget, Message,
+};
+pub use engine::{BATCH, BUF_SIZE, Command, Engine, Input, Outgoing};
+pub use inbox::{DEFAULT_INBOX_DATAGRAMS, DatagramInbox, FAIR_SHARE, InboxStats, Push, Queued};
