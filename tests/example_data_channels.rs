@@ -12,132 +12,24 @@
 //! `CI=true` and is skipped otherwise.
 
 mod common;
+mod example_support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
-use std::sync::mpsc::{Receiver, channel};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kaon::datachannel::{ChannelConfig, ChannelId};
-use kaon::peer::{PeerConfig, PeerConnection, PeerEvent, SdpType};
-use kaon::sdp::SessionDescription;
-use kaon_std::Driver;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// The example's binary, built once per test run.
-fn example() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut build = Command::new(cargo);
-            build
-                .args(["build", "--example", "data-channels"])
-                .current_dir(common::repo_root());
-            if !cfg!(debug_assertions) {
-                build.arg("--release");
-            }
-            // The features this test was built with, so kaon is not built a second time.
-            if cfg!(feature = "sim") {
-                build.args(["--features", "sim"]);
-            }
-            let status = build.status().expect("run cargo build");
-            assert!(
-                status.success(),
-                "cargo build --example data-channels failed"
-            );
-            // This test runs from target/<profile>/deps/; examples live in target/<profile>/examples/.
-            let exe = std::env::current_exe().expect("test executable");
-            let profile = exe.parent().and_then(|d| d.parent()).expect("target dir");
-            profile.join("examples/data-channels")
-        })
-        .clone()
-}
-
-/// A child process killed (by its own pid) when dropped, with its stdout lines on a channel.
-struct Running {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Running {
-    fn start(cmd: &mut Command) -> Self {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                println!("example: {line}");
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// The first line (from now on) for which `pred` holds.
-    fn line(&mut self, what: &str, limit: Duration, pred: impl Fn(&str) -> bool) -> String {
-        let end = Instant::now() + limit;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if pred(&line) => return line,
-                Ok(line) => self.seen.push(line),
-                Err(_) => panic!(
-                    "example: no {what} within {limit:?}; printed {:?}",
-                    self.seen
-                ),
-            }
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `cmd` to completion, killing it after `limit`.
-fn run(cmd: &mut Command, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
-    let end = Instant::now() + limit;
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > end {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "{cmd:?} ran longer than {limit:?}; stdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
-}
+use example_support::{
+    CHROMIUM, Client, Running, example, http, parse_response, run, session_server, threads,
+};
 
 #[test]
 fn the_demo_prints_a_handshake_timeline() {
-    let out = run(Command::new(example()).arg("2"), Duration::from_secs(60));
+    let out = run(
+        Command::new(example("data-channels")).arg("2"),
+        Duration::from_secs(60),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     assert!(
@@ -192,7 +84,8 @@ fn the_browser_page_connects_to_the_example() {
         return;
     }
 
-    let mut server = Running::start(Command::new(example()).args(["--serve", "127.0.0.1:0"]));
+    let mut server =
+        Running::start(Command::new(example("data-channels")).args(["--serve", "127.0.0.1:0"]));
     let banner = server.line("URL", Duration::from_secs(30), |l| l.contains("http://"));
     let url = banner
         .split_whitespace()
@@ -229,152 +122,10 @@ fn the_browser_page_connects_to_the_example() {
 /// Starts `data-channels --serve 127.0.0.1:0` with `options` and returns it with its HTTP
 /// address.
 fn server(options: &[&str]) -> (Running, SocketAddr) {
-    let mut server = Running::start(
-        Command::new(example())
-            .args(["--serve", "127.0.0.1:0"])
-            .args(options),
-    );
-    let banner = server.line("URL", Duration::from_secs(30), |l| l.contains("http://"));
-    let addr = banner
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http://"))
-        .and_then(|w| w.trim_end_matches('/').parse().ok())
-        .unwrap_or_else(|| panic!("no address in {banner:?}"));
-    (server, addr)
-}
-
-/// A response: status, headers (names lower case), body.
-#[derive(Debug)]
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// One HTTP/1.1 request on a connection of its own, read to the server's close.
-fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Response {
-    let mut s = TcpStream::connect(addr).expect("connect to the example");
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/sdp\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send the request");
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).expect("read the response");
-    parse_response(&raw)
-}
-
-fn parse_response(raw: &str) -> Response {
-    let (head, body) = raw
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("not an HTTP response: {raw:?}"));
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {raw:?}"));
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Response {
-        status,
-        headers,
-        body: body.to_string(),
-    }
-}
-
-/// A kaon client that offers a channel "chat"; its socket is bound but only read once the
-/// client is started, so an offer that is never started never connects.
-struct Client {
-    pc: PeerConnection,
-    socket: UdpSocket,
-    channel: ChannelId,
-    offer: String,
-}
-
-impl Client {
-    fn new() -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let mut pc = PeerConnection::new(PeerConfig::default()).unwrap();
-        pc.add_local_address(socket.local_addr().unwrap()).unwrap();
-        let channel = pc
-            .create_data_channel(Instant::now(), "chat", ChannelConfig::default())
-            .unwrap();
-        let offer = pc.create_offer().unwrap();
-        pc.set_local_description(SdpType::Offer, offer.clone())
-            .unwrap();
-        Self {
-            pc,
-            socket,
-            channel,
-            offer: offer.to_string(),
-        }
-    }
-
-    /// Applies the server's answer and drives the connection until kaon's greeting arrives.
-    fn connect(mut self, answer: &str) -> Connected {
-        self.pc
-            .set_remote_description(
-                SdpType::Answer,
-                SessionDescription::parse(answer).expect("the answer parses"),
-            )
-            .expect("the answer applies");
-        let driver = Driver::spawn(self.pc, vec![self.socket]).unwrap();
-        let mut c = Connected {
-            driver,
-            channel: self.channel,
-        };
-        let greeting = c.next_text(Duration::from_secs(10));
-        assert!(greeting.starts_with("hello from kaon"), "{greeting:?}");
-        c
-    }
-}
-
-struct Connected {
-    driver: Driver<PeerConnection>,
-    channel: ChannelId,
-}
-
-impl Connected {
-    fn next_text(&mut self, limit: Duration) -> String {
-        let end = Instant::now() + limit;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.driver.events().recv_timeout(left) {
-                Ok(PeerEvent::Message { data, .. }) => {
-                    return String::from_utf8(data.to_vec()).unwrap();
-                }
-                Ok(_) => {}
-                Err(e) => panic!("no message from the server within {limit:?}: {e}"),
-            }
-        }
-    }
-
-    fn chat(&mut self, text: &str) {
-        let (channel, t) = (self.channel, text.to_string());
-        self.driver
-            .call(move |pc, now| pc.send_text(now, channel, &t))
-            .expect("driver running")
-            .expect("send accepted");
-        assert_eq!(
-            self.next_text(Duration::from_secs(5)),
-            format!("echo: {text}")
-        );
-    }
+    let mut args = vec!["--serve", "127.0.0.1:0"];
+    args.extend_from_slice(options);
+    let (server, http, _) = session_server(&example("data-channels"), &args);
+    (server, http)
 }
 
 #[test]
@@ -462,14 +213,6 @@ fn an_unconnected_session_is_reclaimed_and_its_slot_reused() {
 }
 
 /// The example's thread count, from /proc (Linux).
-fn threads(pid: u32) -> Option<usize> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 #[test]
 fn slow_loris_clients_hold_no_worker_and_are_cut_off_at_the_header_timeout() {
     const SLOW: usize = 24;
