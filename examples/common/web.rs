@@ -276,3 +276,69 @@ pub async fn listen(addr: &str) -> io::Result<TcpListener> {
         .await
         .map_err(|e| io::Error::new(e.kind(), format!("listen on {addr} for HTTP: {e}")))
 }
+
+/// A response as [`fetch`] returns it.
+#[derive(Debug)]
+pub struct Fetched {
+    /// Its status.
+    pub status: StatusCode,
+    /// Its headers.
+    pub headers: hyper::HeaderMap,
+    /// Its whole body.
+    pub body: Bytes,
+}
+
+/// One request to `url` (`http://host:port/path`) on a connection of its own, through hyper's
+/// client, with the whole exchange bounded by `limit`.
+pub async fn fetch(
+    method: hyper::Method,
+    url: &str,
+    content_type: &str,
+    body: impl Into<Bytes>,
+    limit: Duration,
+) -> io::Result<Fetched> {
+    let what = format!("{method} {url}");
+    let fail = |e: &dyn std::fmt::Display| io::Error::other(format!("{what}: {e}"));
+    let exchange = async {
+        let uri: hyper::Uri = url.parse().map_err(|e| fail(&e))?;
+        let authority = uri
+            .authority()
+            .ok_or_else(|| fail(&"no host in the URL"))?
+            .clone();
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let port = authority.port_u16().unwrap_or(80);
+        let stream = tokio::net::TcpStream::connect((host, port))
+            .await
+            .map_err(|e| fail(&e))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| fail(&e))?;
+        let driving = tokio::spawn(conn);
+        let request = Request::builder()
+            .method(method.clone())
+            .uri(uri.path_and_query().map_or("/", |p| p.as_str()))
+            .header(hyper::header::HOST, authority.as_str())
+            .header(CONTENT_TYPE, content_type)
+            .body(Full::new(body.into()))
+            .map_err(|e| fail(&e))?;
+        let response = sender.send_request(request).await.map_err(|e| fail(&e))?;
+        let (parts, incoming) = response.into_parts();
+        let body = Limited::new(incoming, 1 << 20)
+            .collect()
+            .await
+            .map_err(|e| fail(&e))?
+            .to_bytes();
+        driving.abort();
+        Ok(Fetched {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    };
+    tokio::time::timeout(limit, exchange)
+        .await
+        .map_err(|_| fail(&format!("no response within {limit:?}")))?
+}

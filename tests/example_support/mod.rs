@@ -42,7 +42,7 @@ pub fn example(name: &str) -> PathBuf {
 pub struct Running {
     pub child: Child,
     lines: Receiver<String>,
-    seen: Vec<String>,
+    pub seen: Vec<String>,
 }
 
 impl Running {
@@ -133,7 +133,7 @@ pub fn session_server(
     });
     let udp = line
         .trim_start_matches("every session on UDP ")
-        .split(';')
+        .split([';', ','])
         .next()
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("no UDP address in {line:?}"));
