@@ -41,7 +41,7 @@ fn candidates_trickle_both_ways_with_end_of_candidates_over_ipv4() {
     // The answer carried no candidate; the server's came one by one, then its end.
     assert!(has(&out, "answer with 0 candidates in it"), "{out}");
     assert!(
-        has(&out, &format!("remote candidate:"))
+        has(&out, "remote candidate:")
             && out.contains(&format!(" {} {} typ host", udp.ip(), udp.port())),
         "the server's candidate was not trickled: {out}"
     );
