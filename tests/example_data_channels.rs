@@ -318,3 +318,126 @@ fn a_body_too_slow_gets_408_and_one_too_large_gets_413() {
     let r = http(addr, "GET", "/nothing", "");
     assert_eq!(r.status, 404, "{r:?}");
 }
+
+/// The example's resident memory in KiB, from /proc (Linux).
+fn rss_kib(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// POSTs `offer` until it is taken, honouring `Retry-After` on 503 (the pending cap or the
+/// connection cap); returns the answer and how many 503s it took.
+fn post_patiently(addr: SocketAddr, offer: &str, limit: Duration) -> (String, usize) {
+    let end = Instant::now() + limit;
+    let mut busy = 0;
+    loop {
+        let r = http(addr, "POST", "/offer", offer);
+        match r.status {
+            201 => return (r.body, busy),
+            503 => {
+                busy += 1;
+                let wait: u64 = r
+                    .header("retry-after")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| panic!("503 without Retry-After: {r:?}"));
+                assert!(Instant::now() < end, "still refused after {limit:?}");
+                std::thread::sleep(Duration::from_secs(wait));
+            }
+            _ => panic!("{r:?}"),
+        }
+    }
+}
+
+#[test]
+fn sessions_still_connect_through_a_flood_of_held_connections_and_offers_that_never_connect() {
+    const HELD: usize = 400;
+    const DUDS: usize = 300;
+    let (mut server, addr) = server(&[
+        "--max-pending",
+        "50",
+        "--connect-timeout",
+        "3",
+        "--max-connections",
+        "200",
+        "--header-timeout",
+        "4",
+    ]);
+    let pid = server.child.id();
+    let before = (rss_kib(pid), threads(pid));
+
+    // Offers that never connect, from four clients at once (one offer text serves: the
+    // server's ufrag is what routes).
+    let dud = Client::new();
+    let t = Instant::now();
+    let outcomes: Vec<(usize, usize)> = std::thread::scope(|s| {
+        let jobs: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let (mut taken, mut busy) = (0, 0);
+                    for _ in 0..DUDS / 4 {
+                        match http(addr, "POST", "/offer", &dud.offer).status {
+                            201 => taken += 1,
+                            503 => busy += 1,
+                            other => panic!("a dud offer got {other}"),
+                        }
+                    }
+                    (taken, busy)
+                })
+            })
+            .collect();
+        jobs.into_iter().map(|j| j.join().unwrap()).collect()
+    });
+    let taken: usize = outcomes.iter().map(|o| o.0).sum();
+    let busy: usize = outcomes.iter().map(|o| o.1).sum();
+    assert_eq!(
+        taken, 50,
+        "the pending cap of 50 did not hold ({busy} refused)"
+    );
+    let offers_ms = t.elapsed().as_secs_f64() * 1e3;
+
+    // Connections that send half a request head and wait.
+    let held: Vec<TcpStream> = (0..HELD)
+        .filter_map(|_| {
+            let mut s = TcpStream::connect(addr).ok()?;
+            s.write_all(b"POST /offer HTTP/1.1\r\nhost: x\r\n").ok()?;
+            Some(s)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let flooded = (rss_kib(pid), threads(pid));
+
+    // A legitimate client gets in (it honours Retry-After) and chats.
+    let t = Instant::now();
+    let legit = Client::new();
+    let (answer, refusals) = post_patiently(addr, &legit.offer, Duration::from_secs(20));
+    legit.connect(&answer).chat("through the flood");
+    println!(
+        "{taken} dud offers taken and {busy} refused in {offers_ms:.0} ms; {} connections \
+         held; a legitimate session connected after {refusals} 503s in {:.1} s; memory \
+         {:?} KiB -> {:?} KiB flooded -> {:?} KiB, threads {:?} -> {:?} -> {:?}",
+        held.len(),
+        t.elapsed().as_secs_f64(),
+        before.0,
+        flooded.0,
+        rss_kib(pid),
+        before.1,
+        flooded.1,
+        threads(pid),
+    );
+    if let (Some(a), Some(b)) = (before.1, flooded.1) {
+        assert!(b <= a + 2, "threads grew from {a} to {b} under the flood");
+    }
+    if let (Some(a), Some(b)) = (before.0, flooded.0) {
+        assert!(
+            b < a + 64 * 1024,
+            "memory grew from {a} KiB to {b} KiB under the flood"
+        );
+    }
+    server.line("a reclaimed dud", Duration::from_secs(5), |l| {
+        l.contains("reclaimed: not connected")
+    });
+    drop(held);
+}

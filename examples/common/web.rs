@@ -156,6 +156,31 @@ const BUSY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-type: text/plain\r\n\
 content-length: 24\r\nconnection: close\r\n\r\ntoo many connections, retry\n";
 
+/// Connections past the cap being told so at once, at most; past this they are just closed.
+const REFUSALS: usize = 256;
+
+/// Tells a connection past the cap to come back later. Closing a socket with the request unread
+/// makes the kernel send a reset, which can reach the client before the 503 does: so the 503 is
+/// followed by a half close, and what the client sends is read and dropped for up to a second.
+fn refuse(stream: tokio::net::TcpStream, refusals: &Arc<Semaphore>) {
+    let Ok(permit) = refusals.clone().try_acquire_owned() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let _permit = permit;
+        let mut stream = stream;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let drain = async {
+            stream.write_all(BUSY).await?;
+            stream.shutdown().await?;
+            let mut sink = [0u8; 4096];
+            while stream.read(&mut sink).await? > 0 {}
+            Ok::<_, io::Error>(())
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+    });
+}
+
 /// Serves `listener` for ever, calling `handler` with each request whose body arrived whole
 /// within the limits. Returns only if the listener fails for good.
 pub async fn serve<H, F>(listener: TcpListener, limits: Limits, stats: Arc<Stats>, handler: H)
@@ -165,6 +190,7 @@ where
 {
     let limits = Arc::new(limits);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let refusals = Arc::new(Semaphore::new(REFUSALS));
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -179,8 +205,7 @@ where
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             Stats::bump(&stats.refused_busy);
-            // Best effort: a full socket buffer just means the client sees the close.
-            let _ = stream.try_write(BUSY);
+            refuse(stream, &refusals);
             continue;
         };
         Stats::bump(&stats.accepted);

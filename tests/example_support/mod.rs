@@ -159,18 +159,27 @@ impl Response {
 
 /// One HTTP/1.1 request on a connection of its own, read to the server's close.
 pub fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Response {
-    let mut s = TcpStream::connect(addr).expect("connect to the example");
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    try_http(addr, method, path, body).expect("an HTTP exchange with the example")
+}
+
+/// [`http`], with I/O errors (a reset, say) returned.
+pub fn try_http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> std::io::Result<Response> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/sdp\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
-    )
-    .expect("send the request");
+    )?;
     let mut raw = String::new();
-    s.read_to_string(&mut raw).expect("read the response");
-    parse_response(&raw)
+    s.read_to_string(&mut raw)?;
+    Ok(parse_response(&raw))
 }
 
 pub fn parse_response(raw: &str) -> Response {
