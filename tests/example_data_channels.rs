@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use example_support::{
     CHROMIUM, Client, Running, example, http, parse_response, run, session_server, threads,
+    try_http,
 };
 
 #[test]
@@ -329,12 +330,21 @@ fn rss_kib(pid: u32) -> Option<u64> {
 }
 
 /// POSTs `offer` until it is taken, honouring `Retry-After` on 503 (the pending cap or the
-/// connection cap); returns the answer and how many 503s it took.
+/// connection cap) and retrying a second after a connection the server had no room to answer
+/// (reset); returns the answer and how many refusals it took.
 fn post_patiently(addr: SocketAddr, offer: &str, limit: Duration) -> (String, usize) {
     let end = Instant::now() + limit;
     let mut busy = 0;
     loop {
-        let r = http(addr, "POST", "/offer", offer);
+        let r = match try_http(addr, "POST", "/offer", offer) {
+            Ok(r) => r,
+            Err(e) => {
+                busy += 1;
+                assert!(Instant::now() < end, "still refused after {limit:?}: {e}");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
         match r.status {
             201 => return (r.body, busy),
             503 => {
@@ -351,10 +361,24 @@ fn post_patiently(addr: SocketAddr, offer: &str, limit: Duration) -> (String, us
     }
 }
 
+/// A count from the environment (for a bigger flood by hand), or `default`.
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The flood is 400 held connections and 300 offers that never connect; `KAON_FLOOD_HELD` and
+/// `KAON_FLOOD_OFFERS` make it bigger (the test process then needs as many file descriptors).
+/// After the kaon client, headless Chromium's page connects and chats too, as in
+/// `the_browser_page_connects_to_the_example`.
 #[test]
 fn sessions_still_connect_through_a_flood_of_held_connections_and_offers_that_never_connect() {
-    const HELD: usize = 400;
-    const DUDS: usize = 300;
+    const TEST: &str =
+        "sessions_still_connect_through_a_flood_of_held_connections_and_offers_that_never_connect";
+    let held_count = env_count("KAON_FLOOD_HELD", 400);
+    let duds = env_count("KAON_FLOOD_OFFERS", 300);
     let (mut server, addr) = server(&[
         "--max-pending",
         "50",
@@ -377,7 +401,7 @@ fn sessions_still_connect_through_a_flood_of_held_connections_and_offers_that_ne
             .map(|_| {
                 s.spawn(|| {
                     let (mut taken, mut busy) = (0, 0);
-                    for _ in 0..DUDS / 4 {
+                    for _ in 0..duds.div_ceil(4) {
                         match http(addr, "POST", "/offer", &dud.offer).status {
                             201 => taken += 1,
                             503 => busy += 1,
@@ -399,7 +423,7 @@ fn sessions_still_connect_through_a_flood_of_held_connections_and_offers_that_ne
     let offers_ms = t.elapsed().as_secs_f64() * 1e3;
 
     // Connections that send half a request head and wait.
-    let held: Vec<TcpStream> = (0..HELD)
+    let held: Vec<TcpStream> = (0..held_count)
         .filter_map(|_| {
             let mut s = TcpStream::connect(addr).ok()?;
             s.write_all(b"POST /offer HTTP/1.1\r\nhost: x\r\n").ok()?;
@@ -439,5 +463,43 @@ fn sessions_still_connect_through_a_flood_of_held_connections_and_offers_that_ne
     server.line("a reclaimed dud", Duration::from_secs(5), |l| {
         l.contains("reclaimed: not connected")
     });
+
+    // And a browser, through the page (which honours Retry-After too).
+    let scripts = common::repo_root().join("tests/interop/chromium");
+    let missing = if !PathBuf::from(CHROMIUM).is_file() {
+        Some(CHROMIUM)
+    } else if common::which("node").is_none() {
+        Some("node")
+    } else if !scripts.join("node_modules/playwright-core").is_dir() {
+        Some("tests/interop/chromium/node_modules (run npm ci there)")
+    } else {
+        None
+    };
+    if let Some(what) = missing {
+        common::missing_peer(TEST, what);
+        return;
+    }
+    let t = Instant::now();
+    let out = run(
+        Command::new("node")
+            .args([
+                "example.mjs",
+                &format!("http://{addr}/"),
+                "hello through the flood",
+            ])
+            .current_dir(&scripts),
+        Duration::from_secs(90),
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && report.contains(r#""ev":"done""#),
+        "the page did not chat with kaon after the flood: {report}"
+    );
+    println!(
+        "the browser page chatted {:.1} s after the flood; memory {:?} KiB, threads {:?}",
+        t.elapsed().as_secs_f64(),
+        rss_kib(pid),
+        threads(pid)
+    );
     drop(held);
 }
