@@ -16,6 +16,7 @@
 //!
 //! | request | what it does |
 //! |---|---|
+//! | `GET /` | a page that does the client's part in the browser |
 //! | `POST /session` with an offer (`application/sdp`) | `201 Created`, the answer, and `Location: /session/<token>` (the token is random: it is the session's only credential) |
 //! | `PATCH /session/<token>` with a `candidate:...` line, or `end-of-candidates` | gives the session a candidate of the client's (`204`) |
 //! | `GET /session/<token>/candidates?from=K` | the server's candidates from the K-th on, one a line, then `end-of-candidates` once gathering is done; waits up to 10 s for one to appear (long poll) |
@@ -50,6 +51,9 @@ use kaon_tokio::Driver;
 use tokio::sync::watch;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// The page: the client's part in a browser.
+const PAGE: &str = include_str!("trickle-ice/index.html");
 
 const USAGE: &str = "usage: trickle-ice serve [HTTP_ADDR] [--udp ADDR]... [--max-sessions N] \
                      [--connect-timeout SECS] [--max-connections N] [--header-timeout SECS]
@@ -277,6 +281,7 @@ async fn route(server: Arc<Server>, req: Request<Bytes>) -> web::Reply {
     let path = req.uri().path().to_string();
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (req.method(), parts.as_slice()) {
+        (&Method::GET, [""]) => web::reply(StatusCode::OK, "text/html; charset=utf-8", PAGE),
         (&Method::POST, ["session"]) => offer(&server, req.body()).await,
         (&Method::PATCH, ["session", token]) => match server.session(token) {
             Some(s) => remote_candidate(&server, &s, req.body()).await,

@@ -90,7 +90,7 @@ fn chromium_peer_connections_in_one_page_share_the_server_port() {
     let t = Instant::now();
     let out = run(
         Command::new("node")
-            .args(["example_single_port.mjs", &url])
+            .args(["example_page.mjs", &url])
             .current_dir(&scripts),
         Duration::from_secs(90),
     );

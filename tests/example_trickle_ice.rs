@@ -1,8 +1,11 @@
 //! The `trickle-ice` example, server and client as two processes talking through the example's
 //! own HTTP signalling: descriptions leave with no candidate, every candidate is trickled on its
 //! own both ways, end-of-candidates is signalled both ways, and the connection comes up over
-//! IPv4 and over IPv6 as the bind addresses say.
+//! IPv4 and over IPv6 as the bind addresses say. Then the example's page in headless Chromium
+//! does the client's part (it needs what `tests/example_data_channels.rs` needs, with the same
+//! CI rule).
 
+mod common;
 mod example_support;
 
 use std::process::Command;
@@ -111,5 +114,40 @@ fn a_client_bound_to_ipv6_connects_over_ipv6_to_a_dual_stack_server() {
         pair.matches(" 127.0.0.1 ").count(),
         2,
         "not an IPv4 pair: {pair}"
+    );
+}
+
+#[test]
+fn chromium_trickles_to_kaon_and_kaon_trickles_back() {
+    const TEST: &str = "chromium_trickles_to_kaon_and_kaon_trickles_back";
+    if let Some(what) = example_support::chromium_missing() {
+        common::missing_peer(TEST, what);
+        return;
+    }
+    let program = example("trickle-ice");
+    let (mut server, http, udp) =
+        session_server(&program, &["serve", "127.0.0.1:0", "--udp", "127.0.0.1:0"]);
+    let report = example_support::open_page(&format!("http://{http}/"));
+    println!("page: {report}");
+    // The page counted candidates both ways and both ends-of-candidates (its `ok`), and
+    // offered none in its offer.
+    assert!(report.contains(r#""inOffer":0"#), "{report}");
+    assert!(report.contains(r#""echoed":3"#), "{report}");
+    assert!(
+        report.contains(&format!(" {} {} typ host", udp.ip(), udp.port())),
+        "kaon's candidate did not reach the page: {report}"
+    );
+    server.line(
+        "the browser's end-of-candidates",
+        Duration::from_secs(10),
+        |l| l == "session 1: remote end-of-candidates",
+    );
+    assert!(
+        server
+            .seen
+            .iter()
+            .any(|l| l.starts_with("session 1: remote candidate:")),
+        "no trickled browser candidate: {:?}",
+        server.seen
     );
 }

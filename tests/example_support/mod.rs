@@ -290,3 +290,39 @@ pub fn threads(pid: u32) -> Option<usize> {
         .find_map(|l| l.strip_prefix("Threads:"))
         .and_then(|v| v.trim().parse().ok())
 }
+
+/// What the browser tests need and is missing: `/usr/bin/chromium`, `node`, or
+/// `tests/interop/chromium/node_modules` (`npm ci` there).
+pub fn chromium_missing() -> Option<&'static str> {
+    let scripts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/chromium");
+    let node = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("node").is_file()));
+    if !PathBuf::from(CHROMIUM).is_file() {
+        Some(CHROMIUM)
+    } else if !node {
+        Some("node")
+    } else if !scripts.join("node_modules/playwright-core").is_dir() {
+        Some("tests/interop/chromium/node_modules (run npm ci there)")
+    } else {
+        None
+    }
+}
+
+/// Opens `url` in headless Chromium (`tests/interop/chromium/example_page.mjs`) and returns
+/// the page's `window.kaonResult` as a JSON line, after checking it says `"ev":"done"`.
+pub fn open_page(url: &str) -> String {
+    let scripts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/chromium");
+    let out = run(
+        Command::new("node")
+            .args(["example_page.mjs", url])
+            .current_dir(&scripts),
+        Duration::from_secs(90),
+    );
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && report.contains(r#""ev":"done""#),
+        "the page at {url} did not finish: {report}"
+    );
+    report
+}

@@ -1,11 +1,11 @@
-// Headless Chromium opens the page of `examples/ice-single-port.rs`, which connects several
-// PeerConnections from one page to one kaon server port, for tests/example_ice_single_port.rs.
+// Headless Chromium opens the page of an example that reports its outcome in
+// `window.kaonResult` (ice-single-port, trickle-ice, ice-restart), for tests/example_*.rs.
 //
-// Usage: node example_single_port.mjs URL
+// Usage: node example_page.mjs URL
 //
-// Waits for the page's `window.kaonResult` ({ok, rows: [{i, ok, state, server} | {i, ok,
-// error}]}) and prints it as one JSON line, {"ev":"done",...} or {"ev":"error",...}; exits 0
-// when every connection was greeted and echoed.
+// Waits for `window.kaonResult` ({ok, ...what the page measured}) and prints it as one JSON
+// line, {"ev":"done",...} or {"ev":"error",...}, with the page's log lines (`#log div`) when it
+// has them; exits 0 when `ok` is true.
 //
 // Launch flags as in example.mjs: the fake media flags and --allow-loopback-in-peer-connection,
 // with the page's getUserMedia call, make Chromium offer a 127.0.0.1 host candidate.
@@ -33,11 +33,13 @@ try {
   await page.goto(url);
   await page.waitForFunction(() => window.kaonResult !== undefined, null, { timeout: 45000 });
   const result = await page.evaluate(() => window.kaonResult);
-  emit({ ev: result.ok ? 'done' : 'error', ...result });
+  const log = await page.$$eval('#log div', (ds) => ds.map((d) => d.textContent)).catch(() => []);
+  emit({ ev: result.ok ? 'done' : 'error', ...result, log });
   code = result.ok ? 0 : 1;
 } catch (e) {
   const note = page ? await page.textContent('#note').catch(() => '') : '';
-  emit({ ev: 'error', what: String(e && e.message || e), note });
+  const log = page ? await page.$$eval('#log div', (ds) => ds.map((d) => d.textContent)).catch(() => []) : [];
+  emit({ ev: 'error', what: String(e && e.message || e), note, log });
 } finally {
   try { if (context) await context.close(); } catch {}
   rmSync(userDataDir, { recursive: true, force: true });
