@@ -14,6 +14,7 @@
 //! **`serve`** (HTTP on `127.0.0.1:8080` unless given; `--udp` may be repeated, default
 //! `127.0.0.1:0`) holds every session on one socket per address through a
 //! [`kaon::peer::Router`], which follows a session to its new ufrag after a restart.
+//! `GET /` is a page that does the client's part in a browser, with an "ICE restart" button.
 //! `POST /session` with an offer answers it (`201`, `Location: /session/<token>`, a random
 //! token that is the session's only credential); `POST /session/<token>` with a later offer (a
 //! restart) answers that (`200`); `DELETE /session/<token>` closes the session. Sessions are
@@ -46,6 +47,9 @@ use kaon::sdp::SessionDescription;
 use kaon_tokio::Driver;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// The page: the client's part in a browser.
+const PAGE: &str = include_str!("ice-restart/index.html");
 
 const USAGE: &str = "usage: ice-restart serve [HTTP_ADDR] [--udp ADDR]... [--max-sessions N] \
                      [--connect-timeout SECS] [--max-connections N] [--header-timeout SECS]
@@ -258,6 +262,7 @@ async fn route(server: Arc<Server>, req: Request<Bytes>) -> web::Reply {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let session = |token: &str| server.tables().by_token.get(token).cloned();
     match (req.method(), parts.as_slice()) {
+        (&Method::GET, [""]) => web::reply(StatusCode::OK, "text/html; charset=utf-8", PAGE),
         (&Method::POST, ["session"]) => offer(&server, req.body()).await,
         (&Method::POST, ["session", token]) => match session(token) {
             Some(s) => reoffer(&server, &s, req.body()).await,
