@@ -503,3 +503,45 @@ fn sessions_still_connect_through_a_flood_of_held_connections_and_offers_that_ne
     );
     drop(held);
 }
+
+#[test]
+fn a_reply_over_the_peers_max_message_size_is_reported_and_explained_to_the_peer() {
+    let (_server, addr) = server(&[]);
+    // The client takes messages of at most 1 KiB (a=max-message-size:1024 in its offer).
+    let client = Client::with_config(kaon::peer::PeerConfig {
+        max_message_size: 1024,
+        ..Default::default()
+    });
+    let r = http(addr, "POST", "/offer", &client.offer);
+    assert_eq!(r.status, 201, "{r:?}");
+    let mut c = client.connect(&r.body);
+    // 1020 bytes fit; the echo ("echo: " + 1020 bytes) does not.
+    let long = "x".repeat(1020);
+    let reply = c.say(&long);
+    assert!(
+        reply.starts_with("kaon could not send its 1026-byte reply"),
+        "{reply:?}"
+    );
+    // The server reports the refusal on its standard error, and the session goes on.
+    c.chat("short is fine");
+}
+
+#[test]
+fn a_client_that_closes_ends_its_session_at_once() {
+    let (mut server, addr) = server(&[]);
+    let client = Client::new();
+    let r = http(addr, "POST", "/offer", &client.offer);
+    assert_eq!(r.status, 201, "{r:?}");
+    let c = client.connect(&r.body);
+    let t = Instant::now();
+    c.close();
+    // The SCTP SHUTDOWN (or close_notify) ends it, not ICE consent running out seconds later.
+    server.line("the close", Duration::from_secs(3), |l| {
+        l.contains("the peer ended the association; closing")
+            || l.contains("the peer closed DTLS; closing")
+    });
+    println!(
+        "the server closed the session {:.0} ms after the client's close",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+}

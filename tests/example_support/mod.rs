@@ -214,8 +214,13 @@ pub struct Client {
 
 impl Client {
     pub fn new() -> Self {
+        Self::with_config(PeerConfig::default())
+    }
+
+    /// A client with its own configuration (a smaller `max_message_size`, say).
+    pub fn with_config(config: PeerConfig) -> Self {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let mut pc = PeerConnection::new(PeerConfig::default()).unwrap();
+        let mut pc = PeerConnection::new(config).unwrap();
         pc.add_local_address(socket.local_addr().unwrap()).unwrap();
         let channel = pc
             .create_data_channel(Instant::now(), "chat", ChannelConfig::default())
@@ -268,6 +273,22 @@ impl Connected {
                 Err(e) => panic!("no message from the server within {limit:?}: {e}"),
             }
         }
+    }
+
+    /// Sends `text` and returns the next message that comes back, whatever it says.
+    pub fn say(&mut self, text: &str) -> String {
+        let (channel, t) = (self.channel, text.to_string());
+        self.driver
+            .call(move |pc, now| pc.send_text(now, channel, &t))
+            .expect("driver running")
+            .expect("send accepted");
+        self.next_text(Duration::from_secs(5))
+    }
+
+    /// Closes the connection (SCTP SHUTDOWN, then close_notify) and gives it time to leave.
+    pub fn close(self) {
+        self.driver.call(|pc, now| pc.close(now));
+        std::thread::sleep(Duration::from_millis(300));
     }
 
     pub fn chat(&mut self, text: &str) {
