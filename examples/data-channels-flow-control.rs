@@ -6,8 +6,12 @@
 //! the rate every second, then the average.
 //!
 //! ```text
-//! cargo run --release --example data-channels-flow-control -- [--seconds N] [--message-size B] [--unreliable]
+//! cargo run --release --example data-channels-flow-control -- [--seconds N] [--message-size B] [--unreliable] [--bind IP]
 //! ```
+//!
+//! `--bind IP` (default 127.0.0.1) is the address both peers' sockets bind. Connection state
+//! changes are printed as they happen; a refused send, or a connection that fails or closes
+//! during the run, ends it with an error.
 //!
 //! Messages are 1024 bytes by default, as in Pion's, and it runs for 10 seconds (0: until
 //! interrupted). The channel is reliable and ordered; `--unreliable` gives Pion's exact options
@@ -17,11 +21,12 @@
 //! Linux) overflows: the run ends with the host's count of such drops, to tell loss from a slow
 //! engine. A larger `SO_RCVBUF` on the sockets (set before handing them over) avoids it.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kaon::datachannel::{ChannelConfig, Reliability};
-use kaon::peer::{PeerConfig, SdpType};
+use kaon::peer::{ConnectionState, PeerConfig, PeerEvent, SdpType};
 use kaon::sdp::SessionDescription;
 use kaon_tokio::PeerConnection;
 use tokio::net::UdpSocket;
@@ -32,6 +37,7 @@ struct Args {
     seconds: u64,
     message_size: usize,
     unreliable: bool,
+    bind: IpAddr,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -39,6 +45,7 @@ fn parse_args() -> Result<Args, String> {
         seconds: 10,
         message_size: 1024,
         unreliable: false,
+        bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -49,15 +56,42 @@ fn parse_args() -> Result<Args, String> {
                 parsed.message_size = value()?.parse().map_err(|e| format!("{e}"))?
             }
             "--unreliable" => parsed.unreliable = true,
+            "--bind" => parsed.bind = value()?.parse().map_err(|e| format!("--bind: {e}"))?,
             _ => return Err(format!("unknown option {flag}")),
         }
     }
     Ok(parsed)
 }
 
-async fn peer() -> Result<PeerConnection, Box<dyn std::error::Error>> {
-    let socket = UdpSocket::bind("127.0.0.1:0").await?;
+async fn peer(ip: IpAddr) -> Result<PeerConnection, Box<dyn std::error::Error>> {
+    let socket = UdpSocket::bind((ip, 0))
+        .await
+        .map_err(|e| format!("bind a UDP socket on {ip}: {e}"))?;
     Ok(PeerConnection::new(PeerConfig::default(), vec![socket])?)
+}
+
+/// Prints a connection event worth a line; `Err` for one that ends the run.
+fn watch(name: &str, e: Option<PeerEvent>) -> Result<(), String> {
+    match e {
+        None => Err(format!("{name}: the driver stopped")),
+        Some(PeerEvent::ConnectionStateChanged(
+            s @ (ConnectionState::Failed | ConnectionState::Closed),
+        )) => Err(format!("{name}: connection {s:?} during the run")),
+        Some(PeerEvent::SctpClosed | PeerEvent::DtlsClosed) => {
+            Err(format!("{name}: the peer closed the connection"))
+        }
+        Some(PeerEvent::DtlsFailed(e)) => Err(format!("{name}: DTLS failed: {e}")),
+        Some(PeerEvent::ConnectionStateChanged(s)) => {
+            println!("{name}: connection {s:?}");
+            Ok(())
+        }
+        Some(PeerEvent::IceConnectionStateChanged(s)) => {
+            println!("{name}: ICE {s:?}");
+            Ok(())
+        }
+        // Candidates are in the descriptions, which cross in process.
+        Some(_) => Ok(()),
+    }
 }
 
 /// The kernel's count of UDP datagrams dropped for a full receive buffer (Linux; every socket
@@ -82,8 +116,8 @@ fn rate(bytes: u64, elapsed: Duration) -> String {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
-    let offerer = peer().await?;
-    let answerer = peer().await?;
+    let offerer = peer(args.bind).await?;
+    let answerer = peer(args.bind).await?;
 
     let options = ChannelConfig {
         ordered: !args.unreliable,
@@ -138,8 +172,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let message = Bytes::from(vec![0u8; args.message_size]);
-    let send_loop =
-        tokio::spawn(async move { while sender.send(message.clone()).await.is_ok() {} });
+    // Runs until a send is refused, and returns why.
+    let mut send_loop = tokio::spawn(async move {
+        loop {
+            if let Err(e) = sender.send(message.clone()).await {
+                return e;
+            }
+        }
+    });
 
     let drops_before = udp_receive_buffer_errors();
     let start = Instant::now();
@@ -153,8 +193,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::select! {
             m = receiver.recv() => match m {
                 Some(m) => total += m.data.len() as u64,
-                None => break,
+                None => return Err("the receiving channel closed".into()),
             },
+            e = offerer.next_event() => watch("offerer", e)?,
+            e = answerer.next_event() => watch("answerer", e)?,
+            refused = &mut send_loop => {
+                return Err(format!("send refused: {}", refused.map_or_else(|e| e.to_string(), |e| e.to_string())).into());
+            }
             _ = report.tick() => {
                 let now = Instant::now();
                 println!("Throughput: {}", rate(total - last_total, now - last));

@@ -2,18 +2,44 @@
 //! `kaon-std`: they authenticate each other by certificate fingerprint, print the SRTP keys
 //! they agree on, and the server echoes what the client sends.
 //!
-//! `cargo run --example dtls_echo`
+//! `cargo run --example dtls_echo [-- --bind IP]` (default 127.0.0.1; `--bind ::1` for IPv6).
+//! A refused send, a failed handshake or an echo that does not come back within 5 s ends the
+//! run with an error.
 
-use std::net::UdpSocket;
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use kaon::dtls::{Config, Endpoint, Event, HashAlgorithm, Identity, Role};
 use kaon_std::Driver;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let client_socket = UdpSocket::bind("127.0.0.1:0")?;
-    let server_socket = UdpSocket::bind("127.0.0.1:0")?;
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("dtls_echo: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let mut ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--bind" => {
+                let v = args.next().ok_or("--bind needs an IP address")?;
+                ip = v.parse().map_err(|e| format!("--bind {v:?}: {e}"))?;
+            }
+            other => {
+                return Err(format!("unknown option {other}; usage: dtls_echo [--bind IP]").into());
+            }
+        }
+    }
+    let bind = || UdpSocket::bind((ip, 0)).map_err(|e| format!("bind a UDP socket on {ip}: {e}"));
+    let client_socket = bind()?;
+    let server_socket = bind()?;
     let (client_addr, server_addr) = (client_socket.local_addr()?, server_socket.local_addr()?);
+    println!("client on {client_addr}, server on {server_addr}");
 
     // In WebRTC these fingerprints travel in the SDP offer and answer.
     let client_id = Identity::generate()?;
@@ -58,9 +84,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             match event {
                 Event::Connected(c) => println!("server: connected with {}", c.cipher_suite),
                 Event::Data(data) => {
-                    server.call(move |ep: &mut Endpoint, _| ep.send(&data).ok());
+                    let len = data.len();
+                    match server.call(move |ep: &mut Endpoint, _| ep.send(&data)) {
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => println!("server: echo of {len} bytes refused: {e}"),
+                        None => break,
+                    }
                 }
-                Event::Closed => break,
+                Event::Closed => {
+                    println!("server: the client closed the connection");
+                    break;
+                }
                 Event::Failed(e) => {
                     println!("server failed: {e}");
                     break;
@@ -69,9 +103,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
-    client.call(|ep: &mut Endpoint, _| ep.send(b"hello over DTLS"));
+    // Queued until the handshake completes.
+    client
+        .call(|ep: &mut Endpoint, _| ep.send(b"hello over DTLS"))
+        .ok_or("the client's driver stopped")?
+        .map_err(|e| format!("client: send refused: {e}"))?;
     loop {
-        match client.events().recv_timeout(Duration::from_secs(5))? {
+        let event = client
+            .events()
+            .recv_timeout(Duration::from_secs(5))
+            .map_err(|e| format!("client: no handshake or echo within 5 s ({e})"))?;
+        match event {
             Event::Connected(c) => {
                 println!("client: connected with {}", c.cipher_suite);
                 if let Some(srtp) = c.srtp {
@@ -88,10 +130,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!("client: echoed back: {}", String::from_utf8_lossy(&data));
                 break;
             }
-            other => return Err(format!("unexpected {other:?}").into()),
+            Event::Failed(e) => return Err(format!("client: DTLS failed: {e}").into()),
+            Event::Closed => return Err("client: the server closed the connection first".into()),
         }
     }
     client.call(|ep: &mut Endpoint, _| ep.close());
-    let _ = echo.join();
+    echo.join().map_err(|_| "the server's thread panicked")?;
     Ok(())
 }

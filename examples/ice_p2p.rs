@@ -11,11 +11,15 @@
 //! reports how long each step took on standard error.
 //!
 //! Run the two halves by hand in two terminals with `--role controlling` and
-//! `--role controlled`, pasting each one's output into the other.
+//! `--role controlled`, pasting each one's output into the other. `--bind IP` (default
+//! 127.0.0.1, after `--demo` or the role) picks the address each peer binds and offers as its
+//! host candidate, e.g. `--bind ::1` for IPv6. Every state change, the selected pair and every
+//! refused send are reported; the run fails if ICE fails or a datagram is missing.
 
 use std::io::{self, BufRead, Write};
-use std::net::UdpSocket;
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::process::{Command, Stdio};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use kaon::ice::{Agent, AgentConfig, IceEvent, IceState};
@@ -23,23 +27,36 @@ use kaon_std::Driver;
 
 const DATAGRAMS: u32 = 20;
 
+const USAGE: &str = "usage: ice_p2p --demo [--bind IP] | --role controlling|controlled [--bind IP]";
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
+    let ip: IpAddr = match args.iter().position(|a| a == "--bind") {
+        Some(i) => {
+            let v = args.get(i + 1).ok_or(USAGE)?;
+            v.parse().map_err(|e| format!("--bind {v:?}: {e}"))?
+        }
+        None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    };
     match args.get(1).map(String::as_str) {
-        Some("--demo") => demo(&args[0]),
-        Some("--role") => peer(args.get(2).map(String::as_str) == Some("controlling")),
+        Some("--demo") => demo(&args[0], ip),
+        Some("--role") => match args.get(2).map(String::as_str) {
+            Some("controlling") => peer(true, ip),
+            Some("controlled") => peer(false, ip),
+            _ => Err(USAGE.into()),
+        },
         _ => {
-            eprintln!("usage: ice_p2p --demo | --role controlling|controlled");
+            eprintln!("{USAGE}");
             std::process::exit(2);
         }
     }
 }
 
 /// Runs two peers and connects their standard streams.
-fn demo(me: &str) -> Result<(), Box<dyn std::error::Error>> {
+fn demo(me: &str, ip: IpAddr) -> Result<(), Box<dyn std::error::Error>> {
     let spawn = |role: &str| {
         Command::new(me)
-            .args(["--role", role])
+            .args(["--role", role, "--bind", &ip.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -73,14 +90,14 @@ fn demo(me: &str) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// One peer: signal, connect, exchange datagrams.
-fn peer(controlling: bool) -> Result<(), Box<dyn std::error::Error>> {
+fn peer(controlling: bool, ip: IpAddr) -> Result<(), Box<dyn std::error::Error>> {
     let name = if controlling {
         "controlling"
     } else {
         "controlled"
     };
     let start = Instant::now();
-    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    let socket = UdpSocket::bind((ip, 0)).map_err(|e| format!("bind a UDP socket on {ip}: {e}"))?;
     let mut agent = Agent::new(AgentConfig {
         controlling,
         ..AgentConfig::default()
@@ -91,8 +108,10 @@ fn peer(controlling: bool) -> Result<(), Box<dyn std::error::Error>> {
     let mut out = io::stdout().lock();
     let (ufrag, pwd) = agent.local_credentials();
     writeln!(out, "ufrag {ufrag}\npwd {pwd}")?;
+    let mut sent_candidates = Vec::new();
     for c in agent.local_candidates() {
         writeln!(out, "{c}")?;
+        sent_candidates.push(c.to_string());
     }
     writeln!(out, "end")?;
     out.flush()?;
@@ -129,21 +148,33 @@ fn peer(controlling: bool) -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
             Ok(IceEvent::StateChanged(IceState::Failed)) => return Err("ICE failed".into()),
+            Ok(IceEvent::StateChanged(s)) => eprintln!("[{name}] ICE {s:?}"),
+            Ok(IceEvent::SelectedPairChanged { local, remote }) => {
+                eprintln!("[{name}] selected pair {local} <-> {remote}");
+            }
             Ok(IceEvent::Data { contents, .. }) => {
                 received += 1;
                 if received == 1 || received == DATAGRAMS {
                     eprintln!("[{name}] got {:?}", String::from_utf8_lossy(&contents));
                 }
             }
-            Ok(_) | Err(_) => {}
+            // Host candidates only: all of them went out before "end". A later one would need
+            // another round of signalling, which this example does not have.
+            Ok(IceEvent::LocalCandidate(c)) => {
+                if !sent_candidates.contains(&c.to_string()) {
+                    eprintln!("[{name}] late candidate, not sent: {c}");
+                }
+            }
+            Ok(IceEvent::GatheringComplete) => {}
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Err("the driver stopped".into()),
         }
         if connected.is_some() && sent < DATAGRAMS {
             let msg = format!("datagram {sent} from the {name} side").into_bytes();
-            if driver
-                .call(move |a: &mut Agent, _| a.send(&msg))
-                .is_some_and(|r| r.is_ok())
-            {
-                sent += 1;
+            match driver.call(move |a: &mut Agent, _| a.send(&msg)) {
+                Some(Ok(_)) => sent += 1,
+                Some(Err(e)) => eprintln!("[{name}] send refused: {e}"),
+                None => return Err("the driver stopped".into()),
             }
         }
     }

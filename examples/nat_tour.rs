@@ -59,6 +59,14 @@ fn row(name: &str, configured: &str, report: &NatReport, took: Duration) {
     );
 }
 
+/// Runs one discovery; a simulation that stalls is reported and ends the tour.
+fn discover(lab: &mut NatLab) -> NatReport {
+    lab.discover().unwrap_or_else(|e| {
+        eprintln!("nat_tour: the simulation stalled: {e}");
+        std::process::exit(1)
+    })
+}
+
 fn main() {
     use Behavior::*;
     let wall = Instant::now();
@@ -79,7 +87,7 @@ fn main() {
     println!("{}", "-".repeat(100));
 
     let mut lab = NatLab::new(1, wall, None);
-    let report = lab.discover().expect("simulation stalled");
+    let report = discover(&mut lab);
     row("no NAT", "-", &report, lab.sim.elapsed());
     let mut simulated = lab.sim.elapsed();
 
@@ -97,7 +105,7 @@ fn main() {
                 ..NatConfig::default()
             };
             let mut lab = NatLab::new(1, wall, Some(config));
-            let report = lab.discover().expect("simulation stalled");
+            let report = discover(&mut lab);
             all_match &= report.mapping == Some(mapping) && report.filtering == Some(filtering);
             let configured = format!("{}/{}", short(Some(mapping)), short(Some(filtering)));
             row(

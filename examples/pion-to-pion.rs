@@ -20,14 +20,27 @@
 //! `localhost:50000` (`:PORT` listens on every interface). As in Go, a flag takes one or two
 //! dashes and its value after a space or `=`. kaon's own: `--interval-ms N` (default 5000)
 //! paces the messages; `--messages N` exits cleanly after sending and receiving N messages
-//! (default 0: run until interrupted).
+//! (default 0: run until interrupted); `--udp ADDR` is the peer connection's socket (default
+//! `127.0.0.1:0`; its address is the host candidate, so give one the peer can reach).
 //!
-//! The signalling HTTP is written with `std::net` on a thread of its own; the peer connection
-//! is `kaon_tokio::PeerConnection`. Every error is printed.
+//! The signalling server is hyper's HTTP/1.1 server with the limits of
+//! `examples/common/web.rs` (connections, header and body time and size); the POSTs it makes
+//! are one-shot requests on `std::net`. The peer connection is `kaon_tokio::PeerConnection`.
+//! Every error is printed, candidates found after a description left are trickled, and so is
+//! end-of-candidates (an empty `/candidate` body, which Pion takes as such) when the
+//! description did not carry it. A peer that ends the connection before the messages are done
+//! is an error; after, a clean exit.
+
+#[path = "common/web.rs"]
+mod web;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::{Method, StatusCode};
 
 use kaon::datachannel::ChannelConfig;
 use kaon::peer::{ConnectionState, PeerConfig, PeerEvent, SdpType};
@@ -36,9 +49,7 @@ use kaon_tokio::{DataChannel, Message, PeerConnection};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-/// The largest request body the signalling server reads (an SDP is a few kilobytes).
-const MAX_BODY: usize = 64 * 1024;
-/// The longest request line or header line it reads.
+/// The longest response line `post` reads.
 const MAX_LINE: usize = 8 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,16 +65,19 @@ struct Args {
     answer_address: String,
     interval: Duration,
     messages: usize,
+    /// The peer connection's UDP socket.
+    udp: SocketAddr,
 }
 
 const USAGE: &str = "usage: pion-to-pion offer|answer [-offer-address ADDR] [-answer-address ADDR] \
-                     [--interval-ms N] [--messages N]";
+                     [--interval-ms N] [--messages N] [--udp ADDR]";
 
 fn parse_args() -> Result<Args, String> {
     let mut role = None;
     let (mut offer_address, mut answer_address) = (None, None);
     let mut interval = Duration::from_secs(5);
     let mut messages = 0;
+    let mut udp = SocketAddr::from(([127, 0, 0, 1], 0));
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         // Go's flag package: `-name`, `--name`, each with `=value` or the next argument.
@@ -90,6 +104,7 @@ fn parse_args() -> Result<Args, String> {
             "answer-address" => answer_address = Some(value.clone()),
             "interval-ms" => interval = Duration::from_millis(value.parse().map_err(|e| bad(&e))?),
             "messages" => messages = value.parse().map_err(|e| bad(&e))?,
+            "udp" => udp = value.parse().map_err(|e| bad(&e))?,
             _ => return Err(format!("unknown option -{name}; {USAGE}")),
         }
     }
@@ -105,6 +120,7 @@ fn parse_args() -> Result<Args, String> {
         answer_address: answer_address.unwrap_or_else(|| answer_default.into()),
         interval,
         messages,
+        udp,
     })
 }
 
@@ -146,34 +162,30 @@ struct Request {
     body: String,
 }
 
-/// Accepts one connection at a time, answers 200 to a well-formed POST and hands it on.
-fn serve(listener: TcpListener, requests: mpsc::UnboundedSender<Request>) {
-    for stream in listener.incoming() {
-        let mut stream = match stream {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("signalling: accept failed: {e}");
-                continue;
-            }
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-        let (status, request) = match read_request(&mut stream) {
-            Ok(r) => ("200 OK", Some(r)),
-            Err(e) => {
-                eprintln!("signalling: bad request: {e}");
-                ("400 Bad Request", None)
-            }
-        };
-        // One write: `write!` would issue one per piece, and Nagle holds the later ones back
-        // until the peer's delayed ACK (40 ms on Linux).
-        let response =
-            format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        let _ = stream.write_all(response.as_bytes());
-        if let Some(r) = request
-            && requests.send(r).is_err()
-        {
-            return;
-        }
+/// Answers 200 to a well-formed POST to `/sdp` or `/candidate` and hands it on; what goes
+/// wrong is answered with its status and reported.
+async fn signalling(
+    req: hyper::Request<Bytes>,
+    requests: mpsc::UnboundedSender<Request>,
+) -> web::Reply {
+    let path = req.uri().path().to_string();
+    let refuse = |status: StatusCode, why: String| {
+        eprintln!("signalling: {} {path}: {status}: {why}", req.method());
+        web::text(status, why)
+    };
+    if path != "/sdp" && path != "/candidate" {
+        return refuse(StatusCode::NOT_FOUND, "POST /sdp or /candidate".into());
+    }
+    if req.method() != Method::POST {
+        return refuse(StatusCode::METHOD_NOT_ALLOWED, "POST only".into());
+    }
+    let body = match String::from_utf8(req.body().to_vec()) {
+        Ok(b) => b,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("body is not UTF-8: {e}")),
+    };
+    match requests.send(Request { path, body }) {
+        Ok(()) => web::reply(StatusCode::OK, "text/plain", ""),
+        Err(_) => web::text(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
     }
 }
 
@@ -189,41 +201,6 @@ fn read_line(reader: &mut impl BufRead) -> io::Result<String> {
         return Err(invalid("line too long or cut short"));
     }
     Ok(line.trim_end().to_string())
-}
-
-/// RFC 9112 in miniature: `POST /path HTTP/1.1`, headers, a body of `Content-Length` bytes.
-fn read_request(stream: &mut TcpStream) -> io::Result<Request> {
-    let mut reader = BufReader::new(stream);
-    let request_line = read_line(&mut reader)?;
-    let mut parts = request_line.split(' ');
-    let (Some("POST"), Some(path), Some(_version)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(invalid("not a POST"));
-    };
-    let path = path.to_string();
-    let mut length = 0;
-    loop {
-        let line = read_line(&mut reader)?;
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().map_err(|_| invalid("bad length"))?;
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                return Err(invalid(
-                    "chunked bodies are not supported; send Content-Length",
-                ));
-            }
-        }
-    }
-    if length > MAX_BODY {
-        return Err(invalid("body too large"));
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
-    let body = String::from_utf8(body).map_err(|_| invalid("body is not UTF-8"))?;
-    Ok(Request { path, body })
 }
 
 /// POSTs `body` to `http://{to}{path}`, retrying for a while if the peer is not up yet.
@@ -303,13 +280,30 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let listen = listen_address(listen).map_err(|e| format!("signalling address {listen}: {e}"))?;
-    let listener =
-        TcpListener::bind(listen).map_err(|e| format!("listen on {listen} for signalling: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("listen on {listen} for signalling: {e}"))?;
     println!("signalling on http://{}", listener.local_addr()?);
     let (request_tx, mut requests) = mpsc::unbounded_channel();
-    std::thread::spawn(move || serve(listener, request_tx));
+    let http_stats = Arc::new(web::Stats::default());
+    tokio::spawn(web::serve(
+        listener,
+        web::Limits::default(),
+        http_stats.clone(),
+        move |req| signalling(req, request_tx.clone()),
+    ));
+    // What the signalling server refused, once a second when anything was.
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            http_stats.report();
+        }
+    });
 
-    let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    let socket = UdpSocket::bind(args.udp)
+        .await
+        .map_err(|e| format!("bind the UDP socket on {}: {e}", args.udp))?;
     println!("media on udp://{}", socket.local_addr()?);
     let pc = PeerConnection::new(PeerConfig::default(), vec![socket])?;
 
@@ -335,6 +329,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut ticker = tokio::time::interval(args.interval);
     let (mut open, mut sent, mut received) = (false, 0, 0);
+    let mut peer_closed = false;
     let done = |sent: usize, received: usize| {
         args.messages > 0 && sent >= args.messages && received >= args.messages
     };
@@ -378,12 +373,54 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                         post_async(peer.clone(), "/candidate", c).await?;
                     }
                 }
-                PeerEvent::ConnectionStateChanged(state) => {
-                    println!("Peer Connection State has changed: {state:?}");
-                    if state == ConnectionState::Failed {
-                        return Err("the peer connection failed".into());
+                // RFC 8838 §4.1: say when the last candidate has gone, unless the description
+                // already said so. A peer waiting for it (some gateways do) otherwise never
+                // decides its pairs have failed.
+                PeerEvent::GatheringComplete => {
+                    if let Some(sent_sdp) = &described
+                        && !sent_sdp.contains("a=end-of-candidates")
+                    {
+                        println!("Posting end-of-candidates");
+                        post_async(peer.clone(), "/candidate", String::new()).await?;
                     }
                 }
+                PeerEvent::ConnectionStateChanged(state) => {
+                    println!("Peer Connection State has changed: {state:?}");
+                    match state {
+                        ConnectionState::Failed => {
+                            return Err("the peer connection failed".into());
+                        }
+                        ConnectionState::Disconnected => println!(
+                            "(nothing heard from the peer for a while; ICE fails if consent \
+                             runs out)"
+                        ),
+                        _ => {}
+                    }
+                }
+                PeerEvent::IceConnectionStateChanged(state) => {
+                    println!("ICE Connection State has changed: {state:?}");
+                }
+                PeerEvent::SelectedCandidatePairChanged { local, remote } => {
+                    println!("Selected candidate pair: {local} <-> {remote}");
+                }
+                PeerEvent::DtlsFailed(e) => eprintln!("DTLS failed: {e}"),
+                // The peer closed: fine once the messages are done, an error before.
+                PeerEvent::SctpClosed | PeerEvent::DtlsClosed => {
+                    if args.messages > 0 && received >= args.messages {
+                        println!("The peer closed the connection");
+                        peer_closed = true;
+                        break;
+                    }
+                    return Err(format!(
+                        "the peer closed the connection ({event:?}) after {received} messages"
+                    )
+                    .into());
+                }
+                PeerEvent::NegotiationNeeded => {
+                    println!("Negotiation needed: this example negotiates once and ignores it");
+                }
+                // DTLS and SCTP progress, channel events (the DataChannel handle reports
+                // those): nothing to do here.
                 _ => {}
             },
             Some(accepted) = pc.accept_data_channel(), if channel.is_none() => {
@@ -423,15 +460,18 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    // Let the last message leave before closing: SCTP's shutdown delivers what is in flight.
-    if let Some(c) = &channel {
-        while c.buffered_amount().await? > 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+    if !peer_closed {
+        // Let the last message leave before closing: SCTP's shutdown delivers what is in
+        // flight.
+        if let Some(c) = &channel {
+            while c.buffered_amount().await? > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        pc.close().await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    pc.close().await?;
-    tokio::time::sleep(Duration::from_millis(100)).await;
     println!("done: sent {sent} and received {received} messages");
     Ok(())
 }

@@ -10,9 +10,23 @@ use std::time::Duration;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let rtt_ms: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(50);
-    let secs: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(10);
-    let loss: f64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(0.001);
+    // A value that does not parse is an error, not a silent default.
+    fn arg<T: std::str::FromStr>(v: Option<String>, name: &str, default: T) -> T
+    where
+        T::Err: std::fmt::Display,
+    {
+        v.map_or(default, |s| {
+            s.parse().unwrap_or_else(|e| {
+                eprintln!(
+                    "sctp_cc_trace: {name} {s:?}: {e}\nusage: sctp_cc_trace RTT_MS SECONDS [LOSS]"
+                );
+                std::process::exit(2)
+            })
+        })
+    }
+    let rtt_ms: u64 = arg(args.next(), "RTT_MS", 50);
+    let secs: u64 = arg(args.next(), "SECONDS", 10);
+    let loss: f64 = arg(args.next(), "LOSS", 0.001);
     let rtt = Duration::from_millis(rtt_ms);
     let link = throughput::path(1_000_000_000, rtt, loss);
     let window = ((125_000_000.0 * rtt.as_secs_f64() * 4.0) as usize).max(16 << 20);
@@ -39,7 +53,16 @@ fn main() {
     let mut got = 0usize;
     let mut last_got = 0usize;
     p.run(Duration::from_secs(secs), |p| {
-        while !matches!(p.a.send(p.now, 0, 53, msg.clone(), SendOptions::default()), Err(Error::SendBufferFull { .. })) {}
+        loop {
+            match p.a.send(p.now, 0, 53, msg.clone(), SendOptions::default()) {
+                Ok(_) => {}
+                Err(Error::SendBufferFull { .. }) => break,
+                Err(e) => {
+                    eprintln!("sctp_cc_trace: send refused: {e}");
+                    return true;
+                }
+            }
+        }
         while let Some(e) = p.b.poll_event() {
             if let kaon::sctp::Event::Message(m) = e {
                 got += m.data.len();

@@ -12,10 +12,13 @@ use sctp_link::throughput;
 use std::time::Duration;
 
 fn main() {
-    let secs: u64 = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(60);
+    let secs: u64 = match std::env::args().nth(1) {
+        None => 60,
+        Some(s) => s.parse().unwrap_or_else(|e| {
+            eprintln!("sctp_throughput: seconds {s:?}: {e}\nusage: sctp_throughput [SECONDS]");
+            std::process::exit(2);
+        }),
+    };
     let pion = [
         (2, "~850"),
         (20, "~200"),
@@ -31,6 +34,8 @@ fn main() {
         "RTT", "kaon Mbit/s", "% link", "Pion Mbit/s", "retransm.", "T3", "wall s"
     );
     for (rtt_ms, pion) in pion {
+        // Progress: each row is a whole simulated transfer, seconds of wall time in release.
+        eprint!("{rtt_ms:>6}ms: simulating {} s...\r", secs + 5);
         let rtt = Duration::from_millis(rtt_ms);
         let link = throughput::path(1_000_000_000, rtt, 0.001);
         // A receive window big enough for the path. During loss recovery the receiver holds

@@ -1,8 +1,11 @@
 //! stats: what `get_stats` reports, as Pion's example of that name shows it.
 //!
 //! ```text
-//! cargo run --example stats [-- --seconds N] [--rate MESSAGES_PER_SECOND] [--json]
+//! cargo run --example stats [-- --seconds N] [--rate MESSAGES_PER_SECOND] [--json] [--bind IP]
 //! ```
+//!
+//! `--bind IP` (default 127.0.0.1) is the address both sockets bind. A refused send or a
+//! connection that ends during the run stops it with an error.
 //!
 //! Two kaon PeerConnections in one process, each on its own UDP socket on 127.0.0.1 and its own
 //! `kaon-std` driver thread, connect and exchange 1 KiB messages both ways (100 a second by
@@ -11,7 +14,7 @@
 //! the end it prints the offerer's whole report as JSON keyed by stats id, as a browser's
 //! `getStats()` gives it (`--json` prints that every second instead).
 
-use std::net::UdpSocket;
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use kaon::datachannel::ChannelConfig;
@@ -24,6 +27,7 @@ struct Args {
     seconds: u64,
     rate: u64,
     json: bool,
+    bind: IpAddr,
 }
 
 fn parse_args() -> Result<Args> {
@@ -31,6 +35,7 @@ fn parse_args() -> Result<Args> {
         seconds: 3,
         rate: 100,
         json: false,
+        bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -43,8 +48,14 @@ fn parse_args() -> Result<Args> {
             "--seconds" => args.seconds = value("--seconds")?,
             "--rate" => args.rate = value("--rate")?.max(1),
             "--json" => args.json = true,
+            "--bind" => {
+                let v = it.next().ok_or("--bind needs an IP address")?;
+                args.bind = v.parse().map_err(|e| format!("--bind {v:?}: {e}"))?;
+            }
             "-h" | "--help" => {
-                println!("usage: stats [--seconds N] [--rate MESSAGES_PER_SECOND] [--json]");
+                println!(
+                    "usage: stats [--seconds N] [--rate MESSAGES_PER_SECOND] [--json] [--bind IP]"
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown option {other} (try --help)").into()),
@@ -60,15 +71,15 @@ fn main() {
     }
 }
 
-fn peer(name: &str) -> Result<PeerConnection> {
-    let socket = UdpSocket::bind("127.0.0.1:0")?;
+fn peer(name: &str, ip: IpAddr) -> Result<PeerConnection> {
+    let socket = UdpSocket::bind((ip, 0)).map_err(|e| format!("bind a UDP socket on {ip}: {e}"))?;
     println!("{name} on udp {}", socket.local_addr()?);
     Ok(PeerConnection::new(PeerConfig::default(), vec![socket])?)
 }
 
 fn run() -> Result<()> {
     let args = parse_args()?;
-    let (a, b) = (peer("offerer")?, peer("answerer")?);
+    let (a, b) = (peer("offerer", args.bind)?, peer("answerer", args.bind)?);
     let chat = a.create_data_channel("stats", ChannelConfig::default())?;
     let offer = a.create_offer()?;
     a.set_local_description(SdpType::Offer, offer.clone())?;

@@ -4,19 +4,32 @@
 //! Run: `cargo run --example stun_client -- SERVER [LOCAL]` (LOCAL defaults to 127.0.0.1:0;
 //! start `cargo run --example stun_server` first for a server on 127.0.0.1:3478).
 
+//!
+//! Every outcome is printed; the exit status is 0 only when the server answered with an
+//! address.
+
 use kaon::stun::{Client, ClientConfig, ClientEvent};
 use std::net::{SocketAddr, UdpSocket};
 
-fn main() -> std::io::Result<()> {
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("stun_client: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let server: SocketAddr = args
-        .next()
-        .unwrap_or_else(|| "127.0.0.1:3478".into())
+    let server = args.next().unwrap_or_else(|| "127.0.0.1:3478".into());
+    let server: SocketAddr = server
         .parse()
-        .expect("a server address such as 127.0.0.1:3478");
+        .map_err(|e| format!("SERVER {server:?}: {e} (an address such as 127.0.0.1:3478)"))?;
     let local = args.next().unwrap_or_else(|| "127.0.0.1:0".into());
-    let socket = UdpSocket::bind(local)?;
+    let socket = UdpSocket::bind(&local).map_err(|e| format!("bind {local}: {e}"))?;
     let local = socket.local_addr()?;
+    println!("asking {server} from {local} (retransmitting as RFC 8489 says until it answers)");
     let driver = kaon_std::Driver::spawn(Client::new(ClientConfig::default()), vec![socket])?;
     driver.call(move |client, now| client.binding_request(now, local, server));
     match driver.events().recv() {
@@ -34,10 +47,14 @@ fn main() -> std::io::Result<()> {
                 println!("server software: {software}");
             }
         }
-        Ok(ClientEvent::ErrorResponse { code, reason, .. }) => println!("error {code}: {reason}"),
-        Ok(ClientEvent::Timeout { .. }) => println!("no answer from {server} (39.5 s of retries)"),
-        Ok(ClientEvent::Failed { error, .. }) => println!("failed: {error}"),
-        Err(_) => println!("the driver stopped"),
+        Ok(ClientEvent::ErrorResponse { code, reason, .. }) => {
+            return Err(format!("{server} answered with error {code}: {reason}").into());
+        }
+        Ok(ClientEvent::Timeout { .. }) => {
+            return Err(format!("no answer from {server} (39.5 s of retries)").into());
+        }
+        Ok(ClientEvent::Failed { error, .. }) => return Err(format!("failed: {error}").into()),
+        Err(_) => return Err("the driver stopped".into()),
     }
     Ok(())
 }

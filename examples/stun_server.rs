@@ -8,28 +8,41 @@
 use kaon::stun::{Server, ServerConfig, ServerEvent};
 use std::net::{SocketAddr, UdpSocket};
 
-fn main() -> std::io::Result<()> {
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("stun_server: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
     let mut addrs: Vec<SocketAddr> = Vec::new();
     let mut count: Option<usize> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--count" {
-            count = args.next().and_then(|n| n.parse().ok());
+            let n = args.next().ok_or("--count needs a number")?;
+            count = Some(n.parse().map_err(|e| format!("--count {n:?}: {e}"))?);
         } else {
-            addrs.push(arg.parse().expect("an address such as 127.0.0.1:3478"));
+            addrs.push(
+                arg.parse()
+                    .map_err(|e| format!("{arg:?}: {e} (an address such as 127.0.0.1:3478)"))?,
+            );
         }
     }
     if addrs.is_empty() {
-        addrs.push("127.0.0.1:3478".parse().expect("valid address"));
+        addrs.push(SocketAddr::from(([127, 0, 0, 1], 3478)));
     }
     let sockets = addrs
         .iter()
-        .map(UdpSocket::bind)
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|a| UdpSocket::bind(a).map_err(|e| format!("bind {a}: {e}")))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let addrs = sockets
         .iter()
         .map(UdpSocket::local_addr)
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let mut config = ServerConfig::new(addrs.clone());
     config.software = Some("kaon stun_server example".into());
     let driver = kaon_std::Driver::spawn(Server::new(config), sockets)?;
@@ -46,7 +59,7 @@ fn main() -> std::io::Result<()> {
             Ok(ServerEvent::Rejected { from, code, .. }) => {
                 println!("{from}: rejected with {code}")
             }
-            Err(_) => break,
+            Err(_) => return Err("the driver stopped".into()),
         }
     }
     Ok(())
