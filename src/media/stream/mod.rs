@@ -143,10 +143,12 @@ pub enum StreamEvent {
 }
 
 /// A random duration in `[0.5, 1.5) * interval` (RFC 3550 §6.3.1: the computed interval is
-/// multiplied by a random factor to avoid synchronization).
+/// multiplied by a random factor to avoid synchronization), never under a millisecond so that
+/// a caller polling in a loop always reaches the end of what is due.
 pub(crate) fn randomized(rng: &mut crate::Rng, interval: Duration) -> Duration {
     let ns = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX / 2);
-    Duration::from_nanos(rng.range(ns / 2, ns.saturating_add(ns / 2).max(ns / 2 + 1)))
+    let d = Duration::from_nanos(rng.range(ns / 2, ns.saturating_add(ns / 2).max(ns / 2 + 1)));
+    d.max(Duration::from_millis(1))
 }
 
 #[cfg(test)]

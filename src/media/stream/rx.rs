@@ -605,7 +605,9 @@ impl StreamRx {
     fn nack_timing(&self) -> NackTiming {
         NackTiming {
             // A retransmission takes a round trip; a little more before asking again.
-            interval: (self.rtt + self.rtt / 4).max(self.config.min_nack_interval),
+            interval: (self.rtt + self.rtt / 4)
+                .max(self.config.min_nack_interval)
+                .max(Duration::from_millis(1)),
             max_tries: self.config.nack_max_tries,
             max_age: self.config.nack_max_age,
         }
