@@ -124,6 +124,7 @@ fn run(link: LinkConfig, nack: bool, seed: u64, secs: u64) -> Outcome {
     let mut rxc = StreamRxConfig::new(MEDIA_SSRC, 90_000);
     rxc.rtx = nack.then_some(RTX);
     rxc.nack = nack;
+    rxc.cname = "receiver".into();
     rxc.seed = Some(seed + 1);
     let mut rx = StreamRx::new(rxc);
     let mut forward = Link::new(link, seed + 2);

@@ -65,6 +65,8 @@ mod tx;
 
 use std::time::{Duration, Instant};
 
+use crate::wire::Writer;
+
 pub use rx::{RemoteOutboundStats, RxStats, RxVerdict, StreamRx, StreamRxConfig};
 pub use tx::{RemoteInboundStats, StreamTx, StreamTxConfig, TxStats};
 
@@ -149,6 +151,28 @@ pub(crate) fn randomized(rng: &mut crate::Rng, interval: Duration) -> Duration {
     let ns = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX / 2);
     let d = Duration::from_nanos(rng.range(ns / 2, ns.saturating_add(ns / 2).max(ns / 2 + 1)));
     d.max(Duration::from_millis(1))
+}
+
+/// RFC 3550 §6.5: SDES is packet type 202; CNAME is item 1.
+const PT_SDES: u8 = 202;
+const SDES_CNAME: u8 = 1;
+
+/// RFC 3550 §6.5: an SDES packet with one chunk holding a CNAME item, written in place.
+pub(crate) fn write_sdes(ssrc: u32, cname: &[u8], buf: &mut [u8]) -> Option<usize> {
+    let cname = &cname[..cname.len().min(255)];
+    // SSRC, type, length, text, then at least one null octet ending the list, to 32 bits.
+    let chunk = (4 + 2 + cname.len() + 1).next_multiple_of(4);
+    let len = 4 + chunk;
+    let mut w = Writer::new(buf.get_mut(..len)?);
+    w.u8(0x81).ok()?;
+    w.u8(PT_SDES).ok()?;
+    w.u16((len / 4 - 1) as u16).ok()?;
+    w.u32(ssrc).ok()?;
+    w.u8(SDES_CNAME).ok()?;
+    w.u8(cname.len() as u8).ok()?;
+    w.bytes(cname).ok()?;
+    w.zeros(len - w.position()).ok()?;
+    Some(len)
 }
 
 #[cfg(test)]
