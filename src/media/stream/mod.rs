@@ -27,15 +27,18 @@
 //! the polls again at `poll_timeout`. Any order of calls is legal.
 //!
 //! ```
-//! use std::time::{Duration, Instant};
+//! use std::time::Instant;
 //! use kaon::media::{NtpEpoch, Rtx, RxVerdict, StreamRx, StreamRxConfig, StreamTx, StreamTxConfig};
-//! use kaon::rtp::{RtpBuilder, RtpHeader, rtcp::RtcpPacket};
+//! use kaon::rtp::{RtpBuilder, RtpHeader};
 //!
 //! let t0 = Instant::now(); // the caller's clock: the streams never read one
 //! let epoch = NtpEpoch { at: t0, ntp: 0xe000_0000_0000_0000 };
 //! let rtx = Rtx { ssrc: 0xbbbb, payload_type: 97, associated_payload_type: 96 };
-//! let mut tx = StreamTx::new(StreamTxConfig { rtx: Some(rtx), ..StreamTxConfig::new(0xaaaa, 90_000, epoch) });
-//! let mut rx = StreamRx::new(StreamRxConfig { rtx: Some(rtx), ..StreamRxConfig::new(0xaaaa, 90_000) });
+//! let mut txc = StreamTxConfig::new(0xaaaa, 90_000, epoch);
+//! txc.rtx = Some(rtx);
+//! let mut rxc = StreamRxConfig::new(0xaaaa, 90_000);
+//! rxc.rtx = Some(rtx);
+//! let (mut tx, mut rx) = (StreamTx::new(txc), StreamRx::new(rxc));
 //!
 //! let mut buf = [0u8; 1500];
 //! for seq in 100..103u16 {
