@@ -306,3 +306,37 @@ fn a_padding_only_rtx_probe_is_not_a_packet() {
     assert!(rx.unwrap_rtx(t0, &mut buf, n).is_none());
     assert_eq!(rx.stats().packets_received, 0);
 }
+
+#[test]
+fn polling_in_a_loop_ends_even_with_zero_intervals() {
+    let t0 = Instant::now();
+    let mut c = StreamTxConfig::new(
+        SSRC,
+        90_000,
+        NtpEpoch {
+            at: t0,
+            ntp: 1 << 60,
+        },
+    );
+    c.report_interval = Duration::ZERO;
+    let mut tx = StreamTx::new(c);
+    let mut rx = rx(|c| {
+        c.report_interval = Duration::ZERO;
+        c.min_nack_interval = Duration::ZERO;
+    });
+    rx.set_rtt(Duration::ZERO);
+    let mut buf = [0u8; 1500];
+    for seq in [1, 5, 9] {
+        tx.on_send(t0, &packet(seq));
+        rx.on_packet(t0, &packet(seq));
+    }
+    let now = t0 + Duration::from_millis(1);
+    let written = std::iter::from_fn(|| tx.poll_rtcp(now, &mut buf))
+        .take(100)
+        .count();
+    assert_eq!(written, 1);
+    let written = std::iter::from_fn(|| rx.poll_rtcp(now, 1, &mut buf))
+        .take(100)
+        .count();
+    assert_eq!(written, 1);
+}

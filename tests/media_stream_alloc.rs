@@ -46,6 +46,7 @@ impl Pair {
         txc.seed = Some(1);
         let mut rxc = StreamRxConfig::new(SSRC, 90_000);
         rxc.rtx = Some(RTX);
+        rxc.cname = "alloc-test-rx".into();
         rxc.seed = Some(2);
         Self {
             tx: StreamTx::new(txc),

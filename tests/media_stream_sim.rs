@@ -109,28 +109,46 @@ struct Outcome {
     retransmissions: u64,
 }
 
-/// 100 packets a second for `secs` seconds across a sequence number wrap, then a drain.
+/// What the sender sends: its clock rate and packet interval.
+#[derive(Clone, Copy)]
+enum Media {
+    /// 90 kHz, 100 packets a second.
+    Video,
+    /// Opus-like: 48 kHz, a packet every 20 ms.
+    Audio,
+}
+
 fn run(link: LinkConfig, nack: bool, seed: u64, secs: u64) -> Outcome {
+    run_media(Media::Video, link, nack, seed, secs)
+}
+
+/// Packets for `secs` seconds across a sequence number wrap, then a drain.
+fn run_media(media: Media, link: LinkConfig, nack: bool, seed: u64, secs: u64) -> Outcome {
+    let (clock_rate, ms) = match media {
+        Media::Video => (90_000, 10),
+        Media::Audio => (48_000, 20),
+    };
     let t0 = Instant::now(); // the one clock read: everything after is virtual time
     let epoch = NtpEpoch {
         at: t0,
         ntp: 0xe8e0_0000_0000_0000,
     };
-    let mut txc = StreamTxConfig::new(MEDIA_SSRC, 90_000, epoch);
+    let mut txc = StreamTxConfig::new(MEDIA_SSRC, clock_rate, epoch);
     txc.rtx = nack.then_some(RTX);
     txc.cname = "sender".into();
     txc.seed = Some(seed);
     let mut tx = StreamTx::new(txc);
-    let mut rxc = StreamRxConfig::new(MEDIA_SSRC, 90_000);
+    let mut rxc = StreamRxConfig::new(MEDIA_SSRC, clock_rate);
     rxc.rtx = nack.then_some(RTX);
     rxc.nack = nack;
+    rxc.cname = "receiver".into();
     rxc.seed = Some(seed + 1);
     let mut rx = StreamRx::new(rxc);
     let mut forward = Link::new(link, seed + 2);
     let mut back = Link::new(link, seed + 3);
 
-    let interval = Duration::from_millis(10);
-    let count = (secs * 100) as usize;
+    let interval = Duration::from_millis(ms);
+    let count = (secs * 1000 / ms) as usize;
     let seq0: u16 = 65_535 - 700; // wraps during the run
     let mut delivered_original = vec![false; count];
     let mut received = vec![false; count];
@@ -151,7 +169,7 @@ fn run(link: LinkConfig, nack: bool, seed: u64, secs: u64) -> Outcome {
             let header = RtpHeader {
                 payload_type: 96,
                 sequence_number: seq0.wrapping_add(i as u16),
-                timestamp: 1_000 + 900 * i as u32,
+                timestamp: 1_000 + (clock_rate / 1000 * ms as u32) * i as u32,
                 ssrc: MEDIA_SSRC,
                 marker: true,
             };
@@ -380,5 +398,19 @@ fn nack_rtx_repairs_most_of_a_20pct_link() {
     let share = o.repaired as f64 / o.lost_on_link as f64;
     assert!(share >= 0.95, "repaired {:.1}%", share * 100.0);
     assert_eq!(o.final_cumulative_lost, o.never_received_before_last as i64);
+    assert_link_figures(&o);
+}
+
+#[test]
+fn audio_rr_loss_and_jitter_match_a_20pct_link_and_nack_repairs_it() {
+    let o = run_media(Media::Audio, link(0.20), false, 15, 40);
+    report("audio, 20% loss, no NACK", &o);
+    assert_eq!(o.final_cumulative_lost, o.never_received_before_last as i64);
+    let measured = o.lost_on_link as f64 / o.sent as f64;
+    assert!((o.mean_fraction_lost - measured).abs() < 0.03, "{o:?}");
+    assert_link_figures(&o);
+    let o = run_media(Media::Audio, link(0.20), true, 16, 40);
+    report("audio, 20% loss, NACK/RTX", &o);
+    assert!(o.repaired as f64 >= 0.95 * o.lost_on_link as f64, "{o:?}");
     assert_link_figures(&o);
 }

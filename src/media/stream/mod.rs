@@ -27,15 +27,18 @@
 //! the polls again at `poll_timeout`. Any order of calls is legal.
 //!
 //! ```
-//! use std::time::{Duration, Instant};
+//! use std::time::Instant;
 //! use kaon::media::{NtpEpoch, Rtx, RxVerdict, StreamRx, StreamRxConfig, StreamTx, StreamTxConfig};
-//! use kaon::rtp::{RtpBuilder, RtpHeader, rtcp::RtcpPacket};
+//! use kaon::rtp::{RtpBuilder, RtpHeader};
 //!
 //! let t0 = Instant::now(); // the caller's clock: the streams never read one
 //! let epoch = NtpEpoch { at: t0, ntp: 0xe000_0000_0000_0000 };
 //! let rtx = Rtx { ssrc: 0xbbbb, payload_type: 97, associated_payload_type: 96 };
-//! let mut tx = StreamTx::new(StreamTxConfig { rtx: Some(rtx), ..StreamTxConfig::new(0xaaaa, 90_000, epoch) });
-//! let mut rx = StreamRx::new(StreamRxConfig { rtx: Some(rtx), ..StreamRxConfig::new(0xaaaa, 90_000) });
+//! let mut txc = StreamTxConfig::new(0xaaaa, 90_000, epoch);
+//! txc.rtx = Some(rtx);
+//! let mut rxc = StreamRxConfig::new(0xaaaa, 90_000);
+//! rxc.rtx = Some(rtx);
+//! let (mut tx, mut rx) = (StreamTx::new(txc), StreamRx::new(rxc));
 //!
 //! let mut buf = [0u8; 1500];
 //! for seq in 100..103u16 {
@@ -64,6 +67,8 @@ mod rx;
 mod tx;
 
 use std::time::{Duration, Instant};
+
+use crate::wire::Writer;
 
 pub use rx::{RemoteOutboundStats, RxStats, RxVerdict, StreamRx, StreamRxConfig};
 pub use tx::{RemoteInboundStats, StreamTx, StreamTxConfig, TxStats};
@@ -143,10 +148,34 @@ pub enum StreamEvent {
 }
 
 /// A random duration in `[0.5, 1.5) * interval` (RFC 3550 §6.3.1: the computed interval is
-/// multiplied by a random factor to avoid synchronization).
+/// multiplied by a random factor to avoid synchronization), never under a millisecond so that
+/// a caller polling in a loop always reaches the end of what is due.
 pub(crate) fn randomized(rng: &mut crate::Rng, interval: Duration) -> Duration {
     let ns = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX / 2);
-    Duration::from_nanos(rng.range(ns / 2, ns.saturating_add(ns / 2).max(ns / 2 + 1)))
+    let d = Duration::from_nanos(rng.range(ns / 2, ns.saturating_add(ns / 2).max(ns / 2 + 1)));
+    d.max(Duration::from_millis(1))
+}
+
+/// RFC 3550 §6.5: SDES is packet type 202; CNAME is item 1.
+const PT_SDES: u8 = 202;
+const SDES_CNAME: u8 = 1;
+
+/// RFC 3550 §6.5: an SDES packet with one chunk holding a CNAME item, written in place.
+pub(crate) fn write_sdes(ssrc: u32, cname: &[u8], buf: &mut [u8]) -> Option<usize> {
+    let cname = &cname[..cname.len().min(255)];
+    // SSRC, type, length, text, then at least one null octet ending the list, to 32 bits.
+    let chunk = (4 + 2 + cname.len() + 1).next_multiple_of(4);
+    let len = 4 + chunk;
+    let mut w = Writer::new(buf.get_mut(..len)?);
+    w.u8(0x81).ok()?;
+    w.u8(PT_SDES).ok()?;
+    w.u16((len / 4 - 1) as u16).ok()?;
+    w.u32(ssrc).ok()?;
+    w.u8(SDES_CNAME).ok()?;
+    w.u8(cname.len() as u8).ok()?;
+    w.bytes(cname).ok()?;
+    w.zeros(len - w.position()).ok()?;
+    Some(len)
 }
 
 #[cfg(test)]

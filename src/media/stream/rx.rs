@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::missing::{MissingList, NackTiming};
-use super::{KeyframeKind, Rtx, duration_to_q16, ntp_mid, randomized};
+use super::{KeyframeKind, Rtx, duration_to_q16, ntp_mid, randomized, write_sdes};
 use crate::Rng;
 use crate::rtp::RtpPacket;
 use crate::rtp::rtcp::{Fir, FirEntry, Pli, ReceiverReport, ReportBlock, RtcpPacket, SenderReport};
@@ -57,6 +57,9 @@ pub struct StreamRxConfig {
     /// Send NACK and PLI/FIR alone (RFC 5506 reduced-size RTCP, `a=rtcp-rsize`); otherwise
     /// they follow a receiver report in a compound packet.
     pub reduced_size: bool,
+    /// The CNAME for an SDES chunk after each receiver report (RFC 3550 §6.1: a compound
+    /// packet carries one); empty leaves it out, for a caller that composes its own.
+    pub cname: String,
     /// Seed for the report interval randomization; `None` seeds from the operating system.
     pub seed: Option<u64>,
 }
@@ -81,6 +84,7 @@ impl StreamRxConfig {
             keyframe_interval: Duration::from_millis(500),
             report_interval: Duration::from_secs(1),
             reduced_size: true,
+            cname: String::new(),
             seed: None,
         }
     }
@@ -605,7 +609,9 @@ impl StreamRx {
     fn nack_timing(&self) -> NackTiming {
         NackTiming {
             // A retransmission takes a round trip; a little more before asking again.
-            interval: (self.rtt + self.rtt / 4).max(self.config.min_nack_interval),
+            interval: (self.rtt + self.rtt / 4)
+                .max(self.config.min_nack_interval)
+                .max(Duration::from_millis(1)),
             max_tries: self.config.nack_max_tries,
             max_age: self.config.nack_max_age,
         }
@@ -638,7 +644,11 @@ impl StreamRx {
             }
             if let Ok(n) = rr.write(buf) {
                 at += n;
-                rr_len = n;
+                if !self.config.cname.is_empty() {
+                    let cname = self.config.cname.as_bytes();
+                    at += write_sdes(sender_ssrc, cname, &mut buf[at..]).unwrap_or(0);
+                }
+                rr_len = at;
                 if report_due {
                     self.stats.reports_sent += 1;
                 }
@@ -721,7 +731,7 @@ impl StreamRx {
 
     /// Bytes this stream holds on the heap.
     pub fn heap_bytes(&self) -> usize {
-        self.missing.heap_bytes()
+        self.missing.heap_bytes() + self.config.cname.capacity()
     }
 }
 

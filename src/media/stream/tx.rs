@@ -4,15 +4,13 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::history::History;
-use super::{KeyframeKind, NtpEpoch, Rtx, StreamEvent, ntp_mid, q16_to_duration, randomized};
+use super::{
+    KeyframeKind, NtpEpoch, Rtx, StreamEvent, ntp_mid, q16_to_duration, randomized, write_sdes,
+};
 use crate::Rng;
 use crate::rtp::RtpPacket;
 use crate::rtp::rtcp::{ReportBlock, RtcpPacket, SenderReport};
-use crate::wire::Writer;
 
-/// RFC 3550 §6.5: SDES is packet type 202; CNAME is item 1.
-const PT_SDES: u8 = 202;
-const SDES_CNAME: u8 = 1;
 /// Events kept for the application at most; keyframe requests merge, so this is ample.
 const MAX_EVENTS: usize = 8;
 
@@ -435,24 +433,6 @@ impl StreamTx {
             + self.events.capacity() * std::mem::size_of::<StreamEvent>()
             + self.config.cname.capacity()
     }
-}
-
-/// RFC 3550 §6.5: an SDES packet with one chunk holding a CNAME item, written in place.
-fn write_sdes(ssrc: u32, cname: &[u8], buf: &mut [u8]) -> Option<usize> {
-    let cname = &cname[..cname.len().min(255)];
-    // SSRC, type, length, text, then at least one null octet ending the list, to 32 bits.
-    let chunk = (4 + 2 + cname.len() + 1).next_multiple_of(4);
-    let len = 4 + chunk;
-    let mut w = Writer::new(buf.get_mut(..len)?);
-    w.u8(0x81).ok()?;
-    w.u8(PT_SDES).ok()?;
-    w.u16((len / 4 - 1) as u16).ok()?;
-    w.u32(ssrc).ok()?;
-    w.u8(SDES_CNAME).ok()?;
-    w.u8(cname.len() as u8).ok()?;
-    w.bytes(cname).ok()?;
-    w.zeros(len - w.position()).ok()?;
-    Some(len)
 }
 
 #[cfg(test)]
