@@ -144,5 +144,61 @@ fn chromium_sends_camera_and_microphone_and_kaon_reflects_them_back() {
     eprintln!("chromium outbound video pliCount {pli_before} -> {pli}");
     assert!(pli > pli_before, "kaon's PLI reached Chromium");
     assert_eq!(r.errors(), 0, "every reflected packet was accepted");
+
+    // kaon's get_stats against Chromium's for the same streams, taken in the order kaon,
+    // Chromium, kaon: each count Chromium gives must sit between kaon's two snapshots of the
+    // matching count (within 1%). Chromium's video bytesSent also counts the RTX packets it
+    // sends to probe bandwidth (kaon drops those as duplicates or padding), so that one pair
+    // is only checked within 5%.
+    let kaon_stats = |kaon: &Kaon| {
+        kaon.driver
+            .call(|pc, now| {
+                let s = pc.get_stats(now).rtp;
+                let count = |k: TrackKind, inbound: bool| -> u64 {
+                    if inbound {
+                        let i = s.inbound.iter().filter(|i| i.kind == k);
+                        i.map(|i| i.bytes_received).sum()
+                    } else {
+                        let o = s.outbound.iter().filter(|o| o.kind == k);
+                        o.map(|o| o.bytes_sent).sum()
+                    }
+                };
+                [
+                    count(TrackKind::Audio, true),
+                    count(TrackKind::Audio, false),
+                    count(TrackKind::Video, true),
+                    count(TrackKind::Video, false),
+                ]
+            })
+            .expect("driver alive")
+    };
+    kaon.reflect(Duration::from_millis(500), &mut r);
+    let a = kaon_stats(&kaon);
+    let (inbound, outbound) = media_stats(&mut browser);
+    let c = kaon_stats(&kaon);
+    let chromium = [
+        stat(&outbound, "audio", "bytes"),
+        stat(&inbound, "audio", "bytes"),
+        stat(&outbound, "video", "bytes"),
+        stat(&inbound, "video", "bytes"),
+    ];
+    let names = [
+        "audio Chromium -> kaon",
+        "audio kaon -> Chromium",
+        "video Chromium -> kaon",
+        "video kaon -> Chromium",
+    ];
+    for i in 0..4 {
+        let slack = if i == 2 { 5 } else { 1 };
+        eprintln!(
+            "{}: kaon counted {}..{} bytes, Chromium {}",
+            names[i], a[i], c[i], chromium[i]
+        );
+        assert!(
+            a[i] * (100 - slack) / 100 <= chromium[i] && chromium[i] <= c[i] * (100 + slack) / 100,
+            "{}: kaon's get_stats bytes match Chromium's within {slack}%",
+            names[i]
+        );
+    }
     kaon.finish();
 }

@@ -137,6 +137,30 @@ fn kaon_peers_negotiate_audio_and_video_and_carry_rtp_both_ways() {
     assert_eq!(video_track.codec.name, "VP8");
     assert_eq!(video_track.stream_ids, vec!["s".to_string()]);
     assert_eq!(video_track.track_id, "cam");
+    // get_stats: the RTP entries count what crossed.
+    let now = p.now();
+    let rb = p.pc_ref(false).get_stats(now);
+    let inbound: u64 = rb.rtp.inbound.iter().map(|i| i.packets_received).sum();
+    assert_eq!(
+        inbound, 60,
+        "30 video + 30 audio packets in b's inbound-rtp"
+    );
+    let ra = p.pc_ref(true).get_stats(now);
+    let video_out = ra
+        .rtp
+        .outbound
+        .iter()
+        .find(|o| o.kind == TrackKind::Video)
+        .unwrap();
+    assert_eq!(
+        (video_out.packets_sent, video_out.bytes_sent),
+        (30, 30 * 900)
+    );
+    assert!(ra.rtp.codecs.iter().any(|c| c.mime_type == "video/VP8"));
+    let json = rb.to_json();
+    assert!(
+        json.contains("\"type\": \"inbound-rtp\"") && json.contains("\"mimeType\": \"audio/opus\"")
+    );
     // b's audio is recvonly: writing on it is refused, not dropped silently.
     let now = p.now();
     assert!(matches!(

@@ -1,6 +1,7 @@
 //! [`PeerConnection::get_stats`]: a report in the vocabulary of W3C webrtc-stats, with the
 //! fields browsers fill for a data connection (peer-connection, transport, candidate-pair,
-//! local-candidate, remote-candidate, certificate, data-channel). The RTP types come with media.
+//! local-candidate, remote-candidate, certificate, data-channel) and, with media, inbound-rtp,
+//! outbound-rtp, remote-inbound-rtp, remote-outbound-rtp and codec.
 //!
 //! Counters are kept as traffic passes (a few integers per pair and per channel); the report is
 //! built only when asked for, so an idle connection pays nothing for it.
@@ -118,6 +119,8 @@ pub struct StatsReport {
     pub certificates: Vec<CertificateStats>,
     /// `data-channel`.
     pub data_channels: Vec<DataChannelStats>,
+    /// `inbound-rtp`, `outbound-rtp`, `remote-inbound-rtp`, `remote-outbound-rtp`, `codec`.
+    pub rtp: super::media::RtpStats,
 }
 
 /// `RTCPeerConnectionStats`.
@@ -436,6 +439,7 @@ impl PeerConnection {
                 .flatten()
                 .collect(),
             data_channels,
+            rtp: super::media::stats::collect(self.media.transceivers()),
         }
     }
 }
@@ -522,19 +526,20 @@ impl StatsReport {
             o.num("bytesReceived", d.bytes_received);
             o.close();
         }
+        self.rtp.write_json(&mut o, TRANSPORT_ID);
         o.finish()
     }
 }
 
 /// A tiny JSON writer for the report: objects of flat fields, strings escaped.
 #[derive(Default)]
-struct Json {
+pub(crate) struct Json {
     out: String,
     first_field: bool,
 }
 
 impl Json {
-    fn open(&mut self, id: &str, kind: &str) {
+    pub(crate) fn open(&mut self, id: &str, kind: &str) {
         self.out
             .push_str(if self.out.is_empty() { "{" } else { "," });
         let _ = write!(self.out, "\n  {}: {{", quote(id));
@@ -549,22 +554,22 @@ impl Json {
         self.first_field = false;
         let _ = write!(self.out, " \"{k}\": ");
     }
-    fn raw(&mut self, k: &str, v: &str) {
+    pub(crate) fn raw(&mut self, k: &str, v: &str) {
         self.key(k);
         self.out.push_str(v);
     }
-    fn str(&mut self, k: &str, v: &str) {
+    pub(crate) fn str(&mut self, k: &str, v: &str) {
         self.raw(k, &quote(v));
     }
-    fn opt(&mut self, k: &str, v: Option<&str>) {
+    pub(crate) fn opt(&mut self, k: &str, v: Option<&str>) {
         if let Some(v) = v {
             self.str(k, v);
         }
     }
-    fn num(&mut self, k: &str, v: impl std::fmt::Display) {
+    pub(crate) fn num(&mut self, k: &str, v: impl std::fmt::Display) {
         self.raw(k, &v.to_string());
     }
-    fn bool(&mut self, k: &str, v: bool) {
+    pub(crate) fn bool(&mut self, k: &str, v: bool) {
         self.raw(k, if v { "true" } else { "false" });
     }
     fn counters(&mut self, c: &Counters) {
@@ -573,7 +578,7 @@ impl Json {
         self.num("packetsReceived", c.packets_received);
         self.num("bytesReceived", c.bytes_received);
     }
-    fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         self.out.push_str(" }");
     }
     fn finish(mut self) -> String {

@@ -24,6 +24,7 @@
 
 mod negotiate;
 mod rtp;
+pub mod stats;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -39,6 +40,10 @@ use crate::sdp::Direction;
 
 pub(crate) use negotiate::PendingAssociation;
 pub(crate) use negotiate::sections_of as negotiate_sections_of;
+pub use stats::{
+    CodecStats, InboundRtpStats, OutboundRtpStats, RemoteInboundRtpStats, RemoteOutboundRtpStats,
+    RtpStats,
+};
 
 /// A transceiver's index in the connection, stable for its life (W3C transceivers are never
 /// removed from `getTransceivers()` until the connection closes).

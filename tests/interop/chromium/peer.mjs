@@ -116,7 +116,7 @@ async function mediaStats() {
   const inbound = [], outbound = [];
   stats.forEach((s) => {
     if (s.type === 'inbound-rtp') inbound.push({ kind: s.kind, mid: s.mid ?? '', ssrc: s.ssrc, packets: s.packetsReceived ?? 0, bytes: s.bytesReceived ?? 0, lost: s.packetsLost ?? 0, frames: s.framesDecoded ?? 0, keyframes: s.keyFramesDecoded ?? 0, nack: s.nackCount ?? 0, pli: s.pliCount ?? 0, fir: s.firCount ?? 0, jitter: s.jitter ?? 0 });
-    if (s.type === 'outbound-rtp') outbound.push({ kind: s.kind, mid: s.mid ?? '', ssrc: s.ssrc, packets: s.packetsSent ?? 0, bytes: s.bytesSent ?? 0, frames: s.framesEncoded ?? 0, nack: s.nackCount ?? 0, pli: s.pliCount ?? 0, fir: s.firCount ?? 0, retransmitted: s.retransmittedPacketsSent ?? 0 });
+    if (s.type === 'outbound-rtp') outbound.push({ kind: s.kind, mid: s.mid ?? '', ssrc: s.ssrc, packets: s.packetsSent ?? 0, bytes: s.bytesSent ?? 0, frames: s.framesEncoded ?? 0, nack: s.nackCount ?? 0, pli: s.pliCount ?? 0, fir: s.firCount ?? 0, retransmitted: s.retransmittedPacketsSent ?? 0, retransmittedBytes: s.retransmittedBytesSent ?? 0 });
   });
   return { ev: 'media-stats', inbound: JSON.stringify(inbound), outbound: JSON.stringify(outbound) };
 }
