@@ -4,6 +4,7 @@
 //! [`PeerConnection`] are reached here directly: [`inject_sctp`] hands bytes to the same call
 //! a decrypted DTLS record takes, and [`sctp_header`] gives what a packet needs to be taken
 //! for the peer's (ports and verification tag) plus the next TSN the association expects.
+//! Likewise SRTP: [`inject_media`] hands plaintext RTP or RTCP to the media receive path.
 
 use super::PeerConnection;
 use std::time::Instant;
@@ -26,6 +27,42 @@ pub struct SctpHeader {
 pub fn inject_sctp(pc: &mut PeerConnection, now: Instant, packet: &[u8]) {
     // The call `pump` makes for `dtls::Event::Data`.
     pc.channels.handle_packet(now, packet);
+}
+
+/// Feeds `bytes` to `pc`'s media receive path as plaintext RTP (or RTCP), as SRTP hands a
+/// packet over once it authenticated.
+pub fn inject_media(pc: &mut PeerConnection, now: Instant, bytes: &[u8], rtcp: bool) {
+    if let Some(m) = pc.media.get_mut() {
+        m.receive_plain(now, bytes, rtcp, &mut pc.events);
+    }
+}
+
+/// The SSRCs a packet needs to reach something: the peer's sources we route, and ours (which
+/// RTCP feedback names).
+pub fn media_ssrcs(pc: &PeerConnection) -> Vec<u32> {
+    let Some(m) = pc.media.get() else {
+        return Vec::new();
+    };
+    let mut v: Vec<u32> = m.routes.keys().copied().collect();
+    v.sort_unstable();
+    v.extend(m.transceivers.iter().map(|t| t.ssrc));
+    v
+}
+
+/// Memory the media side holds that a peer's packets can grow: queued outgoing packets and
+/// the streams' state.
+pub fn media_memory(pc: &PeerConnection) -> usize {
+    let Some(m) = pc.media.get() else { return 0 };
+    let queued: usize = m.out.iter().map(|o| o.data.capacity()).sum();
+    let streams: usize = m
+        .transceivers
+        .iter()
+        .map(|t| {
+            t.tx.as_ref().map_or(0, |tx| tx.heap_bytes())
+                + t.receivers.iter().map(|r| r.rx.heap_bytes()).sum::<usize>()
+        })
+        .sum();
+    queued + streams + m.routes.len() * 16 + m.rx.capacity()
 }
 
 /// See [`SctpHeader`].

@@ -44,6 +44,25 @@ impl Media {
         Ok(())
     }
 
+    /// Plaintext RTP or RTCP as if SRTP had just decrypted it (the fuzz targets' way behind
+    /// SRTP).
+    #[cfg(fuzzing)]
+    pub(crate) fn receive_plain(
+        &mut self,
+        now: Instant,
+        bytes: &[u8],
+        rtcp: bool,
+        events: &mut VecDeque<PeerEvent>,
+    ) {
+        self.rx.clear();
+        self.rx.extend_from_slice(bytes);
+        if rtcp {
+            self.route_rtcp(now, events);
+        } else {
+            self.route_rtp(now, events);
+        }
+    }
+
     /// One SRTP or SRTCP datagram from the selected pair.
     pub fn receive(
         &mut self,
@@ -76,6 +95,11 @@ impl Media {
             return;
         };
         self.rx.truncate(n);
+        self.route_rtp(now, events);
+    }
+
+    /// A plaintext RTP packet in `self.rx`: demultiplexed, accounted and handed out.
+    pub(crate) fn route_rtp(&mut self, now: Instant, events: &mut VecDeque<PeerEvent>) {
         let Ok(pkt) = RtpPacket::new_checked(&self.rx[..]) else {
             self.counters.unroutable += 1;
             return;
@@ -253,6 +277,11 @@ impl Media {
             return;
         };
         self.rx.truncate(n);
+        self.route_rtcp(now, events);
+    }
+
+    /// A plaintext RTCP compound packet in `self.rx`, to the streams it concerns.
+    pub(crate) fn route_rtcp(&mut self, now: Instant, events: &mut VecDeque<PeerEvent>) {
         self.counters.rtcp_received += 1;
         let data = std::mem::take(&mut self.rx);
         for p in Compound::new(&data).packets() {
