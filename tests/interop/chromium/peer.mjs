@@ -6,10 +6,11 @@
 // a default route, or it gathers no host candidate at all).
 //
 // Commands in (stdin):
-//   {"cmd":"offer","channels":[{"label":"chat","ordered":true}],"media":["audio","video"]}
+//   {"cmd":"offer","channels":[{"label":"chat","ordered":true}],"media":["audio","video"],"recv":["video"]}
 //                                   -> page adds the channels and (optionally) fake camera and
 //                                      microphone tracks, offers, reports {"ev":"offer"}; also
-//                                      for a re-offer on a live connection
+//                                      for a re-offer on a live connection; "recv" adds
+//                                      receive-only transceivers
 //   {"cmd":"answer","sdp":...}      -> page applies kaon's answer, reports {"ev":"answered"}
 //   {"cmd":"remote-offer","sdp":...} -> page answers kaon's offer, reports {"ev":"answer"}
 //   {"cmd":"transceivers"}          -> reports {"ev":"transceivers","list":"mid kind dir,..."}
@@ -120,7 +121,9 @@ async function mediaStats() {
   });
   return { ev: 'media-stats', inbound: JSON.stringify(inbound), outbound: JSON.stringify(outbound) };
 }
-async function makeOffer(list, media) {
+async function makeOffer(list, media, recv) {
+  // Receive-only transceivers: the page wants media without sending any.
+  for (const kind of recv || []) pc.addTransceiver(kind, { direction: 'recvonly' });
   if (media && media.length) {
     // Fake camera and microphone (the fake-device flags): real tracks, sent if accepted.
     const stream = await navigator.mediaDevices.getUserMedia({ audio: media.includes('audio'), video: media.includes('video') });
@@ -220,7 +223,7 @@ try {
     const m = JSON.parse(line);
     try {
       if (m.cmd === 'quit') break;
-      else if (m.cmd === 'offer') emit({ ev: 'offer', sdp: await page.evaluate(([l, media]) => makeOffer(l, media), [m.channels, m.media]) });
+      else if (m.cmd === 'offer') emit({ ev: 'offer', sdp: await page.evaluate(([l, media, recv]) => makeOffer(l, media, recv), [m.channels, m.media, m.recv]) });
       else if (m.cmd === 'answer') { await page.evaluate((s) => takeAnswer(s), m.sdp); emit({ ev: 'answered' }); }
       else if (m.cmd === 'transceivers') emit({ ev: 'transceivers', list: await page.evaluate(() => transceivers()) });
       else if (m.cmd === 'reset') { await page.evaluate(() => reset()); emit({ ev: 'reset' }); }
