@@ -21,6 +21,7 @@ use super::agent::Agent;
 use super::candidate::{Candidate, CandidateKind, Transport, foundation, priority};
 use super::checklist::Local;
 use crate::Transmit;
+use crate::turn::TurnTransport;
 
 /// What a relay made of a datagram from its server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,12 @@ pub trait Relay: fmt::Debug + Send {
     fn local(&self) -> SocketAddr;
     /// The TURN server's address.
     fn server(&self) -> SocketAddr;
+    /// How the relay reaches its server. Over TCP and TLS the relay's datagrams (from
+    /// [`local`](Self::local) to [`server`](Self::server)) are carried by the driver's
+    /// [`StreamLink`](crate::turn::StreamLink), and the relayed candidate ranks lower.
+    fn transport(&self) -> TurnTransport {
+        TurnTransport::Udp
+    }
     /// The relayed transport address, once allocated.
     fn relayed(&self) -> Option<SocketAddr>;
     /// The server-reflexive address the server saw (the Allocate response's
@@ -156,6 +163,7 @@ impl Agent {
             let config = crate::turn::ClientConfig {
                 seed: Some(self.rng.u64()),
                 family: s.family,
+                transport: s.transport,
                 ..crate::turn::ClientConfig::new(addr, s.address, &s.username, &s.credential)
             };
             self.add_relay(Box::new(crate::turn::Client::new(config)));
@@ -171,7 +179,16 @@ impl Agent {
             Some(relay.server().ip()),
             &Transport::Udp,
         );
-        let p = priority(CandidateKind::Relayed, 65535 - r.min(1000) as u16, 1);
+        // RFC 8445 §5.1.2.2: the local preference ranks candidates of one type. A relay over
+        // UDP beats one over TCP, which beats one over TLS (each adds its own head-of-line
+        // blocking and overhead), as in browsers.
+        let transport_rank = match relay.transport() {
+            TurnTransport::Udp => 0,
+            TurnTransport::Tcp => 1,
+            TurnTransport::Tls => 2,
+        };
+        let local_pref = 65535 - transport_rank * 2048 - r.min(1000) as u16;
+        let p = priority(CandidateKind::Relayed, local_pref, 1);
         let cand = Candidate::new(CandidateKind::Relayed, relayed, p, &f).with_related(related);
         self.push_local(Local {
             cand,
