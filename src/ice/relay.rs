@@ -67,6 +67,11 @@ pub trait Relay: fmt::Debug + Send {
     fn failure(&self) -> Option<String> {
         None
     }
+    /// The driver's TCP or TLS connection to the server closed: the allocation is gone with
+    /// it (RFC 8656 §3.1). Does nothing by default (UDP relays).
+    fn stream_closed(&mut self, now: Instant) {
+        let _ = now;
+    }
     /// Asks for a permission (and possibly a channel) towards `peer`. Called once per peer.
     fn permit(&mut self, now: Instant, peer: SocketAddr);
     /// Wraps `payload` for `peer` into `buf`; returns the length, or `None` if it cannot be
@@ -140,6 +145,42 @@ impl Agent {
             .filter(|s| s.relay.failed())
             .filter_map(|s| Some((s.relay.server(), s.relay.failure()?)))
             .collect()
+    }
+
+    /// Tells the relays from `local` to `server` over TCP or TLS that their connection closed
+    /// (what [`StreamLink::handle_closed`](crate::turn::StreamLink::handle_closed) returns):
+    /// their allocations fail at once ([`relay_failures`](Self::relay_failures) says so)
+    /// instead of when a request times out. Returns how many relays it told.
+    pub fn relay_stream_closed(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        server: SocketAddr,
+    ) -> usize {
+        let mut told = 0;
+        for slot in &mut self.relays {
+            let r = &mut slot.relay;
+            if r.local() == local && r.server() == server && r.transport().is_stream() {
+                r.stream_closed(now);
+                told += 1;
+            }
+        }
+        told
+    }
+
+    /// Moves `old`'s relays, allocations and all, into this fresh agent (the answerer's
+    /// switch to a controlled agent): making new ones from the same sockets would send a
+    /// second Allocate on a 5-tuple that may already have an allocation, which servers
+    /// refuse with 437 Allocation Mismatch (RFC 8656 §7.2). Call before adding local
+    /// addresses, so that no relay is made twice.
+    pub(crate) fn take_relays_from(&mut self, old: &mut Agent) {
+        for mut slot in old.relays.drain(..) {
+            // The relayed candidate is added again, to this agent's list, once allocated.
+            slot.candidate = None;
+            slot.permitted.clear();
+            self.relays.push(slot);
+        }
+        self.dirty = true;
     }
 
     /// Starts an allocation from the local address `addr` on each configured TURN server of

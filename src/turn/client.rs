@@ -130,6 +130,10 @@ pub enum TurnError {
     /// The allocation's lifetime ran out before a Refresh succeeded.
     #[error("the allocation expired")]
     Expired,
+    /// The TCP or TLS connection to the server closed, failed to open, or failed its TLS
+    /// handshake; an allocation made over it is gone with it (RFC 8656 §3.1).
+    #[error("the connection to the TURN server closed")]
+    StreamClosed,
 }
 
 impl TurnError {
@@ -442,6 +446,28 @@ impl Client {
         self.update_deadline();
     }
 
+    /// The driver's TCP or TLS connection to the server closed (or never opened): RFC 8656
+    /// §3.1 ties the allocation to it, so the allocation fails with
+    /// [`TurnError::StreamClosed`] at once rather than when a request times out. A close
+    /// already under way just finishes. Does nothing over UDP.
+    pub fn stream_closed(&mut self, _now: Instant) {
+        if !self.config.transport.is_stream() {
+            return;
+        }
+        match self.state {
+            State::Idle | State::Allocating | State::Allocated => {
+                self.fail(TurnError::StreamClosed)
+            }
+            State::Closing => {
+                self.cancel_all();
+                self.state = State::Closed;
+                self.events.push_back(ClientEvent::Closed);
+            }
+            State::Closed | State::Failed => {}
+        }
+        self.update_deadline();
+    }
+
     fn cancel_all(&mut self) {
         for p in self.pending.drain(..) {
             self.stun.cancel(p.id);
@@ -724,6 +750,10 @@ impl Relay for Client {
 
     fn transport(&self) -> TurnTransport {
         self.config.transport
+    }
+
+    fn stream_closed(&mut self, now: Instant) {
+        Client::stream_closed(self, now);
     }
 
     fn relayed(&self) -> Option<SocketAddr> {

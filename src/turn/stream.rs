@@ -356,21 +356,23 @@ impl StreamLink {
     }
 
     /// The connection `id` closed (or never opened): it is forgotten, and the next datagram
-    /// for its server opens a new one. (An allocation made over it is gone with it, RFC 8656
-    /// §3.1; its client finds out when its next request fails.)
-    pub fn handle_closed(&mut self, id: StreamId) {
-        if let Some(i) = self.index(id) {
-            self.streams.swap_remove(i);
-            self.stats.closed += 1;
-        }
+    /// for its server opens a new one. Returns its (local, remote) addresses, to tell the layer
+    /// above: RFC 8656 §3.1 ties an allocation made over TCP or TLS to its connection, so its
+    /// client should be told ([`Client::stream_closed`](super::Client::stream_closed),
+    /// [`Agent::relay_stream_closed`](crate::ice::Agent::relay_stream_closed)).
+    pub fn handle_closed(&mut self, id: StreamId) -> Option<(SocketAddr, SocketAddr)> {
+        let i = self.index(id)?;
+        let s = self.streams.swap_remove(i);
+        self.stats.closed += 1;
+        Some((s.local, s.remote))
     }
 
     /// Closes connection `id`: a [`StreamCommand::Close`] for the driver, and it is forgotten.
-    pub fn close(&mut self, id: StreamId) {
-        if self.index(id).is_some() {
-            self.handle_closed(id);
-            self.commands.push_back(StreamCommand::Close { id });
-        }
+    /// Returns its (local, remote) addresses, as [`handle_closed`](Self::handle_closed) does.
+    pub fn close(&mut self, id: StreamId) -> Option<(SocketAddr, SocketAddr)> {
+        let addrs = self.handle_closed(id)?;
+        self.commands.push_back(StreamCommand::Close { id });
+        Some(addrs)
     }
 
     /// The next thing for the driver to do; for [`StreamCommand::Write`] the bytes are in
