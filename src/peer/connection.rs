@@ -324,6 +324,13 @@ impl PeerConnection {
         &self.ice
     }
 
+    /// The driver's TCP or TLS connection from `local` to the TURN server `server` closed
+    /// (see [`crate::turn::StreamLink`]): the relay over it fails at once
+    /// ([`Agent::relay_stream_closed`]).
+    pub fn turn_stream_closed(&mut self, now: Instant, local: SocketAddr, server: SocketAddr) {
+        self.ice.relay_stream_closed(now, local, server);
+    }
+
     /// The data channels and the SCTP association under them (counters, memory).
     pub fn data_channels(&self) -> &DataChannels {
         &self.channels
