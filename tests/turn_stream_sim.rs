@@ -42,6 +42,8 @@ struct OverStream<P> {
     /// Pipe connection number to link id (the server side's own ids differ).
     ids: Vec<(u32, StreamId)>,
     out: Vec<PipeMsg>,
+    /// Connections that closed, as (local, remote), for the test to tell the protocol.
+    closed: Vec<(SocketAddr, SocketAddr)>,
 }
 
 impl<P: Protocol> OverStream<P> {
@@ -54,6 +56,7 @@ impl<P: Protocol> OverStream<P> {
             listen: None,
             ids: Vec::new(),
             out: Vec::new(),
+            closed: Vec::new(),
         }
     }
 
@@ -64,6 +67,7 @@ impl<P: Protocol> OverStream<P> {
             listen: Some(listen),
             ids: Vec::new(),
             out: Vec::new(),
+            closed: Vec::new(),
         }
     }
 
@@ -97,8 +101,8 @@ impl<P: Protocol> OverStream<P> {
                 }
             }
             PipeMsg::Closed(n) => {
-                if let Some(id) = self.link_id(n) {
-                    self.link.handle_closed(id);
+                if let Some(closed) = self.link_id(n).and_then(|id| self.link.handle_closed(id)) {
+                    self.closed.push(closed);
                 }
             }
         }
@@ -423,4 +427,26 @@ fn a_turn_tcp_request_is_not_retransmitted() {
     let out = &w.sim.endpoint::<StreamAgent>(w.a).link;
     // The one Allocate, still waiting for its connection, and no copy of it.
     assert_eq!(out.stats().sent, 1, "{:?}", out.stats());
+}
+
+#[test]
+fn a_closed_turn_tcp_connection_fails_the_relay_at_once() {
+    let mut w = world(36, TurnTransport::Tcp);
+    let ok = w.run_until(20 * SEC, |w| {
+        World::connected(&w.a_events) && World::connected(&w.b_events)
+    });
+    assert!(ok);
+    assert!(w.agent(true).relay_failures().is_empty());
+    // The server's end goes away (RFC 8656 §3.1: the allocation goes with it).
+    let now = w.sim.now();
+    let a = w.sim.endpoint_mut::<StreamAgent>(w.a);
+    a.deliver(now, PipeMsg::Closed(0));
+    let closed = std::mem::take(&mut a.closed);
+    assert_eq!(closed, vec![(addr("10.0.0.2:5000"), addr(TURN))]);
+    for (local, server) in closed {
+        assert_eq!(a.inner.relay_stream_closed(now, local, server), 1);
+    }
+    let failures = w.agent(true).relay_failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(failures[0].1.contains("connection"), "{failures:?}");
 }
