@@ -62,6 +62,7 @@
 
 pub mod mdns;
 pub mod peer;
+pub mod turn_stream;
 
 pub use peer::{DEFAULT_HIGH_WATER_MARK, DataChannel, Message, PeerConnection};
 

@@ -15,6 +15,7 @@
 //! discarded. Connection events are few (candidates and state changes) and are kept until
 //! read.
 
+use crate::turn_stream::{TurnStreams, TurnTls};
 use crate::{Driver, Handle};
 use bytes::Bytes;
 use kaon::datachannel::{ChannelConfig, ChannelId};
@@ -83,6 +84,8 @@ struct Dispatch {
     accepted: mpsc::UnboundedSender<Accepted>,
     /// Bytes in all inboxes, shared with the channel handles that drain them.
     inbox_bytes: Arc<AtomicUsize>,
+    /// TURN over TCP and TLS: the relays' connections.
+    streams: TurnStreams,
 }
 
 impl Dispatch {
@@ -128,7 +131,21 @@ impl Protocol for Dispatch {
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        self.pc.poll_transmit(now, buf)
+        loop {
+            while let Some(t) = self.pc.poll_transmit(now, buf) {
+                if !self.streams.divert(&t, &buf[..t.len]) {
+                    return Some(t);
+                }
+            }
+            self.streams.flush();
+            let closed = self.streams.take_closed();
+            if closed.is_empty() {
+                return None;
+            }
+            for (local, server, _) in closed {
+                self.pc.turn_stream_closed(now, local, server);
+            }
+        }
     }
 
     fn poll_event(&mut self) -> Option<PeerEvent> {
@@ -205,6 +222,17 @@ impl PeerConnection {
     /// Starts a connection over `sockets` (bound to specific addresses, at least one); each
     /// socket's address becomes a host candidate. Must be called inside a tokio runtime.
     pub fn new(config: PeerConfig, sockets: Vec<UdpSocket>) -> io::Result<Self> {
+        Self::with_turn_tls(config, sockets, TurnTls::System)
+    }
+
+    /// Like [`new`](Self::new), with the roots a `turns:` server's certificate is checked
+    /// against (TURN over TCP and TLS run in [`crate::turn_stream`]).
+    pub fn with_turn_tls(
+        config: PeerConfig,
+        sockets: Vec<UdpSocket>,
+        tls: TurnTls,
+    ) -> io::Result<Self> {
+        let streams = TurnStreams::from_ice_servers(&config.ice_servers, tls);
         let mut pc = kaon::peer::PeerConnection::new(config).map_err(io::Error::other)?;
         for socket in &sockets {
             pc.add_local_address(socket.local_addr()?)
@@ -217,9 +245,24 @@ impl PeerConnection {
             routes: HashMap::new(),
             accepted: tx,
             inbox_bytes: inbox_bytes.clone(),
+            streams,
         };
+        let driver = Driver::spawn(dispatch, sockets)?;
+        let handle = driver.handle();
+        driver.post(move |d, _| {
+            d.streams.set_notify(Arc::new(move |input| {
+                handle.post(move |d: &mut Dispatch, now| {
+                    let pc = &mut d.pc;
+                    d.streams
+                        .handle(input, |datagram| pc.handle_datagram(now, datagram));
+                    for (local, server, _) in d.streams.take_closed() {
+                        d.pc.turn_stream_closed(now, local, server);
+                    }
+                })
+            }))
+        });
         Ok(Self {
-            driver: Driver::spawn(dispatch, sockets)?,
+            driver,
             accepted: Mutex::new(accepted),
             inbox_bytes,
         })
