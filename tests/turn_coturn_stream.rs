@@ -1,7 +1,8 @@
 //! kaon PeerConnections relay-only through coturn (Debian's), the relay reached over UDP, TCP
 //! and TLS (RFC 8656 §3.1): a data channel both ways between two kaon peers on `kaon-std`,
 //! whose TCP and TLS connections (rustls, checked against a CA the test makes with openssl)
-//! run in the adapter. Needs `turnserver` and `openssl` (`.ci/run` installs both).
+//! run in the adapter, and the same through `kaon-tokio` over TCP and TLS. Needs
+//! `turnserver` and `openssl` (`.ci/run` installs both).
 
 mod common;
 
@@ -347,4 +348,101 @@ fn a_turns_server_with_an_untrusted_certificate_is_refused() {
     assert_eq!(failures.len(), 1, "{failures:?}");
     let streams_closed: SocketAddr = failures[0].0;
     assert_eq!(streams_closed.port(), coturn.tls_port);
+}
+
+/// The same through `kaon-tokio`: its TCP and TLS connections are tokio tasks.
+async fn tokio_channel_through_coturn(
+    a_url: &str,
+    tls: kaon_tokio::turn_stream::TurnTls,
+    b_url: &str,
+) {
+    use std::sync::Arc;
+    let peer = |url: &str, tls| {
+        let url = url.to_owned();
+        async move {
+            let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let config = PeerConfig {
+                ice_servers: vec![IceServer::turn(&url, USER, PASSWORD)],
+                ice_transport_policy: IceTransportPolicy::Relay,
+                ..PeerConfig::default()
+            };
+            Arc::new(kaon_tokio::PeerConnection::with_turn_tls(config, vec![socket], tls).unwrap())
+        }
+    };
+    let a = peer(a_url, tls).await;
+    let b = peer(b_url, kaon_tokio::turn_stream::TurnTls::System).await;
+    let chat = a
+        .create_data_channel("turn", ChannelConfig::default())
+        .await
+        .unwrap();
+    let offer = a.create_offer().await.unwrap();
+    a.set_local_description(SdpType::Offer, offer.clone())
+        .await
+        .unwrap();
+    b.set_remote_description(SdpType::Offer, offer)
+        .await
+        .unwrap();
+    let answer = b.create_answer().await.unwrap();
+    b.set_local_description(SdpType::Answer, answer.clone())
+        .await
+        .unwrap();
+    a.set_remote_description(SdpType::Answer, answer)
+        .await
+        .unwrap();
+    let mut trickles = Vec::new();
+    for (from, to) in [(a.clone(), b.clone()), (b.clone(), a.clone())] {
+        trickles.push(tokio::spawn(async move {
+            while let Some(e) = from.next_event().await {
+                if let PeerEvent::LocalCandidate(c) = e {
+                    assert!(c.contains(" typ relay"), "{c}");
+                    to.add_ice_candidate(&c).await.unwrap();
+                }
+            }
+        }));
+    }
+    let limit = Duration::from_secs(20);
+    tokio::time::timeout(limit, chat.wait_open())
+        .await
+        .unwrap_or_else(|_| panic!("{a_url}: channel never opened"))
+        .unwrap();
+    let remote = tokio::time::timeout(limit, b.accept_data_channel())
+        .await
+        .unwrap()
+        .unwrap();
+    chat.send_text("hello over the relay").await.unwrap();
+    let got = tokio::time::timeout(limit, remote.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got.data[..], b"hello over the relay");
+    remote.send_text("and back").await.unwrap();
+    let got = tokio::time::timeout(limit, chat.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got.data[..], b"and back");
+    let relayed = a
+        .call(|pc, _| pc.ice().selected_pair().map(|p| p.relayed))
+        .await
+        .unwrap();
+    assert_eq!(relayed, Some(true), "{a_url}");
+    for t in trickles {
+        t.abort();
+    }
+    let _ = a.close().await;
+    let _ = b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kaon_tokio_peers_connect_relay_only_through_coturn_over_tcp_and_tls() {
+    let Some(coturn) = start_coturn("tokio") else {
+        return;
+    };
+    let ca = std::fs::read(coturn.dir.join("ca.pem")).unwrap();
+    let udp = format!("turn:127.0.0.1:{}?transport=udp", coturn.port);
+    let tcp = format!("turn:127.0.0.1:{}?transport=tcp", coturn.port);
+    let tls = format!("turns:127.0.0.1:{}", coturn.tls_port);
+    use kaon_tokio::turn_stream::TurnTls as TokioTls;
+    tokio_channel_through_coturn(&tcp, TokioTls::System, &udp).await;
+    tokio_channel_through_coturn(&tls, TokioTls::from_pem(&ca).unwrap(), &tcp).await;
 }
