@@ -213,6 +213,9 @@ fn chromium_and_kaon_through(url: &str) {
     browser.send("{\"cmd\":\"stats\"}");
     let stats = browser.wait("stats", Duration::from_secs(10));
     assert!(stats.get("local").starts_with("relay"), "{stats:?}");
+    if url.ends_with("transport=tcp") {
+        assert_eq!(stats.get("local"), "relay tcp", "{stats:?}");
+    }
     assert!(stats.get("remote").starts_with("relay"), "{stats:?}");
     let relayed = kaon
         .call(|pc, _| pc.ice().selected_pair().map(|p| p.relayed))
@@ -306,7 +309,7 @@ fn start_coturn() -> Option<Coturn> {
 }
 
 #[test]
-fn chromium_and_kaon_connect_relay_only_through_coturn() {
+fn chromium_and_kaon_connect_relay_only_through_coturn_over_udp_and_tcp() {
     if !peer_available() {
         return;
     }
@@ -314,4 +317,6 @@ fn chromium_and_kaon_connect_relay_only_through_coturn() {
         return;
     };
     chromium_and_kaon_through(&format!("turn:127.0.0.1:{}?transport=udp", coturn.1));
+    // Both over TCP: Chromium's own TURN-TCP, and kaon's through kaon-std's stream link.
+    chromium_and_kaon_through(&format!("turn:127.0.0.1:{}?transport=tcp", coturn.1));
 }
