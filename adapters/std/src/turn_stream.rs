@@ -385,3 +385,174 @@ fn run_connection(
         }
     }
 }
+
+/// A protocol (kaon's [`turn::Server`](kaon::turn::Server)) that also serves TURN clients over
+/// TCP (RFC 8656 §3.1): accepted connections go through the core's [`StreamLink`], so their
+/// messages reach the server as datagrams from the client's address to the listening
+/// address, and the server's answers to that client go back down the connection. Relayed
+/// traffic to peers stays on the UDP relay sockets.
+///
+/// ```no_run
+/// use kaon::turn::{Server, ServerConfig};
+/// use kaon_std::Driver;
+/// use kaon_std::turn_stream::TcpServer;
+/// use std::net::{TcpListener, UdpSocket};
+/// # fn main() -> std::io::Result<()> {
+/// let listen = UdpSocket::bind("127.0.0.1:3478")?;
+/// let relay = UdpSocket::bind("127.0.0.1:49152")?;
+/// let mut cfg = ServerConfig::new("example.org", vec![listen.local_addr()?], vec![relay.local_addr()?]);
+/// cfg.users.push(("alice".into(), "secret".into()));
+/// let server = Server::new(cfg, std::time::Instant::now(), 1_700_000_000);
+/// let driver = Driver::spawn(TcpServer::new(server), vec![listen, relay])?;
+/// TcpServer::listen(&driver, TcpListener::bind("127.0.0.1:3478")?)?;
+/// # Ok(()) }
+/// ```
+pub struct TcpServer<P> {
+    inner: P,
+    link: StreamLink,
+    conns: HashMap<StreamId, TcpStream>,
+    buf: Vec<u8>,
+}
+
+impl<P> std::fmt::Debug for TcpServer<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpServer")
+            .field("link", &self.link)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P> TcpServer<P>
+where
+    P: kaon::Protocol + Send + 'static,
+    P::Event: Send + 'static,
+{
+    /// Wraps `inner`; no connection is accepted until [`listen`](Self::listen).
+    pub fn new(inner: P) -> Self {
+        Self {
+            inner,
+            link: StreamLink::new(),
+            conns: HashMap::new(),
+            buf: vec![0; 64 * 1024],
+        }
+    }
+
+    /// The wrapped protocol.
+    pub fn inner(&self) -> &P {
+        &self.inner
+    }
+
+    /// The core link (counters).
+    pub fn link(&self) -> &StreamLink {
+        &self.link
+    }
+
+    /// Accepts TCP clients on `listener` (bound to one of the server's listening addresses)
+    /// on a thread, each connection read on a thread of its own.
+    pub fn listen(driver: &crate::Driver<Self>, listener: std::net::TcpListener) -> io::Result<()> {
+        let local = listener.local_addr()?;
+        let handle = driver.handle();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let Ok(remote) = stream.peer_addr() else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let h = handle.clone();
+                handle.post(move |s: &mut Self, _| {
+                    let (Some(id), Ok(mut reader)) =
+                        (s.link.accept(local, remote), stream.try_clone())
+                    else {
+                        let _ = stream.shutdown(Shutdown::Both);
+                        return;
+                    };
+                    s.conns.insert(id, stream);
+                    thread::spawn(move || {
+                        let mut buf = vec![0u8; READ_SIZE];
+                        loop {
+                            let n = reader.read(&mut buf).unwrap_or(0);
+                            let bytes = buf[..n].to_vec();
+                            h.post(move |s: &mut Self, now| s.input(now, id, &bytes));
+                            if n == 0 {
+                                return;
+                            }
+                        }
+                    });
+                });
+            }
+        });
+        Ok(())
+    }
+
+    /// Bytes from connection `id`; empty when it closed.
+    fn input(&mut self, now: std::time::Instant, id: StreamId, bytes: &[u8]) {
+        if bytes.is_empty() {
+            self.link.handle_closed(id);
+            self.conns.remove(&id);
+            return;
+        }
+        let inner = &mut self.inner;
+        self.link
+            .handle_bytes(id, bytes, |d| inner.handle_datagram(now, d));
+    }
+
+    fn flush(&mut self) {
+        while let Some(command) = self.link.poll_command(&mut self.buf) {
+            match command {
+                StreamCommand::Write { id, len } => {
+                    let failed = self
+                        .conns
+                        .get(&id)
+                        .is_none_or(|mut c| c.write_all(&self.buf[..len]).is_err());
+                    if failed {
+                        self.link.close(id);
+                    }
+                }
+                StreamCommand::Close { id } => {
+                    if let Some(c) = self.conns.remove(&id) {
+                        let _ = c.shutdown(Shutdown::Both);
+                    }
+                }
+                // An accepting link opens nothing.
+                StreamCommand::Connect { id, .. } => {
+                    self.link.handle_closed(id);
+                }
+            }
+        }
+    }
+}
+
+impl<P: kaon::Protocol> kaon::Protocol for TcpServer<P>
+where
+    P: Send + 'static,
+    P::Event: Send + 'static,
+{
+    type Event = P::Event;
+
+    fn handle_datagram(&mut self, now: std::time::Instant, datagram: Datagram<'_>) {
+        self.inner.handle_datagram(now, datagram);
+    }
+
+    fn handle_timeout(&mut self, now: std::time::Instant) {
+        self.inner.handle_timeout(now);
+    }
+
+    fn poll_transmit(&mut self, now: std::time::Instant, buf: &mut [u8]) -> Option<Transmit> {
+        while let Some(t) = self.inner.poll_transmit(now, buf) {
+            if !self.link.send(t.source, t.destination, &buf[..t.len]) {
+                return Some(t);
+            }
+        }
+        self.flush();
+        None
+    }
+
+    fn poll_event(&mut self) -> Option<P::Event> {
+        self.inner.poll_event()
+    }
+
+    fn poll_timeout(&self) -> Option<std::time::Instant> {
+        self.inner.poll_timeout()
+    }
+}
