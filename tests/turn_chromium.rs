@@ -18,6 +18,7 @@ use kaon::ice::IceTransportPolicy;
 use kaon::peer::{IceServer, PeerConfig, PeerEvent, SdpType};
 use kaon::sdp::SessionDescription;
 use kaon::turn::{Server, ServerConfig};
+use kaon_std::turn_stream::TcpServer;
 use kaon_std::{Driver, PeerConnection};
 
 const TEST: &str = "turn_chromium";
@@ -250,6 +251,41 @@ fn chromium_and_kaon_connect_relay_only_through_kaons_turn_server() {
     chromium_and_kaon_through(&format!("turn:{addr}?transport=udp"));
     let stats = server.call(|s, _| s.stats().clone()).unwrap();
     assert!(stats.allocations >= 2, "{stats:?}");
+}
+
+/// kaon's TURN server listening on UDP and TCP at the same address (kaon-std's `TcpServer`
+/// carries the TCP clients through the core's stream link), with UDP relays.
+fn kaon_turn_server_with_tcp() -> (SocketAddr, Driver<TcpServer<Server>>) {
+    let (listen, tcp) = loop {
+        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+        if let Ok(t) = std::net::TcpListener::bind(u.local_addr().unwrap()) {
+            break (u, t);
+        }
+    };
+    let mut sockets = vec![listen];
+    sockets.extend((0..8).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()));
+    let addrs: Vec<SocketAddr> = sockets.iter().map(|s| s.local_addr().unwrap()).collect();
+    let mut cfg = ServerConfig::new(REALM, vec![addrs[0]], addrs[1..].to_vec());
+    cfg.users.push((USER.into(), PASSWORD.into()));
+    let server = Server::new(cfg, Instant::now(), 1_700_000_000);
+    let driver = Driver::spawn(TcpServer::new(server), sockets).unwrap();
+    TcpServer::listen(&driver, tcp).unwrap();
+    (addrs[0], driver)
+}
+
+#[test]
+fn chromium_and_kaon_connect_relay_only_over_tcp_through_kaons_turn_server() {
+    if !peer_available() {
+        return;
+    }
+    let (addr, server) = kaon_turn_server_with_tcp();
+    chromium_and_kaon_through(&format!("turn:{addr}?transport=tcp"));
+    let (stats, link) = server
+        .call(|s, _| (s.inner().stats().clone(), *s.link().stats()))
+        .unwrap();
+    assert!(stats.allocations >= 2, "{stats:?}");
+    // Both clients came over TCP.
+    assert!(link.opened >= 2 && link.received > 10, "{link:?}");
 }
 
 struct Coturn(Child, u16);
