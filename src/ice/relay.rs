@@ -54,6 +54,11 @@ pub trait Relay: fmt::Debug + Send {
     }
     /// The relayed transport address, once allocated.
     fn relayed(&self) -> Option<SocketAddr>;
+    /// A second relayed address, of the other family, when a dual allocation (RFC 8656 §7.2,
+    /// ADDITIONAL-ADDRESS-FAMILY) granted both: it becomes a second relayed candidate.
+    fn relayed_second(&self) -> Option<SocketAddr> {
+        None
+    }
     /// The server-reflexive address the server saw (the Allocate response's
     /// XOR-MAPPED-ADDRESS), used as the relayed candidate's related address.
     fn mapped(&self) -> Option<SocketAddr> {
@@ -99,6 +104,8 @@ pub(crate) struct RelaySlot {
     pub relay: Box<dyn Relay>,
     /// The index of its relayed local candidate, once allocated.
     pub candidate: Option<usize>,
+    /// The index of the second relayed candidate of a dual allocation.
+    pub second: Option<usize>,
     /// Peers a permission was asked for.
     pub permitted: Vec<SocketAddr>,
 }
@@ -111,17 +118,24 @@ impl Agent {
             if self.relays[r].candidate.is_none()
                 && let Some(relayed) = self.relays[r].relay.relayed()
             {
-                let index = self.add_relayed(r, relayed);
+                let index = self.add_relayed(r, relayed, 0);
                 self.relays[r].candidate = Some(index);
+                // RFC 8656 §7.2: a dual allocation's second address is a candidate too, so
+                // peers of either family can be reached through the one allocation.
+                if let Some(second) = self.relays[r].relay.relayed_second() {
+                    let index = self.add_relayed(r, second, 1);
+                    self.relays[r].second = Some(index);
+                }
             }
             let Some(c) = self.relays[r].candidate else {
                 continue;
             };
+            let second = self.relays[r].second;
             let peers: Vec<SocketAddr> = self
                 .list
                 .pairs
                 .iter()
-                .filter(|p| p.local == c)
+                .filter(|p| p.local == c || Some(p.local) == second)
                 .map(|p| self.list.remotes[p.remote].addr)
                 .collect();
             let slot = &mut self.relays[r];
@@ -177,6 +191,7 @@ impl Agent {
         for mut slot in old.relays.drain(..) {
             // The relayed candidate is added again, to this agent's list, once allocated.
             slot.candidate = None;
+            slot.second = None;
             slot.permitted.clear();
             self.relays.push(slot);
         }
@@ -211,7 +226,8 @@ impl Agent {
         }
     }
 
-    fn add_relayed(&mut self, r: usize, relayed: SocketAddr) -> usize {
+    /// Adds relayed candidate `nth` (0, or 1 for a dual allocation's second address).
+    fn add_relayed(&mut self, r: usize, relayed: SocketAddr, nth: u16) -> usize {
         let relay = &self.relays[r].relay;
         let related = relay.mapped().unwrap_or(relay.local());
         let f = foundation(
@@ -228,7 +244,7 @@ impl Agent {
             TurnTransport::Tcp => 1,
             TurnTransport::Tls => 2,
         };
-        let local_pref = 65535 - transport_rank * 2048 - r.min(1000) as u16;
+        let local_pref = 65535 - transport_rank * 2048 - nth * 1024 - r.min(1000) as u16;
         let p = priority(CandidateKind::Relayed, local_pref, 1);
         let cand = Candidate::new(CandidateKind::Relayed, relayed, p, &f).with_related(related);
         self.push_local(Local {

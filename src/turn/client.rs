@@ -738,7 +738,7 @@ impl Protocol for Client {
 }
 
 /// The ICE agent's view: the allocation starts at the agent's first drive, and its relayed
-/// address (the first one, for a dual allocation) becomes a relayed candidate.
+/// addresses (both, for a dual allocation) become relayed candidates.
 impl Relay for Client {
     fn local(&self) -> SocketAddr {
         self.config.local
@@ -758,6 +758,10 @@ impl Relay for Client {
 
     fn relayed(&self) -> Option<SocketAddr> {
         self.relayed_addrs().first().copied()
+    }
+
+    fn relayed_second(&self) -> Option<SocketAddr> {
+        self.relayed_addrs().get(1).copied()
     }
 
     fn mapped(&self) -> Option<SocketAddr> {
