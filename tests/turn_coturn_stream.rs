@@ -161,7 +161,13 @@ fn start_coturn(tag: &str) -> Option<Coturn> {
     let log = dir.join("coturn.log");
     for attempt in 0..3u16 {
         let (port, tls_port) = (free_port(), free_port());
-        let min = 52_000 + ((std::process::id() as u16 % 300) + attempt * 300) % 900 * 10;
+        // Tests run in parallel: each tag gets relay ports of its own.
+        let slot = ["three", "untrusted"]
+            .iter()
+            .position(|t| *t == tag)
+            .unwrap_or(2) as u16;
+        let min =
+            52_000 + slot * 3000 + ((std::process::id() as u16 % 100) + attempt * 100) % 300 * 10;
         let child = Command::new(&turnserver)
             .args(["-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1"])
             .arg(format!("--listening-port={port}"))
