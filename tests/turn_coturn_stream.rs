@@ -2,7 +2,8 @@
 //! and TLS (RFC 8656 §3.1): a data channel both ways between two kaon peers on `kaon-std`,
 //! whose TCP and TLS connections (rustls, checked against a CA the test makes with openssl)
 //! run in the adapter, and the same through `kaon-tokio` over TCP and TLS. Needs
-//! `turnserver` and `openssl` (`.ci/run` installs both).
+//! `turnserver` and `openssl` (`.ci/run` installs both). Also coturn's `turnutils_uclient`
+//! over TCP against kaon's server (kaon-std's `TcpServer`).
 
 mod common;
 
@@ -451,4 +452,52 @@ async fn kaon_tokio_peers_connect_relay_only_through_coturn_over_tcp_and_tls() {
     use kaon_tokio::turn_stream::TurnTls as TokioTls;
     tokio_channel_through_coturn(&tcp, TokioTls::System, &udp).await;
     tokio_channel_through_coturn(&tls, TokioTls::from_pem(&ca).unwrap(), &tcp).await;
+}
+
+#[test]
+fn coturn_uclient_over_tcp_relays_through_kaons_server() {
+    use kaon::turn::{Server, ServerConfig};
+    use kaon_std::turn_stream::TcpServer;
+    let Some(uclient) = common::which("turnutils_uclient") else {
+        common::missing_peer(
+            "turn_coturn_stream",
+            "turnutils_uclient (Debian package coturn)",
+        );
+        return;
+    };
+    // kaon's server listening on UDP and TCP at one address, relays on UDP.
+    let (listen, tcp) = loop {
+        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+        if let Ok(t) = std::net::TcpListener::bind(u.local_addr().unwrap()) {
+            break (u, t);
+        }
+    };
+    let mut sockets = vec![listen];
+    sockets.extend((0..8).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()));
+    let addrs: Vec<SocketAddr> = sockets.iter().map(|s| s.local_addr().unwrap()).collect();
+    let mut cfg = ServerConfig::new(REALM, vec![addrs[0]], addrs[1..].to_vec());
+    cfg.users.push((USER.into(), PASSWORD.into()));
+    let server = Server::new(cfg, Instant::now(), 1_700_000_000);
+    let driver = kaon_std::Driver::spawn(TcpServer::new(server), sockets).unwrap();
+    TcpServer::listen(&driver, tcp).unwrap();
+    // -t: the client talks to the server over TCP (RFC 8656 §3.1); the relays stay UDP.
+    let out = Command::new(uclient)
+        .args([
+            "-t", "-u", USER, "-w", PASSWORD, "-y", "-c", "-n", "20", "-m", "2", "-l", "200",
+        ])
+        .args(["-p", &addrs[0].port().to_string(), "127.0.0.1"])
+        .output()
+        .expect("run turnutils_uclient");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "uclient failed:\n{text}");
+    assert!(
+        text.contains("Total lost packets 0 (0.000000%)"),
+        "uclient lost packets:\n{text}"
+    );
+    let (stats, link) = driver
+        .call(|s, _| (s.inner().stats().clone(), *s.link().stats()))
+        .unwrap();
+    assert!(stats.allocations >= 2, "{stats:?}");
+    assert!(link.opened >= 2 && link.bad_framing == 0, "{link:?}");
 }
