@@ -124,8 +124,7 @@ fn relay_policy_signals_only_relayed_candidates_and_still_connects() {
 fn ice_servers_the_core_cannot_use_are_refused_with_the_reason() {
     for (url, why) in [
         ("turn:turn.example.org", "host"),
-        ("turns:198.51.100.50", "TLS"),
-        ("turn:198.51.100.50?transport=tcp", "TCP"),
+        ("stuns:198.51.100.50", "TLS"),
         ("http://198.51.100.50", "URL"),
     ] {
         let cfg = PeerConfig {
@@ -139,10 +138,17 @@ fn ice_servers_the_core_cannot_use_are_refused_with_the_reason() {
             other => panic!("{url}: {other:?}"),
         }
     }
-    // A STUN URL with an address is taken.
-    let cfg = PeerConfig {
-        ice_servers: vec![IceServer::url("stun:198.51.100.1:3478")],
-        ..PeerConfig::with_seed(1)
-    };
-    assert!(PeerConnection::new(cfg).is_ok());
+    // A STUN URL with an address is taken, and so are TURN over TCP and TLS (the driver
+    // carries those on connections).
+    for url in [
+        "stun:198.51.100.1:3478",
+        "turns:198.51.100.50",
+        "turn:198.51.100.50?transport=tcp",
+    ] {
+        let cfg = PeerConfig {
+            ice_servers: vec![IceServer::turn(url, "u", "p")],
+            ..PeerConfig::with_seed(1)
+        };
+        assert!(PeerConnection::new(cfg).is_ok(), "{url}");
+    }
 }

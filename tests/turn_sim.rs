@@ -333,3 +333,51 @@ fn bad_turn_credentials_surface_through_the_agent() {
     assert!(failures[0].1.contains("credentials"), "{failures:?}");
     assert!(local_kinds(&s, true).is_empty());
 }
+
+#[test]
+fn a_dual_allocation_gives_two_relayed_candidates_and_reaches_an_ipv6_only_peer() {
+    let t0 = Instant::now();
+    let mut sim = Sim::new(25, t0);
+    let internet = sim.add_network("internet");
+    let server = turn_server(&mut sim, internet, 2);
+    // RFC 8656 §7.2: ADDITIONAL-ADDRESS-FAMILY asks for an IPv6 relayed address besides the
+    // IPv4 one; both become candidates of the one allocation.
+    let mut turn = TurnServer::new(addr(TURN), "alice", "secret");
+    turn.family = RelayFamily::Dual;
+    let a = Side::new(
+        &mut sim,
+        "a",
+        &[(internet, "192.0.2.10")],
+        20 * MS,
+        config(true, 50, vec![turn], true),
+    );
+    let b = Side::new(
+        &mut sim,
+        "b",
+        &[(internet, "2001:db8::b")],
+        20 * MS,
+        config(false, 51, vec![], false),
+    );
+    let mut s = Session::new(sim, t0, a, b);
+    s.signal_delay = 50 * MS;
+    s.connect("dual allocation to v6-only", 20 * SEC)
+        .expect("connects");
+    let relayed: Vec<SocketAddr> = s
+        .log_a
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            IceEvent::LocalCandidate(c) if c.kind == CandidateKind::Relayed => c.socket_addr(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(relayed.len(), 2, "{relayed:?}");
+    assert!(relayed[0].is_ipv4() && relayed[1].is_ipv6(), "{relayed:?}");
+    let pair = s.agent_ref(true).selected_pair().unwrap();
+    assert!(pair.relayed);
+    assert!(pair.remote.is_ipv6());
+    s.send_data_every(20 * MS);
+    s.run_for(SEC);
+    assert!(s.log_a.data.len() > 30 && s.log_b.data.len() > 30);
+    assert_eq!(s.sim.endpoint::<Server>(server).allocations(), 1);
+}

@@ -323,6 +323,7 @@ impl Agent {
         self.relays.push(RelaySlot {
             relay,
             candidate: None,
+            second: None,
             permitted: Vec::new(),
         });
         self.dirty = true;
@@ -429,6 +430,7 @@ impl Agent {
         }
         for slot in &mut self.relays {
             slot.candidate = None;
+            slot.second = None;
         }
         self.dirty = true;
     }

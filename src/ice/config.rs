@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::turn::{RelayFamily, Scheme, ServerUrl, UrlTransport};
+use crate::turn::{RelayFamily, Scheme, ServerUrl, TurnTransport, UrlTransport};
 
 /// Which local candidates the agent uses (W3C `RTCIceTransportPolicy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -28,6 +28,10 @@ pub struct TurnServer {
     /// The relayed address family to ask for. Default: the server's own family; an IPv4-only
     /// host reaching IPv6 peers asks for [`RelayFamily::V6`].
     pub family: RelayFamily,
+    /// How the server is reached. Default UDP. Over TCP and TLS the driver carries the
+    /// relay's datagrams on a connection ([`StreamLink`](crate::turn::StreamLink)); the
+    /// adapters `kaon-std` and `kaon-tokio` do it for `PeerConnection`s.
+    pub transport: TurnTransport,
 }
 
 impl TurnServer {
@@ -42,26 +46,37 @@ impl TurnServer {
             } else {
                 RelayFamily::V6
             },
+            transport: TurnTransport::Udp,
         }
     }
 
-    /// The server a `turn:` URL names, when the agent can use it: an IP literal over UDP.
-    /// `turns:`, `?transport=tcp`, STUN URLs and host names (resolve them first, then use
-    /// [`new`](Self::new)) give `None`.
+    /// The server a `turn:` or `turns:` URL names, when the agent can use it: an IP literal,
+    /// over UDP, TCP (`?transport=tcp`) or TLS (`turns:`). STUN URLs, `turns:` over UDP (DTLS)
+    /// and host names (resolve them first, then use [`new`](Self::new)) give `None`.
     ///
     /// ```
     /// use kaon::ice::TurnServer;
+    /// use kaon::turn::TurnTransport;
     /// let url = "turn:192.0.2.1?transport=udp".parse().unwrap();
     /// let server = TurnServer::from_url(&url, "alice", "secret").unwrap();
     /// assert_eq!(server.address, "192.0.2.1:3478".parse().unwrap());
     /// let tcp = "turn:192.0.2.1?transport=tcp".parse().unwrap();
-    /// assert_eq!(TurnServer::from_url(&tcp, "alice", "secret"), None);
+    /// assert_eq!(TurnServer::from_url(&tcp, "alice", "secret").unwrap().transport, TurnTransport::Tcp);
+    /// let tls = "turns:192.0.2.1".parse().unwrap();
+    /// let server = TurnServer::from_url(&tls, "alice", "secret").unwrap();
+    /// assert_eq!((server.address.port(), server.transport), (5349, TurnTransport::Tls));
     /// ```
     pub fn from_url(url: &ServerUrl, username: &str, credential: &str) -> Option<Self> {
-        if url.scheme != Scheme::Turn || url.transport != UrlTransport::Udp {
-            return None;
-        }
-        Some(Self::new(url.socket_addr()?, username, credential))
+        let transport = match (url.scheme, url.transport) {
+            (Scheme::Turn, UrlTransport::Udp) => TurnTransport::Udp,
+            (Scheme::Turn, UrlTransport::Tcp) => TurnTransport::Tcp,
+            (Scheme::Turns, UrlTransport::Tcp) => TurnTransport::Tls,
+            _ => return None,
+        };
+        Some(Self {
+            transport,
+            ..Self::new(url.socket_addr()?, username, credential)
+        })
     }
 }
 

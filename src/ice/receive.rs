@@ -32,9 +32,15 @@ impl Agent {
             .position(|s| s.relay.server() == d.source && s.relay.local() == d.destination);
         if let Some(r) = relay {
             let slot = &mut self.relays[r];
-            let relayed = slot.relay.relayed();
-            return match (slot.relay.unwrap(now, d.contents), relayed) {
-                (Unwrapped::Data { peer, payload }, Some(at)) => {
+            let (first, second) = (slot.relay.relayed(), slot.relay.relayed_second());
+            return match (slot.relay.unwrap(now, d.contents), first) {
+                (Unwrapped::Data { peer, payload }, Some(first)) => {
+                    // A dual allocation relays each peer on the address of its family.
+                    let at = second
+                        .filter(|s| {
+                            s.is_ipv4() == peer.is_ipv4() && first.is_ipv4() != peer.is_ipv4()
+                        })
+                        .unwrap_or(first);
                     self.receive_on(now, peer, at, payload)
                 }
                 (Unwrapped::Control, _) => {

@@ -21,6 +21,7 @@ use super::agent::Agent;
 use super::candidate::{Candidate, CandidateKind, Transport, foundation, priority};
 use super::checklist::Local;
 use crate::Transmit;
+use crate::turn::TurnTransport;
 
 /// What a relay made of a datagram from its server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,8 +46,19 @@ pub trait Relay: fmt::Debug + Send {
     fn local(&self) -> SocketAddr;
     /// The TURN server's address.
     fn server(&self) -> SocketAddr;
+    /// How the relay reaches its server. Over TCP and TLS the relay's datagrams (from
+    /// [`local`](Self::local) to [`server`](Self::server)) are carried by the driver's
+    /// [`StreamLink`](crate::turn::StreamLink), and the relayed candidate ranks lower.
+    fn transport(&self) -> TurnTransport {
+        TurnTransport::Udp
+    }
     /// The relayed transport address, once allocated.
     fn relayed(&self) -> Option<SocketAddr>;
+    /// A second relayed address, of the other family, when a dual allocation (RFC 8656 §7.2,
+    /// ADDITIONAL-ADDRESS-FAMILY) granted both: it becomes a second relayed candidate.
+    fn relayed_second(&self) -> Option<SocketAddr> {
+        None
+    }
     /// The server-reflexive address the server saw (the Allocate response's
     /// XOR-MAPPED-ADDRESS), used as the relayed candidate's related address.
     fn mapped(&self) -> Option<SocketAddr> {
@@ -59,6 +71,11 @@ pub trait Relay: fmt::Debug + Send {
     /// Why the allocation failed, for the application (see [`Agent::relay_failures`]).
     fn failure(&self) -> Option<String> {
         None
+    }
+    /// The driver's TCP or TLS connection to the server closed: the allocation is gone with
+    /// it (RFC 8656 §3.1). Does nothing by default (UDP relays).
+    fn stream_closed(&mut self, now: Instant) {
+        let _ = now;
     }
     /// Asks for a permission (and possibly a channel) towards `peer`. Called once per peer.
     fn permit(&mut self, now: Instant, peer: SocketAddr);
@@ -87,6 +104,8 @@ pub(crate) struct RelaySlot {
     pub relay: Box<dyn Relay>,
     /// The index of its relayed local candidate, once allocated.
     pub candidate: Option<usize>,
+    /// The index of the second relayed candidate of a dual allocation.
+    pub second: Option<usize>,
     /// Peers a permission was asked for.
     pub permitted: Vec<SocketAddr>,
 }
@@ -99,17 +118,24 @@ impl Agent {
             if self.relays[r].candidate.is_none()
                 && let Some(relayed) = self.relays[r].relay.relayed()
             {
-                let index = self.add_relayed(r, relayed);
+                let index = self.add_relayed(r, relayed, 0);
                 self.relays[r].candidate = Some(index);
+                // RFC 8656 §7.2: a dual allocation's second address is a candidate too, so
+                // peers of either family can be reached through the one allocation.
+                if let Some(second) = self.relays[r].relay.relayed_second() {
+                    let index = self.add_relayed(r, second, 1);
+                    self.relays[r].second = Some(index);
+                }
             }
             let Some(c) = self.relays[r].candidate else {
                 continue;
             };
+            let second = self.relays[r].second;
             let peers: Vec<SocketAddr> = self
                 .list
                 .pairs
                 .iter()
-                .filter(|p| p.local == c)
+                .filter(|p| p.local == c || Some(p.local) == second)
                 .map(|p| self.list.remotes[p.remote].addr)
                 .collect();
             let slot = &mut self.relays[r];
@@ -135,6 +161,43 @@ impl Agent {
             .collect()
     }
 
+    /// Tells the relays from `local` to `server` over TCP or TLS that their connection closed
+    /// (what [`StreamLink::handle_closed`](crate::turn::StreamLink::handle_closed) returns):
+    /// their allocations fail at once ([`relay_failures`](Self::relay_failures) says so)
+    /// instead of when a request times out. Returns how many relays it told.
+    pub fn relay_stream_closed(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        server: SocketAddr,
+    ) -> usize {
+        let mut told = 0;
+        for slot in &mut self.relays {
+            let r = &mut slot.relay;
+            if r.local() == local && r.server() == server && r.transport().is_stream() {
+                r.stream_closed(now);
+                told += 1;
+            }
+        }
+        told
+    }
+
+    /// Moves `old`'s relays, allocations and all, into this fresh agent (the answerer's
+    /// switch to a controlled agent): making new ones from the same sockets would send a
+    /// second Allocate on a 5-tuple that may already have an allocation, which servers
+    /// refuse with 437 Allocation Mismatch (RFC 8656 §7.2). Call before adding local
+    /// addresses, so that no relay is made twice.
+    pub(crate) fn take_relays_from(&mut self, old: &mut Agent) {
+        for mut slot in old.relays.drain(..) {
+            // The relayed candidate is added again, to this agent's list, once allocated.
+            slot.candidate = None;
+            slot.second = None;
+            slot.permitted.clear();
+            self.relays.push(slot);
+        }
+        self.dirty = true;
+    }
+
     /// Starts an allocation from the local address `addr` on each configured TURN server of
     /// its family.
     pub(crate) fn add_turn_relays(&mut self, addr: SocketAddr) {
@@ -156,13 +219,15 @@ impl Agent {
             let config = crate::turn::ClientConfig {
                 seed: Some(self.rng.u64()),
                 family: s.family,
+                transport: s.transport,
                 ..crate::turn::ClientConfig::new(addr, s.address, &s.username, &s.credential)
             };
             self.add_relay(Box::new(crate::turn::Client::new(config)));
         }
     }
 
-    fn add_relayed(&mut self, r: usize, relayed: SocketAddr) -> usize {
+    /// Adds relayed candidate `nth` (0, or 1 for a dual allocation's second address).
+    fn add_relayed(&mut self, r: usize, relayed: SocketAddr, nth: u16) -> usize {
         let relay = &self.relays[r].relay;
         let related = relay.mapped().unwrap_or(relay.local());
         let f = foundation(
@@ -171,7 +236,16 @@ impl Agent {
             Some(relay.server().ip()),
             &Transport::Udp,
         );
-        let p = priority(CandidateKind::Relayed, 65535 - r.min(1000) as u16, 1);
+        // RFC 8445 §5.1.2.2: the local preference ranks candidates of one type. A relay over
+        // UDP beats one over TCP, which beats one over TLS (each adds its own head-of-line
+        // blocking and overhead), as in browsers.
+        let transport_rank = match relay.transport() {
+            TurnTransport::Udp => 0,
+            TurnTransport::Tcp => 1,
+            TurnTransport::Tls => 2,
+        };
+        let local_pref = 65535 - transport_rank * 2048 - nth * 1024 - r.min(1000) as u16;
+        let p = priority(CandidateKind::Relayed, local_pref, 1);
         let cand = Candidate::new(CandidateKind::Relayed, relayed, p, &f).with_related(related);
         self.push_local(Local {
             cand,

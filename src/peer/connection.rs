@@ -335,6 +335,13 @@ impl PeerConnection {
         &self.ice
     }
 
+    /// The driver's TCP or TLS connection from `local` to the TURN server `server` closed
+    /// (see [`crate::turn::StreamLink`]): the relay over it fails at once
+    /// ([`Agent::relay_stream_closed`]).
+    pub fn turn_stream_closed(&mut self, now: Instant, local: SocketAddr, server: SocketAddr) {
+        self.ice.relay_stream_closed(now, local, server);
+    }
+
     /// The data channels and the SCTP association under them (counters, memory).
     pub fn data_channels(&self) -> &DataChannels {
         &self.channels
@@ -818,16 +825,18 @@ fn apply_ice_servers(cfg: &mut AgentConfig, servers: &[super::IceServer]) -> Res
                 .ok_or_else(|| refuse("names a host: resolve it to an IP address first"))?;
             match parsed.scheme {
                 Scheme::Stun => cfg.stun_servers.push(addr),
-                Scheme::Turn => {
+                Scheme::Turn | Scheme::Turns => {
+                    // Over TCP and TLS the driver carries the relay's datagrams on a
+                    // connection (kaon::turn::StreamLink; kaon-std and kaon-tokio do it).
                     let turn = crate::ice::TurnServer::from_url(
                         &parsed,
                         &server.username,
                         &server.credential,
                     )
-                    .ok_or_else(|| refuse("TURN over TCP is not supported yet"))?;
+                    .ok_or_else(|| refuse("TURN over DTLS is not supported"))?;
                     cfg.turn_servers.push(turn);
                 }
-                _ => return Err(refuse("stuns: and turns: (TLS) are not supported yet")),
+                Scheme::Stuns => return Err(refuse("stuns: (STUN over TLS) is not supported")),
             }
         }
     }

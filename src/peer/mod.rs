@@ -125,10 +125,11 @@ pub struct PeerConfig {
     /// The largest message we accept, announced as `a=max-message-size`.
     pub max_message_size: usize,
     /// STUN and TURN servers, as W3C `RTCConfiguration.iceServers` gives them: `stun:` URLs
-    /// (RFC 7064) become server-reflexive gathering, `turn:` URLs over UDP (RFC 7065) relay
+    /// (RFC 7064) become server-reflexive gathering, `turn:` and `turns:` URLs (RFC 7065) relay
     /// allocations with the entry's username and credential. The core resolves no names: a
-    /// URL must carry an IP address. `turns:` and `?transport=tcp` are refused with
-    /// [`Error::UnsupportedIceServer`] until TURN over TCP and TLS lands.
+    /// URL must carry an IP address. `?transport=tcp` and `turns:` relays need a driver that
+    /// carries their datagrams on a connection ([`crate::turn::StreamLink`]), as `kaon-std`
+    /// and `kaon-tokio` do; `stuns:` is refused with [`Error::UnsupportedIceServer`].
     pub ice_servers: Vec<IceServer>,
     /// W3C `iceTransportPolicy`: `Relay` pairs only relayed candidates (the peer then never
     /// learns a host or reflexive address of ours).
@@ -389,7 +390,7 @@ pub enum Error {
     #[error("the connection is closed")]
     Closed,
     /// An `ice_servers` URL that does not parse, names a host instead of an IP address (the
-    /// core does no DNS), or asks for a transport not supported yet (`turns:`, TCP).
+    /// core does no DNS), or asks for a transport not supported (`stuns:`).
     #[error("ICE server {url}: {reason}")]
     UnsupportedIceServer {
         /// The URL as given.

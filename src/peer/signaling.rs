@@ -390,6 +390,9 @@ impl PeerConnection {
         cfg.controlling = false;
         let mut ice = Agent::new(cfg);
         ice.set_local_credentials(&u, &p)?;
+        // TURN allocations already asked for stay: a second Allocate from the same socket
+        // would be refused (437).
+        ice.take_relays_from(&mut self.ice);
         for a in &self.local_addrs {
             ice.add_local_interface(*a)?;
         }

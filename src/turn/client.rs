@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::channel_data::{self, ChannelData, MIN_CHANNEL};
-use super::{ADDITIONAL_ADDRESS_FAMILY, UDP};
+use super::{ADDITIONAL_ADDRESS_FAMILY, TurnTransport, UDP};
 use crate::ice::{Relay, Unwrapped};
 use crate::stun::{
     self, AddressFamily, Attribute, Class, ErrorCode, Key, Message, Method, PasswordAlgorithm,
@@ -25,6 +25,8 @@ const CHANNEL_REFRESH: Duration = Duration::from_secs(540);
 const PERMISSION_RETRY: Duration = Duration::from_secs(30);
 /// How many 438 Stale Nonce answers in a row one request follows.
 const MAX_STALE_RETRIES: u8 = 3;
+/// Ti, how long a request over TCP or TLS waits for its answer (RFC 8489 §6.2.2).
+const STREAM_TI: Duration = Duration::from_millis(39_500);
 /// A cap on granted lifetimes, so that `Instant` arithmetic cannot overflow.
 const NEVER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
@@ -70,6 +72,9 @@ pub struct ClientConfig {
     pub max_peers: usize,
     /// The most datagrams queued by [`Client::send`] and data events waiting. Default 256.
     pub max_queue: usize,
+    /// How the server is reached. Default UDP. Over TCP and TLS the datagrams go through a
+    /// [`StreamLink`](super::StreamLink) in the driver, and requests are not retransmitted.
+    pub transport: TurnTransport,
 }
 
 impl ClientConfig {
@@ -89,6 +94,7 @@ impl ClientConfig {
             rc: 7,
             max_peers: 64,
             max_queue: 256,
+            transport: TurnTransport::Udp,
         }
     }
 }
@@ -124,6 +130,10 @@ pub enum TurnError {
     /// The allocation's lifetime ran out before a Refresh succeeded.
     #[error("the allocation expired")]
     Expired,
+    /// The TCP or TLS connection to the server closed, failed to open, or failed its TLS
+    /// handshake; an allocation made over it is gone with it (RFC 8656 §3.1).
+    #[error("the connection to the TURN server closed")]
+    StreamClosed,
 }
 
 impl TurnError {
@@ -251,7 +261,7 @@ struct Peer {
     bind_due: Option<Instant>,
 }
 
-/// One TURN allocation on one server, over UDP (RFC 8656).
+/// One TURN allocation on one server, over UDP, TCP or TLS (RFC 8656).
 ///
 /// Start it with [`allocate`](Self::allocate) (the ICE agent starts it itself when given it
 /// through [`Agent::add_relay`](crate::ice::Agent::add_relay)). Driven through [`Protocol`]:
@@ -294,14 +304,25 @@ impl Client {
     /// A client that has not started allocating yet.
     pub fn new(config: ClientConfig) -> Self {
         let mut rng = Rng::new(config.seed);
+        let (rc, rm) = if config.transport.is_stream() {
+            // RFC 8489 §6.2.2: over a reliable transport the client does not retransmit; the
+            // transaction times out after Ti, 39.5 s by default.
+            let rto = config.rto.max(Duration::from_millis(1)).as_millis();
+            (
+                1,
+                u32::try_from(STREAM_TI.as_millis().div_ceil(rto)).unwrap_or(u32::MAX),
+            )
+        } else {
+            (config.rc, stun::ClientConfig::default().rm)
+        };
         let stun = stun::Client::new(stun::ClientConfig {
             rto: config.rto,
-            rc: config.rc,
+            rc,
+            rm,
             seed: Some(rng.u64()),
             software: config.software.clone(),
             fingerprint: true,
             max_transactions: 16 + 2 * config.max_peers,
-            ..stun::ClientConfig::default()
         });
         Self {
             server: config.server,
@@ -421,6 +442,28 @@ impl Client {
                 self.state = State::Closed;
                 self.events.push_back(ClientEvent::Closed);
             }
+        }
+        self.update_deadline();
+    }
+
+    /// The driver's TCP or TLS connection to the server closed (or never opened): RFC 8656
+    /// §3.1 ties the allocation to it, so the allocation fails with
+    /// [`TurnError::StreamClosed`] at once rather than when a request times out. A close
+    /// already under way just finishes. Does nothing over UDP.
+    pub fn stream_closed(&mut self, _now: Instant) {
+        if !self.config.transport.is_stream() {
+            return;
+        }
+        match self.state {
+            State::Idle | State::Allocating | State::Allocated => {
+                self.fail(TurnError::StreamClosed)
+            }
+            State::Closing => {
+                self.cancel_all();
+                self.state = State::Closed;
+                self.events.push_back(ClientEvent::Closed);
+            }
+            State::Closed | State::Failed => {}
         }
         self.update_deadline();
     }
@@ -695,7 +738,7 @@ impl Protocol for Client {
 }
 
 /// The ICE agent's view: the allocation starts at the agent's first drive, and its relayed
-/// address (the first one, for a dual allocation) becomes a relayed candidate.
+/// addresses (both, for a dual allocation) become relayed candidates.
 impl Relay for Client {
     fn local(&self) -> SocketAddr {
         self.config.local
@@ -705,8 +748,20 @@ impl Relay for Client {
         self.server
     }
 
+    fn transport(&self) -> TurnTransport {
+        self.config.transport
+    }
+
+    fn stream_closed(&mut self, now: Instant) {
+        Client::stream_closed(self, now);
+    }
+
     fn relayed(&self) -> Option<SocketAddr> {
         self.relayed_addrs().first().copied()
+    }
+
+    fn relayed_second(&self) -> Option<SocketAddr> {
+        self.relayed_addrs().get(1).copied()
     }
 
     fn mapped(&self) -> Option<SocketAddr> {

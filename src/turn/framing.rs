@@ -77,6 +77,22 @@ impl StreamFramer {
     /// The next whole message, `Ok(None)` when more bytes are needed, or
     /// [`Error::BadFraming`] (sticky) when the stream cannot be a TURN stream.
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, Error> {
+        let Some(raw) = self.next_message()? else {
+            return Ok(None);
+        };
+        if raw[0] >> 6 == 0b00 {
+            return Ok(Some(Frame::Stun(raw)));
+        }
+        // A bad channel number in a well-framed message is an error for this message only:
+        // the next one still starts where the length says.
+        ChannelData::parse(raw).map(|m| Some(Frame::ChannelData(m)))
+    }
+
+    /// The next whole message as the bytes a datagram would carry: a STUN message, or a
+    /// ChannelData message without its stream padding (its channel number unchecked).
+    /// `Ok(None)` when more bytes are needed; [`Error::BadFraming`] (sticky) as for
+    /// [`next_frame`](Self::next_frame).
+    pub fn next_message(&mut self) -> Result<Option<&[u8]>, Error> {
         if self.broken {
             return Err(Error::BadFraming);
         }
@@ -85,10 +101,13 @@ impl StreamFramer {
             return Ok(None);
         };
         let len = usize::from(u16::from_be_bytes([header[2], header[3]]));
-        let total = match header[0] >> 6 {
-            0b00 => STUN_HEADER_LEN + len,
+        let (body, total) = match header[0] >> 6 {
+            0b00 => (STUN_HEADER_LEN + len, STUN_HEADER_LEN + len),
             // RFC 8656 §12.5: over TCP and TLS, ChannelData MUST be padded to a multiple of 4.
-            0b01 => (channel_data::HEADER_LEN + len).next_multiple_of(4),
+            0b01 => {
+                let body = channel_data::HEADER_LEN + len;
+                (body, body.next_multiple_of(4))
+            }
             _ => {
                 self.broken = true;
                 return Err(Error::BadFraming);
@@ -99,13 +118,7 @@ impl StreamFramer {
         }
         let at = self.start;
         self.start += total;
-        let frame = &self.buf[at..at + total];
-        if header[0] >> 6 == 0b00 {
-            return Ok(Some(Frame::Stun(frame)));
-        }
-        // A bad channel number in a well-framed message is an error for this message only:
-        // the next one still starts where the length says.
-        ChannelData::parse(frame).map(|m| Some(Frame::ChannelData(m)))
+        Ok(Some(&self.buf[at..at + body]))
     }
 }
 

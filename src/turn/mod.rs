@@ -3,7 +3,7 @@
 //!
 //! # What this layer does
 //!
-//! - [`Client`] holds one allocation on one TURN server, over UDP: Allocate with long-term
+//! - [`Client`] holds one allocation on one TURN server, over UDP, TCP or TLS: Allocate with long-term
 //!   credentials (401 REALM/NONCE, MD5 and SHA-256 PASSWORD-ALGORITHMS, 438 stale nonce), 300
 //!   ALTERNATE-SERVER, IPv6 and dual-stack relays (REQUESTED-ADDRESS-FAMILY,
 //!   ADDITIONAL-ADDRESS-FAMILY), Refresh before the lifetime ends, CreatePermission and
@@ -17,7 +17,10 @@
 //!   permissions and channels per RFC 8656, quotas per user and in total, and relay addresses
 //!   from a pool the caller owns (`Transmit::source` names the relay socket to send from).
 //! - [`ChannelData`] (RFC 8656 §12.4) and [`StreamFramer`] (TURN over TCP and TLS, RFC 8656
-//!   §3.1): the framing; [`ServerUrl`] parses `stun:`/`turn:`/`turns:` URIs (RFC 7064,
+//!   §3.1): the framing. [`StreamLink`] is the byte-stream seam for TCP and TLS: it carries
+//!   the client's (or the server's) datagrams over connections the driver owns, named by
+//!   [`StreamId`] ("connect", "write", "close" out; "connected", "bytes", "closed" in), so the
+//!   core opens no socket and TLS stays in the adapters. [`ServerUrl`] parses `stun:`/`turn:`/`turns:` URIs (RFC 7064,
 //!   RFC 7065).
 //!
 //! RFCs: 8656 (TURN), 8489 (STUN and its long-term credentials), 7064 and 7065 (URIs), and the
@@ -67,6 +70,7 @@ mod client;
 mod framing;
 mod outbox;
 mod server;
+mod stream;
 mod url;
 
 pub use channel_data::{
@@ -77,6 +81,9 @@ pub use channel_data::{
 pub use client::{Client, ClientConfig, ClientEvent, ClientStats, RelayFamily, TurnError};
 pub use framing::{Frame, MAX_FRAME_LEN, StreamFramer};
 pub use server::{Server, ServerConfig, ServerEvent, ServerStats};
+pub use stream::{
+    StreamCommand, StreamId, StreamLink, StreamLinkConfig, StreamStats, TurnTransport,
+};
 pub use url::{Host, Scheme, ServerUrl, UrlError, UrlTransport};
 
 /// ADDITIONAL-ADDRESS-FAMILY (RFC 8656 §18.11): ask for a second relayed address, IPv6.

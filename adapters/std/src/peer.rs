@@ -19,6 +19,7 @@
 //! The dispatcher is `kaon-adapter-common`'s, shared with `kaon-tokio`; this module supplies
 //! the condvars and channels it delivers through.
 
+use crate::turn_stream::{TurnStreams, TurnTls};
 use crate::{Driver, Handle, InboxStats};
 use bytes::Bytes;
 use kaon::datachannel::{ChannelConfig, ChannelId};
@@ -26,6 +27,7 @@ use kaon::peer::{
     ConnectionState, Error, PeerConfig, PeerEvent, PeerStats, SdpType, SignalingState,
 };
 use kaon::sdp::SessionDescription;
+use kaon::{Datagram, Protocol, Transmit};
 use kaon_adapter_common::{ChannelState as State, Glue, InboxBudget};
 use std::io;
 use std::net::UdpSocket;
@@ -128,9 +130,70 @@ impl Glue for StdGlue {
 
 type Dispatch = kaon_adapter_common::Dispatch<StdGlue>;
 
+/// The dispatcher with TURN's TCP and TLS connections beside it: a datagram for a relay
+/// reached over a stream goes into that connection instead of out of a UDP socket.
+struct WithTurn {
+    inner: Dispatch,
+    streams: TurnStreams,
+}
+
+impl std::ops::Deref for WithTurn {
+    type Target = Dispatch;
+
+    fn deref(&self) -> &Dispatch {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for WithTurn {
+    fn deref_mut(&mut self) -> &mut Dispatch {
+        &mut self.inner
+    }
+}
+
+impl Protocol for WithTurn {
+    type Event = PeerEvent;
+
+    fn handle_datagram(&mut self, now: Instant, datagram: Datagram<'_>) {
+        self.inner.handle_datagram(now, datagram);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.inner.handle_timeout(now);
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        loop {
+            while let Some(t) = self.inner.poll_transmit(now, buf) {
+                if !self.streams.divert(&t, &buf[..t.len]) {
+                    return Some(t);
+                }
+            }
+            self.streams.flush();
+            let closed = self.streams.take_closed();
+            if closed.is_empty() {
+                return None;
+            }
+            for (local, server, _) in closed {
+                self.inner.pc.turn_stream_closed(now, local, server);
+            }
+        }
+    }
+
+    fn poll_event(&mut self) -> Option<PeerEvent> {
+        self.inner.poll_event()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.inner.poll_timeout()
+    }
+}
+
+type Driven = WithTurn;
+
 /// A WebRTC peer connection on its own thread: see the [crate docs](crate).
 pub struct PeerConnection {
-    driver: Driver<Dispatch>,
+    driver: Driver<Driven>,
     accepted: Receiver<Accepted>,
     budget: InboxBudget,
 }
@@ -139,6 +202,17 @@ impl PeerConnection {
     /// Starts a connection over `sockets` (bound to specific addresses, at least one); each
     /// socket's address becomes a host candidate.
     pub fn new(config: PeerConfig, sockets: Vec<UdpSocket>) -> io::Result<Self> {
+        Self::with_turn_tls(config, sockets, TurnTls::System)
+    }
+
+    /// Like [`new`](Self::new), with the roots a `turns:` server's certificate is checked
+    /// against (TURN over TCP and TLS run in [`crate::turn_stream`]).
+    pub fn with_turn_tls(
+        config: PeerConfig,
+        sockets: Vec<UdpSocket>,
+        tls: TurnTls,
+    ) -> io::Result<Self> {
+        let streams = TurnStreams::from_ice_servers(&config.ice_servers, tls);
         let mut pc = kaon::peer::PeerConnection::new(config).map_err(io::Error::other)?;
         for socket in &sockets {
             pc.add_local_address(socket.local_addr()?)
@@ -147,8 +221,28 @@ impl PeerConnection {
         let (tx, accepted) = mpsc::channel();
         let budget = InboxBudget::default();
         let dispatch = Dispatch::new(pc, StdGlue { accepted: tx }, budget.clone());
+        let driver = Driver::spawn(
+            WithTurn {
+                inner: dispatch,
+                streams,
+            },
+            sockets,
+        )?;
+        let handle = driver.handle();
+        driver.post(move |d, _| {
+            d.streams.set_notify(Arc::new(move |input| {
+                handle.post(move |d: &mut Driven, now| {
+                    let pc = &mut d.inner.pc;
+                    d.streams
+                        .handle(input, |datagram| pc.handle_datagram(now, datagram));
+                    for (local, server, _) in d.streams.take_closed() {
+                        d.inner.pc.turn_stream_closed(now, local, server);
+                    }
+                })
+            }))
+        });
         Ok(Self {
-            driver: Driver::spawn(dispatch, sockets)?,
+            driver,
             accepted,
             budget,
         })
@@ -311,7 +405,7 @@ impl PeerConnection {
 pub struct DataChannel {
     id: ChannelId,
     label: String,
-    handle: Handle<Dispatch>,
+    handle: Handle<Driven>,
     inbox: Mutex<Receiver<Message>>,
     signals: Arc<Signals>,
     budget: InboxBudget,

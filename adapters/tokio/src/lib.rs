@@ -68,6 +68,7 @@
 
 pub mod mdns;
 pub mod peer;
+pub mod turn_stream;
 
 pub use kaon_adapter_common::{DEFAULT_INBOX_DATAGRAMS, InboxStats};
 pub use peer::{DEFAULT_HIGH_WATER_MARK, DataChannel, Message, PeerConnection};

@@ -1,0 +1,558 @@
+//! TURN over TCP and TLS (RFC 8656 §3.1) for a driver: the connections behind the core's
+//! [`StreamLink`].
+//!
+//! The core speaks TURN's framing over a byte-stream seam and owns no socket; this module owns
+//! the sockets. [`TurnStreams`] takes the datagrams a protocol sends to a TURN server
+//! configured as `?transport=tcp` or `turns:` ([`divert`](TurnStreams::divert)), opens the
+//! connection on a thread (TCP, then TLS with rustls for `turns:`, checked against the
+//! system's roots or roots the application gives), writes the framed bytes, and hands what
+//! the connection reads back to the driver thread through a callback, where
+//! [`handle`](TurnStreams::handle) cuts it into datagrams for the protocol.
+//!
+//! [`PeerConnection`](crate::PeerConnection) does all of this for the `turn:` and `turns:`
+//! URLs of its `ice_servers`; see [`PeerConnection::with_turn_tls`](crate::PeerConnection::with_turn_tls)
+//! for roots of your own.
+
+use kaon::peer::IceServer;
+use kaon::turn::{Scheme, ServerUrl, StreamCommand, StreamId, StreamLink, TurnTransport};
+use kaon::{Datagram, Transmit};
+use rustls::pki_types::ServerName;
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// How long a TCP connect may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Read size of a connection's reader thread.
+const READ_SIZE: usize = 16 * 1024;
+
+/// What a connection's thread reports to the driver thread.
+#[derive(Debug)]
+pub enum StreamInput {
+    /// The connection (and its TLS handshake) is up.
+    Connected(StreamId),
+    /// Bytes read from it (plaintext, after TLS).
+    Bytes(StreamId, Vec<u8>),
+    /// It closed, failed to connect, or failed its TLS handshake.
+    Closed(StreamId, String),
+}
+
+/// Hands a connection's [`StreamInput`] to the driver thread (e.g. through
+/// [`Handle::post`](crate::Handle::post)).
+pub type Notify = Arc<dyn Fn(StreamInput) + Send + Sync>;
+
+/// Which certificates a `turns:` server may present.
+#[derive(Clone, Default)]
+pub enum TurnTls {
+    /// The operating system's trust store.
+    #[default]
+    System,
+    /// Only these roots (a private CA, or a test's own).
+    Roots(Arc<rustls::RootCertStore>),
+}
+
+impl TurnTls {
+    /// Roots from PEM text (one or more `CERTIFICATE` blocks).
+    pub fn from_pem(pem: &[u8]) -> io::Result<Self> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(io::Error::other)?;
+            roots.add(cert).map_err(io::Error::other)?;
+        }
+        Ok(Self::Roots(Arc::new(roots)))
+    }
+
+    fn client_config(&self) -> io::Result<Arc<rustls::ClientConfig>> {
+        let roots = match self {
+            Self::Roots(r) => r.clone(),
+            Self::System => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in rustls_native_certs::load_native_certs().certs {
+                    let _ = roots.add(cert);
+                }
+                Arc::new(roots)
+            }
+        };
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(io::Error::other)?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Arc::new(config))
+    }
+}
+
+impl std::fmt::Debug for TurnTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::System => f.write_str("System"),
+            Self::Roots(r) => write!(f, "Roots({} certificates)", r.len()),
+        }
+    }
+}
+
+/// One open connection: the socket to write on, and TLS state shared with its reader.
+struct Conn {
+    socket: TcpStream,
+    tls: Option<Arc<Mutex<rustls::ClientConnection>>>,
+}
+
+/// The TCP and TLS connections of one driver, behind a [`StreamLink`].
+pub struct TurnStreams {
+    link: StreamLink,
+    tls: TurnTls,
+    tls_config: Option<Arc<rustls::ClientConfig>>,
+    /// TLS server names by server address (the URL's host).
+    names: Vec<(SocketAddr, ServerName<'static>)>,
+    conns: Arc<Mutex<HashMap<StreamId, Conn>>>,
+    notify: Option<Notify>,
+    buf: Vec<u8>,
+    closed: Vec<(SocketAddr, SocketAddr, String)>,
+}
+
+impl std::fmt::Debug for TurnStreams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnStreams")
+            .field("link", &self.link)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TurnStreams {
+    /// No stream servers yet.
+    pub fn new(tls: TurnTls) -> Self {
+        Self {
+            link: StreamLink::new(),
+            tls,
+            tls_config: None,
+            names: Vec::new(),
+            conns: Arc::new(Mutex::new(HashMap::new())),
+            notify: None,
+            buf: vec![0; 64 * 1024],
+            closed: Vec::new(),
+        }
+    }
+
+    /// The stream servers among W3C `iceServers` (`turn:...?transport=tcp`, `turns:`), the
+    /// ones the core's `PeerConnection` makes TCP and TLS relays for.
+    pub fn from_ice_servers(servers: &[IceServer], tls: TurnTls) -> Self {
+        let mut s = Self::new(tls);
+        for url in servers.iter().flat_map(|s| &s.urls) {
+            let Ok(parsed) = url.parse::<ServerUrl>() else {
+                continue;
+            };
+            let Some(addr) = parsed.socket_addr() else {
+                continue;
+            };
+            let Some(turn) = kaon::ice::TurnServer::from_url(&parsed, "", "") else {
+                continue;
+            };
+            if parsed.scheme == Scheme::Turns || turn.transport.is_stream() {
+                s.add_server(addr, turn.transport);
+            }
+        }
+        s
+    }
+
+    /// Datagrams to `server` go over TCP or TLS (the server name for TLS is its IP address).
+    pub fn add_server(&mut self, server: SocketAddr, transport: TurnTransport) {
+        self.link.add_server(server, transport);
+        self.names.retain(|(s, _)| *s != server);
+        self.names
+            .push((server, ServerName::IpAddress(server.ip().into())));
+    }
+
+    /// Checks a `turns:` server's certificate against `name` instead of its IP address.
+    pub fn set_server_name(&mut self, server: SocketAddr, name: &str) -> io::Result<()> {
+        let name = ServerName::try_from(name.to_owned()).map_err(io::Error::other)?;
+        self.names.retain(|(s, _)| *s != server);
+        self.names.push((server, name));
+        Ok(())
+    }
+
+    /// Whether any server goes over a stream (nothing to do otherwise).
+    pub fn is_active(&self) -> bool {
+        !self.names.is_empty()
+    }
+
+    /// Where connection threads report. Until it is set, connections wait unopened.
+    pub fn set_notify(&mut self, notify: Notify) {
+        self.notify = Some(notify);
+        self.flush();
+    }
+
+    /// The core link's counters.
+    pub fn link(&self) -> &StreamLink {
+        &self.link
+    }
+
+    /// Takes `transmit` if it goes to a stream server (returns `true`); else the driver sends
+    /// it over UDP. Call [`flush`](Self::flush) after a round of transmits.
+    pub fn divert(&mut self, transmit: &Transmit, bytes: &[u8]) -> bool {
+        self.link.send(transmit.source, transmit.destination, bytes)
+    }
+
+    /// Opens, writes to and closes connections as the link asks.
+    pub fn flush(&mut self) {
+        if self.notify.is_none() {
+            return;
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        while let Some(command) = self.link.poll_command(&mut buf) {
+            match command {
+                StreamCommand::Connect {
+                    id, remote, tls, ..
+                } => self.connect(id, remote, tls),
+                StreamCommand::Write { id, len } => {
+                    if let Err(e) = self.write(id, &buf[..len])
+                        && let Some((local, remote)) = self.link.close(id)
+                    {
+                        self.closed.push((local, remote, e.to_string()));
+                    }
+                }
+                StreamCommand::Close { id } => {
+                    if let Some(conn) = lock(&self.conns).remove(&id) {
+                        let _ = conn.socket.shutdown(Shutdown::Both);
+                    }
+                }
+            }
+        }
+        self.buf = buf;
+    }
+
+    /// What a connection's thread reported: datagrams for the protocol go to `deliver`.
+    pub fn handle(&mut self, input: StreamInput, deliver: impl FnMut(Datagram<'_>)) {
+        match input {
+            StreamInput::Connected(id) => self.link.handle_connected(id),
+            StreamInput::Bytes(id, bytes) => self.link.handle_bytes(id, &bytes, deliver),
+            StreamInput::Closed(id, reason) => {
+                lock(&self.conns).remove(&id);
+                if let Some((local, remote)) = self.link.handle_closed(id) {
+                    self.closed.push((local, remote, reason));
+                }
+            }
+        }
+        self.flush();
+    }
+
+    /// The connections that closed since the last call, as (local, server, reason): tell the
+    /// protocol (`PeerConnection::turn_stream_closed`, `Agent::relay_stream_closed`,
+    /// `Client::stream_closed`), whose allocation is gone with the connection.
+    pub fn take_closed(&mut self) -> Vec<(SocketAddr, SocketAddr, String)> {
+        std::mem::take(&mut self.closed)
+    }
+
+    fn connect(&mut self, id: StreamId, remote: SocketAddr, tls: bool) {
+        let Some(notify) = self.notify.clone() else {
+            return;
+        };
+        let tls = if tls {
+            let config = match &self.tls_config {
+                Some(c) => c.clone(),
+                None => match self.tls.client_config() {
+                    Ok(c) => self.tls_config.insert(c).clone(),
+                    Err(e) => {
+                        notify(StreamInput::Closed(id, e.to_string()));
+                        return;
+                    }
+                },
+            };
+            let name = self
+                .names
+                .iter()
+                .find(|(s, _)| *s == remote)
+                .map_or(ServerName::IpAddress(remote.ip().into()), |(_, n)| {
+                    n.clone()
+                });
+            Some((config, name))
+        } else {
+            None
+        };
+        let conns = self.conns.clone();
+        thread::spawn(move || {
+            if let Err(e) = run_connection(id, remote, tls, &conns, &notify) {
+                lock(&conns).remove(&id);
+                notify(StreamInput::Closed(id, e.to_string()));
+            }
+        });
+    }
+
+    fn write(&mut self, id: StreamId, bytes: &[u8]) -> io::Result<()> {
+        let conns = lock(&self.conns);
+        let conn = conns
+            .get(&id)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+        let mut socket = &conn.socket;
+        match &conn.tls {
+            None => socket.write_all(bytes),
+            Some(tls) => {
+                let mut tls = lock(tls);
+                tls.writer().write_all(bytes)?;
+                while tls.wants_write() {
+                    tls.write_tls(&mut socket)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for TurnStreams {
+    fn drop(&mut self) {
+        for (_, conn) in lock(&self.conns).drain() {
+            let _ = conn.socket.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A connection's thread: connect, handshake TLS if asked, then read until it closes.
+fn run_connection(
+    id: StreamId,
+    remote: SocketAddr,
+    tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
+    conns: &Mutex<HashMap<StreamId, Conn>>,
+    notify: &Notify,
+) -> io::Result<()> {
+    let socket = TcpStream::connect_timeout(&remote, CONNECT_TIMEOUT)?;
+    socket.set_nodelay(true)?;
+    let mut reader = socket.try_clone()?;
+    let mut buf = vec![0u8; READ_SIZE];
+    let Some((config, name)) = tls else {
+        lock(conns).insert(id, Conn { socket, tls: None });
+        notify(StreamInput::Connected(id));
+        loop {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            notify(StreamInput::Bytes(id, buf[..n].to_vec()));
+        }
+    };
+    let tls = rustls::ClientConnection::new(config, name).map_err(io::Error::other)?;
+    let tls = Arc::new(Mutex::new(tls));
+    let mut writer = socket.try_clone()?;
+    lock(conns).insert(
+        id,
+        Conn {
+            socket,
+            tls: Some(tls.clone()),
+        },
+    );
+    let mut connected = false;
+    loop {
+        // The ClientHello first, and whatever the handshake owes the server after each read.
+        {
+            let mut c = lock(&tls);
+            while c.wants_write() {
+                c.write_tls(&mut writer)?;
+            }
+        }
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        let mut plain = Vec::new();
+        {
+            let mut c = lock(&tls);
+            let mut input = &buf[..n];
+            while !input.is_empty() {
+                c.read_tls(&mut input)?;
+                c.process_new_packets().map_err(io::Error::other)?;
+            }
+            match c.reader().read_to_end(&mut plain) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            if !connected && !c.is_handshaking() {
+                connected = true;
+                notify(StreamInput::Connected(id));
+            }
+        }
+        if !plain.is_empty() {
+            notify(StreamInput::Bytes(id, plain));
+        }
+    }
+}
+
+/// A protocol (kaon's [`turn::Server`](kaon::turn::Server)) that also serves TURN clients over
+/// TCP (RFC 8656 §3.1): accepted connections go through the core's [`StreamLink`], so their
+/// messages reach the server as datagrams from the client's address to the listening
+/// address, and the server's answers to that client go back down the connection. Relayed
+/// traffic to peers stays on the UDP relay sockets.
+///
+/// ```no_run
+/// use kaon::turn::{Server, ServerConfig};
+/// use kaon_std::Driver;
+/// use kaon_std::turn_stream::TcpServer;
+/// use std::net::{TcpListener, UdpSocket};
+/// # fn main() -> std::io::Result<()> {
+/// let listen = UdpSocket::bind("127.0.0.1:3478")?;
+/// let relay = UdpSocket::bind("127.0.0.1:49152")?;
+/// let mut cfg = ServerConfig::new("example.org", vec![listen.local_addr()?], vec![relay.local_addr()?]);
+/// cfg.users.push(("alice".into(), "secret".into()));
+/// let server = Server::new(cfg, std::time::Instant::now(), 1_700_000_000);
+/// let driver = Driver::spawn(TcpServer::new(server), vec![listen, relay])?;
+/// TcpServer::listen(&driver, TcpListener::bind("127.0.0.1:3478")?)?;
+/// # Ok(()) }
+/// ```
+pub struct TcpServer<P> {
+    inner: P,
+    link: StreamLink,
+    conns: HashMap<StreamId, TcpStream>,
+    buf: Vec<u8>,
+}
+
+impl<P> std::fmt::Debug for TcpServer<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpServer")
+            .field("link", &self.link)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P> TcpServer<P>
+where
+    P: kaon::Protocol + Send + 'static,
+    P::Event: Send + 'static,
+{
+    /// Wraps `inner`; no connection is accepted until [`listen`](Self::listen).
+    pub fn new(inner: P) -> Self {
+        Self {
+            inner,
+            link: StreamLink::new(),
+            conns: HashMap::new(),
+            buf: vec![0; 64 * 1024],
+        }
+    }
+
+    /// The wrapped protocol.
+    pub fn inner(&self) -> &P {
+        &self.inner
+    }
+
+    /// The core link (counters).
+    pub fn link(&self) -> &StreamLink {
+        &self.link
+    }
+
+    /// Accepts TCP clients on `listener` (bound to one of the server's listening addresses)
+    /// on a thread, each connection read on a thread of its own.
+    pub fn listen(driver: &crate::Driver<Self>, listener: std::net::TcpListener) -> io::Result<()> {
+        let local = listener.local_addr()?;
+        let handle = driver.handle();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let Ok(remote) = stream.peer_addr() else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let h = handle.clone();
+                handle.post(move |s: &mut Self, _| {
+                    let (Some(id), Ok(mut reader)) =
+                        (s.link.accept(local, remote), stream.try_clone())
+                    else {
+                        let _ = stream.shutdown(Shutdown::Both);
+                        return;
+                    };
+                    s.conns.insert(id, stream);
+                    thread::spawn(move || {
+                        let mut buf = vec![0u8; READ_SIZE];
+                        loop {
+                            let n = reader.read(&mut buf).unwrap_or(0);
+                            let bytes = buf[..n].to_vec();
+                            h.post(move |s: &mut Self, now| s.input(now, id, &bytes));
+                            if n == 0 {
+                                return;
+                            }
+                        }
+                    });
+                });
+            }
+        });
+        Ok(())
+    }
+
+    /// Bytes from connection `id`; empty when it closed.
+    fn input(&mut self, now: std::time::Instant, id: StreamId, bytes: &[u8]) {
+        if bytes.is_empty() {
+            self.link.handle_closed(id);
+            self.conns.remove(&id);
+            return;
+        }
+        let inner = &mut self.inner;
+        self.link
+            .handle_bytes(id, bytes, |d| inner.handle_datagram(now, d));
+    }
+
+    fn flush(&mut self) {
+        while let Some(command) = self.link.poll_command(&mut self.buf) {
+            match command {
+                StreamCommand::Write { id, len } => {
+                    let failed = self
+                        .conns
+                        .get(&id)
+                        .is_none_or(|mut c| c.write_all(&self.buf[..len]).is_err());
+                    if failed {
+                        self.link.close(id);
+                    }
+                }
+                StreamCommand::Close { id } => {
+                    if let Some(c) = self.conns.remove(&id) {
+                        let _ = c.shutdown(Shutdown::Both);
+                    }
+                }
+                // An accepting link opens nothing.
+                StreamCommand::Connect { id, .. } => {
+                    self.link.handle_closed(id);
+                }
+            }
+        }
+    }
+}
+
+impl<P: kaon::Protocol> kaon::Protocol for TcpServer<P>
+where
+    P: Send + 'static,
+    P::Event: Send + 'static,
+{
+    type Event = P::Event;
+
+    fn handle_datagram(&mut self, now: std::time::Instant, datagram: Datagram<'_>) {
+        self.inner.handle_datagram(now, datagram);
+    }
+
+    fn handle_timeout(&mut self, now: std::time::Instant) {
+        self.inner.handle_timeout(now);
+    }
+
+    fn poll_transmit(&mut self, now: std::time::Instant, buf: &mut [u8]) -> Option<Transmit> {
+        while let Some(t) = self.inner.poll_transmit(now, buf) {
+            if !self.link.send(t.source, t.destination, &buf[..t.len]) {
+                return Some(t);
+            }
+        }
+        self.flush();
+        None
+    }
+
+    fn poll_event(&mut self) -> Option<P::Event> {
+        self.inner.poll_event()
+    }
+
+    fn poll_timeout(&self) -> Option<std::time::Instant> {
+        self.inner.poll_timeout()
+    }
+}
