@@ -119,3 +119,37 @@ impl Agent {
         dropped
     }
 }
+
+impl Agent {
+    /// A cheap digest of what [`local_mdns_names`](Self::local_mdns_names) and
+    /// [`unresolved_remote_names`](Self::unresolved_remote_names) return: an owner that syncs
+    /// with an mDNS resolver compares it instead of building both lists on every call.
+    pub(crate) fn mdns_digest(&self) -> u64 {
+        // FNV-1a over the counts and the held names; no allocation.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        eat(&self.mdns_names.names.len().to_le_bytes());
+        eat(&self.list.unresolved.len().to_le_bytes());
+        for c in &self.list.unresolved {
+            if let Address::Mdns(n) = &c.address {
+                eat(n.as_bytes());
+            }
+        }
+        h
+    }
+
+    /// Takes over `other`'s `.local` names, so that an agent rebuilt with the same addresses
+    /// (the PeerConnection's answerer becoming controlled) signals the names already
+    /// announced instead of new ones.
+    pub(crate) fn adopt_mdns_names(&mut self, other: &Agent) {
+        for (ip, name) in &other.mdns_names.names {
+            if !self.mdns_names.names.iter().any(|(i, _)| i == ip) {
+                self.mdns_names.names.push((*ip, name.clone()));
+            }
+        }
+    }
+}

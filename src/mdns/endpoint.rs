@@ -185,6 +185,18 @@ impl Mdns {
         self.stats
     }
 
+    /// Adds the local address of another mDNS socket (another family or interface): queries
+    /// go out on it too from now on. An address already known is ignored.
+    pub fn add_socket(&mut self, socket: SocketAddr) {
+        if self.cfg.sockets.contains(&socket) {
+            return;
+        }
+        self.cfg.sockets.push(socket);
+        for l in &mut self.locals {
+            l.multicast_at.push(None);
+        }
+    }
+
     /// Hides `ip` behind a fresh `<uuid>.local` name (a random version 4 UUID,
     /// draft-ietf-mmusic-mdns-ice-candidates §3.1.1) and answers queries for it from now on.
     /// Returns the name. An address already registered keeps its name.
