@@ -86,6 +86,7 @@ mod demux;
 #[cfg(fuzzing)]
 pub mod fuzzing;
 pub mod jsep;
+mod mdns;
 pub mod router;
 mod signaling;
 pub mod stats;
@@ -93,6 +94,7 @@ pub mod stats;
 pub use connection::PeerConnection;
 pub use demux::PacketKind;
 pub use jsep::{DEFAULT_MAX_MESSAGE_SIZE, MLine, RemoteSummary, SCTP_PORT, SdpType};
+pub use mdns::MdnsOptions;
 pub use router::{InsertError, MAX_ROUTES_PER_PEER, PeerId, PeerMut, Router, RouterStats};
 pub use stats::StatsReport;
 
@@ -127,6 +129,9 @@ pub struct PeerConfig {
     /// How long [`PeerConnection::close`] lets the SCTP association deliver what was queued
     /// and finish its SHUTDOWN before it aborts it and sends DTLS close_notify anyway.
     pub close_timeout: std::time::Duration,
+    /// mDNS (draft-ietf-mmusic-mdns-ice-candidates): hide host addresses behind `.local`
+    /// names, resolve the peer's. Off by default; see [`MdnsOptions`].
+    pub mdns: MdnsOptions,
 }
 
 impl Default for PeerConfig {
@@ -139,6 +144,7 @@ impl Default for PeerConfig {
             close_timeout: std::time::Duration::from_secs(3),
             ice_servers: Vec::new(),
             ice_transport_policy: crate::ice::IceTransportPolicy::All,
+            mdns: MdnsOptions::default(),
         }
     }
 }

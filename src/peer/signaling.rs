@@ -355,6 +355,8 @@ impl PeerConnection {
         cfg.controlling = false;
         let mut ice = Agent::new(cfg);
         ice.set_local_credentials(&u, &p)?;
+        // The host addresses keep the `.local` names already announced.
+        ice.adopt_mdns_names(&self.ice);
         for a in &self.local_addrs {
             ice.add_local_interface(*a)?;
         }
