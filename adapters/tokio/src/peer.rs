@@ -83,6 +83,7 @@ struct Dispatch {
     accepted: mpsc::UnboundedSender<Accepted>,
     /// Bytes in all inboxes, shared with the channel handles that drain them.
     inbox_bytes: Arc<AtomicUsize>,
+    mdns: Option<&'static crate::mdns::MdnsHub>,
 }
 
 impl Dispatch {
@@ -128,7 +129,12 @@ impl Protocol for Dispatch {
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        self.pc.poll_transmit(now, buf)
+        loop {
+            let t = self.pc.poll_transmit(now, buf)?;
+            if !self.mdns.is_some_and(|hub| hub.send(&t, buf)) {
+                return Some(t);
+            }
+        }
     }
 
     fn poll_event(&mut self) -> Option<PeerEvent> {
@@ -199,17 +205,20 @@ pub struct PeerConnection {
     driver: Driver<Dispatch>,
     accepted: Mutex<mpsc::UnboundedReceiver<Accepted>>,
     inbox_bytes: Arc<AtomicUsize>,
+    _mdns: Option<crate::mdns::MdnsSubscription>,
 }
 
 impl PeerConnection {
     /// Starts a connection over `sockets` (bound to specific addresses, at least one); each
     /// socket's address becomes a host candidate. Must be called inside a tokio runtime.
     pub fn new(config: PeerConfig, sockets: Vec<UdpSocket>) -> io::Result<Self> {
+        let mdns = config.mdns.enabled();
         let mut pc = kaon::peer::PeerConnection::new(config).map_err(io::Error::other)?;
         for socket in &sockets {
             pc.add_local_address(socket.local_addr()?)
                 .map_err(io::Error::other)?;
         }
+        let mdns = crate::mdns::attach(mdns, &mut pc);
         let (tx, accepted) = mpsc::unbounded_channel();
         let inbox_bytes = Arc::new(AtomicUsize::new(0));
         let dispatch = Dispatch {
@@ -217,9 +226,12 @@ impl PeerConnection {
             routes: HashMap::new(),
             accepted: tx,
             inbox_bytes: inbox_bytes.clone(),
+            mdns,
         };
+        let driver = Driver::spawn(dispatch, sockets)?;
         Ok(Self {
-            driver: Driver::spawn(dispatch, sockets)?,
+            _mdns: mdns.map(|hub| hub.subscribe(driver.handle())),
+            driver,
             accepted: Mutex::new(accepted),
             inbox_bytes,
         })
