@@ -92,7 +92,7 @@ pub(super) struct PeerMdns(Option<Box<State>>);
 struct State {
     resolve: bool,
     /// The settings until the first socket makes the responder.
-    config: MdnsConfig,
+    config: Option<MdnsConfig>,
     mdns: Option<Mdns>,
     /// The agent's [`mdns_digest`](crate::ice::Agent) at the last sync.
     digest: Option<u64>,
@@ -110,7 +110,7 @@ impl PeerMdns {
         }
         Self(Some(Box::new(State {
             resolve: options.resolve_remote_names,
-            config,
+            config: Some(config),
             mdns: None,
             digest: None,
         })))
@@ -129,7 +129,10 @@ impl PeerConnection {
         match &mut state.mdns {
             Some(m) => m.add_socket(socket),
             None => {
-                let mut config = state.config.clone();
+                let mut config = state
+                    .config
+                    .take()
+                    .unwrap_or_else(|| MdnsConfig::new(vec![]));
                 config.sockets.push(socket);
                 state.mdns = Some(Mdns::new(config));
             }
