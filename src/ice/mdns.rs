@@ -73,11 +73,28 @@ impl Agent {
         out
     }
 
+    /// Whether a local candidate is signalled at all: a host candidate on a link-local address
+    /// only with [`AgentConfig::signal_link_local`](super::AgentConfig::signal_link_local)
+    /// (RFC 8445 §5.1.1.1 leaves the choice of addresses to the agent; browsers leave
+    /// link-local ones out).
+    pub(crate) fn is_signalled(&self, cand: &Candidate) -> bool {
+        match (&cand.kind, &cand.address) {
+            (CandidateKind::Host, Address::Ip(ip)) => {
+                self.cfg.signal_link_local || !super::candidate::is_link_local(*ip)
+            }
+            _ => true,
+        }
+    }
+
     /// The local candidates as signalled to the peer (see [`MdnsMode`]): what
     /// [`IceEvent::LocalCandidate`](super::IceEvent::LocalCandidate) reported.
     /// [`local_candidates`](Self::local_candidates) gives the real addresses.
     pub fn signalled_candidates(&mut self) -> Vec<Candidate> {
-        let cands: Vec<Candidate> = self.local_candidates().cloned().collect();
+        let cands: Vec<Candidate> = self
+            .local_candidates()
+            .filter(|c| self.is_signalled(c))
+            .cloned()
+            .collect();
         cands.iter().map(|c| self.as_signalled(c)).collect()
     }
 
