@@ -258,3 +258,46 @@ fn answerer_keeps_the_names_it_announced_before_the_offer() {
     assert_eq!(names.len(), 1);
     assert!(before[0].contains(&names[0]));
 }
+
+#[test]
+fn peer_connections_resolve_each_others_names_over_ipv6_multicast() {
+    // The same over IPv6 only: AAAA answers on ff02::fb.
+    let t0 = Instant::now();
+    let mut sim = Sim::new(23, t0);
+    let lan = sim.add_network("lan6");
+    let a = host(
+        &mut sim,
+        lan,
+        "a",
+        "fd00::1",
+        MdnsOptions::browser_like(),
+        5,
+    );
+    let b = host(
+        &mut sim,
+        lan,
+        "b",
+        "fd00::2",
+        MdnsOptions::browser_like(),
+        6,
+    );
+    let (offer, answer) = negotiate(&mut sim, a, b);
+    for sdp in [&offer, &answer] {
+        assert!(!sdp.contains("fd00::"), "an address leaked:\n{sdp}");
+    }
+    let connected = sim
+        .run_until_cond(t0 + 10 * SEC, |s| {
+            [a, b].iter().all(|&id| {
+                s.endpoint::<PeerConnection>(id).connection_state() == ConnectionState::Connected
+            })
+        })
+        .unwrap();
+    assert!(connected);
+    for (id, peer) in [(a, "fd00::2"), (b, "fd00::1")] {
+        let p = pc(&mut sim, id);
+        let m = p.mdns().unwrap();
+        assert!(m.stats().answered >= 1 && m.stats().queries_sent >= 1);
+        let pair = p.ice().selected_pair().expect("a selected pair");
+        assert_eq!(pair.remote.ip(), peer.parse::<IpAddr>().unwrap());
+    }
+}
