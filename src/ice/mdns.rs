@@ -2,8 +2,10 @@
 //! behind `<uuid>.local` names, and the seam through which an mDNS resolver
 //! ([`crate::mdns::Mdns`]) learns which names to answer for and which to resolve.
 //!
-//! The agent itself sends no mDNS: one [`Mdns`](crate::mdns::Mdns) instance per process serves
-//! every agent. Its owner (the PeerConnection, or an application using the agent alone):
+//! The agent itself sends no mDNS. A [`PeerConnection`](crate::peer::PeerConnection) does
+//! the wiring below itself (see [`MdnsOptions`](crate::peer::MdnsOptions)); an application
+//! using the agent alone runs an [`Mdns`](crate::mdns::Mdns) instance (one can serve every
+//! agent of a process) and:
 //!
 //! 1. registers [`Agent::local_mdns_names`] with the responder
 //!    ([`Mdns::register_name`](crate::mdns::Mdns::register_name));

@@ -1,40 +1,4 @@
-//! mDNS for the PeerConnection (draft-ietf-mmusic-mdns-ice-candidates, RFC 6762): hiding our
-//! host addresses behind `<uuid>.local` names and resolving the peer's.
-//!
-//! [`MdnsOptions`] in [`PeerConfig::mdns`](super::PeerConfig::mdns) switches the two halves on:
-//!
-//! - `hide_host_addresses` signals every host candidate as a random `<uuid>.local` name (as
-//!   browsers do by default; off by default here, as a server wants its addresses seen), and
-//!   the connection's responder answers A/AAAA queries for those names;
-//! - `resolve_remote_names` resolves the peer's `.local` candidates with QM queries for A and
-//!   AAAA records (retries on `resolver.query_schedule`, failure after
-//!   `resolver.resolve_timeout`); a resolved candidate is paired like any other, a name that
-//!   never resolves is dropped so it no longer holds ICE back.
-//!
-//! Neither happens without an mDNS socket: the application (or an adapter) owns a UDP socket
-//! on port 5353 that joined 224.0.0.251 or ff02::fb and names its local address with
-//! [`PeerConnection::add_mdns_socket`]. Datagrams that arrive on it go to `handle_datagram`
-//! like any other (they are told apart by their destination: that socket's address, or the
-//! group); `poll_transmit` returns the queries and answers with that address as `source`. One
-//! socket can serve every connection of a process: give each connection every datagram it
-//! receives (each answers only for its own names and takes only answers it asked for) and
-//! send what each returns from it.
-//!
-//! ```
-//! use kaon::peer::{MdnsOptions, PeerConfig, PeerConnection};
-//!
-//! let mut pc = PeerConnection::new(PeerConfig {
-//!     mdns: MdnsOptions::browser_like(),
-//!     ..PeerConfig::with_seed(1)
-//! })?;
-//! pc.add_local_address("192.0.2.1:5000".parse()?)?;
-//! pc.add_mdns_socket("192.0.2.1:5353".parse()?);
-//! // The offer's host candidate names no address.
-//! let offer = pc.create_offer()?.to_string();
-//! assert!(offer.contains(".local 5000 typ host"));
-//! assert!(!offer.contains("192.0.2.1"));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! mDNS for the PeerConnection: see [`MdnsOptions`].
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -43,7 +7,44 @@ use super::PeerConnection;
 use crate::mdns::{Mdns, MdnsConfig, MdnsEvent};
 use crate::{Datagram, Protocol, Transmit};
 
-/// How a [`PeerConnection`] uses mDNS: see the [module docs](self).
+/// mDNS for the PeerConnection (draft-ietf-mmusic-mdns-ice-candidates, RFC 6762): hiding our
+/// host addresses behind `<uuid>.local` names and resolving the peer's.
+///
+/// This, as [`PeerConfig::mdns`](super::PeerConfig::mdns), switches the two halves on:
+///
+/// - `hide_host_addresses` signals every host candidate as a random `<uuid>.local` name (as
+///   browsers do by default; off by default here, as a server wants its addresses seen), and
+///   the connection's responder answers A/AAAA queries for those names;
+/// - `resolve_remote_names` resolves the peer's `.local` candidates with QM queries for A and
+///   AAAA records (retries on `resolver.query_schedule`, failure after
+///   `resolver.resolve_timeout`); a resolved candidate is paired like any other, a name that
+///   never resolves is dropped so it no longer holds ICE back.
+///
+/// Neither happens without an mDNS socket: the application (or an adapter) owns a UDP socket
+/// on port 5353 that joined 224.0.0.251 or ff02::fb and names its local address with
+/// [`PeerConnection::add_mdns_socket`]. Datagrams that arrive on it go to `handle_datagram`
+/// like any other (they are told apart by their destination: that socket's address, or the
+/// group); `poll_transmit` returns the queries and answers with that address as `source`. One
+/// socket can serve every connection of a process: give each connection every datagram it
+/// receives (each answers only for its own names and takes only answers it asked for) and
+/// send what each returns from it. The kaon-std and kaon-tokio `PeerConnection`s do so through
+/// their `mdns::MdnsHub` whenever these options are [`enabled`](Self::enabled).
+///
+/// ```
+/// use kaon::peer::{MdnsOptions, PeerConfig, PeerConnection};
+///
+/// let mut pc = PeerConnection::new(PeerConfig {
+///     mdns: MdnsOptions::browser_like(),
+///     ..PeerConfig::with_seed(1)
+/// })?;
+/// pc.add_local_address("192.0.2.1:5000".parse()?)?;
+/// pc.add_mdns_socket("192.0.2.1:5353".parse()?);
+/// // The offer's host candidate names no address.
+/// let offer = pc.create_offer()?.to_string();
+/// assert!(offer.contains(".local 5000 typ host"));
+/// assert!(!offer.contains("192.0.2.1"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MdnsOptions {
     /// Signal host candidates as `<uuid>.local` names and answer queries for them. Default
@@ -120,7 +121,7 @@ impl PeerMdns {
 impl PeerConnection {
     /// Names the local address of an mDNS socket (UDP port 5353, group joined) the
     /// application feeds to [`handle_datagram`](Protocol::handle_datagram) and sends from: see
-    /// the [module docs](self). Does nothing unless [`PeerConfig::mdns`](super::PeerConfig)
+    /// [`MdnsOptions`]. Does nothing unless [`PeerConfig::mdns`](super::PeerConfig::mdns)
     /// enables mDNS.
     pub fn add_mdns_socket(&mut self, socket: SocketAddr) {
         let Some(state) = self.mdns.0.as_deref_mut() else {
