@@ -6,7 +6,10 @@
 //! host candidate is a plain address, so Chromium's checks reach it and kaon learns Chromium's
 //! address from them. Both run in a network namespace of the test's own (the test re-runs
 //! itself there with `ip netns exec`): a veth with 10.96.0.1 and 10.96.0.2 and a default route,
-//! without which Chromium gathers no host candidate. No traffic leaves the namespace. Needs
+//! without which Chromium gathers no host candidate. The second test adds 2001:db8:96::1 and
+//! ::2 with an IPv6 default route and the loop binds IPv6 only, so the session runs over IPv6
+//! addresses of the veth, not `::1` (Chromium gathers nothing on an IPv6-only host, so the
+//! namespace keeps its IPv4 too). Both ends sit in the one namespace. No traffic leaves it. Needs
 //! root, `ip`, `/usr/bin/chromium`, `node` and `tests/interop/chromium/node_modules` (`.ci/run`
 //! installs them); skipped with a printed reason without them, failing in CI.
 
@@ -26,7 +29,6 @@ use std::time::{Duration, Instant};
 
 use json_lines::{Ev, json_str};
 
-const TEST: &str = "poll_loop_serves_chromiums_data_channel";
 const INNER: &str = "KAON_POLL_CHROMIUM_INNER";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -43,9 +45,9 @@ fn in_ci() -> bool {
 }
 
 /// Panics in CI, otherwise prints why the test is skipped.
-fn missing(what: &str) {
-    assert!(!in_ci(), "{TEST}: required peer missing in CI: {what}");
-    eprintln!("skipping {TEST}: {what}");
+fn missing(test: &str, what: &str) {
+    assert!(!in_ci(), "{test}: required peer missing in CI: {what}");
+    eprintln!("skipping {test}: {what}");
 }
 
 fn which(program: &str) -> bool {
@@ -57,19 +59,38 @@ fn which(program: &str) -> bool {
 struct Namespace(String);
 
 impl Namespace {
-    fn create() -> Result<Self, String> {
-        let ns = Self(format!("kaon-embedded-{}", std::process::id()));
+    fn create(ipv6: bool) -> Result<Self, String> {
+        let ns = Self(format!(
+            "kaon-embedded{}-{}",
+            if ipv6 { "6" } else { "" },
+            std::process::id()
+        ));
         ip(&["netns", "add", &ns.0])?;
         let n = ns.0.as_str();
-        for args in [
-            &["link", "set", "lo", "up"][..],
-            &["link", "add", "v0", "type", "veth", "peer", "name", "v1"],
+        let v4: &[&[&str]] = &[
             &["addr", "add", "10.96.0.1/24", "dev", "v0"],
             &["addr", "add", "10.96.0.2/24", "dev", "v1"],
             &["link", "set", "v0", "up"],
             &["link", "set", "v1", "up"],
             &["route", "add", "default", "via", "10.96.0.2", "dev", "v0"],
-        ] {
+        ];
+        // No duplicate address detection: the addresses are usable at once.
+        let v6: &[&[&str]] = &[
+            &["addr", "add", "2001:db8:96::1/64", "dev", "v0", "nodad"],
+            &["addr", "add", "2001:db8:96::2/64", "dev", "v1", "nodad"],
+            &["link", "set", "v0", "up"],
+            &["link", "set", "v1", "up"],
+            // A device route: the other end's address is local here, no gateway.
+            &["-6", "route", "add", "default", "dev", "v0"],
+        ];
+        let base: &[&[&str]] = &[
+            &["link", "set", "lo", "up"],
+            &["link", "add", "v0", "type", "veth", "peer", "name", "v1"],
+        ];
+        // Chromium gathers nothing on an IPv6-only host: the IPv6 namespace is dual-stack, and
+        // kaon binds IPv6 only.
+        let extra: &[&[&str]] = if ipv6 { v4 } else { &[] };
+        for args in base.iter().chain(if ipv6 { v6 } else { v4 }).chain(extra) {
             let mut all = vec!["-n", n];
             all.extend_from_slice(args);
             ip(&all)?;
@@ -104,26 +125,35 @@ fn ip(args: &[&str]) -> Result<(), String> {
 
 #[test]
 fn poll_loop_serves_chromiums_data_channel() {
+    run("poll_loop_serves_chromiums_data_channel", false);
+}
+
+#[test]
+fn poll_loop_serves_chromium_over_ipv6_veth_addresses() {
+    run("poll_loop_serves_chromium_over_ipv6_veth_addresses", true);
+}
+
+fn run(test: &str, ipv6: bool) {
     if !PathBuf::from(CHROMIUM).is_file() {
-        return missing(CHROMIUM);
+        return missing(test, CHROMIUM);
     }
     if !which("node") {
-        return missing("node");
+        return missing(test, "node");
     }
     if !playwright().join("index.mjs").is_file() {
-        return missing("tests/interop/chromium/node_modules (npm ci there)");
+        return missing(test, "tests/interop/chromium/node_modules (npm ci there)");
     }
     if std::env::var_os(INNER).is_some() {
-        return session();
+        return session(ipv6);
     }
-    let ns = match Namespace::create() {
+    let ns = match Namespace::create(ipv6) {
         Ok(ns) => ns,
-        Err(why) => return missing(&format!("a network namespace ({why})")),
+        Err(why) => return missing(test, &format!("a network namespace ({why})")),
     };
     let mut inner = Command::new("ip")
         .args(["netns", "exec", &ns.0])
         .arg(std::env::current_exe().unwrap())
-        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(INNER, "1")
         .spawn()
         .expect("run the test inside the namespace");
@@ -217,13 +247,18 @@ impl Drop for Browser {
 }
 
 /// Inside the namespace: Chromium offers, the poll loop answers and echoes.
-fn session() {
+fn session(ipv6: bool) {
     let mut browser = Browser::start();
     browser.send(r#"{"cmd":"offer"}"#);
     let offer = browser
         .wait("offer", Duration::from_secs(30))
         .get("sdp")
         .to_owned();
+    let candidates: Vec<&str> = offer
+        .lines()
+        .filter(|l| l.starts_with("a=candidate:"))
+        .collect();
+    println!("Chromium's candidates: {candidates:?}");
     // The browser is driven from another thread while this one runs the loop.
     let (answer_tx, answer_rx) = channel::<String>();
     let done = Arc::new(AtomicBool::new(false));
@@ -246,8 +281,13 @@ fn session() {
         flag.store(true, Ordering::Relaxed);
     });
     let start = Instant::now();
+    let bind = if ipv6 {
+        "[2001:db8:96::1]:0"
+    } else {
+        "10.96.0.1:0"
+    };
     let served = poll_echo::serve(
-        "10.96.0.1:0".parse().unwrap(),
+        bind.parse().unwrap(),
         &offer,
         |answer| answer_tx.send(answer).unwrap(),
         |_| done.load(Ordering::Relaxed),
@@ -262,4 +302,8 @@ fn session() {
         start.elapsed()
     );
     assert!(served.echoed >= 1);
+    let (local, remote) = served.selected.expect("a selected pair");
+    println!("selected pair {local} -> {remote}");
+    assert_eq!(local.is_ipv6(), ipv6, "{local}");
+    assert_eq!(remote.is_ipv6(), ipv6, "{remote}");
 }
