@@ -298,6 +298,62 @@ fn hub_reader(local: SocketAddr, socket: UdpSocket, hub: Weak<HubInner>) {
     }
 }
 
+/// `P` (a PeerConnection's dispatcher) with its transmits from the hub's sockets sent through
+/// the hub; everything else passes through. Derefs to `P`.
+pub struct WithMdns<P> {
+    inner: P,
+    hub: Option<&'static MdnsHub>,
+}
+
+impl<P> WithMdns<P> {
+    /// Wraps `inner`; with no hub it is `inner` unchanged.
+    pub fn new(inner: P, hub: Option<&'static MdnsHub>) -> Self {
+        Self { inner, hub }
+    }
+}
+
+impl<P> std::ops::Deref for WithMdns<P> {
+    type Target = P;
+    fn deref(&self) -> &P {
+        &self.inner
+    }
+}
+
+impl<P> std::ops::DerefMut for WithMdns<P> {
+    fn deref_mut(&mut self) -> &mut P {
+        &mut self.inner
+    }
+}
+
+impl<P: kaon::Protocol> kaon::Protocol for WithMdns<P> {
+    type Event = P::Event;
+
+    fn handle_datagram(&mut self, now: Instant, datagram: Datagram<'_>) {
+        self.inner.handle_datagram(now, datagram);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.inner.handle_timeout(now);
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        loop {
+            let t = self.inner.poll_transmit(now, buf)?;
+            if !self.hub.is_some_and(|hub| hub.send(&t, buf)) {
+                return Some(t);
+            }
+        }
+    }
+
+    fn poll_event(&mut self) -> Option<P::Event> {
+        self.inner.poll_event()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.inner.poll_timeout()
+    }
+}
+
 /// For [`PeerConnection::new`](crate::PeerConnection::new): the shared hub when the
 /// connection's `PeerConfig::mdns` is `enabled` and the hub can be had, its sockets named to
 /// `pc`. Without one the connection runs as if nobody answered (the peer then learns our
