@@ -100,8 +100,10 @@ struct Dispatch {
     accepted: Sender<Accepted>,
     /// Bytes in all inboxes, shared with the channel handles that drain them.
     inbox_bytes: Arc<AtomicUsize>,
-    mdns: Option<&'static crate::mdns::MdnsHub>,
 }
+
+/// The dispatcher as the driver runs it: mDNS transmits leave through the shared hub.
+type Driven = crate::mdns::WithMdns<Dispatch>;
 
 impl Dispatch {
     fn add_route(&mut self, id: ChannelId, state: State) -> (Receiver<Message>, Arc<Signals>) {
@@ -141,12 +143,7 @@ impl Protocol for Dispatch {
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        loop {
-            let t = self.pc.poll_transmit(now, buf)?;
-            if !self.mdns.is_some_and(|hub| hub.send(&t, buf)) {
-                return Some(t);
-            }
-        }
+        self.pc.poll_transmit(now, buf)
     }
 
     fn poll_event(&mut self) -> Option<PeerEvent> {
@@ -214,7 +211,7 @@ impl Protocol for Dispatch {
 
 /// A WebRTC peer connection on its own thread: see the [crate docs](crate).
 pub struct PeerConnection {
-    driver: Driver<Dispatch>,
+    driver: Driver<Driven>,
     accepted: Receiver<Accepted>,
     inbox_bytes: Arc<AtomicUsize>,
     _mdns: Option<crate::mdns::MdnsSubscription>,
@@ -238,9 +235,8 @@ impl PeerConnection {
             routes: HashMap::new(),
             accepted: tx,
             inbox_bytes: inbox_bytes.clone(),
-            mdns,
         };
-        let driver = Driver::spawn(dispatch, sockets)?;
+        let driver = Driver::spawn(crate::mdns::WithMdns::new(dispatch, mdns), sockets)?;
         Ok(Self {
             _mdns: mdns.map(|hub| hub.subscribe(driver.handle())),
             driver,
@@ -405,7 +401,7 @@ impl PeerConnection {
 pub struct DataChannel {
     id: ChannelId,
     label: String,
-    handle: Handle<Dispatch>,
+    handle: Handle<Driven>,
     inbox: Mutex<Receiver<Message>>,
     signals: Arc<Signals>,
     inbox_bytes: Arc<AtomicUsize>,

@@ -83,8 +83,10 @@ struct Dispatch {
     accepted: mpsc::UnboundedSender<Accepted>,
     /// Bytes in all inboxes, shared with the channel handles that drain them.
     inbox_bytes: Arc<AtomicUsize>,
-    mdns: Option<&'static crate::mdns::MdnsHub>,
 }
+
+/// The dispatcher as the driver runs it: mDNS transmits leave through the shared hub.
+type Driven = crate::mdns::WithMdns<Dispatch>;
 
 impl Dispatch {
     fn add_route(
@@ -129,12 +131,7 @@ impl Protocol for Dispatch {
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        loop {
-            let t = self.pc.poll_transmit(now, buf)?;
-            if !self.mdns.is_some_and(|hub| hub.send(&t, buf)) {
-                return Some(t);
-            }
-        }
+        self.pc.poll_transmit(now, buf)
     }
 
     fn poll_event(&mut self) -> Option<PeerEvent> {
@@ -202,7 +199,7 @@ impl Protocol for Dispatch {
 
 /// A WebRTC peer connection on a tokio task: see the [crate docs](crate).
 pub struct PeerConnection {
-    driver: Driver<Dispatch>,
+    driver: Driver<Driven>,
     accepted: Mutex<mpsc::UnboundedReceiver<Accepted>>,
     inbox_bytes: Arc<AtomicUsize>,
     _mdns: Option<crate::mdns::MdnsSubscription>,
@@ -226,9 +223,8 @@ impl PeerConnection {
             routes: HashMap::new(),
             accepted: tx,
             inbox_bytes: inbox_bytes.clone(),
-            mdns,
         };
-        let driver = Driver::spawn(dispatch, sockets)?;
+        let driver = Driver::spawn(crate::mdns::WithMdns::new(dispatch, mdns), sockets)?;
         Ok(Self {
             _mdns: mdns.map(|hub| hub.subscribe(driver.handle())),
             driver,
@@ -379,7 +375,7 @@ impl PeerConnection {
 pub struct DataChannel {
     id: ChannelId,
     label: String,
-    handle: Handle<Dispatch>,
+    handle: Handle<Driven>,
     inbox: Mutex<mpsc::UnboundedReceiver<Message>>,
     state: watch::Receiver<State>,
     signals: Arc<Signals>,
