@@ -2,10 +2,11 @@
 //! through the process's one shared mDNS socket (`MdnsHub`), on kaon-std and on kaon-tokio.
 //!
 //! Runs in a network namespace of its own (the test re-runs itself there with `ip netns exec`):
-//! a veth with MULTICAST, 10.98.0.1, and a default route through it, so the shared socket joins
-//! 224.0.0.251 there. Multicast loops back to the same socket, so each connection hears the
-//! other's queries and answers. No traffic leaves the namespaces. Needs root and `ip`; skipped
-//! with a printed reason without them (failing in CI).
+//! a veth with MULTICAST, 10.98.0.1 and fd00:98::1, and a default route through it, so the
+//! shared sockets join 224.0.0.251 and ff02::fb there. Multicast loops back to the same socket,
+//! so each connection hears the other's queries and answers. One test hides IPv6 addresses
+//! (AAAA records). No traffic leaves the namespaces. Needs root and `ip`; skipped with a
+//! printed reason without them (failing in CI).
 
 mod common;
 
@@ -19,6 +20,7 @@ use kaon::sdp::SessionDescription;
 
 const INNER: &str = "KAON_MDNS_ADAPTERS_INNER";
 const IP: &str = "10.98.0.1";
+const IP6: &str = "fd00:98::1";
 
 /// Re-runs `test` inside a fresh namespace pair; `true` when the caller is the inner run.
 fn in_namespace(test: &str) -> bool {
@@ -28,6 +30,16 @@ fn in_namespace(test: &str) -> bool {
     let made = Netns::create("mdns-a").and_then(|a| {
         let b = Netns::create("mdns-b")?;
         b.veth_to(&a, "10.98.0.2/24", &format!("{IP}/24"), true)?;
+        // No duplicate address detection: usable at once.
+        a.ip(&[
+            "addr",
+            "add",
+            &format!("{IP6}/64"),
+            "dev",
+            "veth-b",
+            "nodad",
+        ])?;
+        b.ip(&["addr", "add", "fd00:98::2/64", "dev", "veth-a", "nodad"])?;
         Ok((a, b))
     });
     let (a, _b) = match made {
@@ -61,18 +73,33 @@ fn names_only(sdp: &str) {
         .collect();
     assert!(!cands.is_empty(), "{sdp}");
     assert!(cands.iter().all(|c| c.contains(".local ")), "{sdp}");
-    assert!(!sdp.contains(IP), "an address leaked:\n{sdp}");
+    assert!(
+        !sdp.contains(IP) && !sdp.contains(IP6),
+        "an address leaked:\n{sdp}"
+    );
 }
 
 #[test]
 fn std_peers_connect_by_names_through_the_shared_mdns_socket() {
     const TEST: &str = "std_peers_connect_by_names_through_the_shared_mdns_socket";
-    if !in_namespace(TEST) {
-        return;
+    if in_namespace(TEST) {
+        std_pair(IP);
     }
+}
+
+#[test]
+fn std_peers_connect_by_ipv6_names_through_the_shared_mdns_socket() {
+    // IPv6 host addresses: AAAA records (the hub asks on 224.0.0.251 and ff02::fb both).
+    const TEST: &str = "std_peers_connect_by_ipv6_names_through_the_shared_mdns_socket";
+    if in_namespace(TEST) {
+        std_pair(IP6);
+    }
+}
+
+fn std_pair(ip: &str) {
     let t0 = Instant::now();
     let pc = |seed| {
-        let socket = UdpSocket::bind((IP, 0)).unwrap();
+        let socket = UdpSocket::bind((ip, 0)).unwrap();
         kaon_std::PeerConnection::new(config(seed), vec![socket]).unwrap()
     };
     let (a, b) = (pc(1), pc(2));
@@ -110,18 +137,20 @@ fn std_peers_connect_by_names_through_the_shared_mdns_socket() {
     println!("connected by names in {:?}", t0.elapsed());
     // Both resolved the other's name over the shared socket and answered for their own.
     for pc in [&a, &b] {
-        let (stats, unresolved) = pc
+        let (stats, unresolved, remote) = pc
             .call(|pc, _| {
                 (
                     pc.mdns().map(|m| m.stats()),
                     pc.ice().unresolved_remote_names(),
+                    pc.ice().selected_pair().map(|p| p.remote),
                 )
             })
             .unwrap();
         let stats = stats.expect("an mDNS responder");
-        println!("{stats:?}");
+        println!("{stats:?}, selected remote {remote:?}");
         assert!(unresolved.is_empty(), "{unresolved:?}");
         assert!(stats.queries_sent >= 1 && stats.answered >= 1, "{stats:?}");
+        assert_eq!(remote.map(|r| r.ip().to_string()), Some(ip.to_string()));
     }
     drop((a, b));
     assert_eq!(hub.subscribers(), 0, "a dropped connection unsubscribes");
