@@ -1,8 +1,9 @@
 //! mDNS against a real browser: headless Chromium with its default obfuscation (no media
-//! permission, no loopback flag) hides its host addresses behind `<uuid>.local` names; kaon
-//! resolves them with `kaon_std::mdns`, hides its own address behind a name
-//! (`AgentConfig::mdns_mode`), answers Chromium's query for it, and the two open a data
-//! channel and exchange a message each way.
+//! permission, no loopback flag) hides its host addresses behind `<uuid>.local` names. A
+//! kaon-std PeerConnection with `MdnsOptions::browser_like()` resolves them itself through the
+//! process's shared mDNS socket (`kaon_std::mdns::MdnsHub`), hides its own address behind a
+//! name, answers Chromium's query for it, and the two open a data channel and exchange a
+//! message each way.
 //!
 //! Runs in a network namespace of its own (the test re-runs itself there with `ip netns
 //! exec`): a veth pair with MULTICAST, 10.99.0.1 and 10.99.0.2, and a default route, which is
@@ -10,25 +11,20 @@
 //! `ip`, `/usr/bin/chromium`, `node` and `tests/interop/chromium/node_modules` (`.ci/run`
 //! installs them); skipped with a printed reason without them (failing in CI when a peer is
 //! missing).
-//!
-//! kaon's PeerConnection does not yet resolve names itself (the lead wires one `Mdns` into it):
-//! the test does what that wiring will do, through the public seam.
 
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use common::json_lines::{Ev, json_str};
-use kaon::ice::{AgentConfig, MdnsMode};
 use kaon::mdns::MdnsConfig;
-use kaon::peer::{PeerConfig, SdpType};
+use kaon::peer::{MdnsOptions, PeerConfig, SdpType};
 use kaon::sdp::SessionDescription;
-use kaon_std::mdns::{MdnsService, bind_v4};
 
 const TEST: &str = "chromium_and_kaon_resolve_each_others_mdns_names";
 const INNER: &str = "KAON_MDNS_CHROMIUM_INNER";
@@ -240,20 +236,6 @@ impl Drop for Browser {
 /// The part that runs inside the namespace.
 fn session() {
     let t0 = Instant::now();
-    let kaon_ip: IpAddr = KAON_IP.parse().unwrap();
-    let IpAddr::V4(v4) = kaon_ip else {
-        unreachable!()
-    };
-    let mdns = MdnsService::start(
-        MdnsConfig {
-            // A browser just started may answer late: ask longer than the default 5 s.
-            query_schedule: [0, 1, 3, 7].map(Duration::from_secs).to_vec(),
-            resolve_timeout: Duration::from_secs(12),
-            ..MdnsConfig::new(Vec::new()).with_seed(5)
-        },
-        vec![bind_v4(v4, kaon::mdns::PORT).expect("mDNS socket on the veth")],
-    )
-    .unwrap();
     let mut browser = Browser::start();
 
     // Chromium offers; its host candidates carry names only.
@@ -262,12 +244,14 @@ fn session() {
         .wait("offer", Duration::from_secs(30))
         .get("sdp")
         .to_owned();
-    let lines: Vec<&str> = offer
+    let names: Vec<String> = offer
         .lines()
         .filter(|l| l.starts_with("a=candidate:") && l.contains(" udp ") && l.contains(".local "))
+        .filter_map(|l| l.split(' ').find(|t| t.ends_with(".local")))
+        .map(str::to_owned)
         .collect();
     assert!(
-        !lines.is_empty(),
+        !names.is_empty(),
         "Chromium offered no .local UDP candidate:\n{offer}"
     );
     assert!(
@@ -275,61 +259,51 @@ fn session() {
         "Chromium showed an address:\n{offer}"
     );
 
+    // The connection resolves Chromium's names and hides its own: nothing else to wire.
     let config = PeerConfig {
-        ice: AgentConfig {
-            mdns_mode: MdnsMode::HideHostAddresses,
-            ..AgentConfig::default()
+        mdns: MdnsOptions {
+            // A browser just started may answer late: ask longer than the default 5 s.
+            resolver: MdnsConfig {
+                query_schedule: [0, 1, 3, 7].map(Duration::from_secs).to_vec(),
+                resolve_timeout: Duration::from_secs(12),
+                ..MdnsConfig::new(Vec::new())
+            },
+            ..MdnsOptions::browser_like()
         },
         ..PeerConfig::default()
     };
-    let socket = UdpSocket::bind((kaon_ip, 0)).unwrap();
+    let socket = UdpSocket::bind((KAON_IP, 0)).unwrap();
     let pc = kaon_std::PeerConnection::new(config, vec![socket]).unwrap();
+    let hub = kaon_std::mdns::MdnsHub::shared().expect("the shared mDNS socket on the veth");
+    assert_eq!(hub.subscribers(), 1);
     pc.set_remote_description(SdpType::Offer, SessionDescription::parse(&offer).unwrap())
         .unwrap();
+    let resolving = Instant::now();
 
-    // kaon resolves Chromium's names (Chromium answers by multicast from 5353).
-    for line in &lines {
-        let name = line
-            .split(' ')
-            .find(|t| t.ends_with(".local"))
-            .unwrap()
-            .to_owned();
-        let t = Instant::now();
-        let ip = mdns
-            .resolve(&name, Duration::from_secs(12))
-            .unwrap_or_else(|| panic!("{name} did not resolve"));
-        println!("resolved Chromium's {name} to {ip} in {:?}", t.elapsed());
-        assert!(ip.to_string().starts_with("10.99.0."), "{ip}");
-        let resolved = line.replace(&name, &ip.to_string());
-        pc.add_ice_candidate(resolved.trim_start_matches("a="))
-            .unwrap();
-    }
-
-    // kaon's answer hides its address; its responder answers for the name.
+    // kaon's answer hides its address behind a name its responder answers for.
     let answer = pc.create_answer().unwrap();
     pc.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
-    let names: Vec<(String, IpAddr)> = pc
+    let local_names: Vec<String> = pc
         .call(|pc, _| {
             pc.ice()
                 .local_mdns_names()
-                .map(|(n, ip)| (n.to_owned(), ip))
+                .map(|(n, _)| n.to_owned())
                 .collect()
         })
         .unwrap();
-    assert_eq!(names.len(), 1, "{names:?}");
-    for (name, ip) in &names {
-        assert!(mdns.register_name(name, *ip));
-    }
+    assert_eq!(local_names.len(), 1, "{local_names:?}");
     // kaon trickles its candidates; here they ride at the end of the answer's only m-section.
     let candidates = pc.local_candidates().unwrap();
     assert!(!candidates.is_empty(), "kaon has no candidate");
     let mut answer = answer.to_string();
     for c in &candidates {
-        answer.push_str(&format!("a={c}\r\n"));
+        if !answer.contains(c.as_str()) {
+            answer.push_str(&format!("a={c}\r\n"));
+        }
     }
     assert!(
-        answer.contains(&names[0].0),
+        answer.contains(&local_names[0]),
         "kaon's answer lacks its name:\n{answer}"
     );
     assert!(
@@ -353,8 +327,62 @@ fn session() {
     let e = browser.wait("message", Duration::from_secs(10));
     assert_eq!(e.get("text"), "hello from kaon");
 
-    // Chromium asked for kaon's name and kaon answered.
-    let stats = mdns.with(|m, _| m.stats()).unwrap();
-    println!("kaon's mDNS: {stats:?}");
-    assert!(stats.answered >= 1, "Chromium never asked for kaon's name");
+    // kaon resolved Chromium's names itself: no held candidate is left, a name's query was
+    // answered, and Chromium asked for kaon's name and kaon answered.
+    // The channel may open before the names resolve (Chromium's checks make kaon learn its
+    // address as peer-reflexive); the names must resolve all the same.
+    let end = Instant::now() + Duration::from_secs(12);
+    while Instant::now() < end {
+        let asked = names.clone();
+        let pending = pc
+            .call(move |pc, now| {
+                asked
+                    .iter()
+                    .any(|n| pc.mdns().is_some_and(|m| m.lookup(now, n).is_empty()))
+            })
+            .unwrap();
+        if !pending {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!(
+        "Chromium's names resolved {:?} after its offer was set",
+        resolving.elapsed()
+    );
+    let asked = names.clone();
+    let (stats, unresolved, selected, resolved) = pc
+        .call(move |pc, now| {
+            (
+                pc.mdns().map(|m| m.stats()),
+                pc.ice().unresolved_remote_names(),
+                pc.ice().selected_pair().map(|p| p.remote),
+                asked
+                    .iter()
+                    .flat_map(|n| pc.mdns().map(|m| m.lookup(now, n)).unwrap_or_default())
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .unwrap();
+    println!("kaon resolved Chromium's names to {resolved:?}");
+    assert!(
+        !resolved.is_empty()
+            && resolved
+                .iter()
+                .all(|ip| ip.to_string().starts_with("10.99.0.")),
+        "{resolved:?}"
+    );
+    let stats = stats.expect("the connection has an mDNS responder");
+    println!("kaon's mDNS: {stats:?}; selected remote {selected:?}; Chromium's names {names:?}");
+    assert!(unresolved.is_empty(), "still unresolved: {unresolved:?}");
+    assert!(stats.queries_sent >= 1, "{stats:?}");
+    assert!(
+        stats.answered >= 1,
+        "Chromium never asked for kaon's name: {stats:?}"
+    );
+    let selected = selected.expect("a selected pair");
+    assert!(
+        selected.ip().to_string().starts_with("10.99.0."),
+        "{selected}"
+    );
 }

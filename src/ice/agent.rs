@@ -565,7 +565,8 @@ impl Agent {
     }
 
     pub(crate) fn push_local(&mut self, local: Local) -> usize {
-        let announce = local.cand.kind != CandidateKind::PeerReflexive;
+        let announce =
+            local.cand.kind != CandidateKind::PeerReflexive && self.is_signalled(&local.cand);
         if announce {
             let signalled = self.as_signalled(&local.cand);
             self.push_event(IceEvent::LocalCandidate(signalled));

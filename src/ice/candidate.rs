@@ -345,6 +345,35 @@ pub fn local_preference(ip: IpAddr, rank: usize) -> u16 {
     }
 }
 
+/// Whether a local base and a remote address may form a pair: the same family, and a
+/// link-local address only with a link-local one (RFC 4291 §2.5.6: link-local addresses are
+/// meaningful on one link only; RFC 6724 §6 rule 2, matching scope). Two IPv6 link-local
+/// addresses that both carry a zone (scope id) must carry the same one: they are on one link.
+/// Unique local (ULA, fc00::/7) and global addresses pair with each other: a site routes both.
+pub(crate) fn same_scope(local: std::net::SocketAddr, remote: std::net::SocketAddr) -> bool {
+    use std::net::SocketAddr;
+    if local.is_ipv4() != remote.is_ipv4() {
+        return false;
+    }
+    if is_link_local(local.ip()) != is_link_local(remote.ip()) {
+        return false;
+    }
+    match (local, remote) {
+        (SocketAddr::V6(l), SocketAddr::V6(r)) if is_link_local(local.ip()) => {
+            l.scope_id() == 0 || r.scope_id() == 0 || l.scope_id() == r.scope_id()
+        }
+        _ => true,
+    }
+}
+
+/// Whether `ip` is link-local: 169.254.0.0/16 or fe80::/10.
+pub(crate) fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
 fn is_link_local_or_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback() || v4.is_link_local(),
@@ -422,6 +451,26 @@ mod tests {
         assert!(local_preference(v6, 1) > local_preference(v4, 1));
         assert!(local_preference(v4, 5) > local_preference(ll, 0));
         assert!(local_preference(v4, 1000) > 0);
+    }
+
+    #[test]
+    fn link_local_pairs_only_with_link_local_on_the_same_link() {
+        let a = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        // Same family only.
+        assert!(!same_scope(a("192.0.2.1:1"), a("[2001:db8::1]:1")));
+        // Global, ULA and IPv4 private addresses pair freely within a family.
+        assert!(same_scope(a("[2001:db8::1]:1"), a("[fd00::2]:1")));
+        assert!(same_scope(a("[fd00::1]:1"), a("[fd00::2]:1")));
+        assert!(same_scope(a("10.0.0.1:1"), a("192.0.2.2:1")));
+        // Link-local with link-local only.
+        assert!(!same_scope(a("[fe80::1%2]:1"), a("[2001:db8::2]:1")));
+        assert!(!same_scope(a("[2001:db8::1]:1"), a("[fe80::2]:1")));
+        assert!(!same_scope(a("169.254.1.1:1"), a("10.0.0.2:1")));
+        assert!(same_scope(a("169.254.1.1:1"), a("169.254.9.9:1")));
+        // The same zone, or one side without a zone (a candidate from SDP has none).
+        assert!(same_scope(a("[fe80::1%2]:1"), a("[fe80::2%2]:1")));
+        assert!(same_scope(a("[fe80::1%2]:1"), a("[fe80::2]:1")));
+        assert!(!same_scope(a("[fe80::1%2]:1"), a("[fe80::2%3]:1")));
     }
 
     #[test]

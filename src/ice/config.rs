@@ -147,6 +147,11 @@ pub struct AgentConfig {
     /// Whether host candidates are signalled behind mDNS `.local` names (see
     /// [`MdnsMode`](super::MdnsMode)). Default off.
     pub mdns_mode: super::MdnsMode,
+    /// Whether host candidates on link-local addresses (fe80::/10, 169.254.0.0/16) are
+    /// signalled to the peer. Default off, as browsers do: such an address works only on one
+    /// link, and says which interface and often which hardware a host has. The agent still
+    /// pairs it with link-local candidates the peer signals.
+    pub signal_link_local: bool,
 }
 
 impl Default for AgentConfig {
@@ -173,6 +178,7 @@ impl Default for AgentConfig {
             turn_servers: Vec::new(),
             transport_policy: IceTransportPolicy::All,
             mdns_mode: super::MdnsMode::Off,
+            signal_link_local: false,
         }
     }
 }

@@ -2,8 +2,10 @@
 //! behind `<uuid>.local` names, and the seam through which an mDNS resolver
 //! ([`crate::mdns::Mdns`]) learns which names to answer for and which to resolve.
 //!
-//! The agent itself sends no mDNS: one [`Mdns`](crate::mdns::Mdns) instance per process serves
-//! every agent. Its owner (the PeerConnection, or an application using the agent alone):
+//! The agent itself sends no mDNS. A [`PeerConnection`](crate::peer::PeerConnection) does
+//! the wiring below itself (see [`MdnsOptions`](crate::peer::MdnsOptions)); an application
+//! using the agent alone runs an [`Mdns`](crate::mdns::Mdns) instance (one can serve every
+//! agent of a process) and:
 //!
 //! 1. registers [`Agent::local_mdns_names`] with the responder
 //!    ([`Mdns::register_name`](crate::mdns::Mdns::register_name));
@@ -73,11 +75,28 @@ impl Agent {
         out
     }
 
+    /// Whether a local candidate is signalled at all: a host candidate on a link-local address
+    /// only with [`AgentConfig::signal_link_local`](super::AgentConfig::signal_link_local)
+    /// (RFC 8445 §5.1.1.1 leaves the choice of addresses to the agent; browsers leave
+    /// link-local ones out).
+    pub(crate) fn is_signalled(&self, cand: &Candidate) -> bool {
+        match (&cand.kind, &cand.address) {
+            (CandidateKind::Host, Address::Ip(ip)) => {
+                self.cfg.signal_link_local || !super::candidate::is_link_local(*ip)
+            }
+            _ => true,
+        }
+    }
+
     /// The local candidates as signalled to the peer (see [`MdnsMode`]): what
     /// [`IceEvent::LocalCandidate`](super::IceEvent::LocalCandidate) reported.
     /// [`local_candidates`](Self::local_candidates) gives the real addresses.
     pub fn signalled_candidates(&mut self) -> Vec<Candidate> {
-        let cands: Vec<Candidate> = self.local_candidates().cloned().collect();
+        let cands: Vec<Candidate> = self
+            .local_candidates()
+            .filter(|c| self.is_signalled(c))
+            .cloned()
+            .collect();
         cands.iter().map(|c| self.as_signalled(c)).collect()
     }
 
@@ -117,5 +136,39 @@ impl Agent {
             self.dirty = true;
         }
         dropped
+    }
+}
+
+impl Agent {
+    /// A cheap digest of what [`local_mdns_names`](Self::local_mdns_names) and
+    /// [`unresolved_remote_names`](Self::unresolved_remote_names) return: an owner that syncs
+    /// with an mDNS resolver compares it instead of building both lists on every call.
+    pub(crate) fn mdns_digest(&self) -> u64 {
+        // FNV-1a over the counts and the held names; no allocation.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        eat(&self.mdns_names.names.len().to_le_bytes());
+        eat(&self.list.unresolved.len().to_le_bytes());
+        for c in &self.list.unresolved {
+            if let Address::Mdns(n) = &c.address {
+                eat(n.as_bytes());
+            }
+        }
+        h
+    }
+
+    /// Takes over `other`'s `.local` names, so that an agent rebuilt with the same addresses
+    /// (the PeerConnection's answerer becoming controlled) signals the names already
+    /// announced instead of new ones.
+    pub(crate) fn adopt_mdns_names(&mut self, other: &Agent) {
+        for (ip, name) in &other.mdns_names.names {
+            if !self.mdns_names.names.iter().any(|(i, _)| i == ip) {
+                self.mdns_names.names.push((*ip, name.clone()));
+            }
+        }
     }
 }

@@ -148,7 +148,10 @@ struct Out {
 #[derive(Debug)]
 pub struct Mdns {
     cfg: MdnsConfig,
-    rng: Rng,
+    /// Made on the first [`register`](Mdns::register): an instance that only answers for
+    /// names given to it (a PeerConnection's) never needs one, and a generator is a few
+    /// hundred bytes.
+    rng: Option<Rng>,
     locals: Vec<Local>,
     wanted: Vec<Wanted>,
     cache: Vec<Cached>,
@@ -160,10 +163,15 @@ pub struct Mdns {
 
 impl Mdns {
     /// A new instance with no names.
+    ///
+    /// A PeerConnection holds one per connection when mDNS is on, so its lists keep no spare
+    /// capacity: they grow by one name at a time, rarely.
     pub fn new(config: MdnsConfig) -> Self {
-        let cfg = config.sanitised();
+        let mut cfg = config.sanitised();
+        cfg.sockets.shrink_to_fit();
+        cfg.query_schedule.shrink_to_fit();
         Self {
-            rng: Rng::new(cfg.seed),
+            rng: None,
             cfg,
             locals: Vec::new(),
             wanted: Vec::new(),
@@ -185,6 +193,19 @@ impl Mdns {
         self.stats
     }
 
+    /// Adds the local address of another mDNS socket (another family or interface): queries
+    /// go out on it too from now on. An address already known is ignored.
+    pub fn add_socket(&mut self, socket: SocketAddr) {
+        if self.cfg.sockets.contains(&socket) {
+            return;
+        }
+        self.cfg.sockets.push(socket);
+        self.cfg.sockets.shrink_to_fit();
+        for l in &mut self.locals {
+            l.multicast_at.push(None);
+        }
+    }
+
     /// Hides `ip` behind a fresh `<uuid>.local` name (a random version 4 UUID,
     /// draft-ietf-mmusic-mdns-ice-candidates §3.1.1) and answers queries for it from now on.
     /// Returns the name. An address already registered keeps its name.
@@ -192,7 +213,8 @@ impl Mdns {
         if let Some(l) = self.locals.iter().find(|l| l.ip == ip) {
             return Ok(l.name.to_string());
         }
-        let text = random_uuid_name(&mut self.rng);
+        let seed = self.cfg.seed;
+        let text = random_uuid_name(self.rng.get_or_insert_with(|| Rng::new(seed)));
         self.register_name(&text, ip)?;
         Ok(text)
     }
@@ -216,6 +238,8 @@ impl Mdns {
             ip,
             multicast_at: vec![None; self.cfg.sockets.len()],
         });
+        // Names come one or two at a time, per connection: no spare capacity (see `new`).
+        self.locals.shrink_to_fit();
         Ok(())
     }
 
@@ -271,6 +295,7 @@ impl Mdns {
             started: now,
             next_query: cached.is_empty().then_some(0),
         });
+        self.wanted.shrink_to_fit();
         self.handle_timeout(now);
         Ok(())
     }
@@ -502,6 +527,7 @@ impl Mdns {
                 ip,
                 expires,
             });
+            self.cache.shrink_to_fit();
             let w = &mut self.wanted[wi];
             w.next_query = None;
             self.events.push_back(MdnsEvent::Resolved {
@@ -579,6 +605,13 @@ impl Protocol for Mdns {
     }
 
     fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if self.outbox.is_empty() {
+            // mDNS sends in rare bursts; an idle instance (one per PeerConnection) keeps no
+            // queue memory between them.
+            self.outbox = VecDeque::new();
+            self.events.shrink_to_fit();
+            return None;
+        }
         while let Some(out) = self.outbox.pop_front() {
             if out.bytes.len() > buf.len() {
                 self.stats.queue_drops += 1;

@@ -110,6 +110,8 @@ pub struct PeerConnection {
     pub(super) media: super::media::MediaSlot,
     /// Our pending offer's media sections, as set, until its answer settles them.
     pub(super) local_offer_media: Option<Vec<Option<super::jsep::SectionMedia>>>,
+    /// mDNS names and resolution (see `mdns.rs`); empty unless enabled.
+    pub(super) mdns: super::mdns::PeerMdns,
 }
 
 impl PeerConnection {
@@ -130,6 +132,10 @@ impl PeerConnection {
         if cfg_ice.seed.is_none() {
             cfg_ice.seed = config.seed.map(|s| s ^ 0x1ce);
         }
+        if config.mdns.hide_host_addresses {
+            cfg_ice.mdns_mode = crate::ice::MdnsMode::HideHostAddresses;
+        }
+        let mdns = super::mdns::PeerMdns::new(&config.mdns, config.seed);
         // JSEP §5.2.1 / RFC 8445 §6.1.1: the offerer controls. Until we know which side we are
         // we assume offerer; applying a remote offer rebuilds the agent as controlled.
         cfg_ice.controlling = !cfg_ice.lite;
@@ -198,6 +204,7 @@ impl PeerConnection {
             scratch: vec![0; 1500],
             stats: PeerStats::default(),
             traffic: Traffic::default(),
+            mdns,
         })
     }
 
@@ -863,6 +870,9 @@ impl Protocol for PeerConnection {
 
     fn handle_datagram(&mut self, now: Instant, d: Datagram<'_>) {
         self.last_now = Some(now);
+        if self.mdns_handle_datagram(now, &d) {
+            return;
+        }
         self.stats.datagrams_received += 1;
         match PacketKind::classify(d.contents) {
             // STUN, and whatever a TURN server relays (Data indications are STUN, ChannelData
@@ -890,6 +900,7 @@ impl Protocol for PeerConnection {
 
     fn handle_timeout(&mut self, now: Instant) {
         self.last_now = Some(now);
+        self.mdns_handle_timeout(now);
         self.ice.handle_timeout(now);
         if let Some(d) = &mut self.dtls {
             d.handle_timeout(now);
@@ -912,6 +923,9 @@ impl Protocol for PeerConnection {
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         self.last_now = Some(now);
         self.pump(Some(now));
+        if let Some(t) = self.mdns_poll_transmit(now, buf) {
+            return Some(t);
+        }
         if let Some(t) = self.ice.poll_transmit(now, buf) {
             return Some(t);
         }
@@ -990,6 +1004,7 @@ impl Protocol for PeerConnection {
         if self.dtls_connected && !self.closed {
             merge(self.media.get().and_then(|m| m.poll_timeout()));
         }
+        merge(self.mdns_poll_timeout());
         if self.dtls.is_none() {
             merge(self.client_hello_at);
             if self.dtls_role.is_some() && !self.early_dtls.is_empty() {

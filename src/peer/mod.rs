@@ -86,6 +86,7 @@ mod demux;
 #[cfg(fuzzing)]
 pub mod fuzzing;
 pub mod jsep;
+mod mdns;
 pub mod media;
 pub mod router;
 mod signaling;
@@ -98,6 +99,7 @@ pub use jsep::{
     Codec, DEFAULT_MAX_MESSAGE_SIZE, MLine, MediaEngine, Mid, NegotiatedCodec, RemoteSummary,
     SCTP_PORT, SdpType, TrackKind,
 };
+pub use mdns::MdnsOptions;
 pub use media::{
     KeyframeKind, LocalTrack, MediaCounters, TrackEvent, Transceiver, TransceiverId,
     TransceiverInit,
@@ -145,6 +147,9 @@ pub struct PeerConfig {
     /// sees as 2026-01-01 00:00 UTC, which keeps round-trip times and lip sync right but makes
     /// the absolute times meaningless to the peer.
     pub ntp_epoch: Option<crate::media::stream::NtpEpoch>,
+    /// mDNS (draft-ietf-mmusic-mdns-ice-candidates): hide host addresses behind `.local`
+    /// names, resolve the peer's. Off by default; see [`MdnsOptions`].
+    pub mdns: MdnsOptions,
 }
 
 impl Default for PeerConfig {
@@ -159,6 +164,7 @@ impl Default for PeerConfig {
             ice_transport_policy: crate::ice::IceTransportPolicy::All,
             media: jsep::codec::default_engine(),
             ntp_epoch: None,
+            mdns: MdnsOptions::default(),
         }
     }
 }

@@ -393,6 +393,8 @@ impl PeerConnection {
         // TURN allocations already asked for stay: a second Allocate from the same socket
         // would be refused (437).
         ice.take_relays_from(&mut self.ice);
+        // The host addresses keep the `.local` names already announced.
+        ice.adopt_mdns_names(&self.ice);
         for a in &self.local_addrs {
             ice.add_local_interface(*a)?;
         }

@@ -51,6 +51,8 @@ pub struct Served {
     pub echoed: usize,
     /// Loop iterations (poll wake-ups).
     pub wakeups: usize,
+    /// The pair ICE selected at the end: (local, remote).
+    pub selected: Option<(SocketAddr, SocketAddr)>,
 }
 
 /// Answers `offer` with a peer on a fresh socket at `bind` (the answer goes to `send_answer`),
@@ -115,6 +117,7 @@ pub fn serve(
         poll.poll(&mut events, Some(wait))?;
         served.wakeups += 1;
     }
+    served.selected = pc.ice().selected_pair().map(|p| (p.local, p.remote));
     Ok(served)
 }
 

@@ -46,7 +46,9 @@
 //! ## Examples
 //!
 //! - `poll_echo`: a mio (epoll) loop on one thread serving a data channel to a kaon-std peer
-//!   (`cargo run -p kaon-embedded --example poll_echo [-- --ipv6]`).
+//!   (`cargo run -p kaon-embedded --example poll_echo [-- --ipv6]`). The test `poll_chromium`
+//!   has the same loop serve headless Chromium's data channel, over IPv4 and over IPv6 veth
+//!   addresses, in a network namespace (`cargo test -p kaon-embedded --test poll_chromium`).
 //! - `smoltcp_bridge`: kaon over smoltcp's in-memory IP interface, no kernel network stack on
 //!   its side, bridged to a kaon-std peer.
 //! - `min_peer`: the smallest echo peer (offer on stdin, answer on stdout), for the size below.
@@ -57,14 +59,18 @@
 //!
 //! - `min_peer` built with `cargo build --profile embedded -p kaon-embedded --example min_peer`
 //!   (`[profile.embedded]`: opt-level "z", fat LTO, one codegen unit, `panic = "abort"`,
-//!   stripped) is **1,969,488 bytes** (1.88 MiB, dynamically linked against glibc), with all
-//!   of ICE, DTLS 1.2, SCTP, data channels, SDP and the certificate code. Most of it is aws-lc's libcrypto: in the same
-//!   build left unstripped (`CARGO_PROFILE_EMBEDDED_STRIP=false`), `nm -S` counts about 1.0 MB
-//!   of C symbols against 0.63 MB of Rust ones (kaon, std, alloc), as Rust's LTO does not reach
-//!   into the C objects.
+//!   stripped) is **2,080,232 bytes** (1.98 MiB, dynamically linked against glibc), with all
+//!   of ICE, DTLS 1.2, SCTP, data channels, SDP, the certificate code and, since the
+//!   PeerConnection drives mDNS, the mDNS responder and querier. Most of it is aws-lc's
+//!   libcrypto: in the same build left unstripped (`CARGO_PROFILE_EMBEDDED_STRIP=false`),
+//!   `nm -S` counts about 1.03 MB of C symbols against 0.71 MB of Rust ones (kaon, std,
+//!   alloc), as Rust's LTO does not reach into the C objects. Symbols named for mDNS add up to
+//!   about 10 KB of that (its parsing is partly inlined into the connection's receive path).
 //! - Heap per connection: a connected, idle PeerConnection with one data channel holds
-//!   12,429 bytes on the heap plus its 7,568-byte struct, 19.5 KiB in all (`cargo test --test
-//!   peer_alloc -- --nocapture`). The adapter adds one buffer per loop, not per connection:
+//!   13,337 bytes on the heap plus its 8,016-byte struct, 20.9 KiB in all (`cargo test --test
+//!   peer_alloc -- --nocapture`); with mDNS on (its address hidden, the peer's name resolved)
+//!   1,619 bytes more (`cargo test --test mdns_alloc -- --nocapture`). The adapter adds one
+//!   buffer per loop, not per connection:
 //!   [`Stepper::with_buffer_size`]`(2048)` is enough for the PeerConnection.
 //!
 //! ## What stands between the core and `no_std` + `alloc`

@@ -171,13 +171,16 @@ impl Protocol for WithTurn {
     }
 }
 
-type Driven = WithTurn;
+/// The dispatcher as the driver runs it: TURN streams beside it, mDNS transmits through the
+/// shared hub.
+type Driven = crate::mdns::WithMdns<WithTurn>;
 
 /// A WebRTC peer connection on a tokio task: see the [crate docs](crate).
 pub struct PeerConnection {
     driver: Driver<Driven>,
     accepted: Mutex<mpsc::UnboundedReceiver<Accepted>>,
     budget: InboxBudget,
+    _mdns: Option<crate::mdns::MdnsSubscription>,
 }
 
 impl PeerConnection {
@@ -195,25 +198,26 @@ impl PeerConnection {
         tls: TurnTls,
     ) -> io::Result<Self> {
         let streams = TurnStreams::from_ice_servers(&config.ice_servers, tls);
+        let mdns = config.mdns.enabled();
         let mut pc = kaon::peer::PeerConnection::new(config).map_err(io::Error::other)?;
         for socket in &sockets {
             pc.add_local_address(socket.local_addr()?)
                 .map_err(io::Error::other)?;
         }
+        let mdns = crate::mdns::attach(mdns, &mut pc);
         let (tx, accepted) = mpsc::unbounded_channel();
         let budget = InboxBudget::default();
         let dispatch = Dispatch::new(pc, TokioGlue { accepted: tx }, budget.clone());
-        let driver = Driver::spawn(
-            WithTurn {
-                inner: dispatch,
-                streams,
-            },
-            sockets,
-        )?;
+        let turn = WithTurn {
+            inner: dispatch,
+            streams,
+        };
+        let driver = Driver::spawn(crate::mdns::WithMdns::new(turn, mdns), sockets)?;
         let handle = driver.handle();
         driver.post(move |d, _| {
             d.streams.set_notify(Arc::new(move |input| {
                 handle.post(move |d: &mut Driven, now| {
+                    let d: &mut WithTurn = d;
                     let pc = &mut d.inner.pc;
                     d.streams
                         .handle(input, |datagram| pc.handle_datagram(now, datagram));
@@ -224,6 +228,7 @@ impl PeerConnection {
             }))
         });
         Ok(Self {
+            _mdns: mdns.map(|hub| hub.subscribe(driver.handle())),
             driver,
             accepted: Mutex::new(accepted),
             budget,
