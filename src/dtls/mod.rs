@@ -113,7 +113,7 @@ mod v13;
 
 pub use alert::{Alert, AlertDescription, AlertLevel};
 pub use cert::{Fingerprint, HashAlgorithm, Identity};
-pub use config::{Config, Role};
+pub use config::{Config, Role, VersionPolicy};
 pub use crypto::CipherSuite;
 pub use endpoint::Endpoint;
 pub use event::{Connected, Event, SrtpKeying, Stats};

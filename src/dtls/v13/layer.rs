@@ -38,6 +38,10 @@ impl ReadEpoch {
 #[derive(Debug, Default)]
 pub(crate) struct RecordLayer13 {
     write: Option<WriteEpoch>,
+    /// The epoch written before the current one, kept while a flight sealed in it may still
+    /// need retransmitting (a client's last handshake flight, in epoch 2, after it has moved
+    /// to epoch 3 for data).
+    write_prev: Option<WriteEpoch>,
     /// The current read epoch and the one before it.
     read: [Option<ReadEpoch>; 2],
 }
@@ -61,11 +65,33 @@ impl RecordLayer13 {
         {
             return Err(Error::Crypto);
         }
+        self.write_prev = self.write.take();
         self.write = Some(WriteEpoch {
             protection,
             next: 0,
         });
         Ok(())
+    }
+
+    /// Forgets the previous write epoch (its flight was acknowledged).
+    pub(crate) fn drop_previous_write(&mut self) {
+        self.write_prev = None;
+    }
+
+    /// Seals one record in `epoch`, the current write epoch or the one before it.
+    pub(crate) fn seal_in(
+        &mut self,
+        epoch: u64,
+        content_type: ContentType,
+        parts: &[&[u8]],
+        out: &mut [u8],
+    ) -> Result<(usize, RecordNumber), Error> {
+        let w = [self.write.as_mut(), self.write_prev.as_mut()]
+            .into_iter()
+            .flatten()
+            .find(|w| w.protection.epoch() == epoch)
+            .ok_or(Error::NotConnected)?;
+        Self::seal_epoch(w, content_type, parts, out)
     }
 
     /// Starts reading a new epoch; the current one becomes the previous, and the one before
@@ -108,6 +134,15 @@ impl RecordLayer13 {
         out: &mut [u8],
     ) -> Result<(usize, RecordNumber), Error> {
         let w = self.write.as_mut().ok_or(Error::NotConnected)?;
+        Self::seal_epoch(w, content_type, parts, out)
+    }
+
+    fn seal_epoch(
+        w: &mut WriteEpoch,
+        content_type: ContentType,
+        parts: &[&[u8]],
+        out: &mut [u8],
+    ) -> Result<(usize, RecordNumber), Error> {
         if w.next > MAX_SEQUENCE {
             return Err(Error::SequenceExhausted);
         }
