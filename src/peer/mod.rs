@@ -127,6 +127,9 @@ pub struct PeerConfig {
     /// How long [`PeerConnection::close`] lets the SCTP association deliver what was queued
     /// and finish its SHUTDOWN before it aborts it and sends DTLS close_notify anyway.
     pub close_timeout: std::time::Duration,
+    /// Which DTLS versions to speak ([`crate::dtls::VersionPolicy`]); DTLS 1.2 only by
+    /// default.
+    pub dtls_versions: crate::dtls::VersionPolicy,
 }
 
 impl Default for PeerConfig {
@@ -139,6 +142,7 @@ impl Default for PeerConfig {
             close_timeout: std::time::Duration::from_secs(3),
             ice_servers: Vec::new(),
             ice_transport_policy: crate::ice::IceTransportPolicy::All,
+            dtls_versions: crate::dtls::VersionPolicy::Dtls12,
         }
     }
 }
