@@ -31,3 +31,6 @@ pub(crate) mod messages;
 pub(crate) mod record;
 pub(crate) mod server13;
 pub(crate) mod suite;
+
+#[cfg(test)]
+mod tests;

@@ -402,7 +402,7 @@ fn codec_u16(out: &mut Vec<u8>, v: u16) {
 
 /// The HelloRetryRequest body (RFC 8446 §4.1.4): a ServerHello with the special random,
 /// supported_versions, the selected group when a share of it is wanted, and the cookie.
-fn hello_retry_body(
+pub(crate) fn hello_retry_body(
     ch: &ClientHello,
     state: &CookieState,
     cookie: &[u8],
