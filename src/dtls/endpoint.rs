@@ -64,7 +64,7 @@ pub(crate) struct Stateless {
     pub(crate) bytes: Vec<u8>,
 }
 
-/// A DTLS 1.2 endpoint, client or server, for one peer over any datagram transport.
+/// A DTLS 1.2 or 1.3 endpoint, client or server, for one peer over any datagram transport.
 ///
 /// Drive it through [`Protocol`]; queue data with [`Endpoint::send`] and end it with
 /// [`Endpoint::close`]. See the [module documentation](super) for an example.
