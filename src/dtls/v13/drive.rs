@@ -55,7 +55,9 @@ impl Endpoint {
         }
     }
 
-    /// A protected record (unified header).
+    /// A protected record (unified header). The body is copied once, into the vector an
+    /// application-data event carries (a recycled one when the application gives them back),
+    /// and opened there in place.
     pub(crate) fn process_record13(
         &mut self,
         now: Instant,
@@ -63,47 +65,49 @@ impl Endpoint {
         raw_header: &[u8],
         body: &[u8],
     ) {
-        let Some(c) = self.v13.as_mut() else {
+        // The unified header is at most 5 bytes without a connection ID (which we never
+        // negotiate, so `UnifiedHeader::parse` refuses one).
+        let mut head = [0u8; 8];
+        let Some(c) = self.v13.as_mut().filter(|_| raw_header.len() <= head.len()) else {
             self.stats.records_dropped += 1;
             return;
         };
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.clear();
-        scratch.extend_from_slice(raw_header);
-        scratch.extend_from_slice(body);
-        let (h, b) = scratch.split_at_mut(raw_header.len());
-        let Ok(rec) = c.records.open(header, h, b) else {
+        let head = &mut head[..raw_header.len()];
+        head.copy_from_slice(raw_header);
+        let mut data = self.app_pool.pop().unwrap_or_default();
+        data.clear();
+        data.extend_from_slice(body);
+        let Ok(rec) = c.records.open(header, head, &mut data) else {
             self.stats.records_dropped += 1;
-            self.scratch = scratch;
+            self.recycle(data);
             return;
         };
         self.stats.records_received += 1;
-        let content = &b[rec.content.clone()];
+        if rec.content_type == ContentType::ApplicationData {
+            // RFC 9147 §4: application data only in epoch 3 and later; and only once the
+            // peer is verified.
+            if rec.number.epoch >= 3 && self.connected && self.state == State::Established {
+                data.truncate(rec.content.end);
+                self.events.push_back(Event::Data(data));
+            } else {
+                self.stats.records_dropped += 1;
+                self.recycle(data);
+            }
+            return;
+        }
+        let content = &data[rec.content.clone()];
         let result = match rec.content_type {
             ContentType::Handshake => {
                 self.handshake13(now, rec.number.epoch, Some(rec.number), content)
             }
             ContentType::Unknown(CONTENT_ACK) => Ack::parse(content).map(|ack| self.on_ack13(ack)),
             ContentType::Alert => Alert::parse(content).map(|a| self.handle_alert(a)),
-            ContentType::ApplicationData => {
-                // RFC 9147 §4: application data only in epoch 3 and later; and only once the
-                // peer is verified.
-                if rec.number.epoch >= 3 && self.connected && self.state == State::Established {
-                    let mut data = self.app_pool.pop().unwrap_or_default();
-                    data.clear();
-                    data.extend_from_slice(content);
-                    self.events.push_back(Event::Data(data));
-                } else {
-                    self.stats.records_dropped += 1;
-                }
-                Ok(())
-            }
             _ => {
                 self.stats.records_dropped += 1;
                 Ok(())
             }
         };
-        self.scratch = scratch;
+        self.recycle(data);
         if let Err(e) = result {
             self.fail(e);
         }
