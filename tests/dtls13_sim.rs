@@ -10,7 +10,7 @@ use kaon::dtls::record::Version;
 use kaon::dtls::{
     Config, Endpoint, Event, HashAlgorithm, Identity, NamedGroup, Role, VersionPolicy,
 };
-use kaon::sim::{Direction, EndpointId, LinkConfig, Sim, SimConfig};
+use kaon::sim::{Direction, EndpointId, InterfaceId, LinkConfig, Sim, SimConfig};
 
 const CLIENT: &str = "192.0.2.10:5000";
 const SERVER: &str = "198.51.100.7:4433";
@@ -23,6 +23,7 @@ struct Setup {
     sim: Sim,
     client: EndpointId,
     server: EndpointId,
+    server_iface: InterfaceId,
 }
 
 /// Both ends' configurations, tweaked by the test before the endpoints are made.
@@ -78,6 +79,7 @@ fn setup_with(seed: u64, link: LinkConfig, c: Configs, cid: Identity, sid: Ident
         sim,
         client,
         server,
+        server_iface: si,
     }
 }
 
@@ -359,4 +361,34 @@ fn dtls13_fingerprint_mismatch_fails_the_client() {
         [Event::Failed(kaon::dtls::Error::FingerprintMismatch)]
     );
     assert!(!ep(&s, s.server).is_connected());
+}
+
+#[test]
+fn a_client_whose_last_flight_is_never_acknowledged_stops_resending_it() {
+    let both = VersionPolicy::Dtls13OrDtls12;
+    let (mut c, cid, sid) = configs(41, both, both);
+    c.client.handshake_timeout = Duration::from_secs(5);
+    let mut s = setup_with(
+        41,
+        LinkConfig::with_latency(Duration::from_millis(15)),
+        c,
+        cid,
+        sid,
+    );
+    let client = s.client;
+    assert!(
+        s.sim
+            .run_until_cond(s.sim.now() + Duration::from_secs(10), |sim| {
+                sim.endpoint::<Endpoint>(client).is_connected()
+            })
+            .unwrap()
+    );
+    // The server's ACK (and everything else from it) never arrives.
+    s.sim.cut_interface(s.server_iface);
+    s.sim.run_for(Duration::from_secs(30)).unwrap();
+    use kaon::Protocol;
+    assert!(ep(&s, s.client).is_connected());
+    assert_eq!(ep(&s, s.client).poll_timeout(), None);
+    let resent = ep(&s, s.client).stats().retransmissions;
+    assert!((1..=10).contains(&resent), "{resent} retransmissions");
 }

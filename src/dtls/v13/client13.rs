@@ -416,6 +416,7 @@ impl Endpoint {
             write_secret: client_ap,
             read_secret: server_ap,
         });
+        c.final_flight_until = Some(now + self.config.handshake_timeout);
         self.send_flight13(c, now, true);
         Ok(())
     }

@@ -183,6 +183,10 @@ pub(crate) struct Conn13 {
     pub(crate) pending_update: Option<PendingUpdate>,
     /// KeyUpdates completed, both directions (for tests and stats).
     pub(crate) key_updates: u64,
+    /// Client: when to stop resending its last handshake flight if no ACK ever comes (the
+    /// connection is up either way; a peer that never acknowledges must not cost us
+    /// retransmissions forever).
+    pub(crate) final_flight_until: Option<Instant>,
 }
 
 impl Conn13 {
@@ -200,6 +204,7 @@ impl Conn13 {
             session: None,
             pending_update: None,
             key_updates: 0,
+            final_flight_until: None,
         }
     }
 

@@ -207,6 +207,7 @@ impl Endpoint {
         let Some(mut c) = self.v13.take() else { return };
         if !c.flight.is_empty() && c.flight.on_ack(&ack) {
             c.flight.clear();
+            c.final_flight_until = None;
             self.timer.stop();
             c.records.drop_previous_write();
             if let Some(p) = c.pending_update.take() {
@@ -386,7 +387,15 @@ impl Endpoint {
     /// Retransmits the DTLS 1.3 flight on the timer.
     pub(crate) fn retransmit13(&mut self, now: Instant) {
         if let Some(mut c) = self.v13.take() {
-            self.send_flight13(&mut c, now, false);
+            let give_up = c.pending_update.is_none()
+                && c.final_flight_until.is_some_and(|until| now >= until);
+            if give_up {
+                c.flight.clear();
+                c.final_flight_until = None;
+                self.timer.stop();
+            } else {
+                self.send_flight13(&mut c, now, false);
+            }
             self.v13 = Some(c);
         }
     }
