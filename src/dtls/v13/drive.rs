@@ -55,9 +55,8 @@ impl Endpoint {
         }
     }
 
-    /// A protected record (unified header). The body is copied once, into the vector an
-    /// application-data event carries (a recycled one when the application gives them back),
-    /// and opened there in place.
+    /// A protected record (unified header), decrypted straight into the vector an
+    /// application-data event carries (a recycled one when the application gives them back).
     pub(crate) fn process_record13(
         &mut self,
         now: Instant,
@@ -75,9 +74,7 @@ impl Endpoint {
         let head = &mut head[..raw_header.len()];
         head.copy_from_slice(raw_header);
         let mut data = self.app_pool.pop().unwrap_or_default();
-        data.clear();
-        data.extend_from_slice(body);
-        let Ok(rec) = c.records.open(header, head, &mut data) else {
+        let Ok(rec) = c.records.open_into(header, head, body, &mut data) else {
             self.stats.records_dropped += 1;
             self.recycle(data);
             return;

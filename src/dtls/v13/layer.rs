@@ -155,6 +155,40 @@ impl RecordLayer13 {
         Ok((n, number))
     }
 
+    /// Opens a protected record straight into `out` (see [`Protection::open_into`]), with the
+    /// epoch choice and replay rules of [`RecordLayer13::open`].
+    pub(crate) fn open_into(
+        &mut self,
+        header: &UnifiedHeader,
+        raw_header: &mut [u8],
+        body: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Received, Error> {
+        let slot = self
+            .read
+            .iter_mut()
+            .flatten()
+            .find(|r| r.protection.epoch() & 3 == u64::from(header.epoch_bits))
+            .ok_or(Error::BadRecord)?;
+        let Opened {
+            sequence,
+            content_type,
+            content,
+        } = slot
+            .protection
+            .open_into(slot.expected(), header, raw_header, body, out)?;
+        slot.replay.check(sequence).map_err(|_| Error::Replay)?;
+        slot.replay.accept(sequence);
+        Ok(Received {
+            number: RecordNumber {
+                epoch: slot.protection.epoch(),
+                sequence,
+            },
+            content_type,
+            content,
+        })
+    }
+
     /// Opens a protected record in place. RFC 9147 §4.2.2: the epoch is the current or the
     /// previous read epoch whose low two bits match, the current one first. Replays are
     /// refused before authentication and the window moves only after it.
@@ -286,6 +320,51 @@ mod tests {
         assert_eq!((got.number.epoch, content.as_slice()), (3, &b"old"[..]));
         rx.drop_previous_read();
         assert!(open(&mut rx, &old).is_err());
+    }
+
+    #[test]
+    fn opening_into_a_buffer_matches_opening_in_place() {
+        let (mut tx, mut rx, mut rx2) = (
+            RecordLayer13::default(),
+            RecordLayer13::default(),
+            RecordLayer13::default(),
+        );
+        tx.set_write(prot(1, 3)).unwrap();
+        rx.set_read(prot(1, 3)).unwrap();
+        rx2.set_read(prot(1, 3)).unwrap();
+        for len in [0usize, 1, 15, 16, 17, 1200] {
+            let data: Vec<u8> = (0..len).map(|i| i as u8 | 1).collect();
+            // One part (the one-pass path) and two parts (the in-place path).
+            let r1 = seal(&mut tx, &data);
+            let mut buf = vec![0u8; len + 64];
+            let (n, _) = tx
+                .seal(
+                    ContentType::Handshake,
+                    &[&data[..len / 2], &data[len / 2..]],
+                    &mut buf,
+                )
+                .unwrap();
+            for (rec, kind) in [
+                (r1, ContentType::ApplicationData),
+                (buf[..n].to_vec(), ContentType::Handshake),
+            ] {
+                let (got, content) = open(&mut rx, &rec).unwrap();
+                assert_eq!((got.content_type, &content), (kind, &data));
+                let Some(Ok(AnyRecord::Ciphertext {
+                    header,
+                    raw_header,
+                    body,
+                })) = records(&rec).next()
+                else {
+                    panic!("a protected record");
+                };
+                let mut h = raw_header.to_vec();
+                let mut out = vec![9u8; 3];
+                let got2 = rx2.open_into(&header, &mut h, body, &mut out).unwrap();
+                assert_eq!(got2.number, got.number);
+                assert_eq!(&out[got2.content], &data[..]);
+            }
+        }
     }
 
     #[test]
