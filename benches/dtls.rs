@@ -1,6 +1,7 @@
-//! DTLS costs: a full in-process handshake for both sides together, and record seal/open
-//! throughput for 1200-byte payloads through the endpoint beside the raw aws-lc-rs
-//! AES-128-GCM cost, measured in the same run; the ratio is printed at the end.
+//! DTLS costs: a full in-process handshake for both sides together (DTLS 1.2 with X25519
+//! beside DTLS 1.3 with X25519MLKEM768), and record seal/open throughput for 1200-byte
+//! payloads through the endpoint (both versions, AES-128-GCM) beside the raw aws-lc-rs
+//! AES-128-GCM cost, measured in the same run; the ratios are printed at the end.
 //!
 //! `cargo bench --bench dtls`
 
@@ -10,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use criterion::{Criterion, Throughput};
-use kaon::dtls::{CipherSuite, Config, Endpoint, Event, HashAlgorithm, Identity, Role};
+use kaon::dtls::{
+    CipherSuite, Config, Endpoint, Event, HashAlgorithm, Identity, Role, VersionPolicy,
+};
 use kaon::{Datagram, Protocol};
 
 const PAYLOAD: usize = 1200;
@@ -24,7 +27,12 @@ struct Ids {
     server: Identity,
 }
 
-fn pair(ids: &Ids, hello_verify: bool, now: Instant) -> (Endpoint, Endpoint) {
+fn pair(ids: &Ids, hello_verify: bool, v13: bool, now: Instant) -> (Endpoint, Endpoint) {
+    let versions = if v13 {
+        VersionPolicy::Dtls13
+    } else {
+        VersionPolicy::Dtls12
+    };
     let client = Config {
         role: Role::Client,
         local_addr: Some(addr("10.0.0.1:1")),
@@ -33,6 +41,7 @@ fn pair(ids: &Ids, hello_verify: bool, now: Instant) -> (Endpoint, Endpoint) {
         cipher_suites: vec![CipherSuite::EcdheEcdsaAes128GcmSha256],
         // Room for a 1200-byte payload in one record.
         mtu: 1300,
+        versions,
         seed: Some(1),
         ..Config::default()
     };
@@ -42,6 +51,7 @@ fn pair(ids: &Ids, hello_verify: bool, now: Instant) -> (Endpoint, Endpoint) {
         remote_fingerprints: vec![ids.client.fingerprint(HashAlgorithm::Sha256)],
         hello_verify,
         mtu: 1300,
+        versions,
         seed: Some(2),
         ..Config::default()
     };
@@ -67,9 +77,9 @@ fn shuttle(from: &mut Endpoint, to: &mut Endpoint, now: Instant, buf: &mut [u8])
     any
 }
 
-fn handshake(ids: &Ids, hello_verify: bool) -> (Endpoint, Endpoint) {
+fn handshake(ids: &Ids, hello_verify: bool, v13: bool) -> (Endpoint, Endpoint) {
     let now = Instant::now();
-    let (mut c, mut s) = pair(ids, hello_verify, now);
+    let (mut c, mut s) = pair(ids, hello_verify, v13, now);
     let mut buf = [0u8; 2048];
     while shuttle(&mut c, &mut s, now, &mut buf) | shuttle(&mut s, &mut c, now, &mut buf) {}
     assert!(c.is_connected() && s.is_connected());
@@ -127,14 +137,18 @@ fn main() {
 
     let mut g = criterion.benchmark_group("dtls_handshake");
     g.bench_function("both_sides_no_cookie", |b| {
-        b.iter(|| handshake(&ids, false))
+        b.iter(|| handshake(&ids, false, false))
     });
     g.bench_function("both_sides_with_cookie", |b| {
-        b.iter(|| handshake(&ids, true))
+        b.iter(|| handshake(&ids, true, false))
+    });
+    g.bench_function("dtls13_x25519mlkem768_both_sides_no_cookie", |b| {
+        b.iter(|| handshake(&ids, false, true))
     });
     g.finish();
 
-    let (mut c, mut s) = handshake(&ids, false);
+    let (mut c, mut s) = handshake(&ids, false, false);
+    let (mut c13, mut s13) = handshake(&ids, false, true);
     let payload = vec![0x5a; PAYLOAD];
     let mut buf = vec![0u8; 2048];
     let now = Instant::now();
@@ -146,6 +160,9 @@ fn main() {
     g.throughput(Throughput::Bytes(PAYLOAD as u64));
     g.bench_function("endpoint_seal_open", |b| {
         b.iter(|| seal_open(&mut c, &mut s, &payload, &mut buf, now))
+    });
+    g.bench_function("endpoint13_seal_open", |b| {
+        b.iter(|| seal_open(&mut c13, &mut s13, &payload, &mut buf, now))
     });
     g.bench_function("raw_aes128gcm_seal_open", |b| {
         b.iter(|| {
@@ -167,33 +184,49 @@ fn main() {
         start.elapsed() / n
     };
     let mut endpoint = Duration::MAX;
+    let mut endpoint13 = Duration::MAX;
     let mut raw = Duration::MAX;
     for _ in 0..2_000 {
         seal_open(&mut c, &mut s, &payload, &mut buf, now);
+        seal_open(&mut c13, &mut s13, &payload, &mut buf, now);
     }
     for _ in 0..200 {
         endpoint = endpoint.min(round(&mut || {
             seal_open(&mut c, &mut s, &payload, &mut buf, now)
+        }));
+        endpoint13 = endpoint13.min(round(&mut || {
+            seal_open(&mut c13, &mut s13, &payload, &mut buf, now)
         }));
         raw = raw.min(round(&mut || {
             seq += 1;
             raw_seal_open(&key, &mut data, seq)
         }));
     }
-    let hs = {
-        let start = Instant::now();
-        let n = 200u32;
-        for _ in 0..n {
-            black_box(handshake(&ids, false));
+    // Handshakes alternate too, fastest of 20 rounds of 10 each.
+    let mut hs = Duration::MAX;
+    let mut hs13 = Duration::MAX;
+    for _ in 0..20 {
+        for (v13, best) in [(false, &mut hs), (true, &mut hs13)] {
+            let start = Instant::now();
+            for _ in 0..10 {
+                black_box(handshake(&ids, false, v13));
+            }
+            *best = (*best).min(start.elapsed() / 10);
         }
-        start.elapsed() / n
-    };
+    }
     let per_sec = |d: Duration| PAYLOAD as f64 / d.as_secs_f64() / 1e9;
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
     println!(
-        "\nsummary: handshake (both sides, no cookie) {hs:?}; 1200-byte record seal+open: endpoint {endpoint:?} ({:.2} GB/s), raw AES-128-GCM {raw:?} ({:.2} GB/s), ratio {:.2}x",
+        "\nsummary: handshake (both sides, no cookie): DTLS 1.2 X25519 {hs:?}, DTLS 1.3 X25519MLKEM768 {hs13:?}, ratio {:.2}x",
+        ratio(hs13, hs)
+    );
+    println!(
+        "summary: 1200-byte record seal+open: DTLS 1.2 {endpoint:?} ({:.2} GB/s, {:.2}x raw), DTLS 1.3 {endpoint13:?} ({:.2} GB/s, {:.2}x raw), raw AES-128-GCM {raw:?} ({:.2} GB/s)",
         per_sec(endpoint),
+        ratio(endpoint, raw),
+        per_sec(endpoint13),
+        ratio(endpoint13, raw),
         per_sec(raw),
-        endpoint.as_secs_f64() / raw.as_secs_f64()
     );
     criterion.final_summary();
 }

@@ -25,6 +25,9 @@ use super::handshake::{
 use super::kx::KeyShare;
 use super::record::Version;
 use super::state::{Handshake, Step};
+use super::v13::client13::is_downgrade;
+use super::v13::common::ext_data;
+use super::v13::messages::types::SUPPORTED_VERSIONS;
 
 /// The schemes we can verify, offered in signature_algorithms and CertificateRequest.
 pub(crate) const VERIFY_SCHEMES: [SignatureScheme; 4] = [
@@ -60,7 +63,7 @@ impl Endpoint {
                 mki: Vec::new(),
             });
         }
-        hs.client_hello = Some(ClientHello {
+        let mut ch = ClientHello {
             client_version: Version::Dtls12,
             random: hs.client_random,
             session_id: Vec::new(),
@@ -68,7 +71,13 @@ impl Endpoint {
             cipher_suites: suites,
             compression_methods: vec![0],
             extensions: Extensions(extensions),
-        });
+        };
+        // RFC 9147 §5.3: DTLS 1.3 is offered in supported_versions of the same hello, whose
+        // legacy_version stays DTLS 1.2.
+        if self.config.versions.allows_13() {
+            hs.offer13 = Some(self.offer13(&mut ch)?);
+        }
+        hs.client_hello = Some(ch);
         self.hs = Some(hs);
         self.client_send_hello(now)
     }
@@ -107,6 +116,24 @@ impl Endpoint {
             }
             (Step::ClientWaitHello, HandshakeType::ServerHello) => {
                 let sh = ServerHello::parse(&msg.body)?;
+                if ext_data(&sh.extensions, SUPPORTED_VERSIONS).is_some() {
+                    // RFC 8446 §4.1.3: only a 1.3 (or HelloRetryRequest) ServerHello carries
+                    // supported_versions, and only to a client that offered it.
+                    if hs.offer13.is_none() {
+                        return Err(Error::UnsupportedExtension);
+                    }
+                    return self.client13_take_over(now, msg);
+                }
+                if hs.offer13.is_some() {
+                    if !self.config.versions.allows_12() {
+                        return Err(Error::UnsupportedVersion(sh.server_version.to_u16()));
+                    }
+                    // RFC 8446 §4.1.3: a client that offered 1.3 MUST abort when a 1.2
+                    // ServerHello carries the downgrade sentinel.
+                    if is_downgrade(&sh.random) {
+                        return Err(Error::IllegalParameter("downgrade sentinel"));
+                    }
+                }
                 self.client_server_hello(sh)?;
                 let hs = self.hs.as_mut().ok_or(Error::Crypto)?;
                 hs.record(msg.msg_type, msg.message_seq, &msg.body);

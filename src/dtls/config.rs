@@ -16,6 +16,31 @@ pub enum Role {
     Server,
 }
 
+/// Which DTLS versions an endpoint speaks (RFC 9147 §5.3 negotiation through
+/// supported_versions; 1.3 is chosen when both sides offer it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum VersionPolicy {
+    /// DTLS 1.2 only: a client offers nothing else, a server answers a hello offering 1.3 with
+    /// 1.2. The default while DTLS 1.3 is new here: every WebRTC peer speaks 1.2.
+    #[default]
+    Dtls12,
+    /// DTLS 1.3 when the peer offers or accepts it, DTLS 1.2 otherwise. A client offers both
+    /// (key shares X25519MLKEM768 and X25519, P-256 on request).
+    Dtls13OrDtls12,
+    /// DTLS 1.3 only: a peer without it fails with [`super::Error::UnsupportedVersion`].
+    Dtls13,
+}
+
+impl VersionPolicy {
+    pub(crate) fn allows_13(self) -> bool {
+        self != Self::Dtls12
+    }
+
+    pub(crate) fn allows_12(self) -> bool {
+        self != Self::Dtls13
+    }
+}
+
 /// How a [`super::Endpoint`] behaves.
 ///
 /// # Timer defaults, and why
@@ -68,6 +93,12 @@ pub struct Config {
     pub groups: Vec<NamedGroup>,
     /// DTLS-SRTP protection profiles, most preferred first; empty to not offer use_srtp.
     pub srtp_profiles: Vec<SrtpProfile>,
+    /// Which versions to speak; see [`VersionPolicy`]. [`super::Endpoint::version`] tells
+    /// which one was negotiated.
+    pub versions: VersionPolicy,
+    /// DTLS 1.3: offer and accept the post-quantum hybrid X25519MLKEM768
+    /// (draft-ietf-tls-ecdhe-mlkem) when `groups` has X25519. On by default, as in browsers.
+    pub post_quantum: bool,
     /// Seed for the endpoint's random numbers (hello randoms, cookie secret); `None` seeds from
     /// the operating system. ECDHE and signature keys always come from aws-lc-rs.
     pub seed: Option<u64>,
@@ -99,6 +130,8 @@ impl Default for Config {
                 SrtpProfile::Aes128CmHmacSha1_80,
                 SrtpProfile::Aes128CmHmacSha1_32,
             ],
+            versions: VersionPolicy::Dtls12,
+            post_quantum: true,
             seed: None,
         }
     }

@@ -13,8 +13,11 @@ use super::crypto::{self, CipherSuite, MASTER_SECRET_LEN, MAX_RECORD_OVERHEAD, R
 use super::event::{Connected, Event, SrtpKeying, Stats};
 use super::extensions::SrtpProfile;
 use super::flight::{Flight, RetransmitTimer};
+use super::record::Version;
 use super::record::{ContentType, HEADER_LEN, MAX_PLAINTEXT, RecordLayer};
 use super::state::{Handshake, Step};
+use super::v13::conn::Conn13;
+use super::v13::record::OVERHEAD as OVERHEAD13;
 use crate::{Datagram, Protocol, Rng, Transmit};
 
 /// At most this many bytes of application data wait to be sent.
@@ -61,7 +64,7 @@ pub(crate) struct Stateless {
     pub(crate) bytes: Vec<u8>,
 }
 
-/// A DTLS 1.2 endpoint, client or server, for one peer over any datagram transport.
+/// A DTLS 1.2 or 1.3 endpoint, client or server, for one peer over any datagram transport.
 ///
 /// Drive it through [`Protocol`]; queue data with [`Endpoint::send`] and end it with
 /// [`Endpoint::close`]. See the [module documentation](super) for an example.
@@ -99,6 +102,9 @@ pub struct Endpoint {
     pub(crate) failure: Option<Error>,
     /// The sequence number of the record being processed (a HelloVerifyRequest echoes it).
     pub(crate) record_seq: u64,
+    /// The DTLS 1.3 connection, once DTLS 1.3 is negotiated (`hs` and `session` then stay
+    /// empty: the 1.3 states hold their own).
+    pub(crate) v13: Option<Box<Conn13>>,
 }
 
 impl Endpoint {
@@ -157,6 +163,7 @@ impl Endpoint {
             close_after_data: false,
             failure: None,
             record_seq: 0,
+            v13: None,
             config,
         };
         match ep.config.role {
@@ -207,6 +214,13 @@ impl Endpoint {
     /// The largest payload [`Endpoint::send`] accepts: what fits in one record in one
     /// datagram of the configured MTU.
     pub fn max_payload(&self) -> usize {
+        if self.v13.is_some() {
+            return self
+                .config
+                .mtu
+                .saturating_sub(OVERHEAD13)
+                .min(MAX_PLAINTEXT);
+        }
         let overhead = self
             .session
             .as_ref()
@@ -263,6 +277,16 @@ impl Endpoint {
         context: Option<&[u8]>,
         len: usize,
     ) -> Result<Vec<u8>, Error> {
+        if let Some(c) = &self.v13 {
+            let s = c
+                .session
+                .as_ref()
+                .filter(|_| self.connected)
+                .ok_or(Error::NotConnected)?;
+            let mut out = vec![0u8; len];
+            s.exporter.export(label, context, &mut out)?;
+            return Ok(out);
+        }
         let s = self
             .session
             .as_ref()
@@ -289,6 +313,19 @@ impl Endpoint {
     /// Counters.
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// The negotiated protocol version ([`Version::Dtls12`] or [`Version::Dtls13`]), once
+    /// the ServerHello settled it; `None` before. WebRTC stats report it as `tlsVersion`
+    /// (`FEFD`, `FEFC`: the wire value in hex).
+    pub fn version(&self) -> Option<Version> {
+        if self.v13.is_some() {
+            Some(Version::Dtls13)
+        } else if self.session.is_some() || self.hs.as_ref().is_some_and(|hs| hs.suite.is_some()) {
+            Some(Version::Dtls12)
+        } else {
+            None
+        }
     }
 
     /// The role this endpoint plays.
@@ -330,6 +367,28 @@ impl Endpoint {
             || !self.verified
             || self.state != State::Established
         {
+            return;
+        }
+        if let Some(s) = self.v13.as_ref().and_then(|c| c.session.clone()) {
+            let srtp = s.srtp.and_then(|profile| {
+                let (k, salt) = profile.key_and_salt_len()?;
+                let mut material = vec![0u8; 2 * (k + salt)];
+                // RFC 5764 §4.2 with the TLS 1.3 exporter (RFC 8446 §7.5).
+                s.exporter
+                    .export(b"EXTRACTOR-dtls_srtp", None, &mut material)
+                    .ok()?;
+                Some(SrtpKeying {
+                    profile,
+                    role: self.config.role,
+                    material,
+                })
+            });
+            self.connected = true;
+            self.events.push_back(Event::Connected(Connected {
+                cipher_suite: CipherSuite::from_u16(s.suite.to_u16()),
+                srtp,
+                peer_certificate: self.peer_certificate.clone().unwrap_or_default(),
+            }));
             return;
         }
         let Some(session) = self.session.clone() else {
@@ -394,6 +453,7 @@ impl Endpoint {
         self.app_out_bytes = 0;
         self.close_after_data = false;
         self.early.clear();
+        self.shut13();
     }
 
     /// Queues an alert at the current write epoch.
@@ -477,11 +537,15 @@ impl Protocol for Endpoint {
             return;
         }
         if self.timer.deadline().is_some_and(|d| now >= d) {
-            self.send_flight(now, false);
+            if self.v13.is_some() {
+                self.retransmit13(now);
+            } else {
+                self.send_flight(now, false);
+            }
         }
     }
 
-    fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         if let Some(s) = self.stateless_out.pop_front() {
             if s.bytes.len() > buf.len() {
                 self.stats.transmit_dropped += 1;
@@ -494,7 +558,9 @@ impl Protocol for Endpoint {
         let destination = self.remote?;
         let limit = self.config.mtu.min(buf.len());
         let mut used = 0;
-        if self.flight.is_sending() {
+        if self.v13.is_some() {
+            used = self.poll_transmit13(now, buf);
+        } else if self.flight.is_sending() {
             match self
                 .flight
                 .write_datagram(&mut self.records, self.config.mtu, buf)
@@ -508,7 +574,7 @@ impl Protocol for Endpoint {
                 }
             }
         }
-        if used == 0 {
+        if used == 0 && self.v13.is_none() {
             used = self.seal_alerts_and_data(buf, 0, limit);
         }
         if used == 0 {
@@ -527,9 +593,13 @@ impl Protocol for Endpoint {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        match (self.timer.deadline(), self.handshake_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.timer.deadline(),
+            self.handshake_deadline,
+            self.ack_deadline13(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }

@@ -1,6 +1,6 @@
-//! # DTLS 1.2: client and server over any datagram transport
+//! # DTLS 1.2 and 1.3: client and server over any datagram transport
 //!
-//! [`Endpoint`] is a sans-IO DTLS 1.2 endpoint for one peer, client or server, built for WebRTC:
+//! [`Endpoint`] is a sans-IO DTLS endpoint for one peer, client or server, built for WebRTC:
 //! both sides present certificates, each is trusted only when it matches the fingerprint
 //! signaling delivered, and the handshake exports SRTP keys. It implements the crate's
 //! [`Protocol`](crate::Protocol) contract and knows nothing of ICE: give it datagrams from the
@@ -19,9 +19,21 @@
 //! - RFC 5746: an empty renegotiation_info; renegotiation itself is refused.
 //! - RFC 8122 and RFC 8827: certificate fingerprints as SDP carries them.
 //!
-//! A ClientHello that also offers DTLS 1.3 is answered with DTLS 1.2. The record layer carries
-//! a [`record::Version`] and the handshake's state lives in its own type, so DTLS 1.3 can be
-//! added beside 1.2 later.
+//! DTLS 1.3, when [`Config::versions`] allows it ([`VersionPolicy`]; 1.2 only by default):
+//!
+//! - RFC 9147 (DTLS 1.3): the unified record header, epochs 0 to 3 and on, record number
+//!   encryption, ACKs with selective retransmission, KeyUpdate
+//!   ([`Endpoint::update_keys`]), the stateless HelloRetryRequest cookie, fragmentation and
+//!   reassembly; negotiation through supported_versions (1.3 when both offer it, else 1.2).
+//! - RFC 8446 (TLS 1.3): the handshake in typed states (one per expected message), the key
+//!   schedule, CertificateRequest and CertificateVerify (both ends authenticate), Finished,
+//!   the exporter that DTLS-SRTP keys come from (RFC 5764 keys, RFC 8446 §7.5); the downgrade
+//!   sentinel.
+//! - draft-ietf-tls-ecdhe-mlkem: the X25519MLKEM768 hybrid key share (ML-KEM from aws-lc-rs),
+//!   offered first as browsers do, beside X25519 and P-256.
+//!
+//! A 1.3 connection is driven exactly like a 1.2 one; [`Endpoint::version`] tells which was
+//! negotiated.
 //!
 //! # Driving an endpoint
 //!
@@ -29,7 +41,8 @@
 //! sleeps until `poll_timeout`.
 //!
 //! ```
-//! use kaon::dtls::{Config, Endpoint, Event, HashAlgorithm, Identity, Role};
+//! use kaon::dtls::{Config, Endpoint, Event, HashAlgorithm, Identity, Role, VersionPolicy};
+//! use kaon::dtls::record::Version;
 //! use kaon::{Datagram, Protocol};
 //! use std::time::Instant;
 //!
@@ -39,6 +52,7 @@
 //! let mut client = Endpoint::new(
 //!     Config {
 //!         role: Role::Client,
+//!         versions: VersionPolicy::Dtls13OrDtls12,
 //!         local_addr: Some(client_addr),
 //!         remote_addr: Some(server_addr),
 //!         remote_fingerprints: vec![server_id.fingerprint(HashAlgorithm::Sha256)],
@@ -50,6 +64,7 @@
 //! let mut server = Endpoint::new(
 //!     Config {
 //!         role: Role::Server,
+//!         versions: VersionPolicy::Dtls13OrDtls12,
 //!         local_addr: Some(server_addr),
 //!         remote_fingerprints: vec![client_id.fingerprint(HashAlgorithm::Sha256)],
 //!         ..Config::default()
@@ -77,6 +92,7 @@
 //!     }
 //! }
 //! assert!(client.is_connected() && server.is_connected());
+//! assert_eq!(client.version(), Some(Version::Dtls13));
 //! assert_eq!(received, vec![b"hello".to_vec()]);
 //! // Both sides derive the same SRTP keys.
 //! let label = b"EXTRACTOR-dtls_srtp";
@@ -113,7 +129,7 @@ mod v13;
 
 pub use alert::{Alert, AlertDescription, AlertLevel};
 pub use cert::{Fingerprint, HashAlgorithm, Identity};
-pub use config::{Config, Role};
+pub use config::{Config, Role, VersionPolicy};
 pub use crypto::CipherSuite;
 pub use endpoint::Endpoint;
 pub use event::{Connected, Event, SrtpKeying, Stats};
@@ -274,6 +290,19 @@ pub mod fuzzing {
         let expected = data.first().map_or(0, |&b| u64::from(b) << 8);
         super::v13::record::exercise_receive(data, expected);
         super::v13::messages::parse_all(data);
+    }
+
+    /// DTLS 1.3: hands `plain` to the endpoint as the decrypted content of a record of
+    /// `content_type` (22 handshake, 26 ACK, 21 alert, 23 data) in its current read epoch, as
+    /// if it had opened: the handshake state machines and ACK handling see fuzzed messages in
+    /// every state without the fuzzer having to forge AEAD tags. Does nothing on DTLS 1.2.
+    pub fn inject13(
+        endpoint: &mut super::Endpoint,
+        now: std::time::Instant,
+        content_type: u8,
+        plain: &[u8],
+    ) {
+        endpoint.inject13(now, content_type, plain);
     }
 
     /// Runs every handshake message parser and the certificate reader over `body`.

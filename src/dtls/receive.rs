@@ -9,8 +9,9 @@ use super::config::Role;
 use super::endpoint::{Endpoint, MAX_EARLY_BYTES, MAX_EARLY_RECORDS, State};
 use super::event::Event;
 use super::handshake::{HandshakeType, Insert, fragments};
-use super::record::{self, ContentType, HEADER_LEN, Record};
+use super::record::{ContentType, HEADER_LEN, Record};
 use super::state::Step;
+use super::v13::{self, record::AnyRecord};
 use crate::Datagram;
 
 impl Endpoint {
@@ -24,9 +25,19 @@ impl Endpoint {
             self.stats.records_dropped += 1;
             return;
         }
-        for record in record::records(datagram.contents) {
+        // Both record forms: DTLS 1.2 and 1.3 plaintext headers, and DTLS 1.3's unified header
+        // (RFC 9147 §4.1; the first byte tells them apart).
+        for record in v13::record::records(datagram.contents) {
             match record {
-                Ok(record) => self.process_record(now, record, &datagram),
+                Ok(AnyRecord::Plaintext(record)) => self.process_record(now, record, &datagram),
+                Ok(AnyRecord::Ciphertext {
+                    raw_header, body, ..
+                }) if self.v13.is_none() => self.early13(raw_header, body),
+                Ok(AnyRecord::Ciphertext {
+                    header,
+                    raw_header,
+                    body,
+                }) => self.process_record13(now, &header, raw_header, body),
                 Err(_) => {
                     self.stats.records_dropped += 1;
                     break;
@@ -47,6 +58,10 @@ impl Endpoint {
     ) {
         let epoch = record.header.epoch;
         self.record_seq = record.header.sequence;
+        if self.v13.is_some() {
+            self.plaintext13(now, record);
+            return;
+        }
         if !self.records.can_read(epoch) {
             // RFC 6347 §4.1: records of the next epoch may arrive before its keys; keep a few.
             let keep = epoch == 1
@@ -140,7 +155,29 @@ impl Endpoint {
         }
     }
 
-    fn handle_alert(&mut self, alert: Alert) {
+    /// A plaintext record once DTLS 1.3 is negotiated: only epoch 0 handshake messages (a
+    /// repeated hello) and, during the handshake, alerts.
+    fn plaintext13(&mut self, now: Instant, record: Record<'_>) {
+        if record.header.epoch != 0 {
+            self.stats.records_dropped += 1;
+            return;
+        }
+        let result = match record.header.content_type {
+            ContentType::Handshake => self.handshake13(now, 0, None, record.fragment),
+            ContentType::Alert if self.state == State::Handshaking => {
+                Alert::parse(record.fragment).map(|a| self.handle_alert(a))
+            }
+            _ => {
+                self.stats.records_dropped += 1;
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            self.fail(e);
+        }
+    }
+
+    pub(crate) fn handle_alert(&mut self, alert: Alert) {
         match (alert.level, alert.description) {
             (_, AlertDescription::CloseNotify) => {
                 if !matches!(self.state, State::Closed | State::Failed) {
@@ -243,13 +280,38 @@ impl Endpoint {
     }
 
     fn drain_early(&mut self, now: Instant, dgram: &Datagram<'_>) {
-        if self.early.is_empty() || !self.records.can_read(1) {
+        if self.early.is_empty() || !(self.records.can_read(1) || self.v13.is_some()) {
             return;
         }
         for raw in std::mem::take(&mut self.early) {
-            if let Some(Ok(record)) = record::records(&raw).next() {
-                self.process_record(now, record, dgram);
+            match v13::record::records(&raw).next() {
+                Some(Ok(AnyRecord::Plaintext(record))) => self.process_record(now, record, dgram),
+                Some(Ok(AnyRecord::Ciphertext {
+                    header,
+                    raw_header,
+                    body,
+                })) => self.process_record13(now, &header, raw_header, body),
+                _ => {}
             }
+        }
+    }
+
+    /// A DTLS 1.3 protected record before the ServerHello that selects 1.3 (reordered ahead
+    /// of it, or the hello lost): a client that offered 1.3 keeps a few, as for DTLS 1.2's
+    /// epoch 1 (RFC 9147 §4.2.1 lets records of a future epoch be buffered).
+    fn early13(&mut self, raw_header: &[u8], body: &[u8]) {
+        let offered = self.hs.as_ref().is_some_and(|hs| hs.offer13.is_some());
+        let len = raw_header.len() + body.len();
+        if offered
+            && self.early.len() < MAX_EARLY_RECORDS
+            && self.early.iter().map(Vec::len).sum::<usize>() + len <= MAX_EARLY_BYTES
+        {
+            let mut raw = Vec::with_capacity(len);
+            raw.extend_from_slice(raw_header);
+            raw.extend_from_slice(body);
+            self.early.push(raw);
+        } else {
+            self.stats.records_dropped += 1;
         }
     }
 }

@@ -20,6 +20,8 @@ use super::handshake::{
 use super::kx::KeyShare;
 use super::record::{ContentType, RecordLayer, Version};
 use super::state::Step;
+use super::v13::common::DOWNGRADE_12;
+use super::v13::server13::offers_13;
 use crate::Datagram;
 
 /// Cookie length: a truncated HMAC-SHA256 (RFC 6347 §4.2.1 allows up to 255 bytes).
@@ -49,6 +51,13 @@ impl Endpoint {
                     self.stats.records_dropped += 1;
                     return Ok(());
                 };
+                // RFC 9147 §5.3: 1.3 when the client offers it and we speak it.
+                if self.config.versions.allows_13() && offers_13(&ch) {
+                    return self.server13_client_hello(now, &ch, &msg, dgram);
+                }
+                if !self.config.versions.allows_12() {
+                    return Err(Error::UnsupportedVersion(ch.client_version.to_u16()));
+                }
                 if self.config.hello_verify {
                     let cookie = self.cookie(dgram, &ch);
                     if ch.cookie != cookie {
@@ -242,6 +251,11 @@ impl Endpoint {
         };
         hs.client_random = ch.random;
         self.rng.fill(&mut hs.server_random);
+        // RFC 8446 §4.1.3: a server that speaks 1.3 and negotiates 1.2 MUST end its random
+        // with the downgrade sentinel.
+        if self.config.versions.allows_13() {
+            hs.server_random[24..].copy_from_slice(&DOWNGRADE_12);
+        }
         hs.suite = Some(suite);
         hs.srtp = srtp;
         // Our messages continue from the client's message_seq (RFC 6347 §4.2.2).

@@ -11,6 +11,7 @@ use super::handshake::{
     CertificateRequest, ClientHello, HEADER_LEN, HandshakeHeader, HandshakeType, Reassembler,
 };
 use super::kx::KeyShare;
+use super::v13::client13::Offer13;
 
 /// Where a handshake stands: which message is expected next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +56,8 @@ pub(crate) struct Handshake {
     pub(crate) master_secret: Option<[u8; MASTER_SECRET_LEN]>,
     /// Client: the hello, kept to resend it with a cookie.
     pub(crate) client_hello: Option<ClientHello>,
+    /// Client offering DTLS 1.3 too: its key shares, until the ServerHello picks a version.
+    pub(crate) offer13: Option<Offer13>,
 }
 
 impl Handshake {
@@ -74,6 +77,7 @@ impl Handshake {
             srtp: None,
             master_secret: None,
             client_hello: None,
+            offer13: None,
         }
     }
 

@@ -99,6 +99,7 @@ pub struct PeerConnection {
     /// As DTLS client: when to send the ClientHello even though the peer has not checked us.
     pub(super) client_hello_at: Option<Instant>,
     pub(super) close_timeout: std::time::Duration,
+    pub(super) dtls_versions: dtls::VersionPolicy,
     pub(super) srtp: Option<SrtpKeying>,
     pub(super) events: VecDeque<PeerEvent>,
     pub(super) last_now: Option<Instant>,
@@ -198,6 +199,7 @@ impl PeerConnection {
             early_dtls: Vec::new(),
             client_hello_at: None,
             close_timeout: config.close_timeout,
+            dtls_versions: config.dtls_versions,
             srtp: None,
             events: VecDeque::new(),
             last_now: None,
@@ -579,6 +581,7 @@ impl PeerConnection {
             // would only cost a round trip.
             hello_verify: false,
             seed: self.sctp_seed.map(|s| s ^ 0xd715),
+            versions: self.dtls_versions,
             ..dtls::Config::default()
         };
         match dtls::Endpoint::new(cfg, self.identity.clone(), now) {

@@ -150,6 +150,9 @@ pub struct PeerConfig {
     /// mDNS (draft-ietf-mmusic-mdns-ice-candidates): hide host addresses behind `.local`
     /// names, resolve the peer's. Off by default; see [`MdnsOptions`].
     pub mdns: MdnsOptions,
+    /// Which DTLS versions to speak ([`crate::dtls::VersionPolicy`]); DTLS 1.2 only by
+    /// default.
+    pub dtls_versions: crate::dtls::VersionPolicy,
 }
 
 impl Default for PeerConfig {
@@ -165,6 +168,7 @@ impl Default for PeerConfig {
             media: jsep::codec::default_engine(),
             ntp_epoch: None,
             mdns: MdnsOptions::default(),
+            dtls_versions: crate::dtls::VersionPolicy::Dtls12,
         }
     }
 }

@@ -292,6 +292,9 @@ fn cipher_name(s: CipherSuite) -> &'static str {
             "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"
         }
         CipherSuite::EcdheRsaAes128GcmSha256 => "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        CipherSuite::Unknown(0x1301) => "TLS_AES_128_GCM_SHA256",
+        CipherSuite::Unknown(0x1302) => "TLS_AES_256_GCM_SHA384",
+        CipherSuite::Unknown(0x1303) => "TLS_CHACHA20_POLY1305_SHA256",
         _ => "unknown",
     }
 }
@@ -419,7 +422,14 @@ impl PeerConnection {
                     Some(dtls::Role::Server) => "server",
                     None => "unknown",
                 },
-                tls_version: t.dtls_cipher.map(|_| "FEFD"),
+                // TLS 1.3 suites are 0x13xx (RFC 8446 §B.4).
+                tls_version: t.dtls_cipher.map(|c| {
+                    if c.to_u16() >> 8 == 0x13 {
+                        "FEFC"
+                    } else {
+                        "FEFD"
+                    }
+                }),
                 dtls_cipher: t.dtls_cipher.map(cipher_name),
                 srtp_cipher: t.srtp_profile.map(srtp_name),
                 selected_candidate_pair_id: selected_id,

@@ -36,6 +36,10 @@ pub(crate) enum HandshakeType {
     ClientHello,
     ServerHello,
     HelloVerifyRequest,
+    /// DTLS 1.3 (RFC 8446 §4.6.1); ignored, as WebRTC resumes nothing.
+    NewSessionTicket,
+    /// DTLS 1.3 (RFC 8446 §4.3.1).
+    EncryptedExtensions,
     Certificate,
     ServerKeyExchange,
     CertificateRequest,
@@ -43,6 +47,8 @@ pub(crate) enum HandshakeType {
     CertificateVerify,
     ClientKeyExchange,
     Finished,
+    /// DTLS 1.3 (RFC 8446 §4.6.3).
+    KeyUpdate,
     Unknown(u8),
 }
 
@@ -53,6 +59,8 @@ impl HandshakeType {
             Self::ClientHello => 1,
             Self::ServerHello => 2,
             Self::HelloVerifyRequest => 3,
+            Self::NewSessionTicket => 4,
+            Self::EncryptedExtensions => 8,
             Self::Certificate => 11,
             Self::ServerKeyExchange => 12,
             Self::CertificateRequest => 13,
@@ -60,6 +68,7 @@ impl HandshakeType {
             Self::CertificateVerify => 15,
             Self::ClientKeyExchange => 16,
             Self::Finished => 20,
+            Self::KeyUpdate => 24,
             Self::Unknown(v) => v,
         }
     }
@@ -70,6 +79,8 @@ impl HandshakeType {
             1 => Self::ClientHello,
             2 => Self::ServerHello,
             3 => Self::HelloVerifyRequest,
+            4 => Self::NewSessionTicket,
+            8 => Self::EncryptedExtensions,
             11 => Self::Certificate,
             12 => Self::ServerKeyExchange,
             13 => Self::CertificateRequest,
@@ -77,6 +88,7 @@ impl HandshakeType {
             15 => Self::CertificateVerify,
             16 => Self::ClientKeyExchange,
             20 => Self::Finished,
+            24 => Self::KeyUpdate,
             v => Self::Unknown(v),
         }
     }

@@ -8,7 +8,7 @@
 //! it receives at that address (RFC 9147 §5.1).
 //!
 //! ```text
-//! cookie = version(1) | suite(2) | group(2) | hash_len(1) | Hash(ClientHello1) | tag(16)
+//! cookie = version(1) | suite(2) | group(2) | retry(1) | hash_len(1) | Hash(ClientHello1) | tag(16)
 //! tag    = HMAC-SHA256(secret, address | everything before the tag)[..16]
 //! ```
 
@@ -21,7 +21,7 @@ use super::key_schedule::MAX_HASH_LEN;
 use super::kx13::Group13;
 use super::suite::Suite13;
 
-const COOKIE_VERSION: u8 = 1;
+const COOKIE_VERSION: u8 = 2;
 const TAG_LEN: usize = 16;
 /// RFC 8446 §4.4.1: the handshake type of the synthetic message standing for ClientHello1.
 const MESSAGE_HASH: u8 = 254;
@@ -31,6 +31,9 @@ const MESSAGE_HASH: u8 = 254;
 pub(crate) struct CookieState {
     pub(crate) suite: Suite13,
     pub(crate) group: Group13,
+    /// Whether the HelloRetryRequest named `group` in its key_share (the first hello had no
+    /// share for it), so the server can rebuild the exact HelloRetryRequest for the transcript.
+    pub(crate) group_retry: bool,
     /// Hash(ClientHello1), with the suite's hash.
     pub(crate) ch1_hash: Vec<u8>,
 }
@@ -54,6 +57,7 @@ pub(crate) fn seal_cookie(secret: &[u8; 32], peer: SocketAddr, state: &CookieSta
     out.push(COOKIE_VERSION);
     out.extend_from_slice(&state.suite.to_u16().to_be_bytes());
     out.extend_from_slice(&state.group.to_u16().to_be_bytes());
+    out.push(u8::from(state.group_retry));
     out.push(hash_len as u8);
     out.extend_from_slice(&state.ch1_hash[..hash_len]);
     let t = tag(secret, peer, &out);
@@ -72,19 +76,21 @@ pub(crate) fn open_cookie(
     let want = tag(secret, peer, body);
     constant_time::verify_slices_are_equal(&want.as_ref()[..TAG_LEN], got).ok()?;
     let (&version, rest) = body.split_first()?;
-    if version != COOKIE_VERSION || rest.len() < 5 {
+    if version != COOKIE_VERSION || rest.len() < 6 || rest[4] > 1 {
         return None;
     }
     let suite = Suite13::from_u16(u16::from_be_bytes([rest[0], rest[1]]));
     let group = Group13::from_u16(u16::from_be_bytes([rest[2], rest[3]]));
-    let hash_len = usize::from(rest[4]);
-    let ch1_hash = rest.get(5..)?;
+    let group_retry = rest[4] == 1;
+    let hash_len = usize::from(rest[5]);
+    let ch1_hash = rest.get(6..)?;
     if ch1_hash.len() != hash_len || suite.aead().is_none() || hash_len != suite.hash().len() {
         return None;
     }
     Some(CookieState {
         suite,
         group,
+        group_retry,
         ch1_hash: ch1_hash.to_vec(),
     })
 }
@@ -111,6 +117,7 @@ mod tests {
         CookieState {
             suite: Suite13::Aes128GcmSha256,
             group: Group13::X25519MlKem768,
+            group_retry: true,
             ch1_hash: vec![7; 32],
         }
     }
@@ -159,11 +166,12 @@ mod tests {
         }
 
         #[test]
-        fn every_suite_and_group_round_trip(s in 0usize..3, g: u16, h in any::<u8>()) {
+        fn every_suite_and_group_round_trip(s in 0usize..3, g: u16, retry: bool, h in any::<u8>()) {
             let suite = Suite13::ALL[s];
             let st = CookieState {
                 suite,
                 group: Group13::from_u16(g),
+                group_retry: retry,
                 ch1_hash: vec![h; suite.hash().len()],
             };
             let peer = addr("[2001:db8::2]:443");

@@ -38,6 +38,10 @@ impl ReadEpoch {
 #[derive(Debug, Default)]
 pub(crate) struct RecordLayer13 {
     write: Option<WriteEpoch>,
+    /// The epoch written before the current one, kept while a flight sealed in it may still
+    /// need retransmitting (a client's last handshake flight, in epoch 2, after it has moved
+    /// to epoch 3 for data).
+    write_prev: Option<WriteEpoch>,
     /// The current read epoch and the one before it.
     read: [Option<ReadEpoch>; 2],
 }
@@ -61,11 +65,33 @@ impl RecordLayer13 {
         {
             return Err(Error::Crypto);
         }
+        self.write_prev = self.write.take();
         self.write = Some(WriteEpoch {
             protection,
             next: 0,
         });
         Ok(())
+    }
+
+    /// Forgets the previous write epoch (its flight was acknowledged).
+    pub(crate) fn drop_previous_write(&mut self) {
+        self.write_prev = None;
+    }
+
+    /// Seals one record in `epoch`, the current write epoch or the one before it.
+    pub(crate) fn seal_in(
+        &mut self,
+        epoch: u64,
+        content_type: ContentType,
+        parts: &[&[u8]],
+        out: &mut [u8],
+    ) -> Result<(usize, RecordNumber), Error> {
+        let w = [self.write.as_mut(), self.write_prev.as_mut()]
+            .into_iter()
+            .flatten()
+            .find(|w| w.protection.epoch() == epoch)
+            .ok_or(Error::NotConnected)?;
+        Self::seal_epoch(w, content_type, parts, out)
     }
 
     /// Starts reading a new epoch; the current one becomes the previous, and the one before
@@ -108,6 +134,15 @@ impl RecordLayer13 {
         out: &mut [u8],
     ) -> Result<(usize, RecordNumber), Error> {
         let w = self.write.as_mut().ok_or(Error::NotConnected)?;
+        Self::seal_epoch(w, content_type, parts, out)
+    }
+
+    fn seal_epoch(
+        w: &mut WriteEpoch,
+        content_type: ContentType,
+        parts: &[&[u8]],
+        out: &mut [u8],
+    ) -> Result<(usize, RecordNumber), Error> {
         if w.next > MAX_SEQUENCE {
             return Err(Error::SequenceExhausted);
         }
@@ -118,6 +153,40 @@ impl RecordLayer13 {
         };
         w.next += 1;
         Ok((n, number))
+    }
+
+    /// Opens a protected record straight into `out` (see [`Protection::open_into`]), with the
+    /// epoch choice and replay rules of [`RecordLayer13::open`].
+    pub(crate) fn open_into(
+        &mut self,
+        header: &UnifiedHeader,
+        raw_header: &mut [u8],
+        body: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Received, Error> {
+        let slot = self
+            .read
+            .iter_mut()
+            .flatten()
+            .find(|r| r.protection.epoch() & 3 == u64::from(header.epoch_bits))
+            .ok_or(Error::BadRecord)?;
+        let Opened {
+            sequence,
+            content_type,
+            content,
+        } = slot
+            .protection
+            .open_into(slot.expected(), header, raw_header, body, out)?;
+        slot.replay.check(sequence).map_err(|_| Error::Replay)?;
+        slot.replay.accept(sequence);
+        Ok(Received {
+            number: RecordNumber {
+                epoch: slot.protection.epoch(),
+                sequence,
+            },
+            content_type,
+            content,
+        })
     }
 
     /// Opens a protected record in place. RFC 9147 §4.2.2: the epoch is the current or the
@@ -251,6 +320,51 @@ mod tests {
         assert_eq!((got.number.epoch, content.as_slice()), (3, &b"old"[..]));
         rx.drop_previous_read();
         assert!(open(&mut rx, &old).is_err());
+    }
+
+    #[test]
+    fn opening_into_a_buffer_matches_opening_in_place() {
+        let (mut tx, mut rx, mut rx2) = (
+            RecordLayer13::default(),
+            RecordLayer13::default(),
+            RecordLayer13::default(),
+        );
+        tx.set_write(prot(1, 3)).unwrap();
+        rx.set_read(prot(1, 3)).unwrap();
+        rx2.set_read(prot(1, 3)).unwrap();
+        for len in [0usize, 1, 15, 16, 17, 1200] {
+            let data: Vec<u8> = (0..len).map(|i| i as u8 | 1).collect();
+            // One part (the one-pass path) and two parts (the in-place path).
+            let r1 = seal(&mut tx, &data);
+            let mut buf = vec![0u8; len + 64];
+            let (n, _) = tx
+                .seal(
+                    ContentType::Handshake,
+                    &[&data[..len / 2], &data[len / 2..]],
+                    &mut buf,
+                )
+                .unwrap();
+            for (rec, kind) in [
+                (r1, ContentType::ApplicationData),
+                (buf[..n].to_vec(), ContentType::Handshake),
+            ] {
+                let (got, content) = open(&mut rx, &rec).unwrap();
+                assert_eq!((got.content_type, &content), (kind, &data));
+                let Some(Ok(AnyRecord::Ciphertext {
+                    header,
+                    raw_header,
+                    body,
+                })) = records(&rec).next()
+                else {
+                    panic!("a protected record");
+                };
+                let mut h = raw_header.to_vec();
+                let mut out = vec![9u8; 3];
+                let got2 = rx2.open_into(&header, &mut h, body, &mut out).unwrap();
+                assert_eq!(got2.number, got.number);
+                assert_eq!(&out[got2.content], &data[..]);
+            }
+        }
     }
 
     #[test]

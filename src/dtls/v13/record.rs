@@ -296,6 +296,25 @@ impl Protection {
         };
         let (head, rest) = out[..total].split_at_mut(HEADER_LEN);
         header.write(&mut Writer::new(head))?;
+        if let [plain] = parts {
+            // One part (application data): encrypt as it is copied, the content type riding
+            // in the AEAD's extra input, in one pass over the payload.
+            let (body, type_and_tag) = rest.split_at_mut(plain_len);
+            self.key
+                .seal_out_of_place_scatter(
+                    self.nonce(sequence),
+                    Aad::from(&*head),
+                    plain,
+                    body,
+                    &[content_type.to_u8()],
+                    type_and_tag,
+                )
+                .map_err(|_| Error::Crypto)?;
+            let mask = self.mask(rest)?;
+            head[1] ^= mask[0];
+            head[2] ^= mask[1];
+            return Ok(total);
+        }
         let mut at = 0;
         for p in parts {
             rest[at..at + p.len()].copy_from_slice(p);
@@ -316,17 +335,14 @@ impl Protection {
         Ok(total)
     }
 
-    /// Opens a record in place. `header` and `raw_header` come from [`records`]; `expected`
-    /// is one more than the highest sequence number deprotected in this epoch. `raw_header`
-    /// is rewritten with the unmasked sequence number. The content is trimmed of padding and
-    /// its real type read (RFC 8446 §5.4).
-    pub(crate) fn open(
+    /// Unmasks the sequence number in `raw_header` (RFC 9147 §4.2.3) and reconstructs it.
+    fn unmask(
         &self,
         expected: u64,
         header: &UnifiedHeader,
         raw_header: &mut [u8],
-        body: &mut [u8],
-    ) -> Result<Opened, Error> {
+        body: &[u8],
+    ) -> Result<u64, Error> {
         // RFC 9147 §4.2.3: records shorter than the sample MUST be rejected as failing
         // deprotection.
         if body.len() < SAMPLE_LEN || raw_header.len() != header.len() {
@@ -341,7 +357,54 @@ impl Protection {
             raw_header[1] ^= mask[0];
             u64::from(raw_header[1])
         };
-        let sequence = reconstruct_seq(expected, low, header.seq_width());
+        Ok(reconstruct_seq(expected, low, header.seq_width()))
+    }
+
+    /// Opens a record straight into `out`, decrypting as it copies (for data handed on in its
+    /// own buffer); `out` is resized to the DTLSInnerPlaintext and the content is its front.
+    pub(crate) fn open_into(
+        &self,
+        expected: u64,
+        header: &UnifiedHeader,
+        raw_header: &mut [u8],
+        body: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Opened, Error> {
+        let sequence = self.unmask(expected, header, raw_header, body)?;
+        let (ciphertext, tag) = body.split_at(body.len() - TAG_LEN);
+        out.resize(ciphertext.len(), 0);
+        self.key
+            .open_separate_gather(
+                self.nonce(sequence),
+                Aad::from(&*raw_header),
+                ciphertext,
+                tag,
+                out,
+            )
+            .map_err(|_| Error::BadRecord)?;
+        let end = out
+            .iter()
+            .rposition(|&b| b != 0)
+            .ok_or(Error::UnexpectedMessage("record without a content type"))?;
+        Ok(Opened {
+            sequence,
+            content_type: ContentType::from_u8(out[end]),
+            content: 0..end,
+        })
+    }
+
+    /// Opens a record in place. `header` and `raw_header` come from [`records`]; `expected`
+    /// is one more than the highest sequence number deprotected in this epoch. `raw_header`
+    /// is rewritten with the unmasked sequence number. The content is trimmed of padding and
+    /// its real type read (RFC 8446 §5.4).
+    pub(crate) fn open(
+        &self,
+        expected: u64,
+        header: &UnifiedHeader,
+        raw_header: &mut [u8],
+        body: &mut [u8],
+    ) -> Result<Opened, Error> {
+        let sequence = self.unmask(expected, header, raw_header, body)?;
         let plain = self
             .key
             .open_in_place(self.nonce(sequence), Aad::from(&*raw_header), body)
