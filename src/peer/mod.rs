@@ -144,6 +144,13 @@ pub struct PeerConfig {
     /// sees as 2026-01-01 00:00 UTC, which keeps round-trip times and lip sync right but makes
     /// the absolute times meaningless to the peer.
     pub ntp_epoch: Option<crate::media::stream::NtpEpoch>,
+    /// The congestion controller's estimate before any feedback, in bits per second
+    /// ([`PeerEvent::BitrateEstimate`] starts here).
+    pub start_bitrate: u64,
+    /// The estimate never goes below this, in bits per second.
+    pub min_bitrate: u64,
+    /// The estimate never goes above this, in bits per second.
+    pub max_bitrate: u64,
 }
 
 impl Default for PeerConfig {
@@ -158,6 +165,9 @@ impl Default for PeerConfig {
             ice_transport_policy: crate::ice::IceTransportPolicy::All,
             media: jsep::codec::default_engine(),
             ntp_epoch: None,
+            start_bitrate: 300_000,
+            min_bitrate: 30_000,
+            max_bitrate: 10_000_000,
         }
     }
 }
@@ -319,6 +329,16 @@ pub enum PeerEvent {
     TrackEnded {
         /// The transceiver's mid.
         mid: Mid,
+    },
+    /// The congestion controller's target for what we send changed meaningfully (the first
+    /// value, a move of 5% or more, or a fall on overuse or loss): the encoders together should
+    /// produce this many bits per second. Raised once packets go out with transport-wide
+    /// sequence numbers (the `transport-cc` extension is negotiated) and feedback arrives.
+    BitrateEstimate {
+        /// The target, in bits per second (W3C `availableOutgoingBitrate`).
+        bitrate_bps: u64,
+        /// What changed it.
+        reason: crate::bwe::Reason,
     },
 }
 

@@ -1,0 +1,292 @@
+//! Congestion control on a [`PeerConnection`](crate::peer::PeerConnection): transport-wide
+//! congestion control feedback (draft-holmer-rmcat-transport-wide-cc-extensions-01) both ways,
+//! and the GCC [`Controller`] (draft-ietf-rmcat-gcc-02) fed by it.
+//!
+//! - Receive side: every RTP packet carrying the transport-wide sequence number extension is
+//!   recorded with its arrival time; when the codec negotiated `a=rtcp-fb:* transport-cc`, a
+//!   TWCC feedback packet goes out every 50 ms (as libwebrtc) while packets arrive.
+//! - Send side: every RTP packet that leaves `poll_transmit` with a transport-wide sequence
+//!   number is recorded with its size and the time it *left* (not when `write_rtp` queued it);
+//!   retransmissions get a fresh number. TWCC feedback and REMB from the peer feed the
+//!   controller, whose target reaches the application as
+//!   [`PeerEvent::BitrateEstimate`] and the stats as `availableOutgoingBitrate`.
+//!
+//! ```
+//! # use kaon::peer::{PeerConfig, PeerEvent};
+//! let mut config = PeerConfig::with_seed(1);
+//! config.start_bitrate = 500_000;
+//! config.max_bitrate = 2_500_000;
+//! // ... once media flows, the encoder follows the estimate:
+//! # let event = PeerEvent::BitrateEstimate { bitrate_bps: 600_000, reason: kaon::bwe::Reason::DelayIncrease };
+//! if let PeerEvent::BitrateEstimate { bitrate_bps, .. } = event {
+//!     // encoder.set_bitrate(bitrate_bps)
+//!     assert!(bitrate_bps >= config.min_bitrate);
+//! }
+//! ```
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::bwe::{Config, Controller, Event, FeedbackRecorder, PacketKind, PacketResult, Reason};
+use crate::peer::PeerEvent;
+use crate::peer::jsep::Negotiated;
+use crate::rtp::rtcp::{ReferenceTimeUnwrapper, RtcpPacket, TransportCc, TwccBuilder};
+use crate::rtp::{ExtensionKind, RtpPacket};
+use crate::wire::serial::Unwrapper16;
+
+/// A new target is told to the application when it moved by at least this share of the last
+/// one told (or fell because of overuse or loss).
+const EVENT_CHANGE: f64 = 0.05;
+/// At most this many packets in one TWCC feedback packet, so it fits the RTCP datagram
+/// (a received packet costs at most 2 bytes of delta and 2/7 of a status chunk).
+const MAX_PER_FEEDBACK: usize = 400;
+/// Feedback packets waiting to go out; past this the oldest is dropped (the next one reports
+/// newer packets, which is what the sender's estimator needs).
+const MAX_PENDING: usize = 8;
+
+/// The start, minimum and maximum bitrate a connection's estimate runs between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BitrateLimits {
+    pub start: u64,
+    pub min: u64,
+    pub max: u64,
+}
+
+/// The connection's congestion control state.
+#[derive(Debug)]
+pub(crate) struct Bwe {
+    controller: Controller,
+    recorder: FeedbackRecorder,
+    /// The SSRC of the last packet recorded (named as the media source of our feedback).
+    media_ssrc: u32,
+    /// Feedback built and not yet sent.
+    pending: VecDeque<TransportCc>,
+    /// Our sent transport-wide sequence numbers, extended to 64 bits.
+    sent: Unwrapper16,
+    last_sent: Option<(u16, u64)>,
+    reference: ReferenceTimeUnwrapper,
+    /// The target last told to the application (0: none yet).
+    told: u64,
+    /// Whether a packet with a transport-wide sequence number was sent: the estimate is live.
+    active: bool,
+    /// TWCC feedback packets sent, for tests and diagnostics.
+    pub feedback_sent: u64,
+    /// TWCC feedback packets received.
+    pub feedback_received: u64,
+}
+
+impl Default for Bwe {
+    fn default() -> Self {
+        Self::new(BitrateLimits {
+            start: 300_000,
+            min: 30_000,
+            max: 10_000_000,
+        })
+    }
+}
+
+impl Bwe {
+    pub fn new(limits: BitrateLimits) -> Self {
+        let min = limits.min.min(limits.max);
+        let config = Config {
+            start_bitrate: limits.start.clamp(min, limits.max.max(min)),
+            min_bitrate: min,
+            max_bitrate: limits.max.max(min),
+            ..Config::default()
+        };
+        Self {
+            controller: Controller::new(config),
+            recorder: FeedbackRecorder::default(),
+            media_ssrc: 0,
+            pending: VecDeque::new(),
+            sent: Unwrapper16::default(),
+            last_sent: None,
+            reference: ReferenceTimeUnwrapper::default(),
+            told: 0,
+            active: false,
+            feedback_sent: 0,
+            feedback_received: 0,
+        }
+    }
+
+    /// A received RTP packet (before RTX unwrapping: padding probes count too), routed to a
+    /// transceiver that negotiated `n`. Recorded when it carries the transport-wide sequence
+    /// number and the codec negotiated `transport-cc` feedback.
+    pub fn on_rtp_received(&mut self, now: Instant, pkt: &RtpPacket<&[u8]>, n: &Negotiated) {
+        let Some(id) = n.recv_extensions.id(ExtensionKind::TransportCc) else {
+            return;
+        };
+        let Some(&[a, b]) = pkt.extension(id) else {
+            return;
+        };
+        if !n
+            .codecs
+            .iter()
+            .any(|c| c.codec.has_feedback("transport-cc"))
+        {
+            return;
+        }
+        self.media_ssrc = pkt.ssrc();
+        self.recorder.on_packet(now, u16::from_be_bytes([a, b]));
+    }
+
+    /// The next TWCC feedback packet due at `now`, written into `buf` with our SSRC `sender`.
+    pub fn poll_rtcp(&mut self, now: Instant, sender: u32, buf: &mut [u8]) -> Option<usize> {
+        if let Some(f) = self.recorder.poll_feedback(now) {
+            self.build(sender, f.count, &f.packets);
+        }
+        let fb = self.pending.pop_front()?;
+        self.feedback_sent += 1;
+        fb.write(buf).ok()
+    }
+
+    /// Splits a report into TWCC packets. TWCC cannot say "lost" past the last received
+    /// packet, nor before the first: those are reported by the next feedback or not at all.
+    fn build(&mut self, sender: u32, count: u64, packets: &[PacketResult]) {
+        let mut builder = TwccBuilder::new(sender, self.media_ssrc, count as u8);
+        let mut n = 0;
+        for p in packets {
+            let Some(at) = p.arrival else { continue };
+            let us = u64::try_from(at.as_micros()).unwrap_or(u64::MAX);
+            if n >= MAX_PER_FEEDBACK || !builder.push(p.seq as u16, us) {
+                let full = std::mem::replace(
+                    &mut builder,
+                    TwccBuilder::new(sender, self.media_ssrc, count as u8),
+                );
+                self.push_pending(full.finish());
+                n = 0;
+                if !builder.push(p.seq as u16, us) {
+                    continue;
+                }
+            }
+            n += 1;
+        }
+        if !builder.is_empty() {
+            self.push_pending(builder.finish());
+        }
+    }
+
+    fn push_pending(&mut self, fb: TransportCc) {
+        if self.pending.len() >= MAX_PENDING {
+            self.pending.pop_front();
+        }
+        self.pending.push_back(fb);
+    }
+
+    /// A plaintext RTP packet left for the network at `now`; `size` is what went on the wire.
+    /// `twcc` is the extension id we write the transport-wide sequence number with.
+    pub fn on_rtp_sent(
+        &mut self,
+        now: Instant,
+        data: &[u8],
+        size: usize,
+        twcc: Option<u8>,
+        kind: PacketKind,
+    ) {
+        let Some(id) = twcc else { return };
+        let Ok(pkt) = RtpPacket::new_checked(data) else {
+            return;
+        };
+        let Some(&[a, b]) = pkt.extension(id) else {
+            return;
+        };
+        let seq = u16::from_be_bytes([a, b]);
+        let seq64 = self.sent.unwrap(seq);
+        self.last_sent = Some((seq, seq64));
+        self.active = true;
+        self.controller.on_packet_sent(now, seq64, size, kind);
+    }
+
+    /// Feedback about what we sent: TWCC and REMB go to the controller. Returns whether the
+    /// packet was one of those.
+    pub fn on_rtcp(&mut self, now: Instant, p: &RtcpPacket) -> bool {
+        match p {
+            RtcpPacket::TransportCc(fb) => {
+                self.feedback_received += 1;
+                let Some((last16, last64)) = self.last_sent else {
+                    return true;
+                };
+                let reference = self.reference.unwrap_micros(fb.reference_time);
+                let results: Vec<PacketResult> = fb
+                    .arrivals_from(reference)
+                    .filter_map(|(seq, at)| {
+                        // Only numbers we sent: at most half the space behind the newest.
+                        let back = u64::from(last16.wrapping_sub(seq));
+                        (back < 0x8000 && back <= last64).then(|| PacketResult {
+                            seq: last64 - back,
+                            arrival: at.map(|us| Duration::from_micros(us.max(0) as u64)),
+                        })
+                    })
+                    .collect();
+                self.controller.on_feedback(now, &results);
+                true
+            }
+            RtcpPacket::Remb(r) => {
+                self.controller.on_remb(now, r.bitrate());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Gives a retransmission (whose header kept the original's transport-wide sequence
+    /// number) the fresh number `seq`, in place; `false` when it carries none.
+    pub fn restamp(buf: &mut [u8], id: u8, seq: u16) -> bool {
+        let at = {
+            let Ok(pkt) = RtpPacket::new_checked(&buf[..]) else {
+                return false;
+            };
+            match pkt.extension(id) {
+                Some(ext) if ext.len() == 2 => ext.as_ptr() as usize - buf.as_ptr() as usize,
+                _ => return false,
+            }
+        };
+        buf[at..at + 2].copy_from_slice(&seq.to_be_bytes());
+        true
+    }
+
+    /// Runs the controller's timer.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.controller.handle_timeout(now);
+    }
+
+    /// When feedback is next due or the controller's timer runs.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let a = self.recorder.poll_timeout();
+        let b = self.controller.poll_timeout();
+        [a, b].into_iter().flatten().min()
+    }
+
+    /// Moves meaningful target changes into the connection's events: the first, any move of
+    /// 5% or more, and any fall on overuse or loss.
+    pub fn drain_events(&mut self, events: &mut VecDeque<PeerEvent>) {
+        if self.active && self.told == 0 {
+            self.told = self.controller.target_bitrate();
+            events.push_back(PeerEvent::BitrateEstimate {
+                bitrate_bps: self.told,
+                reason: Reason::Initial,
+            });
+        }
+        while let Some(e) = self.controller.poll_event() {
+            if !self.active {
+                continue;
+            }
+            let Event::BitrateEstimate { bitrate, reason } = e;
+            let change = (bitrate as f64 - self.told as f64).abs();
+            let fell = bitrate < self.told && matches!(reason, Reason::Overuse | Reason::Loss);
+            if self.told == 0 || change >= self.told as f64 * EVENT_CHANGE || fell {
+                self.told = bitrate;
+                events.push_back(PeerEvent::BitrateEstimate {
+                    bitrate_bps: bitrate,
+                    reason,
+                });
+            }
+        }
+    }
+
+    /// W3C `availableOutgoingBitrate`: the target, once packets were sent with transport-wide
+    /// sequence numbers.
+    pub fn available_outgoing_bitrate(&self) -> Option<u64> {
+        self.active.then(|| self.controller.target_bitrate())
+    }
+}
