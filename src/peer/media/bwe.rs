@@ -25,14 +25,16 @@
 //! ```
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::bwe::{Config, Controller, Event, FeedbackRecorder, PacketKind, PacketResult, Reason};
+use crate::bwe::{
+    Config, Controller, Event, FeedbackRecorder, PacketKind, PacketResult, Reason, TwccSender,
+    build_twcc,
+};
 use crate::peer::PeerEvent;
 use crate::peer::jsep::Negotiated;
-use crate::rtp::rtcp::{ReferenceTimeUnwrapper, RtcpPacket, TransportCc, TwccBuilder};
+use crate::rtp::rtcp::{RtcpPacket, TransportCc};
 use crate::rtp::{ExtensionKind, RtpPacket};
-use crate::wire::serial::Unwrapper16;
 
 /// A new target is told to the application when it moved by at least this share of the last
 /// one told (or fell because of overuse or loss).
@@ -61,10 +63,9 @@ pub(crate) struct Bwe {
     media_ssrc: u32,
     /// Feedback built and not yet sent.
     pending: VecDeque<TransportCc>,
-    /// Our sent transport-wide sequence numbers, extended to 64 bits.
-    sent: Unwrapper16,
-    last_sent: Option<(u16, u64)>,
-    reference: ReferenceTimeUnwrapper,
+    /// Our sent transport-wide sequence numbers and the peer's feedback, extended.
+    twcc: TwccSender,
+    results: Vec<PacketResult>,
     /// The target last told to the application (0: none yet).
     told: u64,
     /// Whether a packet with a transport-wide sequence number was sent: the estimate is live.
@@ -99,9 +100,8 @@ impl Bwe {
             recorder: FeedbackRecorder::default(),
             media_ssrc: 0,
             pending: VecDeque::new(),
-            sent: Unwrapper16::default(),
-            last_sent: None,
-            reference: ReferenceTimeUnwrapper::default(),
+            twcc: TwccSender::default(),
+            results: Vec::new(),
             told: 0,
             active: false,
             feedback_sent: 0,
@@ -133,44 +133,17 @@ impl Bwe {
     /// The next TWCC feedback packet due at `now`, written into `buf` with our SSRC `sender`.
     pub fn poll_rtcp(&mut self, now: Instant, sender: u32, buf: &mut [u8]) -> Option<usize> {
         if let Some(f) = self.recorder.poll_feedback(now) {
-            self.build(sender, f.count, &f.packets);
+            let (pending, media) = (&mut self.pending, self.media_ssrc);
+            build_twcc(&f, sender, media, MAX_PER_FEEDBACK, |fb| {
+                if pending.len() >= MAX_PENDING {
+                    pending.pop_front();
+                }
+                pending.push_back(fb);
+            });
         }
         let fb = self.pending.pop_front()?;
         self.feedback_sent += 1;
         fb.write(buf).ok()
-    }
-
-    /// Splits a report into TWCC packets. TWCC cannot say "lost" past the last received
-    /// packet, nor before the first: those are reported by the next feedback or not at all.
-    fn build(&mut self, sender: u32, count: u64, packets: &[PacketResult]) {
-        let mut builder = TwccBuilder::new(sender, self.media_ssrc, count as u8);
-        let mut n = 0;
-        for p in packets {
-            let Some(at) = p.arrival else { continue };
-            let us = u64::try_from(at.as_micros()).unwrap_or(u64::MAX);
-            if n >= MAX_PER_FEEDBACK || !builder.push(p.seq as u16, us) {
-                let full = std::mem::replace(
-                    &mut builder,
-                    TwccBuilder::new(sender, self.media_ssrc, count as u8),
-                );
-                self.push_pending(full.finish());
-                n = 0;
-                if !builder.push(p.seq as u16, us) {
-                    continue;
-                }
-            }
-            n += 1;
-        }
-        if !builder.is_empty() {
-            self.push_pending(builder.finish());
-        }
-    }
-
-    fn push_pending(&mut self, fb: TransportCc) {
-        if self.pending.len() >= MAX_PENDING {
-            self.pending.pop_front();
-        }
-        self.pending.push_back(fb);
     }
 
     /// A plaintext RTP packet left for the network at `now`; `size` is what went on the wire.
@@ -190,9 +163,7 @@ impl Bwe {
         let Some(&[a, b]) = pkt.extension(id) else {
             return;
         };
-        let seq = u16::from_be_bytes([a, b]);
-        let seq64 = self.sent.unwrap(seq);
-        self.last_sent = Some((seq, seq64));
+        let seq64 = self.twcc.on_sent(u16::from_be_bytes([a, b]));
         self.active = true;
         self.controller.on_packet_sent(now, seq64, size, kind);
     }
@@ -203,22 +174,9 @@ impl Bwe {
         match p {
             RtcpPacket::TransportCc(fb) => {
                 self.feedback_received += 1;
-                let Some((last16, last64)) = self.last_sent else {
-                    return true;
-                };
-                let reference = self.reference.unwrap_micros(fb.reference_time);
-                let results: Vec<PacketResult> = fb
-                    .arrivals_from(reference)
-                    .filter_map(|(seq, at)| {
-                        // Only numbers we sent: at most half the space behind the newest.
-                        let back = u64::from(last16.wrapping_sub(seq));
-                        (back < 0x8000 && back <= last64).then(|| PacketResult {
-                            seq: last64 - back,
-                            arrival: at.map(|us| Duration::from_micros(us.max(0) as u64)),
-                        })
-                    })
-                    .collect();
-                self.controller.on_feedback(now, &results);
+                self.results.clear();
+                self.twcc.results(fb, &mut self.results);
+                self.controller.on_feedback(now, &self.results);
                 true
             }
             RtcpPacket::Remb(r) => {
@@ -288,5 +246,80 @@ impl Bwe {
     /// sequence numbers.
     pub fn available_outgoing_bitrate(&self) -> Option<u64> {
         self.active.then(|| self.controller.target_bitrate())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rtp::{ExtensionValue, RtpBuilder, RtpHeader};
+
+    fn packet(twcc: u16) -> Vec<u8> {
+        let ext = [(5u8, ExtensionValue::TransportCc(twcc))];
+        let b = RtpBuilder::new(RtpHeader {
+            marker: false,
+            payload_type: 96,
+            sequence_number: 1,
+            timestamp: 2,
+            ssrc: 3,
+        })
+        .extensions(&ext)
+        .payload(&[0; 100]);
+        let mut buf = vec![0; b.len()];
+        b.write(&mut buf).unwrap();
+        buf
+    }
+
+    fn twcc_of(buf: &[u8]) -> u16 {
+        let p = RtpPacket::new_checked(buf).unwrap();
+        let e = p.extension(5).unwrap();
+        u16::from_be_bytes([e[0], e[1]])
+    }
+
+    #[test]
+    fn a_retransmission_is_restamped_with_a_fresh_transport_wide_number() {
+        let mut buf = packet(41);
+        assert!(Bwe::restamp(&mut buf, 5, 977));
+        assert_eq!(twcc_of(&buf), 977);
+        assert!(!Bwe::restamp(&mut buf, 6, 1), "no such extension");
+        assert!(!Bwe::restamp(&mut [0x80, 0], 5, 1), "not RTP");
+    }
+
+    #[test]
+    fn the_estimate_is_told_once_packets_carry_transport_wide_numbers() {
+        let t0 = crate::test_clock::t0();
+        let mut bwe = Bwe::new(BitrateLimits {
+            start: 800_000,
+            min: 100_000,
+            max: 2_000_000,
+        });
+        let mut events = VecDeque::new();
+        bwe.drain_events(&mut events);
+        assert!(events.is_empty(), "nothing sent yet");
+        assert_eq!(bwe.available_outgoing_bitrate(), None);
+        bwe.on_rtp_sent(t0, &packet(1), 140, None, PacketKind::Video);
+        bwe.drain_events(&mut events);
+        assert!(events.is_empty(), "no transport-wide number negotiated");
+        bwe.on_rtp_sent(t0, &packet(1), 140, Some(5), PacketKind::Video);
+        bwe.drain_events(&mut events);
+        assert_eq!(
+            events.pop_front(),
+            Some(PeerEvent::BitrateEstimate {
+                bitrate_bps: 800_000,
+                reason: Reason::Initial
+            })
+        );
+        assert_eq!(bwe.available_outgoing_bitrate(), Some(800_000));
+        // REMB below the estimate caps it: a fall of more than 5% is told.
+        let remb = crate::rtp::rtcp::Remb::new(1, 400_000, &[3]);
+        assert!(bwe.on_rtcp(t0, &RtcpPacket::Remb(remb)));
+        bwe.drain_events(&mut events);
+        match events.pop_front() {
+            Some(PeerEvent::BitrateEstimate {
+                bitrate_bps,
+                reason: Reason::Remb,
+            }) => assert!((390_000..=400_000).contains(&bitrate_bps)),
+            other => panic!("{other:?}"),
+        }
     }
 }
