@@ -28,13 +28,13 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::bwe::{
-    Config, Controller, Event, FeedbackRecorder, PacketKind, PacketResult, Reason, TwccSender,
-    build_twcc,
+    Config, Controller, Event, FeedbackRecorder, Paced, Pacer, PacerConfig, PacketKind,
+    PacketResult, Reason, TwccSender, build_twcc,
 };
 use crate::peer::PeerEvent;
 use crate::peer::jsep::Negotiated;
 use crate::rtp::rtcp::{RtcpPacket, TransportCc};
-use crate::rtp::{ExtensionKind, RtpPacket};
+use crate::rtp::{ExtensionKind, ExtensionValue, RtpBuilder, RtpHeader, RtpPacket};
 
 /// A new target is told to the application when it moved by at least this share of the last
 /// one told (or fell because of overuse or loss).
@@ -45,6 +45,15 @@ const MAX_PER_FEEDBACK: usize = 400;
 /// Feedback packets waiting to go out; past this the oldest is dropped (the next one reports
 /// newer packets, which is what the sender's estimator needs).
 const MAX_PENDING: usize = 8;
+/// RTP padding is at most 255 bytes a packet (RFC 3550 §5.1: its length is one octet); a probe's
+/// share of padding goes out as several such packets back to back.
+const MAX_PADDING: usize = 255;
+/// Retransmissions are budgeted over this window.
+const RTX_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+/// Retransmissions may use up to the target (libwebrtc's limit), and at least this many bits
+/// per second however low the target fell: at a low target the loss that drove it there may
+/// be random, and repairs are what keep the video decodable.
+const RTX_MIN_BPS: u64 = 500_000;
 
 /// The start, minimum and maximum bitrate a connection's estimate runs between.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +75,18 @@ pub(crate) struct Bwe {
     /// Our sent transport-wide sequence numbers and the peer's feedback, extended.
     twcc: TwccSender,
     results: Vec<PacketResult>,
+    /// Times the probe clusters the controller asks for (only padding goes through it: media
+    /// leaves in the order `write_rtp` queued it).
+    pacer: Pacer<()>,
+    /// Padding bytes the pacer asked for and not yet sent, and what they are.
+    padding_owed: usize,
+    padding_kind: PacketKind,
+    /// What left in the last [`RTX_WINDOW`]: (when, bytes, whether a retransmission).
+    window: VecDeque<(Instant, usize, bool)>,
+    window_media: usize,
+    window_rtx: usize,
+    /// Retransmissions dropped because they would have gone over the target.
+    pub rtx_dropped: u64,
     /// The target last told to the application (0: none yet).
     told: u64,
     /// Whether a packet with a transport-wide sequence number was sent: the estimate is live.
@@ -102,6 +123,13 @@ impl Bwe {
             pending: VecDeque::new(),
             twcc: TwccSender::default(),
             results: Vec::new(),
+            pacer: Pacer::new(PacerConfig::default()),
+            padding_owed: 0,
+            padding_kind: PacketKind::Padding,
+            window: VecDeque::new(),
+            window_media: 0,
+            window_rtx: 0,
+            rtx_dropped: 0,
             told: 0,
             active: false,
             feedback_sent: 0,
@@ -166,6 +194,17 @@ impl Bwe {
         let seq64 = self.twcc.on_sent(u16::from_be_bytes([a, b]));
         self.active = true;
         self.controller.on_packet_sent(now, seq64, size, kind);
+        self.start_probes();
+        let rtx = kind == PacketKind::Retransmission;
+        if self.window.len() >= 4096 {
+            self.forget(None);
+        }
+        self.window.push_back((now, size, rtx));
+        if rtx {
+            self.window_rtx += size;
+        } else {
+            self.window_media += size;
+        }
     }
 
     /// Feedback about what we sent: TWCC and REMB go to the controller. Returns whether the
@@ -177,6 +216,7 @@ impl Bwe {
                 self.results.clear();
                 self.twcc.results(fb, &mut self.results);
                 self.controller.on_feedback(now, &self.results);
+                self.start_probes();
                 true
             }
             RtcpPacket::Remb(r) => {
@@ -203,16 +243,79 @@ impl Bwe {
         true
     }
 
+    /// Forgets the oldest sent packet of the window, or every one older than `before`.
+    fn forget(&mut self, before: Option<Instant>) {
+        while let Some(&(at, size, rtx)) = self.window.front() {
+            if before.is_some_and(|b| at >= b) {
+                break;
+            }
+            self.window.pop_front();
+            if rtx {
+                self.window_rtx -= size;
+            } else {
+                self.window_media -= size;
+            }
+            if before.is_none() {
+                break;
+            }
+        }
+    }
+
+    /// Whether a retransmission of `size` bytes may go now. Once the estimate is live,
+    /// retransmissions over the last second may not exceed the target (nor [`RTX_MIN_BPS`],
+    /// whichever is more): after a capacity drop, NACKs for what the queue lost would otherwise
+    /// double the load and keep the bottleneck full (libwebrtc likewise drops retransmissions
+    /// past a rate limit set to the target).
+    pub fn may_retransmit(&mut self, now: Instant, size: usize) -> bool {
+        if !self.active {
+            return true;
+        }
+        self.forget(now.checked_sub(RTX_WINDOW));
+        let rate = self.controller.target_bitrate().max(RTX_MIN_BPS);
+        let allowance = (rate as f64 / 8.0 * RTX_WINDOW.as_secs_f64()) as usize;
+        let ok = self.window_rtx + size <= allowance;
+        if !ok {
+            self.rtx_dropped += 1;
+        }
+        ok
+    }
+
     /// Runs the controller's timer.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.controller.handle_timeout(now);
+        self.start_probes();
+    }
+
+    /// Hands the controller's probe clusters to the pacer, at the current rates.
+    fn start_probes(&mut self) {
+        while let Some(c) = self.controller.poll_probe() {
+            self.pacer.start_probe(c);
+        }
+        self.pacer.set_rates(self.controller.pacing_rate(), 0);
+    }
+
+    /// Bytes of padding to send now (at most [`MAX_PADDING`]) and what to report them as.
+    fn next_padding(&mut self, now: Instant) -> Option<(usize, PacketKind)> {
+        if self.padding_owed == 0 {
+            match self.pacer.poll_send(now)? {
+                Paced::Padding { size, kind } => {
+                    self.padding_owed = size;
+                    self.padding_kind = kind;
+                }
+                Paced::Packet { .. } => return None,
+            }
+        }
+        let size = self.padding_owed.min(MAX_PADDING);
+        self.padding_owed -= size;
+        Some((size, self.padding_kind))
     }
 
     /// When feedback is next due or the controller's timer runs.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let a = self.recorder.poll_timeout();
         let b = self.controller.poll_timeout();
-        [a, b].into_iter().flatten().min()
+        let c = self.active.then(|| self.pacer.poll_timeout()).flatten();
+        [a, b, c].into_iter().flatten().min()
     }
 
     /// Moves meaningful target changes into the connection's events: the first, any move of
@@ -246,6 +349,50 @@ impl Bwe {
     /// sequence numbers.
     pub fn available_outgoing_bitrate(&self) -> Option<u64> {
         self.active.then(|| self.controller.target_bitrate())
+    }
+}
+
+impl super::Media {
+    /// A padding packet for a probe cluster, protected into `buf`, when one is due: RTP
+    /// padding on the first RTX stream we send (RFC 4588 streams carry no media of their own,
+    /// so a receiver drops it after recording its arrival), with the transport-wide number and
+    /// MID. Nothing without RTX or the transport-wide extension.
+    pub(super) fn poll_padding(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let id = self.twcc_send_id?;
+        let (size, kind) = self.bwe.next_padding(now)?;
+        let t = self.transceivers.iter_mut().find(|t| {
+            t.mid.is_some() && t.tx.as_ref().is_some_and(|tx| tx.config().rtx.is_some())
+        })?;
+        let tx = t.tx.as_mut()?;
+        let rtx = tx.config().rtx?;
+        let seq = tx.next_rtx_sequence_number()?;
+        let mid = t.mid?;
+        let n = t.negotiated.as_ref()?;
+        self.twcc_seq = self.twcc_seq.wrapping_add(1);
+        let mut ext: smallvec::SmallVec<[(u8, ExtensionValue<'_>); 2]> = smallvec::SmallVec::new();
+        if let Some(m) = n.send_extensions.id(ExtensionKind::Mid) {
+            ext.push((m, ExtensionValue::Mid(mid.as_str())));
+        }
+        ext.push((id, ExtensionValue::TransportCc(self.twcc_seq)));
+        let b = RtpBuilder::new(RtpHeader {
+            marker: false,
+            payload_type: rtx.payload_type,
+            sequence_number: seq,
+            timestamp: 0,
+            ssrc: rtx.ssrc,
+        })
+        .extensions(&ext)
+        .padding(size.max(1) as u8);
+        let room = buf.len().checked_sub(64)?;
+        let len = b.write(&mut buf[..room]).ok()?;
+        let n = self.srtp.as_mut()?.outbound.protect_rtp(buf, len).ok()?;
+        self.counters.rtp_sent += 1;
+        self.bwe.on_rtp_sent(now, &buf[..n], n, Some(id), kind);
+        self.due = [self.due, self.bwe.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        Some(n)
     }
 }
 
