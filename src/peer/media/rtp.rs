@@ -400,7 +400,9 @@ impl Media {
             if let Some(n) = self.poll_retransmit(now, buf) {
                 return Some(n);
             }
-            let o = self.out.pop_front()?;
+            let Some(o) = self.out.pop_front() else {
+                return self.poll_padding(now, buf);
+            };
             let srtp = self.srtp.as_mut()?;
             let len = o.data.len();
             let written = if buf.len() < len + 64 {
@@ -442,6 +444,9 @@ impl Media {
         for t in &mut self.transceivers {
             let Some(tx) = &mut t.tx else { continue };
             if let Some(n) = tx.poll_retransmit(now, &mut buf[..room]) {
+                if !self.bwe.may_retransmit(now, n) {
+                    continue;
+                }
                 self.counters.rtp_sent += 1;
                 let id = self.twcc_send_id;
                 let next = self.twcc_seq.wrapping_add(1);
