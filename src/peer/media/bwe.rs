@@ -10,6 +10,13 @@
 //!   retransmissions get a fresh number. TWCC feedback and REMB from the peer feed the
 //!   controller, whose target reaches the application as
 //!   [`PeerEvent::BitrateEstimate`] and the stats as `availableOutgoingBitrate`.
+//! - Probing: the controller's probe clusters (at start, and while application-limited) go
+//!   out as RTP padding on the first RTX stream we send, timed by a [`Pacer`], when no media
+//!   waits; without RTX there are no probes and the estimate climbs by AIMD alone.
+//! - Retransmissions (NACK answered by RTX) are limited to the target over the last second
+//!   (at least 500 kbit/s): after a capacity drop they would otherwise keep the bottleneck
+//!   full. Media itself is not paced: it leaves in the order `write_rtp` queued it, and the
+//!   application is expected to encode at the estimate.
 //!
 //! ```
 //! # use kaon::peer::{PeerConfig, PeerEvent};
