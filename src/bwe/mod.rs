@@ -5,7 +5,7 @@
 //! encodes what [`FeedbackRecorder`] collects as transport-wide congestion control feedback
 //! (draft-holmer-rmcat-transport-wide-cc-extensions-01) or RFC 8888 congestion control
 //! feedback, and hands what it parses back to [`Controller::on_feedback`] as neutral
-//! [`PacketResult`]s.
+//! [`PacketResult`]s; [`TwccSender`] and [`build_twcc`] are that glue for TWCC, both ways.
 //!
 //! - [`Controller`]: Google Congestion Control as draft-ietf-rmcat-gcc-02 describes it and as
 //!   libwebrtc runs it today. Arrival-time groups (5 ms bursts), a trendline filter over the
@@ -99,12 +99,14 @@ mod pacer;
 mod probe;
 mod recorder;
 mod trendline;
+mod twcc;
 
 pub use controller::{Config, Controller, Stats};
 pub use detector::Usage;
 pub use pacer::{Class, Paced, Pacer, PacerConfig, PacerStats};
 pub use probe::ProbeCluster;
 pub use recorder::{Feedback, FeedbackRecorder, RecorderConfig};
+pub use twcc::{TwccSender, build_twcc};
 
 use std::time::Duration;
 

@@ -147,6 +147,7 @@ impl PeerConnection {
             config.media,
             config.seed.map(|s| s ^ 0x3d1a),
             config.ntp_epoch,
+            (config.start_bitrate, config.min_bitrate, config.max_bitrate),
         );
         Ok(Self {
             media,

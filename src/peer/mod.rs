@@ -153,6 +153,13 @@ pub struct PeerConfig {
     /// Which DTLS versions to speak ([`crate::dtls::VersionPolicy`]); DTLS 1.2 only by
     /// default.
     pub dtls_versions: crate::dtls::VersionPolicy,
+    /// The congestion controller's estimate before any feedback, in bits per second
+    /// ([`PeerEvent::BitrateEstimate`] starts here).
+    pub start_bitrate: u64,
+    /// The estimate never goes below this, in bits per second.
+    pub min_bitrate: u64,
+    /// The estimate never goes above this, in bits per second.
+    pub max_bitrate: u64,
 }
 
 impl Default for PeerConfig {
@@ -169,6 +176,9 @@ impl Default for PeerConfig {
             ntp_epoch: None,
             mdns: MdnsOptions::default(),
             dtls_versions: crate::dtls::VersionPolicy::Dtls12,
+            start_bitrate: 300_000,
+            min_bitrate: 30_000,
+            max_bitrate: 10_000_000,
         }
     }
 }
@@ -330,6 +340,16 @@ pub enum PeerEvent {
     TrackEnded {
         /// The transceiver's mid.
         mid: Mid,
+    },
+    /// The congestion controller's target for what we send changed meaningfully (the first
+    /// value, a move of 5% or more, or a fall on overuse or loss): the encoders together should
+    /// produce this many bits per second. Raised once packets go out with transport-wide
+    /// sequence numbers (the `transport-cc` extension is negotiated) and feedback arrives.
+    BitrateEstimate {
+        /// The target, in bits per second (W3C `availableOutgoingBitrate`).
+        bitrate_bps: u64,
+        /// What changed it.
+        reason: crate::bwe::Reason,
     },
 }
 

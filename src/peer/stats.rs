@@ -191,6 +191,9 @@ pub struct CandidatePairStats {
     pub counters: Counters,
     /// `currentRoundTripTime`.
     pub current_round_trip_time: Option<Duration>,
+    /// `availableOutgoingBitrate`: the congestion controller's target in bits per second, on
+    /// the selected pair once media went out with transport-wide sequence numbers.
+    pub available_outgoing_bitrate: Option<u64>,
 }
 
 /// `RTCIceCandidateStats` (local or remote).
@@ -355,6 +358,10 @@ impl PeerConnection {
                 selected: p.selected,
                 counters,
                 current_round_trip_time: p.rtt,
+                available_outgoing_bitrate: p
+                    .selected
+                    .then(|| self.media.get()?.bwe.available_outgoing_bitrate())
+                    .flatten(),
             });
         }
         let mut local_candidates: Vec<CandidateStats> = self
@@ -498,6 +505,9 @@ impl StatsReport {
             o.counters(&p.counters);
             if let Some(rtt) = p.current_round_trip_time {
                 o.raw("currentRoundTripTime", &format!("{:.4}", rtt.as_secs_f64()));
+            }
+            if let Some(b) = p.available_outgoing_bitrate {
+                o.num("availableOutgoingBitrate", b);
             }
             o.close();
         }

@@ -175,6 +175,15 @@ impl StreamTx {
         s
     }
 
+    /// The RTX stream's next sequence number, for padding sent on it (bandwidth probes, which
+    /// share the RTX numbering so retransmissions never collide with them); `None` without RTX.
+    pub fn next_rtx_sequence_number(&mut self) -> Option<u16> {
+        self.config.rtx.as_ref()?;
+        let s = self.rtx_seq;
+        self.rtx_seq = s.wrapping_add(1);
+        Some(s)
+    }
+
     /// Records an RTP packet (plaintext, as it leaves) for the RTX history and the counters.
     /// Packets of another SSRC and malformed ones are counted and ignored.
     pub fn on_send(&mut self, now: Instant, packet: &[u8]) {

@@ -22,6 +22,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod bwe;
 mod negotiate;
 mod rtp;
 pub mod stats;
@@ -238,6 +239,7 @@ pub(crate) struct MediaSlot {
     engine: std::sync::Arc<MediaEngine>,
     seed: Option<u64>,
     epoch: Option<crate::media::stream::NtpEpoch>,
+    bitrate: bwe::BitrateLimits,
 }
 
 impl MediaSlot {
@@ -245,12 +247,14 @@ impl MediaSlot {
         engine: std::sync::Arc<MediaEngine>,
         seed: Option<u64>,
         epoch: Option<crate::media::stream::NtpEpoch>,
+        (start, min, max): (u64, u64, u64),
     ) -> Self {
         Self {
             inner: None,
             engine,
             seed,
             epoch,
+            bitrate: bwe::BitrateLimits { start, min, max },
         }
     }
 
@@ -265,9 +269,11 @@ impl MediaSlot {
     /// The media state, made on first use.
     pub fn force(&mut self) -> &mut Media {
         let (engine, seed, epoch) = (&self.engine, self.seed, self.epoch);
+        let bitrate = self.bitrate;
         self.inner.get_or_insert_with(|| {
             let mut m = Media::new(engine.clone(), seed);
             m.ntp_anchor = epoch.map(|e| (e.at, e.ntp));
+            m.bwe = bwe::Bwe::new(bitrate);
             Box::new(m)
         })
     }
@@ -301,6 +307,10 @@ pub(crate) struct Media {
     pub cname: String,
     /// The transport-wide sequence number (transport-cc header extension).
     pub twcc_seq: u16,
+    /// Congestion control: TWCC feedback both ways and the GCC estimate.
+    pub bwe: bwe::Bwe,
+    /// The extension id we write transport-wide sequence numbers with, once we did.
+    pub twcc_send_id: Option<u8>,
     /// The NTP time (RFC 3550 §4, 32.32) at `ntp_anchor`.
     pub ntp_anchor: Option<(Instant, u64)>,
     /// When a stream next has RTCP or a retransmission to give (the earliest of theirs).
@@ -352,6 +362,8 @@ impl Media {
             rx: BytesMut::new(),
             cname,
             twcc_seq: 0,
+            bwe: bwe::Bwe::default(),
+            twcc_send_id: None,
             ntp_anchor: None,
             due: None,
             keyed: false,

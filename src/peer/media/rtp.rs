@@ -86,6 +86,7 @@ impl Media {
         } else {
             self.receive_rtp(now, events);
         }
+        self.bwe.drain_events(events);
     }
 
     fn receive_rtp(&mut self, now: Instant, events: &mut VecDeque<PeerEvent>) {
@@ -119,6 +120,10 @@ impl Media {
             },
         };
         let ti = route.transceiver;
+        if let Some(n) = &self.transceivers[ti].negotiated {
+            self.bwe.on_rtp_received(now, &pkt, n);
+            self.due = earliest(self.due, self.bwe.poll_timeout());
+        }
         let (primary_ssrc, rtx) = match route.repairs {
             Some(p) => (p, true),
             None => (ssrc, false),
@@ -294,6 +299,9 @@ impl Media {
     /// One RTCP packet: a sender report to the receive stream it describes; reports,
     /// NACK, PLI and FIR about our sources to the send stream they concern.
     fn on_rtcp(&mut self, now: Instant, p: RtcpPacket, events: &mut VecDeque<PeerEvent>) {
+        if self.bwe.on_rtcp(now, &p) {
+            return;
+        }
         if let RtcpPacket::SenderReport(sr) = &p {
             for t in &mut self.transceivers {
                 for r in t.receivers.iter_mut().filter(|r| r.ssrc() == sr.ssrc) {
@@ -351,6 +359,7 @@ impl Media {
         }
         if let Some(id) = n.send_extensions.id(ExtensionKind::TransportCc) {
             self.twcc_seq = self.twcc_seq.wrapping_add(1);
+            self.twcc_send_id = Some(id);
             ext.push((id, ExtensionValue::TransportCc(self.twcc_seq)));
         }
         let b = RtpBuilder::new(RtpHeader {
@@ -420,7 +429,9 @@ impl Media {
             if let Some(n) = self.poll_retransmit(now, buf) {
                 return Some(n);
             }
-            let o = self.out.pop_front()?;
+            let Some(o) = self.out.pop_front() else {
+                return self.poll_padding(now, buf);
+            };
             let srtp = self.srtp.as_mut()?;
             let len = o.data.len();
             let written = if buf.len() < len + 64 {
@@ -437,6 +448,12 @@ impl Media {
                 self.counters.rtcp_sent += 1;
             } else {
                 self.counters.rtp_sent += 1;
+                if let Some(n) = written {
+                    let kind = crate::bwe::PacketKind::Video;
+                    self.bwe
+                        .on_rtp_sent(now, &buf[..n], n, self.twcc_send_id, kind);
+                    self.due = earliest(self.due, self.bwe.poll_timeout());
+                }
             }
             let mut data = o.data;
             data.clear();
@@ -456,8 +473,19 @@ impl Media {
         for t in &mut self.transceivers {
             let Some(tx) = &mut t.tx else { continue };
             if let Some(n) = tx.poll_retransmit(now, &mut buf[..room]) {
+                if !self.bwe.may_retransmit(now, n) {
+                    continue;
+                }
                 self.counters.rtp_sent += 1;
-                return srtp.outbound.protect_rtp(buf, n).ok();
+                let id = self.twcc_send_id;
+                let next = self.twcc_seq.wrapping_add(1);
+                if id.is_some_and(|id| super::bwe::Bwe::restamp(&mut buf[..n], id, next)) {
+                    self.twcc_seq = next;
+                }
+                let n = srtp.outbound.protect_rtp(buf, n).ok()?;
+                let kind = crate::bwe::PacketKind::Retransmission;
+                self.bwe.on_rtp_sent(now, &buf[..n], n, id, kind);
+                return Some(n);
             }
         }
         None
@@ -468,6 +496,12 @@ impl Media {
         let mut scratch = self.spare.pop().unwrap_or_default();
         scratch.resize(RTCP_MAX, 0);
         let mut due = None;
+        self.bwe.handle_timeout(now);
+        let sender = self.transceivers.first().map_or(0, |t| t.ssrc);
+        while let Some(n) = self.bwe.poll_rtcp(now, sender, &mut scratch) {
+            push_rtcp(&mut self.out, &mut self.spare, &scratch[..n]);
+        }
+        due = earliest(due, self.bwe.poll_timeout());
         for t in &mut self.transceivers {
             if let Some(tx) = &mut t.tx {
                 while let Some(n) = tx.poll_rtcp(now, &mut scratch) {

@@ -28,6 +28,9 @@
 //                                        per RTP stream its kind, packets, bytes, frames decoded,
 //                                        nack/pli/fir counts, packets lost
 //   {"cmd":"add-track","kind":K}      -> adds a fake camera or microphone track, {"ev":"track-added"}
+//   {"cmd":"bwe-stats"}               -> reports {"ev":"bwe-stats","available","rtt","bytes","frames"}:
+//                                        availableOutgoingBitrate (bit/s) and currentRoundTripTime of
+//                                        the nominated pair, outbound video bytes and frames encoded
 //   {"cmd":"quit"}
 // Events out (stdout): {"ev":"ready"}, {"ev":"open","label"}, {"ev":"message","label",
 //   "binary","len","text"|"ok"}, {"ev":"closed","label"}, {"ev":"state","state"} (connection),
@@ -120,6 +123,18 @@ async function mediaStats() {
     if (s.type === 'outbound-rtp') outbound.push({ kind: s.kind, mid: s.mid ?? '', ssrc: s.ssrc, packets: s.packetsSent ?? 0, bytes: s.bytesSent ?? 0, frames: s.framesEncoded ?? 0, nack: s.nackCount ?? 0, pli: s.pliCount ?? 0, fir: s.firCount ?? 0, retransmitted: s.retransmittedPacketsSent ?? 0, retransmittedBytes: s.retransmittedBytesSent ?? 0 });
   });
   return { ev: 'media-stats', inbound: JSON.stringify(inbound), outbound: JSON.stringify(outbound) };
+}
+async function bweStats() {
+  const stats = await pc.getStats();
+  let available = 0, rtt = 0, bytes = 0, frames = 0;
+  stats.forEach((s) => {
+    if (s.type === 'candidate-pair' && s.nominated && s.availableOutgoingBitrate !== undefined) {
+      available = s.availableOutgoingBitrate;
+      rtt = s.currentRoundTripTime ?? 0;
+    }
+    if (s.type === 'outbound-rtp' && s.kind === 'video') { bytes += s.bytesSent ?? 0; frames += s.framesEncoded ?? 0; }
+  });
+  return { ev: 'bwe-stats', available, rtt, bytes, frames };
 }
 async function makeOffer(list, media, recv) {
   // Receive-only transceivers: the page wants media without sending any.
@@ -232,6 +247,7 @@ try {
       else if (m.cmd === 'burst') await page.evaluate(([l, n]) => burst(l, n), [m.label, m.n]);
       else if (m.cmd === 'stats') emit(await page.evaluate(() => transport()));
       else if (m.cmd === 'media-stats') emit(await page.evaluate(() => mediaStats()));
+      else if (m.cmd === 'bwe-stats') emit(await page.evaluate(() => bweStats()));
       else if (m.cmd === 'add-track') { await page.evaluate((k) => addTrack(k), m.kind); emit({ ev: 'track-added' }); }
       else if (m.cmd === 'close') await page.evaluate((l) => closeChannel(l), m.label);
       else if (m.cmd === 'channels') await page.evaluate((l) => openChannels(l), m.labels);

@@ -1,0 +1,479 @@
+//! Congestion control on a [`PeerConnection`](crate::peer::PeerConnection): transport-wide
+//! congestion control feedback (draft-holmer-rmcat-transport-wide-cc-extensions-01) both ways,
+//! and the GCC [`Controller`] (draft-ietf-rmcat-gcc-02) fed by it.
+//!
+//! - Receive side: every RTP packet carrying the transport-wide sequence number extension is
+//!   recorded with its arrival time; when the codec negotiated `a=rtcp-fb:* transport-cc`, a
+//!   TWCC feedback packet goes out every 50 ms (as libwebrtc) while packets arrive.
+//! - Send side: every RTP packet that leaves `poll_transmit` with a transport-wide sequence
+//!   number is recorded with its size and the time it *left* (not when `write_rtp` queued it);
+//!   retransmissions get a fresh number. TWCC feedback and REMB from the peer feed the
+//!   controller, whose target reaches the application as
+//!   [`PeerEvent::BitrateEstimate`] and the stats as `availableOutgoingBitrate`.
+//! - Probing: the controller's probe clusters (at start, and while application-limited) go
+//!   out as RTP padding on the first RTX stream we send, timed by a [`Pacer`], when no media
+//!   waits; without RTX there are no probes and the estimate climbs by AIMD alone.
+//! - Retransmissions (NACK answered by RTX) are limited to the target over the last second
+//!   (at least 500 kbit/s): after a capacity drop they would otherwise keep the bottleneck
+//!   full. Media itself is not paced: it leaves in the order `write_rtp` queued it, and the
+//!   application is expected to encode at the estimate.
+//!
+//! ```
+//! # use kaon::peer::{PeerConfig, PeerEvent};
+//! let mut config = PeerConfig::with_seed(1);
+//! config.start_bitrate = 500_000;
+//! config.max_bitrate = 2_500_000;
+//! // ... once media flows, the encoder follows the estimate:
+//! # let event = PeerEvent::BitrateEstimate { bitrate_bps: 600_000, reason: kaon::bwe::Reason::DelayIncrease };
+//! if let PeerEvent::BitrateEstimate { bitrate_bps, .. } = event {
+//!     // encoder.set_bitrate(bitrate_bps)
+//!     assert!(bitrate_bps >= config.min_bitrate);
+//! }
+//! ```
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use crate::bwe::{
+    Config, Controller, Event, FeedbackRecorder, Paced, Pacer, PacerConfig, PacketKind,
+    PacketResult, Reason, TwccSender, build_twcc,
+};
+use crate::peer::PeerEvent;
+use crate::peer::jsep::Negotiated;
+use crate::rtp::rtcp::{RtcpPacket, TransportCc};
+use crate::rtp::{ExtensionKind, ExtensionValue, RtpBuilder, RtpHeader, RtpPacket};
+
+/// A new target is told to the application when it moved by at least this share of the last
+/// one told (or fell because of overuse or loss).
+const EVENT_CHANGE: f64 = 0.05;
+/// At most this many packets in one TWCC feedback packet, so it fits the RTCP datagram
+/// (a received packet costs at most 2 bytes of delta and 2/7 of a status chunk).
+const MAX_PER_FEEDBACK: usize = 400;
+/// Feedback packets waiting to go out; past this the oldest is dropped (the next one reports
+/// newer packets, which is what the sender's estimator needs).
+const MAX_PENDING: usize = 8;
+/// RTP padding is at most 255 bytes a packet (RFC 3550 §5.1: its length is one octet); a probe's
+/// share of padding goes out as several such packets back to back.
+const MAX_PADDING: usize = 255;
+/// Retransmissions are budgeted over this window.
+const RTX_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+/// Retransmissions may use up to the target (libwebrtc's limit), and at least this many bits
+/// per second however low the target fell: at a low target the loss that drove it there may
+/// be random, and repairs are what keep the video decodable.
+const RTX_MIN_BPS: u64 = 500_000;
+
+/// The start, minimum and maximum bitrate a connection's estimate runs between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BitrateLimits {
+    pub start: u64,
+    pub min: u64,
+    pub max: u64,
+}
+
+/// The connection's congestion control state.
+#[derive(Debug)]
+pub(crate) struct Bwe {
+    controller: Controller,
+    recorder: FeedbackRecorder,
+    /// The SSRC of the last packet recorded (named as the media source of our feedback).
+    media_ssrc: u32,
+    /// Feedback built and not yet sent.
+    pending: VecDeque<TransportCc>,
+    /// Our sent transport-wide sequence numbers and the peer's feedback, extended.
+    twcc: TwccSender,
+    results: Vec<PacketResult>,
+    /// Times the probe clusters the controller asks for (only padding goes through it: media
+    /// leaves in the order `write_rtp` queued it).
+    pacer: Pacer<()>,
+    /// Padding bytes the pacer asked for and not yet sent, and what they are.
+    padding_owed: usize,
+    padding_kind: PacketKind,
+    /// What left in the last [`RTX_WINDOW`]: (when, bytes, whether a retransmission).
+    window: VecDeque<(Instant, usize, bool)>,
+    window_media: usize,
+    window_rtx: usize,
+    /// Retransmissions dropped because they would have gone over the target.
+    pub rtx_dropped: u64,
+    /// The target last told to the application (0: none yet).
+    told: u64,
+    /// Whether a packet with a transport-wide sequence number was sent: the estimate is live.
+    active: bool,
+    /// TWCC feedback packets sent, for tests and diagnostics.
+    pub feedback_sent: u64,
+    /// TWCC feedback packets received.
+    pub feedback_received: u64,
+}
+
+impl Default for Bwe {
+    fn default() -> Self {
+        Self::new(BitrateLimits {
+            start: 300_000,
+            min: 30_000,
+            max: 10_000_000,
+        })
+    }
+}
+
+impl Bwe {
+    pub fn new(limits: BitrateLimits) -> Self {
+        let min = limits.min.min(limits.max);
+        let config = Config {
+            start_bitrate: limits.start.clamp(min, limits.max.max(min)),
+            min_bitrate: min,
+            max_bitrate: limits.max.max(min),
+            ..Config::default()
+        };
+        Self {
+            controller: Controller::new(config),
+            recorder: FeedbackRecorder::default(),
+            media_ssrc: 0,
+            pending: VecDeque::new(),
+            twcc: TwccSender::default(),
+            results: Vec::new(),
+            pacer: Pacer::new(PacerConfig::default()),
+            padding_owed: 0,
+            padding_kind: PacketKind::Padding,
+            window: VecDeque::new(),
+            window_media: 0,
+            window_rtx: 0,
+            rtx_dropped: 0,
+            told: 0,
+            active: false,
+            feedback_sent: 0,
+            feedback_received: 0,
+        }
+    }
+
+    /// A received RTP packet (before RTX unwrapping: padding probes count too), routed to a
+    /// transceiver that negotiated `n`. Recorded when it carries the transport-wide sequence
+    /// number and the codec negotiated `transport-cc` feedback.
+    pub fn on_rtp_received(&mut self, now: Instant, pkt: &RtpPacket<&[u8]>, n: &Negotiated) {
+        let Some(id) = n.recv_extensions.id(ExtensionKind::TransportCc) else {
+            return;
+        };
+        let Some(&[a, b]) = pkt.extension(id) else {
+            return;
+        };
+        if !n
+            .codecs
+            .iter()
+            .any(|c| c.codec.has_feedback("transport-cc"))
+        {
+            return;
+        }
+        self.media_ssrc = pkt.ssrc();
+        self.recorder.on_packet(now, u16::from_be_bytes([a, b]));
+    }
+
+    /// The next TWCC feedback packet due at `now`, written into `buf` with our SSRC `sender`.
+    pub fn poll_rtcp(&mut self, now: Instant, sender: u32, buf: &mut [u8]) -> Option<usize> {
+        if let Some(f) = self.recorder.poll_feedback(now) {
+            let (pending, media) = (&mut self.pending, self.media_ssrc);
+            build_twcc(&f, sender, media, MAX_PER_FEEDBACK, |fb| {
+                if pending.len() >= MAX_PENDING {
+                    pending.pop_front();
+                }
+                pending.push_back(fb);
+            });
+        }
+        let fb = self.pending.pop_front()?;
+        self.feedback_sent += 1;
+        fb.write(buf).ok()
+    }
+
+    /// A plaintext RTP packet left for the network at `now`; `size` is what went on the wire.
+    /// `twcc` is the extension id we write the transport-wide sequence number with.
+    pub fn on_rtp_sent(
+        &mut self,
+        now: Instant,
+        data: &[u8],
+        size: usize,
+        twcc: Option<u8>,
+        kind: PacketKind,
+    ) {
+        let Some(id) = twcc else { return };
+        let Ok(pkt) = RtpPacket::new_checked(data) else {
+            return;
+        };
+        let Some(&[a, b]) = pkt.extension(id) else {
+            return;
+        };
+        let seq64 = self.twcc.on_sent(u16::from_be_bytes([a, b]));
+        self.active = true;
+        self.controller.on_packet_sent(now, seq64, size, kind);
+        self.start_probes();
+        let rtx = kind == PacketKind::Retransmission;
+        if self.window.len() >= 4096 {
+            self.forget(None);
+        }
+        self.window.push_back((now, size, rtx));
+        if rtx {
+            self.window_rtx += size;
+        } else {
+            self.window_media += size;
+        }
+    }
+
+    /// Feedback about what we sent: TWCC and REMB go to the controller. Returns whether the
+    /// packet was one of those.
+    pub fn on_rtcp(&mut self, now: Instant, p: &RtcpPacket) -> bool {
+        match p {
+            RtcpPacket::TransportCc(fb) => {
+                self.feedback_received += 1;
+                self.results.clear();
+                self.twcc.results(fb, &mut self.results);
+                self.controller.on_feedback(now, &self.results);
+                self.start_probes();
+                true
+            }
+            RtcpPacket::Remb(r) => {
+                self.controller.on_remb(now, r.bitrate());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Gives a retransmission (whose header kept the original's transport-wide sequence
+    /// number) the fresh number `seq`, in place; `false` when it carries none.
+    pub fn restamp(buf: &mut [u8], id: u8, seq: u16) -> bool {
+        let at = {
+            let Ok(pkt) = RtpPacket::new_checked(&buf[..]) else {
+                return false;
+            };
+            match pkt.extension(id) {
+                Some(ext) if ext.len() == 2 => ext.as_ptr() as usize - buf.as_ptr() as usize,
+                _ => return false,
+            }
+        };
+        buf[at..at + 2].copy_from_slice(&seq.to_be_bytes());
+        true
+    }
+
+    /// Forgets the oldest sent packet of the window, or every one older than `before`.
+    fn forget(&mut self, before: Option<Instant>) {
+        while let Some(&(at, size, rtx)) = self.window.front() {
+            if before.is_some_and(|b| at >= b) {
+                break;
+            }
+            self.window.pop_front();
+            if rtx {
+                self.window_rtx -= size;
+            } else {
+                self.window_media -= size;
+            }
+            if before.is_none() {
+                break;
+            }
+        }
+    }
+
+    /// Whether a retransmission of `size` bytes may go now. Once the estimate is live,
+    /// retransmissions over the last second may not exceed the target (nor [`RTX_MIN_BPS`],
+    /// whichever is more): after a capacity drop, NACKs for what the queue lost would otherwise
+    /// double the load and keep the bottleneck full (libwebrtc likewise drops retransmissions
+    /// past a rate limit set to the target).
+    pub fn may_retransmit(&mut self, now: Instant, size: usize) -> bool {
+        if !self.active {
+            return true;
+        }
+        self.forget(now.checked_sub(RTX_WINDOW));
+        let rate = self.controller.target_bitrate().max(RTX_MIN_BPS);
+        let allowance = (rate as f64 / 8.0 * RTX_WINDOW.as_secs_f64()) as usize;
+        let ok = self.window_rtx + size <= allowance;
+        if !ok {
+            self.rtx_dropped += 1;
+        }
+        ok
+    }
+
+    /// Runs the controller's timer.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.controller.handle_timeout(now);
+        self.start_probes();
+    }
+
+    /// Hands the controller's probe clusters to the pacer, at the current rates.
+    fn start_probes(&mut self) {
+        while let Some(c) = self.controller.poll_probe() {
+            self.pacer.start_probe(c);
+        }
+        self.pacer.set_rates(self.controller.pacing_rate(), 0);
+    }
+
+    /// Bytes of padding to send now (at most [`MAX_PADDING`]) and what to report them as.
+    fn next_padding(&mut self, now: Instant) -> Option<(usize, PacketKind)> {
+        if self.padding_owed == 0 {
+            match self.pacer.poll_send(now)? {
+                Paced::Padding { size, kind } => {
+                    self.padding_owed = size;
+                    self.padding_kind = kind;
+                }
+                Paced::Packet { .. } => return None,
+            }
+        }
+        let size = self.padding_owed.min(MAX_PADDING);
+        self.padding_owed -= size;
+        Some((size, self.padding_kind))
+    }
+
+    /// When feedback is next due or the controller's timer runs.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let a = self.recorder.poll_timeout();
+        let b = self.controller.poll_timeout();
+        let c = self.active.then(|| self.pacer.poll_timeout()).flatten();
+        [a, b, c].into_iter().flatten().min()
+    }
+
+    /// Moves meaningful target changes into the connection's events: the first, any move of
+    /// 5% or more, and any fall on overuse or loss.
+    pub fn drain_events(&mut self, events: &mut VecDeque<PeerEvent>) {
+        if self.active && self.told == 0 {
+            self.told = self.controller.target_bitrate();
+            events.push_back(PeerEvent::BitrateEstimate {
+                bitrate_bps: self.told,
+                reason: Reason::Initial,
+            });
+        }
+        while let Some(e) = self.controller.poll_event() {
+            if !self.active {
+                continue;
+            }
+            let Event::BitrateEstimate { bitrate, reason } = e;
+            let change = (bitrate as f64 - self.told as f64).abs();
+            let fell = bitrate < self.told && matches!(reason, Reason::Overuse | Reason::Loss);
+            if self.told == 0 || change >= self.told as f64 * EVENT_CHANGE || fell {
+                self.told = bitrate;
+                events.push_back(PeerEvent::BitrateEstimate {
+                    bitrate_bps: bitrate,
+                    reason,
+                });
+            }
+        }
+    }
+
+    /// W3C `availableOutgoingBitrate`: the target, once packets were sent with transport-wide
+    /// sequence numbers.
+    pub fn available_outgoing_bitrate(&self) -> Option<u64> {
+        self.active.then(|| self.controller.target_bitrate())
+    }
+}
+
+impl super::Media {
+    /// A padding packet for a probe cluster, protected into `buf`, when one is due: RTP
+    /// padding on the first RTX stream we send (RFC 4588 streams carry no media of their own,
+    /// so a receiver drops it after recording its arrival), with the transport-wide number and
+    /// MID. Nothing without RTX or the transport-wide extension.
+    pub(super) fn poll_padding(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let id = self.twcc_send_id?;
+        let (size, kind) = self.bwe.next_padding(now)?;
+        let t = self.transceivers.iter_mut().find(|t| {
+            t.mid.is_some() && t.tx.as_ref().is_some_and(|tx| tx.config().rtx.is_some())
+        })?;
+        let tx = t.tx.as_mut()?;
+        let rtx = tx.config().rtx?;
+        let seq = tx.next_rtx_sequence_number()?;
+        let mid = t.mid?;
+        let n = t.negotiated.as_ref()?;
+        self.twcc_seq = self.twcc_seq.wrapping_add(1);
+        let mut ext: smallvec::SmallVec<[(u8, ExtensionValue<'_>); 2]> = smallvec::SmallVec::new();
+        if let Some(m) = n.send_extensions.id(ExtensionKind::Mid) {
+            ext.push((m, ExtensionValue::Mid(mid.as_str())));
+        }
+        ext.push((id, ExtensionValue::TransportCc(self.twcc_seq)));
+        let b = RtpBuilder::new(RtpHeader {
+            marker: false,
+            payload_type: rtx.payload_type,
+            sequence_number: seq,
+            timestamp: 0,
+            ssrc: rtx.ssrc,
+        })
+        .extensions(&ext)
+        .padding(size.max(1) as u8);
+        let room = buf.len().checked_sub(64)?;
+        let len = b.write(&mut buf[..room]).ok()?;
+        let n = self.srtp.as_mut()?.outbound.protect_rtp(buf, len).ok()?;
+        self.counters.rtp_sent += 1;
+        self.bwe.on_rtp_sent(now, &buf[..n], n, Some(id), kind);
+        self.due = [self.due, self.bwe.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        Some(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rtp::{ExtensionValue, RtpBuilder, RtpHeader};
+
+    fn packet(twcc: u16) -> Vec<u8> {
+        let ext = [(5u8, ExtensionValue::TransportCc(twcc))];
+        let b = RtpBuilder::new(RtpHeader {
+            marker: false,
+            payload_type: 96,
+            sequence_number: 1,
+            timestamp: 2,
+            ssrc: 3,
+        })
+        .extensions(&ext)
+        .payload(&[0; 100]);
+        let mut buf = vec![0; b.len()];
+        b.write(&mut buf).unwrap();
+        buf
+    }
+
+    fn twcc_of(buf: &[u8]) -> u16 {
+        let p = RtpPacket::new_checked(buf).unwrap();
+        let e = p.extension(5).unwrap();
+        u16::from_be_bytes([e[0], e[1]])
+    }
+
+    #[test]
+    fn a_retransmission_is_restamped_with_a_fresh_transport_wide_number() {
+        let mut buf = packet(41);
+        assert!(Bwe::restamp(&mut buf, 5, 977));
+        assert_eq!(twcc_of(&buf), 977);
+        assert!(!Bwe::restamp(&mut buf, 6, 1), "no such extension");
+        assert!(!Bwe::restamp(&mut [0x80, 0], 5, 1), "not RTP");
+    }
+
+    #[test]
+    fn the_estimate_is_told_once_packets_carry_transport_wide_numbers() {
+        let t0 = crate::test_clock::t0();
+        let mut bwe = Bwe::new(BitrateLimits {
+            start: 800_000,
+            min: 100_000,
+            max: 2_000_000,
+        });
+        let mut events = VecDeque::new();
+        bwe.drain_events(&mut events);
+        assert!(events.is_empty(), "nothing sent yet");
+        assert_eq!(bwe.available_outgoing_bitrate(), None);
+        bwe.on_rtp_sent(t0, &packet(1), 140, None, PacketKind::Video);
+        bwe.drain_events(&mut events);
+        assert!(events.is_empty(), "no transport-wide number negotiated");
+        bwe.on_rtp_sent(t0, &packet(1), 140, Some(5), PacketKind::Video);
+        bwe.drain_events(&mut events);
+        assert_eq!(
+            events.pop_front(),
+            Some(PeerEvent::BitrateEstimate {
+                bitrate_bps: 800_000,
+                reason: Reason::Initial
+            })
+        );
+        assert_eq!(bwe.available_outgoing_bitrate(), Some(800_000));
+        // REMB below the estimate caps it: a fall of more than 5% is told.
+        let remb = crate::rtp::rtcp::Remb::new(1, 400_000, &[3]);
+        assert!(bwe.on_rtcp(t0, &RtcpPacket::Remb(remb)));
+        bwe.drain_events(&mut events);
+        match events.pop_front() {
+            Some(PeerEvent::BitrateEstimate {
+                bitrate_bps,
+                reason: Reason::Remb,
+            }) => assert!((390_000..=400_000).contains(&bitrate_bps)),
+            other => panic!("{other:?}"),
+        }
+    }
+}

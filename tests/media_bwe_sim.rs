@@ -1,0 +1,265 @@
+//! Congestion control between two kaon PeerConnections in the simulator: the receiver sends
+//! transport-wide congestion control feedback, the sender's GCC estimate reaches the
+//! application as `PeerEvent::BitrateEstimate` and the stats as `availableOutgoingBitrate`, and
+//! a sender that writes at the estimate fills a rate-limited link without burying it.
+#![cfg(feature = "sim")]
+
+mod peer_support;
+
+use kaon::peer::{ConnectionState, LocalTrack, PeerEvent, TrackKind};
+use kaon::rtp::{RtpBuilder, RtpHeader};
+use kaon::sim::{Direction as SimDirection, LinkConfig};
+use std::time::Duration;
+
+use peer_support::{MS, Pair, SEC};
+
+/// Payload bytes per RTP packet the test sender writes.
+const PAYLOAD: usize = 1000;
+/// The sender writes every this often.
+const TICK: Duration = Duration::from_millis(10);
+
+fn rtp(seq: u16, ts: u32) -> Vec<u8> {
+    let b = RtpBuilder::new(RtpHeader {
+        marker: false,
+        payload_type: 96,
+        sequence_number: seq,
+        timestamp: ts,
+        ssrc: 0x1234,
+    })
+    .payload(&[0x5a; PAYLOAD]);
+    let mut buf = vec![0; b.len()];
+    b.write(&mut buf).unwrap();
+    buf
+}
+
+fn connected(p: &Pair) -> bool {
+    p.state(true) == ConnectionState::Connected && p.state(false) == ConnectionState::Connected
+}
+
+/// The last estimate `a` was told, if any.
+fn estimate(p: &Pair) -> Option<u64> {
+    p.log(true).iter().rev().find_map(|(_, e)| match e {
+        PeerEvent::BitrateEstimate { bitrate_bps, .. } => Some(*bitrate_bps),
+        _ => None,
+    })
+}
+
+/// A sends video to B through a link of `rate` bits per second (20 ms each way).
+struct Run {
+    p: Pair,
+    seq: u16,
+    /// Bits the sender may still write this tick.
+    credit: f64,
+    /// (time since start, the estimate written at)
+    trace: Vec<(Duration, u64)>,
+}
+
+impl Run {
+    fn new(seed: u64, rate: u64) -> Self {
+        let mut p = Pair::lan(seed, 20 * MS, 0.0);
+        let now = p.now();
+        p.pc(true)
+            .add_track(now, TrackKind::Video, LocalTrack::new("cam", &["s"]))
+            .unwrap();
+        p.negotiate();
+        assert!(p.run_until(10 * SEC, connected), "peers connect");
+        let mut run = Run {
+            p,
+            seq: 0,
+            credit: 0.0,
+            trace: Vec::new(),
+        };
+        run.set_rate(rate);
+        run
+    }
+
+    fn set_rate(&mut self, rate: u64) {
+        let link = LinkConfig {
+            rate: Some(rate),
+            // About 300 ms of queue at the link rate, like a modest home router.
+            queue_bytes: (rate as usize / 8) * 3 / 10,
+            ..LinkConfig::with_latency(20 * MS)
+        };
+        let a = self.p.ifaces[0];
+        self.p.sim.set_link(a, SimDirection::Up, link);
+    }
+
+    /// Writes at the current estimate for `d`.
+    fn send_for(&mut self, d: Duration) {
+        let ticks = d.as_millis() / TICK.as_millis();
+        for _ in 0..ticks {
+            let target = estimate(&self.p).unwrap_or(300_000);
+            self.credit += target as f64 * TICK.as_secs_f64();
+            let now = self.p.now();
+            while self.credit >= (PAYLOAD * 8) as f64 {
+                self.credit -= (PAYLOAD * 8) as f64;
+                self.seq = self.seq.wrapping_add(1);
+                let ts = 90 * (now - self.p.t0).as_millis() as u32;
+                self.p
+                    .pc(true)
+                    .write_rtp(now, "0", &rtp(self.seq, ts))
+                    .unwrap();
+            }
+            self.p.run_for(TICK);
+            self.trace.push((now - self.p.t0, target));
+        }
+    }
+
+    /// The mean estimate over the last `d` of the trace.
+    fn mean_estimate(&self, d: Duration) -> f64 {
+        let end = self.trace.last().unwrap().0;
+        let tail: Vec<u64> = self
+            .trace
+            .iter()
+            .filter(|(t, _)| *t + d > end)
+            .map(|(_, e)| *e)
+            .collect();
+        tail.iter().sum::<u64>() as f64 / tail.len() as f64
+    }
+
+    /// RTP bytes B received in the last `d`, as bits per second of RTP payload and headers.
+    fn received_rate(&self, d: Duration) -> f64 {
+        let end = self
+            .p
+            .log(false)
+            .last()
+            .map(|(t, _)| *t)
+            .unwrap_or_default();
+        let bytes: usize = self
+            .p
+            .log(false)
+            .iter()
+            .filter(|(t, _)| *t + d > end)
+            .filter_map(|(_, e)| match e {
+                PeerEvent::Rtp { packet, .. } => Some(packet.len()),
+                _ => None,
+            })
+            .sum();
+        bytes as f64 * 8.0 / d.as_secs_f64()
+    }
+}
+
+#[test]
+fn twcc_feedback_gives_the_sender_an_estimate_and_stats() {
+    let mut run = Run::new(3, 2_000_000);
+    run.send_for(3 * SEC);
+    let events = run
+        .p
+        .log(true)
+        .iter()
+        .filter(|(_, e)| matches!(e, PeerEvent::BitrateEstimate { .. }))
+        .count();
+    assert!(
+        events >= 2,
+        "the start rate and at least one change: {events}"
+    );
+    let now = run.p.now();
+    let stats = run.p.pc_ref(true).get_stats(now);
+    let pair = stats
+        .candidate_pairs
+        .iter()
+        .find(|c| c.selected)
+        .expect("a selected pair");
+    let available = pair
+        .available_outgoing_bitrate
+        .expect("availableOutgoingBitrate once media flows");
+    // The event tells moves of 5% or more (of changes the controller reports in 1% steps);
+    // the stats give the target as it is now.
+    let told = estimate(&run.p).unwrap() as f64;
+    assert!(
+        (available as f64 - told).abs() <= 0.07 * told,
+        "stats {available} match the last estimate told, {told}"
+    );
+    assert!(
+        stats.to_json().contains("\"availableOutgoingBitrate\""),
+        "in the JSON report"
+    );
+    // The receiver, which sends nothing, has no estimate to give.
+    let b = run.p.pc_ref(false).get_stats(now);
+    assert!(
+        b.candidate_pairs
+            .iter()
+            .all(|c| c.available_outgoing_bitrate.is_none())
+    );
+    assert!(
+        !run.p
+            .log(false)
+            .iter()
+            .any(|(_, e)| matches!(e, PeerEvent::BitrateEstimate { .. }))
+    );
+}
+
+#[test]
+fn a_sender_at_the_estimate_converges_to_the_link_rate_and_follows_a_drop() {
+    let rate = 1_000_000;
+    let mut run = Run::new(11, rate);
+    run.send_for(30 * SEC);
+    let est = run.mean_estimate(5 * SEC);
+    let got = run.received_rate(5 * SEC);
+    println!(
+        "1 Mbit/s link: estimate {:.0} kbit/s, received {:.0} kbit/s over the last 5 s",
+        est / 1000.0,
+        got / 1000.0
+    );
+    let first_near = run
+        .trace
+        .iter()
+        .find(|(_, e)| *e as f64 >= 0.8 * rate as f64)
+        .map(|(t, _)| *t);
+    println!("estimate first within 20% of the link at {first_near:?}");
+    // Probing (without it: 13.8 s). The run is not bit-exact from its seed (DTLS key pairs
+    // come from the OS, so handshake sizes and timings vary): over runs 0.4, 1.15 or 2.65 s.
+    assert!(
+        first_near.is_some_and(|t| t <= 3 * SEC),
+        "probing takes the estimate near the link rate within 3 s: {first_near:?}"
+    );
+    assert!(
+        (est - rate as f64).abs() <= 0.2 * rate as f64,
+        "estimate {est:.0} within 20% of {rate}"
+    );
+    assert!(
+        got >= 0.75 * rate as f64,
+        "the link is used: {got:.0} of {rate}"
+    );
+
+    let low = 500_000;
+    run.set_rate(low);
+    let dropped_at = run.trace.last().unwrap().0;
+    run.send_for(15 * SEC);
+    let followed = run
+        .trace
+        .iter()
+        .find(|(t, e)| *t > dropped_at && *e as f64 <= 1.1 * low as f64)
+        .map(|(t, _)| *t - dropped_at);
+    println!("estimate within 10% above the new capacity {followed:?} after the drop");
+    assert!(
+        followed.is_some_and(|d| d <= 2 * SEC),
+        "the estimate follows the drop within 2 s: {followed:?}"
+    );
+    if std::env::var_os("KAON_BWE_TRACE").is_some() {
+        println!("a: {:?}", run.p.pc_ref(true).media_counters());
+        println!("b: {:?}", run.p.pc_ref(false).media_counters());
+        for (t, e) in run.p.log(true) {
+            if let PeerEvent::BitrateEstimate {
+                bitrate_bps,
+                reason,
+            } = e
+            {
+                println!("{:6.2}s {bitrate_bps} {reason:?}", t.as_secs_f64());
+            }
+        }
+    }
+    let est = run.mean_estimate(5 * SEC);
+    let got = run.received_rate(5 * SEC);
+    println!(
+        "after the drop to 500 kbit/s: estimate {:.0} kbit/s, received {:.0} kbit/s",
+        est / 1000.0,
+        got / 1000.0
+    );
+    // Recovery after the drop is by AIMD near the last overuse (additive) and loss-based
+    // control: over runs the mean of the last 5 s lies between 69% and 91% of the capacity.
+    assert!(
+        est >= 0.6 * low as f64 && est <= 1.2 * low as f64,
+        "estimate {est:.0} settles between 60% and 120% of {low} after the drop"
+    );
+}
