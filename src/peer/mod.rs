@@ -150,8 +150,9 @@ pub struct PeerConfig {
     /// mDNS (draft-ietf-mmusic-mdns-ice-candidates): hide host addresses behind `.local`
     /// names, resolve the peer's. Off by default; see [`MdnsOptions`].
     pub mdns: MdnsOptions,
-    /// Which DTLS versions to speak ([`crate::dtls::VersionPolicy`]); DTLS 1.2 only by
-    /// default.
+    /// Which DTLS versions to speak ([`crate::dtls::VersionPolicy`]): by default DTLS 1.3
+    /// when the peer speaks it (browsers do; kaon's client offers an X25519MLKEM768 key
+    /// share), DTLS 1.2 otherwise.
     pub dtls_versions: crate::dtls::VersionPolicy,
     /// The congestion controller's estimate before any feedback, in bits per second
     /// ([`PeerEvent::BitrateEstimate`] starts here).
@@ -175,7 +176,7 @@ impl Default for PeerConfig {
             media: jsep::codec::default_engine(),
             ntp_epoch: None,
             mdns: MdnsOptions::default(),
-            dtls_versions: crate::dtls::VersionPolicy::Dtls12,
+            dtls_versions: crate::dtls::VersionPolicy::Dtls13OrDtls12,
             start_bitrate: 300_000,
             min_bitrate: 30_000,
             max_bitrate: 10_000_000,
