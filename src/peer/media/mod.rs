@@ -24,6 +24,7 @@
 
 mod negotiate;
 mod rtp;
+mod sample;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -39,6 +40,7 @@ use crate::sdp::Direction;
 
 pub(crate) use negotiate::PendingAssociation;
 pub(crate) use negotiate::sections_of as negotiate_sections_of;
+pub use sample::{SAMPLE_PACKET_SIZE, Writer};
 
 /// A transceiver's index in the connection, stable for its life (W3C transceivers are never
 /// removed from `getTransceivers()` until the connection closes).
@@ -143,6 +145,8 @@ pub struct Transceiver {
     /// packet sent.
     pub(crate) tx: Option<StreamTx>,
     pub(crate) receivers: SmallVec<[Receiver; 1]>,
+    /// Frames in and out (`write_sample`, `PeerEvent::Sample`).
+    pub(crate) frames: sample::Frames,
 }
 
 impl Transceiver {
@@ -387,6 +391,7 @@ impl Media {
             negotiated: None,
             tx: None,
             receivers: SmallVec::new(),
+            frames: Default::default(),
         });
         Ok(self.transceivers.len() - 1)
     }
