@@ -366,9 +366,9 @@ impl Writer<'_> {
     }
 
     /// The negotiated codec frames go out with, as `a=rtpmap` names it (`VP8`, `opus`...).
-    pub fn codec(&self) -> Result<&str, Error> {
+    pub fn codec(&self) -> Result<String, Error> {
         let media = self.pc.media.get().ok_or(Error::NoSuchTransceiver)?;
-        Ok(media.sample_codec(self.ti)?.0.codec.name.as_str())
+        Ok(media.sample_codec(self.ti)?.0.codec.name.clone())
     }
 }
 
