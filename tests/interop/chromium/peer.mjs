@@ -32,6 +32,8 @@
 //   {"cmd":"send-offer","kinds":[K..],"video":C} -> fake camera/microphone tracks sent on sendonly
 //                                        transceivers, video codecs reordered to put C (VP8, VP9,
 //                                        AV1, H264) first; reports {"ev":"offer"}
+//   {"cmd":"stop-tracks"}             -> stops every track we send (framesSent stays final),
+//                                        reports {"ev":"tracks-stopped"}
 //   {"cmd":"quit"}
 // Events out (stdout): {"ev":"ready"}, {"ev":"open","label"}, {"ev":"message","label",
 //   "binary","len","text"|"ok"}, {"ev":"closed","label"}, {"ev":"state","state"} (connection),
@@ -156,6 +158,9 @@ async function sendOffer(kinds, video) {
   await gathered();
   return pc.localDescription.sdp;
 }
+function stopTracks() {
+  for (const s of pc.getSenders()) if (s.track) s.track.stop();
+}
 async function takeAnswer(sdp) { await pc.setRemoteDescription({ type: 'answer', sdp }); }
 async function answerOffer(sdp) {
   await pc.setRemoteDescription({ type: 'offer', sdp });
@@ -257,6 +262,7 @@ try {
       else if (m.cmd === 'add-track') { await page.evaluate((k) => addTrack(k), m.kind); emit({ ev: 'track-added' }); }
       else if (m.cmd === 'recv-offer') emit({ ev: 'offer', sdp: await page.evaluate((k) => recvOffer(k), m.kinds) });
       else if (m.cmd === 'send-offer') emit({ ev: 'offer', sdp: await page.evaluate(([k, v]) => sendOffer(k, v), [m.kinds, m.video]) });
+      else if (m.cmd === 'stop-tracks') { await page.evaluate(() => stopTracks()); emit({ ev: 'tracks-stopped' }); }
       else if (m.cmd === 'close') await page.evaluate((l) => closeChannel(l), m.label);
       else if (m.cmd === 'channels') await page.evaluate((l) => openChannels(l), m.labels);
       else if (m.cmd === 'interleave') await page.evaluate(([l, n]) => interleave(l, n), [m.labels, m.n]);
