@@ -6,6 +6,9 @@
 //!                                     [--answer FILE] [--bind IP] [--duration SECS]
 //! ```
 //!
+//! Like Pion's, it accepts only VP8 and Opus; `save-to-disk-vp9` and `save-to-disk-av1` are
+//! the same program accepting only VP9 or AV1.
+//!
 //! Signalling as in Pion's examples: the browser's offer (base64 of
 //! `{"type":"offer","sdp":"..."}`, on stdin or in `--offer FILE`) and kaon's answer (on stdout
 //! or into `--answer FILE`). The answer receives every audio and video line of the offer.
@@ -13,8 +16,8 @@
 //!
 //! Frames come out of kaon's jitter buffer ([`PeerConnection::set_receive_frames`]): whole,
 //! in order, repaired by NACK/RTX where possible; after a loss it cannot repair it asks for a
-//! keyframe and resumes from it. Video frames go to `--video` (default `output.ivf`; the
-//! negotiated codec must be VP8, VP9 or AV1, the IVF fourcc follows it), Opus packets to
+//! keyframe and resumes from it. Video frames go to `--video` (default `output.ivf`, with the
+//! codec's fourcc), Opus packets to
 //! `--audio` (default `output.ogg`). Recording stops when the browser closes the connection,
 //! or after `--duration` seconds. Prints progress every second (frames, keyframes, bytes,
 //! losses) and a summary; exits with status 1 on any error.
@@ -31,7 +34,9 @@ use std::time::{Duration, Instant};
 use kaon::media::codec::{Codec, frame_info};
 use kaon::media::file::ivf::{IvfHeader, write_frame};
 use kaon::media::file::ogg::{OggOpusWriter, OpusHead, OpusTags};
-use kaon::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, SdpType, TrackKind};
+use kaon::peer::{
+    ConnectionState, MediaEngine, PeerConfig, PeerConnection, PeerEvent, SdpType, TrackKind,
+};
 use kaon::sdp::SessionDescription;
 use kaon_std::Driver;
 
@@ -41,8 +46,14 @@ const USAGE: &str = "usage: save-to-disk [--video OUT.ivf] [--audio OUT.ogg] [--
                      [--answer FILE] [--bind IP] [--duration SECS]";
 
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("save-to-disk: {e}");
+    main_with("save-to-disk", "VP8");
+}
+
+/// Runs the example as `program`, accepting only `video` (VP8, VP9 or AV1) and Opus, as Pion's
+/// save-to-disk examples register only their codec: the browser then sends that one.
+pub fn main_with(program: &str, video: &str) {
+    if let Err(e) = run(video) {
+        eprintln!("{program}: {e}");
         std::process::exit(1);
     }
 }
@@ -185,13 +196,25 @@ impl IvfOut {
     }
 }
 
-fn run() -> Result<()> {
+fn run(video_codec: &str) -> Result<()> {
     let args = args()?;
     let offer = signal::read_offer(args.offer.as_deref())?;
     let socket = UdpSocket::bind(SocketAddr::new(args.bind, 0))
         .map_err(|e| format!("bind {}: {e}", args.bind))?;
     let local = socket.local_addr()?;
-    let mut pc = PeerConnection::new(PeerConfig::default())?;
+    let mut engine = MediaEngine::default();
+    engine.codecs.retain(|c| {
+        c.name.eq_ignore_ascii_case(if c.kind == TrackKind::Audio {
+            "opus"
+        } else {
+            video_codec
+        })
+    });
+    let config = PeerConfig {
+        media: std::sync::Arc::new(engine),
+        ..PeerConfig::default()
+    };
+    let mut pc = PeerConnection::new(config)?;
     pc.add_local_address(local)?;
     pc.set_remote_description(SdpType::Offer, SessionDescription::parse(&offer)?)
         .map_err(|e| format!("the offer: {e}"))?;

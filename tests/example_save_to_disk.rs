@@ -1,4 +1,5 @@
-//! The save-to-disk example against headless Chromium: the page sends its fake camera (VP8)
+//! The save-to-disk examples (VP8, VP9, AV1) against headless Chromium: the page sends its fake
+//! camera (in the codec the example accepts)
 //! and microphone (Opus), the example records them from kaon's frames to IVF and Ogg, the page
 //! stops its tracks and closes. ffprobe must accept both files, ffmpeg must decode them without
 //! an error, and the IVF's frame count must match Chromium's framesSent within the losses the
@@ -78,21 +79,23 @@ fn decodes_cleanly(file: &Path) {
     );
 }
 
-#[test]
-fn save_to_disk_records_chromium_vp8_and_opus_to_files_ffmpeg_decodes() {
-    const TEST: &str = "save_to_disk_records_chromium_vp8_and_opus_to_files_ffmpeg_decodes";
-    if !peer_available(TEST) || !have_ffmpeg(TEST) {
+/// Runs `name` (a save-to-disk example) against Chromium sending `codec` video and Opus, and
+/// checks the files.
+fn save_case(test: &str, name: &str, codec: &str) {
+    if !peer_available(test) || !have_ffmpeg(test) {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("kaon-save-to-disk-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("kaon-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let (video, audio) = (dir.join("out.ivf"), dir.join("out.ogg"));
     let (offer_file, answer_file) = (dir.join("offer.txt"), dir.join("answer.txt"));
-    let program = example("save-to-disk");
+    let program = example(name);
 
     let mut browser = Browser::start();
-    browser.send(r#"{"cmd":"send-offer","kinds":["audio","video"],"video":"VP8"}"#);
+    browser.send(&format!(
+        r#"{{"cmd":"send-offer","kinds":["audio","video"],"video":"{codec}"}}"#
+    ));
     let offer = browser.wait("offer", Duration::from_secs(30), |e| e.is("offer"));
     std::fs::write(&offer_file, signal::encode("offer", offer.get("sdp"))).unwrap();
     let mut run = Running::start(
@@ -149,13 +152,16 @@ fn save_to_disk_records_chromium_vp8_and_opus_to_files_ffmpeg_decodes() {
     let words: Vec<&str> = summary.split_whitespace().collect();
     let recorded: u64 = words[1].parse().unwrap();
     let after_loss: u64 = words[8].trim_start_matches('(').parse().unwrap_or(0);
-    assert_eq!(ffprobe(&video, "v:0", "codec_name"), "vp8");
+    assert_eq!(
+        ffprobe(&video, "v:0", "codec_name"),
+        codec.to_ascii_lowercase()
+    );
     let probed: u64 = ffprobe(&video, "v:0", "nb_read_frames").parse().unwrap();
     assert_eq!(ffprobe(&audio, "a:0", "codec_name"), "opus");
     decodes_cleanly(&video);
     decodes_cleanly(&audio);
     eprintln!(
-        "chromium framesSent {sent}, audio packets sent {audio_sent}; kaon recorded {recorded} \
+        "{name}: chromium framesSent {sent}, audio packets sent {audio_sent}; kaon recorded {recorded} \
          frames ({after_loss} after a loss), ffprobe reads {probed}"
     );
     assert_eq!(probed, recorded, "ffprobe reads every frame written");
@@ -167,4 +173,31 @@ fn save_to_disk_records_chromium_vp8_and_opus_to_files_ffmpeg_decodes() {
         "{recorded} of {sent} frames recorded"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn save_to_disk_records_chromium_vp8_and_opus_to_files_ffmpeg_decodes() {
+    save_case(
+        "save_to_disk_records_chromium_vp8_and_opus_to_files_ffmpeg_decodes",
+        "save-to-disk",
+        "VP8",
+    );
+}
+
+#[test]
+fn save_to_disk_vp9_records_chromium_vp9_to_an_ivf_ffmpeg_decodes() {
+    save_case(
+        "save_to_disk_vp9_records_chromium_vp9_to_an_ivf_ffmpeg_decodes",
+        "save-to-disk-vp9",
+        "VP9",
+    );
+}
+
+#[test]
+fn save_to_disk_av1_records_chromium_av1_to_an_ivf_ffmpeg_decodes() {
+    save_case(
+        "save_to_disk_av1_records_chromium_av1_to_an_ivf_ffmpeg_decodes",
+        "save-to-disk-av1",
+        "AV1",
+    );
 }
