@@ -1,10 +1,14 @@
-//! play-from-disk: sends a video file (IVF: VP8, VP9 or AV1) and an audio file (Ogg Opus) to a
-//! browser, frame by frame at the files' pace (Pion's example of that name).
+//! play-from-disk: sends a video file (IVF: VP8, VP9 or AV1; or H.264 Annex B) and an audio
+//! file (Ogg Opus) to a browser, frame by frame at the files' pace (Pion's example of that
+//! name; `play-h264-from-disk` is the same program taking only H.264).
 //!
 //! ```text
-//! cargo run --example play-from-disk -- [--video FILE.ivf] [--audio FILE.ogg]
-//!                                       [--offer FILE] [--answer FILE] [--bind IP]
+//! cargo run --example play-from-disk -- [--video FILE.ivf|FILE.h264] [--audio FILE.ogg]
+//!                                       [--fps N] [--offer FILE] [--answer FILE] [--bind IP]
 //! ```
+//!
+//! An IVF file carries its frames' timestamps; an H.264 Annex B stream (a file that does not
+//! start with IVF's `DKIF`) does not, so its access units go out at `--fps` (default 30).
 //!
 //! Signalling as in Pion's examples: the browser's offer comes in as base64 of
 //! `{"type":"offer","sdp":"..."}` (on stdin, or in `--offer FILE`; the JSON itself or a bare SDP
@@ -28,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kaon::media::codec::{Codec, frame_info};
+use kaon::media::file::annexb::AnnexBReader;
 use kaon::media::file::ivf::IvfReader;
 use kaon::media::file::ogg::{OggOpusReader, opus_packet_samples};
 use kaon::media::jitter::Sample;
@@ -39,12 +44,17 @@ use kaon_std::Driver;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-const USAGE: &str = "usage: play-from-disk [--video FILE.ivf] [--audio FILE.ogg] [--offer FILE] \
-                     [--answer FILE] [--bind IP]";
+const USAGE: &str = "usage: play-from-disk [--video FILE.ivf|FILE.h264] [--audio FILE.ogg] \
+                     [--fps N] [--offer FILE] [--answer FILE] [--bind IP]";
 
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("play-from-disk: {e}");
+    main_with("play-from-disk", None);
+}
+
+/// Runs the example as `program`; with `only`, the video file must be of that codec.
+pub fn main_with(program: &str, only: Option<Codec>) {
+    if let Err(e) = run(only) {
+        eprintln!("{program}: {e}");
         std::process::exit(1);
     }
 }
@@ -56,6 +66,7 @@ struct Args {
     offer: Option<String>,
     answer: Option<String>,
     bind: Option<IpAddr>,
+    fps: Option<f64>,
 }
 
 fn args() -> Result<Args> {
@@ -69,6 +80,13 @@ fn args() -> Result<Args> {
             "--offer" => a.offer = Some(value()?),
             "--answer" => a.answer = Some(value()?),
             "--bind" => a.bind = Some(value()?.parse()?),
+            "--fps" => {
+                let fps: f64 = value()?.parse()?;
+                if !(fps > 0.0 && fps <= 1000.0) {
+                    return Err(format!("--fps {fps}: want 0 < fps <= 1000").into());
+                }
+                a.fps = Some(fps);
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -96,9 +114,12 @@ fn read(path: &str) -> Result<Bytes> {
     ))
 }
 
-/// The IVF file's frames, at their timestamps; its codec.
-fn video_items(path: &str) -> Result<(Codec, Vec<Item>)> {
+/// The video file's frames, at their timestamps; its codec.
+fn video_items(path: &str, fps: f64) -> Result<(Codec, Vec<Item>)> {
     let file = read(path)?;
+    if !file.starts_with(b"DKIF") {
+        return h264_items(path, &file, fps);
+    }
     let reader = IvfReader::new(&file).map_err(|e| format!("{path}: {e}"))?;
     let h = *reader.header();
     let codec = h.codec().ok_or_else(|| {
@@ -135,6 +156,29 @@ fn video_items(path: &str) -> Result<(Codec, Vec<Item>)> {
     Ok((codec, items))
 }
 
+/// An H.264 Annex B stream's access units, `fps` a second.
+fn h264_items(path: &str, file: &Bytes, fps: f64) -> Result<(Codec, Vec<Item>)> {
+    let mut items = Vec::new();
+    for (i, unit) in AnnexBReader::new(file, false).enumerate() {
+        let seconds = i as f64 / fps;
+        items.push(Item {
+            at: Duration::from_secs_f64(seconds),
+            video: true,
+            keyframe: frame_info(Codec::H264, unit).keyframe,
+            sample: Sample::at(file.slice_ref(unit), (seconds * 90_000.0).round() as u32),
+        });
+    }
+    if items.is_empty() {
+        return Err(format!("{path}: neither IVF nor an H.264 Annex B stream").into());
+    }
+    println!(
+        "video: {path}: H.264 Annex B, {} frames at {fps} fps, {} keyframes",
+        items.len(),
+        items.iter().filter(|i| i.keyframe).count()
+    );
+    Ok((Codec::H264, items))
+}
+
 /// The Ogg file's Opus packets, each lasting what its TOC says.
 fn audio_items(path: &str) -> Result<Vec<Item>> {
     let file = read(path)?;
@@ -161,11 +205,14 @@ fn audio_items(path: &str) -> Result<Vec<Item>> {
     Ok(items)
 }
 
-fn run() -> Result<()> {
+fn run(only: Option<Codec>) -> Result<()> {
     let args = args()?;
     let (codec, mut items) = match &args.video {
         Some(p) => {
-            let (c, v) = video_items(p)?;
+            let (c, v) = video_items(p, args.fps.unwrap_or(30.0))?;
+            if only.is_some_and(|o| o != c) {
+                return Err(format!("{p} is {c:?}, this example plays {:?}", only.unwrap()).into());
+            }
             (Some(c), v)
         }
         None => (None, Vec::new()),
@@ -212,6 +259,7 @@ fn run() -> Result<()> {
         let mime = match codec {
             Codec::Vp8 => "video/VP8",
             Codec::Vp9 => "video/VP9",
+            Codec::H264 => "video/H264",
             _ => "video/AV1",
         };
         pc.set_sample_codec(mid, Some(mime))?;

@@ -1,6 +1,7 @@
-//! The play-from-disk example against headless Chromium: ffmpeg makes a VP8 IVF file and an
-//! Ogg Opus file at test time, the page offers to receive audio and video, the example answers
-//! (Pion's base64 JSON, through files) and plays both files. Chromium's getStats must show
+//! The play-from-disk examples against headless Chromium: ffmpeg makes an IVF file (VP8, VP9,
+//! AV1) or an H.264 Annex B file (for play-h264-from-disk), and an Ogg Opus file, at test time;
+//! the page offers to receive audio and video, the example answers (Pion's base64 JSON, through
+//! files) and plays the files. Chromium's getStats must show
 //! every frame of the file decoded (framesDecoded equal to the file's frame count, at least
 //! one keyframe) and the audio arriving.
 //!
@@ -19,6 +20,7 @@ use std::time::Duration;
 use common::chromium::{Browser, peer_available};
 use common::json_lines::{Ev, json_str};
 use example_support::{Running, example};
+use kaon::media::file::annexb::AnnexBReader;
 use kaon::media::file::ivf::IvfReader;
 
 /// Whether ffmpeg is here (or why the test skips).
@@ -72,8 +74,8 @@ fn inbound(browser: &mut Browser) -> Vec<Ev> {
 
 /// Plays `video` (and `audio`) to Chromium through the example; returns Chromium's inbound
 /// stats once the example is done.
-fn play(test: &str, dir: &Path, video: &Path, audio: Option<&Path>) -> Vec<Ev> {
-    let program = example("play-from-disk");
+fn play(test: &str, name: &str, dir: &Path, video: &Path, audio: Option<&Path>) -> Vec<Ev> {
+    let program = example(name);
     let mut browser = Browser::start();
     browser.send(r#"{"cmd":"recv-offer","kinds":["audio","video"]}"#);
     let offer = browser.wait("offer", Duration::from_secs(30), |e| e.is("offer"));
@@ -105,57 +107,168 @@ fn play(test: &str, dir: &Path, video: &Path, audio: Option<&Path>) -> Vec<Ev> {
     stats
 }
 
-#[test]
-fn play_from_disk_vp8_and_opus_reach_chromium_frame_for_frame() {
-    const TEST: &str = "play_from_disk_vp8_and_opus_reach_chromium_frame_for_frame";
-    if !peer_available(TEST) || !have_ffmpeg(TEST) {
-        return;
-    }
-    let dir = scratch("play-from-disk");
-    let (video, audio) = (dir.join("video.ivf"), dir.join("audio.ogg"));
-    // 3 s at 30 fps, a keyframe each second; no hidden alt-ref frames, so every frame in the
-    // file is one Chromium decodes.
-    ffmpeg(&[
+/// Makes 3 s of 320x240 video at 30 fps with `encoder` into `file`, a keyframe each second and
+/// no frame the decoder does not show (no alt-ref, no lookahead, no B-frames): every frame of
+/// the file is one Chromium decodes.
+fn make_video(file: &Path, encoder: &[&str]) {
+    let mut args = vec![
         "-f",
         "lavfi",
         "-i",
         "testsrc=size=320x240:rate=30",
         "-t",
         "3",
-        "-c:v",
-        "libvpx",
-        "-g",
-        "30",
-        "-auto-alt-ref",
-        "0",
-        "-lag-in-frames",
-        "0",
-        "-b:v",
-        "400k",
-        video.to_str().unwrap(),
-    ]);
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:duration=3",
-        "-c:a",
-        "libopus",
-        audio.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(encoder);
+    args.push(file.to_str().unwrap());
+    ffmpeg(&args);
+}
+
+/// Plays a file made by `encoder` with example `name`, and checks Chromium decodes every
+/// frame of it (and the audio arrives, when there is audio).
+fn play_case(test: &str, name: &str, file: &str, encoder: &[&str], with_audio: bool) {
+    if !peer_available(test) || !have_ffmpeg(test) {
+        return;
+    }
+    let dir = scratch(&format!("{name}-{file}"));
+    let (video, audio) = (dir.join(file), dir.join("audio.ogg"));
+    make_video(&video, encoder);
+    if with_audio {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=3",
+            "-c:a",
+            "libopus",
+            audio.to_str().unwrap(),
+        ]);
+    }
     let data = std::fs::read(&video).unwrap();
-    let frames = IvfReader::new(&data).unwrap().count() as u64;
-    let stats = play(TEST, &dir, &video, Some(&audio));
+    let frames = if data.starts_with(b"DKIF") {
+        IvfReader::new(&data).unwrap().count()
+    } else {
+        AnnexBReader::new(&data, false).count()
+    } as u64;
+    let stats = play(
+        test,
+        name,
+        &dir,
+        &video,
+        with_audio.then_some(audio.as_path()),
+    );
     let decoded = stat(&stats, "video", "frames");
     let keyframes = stat(&stats, "video", "keyframes");
     let audio_packets = stat(&stats, "audio", "packets");
     eprintln!(
-        "file: {frames} frames; chromium: framesDecoded {decoded}, keyFramesDecoded {keyframes}, \
-         video packets lost {}, audio packets {audio_packets}",
+        "{test}: file {frames} frames; chromium: framesDecoded {decoded}, keyFramesDecoded \
+         {keyframes}, video packets lost {}, audio packets {audio_packets}",
         stat(&stats, "video", "lost")
     );
     assert_eq!(decoded, frames, "every frame of the file decoded");
     assert!(keyframes >= 1, "a keyframe decoded");
-    assert!(audio_packets >= 140, "3 s of 20 ms Opus packets arrived");
+    if with_audio {
+        assert!(audio_packets >= 140, "3 s of 20 ms Opus packets arrived");
+    }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn play_from_disk_vp8_and_opus_reach_chromium_frame_for_frame() {
+    play_case(
+        "play_from_disk_vp8_and_opus_reach_chromium_frame_for_frame",
+        "play-from-disk",
+        "video.ivf",
+        &[
+            "-c:v",
+            "libvpx",
+            "-g",
+            "30",
+            "-auto-alt-ref",
+            "0",
+            "-lag-in-frames",
+            "0",
+            "-b:v",
+            "400k",
+        ],
+        true,
+    );
+}
+
+#[test]
+fn play_from_disk_vp9_reaches_chromium_frame_for_frame() {
+    play_case(
+        "play_from_disk_vp9_reaches_chromium_frame_for_frame",
+        "play-from-disk",
+        "video.ivf",
+        &[
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-g",
+            "30",
+            "-auto-alt-ref",
+            "0",
+            "-lag-in-frames",
+            "0",
+            "-b:v",
+            "400k",
+        ],
+        false,
+    );
+}
+
+#[test]
+fn play_from_disk_av1_reaches_chromium_frame_for_frame() {
+    play_case(
+        "play_from_disk_av1_reaches_chromium_frame_for_frame",
+        "play-from-disk",
+        "video.ivf",
+        &[
+            "-c:v",
+            "libaom-av1",
+            "-cpu-used",
+            "8",
+            "-usage",
+            "realtime",
+            "-g",
+            "30",
+            "-lag-in-frames",
+            "0",
+            "-b:v",
+            "400k",
+        ],
+        false,
+    );
+}
+
+#[test]
+fn play_h264_from_disk_reaches_chromium_frame_for_frame() {
+    play_case(
+        "play_h264_from_disk_reaches_chromium_frame_for_frame",
+        "play-h264-from-disk",
+        "video.h264",
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-profile:v",
+            "baseline",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "30",
+            "-bf",
+            "0",
+            "-f",
+            "h264",
+        ],
+        true,
+    );
 }
