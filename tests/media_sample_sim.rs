@@ -243,3 +243,54 @@ fn write_sample_refuses_what_it_cannot_send() {
         Err(kaon::peer::Error::NoSuchTransceiver)
     ));
 }
+
+#[test]
+fn when_both_send_the_repair_wait_follows_the_rtt_and_frames_survive_loss() {
+    let mut p = pair(5);
+    // b sends video too (its add_track takes the offer's transceiver): its sender reports give
+    // it the round trip, which its jitter buffer then waits by.
+    let now = p.now();
+    p.pc(false)
+        .add_track(now, TrackKind::Video, LocalTrack::new("b-cam", &["b"]))
+        .unwrap();
+    p.negotiate_from(false);
+    let lossy = LinkConfig {
+        loss: 0.05,
+        ..LinkConfig::with_latency(40 * MS)
+    };
+    for iface in p.ifaces.clone() {
+        p.sim.set_link(iface, SimDirection::Both, lossy);
+    }
+    let mut video = Vec::new();
+    for i in 0..120 {
+        let now = p.now();
+        let v = vp8(i % 60 == 0, 2500, i as u8);
+        let s = Sample::with_duration(Bytes::from(v.clone()), 3000);
+        p.pc(true).write_sample(now, "1", &s).unwrap();
+        p.pc(false).write_sample(now, "1", &s).unwrap();
+        video.push(v);
+        p.run_for(33 * MS);
+    }
+    p.run_for(2 * SEC);
+    let rtt = p
+        .pc_ref(false)
+        .transceivers()
+        .find_map(|(_, t)| t.sender_stats()?.round_trip_time)
+        .expect("b knows the round trip");
+    let got = samples(&p, "1");
+    println!(
+        "RTT {rtt:?}: {} of 120 frames out, {} after a loss",
+        got.len(),
+        got.iter().filter(|s| s.lost_before).count()
+    );
+    assert!(rtt >= 150 * MS, "the 160 ms path: {rtt:?}");
+    assert!(
+        got.iter()
+            .all(|s| video.iter().any(|v| v[..] == s.data[..]))
+    );
+    assert!(
+        got.len() >= 110,
+        "NACK/RTX repairs most frames: {}",
+        got.len()
+    );
+}

@@ -280,6 +280,11 @@ impl Media {
         let start = pkt.header_len();
         let payload = packet.slice(start..start + pkt.payload().len());
         let (seq, ts, marker) = (pkt.sequence_number(), pkt.timestamp(), pkt.marker());
+        // The wait for repairs follows the round-trip time when we send too (what the peer's
+        // receiver reports give, RFC 3550 §6.4.1); a receive-only side keeps the assumption.
+        if let Some(rtt) = t.tx.as_ref().and_then(|tx| tx.stats().round_trip_time) {
+            t.frames.rx[at].jitter.set_rtt(rtt);
+        }
         t.frames.rx[at].jitter.insert(now, seq, ts, marker, payload);
         if drain(&mut t.frames.rx[at].jitter, mid, events) {
             let _ = self.request_keyframe(now, ti);
