@@ -60,6 +60,8 @@ const JITTER: JitterConfig = JitterConfig {
     keyframe_interval: std::time::Duration::from_millis(500),
     max_ready: 64,
 };
+// mid (1 + 16), abs-send-time (1 + 3) and transport-cc (1 + 2) after the 4-byte header.
+const _: () = assert!(EXTENSION_ROOM >= 28);
 /// The payload budget of one packet.
 const PAYLOAD_MTU: usize = SAMPLE_PACKET_SIZE - RTP_HEADER - EXTENSION_ROOM;
 
@@ -424,5 +426,43 @@ impl PeerConnection {
             f.rx = Vec::new();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::jsep::Codec as SdpCodec;
+
+    fn negotiated(codec: SdpCodec) -> NegotiatedCodec {
+        NegotiatedCodec {
+            send_pt: codec.payload_type,
+            recv_pt: codec.payload_type,
+            rtx: None,
+            codec,
+        }
+    }
+
+    #[test]
+    fn rtpmap_names_map_to_payload_formats_without_regard_to_case() {
+        let opus = negotiated(SdpCodec::audio("OPUS", 111, 48_000, Some(2)));
+        assert_eq!(format_of(&opus), Some(Format::Opus));
+        let av1 = negotiated(SdpCodec::video("av1", 45, ""));
+        assert_eq!(format_of(&av1), Some(Format::Av1));
+        let red = negotiated(SdpCodec::video("red", 63, ""));
+        assert_eq!(format_of(&red), None, "RED has no packetizer");
+        assert!(mime_matches("video/AV1", &av1) && mime_matches("AV1", &av1));
+        assert!(!mime_matches("video/VP8", &av1));
+    }
+
+    #[test]
+    fn h264_packetization_mode_defaults_to_single_nal() {
+        // RFC 6184 §8.1: packetization-mode absent means 0.
+        assert_eq!(h264_mode("profile-level-id=42e01f"), H264Mode::SingleNal);
+        assert_eq!(h264_mode("packetization-mode=0"), H264Mode::SingleNal);
+        assert_eq!(
+            h264_mode("level-asymmetry-allowed=1; packetization-mode=1"),
+            H264Mode::NonInterleaved
+        );
     }
 }
