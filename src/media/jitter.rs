@@ -96,6 +96,29 @@ pub struct Sample {
     pub lost_before: bool,
 }
 
+impl Sample {
+    /// A frame to send that lasts `duration` RTP ticks (for `PeerConnection::write_sample`:
+    /// the next frame's timestamp is this one's plus `duration`).
+    pub fn with_duration(data: Bytes, duration: u32) -> Self {
+        Self {
+            data,
+            rtp_timestamp: 0,
+            duration,
+            keyframe: false,
+            seq_range: (0, 0),
+            lost_before: false,
+        }
+    }
+
+    /// A frame to send at the caller's RTP timestamp `rtp_timestamp` (duration 0).
+    pub fn at(data: Bytes, rtp_timestamp: u32) -> Self {
+        Self {
+            rtp_timestamp,
+            ..Self::with_duration(data, 0)
+        }
+    }
+}
+
 /// What the jitter buffer asks of the application.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JitterEvent {

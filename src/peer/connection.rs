@@ -916,7 +916,7 @@ impl Protocol for PeerConnection {
             && !self.closed
             && let Some(m) = self.media.get_mut()
         {
-            m.handle_timeout(now);
+            m.handle_timeout(now, &mut self.events);
         }
         self.pump(Some(now));
         self.replay_early_dtls(now);

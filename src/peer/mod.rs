@@ -101,8 +101,8 @@ pub use jsep::{
 };
 pub use mdns::MdnsOptions;
 pub use media::{
-    KeyframeKind, LocalTrack, MediaCounters, TrackEvent, Transceiver, TransceiverId,
-    TransceiverInit,
+    KeyframeKind, LocalTrack, MediaCounters, SAMPLE_PACKET_SIZE, TrackEvent, Transceiver,
+    TransceiverId, TransceiverInit, Writer,
 };
 pub use router::{InsertError, MAX_ROUTES_PER_PEER, PeerId, PeerMut, Router, RouterStats};
 pub use stats::StatsReport;
@@ -330,6 +330,15 @@ pub enum PeerEvent {
         /// The packet; parse it with [`RtpPacket`](crate::rtp::RtpPacket).
         packet: bytes::Bytes,
     },
+    /// A whole frame arrived on a transceiver whose frames are on
+    /// ([`set_receive_frames`](PeerConnection::set_receive_frames)): depacketized, in order,
+    /// with its keyframe flag and whether anything was lost before it.
+    Sample {
+        /// The transceiver's mid.
+        mid: Mid,
+        /// The frame.
+        sample: crate::media::jitter::Sample,
+    },
     /// The peer asked for a keyframe on what we send on `mid` (RTCP PLI or FIR).
     KeyframeRequest {
         /// The transceiver's mid.
@@ -445,6 +454,13 @@ pub enum Error {
     /// The outgoing media queue is full: drive `poll_transmit`.
     #[error("the media queue is full")]
     MediaQueueFull,
+    /// No negotiated codec of the transceiver (or none of the chosen mime type) has a payload
+    /// format kaon can packetize.
+    #[error("no negotiated codec to packetize ({0})")]
+    UnsupportedCodec(String),
+    /// The frame could not be packetized (empty, or a unit too large for the mode).
+    #[error(transparent)]
+    Codec(crate::media::codec::CodecError),
     /// A malformed RTP packet.
     #[error(transparent)]
     Rtp(crate::rtp::Error),

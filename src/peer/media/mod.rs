@@ -25,6 +25,7 @@
 mod bwe;
 mod negotiate;
 mod rtp;
+mod sample;
 pub mod stats;
 
 use std::collections::{HashMap, VecDeque};
@@ -41,6 +42,7 @@ use crate::sdp::Direction;
 
 pub(crate) use negotiate::PendingAssociation;
 pub(crate) use negotiate::sections_of as negotiate_sections_of;
+pub use sample::{SAMPLE_PACKET_SIZE, Writer};
 pub use stats::{
     CodecStats, InboundRtpStats, OutboundRtpStats, RemoteInboundRtpStats, RemoteOutboundRtpStats,
     RtpStats,
@@ -149,6 +151,8 @@ pub struct Transceiver {
     /// packet sent.
     pub(crate) tx: Option<StreamTx>,
     pub(crate) receivers: SmallVec<[Receiver; 1]>,
+    /// Frames in and out (`write_sample`, `PeerEvent::Sample`).
+    pub(crate) frames: sample::Frames,
 }
 
 impl Transceiver {
@@ -404,6 +408,7 @@ impl Media {
             negotiated: None,
             tx: None,
             receivers: SmallVec::new(),
+            frames: Default::default(),
         });
         Ok(self.transceivers.len() - 1)
     }

@@ -183,10 +183,12 @@ impl Media {
             self.counters.rtx_received += 1;
         }
         self.counters.rtp_received += 1;
+        let packet = self.rx.split().freeze();
         events.push_back(PeerEvent::Rtp {
             mid,
-            packet: self.rx.split().freeze(),
+            packet: packet.clone(),
         });
+        self.frames_on_packet(now, ti, &packet, events);
     }
 
     /// RFC 8843 §9.2: an unknown SSRC belongs to the transceiver its MID extension names, or
@@ -521,7 +523,8 @@ impl Media {
     }
 
     /// Runs the streams' timers (reports, NACK retries).
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Instant, events: &mut VecDeque<PeerEvent>) {
+        self.frames_timeout(now, events);
         if self.keyed && self.due.is_some_and(|at| at <= now) {
             self.collect_rtcp(now);
         }
@@ -532,7 +535,7 @@ impl Media {
         if !self.keyed {
             return None;
         }
-        self.due
+        earliest(self.due, self.frames_due())
     }
 }
 

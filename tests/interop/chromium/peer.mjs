@@ -31,6 +31,13 @@
 //   {"cmd":"bwe-stats"}               -> reports {"ev":"bwe-stats","available","rtt","bytes","frames"}:
 //                                        availableOutgoingBitrate (bit/s) and currentRoundTripTime of
 //                                        the nominated pair, outbound video bytes and frames encoded
+//   {"cmd":"recv-offer","kinds":[K..]} -> adds a recvonly transceiver per kind (Pion's play-from-disk
+//                                        page), offers, reports {"ev":"offer"}
+//   {"cmd":"send-offer","kinds":[K..],"video":C} -> fake camera/microphone tracks sent on sendonly
+//                                        transceivers, video codecs reordered to put C (VP8, VP9,
+//                                        AV1, H264) first; reports {"ev":"offer"}
+//   {"cmd":"stop-tracks"}             -> stops every track we send (framesSent stays final),
+//                                        reports {"ev":"tracks-stopped"}
 //   {"cmd":"quit"}
 // Events out (stdout): {"ev":"ready"}, {"ev":"open","label"}, {"ev":"message","label",
 //   "binary","len","text"|"ok"}, {"ev":"closed","label"}, {"ev":"state","state"} (connection),
@@ -120,7 +127,7 @@ async function mediaStats() {
   const inbound = [], outbound = [];
   stats.forEach((s) => {
     if (s.type === 'inbound-rtp') inbound.push({ kind: s.kind, mid: s.mid ?? '', ssrc: s.ssrc, packets: s.packetsReceived ?? 0, bytes: s.bytesReceived ?? 0, lost: s.packetsLost ?? 0, frames: s.framesDecoded ?? 0, keyframes: s.keyFramesDecoded ?? 0, nack: s.nackCount ?? 0, pli: s.pliCount ?? 0, fir: s.firCount ?? 0, jitter: s.jitter ?? 0 });
-    if (s.type === 'outbound-rtp') outbound.push({ kind: s.kind, mid: s.mid ?? '', ssrc: s.ssrc, packets: s.packetsSent ?? 0, bytes: s.bytesSent ?? 0, frames: s.framesEncoded ?? 0, nack: s.nackCount ?? 0, pli: s.pliCount ?? 0, fir: s.firCount ?? 0, retransmitted: s.retransmittedPacketsSent ?? 0, retransmittedBytes: s.retransmittedBytesSent ?? 0 });
+    if (s.type === 'outbound-rtp') outbound.push({ kind: s.kind, mid: s.mid ?? '', ssrc: s.ssrc, packets: s.packetsSent ?? 0, bytes: s.bytesSent ?? 0, frames: s.framesEncoded ?? 0, nack: s.nackCount ?? 0, pli: s.pliCount ?? 0, fir: s.firCount ?? 0, sent: s.framesSent ?? 0, retransmitted: s.retransmittedPacketsSent ?? 0, retransmittedBytes: s.retransmittedBytesSent ?? 0 });
   });
   return { ev: 'media-stats', inbound: JSON.stringify(inbound), outbound: JSON.stringify(outbound) };
 }
@@ -148,6 +155,29 @@ async function makeOffer(list, media, recv) {
   await pc.setLocalDescription(await pc.createOffer());
   await gathered();
   return pc.localDescription.sdp;
+}
+async function recvOffer(kinds) {
+  for (const k of kinds) pc.addTransceiver(k, { direction: 'recvonly' });
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered();
+  return pc.localDescription.sdp;
+}
+async function sendOffer(kinds, video) {
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: kinds.includes('audio'), video: kinds.includes('video') });
+  for (const t of stream.getTracks()) {
+    const tr = pc.addTransceiver(t, { direction: 'sendonly', streams: [stream] });
+    if (t.kind === 'video' && video) {
+      const all = RTCRtpReceiver.getCapabilities('video').codecs;
+      const want = 'video/' + video.toLowerCase();
+      tr.setCodecPreferences([...all.filter((c) => c.mimeType.toLowerCase() === want), ...all.filter((c) => c.mimeType.toLowerCase() !== want)]);
+    }
+  }
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered();
+  return pc.localDescription.sdp;
+}
+function stopTracks() {
+  for (const s of pc.getSenders()) if (s.track) s.track.stop();
 }
 async function takeAnswer(sdp) { await pc.setRemoteDescription({ type: 'answer', sdp }); }
 async function answerOffer(sdp) {
@@ -249,6 +279,9 @@ try {
       else if (m.cmd === 'media-stats') emit(await page.evaluate(() => mediaStats()));
       else if (m.cmd === 'bwe-stats') emit(await page.evaluate(() => bweStats()));
       else if (m.cmd === 'add-track') { await page.evaluate((k) => addTrack(k), m.kind); emit({ ev: 'track-added' }); }
+      else if (m.cmd === 'recv-offer') emit({ ev: 'offer', sdp: await page.evaluate((k) => recvOffer(k), m.kinds) });
+      else if (m.cmd === 'send-offer') emit({ ev: 'offer', sdp: await page.evaluate(([k, v]) => sendOffer(k, v), [m.kinds, m.video]) });
+      else if (m.cmd === 'stop-tracks') { await page.evaluate(() => stopTracks()); emit({ ev: 'tracks-stopped' }); }
       else if (m.cmd === 'close') await page.evaluate((l) => closeChannel(l), m.label);
       else if (m.cmd === 'channels') await page.evaluate((l) => openChannels(l), m.labels);
       else if (m.cmd === 'interleave') await page.evaluate(([l, n]) => interleave(l, n), [m.labels, m.n]);

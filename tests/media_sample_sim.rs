@@ -1,0 +1,296 @@
+//! Frames on the PeerConnection in the simulator: `write_sample` on one side, frames out
+//! (`PeerEvent::Sample`) on the other, through loss, and a keyframe request when a reference
+//! is lost for good.
+#![cfg(feature = "sim")]
+
+mod peer_support;
+
+use bytes::Bytes;
+use kaon::media::jitter::Sample;
+use kaon::peer::{ConnectionState, KeyframeKind, LocalTrack, PeerEvent, TrackKind};
+use kaon::rtp::RtpPacket;
+use kaon::sim::{Direction as SimDirection, LinkConfig};
+
+use peer_support::{MS, Pair, SEC};
+
+fn connected(p: &Pair) -> bool {
+    p.state(true) == ConnectionState::Connected && p.state(false) == ConnectionState::Connected
+}
+
+/// `a` sends audio (mid 0) and video (mid 1); `b` receives frames on both.
+fn pair(seed: u64) -> Pair {
+    let mut p = Pair::lan(seed, 10 * MS, 0.0);
+    let now = p.now();
+    let a = p.pc(true);
+    a.add_track(now, TrackKind::Audio, LocalTrack::new("mic", &["s"]))
+        .unwrap();
+    a.add_track(now, TrackKind::Video, LocalTrack::new("cam", &["s"]))
+        .unwrap();
+    p.negotiate();
+    assert!(p.run_until(10 * SEC, connected), "peers connect");
+    for mid in ["0", "1"] {
+        p.pc(false).set_receive_frames(mid, true).unwrap();
+    }
+    p
+}
+
+/// A VP8 frame of `len` bytes: a keyframe (RFC 6386 §9.1: P bit clear, start code, 64x48) or
+/// an interframe, filled with `fill`.
+fn vp8(key: bool, len: usize, fill: u8) -> Vec<u8> {
+    let mut f = vec![fill; len];
+    if key {
+        f[..10].copy_from_slice(&[0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 64, 0, 48, 0]);
+    } else {
+        f[0] = 0x11;
+    }
+    f
+}
+
+fn samples(p: &Pair, mid: &str) -> Vec<Sample> {
+    p.log(false)
+        .iter()
+        .filter_map(|(_, e)| match e {
+            PeerEvent::Sample { mid: m, sample } if *m == mid => Some(sample.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Sends video frames `frames` (of 3 to 4 packets, a keyframe every 30) and as many Opus
+/// frames, one every 33 ms.
+fn send(p: &mut Pair, frames: std::ops::Range<usize>) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let (mut video, mut audio) = (Vec::new(), Vec::new());
+    for i in frames {
+        let now = p.now();
+        let v = vp8(i % 30 == 0, 2500 + 300 * (i % 3), i as u8);
+        p.pc(true)
+            .write_sample(
+                now,
+                "1",
+                &Sample::with_duration(Bytes::from(v.clone()), 3000),
+            )
+            .unwrap();
+        let o = vec![0xfc, i as u8, 1, 2, 3];
+        p.pc(true)
+            .writer("0")
+            .unwrap()
+            .write_sample(now, &Sample::with_duration(Bytes::from(o.clone()), 960))
+            .unwrap();
+        video.push(v);
+        audio.push(o);
+        p.run_for(33 * MS);
+    }
+    p.run_for(SEC);
+    (video, audio)
+}
+
+#[test]
+fn write_sample_frames_arrive_whole_as_sample_events() {
+    let mut p = pair(1);
+    assert_eq!(p.pc(true).writer("1").unwrap().codec().unwrap(), "VP8");
+    let (video, audio) = send(&mut p, 0..60);
+    let got = samples(&p, "1");
+    assert_eq!(got.len(), 60, "every video frame came out");
+    for (i, s) in got.iter().enumerate() {
+        assert_eq!(&s.data[..], &video[i][..], "frame {i} intact");
+        assert_eq!(s.keyframe, i % 30 == 0, "keyframe flag of frame {i}");
+        assert!(!s.lost_before);
+        if i > 0 {
+            assert_eq!(s.duration, 3000, "timestamps follow the durations");
+        }
+    }
+    let got = samples(&p, "0");
+    assert_eq!(got.len(), 60, "every Opus frame came out");
+    assert!(got.iter().zip(&audio).all(|(s, o)| s.data[..] == o[..]));
+    assert!(got.iter().skip(1).all(|s| s.duration == 960));
+    // Packets are at most SAMPLE_PACKET_SIZE, and the marker ends each video frame.
+    let rtp: Vec<_> = p
+        .log(false)
+        .iter()
+        .filter_map(|(_, e)| match e {
+            PeerEvent::Rtp { mid, packet } if *mid == "1" => Some(packet.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(rtp.len() >= 60 * 3);
+    assert!(
+        rtp.iter()
+            .all(|b| b.len() <= kaon::peer::SAMPLE_PACKET_SIZE)
+    );
+    let markers = rtp
+        .iter()
+        .filter(|b| RtpPacket::new_checked(&b[..]).unwrap().marker())
+        .count();
+    assert_eq!(markers, 60);
+}
+
+#[test]
+fn frames_survive_5_percent_loss_through_nack_repair() {
+    let mut p = pair(2);
+    let lossy = LinkConfig {
+        loss: 0.05,
+        reorder: 0.02,
+        reorder_delay: 5 * MS,
+        ..LinkConfig::with_latency(10 * MS)
+    };
+    for iface in p.ifaces.clone() {
+        p.sim.set_link(iface, SimDirection::Both, lossy);
+    }
+    let (video, _) = send(&mut p, 0..90);
+    let got = samples(&p, "1");
+    let intact = got
+        .iter()
+        .filter(|s| video.iter().any(|v| v[..] == s.data[..]))
+        .count();
+    println!(
+        "5% loss: {} of 90 frames out, {intact} intact, {} after a loss, {} RTX",
+        got.len(),
+        got.iter().filter(|s| s.lost_before).count(),
+        p.pc_ref(false).media_counters().rtx_received
+    );
+    assert_eq!(intact, got.len(), "no frame comes out damaged");
+    assert!(
+        got.len() >= 85,
+        "NACK/RTX repairs most frames: {}",
+        got.len()
+    );
+}
+
+#[test]
+fn a_lost_reference_asks_the_sender_for_a_keyframe() {
+    let mut p = pair(3);
+    send(&mut p, 0..10);
+    let before = samples(&p, "1").len();
+    let (a_iface, dead) = (
+        p.ifaces[0],
+        LinkConfig {
+            loss: 1.0,
+            ..LinkConfig::with_latency(10 * MS)
+        },
+    );
+    let alive = LinkConfig::with_latency(10 * MS);
+    // Five frames never reach b...
+    p.sim.set_link(a_iface, SimDirection::Up, dead);
+    send(&mut p, 10..15);
+    // ...and b's NACKs and keyframe requests never reach a while the next frames arrive: the
+    // buffer gives up on the gap, and every interframe after it lacks its reference.
+    p.sim.set_link(a_iface, SimDirection::Up, alive);
+    p.sim.set_link(a_iface, SimDirection::Down, dead);
+    send(&mut p, 15..29);
+    p.sim.set_link(a_iface, SimDirection::Both, alive);
+    send(&mut p, 31..40);
+    let asked = p
+        .log(true)
+        .iter()
+        .any(|(_, e)| matches!(e, PeerEvent::KeyframeRequest { mid, kind: KeyframeKind::Pli } if *mid == "1"));
+    assert!(asked, "the receiver asked for a keyframe");
+    // Interframes after the loss are held back until a keyframe: none came out damaged.
+    assert_eq!(
+        samples(&p, "1").len(),
+        before,
+        "no interframe without its reference"
+    );
+    // The next keyframe resumes the stream and says something was lost before it.
+    let now = p.now();
+    p.pc(true)
+        .write_sample(
+            now,
+            "1",
+            &Sample::with_duration(Bytes::from(vp8(true, 2000, 9)), 3000),
+        )
+        .unwrap();
+    p.run_for(200 * MS);
+    let last = samples(&p, "1").pop().unwrap();
+    assert!(last.keyframe && last.lost_before);
+}
+
+#[test]
+fn write_sample_refuses_what_it_cannot_send() {
+    let mut p = pair(4);
+    let now = p.now();
+    // b's transceivers are recvonly.
+    assert!(matches!(
+        p.pc(false).write_sample(
+            now,
+            "1",
+            &Sample::with_duration(Bytes::from_static(&[1]), 1)
+        ),
+        Err(kaon::peer::Error::NotSending)
+    ));
+    assert!(matches!(
+        p.pc(true)
+            .write_sample(now, "1", &Sample::with_duration(Bytes::new(), 1)),
+        Err(kaon::peer::Error::Codec(_))
+    ));
+    p.pc(true)
+        .set_sample_codec("1", Some("video/Theora"))
+        .unwrap();
+    let sent = p.pc(true).write_sample(
+        now,
+        "1",
+        &Sample::with_duration(Bytes::from_static(&[1]), 1),
+    );
+    assert!(
+        matches!(sent, Err(kaon::peer::Error::UnsupportedCodec(_))),
+        "{sent:?}: no Theora was negotiated"
+    );
+    assert!(matches!(
+        p.pc(true).write_sample(
+            now,
+            "9",
+            &Sample::with_duration(Bytes::from_static(&[1]), 1)
+        ),
+        Err(kaon::peer::Error::NoSuchTransceiver)
+    ));
+}
+
+#[test]
+fn when_both_send_the_repair_wait_follows_the_rtt_and_frames_survive_loss() {
+    let mut p = pair(5);
+    // b sends video too (its add_track takes the offer's transceiver): its sender reports give
+    // it the round trip, which its jitter buffer then waits by.
+    let now = p.now();
+    p.pc(false)
+        .add_track(now, TrackKind::Video, LocalTrack::new("b-cam", &["b"]))
+        .unwrap();
+    p.negotiate_from(false);
+    let lossy = LinkConfig {
+        loss: 0.05,
+        ..LinkConfig::with_latency(40 * MS)
+    };
+    for iface in p.ifaces.clone() {
+        p.sim.set_link(iface, SimDirection::Both, lossy);
+    }
+    let mut video = Vec::new();
+    for i in 0..120 {
+        let now = p.now();
+        let v = vp8(i % 60 == 0, 2500, i as u8);
+        let s = Sample::with_duration(Bytes::from(v.clone()), 3000);
+        p.pc(true).write_sample(now, "1", &s).unwrap();
+        p.pc(false).write_sample(now, "1", &s).unwrap();
+        video.push(v);
+        p.run_for(33 * MS);
+    }
+    p.run_for(2 * SEC);
+    let rtt = p
+        .pc_ref(false)
+        .transceivers()
+        .find_map(|(_, t)| t.sender_stats()?.round_trip_time)
+        .expect("b knows the round trip");
+    let got = samples(&p, "1");
+    println!(
+        "RTT {rtt:?}: {} of 120 frames out, {} after a loss",
+        got.len(),
+        got.iter().filter(|s| s.lost_before).count()
+    );
+    assert!(rtt >= 150 * MS, "the 160 ms path: {rtt:?}");
+    assert!(
+        got.iter()
+            .all(|s| video.iter().any(|v| v[..] == s.data[..]))
+    );
+    assert!(
+        got.len() >= 110,
+        "NACK/RTX repairs most frames: {}",
+        got.len()
+    );
+}
