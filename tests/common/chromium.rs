@@ -139,8 +139,7 @@ impl Browser {
         );
         assert_eq!(s.get("dtlsState"), "connected");
         assert_eq!(s.get("dtlsRole"), role, "Chromium's DTLS role");
-        // DTLS 1.3 (FEFC) with kaon's default, which Chromium 156 settles on; 1.2 (FEFD) when
-        // kaon is pinned to it.
+        // DTLS 1.2 (FEFD) with kaon's default; 1.3 (FEFC) when kaon is configured for it.
         assert!(
             matches!(s.get("tlsVersion"), "FEFC" | "FEFD"),
             "a DTLS version negotiated"
