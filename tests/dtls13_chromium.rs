@@ -97,7 +97,8 @@ impl Browser {
             events,
             seen: Vec::new(),
         };
-        let ready = b.wait("ready", Duration::from_secs(30), |e| e.is("ready"));
+        // A browser's first start on a fresh machine (caches, fonts) can take a while.
+        let ready = b.wait("ready", Duration::from_secs(90), |e| e.is("ready"));
         eprintln!("browser: {}", ready.get("ua"));
         b
     }

@@ -187,7 +187,7 @@ impl Browser {
             stdin,
             events,
         };
-        let ready = b.wait("ready", Duration::from_secs(60));
+        let ready = b.wait("ready", Duration::from_secs(90));
         eprintln!("browser: {}", ready.get("ua"));
         b
     }

@@ -83,7 +83,7 @@ impl Browser {
             stdin,
             events,
         };
-        b.wait("ready", Duration::from_secs(30));
+        b.wait("ready", Duration::from_secs(90));
         b
     }
 
