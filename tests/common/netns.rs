@@ -15,12 +15,15 @@ pub struct Netns {
 }
 
 impl Netns {
-    /// Creates `kaon-<tag>-<pid>` with its loopback up.
+    /// Creates `kaon-<tag>-<pid>-<n>` with its loopback up (`n` counts this process's
+    /// namespaces, so tests running at once never pick the same name).
     pub fn create(tag: &str) -> Result<Self, String> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let ip = super::which("ip")
             .or_else(|| Some(PathBuf::from("/usr/sbin/ip")).filter(|p| p.exists()))
             .ok_or("the ip command (apt: iproute2)")?;
-        let name = format!("kaon-{tag}-{}", std::process::id());
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("kaon-{tag}-{}-{n}", std::process::id());
         run(&ip, &["netns", "add", &name])?;
         let ns = Self { ip, name };
         ns.ip(&["link", "set", "lo", "up"])?;
