@@ -5,6 +5,7 @@
 //! skipped with a printed reason otherwise.
 #![allow(dead_code)]
 
+pub mod aiortc;
 pub mod chromium;
 pub mod json_lines;
 pub mod kaon_peer;
