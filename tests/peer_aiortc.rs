@@ -735,61 +735,6 @@ const LOSS_INNER: &str = "KAON_AIORTC_LOSS_INNER";
 /// Percent of UDP datagrams the namespace drops, each way.
 const LOSS_PERCENT: u32 = 5;
 
-/// A network namespace of our own with only `lo`, where nftables drops a share of all UDP;
-/// deleted on drop.
-struct LossyNamespace(String);
-
-impl LossyNamespace {
-    /// Creates it, or says why it cannot (not root, no `ip` or `nft`).
-    fn create(percent: u32) -> Result<Self, String> {
-        for tool in ["ip", "nft"] {
-            if common::which(tool).is_none() {
-                return Err(format!("no `{tool}` on PATH"));
-            }
-        }
-        let ns = Self(format!("kaon-aiortc-{}", std::process::id()));
-        ns.run("ip", &["netns", "add", &ns.0])?;
-        let drop = format!("meta l4proto udp numgen random mod 100 < {percent} counter drop");
-        let nft = |command: &str| {
-            let mut args = vec!["netns", "exec", &ns.0, "nft"];
-            args.extend(command.split(' '));
-            ns.run("ip", &args)
-        };
-        ns.run(
-            "ip",
-            &["netns", "exec", &ns.0, "ip", "link", "set", "lo", "up"],
-        )?;
-        nft("add table inet loss")?;
-        nft("add chain inet loss out { type filter hook output priority 0 ; }")?;
-        nft(&format!("add rule inet loss out {drop}"))?;
-        Ok(ns)
-    }
-
-    fn run(&self, program: &str, args: &[&str]) -> Result<(), String> {
-        let out = Command::new(program)
-            .args(args)
-            .output()
-            .map_err(|e| format!("{program}: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{program} {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
-    }
-}
-
-impl Drop for LossyNamespace {
-    fn drop(&mut self) {
-        if let Err(e) = self.run("ip", &["netns", "delete", &self.0]) {
-            eprintln!("could not delete namespace {}: {e}", self.0);
-        }
-    }
-}
-
 /// Reliable channels against aiortc when 5% of datagrams are lost each way: the handshakes
 /// (ICE, DTLS flights, SCTP INIT, DCEP) recover, and every message of every size arrives
 /// intact and, on the ordered channel, in order, through both stacks' retransmissions.
@@ -806,7 +751,10 @@ fn reliable_channels_survive_5pct_loss_against_aiortc() {
     if std::env::var_os(LOSS_INNER).is_some() {
         return lossy_session(&python);
     }
-    let ns = match LossyNamespace::create(LOSS_PERCENT) {
+    let ns = match common::netns::Netns::create("aiortc").and_then(|ns| {
+        ns.drop_udp(LOSS_PERCENT)?;
+        Ok(ns)
+    }) {
         Ok(ns) => ns,
         Err(why) => {
             eprintln!("skipping {TEST}: cannot make a lossy network namespace ({why})");
@@ -814,9 +762,8 @@ fn reliable_channels_survive_5pct_loss_against_aiortc() {
         }
     };
     let exe = std::env::current_exe().expect("test binary");
-    let mut inner = Command::new("ip")
-        .args(["netns", "exec", &ns.0])
-        .arg(exe)
+    let mut inner = ns
+        .command(exe)
         .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
         .env(LOSS_INNER, "1")
         .spawn()
@@ -836,7 +783,7 @@ fn reliable_channels_survive_5pct_loss_against_aiortc() {
     // The counter proves the loss happened.
     if let Ok(out) = Command::new("ip")
         .args([
-            "netns", "exec", &ns.0, "nft", "list", "chain", "inet", "loss", "out",
+            "netns", "exec", &ns.name, "nft", "list", "chain", "inet", "loss", "out",
         ])
         .output()
     {

@@ -30,6 +30,27 @@ impl Netns {
         Ok(ns)
     }
 
+    /// Has nftables drop a random `percent` of the UDP datagrams leaving any interface of the
+    /// namespace (`lo` included), so both peers inside lose that share each way. Needs `nft`.
+    pub fn drop_udp(&self, percent: u32) -> Result<(), String> {
+        let nft = super::which("nft").ok_or("the nft command (apt: nftables)")?;
+        let rule = format!(
+            "add rule inet loss out meta l4proto udp numgen random mod 100 < {percent} counter drop"
+        );
+        for command in [
+            "add table inet loss",
+            "add chain inet loss out { type filter hook output priority 0 ; }",
+            &rule,
+        ] {
+            let mut args = vec!["netns", "exec", &self.name];
+            let nft = nft.to_str().ok_or("nft path")?;
+            args.push(nft);
+            args.extend(command.split(' '));
+            run(&self.ip, &args)?;
+        }
+        Ok(())
+    }
+
     /// Runs `ip ARGS` inside the namespace.
     pub fn ip(&self, args: &[&str]) -> Result<(), String> {
         let mut all = vec!["-n", &self.name];
