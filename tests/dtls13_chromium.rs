@@ -16,15 +16,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
-use common::json_lines::{Ev, json_str};
+use common::chromium::{Browser, peer_available};
+use common::json_lines::json_str;
 use common::kaon_peer::{KaonPeer as Kaon, bind};
 use kaon::datachannel::{ChannelConfig, ChannelId};
 use kaon::dtls::{Config, Endpoint, Identity, Role, VersionPolicy};
@@ -32,143 +29,26 @@ use kaon::peer::{PeerConfig, PeerConnection, PeerEvent, SdpType};
 use kaon::sdp::SessionDescription;
 use kaon::{Datagram, Protocol};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-
 /// One Chromium at a time: two cores, and each browser takes most of one while it starts.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn script_dir() -> PathBuf {
-    common::repo_root().join("tests/interop/chromium")
-}
-
-fn peer_available(test: &str) -> bool {
-    if !PathBuf::from(CHROMIUM).is_file() {
-        return common::missing_peer(test, CHROMIUM);
-    }
-    if common::which("node").is_none() {
-        return common::missing_peer(test, "node");
-    }
-    if !script_dir().join("node_modules/playwright-core").is_dir() {
-        return common::missing_peer(
-            test,
-            "tests/interop/chromium/node_modules (run npm ci there)",
-        );
-    }
-    true
-}
-
-/// `node peer.mjs` and its JSON-lines events.
-struct Browser {
-    child: Child,
-    stdin: ChildStdin,
-    events: Receiver<String>,
-    seen: Vec<Ev>,
-}
-
-impl Browser {
-    fn start() -> Self {
-        let mut child = Command::new("node")
-            .arg("peer.mjs")
-            .current_dir(script_dir())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start node peer.mjs");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, events) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("peer.mjs: {line}");
-            }
-        });
-        let mut b = Self {
-            child,
-            stdin,
-            events,
-            seen: Vec::new(),
-        };
-        // A browser's first start on a fresh machine (caches, fonts) can take a while.
-        let ready = b.wait("ready", Duration::from_secs(90), |e| e.is("ready"));
-        eprintln!("browser: {}", ready.get("ua"));
-        b
-    }
-
-    fn send(&mut self, json: &str) {
-        writeln!(self.stdin, "{json}").expect("write to peer.mjs");
-        self.stdin.flush().expect("flush peer.mjs");
-    }
-
-    fn wait(&mut self, what: &str, limit: Duration, pred: impl Fn(&Ev) -> bool) -> Ev {
-        if let Some(i) = self.seen.iter().position(&pred) {
-            return self.seen.remove(i);
-        }
-        let end = Instant::now() + limit;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(left) {
-                Ok(line) => {
-                    let ev = Ev::parse(&line)
-                        .unwrap_or_else(|| panic!("peer.mjs printed a non-event: {line}"));
-                    assert!(!ev.is("error"), "browser error: {}", ev.get("what"));
-                    if pred(&ev) {
-                        return ev;
-                    }
-                    self.seen.push(ev);
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!("browser: no {what} within {limit:?}; seen {:?}", self.seen)
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!("browser: peer.mjs ended while waiting for {what}")
-                }
-            }
-        }
-    }
-
-    /// Chromium's getStats transport: (tlsVersion, dtlsRole, dtlsCipher).
-    fn transport(&mut self) -> (String, String, String) {
-        self.send(r#"{"cmd":"stats"}"#);
-        let s = self.wait("stats", Duration::from_secs(10), |e| e.is("stats"));
-        eprintln!(
-            "chromium transport: dtls {} {} role {} ({})",
-            s.get("dtlsState"),
-            s.get("tlsVersion"),
-            s.get("dtlsRole"),
-            s.get("dtlsCipher"),
-        );
-        assert_eq!(s.get("dtlsState"), "connected");
-        (
-            s.get("tlsVersion").to_string(),
-            s.get("dtlsRole").to_string(),
-            s.get("dtlsCipher").to_string(),
-        )
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = writeln!(self.stdin, r#"{{"cmd":"quit"}}"#);
-        let _ = self.stdin.flush();
-        let end = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Chromium's getStats transport: (tlsVersion, dtlsRole, dtlsCipher).
+fn transport(browser: &mut Browser) -> (String, String, String) {
+    browser.send(r#"{"cmd":"stats"}"#);
+    let s = browser.wait("stats", Duration::from_secs(10), |e| e.is("stats"));
+    eprintln!(
+        "chromium transport: dtls {} {} role {} ({})",
+        s.get("dtlsState"),
+        s.get("tlsVersion"),
+        s.get("dtlsRole"),
+        s.get("dtlsCipher"),
+    );
+    assert_eq!(s.get("dtlsState"), "connected");
+    (
+        s.get("tlsVersion").to_string(),
+        s.get("dtlsRole").to_string(),
+        s.get("dtlsCipher").to_string(),
+    )
 }
 
 fn config(versions: VersionPolicy) -> PeerConfig {
@@ -257,7 +137,7 @@ fn chromium_offers(versions: VersionPolicy) -> ((String, String, String), (Strin
     ));
     let id = opened(&mut browser, &mut kaon, "chat", true);
     chat(&mut browser, &mut kaon, "chat", id);
-    (browser.transport(), kaon_transport(&kaon))
+    (transport(&mut browser), kaon_transport(&kaon))
 }
 
 /// kaon offers one channel; Chromium answers (`active`: the DTLS client).
@@ -289,7 +169,7 @@ fn kaon_offers(versions: VersionPolicy) -> ((String, String, String), (String, S
     let mut kaon = Kaon::spawn(pc, socket, early, Duration::from_secs(10), String::new);
     let id = opened(&mut browser, &mut kaon, "chat", false);
     chat(&mut browser, &mut kaon, "chat", id);
-    (browser.transport(), kaon_transport(&kaon))
+    (transport(&mut browser), kaon_transport(&kaon))
 }
 
 #[test]
