@@ -448,11 +448,6 @@ impl Media {
         let (at, ntp) = *self.ntp_anchor.get_or_insert((now, NTP_START));
         crate::media::stream::NtpEpoch { at, ntp }
     }
-
-    /// NTP time (32.32) for `now`.
-    pub fn ntp(&mut self, now: Instant) -> u64 {
-        self.epoch(now).ntp_at(now)
-    }
 }
 
 /// The NTP time kaon's RTCP clock starts from when the application gives none: 2026-01-01.

@@ -340,9 +340,10 @@ impl Media {
             return Err(Error::MediaQueueFull);
         }
         let pkt = RtpPacket::new_checked(packet).map_err(Error::Rtp)?;
-        let ntp = self.ntp(now);
         let epoch = self.epoch(now);
-        let seed = self.rng.u64();
+        let ntp = epoch.ntp_at(now);
+        // The send stream's seed is drawn once, with the first packet.
+        let seed = self.transceivers[ti].tx.is_none().then(|| self.rng.u64());
         let t = &mut self.transceivers[ti];
         if !t.sending() {
             return Err(Error::NotSending);
@@ -383,7 +384,7 @@ impl Media {
                 let first = &n.codecs[0];
                 let mut cfg = StreamTxConfig::new(t.ssrc, first.codec.clock_rate, epoch);
                 cfg.cname = self.cname.clone();
-                cfg.seed = Some(seed);
+                cfg.seed = seed;
                 if first.codec.has_feedback("nack") {
                     cfg.rtx = first.rtx.map(|(send, _)| Rtx {
                         ssrc: t.rtx_ssrc,

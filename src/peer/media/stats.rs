@@ -162,20 +162,15 @@ pub struct CodecStats {
     pub sdp_fmtp_line: String,
 }
 
-fn codec_id(t: &Transceiver, pt: u8, recv: bool) -> Option<String> {
-    let n = t.negotiated.as_ref()?;
-    let c = n.codecs.iter().find(|c| {
-        if recv {
-            c.recv_pt == pt
-        } else {
-            c.send_pt == pt
-        }
-    })?;
-    Some(format!(
-        "C{}{}",
-        if recv { 'I' } else { 'O' },
-        if recv { c.recv_pt } else { c.send_pt }
-    ))
+/// The `codec` entry id of a transceiver's first codec (the one reported as in use), as
+/// received (`CI<pt>`) or sent (`CO<pt>`).
+fn codec_id(t: &Transceiver, recv: bool) -> Option<String> {
+    let c = t.negotiated.as_ref()?.codecs.first()?;
+    Some(if recv {
+        format!("CI{}", c.recv_pt)
+    } else {
+        format!("CO{}", c.send_pt)
+    })
 }
 
 /// The RTP stats of these transceivers.
@@ -209,11 +204,7 @@ pub(crate) fn collect(transceivers: &[Transceiver]) -> RtpStats {
                 ssrc,
                 kind: t.kind,
                 mid: mid.clone(),
-                codec_id: t
-                    .negotiated
-                    .as_ref()
-                    .and_then(|n| n.codecs.first())
-                    .and_then(|c| codec_id(t, c.recv_pt, true)),
+                codec_id: codec_id(t, true),
                 packets_received: st.packets_received,
                 bytes_received: st.bytes_received,
                 header_bytes_received: st.header_bytes_received,
@@ -248,11 +239,7 @@ pub(crate) fn collect(transceivers: &[Transceiver]) -> RtpStats {
             ssrc,
             kind: t.kind,
             mid: mid.clone(),
-            codec_id: t
-                .negotiated
-                .as_ref()
-                .and_then(|n| n.codecs.first())
-                .and_then(|c| codec_id(t, c.send_pt, false)),
+            codec_id: codec_id(t, false),
             packets_sent: st.packets_sent,
             bytes_sent: st.bytes_sent,
             header_bytes_sent: st.header_bytes_sent,
