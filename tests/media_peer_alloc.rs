@@ -214,7 +214,7 @@ fn media_through_the_whole_connection_allocates_almost_nothing_per_packet() {
     assert_eq!(w.events, 0, "handing packets out allocates nothing");
     // The buffer pools may still grow by one now and then.
     assert!(per(w.write) < 0.01 && per(w.transmit) < 0.01, "{w:?}");
-    // The TWCC arrival record (a BTreeMap) allocates a node now and then.
+    // Growth of pools and of the TWCC arrival record's deque now and then.
     assert!(per(w.rtp_in) < 0.25, "{w:?}");
 }
 

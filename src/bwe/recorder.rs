@@ -3,7 +3,7 @@
 
 use super::PacketResult;
 use crate::wire::serial::Unwrapper16;
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// The recorder's configuration.
@@ -47,7 +47,10 @@ pub struct FeedbackRecorder {
     config: RecorderConfig,
     unwrapper: Unwrapper16,
     epoch: Option<Instant>,
-    arrivals: BTreeMap<u64, Duration>,
+    /// Arrivals by transport-wide sequence number, sorted and unique: packets come nearly in
+    /// order, so an arrival is almost always a push at the back, and the deque's capacity stops
+    /// growing at its bound (no allocation per packet, as a tree's nodes would cost).
+    arrivals: VecDeque<(u64, Duration)>,
     /// The first sequence number not yet reported.
     next_unreported: Option<u64>,
     /// The lowest sequence number that arrived late, below `next_unreported`.
@@ -93,13 +96,15 @@ impl FeedbackRecorder {
             None => self.next_unreported = Some(seq),
             _ => {}
         }
-        self.arrivals.entry(seq).or_insert(arrival);
+        if let Err(i) = self.arrivals.binary_search_by_key(&seq, |a| a.0) {
+            self.arrivals.insert(i, (seq, arrival));
+        }
         // Keep memory bounded: old arrivals, and never more than a few reports' worth.
         let keep_after = arrival.saturating_sub(self.config.history);
-        while let Some((&s, &t)) = self.arrivals.first_key_value() {
+        while let Some(&(s, t)) = self.arrivals.front() {
             let reported = self.next_unreported.is_some_and(|n| s < n);
             if (reported && t < keep_after) || self.arrivals.len() > 4 * self.config.max_results {
-                self.arrivals.pop_first();
+                self.arrivals.pop_front();
             } else {
                 break;
             }
@@ -127,7 +132,7 @@ impl FeedbackRecorder {
         let Some(next) = self.next_unreported else {
             return false;
         };
-        self.late.is_some() || self.arrivals.range(next..).next().is_some()
+        self.late.is_some() || self.arrivals.back().is_some_and(|a| a.0 >= next)
     }
 
     /// The next report, if one is due at `now`.
@@ -141,7 +146,7 @@ impl FeedbackRecorder {
         }
         self.requested = false;
         let next = self.next_unreported?;
-        let (&last, _) = self.arrivals.last_key_value()?;
+        let &(last, _) = self.arrivals.back()?;
         let mut first = self.late.unwrap_or(next).min(next);
         let end = last.max(next.saturating_sub(1));
         let max = self.config.max_results as u64;
@@ -149,10 +154,15 @@ impl FeedbackRecorder {
             first = end + 1 - max;
         }
         let mut packets = Vec::with_capacity((end - first + 1) as usize);
-        let mut known = self.arrivals.range(first..=end).peekable();
+        let from = self.arrivals.partition_point(|a| a.0 < first);
+        let mut known = self
+            .arrivals
+            .range(from..)
+            .take_while(|a| a.0 <= end)
+            .peekable();
         for seq in first..=end {
             let arrival = match known.peek() {
-                Some(&(&s, &t)) if s == seq => {
+                Some(&&(s, t)) if s == seq => {
                     known.next();
                     Some(t)
                 }
