@@ -27,6 +27,16 @@ use kaon_std::Driver;
 
 const DATAGRAMS: u32 = 20;
 
+/// `eprintln!` in one `write` call: the two demo peers share one standard error, and Rust's
+/// unbuffered stderr would otherwise interleave their lines piece by piece.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let mut line = format!($($arg)*);
+        line.push('\n');
+        let _ = io::stderr().lock().write_all(line.as_bytes());
+    }};
+}
+
 const USAGE: &str = "usage: ice_p2p --demo [--bind IP] | --role controlling|controlled [--bind IP]";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -141,28 +151,28 @@ fn peer(controlling: bool, ip: IpAddr) -> Result<(), Box<dyn std::error::Error>>
                 if connected.is_none() {
                     connected = Some(start.elapsed() - signalled);
                     let pair = driver.call(|a: &mut Agent, _| a.selected_pair()).flatten();
-                    eprintln!(
+                    say!(
                         "[{name}] {s:?} after {:?} of checks on {pair:?}",
                         connected.unwrap()
                     );
                 }
             }
             Ok(IceEvent::StateChanged(IceState::Failed)) => return Err("ICE failed".into()),
-            Ok(IceEvent::StateChanged(s)) => eprintln!("[{name}] ICE {s:?}"),
+            Ok(IceEvent::StateChanged(s)) => say!("[{name}] ICE {s:?}"),
             Ok(IceEvent::SelectedPairChanged { local, remote }) => {
-                eprintln!("[{name}] selected pair {local} <-> {remote}");
+                say!("[{name}] selected pair {local} <-> {remote}");
             }
             Ok(IceEvent::Data { contents, .. }) => {
                 received += 1;
                 if received == 1 || received == DATAGRAMS {
-                    eprintln!("[{name}] got {:?}", String::from_utf8_lossy(&contents));
+                    say!("[{name}] got {:?}", String::from_utf8_lossy(&contents));
                 }
             }
             // Host candidates only: all of them went out before "end". A later one would need
             // another round of signalling, which this example does not have.
             Ok(IceEvent::LocalCandidate(c)) => {
                 if !sent_candidates.contains(&c.to_string()) {
-                    eprintln!("[{name}] late candidate, not sent: {c}");
+                    say!("[{name}] late candidate, not sent: {c}");
                 }
             }
             Ok(IceEvent::GatheringComplete) => {}
@@ -173,13 +183,13 @@ fn peer(controlling: bool, ip: IpAddr) -> Result<(), Box<dyn std::error::Error>>
             let msg = format!("datagram {sent} from the {name} side").into_bytes();
             match driver.call(move |a: &mut Agent, _| a.send(&msg)) {
                 Some(Ok(_)) => sent += 1,
-                Some(Err(e)) => eprintln!("[{name}] send refused: {e}"),
+                Some(Err(e)) => say!("[{name}] send refused: {e}"),
                 None => return Err("the driver stopped".into()),
             }
         }
     }
     let rtt = driver.call(|a: &mut Agent, _| a.selected_rtt()).flatten();
-    eprintln!(
+    say!(
         "[{name}] signalling {signalled:?}, sent {sent}, received {received}/{DATAGRAMS}, \
          check RTT {rtt:?}, total {:?}",
         start.elapsed()
