@@ -50,7 +50,7 @@ fn samples(p: &Pair, mid: &str) -> Vec<Sample> {
     p.log(false)
         .iter()
         .filter_map(|(_, e)| match e {
-            PeerEvent::Sample { mid: m, sample } if *m == mid => Some(sample.clone()),
+            PeerEvent::Sample { mid: m, sample, .. } if *m == mid => Some(sample.clone()),
             _ => None,
         })
         .collect()
@@ -202,6 +202,43 @@ fn a_lost_reference_asks_the_sender_for_a_keyframe() {
     p.run_for(200 * MS);
     let last = samples(&p, "1").pop().unwrap();
     assert!(last.keyframe && last.lost_before);
+}
+
+#[test]
+fn each_sample_names_the_source_it_came_from() {
+    let mut p = pair(5);
+    send(&mut p, 0..30);
+    let sent = |mid: &str| {
+        p.pc_ref(true)
+            .transceivers()
+            .find(|(_, t)| t.mid().is_some_and(|m| m == mid))
+            .map(|(_, t)| t.ssrc())
+            .unwrap()
+    };
+    let (audio, video) = (sent("0"), sent("1"));
+    assert_ne!(audio, video);
+    let tracks: Vec<(String, u32)> = p
+        .log(false)
+        .iter()
+        .filter_map(|(_, e)| match e {
+            PeerEvent::Track(t) => Some((t.mid.to_string(), t.ssrc)),
+            _ => None,
+        })
+        .collect();
+    let mut counted = [0, 0];
+    for (_, e) in p.log(false) {
+        if let PeerEvent::Sample { mid, ssrc, rid, .. } = e {
+            let (i, want) = if *mid == "0" { (0, audio) } else { (1, video) };
+            assert_eq!(*ssrc, want, "a frame on mid {mid} names its sender's SSRC");
+            assert!(
+                tracks.contains(&(mid.to_string(), *ssrc)),
+                "the SSRC its track event gave"
+            );
+            assert_eq!(*rid, None, "no rid without simulcast");
+            counted[i] += 1;
+        }
+    }
+    assert_eq!(counted, [30, 30], "every frame checked");
 }
 
 #[test]
