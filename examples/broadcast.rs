@@ -189,8 +189,9 @@ struct State {
     last_request: Option<Instant>,
     /// A request is owed (a viewer joined within the interval of the last one).
     request_owed: bool,
-    /// The summary last printed, so an idle server stays quiet.
+    /// The summary and repair lines last printed, so an idle server stays quiet.
     last_summary: String,
+    last_repairs: String,
 }
 
 struct Server {
@@ -689,6 +690,54 @@ fn summary(server: &Server, force: bool) {
     }
 }
 
+/// Losses and their repair, printed when they changed: what the publisher's stream lost on
+/// its way in and how much NACK/RTX got back, and what viewers asked to have sent again.
+async fn repairs(server: &Server) {
+    let (publisher, viewers) = {
+        let s = lock(&server.state);
+        let viewers: Vec<PeerId> = lock(&server.forward).viewers.iter().map(|v| v.id).collect();
+        (s.publisher, viewers)
+    };
+    let Some(totals) = server
+        .driver
+        .call(move |router, _| {
+            let (mut lost, mut repaired, mut nacks_sent) = (0i64, 0u64, 0u64);
+            if let Some(pc) = publisher.and_then(|id| router.get(id)) {
+                for (_, t) in pc.transceivers() {
+                    for (_, r) in t.receiver_stats() {
+                        lost += r.packets_lost;
+                        repaired += r.packets_repaired;
+                        nacks_sent += r.nack_count;
+                    }
+                }
+            }
+            let (mut nacks, mut resent) = (0u64, 0u64);
+            for id in viewers {
+                let Some(pc) = router.get(id) else { continue };
+                for x in pc.transceivers().filter_map(|(_, t)| t.sender_stats()) {
+                    nacks += x.nack_count;
+                    resent += x.retransmitted_packets_sent;
+                }
+            }
+            (lost, repaired, nacks_sent, nacks, resent)
+        })
+        .await
+    else {
+        return;
+    };
+    let (lost, repaired, nacks_sent, nacks, resent) = totals;
+    let line = format!(
+        "repairs: from the publisher {lost} packets lost, {repaired} repaired by retransmission \
+         ({nacks_sent} NACKs sent); to the viewers {nacks} NACKs answered with {resent} \
+         retransmissions"
+    );
+    let mut s = lock(&server.state);
+    if line != s.last_repairs {
+        println!("{line}");
+        s.last_repairs = line;
+    }
+}
+
 /// Four times a second: pays owed keyframe requests, asks again for viewers still waiting for
 /// one, reclaims sessions that did not connect, removes closed ones; prints the summary each
 /// second.
@@ -740,6 +789,7 @@ async fn janitor(server: Arc<Server>) {
         }
         if ticks.is_multiple_of(4) {
             summary(&server, false);
+            repairs(&server).await;
             server.http_stats.report();
         }
     }

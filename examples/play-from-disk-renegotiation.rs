@@ -498,9 +498,21 @@ async fn play(
         }
         if Instant::now() >= report {
             report += Duration::from_secs(1);
+            let m = mid.clone();
+            let (nacks, resent) = driver
+                .call(move |pc, _| {
+                    let t = pc
+                        .transceivers()
+                        .find(|(_, t)| t.mid().is_some_and(|x| x == m.as_str()));
+                    t.and_then(|(_, t)| t.sender_stats())
+                        .map_or((0, 0), |x| (x.nack_count, x.retransmitted_packets_sent))
+                })
+                .await
+                .unwrap_or_default();
             println!(
                 "session {n}: mid {mid}: {} frames ({keyframes} keyframes, {bytes} bytes), \
-                 {skipped} skipped to a keyframe, {loops} loops of the file",
+                 {skipped} skipped to a keyframe, {loops} loops of the file; {nacks} NACKs \
+                 answered with {resent} retransmissions",
                 player.frames.load(Ordering::Relaxed)
             );
         }

@@ -486,6 +486,46 @@ fn closing(server: &Server, id: PeerId, s: &mut Session) {
     });
 }
 
+/// Each connected session's losses and their repair: what its incoming tracks lost and NACK/RTX
+/// got back, what the browser asked to have sent again on the swapped track.
+async fn repairs(server: &Server) {
+    let ids: Vec<(PeerId, u64)> = lock(&server.sessions)
+        .iter()
+        .filter(|(_, s)| s.connected && s.remove_at.is_none())
+        .map(|(id, s)| (*id, s.n))
+        .collect();
+    let lines = server
+        .driver
+        .call(move |router, _| {
+            let mut lines = Vec::new();
+            for (id, n) in ids {
+                let Some(pc) = router.get(id) else { continue };
+                let (mut lost, mut repaired, mut nacks, mut resent) = (0i64, 0u64, 0u64, 0u64);
+                for (_, t) in pc.transceivers() {
+                    for (_, r) in t.receiver_stats() {
+                        lost += r.packets_lost;
+                        repaired += r.packets_repaired;
+                    }
+                    if let Some(x) = t.sender_stats() {
+                        nacks += x.nack_count;
+                        resent += x.retransmitted_packets_sent;
+                    }
+                }
+                lines.push(format!(
+                    "session {n}: repairs: incoming {lost} packets lost, {repaired} repaired by \
+                     retransmission; outgoing {nacks} NACKs answered with {resent} \
+                     retransmissions"
+                ));
+            }
+            lines
+        })
+        .await
+        .unwrap_or_default();
+    for l in lines {
+        println!("{l}");
+    }
+}
+
 /// Four times a second: starts due switches, asks again for keyframes that did not come,
 /// reclaims sessions that did not connect and removes closed ones; a progress line a second.
 async fn janitor(server: Arc<Server>) {
@@ -552,6 +592,7 @@ async fn janitor(server: Arc<Server>) {
             });
         }
         if ticks.is_multiple_of(4) {
+            repairs(&server).await;
             server.http_stats.report();
         }
     }
