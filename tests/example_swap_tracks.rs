@@ -8,6 +8,8 @@
 
 mod common;
 mod example_support;
+#[path = "../examples/broadcast/rewrite.rs"]
+mod rewrite;
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -16,6 +18,9 @@ use std::time::{Duration, Instant};
 use common::chromium::{Browser, peer_available};
 use common::json_lines::{Ev, json_str};
 use example_support::{Running, example};
+use kaon::rtp::{RtpBuilder, RtpHeader, RtpPacket};
+use proptest::prelude::*;
+use rewrite::Rewriter;
 
 /// What the page's `window.kaonStats()` says about the video coming back.
 fn page_stats(browser: &mut Browser, page: &str) -> Ev {
@@ -121,4 +126,106 @@ fn swap_tracks_keeps_chromium_decoding_across_every_switch() {
         "the spliced stream has no gap"
     );
     eprintln!("{test}: done in {:?}", t0.elapsed());
+}
+
+/// A VP8-sized RTP packet of `ssrc`.
+fn packet(ssrc: u32, seq: u16, ts: u32) -> Vec<u8> {
+    let b = RtpBuilder::new(RtpHeader {
+        marker: false,
+        payload_type: 96,
+        sequence_number: seq,
+        timestamp: ts,
+        ssrc,
+    })
+    .payload(&[0x10, 1, 2, 3]);
+    let mut buf = vec![0; b.len()];
+    b.write(&mut buf).unwrap();
+    buf
+}
+
+/// Rewrites one packet at `at`; its outgoing sequence number and timestamp.
+fn spliced(r: &mut Rewriter, at: Instant, ssrc: u32, seq: u16, ts: u32) -> (u16, u32) {
+    let mut p = packet(ssrc, seq, ts);
+    assert!(r.rewrite(at, &mut p));
+    let p = RtpPacket::new_checked(&p[..]).unwrap();
+    assert_eq!(p.ssrc(), ssrc, "the SSRC is write_rtp's to set");
+    assert_eq!(p.payload(), &[0x10, 1, 2, 3], "the payload is untouched");
+    (p.sequence_number(), p.timestamp())
+}
+
+#[test]
+fn a_new_source_continues_the_outgoing_sequence_and_clock() {
+    let t0 = Instant::now();
+    let mut r = Rewriter::new(90_000);
+    // The first source goes out as it is.
+    assert_eq!(spliced(&mut r, t0, 0xa, 100, 5000), (100, 5000));
+    assert_eq!(spliced(&mut r, t0, 0xa, 101, 8000), (101, 8000));
+    // 100 ms later another source takes over: one sequence number on, 9000 ticks on.
+    let at = t0 + Duration::from_millis(100);
+    assert_eq!(spliced(&mut r, at, 0xb, 40_000, 1_000_000), (102, 17_000));
+    assert_eq!(
+        spliced(&mut r, at, 0xb, 40_001, 1_003_000),
+        (103, 20_000),
+        "its own spacing is kept"
+    );
+    assert_eq!(r.splices, 1);
+}
+
+#[test]
+fn a_late_packet_keeps_its_place_and_does_not_move_the_splice_point() {
+    let t0 = Instant::now();
+    let mut r = Rewriter::new(90_000);
+    spliced(&mut r, t0, 0xa, 10, 0);
+    spliced(&mut r, t0, 0xa, 12, 3000);
+    // 11 comes late (a retransmission): mapped like the rest, still before 12.
+    assert_eq!(spliced(&mut r, t0, 0xa, 11, 0), (11, 0));
+    // The next source follows 12, not 11.
+    assert_eq!(spliced(&mut r, t0, 0xb, 7, 90).0, 13);
+}
+
+#[test]
+fn splices_survive_sequence_and_timestamp_wrap() {
+    let t0 = Instant::now();
+    let mut r = Rewriter::new(90_000);
+    spliced(&mut r, t0, 0xa, 65_535, u32::MAX - 100);
+    let (seq, ts) = spliced(&mut r, t0 + Duration::from_millis(10), 0xb, 3, 3);
+    assert_eq!(seq, 0, "65535 + 1 wraps to 0");
+    assert_eq!(
+        ts,
+        (u32::MAX - 100).wrapping_add(900),
+        "10 ms of 90 kHz past the wrap"
+    );
+}
+
+proptest! {
+    /// However sources take turns (each a run of packets from its own random sequence number
+    /// and timestamp), what goes out is one stream: sequence numbers one apart, and a clock
+    /// that moves forward at every packet of a new frame and at every splice.
+    #[test]
+    fn any_run_of_sources_goes_out_as_one_continuous_stream(
+        runs in proptest::collection::vec((any::<u16>(), any::<u32>(), 1usize..20, 0u64..500), 1..8)
+    ) {
+        let t0 = Instant::now();
+        let mut r = Rewriter::new(90_000);
+        let mut at = t0;
+        let mut last: Option<(u16, u32)> = None;
+        for (i, (seq0, ts0, n, gap_ms)) in runs.into_iter().enumerate() {
+            at += Duration::from_millis(gap_ms);
+            for k in 0..n {
+                // A new frame every other packet, 3000 ticks apart.
+                let ts = ts0.wrapping_add(3000 * (k as u32 / 2));
+                let out = spliced(&mut r, at, i as u32 + 1, seq0.wrapping_add(k as u16), ts);
+                if let Some((seq, ts)) = last {
+                    prop_assert_eq!(out.0, seq.wrapping_add(1));
+                    let step = out.1.wrapping_sub(ts) as i32;
+                    if k == 0 {
+                        prop_assert!(step >= 1, "a splice moves the clock forward");
+                    } else {
+                        prop_assert!(step == 0 || step == 3000);
+                    }
+                }
+                last = Some(out);
+            }
+        }
+    }
 }
