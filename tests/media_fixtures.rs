@@ -14,6 +14,9 @@
 //! ```
 
 mod common;
+// The keyframe gate of the forwarding examples (broadcast, swap-tracks), checked on real RTP.
+#[path = "../examples/broadcast/rewrite.rs"]
+mod rewrite;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -209,6 +212,25 @@ fn check_video(file: &str, want: Codec) {
         let (w, h) = size.unwrap_or_else(|| panic!("{file}: keyframe {i} has no picture size"));
         assert!(w >= 160 && h >= 120, "{file}: keyframe {i} is {w}x{h}");
     }
+    // The forwarding examples start a viewer (or switch a source) at the packet that opens a
+    // keyframe, judged packet by packet: exactly the first packets of the keyframes.
+    let mut prev_ts = None;
+    let mut opening = Vec::new();
+    for (_, p) in &cap.packets {
+        let pkt = RtpPacket::new_checked(&p[..]).unwrap();
+        if pkt.payload().is_empty() {
+            continue;
+        }
+        if rewrite::opens_keyframe(codec, p, prev_ts) {
+            opening.push(pkt.sequence_number());
+        }
+        prev_ts = Some(pkt.timestamp());
+    }
+    let firsts: Vec<u16> = keyframes.iter().map(|s| s.seq_range.0).collect();
+    assert_eq!(
+        opening, firsts,
+        "{file}: the packets that open a keyframe are the keyframes' first"
+    );
     let again = replay(codec, &reordered(&cap.packets));
     assert_eq!(
         again.len(),
