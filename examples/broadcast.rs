@@ -42,8 +42,8 @@ use bytes::Bytes;
 use hyper::{Method, Request, StatusCode};
 use kaon::media::codec::Codec;
 use kaon::peer::{
-    ConnectionState, LocalTrack, MediaEngine, PeerConfig, PeerConnection, PeerEvent, PeerId,
-    Router, SdpType, TrackKind,
+    Codec as SdpCodec, ConnectionState, LocalTrack, MediaEngine, PeerConfig, PeerConnection,
+    PeerEvent, PeerId, Router, SdpType, TrackKind,
 };
 use kaon::sdp::SessionDescription;
 use rewrite::{Rewriter, codec_of, opens_keyframe};
@@ -160,7 +160,9 @@ struct Viewer {
 #[derive(Debug, Clone)]
 struct BroadcastCodec {
     name: String,
-    fmtp: String,
+    /// As negotiated with the publisher: viewers get the same bitstream (name, profile,
+    /// packetization mode).
+    codec: SdpCodec,
 }
 
 /// What the forwarding owns; locked per forwarded packet on the driver task.
@@ -329,9 +331,7 @@ fn engine(codec: Option<&BroadcastCodec>) -> MediaEngine {
     let mut engine = MediaEngine::default();
     engine.codecs.retain(|c| match codec {
         None => c.kind == TrackKind::Video && codec_of(&c.name).is_some(),
-        Some(b) => {
-            c.kind == TrackKind::Video && c.name.eq_ignore_ascii_case(&b.name) && c.fmtp == b.fmtp
-        }
+        Some(b) => c.matches(&b.codec),
     });
     engine
 }
@@ -434,7 +434,7 @@ async fn admit(
             s.publisher = Some(id);
             s.codec = Some(BroadcastCodec {
                 name: negotiated.codec.name.clone(),
-                fmtp: negotiated.codec.fmtp.clone(),
+                codec: negotiated.codec.clone(),
             });
             lock(&server.forward).codec = Some(format);
         }
