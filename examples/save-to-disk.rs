@@ -284,7 +284,7 @@ fn run(video_codec: &str) -> Result<()> {
                 );
                 codecs.push((t.mid.to_string(), t.codec.name.clone()));
             }
-            PeerEvent::Sample { mid, sample } => {
+            PeerEvent::Sample { mid, sample, .. } => {
                 let Some((_, name)) = codecs.iter().find(|(m, _)| *m == mid.as_str()) else {
                     continue;
                 };

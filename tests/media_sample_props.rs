@@ -18,7 +18,7 @@ fn samples(p: &Pair, mid: &str) -> Vec<(Vec<u8>, u32)> {
     p.log(false)
         .iter()
         .filter_map(|(_, e)| match e {
-            PeerEvent::Sample { mid: m, sample } if *m == mid => {
+            PeerEvent::Sample { mid: m, sample, .. } if *m == mid => {
                 Some((sample.data.to_vec(), sample.duration))
             }
             _ => None,

@@ -50,7 +50,7 @@ fn samples(p: &Pair, mid: &str) -> Vec<Sample> {
     p.log(false)
         .iter()
         .filter_map(|(_, e)| match e {
-            PeerEvent::Sample { mid: m, sample } if *m == mid => Some(sample.clone()),
+            PeerEvent::Sample { mid: m, sample, .. } if *m == mid => Some(sample.clone()),
             _ => None,
         })
         .collect()
@@ -202,6 +202,114 @@ fn a_lost_reference_asks_the_sender_for_a_keyframe() {
     p.run_for(200 * MS);
     let last = samples(&p, "1").pop().unwrap();
     assert!(last.keyframe && last.lost_before);
+}
+
+#[test]
+fn each_sample_names_the_source_it_came_from() {
+    let mut p = pair(5);
+    send(&mut p, 0..30);
+    let sent = |mid: &str| {
+        p.pc_ref(true)
+            .transceivers()
+            .find(|(_, t)| t.mid().is_some_and(|m| m == mid))
+            .map(|(_, t)| t.ssrc())
+            .unwrap()
+    };
+    let (audio, video) = (sent("0"), sent("1"));
+    assert_ne!(audio, video);
+    let tracks: Vec<(String, u32)> = p
+        .log(false)
+        .iter()
+        .filter_map(|(_, e)| match e {
+            PeerEvent::Track(t) => Some((t.mid.to_string(), t.ssrc)),
+            _ => None,
+        })
+        .collect();
+    let mut counted = [0, 0];
+    for (_, e) in p.log(false) {
+        if let PeerEvent::Sample { mid, ssrc, rid, .. } = e {
+            let (i, want) = if *mid == "0" { (0, audio) } else { (1, video) };
+            assert_eq!(*ssrc, want, "a frame on mid {mid} names its sender's SSRC");
+            assert!(
+                tracks.contains(&(mid.to_string(), *ssrc)),
+                "the SSRC its track event gave"
+            );
+            assert_eq!(*rid, None, "no rid without simulcast");
+            counted[i] += 1;
+        }
+    }
+    assert_eq!(counted, [30, 30], "every frame checked");
+}
+
+/// A simulcast layer's frames carry its rid. kaon sends no rid of its own, so the layer is
+/// written here: VP8 keyframes on a new SSRC with the MID and RtpStreamId header extensions
+/// (ids 4 and 10, as kaon negotiates them), protected with `a`'s SRTP keys and delivered on
+/// `b`'s selected pair.
+#[test]
+fn a_simulcast_layer_s_frames_carry_its_rid() {
+    use kaon::rtp::{ExtensionValue, RtpBuilder, RtpHeader};
+    use kaon::{Datagram, Protocol};
+
+    let mut p = pair(6);
+    let keying = p.pc_ref(true).srtp_keying().expect("keyed").clone();
+    let (key, salt) = keying.local();
+    let mut srtp = kaon::srtp::Context::new(
+        kaon::srtp::Profile::from(keying.profile.to_u16()),
+        key,
+        salt,
+        &kaon::srtp::Config::default(),
+    )
+    .unwrap();
+    let path = p.pc_ref(false).ice().selected_pair().expect("b has a pair");
+    const LAYER: u32 = 0x5157_0001;
+    for i in 0..5u16 {
+        let mut payload = vec![0x10]; // RFC 7741 §4.2: S=1, partition 0
+        payload.extend_from_slice(&vp8(true, 200, i as u8));
+        let ext = [
+            (4, ExtensionValue::Mid("1")),
+            (10, ExtensionValue::RtpStreamId("h")),
+        ];
+        let b = RtpBuilder::new(RtpHeader {
+            marker: true,
+            payload_type: 96,
+            sequence_number: 1000 + i,
+            timestamp: 3000 * u32::from(i),
+            ssrc: LAYER,
+        })
+        .extensions(&ext)
+        .payload(&payload);
+        let mut buf = vec![0; b.len() + 64];
+        let len = b.write(&mut buf).unwrap();
+        let n = srtp.protect_rtp(&mut buf, len).unwrap();
+        let now = p.now();
+        p.pc(false).handle_datagram(
+            now,
+            Datagram {
+                source: path.remote,
+                destination: path.local,
+                contents: &buf[..n],
+            },
+        );
+        p.run_for(33 * MS);
+    }
+    p.run_for(200 * MS);
+    let layer: Vec<_> = p
+        .log(false)
+        .iter()
+        .filter_map(|(_, e)| match e {
+            PeerEvent::Sample { mid, ssrc, rid, .. } if *ssrc == LAYER => {
+                Some((mid.to_string(), rid.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(layer.len(), 5, "every frame of the layer came out");
+    assert!(
+        layer
+            .iter()
+            .all(|(mid, rid)| mid == "1" && rid.as_deref() == Some("h")),
+        "each names its rid: {layer:?}"
+    );
 }
 
 #[test]

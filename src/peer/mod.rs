@@ -338,6 +338,11 @@ pub enum PeerEvent {
     Sample {
         /// The transceiver's mid.
         mid: Mid,
+        /// The SSRC of the source the frame came from: a transceiver receiving several sources
+        /// (simulcast layers, a sender that restarted) hands out each one's frames apart.
+        ssrc: u32,
+        /// The source's RTP stream id (RFC 8852), when it has one (a simulcast layer).
+        rid: Option<std::sync::Arc<str>>,
         /// The frame.
         sample: crate::media::jitter::Sample,
     },

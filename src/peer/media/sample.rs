@@ -11,8 +11,10 @@
 //!
 //! **Frames out**: with [`set_receive_frames`](PeerConnection::set_receive_frames) on, each
 //! incoming source of the transceiver also feeds a [`JitterBuffer`] whose whole frames come out
-//! as [`PeerEvent::Sample`] (after the packet's [`PeerEvent::Rtp`]); when the buffer gives up on
-//! a lost reference it asks the sender for a keyframe (PLI or FIR, throttled).
+//! as [`PeerEvent::Sample`] (after the packet's [`PeerEvent::Rtp`]), each naming its source (SSRC,
+//! and rid for a simulcast layer) so that several sources on one mid stay apart; when the
+//! buffer gives up on a lost reference it asks the sender for a keyframe (PLI or FIR,
+//! throttled).
 //!
 //! ```
 //! # use kaon::peer::{PeerConfig, PeerConnection, TrackKind, LocalTrack};
@@ -23,11 +25,13 @@
 //! // ... once negotiated: mid "0" sends VP8 (the first codec of the answer).
 //! let frame = Sample::with_duration(bytes::Bytes::from_static(&[0x10, 2, 3]), 3000);
 //! assert!(pc.write_sample(now, "0", &frame).is_err()); // not negotiated yet
-//! // pc.set_receive_frames("0", true)?; then PeerEvent::Sample { mid, sample } per frame.
+//! // pc.set_receive_frames("0", true)?; then PeerEvent::Sample { mid, ssrc, rid, sample }
+//! // per frame, each source's apart.
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -131,6 +135,8 @@ struct SampleTx {
 #[derive(Debug)]
 struct SampleRx {
     ssrc: u32,
+    /// Its RTP stream id, shared by every frame event (no allocation per frame).
+    rid: Option<Arc<str>>,
     pt: u8,
     jitter: JitterBuffer,
 }
@@ -266,15 +272,24 @@ impl Media {
         else {
             return;
         };
+        // The source's rid (RFC 8852), which routing learned from its first packets.
+        let rid = || {
+            t.receivers
+                .iter()
+                .find(|r| r.ssrc() == ssrc)
+                .and_then(|r| r.rid.as_deref())
+                .map(Arc::from)
+        };
         let at = match t.frames.rx.iter().position(|r| r.ssrc == ssrc) {
             // A new payload type on the same source is a new codec: a new buffer.
             Some(i) if t.frames.rx[i].pt != pt => {
-                t.frames.rx[i] = SampleRx::new(ssrc, pt, format);
+                t.frames.rx[i] = SampleRx::new(ssrc, rid(), pt, format);
                 i
             }
             Some(i) => i,
             None if t.frames.rx.len() < MAX_RECEIVERS => {
-                t.frames.rx.push(SampleRx::new(ssrc, pt, format));
+                let rx = SampleRx::new(ssrc, rid(), pt, format);
+                t.frames.rx.push(rx);
                 t.frames.rx.len() - 1
             }
             None => return,
@@ -288,7 +303,7 @@ impl Media {
             t.frames.rx[at].jitter.set_rtt(rtt);
         }
         t.frames.rx[at].jitter.insert(now, seq, ts, marker, payload);
-        if drain(&mut t.frames.rx[at].jitter, mid, events) {
+        if drain(&mut t.frames.rx[at], mid, events) {
             let _ = self.request_keyframe(now, ti);
         }
     }
@@ -303,7 +318,7 @@ impl Media {
                 if r.jitter.poll_timeout().is_some_and(|at| at <= now) {
                     r.jitter.handle_timeout(now);
                 }
-                keyframe |= drain(&mut r.jitter, mid, events);
+                keyframe |= drain(r, mid, events);
             }
             if keyframe {
                 let _ = self.request_keyframe(now, ti);
@@ -322,26 +337,29 @@ impl Media {
 }
 
 impl SampleRx {
-    fn new(ssrc: u32, pt: u8, format: Format) -> Self {
+    fn new(ssrc: u32, rid: Option<Arc<str>>, pt: u8, format: Format) -> Self {
         Self {
             ssrc,
+            rid,
             pt,
             jitter: JitterBuffer::new(format, JITTER),
         }
     }
 }
 
-/// Moves a buffer's frames into events; whether it asks for a keyframe.
-fn drain(
-    jitter: &mut JitterBuffer,
-    mid: crate::peer::Mid,
-    events: &mut VecDeque<PeerEvent>,
-) -> bool {
-    while let Some(sample) = jitter.poll_sample() {
-        events.push_back(PeerEvent::Sample { mid, sample });
+/// Moves a source's frames into events, each naming the source; whether it asks for a
+/// keyframe.
+fn drain(rx: &mut SampleRx, mid: crate::peer::Mid, events: &mut VecDeque<PeerEvent>) -> bool {
+    while let Some(sample) = rx.jitter.poll_sample() {
+        events.push_back(PeerEvent::Sample {
+            mid,
+            ssrc: rx.ssrc,
+            rid: rx.rid.clone(),
+            sample,
+        });
     }
     let mut keyframe = false;
-    while let Some(JitterEvent::KeyframeRequest) = jitter.poll_event() {
+    while let Some(JitterEvent::KeyframeRequest) = rx.jitter.poll_event() {
         keyframe = true;
     }
     keyframe

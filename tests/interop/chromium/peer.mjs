@@ -38,6 +38,11 @@
 //                                        AV1, H264) first; reports {"ev":"offer"}
 //   {"cmd":"stop-tracks"}             -> stops every track we send (framesSent stays final),
 //                                        reports {"ev":"tracks-stopped"}
+//   {"cmd":"open-page","id":I,"url":U} -> opens U in another page of the same browser (a server's
+//                                        own page, one peer per page), {"ev":"page-opened","id"}
+//   {"cmd":"page-eval","id":I,"expr":E} -> evaluates E in that page (awaited), {"ev":"page-eval",
+//                                        "id","value"}: the result as JSON text
+//   {"cmd":"close-page","id":I}       -> closes that page, {"ev":"page-closed","id"}
 //   {"cmd":"quit"}
 // Events out (stdout): {"ev":"ready"}, {"ev":"open","label"}, {"ev":"message","label",
 //   "binary","len","text"|"ok"}, {"ev":"closed","label"}, {"ev":"state","state"} (connection),
@@ -262,6 +267,14 @@ try {
   await page.evaluate(() => init());
   emit({ ev: 'ready', ua: await page.evaluate(() => navigator.userAgent) });
 
+  // Pages of other servers (examples that serve their own page), by the test's id for them.
+  const pages = new Map();
+  const otherPage = (id) => {
+    const p = pages.get(id);
+    if (!p) throw new Error('no page ' + id);
+    return p;
+  };
+
   const lines = createInterface({ input: process.stdin });
   for await (const line of lines) {
     if (!line.trim()) continue;
@@ -286,6 +299,15 @@ try {
       else if (m.cmd === 'channels') await page.evaluate((l) => openChannels(l), m.labels);
       else if (m.cmd === 'interleave') await page.evaluate(([l, n]) => interleave(l, n), [m.labels, m.n]);
       else if (m.cmd === 'pc-close') await page.evaluate(() => closeConnection());
+      else if (m.cmd === 'open-page') {
+        const p = await context.newPage();
+        p.on('console', (c) => { if (c.type() === 'error' || c.type() === 'warning') process.stderr.write(`page ${m.id} console ${c.type()}: ${c.text()}\n`); });
+        await p.goto(m.url);
+        pages.set(m.id, p);
+        emit({ ev: 'page-opened', id: m.id });
+      }
+      else if (m.cmd === 'page-eval') emit({ ev: 'page-eval', id: m.id, value: JSON.stringify(await otherPage(m.id).evaluate(m.expr)) });
+      else if (m.cmd === 'close-page') { await otherPage(m.id).close(); pages.delete(m.id); emit({ ev: 'page-closed', id: m.id }); }
       else emit({ ev: 'error', what: 'unknown command ' + m.cmd });
     } catch (e) {
       emit({ ev: 'error', what: `${m.cmd}: ${e.message}` });
