@@ -225,10 +225,39 @@ impl PeerConnection {
         sockets: Vec<UdpSocket>,
         tls: TurnTls,
     ) -> io::Result<Self> {
+        Self::start(config, sockets, tls, true)
+    }
+
+    /// A connection reachable over ICE-TCP only (RFC 6544; Pion's TCP-only network types):
+    /// a passive host candidate on each listener and no UDP host candidate. The driver still
+    /// holds one UDP socket (on the first listener's IP, a port of the system's choosing),
+    /// which is no candidate: it only carries what the configured STUN or TURN servers need.
+    pub fn with_tcp_listeners(
+        config: PeerConfig,
+        listeners: Vec<std::net::TcpListener>,
+    ) -> io::Result<Self> {
+        let first = listeners
+            .first()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no listener"))?
+            .local_addr()?;
+        let socket = UdpSocket::bind(SocketAddr::new(first.ip(), 0))?;
+        let pc = Self::start(config, vec![socket], TurnTls::System, false)?;
+        for listener in listeners {
+            pc.add_tcp_listener(listener).map_err(io::Error::other)?;
+        }
+        Ok(pc)
+    }
+
+    fn start(
+        config: PeerConfig,
+        sockets: Vec<UdpSocket>,
+        tls: TurnTls,
+        udp_candidates: bool,
+    ) -> io::Result<Self> {
         let streams = TurnStreams::from_ice_servers(&config.ice_servers, tls);
         let mdns = config.mdns.enabled();
         let mut pc = kaon::peer::PeerConnection::new(config).map_err(io::Error::other)?;
-        for socket in &sockets {
+        for socket in sockets.iter().filter(|_| udp_candidates) {
             pc.add_local_address(socket.local_addr()?)
                 .map_err(io::Error::other)?;
         }
