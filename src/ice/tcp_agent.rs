@@ -252,8 +252,7 @@ impl Agent {
         Some(cand)
     }
 
-    /// Reports a TCP candidate as [`IceEvent::LocalCandidate`] (kept for symmetry with the UDP
-    /// path; used by tests).
+    /// The TCP candidates announced so far (for tests).
     #[cfg(test)]
     pub(crate) fn tcp_events(&mut self) -> Vec<Candidate> {
         std::iter::from_fn(|| self.events.pop_front())
@@ -320,6 +319,47 @@ mod tests {
     }
 
     #[test]
+    fn tcp_remote_candidates_pair_only_with_tcp_locals_of_the_matching_tcptype() {
+        let mut a = Agent::new(AgentConfig::controlling().with_seed(1));
+        a.add_local_interface("192.0.2.1:5000".parse().unwrap())
+            .unwrap();
+        a.add_tcp_active(ip("192.0.2.1")).unwrap();
+        a.add_tcp_passive("192.0.2.1:7000".parse().unwrap())
+            .unwrap();
+        a.set_remote_credentials("rmte", "remotepasswordremotepass")
+            .unwrap();
+        let tcp = |port: u16, t: TcpType| {
+            let mut c = Candidate::new(
+                CandidateKind::Host,
+                SocketAddr::new(ip("192.0.2.2"), port),
+                tcp_priority(CandidateKind::Host, t, ip("192.0.2.2"), 0),
+                "7",
+            );
+            c.transport = Transport::Tcp;
+            c.tcp_type = Some(t);
+            c
+        };
+        a.add_remote_candidate(tcp(8000, TcpType::Passive)).unwrap();
+        a.add_remote_candidate(tcp(9, TcpType::Active)).unwrap();
+        let pairs: Vec<(SocketAddr, SocketAddr)> = a
+            .list
+            .pairs
+            .iter()
+            .map(|p| (a.list.locals[p.local].base, a.list.remotes[p.remote].addr))
+            .collect();
+        // Only our active candidate with their passive one: never UDP with TCP, and a passive
+        // local waits for the peer's active candidate to connect.
+        assert_eq!(
+            pairs,
+            vec![(
+                "192.0.2.1:9".parse().unwrap(),
+                "192.0.2.2:8000".parse().unwrap()
+            )]
+        );
+        assert!(a.awaiting_tcp_peer());
+    }
+
+    #[test]
     fn tcp_host_candidates_are_announced_with_their_tcptype() {
         let mut a = Agent::new(AgentConfig::controlled().with_seed(1));
         a.add_tcp_passive("192.0.2.1:7000".parse().unwrap())
@@ -337,6 +377,12 @@ mod tests {
             line.contains(" tcp ") && line.ends_with("tcptype passive"),
             "{line}"
         );
+        // A restart re-announces them with their tcptype.
+        a.restart();
+        let again = a.tcp_events();
+        assert_eq!(again.len(), 2);
+        assert_eq!(again[0].tcp_type, Some(TcpType::Passive));
+        assert_eq!(again[1].tcp_type, Some(TcpType::Active));
         // The same address as a UDP socket would be ambiguous.
         a.add_local_interface("192.0.2.1:5000".parse().unwrap())
             .unwrap();
