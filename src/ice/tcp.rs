@@ -12,31 +12,7 @@
 //! connects when asked ([`StreamCommand::Connect`]), writes ([`StreamCommand::Write`]) and
 //! reports what happens ([`IceTcpLink::handle_connected`], [`IceTcpLink::handle_bytes`],
 //! [`IceTcpLink::handle_closed`], whose addresses go to [`Agent::tcp_stream_closed`]).
-//!
-//! ```
-//! use kaon::ice::{IceTcpLink, TcpType};
-//! use kaon::turn::StreamCommand;
-//!
-//! let active = "10.0.0.1:9".parse().unwrap();
-//! let peer = "10.0.0.2:7000".parse().unwrap();
-//! let mut link = IceTcpLink::new();
-//! link.add_local(active, TcpType::Active);
-//! // A check the agent sends from its active candidate opens a connection to the peer.
-//! assert!(link.send(active, peer, b"\x00\x01\x00\x00check"));
-//! let mut buf = [0u8; 1500];
-//! let Some(StreamCommand::Connect { id, remote, .. }) = link.poll_command(&mut buf) else {
-//!     panic!()
-//! };
-//! assert_eq!(remote, peer);
-//! link.handle_connected(id);
-//! // Once connected, the datagram goes out as one RFC 4571 frame.
-//! assert_eq!(link.poll_command(&mut buf), Some(StreamCommand::Write { id, len: 11 }));
-//! assert_eq!(&buf[..2], &[0, 9]);
-//! // What the peer sends back comes up as datagrams from the peer to the active candidate.
-//! let mut got = Vec::new();
-//! link.handle_bytes(id, &[0, 2, b'h', b'i'], |d| got.push((d.source, d.destination, d.contents.to_vec())));
-//! assert_eq!(got, vec![(peer, active, b"hi".to_vec())]);
-//! ```
+//! [`IceTcpLink`] shows the driving contract in an example.
 //!
 //! [`Agent::tcp_stream_closed`]: super::Agent::tcp_stream_closed
 
@@ -132,10 +108,6 @@ impl TcpFramer {
         }
         let take = bytes.len().min(Self::CAPACITY - self.buf.len());
         self.buf.extend_from_slice(&bytes[..take]);
-        if self.buf.is_empty() {
-            // Give back the memory of a large frame once the stream is idle.
-            self.buf = Vec::new();
-        }
         take
     }
 
@@ -204,14 +176,43 @@ struct Stream {
     out: Vec<u8>,
 }
 
-/// Between an ICE agent (or a whole `PeerConnection`) and a driver that owns TCP sockets: see
-/// the [module documentation](self).
+/// Between an ICE agent (or a whole `PeerConnection`) and a driver that owns TCP sockets, for
+/// the agent's TCP candidates (RFC 6544, RFC 4571 framing).
 ///
 /// The driver offers every outgoing datagram to [`send`](Self::send): one whose source is a
 /// registered TCP candidate ([`add_local`](Self::add_local)) is taken and framed (it returns
 /// `true`), the rest go out over UDP as usual. RFC 6544 §7.1: an active candidate opens a
 /// connection to the pair's remote address when it first has something to send on it; a
-/// passive one never connects and sends only on connections it accepted.
+/// passive one never connects and sends only on connections it accepted. The driver reports
+/// [`handle_connected`](Self::handle_connected), [`handle_bytes`](Self::handle_bytes) and
+/// [`handle_closed`](Self::handle_closed) (whose addresses go to
+/// [`Agent::tcp_stream_closed`](super::Agent::tcp_stream_closed)), and carries out
+/// [`poll_command`](Self::poll_command)'s connects, writes and closes.
+///
+/// ```
+/// use kaon::ice::{IceTcpLink, TcpType};
+/// use kaon::turn::StreamCommand;
+///
+/// let active = "10.0.0.1:9".parse().unwrap();
+/// let peer = "10.0.0.2:7000".parse().unwrap();
+/// let mut link = IceTcpLink::new();
+/// link.add_local(active, TcpType::Active);
+/// // A check the agent sends from its active candidate opens a connection to the peer.
+/// assert!(link.send(active, peer, b"\x00\x01\x00\x00check"));
+/// let mut buf = [0u8; 1500];
+/// let Some(StreamCommand::Connect { id, remote, .. }) = link.poll_command(&mut buf) else {
+///     panic!()
+/// };
+/// assert_eq!(remote, peer);
+/// link.handle_connected(id);
+/// // Once connected, the datagram goes out as one RFC 4571 frame.
+/// assert_eq!(link.poll_command(&mut buf), Some(StreamCommand::Write { id, len: 11 }));
+/// assert_eq!(&buf[..2], &[0, 9]);
+/// // What the peer sends back comes up as datagrams from the peer to the active candidate.
+/// let mut got = Vec::new();
+/// link.handle_bytes(id, &[0, 2, b'h', b'i'], |d| got.push((d.source, d.destination, d.contents.to_vec())));
+/// assert_eq!(got, vec![(peer, active, b"hi".to_vec())]);
+/// ```
 #[derive(Debug, Default)]
 pub struct IceTcpLink {
     config: IceTcpLinkConfig,
