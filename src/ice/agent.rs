@@ -247,13 +247,18 @@ impl Agent {
         if addr.port() == 0 || addr.ip().is_unspecified() {
             return Err(Error::BadLocalAddress(addr));
         }
-        if self
+        if let Some(l) = self
             .list
             .locals
             .iter()
-            .any(|l| l.base == addr && !l.removed)
+            .find(|l| l.base == addr && !l.removed)
         {
-            return Ok(());
+            // The agent names candidates by address: a TCP candidate's cannot be a UDP one's.
+            return if l.cand.tcp_type.is_none() {
+                Ok(())
+            } else {
+                Err(Error::BadLocalAddress(addr))
+            };
         }
         if !self.cfg.lite {
             self.add_turn_relays(addr);
@@ -330,7 +335,8 @@ impl Agent {
     }
 
     /// Adds a remote candidate (from signalling, at any time: trickle ICE). Candidates with an
-    /// mDNS or other unresolved name, or not over UDP, are kept out of pairing; candidates
+    /// mDNS or other unresolved name, or neither UDP nor TCP with a `tcptype`, are kept out of
+    /// pairing (TCP ones pair only with local TCP candidates, RFC 6544 §6.2); candidates
     /// whose `ufrag` names another ICE generation are ignored.
     pub fn add_remote_candidate(&mut self, candidate: Candidate) -> Result<(), Error> {
         if self.closed {
@@ -342,7 +348,7 @@ impl Agent {
             return Err(Error::StaleCandidate);
         }
         if !candidate.is_usable() {
-            // mDNS names wait for a resolver; TCP candidates are kept for the record.
+            // mDNS names wait for a resolver; other transports are kept for the record.
             if self.list.unresolved.len() >= self.cfg.max_remote_candidates {
                 return Err(Error::TooManyCandidates);
             }
@@ -416,17 +422,21 @@ impl Agent {
         self.remote_eoc = false;
         self.failed = false;
         // Local candidates: keep the host addresses, forget reflexive and peer-reflexive ones.
-        let hosts: Vec<SocketAddr> = self
+        let hosts: Vec<(SocketAddr, Option<super::TcpType>)> = self
             .list
             .locals
             .iter()
             .filter(|l| l.cand.kind == CandidateKind::Host && !l.removed)
-            .map(|l| l.base)
+            .map(|l| (l.base, l.cand.tcp_type))
             .collect();
         self.list.locals.clear();
         self.gathering = Gathering::default();
-        for addr in hosts {
-            let _ = self.add_local_interface(addr);
+        for (addr, tcp) in hosts {
+            let _ = match tcp {
+                None => self.add_local_interface(addr),
+                Some(super::TcpType::Active) => self.add_tcp_active(addr.ip()).map(|_| ()),
+                Some(_) => self.add_tcp_passive(addr),
+            };
         }
         for slot in &mut self.relays {
             slot.candidate = None;

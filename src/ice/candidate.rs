@@ -61,9 +61,9 @@ impl fmt::Display for CandidateKind {
 /// The transport protocol of a candidate.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Transport {
-    /// UDP: the only transport the agent checks and uses.
+    /// UDP.
     Udp,
-    /// TCP (RFC 6544): parsed and kept, never paired.
+    /// TCP (RFC 6544): paired by `tcptype`.
     Tcp,
     /// Any other token, kept as written.
     Other(String),
@@ -270,9 +270,15 @@ impl Candidate {
         self
     }
 
-    /// Whether the agent can pair this candidate: UDP with an IP address.
+    /// Whether the agent can pair this candidate: UDP, or TCP with a `tcptype` (RFC 6544
+    /// §4.5), with an IP address.
     pub fn is_usable(&self) -> bool {
-        self.transport == Transport::Udp && self.socket_addr().is_some()
+        let transport = match self.transport {
+            Transport::Udp => true,
+            Transport::Tcp => self.tcp_type.is_some(),
+            Transport::Other(_) => false,
+        };
+        transport && self.socket_addr().is_some()
     }
 }
 

@@ -211,7 +211,10 @@ impl Checklist {
             }
             for &r in &remotes {
                 let (lb, ra) = (self.locals[l].base, self.remotes[r].addr);
-                if !super::candidate::same_scope(lb, ra) || self.pair_by_addrs(lb, ra).is_some() {
+                if !super::candidate::same_scope(lb, ra)
+                    || !super::tcp_agent::compatible(&self.locals[l].cand, &self.remotes[r].cand)
+                    || self.pair_by_addrs(lb, ra).is_some()
+                {
                     continue;
                 }
                 if let Some(i) = self.insert_pair(l, r, controlling, max) {

@@ -60,8 +60,14 @@ impl Agent {
                 // the same base would have; the role and tie-breaker.
                 let username = format!("{}:{}", remote.ufrag, self.local.ufrag);
                 let local_pref = ((l.cand.priority >> 8) & 0xffff) as u16;
-                let prflx =
-                    super::priority(CandidateKind::PeerReflexive, local_pref, l.cand.component);
+                let tcp = l.cand.transport == super::Transport::Tcp;
+                let prflx = if tcp {
+                    (super::tcp_agent::tcp_type_preference(CandidateKind::PeerReflexive) << 24)
+                        + (u32::from(local_pref) << 8)
+                        + (256 - u32::from(l.cand.component.clamp(1, 256)))
+                } else {
+                    super::priority(CandidateKind::PeerReflexive, local_pref, l.cand.component)
+                };
                 msg.add(Attribute::Username(username.into()));
                 msg.add(Attribute::Priority(prflx));
                 msg.add(if self.controlling {
@@ -87,6 +93,15 @@ impl Agent {
                     // schedule; the next one goes out on the consent timer instead. The
                     // transaction waits 4 RTO for its answer.
                     Purpose::Consent { .. } => Schedule { rto, rc: 1, rm: 4 },
+                    // RFC 6544 §7.1 (RFC 8489 §6.2.2): over TCP a request is sent once; it
+                    // fails after as long as the UDP schedule would take.
+                    _ if tcp => Schedule {
+                        rto,
+                        rc: 1,
+                        rm: (1u32 << self.cfg.max_transmissions.clamp(1, 20).saturating_sub(1))
+                            .saturating_sub(1)
+                            .saturating_add(self.cfg.rm),
+                    },
                     _ => Schedule {
                         rto,
                         rc: self.cfg.max_transmissions,

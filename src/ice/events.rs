@@ -102,4 +102,6 @@ pub struct AgentStats {
     pub dropped: u64,
     /// Application datagrams received on working pairs.
     pub data_received: u64,
+    /// TCP connections of pairs that closed or failed to open (RFC 6544).
+    pub tcp_streams_closed: u64,
 }

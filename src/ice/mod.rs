@@ -38,7 +38,12 @@
 //!
 //! # Limits and choices
 //!
-//! - One component over UDP. TCP candidates (RFC 6544) are parsed and kept, never paired.
+//! - One component, over UDP and, with TCP host candidates ([`Agent::add_tcp_passive`],
+//!   [`Agent::add_tcp_active`]), over TCP (RFC 6544): tcptype pairing, TCP priorities below
+//!   UDP, checks not retransmitted over TCP, a peer connecting to a passive candidate learned
+//!   as a peer-reflexive candidate. The agent still speaks datagrams; an [`IceTcpLink`] turns
+//!   those of its TCP candidates into RFC 4571 frames on connections the driver owns.
+//!   Simultaneous-open candidates pair by the rules but the link never opens one.
 //! - mDNS (`.local`) remote candidates wait for [`Agent::resolve_remote_name`]; with
 //!   [`AgentConfig::mdns_mode`] our host candidates hide behind `.local` names. The agent
 //!   sends no mDNS itself: [`Agent::local_mdns_names`] and [`Agent::unresolved_remote_names`]
@@ -54,7 +59,7 @@
 //!
 //! RFCs: 8445 (ICE; 5245 peers interoperate: the wire format is the same and aggressive
 //! nomination is accepted), 8838 (trickle ICE), 8839 (SDP attributes), 7675 (consent
-//! freshness), 8421 (dual-stack preference), 8489 (STUN).
+//! freshness), 8421 (dual-stack preference), 8489 (STUN), 6544 (ICE-TCP), 4571 (framing).
 //!
 //! # Driving contract
 //!
@@ -139,6 +144,8 @@ mod relay;
 mod report;
 mod sdp;
 mod select;
+mod tcp;
+mod tcp_agent;
 
 pub use agent::{Agent, AgentStats, IceEvent, IceState, Received, SelectedPair};
 pub use candidate::{
@@ -149,6 +156,11 @@ pub use config::{AgentConfig, IceTransportPolicy, TurnServer};
 pub use mdns::MdnsMode;
 pub use relay::{Relay, Unwrapped};
 pub use report::{PairCheckState, PairReport};
+pub use tcp::{
+    ACTIVE_PORT, FRAME_HEADER_LEN, FramingError, IceTcpLink, IceTcpLinkConfig, IceTcpStats,
+    MAX_FRAME_PAYLOAD, STREAM_ID_BIT, TcpFramer, write_frame,
+};
+pub use tcp_agent::{tcp_local_preference, tcp_priority};
 
 use std::net::SocketAddr;
 

@@ -185,13 +185,22 @@ impl Agent {
                 let Some(priority) = msg.priority() else {
                     return;
                 };
-                let f = foundation(
-                    CandidateKind::PeerReflexive,
-                    source.ip(),
-                    None,
-                    &Transport::Udp,
-                );
-                let cand = Candidate::new(CandidateKind::PeerReflexive, source, priority, &f);
+                let cand = if self.is_tcp_local(local) {
+                    // RFC 6544 §7.2.1: a check arriving on a connection to our passive
+                    // candidate comes from the peer's active one, learned with its real port.
+                    match self.tcp_prflx(local, source, priority) {
+                        Some(c) => c,
+                        None => return,
+                    }
+                } else {
+                    let f = foundation(
+                        CandidateKind::PeerReflexive,
+                        source.ip(),
+                        None,
+                        &Transport::Udp,
+                    );
+                    Candidate::new(CandidateKind::PeerReflexive, source, priority, &f)
+                };
                 self.remote_quiet_since = None;
                 match self.list.add_remote(cand, self.cfg.max_remote_candidates) {
                     AddRemote::Added(r) | AddRemote::Known(r) => r,
@@ -474,6 +483,9 @@ impl Agent {
         let base = tx.source;
         let local = self.list.pairs[pair].local;
         let mapped_local = match msg.mapped_address() {
+            // Over TCP the mapped address names the connection's ephemeral port, which no
+            // peer can connect to: no peer-reflexive local candidate comes of it.
+            Some(_) if self.is_tcp_local(local) => None,
             Some(m) if m != base => self.local_for_mapped(m, base, local, tx),
             _ => None,
         };

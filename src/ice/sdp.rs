@@ -233,7 +233,13 @@ mod tests {
         );
         assert_eq!(c.transport, Transport::Tcp);
         assert_eq!(c.tcp_type, Some(TcpType::Active));
-        assert!(!c.is_usable());
+        assert!(c.is_usable());
+        let mut no_type = c.clone();
+        no_type.tcp_type = None;
+        assert!(
+            !no_type.is_usable(),
+            "RFC 6544 §4.5: a TCP candidate needs its tcptype"
+        );
     }
 
     #[test]

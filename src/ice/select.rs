@@ -216,8 +216,10 @@ impl Agent {
     /// `.local` names (and Firefox ends its offer with end-of-candidates) is reached only
     /// through the peer-reflexive pairs its own checks create (RFC 8445 §7.3.1.3), or once
     /// the names resolve. Failing at once would leave those checks unanswered.
+    /// The same holds while a passive TCP candidate of ours waits for the peer's active one
+    /// to connect (RFC 6544: only the peer can open that pair).
     fn remote_finished(&self) -> bool {
-        if self.list.remotes.is_empty() || self.awaiting_names() {
+        if self.list.remotes.is_empty() || self.awaiting_names() || self.awaiting_tcp_peer() {
             self.remote_presumed_done
         } else {
             self.remote_eoc || self.remote_presumed_done

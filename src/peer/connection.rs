@@ -221,6 +221,26 @@ impl PeerConnection {
         Ok(())
     }
 
+    /// Adds a passive ICE-TCP host candidate (RFC 6544) on a listening TCP socket the driver
+    /// owns; see [`Agent::add_tcp_passive`] and [`crate::ice::IceTcpLink`], through which the
+    /// driver must pass every datagram this connection sends and the frames it receives.
+    pub fn add_tcp_passive(&mut self, listener: SocketAddr) -> Result<(), Error> {
+        Ok(self.ice.add_tcp_passive(listener)?)
+    }
+
+    /// Adds an active ICE-TCP host candidate on the interface `ip`; returns its address
+    /// (`ip:9`) for the driver's [`crate::ice::IceTcpLink`]. See [`Agent::add_tcp_active`].
+    pub fn add_tcp_active(&mut self, ip: std::net::IpAddr) -> Result<SocketAddr, Error> {
+        Ok(self.ice.add_tcp_active(ip)?)
+    }
+
+    /// The driver's ICE-TCP connection between `local` and `remote` closed or failed to open
+    /// (from [`crate::ice::IceTcpLink::handle_closed`]): its pair fails
+    /// ([`Agent::tcp_stream_closed`]).
+    pub fn ice_tcp_closed(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
+        self.ice.tcp_stream_closed(now, local, remote);
+    }
+
     /// Adds a remote candidate trickled by the peer (`candidate:...`, with or without `a=`);
     /// an empty string or `a=end-of-candidates` says the peer has sent them all.
     pub fn add_ice_candidate(&mut self, candidate: &str) -> Result<(), Error> {

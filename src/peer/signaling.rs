@@ -398,6 +398,13 @@ impl PeerConnection {
         for a in &self.local_addrs {
             ice.add_local_interface(*a)?;
         }
+        // ICE-TCP host candidates (RFC 6544) carry over the same way.
+        for (a, t) in self.ice.local_tcp_candidates() {
+            match t {
+                crate::ice::TcpType::Active => ice.add_tcp_active(a.ip()).map(|_| ())?,
+                _ => ice.add_tcp_passive(a)?,
+            }
+        }
         self.ice = ice;
         Ok(())
     }

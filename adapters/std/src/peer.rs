@@ -19,6 +19,7 @@
 //! The dispatcher is `kaon-adapter-common`'s, shared with `kaon-tokio`; this module supplies
 //! the condvars and channels it delivers through.
 
+use crate::ice_tcp::IceTcp;
 use crate::turn_stream::{TurnStreams, TurnTls};
 use crate::{Driver, Handle, InboxStats};
 use bytes::Bytes;
@@ -30,7 +31,7 @@ use kaon::sdp::SessionDescription;
 use kaon::{Datagram, Protocol, Transmit};
 use kaon_adapter_common::{ChannelState as State, Glue, InboxBudget};
 use std::io;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -135,6 +136,8 @@ type Dispatch = kaon_adapter_common::Dispatch<StdGlue>;
 struct WithTurn {
     inner: Dispatch,
     streams: TurnStreams,
+    /// ICE-TCP (RFC 6544) connections: a datagram from a TCP candidate goes down one.
+    ice_tcp: IceTcp,
 }
 
 impl std::ops::Deref for WithTurn {
@@ -165,17 +168,24 @@ impl Protocol for WithTurn {
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         loop {
             while let Some(t) = self.inner.poll_transmit(now, buf) {
-                if !self.streams.divert(&t, &buf[..t.len]) {
+                if !self.streams.divert(&t, &buf[..t.len])
+                    && !self.ice_tcp.divert(&t, &buf[..t.len])
+                {
                     return Some(t);
                 }
             }
             self.streams.flush();
+            self.ice_tcp.flush();
             let closed = self.streams.take_closed();
-            if closed.is_empty() {
+            let tcp_closed = self.ice_tcp.take_closed();
+            if closed.is_empty() && tcp_closed.is_empty() {
                 return None;
             }
             for (local, server, _) in closed {
                 self.inner.pc.turn_stream_closed(now, local, server);
+            }
+            for (local, remote) in tcp_closed {
+                self.inner.pc.ice_tcp_closed(now, local, remote);
             }
         }
     }
@@ -215,10 +225,39 @@ impl PeerConnection {
         sockets: Vec<UdpSocket>,
         tls: TurnTls,
     ) -> io::Result<Self> {
+        Self::start(config, sockets, tls, true)
+    }
+
+    /// A connection reachable over ICE-TCP only (RFC 6544; Pion's TCP-only network types):
+    /// a passive host candidate on each listener and no UDP host candidate. The driver still
+    /// holds one UDP socket (on the first listener's IP, a port of the system's choosing),
+    /// which is no candidate: it only carries what the configured STUN or TURN servers need.
+    pub fn with_tcp_listeners(
+        config: PeerConfig,
+        listeners: Vec<std::net::TcpListener>,
+    ) -> io::Result<Self> {
+        let first = listeners
+            .first()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no listener"))?
+            .local_addr()?;
+        let socket = UdpSocket::bind(SocketAddr::new(first.ip(), 0))?;
+        let pc = Self::start(config, vec![socket], TurnTls::System, false)?;
+        for listener in listeners {
+            pc.add_tcp_listener(listener).map_err(io::Error::other)?;
+        }
+        Ok(pc)
+    }
+
+    fn start(
+        config: PeerConfig,
+        sockets: Vec<UdpSocket>,
+        tls: TurnTls,
+        udp_candidates: bool,
+    ) -> io::Result<Self> {
         let streams = TurnStreams::from_ice_servers(&config.ice_servers, tls);
         let mdns = config.mdns.enabled();
         let mut pc = kaon::peer::PeerConnection::new(config).map_err(io::Error::other)?;
-        for socket in &sockets {
+        for socket in sockets.iter().filter(|_| udp_candidates) {
             pc.add_local_address(socket.local_addr()?)
                 .map_err(io::Error::other)?;
         }
@@ -229,9 +268,11 @@ impl PeerConnection {
         let turn = WithTurn {
             inner: dispatch,
             streams,
+            ice_tcp: IceTcp::new(),
         };
         let driver = Driver::spawn(crate::mdns::WithMdns::new(turn, mdns), sockets)?;
         let handle = driver.handle();
+        let handle_tcp = driver.handle();
         driver.post(move |d, _| {
             d.streams.set_notify(Arc::new(move |input| {
                 handle.post(move |d: &mut Driven, now| {
@@ -243,7 +284,19 @@ impl PeerConnection {
                         d.inner.pc.turn_stream_closed(now, local, server);
                     }
                 })
-            }))
+            }));
+            let handle = handle_tcp;
+            d.ice_tcp.set_notify(Arc::new(move |input| {
+                handle.post(move |d: &mut Driven, now| {
+                    let d: &mut WithTurn = d;
+                    let pc = &mut d.inner.pc;
+                    d.ice_tcp
+                        .handle(input, |datagram| pc.handle_datagram(now, datagram));
+                    for (local, remote) in d.ice_tcp.take_closed() {
+                        d.inner.pc.ice_tcp_closed(now, local, remote);
+                    }
+                })
+            }));
         });
         Ok(Self {
             _mdns: mdns.map(|hub| hub.subscribe(driver.handle())),
@@ -272,6 +325,32 @@ impl PeerConnection {
         F: FnOnce(&mut kaon::peer::PeerConnection, Instant) -> Result<R, Error> + Send + 'static,
     {
         self.call(f)?
+    }
+
+    /// Adds a passive ICE-TCP host candidate (RFC 6544) on `listener`, whose connections are
+    /// accepted and read on threads of this adapter ([`crate::ice_tcp`]); returns its address.
+    /// Call it before creating the offer or answer that should carry the candidate. Peers
+    /// that cannot reach our UDP sockets (UDP blocked) can still connect over TCP.
+    pub fn add_tcp_listener(&self, listener: std::net::TcpListener) -> Result<SocketAddr, Error> {
+        let addr = listener.local_addr().map_err(|_| Error::Closed)?;
+        self.driver
+            .call(move |d: &mut Driven, _| {
+                d.pc.add_tcp_passive(addr)?;
+                d.ice_tcp.listen(listener).map_err(|_| Error::Closed)
+            })
+            .ok_or(Error::Closed)?
+    }
+
+    /// Adds an active ICE-TCP host candidate on the interface `ip` (it connects to the peer's
+    /// passive TCP candidates); returns its signalled address, `ip:9`.
+    pub fn add_tcp_active(&self, ip: std::net::IpAddr) -> Result<SocketAddr, Error> {
+        self.driver
+            .call(move |d: &mut Driven, _| {
+                let addr = d.pc.add_tcp_active(ip)?;
+                d.ice_tcp.add_active(addr);
+                Ok(addr)
+            })
+            .ok_or(Error::Closed)?
     }
 
     /// [`kaon::peer::PeerConnection::create_offer`].

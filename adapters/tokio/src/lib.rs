@@ -66,6 +66,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod ice_tcp;
 pub mod mdns;
 pub mod peer;
 pub mod turn_stream;

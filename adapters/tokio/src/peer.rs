@@ -19,6 +19,7 @@
 //! The dispatcher is `kaon-adapter-common`'s, shared with `kaon-std`; this module supplies
 //! the `watch`, `Notify` and channels it delivers through.
 
+use crate::ice_tcp::IceTcp;
 use crate::turn_stream::{TurnStreams, TurnTls};
 use crate::{Driver, Handle, InboxStats};
 use bytes::Bytes;
@@ -117,6 +118,8 @@ type Dispatch = kaon_adapter_common::Dispatch<TokioGlue>;
 struct WithTurn {
     inner: Dispatch,
     streams: TurnStreams,
+    /// ICE-TCP (RFC 6544) connections: a datagram from a TCP candidate goes down one.
+    ice_tcp: IceTcp,
 }
 
 impl std::ops::Deref for WithTurn {
@@ -147,17 +150,24 @@ impl Protocol for WithTurn {
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         loop {
             while let Some(t) = self.inner.poll_transmit(now, buf) {
-                if !self.streams.divert(&t, &buf[..t.len]) {
+                if !self.streams.divert(&t, &buf[..t.len])
+                    && !self.ice_tcp.divert(&t, &buf[..t.len])
+                {
                     return Some(t);
                 }
             }
             self.streams.flush();
+            self.ice_tcp.flush();
             let closed = self.streams.take_closed();
-            if closed.is_empty() {
+            let tcp_closed = self.ice_tcp.take_closed();
+            if closed.is_empty() && tcp_closed.is_empty() {
                 return None;
             }
             for (local, server, _) in closed {
                 self.inner.pc.turn_stream_closed(now, local, server);
+            }
+            for (local, remote) in tcp_closed {
+                self.inner.pc.ice_tcp_closed(now, local, remote);
             }
         }
     }
@@ -211,9 +221,11 @@ impl PeerConnection {
         let turn = WithTurn {
             inner: dispatch,
             streams,
+            ice_tcp: IceTcp::new(),
         };
         let driver = Driver::spawn(crate::mdns::WithMdns::new(turn, mdns), sockets)?;
         let handle = driver.handle();
+        let handle_tcp = driver.handle();
         driver.post(move |d, _| {
             d.streams.set_notify(Arc::new(move |input| {
                 handle.post(move |d: &mut Driven, now| {
@@ -225,7 +237,19 @@ impl PeerConnection {
                         d.inner.pc.turn_stream_closed(now, local, server);
                     }
                 })
-            }))
+            }));
+            let handle = handle_tcp;
+            d.ice_tcp.set_notify(Arc::new(move |input| {
+                handle.post(move |d: &mut Driven, now| {
+                    let d: &mut WithTurn = d;
+                    let pc = &mut d.inner.pc;
+                    d.ice_tcp
+                        .handle(input, |datagram| pc.handle_datagram(now, datagram));
+                    for (local, remote) in d.ice_tcp.take_closed() {
+                        d.inner.pc.ice_tcp_closed(now, local, remote);
+                    }
+                })
+            }));
         });
         Ok(Self {
             _mdns: mdns.map(|hub| hub.subscribe(driver.handle())),
@@ -254,6 +278,39 @@ impl PeerConnection {
         F: FnOnce(&mut kaon::peer::PeerConnection, Instant) -> Result<R, Error> + Send + 'static,
     {
         self.call(f).await?
+    }
+
+    /// Adds a passive ICE-TCP host candidate (RFC 6544) on `listener`, whose connections are
+    /// accepted and read in tasks of this adapter ([`crate::ice_tcp`]); returns its address.
+    /// Call it before creating the offer or answer that should carry the candidate.
+    pub async fn add_tcp_listener(
+        &self,
+        listener: tokio::net::TcpListener,
+    ) -> Result<std::net::SocketAddr, Error> {
+        let addr = listener.local_addr().map_err(|_| Error::Closed)?;
+        self.driver
+            .call(move |d: &mut Driven, _| {
+                d.pc.add_tcp_passive(addr)?;
+                d.ice_tcp.listen(listener).map_err(|_| Error::Closed)
+            })
+            .await
+            .ok_or(Error::Closed)?
+    }
+
+    /// Adds an active ICE-TCP host candidate on the interface `ip` (it connects to the peer's
+    /// passive TCP candidates); returns its signalled address, `ip:9`.
+    pub async fn add_tcp_active(
+        &self,
+        ip: std::net::IpAddr,
+    ) -> Result<std::net::SocketAddr, Error> {
+        self.driver
+            .call(move |d: &mut Driven, _| {
+                let addr = d.pc.add_tcp_active(ip)?;
+                d.ice_tcp.add_active(addr);
+                Ok(addr)
+            })
+            .await
+            .ok_or(Error::Closed)?
     }
 
     /// [`kaon::peer::PeerConnection::create_offer`].

@@ -1,0 +1,193 @@
+//! ICE-TCP (RFC 6544) against headless Chromium with UDP blocked.
+//!
+//! The test makes a network namespace whose nftables drop every UDP datagram (`lo`
+//! included, [`Netns::drop_udp`] at 100%) and runs a copy of itself there. Inside, Chromium
+//! (driven by `tests/interop/chromium/peer.mjs`, with the loopback and fake-media flags and a
+//! getUserMedia call, which is when it gathers TCP candidates: `tcptype active`, port 9)
+//! offers a data channel. kaon (the `kaon_std` blocking PeerConnection) answers from a UDP
+//! socket and a passive TCP candidate on a `TcpListener`. No UDP check can get through, so
+//! Chromium connects to the passive candidate, kaon learns its active candidate as a
+//! peer-reflexive one, DTLS and SCTP run over RFC 4571 frames, and the channel echoes.
+//!
+//! Needs root, `ip` and `nft`, `/usr/bin/chromium`, `node` and the script's node_modules
+//! (`.ci/run` installs them): a failure in CI without them, a skip elsewhere.
+
+mod common;
+
+use std::net::{TcpListener, UdpSocket};
+use std::time::{Duration, Instant};
+
+use common::chromium::{Browser, peer_available};
+use common::json_lines::json_str;
+use kaon::ice::{CandidateKind, TcpType, Transport};
+use kaon::peer::{PeerConfig, SdpType};
+use kaon::sdp::SessionDescription;
+
+/// Set in the copy of the test binary that runs inside the namespace.
+const INNER: &str = "KAON_ICE_TCP_CHROMIUM_INNER";
+const PATIENCE: Duration = Duration::from_secs(30);
+
+#[test]
+fn chromium_connects_over_ice_tcp_when_udp_is_blocked() {
+    const TEST: &str = "chromium_connects_over_ice_tcp_when_udp_is_blocked";
+    if !peer_available(TEST) {
+        return;
+    }
+    if std::env::var_os(INNER).is_some() {
+        return session();
+    }
+    let ns = match common::netns::Netns::create("icetcp").and_then(|ns| {
+        block_udp(&ns)?;
+        Ok(ns)
+    }) {
+        Ok(ns) => ns,
+        Err(why) => {
+            common::missing_peer(TEST, &format!("a network namespace without UDP ({why})"));
+            return;
+        }
+    };
+    let mut inner = ns
+        .command(std::env::current_exe().expect("test binary"))
+        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+        .env(INNER, "1")
+        .spawn()
+        .expect("run the test inside the namespace");
+    let end = Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        if let Some(status) = inner.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > end {
+            let _ = inner.kill();
+            let _ = inner.wait();
+            panic!("the ICE-TCP session did not end within 180 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "the ICE-TCP session failed: {status}");
+}
+
+/// Has nftables drop every UDP datagram leaving any interface of the namespace (`lo`
+/// included): no UDP reaches either peer.
+fn block_udp(ns: &common::netns::Netns) -> Result<(), String> {
+    let nft = common::which("nft")
+        .or_else(|| Some("/usr/sbin/nft".into()).filter(|p: &std::path::PathBuf| p.exists()))
+        .ok_or("the nft command (apt: nftables)")?;
+    for command in [
+        "add table inet noudp",
+        "add chain inet noudp out { type filter hook output priority 0 ; }",
+        "add rule inet noudp out meta l4proto udp counter drop",
+    ] {
+        let out = ns
+            .command(&nft)
+            .args(command.split(' '))
+            .output()
+            .map_err(|e| format!("nft {command}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "nft {command}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// UDP datagrams the namespace's rule dropped (the proof that UDP was tried and blocked).
+fn udp_dropped() -> Option<u64> {
+    let out = std::process::Command::new("nft")
+        .args(["list", "chain", "inet", "noudp", "out"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.contains("counter"))?;
+    let mut words = line.split_whitespace();
+    words.find(|w| *w == "packets")?;
+    words.next()?.parse().ok()
+}
+
+/// The part that runs in the namespace.
+fn session() {
+    let mut browser = Browser::start();
+    browser.send(r#"{"cmd":"offer","channels":[{"label":"chat"}]}"#);
+    let offer = browser.wait("offer", PATIENCE, |e| e.is("offer"));
+    let offer = offer.get("sdp").to_string();
+    eprintln!("chromium offer:\n{offer}");
+    assert!(
+        offer
+            .lines()
+            .any(|l| l.starts_with("a=candidate:") && l.contains(" tcptype active")),
+        "Chromium offered no active TCP candidate"
+    );
+
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let pc = kaon_std::PeerConnection::new(PeerConfig::default(), vec![socket]).expect("kaon");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listen on 127.0.0.1");
+    let passive = pc.add_tcp_listener(listener).expect("passive candidate");
+    let t0 = Instant::now();
+    pc.set_remote_description(
+        SdpType::Offer,
+        SessionDescription::parse(&offer).expect("kaon parses Chromium's offer"),
+    )
+    .expect("kaon takes the offer");
+    let answer = pc.create_answer().expect("answer");
+    pc.set_local_description(SdpType::Answer, answer.clone())
+        .expect("kaon applies its answer");
+    let answer = answer.to_string();
+    eprintln!("kaon answer:\n{answer}");
+    assert!(answer.contains(&format!(
+        "{} {} typ host tcptype passive",
+        passive.ip(),
+        passive.port()
+    )));
+    browser.send(&format!(
+        r#"{{"cmd":"answer","sdp":{}}}"#,
+        json_str(&answer)
+    ));
+    browser.wait("Chromium accepts the answer", PATIENCE, |e| {
+        e.is("answered")
+    });
+
+    let channel = pc
+        .accept_data_channel_timeout(PATIENCE)
+        .expect("Chromium's channel opens at kaon");
+    assert_eq!(channel.label(), "chat");
+    browser.wait("the channel opens in Chromium", PATIENCE, |e| {
+        e.is("open") && e.get("label") == "chat"
+    });
+    eprintln!("offer to open channel over ICE-TCP: {:?}", t0.elapsed());
+
+    // Echo: Chromium speaks, kaon answers what it heard.
+    browser.send_text("chat", "hello over tcp");
+    let m = channel.recv_timeout(PATIENCE).expect("kaon hears Chromium");
+    assert_eq!(&m.data[..], b"hello over tcp");
+    channel
+        .send_text(&format!("echo: {}", String::from_utf8_lossy(&m.data)))
+        .expect("kaon answers");
+    browser.wait("Chromium hears the echo", PATIENCE, |e| {
+        e.is("message") && e.get("text") == "echo: hello over tcp"
+    });
+
+    let (local, remote) = pc
+        .call(|pc, _| pc.ice().selected_candidates())
+        .expect("driver alive")
+        .expect("a selected pair");
+    eprintln!("kaon's selected pair: {local} -> {remote}");
+    assert_eq!(local.transport, Transport::Tcp);
+    assert_eq!(local.tcp_type, Some(TcpType::Passive));
+    assert_eq!(remote.tcp_type, Some(TcpType::Active));
+    assert_eq!(remote.kind, CandidateKind::PeerReflexive);
+    browser.send(r#"{"cmd":"stats"}"#);
+    let s = browser.wait("stats", PATIENCE, |e| e.is("stats"));
+    eprintln!(
+        "chromium pair: {} -> {}, dtls {}",
+        s.get("local"),
+        s.get("remote"),
+        s.get("dtlsState")
+    );
+    assert_eq!(s.get("dtlsState"), "connected");
+    let dropped = udp_dropped();
+    eprintln!("UDP datagrams dropped in the namespace: {dropped:?}");
+    assert!(dropped.unwrap_or(0) > 0, "UDP was tried and blocked");
+    let _ = pc.close();
+}
