@@ -4,10 +4,12 @@
 //! with openssl); and coturn's `turnutils_uclient -S` relays through it over TLS. The TLS
 //! tests need `openssl` (and `turnutils_uclient`), which `.ci/run` installs.
 
+#[path = "turn_support/certs.rs"]
+mod certs;
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,62 +27,13 @@ use kaon_tokio::turn_server::{TcpServer, tls_config_from_pem};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
+use certs::{Scratch, make_certificates};
+
 const USER: &str = "test";
 const PASSWORD: &str = "test123";
 const REALM: &str = "example.test";
 
 type TurnDriver = Driver<TcpServer<Server>>;
-
-/// A scratch directory of this test's own, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("kaon-turn-tls-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA (`ca.pem`) and a certificate for 127.0.0.1 signed by it (`server.pem`, `server.key`).
-fn make_certificates(dir: &Path) {
-    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    let ca = format!(
-        "req -x509 {ec} -keyout ca.key -out ca.pem -days 2 -subj /CN=kaon-test-CA \
-         -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign"
-    );
-    openssl(dir, &ca.split_whitespace().collect::<Vec<_>>());
-    let csr = format!("req {ec} -keyout server.key -out server.csr -subj /CN=127.0.0.1");
-    openssl(dir, &csr.split_whitespace().collect::<Vec<_>>());
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    let sign = "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-                -out server.pem -days 2 -extfile ext.cnf";
-    openssl(dir, &sign.split_whitespace().collect::<Vec<_>>());
-}
 
 /// A UDP socket and a TCP listener on the same loopback address.
 async fn udp_and_tcp() -> (UdpSocket, TcpListener) {
@@ -289,7 +242,7 @@ async fn kaon_peers_connect_relay_only_through_kaons_server_over_turns() {
         common::missing_peer("turn_tls_server", "openssl");
         return;
     }
-    let scratch = Scratch::new("peers");
+    let scratch = Scratch::new("turn-tls-peers");
     make_certificates(&scratch.0);
     let (server, tls, driver) = kaon_server(Some(&scratch.0)).await;
     let tls = tls.unwrap();
@@ -316,7 +269,7 @@ async fn coturn_uclient_over_tls_relays_through_kaons_server() {
         );
         return;
     };
-    let scratch = Scratch::new("uclient");
+    let scratch = Scratch::new("turn-tls-uclient");
     make_certificates(&scratch.0);
     let (_, tls, driver) = kaon_server(Some(&scratch.0)).await;
     let port = tls.unwrap().port().to_string();
