@@ -93,7 +93,8 @@ pub enum ServerEvent {
         /// The relayed addresses given to it.
         relayed: Vec<SocketAddr>,
     },
-    /// An allocation ended: deleted by the client or expired.
+    /// An allocation ended: deleted by the client, expired, or its TCP or TLS connection
+    /// closed ([`Server::connection_closed`]).
     Released {
         /// The client's address.
         client: SocketAddr,
