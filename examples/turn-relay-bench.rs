@@ -1,7 +1,8 @@
 //! kaon's TURN server beside coturn on this machine, in one run: how many ChannelData packets
 //! each relays per CPU-second of its own.
 //!
-//! Run: `cargo run --release --example turn-relay-bench -- [--seconds 3] [--size 100]`
+//! Run: `cargo run --release --example turn-relay-bench -- [--seconds 3] [--size 100]
+//! [--io plain|mmsg|gso]`
 //!
 //! For each server a client allocates (kaon's `turn::Client`), binds a channel to a peer
 //! socket, then sends ChannelData of `--size` bytes as fast as it can for `--seconds`; the peer
@@ -9,6 +10,14 @@
 //! `/proc` (kaon's server runs on a thread of this process with a plain blocking loop,
 //! coturn is Debian's `turnserver` in its own process, skipped when absent). Both see the same
 //! offered load, so the figure that matters is packets relayed per CPU-second.
+//!
+//! Nearly all of a relay's CPU time is the kernel's UDP path (the core's own work is a few
+//! percent of it), so `--io` picks how kaon's loop uses its sockets: `plain` makes one system
+//! call per datagram each way, as coturn does; `mmsg` (Linux) receives and sends up to 64 per
+//! call with `recvmmsg` and `sendmmsg`; `gso` (the default on Linux) also sends each run of
+//! equal-size datagrams to one peer as a single UDP GSO send (`UDP_SEGMENT`), which crosses the
+//! kernel's send path once for the run. One client blasting one peer is GSO's best case: with
+//! many peers interleaved, runs are shorter and `gso` tends towards `mmsg`.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
@@ -43,9 +52,20 @@ fn clock_ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
+/// How kaon's server loop talks to its sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Io {
+    /// One `recv_from` and one `send_to` per datagram.
+    Plain,
+    /// `recvmmsg` and `sendmmsg`: up to 64 datagrams per system call (Linux).
+    Mmsg,
+    /// As `Mmsg`, and a run of equal-size datagrams to one peer leaves as one UDP GSO send.
+    Gso,
+}
+
 /// kaon's server on a thread: a listening socket and eight relays on 127.0.0.1. The thread
 /// publishes its `/proc` stat path.
-fn spawn_kaon(stop: Arc<AtomicBool>) -> (SocketAddr, Arc<std::sync::Mutex<String>>) {
+fn spawn_kaon(stop: Arc<AtomicBool>, io: Io) -> (SocketAddr, Arc<std::sync::Mutex<String>>) {
     let sockets: Vec<UdpSocket> = (0..9)
         .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
         .collect();
@@ -70,54 +90,124 @@ fn spawn_kaon(stop: Arc<AtomicBool>) -> (SocketAddr, Arc<std::sync::Mutex<String
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let mut server = Server::new(cfg, Instant::now(), unix);
-        let mut buf = vec![0u8; 65_536];
-        let mut out = vec![0u8; 65_536];
-        let mut round = 0u32;
-        while !stop.load(Ordering::Relaxed) {
-            let now = Instant::now();
-            round = round.wrapping_add(1);
-            // The relay sockets (peers' traffic back) are looked at every 8th round: an empty
-            // non-blocking read is a wasted system call per socket.
-            let polled = if round.is_multiple_of(8) {
-                sockets.len()
-            } else {
-                1
-            };
-            for (i, s) in sockets.iter().enumerate().take(polled) {
-                // Up to a batch per socket per round; the listening socket blocks briefly
-                // when idle.
-                for _ in 0..64 {
-                    match s.recv_from(&mut buf) {
-                        Ok((n, source)) => server.handle_datagram(
-                            now,
-                            Datagram {
-                                source,
-                                destination: addrs[i],
-                                contents: &buf[..n],
-                            },
-                        ),
-                        Err(e)
-                            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
-                        {
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-            }
-            if server.poll_timeout().is_some_and(|t| t <= now) {
-                server.handle_timeout(now);
-            }
-            while let Some(t) = server.poll_transmit(now, &mut out) {
-                if let Some(i) = addrs.iter().position(|a| *a == t.source) {
-                    let _ = sockets[i].send_to(&out[..t.len], t.destination);
-                }
-            }
-            while server.poll_event().is_some() {}
+        let server = Server::new(cfg, Instant::now(), unix);
+        match io {
+            Io::Plain => plain_loop(server, &sockets, &addrs, &stop),
+            #[cfg(target_os = "linux")]
+            Io::Mmsg | Io::Gso => batched_loop(server, &sockets, &addrs, &stop, io == Io::Gso),
+            #[cfg(not(target_os = "linux"))]
+            _ => plain_loop(server, &sockets, &addrs, &stop),
         }
     });
     (listen, stat)
+}
+
+/// Whether this round also reads the relay sockets (peers' traffic back): every 8th, since an
+/// empty non-blocking read is a wasted system call per socket.
+fn polled(round: u32, sockets: usize) -> usize {
+    if round.is_multiple_of(8) { sockets } else { 1 }
+}
+
+/// One system call per datagram each way.
+fn plain_loop(mut server: Server, sockets: &[UdpSocket], addrs: &[SocketAddr], stop: &AtomicBool) {
+    let mut buf = vec![0u8; 65_536];
+    let mut out = vec![0u8; 65_536];
+    let mut round = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        round = round.wrapping_add(1);
+        for (i, s) in sockets
+            .iter()
+            .enumerate()
+            .take(polled(round, sockets.len()))
+        {
+            // Up to a batch per socket per round; the listening socket blocks briefly
+            // when idle.
+            for _ in 0..64 {
+                match s.recv_from(&mut buf) {
+                    Ok((n, source)) => server.handle_datagram(
+                        now,
+                        Datagram {
+                            source,
+                            destination: addrs[i],
+                            contents: &buf[..n],
+                        },
+                    ),
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        if server.poll_timeout().is_some_and(|t| t <= now) {
+            server.handle_timeout(now);
+        }
+        while let Some(t) = server.poll_transmit(now, &mut out) {
+            if let Some(i) = addrs.iter().position(|a| *a == t.source) {
+                let _ = sockets[i].send_to(&out[..t.len], t.destination);
+            }
+        }
+        while server.poll_event().is_some() {}
+    }
+}
+
+/// Up to 64 datagrams per system call each way; the server writes each outgoing datagram
+/// straight into the send batch's buffer.
+#[cfg(target_os = "linux")]
+fn batched_loop(
+    mut server: Server,
+    sockets: &[UdpSocket],
+    addrs: &[SocketAddr],
+    stop: &AtomicBool,
+    gso: bool,
+) {
+    use std::os::fd::{AsRawFd, RawFd};
+    let fds: Vec<RawFd> = sockets.iter().map(AsRawFd::as_raw_fd).collect();
+    let mut rx = batch::RecvBatch::new();
+    let mut tx = batch::SendBatch::new(gso);
+    let drain = |server: &mut Server, tx: &mut batch::SendBatch, now: Instant| {
+        loop {
+            if tx.is_full() {
+                tx.flush(&fds);
+            }
+            let Some(t) = server.poll_transmit(now, tx.slot()) else {
+                break;
+            };
+            if let Some(i) = addrs.iter().position(|a| *a == t.source) {
+                tx.commit(i, t.destination, t.len);
+            }
+        }
+        tx.flush(&fds);
+    };
+    let mut round = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        round = round.wrapping_add(1);
+        for (i, &fd) in fds.iter().enumerate().take(polled(round, fds.len())) {
+            // The listening socket waits briefly for its first datagram when idle.
+            let n = rx.recv(fd, i == 0).unwrap_or(0);
+            for k in 0..n {
+                if let Some((source, contents)) = rx.get(k) {
+                    let destination = addrs[i];
+                    server.handle_datagram(
+                        now,
+                        Datagram {
+                            source,
+                            destination,
+                            contents,
+                        },
+                    );
+                }
+            }
+            drain(&mut server, &mut tx, now);
+        }
+        if server.poll_timeout().is_some_and(|t| t <= now) {
+            server.handle_timeout(now);
+            drain(&mut server, &mut tx, now);
+        }
+        while server.poll_event().is_some() {}
+    }
 }
 
 struct Coturn(Child);
@@ -244,20 +334,35 @@ fn blast(
 fn main() {
     let mut secs = 3.0;
     let mut size = 100;
+    let mut io = Io::Gso;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--seconds" => secs = args.next().and_then(|v| v.parse().ok()).unwrap_or(secs),
             "--size" => size = args.next().and_then(|v| v.parse().ok()).unwrap_or(size),
+            "--io" => {
+                io = match args.next().as_deref() {
+                    Some("plain") => Io::Plain,
+                    Some("mmsg") => Io::Mmsg,
+                    Some("gso") => Io::Gso,
+                    _ => {
+                        eprintln!("--io takes plain, mmsg or gso");
+                        std::process::exit(2);
+                    }
+                }
+            }
             _ => {
-                eprintln!("usage: turn-relay-bench [--seconds S] [--size BYTES]");
+                eprintln!(
+                    "usage: turn-relay-bench [--seconds S] [--size BYTES] [--io plain|mmsg|gso]"
+                );
                 std::process::exit(2);
             }
         }
     }
     let hz = clock_ticks_per_second();
     let stop = Arc::new(AtomicBool::new(false));
-    let (kaon_addr, kaon_stat) = spawn_kaon(stop.clone());
+    let (kaon_addr, kaon_stat) = spawn_kaon(stop.clone(), io);
+    println!("kaon's server loop: {io:?}");
     thread::sleep(Duration::from_millis(100));
     let coturn = spawn_coturn();
     if coturn.is_none() {
@@ -294,4 +399,269 @@ fn main() {
         );
     }
     stop.store(true, Ordering::Relaxed);
+}
+
+/// Batched UDP system calls on Linux: `recvmmsg` for many datagrams per call, `sendmmsg` for
+/// many per call, and UDP GSO (`UDP_SEGMENT`) so a run of equal-size datagrams to one
+/// destination crosses the kernel's send path once.
+#[cfg(target_os = "linux")]
+mod batch {
+    use std::io;
+    use std::mem::{size_of, zeroed};
+    use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+    use std::os::fd::RawFd;
+
+    /// Datagrams per system call.
+    pub const BATCH: usize = 64;
+    /// Bytes per datagram slot (the bench relays small packets; larger ones are truncated).
+    pub const SLOT: usize = 2048;
+    /// `UDP_SEGMENT` from `<linux/udp.h>` (not in every libc target).
+    const UDP_SEGMENT: libc::c_int = 103;
+    /// A GSO batch stays under the 64 KiB an IP datagram can hold.
+    const GSO_MAX_BYTES: usize = 65_000;
+
+    fn to_sockaddr(a: SocketAddr, out: &mut libc::sockaddr_storage) -> libc::socklen_t {
+        // SAFETY: sockaddr_storage is large and aligned enough for either form.
+        unsafe {
+            match a {
+                SocketAddr::V4(v4) => {
+                    let sin =
+                        &mut *(out as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>();
+                    sin.sin_family = libc::AF_INET as libc::sa_family_t;
+                    sin.sin_port = v4.port().to_be();
+                    sin.sin_addr = libc::in_addr {
+                        s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                    };
+                    size_of::<libc::sockaddr_in>() as libc::socklen_t
+                }
+                SocketAddr::V6(v6) => {
+                    let sin6 =
+                        &mut *(out as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>();
+                    sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                    sin6.sin6_port = v6.port().to_be();
+                    sin6.sin6_flowinfo = v6.flowinfo();
+                    sin6.sin6_addr = libc::in6_addr {
+                        s6_addr: v6.ip().octets(),
+                    };
+                    sin6.sin6_scope_id = v6.scope_id();
+                    size_of::<libc::sockaddr_in6>() as libc::socklen_t
+                }
+            }
+        }
+    }
+
+    fn from_sockaddr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
+        // SAFETY: the family field says which form the kernel wrote.
+        unsafe {
+            match i32::from(s.ss_family) {
+                libc::AF_INET => {
+                    let sin = &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>();
+                    Some(SocketAddr::V4(SocketAddrV4::new(
+                        sin.sin_addr.s_addr.to_ne_bytes().into(),
+                        u16::from_be(sin.sin_port),
+                    )))
+                }
+                libc::AF_INET6 => {
+                    let sin6 = &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>();
+                    Some(SocketAddr::V6(SocketAddrV6::new(
+                        sin6.sin6_addr.s6_addr.into(),
+                        u16::from_be(sin6.sin6_port),
+                        sin6.sin6_flowinfo,
+                        sin6.sin6_scope_id,
+                    )))
+                }
+                _ => None,
+            }
+        }
+    }
+
+    /// Up to [`BATCH`] received datagrams.
+    pub struct RecvBatch {
+        bufs: Vec<u8>,
+        addrs: Vec<libc::sockaddr_storage>,
+        lens: Vec<usize>,
+    }
+
+    impl RecvBatch {
+        pub fn new() -> Self {
+            Self {
+                bufs: vec![0; BATCH * SLOT],
+                // SAFETY: all-zero is a valid sockaddr_storage.
+                addrs: vec![unsafe { zeroed() }; BATCH],
+                lens: vec![0; BATCH],
+            }
+        }
+
+        /// One `recvmmsg`: `wait` blocks (up to the socket's read timeout) for the first
+        /// datagram, then takes what is queued; otherwise it never blocks. Returns how many.
+        pub fn recv(&mut self, fd: RawFd, wait: bool) -> io::Result<usize> {
+            // SAFETY: all-zero iovecs and headers are valid; every pointer set below points
+            // into `self`, which outlives the call.
+            let mut iovs: [libc::iovec; BATCH] = unsafe { zeroed() };
+            let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+            for (i, (iov, h)) in iovs.iter_mut().zip(hdrs.iter_mut()).enumerate() {
+                iov.iov_base = self.bufs[i * SLOT..].as_mut_ptr().cast();
+                iov.iov_len = SLOT;
+                h.msg_hdr.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
+                h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                h.msg_hdr.msg_iov = iov;
+                h.msg_hdr.msg_iovlen = 1;
+            }
+            let flags = if wait {
+                libc::MSG_WAITFORONE
+            } else {
+                libc::MSG_DONTWAIT
+            };
+            // SAFETY: `hdrs` holds BATCH valid headers.
+            let n = unsafe {
+                libc::recvmmsg(
+                    fd,
+                    hdrs.as_mut_ptr(),
+                    BATCH as u32,
+                    flags,
+                    std::ptr::null_mut(),
+                )
+            };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let n = n as usize;
+            for (len, h) in self.lens.iter_mut().zip(&hdrs).take(n) {
+                *len = h.msg_len as usize;
+            }
+            Ok(n)
+        }
+
+        /// The `i`th datagram of the last [`recv`](Self::recv): its source and bytes.
+        pub fn get(&self, i: usize) -> Option<(SocketAddr, &[u8])> {
+            let from = from_sockaddr(&self.addrs[i])?;
+            Some((
+                from,
+                &self.bufs[i * SLOT..i * SLOT + self.lens[i].min(SLOT)],
+            ))
+        }
+    }
+
+    /// Up to [`BATCH`] datagrams to send, written in place by the protocol's `poll_transmit`.
+    pub struct SendBatch {
+        bufs: Vec<u8>,
+        /// (socket index, destination, length) per queued datagram.
+        meta: Vec<(usize, SocketAddr, usize)>,
+        /// Whether runs of equal-size datagrams go out as one GSO send.
+        pub gso: bool,
+        /// System calls made, datagrams handed to them.
+        pub calls: u64,
+        pub sent: u64,
+    }
+
+    impl SendBatch {
+        pub fn new(gso: bool) -> Self {
+            Self {
+                bufs: vec![0; BATCH * SLOT],
+                meta: Vec::with_capacity(BATCH),
+                gso,
+                calls: 0,
+                sent: 0,
+            }
+        }
+
+        pub fn is_full(&self) -> bool {
+            self.meta.len() == BATCH
+        }
+
+        /// The buffer the next datagram is written into.
+        pub fn slot(&mut self) -> &mut [u8] {
+            let i = self.meta.len();
+            &mut self.bufs[i * SLOT..(i + 1) * SLOT]
+        }
+
+        /// The datagram just written into [`slot`](Self::slot) goes from socket `socket`.
+        pub fn commit(&mut self, socket: usize, destination: SocketAddr, len: usize) {
+            self.meta.push((socket, destination, len));
+        }
+
+        /// Sends everything queued, one `sendmmsg` per run of datagrams from one socket.
+        pub fn flush(&mut self, fds: &[RawFd]) {
+            let mut start = 0;
+            while start < self.meta.len() {
+                let socket = self.meta[start].0;
+                let end = self.meta[start..]
+                    .iter()
+                    .position(|m| m.0 != socket)
+                    .map_or(self.meta.len(), |p| start + p);
+                self.send_run(fds[socket], start, end);
+                start = end;
+            }
+            self.meta.clear();
+        }
+
+        fn send_run(&mut self, fd: RawFd, start: usize, end: usize) {
+            // SAFETY: as in `RecvBatch::recv`: zeroed structures are valid, and every pointer
+            // points into locals or `self`, alive across the call.
+            let mut iovs: [libc::iovec; BATCH] = unsafe { zeroed() };
+            let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+            let mut names: [libc::sockaddr_storage; BATCH] = unsafe { zeroed() };
+            // Room for one UDP_SEGMENT control message per header, 8-byte aligned.
+            let mut control = [[0u64; 4]; BATCH];
+            let mut messages = 0;
+            let mut i = start;
+            while i < end {
+                let (_, destination, len) = self.meta[i];
+                // A GSO run: datagrams to the same destination, all `len` long but the last,
+                // which may be shorter (the kernel cuts the payload every `len` bytes).
+                let mut j = i + 1;
+                if self.gso {
+                    while j < end
+                        && self.meta[j].1 == destination
+                        && self.meta[j].2 <= len
+                        && (j - i + 1) * len <= GSO_MAX_BYTES
+                        && j - i < BATCH
+                    {
+                        j += 1;
+                        if self.meta[j - 1].2 < len {
+                            break;
+                        }
+                    }
+                }
+                for k in i..j {
+                    iovs[k - start].iov_base = self.bufs[k * SLOT..].as_mut_ptr().cast();
+                    iovs[k - start].iov_len = self.meta[k].2;
+                }
+                let h = &mut hdrs[messages].msg_hdr;
+                h.msg_namelen = to_sockaddr(destination, &mut names[messages]);
+                h.msg_name = (&mut names[messages] as *mut libc::sockaddr_storage).cast();
+                h.msg_iov = &mut iovs[i - start];
+                h.msg_iovlen = j - i;
+                if j - i > 1 {
+                    h.msg_control = control[messages].as_mut_ptr().cast();
+                    // SAFETY: CMSG_SPACE is a pure size computation.
+                    h.msg_controllen = unsafe { libc::CMSG_SPACE(2) } as usize;
+                    // SAFETY: the control buffer is CMSG_SPACE(2) bytes or more, aligned.
+                    unsafe {
+                        let c = libc::CMSG_FIRSTHDR(h);
+                        (*c).cmsg_level = libc::SOL_UDP;
+                        (*c).cmsg_type = UDP_SEGMENT;
+                        (*c).cmsg_len = libc::CMSG_LEN(2) as usize;
+                        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), len as u16);
+                    }
+                }
+                messages += 1;
+                i = j;
+            }
+            let mut done = 0;
+            while done < messages {
+                // SAFETY: headers `done..messages` are filled in above.
+                let n = unsafe {
+                    libc::sendmmsg(fd, hdrs[done..].as_mut_ptr(), (messages - done) as u32, 0)
+                };
+                self.calls += 1;
+                if n <= 0 {
+                    // A full send buffer or an error drops the rest, as one send_to would.
+                    break;
+                }
+                done += n as usize;
+            }
+            self.sent += (end - start) as u64;
+        }
+    }
 }

@@ -1,9 +1,14 @@
-//! A TURN server (RFC 8656) over UDP on kaon-tokio: kaon's `turn::Server` on one listening
-//! socket and a pool of relay sockets, like Pion's turn/examples/turn-server/simple.
+//! A TURN server (RFC 8656) on kaon-tokio: kaon's `turn::Server` listening on UDP and TCP at
+//! one address (and on TLS with `--tls-cert`/`--tls-key`), with a pool of UDP relay sockets,
+//! like Pion's turn/examples/turn-server/simple.
 //!
 //! Run: `cargo run --example turn-server -- --public-ip 127.0.0.1 --port 3478
 //! --users alice=secret,bob=hunter2 --realm example.org [--relays 16] [--relay-port 49152]
-//! [--secret SHARED] [--stats-every 10]`
+//! [--secret SHARED] [--stats-every 10] [--tls-cert cert.pem --tls-key key.pem [--tls-port 5349]]`
+//!
+//! Clients reach it as `turn:IP:PORT` (UDP), `turn:IP:PORT?transport=tcp`, and with a
+//! certificate `turns:IP:TLS_PORT` (RFC 8656 §3.1; the relays are UDP either way). An
+//! allocation made over TCP or TLS ends when its connection closes.
 //!
 //! `--public-ip` is the address both the listening socket and the relay sockets bind and
 //! advertise (the core reports the relay sockets' own addresses). `--secret` enables the
@@ -16,7 +21,8 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kaon::turn::{Server, ServerConfig, ServerEvent};
-use tokio::net::UdpSocket;
+use kaon_tokio::turn_server::{TcpServer, tls_config_from_pem};
+use tokio::net::{TcpListener, UdpSocket};
 
 struct Args {
     ip: IpAddr,
@@ -27,10 +33,14 @@ struct Args {
     relay_port: u16,
     secret: Option<String>,
     stats_every: u64,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
+    tls_port: u16,
 }
 
 const USAGE: &str = "usage: turn-server --public-ip IP [--port 3478] --users USER=PASS[,USER=PASS...] \
-[--realm REALM] [--relays N] [--relay-port FIRST] [--secret SHARED] [--stats-every SECONDS]";
+[--realm REALM] [--relays N] [--relay-port FIRST] [--secret SHARED] [--stats-every SECONDS] \
+[--tls-cert CERT.pem --tls-key KEY.pem [--tls-port 5349]]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -42,6 +52,9 @@ fn parse_args() -> Result<Args, String> {
         relay_port: 49152,
         secret: None,
         stats_every: 10,
+        tls_cert: None,
+        tls_key: None,
+        tls_port: 5349,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -55,6 +68,9 @@ fn parse_args() -> Result<Args, String> {
             "--relay-port" => a.relay_port = value()?.parse().map_err(|_| bad("port"))?,
             "--secret" => a.secret = Some(value()?),
             "--stats-every" => a.stats_every = value()?.parse().map_err(|_| bad("seconds"))?,
+            "--tls-cert" => a.tls_cert = Some(value()?),
+            "--tls-key" => a.tls_key = Some(value()?),
+            "--tls-port" => a.tls_port = value()?.parse().map_err(|_| bad("port"))?,
             "--users" => {
                 for pair in value()?.split(',').filter(|p| !p.is_empty()) {
                     let (u, p) = pair.split_once('=').ok_or(bad("USER=PASS list"))?;
@@ -69,6 +85,9 @@ fn parse_args() -> Result<Args, String> {
         return Err(
             "give --users or --secret: a TURN server without credentials is an open relay".into(),
         );
+    }
+    if a.tls_cert.is_some() != a.tls_key.is_some() {
+        return Err("--tls-cert and --tls-key go together".into());
     }
     if a.relays == 0 || u32::from(a.relay_port) + u32::from(a.relays) > 65_536 {
         return Err("the relay ports must fit below 65536 and be at least one".into());
@@ -99,11 +118,28 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> Result<(), String> {
     let listen = SocketAddr::new(args.ip, args.port);
-    let mut sockets = vec![
-        UdpSocket::bind(listen)
-            .await
-            .map_err(|e| format!("cannot bind {listen}: {e}"))?,
-    ];
+    let udp = UdpSocket::bind(listen)
+        .await
+        .map_err(|e| format!("cannot bind {listen}: {e}"))?;
+    let listen = udp.local_addr().map_err(|e| e.to_string())?;
+    // TCP on the same address as UDP (RFC 8656 §3.1: one port for both).
+    let tcp = TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on TCP {listen}: {e}"))?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let read = |p: &str| std::fs::read(p).map_err(|e| format!("cannot read {p}: {e}"));
+            let config = tls_config_from_pem(&read(cert)?, &read(key)?)
+                .map_err(|e| format!("bad certificate or key: {e}"))?;
+            let at = SocketAddr::new(args.ip, args.tls_port);
+            let listener = TcpListener::bind(at)
+                .await
+                .map_err(|e| format!("cannot listen on TLS {at}: {e}"))?;
+            Some((listener, config))
+        }
+        _ => None,
+    };
+    let mut sockets = vec![udp];
     let mut relays = Vec::new();
     for i in 0..args.relays {
         let at = SocketAddr::new(args.ip, args.relay_port + i);
@@ -113,8 +149,11 @@ async fn run(args: Args) -> Result<(), String> {
         relays.push(s.local_addr().map_err(|e| e.to_string())?);
         sockets.push(s);
     }
-    let listen = sockets[0].local_addr().map_err(|e| e.to_string())?;
-    let mut config = ServerConfig::new(&args.realm, vec![listen], relays.clone());
+    let mut listening = vec![listen];
+    if let Some((l, _)) = &tls {
+        listening.push(l.local_addr().map_err(|e| e.to_string())?);
+    }
+    let mut config = ServerConfig::new(&args.realm, listening.clone(), relays.clone());
     config.users = args.users;
     config.shared_secret = args.secret;
     config.software = Some("kaon turn-server example".into());
@@ -122,10 +161,17 @@ async fn run(args: Args) -> Result<(), String> {
         .duration_since(UNIX_EPOCH)
         .map_err(|e| format!("the system clock is before 1970: {e}"))?
         .as_secs();
-    let server = Server::new(config, std::time::Instant::now(), unix);
+    let server = TcpServer::new(Server::new(config, std::time::Instant::now(), unix));
     let driver = kaon_tokio::Driver::spawn(server, sockets).map_err(|e| e.to_string())?;
+    TcpServer::listen(&driver, tcp).map_err(|e| e.to_string())?;
+    if let Some((listener, config)) = tls {
+        TcpServer::listen_tls(&driver, listener, config).map_err(|e| e.to_string())?;
+    }
     println!(
-        "TURN server on {listen} (realm {}), {} relay addresses from {}",
+        "TURN server on {listen} (UDP, TCP){} (realm {}), {} relay addresses from {}",
+        listening
+            .get(1)
+            .map_or(String::new(), |t| format!(" and {t} (TLS)")),
         args.realm,
         relays.len(),
         relays[0]
@@ -145,7 +191,9 @@ async fn run(args: Args) -> Result<(), String> {
                 None => return Err("the driver stopped".into()),
             },
             _ = tick.tick() => {
-                let Some((n, s)) = driver.call(|s: &mut Server, _| (s.allocations(), s.stats().clone())).await else {
+                let Some((n, s)) = driver.call(|s: &mut TcpServer<Server>, _| {
+                    (s.inner().allocations(), s.inner().stats().clone())
+                }).await else {
                     return Err("the driver stopped".into());
                 };
                 println!(

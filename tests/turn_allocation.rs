@@ -292,6 +292,33 @@ fn close_deallocates_with_lifetime_zero() {
 }
 
 #[test]
+fn closing_the_connection_of_an_allocation_releases_it_at_once() {
+    use kaon::turn::StreamServer;
+    let mut w = allocated_world();
+    assert!(w.server.poll_timeout().is_some());
+    // The driver reports that the client's TCP (or TLS) connection to the listening address
+    // closed: the allocation ends with it, long before its lifetime would.
+    let now = w.now;
+    w.server.stream_closed(now, addr(SERVER), addr(CLIENT));
+    w.step();
+    assert_eq!(w.server.allocations(), 0);
+    assert!(matches!(
+        w.server_events.last(),
+        Some(ServerEvent::Released { client, relayed, expired: false })
+            if *client == addr(CLIENT) && *relayed == vec![addr(RELAY)]
+    ));
+    assert_eq!(w.server.poll_timeout(), None);
+    // A second close, or one for a connection that never allocated, changes nothing.
+    assert!(!w.server.connection_closed(addr(CLIENT), addr(SERVER)));
+    assert!(!w.server.connection_closed(addr(PEER), addr(SERVER)));
+    // The relay address went back to the pool: a new client gets it.
+    let mut c = client_config("bob", "hunter2");
+    c.local = addr("198.51.100.8:40000");
+    w.add_client(c);
+    assert_eq!(w.allocated(1), Some(vec![addr(RELAY)]));
+}
+
+#[test]
 fn allocation_expires_on_both_ends_when_refreshes_stop_arriving() {
     let mut w = allocated_world();
     w.blackhole = true;

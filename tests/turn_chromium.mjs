@@ -1,7 +1,7 @@
 // Headless Chromium relay-only (iceTransportPolicy 'relay') as the remote peer of
 // tests/turn_chromium.rs, driven over one JSON object a line on stdin/stdout.
 //
-// Usage: node turn_chromium.mjs PLAYWRIGHT_CORE_DIR ICE_SERVERS_JSON
+// Usage: node turn_chromium.mjs PLAYWRIGHT_CORE_DIR ICE_SERVERS_JSON [EXTRA_CHROMIUM_ARGS_JSON]
 //
 // Commands in: {"cmd":"offer"} -> a "chat" channel, an offer with every relay candidate
 //   (after gathering), {"ev":"offer","sdp"}; {"cmd":"answer","sdp"} -> {"ev":"answered"};
@@ -20,6 +20,7 @@ import { createInterface } from 'node:readline';
 
 const { chromium } = await import(pathToFileURL(join(process.argv[2], 'index.mjs')).href);
 const iceServers = JSON.parse(process.argv[3]);
+const extraArgs = process.argv[4] ? JSON.parse(process.argv[4]) : [];
 const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
 
 const PAGE = `<!doctype html><title>kaon turn</title><script>
@@ -74,6 +75,7 @@ try {
       '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--allow-loopback-in-peer-connection',
+      ...extraArgs,
     ],
   });
   const page = context.pages()[0] ?? (await context.newPage());

@@ -1,9 +1,13 @@
 //! Headless Chromium relay-only (`iceTransportPolicy: 'relay'`) with a relay-only kaon peer,
-//! through kaon's TURN server and through coturn: the data channel opens and carries messages
-//! both ways, and Chromium's selected pair is relay to relay. Chromium runs
-//! `tests/turn_chromium.mjs` (playwright-core); needs `/usr/bin/chromium`, `node`,
+//! through kaon's TURN server (over UDP, TCP and TLS) and through coturn: the data channel
+//! opens and carries messages both ways, and Chromium's selected pair is relay to relay.
+//! Chromium checks a `turns:` server's certificate (a test-made CA needs
+//! `--ignore-certificate-errors`). Chromium runs
+//! `tests/turn_chromium.mjs` (playwright-core); needs `/usr/bin/chromium`, `node`, `openssl`,
 //! `tests/interop/chromium/node_modules` and `turnserver` (`.ci/run` installs them).
 
+#[path = "turn_support/certs.rs"]
+mod certs;
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
@@ -18,7 +22,7 @@ use kaon::ice::IceTransportPolicy;
 use kaon::peer::{IceServer, PeerConfig, PeerEvent, SdpType};
 use kaon::sdp::SessionDescription;
 use kaon::turn::{Server, ServerConfig};
-use kaon_std::turn_stream::TcpServer;
+use kaon_std::turn_stream::{TcpServer, TurnTls};
 use kaon_std::{Driver, PeerConnection};
 
 const TEST: &str = "turn_chromium";
@@ -52,7 +56,7 @@ struct Browser {
 }
 
 impl Browser {
-    fn start(url: &str) -> Self {
+    fn start(url: &str, chromium_args: &[&str]) -> Self {
         let servers = format!(
             "[{{\"urls\":{},\"username\":{},\"credential\":{}}}]",
             json_str(url),
@@ -63,6 +67,14 @@ impl Browser {
             .arg(common::repo_root().join("tests/turn_chromium.mjs"))
             .arg(playwright())
             .arg(servers)
+            .arg(format!(
+                "[{}]",
+                chromium_args
+                    .iter()
+                    .map(|a| json_str(a))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -139,7 +151,13 @@ impl Drop for Browser {
 /// Chromium offers a "chat" channel relay-only through `url`; a relay-only kaon peer answers
 /// through the same server; messages go both ways.
 fn chromium_and_kaon_through(url: &str) {
-    let mut browser = Browser::start(url);
+    chromium_and_kaon_through_with(url, TurnTls::System, &[]);
+}
+
+/// As [`chromium_and_kaon_through`], kaon trusting `tls` for `turns:`, Chromium run with
+/// `chromium_args`.
+fn chromium_and_kaon_through_with(url: &str, tls: TurnTls, chromium_args: &[&str]) {
+    let mut browser = Browser::start(url, chromium_args);
     browser.send("{\"cmd\":\"offer\"}");
     let offer = browser.wait("offer", Duration::from_secs(30));
     let offer_sdp = offer.get("sdp").to_owned();
@@ -155,7 +173,7 @@ fn chromium_and_kaon_through(url: &str) {
         ice_transport_policy: IceTransportPolicy::Relay,
         ..PeerConfig::default()
     };
-    let kaon = PeerConnection::new(config, vec![socket]).unwrap();
+    let kaon = PeerConnection::with_turn_tls(config, vec![socket], tls).unwrap();
     kaon.set_remote_description(
         SdpType::Offer,
         SessionDescription::parse(&offer_sdp).unwrap(),
@@ -216,6 +234,9 @@ fn chromium_and_kaon_through(url: &str) {
     assert!(stats.get("local").starts_with("relay"), "{stats:?}");
     if url.ends_with("transport=tcp") {
         assert_eq!(stats.get("local"), "relay tcp", "{stats:?}");
+    }
+    if url.starts_with("turns:") {
+        assert_eq!(stats.get("local"), "relay tls", "{stats:?}");
     }
     assert!(stats.get("remote").starts_with("relay"), "{stats:?}");
     let relayed = kaon
@@ -286,6 +307,101 @@ fn chromium_and_kaon_connect_relay_only_over_tcp_through_kaons_turn_server() {
     assert!(stats.allocations >= 2, "{stats:?}");
     // Both clients came over TCP.
     assert!(link.opened >= 2 && link.received > 10, "{link:?}");
+}
+
+/// kaon's TURN server on kaon-tokio (its TLS listener is kaon-tokio's) with UDP relays,
+/// listening on UDP and on TLS with the certificate in `dir`. Returns the TLS address, the
+/// runtime it runs on and the driver.
+fn kaon_turns_server(
+    dir: &std::path::Path,
+) -> (
+    SocketAddr,
+    tokio::runtime::Runtime,
+    kaon_tokio::Driver<kaon_tokio::turn_server::TcpServer<Server>>,
+) {
+    use kaon_tokio::turn_server::{TcpServer as TokioTcpServer, tls_config_from_pem};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (tls, driver) = rt.block_on(async {
+        let mut sockets = Vec::new();
+        for _ in 0..9 {
+            sockets.push(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        }
+        let addrs: Vec<SocketAddr> = sockets.iter().map(|s| s.local_addr().unwrap()).collect();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tls = listener.local_addr().unwrap();
+        let mut cfg = ServerConfig::new(REALM, vec![addrs[0], tls], addrs[1..].to_vec());
+        cfg.users.push((USER.into(), PASSWORD.into()));
+        let server = Server::new(cfg, Instant::now(), 1_700_000_000);
+        let driver = kaon_tokio::Driver::spawn(TokioTcpServer::new(server), sockets).unwrap();
+        let cert = std::fs::read(dir.join("server.pem")).unwrap();
+        let key = std::fs::read(dir.join("server.key")).unwrap();
+        let config = tls_config_from_pem(&cert, &key).unwrap();
+        TokioTcpServer::listen_tls(&driver, listener, config).unwrap();
+        (tls, driver)
+    });
+    (tls, rt, driver)
+}
+
+/// Chromium checks a `turns:` server's certificate: with a certificate from a CA it does not
+/// know, it runs only with `--ignore-certificate-errors` (kaon's peer checks it against the
+/// test's CA).
+#[test]
+fn chromium_and_kaon_connect_relay_only_over_turns_through_kaons_turn_server() {
+    if !peer_available() {
+        return;
+    }
+    if common::which("openssl").is_none() {
+        common::missing_peer(TEST, "openssl");
+        return;
+    }
+    let scratch = certs::Scratch::new("turn-chromium-tls");
+    certs::make_certificates(&scratch.0);
+    let (tls, rt, server) = kaon_turns_server(&scratch.0);
+    let ca = std::fs::read(scratch.0.join("ca.pem")).unwrap();
+    let url = format!("turns:127.0.0.1:{}", tls.port());
+    chromium_and_kaon_through_with(
+        &url,
+        TurnTls::from_pem(&ca).unwrap(),
+        &["--ignore-certificate-errors"],
+    );
+    let (stats, link) = rt
+        .block_on(server.call(|s, _| (s.inner().stats().clone(), *s.link().stats())))
+        .unwrap();
+    assert!(stats.allocations >= 2, "{stats:?}");
+    // Both clients came over TLS.
+    assert!(link.opened >= 2 && link.received > 10, "{link:?}");
+}
+
+/// Without `--ignore-certificate-errors`, Chromium refuses the same server: its certificate
+/// comes from a CA Chromium does not trust, so no relay candidate is gathered and no
+/// allocation is made.
+#[test]
+fn chromium_checks_the_certificate_of_a_turns_server() {
+    if !peer_available() {
+        return;
+    }
+    if common::which("openssl").is_none() {
+        common::missing_peer(TEST, "openssl");
+        return;
+    }
+    let scratch = certs::Scratch::new("turn-chromium-untrusted");
+    certs::make_certificates(&scratch.0);
+    let (tls, rt, server) = kaon_turns_server(&scratch.0);
+    let mut browser = Browser::start(&format!("turns:127.0.0.1:{}", tls.port()), &[]);
+    browser.send("{\"cmd\":\"offer\"}");
+    let offer = browser.wait("offer", Duration::from_secs(30));
+    let sdp = offer.get("sdp");
+    assert!(!sdp.contains(" typ relay"), "{sdp}");
+    // (Chromium reports icecandidateerror 701, "Failed to establish connection", printed
+    // above while waiting for the offer.)
+    let allocations = rt
+        .block_on(server.call(|s, _| s.inner().stats().allocations))
+        .unwrap();
+    assert_eq!(allocations, 0);
 }
 
 struct Coturn(Child, u16);

@@ -1,7 +1,8 @@
 //! The TURN server's receive path: a server with one allocation (a permission and a channel)
 //! is fed arbitrary datagrams on its listening address (from the allocated client and from a
 //! stranger) and on its relay address, and must never panic, grow without bound, or lose its
-//! deadline.
+//! deadline. A chunk starting 0xfe also reports the client's connection closed (as a TCP or
+//! TLS driver does), which deletes the allocation from whatever state it is in.
 #![no_main]
 use kaon::turn::{Client, ClientConfig, Server, ServerConfig};
 use kaon::{Datagram, Protocol};
@@ -66,6 +67,10 @@ fuzz_target!(|data: &[u8]| {
                 contents: chunk,
             },
         );
+        if chunk.first() == Some(&0xfe) {
+            server.connection_closed(local, server_addr);
+            assert_eq!(server.allocations(), 0);
+        }
         server.handle_timeout(now);
         while server.poll_transmit(now, &mut buf).is_some() {}
         while server.poll_event().is_some() {}

@@ -82,7 +82,7 @@ pub use client::{Client, ClientConfig, ClientEvent, ClientStats, RelayFamily, Tu
 pub use framing::{Frame, MAX_FRAME_LEN, StreamFramer};
 pub use server::{Server, ServerConfig, ServerEvent, ServerStats};
 pub use stream::{
-    StreamCommand, StreamId, StreamLink, StreamLinkConfig, StreamStats, TurnTransport,
+    StreamCommand, StreamId, StreamLink, StreamLinkConfig, StreamServer, StreamStats, TurnTransport,
 };
 pub use url::{Host, Scheme, ServerUrl, UrlError, UrlTransport};
 

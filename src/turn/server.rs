@@ -93,7 +93,8 @@ pub enum ServerEvent {
         /// The relayed addresses given to it.
         relayed: Vec<SocketAddr>,
     },
-    /// An allocation ended: deleted by the client or expired.
+    /// An allocation ended: deleted by the client, expired, or its TCP or TLS connection
+    /// closed ([`Server::connection_closed`]).
     Released {
         /// The client's address.
         client: SocketAddr,
@@ -474,6 +475,21 @@ impl Server {
         }
     }
 
+    /// The TCP or TLS connection the driver accepted from `client` on the listening address
+    /// `listen` has closed. RFC 8656 §3.1: an allocation made over TCP or TLS is tied to its
+    /// connection (the connection is its 5-tuple), so no request can reach it again; it is
+    /// deleted now, its relayed addresses back in the pool (a [`ServerEvent::Released`] with
+    /// `expired: false`), rather than holding them until its lifetime runs out. Returns whether
+    /// there was an allocation.
+    pub fn connection_closed(&mut self, client: SocketAddr, listen: SocketAddr) -> bool {
+        let Some(&s) = self.by_client.get(&(client, listen)) else {
+            return false;
+        };
+        self.release(s, false);
+        self.compact_timers();
+        true
+    }
+
     /// Deletes an allocation and returns its relayed addresses to the pool.
     fn release(&mut self, s: usize, expired: bool) {
         let Some(a) = self.allocations[s].take() else {
@@ -531,6 +547,12 @@ impl Server {
 
 fn secs(d: Duration) -> u32 {
     u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
+}
+
+impl super::StreamServer for Server {
+    fn stream_closed(&mut self, _now: Instant, local: SocketAddr, remote: SocketAddr) {
+        self.connection_closed(remote, local);
+    }
 }
 
 impl Protocol for Server {

@@ -60,6 +60,16 @@ const STUN_HEADER_LEN: usize = 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StreamId(pub u32);
 
+/// A datagram layer that also serves clients over byte streams (kaon's TURN
+/// [`Server`](super::Server) behind a listening TCP or TLS socket): the driver that accepted a
+/// connection tells it when the connection ends, since state tied to the connection (a TURN
+/// allocation, RFC 8656 §3.1) must end with it.
+pub trait StreamServer {
+    /// The accepted connection from `remote` to the listening address `local` has closed (the
+    /// client closed it, it failed, or its framing was lost).
+    fn stream_closed(&mut self, now: std::time::Instant, local: SocketAddr, remote: SocketAddr);
+}
+
 /// How a TURN client reaches its server (RFC 8656 §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum TurnTransport {

@@ -14,7 +14,9 @@
 //! for roots of your own.
 
 use kaon::peer::IceServer;
-use kaon::turn::{Scheme, ServerUrl, StreamCommand, StreamId, StreamLink, TurnTransport};
+use kaon::turn::{
+    Scheme, ServerUrl, StreamCommand, StreamId, StreamLink, StreamServer, TurnTransport,
+};
 use kaon::{Datagram, Transmit};
 use rustls::pki_types::ServerName;
 use std::collections::HashMap;
@@ -390,7 +392,8 @@ fn run_connection(
 /// TCP (RFC 8656 §3.1): accepted connections go through the core's [`StreamLink`], so their
 /// messages reach the server as datagrams from the client's address to the listening
 /// address, and the server's answers to that client go back down the connection. Relayed
-/// traffic to peers stays on the UDP relay sockets.
+/// traffic to peers stays on the UDP relay sockets. When a connection ends, the server hears
+/// of it ([`StreamServer::stream_closed`]) and deletes the allocation made over it.
 ///
 /// ```no_run
 /// use kaon::turn::{Server, ServerConfig};
@@ -410,7 +413,8 @@ fn run_connection(
 pub struct TcpServer<P> {
     inner: P,
     link: StreamLink,
-    conns: HashMap<StreamId, TcpStream>,
+    /// Each accepted connection with its (local, remote) addresses.
+    conns: HashMap<StreamId, (TcpStream, SocketAddr, SocketAddr)>,
     buf: Vec<u8>,
 }
 
@@ -424,7 +428,7 @@ impl<P> std::fmt::Debug for TcpServer<P> {
 
 impl<P> TcpServer<P>
 where
-    P: kaon::Protocol + Send + 'static,
+    P: kaon::Protocol + StreamServer + Send + 'static,
     P::Event: Send + 'static,
 {
     /// Wraps `inner`; no connection is accepted until [`listen`](Self::listen).
@@ -467,7 +471,7 @@ where
                         let _ = stream.shutdown(Shutdown::Both);
                         return;
                     };
-                    s.conns.insert(id, stream);
+                    s.conns.insert(id, (stream, local, remote));
                     thread::spawn(move || {
                         let mut buf = vec![0u8; READ_SIZE];
                         loop {
@@ -489,7 +493,9 @@ where
     fn input(&mut self, now: std::time::Instant, id: StreamId, bytes: &[u8]) {
         if bytes.is_empty() {
             self.link.handle_closed(id);
-            self.conns.remove(&id);
+            if let Some((_, local, remote)) = self.conns.remove(&id) {
+                self.inner.stream_closed(now, local, remote);
+            }
             return;
         }
         let inner = &mut self.inner;
@@ -497,21 +503,22 @@ where
             .handle_bytes(id, bytes, |d| inner.handle_datagram(now, d));
     }
 
-    fn flush(&mut self) {
+    fn flush(&mut self, now: std::time::Instant) {
         while let Some(command) = self.link.poll_command(&mut self.buf) {
             match command {
                 StreamCommand::Write { id, len } => {
                     let failed = self
                         .conns
                         .get(&id)
-                        .is_none_or(|mut c| c.write_all(&self.buf[..len]).is_err());
+                        .is_none_or(|(c, _, _)| (&*c).write_all(&self.buf[..len]).is_err());
                     if failed {
                         self.link.close(id);
                     }
                 }
                 StreamCommand::Close { id } => {
-                    if let Some(c) = self.conns.remove(&id) {
+                    if let Some((c, local, remote)) = self.conns.remove(&id) {
                         let _ = c.shutdown(Shutdown::Both);
+                        self.inner.stream_closed(now, local, remote);
                     }
                 }
                 // An accepting link opens nothing.
@@ -525,7 +532,7 @@ where
 
 impl<P: kaon::Protocol> kaon::Protocol for TcpServer<P>
 where
-    P: Send + 'static,
+    P: StreamServer + Send + 'static,
     P::Event: Send + 'static,
 {
     type Event = P::Event;
@@ -544,7 +551,7 @@ where
                 return Some(t);
             }
         }
-        self.flush();
+        self.flush(now);
         None
     }
 

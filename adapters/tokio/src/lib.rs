@@ -69,6 +69,7 @@
 pub mod ice_tcp;
 pub mod mdns;
 pub mod peer;
+pub mod turn_server;
 pub mod turn_stream;
 
 pub use kaon_adapter_common::{DEFAULT_INBOX_DATAGRAMS, InboxStats};
