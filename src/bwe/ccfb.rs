@@ -289,8 +289,8 @@ impl CcfbSender {
 
     /// Appends the results a feedback packet gives to `out`: one per report about a packet we
     /// sent and still remember. Arrival times are the RTS (extended past its wrap) minus each
-    /// offset, on a time line of the peer's; a report without a usable offset counts as
-    /// received at the RTS only when it is the over-range code, and is skipped when unknown.
+    /// offset, on a time line of the peer's. A report received but without a usable offset
+    /// (over range, or unavailable) is skipped: neither lost nor timed.
     pub fn results(&mut self, fb: &CongestionControlFeedback, out: &mut Vec<PacketResult>) {
         let rts = self.extend_rts(fb.report_timestamp);
         // 16.16 seconds to microseconds; one hour of headroom keeps offsets positive.
@@ -316,8 +316,8 @@ impl CcfbSender {
                     None => None,
                     Some(a) => match a.offset_micros() {
                         Some(us) => Some(Duration::from_micros(rts_us.saturating_sub(us))),
-                        // RFC 8888 §3.1: 0x1FFF means the arrival time is unavailable; the packet
-                        // still arrived, but a made-up time would mislead the delay filter.
+                        // RFC 8888 §3.1: 0x1FFE is over range and 0x1FFF unavailable; the
+                        // packet arrived, but a made-up time would mislead the delay filter.
                         None => continue,
                     },
                 };
