@@ -253,6 +253,8 @@ try {
         '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
         '--allow-loopback-in-peer-connection',
       ]),
+      // Extra flags a test asks for (field trials, a fake capture file), space-separated.
+      ...(process.env.KAON_CHROMIUM_FLAGS ?? '').split(' ').filter(Boolean),
     ],
   });
   const page = context.pages()[0] ?? (await context.newPage());
