@@ -7,9 +7,9 @@
 //! application-limited at its 0.9 Mbit/s rendition, so GCC (draft-ietf-rmcat-gcc-02 §5.5)
 //! grows the estimate by delay alone to at most 1.5 times what gets through; and kaon does not
 //! pace media, so a keyframe leaves as one burst, which the delay filter now and then takes for
-//! overuse (back to 85% of what got through). Over three runs on a loaded machine the median
-//! of the last 10 s was 77%, 102% and (with a 16 KB bucket) 68% of the limit; the test bounds
-//! it loosely (50% to 120%) and prints it.
+//! overuse (back to 85% of what got through). Over three runs with this setup on a loaded
+//! machine the median of the last 10 s was 77%, 102% and 105% of the limit (68% in a run with
+//! a 16 KB bucket); the test bounds it loosely (50% to 120%) and prints it.
 //!
 //! ffmpeg makes three VP8 renditions of one noisy test picture (about 0.25, 0.9 and 2.5 Mbit/s,
 //! a keyframe each second, keyframes capped at three frames' worth) at test time. Chromium runs in a network namespace whose only way
