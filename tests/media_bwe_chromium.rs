@@ -7,6 +7,11 @@
 //! feedback, must settle its `availableOutgoingBitrate` within 20% of the limit while its video
 //! keeps flowing to kaon.
 //!
+//! The same again with RFC 8888 congestion control feedback: Chromium behind its field trial
+//! (`--force-fieldtrials=WebRTC-RFC8888CongestionControlFeedback/Enabled,offer:true/`) offers
+//! `a=rtcp-fb:* ack ccfb`, and kaon answers with ccfb alone (no transport-cc, no transport-wide
+//! sequence numbers), so Chromium's only feedback is kaon's RFC 8888 reports.
+//!
 //! The test makes both namespaces, limits the browser's side, and runs a copy of itself in
 //! kaon's namespace (`ip netns exec`); the node script runs in the browser's. Needs root, `ip`
 //! and `tc` (iproute2) and what tests/media_chromium.rs needs: a failure in CI without them, a
@@ -22,7 +27,7 @@ use common::chromium::{Browser, peer_available};
 use common::json_lines::json_str;
 use common::kaon_peer::KaonPeer as Kaon;
 use common::netns::Netns;
-use kaon::peer::{PeerConfig, PeerConnection, PeerEvent, SdpType};
+use kaon::peer::{MediaEngine, PeerConfig, PeerConnection, PeerEvent, SdpType};
 use kaon::sdp::SessionDescription;
 
 /// Set in the copy of the test binary that runs inside kaon's namespace: the name of the
@@ -32,15 +37,39 @@ const KAON_ADDR: &str = "10.78.0.1";
 const BROWSER_ADDR: &str = "10.78.0.2";
 /// The browser's egress limit, bits per second.
 const LIMIT: u64 = 300_000;
+/// Chromium's field trial for RFC 8888 feedback, offered.
+const CCFB_TRIAL: &str =
+    "--force-fieldtrials=WebRTC-RFC8888CongestionControlFeedback/Enabled,offer:true/";
+
+/// Which congestion control feedback kaon gives.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Feedback {
+    Twcc,
+    Ccfb,
+}
 
 #[test]
 fn chromium_settles_on_a_300_kbit_limit_with_kaon_twcc_feedback() {
-    const TEST: &str = "chromium_settles_on_a_300_kbit_limit_with_kaon_twcc_feedback";
-    if !peer_available(TEST) {
+    run(
+        "chromium_settles_on_a_300_kbit_limit_with_kaon_twcc_feedback",
+        Feedback::Twcc,
+    );
+}
+
+#[test]
+fn chromium_settles_on_a_300_kbit_limit_with_kaon_rfc8888_feedback() {
+    run(
+        "chromium_settles_on_a_300_kbit_limit_with_kaon_rfc8888_feedback",
+        Feedback::Ccfb,
+    );
+}
+
+fn run(test: &'static str, feedback: Feedback) {
+    if !peer_available(test) {
         return;
     }
     if let Some(ns) = std::env::var_os(INNER) {
-        return session(&ns.to_string_lossy());
+        return session(&ns.to_string_lossy(), feedback);
     }
     let namespaces = Netns::create("bwe-k").and_then(|k| {
         let b = Netns::create("bwe-b")?;
@@ -55,7 +84,7 @@ fn chromium_settles_on_a_300_kbit_limit_with_kaon_twcc_feedback() {
     let (kaon_ns, browser_ns) = match namespaces {
         Ok(n) => n,
         Err(why) => {
-            common::missing_peer(TEST, &format!("network namespaces ({why})"));
+            common::missing_peer(test, &format!("network namespaces ({why})"));
             return;
         }
     };
@@ -72,19 +101,19 @@ fn chromium_settles_on_a_300_kbit_limit_with_kaon_twcc_feedback() {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
             common::missing_peer(
-                TEST,
+                test,
                 &format!("tc tbf ({})", String::from_utf8_lossy(&o.stderr).trim()),
             );
             return;
         }
         Err(e) => {
-            common::missing_peer(TEST, &format!("tc (apt: iproute2): {e}"));
+            common::missing_peer(test, &format!("tc (apt: iproute2): {e}"));
             return;
         }
     }
     let mut inner = kaon_ns
         .command(std::env::current_exe().expect("test binary"))
-        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(INNER, &browser_ns.name)
         .spawn()
         .expect("run the test inside kaon's namespace");
@@ -108,9 +137,12 @@ fn chromium_settles_on_a_300_kbit_limit_with_kaon_twcc_feedback() {
 type Sample = (f64, f64, f64, f64);
 
 /// The part that runs in kaon's namespace.
-fn session(browser_ns: &str) {
+fn session(browser_ns: &str, feedback: Feedback) {
     let mut node = Command::new("ip");
     node.args(["netns", "exec", browser_ns, "node", "peer.mjs"]);
+    if feedback == Feedback::Ccfb {
+        node.env("KAON_CHROMIUM_FLAGS", CCFB_TRIAL);
+    }
     let mut browser = Browser::start_with(node);
     browser.send(r#"{"cmd":"offer","media":["video"]}"#);
     let offer = browser.wait("offer", Duration::from_secs(30), |e| e.is("offer"));
@@ -119,9 +151,29 @@ fn session(browser_ns: &str) {
         offer.contains("transport-wide-cc") && offer.contains("a=rtcp-fb:96 transport-cc"),
         "Chromium offers transport-cc"
     );
+    let mut config = PeerConfig::default();
+    if feedback == Feedback::Ccfb {
+        assert!(
+            // Chromium 156 writes it per payload type (`a=rtcp-fb:96 ack ccfb`), not with the
+            // wildcard RFC 8888 §6 asks for; kaon reads either.
+            offer.contains(" ack ccfb\r\n"),
+            "Chromium offers RFC 8888 feedback behind its field trial: {}",
+            offer
+                .lines()
+                .filter(|l| l.starts_with("a=rtcp-fb") || l.starts_with("a=extmap"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        // No REMB either: RFC 8888 reports are all Chromium hears about the path.
+        let mut engine = MediaEngine::default().with_ccfb().without_twcc();
+        for c in &mut engine.codecs {
+            c.feedback.retain(|f| f != "goog-remb");
+        }
+        config.media = std::sync::Arc::new(engine);
+    }
 
     let socket = UdpSocket::bind((KAON_ADDR, 0)).expect("bind kaon's veth address");
-    let mut pc = PeerConnection::new(PeerConfig::default()).expect("peer");
+    let mut pc = PeerConnection::new(config).expect("peer");
     pc.add_local_address(socket.local_addr().unwrap()).unwrap();
     pc.set_remote_description(
         SdpType::Offer,
@@ -132,7 +184,15 @@ fn session(browser_ns: &str) {
     pc.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     let answer = answer.to_string();
-    assert!(answer.contains("transport-wide-cc"), "kaon accepts TWCC");
+    match feedback {
+        Feedback::Twcc => assert!(answer.contains("transport-wide-cc"), "kaon accepts TWCC"),
+        Feedback::Ccfb => assert!(
+            answer.contains("a=rtcp-fb:* ack ccfb")
+                && !answer.contains("transport-cc")
+                && !answer.contains("goog-remb"),
+            "kaon accepts ccfb alone: {answer}"
+        ),
+    }
     let mut early = Vec::new();
     while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
         early.push(e);

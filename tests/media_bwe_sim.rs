@@ -1,17 +1,22 @@
 //! Congestion control between two kaon PeerConnections in the simulator: the receiver sends
 //! transport-wide congestion control feedback, the sender's GCC estimate reaches the
 //! application as `PeerEvent::BitrateEstimate` and the stats as `availableOutgoingBitrate`, and
-//! a sender that writes at the estimate fills a rate-limited link without burying it.
+//! a sender that writes at the estimate fills a rate-limited link without burying it. The same
+//! holds with RFC 8888 congestion control feedback (`a=rtcp-fb:* ack ccfb`) instead of TWCC.
 #![cfg(feature = "sim")]
 
 mod peer_support;
 
-use kaon::peer::{ConnectionState, LocalTrack, PeerEvent, TrackKind};
+use kaon::peer::{
+    ConnectionState, LocalTrack, MediaEngine, PeerConfig, PeerConnection, PeerEvent, TrackKind,
+};
 use kaon::rtp::{RtpBuilder, RtpHeader};
-use kaon::sim::{Direction as SimDirection, LinkConfig};
-use std::time::Duration;
+use kaon::sim::{Direction as SimDirection, LinkConfig, Sim};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use peer_support::{MS, Pair, SEC};
+use peer_support::{MS, Pair, SEC, ip};
 
 /// Payload bytes per RTP packet the test sender writes.
 const PAYLOAD: usize = 1000;
@@ -54,14 +59,52 @@ struct Run {
     trace: Vec<(Duration, u64)>,
 }
 
+/// Two peers on one LAN (20 ms each way) whose media engines are `engine`, as
+/// [`Pair::lan`] builds them otherwise.
+fn lan_with(seed: u64, engine: MediaEngine) -> Pair {
+    let t0 = Instant::now();
+    let mut sim = Sim::new(seed, t0);
+    let lan = sim.add_network("lan");
+    let engine = Arc::new(engine);
+    let mut ids = Vec::new();
+    let mut ifaces = Vec::new();
+    for (n, (name, addr)) in [("a", "10.0.0.1"), ("b", "10.0.0.2")]
+        .into_iter()
+        .enumerate()
+    {
+        let host = sim.add_host(name);
+        ifaces.push(sim.add_interface(host, lan, ip(addr), LinkConfig::with_latency(20 * MS)));
+        let addr = SocketAddr::new(ip(addr), 5000);
+        let mut cfg = PeerConfig::with_seed(100 + n as u64);
+        cfg.media = engine.clone();
+        let mut pc = PeerConnection::new(cfg).unwrap();
+        pc.add_local_address(addr).unwrap();
+        ids.push(sim.add_endpoint(host, &[addr], pc));
+    }
+    Pair {
+        sim,
+        t0,
+        a: ids[0],
+        b: ids[1],
+        log_a: Vec::new(),
+        log_b: Vec::new(),
+        trickle: true,
+        ifaces,
+    }
+}
+
 impl Run {
     fn new(seed: u64, rate: u64) -> Self {
-        let mut p = Pair::lan(seed, 20 * MS, 0.0);
+        Self::with_pair(Pair::lan(seed, 20 * MS, 0.0), rate).0
+    }
+
+    /// A run over `p`; also gives the offer and the answer.
+    fn with_pair(mut p: Pair, rate: u64) -> (Self, String, String) {
         let now = p.now();
         p.pc(true)
             .add_track(now, TrackKind::Video, LocalTrack::new("cam", &["s"]))
             .unwrap();
-        p.negotiate();
+        let (offer, answer) = p.negotiate_from(true);
         assert!(p.run_until(10 * SEC, connected), "peers connect");
         let mut run = Run {
             p,
@@ -70,7 +113,7 @@ impl Run {
             trace: Vec::new(),
         };
         run.set_rate(rate);
-        run
+        (run, offer, answer)
     }
 
     fn set_rate(&mut self, rate: u64) {
@@ -261,5 +304,64 @@ fn a_sender_at_the_estimate_converges_to_the_link_rate_and_follows_a_drop() {
     assert!(
         est >= 0.6 * low as f64 && est <= 1.2 * low as f64,
         "estimate {est:.0} settles between 60% and 120% of {low} after the drop"
+    );
+}
+
+#[test]
+fn ccfb_only_peers_reach_the_link_rate_like_twcc() {
+    let engine = MediaEngine::default().with_ccfb().without_twcc();
+    let rate = 1_000_000;
+    let (mut run, offer, answer) = Run::with_pair(lan_with(11, engine), rate);
+    for sdp in [&offer, &answer] {
+        assert!(sdp.contains("a=rtcp-fb:* ack ccfb\r\n"), "{sdp}");
+        assert!(!sdp.contains("transport-cc"), "{sdp}");
+        assert!(!sdp.contains("transport-wide-cc"), "{sdp}");
+    }
+    run.send_for(20 * SEC);
+    let est = run.mean_estimate(5 * SEC);
+    let got = run.received_rate(5 * SEC);
+    let first_near = run
+        .trace
+        .iter()
+        .find(|(_, e)| *e as f64 >= 0.8 * rate as f64)
+        .map(|(t, _)| *t);
+    println!(
+        "ccfb, 1 Mbit/s link: estimate {:.0} kbit/s, received {:.0} kbit/s over the last 5 s; \
+         within 20% of the link at {first_near:?}",
+        est / 1000.0,
+        got / 1000.0
+    );
+    // Without feedback the estimate would never leave its start (300 kbit/s): what moved it
+    // is the receiver's RFC 8888 reports. Same bounds as the TWCC case above.
+    assert!(
+        first_near.is_some_and(|t| t <= 3 * SEC),
+        "probing takes the estimate near the link rate within 3 s: {first_near:?}"
+    );
+    assert!(
+        (est - rate as f64).abs() <= 0.2 * rate as f64,
+        "estimate {est:.0} within 20% of {rate}"
+    );
+    assert!(
+        got >= 0.75 * rate as f64,
+        "the link is used: {got:.0} of {rate}"
+    );
+    let now = run.p.now();
+    let stats = run.p.pc_ref(true).get_stats(now);
+    let pair = stats.candidate_pairs.iter().find(|c| c.selected).unwrap();
+    assert!(pair.available_outgoing_bitrate.is_some());
+
+    let low = 500_000;
+    run.set_rate(low);
+    let dropped_at = run.trace.last().unwrap().0;
+    run.send_for(10 * SEC);
+    let followed = run
+        .trace
+        .iter()
+        .find(|(t, e)| *t > dropped_at && *e as f64 <= 1.1 * low as f64)
+        .map(|(t, _)| *t - dropped_at);
+    println!("ccfb: estimate within 10% above the new capacity {followed:?} after the drop");
+    assert!(
+        followed.is_some_and(|d| d <= 2 * SEC),
+        "the estimate follows the drop within 2 s: {followed:?}"
     );
 }

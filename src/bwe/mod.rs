@@ -5,7 +5,8 @@
 //! encodes what [`FeedbackRecorder`] collects as transport-wide congestion control feedback
 //! (draft-holmer-rmcat-transport-wide-cc-extensions-01) or RFC 8888 congestion control
 //! feedback, and hands what it parses back to [`Controller::on_feedback`] as neutral
-//! [`PacketResult`]s; [`TwccSender`] and [`build_twcc`] are that glue for TWCC, both ways.
+//! [`PacketResult`]s; [`TwccSender`] and [`build_twcc`] are that glue for TWCC, both ways,
+//! and [`CcfbSender`] and [`CcfbRecorder`] for RFC 8888.
 //!
 //! - [`Controller`]: Google Congestion Control as draft-ietf-rmcat-gcc-02 describes it and as
 //!   libwebrtc runs it today. Arrival-time groups (5 ms bursts), a trendline filter over the
@@ -91,6 +92,7 @@ mod acked;
 mod aimd;
 mod alr;
 mod arrival;
+mod ccfb;
 mod controller;
 mod detector;
 mod history;
@@ -101,6 +103,7 @@ mod recorder;
 mod trendline;
 mod twcc;
 
+pub use ccfb::{CcfbConfig, CcfbRecorder, CcfbSender, MAX_STREAMS};
 pub use controller::{Config, Controller, Stats};
 pub use detector::Usage;
 pub use pacer::{Class, Paced, Pacer, PacerConfig, PacerStats};

@@ -79,6 +79,13 @@ pub struct Codec {
     pub rtx: Option<u8>,
 }
 
+/// RFC 8888 congestion control feedback, as a codec's feedback lists it. RFC 8888 §6: "The
+/// payload type used with "ccfb" feedback MUST be the wildcard type ("*")", so SDP carries it
+/// once per section as `a=rtcp-fb:* ack ccfb`, and a wildcard line lists it on every codec.
+pub(crate) const FEEDBACK_CCFB: &str = "ack ccfb";
+/// Transport-wide congestion control feedback, as a codec's feedback lists it.
+pub(crate) const FEEDBACK_TWCC: &str = "transport-cc";
+
 const VIDEO_FEEDBACK: [&str; 5] = ["goog-remb", "transport-cc", "ccm fir", "nack", "nack pli"];
 
 impl Codec {
@@ -323,6 +330,36 @@ impl MediaEngine {
         self.codecs.iter().filter(move |c| c.kind == kind)
     }
 
+    /// Offers and accepts RFC 8888 congestion control feedback (`a=rtcp-fb:* ack ccfb`) on
+    /// every codec. While transport-wide congestion control is negotiated as well, it is the
+    /// one used (both sides then have both); [`without_twcc`](Self::without_twcc) leaves
+    /// RFC 8888 alone.
+    ///
+    /// ```
+    /// use kaon::peer::{MediaEngine, TrackKind};
+    /// let engine = MediaEngine::default().with_ccfb().without_twcc();
+    /// let vp8 = engine.codecs(TrackKind::Video).next().unwrap();
+    /// assert!(vp8.has_feedback("ack ccfb") && !vp8.has_feedback("transport-cc"));
+    /// ```
+    pub fn with_ccfb(mut self) -> Self {
+        for c in &mut self.codecs {
+            if !c.has_feedback(FEEDBACK_CCFB) {
+                c.feedback.push(FEEDBACK_CCFB.to_string());
+            }
+        }
+        self
+    }
+
+    /// Neither offers nor accepts transport-wide congestion control: no `transport-cc`
+    /// feedback and no transport-wide sequence number header extension.
+    pub fn without_twcc(mut self) -> Self {
+        for c in &mut self.codecs {
+            c.feedback.retain(|f| f != FEEDBACK_TWCC);
+        }
+        self.extensions.retain(|e| e.2 != EXT_TWCC);
+        self
+    }
+
     /// The header extensions of one kind.
     pub(crate) fn extensions(&self, kind: TrackKind) -> impl Iterator<Item = (u8, &str)> {
         self.extensions
@@ -381,6 +418,19 @@ mod tests {
         assert!(opus.matches(&Codec::audio("OPUS", 109, 48_000, Some(2))));
         assert!(!opus.matches(&Codec::audio("opus", 109, 48_000, None)));
         assert!(!opus.matches(&Codec::audio("PCMU", 0, 8_000, None)));
+    }
+
+    #[test]
+    fn ccfb_is_added_once_and_twcc_can_be_dropped() {
+        let e = MediaEngine::default().with_ccfb().with_ccfb();
+        assert!(e.codecs.iter().all(|c| {
+            c.feedback.iter().filter(|f| *f == FEEDBACK_CCFB).count() == 1
+                && c.has_feedback(FEEDBACK_TWCC)
+        }));
+        let e = e.without_twcc();
+        assert!(e.codecs.iter().all(|c| !c.has_feedback(FEEDBACK_TWCC)));
+        assert!(e.extensions.iter().all(|x| x.2 != EXT_TWCC));
+        assert!(e.extensions.iter().any(|x| x.2 == EXT_MID));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use super::codec::FEEDBACK_CCFB;
 use super::media::SectionMedia;
 use super::{MLine, SCTP_PORT};
 use crate::dtls::Fingerprint;
@@ -125,7 +126,7 @@ impl Local<'_> {
                 let _ = write!(s, "/{ch}");
             }
             s.push_str("\r\n");
-            for fb in &c.feedback {
+            for fb in c.feedback.iter().filter(|f| *f != FEEDBACK_CCFB) {
                 let _ = write!(s, "a=rtcp-fb:{} {fb}\r\n", c.payload_type);
             }
             if !c.fmtp.is_empty() {
@@ -138,6 +139,10 @@ impl Local<'_> {
                     c.clock_rate, c.payload_type
                 );
             }
+        }
+        // RFC 8888 §6: ccfb feedback MUST use the wildcard payload type.
+        if m.codecs.iter().any(|c| c.has_feedback(FEEDBACK_CCFB)) {
+            s.push_str("a=rtcp-fb:* ack ccfb\r\n");
         }
         for (ssrc, rtx) in &m.sources {
             if let Some(rtx) = rtx {

@@ -1,6 +1,13 @@
 //! Congestion control on a [`PeerConnection`](crate::peer::PeerConnection): transport-wide
-//! congestion control feedback (draft-holmer-rmcat-transport-wide-cc-extensions-01) both ways,
-//! and the GCC [`Controller`] (draft-ietf-rmcat-gcc-02) fed by it.
+//! congestion control feedback (draft-holmer-rmcat-transport-wide-cc-extensions-01) or RFC 8888
+//! congestion control feedback both ways, and the GCC [`Controller`] (draft-ietf-rmcat-gcc-02)
+//! fed by it.
+//!
+//! - Which feedback: TWCC when the transport-wide sequence number extension and
+//!   `a=rtcp-fb:* transport-cc` are negotiated; otherwise RFC 8888 when `a=rtcp-fb:* ack ccfb`
+//!   is ([`MediaEngine::with_ccfb`](crate::peer::MediaEngine::with_ccfb)). RFC 8888 needs no
+//!   header extension: it reports each packet by SSRC and RTP sequence number, and the sender
+//!   maps those back to what it sent, probes and retransmissions included.
 //!
 //! - Receive side: every RTP packet carrying the transport-wide sequence number extension is
 //!   recorded with its arrival time; when the codec negotiated `a=rtcp-fb:* transport-cc`, a
@@ -35,12 +42,13 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::bwe::{
-    Config, Controller, Event, FeedbackRecorder, Paced, Pacer, PacerConfig, PacketKind,
-    PacketResult, Reason, TwccSender, build_twcc,
+    CcfbRecorder, CcfbSender, Config, Controller, Event, FeedbackRecorder, Paced, Pacer,
+    PacerConfig, PacketKind, PacketResult, Reason, TwccSender, build_twcc,
 };
 use crate::peer::PeerEvent;
 use crate::peer::jsep::Negotiated;
-use crate::rtp::rtcp::{RtcpPacket, TransportCc};
+use crate::peer::jsep::codec::FEEDBACK_CCFB;
+use crate::rtp::rtcp::{CongestionControlFeedback, RtcpPacket, TransportCc};
 use crate::rtp::{ExtensionKind, ExtensionValue, RtpBuilder, RtpHeader, RtpPacket};
 
 /// A new target is told to the application when it moved by at least this share of the last
@@ -49,6 +57,9 @@ const EVENT_CHANGE: f64 = 0.05;
 /// At most this many packets in one TWCC feedback packet, so it fits the RTCP datagram
 /// (a received packet costs at most 2 bytes of delta and 2/7 of a status chunk).
 const MAX_PER_FEEDBACK: usize = 400;
+/// An RFC 8888 feedback packet is at most this long, so it fits the RTCP datagram with the
+/// SRTCP trailer.
+const MAX_CCFB_LEN: usize = 1100;
 /// Feedback packets waiting to go out; past this the oldest is dropped (the next one reports
 /// newer packets, which is what the sender's estimator needs).
 const MAX_PENDING: usize = 8;
@@ -79,6 +90,12 @@ pub(crate) struct Bwe {
     media_ssrc: u32,
     /// Feedback built and not yet sent.
     pending: VecDeque<TransportCc>,
+    /// Whether RFC 8888 feedback was negotiated (on any transceiver).
+    ccfb: bool,
+    /// RFC 8888: what arrived, by SSRC; and what we sent, by SSRC and sequence number.
+    ccfb_rx: CcfbRecorder,
+    ccfb_tx: CcfbSender,
+    ccfb_pending: VecDeque<CongestionControlFeedback>,
     /// Our sent transport-wide sequence numbers and the peer's feedback, extended.
     twcc: TwccSender,
     results: Vec<PacketResult>,
@@ -128,6 +145,10 @@ impl Bwe {
             recorder: FeedbackRecorder::default(),
             media_ssrc: 0,
             pending: VecDeque::new(),
+            ccfb: false,
+            ccfb_rx: CcfbRecorder::default(),
+            ccfb_tx: CcfbSender::default(),
+            ccfb_pending: VecDeque::new(),
             twcc: TwccSender::default(),
             results: Vec::new(),
             pacer: Pacer::new(PacerConfig::default()),
@@ -144,25 +165,30 @@ impl Bwe {
         }
     }
 
+    /// Whether RFC 8888 feedback is negotiated: set after each offer/answer exchange.
+    pub fn set_ccfb(&mut self, on: bool) {
+        self.ccfb = on;
+    }
+
     /// A received RTP packet (before RTX unwrapping: padding probes count too), routed to a
-    /// transceiver that negotiated `n`. Recorded when it carries the transport-wide sequence
-    /// number and the codec negotiated `transport-cc` feedback.
+    /// transceiver that negotiated `n`. Recorded for TWCC when it carries the transport-wide
+    /// sequence number and the codec negotiated `transport-cc` feedback; otherwise for
+    /// RFC 8888 when that is negotiated.
     pub fn on_rtp_received(&mut self, now: Instant, pkt: &RtpPacket<&[u8]>, n: &Negotiated) {
-        let Some(id) = n.recv_extensions.id(ExtensionKind::TransportCc) else {
-            return;
-        };
-        let Some(&[a, b]) = pkt.extension(id) else {
-            return;
-        };
-        if !n
-            .codecs
-            .iter()
-            .any(|c| c.codec.has_feedback("transport-cc"))
+        if let Some(id) = n.recv_extensions.id(ExtensionKind::TransportCc)
+            && let Some(&[a, b]) = pkt.extension(id)
+            && n.codecs
+                .iter()
+                .any(|c| c.codec.has_feedback("transport-cc"))
         {
+            self.media_ssrc = pkt.ssrc();
+            self.recorder.on_packet(now, u16::from_be_bytes([a, b]));
             return;
         }
-        self.media_ssrc = pkt.ssrc();
-        self.recorder.on_packet(now, u16::from_be_bytes([a, b]));
+        if self.ccfb {
+            self.ccfb_rx
+                .on_packet(now, pkt.ssrc(), pkt.sequence_number());
+        }
     }
 
     /// The next TWCC feedback packet due at `now`, written into `buf` with our SSRC `sender`.
@@ -175,6 +201,17 @@ impl Bwe {
                 }
                 pending.push_back(fb);
             });
+        }
+        let ccfb = &mut self.ccfb_pending;
+        self.ccfb_rx.poll_feedback(now, sender, MAX_CCFB_LEN, |fb| {
+            if ccfb.len() >= MAX_PENDING {
+                ccfb.pop_front();
+            }
+            ccfb.push_back(fb);
+        });
+        if let Some(fb) = self.ccfb_pending.pop_front() {
+            self.feedback_sent += 1;
+            return fb.write(buf).ok();
         }
         let fb = self.pending.pop_front()?;
         self.feedback_sent += 1;
@@ -191,14 +228,24 @@ impl Bwe {
         twcc: Option<u8>,
         kind: PacketKind,
     ) {
-        let Some(id) = twcc else { return };
-        let Ok(pkt) = RtpPacket::new_checked(data) else {
-            return;
+        let stamped = twcc.and_then(|id| {
+            let pkt = RtpPacket::new_checked(data).ok()?;
+            match pkt.extension(id) {
+                Some(&[a, b]) => Some(u16::from_be_bytes([a, b])),
+                _ => None,
+            }
+        });
+        let seq64 = match stamped {
+            Some(seq) => self.twcc.on_sent(seq),
+            // RFC 8888 §3.1: reports name the packet by its SSRC and RTP sequence number (the
+            // header's bytes 2..4 and 8..12 are in the clear under SRTP).
+            None if self.ccfb && data.len() >= 12 && data[0] >> 6 == 2 => {
+                let seq = u16::from_be_bytes([data[2], data[3]]);
+                let ssrc = u32::from_be_bytes([data[8], data[9], data[10], data[11]]);
+                self.ccfb_tx.on_sent(ssrc, seq)
+            }
+            None => return,
         };
-        let Some(&[a, b]) = pkt.extension(id) else {
-            return;
-        };
-        let seq64 = self.twcc.on_sent(u16::from_be_bytes([a, b]));
         self.active = true;
         self.controller.on_packet_sent(now, seq64, size, kind);
         self.start_probes();
@@ -222,6 +269,14 @@ impl Bwe {
                 self.feedback_received += 1;
                 self.results.clear();
                 self.twcc.results(fb, &mut self.results);
+                self.controller.on_feedback(now, &self.results);
+                self.start_probes();
+                true
+            }
+            RtcpPacket::CongestionControl(fb) => {
+                self.feedback_received += 1;
+                self.results.clear();
+                self.ccfb_tx.results(fb, &mut self.results);
                 self.controller.on_feedback(now, &self.results);
                 self.start_probes();
                 true
@@ -322,7 +377,8 @@ impl Bwe {
         let a = self.recorder.poll_timeout();
         let b = self.controller.poll_timeout();
         let c = self.active.then(|| self.pacer.poll_timeout()).flatten();
-        [a, b, c].into_iter().flatten().min()
+        let d = self.ccfb_rx.poll_timeout();
+        [a, b, c, d].into_iter().flatten().min()
     }
 
     /// Moves meaningful target changes into the connection's events: the first, any move of
@@ -353,19 +409,32 @@ impl Bwe {
     }
 
     /// W3C `availableOutgoingBitrate`: the target, once packets were sent with transport-wide
-    /// sequence numbers.
+    /// sequence numbers (or recorded for RFC 8888 feedback).
     pub fn available_outgoing_bitrate(&self) -> Option<u64> {
         self.active.then(|| self.controller.target_bitrate())
     }
 }
 
 impl super::Media {
+    /// After an offer/answer exchange: whether any transceiver negotiated RFC 8888 feedback.
+    pub(super) fn settle_feedback(&mut self) {
+        let ccfb = self.transceivers.iter().any(|t| {
+            t.negotiated
+                .as_ref()
+                .is_some_and(|n| n.codecs.iter().any(|c| c.codec.has_feedback(FEEDBACK_CCFB)))
+        });
+        self.bwe.set_ccfb(ccfb);
+    }
+
     /// A padding packet for a probe cluster, protected into `buf`, when one is due: RTP
     /// padding on the first RTX stream we send (RFC 4588 streams carry no media of their own,
-    /// so a receiver drops it after recording its arrival), with the transport-wide number and
-    /// MID. Nothing without RTX or the transport-wide extension.
+    /// so a receiver drops it after recording its arrival), with the transport-wide number (if
+    /// TWCC is on) and MID. Nothing without RTX, or without TWCC or RFC 8888 feedback.
     pub(super) fn poll_padding(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        let id = self.twcc_send_id?;
+        let id = self.twcc_send_id;
+        if id.is_none() && !self.bwe.ccfb {
+            return None;
+        }
         let (size, kind) = self.bwe.next_padding(now)?;
         let t = self.transceivers.iter_mut().find(|t| {
             t.mid.is_some() && t.tx.as_ref().is_some_and(|tx| tx.config().rtx.is_some())
@@ -375,12 +444,14 @@ impl super::Media {
         let seq = tx.next_rtx_sequence_number()?;
         let mid = t.mid?;
         let n = t.negotiated.as_ref()?;
-        self.twcc_seq = self.twcc_seq.wrapping_add(1);
         let mut ext: smallvec::SmallVec<[(u8, ExtensionValue<'_>); 2]> = smallvec::SmallVec::new();
         if let Some(m) = n.send_extensions.id(ExtensionKind::Mid) {
             ext.push((m, ExtensionValue::Mid(mid.as_str())));
         }
-        ext.push((id, ExtensionValue::TransportCc(self.twcc_seq)));
+        if let Some(id) = id {
+            self.twcc_seq = self.twcc_seq.wrapping_add(1);
+            ext.push((id, ExtensionValue::TransportCc(self.twcc_seq)));
+        }
         let b = RtpBuilder::new(RtpHeader {
             marker: false,
             payload_type: rtx.payload_type,
@@ -394,7 +465,7 @@ impl super::Media {
         let len = b.write(&mut buf[..room]).ok()?;
         let n = self.srtp.as_mut()?.outbound.protect_rtp(buf, len).ok()?;
         self.counters.rtp_sent += 1;
-        self.bwe.on_rtp_sent(now, &buf[..n], n, Some(id), kind);
+        self.bwe.on_rtp_sent(now, &buf[..n], n, id, kind);
         self.due = [self.due, self.bwe.poll_timeout()]
             .into_iter()
             .flatten()

@@ -192,6 +192,7 @@ impl Media {
                 }
             }
         }
+        self.settle_feedback();
         self.rebuild_routes();
     }
 

@@ -136,6 +136,19 @@ async function mediaStats() {
   });
   return { ev: 'media-stats', inbound: JSON.stringify(inbound), outbound: JSON.stringify(outbound) };
 }
+// The received video's loss and playout: what a steady jitter buffer looks like in getStats.
+async function playoutStats() {
+  const stats = await pc.getStats();
+  const r = { ev: 'playout-stats', packets: 0, lost: 0, bytes: 0, frames: 0, dropped: 0, delay: 0, emitted: 0, freezes: 0, nack: 0 };
+  stats.forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'video') {
+      r.packets += s.packetsReceived ?? 0; r.lost += s.packetsLost ?? 0; r.bytes += s.bytesReceived ?? 0;
+      r.frames += s.framesDecoded ?? 0; r.dropped += s.framesDropped ?? 0; r.nack += s.nackCount ?? 0;
+      r.delay += s.jitterBufferDelay ?? 0; r.emitted += s.jitterBufferEmittedCount ?? 0; r.freezes += s.freezeCount ?? 0;
+    }
+  });
+  return r;
+}
 async function bweStats() {
   const stats = await pc.getStats();
   let available = 0, rtt = 0, bytes = 0, frames = 0;
@@ -258,6 +271,8 @@ try {
         '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
         '--allow-loopback-in-peer-connection',
       ]),
+      // Extra flags a test asks for (field trials, a fake capture file), space-separated.
+      ...(process.env.KAON_CHROMIUM_FLAGS ?? '').split(' ').filter(Boolean),
     ],
   });
   const page = context.pages()[0] ?? (await context.newPage());
@@ -291,6 +306,7 @@ try {
       else if (m.cmd === 'stats') emit(await page.evaluate(() => transport()));
       else if (m.cmd === 'media-stats') emit(await page.evaluate(() => mediaStats()));
       else if (m.cmd === 'bwe-stats') emit(await page.evaluate(() => bweStats()));
+      else if (m.cmd === 'playout-stats') emit(await page.evaluate(() => playoutStats()));
       else if (m.cmd === 'add-track') { await page.evaluate((k) => addTrack(k), m.kind); emit({ ev: 'track-added' }); }
       else if (m.cmd === 'recv-offer') emit({ ev: 'offer', sdp: await page.evaluate((k) => recvOffer(k), m.kinds) });
       else if (m.cmd === 'send-offer') emit({ ev: 'offer', sdp: await page.evaluate(([k, v]) => sendOffer(k, v), [m.kinds, m.video]) });
