@@ -3,7 +3,9 @@
 //!
 //! Firefox runs in a network namespace of its own whose only way out is a veth to the test's
 //! namespace (tests/common/firefox.rs); kaon binds its end of the veth with one UDP socket
-//! driven by `kaon_std::Driver`. Each test starts its own Firefox (one at a time: two cores).
+//! driven by `kaon_std::Driver`. The test process starts Firefox once (twice: once with the ICE
+//! settings users run, for the first test below) and each test gets a page of its own, so the
+//! tests are independent and may run side by side.
 //!
 //! - Firefox with its default ICE settings (host candidates as `<uuid>.local` mDNS names and
 //!   `a=end-of-candidates`) offers a channel and kaon answers: kaon learns Firefox's address
@@ -22,7 +24,6 @@
 mod common;
 
 use std::net::UdpSocket;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::firefox::{Firefox, pattern, peer_available};
@@ -33,15 +34,8 @@ use kaon::dtls::VersionPolicy;
 use kaon::peer::{LocalTrack, PeerConfig, PeerConnection, PeerEvent, SdpType, TrackKind};
 use kaon::sdp::SessionDescription;
 
-/// One Firefox at a time: two cores, and each browser takes most of one while it starts.
-static SERIAL: Mutex<()> = Mutex::new(());
-
 /// Sizes of the binary messages each side sends: one byte, one datagram, 64 KiB.
 const SIZES: [usize; 3] = [1, 1200, 65536];
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// A UDP socket on kaon's end of the veth into Firefox's namespace.
 fn bind(ff: &Firefox) -> UdpSocket {
@@ -244,7 +238,6 @@ fn firefox_default_offer_with_mdns_names_and_end_of_candidates_connects_to_kaon(
     if !peer_available(TEST) {
         return;
     }
-    let _serial = serial();
     let Some(mut ff) = Firefox::start(TEST, true) else {
         return;
     };
@@ -319,7 +312,6 @@ fn kaon_offers_and_firefox_answers_with_ordered_unordered_and_late_channels() {
     if !peer_available(TEST) {
         return;
     }
-    let _serial = serial();
     let Some(mut ff) = Firefox::start(TEST, false) else {
         return;
     };
@@ -370,7 +362,6 @@ fn kaon_close_closes_every_channel_at_firefox() {
     if !peer_available(TEST) {
         return;
     }
-    let _serial = serial();
     let Some(mut ff) = Firefox::start(TEST, false) else {
         return;
     };
@@ -483,7 +474,6 @@ fn offer_to_open_against_firefox_both_ways_and_negotiated_dtls_versions() {
     if !peer_available(TEST) {
         return;
     }
-    let _serial = serial();
     let Some(mut ff) = Firefox::start(TEST, false) else {
         return;
     };
@@ -604,7 +594,6 @@ fn firefox_sends_camera_and_microphone_and_kaon_reflects_them_back() {
     if !peer_available(TEST) {
         return;
     }
-    let _serial = serial();
     let Some(mut ff) = Firefox::start(TEST, false) else {
         return;
     };

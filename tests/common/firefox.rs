@@ -1,20 +1,25 @@
 //! Headless Firefox ESR driven by `tests/interop/firefox/peer.mjs` (puppeteer-core over
-//! WebDriver BiDi) over JSON lines on its stdin/stdout, inside a network namespace of the test's
-//! own: start it, send commands, wait for events.
+//! WebDriver BiDi) over JSON lines on its stdin/stdout, inside a network namespace of the test
+//! process's own: one browser per test process (two: one with the ICE settings users run, one
+//! revealing its address), started on first use, and a page of its own for each test.
 //!
-//! Each [`Firefox`] gets a fresh namespace whose only links are loopback and a veth to the
-//! test's (root) namespace, with a default route through the veth (Firefox gathers no host
-//! candidate without one) and nftables rejecting every datagram that would leave for anything
-//! but loopback, the veth's /30 and link-local multicast. kaon binds [`Firefox::kaon_addr`],
-//! the root end of the veth. Firefox's profile is fresh per run (a scratch directory peer.mjs
-//! makes and removes) and turns off updates, telemetry, safe browsing and the rest, but the
-//! fence is what makes "no outside contact" hold.
+//! The namespace's only links are loopback and a veth to the test's (root) namespace, with a
+//! default route through the veth (Firefox gathers no host candidate without one) and nftables
+//! rejecting every datagram that would leave for anything but loopback, the veth's /30 and
+//! link-local multicast. kaon binds [`Firefox::kaon_addr`], the root end of the veth. Firefox's
+//! profile is fresh per run (a scratch directory peer.mjs makes and removes) and turns off
+//! updates, telemetry, safe browsing and the rest, but the fence is what makes "no outside
+//! contact" hold. The browsers end when the test process does (their stdin closes), and a
+//! guard process deletes the namespace after them.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::json_lines::{Ev, json_str};
@@ -126,31 +131,49 @@ impl Fence {
     }
 }
 
-/// The node script and the browser it drives, in their namespace; the script is ended (by its
-/// own pid) and the namespace deleted when dropped.
-pub struct Firefox {
-    child: Child,
-    stdin: ChildStdin,
-    events: Receiver<String>,
-    /// Events read while waiting for another one.
-    pub seen: Vec<Ev>,
-    fence: Fence,
+/// The namespace, shared by the test process's browsers, made on first use.
+fn fence() -> Result<&'static Fence, String> {
+    static FENCE: OnceLock<Result<Fence, String>> = OnceLock::new();
+    FENCE
+        .get_or_init(|| {
+            let fence = Fence::create()?;
+            // Statics are never dropped: a guard outside the namespace waits for this process
+            // to end (its stdin closes), gives the browsers time to close, ends what is left
+            // in the namespace pid by pid, and deletes it.
+            let name = &fence.ns.name;
+            let script = format!(
+                "cat >/dev/null; sleep 10; for p in $(ip netns pids {name}); do kill -9 $p; done; \
+                 ip netns delete {name}"
+            );
+            let guard = Command::new("sh")
+                .args(["-c", &script])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("sh: {e}"))?;
+            // Its stdin stays open for the life of this process.
+            std::mem::forget(guard);
+            Ok(fence)
+        })
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
-impl Firefox {
-    /// Starts Firefox in a fresh namespace. `default_ice` keeps the ICE settings users run
-    /// (mDNS names for host candidates, no camera grant); otherwise its candidates carry its
-    /// veth address. `None` (after [`super::missing_peer`]) when no namespace can be made.
-    pub fn start(test: &str, default_ice: bool) -> Option<Self> {
+/// One browser (node script and Firefox) and the routes of its output to the pages.
+struct Shared {
+    stdin: Mutex<ChildStdin>,
+    /// Each page's event channel, by page number; the browser's own events go to page 0.
+    routes: Arc<Mutex<HashMap<u32, Sender<String>>>>,
+    next_page: AtomicU32,
+    _child: Child,
+}
+
+impl Shared {
+    fn start(default_ice: bool) -> Result<Self, String> {
+        let fence = fence()?;
         let t0 = Instant::now();
-        let fence = match Fence::create() {
-            Ok(f) => f,
-            Err(why) => {
-                super::missing_peer(test, &format!("a network namespace for Firefox ({why})"));
-                return None;
-            }
-        };
-        let node = super::which("node").expect("node");
+        let node = super::which("node").ok_or("node")?;
         let mut command = fence.ns.command(node);
         command.arg("peer.mjs");
         if default_ice {
@@ -162,39 +185,127 @@ impl Firefox {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start node peer.mjs");
+            .map_err(|e| format!("start node peer.mjs: {e}"))?;
         let stdin = child.stdin.take().expect("stdin");
         let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take().expect("stderr");
-        let (tx, events) = channel();
+        let routes: Arc<Mutex<HashMap<u32, Sender<String>>>> = Arc::default();
+        let (tx, browser) = channel();
+        routes.lock().unwrap().insert(0, tx);
+        let r = routes.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
+                let page = Ev::parse(&line).map_or(0, |e| e.get("page").parse().unwrap_or(0));
+                let routes = r.lock().unwrap_or_else(|e| e.into_inner());
+                if page == 0 {
+                    // The browser's own: an error there concerns every page.
+                    for tx in routes.values() {
+                        let _ = tx.send(line.clone());
+                    }
+                } else if let Some(tx) = routes.get(&page) {
+                    let _ = tx.send(line);
                 }
             }
+            // The script ended: every page's channel disconnects.
+            r.lock().unwrap_or_else(|e| e.into_inner()).clear();
         });
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("firefox peer.mjs: {line}");
             }
         });
+        // A browser's first start on a fresh machine (profile, caches, fonts) can take a while.
+        let end = t0 + Duration::from_secs(90);
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            let line = browser
+                .recv_timeout(left)
+                .map_err(|e| format!("firefox did not start within 90 s ({e})"))?;
+            let Some(ev) = Ev::parse(&line) else { continue };
+            if ev.is("error") {
+                return Err(format!("firefox did not start: {}", ev.get("what")));
+            }
+            if ev.is("ready") {
+                eprintln!(
+                    "firefox: {} ready in {:?} (namespace {}, {} <-> kaon {}{})",
+                    ev.get("ua"),
+                    t0.elapsed(),
+                    fence.ns.name,
+                    fence.browser,
+                    fence.kaon,
+                    if default_ice {
+                        ", default ICE settings"
+                    } else {
+                        ""
+                    }
+                );
+                break;
+            }
+        }
+        routes.lock().unwrap().remove(&0);
+        Ok(Self {
+            stdin: Mutex::new(stdin),
+            routes,
+            next_page: AtomicU32::new(1),
+            _child: child,
+        })
+    }
+
+    fn send(&self, line: &str) {
+        let mut stdin = self.stdin.lock().unwrap_or_else(|e| e.into_inner());
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .and_then(|()| stdin.flush())
+            .expect("write to peer.mjs");
+    }
+}
+
+/// This test's page in the process's Firefox: its own RTCPeerConnection. The page is closed
+/// when dropped; the browser lives on for the next test.
+pub struct Firefox {
+    shared: &'static Shared,
+    page: u32,
+    events: Receiver<String>,
+    /// Events read while waiting for another one.
+    pub seen: Vec<Ev>,
+    fence: &'static Fence,
+}
+
+impl Firefox {
+    /// A fresh page in the process's Firefox, starting it on first use. `default_ice` picks
+    /// the browser with the ICE settings users run (mDNS names for host candidates, no camera
+    /// grant); the other's candidates carry its veth address. `None` (after
+    /// [`super::missing_peer`]) when no namespace can be made or Firefox does not start.
+    pub fn start(test: &str, default_ice: bool) -> Option<Self> {
+        static DEFAULT: OnceLock<Result<Shared, String>> = OnceLock::new();
+        static REVEALING: OnceLock<Result<Shared, String>> = OnceLock::new();
+        let cell = if default_ice { &DEFAULT } else { &REVEALING };
+        let shared = match cell.get_or_init(|| Shared::start(default_ice)) {
+            Ok(s) => s,
+            Err(why) => {
+                super::missing_peer(test, &format!("Firefox in a network namespace ({why})"));
+                return None;
+            }
+        };
+        let fence = fence().expect("the namespace exists once a browser started in it");
+        let page = shared.next_page.fetch_add(1, Ordering::Relaxed);
+        let (tx, events) = channel();
+        shared.routes.lock().unwrap().insert(page, tx);
         let mut f = Self {
-            child,
-            stdin,
+            shared,
+            page,
             events,
             seen: Vec::new(),
             fence,
         };
-        // A browser's first start on a fresh machine (profile, caches, fonts) can take a while.
-        let ready = f.wait("ready", Duration::from_secs(90), |e| e.is("ready"));
+        let t0 = Instant::now();
+        f.send(r#"{"cmd":"new-page"}"#);
+        f.wait("page-ready", Duration::from_secs(30), |e| {
+            e.is("page-ready")
+        });
         eprintln!(
-            "firefox: {} ready in {:?} (namespace {}, {} <-> kaon {})",
-            ready.get("ua"),
-            t0.elapsed(),
-            f.fence.ns.name,
-            f.fence.browser,
-            f.fence.kaon
+            "firefox: page {page} for {test} ready in {:?}",
+            t0.elapsed()
         );
         Some(f)
     }
@@ -209,9 +320,17 @@ impl Firefox {
         self.fence.browser
     }
 
+    /// Sends a command (a JSON object) to this test's page.
     pub fn send(&mut self, json: &str) {
-        writeln!(self.stdin, "{json}").expect("write to peer.mjs");
-        self.stdin.flush().expect("flush peer.mjs");
+        let json = json.trim_end();
+        let body = json.strip_suffix('}').expect("a JSON object");
+        let sep = if body.trim_end().ends_with('{') {
+            ""
+        } else {
+            ","
+        };
+        self.shared
+            .send(&format!(r#"{body}{sep}"page":{}}}"#, self.page));
     }
 
     /// Reads events until one matches (earlier unmatched ones are kept); panics on an
@@ -261,48 +380,25 @@ impl Firefox {
 
 impl Drop for Firefox {
     fn drop(&mut self) {
-        let _ = writeln!(self.stdin, r#"{{"cmd":"quit"}}"#);
-        let _ = self.stdin.flush();
-        // Give it a moment to close the browser cleanly, then kill it by its pid (`ip netns
-        // exec` execs node, so this is node's pid).
-        let start = Instant::now();
-        let end = start + Duration::from_secs(10);
-        loop {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                eprintln!("firefox closed in {:?}", start.elapsed());
-                break;
-            }
-            if Instant::now() > end {
-                eprintln!("firefox: peer.mjs did not exit within 10 s of quit; killing it");
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // What the fence stopped: datagrams Firefox tried to send anywhere but kaon.
-        if let Ok(out) = self
-            .fence
-            .ns
-            .command("nft")
-            .args(["list", "chain", "inet", "fence", "out"])
-            .output()
-        {
-            let rules = String::from_utf8_lossy(&out.stdout);
-            if let Some(n) = rules.split("counter packets ").nth(1) {
-                let n = n.split(' ').next().unwrap_or("?");
-                eprintln!("firefox: the namespace's fence rejected {n} outgoing packets");
+        // Not while unwinding from a failed wait: the browser may be gone.
+        if !std::thread::panicking() {
+            self.send(r#"{"cmd":"close-page"}"#);
+            let t = Instant::now();
+            let end = t + Duration::from_secs(10);
+            while let Ok(line) = self
+                .events
+                .recv_timeout(end.saturating_duration_since(Instant::now()))
+            {
+                if Ev::parse(&line).is_some_and(|e| e.is("page-closed")) {
+                    eprintln!("firefox: page {} closed in {:?}", self.page, t.elapsed());
+                    break;
+                }
             }
         }
-        // A Firefox that outlived its node would keep the namespace: end what is left in it,
-        // pid by pid, before the namespace is deleted.
-        if let Ok(out) = Command::new("ip")
-            .args(["netns", "pids", &self.fence.ns.name])
-            .output()
-        {
-            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = Command::new("kill").args(["-9", pid]).status();
-            }
-        }
+        self.shared
+            .routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.page);
     }
 }

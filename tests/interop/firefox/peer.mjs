@@ -1,14 +1,19 @@
 // Headless Firefox ESR as the remote peer of tests/peer_firefox.rs, driven over WebDriver BiDi
 // by puppeteer-core (which downloads no browser when given an executablePath).
 //
-// Usage: node peer.mjs [--default]   (driven by the Rust test over stdin/stdout, one JSON
-// object a line; the test runs us inside a network namespace of its own, see
-// tests/common/firefox.rs). With --default Firefox keeps the ICE settings users run: host
-// addresses hidden behind `<uuid>.local` names (mDNS), no loopback candidates, no camera or
-// microphone grant. Without it the profile grants the fake camera and microphone and turns
-// the obfuscation off, so Firefox's candidates carry its veth address.
+// Usage: node peer.mjs [--default]   (driven by the Rust test process over stdin/stdout, one
+// JSON object a line; the test runs us inside a network namespace of its own, see
+// tests/common/firefox.rs). One browser serves a whole test process: each test gets a page of
+// its own (one RTCPeerConnection a page), named by the "page" number in its commands, and
+// every event a page reports carries that number. Commands of one page run in order; pages
+// run side by side. With --default Firefox keeps the ICE settings users run: host addresses
+// hidden behind `<uuid>.local` names (mDNS), no loopback candidates, no camera or microphone
+// grant. Without it the profile grants the fake camera and microphone and turns the
+// obfuscation off, so Firefox's candidates carry its veth address.
 //
-// Commands in (stdin):
+// Commands in (stdin), each with "page":P:
+//   {"cmd":"new-page"}              -> opens the page, reports {"ev":"page-ready"}
+//   {"cmd":"close-page"}            -> closes its connection and the page, {"ev":"page-closed"}
 //   {"cmd":"offer","channels":[{"label":"chat","ordered":true}],"media":["audio","video"]}
 //                                   -> page adds the channels and (optionally) fake camera and
 //                                      microphone tracks, offers, reports {"ev":"offer"}
@@ -19,12 +24,12 @@
 //   {"cmd":"close","label":L}       -> closes that channel
 //   {"cmd":"pc-close"}              -> closes the whole RTCPeerConnection, {"ev":"pc-closed"}
 //   {"cmd":"stats"}                 -> {"ev":"stats"}: the transport's DTLS state, version and
-//                                      cipher if Firefox reports them, the selected pair
+//                                      cipher, the selected pair
 //   {"cmd":"media-stats"}           -> {"ev":"media-stats","inbound":[..],"outbound":[..]}
-//   {"cmd":"quit"}
-// Events out (stdout): {"ev":"ready","ua"}, {"ev":"open","label","id","ordered"},
-//   {"ev":"message","label","binary","len","text"|"ok"}, {"ev":"closed","label"},
-//   {"ev":"state","state"}, {"ev":"ice","state"}, {"ev":"track","kind","mid"}, {"ev":"error","what"}.
+// Events out (stdout): {"ev":"ready","ua"} (no page: the browser), and per page
+//   {"ev":"open","label","id","ordered"}, {"ev":"message","label","binary","len","text"|"ok"},
+//   {"ev":"closed","label"}, {"ev":"state","state"}, {"ev":"ice","state"},
+//   {"ev":"track","kind","mid"}, {"ev":"error","what"}. stdin closing ends the browser.
 // A binary message of N bytes carries byte i = (i * 7 + N) % 256, so both sides can check it.
 //
 // Firefox's pitfalls, found on Debian's firefox-esr 153:
@@ -215,8 +220,7 @@ const cleanup = async () => {
   try { rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }); } catch {}
   server.close();
 };
-// The test kills us if anything hangs; stdin closing (the test died) also ends us.
-setTimeout(async () => { emit({ ev: 'error', what: 'peer.mjs timed out' }); await cleanup(); process.exit(2); }, 120000).unref();
+// stdin closing (the test process ended, however it ended) ends us.
 
 try {
   browser = await puppeteer.launch({
@@ -228,32 +232,53 @@ try {
     args: ['--no-remote'],
     protocolTimeout: 60000,
   });
-  const page = (await browser.pages())[0] ?? (await browser.newPage());
-  await page.exposeFunction('report', (obj) => emit(obj));
-  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warn') process.stderr.write(`console ${m.type()}: ${m.text()}\n`); });
-  await page.goto(url);
-  await page.evaluate(() => fresh());
-  emit({ ev: 'ready', ua: await page.evaluate(() => navigator.userAgent) });
+  emit({ ev: 'ready', ua: await browser.userAgent() });
+
+  const pages = new Map();
+  const chains = new Map();
+  const handle = async (m) => {
+    const id = m.page;
+    const out = (obj) => emit({ ...obj, page: id });
+    try {
+      if (m.cmd === 'new-page') {
+        const page = await browser.newPage();
+        await page.exposeFunction('report', (obj) => out(obj));
+        page.on('console', (c) => { if (c.type() === 'error' || c.type() === 'warn') process.stderr.write(`page ${id} console ${c.type()}: ${c.text()}\n`); });
+        await page.goto(url);
+        await page.evaluate(() => fresh());
+        pages.set(id, page);
+        return out({ ev: 'page-ready' });
+      }
+      const page = pages.get(id);
+      if (!page) throw new Error('no page ' + id);
+      if (m.cmd === 'close-page') {
+        pages.delete(id);
+        await page.evaluate(() => pc.close()).catch(() => {});
+        await page.close();
+        out({ ev: 'page-closed' });
+      }
+      else if (m.cmd === 'offer') out({ ev: 'offer', sdp: await page.evaluate((l, media) => makeOffer(l, media), m.channels, m.media) });
+      else if (m.cmd === 'answer') { await page.evaluate((s) => takeAnswer(s), m.sdp); out({ ev: 'answered' }); }
+      else if (m.cmd === 'remote-offer') out({ ev: 'answer', sdp: await page.evaluate((s) => answerOffer(s), m.sdp) });
+      else if (m.cmd === 'reset') { await page.evaluate(() => reset()); out({ ev: 'reset' }); }
+      else if (m.cmd === 'send') await page.evaluate((l, t, b) => send(l, t, b), m.label, m.text, m.binary);
+      else if (m.cmd === 'close') await page.evaluate((l) => closeChannel(l), m.label);
+      else if (m.cmd === 'pc-close') await page.evaluate(() => closeConnection());
+      else if (m.cmd === 'stats') out(await page.evaluate(() => transport()));
+      else if (m.cmd === 'media-stats') out(await page.evaluate(() => mediaStats()));
+      else out({ ev: 'error', what: 'unknown command ' + m.cmd });
+    } catch (e) {
+      out({ ev: 'error', what: `${m.cmd}: ${e.message}` });
+    }
+  };
 
   const lines = createInterface({ input: process.stdin });
   for await (const line of lines) {
     if (!line.trim()) continue;
     const m = JSON.parse(line);
-    try {
-      if (m.cmd === 'quit') break;
-      else if (m.cmd === 'offer') emit({ ev: 'offer', sdp: await page.evaluate((l, media) => makeOffer(l, media), m.channels, m.media) });
-      else if (m.cmd === 'answer') { await page.evaluate((s) => takeAnswer(s), m.sdp); emit({ ev: 'answered' }); }
-      else if (m.cmd === 'remote-offer') emit({ ev: 'answer', sdp: await page.evaluate((s) => answerOffer(s), m.sdp) });
-      else if (m.cmd === 'reset') { await page.evaluate(() => reset()); emit({ ev: 'reset' }); }
-      else if (m.cmd === 'send') await page.evaluate((l, t, b) => send(l, t, b), m.label, m.text, m.binary);
-      else if (m.cmd === 'close') await page.evaluate((l) => closeChannel(l), m.label);
-      else if (m.cmd === 'pc-close') await page.evaluate(() => closeConnection());
-      else if (m.cmd === 'stats') emit(await page.evaluate(() => transport()));
-      else if (m.cmd === 'media-stats') emit(await page.evaluate(() => mediaStats()));
-      else emit({ ev: 'error', what: 'unknown command ' + m.cmd });
-    } catch (e) {
-      emit({ ev: 'error', what: `${m.cmd}: ${e.message}` });
-    }
+    // In order within a page, side by side across pages.
+    const next = (chains.get(m.page) ?? Promise.resolve()).then(() => handle(m));
+    chains.set(m.page, next);
   }
 } catch (e) {
   emit({ ev: 'error', what: String(e && e.stack || e) });
