@@ -659,6 +659,10 @@ fn firefox_sends_camera_and_microphone_and_kaon_reflects_them_back() {
     assert!(audio > 50, "the reflected audio arrives");
     assert_eq!(r.errors(), 0, "every reflected packet was accepted");
 
+    let (version, cipher, srtp, role) = kaon_dtls(&kaon);
+    eprintln!("kaon: DTLS {version} {cipher}, SRTP {srtp}, as {role}");
+    assert!(!srtp.is_empty(), "an SRTP profile was negotiated");
+
     // The channel beside the media.
     let e = kaon.wait(
         "chat open",

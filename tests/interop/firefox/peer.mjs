@@ -37,6 +37,8 @@
 //   settings, OpenH264 download, DNS over HTTPS). The prefs below turn those off, and the test
 //   runs Firefox in a namespace whose only routes are loopback and a veth to kaon, with
 //   nftables rejecting anything else: nothing leaves the machine even if a pref is missed.
+//   With these prefs the fence sees only DNS queries to the host's resolver (a couple of dozen
+//   datagrams over a session, rejected at once); no HTTP connection is attempted.
 // - Loopback candidates need media.peerconnection.ice.loopback=true; we do not use loopback
 //   (kaon sits behind the veth), but without a camera grant Firefox gathers only the address
 //   of its default route and hides it behind an mDNS name whatever the other prefs say.
