@@ -7,6 +7,7 @@
 
 pub mod aiortc;
 pub mod chromium;
+pub mod firefox;
 pub mod json_lines;
 pub mod kaon_peer;
 pub mod netns;
