@@ -387,7 +387,7 @@ impl Endpoint {
             self.events.push_back(Event::Connected(Connected {
                 cipher_suite: CipherSuite::from_u16(s.suite.to_u16()),
                 srtp,
-                peer_certificate: self.peer_certificate.clone().unwrap_or_default(),
+                peer_certificate: self.peer_certificate.take().unwrap_or_default(),
             }));
             return;
         }
@@ -417,7 +417,7 @@ impl Endpoint {
         self.events.push_back(Event::Connected(Connected {
             cipher_suite: session.suite,
             srtp,
-            peer_certificate: self.peer_certificate.clone().unwrap_or_default(),
+            peer_certificate: self.peer_certificate.take().unwrap_or_default(),
         }));
     }
 
@@ -536,6 +536,7 @@ impl Protocol for Endpoint {
             self.fail(Error::HandshakeTimeout);
             return;
         }
+        self.retire13(now);
         if self.timer.deadline().is_some_and(|d| now >= d) {
             if self.v13.is_some() {
                 self.retransmit13(now);
@@ -596,7 +597,7 @@ impl Protocol for Endpoint {
         [
             self.timer.deadline(),
             self.handshake_deadline,
-            self.ack_deadline13(),
+            self.deadline13(),
         ]
         .into_iter()
         .flatten()

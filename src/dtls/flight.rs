@@ -52,9 +52,10 @@ impl Flight {
         self.messages.push(m);
     }
 
-    /// Drops the flight (nothing more will be retransmitted).
+    /// Drops the flight (nothing more will be retransmitted) and gives its memory back.
     pub(crate) fn clear(&mut self) {
-        self.start();
+        self.messages = Vec::new();
+        self.cursor = None;
     }
 
     pub(crate) fn is_empty(&self) -> bool {

@@ -199,12 +199,12 @@ impl Endpoint {
         let mut body = Vec::with_capacity(1500);
         ch2.write(&mut body)?;
         transcript.add(HandshakeType::ClientHello, &body);
-        c.state = State13::ClientWaitServerHello(ClientRetried {
+        c.state = State13::ClientWaitServerHello(Box::new(ClientRetried {
             shares,
             transcript,
             suites: vec![suite],
             session_id: ctx.session_id,
-        });
+        }));
         c.flight.start();
         c.push(0, HandshakeType::ClientHello, body);
         self.send_flight13(c, now, true);
@@ -247,7 +247,7 @@ impl Endpoint {
         // Our hello is answered.
         c.flight.clear();
         self.timer.stop();
-        c.state = State13::ClientWaitEncryptedExtensions(keys);
+        c.state = State13::ClientWaitEncryptedExtensions(Box::new(keys));
         Ok(())
     }
 
@@ -279,7 +279,7 @@ impl Endpoint {
                     return Err(Error::UnexpectedMessage("second HelloRetryRequest"));
                 }
                 // The hello sets the next state itself.
-                return self.client13_server_hello(c, ctx, &sh, &msg.body);
+                return self.client13_server_hello(c, *ctx, &sh, &msg.body);
             }
             (State13::ClientWaitEncryptedExtensions(mut keys), T::EncryptedExtensions) => {
                 let exts = parse_encrypted_extensions(&msg.body)?;
@@ -357,7 +357,7 @@ impl Endpoint {
                 },
                 T::Finished,
             ) => {
-                self.client13_finished(now, c, keys, srtp, request_context, &msg.body)?;
+                self.client13_finished(now, c, *keys, srtp, request_context, &msg.body)?;
                 State13::Connected
             }
             (State13::Connected, T::KeyUpdate) => {

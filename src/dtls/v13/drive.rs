@@ -207,6 +207,11 @@ impl Endpoint {
             c.final_flight_until = None;
             self.timer.stop();
             c.records.drop_previous_write();
+            if c.is_connected() && self.config.role == Role::Client {
+                // RFC 9147 §5.8.4: our last flight is acknowledged; the server will not repeat
+                // its own, so its handshake epoch can go too.
+                c.release_handshake();
+            }
             if let Some(p) = c.pending_update.take() {
                 // RFC 9147 §8: the sender moves to the new keys once its KeyUpdate is
                 // acknowledged.
@@ -390,6 +395,7 @@ impl Endpoint {
                 c.flight.clear();
                 c.final_flight_until = None;
                 self.timer.stop();
+                c.release_handshake();
             } else {
                 self.send_flight13(&mut c, now, false);
             }
@@ -397,9 +403,22 @@ impl Endpoint {
         }
     }
 
-    /// When the next ACK is due (DTLS 1.3).
-    pub(crate) fn ack_deadline13(&self) -> Option<Instant> {
-        self.v13.as_ref().and_then(|c| c.ack_at)
+    /// When the next ACK is due, or the server's handshake epoch is let go (DTLS 1.3).
+    pub(crate) fn deadline13(&self) -> Option<Instant> {
+        let c = self.v13.as_ref()?;
+        [c.ack_at, c.handshake_epoch_until]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Server: lets the client's handshake epoch go once its retention time is over.
+    pub(crate) fn retire13(&mut self, now: Instant) {
+        if let Some(c) = self.v13.as_mut()
+            && c.handshake_epoch_until.is_some_and(|t| now >= t)
+        {
+            c.release_handshake();
+        }
     }
 
     /// Ends what a DTLS 1.3 connection would still send of its handshake.

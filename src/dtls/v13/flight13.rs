@@ -103,8 +103,10 @@ impl Flight13 {
         self.cursor = None;
     }
 
+    /// Drops the flight and gives its memory back: a connected endpoint whose last flight is
+    /// acknowledged holds nothing for it.
     pub(crate) fn clear(&mut self) {
-        self.start();
+        *self = Self::default();
     }
 
     pub(crate) fn push(

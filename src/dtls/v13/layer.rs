@@ -34,16 +34,21 @@ impl ReadEpoch {
     }
 }
 
-/// Both directions of the protected record layer.
+/// Both directions of the protected record layer. The current epochs live inline; the
+/// previous ones, kept only for a while after a key change, are boxed so that a connection
+/// which has let them go holds nothing for them.
 #[derive(Debug, Default)]
 pub(crate) struct RecordLayer13 {
     write: Option<WriteEpoch>,
     /// The epoch written before the current one, kept while a flight sealed in it may still
     /// need retransmitting (a client's last handshake flight, in epoch 2, after it has moved
     /// to epoch 3 for data).
-    write_prev: Option<WriteEpoch>,
-    /// The current read epoch and the one before it.
-    read: [Option<ReadEpoch>; 2],
+    write_prev: Option<Box<WriteEpoch>>,
+    /// The current read epoch.
+    read: Option<ReadEpoch>,
+    /// The read epoch before it, for records reordered across a key change and for a peer
+    /// repeating its last handshake flight.
+    read_prev: Option<Box<ReadEpoch>>,
 }
 
 /// A protected record opened by [`RecordLayer13::open`].
@@ -65,7 +70,7 @@ impl RecordLayer13 {
         {
             return Err(Error::Crypto);
         }
-        self.write_prev = self.write.take();
+        self.write_prev = self.write.take().map(Box::new);
         self.write = Some(WriteEpoch {
             protection,
             next: 0,
@@ -86,7 +91,7 @@ impl RecordLayer13 {
         parts: &[&[u8]],
         out: &mut [u8],
     ) -> Result<(usize, RecordNumber), Error> {
-        let w = [self.write.as_mut(), self.write_prev.as_mut()]
+        let w = [self.write.as_mut(), self.write_prev.as_deref_mut()]
             .into_iter()
             .flatten()
             .find(|w| w.protection.epoch() == epoch)
@@ -97,14 +102,15 @@ impl RecordLayer13 {
     /// Starts reading a new epoch; the current one becomes the previous, and the one before
     /// that is forgotten (RFC 9147 §4.2.1 lets old keys go once reordering is over).
     pub(crate) fn set_read(&mut self, protection: Protection) -> Result<(), Error> {
-        if self.read[0]
+        if self
+            .read
             .as_ref()
             .is_some_and(|r| r.protection.epoch() >= protection.epoch())
         {
             return Err(Error::Crypto);
         }
-        self.read[1] = self.read[0].take();
-        self.read[0] = Some(ReadEpoch {
+        self.read_prev = self.read.take().map(Box::new);
+        self.read = Some(ReadEpoch {
             protection,
             replay: ReplayWindow::new(REPLAY_WINDOW),
         });
@@ -113,7 +119,12 @@ impl RecordLayer13 {
 
     /// Forgets the previous read epoch.
     pub(crate) fn drop_previous_read(&mut self) {
-        self.read[1] = None;
+        self.read_prev = None;
+    }
+
+    /// The previous read epoch, while it is kept.
+    pub(crate) fn previous_read_epoch(&self) -> Option<u64> {
+        self.read_prev.as_ref().map(|r| r.protection.epoch())
     }
 
     pub(crate) fn write_epoch(&self) -> Option<u64> {
@@ -121,7 +132,7 @@ impl RecordLayer13 {
     }
 
     pub(crate) fn read_epoch(&self) -> Option<u64> {
-        self.read[0].as_ref().map(|r| r.protection.epoch())
+        self.read.as_ref().map(|r| r.protection.epoch())
     }
 
     /// Seals one record in the write epoch into the front of `out`; returns its length and
@@ -164,9 +175,8 @@ impl RecordLayer13 {
         body: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<Received, Error> {
-        let slot = self
-            .read
-            .iter_mut()
+        let slot = [self.read.as_mut(), self.read_prev.as_deref_mut()]
+            .into_iter()
             .flatten()
             .find(|r| r.protection.epoch() & 3 == u64::from(header.epoch_bits))
             .ok_or(Error::BadRecord)?;
@@ -198,9 +208,8 @@ impl RecordLayer13 {
         raw_header: &mut [u8],
         body: &mut [u8],
     ) -> Result<Received, Error> {
-        let slot = self
-            .read
-            .iter_mut()
+        let slot = [self.read.as_mut(), self.read_prev.as_deref_mut()]
+            .into_iter()
             .flatten()
             .find(|r| r.protection.epoch() & 3 == u64::from(header.epoch_bits))
             .ok_or(Error::BadRecord)?;

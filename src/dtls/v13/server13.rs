@@ -313,7 +313,7 @@ impl Endpoint {
             server: master.server_traffic(&th)?,
             exporter: master.exporter(&th)?,
         };
-        c.state = State13::ServerWaitCertificate(ServerFlightSent { keys, app, srtp });
+        c.state = State13::ServerWaitCertificate(Box::new(ServerFlightSent { keys, app, srtp }));
 
         self.remote = Some(dgram.source);
         self.local.get_or_insert(dgram.destination);
@@ -379,6 +379,12 @@ impl Endpoint {
                 c.flight.clear();
                 self.timer.stop();
                 c.ack_at = Some(now);
+                // Our ACKs go in epoch 3 (RFC 9147 §7: an epoch at least that of the record
+                // acknowledged), so our epoch 2 can go now; the client's stays readable as
+                // long as the client may repeat its flight (it gives up after the handshake
+                // timeout).
+                c.records.drop_previous_write();
+                c.handshake_epoch_until = Some(now + self.config.handshake_timeout);
                 State13::Connected
             }
             (State13::Connected, T::KeyUpdate) => {
