@@ -363,7 +363,9 @@ fn dtls13_fingerprint_mismatch_fails_the_client() {
     s.sim.run_for(Duration::from_secs(30)).unwrap();
     assert_eq!(
         failures(&s, s.client),
-        [Event::Failed(kaon::dtls::Error::FingerprintMismatch)]
+        [Event::Failed(kaon::dtls::Error::PeerMisbehaved(
+            kaon::dtls::PeerMisbehaved::FingerprintMismatch
+        ))]
     );
     assert!(!ep(&s, s.server).is_connected());
 }

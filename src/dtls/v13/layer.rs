@@ -3,6 +3,7 @@
 //! previous read epoch stays readable after a key change, for records reordered across it.
 //! Also the list of handshake records received that an ACK reports (§7).
 
+use crate::dtls::error::{Internal, Misuse, PeerMisbehaved};
 use std::ops::Range;
 
 use super::super::Error;
@@ -68,7 +69,7 @@ impl RecordLayer13 {
             .as_ref()
             .is_some_and(|w| w.protection.epoch() >= protection.epoch())
         {
-            return Err(Error::Crypto);
+            return Err(Error::Internal(Internal::Crypto));
         }
         self.write_prev = self.write.take().map(Box::new);
         self.write = Some(WriteEpoch {
@@ -95,7 +96,7 @@ impl RecordLayer13 {
             .into_iter()
             .flatten()
             .find(|w| w.protection.epoch() == epoch)
-            .ok_or(Error::NotConnected)?;
+            .ok_or(Error::Misuse(Misuse::NotConnected))?;
         Self::seal_epoch(w, content_type, parts, out)
     }
 
@@ -107,7 +108,7 @@ impl RecordLayer13 {
             .as_ref()
             .is_some_and(|r| r.protection.epoch() >= protection.epoch())
         {
-            return Err(Error::Crypto);
+            return Err(Error::Internal(Internal::Crypto));
         }
         self.read_prev = self.read.take().map(Box::new);
         self.read = Some(ReadEpoch {
@@ -144,7 +145,10 @@ impl RecordLayer13 {
         parts: &[&[u8]],
         out: &mut [u8],
     ) -> Result<(usize, RecordNumber), Error> {
-        let w = self.write.as_mut().ok_or(Error::NotConnected)?;
+        let w = self
+            .write
+            .as_mut()
+            .ok_or(Error::Misuse(Misuse::NotConnected))?;
         Self::seal_epoch(w, content_type, parts, out)
     }
 
@@ -155,7 +159,7 @@ impl RecordLayer13 {
         out: &mut [u8],
     ) -> Result<(usize, RecordNumber), Error> {
         if w.next > MAX_SEQUENCE {
-            return Err(Error::SequenceExhausted);
+            return Err(Error::Internal(Internal::SequenceExhausted));
         }
         let n = w.protection.seal(w.next, content_type, parts, out)?;
         let number = RecordNumber {
@@ -179,7 +183,7 @@ impl RecordLayer13 {
             .into_iter()
             .flatten()
             .find(|r| r.protection.epoch() & 3 == u64::from(header.epoch_bits))
-            .ok_or(Error::BadRecord)?;
+            .ok_or(Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac))?;
         let Opened {
             sequence,
             content_type,
@@ -212,7 +216,7 @@ impl RecordLayer13 {
             .into_iter()
             .flatten()
             .find(|r| r.protection.epoch() & 3 == u64::from(header.epoch_bits))
-            .ok_or(Error::BadRecord)?;
+            .ok_or(Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac))?;
         // The sequence number is only known once unmasked, which needs the key: unmask and
         // open, then check the window (a replay fails here, before the window moves).
         let Opened {
@@ -295,7 +299,7 @@ mod tests {
             body,
         })) = records(datagram).next()
         else {
-            return Err(Error::BadRecord);
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac));
         };
         let mut h = raw_header.to_vec();
         let mut b = body.to_vec();
@@ -416,7 +420,10 @@ mod tests {
         let mut tx = RecordLayer13::default();
         tx.set_write(prot(1, 3)).unwrap();
         let r = seal(&mut tx, b"x");
-        assert_eq!(open(&mut l, &r).unwrap_err(), Error::BadRecord);
+        assert_eq!(
+            open(&mut l, &r).unwrap_err(),
+            Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac)
+        );
     }
 
     #[test]
