@@ -108,8 +108,9 @@
 //! [`Error`] says why, by category as rustls does: malformed input ([`DecodeError`]), a
 //! peer breaking the protocol ([`PeerMisbehaved`], for example
 //! [`PeerMisbehaved::FingerprintMismatch`]), a peer with nothing in common
-//! ([`PeerIncompatible`]), a refused call ([`Misuse`]), or [`Error::HandshakeTimeout`]. A failure is final: the endpoint sends its alert and then
-//! nothing more. Malformed, forged or replayed records are counted in [`Stats`] and dropped.
+//! ([`PeerIncompatible`]), a refused call ([`Misuse`]), or [`Error::HandshakeTimeout`]. A
+//! failure is final: the endpoint sends its alert and then nothing more. Malformed, forged or
+//! replayed records are counted in [`Stats`] and dropped.
 
 mod alert;
 mod cert;
