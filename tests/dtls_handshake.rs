@@ -432,7 +432,9 @@ fn wrong_fingerprint_fails_with_bad_certificate() {
     });
     assert_eq!(
         p.client_events,
-        vec![Event::Failed(Error::FingerprintMismatch)]
+        vec![Event::Failed(Error::PeerMisbehaved(
+            kaon::dtls::PeerMisbehaved::FingerprintMismatch
+        ))]
     );
     assert_eq!(
         p.server_events,
@@ -449,7 +451,9 @@ fn wrong_fingerprint_fails_with_bad_certificate() {
     });
     assert_eq!(
         p.server_events,
-        vec![Event::Failed(Error::FingerprintMismatch)]
+        vec![Event::Failed(Error::PeerMisbehaved(
+            kaon::dtls::PeerMisbehaved::FingerprintMismatch
+        ))]
     );
     assert_eq!(
         p.client_events,
@@ -458,7 +462,12 @@ fn wrong_fingerprint_fails_with_bad_certificate() {
         ))]
     );
     // Errors are sticky.
-    assert_eq!(p.server.send(b"x"), Err(Error::FingerprintMismatch));
+    assert_eq!(
+        p.server.send(b"x"),
+        Err(Error::PeerMisbehaved(
+            kaon::dtls::PeerMisbehaved::FingerprintMismatch
+        ))
+    );
     assert_eq!(p.server.poll_timeout(), None);
 }
 
@@ -684,7 +693,7 @@ fn tiny_mtu_is_refused() {
     };
     assert!(matches!(
         Endpoint::new(config, Identity::generate().unwrap(), Instant::now()),
-        Err(Error::InvalidConfig(_))
+        Err(Error::Misuse(kaon::dtls::Misuse::InvalidConfig(_)))
     ));
 }
 
@@ -702,7 +711,7 @@ fn unusable_configurations_are_refused_and_huge_timers_do_not_overflow() {
     };
     assert!(matches!(
         Endpoint::new(no_suites, id.clone(), now),
-        Err(Error::InvalidConfig(_))
+        Err(Error::Misuse(kaon::dtls::Misuse::InvalidConfig(_)))
     ));
     let no_groups = Config {
         groups: vec![],
@@ -710,7 +719,7 @@ fn unusable_configurations_are_refused_and_huge_timers_do_not_overflow() {
     };
     assert!(matches!(
         Endpoint::new(no_groups, id.clone(), now),
-        Err(Error::InvalidConfig(_))
+        Err(Error::Misuse(kaon::dtls::Misuse::InvalidConfig(_)))
     ));
     let huge = Config {
         retransmit_initial: Duration::MAX,

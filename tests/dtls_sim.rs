@@ -176,7 +176,9 @@ fn wrong_fingerprint_fails_both_sides_with_the_right_reason() {
     s.sim.run_for(Duration::from_secs(30)).unwrap();
     assert_eq!(
         s.sim.events::<Endpoint>(s.client),
-        [Event::Failed(Error::FingerprintMismatch)]
+        [Event::Failed(Error::PeerMisbehaved(
+            kaon::dtls::PeerMisbehaved::FingerprintMismatch
+        ))]
     );
     assert_eq!(
         s.sim.events::<Endpoint>(s.server),

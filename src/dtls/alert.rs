@@ -1,5 +1,6 @@
 //! Alert messages (RFC 5246 §7.2), carried in records of content type 21.
 
+use crate::dtls::error::DecodeError;
 use crate::wire::{Reader, Writer};
 
 /// Whether an alert ends the connection.
@@ -134,7 +135,7 @@ impl Alert {
         let level = AlertLevel::from_u8(r.u8()?);
         let description = AlertDescription::from_u8(r.u8()?);
         if !r.is_empty() {
-            return Err(super::Error::Malformed("alert"));
+            return Err(super::Error::Decode(DecodeError::Malformed("alert")));
         }
         Ok(Self { level, description })
     }

@@ -11,6 +11,7 @@
 //!                           <--  [ChangeCipherSpec], Finished
 //! ```
 
+use crate::dtls::error::{DecodeError, Internal, PeerIncompatible, PeerMisbehaved};
 use std::time::Instant;
 
 use super::Error;
@@ -85,8 +86,11 @@ impl Endpoint {
     /// (Re)sends the ClientHello as a new flight; after a HelloVerifyRequest the transcript
     /// starts again from this hello (RFC 6347 §4.2.6).
     fn client_send_hello(&mut self, now: Instant) -> Result<(), Error> {
-        let hs = self.hs.as_mut().ok_or(Error::Crypto)?;
-        let ch = hs.client_hello.as_ref().ok_or(Error::Crypto)?;
+        let hs = self.hs.as_mut().ok_or(Error::Internal(Internal::Crypto))?;
+        let ch = hs
+            .client_hello
+            .as_ref()
+            .ok_or(Error::Internal(Internal::Crypto))?;
         let mut body = Vec::with_capacity(256);
         ch.write(&mut body)?;
         hs.transcript.clear();
@@ -102,9 +106,9 @@ impl Endpoint {
         };
         let expect_epoch = u16::from(msg.msg_type == HandshakeType::Finished);
         if msg.epoch != expect_epoch {
-            return Err(Error::UnexpectedMessage(
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::UnexpectedMessage(
                 "handshake message in the wrong epoch",
-            ));
+            )));
         }
         match (hs.step, msg.msg_type) {
             (Step::ClientWaitHello, HandshakeType::HelloVerifyRequest) => {
@@ -120,22 +124,26 @@ impl Endpoint {
                     // RFC 8446 §4.1.3: only a 1.3 (or HelloRetryRequest) ServerHello carries
                     // supported_versions, and only to a client that offered it.
                     if hs.offer13.is_none() {
-                        return Err(Error::UnsupportedExtension);
+                        return Err(Error::PeerMisbehaved(PeerMisbehaved::UnsolicitedExtension));
                     }
                     return self.client13_take_over(now, msg);
                 }
                 if hs.offer13.is_some() {
                     if !self.config.versions.allows_12() {
-                        return Err(Error::UnsupportedVersion(sh.server_version.to_u16()));
+                        return Err(Error::PeerIncompatible(PeerIncompatible::NoCommonVersion(
+                            sh.server_version.to_u16(),
+                        )));
                     }
                     // RFC 8446 §4.1.3: a client that offered 1.3 MUST abort when a 1.2
                     // ServerHello carries the downgrade sentinel.
                     if is_downgrade(&sh.random) {
-                        return Err(Error::IllegalParameter("downgrade sentinel"));
+                        return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                            "downgrade sentinel",
+                        )));
                     }
                 }
                 self.client_server_hello(sh)?;
-                let hs = self.hs.as_mut().ok_or(Error::Crypto)?;
+                let hs = self.hs.as_mut().ok_or(Error::Internal(Internal::Crypto))?;
                 hs.record(msg.msg_type, msg.message_seq, &msg.body);
                 hs.step = Step::ClientWaitCertificate;
                 Ok(())
@@ -143,13 +151,13 @@ impl Endpoint {
             (Step::ClientWaitCertificate, HandshakeType::Certificate) => {
                 let cert = CertificateMsg::parse(&msg.body)?;
                 self.peer_certificate_received(cert)?;
-                let hs = self.hs.as_mut().ok_or(Error::Crypto)?;
-                let suite = hs.suite.ok_or(Error::Crypto)?;
+                let hs = self.hs.as_mut().ok_or(Error::Internal(Internal::Crypto))?;
+                let suite = hs.suite.ok_or(Error::Internal(Internal::Crypto))?;
                 let rsa = hs.peer_key.as_ref().is_some_and(|k| k.is_rsa());
                 if rsa != (suite.signature_kind() == super::crypto::SignatureKind::Rsa) {
-                    return Err(Error::BadCertificate(
+                    return Err(Error::PeerMisbehaved(PeerMisbehaved::BadCertificate(
                         "key type does not fit the cipher suite",
-                    ));
+                    )));
                 }
                 hs.record(msg.msg_type, msg.message_seq, &msg.body);
                 hs.step = Step::ClientWaitKeyExchange;
@@ -158,16 +166,23 @@ impl Endpoint {
             (Step::ClientWaitKeyExchange, HandshakeType::ServerKeyExchange) => {
                 let ske = ServerKeyExchange::parse(&msg.body)?;
                 if !self.config.groups.contains(&ske.group) || !ske.group.is_supported() {
-                    return Err(Error::IllegalParameter("group not offered"));
+                    return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                        "group not offered",
+                    )));
                 }
                 if !VERIFY_SCHEMES.contains(&ske.scheme) {
-                    return Err(Error::IllegalParameter("signature scheme not offered"));
+                    return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                        "signature scheme not offered",
+                    )));
                 }
                 let mut signed = Vec::with_capacity(64 + 4 + ske.public.len());
                 signed.extend_from_slice(&hs.client_random);
                 signed.extend_from_slice(&hs.server_random);
                 signed.extend_from_slice(&ske.params()?);
-                let key = hs.peer_key.as_ref().ok_or(Error::Crypto)?;
+                let key = hs
+                    .peer_key
+                    .as_ref()
+                    .ok_or(Error::Internal(Internal::Crypto))?;
                 key.verify(ske.scheme, &signed, &ske.signature)?;
                 let share = KeyShare::generate(ske.group)?;
                 hs.premaster = Some(share.agree(&ske.public)?);
@@ -188,7 +203,7 @@ impl Endpoint {
                 HandshakeType::ServerHelloDone,
             ) => {
                 if !msg.body.is_empty() {
-                    return Err(Error::Malformed("ServerHelloDone"));
+                    return Err(Error::Decode(DecodeError::Malformed("ServerHelloDone")));
                 }
                 hs.record(msg.msg_type, msg.message_seq, &msg.body);
                 self.client_second_flight(now)
@@ -196,7 +211,7 @@ impl Endpoint {
             (Step::ClientWaitFinished, HandshakeType::Finished) => {
                 let expected = hs.finished(false)?;
                 if Finished::parse(&msg.body)?.verify_data != expected {
-                    return Err(Error::BadFinished);
+                    return Err(Error::PeerMisbehaved(PeerMisbehaved::BadFinished));
                 }
                 hs.step = Step::Done;
                 // Our flight was answered: nothing left to retransmit, and nothing the server
@@ -208,23 +223,29 @@ impl Endpoint {
                 Ok(())
             }
             (Step::Done, _) => Ok(()),
-            _ => Err(Error::UnexpectedMessage(
+            _ => Err(Error::PeerMisbehaved(PeerMisbehaved::UnexpectedMessage(
                 "out of order in the client handshake",
-            )),
+            ))),
         }
     }
 
     fn client_server_hello(&mut self, sh: ServerHello) -> Result<(), Error> {
-        let hs = self.hs.as_mut().ok_or(Error::Crypto)?;
+        let hs = self.hs.as_mut().ok_or(Error::Internal(Internal::Crypto))?;
         if sh.server_version != Version::Dtls12 {
-            return Err(Error::UnsupportedVersion(sh.server_version.to_u16()));
+            return Err(Error::PeerIncompatible(PeerIncompatible::NoCommonVersion(
+                sh.server_version.to_u16(),
+            )));
         }
         if !sh.cipher_suite.is_supported() || !self.config.cipher_suites.contains(&sh.cipher_suite)
         {
-            return Err(Error::IllegalParameter("cipher suite not offered"));
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                "cipher suite not offered",
+            )));
         }
         if sh.compression_method != 0 {
-            return Err(Error::IllegalParameter("compression"));
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                "compression",
+            )));
         }
         // RFC 5246 §7.4.1.4: a server may only answer extensions we sent.
         let offered = hs
@@ -233,23 +254,31 @@ impl Endpoint {
             .map(|ch| ch.extensions.0.iter().map(|e| e.typ()).collect::<Vec<_>>())
             .unwrap_or_default();
         if sh.extensions.0.iter().any(|e| !offered.contains(&e.typ())) {
-            return Err(Error::UnsupportedExtension);
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::UnsolicitedExtension));
         }
         // RFC 7627 §5.2: we refuse to run without the extended master secret.
         if !sh.extensions.has(types::EXTENDED_MASTER_SECRET) {
-            return Err(Error::ExtendedMasterSecretRequired);
+            return Err(Error::PeerIncompatible(
+                PeerIncompatible::ExtendedMasterSecretRequired,
+            ));
         }
         if let Some(Extension::RenegotiationInfo(data)) =
             sh.extensions.get(types::RENEGOTIATION_INFO)
             && !data.is_empty()
         {
-            return Err(Error::IllegalParameter("renegotiation_info not empty"));
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                "renegotiation_info not empty",
+            )));
         }
         hs.srtp = match sh.extensions.get(types::USE_SRTP) {
             // RFC 5764 §4.1.1: exactly one profile, one we offered, and our (empty) MKI.
             Some(Extension::UseSrtp { profiles, mki }) => match profiles.as_slice() {
                 [p] if self.config.srtp_profiles.contains(p) && mki.is_empty() => Some(*p),
-                _ => return Err(Error::IllegalParameter("use_srtp")),
+                _ => {
+                    return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                        "use_srtp",
+                    )));
+                }
             },
             _ => None,
         };
@@ -261,7 +290,7 @@ impl Endpoint {
     /// Parses the peer's Certificate message, keeps its key and checks the fingerprint.
     pub(crate) fn peer_certificate_received(&mut self, msg: CertificateMsg) -> Result<(), Error> {
         let Some(first) = msg.chain.into_iter().next() else {
-            return Err(Error::NoCertificate);
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::NoCertificate));
         };
         let key = super::cert::x509::parse(&first)?.key;
         if let Some(hs) = self.hs.as_mut() {
@@ -273,7 +302,7 @@ impl Endpoint {
 
     /// Certificate, ClientKeyExchange, CertificateVerify, ChangeCipherSpec, Finished.
     fn client_second_flight(&mut self, now: Instant) -> Result<(), Error> {
-        let hs = self.hs.as_mut().ok_or(Error::Crypto)?;
+        let hs = self.hs.as_mut().ok_or(Error::Internal(Internal::Crypto))?;
         self.flight.start();
         let requested = hs.cert_request.is_some();
         if requested {
@@ -284,7 +313,10 @@ impl Endpoint {
             .write(&mut body)?;
             hs.push(&mut self.flight, 0, HandshakeType::Certificate, body);
         }
-        let share = hs.key_share.as_ref().ok_or(Error::Crypto)?;
+        let share = hs
+            .key_share
+            .as_ref()
+            .ok_or(Error::Internal(Internal::Crypto))?;
         let mut body = Vec::new();
         ClientKeyExchange {
             public: share.public().to_vec(),
@@ -295,7 +327,9 @@ impl Endpoint {
         let keys = hs.derive()?;
         if let Some(req) = &hs.cert_request {
             if !req.schemes.contains(&self.identity.scheme()) {
-                return Err(Error::NoCommonSignatureScheme);
+                return Err(Error::PeerIncompatible(
+                    PeerIncompatible::NoCommonSignatureScheme,
+                ));
             }
             let signature = self.identity.sign(&hs.transcript)?;
             let mut body = Vec::new();
@@ -321,8 +355,8 @@ impl Endpoint {
 /// The negotiated parameters, from a handshake that has its master secret.
 pub(crate) fn session_of(hs: &Handshake) -> Result<Session, Error> {
     Ok(Session {
-        suite: hs.suite.ok_or(Error::Crypto)?,
-        master_secret: hs.master_secret.ok_or(Error::Crypto)?,
+        suite: hs.suite.ok_or(Error::Internal(Internal::Crypto))?,
+        master_secret: hs.master_secret.ok_or(Error::Internal(Internal::Crypto))?,
         client_random: hs.client_random,
         server_random: hs.server_random,
         srtp: hs.srtp,

@@ -3,6 +3,7 @@
 //! [`crate::wire::Reader`] directly.
 
 use super::Error;
+use crate::dtls::error::DecodeError;
 use crate::wire::Reader;
 
 /// Appends a block prefixed by its length in `len_bytes` bytes (1, 2 or 3), filled by `body`.
@@ -15,7 +16,9 @@ where
     body(out)?;
     let len = out.len() - at - len_bytes;
     if len >= 1 << (8 * len_bytes) {
-        return Err(Error::Malformed("block too long to encode"));
+        return Err(Error::Decode(DecodeError::Malformed(
+            "block too long to encode",
+        )));
     }
     let be = (len as u32).to_be_bytes();
     out[at..at + len_bytes].copy_from_slice(&be[4 - len_bytes..]);
@@ -48,7 +51,7 @@ pub(crate) fn read_block<'a>(r: &mut Reader<'a>, len_bytes: usize) -> Result<Rea
 pub(crate) fn read_u16_list<T>(r: &mut Reader<'_>, f: impl Fn(u16) -> T) -> Result<Vec<T>, Error> {
     let mut list = read_block(r, 2)?;
     if list.remaining() % 2 != 0 {
-        return Err(Error::Malformed("odd-length u16 list"));
+        return Err(Error::Decode(DecodeError::Malformed("odd-length u16 list")));
     }
     let mut out = Vec::with_capacity(list.remaining() / 2);
     while !list.is_empty() {
@@ -62,6 +65,6 @@ pub(crate) fn finish(r: &Reader<'_>, what: &'static str) -> Result<(), Error> {
     if r.is_empty() {
         Ok(())
     } else {
-        Err(Error::Malformed(what))
+        Err(Error::Decode(DecodeError::Malformed(what)))
     }
 }

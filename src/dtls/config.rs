@@ -27,7 +27,7 @@ pub enum VersionPolicy {
     /// DTLS 1.3 when the peer offers or accepts it, DTLS 1.2 otherwise. A client offers both
     /// (key shares X25519MLKEM768 and X25519, P-256 on request).
     Dtls13OrDtls12,
-    /// DTLS 1.3 only: a peer without it fails with [`super::Error::UnsupportedVersion`].
+    /// DTLS 1.3 only: a peer without it fails with [`super::PeerIncompatible::NoCommonVersion`].
     Dtls13,
 }
 

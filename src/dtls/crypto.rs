@@ -9,6 +9,7 @@
 //!   in the record; ChaCha20-Poly1305 nonces: RFC 7905 §2, the 12-byte IV XORed with the
 //!   64-bit record sequence number (epoch and sequence).
 
+use crate::dtls::error::{Internal, PeerMisbehaved};
 use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::digest;
 use aws_lc_rs::tls_prf;
@@ -179,10 +180,11 @@ pub(crate) fn prf(
     out: &mut [u8],
 ) -> Result<(), Error> {
     let seed: Vec<u8> = seed.concat();
-    let secret = tls_prf::Secret::new(hash.prf(), secret).map_err(|_| Error::Crypto)?;
+    let secret =
+        tls_prf::Secret::new(hash.prf(), secret).map_err(|_| Error::Internal(Internal::Crypto))?;
     let derived = secret
         .derive(label, &seed, out.len())
-        .map_err(|_| Error::Crypto)?;
+        .map_err(|_| Error::Internal(Internal::Crypto))?;
     out.copy_from_slice(derived.as_ref());
     Ok(())
 }
@@ -242,7 +244,7 @@ pub(crate) fn export(
             out,
         ),
         Some(ctx) => {
-            let len = u16::try_from(ctx.len()).map_err(|_| Error::Crypto)?;
+            let len = u16::try_from(ctx.len()).map_err(|_| Error::Internal(Internal::Crypto))?;
             prf(
                 hash,
                 master_secret,
@@ -282,7 +284,7 @@ pub(crate) fn key_block(
     client_random: &[u8; RANDOM_LEN],
     server_random: &[u8; RANDOM_LEN],
 ) -> Result<EpochKeys, Error> {
-    let (alg, nonce) = suite.aead().ok_or(Error::Crypto)?;
+    let (alg, nonce) = suite.aead().ok_or(Error::Internal(Internal::Crypto))?;
     let key_len = alg.key_len();
     let iv_len = match nonce {
         NonceKind::Gcm => 4,
@@ -305,7 +307,9 @@ pub(crate) fn key_block(
         let mut full = [0u8; 12];
         full[..iv.len()].copy_from_slice(iv);
         Ok(RecordCipher {
-            key: LessSafeKey::new(UnboundKey::new(alg, key).map_err(|_| Error::Crypto)?),
+            key: LessSafeKey::new(
+                UnboundKey::new(alg, key).map_err(|_| Error::Internal(Internal::Crypto))?,
+            ),
             iv: full,
             nonce,
         })
@@ -362,14 +366,14 @@ impl RecordCipher {
             .len()
             .checked_sub(TAG_LEN)
             .filter(|&e| e >= explicit)
-            .ok_or(Error::Crypto)?;
+            .ok_or(Error::Internal(Internal::Crypto))?;
         fragment[..explicit].copy_from_slice(&seq64.to_be_bytes()[..explicit]);
         let nonce = self.nonce(seq64, None);
         let (body, tag_out) = fragment.split_at_mut(body_end);
         let tag = self
             .key
             .seal_in_place_separate_tag(nonce, Aad::from(aad), &mut body[explicit..])
-            .map_err(|_| Error::Crypto)?;
+            .map_err(|_| Error::Internal(Internal::Crypto))?;
         tag_out.copy_from_slice(tag.as_ref());
         Ok(())
     }
@@ -386,7 +390,7 @@ impl RecordCipher {
     ) -> Result<(), Error> {
         let explicit = self.explicit_len();
         if fragment.len() != explicit + plaintext.len() + TAG_LEN {
-            return Err(Error::Crypto);
+            return Err(Error::Internal(Internal::Crypto));
         }
         fragment[..explicit].copy_from_slice(&seq64.to_be_bytes()[..explicit]);
         let (body, tag_out) = fragment[explicit..].split_at_mut(plaintext.len());
@@ -399,7 +403,7 @@ impl RecordCipher {
                 &[],
                 tag_out,
             )
-            .map_err(|_| Error::Crypto)
+            .map_err(|_| Error::Internal(Internal::Crypto))
     }
 
     /// Opens `fragment` (explicit nonce, ciphertext, tag) straight into `out`, which must be
@@ -417,7 +421,7 @@ impl RecordCipher {
             .len()
             .checked_sub(explicit + TAG_LEN)
             .filter(|&n| n == out.len())
-            .ok_or(Error::BadRecord)?;
+            .ok_or(Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac))?;
         let (nonce_part, rest) = fragment.split_at(explicit);
         let (ciphertext, tag) = rest.split_at(plain_len);
         let nonce = match self.nonce {
@@ -429,7 +433,7 @@ impl RecordCipher {
         aad[11..].copy_from_slice(&(plain_len as u16).to_be_bytes());
         self.key
             .open_separate_gather(nonce, Aad::from(aad), ciphertext, tag, out)
-            .map_err(|_| Error::BadRecord)
+            .map_err(|_| Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac))
     }
 
     /// Opens in place; returns the plaintext's range within `fragment`. `aad_prefix` is the
@@ -442,7 +446,7 @@ impl RecordCipher {
     ) -> Result<std::ops::Range<usize>, Error> {
         let explicit = self.explicit_len();
         if fragment.len() < explicit {
-            return Err(Error::BadRecord);
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac));
         }
         let (nonce_part, body) = fragment.split_at_mut(explicit);
         let len = self.open_parts(seq64, aad_prefix, nonce_part, body)?;
@@ -460,9 +464,12 @@ impl RecordCipher {
         body: &mut [u8],
     ) -> Result<usize, Error> {
         if explicit.len() != self.explicit_len() {
-            return Err(Error::BadRecord);
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac));
         }
-        let plain_len = body.len().checked_sub(TAG_LEN).ok_or(Error::BadRecord)?;
+        let plain_len = body
+            .len()
+            .checked_sub(TAG_LEN)
+            .ok_or(Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac))?;
         let nonce = match self.nonce {
             NonceKind::Gcm => self.nonce(seq64, Some(explicit)),
             NonceKind::Xor => self.nonce(seq64, None),
@@ -473,7 +480,7 @@ impl RecordCipher {
         let plain = self
             .key
             .open_in_place(nonce, Aad::from(aad), body)
-            .map_err(|_| Error::BadRecord)?;
+            .map_err(|_| Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac))?;
         Ok(plain.len())
     }
 }

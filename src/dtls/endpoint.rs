@@ -1,6 +1,7 @@
 //! The DTLS endpoint: the [`Protocol`] implementation that moves records between the network,
 //! the handshake (`client.rs`, `server.rs`) and the application.
 
+use crate::dtls::error::{Misuse, PeerMisbehaved};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -112,16 +113,18 @@ impl Endpoint {
     /// `poll_transmit` sends the ClientHello; a server waits for one.
     pub fn new(config: Config, identity: Identity, now: Instant) -> Result<Self, Error> {
         if config.role == Role::Client && config.remote_addr.is_none() {
-            return Err(Error::NoRemoteAddress);
+            return Err(Error::Misuse(Misuse::NoRemoteAddress));
         }
         if config.mtu < MIN_MTU {
-            return Err(Error::InvalidConfig("mtu below 128 bytes"));
+            return Err(Error::Misuse(Misuse::InvalidConfig("mtu below 128 bytes")));
         }
         if !config.cipher_suites.iter().any(|s| s.is_supported()) {
-            return Err(Error::InvalidConfig("no supported cipher suite"));
+            return Err(Error::Misuse(Misuse::InvalidConfig(
+                "no supported cipher suite",
+            )));
         }
         if !config.groups.iter().any(|g| g.is_supported()) {
-            return Err(Error::InvalidConfig("no supported group"));
+            return Err(Error::Misuse(Misuse::InvalidConfig("no supported group")));
         }
         let mut config = config;
         config.retransmit_initial = config
@@ -187,13 +190,13 @@ impl Endpoint {
         }
         let max = self.max_payload();
         if data.len() > max {
-            return Err(Error::DataTooLarge {
+            return Err(Error::Misuse(Misuse::DataTooLarge {
                 len: data.len(),
                 max,
-            });
+            }));
         }
         if self.app_out_bytes + data.len() > MAX_QUEUED {
-            return Err(Error::SendQueueFull);
+            return Err(Error::Misuse(Misuse::SendQueueFull));
         }
         let mut buf = self.app_pool.pop().unwrap_or_default();
         buf.clear();
@@ -282,7 +285,7 @@ impl Endpoint {
                 .session
                 .as_ref()
                 .filter(|_| self.connected)
-                .ok_or(Error::NotConnected)?;
+                .ok_or(Error::Misuse(Misuse::NotConnected))?;
             let mut out = vec![0u8; len];
             s.exporter.export(label, context, &mut out)?;
             return Ok(out);
@@ -291,7 +294,7 @@ impl Endpoint {
             .session
             .as_ref()
             .filter(|_| self.connected)
-            .ok_or(Error::NotConnected)?;
+            .ok_or(Error::Misuse(Misuse::NotConnected))?;
         let mut out = vec![0u8; len];
         crypto::export(
             s.suite.prf_hash(),
@@ -356,7 +359,7 @@ impl Endpoint {
             self.verified = true;
             Ok(())
         } else {
-            Err(Error::FingerprintMismatch)
+            Err(Error::PeerMisbehaved(PeerMisbehaved::FingerprintMismatch))
         }
     }
 
@@ -387,7 +390,7 @@ impl Endpoint {
             self.events.push_back(Event::Connected(Connected {
                 cipher_suite: CipherSuite::from_u16(s.suite.to_u16()),
                 srtp,
-                peer_certificate: self.peer_certificate.clone().unwrap_or_default(),
+                peer_certificate: self.peer_certificate.take().unwrap_or_default(),
             }));
             return;
         }
@@ -417,7 +420,7 @@ impl Endpoint {
         self.events.push_back(Event::Connected(Connected {
             cipher_suite: session.suite,
             srtp,
-            peer_certificate: self.peer_certificate.clone().unwrap_or_default(),
+            peer_certificate: self.peer_certificate.take().unwrap_or_default(),
         }));
     }
 
@@ -536,6 +539,7 @@ impl Protocol for Endpoint {
             self.fail(Error::HandshakeTimeout);
             return;
         }
+        self.retire13(now);
         if self.timer.deadline().is_some_and(|d| now >= d) {
             if self.v13.is_some() {
                 self.retransmit13(now);
@@ -596,7 +600,7 @@ impl Protocol for Endpoint {
         [
             self.timer.deadline(),
             self.handshake_deadline,
-            self.ack_deadline13(),
+            self.deadline13(),
         ]
         .into_iter()
         .flatten()

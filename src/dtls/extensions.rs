@@ -12,6 +12,7 @@
 
 use super::Error;
 use super::codec::{self, finish, read_block, read_u16_list};
+use crate::dtls::error::DecodeError;
 use crate::wire::Reader;
 
 macro_rules! code_points {
@@ -234,7 +235,7 @@ impl Extensions {
             let typ = block.u16()?;
             let data = read_block(&mut block, 2)?.peek_rest();
             if list.iter().any(|e: &Extension| e.typ() == typ) {
-                return Err(Error::Malformed("duplicate extension"));
+                return Err(Error::Decode(DecodeError::Malformed("duplicate extension")));
             }
             list.push(Extension::parse(typ, data)?);
         }

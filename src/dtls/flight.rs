@@ -7,6 +7,7 @@
 //! The timer follows Figure 1 of RFC 6347: armed when a flight is sent, doubled on every
 //! expiry up to a cap, stopped when the peer's next flight arrives.
 
+use crate::dtls::error::Misuse;
 use std::time::{Duration, Instant};
 
 use super::Error;
@@ -52,9 +53,10 @@ impl Flight {
         self.messages.push(m);
     }
 
-    /// Drops the flight (nothing more will be retransmitted).
+    /// Drops the flight (nothing more will be retransmitted) and gives its memory back.
     pub(crate) fn clear(&mut self) {
-        self.start();
+        self.messages = Vec::new();
+        self.cursor = None;
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -127,10 +129,10 @@ impl Flight {
                     if !fits_whole && (used > 0 && fits_fresh || per_record <= HS_HEADER_LEN) {
                         if used == 0 {
                             // Not even an empty datagram holds one byte of it.
-                            return Err(Error::DataTooLarge {
+                            return Err(Error::Misuse(Misuse::DataTooLarge {
                                 len: HS_HEADER_LEN + 1,
                                 max: limit,
-                            });
+                            }));
                         }
                         break;
                     }

@@ -1,5 +1,6 @@
 //! Ephemeral ECDHE (RFC 8422 §5.10, RFC 7748 for X25519) over aws-lc-rs.
 
+use crate::dtls::error::{Internal, PeerMisbehaved};
 use aws_lc_rs::agreement::{self, PrivateKey, UnparsedPublicKey};
 
 use super::Error;
@@ -31,12 +32,12 @@ fn algorithm(group: NamedGroup) -> Option<&'static agreement::Algorithm> {
 
 impl KeyShare {
     pub(crate) fn generate(group: NamedGroup) -> Result<Self, Error> {
-        let alg = algorithm(group).ok_or(Error::Crypto)?;
-        let private = PrivateKey::generate(alg).map_err(|_| Error::Crypto)?;
+        let alg = algorithm(group).ok_or(Error::Internal(Internal::Crypto))?;
+        let private = PrivateKey::generate(alg).map_err(|_| Error::Internal(Internal::Crypto))?;
         // NIST curves come out as uncompressed points, the only form RFC 8422 §5.1.2 allows.
         let public = private
             .compute_public_key()
-            .map_err(|_| Error::Crypto)?
+            .map_err(|_| Error::Internal(Internal::Crypto))?
             .as_ref()
             .to_vec();
         Ok(Self {
@@ -57,11 +58,14 @@ impl KeyShare {
     /// The premaster secret: the X25519 output, or the x-coordinate for NIST curves
     /// (RFC 8422 §5.10). An invalid or off-curve peer key is an illegal parameter.
     pub(crate) fn agree(&self, peer: &[u8]) -> Result<Vec<u8>, Error> {
-        let alg = algorithm(self.group).ok_or(Error::Crypto)?;
+        let alg = algorithm(self.group).ok_or(Error::Internal(Internal::Crypto))?;
         if self.group != NamedGroup::X25519 && peer.first() != Some(&4) {
-            return Err(Error::IllegalParameter("EC point not uncompressed"));
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                "EC point not uncompressed",
+            )));
         }
-        let bad = Error::IllegalParameter("invalid ECDHE public key");
+        let bad =
+            Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter("invalid ECDHE public key"));
         agreement::agree(
             &self.private,
             UnparsedPublicKey::new(alg, peer),

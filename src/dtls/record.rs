@@ -16,6 +16,7 @@
 //! header carries a [`Version`] and the layer keeps keys per epoch so that form can be added
 //! beside this one.
 
+use crate::dtls::error::{Internal, Misuse, PeerMisbehaved};
 use std::ops::Range;
 
 use super::Error;
@@ -285,15 +286,19 @@ impl RecordLayer {
     ) -> Result<usize, Error> {
         let plain_len: usize = parts.iter().map(|p| p.len()).sum();
         if plain_len > MAX_PLAINTEXT {
-            return Err(Error::DataTooLarge {
+            return Err(Error::Misuse(Misuse::DataTooLarge {
                 len: plain_len,
                 max: MAX_PLAINTEXT,
-            });
+            }));
         }
         let cipher = match epoch {
             0 => None,
-            1 => Some(self.write_cipher.as_ref().ok_or(Error::Crypto)?),
-            _ => return Err(Error::Crypto),
+            1 => Some(
+                self.write_cipher
+                    .as_ref()
+                    .ok_or(Error::Internal(Internal::Crypto))?,
+            ),
+            _ => return Err(Error::Internal(Internal::Crypto)),
         };
         let overhead = cipher.map_or(0, |c| c.overhead());
         let total = HEADER_LEN + overhead + plain_len;
@@ -307,7 +312,7 @@ impl RecordLayer {
         let slot = &mut self.write_seq[usize::from(epoch)];
         let sequence = *slot;
         if sequence > MAX_SEQUENCE {
-            return Err(Error::SequenceExhausted);
+            return Err(Error::Internal(Internal::SequenceExhausted));
         }
         *slot += 1;
         // The record header's version stays DTLS 1.2 in every record we send; RFC 6347 §4.1
@@ -354,7 +359,10 @@ impl RecordLayer {
         match record.header.epoch {
             0 => Ok(record.fragment),
             1 => {
-                let cipher = self.read_cipher.as_ref().ok_or(Error::BadRecord)?;
+                let cipher = self
+                    .read_cipher
+                    .as_ref()
+                    .ok_or(Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac))?;
                 let seq = record.header.sequence;
                 self.replay.check(seq).map_err(|_| Error::Replay)?;
                 scratch.clear();
@@ -364,7 +372,7 @@ impl RecordLayer {
                 self.replay.accept(seq);
                 Ok(&scratch[range])
             }
-            _ => Err(Error::BadRecord),
+            _ => Err(Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac)),
         }
     }
 }
@@ -380,8 +388,11 @@ impl RecordLayer {
         mut out: Vec<u8>,
     ) -> Result<Vec<u8>, Error> {
         let cipher = match record.header.epoch {
-            1 => self.read_cipher.as_ref().ok_or(Error::BadRecord)?,
-            _ => return Err(Error::BadRecord),
+            1 => self
+                .read_cipher
+                .as_ref()
+                .ok_or(Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac))?,
+            _ => return Err(Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac)),
         };
         let seq = record.header.sequence;
         self.replay.check(seq).map_err(|_| Error::Replay)?;
@@ -389,7 +400,7 @@ impl RecordLayer {
             .fragment
             .len()
             .checked_sub(cipher.overhead())
-            .ok_or(Error::BadRecord)?;
+            .ok_or(Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac))?;
         out.resize(plain_len, 0);
         cipher.open_into(
             record.header.seq64(),
@@ -458,7 +469,10 @@ mod tests {
         forged[n - 1] ^= 0xff;
         let bad = records(&forged[..n]).next().unwrap().unwrap();
         let mut scratch = Vec::new();
-        assert_eq!(server.open(&bad, &mut scratch), Err(Error::BadRecord));
+        assert_eq!(
+            server.open(&bad, &mut scratch),
+            Err(Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac))
+        );
         let mut scratch = Vec::new();
         assert!(server.open(&rec, &mut scratch).is_ok());
         let mut scratch = Vec::new();
@@ -492,7 +506,10 @@ mod tests {
             fragment: &[0; 30],
         };
         let mut scratch = Vec::new();
-        assert_eq!(layer.open(&rec, &mut scratch), Err(Error::BadRecord));
+        assert_eq!(
+            layer.open(&rec, &mut scratch),
+            Err(Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac))
+        );
         assert!(
             layer
                 .seal(1, ContentType::Alert, &[b"x"], &mut [0; 64])

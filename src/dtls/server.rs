@@ -2,6 +2,7 @@
 //! client's certificate as WebRTC requires (RFC 8827 §6.5), with an optional stateless
 //! cookie exchange (RFC 6347 §4.2.1).
 
+use crate::dtls::error::{Internal, PeerIncompatible, PeerMisbehaved};
 use std::time::Instant;
 
 use aws_lc_rs::hmac;
@@ -39,9 +40,9 @@ impl Endpoint {
         };
         let expect_epoch = u16::from(msg.msg_type == HandshakeType::Finished);
         if msg.epoch != expect_epoch {
-            return Err(Error::UnexpectedMessage(
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::UnexpectedMessage(
                 "handshake message in the wrong epoch",
-            ));
+            )));
         }
         match (hs.step, msg.msg_type) {
             (Step::ServerListen, HandshakeType::ClientHello) => {
@@ -56,7 +57,9 @@ impl Endpoint {
                     return self.server13_client_hello(now, &ch, &msg, dgram);
                 }
                 if !self.config.versions.allows_12() {
-                    return Err(Error::UnsupportedVersion(ch.client_version.to_u16()));
+                    return Err(Error::PeerIncompatible(PeerIncompatible::NoCommonVersion(
+                        ch.client_version.to_u16(),
+                    )));
                 }
                 if self.config.hello_verify {
                     let cookie = self.cookie(dgram, &ch);
@@ -75,17 +78,20 @@ impl Endpoint {
                 let cert = CertificateMsg::parse(&msg.body)?;
                 // WebRTC requires the client's certificate: an empty chain ends the handshake.
                 self.peer_certificate_received(cert)?;
-                let hs = self.hs.as_mut().ok_or(Error::Crypto)?;
+                let hs = self.hs.as_mut().ok_or(Error::Internal(Internal::Crypto))?;
                 hs.record(msg.msg_type, msg.message_seq, &msg.body);
                 hs.step = Step::ServerWaitKeyExchange;
                 Ok(())
             }
             (Step::ServerWaitCertificate, HandshakeType::ClientKeyExchange) => {
-                Err(Error::NoCertificate)
+                Err(Error::PeerMisbehaved(PeerMisbehaved::NoCertificate))
             }
             (Step::ServerWaitKeyExchange, HandshakeType::ClientKeyExchange) => {
                 let cke = ClientKeyExchange::parse(&msg.body)?;
-                let share = hs.key_share.as_ref().ok_or(Error::Crypto)?;
+                let share = hs
+                    .key_share
+                    .as_ref()
+                    .ok_or(Error::Internal(Internal::Crypto))?;
                 hs.premaster = Some(share.agree(&cke.public)?);
                 hs.record(msg.msg_type, msg.message_seq, &msg.body);
                 let keys = hs.derive()?;
@@ -96,9 +102,14 @@ impl Endpoint {
             (Step::ServerWaitVerify, HandshakeType::CertificateVerify) => {
                 let cv = CertificateVerify::parse(&msg.body)?;
                 if !VERIFY_SCHEMES.contains(&cv.scheme) {
-                    return Err(Error::IllegalParameter("signature scheme not offered"));
+                    return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                        "signature scheme not offered",
+                    )));
                 }
-                let key = hs.peer_key.as_ref().ok_or(Error::Crypto)?;
+                let key = hs
+                    .peer_key
+                    .as_ref()
+                    .ok_or(Error::Internal(Internal::Crypto))?;
                 key.verify(cv.scheme, &hs.transcript, &cv.signature)?;
                 hs.record(msg.msg_type, msg.message_seq, &msg.body);
                 hs.step = Step::ServerWaitFinished;
@@ -107,7 +118,7 @@ impl Endpoint {
             (Step::ServerWaitFinished, HandshakeType::Finished) => {
                 let expected = hs.finished(true)?;
                 if Finished::parse(&msg.body)?.verify_data != expected {
-                    return Err(Error::BadFinished);
+                    return Err(Error::PeerMisbehaved(PeerMisbehaved::BadFinished));
                 }
                 hs.record(msg.msg_type, msg.message_seq, &msg.body);
                 let verify_data = hs.finished(false)?.to_vec();
@@ -125,9 +136,9 @@ impl Endpoint {
                 Ok(())
             }
             (Step::Done, _) => Ok(()),
-            _ => Err(Error::UnexpectedMessage(
+            _ => Err(Error::PeerMisbehaved(PeerMisbehaved::UnexpectedMessage(
                 "out of order in the server handshake",
-            )),
+            ))),
         }
     }
 
@@ -193,19 +204,27 @@ impl Endpoint {
         // is refused, one that can do more gets 1.2.
         let v = ch.client_version.to_u16();
         if v > Version::Dtls12.to_u16() || v < 0xfe00 {
-            return Err(Error::UnsupportedVersion(v));
+            return Err(Error::PeerIncompatible(PeerIncompatible::NoCommonVersion(
+                v,
+            )));
         }
         if !ch.compression_methods.contains(&0) {
-            return Err(Error::IllegalParameter("no null compression"));
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                "no null compression",
+            )));
         }
         let ext = &ch.extensions;
         if !ext.has(types::EXTENDED_MASTER_SECRET) {
-            return Err(Error::ExtendedMasterSecretRequired);
+            return Err(Error::PeerIncompatible(
+                PeerIncompatible::ExtendedMasterSecretRequired,
+            ));
         }
         if let Some(Extension::RenegotiationInfo(data)) = ext.get(types::RENEGOTIATION_INFO)
             && !data.is_empty()
         {
-            return Err(Error::IllegalParameter("renegotiation_info not empty"));
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                "renegotiation_info not empty",
+            )));
         }
         // Our identity is ECDSA: only ECDSA suites, in our order of preference.
         let suite = self
@@ -218,7 +237,9 @@ impl Endpoint {
                     && s.signature_kind() == SignatureKind::Ecdsa
                     && ch.cipher_suites.contains(s)
             })
-            .ok_or(Error::NoCommonCipherSuite)?;
+            .ok_or(Error::PeerIncompatible(
+                PeerIncompatible::NoCommonCipherSuite,
+            ))?;
         // RFC 8422 §4: without supported_groups, assume the client takes what we pick.
         let group = match ext.supported_groups() {
             Some(theirs) => self
@@ -229,14 +250,16 @@ impl Endpoint {
                 .find(|g| g.is_supported() && theirs.contains(g)),
             None => Some(NamedGroup::Secp256r1),
         }
-        .ok_or(Error::NoCommonGroup)?;
+        .ok_or(Error::PeerIncompatible(PeerIncompatible::NoCommonGroup))?;
         // RFC 5246 §7.4.1.4.1: without signature_algorithms only SHA-1 would be allowed.
         let scheme = self.identity.scheme();
         if !ext
             .signature_algorithms()
             .is_some_and(|s| s.contains(&scheme))
         {
-            return Err(Error::NoCommonSignatureScheme);
+            return Err(Error::PeerIncompatible(
+                PeerIncompatible::NoCommonSignatureScheme,
+            ));
         }
         let srtp = ext.srtp_profiles().and_then(|theirs| {
             self.config
@@ -247,7 +270,7 @@ impl Endpoint {
         });
 
         let Some(hs) = self.hs.as_mut() else {
-            return Err(Error::Crypto);
+            return Err(Error::Internal(Internal::Crypto));
         };
         hs.client_random = ch.random;
         self.rng.fill(&mut hs.server_random);

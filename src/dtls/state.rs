@@ -12,6 +12,7 @@ use super::handshake::{
 };
 use super::kx::KeyShare;
 use super::v13::client13::Offer13;
+use crate::dtls::error::Internal;
 
 /// Where a handshake stands: which message is expected next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,8 +121,11 @@ impl Handshake {
     /// Derives the extended master secret from the premaster secret and the transcript so far
     /// (which must end with ClientKeyExchange, RFC 7627 §3), and the epoch 1 keys.
     pub(crate) fn derive(&mut self) -> Result<crypto::EpochKeys, Error> {
-        let suite = self.suite.ok_or(Error::Crypto)?;
-        let premaster = self.premaster.take().ok_or(Error::Crypto)?;
+        let suite = self.suite.ok_or(Error::Internal(Internal::Crypto))?;
+        let premaster = self
+            .premaster
+            .take()
+            .ok_or(Error::Internal(Internal::Crypto))?;
         let ms =
             crypto::extended_master_secret(self.prf_hash(), &premaster, &self.transcript_hash())?;
         self.master_secret = Some(ms);
@@ -130,7 +134,10 @@ impl Handshake {
 
     /// Our or the peer's Finished `verify_data` over the transcript so far.
     pub(crate) fn finished(&self, client: bool) -> Result<[u8; crypto::VERIFY_DATA_LEN], Error> {
-        let ms = self.master_secret.as_ref().ok_or(Error::Crypto)?;
+        let ms = self
+            .master_secret
+            .as_ref()
+            .ok_or(Error::Internal(Internal::Crypto))?;
         crypto::verify_data(self.prf_hash(), ms, client, &self.transcript_hash())
     }
 }

@@ -150,11 +150,10 @@ pub struct PeerConfig {
     /// mDNS (draft-ietf-mmusic-mdns-ice-candidates): hide host addresses behind `.local`
     /// names, resolve the peer's. Off by default; see [`MdnsOptions`].
     pub mdns: MdnsOptions,
-    /// Which DTLS versions to speak ([`crate::dtls::VersionPolicy`]). DTLS 1.2 by default;
-    /// `Dtls13OrDtls12` speaks 1.3 with peers that do (Chromium 156 settles on it in both
-    /// roles, with an X25519MLKEM768 key share) and 1.2 with the rest. It is not the default
-    /// yet because a connected 1.3 endpoint keeps about 3.8 KiB more than a 1.2 one (its epoch
-    /// keys), which takes an idle connection over the 24 KiB budget.
+    /// Which DTLS versions to speak ([`crate::dtls::VersionPolicy`]). By default
+    /// `Dtls13OrDtls12`: DTLS 1.3 with peers that offer it (Chromium 156 settles on it in both
+    /// roles, with an X25519MLKEM768 key share), 1.2 with the rest (aiortc, Pion). `Dtls12`
+    /// or `Dtls13` pins one version.
     pub dtls_versions: crate::dtls::VersionPolicy,
     /// The congestion controller's estimate before any feedback, in bits per second
     /// ([`PeerEvent::BitrateEstimate`] starts here).
@@ -178,7 +177,7 @@ impl Default for PeerConfig {
             media: jsep::codec::default_engine(),
             ntp_epoch: None,
             mdns: MdnsOptions::default(),
-            dtls_versions: crate::dtls::VersionPolicy::Dtls12,
+            dtls_versions: crate::dtls::VersionPolicy::Dtls13OrDtls12,
             start_bitrate: 300_000,
             min_bitrate: 30_000,
             max_bitrate: 10_000_000,

@@ -3,6 +3,7 @@
 //! caller's structure (the reader never recurses on its own).
 
 use super::super::Error;
+use crate::dtls::error::DecodeError;
 use crate::wire::Reader;
 
 pub(crate) const INTEGER: u8 = 0x02;
@@ -95,7 +96,7 @@ impl<'a> Der<'a> {
         let start = self.r.position();
         let tag = self.r.u8()?;
         if tag & 0x1f == 0x1f {
-            return Err(Error::Malformed("DER high tag number"));
+            return Err(Error::Decode(DecodeError::Malformed("DER high tag number")));
         }
         let first = self.r.u8()?;
         let len = if first < 0x80 {
@@ -103,17 +104,21 @@ impl<'a> Der<'a> {
         } else {
             let n = usize::from(first & 0x7f);
             if n == 0 || n > 4 {
-                return Err(Error::Malformed("DER length form"));
+                return Err(Error::Decode(DecodeError::Malformed("DER length form")));
             }
             let bytes = self.r.bytes(n)?;
             if bytes[0] == 0 {
-                return Err(Error::Malformed("DER length not minimal"));
+                return Err(Error::Decode(DecodeError::Malformed(
+                    "DER length not minimal",
+                )));
             }
             let len = bytes
                 .iter()
                 .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
             if len < 0x80 {
-                return Err(Error::Malformed("DER length not minimal"));
+                return Err(Error::Decode(DecodeError::Malformed(
+                    "DER length not minimal",
+                )));
             }
             len
         };
@@ -126,7 +131,7 @@ impl<'a> Der<'a> {
     pub(crate) fn expect(&mut self, tag: u8) -> Result<&'a [u8], Error> {
         let (t, content, _) = self.any()?;
         if t != tag {
-            return Err(Error::Malformed("unexpected DER tag"));
+            return Err(Error::Decode(DecodeError::Malformed("unexpected DER tag")));
         }
         Ok(content)
     }
@@ -135,7 +140,7 @@ impl<'a> Der<'a> {
     pub(crate) fn expect_whole(&mut self, tag: u8) -> Result<&'a [u8], Error> {
         let (t, _, whole) = self.any()?;
         if t != tag {
-            return Err(Error::Malformed("unexpected DER tag"));
+            return Err(Error::Decode(DecodeError::Malformed("unexpected DER tag")));
         }
         Ok(whole)
     }
@@ -150,7 +155,9 @@ impl<'a> Der<'a> {
         let content = self.expect(BIT_STRING)?;
         match content.split_first() {
             Some((0, bits)) => Ok(bits),
-            _ => Err(Error::Malformed("BIT STRING with unused bits")),
+            _ => Err(Error::Decode(DecodeError::Malformed(
+                "BIT STRING with unused bits",
+            ))),
         }
     }
 
@@ -159,7 +166,7 @@ impl<'a> Der<'a> {
         if self.r.is_empty() {
             Ok(())
         } else {
-            Err(Error::Malformed("trailing DER data"))
+            Err(Error::Decode(DecodeError::Malformed("trailing DER data")))
         }
     }
 }

@@ -5,6 +5,7 @@ mod der;
 mod pem;
 pub(crate) mod x509;
 
+use crate::dtls::error::{Internal, Misuse};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -46,7 +47,7 @@ impl Identity {
         let mut seed = [0u8; 8];
         SystemRandom::new()
             .fill(&mut seed)
-            .map_err(|_| Error::Crypto)?;
+            .map_err(|_| Error::Internal(Internal::Crypto))?;
         Self::generate_with(&mut Rng::from_seed(u64::from_le_bytes(seed)))
     }
 
@@ -54,16 +55,16 @@ impl Identity {
     pub fn generate_with(rng: &mut Rng) -> Result<Self, Error> {
         let pkcs8 =
             EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new())
-                .map_err(|_| Error::Crypto)?;
+                .map_err(|_| Error::Internal(Internal::Crypto))?;
         let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref())
-            .map_err(|_| Error::Crypto)?;
+            .map_err(|_| Error::Internal(Internal::Crypto))?;
         let mut serial = [0u8; 16];
         rng.fill(&mut serial);
         let common_name = format!("kaon-{:016x}", rng.u64());
         let tbs = x509::self_signed_tbs(&serial, &common_name, key.public_key().as_ref());
         let signature = key
             .sign(&SystemRandom::new(), &tbs)
-            .map_err(|_| Error::Crypto)?;
+            .map_err(|_| Error::Internal(Internal::Crypto))?;
         let certificate = x509::assemble(&tbs, signature.as_ref());
         Ok(Self(Arc::new(Inner {
             key,
@@ -76,11 +77,11 @@ impl Identity {
     /// key's.
     pub fn from_pkcs8(pkcs8: &[u8], certificate_der: &[u8]) -> Result<Self, Error> {
         let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8)
-            .map_err(|_| Error::InvalidKey)?;
+            .map_err(|_| Error::Misuse(Misuse::InvalidKey))?;
         let parsed = x509::parse(certificate_der)?;
         match parsed.key {
             x509::PeerKey::EcdsaP256(point) if point == key.public_key().as_ref() => {}
-            _ => return Err(Error::InvalidKey),
+            _ => return Err(Error::Misuse(Misuse::InvalidKey)),
         }
         Ok(Self(Arc::new(Inner {
             key,
@@ -128,7 +129,7 @@ impl Identity {
             .key
             .sign(&SystemRandom::new(), message)
             .map(|s| s.as_ref().to_vec())
-            .map_err(|_| Error::Crypto)
+            .map_err(|_| Error::Internal(Internal::Crypto))
     }
 }
 
@@ -211,7 +212,7 @@ impl FromStr for Fingerprint {
 
     /// Parses `sha-256 AB:CD:...` (hash names are case-insensitive, hex digits either case).
     fn from_str(s: &str) -> Result<Self, Error> {
-        let bad = Error::InvalidFingerprint;
+        let bad = Error::Misuse(Misuse::InvalidFingerprint);
         let (name, hex) = s.trim().split_once(' ').ok_or(bad.clone())?;
         let algorithm = [
             HashAlgorithm::Sha1,
@@ -281,7 +282,7 @@ mod tests {
         let other = Identity::generate().unwrap();
         assert_eq!(
             Identity::from_pkcs8(&id.to_pkcs8(), other.certificate_der()).unwrap_err(),
-            Error::InvalidKey
+            Error::Misuse(Misuse::InvalidKey)
         );
     }
 

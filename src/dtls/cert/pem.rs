@@ -2,6 +2,7 @@
 //! that OpenSSL also reads (`-cert f -key f`).
 
 use super::super::Error;
+use crate::dtls::error::DecodeError;
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -36,11 +37,11 @@ pub(crate) fn decode(text: &str, label: &str) -> Result<Vec<u8>, Error> {
     let end = format!("-----END {label}-----");
     let start = text
         .find(&begin)
-        .ok_or(Error::Malformed("PEM block missing"))?
+        .ok_or(Error::Decode(DecodeError::Malformed("PEM block missing")))?
         + begin.len();
     let stop = text[start..]
         .find(&end)
-        .ok_or(Error::Malformed("PEM end missing"))?
+        .ok_or(Error::Decode(DecodeError::Malformed("PEM end missing")))?
         + start;
     let mut out = Vec::new();
     let (mut acc, mut bits) = (0u32, 0u32);
@@ -54,12 +55,14 @@ pub(crate) fn decode(text: &str, label: &str) -> Result<Vec<u8>, Error> {
             continue;
         }
         if padding > 0 {
-            return Err(Error::Malformed("PEM data after padding"));
+            return Err(Error::Decode(DecodeError::Malformed(
+                "PEM data after padding",
+            )));
         }
         let v = ALPHABET
             .iter()
             .position(|&a| a == c)
-            .ok_or(Error::Malformed("PEM character"))? as u32;
+            .ok_or(Error::Decode(DecodeError::Malformed("PEM character")))? as u32;
         acc = (acc << 6) | v;
         bits += 6;
         if bits >= 8 {
@@ -69,7 +72,7 @@ pub(crate) fn decode(text: &str, label: &str) -> Result<Vec<u8>, Error> {
         }
     }
     if padding > 2 {
-        return Err(Error::Malformed("PEM padding"));
+        return Err(Error::Decode(DecodeError::Malformed("PEM padding")));
     }
     Ok(out)
 }

@@ -5,6 +5,7 @@
 //! neither chains, names, validity nor extensions are checked: only the structure and the
 //! SubjectPublicKeyInfo matter.
 
+use crate::dtls::error::PeerMisbehaved;
 use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 
 use super::super::Error;
@@ -129,7 +130,7 @@ fn parse_spki(spki: &[u8]) -> Result<PeerKey, Error> {
     let key = s.bit_string()?;
     s.finish()?;
     let oid = alg.expect(der::OID)?;
-    let bad = |why| Error::BadCertificate(why);
+    let bad = |why| Error::PeerMisbehaved(PeerMisbehaved::BadCertificate(why));
     let parsed = if oid == OID_EC_PUBLIC_KEY {
         let curve = alg.expect(der::OID)?;
         // RFC 8422 §5.1.2: only uncompressed points.
@@ -195,12 +196,12 @@ impl PeerKey {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), Error> {
-        let alg = self.algorithm(scheme).ok_or(Error::IllegalParameter(
-            "signature scheme does not fit the key",
+        let alg = self.algorithm(scheme).ok_or(Error::PeerMisbehaved(
+            PeerMisbehaved::IllegalParameter("signature scheme does not fit the key"),
         ))?;
         UnparsedPublicKey::new(alg, self.bytes())
             .verify(message, signature)
-            .map_err(|_| Error::BadSignature)
+            .map_err(|_| Error::PeerMisbehaved(PeerMisbehaved::BadSignature))
     }
 }
 
@@ -271,7 +272,7 @@ mod tests {
                 b"transcripT",
                 sig.as_ref()
             ),
-            Err(Error::BadSignature)
+            Err(Error::PeerMisbehaved(PeerMisbehaved::BadSignature))
         );
         assert!(
             key.verify(SignatureScheme::Ed25519, b"transcript", sig.as_ref())

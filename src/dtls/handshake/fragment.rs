@@ -100,6 +100,14 @@ impl Reassembler {
         self.next_seq = seq;
     }
 
+    /// Gives back the memory of the partial-message list when nothing is pending (a
+    /// connected endpoint keeps its reassembler only for the rare post-handshake message).
+    pub(crate) fn shrink(&mut self) {
+        if self.partial.is_empty() {
+            self.partial = Vec::new();
+        }
+    }
+
     /// Offers one fragment.
     pub(crate) fn insert(&mut self, epoch: u16, header: &HandshakeHeader, data: &[u8]) -> Insert {
         let seq = header.message_seq;

@@ -6,6 +6,7 @@ use super::super::codec::{self, finish, read_block, read_u16_list};
 use super::super::crypto::{CipherSuite, RANDOM_LEN};
 use super::super::extensions::Extensions;
 use super::super::record::Version;
+use crate::dtls::error::DecodeError;
 use crate::wire::Reader;
 
 /// RFC 5246 §7.4.1.2: session ids are at most 32 bytes.
@@ -29,7 +30,7 @@ impl ClientHello {
         let random = r.array()?;
         let session_id = read_block(&mut r, 1)?.peek_rest().to_vec();
         if session_id.len() > MAX_SESSION_ID {
-            return Err(Error::Malformed("session id too long"));
+            return Err(Error::Decode(DecodeError::Malformed("session id too long")));
         }
         let cookie = read_block(&mut r, 1)?.peek_rest().to_vec();
         let cipher_suites = read_u16_list(&mut r, CipherSuite::from_u16)?;
@@ -80,7 +81,7 @@ impl ServerHello {
         let random = r.array()?;
         let session_id = read_block(&mut r, 1)?.peek_rest().to_vec();
         if session_id.len() > MAX_SESSION_ID {
-            return Err(Error::Malformed("session id too long"));
+            return Err(Error::Decode(DecodeError::Malformed("session id too long")));
         }
         let cipher_suite = CipherSuite::from_u16(r.u16()?);
         let compression_method = r.u8()?;

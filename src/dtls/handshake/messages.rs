@@ -3,6 +3,7 @@
 use super::super::Error;
 use super::super::codec::{self, finish, read_block, read_u16_list};
 use super::super::extensions::{NamedGroup, SignatureScheme};
+use crate::dtls::error::DecodeError;
 use crate::wire::Reader;
 
 /// A peer sending more certificates than this is not a WebRTC peer.
@@ -24,11 +25,13 @@ impl CertificateMsg {
         let mut chain = Vec::new();
         while !list.is_empty() {
             if chain.len() == MAX_CHAIN {
-                return Err(Error::Malformed("certificate chain too long"));
+                return Err(Error::Decode(DecodeError::Malformed(
+                    "certificate chain too long",
+                )));
             }
             let cert = read_block(&mut list, 3)?.peek_rest();
             if cert.is_empty() {
-                return Err(Error::Malformed("empty certificate"));
+                return Err(Error::Decode(DecodeError::Malformed("empty certificate")));
             }
             chain.push(cert.to_vec());
         }
@@ -55,7 +58,9 @@ impl ServerKeyExchange {
     pub(crate) fn parse(body: &[u8]) -> Result<Self, Error> {
         let mut r = Reader::new(body);
         if r.u8()? != NAMED_CURVE {
-            return Err(Error::Malformed("ServerKeyExchange curve type"));
+            return Err(Error::Decode(DecodeError::Malformed(
+                "ServerKeyExchange curve type",
+            )));
         }
         let group = NamedGroup::from_u16(r.u16()?);
         let public = read_block(&mut r, 1)?.peek_rest().to_vec();
@@ -63,7 +68,9 @@ impl ServerKeyExchange {
         let signature = read_block(&mut r, 2)?.peek_rest().to_vec();
         finish(&r, "ServerKeyExchange")?;
         if public.is_empty() {
-            return Err(Error::Malformed("empty ECDHE public key"));
+            return Err(Error::Decode(DecodeError::Malformed(
+                "empty ECDHE public key",
+            )));
         }
         Ok(Self {
             group,
@@ -142,7 +149,9 @@ impl ClientKeyExchange {
         let public = read_block(&mut r, 1)?.peek_rest().to_vec();
         finish(&r, "ClientKeyExchange")?;
         if public.is_empty() {
-            return Err(Error::Malformed("empty ECDHE public key"));
+            return Err(Error::Decode(DecodeError::Malformed(
+                "empty ECDHE public key",
+            )));
         }
         Ok(Self { public })
     }

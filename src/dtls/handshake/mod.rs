@@ -24,6 +24,7 @@ pub(crate) use messages::{
 };
 
 use super::Error;
+use crate::dtls::error::DecodeError;
 use crate::wire::{Reader, Writer};
 
 /// Bytes in the DTLS handshake header.
@@ -114,7 +115,9 @@ impl HandshakeHeader {
             fragment_length: r.u24()?,
         };
         if u64::from(h.fragment_offset) + u64::from(h.fragment_length) > u64::from(h.length) {
-            return Err(Error::Malformed("handshake fragment beyond message length"));
+            return Err(Error::Decode(DecodeError::Malformed(
+                "handshake fragment beyond message length",
+            )));
         }
         Ok(h)
     }

@@ -4,6 +4,7 @@
 //! (and answers a HelloVerifyRequest), and hands over here when a ServerHello or
 //! HelloRetryRequest selects 1.3 in supported_versions.
 
+use crate::dtls::error::{DecodeError, Internal, PeerIncompatible, PeerMisbehaved};
 use std::time::Instant;
 
 use super::super::Error;
@@ -109,12 +110,17 @@ impl Endpoint {
     /// The 1.2 machine received a ServerHello or HelloRetryRequest that selects DTLS 1.3:
     /// from here on the connection is 1.3.
     pub(crate) fn client13_take_over(&mut self, now: Instant, msg: Complete) -> Result<(), Error> {
-        let mut hs = self.hs.take().ok_or(Error::Crypto)?;
-        let offer = hs
-            .offer13
+        let mut hs = self.hs.take().ok_or(Error::Internal(Internal::Crypto))?;
+        let offer =
+            hs.offer13
+                .take()
+                .ok_or(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                    "supported_versions",
+                )))?;
+        let ch = hs
+            .client_hello
             .take()
-            .ok_or(Error::IllegalParameter("supported_versions"))?;
-        let ch = hs.client_hello.take().ok_or(Error::Crypto)?;
+            .ok_or(Error::Internal(Internal::Crypto))?;
         let mut body = Vec::with_capacity(1500);
         ch.write(&mut body)?;
         let mut transcript = Transcript::default();
@@ -169,14 +175,18 @@ impl Endpoint {
             // RFC 8446 §4.2.8: the group must be one we offered in supported_groups and not
             // one we already sent a share for.
             if !self.groups13().contains(&g) || shares.iter().any(|s| s.group() == g) {
-                return Err(Error::IllegalParameter("HelloRetryRequest group"));
+                return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                    "HelloRetryRequest group",
+                )));
             }
             shares = vec![ClientShare::generate(g)?];
         }
         // RFC 8446 §4.1.4: a HelloRetryRequest that would not change the ClientHello is an
         // illegal_parameter.
         if cookie.is_none() && selected.is_none() {
-            return Err(Error::IllegalParameter("HelloRetryRequest changes nothing"));
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                "HelloRetryRequest changes nothing",
+            )));
         }
         let hash = suite.hash();
         let mut transcript = Transcript::default();
@@ -199,12 +209,12 @@ impl Endpoint {
         let mut body = Vec::with_capacity(1500);
         ch2.write(&mut body)?;
         transcript.add(HandshakeType::ClientHello, &body);
-        c.state = State13::ClientWaitServerHello(ClientRetried {
+        c.state = State13::ClientWaitServerHello(Box::new(ClientRetried {
             shares,
             transcript,
             suites: vec![suite],
             session_id: ctx.session_id,
-        });
+        }));
         c.flight.start();
         c.push(0, HandshakeType::ClientHello, body);
         self.send_flight13(c, now, true);
@@ -221,13 +231,17 @@ impl Endpoint {
     ) -> Result<(), Error> {
         let suite = check_hello_common(&ctx, sh)?;
         let share = ext_data(&sh.extensions, messages::types::KEY_SHARE)
-            .ok_or(Error::IllegalParameter("ServerHello without key_share"))
+            .ok_or(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                "ServerHello without key_share",
+            )))
             .and_then(parse_server_share)?;
-        let ours = ctx
-            .shares
-            .iter()
-            .find(|s| s.group() == share.group)
-            .ok_or(Error::IllegalParameter("key_share group not offered"))?;
+        let ours =
+            ctx.shares
+                .iter()
+                .find(|s| s.group() == share.group)
+                .ok_or(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                    "key_share group not offered",
+                )))?;
         let shared = ours.finish(&share.key_exchange)?;
         let mut transcript = ctx.transcript;
         transcript.add(HandshakeType::ServerHello, body);
@@ -247,7 +261,7 @@ impl Endpoint {
         // Our hello is answered.
         c.flight.clear();
         self.timer.stop();
-        c.state = State13::ClientWaitEncryptedExtensions(keys);
+        c.state = State13::ClientWaitEncryptedExtensions(Box::new(keys));
         Ok(())
     }
 
@@ -267,19 +281,21 @@ impl Endpoint {
         };
         if !epoch_ok {
             c.state = state;
-            return Err(Error::UnexpectedMessage(
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::UnexpectedMessage(
                 "handshake message in the wrong epoch",
-            ));
+            )));
         }
         c.state = match (state, msg.msg_type) {
             (State13::ClientWaitServerHello(ctx), T::ServerHello) => {
                 let sh = ServerHello::parse(&msg.body)?;
                 if sh.random == HRR_RANDOM {
                     // RFC 8446 §4.1.4: a second HelloRetryRequest is an unexpected_message.
-                    return Err(Error::UnexpectedMessage("second HelloRetryRequest"));
+                    return Err(Error::PeerMisbehaved(PeerMisbehaved::UnexpectedMessage(
+                        "second HelloRetryRequest",
+                    )));
                 }
                 // The hello sets the next state itself.
-                return self.client13_server_hello(c, ctx, &sh, &msg.body);
+                return self.client13_server_hello(c, *ctx, &sh, &msg.body);
             }
             (State13::ClientWaitEncryptedExtensions(mut keys), T::EncryptedExtensions) => {
                 let exts = parse_encrypted_extensions(&msg.body)?;
@@ -292,11 +308,15 @@ impl Endpoint {
                 let exts = parse_inner_extensions(&req.extensions)?;
                 // RFC 8446 §4.3.2: signature_algorithms is required; we can only sign with
                 // our identity's scheme.
-                let schemes = exts.signature_algorithms().ok_or(Error::Malformed(
-                    "CertificateRequest without signature_algorithms",
-                ))?;
+                let schemes =
+                    exts.signature_algorithms()
+                        .ok_or(Error::Decode(DecodeError::Malformed(
+                            "CertificateRequest without signature_algorithms",
+                        )))?;
                 if !schemes.contains(&self.identity.scheme()) {
-                    return Err(Error::NoCommonSignatureScheme);
+                    return Err(Error::PeerIncompatible(
+                        PeerIncompatible::NoCommonSignatureScheme,
+                    ));
                 }
                 keys.transcript.add(msg.msg_type, &msg.body);
                 State13::ClientWaitCertificate {
@@ -357,7 +377,7 @@ impl Endpoint {
                 },
                 T::Finished,
             ) => {
-                self.client13_finished(now, c, keys, srtp, request_context, &msg.body)?;
+                self.client13_finished(now, c, *keys, srtp, request_context, &msg.body)?;
                 State13::Connected
             }
             (State13::Connected, T::KeyUpdate) => {
@@ -368,9 +388,9 @@ impl Endpoint {
             (State13::Connected, T::NewSessionTicket) => State13::Connected,
             (state @ State13::Closed, _) => state,
             _ => {
-                return Err(Error::UnexpectedMessage(
+                return Err(Error::PeerMisbehaved(PeerMisbehaved::UnexpectedMessage(
                     "out of order in the DTLS 1.3 client handshake",
-                ));
+                )));
             }
         };
         Ok(())
@@ -430,7 +450,11 @@ impl Endpoint {
         Ok(match exts.get(types::USE_SRTP) {
             Some(Extension::UseSrtp { profiles, mki }) => match profiles.as_slice() {
                 [p] if self.config.srtp_profiles.contains(p) && mki.is_empty() => Some(*p),
-                _ => return Err(Error::IllegalParameter("use_srtp")),
+                _ => {
+                    return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                        "use_srtp",
+                    )));
+                }
             },
             _ => None,
         })
@@ -450,23 +474,35 @@ fn offered_suites(ch: &ClientHello) -> Vec<Suite13> {
 /// §5.4): the legacy fields, the selected version, a suite we offered.
 fn check_hello_common(ctx: &ClientRetried, sh: &ServerHello) -> Result<Suite13, Error> {
     if sh.server_version != Version::Dtls12 {
-        return Err(Error::IllegalParameter("legacy_version"));
+        return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+            "legacy_version",
+        )));
     }
     let v = ext_data(&sh.extensions, messages::types::SUPPORTED_VERSIONS)
-        .ok_or(Error::IllegalParameter("supported_versions"))
+        .ok_or(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+            "supported_versions",
+        )))
         .and_then(parse_selected_version)?;
     if v != Version::Dtls13 {
-        return Err(Error::IllegalParameter("selected_version"));
+        return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+            "selected_version",
+        )));
     }
     if sh.session_id != ctx.session_id {
-        return Err(Error::IllegalParameter("legacy_session_id_echo"));
+        return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+            "legacy_session_id_echo",
+        )));
     }
     if sh.compression_method != 0 {
-        return Err(Error::IllegalParameter("legacy_compression_method"));
+        return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+            "legacy_compression_method",
+        )));
     }
     let suite = Suite13::from_u16(sh.cipher_suite.to_u16());
     if !ctx.suites.contains(&suite) {
-        return Err(Error::IllegalParameter("cipher suite not offered"));
+        return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+            "cipher suite not offered",
+        )));
     }
     Ok(suite)
 }

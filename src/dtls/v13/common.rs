@@ -2,6 +2,7 @@
 //! of EncryptedExtensions and CertificateRequest, and checking the peer's Certificate,
 //! CertificateVerify and Finished.
 
+use crate::dtls::error::{DecodeError, PeerMisbehaved};
 use aws_lc_rs::constant_time;
 
 use super::super::Error;
@@ -72,7 +73,7 @@ pub(crate) fn write_encrypted_extensions(srtp: Option<SrtpProfile>) -> Result<Ve
 pub(crate) fn parse_encrypted_extensions(body: &[u8]) -> Result<Extensions, Error> {
     let mut r = Reader::new(body);
     if r.is_empty() {
-        return Err(Error::Malformed("EncryptedExtensions"));
+        return Err(Error::Decode(DecodeError::Malformed("EncryptedExtensions")));
     }
     let exts = Extensions::parse(&mut r)?;
     codec::finish(&r, "EncryptedExtensions")?;
@@ -125,7 +126,7 @@ pub(crate) fn check_finished(
 ) -> Result<(), Error> {
     let expected = secret.finished(&keys.transcript_hash())?;
     constant_time::verify_slices_are_equal(expected.as_bytes(), body)
-        .map_err(|_| Error::BadFinished)
+        .map_err(|_| Error::PeerMisbehaved(PeerMisbehaved::BadFinished))
 }
 
 impl Endpoint {
@@ -139,10 +140,15 @@ impl Endpoint {
     ) -> Result<PeerKey, Error> {
         let msg = Certificate13::parse(body)?;
         if msg.context != context {
-            return Err(Error::IllegalParameter("certificate_request_context"));
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                "certificate_request_context",
+            )));
         }
         // RFC 8827 §6.5: WebRTC requires the peer's certificate.
-        let der = msg.end_entity().ok_or(Error::NoCertificate)?.to_vec();
+        let der = msg
+            .end_entity()
+            .ok_or(Error::PeerMisbehaved(PeerMisbehaved::NoCertificate))?
+            .to_vec();
         let key = x509::parse(&der)?.key;
         self.peer_certificate = Some(der);
         self.check_peer_certificate()?;
@@ -160,7 +166,9 @@ pub(crate) fn check_certificate_verify(
     let cv = CertificateVerify::parse(body)?;
     // RFC 8446 §4.4.3: the scheme must be one we offered in signature_algorithms.
     if !VERIFY_SCHEMES13.contains(&cv.scheme) {
-        return Err(Error::IllegalParameter("signature scheme not offered"));
+        return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+            "signature scheme not offered",
+        )));
     }
     let content = certificate_verify_content(server, &keys.transcript_hash());
     key.verify(cv.scheme, &content, &cv.signature)

@@ -112,36 +112,37 @@ pub(crate) struct AppSecrets {
     pub(crate) exporter: Exporter,
 }
 
-/// Where a DTLS 1.3 handshake stands. Each state holds only what is valid in it.
+/// Where a DTLS 1.3 handshake stands. Each state holds only what is valid in it, boxed: a
+/// connected endpoint keeps only the tag.
 #[derive(Debug)]
 pub(crate) enum State13 {
     /// Client: sent ClientHello2 after a HelloRetryRequest, waiting for the ServerHello.
-    ClientWaitServerHello(ClientRetried),
-    ClientWaitEncryptedExtensions(HsKeys),
+    ClientWaitServerHello(Box<ClientRetried>),
+    ClientWaitEncryptedExtensions(Box<HsKeys>),
     /// WebRTC authenticates both ends (RFC 8827 §6.5): the server asks for our certificate.
     ClientWaitCertificateRequest {
-        keys: HsKeys,
+        keys: Box<HsKeys>,
         srtp: Option<SrtpProfile>,
     },
     ClientWaitCertificate {
-        keys: HsKeys,
+        keys: Box<HsKeys>,
         srtp: Option<SrtpProfile>,
         request_context: Option<Vec<u8>>,
     },
     ClientWaitCertificateVerify {
-        keys: HsKeys,
+        keys: Box<HsKeys>,
         srtp: Option<SrtpProfile>,
         request_context: Option<Vec<u8>>,
         peer_key: PeerKey,
     },
     ClientWaitFinished {
-        keys: HsKeys,
+        keys: Box<HsKeys>,
         srtp: Option<SrtpProfile>,
         request_context: Option<Vec<u8>>,
     },
-    ServerWaitCertificate(ServerFlightSent),
-    ServerWaitCertificateVerify(ServerFlightSent, PeerKey),
-    ServerWaitFinished(ServerFlightSent),
+    ServerWaitCertificate(Box<ServerFlightSent>),
+    ServerWaitCertificateVerify(Box<ServerFlightSent>, PeerKey),
+    ServerWaitFinished(Box<ServerFlightSent>),
     /// Finished both ways (for a client: sent its Finished; its flight may still await an
     /// ACK).
     Connected,
@@ -187,6 +188,9 @@ pub(crate) struct Conn13 {
     /// connection is up either way; a peer that never acknowledges must not cost us
     /// retransmissions forever).
     pub(crate) final_flight_until: Option<Instant>,
+    /// Server: until when it keeps the client's handshake epoch (2) readable, to acknowledge
+    /// a repeat of the client's last flight whose ACK was lost (RFC 9147 §5.8.4, §7).
+    pub(crate) handshake_epoch_until: Option<Instant>,
 }
 
 impl Conn13 {
@@ -205,6 +209,7 @@ impl Conn13 {
             pending_update: None,
             key_updates: 0,
             final_flight_until: None,
+            handshake_epoch_until: None,
         }
     }
 
@@ -213,6 +218,19 @@ impl Conn13 {
         let seq = self.send_seq;
         self.send_seq = self.send_seq.wrapping_add(1);
         self.flight.push(epoch, msg_type, seq, body);
+    }
+
+    /// Lets the handshake epochs go once nothing of the handshake can need them: our last
+    /// flight acknowledged (or given up on), and for a server the retention time over. RFC
+    /// 9147 §4.2.1 lets an implementation discard old epochs once reordering is unlikely; the
+    /// previous read epoch stays only while it is a post-handshake one (after a KeyUpdate).
+    pub(crate) fn release_handshake(&mut self) {
+        self.records.drop_previous_write();
+        if self.records.previous_read_epoch().is_some_and(|e| e < 3) {
+            self.records.drop_previous_read();
+        }
+        self.reassembler.shrink();
+        self.handshake_epoch_until = None;
     }
 
     /// Whether the handshake is over for this side.

@@ -2,6 +2,7 @@
 //! handshake messages to the role's state machine, ACKs both ways (§7), flights out with
 //! selective retransmission, application data and KeyUpdate (§8).
 
+use crate::dtls::error::{Internal, Misuse};
 use std::time::Instant;
 
 use super::super::Error;
@@ -207,6 +208,11 @@ impl Endpoint {
             c.final_flight_until = None;
             self.timer.stop();
             c.records.drop_previous_write();
+            if c.is_connected() && self.config.role == Role::Client {
+                // RFC 9147 §5.8.4: our last flight is acknowledged; the server will not repeat
+                // its own, so its handshake epoch can go too.
+                c.release_handshake();
+            }
             if let Some(p) = c.pending_update.take() {
                 // RFC 9147 §8: the sender moves to the new keys once its KeyUpdate is
                 // acknowledged.
@@ -229,9 +235,16 @@ impl Endpoint {
         body: &[u8],
     ) -> Result<(), Error> {
         let request = KeyUpdate::parse(body)?;
-        let session = c.session.as_mut().ok_or(Error::Crypto)?;
+        let session = c
+            .session
+            .as_mut()
+            .ok_or(Error::Internal(Internal::Crypto))?;
         let next = session.read_secret.next()?;
-        let epoch = c.records.read_epoch().ok_or(Error::Crypto)? + 1;
+        let epoch = c
+            .records
+            .read_epoch()
+            .ok_or(Error::Internal(Internal::Crypto))?
+            + 1;
         c.records
             .set_read(Protection::new(session.suite, &next, epoch)?)?;
         session.read_secret = next;
@@ -249,9 +262,15 @@ impl Endpoint {
         c: &mut Conn13,
         request: KeyUpdate,
     ) -> Result<(), Error> {
-        let session = c.session.as_ref().ok_or(Error::NotConnected)?;
+        let session = c
+            .session
+            .as_ref()
+            .ok_or(Error::Misuse(Misuse::NotConnected))?;
         let next = session.write_secret.next()?;
-        let epoch = c.records.write_epoch().ok_or(Error::NotConnected)?;
+        let epoch = c
+            .records
+            .write_epoch()
+            .ok_or(Error::Misuse(Misuse::NotConnected))?;
         c.flight.start();
         c.push(epoch, HandshakeType::KeyUpdate, vec![request.to_u8()]);
         c.pending_update = Some(PendingUpdate { next });
@@ -262,17 +281,17 @@ impl Endpoint {
     /// DTLS 1.3 only: updates our sending keys and asks the peer to update its own (RFC 8446
     /// §4.6.3 update_requested). The new keys are used once the peer acknowledges the
     /// KeyUpdate (RFC 9147 §8); until then data goes out under the current ones. Fails with
-    /// [`Error::NotConnected`] before the connection is up, on DTLS 1.2, or while an earlier
+    /// [`Misuse::NotConnected`] before the connection is up, on DTLS 1.2, or while an earlier
     /// update or the handshake's last flight is still unacknowledged.
     pub fn update_keys(&mut self, now: Instant) -> Result<(), Error> {
         if !self.is_connected() {
-            return Err(Error::NotConnected);
+            return Err(Error::Misuse(Misuse::NotConnected));
         }
         let Some(mut c) = self.v13.take() else {
-            return Err(Error::NotConnected);
+            return Err(Error::Misuse(Misuse::NotConnected));
         };
         let result = if c.pending_update.is_some() || !c.flight.is_acked() {
-            Err(Error::NotConnected)
+            Err(Error::Misuse(Misuse::NotConnected))
         } else {
             self.start_key_update(now, &mut c, KeyUpdate::Requested)
         };
@@ -390,6 +409,7 @@ impl Endpoint {
                 c.flight.clear();
                 c.final_flight_until = None;
                 self.timer.stop();
+                c.release_handshake();
             } else {
                 self.send_flight13(&mut c, now, false);
             }
@@ -397,9 +417,22 @@ impl Endpoint {
         }
     }
 
-    /// When the next ACK is due (DTLS 1.3).
-    pub(crate) fn ack_deadline13(&self) -> Option<Instant> {
-        self.v13.as_ref().and_then(|c| c.ack_at)
+    /// When the next ACK is due, or the server's handshake epoch is let go (DTLS 1.3).
+    pub(crate) fn deadline13(&self) -> Option<Instant> {
+        let c = self.v13.as_ref()?;
+        [c.ack_at, c.handshake_epoch_until]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Server: lets the client's handshake epoch go once its retention time is over.
+    pub(crate) fn retire13(&mut self, now: Instant) {
+        if let Some(c) = self.v13.as_mut()
+            && c.handshake_epoch_until.is_some_and(|t| now >= t)
+        {
+            c.release_handshake();
+        }
     }
 
     /// Ends what a DTLS 1.3 connection would still send of its handshake.
@@ -416,8 +449,15 @@ impl Endpoint {
 
 /// Installs the write keys a KeyUpdate of ours announced.
 fn switch_write(c: &mut Conn13, p: PendingUpdate) -> Result<(), Error> {
-    let session = c.session.as_mut().ok_or(Error::Crypto)?;
-    let epoch = c.records.write_epoch().ok_or(Error::Crypto)? + 1;
+    let session = c
+        .session
+        .as_mut()
+        .ok_or(Error::Internal(Internal::Crypto))?;
+    let epoch = c
+        .records
+        .write_epoch()
+        .ok_or(Error::Internal(Internal::Crypto))?
+        + 1;
     c.records
         .set_write(Protection::new(session.suite, &p.next, epoch)?)?;
     c.records.drop_previous_write();

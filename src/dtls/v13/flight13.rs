@@ -12,6 +12,7 @@ use super::super::handshake::{HEADER_LEN as HS_HEADER_LEN, HandshakeHeader, Hand
 use super::super::record::{ContentType, HEADER_LEN as PLAIN_HEADER_LEN, RecordLayer};
 use super::layer::RecordLayer13;
 use super::record::{Ack, OVERHEAD, RecordNumber};
+use crate::dtls::error::Misuse;
 
 /// The most records of one flight remembered for ACK matching (a flight is a handful of
 /// records; retransmissions add more).
@@ -103,8 +104,10 @@ impl Flight13 {
         self.cursor = None;
     }
 
+    /// Drops the flight and gives its memory back: a connected endpoint whose last flight is
+    /// acknowledged holds nothing for it.
     pub(crate) fn clear(&mut self) {
-        self.start();
+        *self = Self::default();
     }
 
     pub(crate) fn push(
@@ -209,10 +212,10 @@ impl Flight13 {
             let fits_fresh = fresh >= HS_HEADER_LEN + remaining;
             if !fits_whole && (used > 0 && fits_fresh || per_record <= HS_HEADER_LEN) {
                 if used == 0 {
-                    return Err(Error::DataTooLarge {
+                    return Err(Error::Misuse(Misuse::DataTooLarge {
                         len: HS_HEADER_LEN + 1,
                         max: limit,
-                    });
+                    }));
                 }
                 break;
             }

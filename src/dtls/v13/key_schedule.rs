@@ -14,6 +14,7 @@
 //! every HKDF-Expand-Label; the maths is otherwise the same, so the TLS prefix is kept for
 //! the RFC 8448 known-answer tests.
 
+use crate::dtls::error::Internal;
 use aws_lc_rs::{digest, hkdf, hmac};
 
 use super::super::Error;
@@ -112,7 +113,7 @@ pub(crate) fn hkdf_expand_label(
     // struct { uint16 length; opaque label<7..255>; opaque context<0..255>; } HkdfLabel;
     let label_len = prefix.len() + label.len();
     if label_len > 255 || context.len() > 255 || out.len() > usize::from(u16::MAX) {
-        return Err(Error::Crypto);
+        return Err(Error::Internal(Internal::Crypto));
     }
     let length = (out.len() as u16).to_be_bytes();
     let info: [&[u8]; 6] = [
@@ -126,7 +127,7 @@ pub(crate) fn hkdf_expand_label(
     let prk = hkdf::Prk::new_less_safe(hash.hkdf(), secret);
     prk.expand(&info, Len(out.len()))
         .and_then(|okm| okm.fill(out))
-        .map_err(|_| Error::Crypto)
+        .map_err(|_| Error::Internal(Internal::Crypto))
 }
 
 impl Secret {
@@ -332,7 +333,7 @@ impl TrafficSecret {
     /// long as the key.
     pub(crate) fn keys(&self, key_len: usize) -> Result<TrafficKeys, Error> {
         if key_len > 32 {
-            return Err(Error::Crypto);
+            return Err(Error::Internal(Internal::Crypto));
         }
         let mut k = TrafficKeys {
             key: [0; 32],

@@ -8,6 +8,7 @@
 //! one (32). ML-KEM comes first in this group (unlike the P-256 hybrids) because it is the
 //! FIPS-approved half.
 
+use crate::dtls::error::{Internal, PeerMisbehaved};
 use aws_lc_rs::kem::{Ciphertext, DecapsulationKey, EncapsulationKey, ML_KEM_768};
 
 use super::super::Error;
@@ -82,7 +83,7 @@ impl std::fmt::Debug for ClientShare {
 }
 
 fn illegal(what: &'static str) -> Error {
-    Error::IllegalParameter(what)
+    Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(what))
 }
 
 impl ClientShare {
@@ -91,14 +92,15 @@ impl ClientShare {
             return Ok(Self::Ecdhe(group, KeyShare::generate(g)?));
         }
         if group != Group13::X25519MlKem768 {
-            return Err(Error::Crypto);
+            return Err(Error::Internal(Internal::Crypto));
         }
-        let kem = DecapsulationKey::generate(&ML_KEM_768).map_err(|_| Error::Crypto)?;
+        let kem = DecapsulationKey::generate(&ML_KEM_768)
+            .map_err(|_| Error::Internal(Internal::Crypto))?;
         let x25519 = KeyShare::generate(NamedGroup::X25519)?;
         let ek = kem
             .encapsulation_key()
             .and_then(|ek| ek.key_bytes().map(|b| b.as_ref().to_vec()))
-            .map_err(|_| Error::Crypto)?;
+            .map_err(|_| Error::Internal(Internal::Crypto))?;
         let mut public = ek;
         public.extend_from_slice(x25519.public());
         Ok(Self::Hybrid {
@@ -157,7 +159,7 @@ pub(crate) fn server_respond(
         return Ok((ours.public().to_vec(), shared));
     }
     if group != Group13::X25519MlKem768 {
-        return Err(Error::Crypto);
+        return Err(Error::Internal(Internal::Crypto));
     }
     // draft-ietf-tls-ecdhe-mlkem §3: the server MUST abort on an encapsulation key of the
     // wrong length or that fails the FIPS 203 §7.2 checks.
@@ -167,7 +169,9 @@ pub(crate) fn server_respond(
     let (ek, x) = client_share.split_at(MLKEM768_EK_LEN);
     let ek =
         EncapsulationKey::new(&ML_KEM_768, ek).map_err(|_| illegal("ML-KEM encapsulation key"))?;
-    let (ct, ss) = ek.encapsulate().map_err(|_| Error::Crypto)?;
+    let (ct, ss) = ek
+        .encapsulate()
+        .map_err(|_| Error::Internal(Internal::Crypto))?;
     let ours = KeyShare::generate(NamedGroup::X25519)?;
     let mut shared = ss.as_ref().to_vec();
     shared.extend_from_slice(&ours.agree(x)?);
@@ -220,11 +224,11 @@ mod tests {
         let short = &client.public()[..1000];
         assert!(matches!(
             server_respond(Group13::X25519MlKem768, short),
-            Err(Error::IllegalParameter(_))
+            Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(_)))
         ));
         assert!(matches!(
             client.finish(&[0; 1088]),
-            Err(Error::IllegalParameter(_))
+            Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(_)))
         ));
         // An all-zero X25519 half is a small-order point.
         let mut bad = client.public().to_vec();

@@ -3,6 +3,7 @@
 //! previous read epoch stays readable after a key change, for records reordered across it.
 //! Also the list of handshake records received that an ACK reports (§7).
 
+use crate::dtls::error::{Internal, Misuse, PeerMisbehaved};
 use std::ops::Range;
 
 use super::super::Error;
@@ -34,16 +35,21 @@ impl ReadEpoch {
     }
 }
 
-/// Both directions of the protected record layer.
+/// Both directions of the protected record layer. The current epochs live inline; the
+/// previous ones, kept only for a while after a key change, are boxed so that a connection
+/// which has let them go holds nothing for them.
 #[derive(Debug, Default)]
 pub(crate) struct RecordLayer13 {
     write: Option<WriteEpoch>,
     /// The epoch written before the current one, kept while a flight sealed in it may still
     /// need retransmitting (a client's last handshake flight, in epoch 2, after it has moved
     /// to epoch 3 for data).
-    write_prev: Option<WriteEpoch>,
-    /// The current read epoch and the one before it.
-    read: [Option<ReadEpoch>; 2],
+    write_prev: Option<Box<WriteEpoch>>,
+    /// The current read epoch.
+    read: Option<ReadEpoch>,
+    /// The read epoch before it, for records reordered across a key change and for a peer
+    /// repeating its last handshake flight.
+    read_prev: Option<Box<ReadEpoch>>,
 }
 
 /// A protected record opened by [`RecordLayer13::open`].
@@ -63,9 +69,9 @@ impl RecordLayer13 {
             .as_ref()
             .is_some_and(|w| w.protection.epoch() >= protection.epoch())
         {
-            return Err(Error::Crypto);
+            return Err(Error::Internal(Internal::Crypto));
         }
-        self.write_prev = self.write.take();
+        self.write_prev = self.write.take().map(Box::new);
         self.write = Some(WriteEpoch {
             protection,
             next: 0,
@@ -86,25 +92,26 @@ impl RecordLayer13 {
         parts: &[&[u8]],
         out: &mut [u8],
     ) -> Result<(usize, RecordNumber), Error> {
-        let w = [self.write.as_mut(), self.write_prev.as_mut()]
+        let w = [self.write.as_mut(), self.write_prev.as_deref_mut()]
             .into_iter()
             .flatten()
             .find(|w| w.protection.epoch() == epoch)
-            .ok_or(Error::NotConnected)?;
+            .ok_or(Error::Misuse(Misuse::NotConnected))?;
         Self::seal_epoch(w, content_type, parts, out)
     }
 
     /// Starts reading a new epoch; the current one becomes the previous, and the one before
     /// that is forgotten (RFC 9147 §4.2.1 lets old keys go once reordering is over).
     pub(crate) fn set_read(&mut self, protection: Protection) -> Result<(), Error> {
-        if self.read[0]
+        if self
+            .read
             .as_ref()
             .is_some_and(|r| r.protection.epoch() >= protection.epoch())
         {
-            return Err(Error::Crypto);
+            return Err(Error::Internal(Internal::Crypto));
         }
-        self.read[1] = self.read[0].take();
-        self.read[0] = Some(ReadEpoch {
+        self.read_prev = self.read.take().map(Box::new);
+        self.read = Some(ReadEpoch {
             protection,
             replay: ReplayWindow::new(REPLAY_WINDOW),
         });
@@ -113,7 +120,12 @@ impl RecordLayer13 {
 
     /// Forgets the previous read epoch.
     pub(crate) fn drop_previous_read(&mut self) {
-        self.read[1] = None;
+        self.read_prev = None;
+    }
+
+    /// The previous read epoch, while it is kept.
+    pub(crate) fn previous_read_epoch(&self) -> Option<u64> {
+        self.read_prev.as_ref().map(|r| r.protection.epoch())
     }
 
     pub(crate) fn write_epoch(&self) -> Option<u64> {
@@ -121,7 +133,7 @@ impl RecordLayer13 {
     }
 
     pub(crate) fn read_epoch(&self) -> Option<u64> {
-        self.read[0].as_ref().map(|r| r.protection.epoch())
+        self.read.as_ref().map(|r| r.protection.epoch())
     }
 
     /// Seals one record in the write epoch into the front of `out`; returns its length and
@@ -133,7 +145,10 @@ impl RecordLayer13 {
         parts: &[&[u8]],
         out: &mut [u8],
     ) -> Result<(usize, RecordNumber), Error> {
-        let w = self.write.as_mut().ok_or(Error::NotConnected)?;
+        let w = self
+            .write
+            .as_mut()
+            .ok_or(Error::Misuse(Misuse::NotConnected))?;
         Self::seal_epoch(w, content_type, parts, out)
     }
 
@@ -144,7 +159,7 @@ impl RecordLayer13 {
         out: &mut [u8],
     ) -> Result<(usize, RecordNumber), Error> {
         if w.next > MAX_SEQUENCE {
-            return Err(Error::SequenceExhausted);
+            return Err(Error::Internal(Internal::SequenceExhausted));
         }
         let n = w.protection.seal(w.next, content_type, parts, out)?;
         let number = RecordNumber {
@@ -164,12 +179,11 @@ impl RecordLayer13 {
         body: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<Received, Error> {
-        let slot = self
-            .read
-            .iter_mut()
+        let slot = [self.read.as_mut(), self.read_prev.as_deref_mut()]
+            .into_iter()
             .flatten()
             .find(|r| r.protection.epoch() & 3 == u64::from(header.epoch_bits))
-            .ok_or(Error::BadRecord)?;
+            .ok_or(Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac))?;
         let Opened {
             sequence,
             content_type,
@@ -198,12 +212,11 @@ impl RecordLayer13 {
         raw_header: &mut [u8],
         body: &mut [u8],
     ) -> Result<Received, Error> {
-        let slot = self
-            .read
-            .iter_mut()
+        let slot = [self.read.as_mut(), self.read_prev.as_deref_mut()]
+            .into_iter()
             .flatten()
             .find(|r| r.protection.epoch() & 3 == u64::from(header.epoch_bits))
-            .ok_or(Error::BadRecord)?;
+            .ok_or(Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac))?;
         // The sequence number is only known once unmasked, which needs the key: unmask and
         // open, then check the window (a replay fails here, before the window moves).
         let Opened {
@@ -286,7 +299,7 @@ mod tests {
             body,
         })) = records(datagram).next()
         else {
-            return Err(Error::BadRecord);
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac));
         };
         let mut h = raw_header.to_vec();
         let mut b = body.to_vec();
@@ -407,7 +420,10 @@ mod tests {
         let mut tx = RecordLayer13::default();
         tx.set_write(prot(1, 3)).unwrap();
         let r = seal(&mut tx, b"x");
-        assert_eq!(open(&mut l, &r).unwrap_err(), Error::BadRecord);
+        assert_eq!(
+            open(&mut l, &r).unwrap_err(),
+            Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac)
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::super::Error;
 use super::super::codec::{self, finish, read_block, read_u16_list};
 use super::super::record::Version;
 use super::kx13::Group13;
+use crate::dtls::error::{DecodeError, PeerMisbehaved};
 use crate::wire::Reader;
 
 /// Extension numbers new in TLS 1.3 (RFC 8446 §4.2).
@@ -30,7 +31,9 @@ pub(crate) fn parse_versions_list(data: &[u8]) -> Result<Vec<Version>, Error> {
     let mut list = read_block(&mut r, 1)?;
     finish(&r, "supported_versions")?;
     if list.is_empty() || list.remaining() % 2 != 0 {
-        return Err(Error::Malformed("supported_versions list"));
+        return Err(Error::Decode(DecodeError::Malformed(
+            "supported_versions list",
+        )));
     }
     let mut out = Vec::with_capacity(list.remaining() / 2);
     while !list.is_empty() {
@@ -66,7 +69,7 @@ impl KeyShareEntry {
         let group = Group13::from_u16(r.u16()?);
         let key_exchange = read_block(r, 2)?.peek_rest().to_vec();
         if key_exchange.is_empty() {
-            return Err(Error::Malformed("empty key_exchange"));
+            return Err(Error::Decode(DecodeError::Malformed("empty key_exchange")));
         }
         Ok(Self {
             group,
@@ -90,7 +93,9 @@ pub(crate) fn parse_client_shares(data: &[u8]) -> Result<Vec<KeyShareEntry>, Err
     while !list.is_empty() {
         let e = KeyShareEntry::read(&mut list)?;
         if out.iter().any(|o| o.group == e.group) {
-            return Err(Error::IllegalParameter("duplicate key_share group"));
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                "duplicate key_share group",
+            )));
         }
         out.push(e);
     }
@@ -131,7 +136,7 @@ pub(crate) fn parse_cookie(data: &[u8]) -> Result<Vec<u8>, Error> {
     let c = read_block(&mut r, 2)?.peek_rest().to_vec();
     finish(&r, "cookie")?;
     if c.is_empty() {
-        return Err(Error::Malformed("empty cookie"));
+        return Err(Error::Decode(DecodeError::Malformed("empty cookie")));
     }
     Ok(c)
 }
@@ -165,7 +170,7 @@ impl Certificate13 {
         while !list.is_empty() {
             let cert_data = read_block(&mut list, 3)?.peek_rest().to_vec();
             if cert_data.is_empty() {
-                return Err(Error::Malformed("empty certificate"));
+                return Err(Error::Decode(DecodeError::Malformed("empty certificate")));
             }
             let extensions = read_block(&mut list, 2)?.peek_rest().to_vec();
             entries.push(CertificateEntry {
@@ -208,7 +213,9 @@ impl CertificateRequest13 {
         let extensions = read_block(&mut r, 2)?.peek_rest().to_vec();
         finish(&r, "CertificateRequest")?;
         if extensions.len() < 2 {
-            return Err(Error::Malformed("CertificateRequest without extensions"));
+            return Err(Error::Decode(DecodeError::Malformed(
+                "CertificateRequest without extensions",
+            )));
         }
         Ok(Self {
             context,
@@ -235,8 +242,10 @@ impl KeyUpdate {
             [0] => Ok(Self::NotRequested),
             [1] => Ok(Self::Requested),
             // RFC 8446 §4.6.3: any other value is an illegal_parameter.
-            [_] => Err(Error::IllegalParameter("KeyUpdate request_update")),
-            _ => Err(Error::Malformed("KeyUpdate")),
+            [_] => Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                "KeyUpdate request_update",
+            ))),
+            _ => Err(Error::Decode(DecodeError::Malformed("KeyUpdate"))),
         }
     }
 
@@ -312,7 +321,7 @@ mod tests {
         write_client_shares(&[e.clone(), e], &mut out).unwrap();
         assert!(matches!(
             parse_client_shares(&out),
-            Err(Error::IllegalParameter(_))
+            Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(_)))
         ));
     }
 
@@ -322,7 +331,7 @@ mod tests {
         assert_eq!(KeyUpdate::parse(&[1]), Ok(KeyUpdate::Requested));
         assert!(matches!(
             KeyUpdate::parse(&[2]),
-            Err(Error::IllegalParameter(_))
+            Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(_)))
         ));
         assert!(KeyUpdate::parse(&[]).is_err());
         assert!(KeyUpdate::parse(&[0, 0]).is_err());

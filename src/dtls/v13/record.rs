@@ -17,6 +17,7 @@
 //! header of [`crate::dtls::record`]; one datagram may carry both forms, told apart by the
 //! first byte.
 
+use crate::dtls::error::{DecodeError, Internal, Misuse, PeerMisbehaved};
 use std::ops::Range;
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, quic::HeaderProtectionKey};
@@ -81,10 +82,14 @@ impl UnifiedHeader {
     pub(crate) fn parse(r: &mut Reader<'_>) -> Result<Self, Error> {
         let first = r.u8()?;
         if !is_unified(first) {
-            return Err(Error::Malformed("DTLSCiphertext header"));
+            return Err(Error::Decode(DecodeError::Malformed(
+                "DTLSCiphertext header",
+            )));
         }
         if first & C_BIT != 0 {
-            return Err(Error::Malformed("connection ID not negotiated"));
+            return Err(Error::Decode(DecodeError::Malformed(
+                "connection ID not negotiated",
+            )));
         }
         let long_seq = first & S_BIT != 0;
         let seq_bits = if long_seq {
@@ -226,13 +231,16 @@ impl Protection {
         let (aead, sn_alg) = suite
             .aead()
             .zip(suite.sn_algorithm())
-            .ok_or(Error::Crypto)?;
+            .ok_or(Error::Internal(Internal::Crypto))?;
         let keys = secret.keys(aead.key_len())?;
         Ok(Self {
             epoch,
-            key: LessSafeKey::new(UnboundKey::new(aead, keys.key()).map_err(|_| Error::Crypto)?),
+            key: LessSafeKey::new(
+                UnboundKey::new(aead, keys.key()).map_err(|_| Error::Internal(Internal::Crypto))?,
+            ),
             iv: keys.iv,
-            sn: HeaderProtectionKey::new(sn_alg, keys.sn_key()).map_err(|_| Error::Crypto)?,
+            sn: HeaderProtectionKey::new(sn_alg, keys.sn_key())
+                .map_err(|_| Error::Internal(Internal::Crypto))?,
         })
     }
 
@@ -253,8 +261,13 @@ impl Protection {
     /// RFC 9147 §4.2.3: the mask XORed onto the sequence number bytes, from the first 16 bytes
     /// of ciphertext.
     fn mask(&self, ciphertext: &[u8]) -> Result<[u8; 2], Error> {
-        let sample = ciphertext.get(..SAMPLE_LEN).ok_or(Error::BadRecord)?;
-        let m = self.sn.new_mask(sample).map_err(|_| Error::Crypto)?;
+        let sample = ciphertext
+            .get(..SAMPLE_LEN)
+            .ok_or(Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac))?;
+        let m = self
+            .sn
+            .new_mask(sample)
+            .map_err(|_| Error::Internal(Internal::Crypto))?;
         Ok([m[0], m[1]])
     }
 
@@ -271,13 +284,13 @@ impl Protection {
     ) -> Result<usize, Error> {
         let plain_len: usize = parts.iter().map(|p| p.len()).sum();
         if plain_len > MAX_PLAINTEXT {
-            return Err(Error::DataTooLarge {
+            return Err(Error::Misuse(Misuse::DataTooLarge {
                 len: plain_len,
                 max: MAX_PLAINTEXT,
-            });
+            }));
         }
         if sequence > MAX_SEQUENCE {
-            return Err(Error::SequenceExhausted);
+            return Err(Error::Internal(Internal::SequenceExhausted));
         }
         let body_len = plain_len + 1 + TAG_LEN;
         let total = HEADER_LEN + body_len;
@@ -309,7 +322,7 @@ impl Protection {
                     &[content_type.to_u8()],
                     type_and_tag,
                 )
-                .map_err(|_| Error::Crypto)?;
+                .map_err(|_| Error::Internal(Internal::Crypto))?;
             let mask = self.mask(rest)?;
             head[1] ^= mask[0];
             head[2] ^= mask[1];
@@ -327,7 +340,7 @@ impl Protection {
         let tag = self
             .key
             .seal_in_place_separate_tag(self.nonce(sequence), Aad::from(&*head), inner)
-            .map_err(|_| Error::Crypto)?;
+            .map_err(|_| Error::Internal(Internal::Crypto))?;
         tag_out.copy_from_slice(tag.as_ref());
         let mask = self.mask(rest)?;
         head[1] ^= mask[0];
@@ -346,7 +359,7 @@ impl Protection {
         // RFC 9147 §4.2.3: records shorter than the sample MUST be rejected as failing
         // deprotection.
         if body.len() < SAMPLE_LEN || raw_header.len() != header.len() {
-            return Err(Error::BadRecord);
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac));
         }
         let mask = self.mask(body)?;
         let low = if header.long_seq {
@@ -381,11 +394,13 @@ impl Protection {
                 tag,
                 out,
             )
-            .map_err(|_| Error::BadRecord)?;
+            .map_err(|_| Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac))?;
         let end = out
             .iter()
             .rposition(|&b| b != 0)
-            .ok_or(Error::UnexpectedMessage("record without a content type"))?;
+            .ok_or(Error::PeerMisbehaved(PeerMisbehaved::UnexpectedMessage(
+                "record without a content type",
+            )))?;
         Ok(Opened {
             sequence,
             content_type: ContentType::from_u8(out[end]),
@@ -408,13 +423,15 @@ impl Protection {
         let plain = self
             .key
             .open_in_place(self.nonce(sequence), Aad::from(&*raw_header), body)
-            .map_err(|_| Error::BadRecord)?;
+            .map_err(|_| Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac))?;
         // RFC 8446 §5.4: the real type is the last non-zero byte; a record of zeros only is an
         // unexpected_message.
         let end = plain
             .iter()
             .rposition(|&b| b != 0)
-            .ok_or(Error::UnexpectedMessage("record without a content type"))?;
+            .ok_or(Error::PeerMisbehaved(PeerMisbehaved::UnexpectedMessage(
+                "record without a content type",
+            )))?;
         Ok(Opened {
             sequence,
             content_type: ContentType::from_u8(plain[end]),
@@ -445,11 +462,13 @@ impl Ack {
         let mut r = Reader::new(data);
         let len = usize::from(r.u16()?);
         if len % 16 != 0 {
-            return Err(Error::Malformed("ACK length not a multiple of 16"));
+            return Err(Error::Decode(DecodeError::Malformed(
+                "ACK length not a multiple of 16",
+            )));
         }
         let mut list = r.sub(len)?;
         if !r.is_empty() {
-            return Err(Error::Malformed("bytes after ACK"));
+            return Err(Error::Decode(DecodeError::Malformed("bytes after ACK")));
         }
         let mut records = Vec::with_capacity(len / 16);
         while !list.is_empty() {
@@ -467,7 +486,7 @@ impl Ack {
 
     pub(crate) fn write(&self, w: &mut Writer<'_>) -> Result<(), Error> {
         if self.records.len() > MAX_ACK_RECORDS {
-            return Err(Error::Malformed("ACK too long"));
+            return Err(Error::Decode(DecodeError::Malformed("ACK too long")));
         }
         w.u16((self.records.len() * 16) as u16)?;
         for rn in &self.records {

@@ -7,6 +7,7 @@
 //! no share of a group we accept, and, with `Config::hello_verify`, to prove the client's
 //! address as DTLS 1.2's HelloVerifyRequest does.
 
+use crate::dtls::error::{PeerIncompatible, PeerMisbehaved};
 use std::time::Instant;
 
 use super::super::Error;
@@ -58,10 +59,14 @@ impl Endpoint {
     ) -> Result<(), Error> {
         // RFC 9147 §5.3: a DTLS 1.3 ClientHello has an empty legacy_cookie.
         if !ch.cookie.is_empty() {
-            return Err(Error::IllegalParameter("legacy_cookie"));
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                "legacy_cookie",
+            )));
         }
         if ch.compression_methods != [0] {
-            return Err(Error::IllegalParameter("legacy_compression_methods"));
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                "legacy_compression_methods",
+            )));
         }
         let ext = &ch.extensions;
         // RFC 8446 §4.4.3 (with RFC 8446 §4.2.3): we sign with our identity's scheme, which
@@ -70,7 +75,9 @@ impl Endpoint {
             .signature_algorithms()
             .is_some_and(|s| s.contains(&self.identity.scheme()))
         {
-            return Err(Error::NoCommonSignatureScheme);
+            return Err(Error::PeerIncompatible(
+                PeerIncompatible::NoCommonSignatureScheme,
+            ));
         }
         let shares = ext_data(ext, messages::types::KEY_SHARE)
             .map(parse_client_shares)
@@ -101,7 +108,9 @@ impl Endpoint {
             .iter()
             .any(|s| s.to_u16() == state.suite.to_u16())
         {
-            return Err(Error::IllegalParameter("second ClientHello lost the suite"));
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
+                "second ClientHello lost the suite",
+            )));
         }
         self.server13_start(now, ch, msg, dgram, &choice, &shares, Some((cookie, state)))
     }
@@ -112,7 +121,9 @@ impl Endpoint {
         let suite = Suite13::ALL
             .into_iter()
             .find(|s| ch.cipher_suites.iter().any(|c| c.to_u16() == s.to_u16()))
-            .ok_or(Error::NoCommonCipherSuite)?;
+            .ok_or(Error::PeerIncompatible(
+                PeerIncompatible::NoCommonCipherSuite,
+            ))?;
         let ours = self.groups13();
         if let Some(group) = ours
             .iter()
@@ -129,7 +140,7 @@ impl Endpoint {
         let group = ours
             .into_iter()
             .find(|g| supported.iter().any(|s| s.to_u16() == g.to_u16()))
-            .ok_or(Error::NoCommonGroup)?;
+            .ok_or(Error::PeerIncompatible(PeerIncompatible::NoCommonGroup))?;
         Ok(Choice {
             suite,
             group,
@@ -203,9 +214,9 @@ impl Endpoint {
             shares
                 .iter()
                 .find(|s| s.group == choice.group)
-                .ok_or(Error::IllegalParameter(
+                .ok_or(Error::PeerMisbehaved(PeerMisbehaved::IllegalParameter(
                     "no key_share of the selected group",
-                ))?;
+                )))?;
         let mut transcript = Transcript::default();
         if let Some((cookie, state)) = &retried {
             // RFC 8446 §4.4.1: ClientHello1 stands in the transcript as its hash, followed
@@ -313,7 +324,7 @@ impl Endpoint {
             server: master.server_traffic(&th)?,
             exporter: master.exporter(&th)?,
         };
-        c.state = State13::ServerWaitCertificate(ServerFlightSent { keys, app, srtp });
+        c.state = State13::ServerWaitCertificate(Box::new(ServerFlightSent { keys, app, srtp }));
 
         self.remote = Some(dgram.source);
         self.local.get_or_insert(dgram.destination);
@@ -342,9 +353,9 @@ impl Endpoint {
         };
         if !epoch_ok {
             c.state = state;
-            return Err(Error::UnexpectedMessage(
+            return Err(Error::PeerMisbehaved(PeerMisbehaved::UnexpectedMessage(
                 "handshake message in the wrong epoch",
-            ));
+            )));
         }
         c.state = match (state, msg.msg_type) {
             (State13::ServerWaitCertificate(mut s), T::Certificate) => {
@@ -353,7 +364,7 @@ impl Endpoint {
                 State13::ServerWaitCertificateVerify(s, key)
             }
             (State13::ServerWaitCertificate(_), T::CertificateVerify | T::Finished) => {
-                return Err(Error::NoCertificate);
+                return Err(Error::PeerMisbehaved(PeerMisbehaved::NoCertificate));
             }
             (State13::ServerWaitCertificateVerify(mut s, key), T::CertificateVerify) => {
                 check_certificate_verify(&key, false, &s.keys, &msg.body)?;
@@ -379,6 +390,12 @@ impl Endpoint {
                 c.flight.clear();
                 self.timer.stop();
                 c.ack_at = Some(now);
+                // Our ACKs go in epoch 3 (RFC 9147 §7: an epoch at least that of the record
+                // acknowledged), so our epoch 2 can go now; the client's stays readable as
+                // long as the client may repeat its flight (it gives up after the handshake
+                // timeout).
+                c.records.drop_previous_write();
+                c.handshake_epoch_until = Some(now + self.config.handshake_timeout);
                 State13::Connected
             }
             (State13::Connected, T::KeyUpdate) => {
@@ -387,9 +404,9 @@ impl Endpoint {
             }
             (state @ State13::Closed, _) => state,
             _ => {
-                return Err(Error::UnexpectedMessage(
+                return Err(Error::PeerMisbehaved(PeerMisbehaved::UnexpectedMessage(
                     "out of order in the DTLS 1.3 server handshake",
-                ));
+                )));
             }
         };
         Ok(())

@@ -1,5 +1,6 @@
 use super::*;
 use crate::dtls::crypto::PrfHash;
+use crate::dtls::error::{DecodeError, PeerMisbehaved};
 use crate::dtls::record::Version;
 use crate::dtls::v13::key_schedule::{EarlySecret, LabelPrefix};
 use proptest::prelude::*;
@@ -30,7 +31,9 @@ fn open_one(rx: &Protection, expected: u64, datagram: &[u8]) -> Result<(Opened, 
         body,
     })) = records(datagram).next()
     else {
-        return Err(Error::Malformed("not a ciphertext record"));
+        return Err(Error::Decode(DecodeError::Malformed(
+            "not a ciphertext record",
+        )));
     };
     let mut h = raw_header.to_vec();
     let mut b = body.to_vec();
@@ -107,7 +110,7 @@ fn tampered_and_short_records_fail_deprotection() {
     header.write(&mut Writer::new(&mut h)).unwrap();
     assert_eq!(
         rx.open(0, &header, &mut h, &mut [0u8; 15]),
-        Err(Error::BadRecord)
+        Err(Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac))
     );
 }
 
@@ -120,7 +123,10 @@ fn records_of_another_epoch_key_do_not_open() {
     let n = tx
         .seal(0, ContentType::Handshake, &[b"abc"], &mut buf)
         .unwrap();
-    assert_eq!(open_one(&rx, 0, &buf[..n]).unwrap_err(), Error::BadRecord);
+    assert_eq!(
+        open_one(&rx, 0, &buf[..n]).unwrap_err(),
+        Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac)
+    );
 }
 
 #[test]
@@ -140,7 +146,7 @@ fn padding_is_stripped_and_all_zero_content_is_refused() {
         .unwrap();
     assert!(matches!(
         open_one(&rx, 2, &buf[..n]),
-        Err(Error::UnexpectedMessage(_))
+        Err(Error::PeerMisbehaved(PeerMisbehaved::UnexpectedMessage(_)))
     ));
 }
 
