@@ -181,24 +181,24 @@ impl Bwe {
         fb.write(buf).ok()
     }
 
-    /// A plaintext RTP packet left for the network at `now`; `size` is what went on the wire.
-    /// `twcc` is the extension id we write the transport-wide sequence number with.
-    pub fn on_rtp_sent(
-        &mut self,
-        now: Instant,
-        data: &[u8],
-        size: usize,
-        twcc: Option<u8>,
-        kind: PacketKind,
-    ) {
-        let Some(id) = twcc else { return };
-        let Ok(pkt) = RtpPacket::new_checked(data) else {
-            return;
-        };
-        let Some(&[a, b]) = pkt.extension(id) else {
-            return;
-        };
-        let seq64 = self.twcc.on_sent(u16::from_be_bytes([a, b]));
+    /// The transport-wide sequence number of a *plaintext* RTP packet, written with extension
+    /// id `twcc`. Never ask a protected packet: SRTP leaves the header readable, but a padded
+    /// packet's padding count is its last byte, which protection turns into tag bytes, so the
+    /// parse would then hang on the random tag.
+    pub fn transport_seq(plain: &[u8], twcc: Option<u8>) -> Option<u16> {
+        let pkt = RtpPacket::new_checked(plain).ok()?;
+        match pkt.extension(twcc?)? {
+            &[a, b] => Some(u16::from_be_bytes([a, b])),
+            _ => None,
+        }
+    }
+
+    /// An RTP packet with transport-wide sequence number `seq` (see
+    /// [`transport_seq`](Self::transport_seq)) left for the network at `now`; `size` is what
+    /// went on the wire.
+    pub fn on_rtp_sent(&mut self, now: Instant, seq: Option<u16>, size: usize, kind: PacketKind) {
+        let Some(seq) = seq else { return };
+        let seq64 = self.twcc.on_sent(seq);
         self.active = true;
         self.controller.on_packet_sent(now, seq64, size, kind);
         self.start_probes();
@@ -394,7 +394,7 @@ impl super::Media {
         let len = b.write(&mut buf[..room]).ok()?;
         let n = self.srtp.as_mut()?.outbound.protect_rtp(buf, len).ok()?;
         self.counters.rtp_sent += 1;
-        self.bwe.on_rtp_sent(now, &buf[..n], n, Some(id), kind);
+        self.bwe.on_rtp_sent(now, Some(self.twcc_seq), n, kind);
         self.due = [self.due, self.bwe.poll_timeout()]
             .into_iter()
             .flatten()
@@ -451,10 +451,20 @@ mod tests {
         bwe.drain_events(&mut events);
         assert!(events.is_empty(), "nothing sent yet");
         assert_eq!(bwe.available_outgoing_bitrate(), None);
-        bwe.on_rtp_sent(t0, &packet(1), 140, None, PacketKind::Video);
+        bwe.on_rtp_sent(
+            t0,
+            Bwe::transport_seq(&packet(1), None),
+            140,
+            PacketKind::Video,
+        );
         bwe.drain_events(&mut events);
         assert!(events.is_empty(), "no transport-wide number negotiated");
-        bwe.on_rtp_sent(t0, &packet(1), 140, Some(5), PacketKind::Video);
+        bwe.on_rtp_sent(
+            t0,
+            Bwe::transport_seq(&packet(1), Some(5)),
+            140,
+            PacketKind::Video,
+        );
         bwe.drain_events(&mut events);
         assert_eq!(
             events.pop_front(),

@@ -452,9 +452,10 @@ impl Media {
             } else {
                 self.counters.rtp_sent += 1;
                 if let Some(n) = written {
+                    // Read from the plaintext: see `Bwe::transport_seq`.
+                    let seq = super::bwe::Bwe::transport_seq(&o.data, self.twcc_send_id);
                     let kind = crate::bwe::PacketKind::Video;
-                    self.bwe
-                        .on_rtp_sent(now, &buf[..n], n, self.twcc_send_id, kind);
+                    self.bwe.on_rtp_sent(now, seq, n, kind);
                     self.due = earliest(self.due, self.bwe.poll_timeout());
                 }
             }
@@ -480,14 +481,17 @@ impl Media {
                     continue;
                 }
                 self.counters.rtp_sent += 1;
-                let id = self.twcc_send_id;
                 let next = self.twcc_seq.wrapping_add(1);
-                if id.is_some_and(|id| super::bwe::Bwe::restamp(&mut buf[..n], id, next)) {
+                let restamped = self
+                    .twcc_send_id
+                    .is_some_and(|id| super::bwe::Bwe::restamp(&mut buf[..n], id, next));
+                let seq = restamped.then(|| {
                     self.twcc_seq = next;
-                }
+                    next
+                });
                 let n = srtp.outbound.protect_rtp(buf, n).ok()?;
                 let kind = crate::bwe::PacketKind::Retransmission;
-                self.bwe.on_rtp_sent(now, &buf[..n], n, id, kind);
+                self.bwe.on_rtp_sent(now, seq, n, kind);
                 return Some(n);
             }
         }
