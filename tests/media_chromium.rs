@@ -7,6 +7,8 @@
 //!   Chromium's keyframe requests with its own, and chats on the channel. Chromium's getStats
 //!   must show the returned video decoding (framesDecoded rising) and the returned audio
 //!   arriving; a keyframe request from kaon raises Chromium's outbound pliCount.
+//! - The same reflection with 5% of datagrams lost each way (nftables in a network namespace):
+//!   kaon's NACKs raise Chromium's outbound nackCount and Chromium keeps decoding.
 //!
 //! Needs what tests/peer_chromium.rs needs; `.ci/run` installs it.
 
@@ -200,5 +202,146 @@ fn chromium_sends_camera_and_microphone_and_kaon_reflects_them_back() {
             names[i]
         );
     }
+    kaon.finish();
+}
+
+/// Chromium offers audio + video, kaon answers and reflects every packet back; returns kaon
+/// once the reflection ran for `warm`, with what it reflected.
+fn reflecting(browser: &mut Browser, warm: Duration) -> (Kaon, Reflected) {
+    browser.send(r#"{"cmd":"offer","channels":[{"label":"chat"}],"media":["audio","video"]}"#);
+    let offer = browser.wait("offer", Duration::from_secs(30), |e| e.is("offer"));
+    let offer = offer.get("sdp").to_string();
+    let socket = bind();
+    let mut pc = PeerConnection::new(PeerConfig::default()).expect("peer");
+    pc.add_local_address(socket.local_addr().unwrap()).unwrap();
+    pc.set_remote_description(
+        SdpType::Offer,
+        SessionDescription::parse(&offer).expect("kaon parses Chromium's offer"),
+    )
+    .expect("kaon takes Chromium's offer");
+    let now = Instant::now();
+    for kind in [TrackKind::Audio, TrackKind::Video] {
+        pc.add_track(
+            now,
+            kind,
+            LocalTrack::new(&format!("back-{kind}"), &["kaon"]),
+        )
+        .expect("add_track");
+    }
+    let answer = pc.create_answer().expect("answer");
+    pc.set_local_description(SdpType::Answer, answer.clone())
+        .unwrap();
+    let mut early = Vec::new();
+    while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
+        early.push(e);
+    }
+    let mut kaon = Kaon::spawn(pc, socket, early, Duration::from_secs(20), String::new);
+    browser.send(&format!(
+        r#"{{"cmd":"answer","sdp":{}}}"#,
+        json_str(&answer.to_string())
+    ));
+    browser.wait("answered", Duration::from_secs(10), |e| e.is("answered"));
+    let mut r = Reflected::default();
+    kaon.reflect(warm, &mut r);
+    (kaon, r)
+}
+
+/// Set in the copy of this test binary that runs inside the lossy namespace.
+const LOSS_INNER: &str = "KAON_MEDIA_CHROMIUM_LOSS_INNER";
+/// Percent of UDP datagrams the namespace drops, each way.
+const LOSS_PERCENT: u32 = 5;
+
+/// Issue (c): with 5% of datagrams lost each way, kaon NACKs what Chromium's camera loses
+/// (Chromium's outbound nackCount rises and it retransmits), and Chromium keeps decoding kaon's
+/// reflection of it at the camera's pace (kaon answers Chromium's NACKs from its RTX history).
+///
+/// Both peers run on `lo` inside a network namespace of the test's own whose nftables drop a
+/// random 5% of UDP datagrams; the test runs a copy of itself there (`ip netns exec`). Needs
+/// root, `ip` and `nft` besides Chromium: fails in CI without them, skips elsewhere.
+#[test]
+fn at_5pct_loss_kaon_nacks_chromium_and_the_reflection_keeps_decoding() {
+    const TEST: &str = "at_5pct_loss_kaon_nacks_chromium_and_the_reflection_keeps_decoding";
+    if std::env::var_os(LOSS_INNER).is_some() {
+        return lossy_reflection();
+    }
+    if !peer_available(TEST) {
+        return;
+    }
+    let ns = match common::netns::Netns::create("chromium").and_then(|ns| {
+        ns.drop_udp_received(LOSS_PERCENT)?;
+        Ok(ns)
+    }) {
+        Ok(ns) => ns,
+        Err(why) => {
+            common::missing_peer(TEST, &format!("a lossy network namespace ({why})"));
+            return;
+        }
+    };
+    let exe = std::env::current_exe().expect("test binary");
+    let mut inner = ns
+        .command(exe)
+        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+        .env(LOSS_INNER, "1")
+        .spawn()
+        .expect("run the test inside the namespace");
+    let end = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = inner.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > end {
+            let _ = inner.kill();
+            let _ = inner.wait();
+            panic!("the lossy session did not end within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "the lossy session failed: {status}");
+}
+
+/// The part of `at_5pct_loss_kaon_nacks_chromium_and_the_reflection_keeps_decoding` that runs
+/// in the lossy namespace.
+fn lossy_reflection() {
+    let mut browser = Browser::start();
+    let (mut kaon, mut r) = reflecting(&mut browser, Duration::from_secs(4));
+    assert!(r.packets > 50, "Chromium's media reached kaon");
+    let (inbound, outbound) = media_stats(&mut browser);
+    let (decoded0, encoded0) = (
+        stat(&inbound, "video", "frames"),
+        stat(&outbound, "video", "frames"),
+    );
+    kaon.reflect(Duration::from_secs(8), &mut r);
+    let (inbound, outbound) = media_stats(&mut browser);
+    let decoded = stat(&inbound, "video", "frames") - decoded0;
+    let encoded = stat(&outbound, "video", "frames") - encoded0;
+    let nacked = stat(&outbound, "video", "nack");
+    let retransmitted = stat(&outbound, "video", "retransmitted");
+    let chromium_nacks = stat(&inbound, "video", "nack");
+    let kaon_nacks: u64 = kaon
+        .driver
+        .call(|pc, now| {
+            let s = pc.get_stats(now).rtp;
+            s.inbound
+                .iter()
+                .filter(|i| i.kind == TrackKind::Video)
+                .map(|i| i.nack_count)
+                .sum()
+        })
+        .expect("driver alive");
+    println!(
+        "{LOSS_PERCENT}% loss each way, 8 s: Chromium encoded {encoded} frames and decoded \
+         {decoded} of kaon's reflection; Chromium's outbound video nackCount {nacked} (kaon sent \
+         {kaon_nacks} NACKs), {retransmitted} retransmitted; Chromium NACKed the reflection \
+         {chromium_nacks} times"
+    );
+    assert!(nacked > 0, "kaon's NACKs reached Chromium");
+    assert!(retransmitted > 0, "Chromium answered them");
+    assert!(encoded > 60, "the camera ran: {encoded} frames");
+    // Every reflected frame crosses the lossy path twice; repaired ones decode late, not never.
+    assert!(
+        decoded * 100 >= encoded * 80,
+        "the reflection decodes at the camera's pace: {decoded} of {encoded}"
+    );
+    assert_eq!(r.errors(), 0, "every reflected packet was accepted");
     kaon.finish();
 }
