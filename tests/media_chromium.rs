@@ -9,6 +9,9 @@
 //!   arriving; a keyframe request from kaon raises Chromium's outbound pliCount.
 //! - The same reflection with 5% of datagrams lost each way (nftables in a network namespace):
 //!   kaon's NACKs raise Chromium's outbound nackCount and Chromium keeps decoding.
+//! - Renegotiation mid-call: kaon adds a video track (Chromium's camera sent back a second
+//!   time), Chromium decodes it on its new mid; kaon removes it, Chromium's transceiver goes
+//!   inactive.
 //!
 //! Needs what tests/peer_chromium.rs needs; `.ci/run` installs it.
 
@@ -343,5 +346,158 @@ fn lossy_reflection() {
         "the reflection decodes at the camera's pace: {decoded} of {encoded}"
     );
     assert_eq!(r.errors(), 0, "every reflected packet was accepted");
+    kaon.finish();
+}
+
+/// kaon offers again (Chromium answers through the page) and takes the answer.
+fn renegotiate(kaon: &Kaon, browser: &mut Browser) {
+    let offer = kaon
+        .driver
+        .call(|pc, _| {
+            let offer = pc.create_offer()?;
+            pc.set_local_description(SdpType::Offer, offer.clone())?;
+            Ok::<_, kaon::peer::Error>(offer.to_string())
+        })
+        .expect("driver alive")
+        .expect("kaon's offer");
+    browser.send(&format!(
+        r#"{{"cmd":"remote-offer","sdp":{}}}"#,
+        json_str(&offer)
+    ));
+    let answer = browser.wait("answer", Duration::from_secs(10), |e| e.is("answer"));
+    let answer = SessionDescription::parse(answer.get("sdp")).expect("Chromium's answer parses");
+    kaon.driver
+        .call(move |pc, _| pc.set_remote_description(SdpType::Answer, answer))
+        .expect("driver alive")
+        .expect("kaon takes Chromium's answer");
+}
+
+/// Chromium's transceivers as `(mid, currentDirection or "stopped")`.
+fn directions(browser: &mut Browser) -> Vec<(String, String)> {
+    browser.send(r#"{"cmd":"transceivers"}"#);
+    let e = browser.wait("transceivers", Duration::from_secs(10), |e| {
+        e.is("transceivers")
+    });
+    e.get("list")
+        .split(',')
+        .filter_map(|t| {
+            let mut f = t.split(' ');
+            let mid = f.next()?.to_string();
+            Some((mid, f.nth(1)?.to_string()))
+        })
+        .collect()
+}
+
+/// Reflects Chromium's media for `d` as [`Kaon::reflect`] does, and also sends Chromium's
+/// video on `extra` (a second track); keyframe requests for `extra` go to Chromium's camera.
+fn reflect_twice(kaon: &mut Kaon, d: Duration, video: &str, extra: &str) -> u64 {
+    let end = Instant::now() + d;
+    let mut sent = 0;
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        let Ok(e) = kaon.driver.events().recv_timeout(left) else {
+            continue;
+        };
+        match e {
+            kaon::peer::PeerEvent::Rtp { mid, packet } => {
+                let also = (mid.as_str() == video).then(|| extra.to_string());
+                sent += u64::from(also.is_some());
+                kaon.driver.post(move |pc, now| {
+                    let _ = pc.write_rtp(now, mid.as_str(), &packet);
+                    if let Some(extra) = also {
+                        let _ = pc.write_rtp(now, &extra, &packet);
+                    }
+                });
+            }
+            kaon::peer::PeerEvent::KeyframeRequest { mid, .. } => {
+                let to = if mid.as_str() == extra {
+                    video.to_string()
+                } else {
+                    mid.to_string()
+                };
+                kaon.driver.post(move |pc, now| {
+                    let _ = pc.request_keyframe(now, &to);
+                });
+            }
+            _ => {}
+        }
+    }
+    sent
+}
+
+/// Issue (e): mid-call, kaon adds a video track (Chromium's camera, sent back a second time):
+/// Chromium gets a new track on a new mid and decodes it; kaon removes it: Chromium's
+/// transceiver for it goes inactive and its frames stop.
+#[test]
+fn renegotiation_adds_and_removes_a_video_track_mid_call() {
+    const TEST: &str = "renegotiation_adds_and_removes_a_video_track_mid_call";
+    if !peer_available(TEST) {
+        return;
+    }
+    let mut browser = Browser::start();
+    let (mut kaon, r) = reflecting(&mut browser, Duration::from_secs(3));
+    let video = r.mid(TrackKind::Video);
+    let id = kaon
+        .driver
+        .call(|pc, now| pc.add_track(now, TrackKind::Video, LocalTrack::new("extra", &["kaon"])))
+        .expect("driver alive")
+        .expect("add_track");
+    renegotiate(&kaon, &mut browser);
+    let extra = kaon
+        .driver
+        .call(move |pc, _| pc.transceiver(id).and_then(|t| t.mid()))
+        .expect("driver alive")
+        .expect("the new transceiver has a mid")
+        .to_string();
+    assert_ne!(extra, video);
+    let track = browser.wait("track", Duration::from_secs(10), |e| {
+        e.is("track") && e.get("mid") == extra
+    });
+    assert_eq!(track.get("kind"), "video");
+    // The new track starts with a keyframe of the camera's.
+    let v = video.clone();
+    kaon.driver.post(move |pc, now| {
+        let _ = pc.request_keyframe(now, &v);
+    });
+    let sent = reflect_twice(&mut kaon, Duration::from_secs(4), &video, &extra);
+    let frames = |browser: &mut Browser| {
+        let (inbound, _) = media_stats(browser);
+        inbound
+            .iter()
+            .filter(|e| e.get("mid") == extra)
+            .map(|e| e.get("frames").parse::<f64>().unwrap_or(0.0) as u64)
+            .sum::<u64>()
+    };
+    let decoded = frames(&mut browser);
+    println!(
+        "added track on mid {extra}: kaon sent {sent} packets, Chromium decoded {decoded} frames"
+    );
+    assert!(
+        decoded > 20,
+        "Chromium decodes the added track: {decoded} frames"
+    );
+    let dirs = directions(&mut browser);
+    assert!(
+        dirs.iter().any(|(m, d)| *m == extra && d == "recvonly"),
+        "Chromium receives on the new mid: {dirs:?}"
+    );
+
+    // Removed: kaon stops sending on it, and says so in the next exchange.
+    kaon.driver
+        .call(move |pc, now| pc.remove_track(now, id))
+        .expect("driver alive")
+        .expect("remove_track");
+    renegotiate(&kaon, &mut browser);
+    let dirs = directions(&mut browser);
+    println!("after removal, Chromium's transceivers: {dirs:?}");
+    assert!(
+        dirs.iter().any(|(m, d)| *m == extra && d == "inactive"),
+        "Chromium's transceiver for the removed track is inactive: {dirs:?}"
+    );
+    let before = frames(&mut browser);
+    let mut r = Reflected::default();
+    kaon.reflect(Duration::from_secs(2), &mut r);
+    let after = frames(&mut browser);
+    assert_eq!(before, after, "no frames on the removed track");
+    assert!(r.packets > 20, "the first tracks carry on");
     kaon.finish();
 }
