@@ -186,8 +186,9 @@ impl Bwe {
     /// packet's padding count is its last byte, which protection turns into tag bytes, so the
     /// parse would then hang on the random tag.
     pub fn transport_seq(plain: &[u8], twcc: Option<u8>) -> Option<u16> {
+        let id = twcc?;
         let pkt = RtpPacket::new_checked(plain).ok()?;
-        match pkt.extension(twcc?)? {
+        match pkt.extension(id)? {
             &[a, b] => Some(u16::from_be_bytes([a, b])),
             _ => None,
         }
