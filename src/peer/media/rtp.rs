@@ -128,11 +128,16 @@ impl Media {
             Some(p) => (p, true),
             None => (ssrc, false),
         };
-        if rtx && !self.unwrap_rtx(ti, primary_ssrc) {
-            return;
-        }
-        let Ok(pkt) = RtpPacket::new_checked(&self.rx[..]) else {
-            return;
+        let pkt = if rtx {
+            if !self.unwrap_rtx(ti, primary_ssrc) {
+                return;
+            }
+            match RtpPacket::new_checked(&self.rx[..]) {
+                Ok(p) => p,
+                Err(_) => return,
+            }
+        } else {
+            pkt
         };
         let t = &mut self.transceivers[ti];
         let Some(n) = &t.negotiated else {
@@ -374,6 +379,8 @@ impl Media {
         })
         .extensions(&ext)
         .payload(pkt.payload());
+        // Spare buffers keep their old length: `resize` zero-fills only what they grow by,
+        // and the builder overwrites every byte it counts.
         let mut data = self.spare.pop().unwrap_or_default();
         data.resize(b.len(), 0);
         let len = b.write(&mut data).map_err(Error::Rtp)?;
@@ -459,8 +466,7 @@ impl Media {
                     self.due = earliest(self.due, self.bwe.poll_timeout());
                 }
             }
-            let mut data = o.data;
-            data.clear();
+            let data = o.data;
             if self.spare.len() < 64 {
                 self.spare.push(data);
             }
