@@ -2,7 +2,7 @@
 //! `write_rtp`, protected, carried, unprotected, demultiplexed and handed out as events, with
 //! the streams' NACK/SR/RR and TWCC bookkeeping underneath: where the allocator is called in
 //! the steady state (sending and handing out: never); and what a connected, idle audio + video
-//! connection keeps on the heap.
+//! connection keeps on the heap, before any media and after some.
 
 use std::time::{Duration, Instant};
 
@@ -233,4 +233,20 @@ fn a_connected_idle_audio_video_peer_is_small() {
          struct; the RTX history holds what was sent)"
     );
     assert!(each < 1024 * 1024, "{each} B");
+}
+
+#[test]
+fn a_connected_audio_video_peer_before_any_media_is_small() {
+    let (mut a, mut b, mut now) = connected();
+    // Connected and negotiated, no RTP yet: consent checks and nothing else run.
+    let until = now + Duration::from_secs(30);
+    run(&mut a, &mut b, &mut now, until, &mut Where::default());
+    assert_eq!(a.media_counters().rtp_sent, 0, "no media yet");
+    let before = live_bytes();
+    drop(a);
+    let each = before - live_bytes() + std::mem::size_of::<PeerConnection>() as isize;
+    eprintln!(
+        "connected audio + video PeerConnection before any media, idle: {each} B (heap + struct)"
+    );
+    assert!(each < 256 * 1024, "{each} B");
 }

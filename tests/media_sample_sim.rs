@@ -352,14 +352,10 @@ fn write_sample_refuses_what_it_cannot_send() {
     ));
 }
 
-/// Ignored: since congestion control (TWCC feedback, GCC) joined the PeerConnection, this
-/// two-way case loses frames (51-98 of 120 come out; 120 of 120 with the transport-cc
-/// extension removed from the engine, and with the retransmission limit or the probes turned
-/// off it still fails). The cause is not found yet; run it with `--ignored`.
-#[test]
-#[ignore = "frames lost when both sides send with TWCC on; cause not found yet"]
-fn when_both_send_the_repair_wait_follows_the_rtt_and_frames_survive_loss() {
-    let mut p = pair(5);
+/// Both sides send video over a path of 40 ms each way with 5% loss on each link, `frames`
+/// frames each, a keyframe every 60; returns the pair and `a`'s frames.
+fn two_way(seed: u64, frames: usize) -> (Pair, Vec<Vec<u8>>) {
+    let mut p = pair(seed);
     // b sends video too (its add_track takes the offer's transceiver): its sender reports give
     // it the round trip, which its jitter buffer then waits by.
     let now = p.now();
@@ -375,7 +371,7 @@ fn when_both_send_the_repair_wait_follows_the_rtt_and_frames_survive_loss() {
         p.sim.set_link(iface, SimDirection::Both, lossy);
     }
     let mut video = Vec::new();
-    for i in 0..120 {
+    for i in 0..frames {
         let now = p.now();
         let v = vp8(i % 60 == 0, 2500, i as u8);
         let s = Sample::with_duration(Bytes::from(v.clone()), 3000);
@@ -385,6 +381,21 @@ fn when_both_send_the_repair_wait_follows_the_rtt_and_frames_survive_loss() {
         p.run_for(33 * MS);
     }
     p.run_for(2 * SEC);
+    (p, video)
+}
+
+/// Two-way video with transport-wide congestion control (TWCC feedback, probes) at 5% loss
+/// per link (9.75% each way): every lost packet is repaired within the jitter buffer's wait.
+///
+/// This was ignored for losing 51 to 98 of 120 frames, a different count on every run. Two
+/// causes: the sent-packet record read padding probes after SRTP, where the padding count is a
+/// random tag byte, so the estimate and the packet schedule followed the (unseeded) SRTP keys
+/// (see `a_seeded_two_way_call_replays_the_same_schedule_whatever_the_keys`); and the wait of
+/// three round trips fit only two NACK rounds, so one packet in 30 lost was given up and its
+/// frame's successors with it until the next keyframe.
+#[test]
+fn when_both_send_the_repair_wait_follows_the_rtt_and_frames_survive_loss() {
+    let (p, video) = two_way(5, 120);
     let rtt = p
         .pc_ref(false)
         .transceivers()
@@ -392,9 +403,10 @@ fn when_both_send_the_repair_wait_follows_the_rtt_and_frames_survive_loss() {
         .expect("b knows the round trip");
     let got = samples(&p, "1");
     println!(
-        "RTT {rtt:?}: {} of 120 frames out, {} after a loss",
+        "RTT {rtt:?}: {} of 120 frames out, {} after a loss, {} RTX",
         got.len(),
-        got.iter().filter(|s| s.lost_before).count()
+        got.iter().filter(|s| s.lost_before).count(),
+        p.pc_ref(false).media_counters().rtx_received
     );
     assert!(rtt >= 150 * MS, "the 160 ms path: {rtt:?}");
     assert!(
@@ -406,4 +418,22 @@ fn when_both_send_the_repair_wait_follows_the_rtt_and_frames_survive_loss() {
         "NACK/RTX repairs most frames: {}",
         got.len()
     );
+}
+
+/// A seeded simulation replays the same packets whatever the SRTP keys (which come from the
+/// DTLS exchange, not the seed): nothing the sender decides may depend on ciphertext bytes.
+#[test]
+fn a_seeded_two_way_call_replays_the_same_schedule_whatever_the_keys() {
+    let run = || {
+        let (p, _) = two_way(9, 40);
+        let counters = [true, false].map(|a| p.pc_ref(a).media_counters());
+        let frames = samples(&p, "1").len();
+        (counters, frames)
+    };
+    let first = run();
+    assert!(
+        first.0[0].rtp_sent > first.0[1].rtp_received.min(first.0[0].rtp_received),
+        "probes went out: {first:?}"
+    );
+    assert_eq!(first, run(), "same seed, same packets");
 }

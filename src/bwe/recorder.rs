@@ -96,7 +96,10 @@ impl FeedbackRecorder {
             None => self.next_unreported = Some(seq),
             _ => {}
         }
-        if let Err(i) = self.arrivals.binary_search_by_key(&seq, |a| a.0) {
+        // Packets mostly arrive in order: append without searching.
+        if self.arrivals.back().is_none_or(|a| a.0 < seq) {
+            self.arrivals.push_back((seq, arrival));
+        } else if let Err(i) = self.arrivals.binary_search_by_key(&seq, |a| a.0) {
             self.arrivals.insert(i, (seq, arrival));
         }
         // Keep memory bounded: old arrivals, and never more than a few reports' worth.

@@ -51,6 +51,28 @@ impl Netns {
         Ok(())
     }
 
+    /// As [`drop_udp`](Self::drop_udp), but on the way in (the input hook): the sender's
+    /// `sendmsg` succeeds and the datagram is gone, as on a real lossy path. Chromium retries
+    /// a send that the output hook refused (EPERM), so `drop_udp` never loses its packets.
+    pub fn drop_udp_received(&self, percent: u32) -> Result<(), String> {
+        let nft = super::which("nft").ok_or("the nft command (apt: nftables)")?;
+        let rule = format!(
+            "add rule inet loss in meta l4proto udp numgen random mod 100 < {percent} counter drop"
+        );
+        for command in [
+            "add table inet loss",
+            "add chain inet loss in { type filter hook input priority 0 ; }",
+            &rule,
+        ] {
+            let mut args = vec!["netns", "exec", &self.name];
+            let nft = nft.to_str().ok_or("nft path")?;
+            args.push(nft);
+            args.extend(command.split(' '));
+            run(&self.ip, &args)?;
+        }
+        Ok(())
+    }
+
     /// Runs `ip ARGS` inside the namespace.
     pub fn ip(&self, args: &[&str]) -> Result<(), String> {
         let mut all = vec!["-n", &self.name];

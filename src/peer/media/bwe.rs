@@ -218,30 +218,38 @@ impl Bwe {
         fb.write(buf).ok()
     }
 
-    /// A plaintext RTP packet left for the network at `now`; `size` is what went on the wire.
-    /// `twcc` is the extension id we write the transport-wide sequence number with.
+    /// The transport-wide sequence number of a *plaintext* RTP packet, written with extension
+    /// id `twcc`. Never ask a protected packet: SRTP leaves the header readable, but a padded
+    /// packet's padding count is its last byte, which protection turns into tag bytes, so the
+    /// parse would then hang on the random tag.
+    pub fn transport_seq(plain: &[u8], twcc: Option<u8>) -> Option<u16> {
+        let id = twcc?;
+        let pkt = RtpPacket::new_checked(plain).ok()?;
+        match pkt.extension(id)? {
+            &[a, b] => Some(u16::from_be_bytes([a, b])),
+            _ => None,
+        }
+    }
+
+    /// An RTP packet with transport-wide sequence number `seq` (see
+    /// [`transport_seq`](Self::transport_seq)) left for the network at `now`; `size` is what
+    /// went on the wire. `header` is the packet, plain or protected: only its fixed header is
+    /// read, for RFC 8888 when no transport-wide number was written.
     pub fn on_rtp_sent(
         &mut self,
         now: Instant,
-        data: &[u8],
+        header: &[u8],
+        seq: Option<u16>,
         size: usize,
-        twcc: Option<u8>,
         kind: PacketKind,
     ) {
-        let stamped = twcc.and_then(|id| {
-            let pkt = RtpPacket::new_checked(data).ok()?;
-            match pkt.extension(id) {
-                Some(&[a, b]) => Some(u16::from_be_bytes([a, b])),
-                _ => None,
-            }
-        });
-        let seq64 = match stamped {
+        let seq64 = match seq {
             Some(seq) => self.twcc.on_sent(seq),
             // RFC 8888 §3.1: reports name the packet by its SSRC and RTP sequence number (the
             // header's bytes 2..4 and 8..12 are in the clear under SRTP).
-            None if self.ccfb && data.len() >= 12 && data[0] >> 6 == 2 => {
-                let seq = u16::from_be_bytes([data[2], data[3]]);
-                let ssrc = u32::from_be_bytes([data[8], data[9], data[10], data[11]]);
+            None if self.ccfb && header.len() >= 12 && header[0] >> 6 == 2 => {
+                let seq = u16::from_be_bytes([header[2], header[3]]);
+                let ssrc = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
                 self.ccfb_tx.on_sent(ssrc, seq)
             }
             None => return,
@@ -465,7 +473,8 @@ impl super::Media {
         let len = b.write(&mut buf[..room]).ok()?;
         let n = self.srtp.as_mut()?.outbound.protect_rtp(buf, len).ok()?;
         self.counters.rtp_sent += 1;
-        self.bwe.on_rtp_sent(now, &buf[..n], n, id, kind);
+        let seq = id.map(|_| self.twcc_seq);
+        self.bwe.on_rtp_sent(now, &buf[..n], seq, n, kind);
         self.due = [self.due, self.bwe.poll_timeout()]
             .into_iter()
             .flatten()
@@ -522,10 +531,22 @@ mod tests {
         bwe.drain_events(&mut events);
         assert!(events.is_empty(), "nothing sent yet");
         assert_eq!(bwe.available_outgoing_bitrate(), None);
-        bwe.on_rtp_sent(t0, &packet(1), 140, None, PacketKind::Video);
+        bwe.on_rtp_sent(
+            t0,
+            &packet(1),
+            Bwe::transport_seq(&packet(1), None),
+            140,
+            PacketKind::Video,
+        );
         bwe.drain_events(&mut events);
         assert!(events.is_empty(), "no transport-wide number negotiated");
-        bwe.on_rtp_sent(t0, &packet(1), 140, Some(5), PacketKind::Video);
+        bwe.on_rtp_sent(
+            t0,
+            &packet(1),
+            Bwe::transport_seq(&packet(1), Some(5)),
+            140,
+            PacketKind::Video,
+        );
         bwe.drain_events(&mut events);
         assert_eq!(
             events.pop_front(),

@@ -302,7 +302,7 @@ pub(crate) struct Media {
     pub transceivers: Vec<Transceiver>,
     pub srtp: Option<crate::srtp::Session>,
     /// Incoming SSRCs, signalled or learned.
-    pub routes: HashMap<u32, Route>,
+    pub routes: HashMap<u32, Route, SsrcHash>,
     pub out: VecDeque<Outgoing>,
     /// Emptied outgoing buffers, reused.
     pub spare: Vec<Vec<u8>>,
@@ -325,6 +325,42 @@ pub(crate) struct Media {
     /// The pending remote offer's associations, undone by a rollback.
     pub pending: Option<PendingAssociation>,
     pub counters: MediaCounters,
+}
+
+/// The routing table's hash: one multiply per lookup instead of SipHash, which cost more than
+/// the rest of the lookup on every received packet. SSRCs are the peer's choice, but only
+/// packets that authenticated reach the table and it holds at most
+/// `MAX_TRANSCEIVERS * MAX_RECEIVERS * 2` entries, so colliding SSRCs slow only the
+/// connection of the peer that picked them, and boundedly.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SsrcHash;
+
+impl std::hash::BuildHasher for SsrcHash {
+    type Hasher = SsrcHasher;
+    fn build_hasher(&self) -> SsrcHasher {
+        SsrcHasher(0)
+    }
+}
+
+/// See [`SsrcHash`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SsrcHasher(u64);
+
+impl std::hash::Hasher for SsrcHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u32(u32::from(b));
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        // Fibonacci hashing: the product's high half mixes every bit of the key; folding it
+        // down feeds both the bucket index (low bits) and the control byte (high bits).
+        let h = (self.0 ^ u64::from(n)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 29);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// Media counters, for tests and diagnostics.
@@ -360,7 +396,7 @@ impl Media {
             engine,
             transceivers: Vec::new(),
             srtp: None,
-            routes: HashMap::new(),
+            routes: HashMap::default(),
             out: VecDeque::new(),
             spare: Vec::new(),
             rx: BytesMut::new(),

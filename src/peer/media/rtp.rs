@@ -128,11 +128,16 @@ impl Media {
             Some(p) => (p, true),
             None => (ssrc, false),
         };
-        if rtx && !self.unwrap_rtx(ti, primary_ssrc) {
-            return;
-        }
-        let Ok(pkt) = RtpPacket::new_checked(&self.rx[..]) else {
-            return;
+        let pkt = if rtx {
+            if !self.unwrap_rtx(ti, primary_ssrc) {
+                return;
+            }
+            match RtpPacket::new_checked(&self.rx[..]) {
+                Ok(p) => p,
+                Err(_) => return,
+            }
+        } else {
+            pkt
         };
         let t = &mut self.transceivers[ti];
         let Some(n) = &t.negotiated else {
@@ -374,6 +379,8 @@ impl Media {
         })
         .extensions(&ext)
         .payload(pkt.payload());
+        // Spare buffers keep their old length: `resize` zero-fills only what they grow by,
+        // and the builder overwrites every byte it counts.
         let mut data = self.spare.pop().unwrap_or_default();
         data.resize(b.len(), 0);
         let len = b.write(&mut data).map_err(Error::Rtp)?;
@@ -452,14 +459,14 @@ impl Media {
             } else {
                 self.counters.rtp_sent += 1;
                 if let Some(n) = written {
+                    // Read from the plaintext: see `Bwe::transport_seq`.
+                    let seq = super::bwe::Bwe::transport_seq(&o.data, self.twcc_send_id);
                     let kind = crate::bwe::PacketKind::Video;
-                    self.bwe
-                        .on_rtp_sent(now, &buf[..n], n, self.twcc_send_id, kind);
+                    self.bwe.on_rtp_sent(now, &o.data, seq, n, kind);
                     self.due = earliest(self.due, self.bwe.poll_timeout());
                 }
             }
-            let mut data = o.data;
-            data.clear();
+            let data = o.data;
             if self.spare.len() < 64 {
                 self.spare.push(data);
             }
@@ -480,14 +487,17 @@ impl Media {
                     continue;
                 }
                 self.counters.rtp_sent += 1;
-                let id = self.twcc_send_id;
                 let next = self.twcc_seq.wrapping_add(1);
-                if id.is_some_and(|id| super::bwe::Bwe::restamp(&mut buf[..n], id, next)) {
+                let restamped = self
+                    .twcc_send_id
+                    .is_some_and(|id| super::bwe::Bwe::restamp(&mut buf[..n], id, next));
+                let seq = restamped.then(|| {
                     self.twcc_seq = next;
-                }
+                    next
+                });
                 let n = srtp.outbound.protect_rtp(buf, n).ok()?;
                 let kind = crate::bwe::PacketKind::Retransmission;
-                self.bwe.on_rtp_sent(now, &buf[..n], n, id, kind);
+                self.bwe.on_rtp_sent(now, &buf[..n], seq, n, kind);
                 return Some(n);
             }
         }
