@@ -148,7 +148,7 @@ pub use candidate::{
 pub use config::{AgentConfig, IceTransportPolicy, TurnServer};
 pub use mdns::MdnsMode;
 pub use relay::{Relay, Unwrapped};
-pub use report::{PairCheckState, PairReport};
+pub use report::{CheckFailure, PairCheckState, PairReport};
 
 use std::net::SocketAddr;
 
