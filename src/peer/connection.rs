@@ -706,6 +706,10 @@ impl PeerConnection {
                 }
                 dtls::Event::Closed => {
                     self.traffic.dtls_closed = true;
+                    // Nothing can reach the association any more: without this its timers
+                    // (and a DCEP answer it still owes) keep `poll_timeout` at `now` for ever,
+                    // since `poll_transmit` no longer takes its packets.
+                    self.sctp_started = false;
                     if self.diag.is_some() {
                         failures.push(None);
                     }
