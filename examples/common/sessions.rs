@@ -8,7 +8,9 @@
 //!   `kaon_tokio::Driver`: no socket, thread or task per session.
 //! - At most [`ServeOptions::max_pending`] sessions may be waiting to connect; past that an
 //!   offer gets `503` with `Retry-After` (the seconds until the oldest pending session is due),
-//!   costing the server no certificate and no peer. A session not connected within
+//!   costing the server no certificate and no peer. One client IP may hold at most
+//!   [`ServeOptions::max_pending_per_ip`] of them (past that, `429` with `Retry-After`), so one
+//!   client cannot lock everyone else out. A session not connected within
 //!   [`ServeOptions::connect_timeout`] is reclaimed; one whose peer ends it, or that fails, is
 //!   closed and removed.
 //! - HTTP is `web.rs` (hyper with connection, time and size limits).
@@ -32,8 +34,10 @@ use crate::web;
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// The options after the HTTP address, as the usage line of each example lists them.
-pub const OPTIONS: &str = "[--udp ADDR] [--max-pending N] [--connect-timeout SECS] \
-                           [--max-connections N] [--header-timeout SECS] [--body-timeout SECS]";
+pub const OPTIONS: &str = "[--udp ADDR] [--max-pending N] [--max-pending-per-ip N] \
+                           [--connect-timeout SECS] [--max-connections N] \
+                           [--max-connections-per-ip N] [--header-timeout SECS] \
+                           [--body-timeout SECS]";
 
 /// What `--serve` takes from the command line.
 #[derive(Debug, Clone)]
@@ -42,6 +46,8 @@ pub struct ServeOptions {
     pub udp: Option<SocketAddr>,
     /// Sessions answered and not yet connected, at most.
     pub max_pending: usize,
+    /// Of those, at most this many for one client IP address.
+    pub max_pending_per_ip: usize,
     /// How long a session may take to connect before it is reclaimed.
     pub connect_timeout: Duration,
     /// The HTTP server's limits.
@@ -68,6 +74,8 @@ impl ServeOptions {
                 self.udp = Some(v.parse().map_err(|e| format!("--udp {v:?}: {e}"))?);
             }
             "--max-pending" => self.max_pending = number(value()?)?,
+            "--max-pending-per-ip" => self.max_pending_per_ip = number(value()?)?,
+            "--max-connections-per-ip" => self.http.max_connections_per_ip = number(value()?)?,
             "--connect-timeout" => self.connect_timeout = secs(value()?)?,
             "--max-connections" => self.http.max_connections = number(value()?)?,
             "--header-timeout" => self.http.header_timeout = secs(value()?)?,
@@ -83,6 +91,7 @@ impl Default for ServeOptions {
         Self {
             udp: None,
             max_pending: 100,
+            max_pending_per_ip: 10,
             connect_timeout: Duration::from_secs(15),
             http: web::Limits::default(),
         }
@@ -103,6 +112,8 @@ enum Phase {
 struct Session {
     /// A number for the log.
     n: u64,
+    /// The client that POSTed the offer.
+    ip: IpAddr,
     phase: Phase,
     labels: HashMap<ChannelId, String>,
 }
@@ -113,6 +124,8 @@ struct Session {
 struct Sessions {
     by_id: HashMap<PeerId, Session>,
     pending: usize,
+    /// Pending sessions per client IP (only addresses with one or more).
+    pending_by_ip: HashMap<IpAddr, usize>,
     connected: usize,
     /// (reclaim deadline, peer) of sessions answered, in order.
     connect_due: VecDeque<(Instant, PeerId)>,
@@ -125,17 +138,35 @@ impl Sessions {
     fn set_phase(&mut self, id: PeerId, phase: Phase) -> Option<(u64, Phase)> {
         let s = self.by_id.get_mut(&id)?;
         let old = std::mem::replace(&mut s.phase, phase);
+        let (n, ip) = (s.n, s.ip);
         match old {
-            Phase::Pending => self.pending -= 1,
+            Phase::Pending => self.unreserve(ip),
             Phase::Connected => self.connected -= 1,
             Phase::Closing => {}
         }
         match phase {
-            Phase::Pending => self.pending += 1,
+            Phase::Pending => self.reserve(ip),
             Phase::Connected => self.connected += 1,
             Phase::Closing => {}
         }
-        Some((s.n, old))
+        Some((n, old))
+    }
+
+    /// Counts one more pending session from `ip`.
+    fn reserve(&mut self, ip: IpAddr) {
+        self.pending += 1;
+        *self.pending_by_ip.entry(ip).or_insert(0) += 1;
+    }
+
+    /// One pending session from `ip` is no longer pending.
+    fn unreserve(&mut self, ip: IpAddr) {
+        self.pending -= 1;
+        if let Some(n) = self.pending_by_ip.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.pending_by_ip.remove(&ip);
+            }
+        }
     }
 
     fn forget(&mut self, id: PeerId) -> Option<Session> {
@@ -156,6 +187,8 @@ struct Server {
     udp: SocketAddr,
     /// Offers refused with 503 since the last report.
     refused: AtomicU64,
+    /// Offers refused with 429 (per-IP cap) since the last report.
+    refused_per_ip: AtomicU64,
     http_stats: Arc<web::Stats>,
 }
 
@@ -195,12 +228,14 @@ pub async fn serve(http_addr: &str, opts: ServeOptions, page: &'static str) -> R
         opts,
         udp,
         refused: AtomicU64::new(0),
+        refused_per_ip: AtomicU64::new(0),
         http_stats: Arc::default(),
     });
     println!("open http://{local}/ in a browser on this machine (Ctrl-C to stop)");
     println!(
-        "every session on UDP {udp}; at most {} pending, each reclaimed after {:?}",
-        server.opts.max_pending, server.opts.connect_timeout
+        "every session on UDP {udp}; at most {} pending ({} per client IP), each reclaimed \
+         after {:?}",
+        server.opts.max_pending, server.opts.max_pending_per_ip, server.opts.connect_timeout
     );
 
     tokio::spawn(events(server.clone()));
@@ -250,7 +285,15 @@ async fn route(server: Arc<Server>, req: Request<Bytes>) -> web::Reply {
         (&Method::GET, "/" | "/index.html") => {
             web::reply(StatusCode::OK, "text/html; charset=utf-8", server.page)
         }
-        (&Method::POST, "/offer") => offer(&server, req.body()).await,
+        (&Method::POST, "/offer") => {
+            let ip = req
+                .extensions()
+                .get::<web::ClientAddr>()
+                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| {
+                    c.0.ip().to_canonical()
+                });
+            offer(&server, ip, req.body()).await
+        }
         (_, "/" | "/index.html" | "/offer") => {
             web::text(StatusCode::METHOD_NOT_ALLOWED, "GET / or POST /offer")
         }
@@ -259,10 +302,31 @@ async fn route(server: Arc<Server>, req: Request<Bytes>) -> web::Reply {
 }
 
 /// `POST /offer`: a pending slot, then a peer in the router, then its answer.
-async fn offer(server: &Server, body: &[u8]) -> web::Reply {
+async fn offer(server: &Server, ip: IpAddr, body: &[u8]) -> web::Reply {
     // The slot comes first, so an offer past the cap costs neither a certificate nor a peer.
     let n = {
         let mut s = lock(&server.sessions);
+        let mine = s.pending_by_ip.get(&ip).copied().unwrap_or(0);
+        if mine >= server.opts.max_pending_per_ip {
+            server.refused_per_ip.fetch_add(1, Ordering::Relaxed);
+            // The client's oldest pending session is the next of its slots to free.
+            let now = Instant::now();
+            let wait = s
+                .connect_due
+                .iter()
+                .find(|(_, id)| {
+                    s.by_id
+                        .get(id)
+                        .is_some_and(|x| x.phase == Phase::Pending && x.ip == ip)
+                })
+                .map_or(1, |(due, _)| {
+                    due.saturating_duration_since(now).as_secs() + 1
+                });
+            return web::too_many(
+                wait,
+                format!("{mine} of your sessions are waiting to connect; retry in {wait} s"),
+            );
+        }
         if s.pending >= server.opts.max_pending {
             server.refused.fetch_add(1, Ordering::Relaxed);
             let now = Instant::now();
@@ -282,14 +346,14 @@ async fn offer(server: &Server, body: &[u8]) -> web::Reply {
                 ),
             );
         }
-        s.pending += 1;
+        s.reserve(ip);
         s.next += 1;
         s.next
     };
-    match admit(server, n, body).await {
+    match admit(server, n, ip, body).await {
         Ok(answer) => web::reply(StatusCode::CREATED, "application/sdp", answer),
         Err((status, e)) => {
-            lock(&server.sessions).pending -= 1;
+            lock(&server.sessions).unreserve(ip);
             eprintln!("peer {n}: offer refused ({status}): {e}");
             web::text(status, e)
         }
@@ -300,6 +364,7 @@ async fn offer(server: &Server, body: &[u8]) -> web::Reply {
 async fn admit(
     server: &Server,
     n: u64,
+    ip: IpAddr,
     body: &[u8],
 ) -> std::result::Result<String, (StatusCode, String)> {
     let bad = |e: &dyn std::fmt::Display| (StatusCode::BAD_REQUEST, format!("{e}"));
@@ -343,6 +408,7 @@ async fn admit(
                 id,
                 Session {
                     n,
+                    ip,
                     phase: Phase::Pending,
                     labels: HashMap::new(),
                 },
@@ -546,6 +612,14 @@ async fn janitor(server: Arc<Server>) {
                 if s.forget(id).is_some() {
                     gone.push(id);
                 }
+            }
+            let per_ip = server.refused_per_ip.swap(0, Ordering::Relaxed);
+            if per_ip > 0 {
+                eprintln!(
+                    "http: refused {per_ip} offers with 429 in the last second (a client over \
+                     {} pending sessions)",
+                    server.opts.max_pending_per_ip
+                );
             }
             let refused = server.refused.swap(0, Ordering::Relaxed);
             if refused > 0 {

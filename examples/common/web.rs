@@ -4,6 +4,10 @@
 //! - **Connections**: at most [`Limits::max_connections`] at once, each a tokio task (no thread
 //!   per connection). Past the cap a connection gets a canned `503` with `Retry-After` and is
 //!   closed without its request being read.
+//! - **Per client IP**: at most [`Limits::max_connections_per_ip`] of those from one address,
+//!   so one client cannot take every slot; past it, a canned `429 Too Many Requests` with
+//!   `Retry-After` (RFC 6585 §4). The handler learns the client's address from the request's
+//!   [`ClientAddr`] extension, for limits of its own.
 //! - **Header and idle time**: a request head must arrive whole within
 //!   [`Limits::header_timeout`], counted from the first poll for it, so a client that sends a
 //!   byte now and then (slow loris), or a kept-alive connection that says nothing, is closed
@@ -16,11 +20,13 @@
 //! last call, so a flood makes one line a second, not one line a connection.
 #![allow(dead_code)] // each example uses its part
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -41,6 +47,8 @@ pub type Reply = Response<Full<Bytes>>;
 pub struct Limits {
     /// Connections served at once.
     pub max_connections: usize,
+    /// Connections served at once from one client IP address.
+    pub max_connections_per_ip: usize,
     /// Time to send a whole request head; also how long an idle kept-alive connection lives.
     pub header_timeout: Duration,
     /// Time to send the body once the head is in.
@@ -55,6 +63,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_connections: 256,
+            max_connections_per_ip: 32,
             header_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_secs(10),
             max_header: 16 * 1024,
@@ -70,6 +79,8 @@ pub struct Stats {
     pub accepted: AtomicU64,
     /// Connections refused with 503 because `max_connections` were open.
     pub refused_busy: AtomicU64,
+    /// Connections refused with 429 because `max_connections_per_ip` were open from their IP.
+    pub refused_per_ip: AtomicU64,
     /// `accept()` failures (out of file descriptors, ...).
     pub accept_errors: AtomicU64,
     /// Connections closed because their request head did not arrive in time.
@@ -80,7 +91,7 @@ pub struct Stats {
     pub too_large: AtomicU64,
     /// Connections that ended with another HTTP error (malformed request, reset, ...).
     pub other_errors: AtomicU64,
-    last: std::sync::Mutex<[u64; 7]>,
+    last: std::sync::Mutex<[u64; 8]>,
 }
 
 impl Stats {
@@ -93,6 +104,7 @@ impl Stats {
         let now = [
             &self.accepted,
             &self.refused_busy,
+            &self.refused_per_ip,
             &self.accept_errors,
             &self.header_timeouts,
             &self.body_timeouts,
@@ -110,6 +122,7 @@ impl Stats {
         let names = [
             "accepted",
             "refused (connection cap)",
+            "refused (per-IP connection cap)",
             "accept errors",
             "closed (head too slow)",
             "body too slow",
@@ -151,18 +164,66 @@ pub fn busy(seconds: u64, message: impl Into<String>) -> Reply {
     r
 }
 
+/// `429 Too Many Requests` with `Retry-After: seconds` (RFC 6585 §4): one client asks too much.
+pub fn too_many(seconds: u64, message: impl Into<String>) -> Reply {
+    let mut r = text(StatusCode::TOO_MANY_REQUESTS, message);
+    r.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(seconds));
+    r
+}
+
+/// The client's address, in every request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// Open connections per client IP. A [`PerIpSlot`] holds one and gives it back when dropped.
+#[derive(Debug, Default)]
+struct PerIp(Mutex<HashMap<IpAddr, usize>>);
+
+struct PerIpSlot(Arc<PerIp>, IpAddr);
+
+impl PerIp {
+    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<PerIpSlot> {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(PerIpSlot(self.clone(), ip))
+    }
+}
+
+impl Drop for PerIpSlot {
+    fn drop(&mut self) {
+        let mut m = self.0.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                // The map holds only addresses with open connections: bounded by the cap.
+                m.remove(&self.1);
+            }
+        }
+    }
+}
+
 /// What a connection past the cap gets before it is closed: its request is never read.
 const BUSY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-type: text/plain\r\n\
-content-length: 24\r\nconnection: close\r\n\r\ntoo many connections, retry\n";
+content-length: 28\r\nconnection: close\r\n\r\ntoo many connections, retry\n";
 
 /// Connections past the cap being told so at once, at most; past this they are just closed.
 const REFUSALS: usize = 256;
 
+/// What a connection past its IP's cap gets.
+const TOO_MANY: &[u8] =
+    b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\ncontent-type: text/plain\r\n\
+content-length: 37\r\nconnection: close\r\n\r\ntoo many connections from you, retry\n";
+
 /// Tells a connection past the cap to come back later. Closing a socket with the request unread
 /// makes the kernel send a reset, which can reach the client before the 503 does: so the 503 is
 /// followed by a half close, and what the client sends is read and dropped for up to a second.
-fn refuse(stream: tokio::net::TcpStream, refusals: &Arc<Semaphore>) {
+fn refuse(stream: tokio::net::TcpStream, refusals: &Arc<Semaphore>, response: &'static [u8]) {
     let Ok(permit) = refusals.clone().try_acquire_owned() else {
         return;
     };
@@ -171,7 +232,7 @@ fn refuse(stream: tokio::net::TcpStream, refusals: &Arc<Semaphore>) {
         let mut stream = stream;
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let drain = async {
-            stream.write_all(BUSY).await?;
+            stream.write_all(response).await?;
             stream.shutdown().await?;
             let mut sink = [0u8; 4096];
             while stream.read(&mut sink).await? > 0 {}
@@ -191,9 +252,10 @@ where
     let limits = Arc::new(limits);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let refusals = Arc::new(Semaphore::new(REFUSALS));
+    let per_ip = Arc::new(PerIp::default());
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+        let (stream, client) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Usually EMFILE: report it, and give connections time to end instead of
                 // spinning on accept.
@@ -205,16 +267,25 @@ where
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             Stats::bump(&stats.refused_busy);
-            refuse(stream, &refusals);
+            refuse(stream, &refusals, BUSY);
+            continue;
+        };
+        // An IPv4 client on a dual-stack socket shows as ::ffff:a.b.c.d: count it as a.b.c.d.
+        let ip = client.ip().to_canonical();
+        let Some(slot) = per_ip.take(ip, limits.max_connections_per_ip) else {
+            Stats::bump(&stats.refused_per_ip);
+            refuse(stream, &refusals, TOO_MANY);
             continue;
         };
         Stats::bump(&stats.accepted);
         let (limits, stats, handler) = (limits.clone(), stats.clone(), handler.clone());
         tokio::spawn(async move {
             let _permit = permit;
+            let _slot = slot;
             let service = {
                 let (limits, stats) = (limits.clone(), stats.clone());
-                service_fn(move |req| {
+                service_fn(move |mut req: Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ClientAddr(client));
                     let (limits, stats, handler) = (limits.clone(), stats.clone(), handler.clone());
                     async move { Ok::<_, Infallible>(request(req, &limits, &stats, handler).await) }
                 })

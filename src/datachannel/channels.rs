@@ -27,6 +27,24 @@ pub struct DataChannels {
     /// DCEP ACK, a stream reset, a window update): `poll_timeout` says "now" until
     /// `poll_packet` has drained it, so a driver that follows the contract sends it at once.
     output_due: bool,
+    /// DCEP OPENs refused, and the last one (for diagnostics).
+    refused: u64,
+    last_refusal: Option<(ChannelId, OpenRefusal)>,
+}
+
+/// Why a peer's DATA_CHANNEL_OPEN was refused (its stream is reset, RFC 8832 §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OpenRefusal {
+    /// A channel with that id exists already (both sides picked it: a role or id-parity
+    /// mistake).
+    IdInUse,
+    /// [`Config::max_channels`](super::Config) channels are open.
+    TooManyChannels,
+    /// The label and protocol together exceed [`Config::max_label_bytes`](super::Config).
+    LabelTooLong,
+    /// The DCEP message did not parse.
+    Malformed,
 }
 
 /// Memory held, for tests that check it returns to its baseline.
@@ -51,7 +69,14 @@ impl DataChannels {
             next_id: 0,
             now: None,
             output_due: false,
+            refused: 0,
+            last_refusal: None,
         }
+    }
+
+    /// How many of the peer's DATA_CHANNEL_OPENs were refused, and the last one.
+    pub fn refused_opens(&self) -> (u64, Option<(ChannelId, OpenRefusal)>) {
+        (self.refused, self.last_refusal)
     }
 
     /// Starts the association (WebRTC: both sides do).
@@ -361,10 +386,18 @@ impl DataChannels {
                 let Some(now) = self.now else {
                     return;
                 };
-                let refuse = self.channels.contains_key(&id)
-                    || self.channels.len() >= self.max_channels
-                    || o.label.len() + o.protocol.len() > self.max_label_bytes;
-                if refuse {
+                let refuse = if self.channels.contains_key(&id) {
+                    Some(OpenRefusal::IdInUse)
+                } else if self.channels.len() >= self.max_channels {
+                    Some(OpenRefusal::TooManyChannels)
+                } else if o.label.len() + o.protocol.len() > self.max_label_bytes {
+                    Some(OpenRefusal::LabelTooLong)
+                } else {
+                    None
+                };
+                if let Some(why) = refuse {
+                    self.refused += 1;
+                    self.last_refusal = Some((id, why));
                     // RFC 8832 §6: a stream we cannot take is reset rather than left hanging.
                     if !self.channels.contains_key(&id) {
                         self.assoc.reset_stream(id);
@@ -383,7 +416,10 @@ impl DataChannels {
                 self.channels.insert(id, Channel::new(config, false));
                 self.opened(id, true);
             }
-            Err(_) => {}
+            Err(_) => {
+                self.refused += 1;
+                self.last_refusal = Some((id, OpenRefusal::Malformed));
+            }
         }
     }
 }

@@ -66,7 +66,7 @@ mod channels;
 pub mod dcep;
 
 pub use channel::{ChannelConfig, ChannelId, ChannelState, Reliability};
-pub use channels::{DataChannels, Memory};
+pub use channels::{DataChannels, Memory, OpenRefusal};
 
 use crate::sctp;
 

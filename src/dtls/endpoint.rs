@@ -341,6 +341,12 @@ impl Endpoint {
         self.remote
     }
 
+    /// The peer's certificate (DER) once it has been received, even when it did not match
+    /// the expected fingerprint (so a failure can say what the peer presented).
+    pub fn peer_certificate(&self) -> Option<&[u8]> {
+        self.peer_certificate.as_deref()
+    }
+
     /// Checks the peer's certificate against the expected fingerprints, when both are known.
     pub(crate) fn check_peer_certificate(&mut self) -> Result<(), Error> {
         let Some(cert) = &self.peer_certificate else {

@@ -310,6 +310,7 @@ impl Agent {
             self.list.pairs[i].state = PairState::Failed;
             self.list.pairs[i].valid = false;
             self.list.pairs[i].nominated = false;
+            self.list.pairs[i].failure = Some(super::report::CheckFailure::InterfaceRemoved);
             if self.selected == Some(i) {
                 // Nothing can be sent from a vanished address: move on at the next evaluation.
                 self.selected = None;

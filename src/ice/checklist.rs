@@ -78,6 +78,8 @@ pub(crate) struct Pair {
     pub last_response: Option<Instant>,
     pub last_received: Option<Instant>,
     pub rtt: Option<Duration>,
+    /// Why its last check failed or was answered with an error (for diagnostics).
+    pub failure: Option<super::report::CheckFailure>,
 }
 
 impl Pair {
@@ -258,6 +260,7 @@ impl Checklist {
             last_response: None,
             last_received: None,
             rtt: None,
+            failure: None,
         };
         if self.pairs.len() < max {
             self.pairs.push(pair);

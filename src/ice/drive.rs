@@ -256,6 +256,7 @@ impl Agent {
                 {
                     p.state = PairState::Failed;
                     p.valid = false;
+                    p.failure = Some(super::report::CheckFailure::Timeout);
                 }
             }
             Purpose::Consent { pair } => self.on_consent_timeout(pair, tx.first_sent),

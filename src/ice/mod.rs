@@ -155,7 +155,7 @@ pub use candidate::{
 pub use config::{AgentConfig, IceTransportPolicy, TurnServer};
 pub use mdns::MdnsMode;
 pub use relay::{Relay, Unwrapped};
-pub use report::{PairCheckState, PairReport};
+pub use report::{CheckFailure, PairCheckState, PairReport};
 pub use tcp::{
     ACTIVE_PORT, FRAME_HEADER_LEN, FramingError, IceTcpLink, IceTcpLinkConfig, IceTcpStats,
     MAX_FRAME_PAYLOAD, STREAM_ID_BIT, TcpFramer, write_frame,

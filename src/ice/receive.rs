@@ -10,6 +10,7 @@ use super::candidate::{Candidate, CandidateKind, foundation};
 use super::check::{Purpose, Tx};
 use super::checklist::{AddRemote, Local, PairState};
 use super::relay::Unwrapped;
+use super::report::CheckFailure;
 use crate::Datagram;
 use crate::stun::{Attribute, Class, ErrorCode, Message, Method, is_stun};
 
@@ -422,6 +423,7 @@ impl Agent {
                 } else if !symmetric {
                     if matches!(tx.purpose, Purpose::Check { .. }) {
                         self.fail_pair(pair);
+                        self.list.pairs[pair].failure = Some(CheckFailure::Asymmetric);
                     }
                 } else if msg.class() == Class::ErrorResponse {
                     self.on_error_response(pair, &tx, msg);
@@ -440,6 +442,7 @@ impl Agent {
                 // §7.2.5.1: switch to the role opposite to the one the request claimed (if we
                 // still hold it) and check the pair again.
                 self.stats.role_conflicts += 1;
+                self.list.pairs[pair].failure = Some(CheckFailure::RoleConflict);
                 if self.controlling == tx.controlling {
                     self.set_role(!tx.controlling);
                 }
@@ -449,7 +452,13 @@ impl Agent {
                 self.list.pairs[pair].state = PairState::Waiting;
                 self.list.trigger(pair, false);
             }
-            (_, Purpose::Check { .. }) => self.fail_pair(pair),
+            (code, Purpose::Check { .. }) => {
+                self.fail_pair(pair);
+                self.list.pairs[pair].failure = Some(match code {
+                    Some(ErrorCode::UNAUTHENTICATED) => CheckFailure::Unauthenticated,
+                    c => CheckFailure::ErrorResponse(c.unwrap_or(0)),
+                });
+            }
             _ => {}
         }
     }
@@ -467,6 +476,7 @@ impl Agent {
         let p = &mut self.list.pairs[pair];
         p.last_response = Some(now);
         p.last_received = Some(now);
+        p.failure = None;
         if tx.transmissions == 1 {
             p.rtt = Some(now.saturating_duration_since(tx.first_sent));
         }

@@ -36,6 +36,43 @@ impl PairCheckState {
     }
 }
 
+/// Why a pair's last check failed, or was answered with an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CheckFailure {
+    /// No response after every retransmission: nothing answers at that address (no route, a
+    /// firewall, a stale candidate, or the peer drops our checks for bad credentials).
+    Timeout,
+    /// 487 Role Conflict (RFC 8445 §7.2.5.1): the pair is checked again in the other role.
+    RoleConflict,
+    /// 401 Unauthenticated: the peer does not take our credentials (an old or wrong ufrag or
+    /// password on its side).
+    Unauthenticated,
+    /// Another STUN error response code.
+    ErrorResponse(u16),
+    /// The response came from another address than the check went to (RFC 8445 §7.2.5.2.1).
+    Asymmetric,
+    /// Consent was lost on the pair (RFC 7675 §5.1).
+    ConsentLost,
+    /// Its local interface was removed.
+    InterfaceRemoved,
+}
+
+impl CheckFailure {
+    /// A short human name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::RoleConflict => "487 role conflict",
+            Self::Unauthenticated => "401 unauthenticated",
+            Self::ErrorResponse(_) => "error response",
+            Self::Asymmetric => "asymmetric response",
+            Self::ConsentLost => "consent lost",
+            Self::InterfaceRemoved => "interface removed",
+        }
+    }
+}
+
 /// One candidate pair of the current checklist.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PairReport<'a> {
@@ -55,6 +92,8 @@ pub struct PairReport<'a> {
     pub selected: bool,
     /// The round-trip time of its last check answered without retransmission.
     pub rtt: Option<Duration>,
+    /// Why its last check failed or was answered with an error, if it did.
+    pub failure: Option<CheckFailure>,
 }
 
 impl Agent {
@@ -78,6 +117,7 @@ impl Agent {
                 nominated: p.nominated,
                 selected: self.selected == Some(i),
                 rtt: p.rtt,
+                failure: p.failure,
             }
         })
     }

@@ -156,6 +156,7 @@ impl Agent {
     /// pair with fresh consent if there is one; otherwise the agent has failed.
     pub(crate) fn consent_lost(&mut self, now: Instant, pair: usize) {
         self.fail_pair(pair);
+        self.list.pairs[pair].failure = Some(super::report::CheckFailure::ConsentLost);
         self.list.pairs[pair].nominated = false;
         self.selected = None;
         self.live = Default::default();

@@ -113,6 +113,8 @@ pub struct PeerConnection {
     pub(super) local_offer_media: Option<Vec<Option<super::jsep::SectionMedia>>>,
     /// mDNS names and resolution (see `mdns.rs`); empty unless enabled.
     pub(super) mdns: super::mdns::PeerMdns,
+    /// Diagnostics, when on (see `diag.rs`).
+    pub(super) diag: Option<Box<super::diag::Tracker>>,
 }
 
 impl PeerConnection {
@@ -208,6 +210,7 @@ impl PeerConnection {
             stats: PeerStats::default(),
             traffic: Traffic::default(),
             mdns,
+            diag: config.diagnostics.then(Box::default),
         })
     }
 
@@ -254,7 +257,10 @@ impl PeerConnection {
                 self.pending_end_of_candidates = true;
             } else {
                 // Checked now so the caller hears about a bad line at once.
-                crate::ice::Candidate::parse(c)?;
+                if let Err(e) = crate::ice::Candidate::parse(c) {
+                    self.diagnose_remote_candidate(c, &Err(e.clone()));
+                    return Err(e.into());
+                }
                 self.pending_candidates.push(c.to_string());
             }
             return Ok(());
@@ -262,7 +268,9 @@ impl PeerConnection {
         if eoc {
             self.ice.end_of_remote_candidates();
         } else {
-            self.ice.add_remote_candidate_str(c)?;
+            let r = self.ice.add_remote_candidate_str(c);
+            self.diagnose_remote_candidate(c, &r);
+            r?;
         }
         Ok(())
     }
@@ -549,6 +557,12 @@ impl PeerConnection {
             // Nothing can reach the association any more: its timers stop here.
             self.sctp_started = false;
         }
+        if self.dtls.as_ref().is_some_and(|d| d.is_connected()) {
+            self.diagnose(|_| super::Diagnostic::DtlsAlertSent {
+                level: dtls::AlertLevel::Warning,
+                description: dtls::AlertDescription::CloseNotify,
+            });
+        }
         match &mut self.dtls {
             Some(d) => d.close(),
             None => self.ice.close(),
@@ -632,6 +646,7 @@ impl PeerConnection {
     }
 
     fn dtls_fail(&mut self, e: dtls::Error) {
+        self.diagnose_dtls_failure(&e);
         self.dtls_failed = true;
         self.events.push_back(PeerEvent::DtlsFailed(e));
         self.update_state();
@@ -642,6 +657,7 @@ impl PeerConnection {
     /// agent already announces host candidates then (added by `add_local_address`), and nothing
     /// that needs a time (a selected pair, DTLS) can have happened yet.
     pub(super) fn pump(&mut self, now: Option<Instant>) {
+        self.observe_diagnostics();
         while let Some(e) = self.ice.poll_event() {
             match e {
                 IceEvent::LocalCandidate(c) => {
@@ -649,6 +665,9 @@ impl PeerConnection {
                     // A rebuilt (controlled) agent announces the same candidates again.
                     if !self.local_candidates.contains(&line) {
                         self.local_candidates.push(line.clone());
+                        self.diagnose(|_| super::Diagnostic::CandidateGathered {
+                            candidate: line.clone(),
+                        });
                         self.events.push_back(PeerEvent::LocalCandidate(line));
                     }
                 }
@@ -666,6 +685,10 @@ impl PeerConnection {
                 }
                 IceEvent::SelectedPairChanged { local, remote } => {
                     self.traffic.selected_pair_changes += 1;
+                    self.diagnose(|_| super::Diagnostic::SelectedPairChanged {
+                        local: local.to_string(),
+                        remote: remote.to_string(),
+                    });
                     self.events
                         .push_back(PeerEvent::SelectedCandidatePairChanged {
                             local: local.to_string(),
@@ -681,6 +704,7 @@ impl PeerConnection {
         let (Some(now), Some(dtls)) = (now, &mut self.dtls) else {
             return;
         };
+        let mut failures = Vec::new();
         while let Some(e) = dtls.poll_event() {
             match e {
                 dtls::Event::Connected(c) => {
@@ -702,14 +726,33 @@ impl PeerConnection {
                 }
                 dtls::Event::Closed => {
                     self.traffic.dtls_closed = true;
+                    // Nothing can reach the association any more: without this its timers
+                    // (and a DCEP answer it still owes) keep `poll_timeout` at `now` for ever,
+                    // since `poll_transmit` no longer takes its packets.
+                    self.sctp_started = false;
+                    if self.diag.is_some() {
+                        failures.push(None);
+                    }
                     // W3C webrtc-pc §4.3.3 counts a closed DTLS transport with the connected
                     // ones: the aggregate state does not fall back to connecting.
                     self.events.push_back(PeerEvent::DtlsClosed);
                 }
                 dtls::Event::Failed(e) => {
                     self.dtls_failed = true;
+                    if self.diag.is_some() {
+                        failures.push(Some(e.clone()));
+                    }
                     self.events.push_back(PeerEvent::DtlsFailed(e));
                 }
+            }
+        }
+        for f in failures {
+            match f {
+                Some(e) => self.diagnose_dtls_failure(&e),
+                None => self.diagnose(|_| super::Diagnostic::DtlsAlertReceived {
+                    level: dtls::AlertLevel::Warning,
+                    description: dtls::AlertDescription::CloseNotify,
+                }),
             }
         }
         if self.dtls_connected {
@@ -836,7 +879,10 @@ impl PeerConnection {
                 self.traffic.channels.remove(&id);
                 PeerEvent::DataChannelClosed(id)
             }
-            datachannel::Event::Closed(_) => PeerEvent::SctpClosed,
+            datachannel::Event::Closed(reason) => {
+                self.diagnose(|_| super::Diagnostic::SctpClosed(reason));
+                PeerEvent::SctpClosed
+            }
         }
     }
 }

@@ -83,6 +83,7 @@
 
 mod connection;
 mod demux;
+mod diag;
 #[cfg(fuzzing)]
 pub mod fuzzing;
 pub mod jsep;
@@ -95,6 +96,7 @@ pub mod stats;
 pub use crate::sdp::Direction;
 pub use connection::PeerConnection;
 pub use demux::PacketKind;
+pub use diag::Diagnostic;
 pub use jsep::{
     Codec, DEFAULT_MAX_MESSAGE_SIZE, MLine, MediaEngine, Mid, NegotiatedCodec, RemoteSummary,
     SCTP_PORT, SdpType, TrackKind,
@@ -162,6 +164,10 @@ pub struct PeerConfig {
     pub min_bitrate: u64,
     /// The estimate never goes above this, in bits per second.
     pub max_bitrate: u64,
+    /// Report what the layers do as [`PeerEvent::Diagnostic`] events (pairs tried and why
+    /// their checks failed, DTLS alerts, why SCTP ended...; see [`Diagnostic`]). Off by
+    /// default, and then free.
+    pub diagnostics: bool,
 }
 
 impl Default for PeerConfig {
@@ -181,6 +187,7 @@ impl Default for PeerConfig {
             start_bitrate: 300_000,
             min_bitrate: 30_000,
             max_bitrate: 10_000_000,
+            diagnostics: false,
         }
     }
 }
@@ -367,6 +374,8 @@ pub enum PeerEvent {
         /// What changed it.
         reason: crate::bwe::Reason,
     },
+    /// What the stack did and why, when [`PeerConfig::diagnostics`] is on.
+    Diagnostic(Diagnostic),
 }
 
 /// Counters, for tests and diagnostics.

@@ -325,7 +325,11 @@ impl PeerConnection {
             .chain(std::mem::take(&mut self.pending_candidates).iter())
         {
             // One bad candidate does not spoil the description (RFC 8839 §5.1: ignore it).
-            if self.ice.add_remote_candidate_str(c).is_err() {
+            let r = self.ice.add_remote_candidate_str(c);
+            if self.diag.is_some() {
+                self.diagnose_remote_candidate(c, &r);
+            }
+            if r.is_err() {
                 self.stats.candidates_ignored += 1;
             }
         }

@@ -33,6 +33,24 @@ struct Frag {
     payload: Bytes,
 }
 
+/// A DATA message whose fragments have so far arrived in TSN order: they are appended to one
+/// buffer as they come, so the message is copied once, from the packets, and never
+/// concatenated. Anything out of order spills it back into `frags` (see `spill`).
+#[derive(Debug)]
+struct Open {
+    /// The TSN of its first fragment.
+    start: u64,
+    /// The TSN that continues it.
+    next: u64,
+    stream: u16,
+    ssn: u16,
+    ppid: u32,
+    unordered: bool,
+    data: BytesMut,
+    /// Fragments appended, for the accounting (each costs `OVERHEAD` like a held fragment).
+    count: usize,
+}
+
 #[derive(Debug, Default)]
 struct Partial {
     frags: BTreeMap<u32, Bytes>,
@@ -62,6 +80,11 @@ impl Default for InStream {
 pub(crate) struct Reassembly {
     frags: BTreeMap<u64, Frag>,
     runs: BTreeMap<u64, u64>,
+    /// The message being received in order, if any (DATA only).
+    open: Option<Open>,
+    /// The size of the last message delivered through `open`: the next one is likely the same
+    /// (a bulk transfer sends one size), so its buffer starts that big and never grows.
+    size_hint: usize,
     partials: BTreeMap<(u16, bool, u32), Partial>,
     streams: BTreeMap<u16, InStream>,
     bytes: usize,
@@ -91,20 +114,111 @@ impl Reassembly {
     }
 
     /// Takes one new chunk (its TSN already recorded as new) and delivers whatever completes.
-    pub(crate) fn insert(
-        &mut self,
-        tsn: u64,
-        d: &Data<'_>,
-        payload: Bytes,
-        out: &mut VecDeque<Message>,
-    ) {
+    /// Its payload is copied once: a whole message into a buffer of its own, a fragment
+    /// that continues the message being received in order straight onto it.
+    pub(crate) fn insert(&mut self, tsn: u64, d: &Data<'_>, out: &mut VecDeque<Message>) {
         if d.begin && d.end {
+            let payload = Bytes::copy_from_slice(d.payload);
             self.complete(d.stream, d.unordered, d.ssn_or_mid, d.ppid, payload, out);
         } else if self.interleaved {
-            self.insert_fsn(d, payload, out);
-        } else {
-            self.insert_tsn(tsn, d, payload, out);
+            self.insert_fsn(d, Bytes::copy_from_slice(d.payload), out);
+        } else if !self.stream_in_order(tsn, d, out) {
+            self.insert_tsn(tsn, d, Bytes::copy_from_slice(d.payload), out);
         }
+    }
+
+    /// The in-order case of DATA fragments (RFC 9260 §6.9: a message's fragments carry
+    /// consecutive TSNs): a first fragment opens a buffer, the next TSN of the same message
+    /// goes onto it, the last one delivers it. Returns `false`, having spilled the open message
+    /// if it no longer fits, for anything else, which `insert_tsn` then takes.
+    fn stream_in_order(&mut self, tsn: u64, d: &Data<'_>, out: &mut VecDeque<Message>) -> bool {
+        let continues = self.open.as_ref().is_some_and(|o| {
+            o.next == tsn
+                && !d.begin
+                && o.stream == d.stream
+                && o.unordered == d.unordered
+                && (o.unordered || o.ssn == d.ssn_or_mid as u16)
+        });
+        if continues {
+            self.bytes += cost(d.payload.len());
+            let Some(o) = self.open.as_mut() else {
+                return false;
+            };
+            o.data.extend_from_slice(d.payload);
+            o.count += 1;
+            o.next += 1;
+            if d.end {
+                let Some(o) = self.open.take() else {
+                    return false;
+                };
+                self.bytes -= o.data.len() + o.count * OVERHEAD;
+                self.size_hint = o.data.len();
+                // A small message after a large one would keep the large buffer alive in the
+                // application's hands: past twice its size, it gets a buffer of its own.
+                let data = if o.data.capacity() > 2 * o.data.len() + 4096 {
+                    Bytes::copy_from_slice(&o.data)
+                } else {
+                    o.data.freeze()
+                };
+                self.complete(o.stream, o.unordered, u32::from(o.ssn), o.ppid, data, out);
+            }
+            return true;
+        }
+        self.spill();
+        // A first fragment opens a new buffer when no other fragment is held (so that, while
+        // it is open, every fragment held is in it and `spill` needs no merging). It is sized
+        // like the last message, or for a few fragments, and grows by doubling beyond that.
+        if !d.begin || !self.frags.is_empty() {
+            return false;
+        }
+        let mut data = BytesMut::with_capacity(self.size_hint.max(d.payload.len() * 4));
+        data.extend_from_slice(d.payload);
+        self.bytes += cost(d.payload.len());
+        self.open = Some(Open {
+            start: tsn,
+            next: tsn + 1,
+            stream: d.stream,
+            ssn: d.ssn_or_mid as u16,
+            ppid: d.ppid,
+            unordered: d.unordered,
+            data,
+            count: 1,
+        });
+        true
+    }
+
+    /// Puts the open message back among the fragments, as a run from its first TSN: its bytes
+    /// as the first fragment, empty ones for the TSNs appended since, so `insert_tsn` and
+    /// `forward` see what they would have seen without it. The accounting is unchanged.
+    fn spill(&mut self) {
+        let Some(Open {
+            start,
+            next,
+            stream,
+            ssn,
+            ppid,
+            unordered,
+            data,
+            ..
+        }) = self.open.take()
+        else {
+            return;
+        };
+        let last = next - 1;
+        let frag = |payload: Bytes, begin: bool| Frag {
+            stream,
+            ssn,
+            ppid,
+            unordered,
+            begin,
+            end: false,
+            payload,
+        };
+        for t in start + 1..=last {
+            self.frags.insert(t, frag(Bytes::new(), false));
+        }
+        self.frags.insert(start, frag(data.freeze(), true));
+        self.runs.insert(start, last);
     }
 
     fn insert_tsn(&mut self, tsn: u64, d: &Data<'_>, payload: Bytes, out: &mut VecDeque<Message>) {
@@ -293,6 +407,7 @@ impl Reassembly {
         skipped: &[SkippedStream],
         out: &mut VecDeque<Message>,
     ) {
+        self.spill();
         let kept = self.frags.split_off(&(new_cum + 1));
         for f in std::mem::replace(&mut self.frags, kept).into_values() {
             self.bytes -= cost(f.payload.len());

@@ -64,7 +64,7 @@ fn feed(r: &mut Reassembly, c: &Chunk, out: &mut VecDeque<Message>) {
         immediate: false,
         payload: &c.payload,
     };
-    r.insert(c.tsn, &d, Bytes::copy_from_slice(&c.payload), out);
+    r.insert(c.tsn, &d, out);
 }
 
 fn arb_msgs() -> impl Strategy<Value = Vec<(u16, bool, Vec<u8>)>> {
@@ -175,4 +175,55 @@ fn reset_frees_waiting_messages() {
     assert!(r.bytes() > 0 && r.stream_count() == 1);
     r.reset_streams(&[4]);
     assert_eq!((r.bytes(), r.stream_count()), (0, 0));
+}
+
+#[test]
+fn in_order_fragments_go_onto_one_buffer_sized_like_the_last_message() {
+    let body: Vec<u8> = (0..=255).cycle().take(5000).collect();
+    let msgs = vec![(0, false, body.clone()), (0, false, body.clone())];
+    let chunks = fragment(&msgs, 1000, false);
+    let mut r = Reassembly::new(false);
+    let mut out = VecDeque::new();
+    for (i, c) in chunks.iter().enumerate() {
+        feed(&mut r, c, &mut out);
+        if !c.end {
+            let o = r
+                .open
+                .as_ref()
+                .expect("an in-order fragment goes onto the open buffer");
+            assert!(r.frags.is_empty(), "nothing held apart at chunk {i}");
+            if i >= 5 {
+                // The second message's buffer is sized from the first: it never grows.
+                assert!(o.data.capacity() >= body.len());
+            }
+        }
+    }
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|m| m.data.as_ref() == &body[..]));
+    assert_eq!(r.bytes(), 0);
+    assert!(r.open.is_none());
+}
+
+#[test]
+fn a_fragment_out_of_order_spills_the_open_message_and_it_still_completes() {
+    let body: Vec<u8> = (0..40).collect();
+    let chunks = fragment(&[(0, false, body.clone())], 10, false);
+    // TSNs 100..=103: the first two in order, then the last, then the third.
+    let mut r = Reassembly::new(false);
+    let mut out = VecDeque::new();
+    feed(&mut r, &chunks[0], &mut out);
+    feed(&mut r, &chunks[1], &mut out);
+    assert!(r.open.is_some());
+    let held = r.bytes();
+    feed(&mut r, &chunks[3], &mut out);
+    assert!(r.open.is_none(), "spilled");
+    assert_eq!(
+        r.bytes(),
+        held + cost(10),
+        "the accounting is unchanged by the spill"
+    );
+    feed(&mut r, &chunks[2], &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].data.as_ref(), &body[..]);
+    assert_eq!(r.bytes(), 0);
 }

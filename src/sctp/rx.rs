@@ -5,7 +5,6 @@ use super::association::{Association, CloseReason, State};
 use super::chunk::{Data, ForwardTsn, cause};
 use super::recv::{Arrival, Forward};
 use super::timer::Timer;
-use bytes::Bytes;
 use std::time::Instant;
 
 /// How long a run of duplicate-only DATA packets must last before it counts as a stall (see
@@ -60,8 +59,7 @@ impl Association {
                 self.queue_error(cause::INVALID_STREAM, &info);
             }
         } else {
-            let payload = Bytes::copy_from_slice(d.payload);
-            self.reasm.insert(tsn, d, payload, &mut self.delivered);
+            self.reasm.insert(tsn, d, &mut self.delivered);
             self.flush_delivered();
         }
         // RFC 9260 §6.7: out-of-order arrival (or a hole filled) is acknowledged at once.

@@ -152,7 +152,10 @@ impl<G: Glue> Protocol for Dispatch<G> {
                 // Leave the rest in the association: its receive window slows the peer down.
                 return None;
             }
-            match self.pc.poll_event()? {
+            let e = self.pc.poll_event()?;
+            #[cfg(feature = "log")]
+            crate::logging::peer_event(&e);
+            match e {
                 PeerEvent::Message {
                     channel,
                     data,

@@ -33,6 +33,8 @@
 mod dispatch;
 mod engine;
 mod inbox;
+#[cfg(feature = "log")]
+pub mod logging;
 
 pub use dispatch::{
     ChannelState, DEFAULT_HIGH_WATER_MARK, Dispatch, Glue, INBOX_LIMIT, InboxBudget, Message,

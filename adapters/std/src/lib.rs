@@ -282,7 +282,13 @@ fn read_loop<P>(
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) => {}
             // ICMP errors (port unreachable) surface as receive errors on some systems.
-            Err(_) => {}
+            Err(_e) =>
+            {
+                #[cfg(feature = "log")]
+                if let Ok(local) = socket.local_addr() {
+                    kaon_adapter_common::logging::receive_error(local, &_e);
+                }
+            }
         }
     }
 }
@@ -297,7 +303,10 @@ fn drive<P: Protocol>(
         let now = Instant::now();
         engine.handle_timeout(now);
         while let Some(t) = engine.poll_transmit(now) {
-            let _ = sockets[t.socket].send_to(t.contents, t.destination);
+            if let Err(_e) = sockets[t.socket].send_to(t.contents, t.destination) {
+                #[cfg(feature = "log")]
+                kaon_adapter_common::logging::send_error(t.destination, &_e);
+            }
         }
         while let Some(e) = engine.poll_event() {
             let _ = events.send(e);

@@ -249,11 +249,15 @@ impl PeerConnection {
     }
 
     fn start(
-        config: PeerConfig,
+        #[allow(unused_mut)] mut config: PeerConfig,
         sockets: Vec<UdpSocket>,
         tls: TurnTls,
         udp_candidates: bool,
     ) -> io::Result<Self> {
+        #[cfg(feature = "log")]
+        if kaon_adapter_common::logging::wants_diagnostics() {
+            config.diagnostics = true;
+        }
         let streams = TurnStreams::from_ice_servers(&config.ice_servers, tls);
         let mdns = config.mdns.enabled();
         let mut pc = kaon::peer::PeerConnection::new(config).map_err(io::Error::other)?;

@@ -271,11 +271,21 @@ async fn read_loop(
     let mut buf = vec![0; BUF_SIZE];
     loop {
         // Receive errors (ICMP port unreachable on some systems) are not fatal for UDP.
-        if let Ok((len, from)) = socket.recv_from(&mut buf).await
-            && inbox.push(index, from, &buf[..len]) == Push::Wake
-        {
-            // A permit is kept if the driver is not waiting yet: the wake-up is not lost.
-            wake.notify_one();
+        match socket.recv_from(&mut buf).await {
+            Ok((len, from)) => {
+                if inbox.push(index, from, &buf[..len]) == Push::Wake {
+                    // A permit is kept if the driver is not waiting yet: the wake-up is not
+                    // lost.
+                    wake.notify_one();
+                }
+            }
+            Err(_e) =>
+            {
+                #[cfg(feature = "log")]
+                if let Ok(local) = socket.local_addr() {
+                    kaon_adapter_common::logging::receive_error(local, &_e);
+                }
+            }
         }
     }
 }
@@ -298,7 +308,10 @@ async fn drive<P: Protocol>(
         let now = Instant::now().into_std();
         engine.handle_timeout(now);
         while let Some(t) = engine.poll_transmit(now) {
-            let _ = sockets[t.socket].send_to(t.contents, t.destination).await;
+            if let Err(_e) = sockets[t.socket].send_to(t.contents, t.destination).await {
+                #[cfg(feature = "log")]
+                kaon_adapter_common::logging::send_error(t.destination, &_e);
+            }
         }
         while let Some(e) = engine.poll_event() {
             let _ = events.send(e);

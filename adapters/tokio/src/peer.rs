@@ -203,10 +203,14 @@ impl PeerConnection {
     /// Like [`new`](Self::new), with the roots a `turns:` server's certificate is checked
     /// against (TURN over TCP and TLS run in [`crate::turn_stream`]).
     pub fn with_turn_tls(
-        config: PeerConfig,
+        #[allow(unused_mut)] mut config: PeerConfig,
         sockets: Vec<UdpSocket>,
         tls: TurnTls,
     ) -> io::Result<Self> {
+        #[cfg(feature = "log")]
+        if kaon_adapter_common::logging::wants_diagnostics() {
+            config.diagnostics = true;
+        }
         let streams = TurnStreams::from_ice_servers(&config.ice_servers, tls);
         let mdns = config.mdns.enabled();
         let mut pc = kaon::peer::PeerConnection::new(config).map_err(io::Error::other)?;
