@@ -45,7 +45,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hyper::{Method, Request, StatusCode};
 use kaon::datachannel::ChannelConfig;
-use kaon::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, PeerId, Router, SdpType};
+use kaon::peer::{
+    ConnectionState, IceCandidate, PeerConfig, PeerConnection, PeerEvent, PeerId, Router, SdpType,
+};
 use kaon::sdp::SessionDescription;
 use kaon_tokio::Driver;
 use tokio::sync::watch;
@@ -424,8 +426,10 @@ async fn remote_candidate(server: &Server, s: &Session, body: &[u8]) -> web::Rep
     let (id, n, shown) = (s.id, s.n, line.clone());
     let added = server
         .driver
-        .call(move |router, _| match router.get_mut(id) {
-            Some(mut pc) => pc.add_ice_candidate(&line).map_err(|e| e.to_string()),
+        .call(move |router, now| match router.get_mut(id) {
+            Some(mut pc) => pc
+                .add_ice_candidate(now, &IceCandidate::from_line(&line))
+                .map_err(|e| e.to_string()),
             None => Err("the session has ended".to_string()),
         })
         .await;
@@ -485,7 +489,7 @@ async fn events(server: Arc<Server>) {
         match e {
             PeerEvent::LocalCandidate(c) => {
                 println!("session {n}: local {c}");
-                lock(&s.trickle).candidates.push(c);
+                lock(&s.trickle).candidates.push(c.candidate);
                 s.changed.send_modify(|v| *v += 1);
             }
             PeerEvent::GatheringComplete => {
@@ -685,7 +689,7 @@ async fn connect(url: &str, udp: &[SocketAddr], messages: usize) -> Result<()> {
         match e {
             PeerEvent::LocalCandidate(c) => {
                 println!("local {c}");
-                patch(&session_url, c).await?;
+                patch(&session_url, c.candidate).await?;
             }
             PeerEvent::GatheringComplete => {
                 println!("local end-of-candidates");
@@ -790,7 +794,10 @@ async fn fetch_candidates(session_url: String, driver: Arc<Driver<PeerConnection
             }
             println!("remote {line}");
             let l = line.to_string();
-            match driver.call(move |pc, _| pc.add_ice_candidate(&l)).await {
+            match driver
+                .call(move |pc, now| pc.add_ice_candidate(now, &IceCandidate::from_line(&l)))
+                .await
+            {
                 Some(Ok(())) => {}
                 Some(Err(e)) => eprintln!("remote candidate {line:?} refused: {e}"),
                 None => return,

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use kaon::Protocol;
 use kaon::datachannel::ChannelConfig;
 use kaon::ice::IceState;
-use kaon::peer::{ConnectionState, MdnsOptions, PeerConfig, PeerConnection, PeerEvent, SdpType};
+use kaon::peer::{
+    ConnectionState, IceCandidate, MdnsOptions, PeerConfig, PeerConnection, PeerEvent, SdpType,
+};
 use kaon::sdp::SessionDescription;
 use kaon::sim::{EndpointId, LinkConfig, Sim};
 
@@ -205,7 +207,10 @@ fn name_that_never_resolves_is_dropped_and_ice_fails_cleanly() {
     assert_ne!(pc(&mut sim, a).ice_connection_state(), IceState::Connected);
     // With the peer's end-of-candidates and nothing pending, ICE gives up once the peer has
     // been quiet for the end-of-candidates timeout.
-    pc(&mut sim, a).add_ice_candidate("").unwrap();
+    let now = sim.now();
+    pc(&mut sim, a)
+        .add_ice_candidate(now, &IceCandidate::end_of_candidates())
+        .unwrap();
     let failed = sim
         .run_until_cond(t0 + 20 * SEC, |s| {
             s.endpoint::<PeerConnection>(a).connection_state() == ConnectionState::Failed

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use kaon::datachannel::ChannelConfig;
 use kaon::dtls::Identity;
-use kaon::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, SdpType};
+use kaon::peer::{ConnectionState, IceCandidate, PeerConfig, PeerConnection, PeerEvent, SdpType};
 use kaon::sdp::SessionDescription;
 use kaon::{Datagram, Protocol};
 
@@ -299,12 +299,14 @@ fn ice_failure_fails_the_connection() {
     a.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     b.set_remote_description(SdpType::Offer, offer).unwrap();
-    b.add_ice_candidate("a=end-of-candidates").unwrap();
+    b.add_ice_candidate(now, &IceCandidate::from_line("a=end-of-candidates"))
+        .unwrap();
     let answer = without_candidates(b.create_answer().unwrap());
     b.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     a.set_remote_description(SdpType::Answer, answer).unwrap();
-    a.add_ice_candidate("").unwrap();
+    a.add_ice_candidate(now, &IceCandidate::end_of_candidates())
+        .unwrap();
     // Drop the candidate events: nothing is trickled.
     let mut p = Pair {
         a,

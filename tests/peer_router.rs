@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use kaon::datachannel::ChannelConfig;
 use kaon::dtls::Identity;
-use kaon::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, PeerId, Router, SdpType};
+use kaon::peer::{
+    ConnectionState, IceCandidate, PeerConfig, PeerConnection, PeerEvent, PeerId, Router, SdpType,
+};
 use kaon::sdp::SessionDescription;
 use kaon::{Datagram, Protocol};
 use proptest::prelude::*;
@@ -406,7 +408,7 @@ fn a_spoofed_datagram_cannot_steal_a_route() {
     net.router
         .get_mut(pb)
         .unwrap()
-        .add_ice_candidate(&line)
+        .add_ice_candidate(Instant::now(), &IceCandidate::from_line(&line))
         .unwrap();
     let conflicts = before.route_conflicts;
     net.run(Duration::from_secs(3), |_| false);
@@ -439,7 +441,7 @@ fn a_stun_response_reaches_the_peer_whose_request_it_answers() {
     net.router
         .get_mut(pb)
         .unwrap()
-        .add_ice_candidate(&line)
+        .add_ice_candidate(Instant::now(), &IceCandidate::from_line(&line))
         .unwrap();
     // Drive the router alone (the clients hear nothing) until B checks A's address.
     let mut buf = vec![0u8; 2048];

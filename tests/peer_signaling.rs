@@ -4,7 +4,9 @@
 use std::time::Instant;
 
 use kaon::datachannel::ChannelConfig;
-use kaon::peer::{Error, PeerConfig, PeerConnection, RemoteSummary, SdpType, SignalingState};
+use kaon::peer::{
+    Error, IceCandidate, PeerConfig, PeerConnection, RemoteSummary, SdpType, SignalingState,
+};
 use kaon::sdp::{SessionDescription, Setup};
 
 fn peer(seed: u64) -> PeerConnection {
@@ -245,12 +247,18 @@ fn signalling_states_follow_jsep() {
     assert_eq!(b.signaling_state(), SignalingState::Stable);
     // Candidates before any remote description have nowhere to go.
     assert_eq!(
-        peer(3).add_ice_candidate("candidate:1 1 udp 2130706431 192.0.2.9 5000 typ host"),
+        peer(3).add_ice_candidate(
+            Instant::now(),
+            &IceCandidate::from_line("candidate:1 1 udp 2130706431 192.0.2.9 5000 typ host")
+        ),
         Err(Error::NoRemoteDescription)
     );
     // A malformed trickled candidate is an ICE error.
     assert!(matches!(
-        a.add_ice_candidate("candidate:garbage"),
+        a.add_ice_candidate(
+            Instant::now(),
+            &IceCandidate::from_line("candidate:garbage")
+        ),
         Err(Error::Ice(_))
     ));
 }
@@ -271,8 +279,11 @@ fn rollback_undoes_a_local_or_a_remote_offer() {
     let mut b = peer(2);
     let offer = peer(3).create_offer().unwrap();
     b.set_remote_description(SdpType::Offer, offer).unwrap();
-    b.add_ice_candidate("candidate:1 1 udp 2130706431 192.0.2.3 5000 typ host")
-        .unwrap();
+    b.add_ice_candidate(
+        Instant::now(),
+        &IceCandidate::from_line("candidate:1 1 udp 2130706431 192.0.2.3 5000 typ host"),
+    )
+    .unwrap();
     b.set_remote_description(
         SdpType::Rollback,
         SessionDescription::parse(&offer_text()).unwrap(),

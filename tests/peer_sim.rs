@@ -4,7 +4,7 @@
 mod peer_support;
 
 use kaon::datachannel::ChannelConfig;
-use kaon::peer::{ConnectionState, PeerEvent, SdpType};
+use kaon::peer::{ConnectionState, IceCandidate, PeerEvent, SdpType};
 use kaon::sdp::SessionDescription;
 use peer_support::{MS, Pair, SEC, connect};
 
@@ -410,7 +410,10 @@ fn unresolvable_mdns_names_and_no_checks_fail_after_the_quiet_timeout() {
     p.pc(false)
         .set_remote_description(SdpType::Offer, SessionDescription::parse(&hidden).unwrap())
         .unwrap();
-    p.pc(false).add_ice_candidate("").unwrap();
+    let now = p.now();
+    p.pc(false)
+        .add_ice_candidate(now, &IceCandidate::end_of_candidates())
+        .unwrap();
     let answer = p.pc(false).create_answer().unwrap();
     p.pc(false)
         .set_local_description(SdpType::Answer, answer)

@@ -81,6 +81,7 @@
 //! RFCs: 8829 (JSEP), 7983 (demultiplexing), 8831 and 8832 (data channels, DCEP), 8842 (DTLS in
 //! SDP), 8841 (SCTP in SDP), 8839 (ICE in SDP), 8445 (ICE), 6347 (DTLS 1.2), 9260 (SCTP).
 
+mod candidate;
 mod connection;
 mod demux;
 #[cfg(fuzzing)]
@@ -93,6 +94,7 @@ mod signaling;
 pub mod stats;
 
 pub use crate::sdp::Direction;
+pub use candidate::{CandidateJsonError, IceCandidate, MAX_CANDIDATE_JSON_LEN};
 pub use connection::PeerConnection;
 pub use demux::PacketKind;
 pub use jsep::{
@@ -269,8 +271,11 @@ pub enum ConnectionState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PeerEvent {
-    /// A local candidate to trickle to the peer (`candidate:...`).
-    LocalCandidate(String),
+    /// A local candidate to trickle to the peer: its `candidate:...` line, the first
+    /// bundled section of the session as known when the event is polled (`sdp_mid` and
+    /// `sdp_mline_index`; only `sdp_mline_index: 0` before any description names one) and our
+    /// ICE username fragment. Send [`IceCandidate::to_json`] to a browser.
+    LocalCandidate(IceCandidate),
     /// Every local candidate has been announced: send `a=end-of-candidates`.
     GatheringComplete,
     /// The ICE state changed.
@@ -415,6 +420,10 @@ pub enum Error {
     /// A candidate came before any remote description.
     #[error("no remote description")]
     NoRemoteDescription,
+    /// A trickled candidate names a section (`sdp_mid` or `sdp_mline_index`) that neither
+    /// description has (W3C `addIceCandidate`: OperationError).
+    #[error("the candidate names no section of the session")]
+    NoSuchSection,
     /// A later offer or answer changes what must stay for the life of the connection in this
     /// release: the certificate, the DTLS role, the mid or the SCTP port (any of these means a
     /// new DTLS association, RFC 8842 §5.5). ICE restarts and new candidates are fine.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use kaon::datachannel::ChannelConfig;
 use kaon::datachannel::ChannelId;
 use kaon::ice::AgentConfig;
-use kaon::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, SdpType};
+use kaon::peer::{ConnectionState, IceCandidate, PeerConfig, PeerConnection, PeerEvent, SdpType};
 use kaon::sdp::SessionDescription;
 use kaon::sim::{EndpointId, InterfaceId, LinkConfig, NatConfig, NetworkId, Sim};
 use kaon::stun::{Server, ServerConfig};
@@ -181,10 +181,13 @@ impl Pair {
                 if self.trickle {
                     match &e {
                         PeerEvent::LocalCandidate(c) => {
-                            let _ = self.pc(!a_side).add_ice_candidate(c);
+                            let now = self.now();
+                            let _ = self.pc(!a_side).add_ice_candidate(now, c);
                         }
                         PeerEvent::GatheringComplete => {
-                            let _ = self.pc(!a_side).add_ice_candidate("");
+                            let now = self.now();
+                            let end = IceCandidate::end_of_candidates();
+                            let _ = self.pc(!a_side).add_ice_candidate(now, &end);
                         }
                         _ => {}
                     }

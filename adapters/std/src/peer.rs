@@ -302,10 +302,10 @@ impl PeerConnection {
         self.try_call(move |pc, _| pc.set_remote_description(kind, sdp))
     }
 
-    /// [`kaon::peer::PeerConnection::add_ice_candidate`].
-    pub fn add_ice_candidate(&self, candidate: &str) -> Result<(), Error> {
-        let candidate = candidate.to_string();
-        self.try_call(move |pc, _| pc.add_ice_candidate(&candidate))
+    /// [`kaon::peer::PeerConnection::add_ice_candidate`] (a bare line converts with
+    /// [`IceCandidate::from_line`](kaon::peer::IceCandidate::from_line)).
+    pub fn add_ice_candidate(&self, candidate: kaon::peer::IceCandidate) -> Result<(), Error> {
+        self.try_call(move |pc, now| pc.add_ice_candidate(now, &candidate))
     }
 
     /// [`kaon::peer::PeerConnection::get_stats`], taken on the driver thread now.

@@ -286,10 +286,13 @@ impl PeerConnection {
             .await
     }
 
-    /// [`kaon::peer::PeerConnection::add_ice_candidate`].
-    pub async fn add_ice_candidate(&self, candidate: &str) -> Result<(), Error> {
-        let candidate = candidate.to_string();
-        self.try_call(move |pc, _| pc.add_ice_candidate(&candidate))
+    /// [`kaon::peer::PeerConnection::add_ice_candidate`] (a bare line converts with
+    /// [`IceCandidate::from_line`](kaon::peer::IceCandidate::from_line)).
+    pub async fn add_ice_candidate(
+        &self,
+        candidate: kaon::peer::IceCandidate,
+    ) -> Result<(), Error> {
+        self.try_call(move |pc, now| pc.add_ice_candidate(now, &candidate))
             .await
     }
 
