@@ -350,7 +350,9 @@ async fn offer(server: &Arc<Server>, body: &[u8]) -> web::Reply {
         let mut pc = PeerConnection::new(PeerConfig::default()).map_err(|e| e.to_string())?;
         pc.set_remote_description(SdpType::Offer, offer)
             .map_err(|e| e.to_string())?;
-        let answer = pc.create_answer().map_err(|e| e.to_string())?;
+        let answer = pc
+            .create_answer(Instant::now())
+            .map_err(|e| e.to_string())?;
         pc.set_local_description(SdpType::Answer, answer.clone())
             .map_err(|e| e.to_string())?;
         Ok::<_, String>((pc, answer.to_string()))
@@ -633,7 +635,7 @@ async fn connect(url: &str, udp: &[SocketAddr], messages: usize) -> Result<()> {
     // The offer leaves before any address is known to the connection: no candidate in it.
     let mut pc = PeerConnection::new(PeerConfig::default())?;
     let chat = pc.create_data_channel(t0, "chat", ChannelConfig::default())?;
-    let offer = pc.create_offer()?;
+    let offer = pc.create_offer(Instant::now())?;
     pc.set_local_description(SdpType::Offer, offer.clone())?;
     let limit = Duration::from_secs(10);
     let r = web::fetch(

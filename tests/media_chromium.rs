@@ -78,7 +78,7 @@ fn chromium_sends_camera_and_microphone_and_kaon_reflects_them_back() {
         .expect("add_track");
     }
     assert_eq!(pc.transceivers().count(), 2, "add_track reused the offer's");
-    let answer = pc.create_answer().expect("answer");
+    let answer = pc.create_answer(now).expect("answer");
     pc.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     let answer = answer.to_string();

@@ -27,9 +27,9 @@ fn local_candidates(pc: &mut PeerConnection) -> Vec<IceCandidate> {
 }
 
 /// `b` holds `a`'s offer, not yet answered.
-fn offered(_now: Instant) -> (PeerConnection, PeerConnection) {
+fn offered(now: Instant) -> (PeerConnection, PeerConnection) {
     let (mut a, mut b) = (peer(1), peer(2));
-    let offer = a.create_offer().unwrap();
+    let offer = a.create_offer(now).unwrap();
     a.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     b.set_remote_description(SdpType::Offer, offer).unwrap();
@@ -65,7 +65,7 @@ fn local_candidates_name_the_first_bundled_section_and_our_ufrag() {
         Some(b.ice().local_credentials().0)
     );
     // What b trickles, a takes once it has b's answer.
-    let answer = b.create_answer().unwrap();
+    let answer = b.create_answer(now).unwrap();
     b.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     a.set_remote_description(SdpType::Answer, answer).unwrap();
@@ -82,7 +82,7 @@ fn local_candidates_name_the_first_bundled_section_and_our_ufrag() {
 fn a_candidate_of_another_generation_is_ignored() {
     let now = Instant::now();
     let (_a, mut b) = offered(now);
-    let answer = b.create_answer().unwrap();
+    let answer = b.create_answer(now).unwrap();
     b.set_local_description(SdpType::Answer, answer).unwrap();
     let current = b.ice().remote_credentials().unwrap().0.to_string();
     let before = (remote_count(&b), b.stats().candidates_ignored);
@@ -115,7 +115,7 @@ fn a_candidate_of_the_pending_offer_waits_for_the_answer() {
     };
     b.add_ice_candidate(now, &c).unwrap();
     let before = remote_count(&b);
-    let answer = b.create_answer().unwrap();
+    let answer = b.create_answer(now).unwrap();
     b.set_local_description(SdpType::Answer, answer).unwrap();
     assert!(remote_count(&b) > before);
     assert!(
@@ -155,7 +155,7 @@ fn a_candidate_naming_no_section_is_refused() {
 fn an_empty_candidate_ends_the_named_generation_only() {
     let now = Instant::now();
     let (_a, mut b) = offered(now);
-    let answer = b.create_answer().unwrap();
+    let answer = b.create_answer(now).unwrap();
     b.set_local_description(SdpType::Answer, answer).unwrap();
     let ignored = b.stats().candidates_ignored;
     let stale_end = IceCandidate {

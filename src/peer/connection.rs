@@ -96,14 +96,14 @@ pub struct PeerConnection {
     pub(super) closing_until: Option<Instant>,
     /// DTLS datagrams that came over a valid pair before we knew our DTLS role (the peer
     /// applied our offer's answer before we got it): replayed once the role is known.
-    pub(super) early_dtls: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+    /// Each with when it arrived: the replay is due from then on.
+    pub(super) early_dtls: Vec<(Instant, SocketAddr, SocketAddr, Vec<u8>)>,
     /// As DTLS client: when to send the ClientHello even though the peer has not checked us.
     pub(super) client_hello_at: Option<Instant>,
     pub(super) close_timeout: std::time::Duration,
     pub(super) dtls_versions: dtls::VersionPolicy,
     pub(super) srtp: Option<SrtpKeying>,
     pub(super) events: VecDeque<PeerEvent>,
-    pub(super) last_now: Option<Instant>,
     pub(super) scratch: Vec<u8>,
     pub(super) stats: PeerStats,
     /// What `get_stats` reports.
@@ -204,7 +204,6 @@ impl PeerConnection {
             dtls_versions: config.dtls_versions,
             srtp: None,
             events: VecDeque::new(),
-            last_now: None,
             scratch: vec![0; 1500],
             stats: PeerStats::default(),
             traffic: Traffic::default(),
@@ -238,7 +237,6 @@ impl PeerConnection {
         now: Instant,
         candidate: &IceCandidate,
     ) -> Result<(), Error> {
-        let _ = now;
         let c = candidate.candidate.trim();
         let c = c.strip_prefix("a=").unwrap_or(c);
         let eoc = c.is_empty() || c == "end-of-candidates";
@@ -278,6 +276,8 @@ impl PeerConnection {
         } else {
             self.ice.add_remote_candidate_str(c)?;
         }
+        // End-of-candidates may settle ICE's state at once.
+        self.pump(Some(now));
         Ok(())
     }
 
@@ -472,7 +472,6 @@ impl PeerConnection {
             label: label.to_string(),
             ..options
         };
-        self.last_now = Some(now);
         let id = self.channels.create_channel(now, config)?;
         // W3C webrtc-pc §6.2 (createDataChannel): the first channel of a session that has
         // negotiated no data section needs an offer/answer exchange; say so once.
@@ -509,7 +508,6 @@ impl PeerConnection {
                 max: self.remote_max_message_size,
             });
         }
-        self.last_now = Some(now);
         let len = data.len() as u64;
         self.channels.send(now, channel, data, binary)?;
         let c = self.traffic.channels.entry(channel).or_default();
@@ -537,10 +535,11 @@ impl PeerConnection {
         self.channels.channel_config(channel)
     }
 
-    /// Closes a channel (RFC 8831 §6.7); [`PeerEvent::DataChannelClosed`] follows on both
-    /// sides.
-    pub fn close_channel(&mut self, channel: ChannelId) {
+    /// Closes a channel (RFC 8831 §6.7): its stream reset leaves at the next
+    /// `poll_transmit`, and [`PeerEvent::DataChannelClosed`] follows on both sides.
+    pub fn close_channel(&mut self, now: Instant, channel: ChannelId) {
         self.channels.close(channel);
+        self.pump(Some(now));
     }
 
     /// Restarts ICE (W3C `restartIce()`, RFC 8445 §9): new local credentials, candidates
@@ -549,7 +548,6 @@ impl PeerConnection {
     /// new credentials select one, so channels survive a move to another network.
     pub fn restart_ice(&mut self, now: Instant) -> Result<(), Error> {
         self.check_open()?;
-        self.last_now = Some(now);
         self.restart_local_ice();
         self.events.push_back(PeerEvent::NegotiationNeeded);
         self.pump(Some(now));
@@ -575,7 +573,6 @@ impl PeerConnection {
         if self.closed {
             return;
         }
-        self.last_now = Some(now);
         self.closed = true;
         self.set_state(ConnectionState::Closed);
         if self.sctp_started && self.dtls.as_ref().is_some_and(|d| d.is_connected()) {
@@ -585,18 +582,19 @@ impl PeerConnection {
         } else {
             self.finish_close(now);
         }
+        self.pump(Some(now));
     }
 
     /// Closes the connection abruptly: SCTP ABORT (RFC 9260 §9.1) drops whatever is queued and
     /// tells the peer at once, then DTLS close_notify. Also what a graceful
     /// [`close`](Self::close) ends in when the SHUTDOWN does not complete in time.
     pub fn abort(&mut self, now: Instant) {
-        self.last_now = Some(now);
         if !self.closed {
             self.closed = true;
             self.set_state(ConnectionState::Closed);
         }
         self.finish_close(now);
+        self.pump(Some(now));
     }
 
     /// Moves a graceful close on: once the association is over (or the wait ran out), DTLS
@@ -695,7 +693,7 @@ impl PeerConnection {
         if self.early_dtls.is_empty() || self.dtls_role.is_none() {
             return;
         }
-        for (local, remote, bytes) in std::mem::take(&mut self.early_dtls) {
+        for (_, local, remote, bytes) in std::mem::take(&mut self.early_dtls) {
             let d = Datagram {
                 source: remote,
                 destination: local,
@@ -863,14 +861,14 @@ impl PeerConnection {
             // The peer started DTLS before its answer reached us (we offered; it checked us
             // with the credentials of our offer): keep its first flight until we know our
             // role, as libwebrtc does, instead of waiting for its retransmission.
-            let held: usize = self.early_dtls.iter().map(|e| e.2.len()).sum();
+            let held: usize = self.early_dtls.iter().map(|e| e.3.len()).sum();
             if self.dtls_role.is_none()
                 && !self.closed
                 && self.early_dtls.len() < MAX_EARLY_DTLS
                 && held + bytes.len() <= MAX_EARLY_DTLS_BYTES
             {
                 self.early_dtls
-                    .push((d.destination, d.source, bytes.to_vec()));
+                    .push((now, d.destination, d.source, bytes.to_vec()));
             } else {
                 self.stats.dropped += 1;
             }
@@ -973,7 +971,6 @@ impl Protocol for PeerConnection {
     type Event = PeerEvent;
 
     fn handle_datagram(&mut self, now: Instant, d: Datagram<'_>) {
-        self.last_now = Some(now);
         if self.mdns_handle_datagram(now, &d) {
             return;
         }
@@ -1000,10 +997,10 @@ impl Protocol for PeerConnection {
         }
         self.pump(Some(now));
         self.progress_close(now);
+        self.pump(Some(now));
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        self.last_now = Some(now);
         self.mdns_handle_timeout(now);
         self.ice.handle_timeout(now);
         if let Some(d) = &mut self.dtls {
@@ -1022,10 +1019,10 @@ impl Protocol for PeerConnection {
         self.replay_early_dtls(now);
         self.ensure_dtls(now, None);
         self.progress_close(now);
+        self.pump(Some(now));
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        self.last_now = Some(now);
         self.pump(Some(now));
         if let Some(t) = self.mdns_poll_transmit(now, buf) {
             return Some(t);
@@ -1081,7 +1078,9 @@ impl Protocol for PeerConnection {
     }
 
     fn poll_event(&mut self) -> Option<PeerEvent> {
-        self.pump(self.last_now);
+        // Every entry point that takes `now` leaves the layers' events pumped; what is left
+        // is ICE's announcements of addresses added since (no time needed).
+        self.pump(None);
         if let Some(e) = self.events.pop_front() {
             return Some(match e {
                 PeerEvent::LocalCandidate(c) => PeerEvent::LocalCandidate(self.with_section(c)),
@@ -1114,9 +1113,10 @@ impl Protocol for PeerConnection {
         merge(self.mdns_poll_timeout());
         if self.dtls.is_none() {
             merge(self.client_hello_at);
-            if self.dtls_role.is_some() && !self.early_dtls.is_empty() {
-                // Replay at the next call: a description set since gave us our role.
-                merge(self.last_now);
+            if self.dtls_role.is_some() {
+                // A description set since gave us our role: the replay has been due since
+                // the first held datagram arrived, so at once.
+                merge(self.early_dtls.first().map(|e| e.0));
             }
         }
         t

@@ -49,11 +49,11 @@
 //! bob.add_local_address("192.0.2.2:5000".parse()?)?;
 //! let chat = alice.create_data_channel(now, "chat", ChannelConfig::default())?;
 //!
-//! let offer = alice.create_offer()?;
+//! let offer = alice.create_offer(now)?;
 //! alice.set_local_description(SdpType::Offer, offer.clone())?;
 //! let text = offer.to_string(); // to bob over the signalling channel
 //! bob.set_remote_description(SdpType::Offer, SessionDescription::parse(&text)?)?;
-//! let answer = bob.create_answer()?;
+//! let answer = bob.create_answer(now)?;
 //! bob.set_local_description(SdpType::Answer, answer.clone())?;
 //! alice.set_remote_description(SdpType::Answer, SessionDescription::parse(&answer.to_string())?)?;
 //!

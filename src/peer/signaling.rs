@@ -9,11 +9,12 @@ use crate::datachannel::{self, DataChannels};
 use crate::dtls;
 use crate::ice::Agent;
 use crate::sdp::{SessionDescription, Setup};
+use std::time::Instant;
 
 impl PeerConnection {
     /// Writes an offer: one data m-section, `a=setup:actpass` (RFC 8842 §5.2), our ICE
     /// credentials and the candidates known so far.
-    pub fn create_offer(&mut self) -> Result<SessionDescription, Error> {
+    pub fn create_offer(&mut self, now: Instant) -> Result<SessionDescription, Error> {
         self.check_open()?;
         if self.signaling == SignalingState::HaveRemoteOffer {
             return Err(Error::InvalidState {
@@ -34,7 +35,7 @@ impl PeerConnection {
             Some(m) => m.offer_sections(&mut lines, &new, &at),
             None => Vec::new(),
         };
-        Ok(self.write_local(setup, &lines, &media, true))
+        Ok(self.write_local(now, setup, &lines, &media, true))
     }
 
     /// `a=setup` for the DTLS role already negotiated, if any.
@@ -48,7 +49,7 @@ impl PeerConnection {
     /// Writes an answer to the remote offer. We take `a=setup:active` (we are the DTLS client)
     /// when the offer allows, as browsers do; an offer that insists on `active` makes us
     /// `passive` (RFC 8842 §5.3).
-    pub fn create_answer(&mut self) -> Result<SessionDescription, Error> {
+    pub fn create_answer(&mut self, now: Instant) -> Result<SessionDescription, Error> {
         self.check_open()?;
         let Some(remote) = &self.pending_remote else {
             return Err(Error::InvalidState {
@@ -67,11 +68,12 @@ impl PeerConnection {
         };
         let lines = jsep::answer_lines(remote, &media);
         let bundle = remote.bundled;
-        Ok(self.write_local(setup, &lines, &media, bundle))
+        Ok(self.write_local(now, setup, &lines, &media, bundle))
     }
 
     pub(super) fn write_local(
         &mut self,
+        now: Instant,
         setup: Setup,
         lines: &[MLine],
         media: &[Option<SectionMedia>],
@@ -79,7 +81,7 @@ impl PeerConnection {
     ) -> SessionDescription {
         // Take in the candidates the agent has announced, even if the app has not polled
         // events since adding its addresses.
-        self.pump(self.last_now);
+        self.pump(Some(now));
         let (ufrag, pwd) = self.ice.local_credentials();
         let d = Local {
             session_id: self.session_id,
@@ -109,7 +111,7 @@ impl PeerConnection {
     ) -> Result<(), Error> {
         self.check_open()?;
         match (kind, self.signaling) {
-            (SdpType::Rollback, _) => return self.rollback(),
+            (SdpType::Rollback, _) => return self.rollback_pending(),
             (SdpType::Offer, SignalingState::Stable | SignalingState::HaveLocalOffer) => {
                 self.local_offer_lines = Some(lines_of(&sdp));
                 self.local_offer_media = Some(sections_of(&sdp));
@@ -173,7 +175,7 @@ impl PeerConnection {
     ) -> Result<(), Error> {
         self.check_open()?;
         if kind == SdpType::Rollback {
-            return self.rollback();
+            return self.rollback_pending();
         }
         let summary = RemoteSummary::from_sdp(&sdp)?;
         match (kind, self.signaling) {
@@ -246,7 +248,14 @@ impl PeerConnection {
     }
 
     /// Discards the pending offer, ours or the peer's, and returns to stable (RFC 8829 §4.1.8.2).
-    pub fn rollback(&mut self) -> Result<(), Error> {
+    pub fn rollback(&mut self, now: Instant) -> Result<(), Error> {
+        self.rollback_pending()?;
+        self.pump(Some(now));
+        Ok(())
+    }
+
+    /// [`rollback`](Self::rollback), as `SdpType::Rollback` descriptions ask for it.
+    fn rollback_pending(&mut self) -> Result<(), Error> {
         match self.signaling {
             SignalingState::Stable => {
                 return Err(Error::InvalidState {

@@ -152,7 +152,8 @@ impl Pair {
     /// Offer from `a` (or from `b` when `a_offers` is false), answer from the other, each
     /// carried as a string; returns the offer and the answer as sent.
     pub fn negotiate_from(&mut self, a_offers: bool) -> (String, String) {
-        let offer = self.pc(a_offers).create_offer().unwrap();
+        let now = self.now();
+        let offer = self.pc(a_offers).create_offer(now).unwrap();
         self.pc(a_offers)
             .set_local_description(SdpType::Offer, offer.clone())
             .unwrap();
@@ -160,7 +161,8 @@ impl Pair {
         self.pc(!a_offers)
             .set_remote_description(SdpType::Offer, SessionDescription::parse(&offer).unwrap())
             .unwrap();
-        let answer = self.pc(!a_offers).create_answer().unwrap();
+        let now = self.now();
+        let answer = self.pc(!a_offers).create_answer(now).unwrap();
         self.pc(!a_offers)
             .set_local_description(SdpType::Answer, answer.clone())
             .unwrap();

@@ -276,12 +276,12 @@ impl PeerConnection {
 
     /// [`kaon::peer::PeerConnection::create_offer`].
     pub fn create_offer(&self) -> Result<SessionDescription, Error> {
-        self.try_call(|pc, _| pc.create_offer())
+        self.try_call(|pc, now| pc.create_offer(now))
     }
 
     /// [`kaon::peer::PeerConnection::create_answer`].
     pub fn create_answer(&self) -> Result<SessionDescription, Error> {
-        self.try_call(|pc, _| pc.create_answer())
+        self.try_call(|pc, now| pc.create_answer(now))
     }
 
     /// [`kaon::peer::PeerConnection::set_local_description`].
@@ -566,7 +566,7 @@ impl DataChannel {
     pub fn close(&self) -> Result<(), Error> {
         let id = self.id;
         self.handle
-            .call(move |r, _| r.pc.close_channel(id))
+            .call(move |r, now| r.pc.close_channel(now, id))
             .ok_or(Error::Closed)
     }
 }

@@ -258,12 +258,12 @@ impl PeerConnection {
 
     /// [`kaon::peer::PeerConnection::create_offer`].
     pub async fn create_offer(&self) -> Result<SessionDescription, Error> {
-        self.try_call(|pc, _| pc.create_offer()).await
+        self.try_call(|pc, now| pc.create_offer(now)).await
     }
 
     /// [`kaon::peer::PeerConnection::create_answer`].
     pub async fn create_answer(&self) -> Result<SessionDescription, Error> {
-        self.try_call(|pc, _| pc.create_answer()).await
+        self.try_call(|pc, now| pc.create_answer(now)).await
     }
 
     /// [`kaon::peer::PeerConnection::set_local_description`].
@@ -504,7 +504,7 @@ impl DataChannel {
     pub async fn close(&self) -> Result<(), Error> {
         let id = self.id;
         self.handle
-            .call(move |r, _| r.pc.close_channel(id))
+            .call(move |r, now| r.pc.close_channel(now, id))
             .await
             .ok_or(Error::Closed)
     }
