@@ -37,7 +37,10 @@ const UNSPECIFIED: SocketAddr =
 /// A WebRTC peer connection for data channels: see the [module documentation](super).
 #[derive(Debug)]
 pub struct PeerConnection {
-    pub(super) cfg_ice: AgentConfig,
+    /// The agent's configuration, until the first remote description settles our ICE role
+    /// (an answerer rebuilds its agent from it); boxed and then dropped, as a connected peer
+    /// never reads it again.
+    pub(super) cfg_ice: Option<Box<AgentConfig>>,
     pub(super) ice: Agent,
     pub(super) identity: Identity,
     pub(super) fingerprint: Fingerprint,
@@ -58,7 +61,8 @@ pub struct PeerConnection {
     pub(super) gathering_complete: bool,
     pub(super) signaling: SignalingState,
     /// The remote offer, applied when we set our answer (so a rollback has nothing to undo).
-    pub(super) pending_remote: Option<RemoteSummary>,
+    /// Boxed: an idle connection holds none.
+    pub(super) pending_remote: Option<Box<RemoteSummary>>,
     /// Candidates trickled in before the remote description they belong to was applied.
     pub(super) pending_candidates: Vec<String>,
     pub(super) pending_end_of_candidates: bool,
@@ -104,7 +108,6 @@ pub struct PeerConnection {
     pub(super) dtls_versions: dtls::VersionPolicy,
     pub(super) srtp: Option<SrtpKeying>,
     pub(super) events: VecDeque<PeerEvent>,
-    pub(super) scratch: Vec<u8>,
     pub(super) stats: PeerStats,
     /// What `get_stats` reports.
     pub(super) traffic: Traffic,
@@ -153,7 +156,7 @@ impl PeerConnection {
         Ok(Self {
             media,
             local_offer_media: None,
-            cfg_ice,
+            cfg_ice: Some(Box::new(cfg_ice)),
             ice,
             identity,
             fingerprint,
@@ -204,7 +207,6 @@ impl PeerConnection {
             dtls_versions: config.dtls_versions,
             srtp: None,
             events: VecDeque::new(),
-            scratch: vec![0; 1500],
             stats: PeerStats::default(),
             traffic: Traffic::default(),
             mdns,
@@ -802,8 +804,10 @@ impl PeerConnection {
         if !dtls.is_connected() {
             return;
         }
-        while let Some(n) = self.channels.poll_packet(now, &mut self.scratch) {
-            if dtls.send(&self.scratch[..n]).is_err() {
+        // Only while closing: a buffer for these last packets, rather than one kept per peer.
+        let mut scratch = vec![0; SCTP_MTU];
+        while let Some(n) = self.channels.poll_packet(now, &mut scratch) {
+            if dtls.send(&scratch[..n]).is_err() {
                 self.stats.sctp_packets_dropped += 1;
             }
         }
@@ -1050,8 +1054,10 @@ impl Protocol for PeerConnection {
         }
         if t.is_none() && self.sctp_started && dtls.is_connected() {
             // One SCTP packet at a time, so DTLS never holds more than a datagram's worth.
-            if let Some(n) = self.channels.poll_packet(now, &mut self.scratch) {
-                if dtls.send(&self.scratch[..n]).is_err() {
+            // The packet goes through the caller's buffer: DTLS copies it into a record,
+            // which it then writes over the same buffer.
+            if let Some(n) = self.channels.poll_packet(now, buf) {
+                if dtls.send(&buf[..n]).is_err() {
                     self.stats.sctp_packets_dropped += 1;
                 }
                 t = dtls.poll_transmit(now, buf);

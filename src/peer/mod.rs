@@ -327,8 +327,9 @@ pub enum PeerEvent {
     /// created before any data section was negotiated, or when a track or transceiver is added,
     /// removed, stopped or changes direction. Call `create_offer` when stable.
     NegotiationNeeded,
-    /// A new incoming media source (W3C `track`): its first packet arrived.
-    Track(TrackEvent),
+    /// A new incoming media source (W3C `track`): its first packet arrived. Boxed: it is rare
+    /// and large, and every queued event is as large as the largest variant.
+    Track(Box<TrackEvent>),
     /// An RTP packet arrived on a transceiver: plaintext, whole (header and payload), RTX
     /// already unwrapped into the original stream.
     Rtp {

@@ -127,6 +127,7 @@ impl PeerConnection {
                 let remote = self
                     .pending_remote
                     .take()
+                    .map(|r| *r)
                     .ok_or(Error::NoRemoteDescription)?;
                 let role = match setup {
                     Setup::Active => dtls::Role::Client,
@@ -200,7 +201,7 @@ impl PeerConnection {
                 if summary.media.iter().any(Option::is_some) {
                     self.media.force().associate(&summary)?;
                 }
-                self.pending_remote = Some(summary);
+                self.pending_remote = Some(Box::new(summary));
                 self.signaling = SignalingState::HaveRemoteOffer;
             }
             (SdpType::Answer, SignalingState::HaveLocalOffer) => {
@@ -318,6 +319,8 @@ impl PeerConnection {
             dtls::Role::Server => datachannel::Role::Server,
         });
         self.remote_applied = true;
+        // Our ICE role is settled: the agent is never rebuilt again.
+        self.cfg_ice = None;
         self.signalled_ufrag = Some(self.ice.local_credentials().0.to_string());
         Ok(())
     }
@@ -395,7 +398,11 @@ impl PeerConnection {
     pub(super) fn become_controlled(&mut self) -> Result<(), Error> {
         let (u, p) = self.ice.local_credentials();
         let (u, p) = (u.to_string(), p.to_string());
-        let mut cfg = self.cfg_ice.clone();
+        // Only before the first remote description is applied, while the config is kept.
+        let Some(cfg) = self.cfg_ice.as_deref() else {
+            return Err(Error::Renegotiation("ICE role"));
+        };
+        let mut cfg = cfg.clone();
         cfg.controlling = false;
         let mut ice = Agent::new(cfg);
         ice.set_local_credentials(&u, &p)?;
