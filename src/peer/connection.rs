@@ -41,6 +41,7 @@ pub struct PeerConnection {
     /// (an answerer rebuilds its agent from it); boxed and then dropped, as a connected peer
     /// never reads it again.
     pub(super) cfg_ice: Option<Box<AgentConfig>>,
+    pub(super) bundle_policy: super::BundlePolicy,
     pub(super) ice: Agent,
     pub(super) identity: Identity,
     pub(super) fingerprint: Fingerprint,
@@ -157,6 +158,7 @@ impl PeerConnection {
             media,
             local_offer_media: None,
             cfg_ice: Some(Box::new(cfg_ice)),
+            bundle_policy: config.bundle_policy,
             ice,
             identity,
             fingerprint,

@@ -158,6 +158,8 @@ pub struct PeerConfig {
     /// yet because a connected 1.3 endpoint keeps about 3.8 KiB more than a 1.2 one (its epoch
     /// keys), which takes an idle connection over the 24 KiB budget.
     pub dtls_versions: crate::dtls::VersionPolicy,
+    /// W3C `bundlePolicy`; see [`BundlePolicy`] for what each value does in kaon.
+    pub bundle_policy: BundlePolicy,
     /// The congestion controller's estimate before any feedback, in bits per second
     /// ([`PeerEvent::BitrateEstimate`] starts here).
     pub start_bitrate: u64,
@@ -181,6 +183,7 @@ impl Default for PeerConfig {
             ntp_epoch: None,
             mdns: MdnsOptions::default(),
             dtls_versions: crate::dtls::VersionPolicy::Dtls12,
+            bundle_policy: BundlePolicy::MaxBundle,
             start_bitrate: 300_000,
             min_bitrate: 30_000,
             max_bitrate: 10_000_000,
@@ -196,6 +199,38 @@ impl PeerConfig {
             ..Self::default()
         }
     }
+}
+
+/// W3C `RTCBundlePolicy` (RFC 8829 §4.1.1): how an offer asks the peer to bundle.
+///
+/// kaon runs one transport (ICE, DTLS) for the whole session whatever the policy: the
+/// policies differ only in what our offers say, and so in what a peer that does not
+/// bundle may take.
+///
+/// - [`MaxBundle`](Self::MaxBundle) (the default): the offer groups every live section with
+///   `a=group:BUNDLE`, and each section new in that offer other than the session's first is
+///   `a=bundle-only` with port 0 (RFC 8843 §6, RFC 8829 §5.2.1): a peer that does not bundle
+///   rejects those sections, and keeps the first.
+/// - [`Balanced`](Self::Balanced) and [`MaxCompat`](Self::MaxCompat): the offer groups the
+///   sections with BUNDLE but marks none bundle-only, so a peer that does not bundle may
+///   accept each on a transport of its own. kaon opens no second transport: only the section
+///   carrying the transport (the data section, or the first live one) keeps working, and
+///   the transceiver of a media section the answer takes outside the bundle is stopped as
+///   if rejected ([`Transceiver::is_stopped`], no `current_direction`; writing to it fails
+///   with [`Error::NotSending`] or [`Error::NoSuchTransceiver`]). The two differ in browsers
+///   (a transport per kind, or per section), not here.
+///
+/// In answers the peer's offer decides (RFC 8843 §7.3): sections it does not bundle, other
+/// than the one carrying the transport, are answered rejected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum BundlePolicy {
+    /// W3C `balanced`.
+    Balanced,
+    /// W3C `max-compat`.
+    MaxCompat,
+    /// W3C `max-bundle` (kaon's default: it runs one transport).
+    #[default]
+    MaxBundle,
 }
 
 /// One entry of [`PeerConfig::ice_servers`] (W3C `RTCIceServer`).

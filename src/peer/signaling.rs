@@ -35,7 +35,27 @@ impl PeerConnection {
             Some(m) => m.offer_sections(&mut lines, &new, &at),
             None => Vec::new(),
         };
-        Ok(self.write_local(now, setup, &lines, &media, true))
+        // RFC 8829 §5.2.1 / §5.2.2, RFC 8843 §6: under max-bundle every section new in this
+        // offer, except the first live one of the session, is bundle-only.
+        let bundle_only: Vec<String> = match self.bundle_policy {
+            super::BundlePolicy::MaxBundle => {
+                let live = |i: usize| lines[i].is_data() || matches!(media.get(i), Some(Some(_)));
+                let first = (0..lines.len()).find(|&i| live(i));
+                (0..lines.len())
+                    .filter(|&i| live(i) && Some(i) != first)
+                    .filter(|&i| {
+                        !self
+                            .jsep
+                            .lines
+                            .iter()
+                            .any(|l| !l.rejected && l.mid == lines[i].mid)
+                    })
+                    .map(|i| lines[i].mid.clone())
+                    .collect()
+            }
+            super::BundlePolicy::Balanced | super::BundlePolicy::MaxCompat => Vec::new(),
+        };
+        Ok(self.write_local(now, setup, &lines, &media, true, &bundle_only))
     }
 
     /// `a=setup` for the DTLS role already negotiated, if any.
@@ -68,7 +88,8 @@ impl PeerConnection {
         };
         let lines = jsep::answer_lines(remote, &media);
         let bundle = remote.bundled;
-        Ok(self.write_local(now, setup, &lines, &media, bundle))
+        // Answers never say bundle-only (RFC 8843 §7.3.1).
+        Ok(self.write_local(now, setup, &lines, &media, bundle, &[]))
     }
 
     pub(super) fn write_local(
@@ -78,6 +99,7 @@ impl PeerConnection {
         lines: &[MLine],
         media: &[Option<SectionMedia>],
         bundle: bool,
+        bundle_only: &[String],
     ) -> SessionDescription {
         // Take in the candidates the agent has announced, even if the app has not polled
         // events since adding its addresses.
@@ -90,6 +112,7 @@ impl PeerConnection {
             media,
             cname: self.media.get().map_or("-", |m| m.cname.as_str()),
             bundle,
+            bundle_only,
             ufrag,
             pwd,
             fingerprint: &self.fingerprint,
