@@ -124,9 +124,19 @@ impl PeerConnection {
     /// A new connection. Generates a certificate unless `config.identity` has one.
     pub fn new(config: PeerConfig) -> Result<Self, Error> {
         let mut rng = Rng::new(config.seed);
-        let identity = match config.identity {
-            Some(id) => id,
-            None => Identity::generate()?,
+        let identity = match (config.certificates.first(), config.identity) {
+            (Some(cert), _) => {
+                // W3C RTCPeerConnection(): an expired certificate is refused.
+                let now = config.created_at.ok_or(Error::NoWallClock)?;
+                if cert.is_expired(now) {
+                    return Err(Error::CertificateExpired {
+                        expires: cert.expires(),
+                    });
+                }
+                cert.identity().clone()
+            }
+            (None, Some(id)) => id,
+            (None, None) => Identity::generate()?,
         };
         let fingerprint = identity.fingerprint(HashAlgorithm::Sha256);
         let mut cfg_ice = config.ice;

@@ -82,6 +82,7 @@
 //! SDP), 8841 (SCTP in SDP), 8839 (ICE in SDP), 8445 (ICE), 6347 (DTLS 1.2), 9260 (SCTP).
 
 mod candidate;
+mod certificate;
 mod connection;
 mod demux;
 #[cfg(fuzzing)]
@@ -95,6 +96,7 @@ pub mod stats;
 
 pub use crate::sdp::Direction;
 pub use candidate::{CandidateJsonError, IceCandidate, MAX_CANDIDATE_JSON_LEN};
+pub use certificate::Certificate;
 pub use connection::PeerConnection;
 pub use demux::PacketKind;
 pub use jsep::{
@@ -124,8 +126,16 @@ pub struct PeerConfig {
     /// The ICE agent's configuration (STUN servers, timers, limits); its `controlling` flag is
     /// set from the offer/answer roles.
     pub ice: AgentConfig,
-    /// The DTLS certificate; `None` generates one.
+    /// The DTLS certificate, when [`certificates`](Self::certificates) is empty; `None` (and
+    /// no certificates) generates one.
     pub identity: Option<Identity>,
+    /// W3C `certificates`: the first is used (its expiry is checked against
+    /// [`created_at`](Self::created_at)); empty falls back to [`identity`](Self::identity).
+    pub certificates: Vec<Certificate>,
+    /// The wall-clock time the connection is made, which the core cannot read: needed when
+    /// [`certificates`](Self::certificates) are given, to refuse an expired one
+    /// ([`Error::CertificateExpired`]; without it, [`Error::NoWallClock`]).
+    pub created_at: Option<std::time::SystemTime>,
     /// The largest message we accept, announced as `a=max-message-size`.
     pub max_message_size: usize,
     /// STUN and TURN servers, as W3C `RTCConfiguration.iceServers` gives them: `stun:` URLs
@@ -175,6 +185,8 @@ impl Default for PeerConfig {
             seed: None,
             ice: AgentConfig::default(),
             identity: None,
+            certificates: Vec::new(),
+            created_at: None,
             max_message_size: 256 * 1024,
             close_timeout: std::time::Duration::from_secs(3),
             ice_servers: Vec::new(),
@@ -476,6 +488,16 @@ pub enum Error {
     /// The connection is closed.
     #[error("the connection is closed")]
     Closed,
+    /// The certificate of [`PeerConfig::certificates`] expired (W3C: InvalidAccessError).
+    #[error("the certificate expired")]
+    CertificateExpired {
+        /// When it expired.
+        expires: std::time::SystemTime,
+    },
+    /// [`PeerConfig::certificates`] were given without [`PeerConfig::created_at`]: their
+    /// expiry cannot be checked.
+    #[error("certificates need PeerConfig::created_at to check their expiry")]
+    NoWallClock,
     /// An `ice_servers` URL that does not parse, names a host instead of an IP address (the
     /// core does no DNS), or asks for a transport not supported (`stuns:`).
     #[error("ICE server {url}: {reason}")]
