@@ -43,12 +43,12 @@ impl Pair {
             .create_data_channel(now, "bench", ChannelConfig::default())
             .unwrap();
         while a.poll_event().is_some() {}
-        let offer = a.create_offer().unwrap();
+        let offer = a.create_offer(now).unwrap();
         a.set_local_description(SdpType::Offer, offer.clone())
             .unwrap();
         b.set_remote_description(SdpType::Offer, offer).unwrap();
         while b.poll_event().is_some() {}
-        let answer = b.create_answer().unwrap();
+        let answer = b.create_answer(now).unwrap();
         b.set_local_description(SdpType::Answer, answer.clone())
             .unwrap();
         a.set_remote_description(SdpType::Answer, answer).unwrap();
@@ -233,14 +233,14 @@ fn sim_table(ida: &Identity, idb: &Identity) {
     };
     let offer = sim
         .endpoint_mut::<PeerConnection>(a)
-        .create_offer()
+        .create_offer(now)
         .unwrap();
     let pa = sim.endpoint_mut::<PeerConnection>(a);
     pa.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     let pb = sim.endpoint_mut::<PeerConnection>(b);
     pb.set_remote_description(SdpType::Offer, offer).unwrap();
-    let answer = pb.create_answer().unwrap();
+    let answer = pb.create_answer(now).unwrap();
     pb.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     let pa = sim.endpoint_mut::<PeerConnection>(a);

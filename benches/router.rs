@@ -96,7 +96,7 @@ impl Net {
             pc.add_local_address(client_addr(i)).unwrap();
             pc.create_data_channel(now, "bench", ChannelConfig::default())
                 .unwrap();
-            let offer = pc.create_offer().unwrap();
+            let offer = pc.create_offer(now).unwrap();
             pc.set_local_description(SdpType::Offer, offer.clone())
                 .unwrap();
             let mut peer = PeerConnection::new(PeerConfig {
@@ -106,7 +106,7 @@ impl Net {
             .unwrap();
             peer.add_local_address(server()).unwrap();
             peer.set_remote_description(SdpType::Offer, offer).unwrap();
-            let answer = peer.create_answer().unwrap();
+            let answer = peer.create_answer(now).unwrap();
             peer.set_local_description(SdpType::Answer, answer.clone())
                 .unwrap();
             pc.set_remote_description(SdpType::Answer, answer).unwrap();
@@ -213,7 +213,7 @@ fn checking_router(n: usize) -> (Router, Instant) {
     client
         .create_data_channel(now, "x", ChannelConfig::default())
         .unwrap();
-    let offer = client.create_offer().unwrap().to_string();
+    let offer = client.create_offer(now).unwrap().to_string();
     let host = format!("{} 5000", client_addr(0).ip());
     let mut router = Router::with_capacity(n);
     for i in 0..n {
@@ -226,7 +226,7 @@ fn checking_router(n: usize) -> (Router, Instant) {
         pc.add_local_address(server()).unwrap();
         pc.set_remote_description(SdpType::Offer, SessionDescription::parse(&offer).unwrap())
             .unwrap();
-        let answer = pc.create_answer().unwrap();
+        let answer = pc.create_answer(now).unwrap();
         pc.set_local_description(SdpType::Answer, answer).unwrap();
         router.insert(pc).unwrap();
     }

@@ -217,7 +217,7 @@ fn run() -> Result<()> {
         .and_then(|t| t.mid())
         .ok_or("the offer has no video line to send on")?
         .to_string();
-    let answer = pc.create_answer()?;
+    let answer = pc.create_answer(Instant::now())?;
     pc.set_local_description(SdpType::Answer, answer.clone())?;
     let mime = match first.codec {
         Codec::Vp8 => "video/VP8",

@@ -374,7 +374,7 @@ async fn admit(
         pc.add_track(now, TrackKind::Video, track)
             .map_err(|e| bad(&e))?;
     }
-    let answer = pc.create_answer().map_err(|e| bad(&e))?;
+    let answer = pc.create_answer(now).map_err(|e| bad(&e))?;
     pc.set_local_description(SdpType::Answer, answer.clone())
         .map_err(|e| bad(&e))?;
     // The video line, and the codec on it: the first the answer lists, which the publisher

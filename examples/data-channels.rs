@@ -150,13 +150,13 @@ fn demo(megabytes: usize, ip: IpAddr) -> Result<()> {
     // Signalling, as strings.
     let t0 = Instant::now();
     let ms = |t: Instant| (t - t0).as_secs_f64() * 1e3;
-    let offer = a.create_offer()?;
+    let offer = a.create_offer(Instant::now())?;
     a.set_local_description(SdpType::Offer, offer.clone())?;
     b.set_remote_description(
         SdpType::Offer,
         SessionDescription::parse(&offer.to_string())?,
     )?;
-    let answer = b.create_answer()?;
+    let answer = b.create_answer(Instant::now())?;
     b.set_local_description(SdpType::Answer, answer.clone())?;
     a.set_remote_description(
         SdpType::Answer,

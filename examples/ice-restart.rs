@@ -314,7 +314,9 @@ async fn offer(server: &Arc<Server>, body: &[u8]) -> web::Reply {
         }
         pc.set_remote_description(SdpType::Offer, offer)
             .map_err(|e| e.to_string())?;
-        let answer = pc.create_answer().map_err(|e| e.to_string())?;
+        let answer = pc
+            .create_answer(Instant::now())
+            .map_err(|e| e.to_string())?;
         pc.set_local_description(SdpType::Answer, answer.clone())
             .map_err(|e| e.to_string())?;
         let token = token().map_err(|e| e.to_string())?;
@@ -382,7 +384,9 @@ async fn reoffer(server: &Server, s: &Session, body: &[u8]) -> web::Reply {
             let before = pc.ice().local_credentials().0.to_string();
             pc.set_remote_description(SdpType::Offer, offer)
                 .map_err(|e| e.to_string())?;
-            let answer = pc.create_answer().map_err(|e| e.to_string())?;
+            let answer = pc
+                .create_answer(Instant::now())
+                .map_err(|e| e.to_string())?;
             pc.set_local_description(SdpType::Answer, answer.clone())
                 .map_err(|e| e.to_string())?;
             let after = pc.ice().local_credentials().0.to_string();
@@ -571,7 +575,7 @@ async fn connect(url: &str, udp: &[SocketAddr], restarts: u64, interval: Duratio
         pc.add_local_address(a)?;
     }
     let chat = pc.create_data_channel(t0, "chat", ChannelConfig::default())?;
-    let offer = pc.create_offer()?;
+    let offer = pc.create_offer(Instant::now())?;
     pc.set_local_description(SdpType::Offer, offer.clone())?;
     let r = post_offer(
         &format!("{url}/session"),
@@ -712,7 +716,7 @@ async fn restart(driver: &Driver<PeerConnection>, session_url: &str, k: u64) -> 
     let (offer, ufrag) = driver
         .call(|pc, now| {
             pc.restart_ice(now)?;
-            let offer = pc.create_offer()?;
+            let offer = pc.create_offer(now)?;
             pc.set_local_description(SdpType::Offer, offer.clone())?;
             Ok::<_, kaon::peer::Error>((
                 offer.to_string(),

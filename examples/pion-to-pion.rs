@@ -43,7 +43,7 @@ use bytes::Bytes;
 use hyper::{Method, StatusCode};
 
 use kaon::datachannel::ChannelConfig;
-use kaon::peer::{ConnectionState, PeerConfig, PeerEvent, SdpType};
+use kaon::peer::{ConnectionState, IceCandidate, PeerConfig, PeerEvent, SdpType};
 use kaon::sdp::SessionDescription;
 use kaon_tokio::{DataChannel, Message, PeerConnection};
 use tokio::net::UdpSocket;
@@ -338,7 +338,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             Some(request) = requests.recv() => match request.path.as_str() {
                 "/candidate" => {
                     println!("Received candidate {}", request.body.trim());
-                    if let Err(e) = pc.add_ice_candidate(request.body.trim()).await {
+                    if let Err(e) = pc.add_ice_candidate(IceCandidate::from_line(&request.body)).await {
                         eprintln!("bad candidate {:?}: {e}", request.body);
                     }
                 }
@@ -367,10 +367,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             Some(event) = pc.next_event() => match event {
                 PeerEvent::LocalCandidate(c) => {
                     if let Some(sent_sdp) = &described
-                        && !sent_sdp.contains(&c)
+                        && !sent_sdp.contains(&c.candidate)
                     {
+                        // Pion's example posts the bare candidate line.
                         println!("Posting candidate {c}");
-                        post_async(peer.clone(), "/candidate", c).await?;
+                        post_async(peer.clone(), "/candidate", c.candidate).await?;
                     }
                 }
                 // RFC 8838 §4.1: say when the last candidate has gone, unless the description

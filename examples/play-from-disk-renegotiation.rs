@@ -323,7 +323,7 @@ async fn connect(server: &Arc<Server>, body: &[u8]) -> Reply {
     pc.add_local_address(udp).map_err(|e| internal(&e))?;
     pc.set_remote_description(SdpType::Offer, offer)
         .map_err(|e| bad(&e))?;
-    let answer = pc.create_answer().map_err(|e| bad(&e))?;
+    let answer = pc.create_answer(Instant::now()).map_err(|e| bad(&e))?;
     pc.set_local_description(SdpType::Answer, answer.clone())
         .map_err(|e| bad(&e))?;
     let driver = Arc::new(Driver::spawn(pc, vec![socket]).map_err(|e| internal(&e))?);
@@ -375,7 +375,7 @@ async fn renegotiate(server: &Arc<Server>, body: &[u8], add: bool) -> Reply {
             } else {
                 None
             };
-            let answer = pc.create_answer()?;
+            let answer = pc.create_answer(now)?;
             pc.set_local_description(SdpType::Answer, answer.clone())?;
             let mid = added.and_then(|id| Some((id, pc.transceiver(id)?.mid()?.to_string())));
             Ok::<_, kaon::peer::Error>((answer.to_string(), mid))

@@ -252,7 +252,7 @@ fn run(only: Option<Codec>) -> Result<()> {
             return Err(format!("the offer has no {kind} line to send on").into());
         }
     }
-    let answer = pc.create_answer()?;
+    let answer = pc.create_answer(now)?;
     pc.set_local_description(SdpType::Answer, answer.clone())?;
     let [audio_mid, video_mid] = mids.map(|m| m.map(|m| m.to_string()));
     if let (Some(mid), Some(codec)) = (&video_mid, codec) {

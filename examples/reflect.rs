@@ -95,7 +95,7 @@ fn run() -> Result<(), String> {
                 let id = format!("reflect-{kind}-{i}");
                 pc.add_track(now, kind, LocalTrack::new(&id, &["reflect"]))?;
             }
-            let answer = pc.create_answer()?;
+            let answer = pc.create_answer(now)?;
             pc.set_local_description(SdpType::Answer, answer.clone())?;
             Ok::<_, kaon::peer::Error>(answer.to_string())
         })

@@ -134,7 +134,7 @@ fn run() -> Result<(), String> {
     let answer = pc
         .call(move |pc, _| {
             pc.set_remote_description(SdpType::Offer, offer)?;
-            let answer = pc.create_answer()?;
+            let answer = pc.create_answer(Instant::now())?;
             pc.set_local_description(SdpType::Answer, answer.clone())?;
             Ok::<_, kaon::peer::Error>(answer.to_string())
         })

@@ -114,7 +114,7 @@ fn run() -> Result<(), String> {
                     track: Some(track),
                 };
                 pc.add_transceiver(now, TrackKind::Video, init)?;
-                let offer = pc.create_offer()?;
+                let offer = pc.create_offer(now)?;
                 pc.set_local_description(SdpType::Offer, offer.clone())?;
                 Ok::<_, kaon::peer::Error>(offer.to_string())
             })
@@ -133,7 +133,7 @@ fn run() -> Result<(), String> {
             .call(move |pc, now| {
                 pc.set_remote_description(SdpType::Offer, offer)?;
                 pc.add_track(now, TrackKind::Video, track)?;
-                let answer = pc.create_answer()?;
+                let answer = pc.create_answer(now)?;
                 pc.set_local_description(SdpType::Answer, answer.clone())?;
                 Ok::<_, kaon::peer::Error>(answer.to_string())
             })

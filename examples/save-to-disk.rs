@@ -218,7 +218,7 @@ fn run(video_codec: &str) -> Result<()> {
     pc.add_local_address(local)?;
     pc.set_remote_description(SdpType::Offer, SessionDescription::parse(&offer)?)
         .map_err(|e| format!("the offer: {e}"))?;
-    let answer = pc.create_answer()?;
+    let answer = pc.create_answer(Instant::now())?;
     pc.set_local_description(SdpType::Answer, answer.clone())?;
     let mids: Vec<(String, TrackKind)> = pc
         .transceivers()

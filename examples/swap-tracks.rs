@@ -274,7 +274,7 @@ async fn admit(
             LocalTrack::new("swapped", &["kaon-swap-tracks"]),
         )
         .map_err(|e| bad(&e))?;
-    let answer = pc.create_answer().map_err(|e| bad(&e))?;
+    let answer = pc.create_answer(now).map_err(|e| bad(&e))?;
     pc.set_local_description(SdpType::Answer, answer.clone())
         .map_err(|e| bad(&e))?;
     let sources: Vec<String> = pc

@@ -45,7 +45,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hyper::{Method, Request, StatusCode};
 use kaon::datachannel::ChannelConfig;
-use kaon::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, PeerId, Router, SdpType};
+use kaon::peer::{
+    ConnectionState, IceCandidate, PeerConfig, PeerConnection, PeerEvent, PeerId, Router, SdpType,
+};
 use kaon::sdp::SessionDescription;
 use kaon_tokio::Driver;
 use tokio::sync::watch;
@@ -348,7 +350,9 @@ async fn offer(server: &Arc<Server>, body: &[u8]) -> web::Reply {
         let mut pc = PeerConnection::new(PeerConfig::default()).map_err(|e| e.to_string())?;
         pc.set_remote_description(SdpType::Offer, offer)
             .map_err(|e| e.to_string())?;
-        let answer = pc.create_answer().map_err(|e| e.to_string())?;
+        let answer = pc
+            .create_answer(Instant::now())
+            .map_err(|e| e.to_string())?;
         pc.set_local_description(SdpType::Answer, answer.clone())
             .map_err(|e| e.to_string())?;
         Ok::<_, String>((pc, answer.to_string()))
@@ -424,8 +428,10 @@ async fn remote_candidate(server: &Server, s: &Session, body: &[u8]) -> web::Rep
     let (id, n, shown) = (s.id, s.n, line.clone());
     let added = server
         .driver
-        .call(move |router, _| match router.get_mut(id) {
-            Some(mut pc) => pc.add_ice_candidate(&line).map_err(|e| e.to_string()),
+        .call(move |router, now| match router.get_mut(id) {
+            Some(mut pc) => pc
+                .add_ice_candidate(now, &IceCandidate::from_line(&line))
+                .map_err(|e| e.to_string()),
             None => Err("the session has ended".to_string()),
         })
         .await;
@@ -485,7 +491,7 @@ async fn events(server: Arc<Server>) {
         match e {
             PeerEvent::LocalCandidate(c) => {
                 println!("session {n}: local {c}");
-                lock(&s.trickle).candidates.push(c);
+                lock(&s.trickle).candidates.push(c.candidate);
                 s.changed.send_modify(|v| *v += 1);
             }
             PeerEvent::GatheringComplete => {
@@ -629,7 +635,7 @@ async fn connect(url: &str, udp: &[SocketAddr], messages: usize) -> Result<()> {
     // The offer leaves before any address is known to the connection: no candidate in it.
     let mut pc = PeerConnection::new(PeerConfig::default())?;
     let chat = pc.create_data_channel(t0, "chat", ChannelConfig::default())?;
-    let offer = pc.create_offer()?;
+    let offer = pc.create_offer(Instant::now())?;
     pc.set_local_description(SdpType::Offer, offer.clone())?;
     let limit = Duration::from_secs(10);
     let r = web::fetch(
@@ -685,7 +691,7 @@ async fn connect(url: &str, udp: &[SocketAddr], messages: usize) -> Result<()> {
         match e {
             PeerEvent::LocalCandidate(c) => {
                 println!("local {c}");
-                patch(&session_url, c).await?;
+                patch(&session_url, c.candidate).await?;
             }
             PeerEvent::GatheringComplete => {
                 println!("local end-of-candidates");
@@ -790,7 +796,10 @@ async fn fetch_candidates(session_url: String, driver: Arc<Driver<PeerConnection
             }
             println!("remote {line}");
             let l = line.to_string();
-            match driver.call(move |pc, _| pc.add_ice_candidate(&l)).await {
+            match driver
+                .call(move |pc, now| pc.add_ice_candidate(now, &IceCandidate::from_line(&l)))
+                .await
+            {
                 Some(Ok(())) => {}
                 Some(Err(e)) => eprintln!("remote candidate {line:?} refused: {e}"),
                 None => return,

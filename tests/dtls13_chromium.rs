@@ -125,7 +125,7 @@ fn chromium_offers(versions: VersionPolicy) -> ((String, String, String), (Strin
     while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
         early.push(e);
     }
-    let answer = pc.create_answer().expect("answer");
+    let answer = pc.create_answer(Instant::now()).expect("answer");
     pc.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     let answer = answer.to_string();
@@ -152,7 +152,7 @@ fn kaon_offers(versions: VersionPolicy) -> ((String, String, String), (String, S
     while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
         early.push(e);
     }
-    let offer = pc.create_offer().expect("offer");
+    let offer = pc.create_offer(Instant::now()).expect("offer");
     pc.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     browser.send(&format!(

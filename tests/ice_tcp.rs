@@ -470,7 +470,7 @@ fn peer_connections_open_a_data_channel_over_ice_tcp_with_udp_blocked() {
         .create_data_channel(t0, "tcp", ChannelConfig::default())
         .unwrap();
     while a.poll_event().is_some() {}
-    let offer = a.create_offer().unwrap();
+    let offer = a.create_offer(t0).unwrap();
     assert!(
         offer.to_string().contains("tcptype active"),
         "the offer carries the active TCP candidate"
@@ -479,7 +479,7 @@ fn peer_connections_open_a_data_channel_over_ice_tcp_with_udp_blocked() {
         .unwrap();
     b.set_remote_description(SdpType::Offer, offer).unwrap();
     while b.poll_event().is_some() {}
-    let answer = b.create_answer().unwrap();
+    let answer = b.create_answer(t0).unwrap();
     assert!(answer.to_string().contains("tcptype passive"));
     b.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();

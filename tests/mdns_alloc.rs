@@ -82,12 +82,12 @@ fn connected(mdns: bool) -> (PeerConnection, PeerConnection, u16, Instant) {
     let id = a
         .create_data_channel(now, "chat", ChannelConfig::default())
         .unwrap();
-    let offer = a.create_offer().unwrap();
+    let offer = a.create_offer(now).unwrap();
     a.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     assert_eq!(offer.to_string().contains(".local"), mdns);
     b.set_remote_description(SdpType::Offer, offer).unwrap();
-    let answer = b.create_answer().unwrap();
+    let answer = b.create_answer(now).unwrap();
     b.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     a.set_remote_description(SdpType::Answer, answer).unwrap();

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use kaon::Protocol;
 use kaon::datachannel::ChannelConfig;
 use kaon::ice::IceState;
-use kaon::peer::{ConnectionState, MdnsOptions, PeerConfig, PeerConnection, PeerEvent, SdpType};
+use kaon::peer::{
+    ConnectionState, IceCandidate, MdnsOptions, PeerConfig, PeerConnection, PeerEvent, SdpType,
+};
 use kaon::sdp::SessionDescription;
 use kaon::sim::{EndpointId, LinkConfig, Sim};
 
@@ -51,7 +53,7 @@ fn negotiate(sim: &mut Sim, a: EndpointId, b: EndpointId) -> (String, String) {
     pc(sim, a)
         .create_data_channel(now, "chat", ChannelConfig::default())
         .unwrap();
-    let offer = pc(sim, a).create_offer().unwrap();
+    let offer = pc(sim, a).create_offer(now).unwrap();
     pc(sim, a)
         .set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
@@ -59,7 +61,7 @@ fn negotiate(sim: &mut Sim, a: EndpointId, b: EndpointId) -> (String, String) {
     pc(sim, b)
         .set_remote_description(SdpType::Offer, SessionDescription::parse(&offer).unwrap())
         .unwrap();
-    let answer = pc(sim, b).create_answer().unwrap();
+    let answer = pc(sim, b).create_answer(now).unwrap();
     pc(sim, b)
         .set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
@@ -172,14 +174,14 @@ fn name_that_never_resolves_is_dropped_and_ice_fails_cleanly() {
     pc(&mut sim, a)
         .create_data_channel(now, "chat", ChannelConfig::default())
         .unwrap();
-    let offer = pc(&mut sim, a).create_offer().unwrap();
+    let offer = pc(&mut sim, a).create_offer(now).unwrap();
     pc(&mut sim, a)
         .set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     pc(&mut sim, b)
         .set_remote_description(SdpType::Offer, offer)
         .unwrap();
-    let answer = pc(&mut sim, b).create_answer().unwrap();
+    let answer = pc(&mut sim, b).create_answer(now).unwrap();
     pc(&mut sim, b)
         .set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
@@ -205,7 +207,10 @@ fn name_that_never_resolves_is_dropped_and_ice_fails_cleanly() {
     assert_ne!(pc(&mut sim, a).ice_connection_state(), IceState::Connected);
     // With the peer's end-of-candidates and nothing pending, ICE gives up once the peer has
     // been quiet for the end-of-candidates timeout.
-    pc(&mut sim, a).add_ice_candidate("").unwrap();
+    let now = sim.now();
+    pc(&mut sim, a)
+        .add_ice_candidate(now, &IceCandidate::end_of_candidates())
+        .unwrap();
     let failed = sim
         .run_until_cond(t0 + 20 * SEC, |s| {
             s.endpoint::<PeerConnection>(a).connection_state() == ConnectionState::Failed
@@ -221,7 +226,7 @@ fn mdns_is_off_by_default_and_addresses_are_signalled() {
         .unwrap();
     pc.add_mdns_socket("192.0.2.1:5353".parse().unwrap());
     assert!(pc.mdns().is_none());
-    let offer = pc.create_offer().unwrap().to_string();
+    let offer = pc.create_offer(Instant::now()).unwrap().to_string();
     assert!(offer.contains(" 192.0.2.1 5000 typ host"), "{offer}");
     assert!(!offer.contains(".local"), "{offer}");
 }
@@ -245,9 +250,9 @@ fn answerer_keeps_the_names_it_announced_before_the_offer() {
     let now = Instant::now();
     a.create_data_channel(now, "x", ChannelConfig::default())
         .unwrap();
-    let offer = a.create_offer().unwrap();
+    let offer = a.create_offer(now).unwrap();
     b.set_remote_description(SdpType::Offer, offer).unwrap();
-    let answer = b.create_answer().unwrap().to_string();
+    let answer = b.create_answer(now).unwrap().to_string();
     assert_eq!(before.len(), 1);
     assert_eq!(candidates(&answer), vec![format!("a={}", before[0])]);
     let names: Vec<String> = b

@@ -180,7 +180,7 @@ fn session(browser_ns: &str, feedback: Feedback) {
         SessionDescription::parse(&offer).expect("kaon parses Chromium's offer"),
     )
     .expect("kaon takes Chromium's offer");
-    let answer = pc.create_answer().expect("answer");
+    let answer = pc.create_answer(Instant::now()).expect("answer");
     pc.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     let answer = answer.to_string();

@@ -83,7 +83,7 @@ fn chromium_sends_camera_and_microphone_and_kaon_reflects_them_back() {
         .expect("add_track");
     }
     assert_eq!(pc.transceivers().count(), 2, "add_track reused the offer's");
-    let answer = pc.create_answer().expect("answer");
+    let answer = pc.create_answer(now).expect("answer");
     pc.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     let answer = answer.to_string();
@@ -231,7 +231,7 @@ fn reflecting(browser: &mut Browser, warm: Duration) -> (Kaon, Reflected) {
         )
         .expect("add_track");
     }
-    let answer = pc.create_answer().expect("answer");
+    let answer = pc.create_answer(now).expect("answer");
     pc.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     let mut early = Vec::new();
@@ -353,8 +353,8 @@ fn lossy_reflection() {
 fn renegotiate(kaon: &Kaon, browser: &mut Browser) {
     let offer = kaon
         .driver
-        .call(|pc, _| {
-            let offer = pc.create_offer()?;
+        .call(|pc, now| {
+            let offer = pc.create_offer(now)?;
             pc.set_local_description(SdpType::Offer, offer.clone())?;
             Ok::<_, kaon::peer::Error>(offer.to_string())
         })

@@ -361,7 +361,7 @@ fn capture_chromium_rtp_fixtures() {
             SessionDescription::parse(offer.get("sdp")).unwrap(),
         )
         .unwrap();
-        let answer = pc.create_answer().unwrap();
+        let answer = pc.create_answer(std::time::Instant::now()).unwrap();
         pc.set_local_description(SdpType::Answer, answer.clone())
             .unwrap();
         let driver = kaon_std::Driver::spawn(pc, vec![socket]).unwrap();

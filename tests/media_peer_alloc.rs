@@ -127,11 +127,11 @@ fn connected() -> (PeerConnection, PeerConnection, Instant) {
     };
     let mut a = peer(1, &ida, "192.0.2.1:5000");
     let mut b = peer(2, &idb, "192.0.2.2:5000");
-    let offer = a.create_offer().unwrap();
+    let offer = a.create_offer(now).unwrap();
     a.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     b.set_remote_description(SdpType::Offer, offer).unwrap();
-    let answer = b.create_answer().unwrap();
+    let answer = b.create_answer(now).unwrap();
     b.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     a.set_remote_description(SdpType::Answer, answer).unwrap();

@@ -55,7 +55,7 @@ fn av_pair(seed: u64) -> (Pair, String, String) {
         .unwrap();
     a.add_track(now, TrackKind::Video, LocalTrack::new("cam", &["s"]))
         .unwrap();
-    let offer = p.pc(true).create_offer().unwrap();
+    let offer = p.pc(true).create_offer(now).unwrap();
     p.pc(true)
         .set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
@@ -74,7 +74,7 @@ fn av_pair(seed: u64) -> (Pair, String, String) {
         "the offer's transceiver was reused"
     );
     assert_eq!(b.transceiver(tb).unwrap().direction(), Direction::SendRecv);
-    let answer = p.pc(false).create_answer().unwrap();
+    let answer = p.pc(false).create_answer(now).unwrap();
     p.pc(false)
         .set_local_description(SdpType::Answer, answer.clone())
         .unwrap();

@@ -297,7 +297,7 @@ fn aiortc_offers_kaon_answers() {
     while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
         early.push(e);
     }
-    let answer = pc.create_answer().expect("answer");
+    let answer = pc.create_answer(Instant::now()).expect("answer");
     pc.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     let answer = answer.to_string();
@@ -414,14 +414,15 @@ fn aiortc_offers_kaon_answers() {
     kaon.closed(ids["loose"]);
     py.wait_label("closed", "loose");
     let chat = ids["chat"];
-    kaon.driver.call(move |pc, _| pc.close_channel(chat));
+    kaon.driver.call(move |pc, now| pc.close_channel(now, chat));
     kaon.closed(chat);
     py.wait_label("closed", "chat");
     // Both close the same channel at once: the two outgoing stream resets cross (RFC 8831
     // §6.7), and each side still sees the channel close.
     let timed = ids["timed"];
     py.send(r#"{"cmd":"close","label":"timed"}"#);
-    kaon.driver.call(move |pc, _| pc.close_channel(timed));
+    kaon.driver
+        .call(move |pc, now| pc.close_channel(now, timed));
     kaon.closed(timed);
     py.wait_label("closed", "timed");
 
@@ -508,7 +509,7 @@ fn kaon_offers_aiortc_answers() {
         early.push(e);
     }
     let t0 = Instant::now();
-    let offer = pc.create_offer().expect("offer");
+    let offer = pc.create_offer(now).expect("offer");
     pc.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     let offer = offer.to_string();
@@ -590,10 +591,10 @@ fn kaon_offers_aiortc_answers() {
 
     // kaon closes one of its channels and one of aiortc's, aiortc closes one of kaon's;
     // each side sees all three close.
-    kaon.driver.call(move |pc, _| pc.close_channel(chat));
+    kaon.driver.call(move |pc, _| pc.close_channel(now, chat));
     kaon.closed(chat);
     py.wait_label("closed", "kaon-chat");
-    kaon.driver.call(move |pc, _| pc.close_channel(late));
+    kaon.driver.call(move |pc, _| pc.close_channel(now, late));
     kaon.closed(late);
     py.wait_label("closed", "aiortc-late");
     py.send(r#"{"cmd":"close","label":"kaon-lossy"}"#);
@@ -627,7 +628,7 @@ fn answer_aiortc(py: &mut Aiortc, offer_cmd: &str) -> Kaon {
     while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
         early.push(e);
     }
-    let answer = pc.create_answer().expect("answer");
+    let answer = pc.create_answer(Instant::now()).expect("answer");
     pc.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     let kaon = spawn_kaon(pc, socket, early, py);
@@ -703,7 +704,7 @@ fn kaon_offers_aiortc_answers_over_ipv6_loopback() {
         early.push(e);
     }
     let t0 = Instant::now();
-    let offer = pc.create_offer().expect("offer");
+    let offer = pc.create_offer(Instant::now()).expect("offer");
     pc.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     py.send(&format!(
@@ -829,7 +830,7 @@ fn lossy_session(python: &std::path::Path) {
         "{LOSS_PERCENT}% loss: every message on three channels: {:.1} ms",
         t.elapsed().as_secs_f64() * 1e3
     );
-    kaon.driver.call(move |pc, _| pc.close_channel(chat));
+    kaon.driver.call(move |pc, now| pc.close_channel(now, chat));
     kaon.closed(chat);
     py.wait_label("closed", "chat");
     kaon.finish();
@@ -883,7 +884,7 @@ fn kaon_offers_first(py: &mut Aiortc) -> (Kaon, ChannelId) {
     let first = pc
         .create_data_channel(Instant::now(), "first", ChannelConfig::default())
         .expect("channel");
-    let offer = pc.create_offer().expect("offer");
+    let offer = pc.create_offer(Instant::now()).expect("offer");
     pc.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     py.send(&format!(
@@ -948,7 +949,7 @@ fn aiortc_offers_audio_video_data_and_kaon_reflects_the_media() {
     while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
         early.push(e);
     }
-    let answer = pc.create_answer().expect("answer");
+    let answer = pc.create_answer(now).expect("answer");
     pc.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     let answer = answer.to_string();
@@ -1037,7 +1038,7 @@ fn kaon_and_aiortc_renegotiate_adding_a_channel_and_a_video_section() {
                 SdpType::Offer,
                 SessionDescription::parse(&offer).expect("kaon parses aiortc's re-offer"),
             )?;
-            let answer = pc.create_answer()?;
+            let answer = pc.create_answer(Instant::now())?;
             pc.set_local_description(SdpType::Answer, answer.clone())?;
             Ok::<_, kaon::peer::Error>(answer.to_string())
         })
@@ -1073,7 +1074,7 @@ fn kaon_and_aiortc_renegotiate_adding_a_channel_and_a_video_section() {
         .driver
         .call(|pc, now| {
             let id = pc.create_data_channel(now, "second", ChannelConfig::default())?;
-            let offer = pc.create_offer()?;
+            let offer = pc.create_offer(now)?;
             pc.set_local_description(SdpType::Offer, offer.clone())?;
             Ok::<_, kaon::peer::Error>((id, offer.to_string()))
         })
@@ -1127,7 +1128,7 @@ fn kaon_and_aiortc_renegotiate_twice_on_a_data_session() {
         .driver
         .call(|pc, now| {
             let id = pc.create_data_channel(now, "second", ChannelConfig::default())?;
-            let offer = pc.create_offer()?;
+            let offer = pc.create_offer(now)?;
             pc.set_local_description(SdpType::Offer, offer.clone())?;
             Ok::<_, kaon::peer::Error>((id, offer.to_string()))
         })
@@ -1178,7 +1179,7 @@ fn kaon_and_aiortc_renegotiate_twice_on_a_data_session() {
                 SdpType::Offer,
                 SessionDescription::parse(&offer).expect("kaon parses aiortc's re-offer"),
             )?;
-            let answer = pc.create_answer()?;
+            let answer = pc.create_answer(Instant::now())?;
             pc.set_local_description(SdpType::Answer, answer.clone())?;
             Ok::<_, kaon::peer::Error>(answer.to_string())
         })

@@ -386,7 +386,7 @@ fn chromium_offers_kaon_answers() {
     while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
         early.push(e);
     }
-    let answer = pc.create_answer().expect("answer");
+    let answer = pc.create_answer(Instant::now()).expect("answer");
     pc.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     let answer = answer.to_string();
@@ -439,7 +439,7 @@ fn chromium_offers_kaon_answers() {
         move |e| matches!(e, PeerEvent::DataChannelClosed(c) if *c == loose),
     );
     let chat = ids["chat"];
-    kaon.driver.call(move |pc, _| pc.close_channel(chat));
+    kaon.driver.call(move |pc, now| pc.close_channel(now, chat));
     kaon.wait(
         "chat closed",
         Duration::from_secs(10),
@@ -474,7 +474,7 @@ fn kaon_offers_chromium_answers() {
         early.push(e);
     }
     let t0 = Instant::now();
-    let offer = pc.create_offer().expect("offer");
+    let offer = pc.create_offer(Instant::now()).expect("offer");
     pc.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     let offer = offer.to_string();
@@ -536,7 +536,7 @@ fn kaon_offers_chromium_answers() {
         Duration::from_secs(10),
         move |e| matches!(e, PeerEvent::DataChannelClosed(c) if *c == late),
     );
-    kaon.driver.call(move |pc, _| pc.close_channel(chat));
+    kaon.driver.call(move |pc, now| pc.close_channel(now, chat));
     browser.wait("kaon-chat closed", Duration::from_secs(10), |e| {
         e.is("closed") && e.get("label") == "kaon-chat"
     });
@@ -597,7 +597,7 @@ fn kaon_answers_with(
     while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
         early.push(e);
     }
-    let answer = pc.create_answer().expect("answer");
+    let answer = pc.create_answer(Instant::now()).expect("answer");
     pc.set_local_description(SdpType::Answer, answer.clone())
         .expect("kaon sets its answer");
     (pc, early, answer.to_string())
@@ -774,7 +774,7 @@ fn kaon_and_chromium_renegotiate_adding_a_channel_and_a_rejected_video_section()
     let first = pc
         .create_data_channel(Instant::now(), "first", ChannelConfig::default())
         .expect("channel");
-    let offer = pc.create_offer().expect("offer");
+    let offer = pc.create_offer(Instant::now()).expect("offer");
     pc.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     browser.send(&format!(
@@ -808,7 +808,7 @@ fn kaon_and_chromium_renegotiate_adding_a_channel_and_a_rejected_video_section()
                 SdpType::Offer,
                 SessionDescription::parse(&offer).expect("kaon parses Chromium's re-offer"),
             )?;
-            let answer = pc.create_answer()?;
+            let answer = pc.create_answer(Instant::now())?;
             pc.set_local_description(SdpType::Answer, answer.clone())?;
             Ok::<_, kaon::peer::Error>(answer.to_string())
         })
@@ -851,7 +851,7 @@ fn kaon_and_chromium_renegotiate_adding_a_channel_and_a_rejected_video_section()
         .driver
         .call(|pc, now| {
             let id = pc.create_data_channel(now, "second", ChannelConfig::default())?;
-            let offer = pc.create_offer()?;
+            let offer = pc.create_offer(now)?;
             pc.set_local_description(SdpType::Offer, offer.clone())?;
             Ok::<_, kaon::peer::Error>((id, offer.to_string()))
         })
@@ -1119,7 +1119,7 @@ fn offer_to_open_against_chromium_both_ways_over_several_runs() {
         pc.create_data_channel(Instant::now(), &label, ChannelConfig::default())
             .expect("channel");
         let t0 = Instant::now();
-        let offer = pc.create_offer().expect("offer");
+        let offer = pc.create_offer(Instant::now()).expect("offer");
         pc.set_local_description(SdpType::Offer, offer.clone())
             .unwrap();
         browser.send(&format!(

@@ -48,14 +48,15 @@ fn lines(ds: &[Diagnostic]) -> String {
 #[test]
 fn a_wrong_fingerprint_is_reported_with_both_fingerprints_and_the_alert() {
     let mut p = lan(21, 0.0);
-    let offer = p.pc(true).create_offer().unwrap();
+    let now = p.now();
+    let offer = p.pc(true).create_offer(now).unwrap();
     p.pc(true)
         .set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     p.pc(false)
         .set_remote_description(SdpType::Offer, offer)
         .unwrap();
-    let answer = p.pc(false).create_answer().unwrap();
+    let answer = p.pc(false).create_answer(now).unwrap();
     p.pc(false)
         .set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
@@ -210,7 +211,9 @@ fn a_refused_candidate_says_why() {
     let mut p = lan(23, 0.0);
     p.negotiate();
     let line = "candidate:1 1 udp 2130706431 10.0.0.9 5000 typ bogus";
-    assert!(p.pc(true).add_ice_candidate(line).is_err());
+    let now = p.now();
+    let candidate = kaon::peer::IceCandidate::from_line(line);
+    assert!(p.pc(true).add_ice_candidate(now, &candidate).is_err());
     p.run_for(10 * MS);
     let ds = diagnostics(&p, true);
     find(

@@ -78,7 +78,7 @@ fn kaon_answers(
     }
     kaon::Protocol::handle_timeout(&mut pc, now);
     let early = early_events(&mut pc);
-    let answer = pc.create_answer().expect("answer");
+    let answer = pc.create_answer(now).expect("answer");
     pc.set_local_description(SdpType::Answer, answer.clone())
         .expect("kaon sets its answer");
     (pc, early, answer.to_string())
@@ -105,7 +105,7 @@ fn kaon_offers(
             pc.create_data_channel(now, label, config).expect("channel")
         })
         .collect();
-    let offer = pc.create_offer().expect("offer");
+    let offer = pc.create_offer(now).expect("offer");
     pc.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     ff.send(&format!(

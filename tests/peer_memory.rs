@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use kaon::datachannel::ChannelConfig;
 use kaon::dtls::Identity;
-use kaon::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, SdpType};
+use kaon::peer::{ConnectionState, IceCandidate, PeerConfig, PeerConnection, PeerEvent, SdpType};
 use kaon::sdp::SessionDescription;
 use kaon::{Datagram, Protocol};
 
@@ -107,12 +107,12 @@ fn negotiated(ida: Identity, idb: Identity) -> (Pair, u16) {
         .create_data_channel(now, "mem", ChannelConfig::default())
         .unwrap();
     while a.poll_event().is_some() {}
-    let offer = a.create_offer().unwrap();
+    let offer = a.create_offer(now).unwrap();
     a.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     b.set_remote_description(SdpType::Offer, offer).unwrap();
     while b.poll_event().is_some() {}
-    let answer = b.create_answer().unwrap();
+    let answer = b.create_answer(now).unwrap();
     b.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     a.set_remote_description(SdpType::Answer, answer).unwrap();
@@ -224,12 +224,12 @@ fn a_passive_answer_makes_the_offerer_the_dtls_client() {
         .create_data_channel(now, "early", ChannelConfig::default())
         .unwrap();
     while a.poll_event().is_some() {}
-    let offer = a.create_offer().unwrap();
+    let offer = a.create_offer(now).unwrap();
     a.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     b.set_remote_description(SdpType::Offer, offer).unwrap();
     while b.poll_event().is_some() {}
-    let answer = b.create_answer().unwrap().to_string();
+    let answer = b.create_answer(now).unwrap().to_string();
     let answer =
         kaon::sdp::SessionDescription::parse(&answer.replace("setup:active", "setup:passive"))
             .unwrap();
@@ -295,16 +295,18 @@ fn ice_failure_fails_the_connection() {
         SessionDescription::parse(&text).unwrap()
     };
     let (mut a, mut b) = (peer(1, A), peer(2, B));
-    let offer = without_candidates(a.create_offer().unwrap());
+    let offer = without_candidates(a.create_offer(now).unwrap());
     a.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     b.set_remote_description(SdpType::Offer, offer).unwrap();
-    b.add_ice_candidate("a=end-of-candidates").unwrap();
-    let answer = without_candidates(b.create_answer().unwrap());
+    b.add_ice_candidate(now, &IceCandidate::from_line("a=end-of-candidates"))
+        .unwrap();
+    let answer = without_candidates(b.create_answer(now).unwrap());
     b.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     a.set_remote_description(SdpType::Answer, answer).unwrap();
-    a.add_ice_candidate("").unwrap();
+    a.add_ice_candidate(now, &IceCandidate::end_of_candidates())
+        .unwrap();
     // Drop the candidate events: nothing is trickled.
     let mut p = Pair {
         a,

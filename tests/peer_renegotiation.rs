@@ -142,7 +142,7 @@ fn a_reoffer_with_another_certificate_is_refused_and_changes_nothing() {
     stranger
         .add_local_address("10.0.0.9:5000".parse().unwrap())
         .unwrap();
-    let offer = stranger.create_offer().unwrap();
+    let offer = stranger.create_offer(std::time::Instant::now()).unwrap();
     let before = ufrags(&mut p, false);
     assert_eq!(
         p.pc(false).set_remote_description(SdpType::Offer, offer),
@@ -160,7 +160,8 @@ fn a_reoffer_with_another_certificate_is_refused_and_changes_nothing() {
 fn a_reoffer_that_flips_the_dtls_role_is_refused() {
     let mut p = Pair::lan(15, 5 * MS, 0.0);
     let id = connect(&mut p, "first exchange");
-    let offer = p.pc(true).create_offer().unwrap().to_string();
+    let now = p.now();
+    let offer = p.pc(true).create_offer(now).unwrap().to_string();
     // a is the DTLS server; an offer where it wants to be the client needs a new association.
     assert!(offer.contains("a=setup:passive"));
     let flipped = offer.replace("a=setup:passive", "a=setup:active");
@@ -176,11 +177,13 @@ fn a_reoffer_that_flips_the_dtls_role_is_refused() {
 fn a_rolled_back_reoffer_keeps_the_session() {
     let mut p = Pair::lan(16, 5 * MS, 0.0);
     let id = connect(&mut p, "first exchange");
-    let offer = p.pc(true).create_offer().unwrap();
+    let now = p.now();
+    let offer = p.pc(true).create_offer(now).unwrap();
     p.pc(false)
         .set_remote_description(SdpType::Offer, offer)
         .unwrap();
-    p.pc(false).rollback().unwrap();
+    let now = p.now();
+    p.pc(false).rollback(now).unwrap();
     assert!(p.pc(false).remote_description().is_some());
     round_trip(&mut p, true, id, "after rollback");
     assert!(no_channel_closed(&p));
@@ -204,7 +207,8 @@ fn an_added_media_section_is_rejected_in_place_and_kept_by_later_offers() {
     let mut p = Pair::lan(30, 5 * MS, 0.0);
     let id = connect(&mut p, "m-lines");
     // Exchange 2: a's offer grows an audio section (as a browser's would after addTrack).
-    let offer = p.pc(true).create_offer().unwrap().to_string();
+    let now = p.now();
+    let offer = p.pc(true).create_offer(now).unwrap().to_string();
     let audio = "m=audio 9 UDP/TLS/RTP/SAVPF 97\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\n\
                  a=sendrecv\r\na=rtcp-mux\r\na=rtpmap:97 iLBC/8000\r\n";
     let offer = offer.replace("a=group:BUNDLE 0\r\n", "a=group:BUNDLE 0 1\r\n") + audio;
@@ -215,7 +219,8 @@ fn an_added_media_section_is_rejected_in_place_and_kept_by_later_offers() {
     p.pc(false)
         .set_remote_description(SdpType::Offer, offer)
         .unwrap();
-    let answer = p.pc(false).create_answer().unwrap();
+    let now = p.now();
+    let answer = p.pc(false).create_answer(now).unwrap();
     p.pc(false)
         .set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
@@ -245,14 +250,16 @@ fn an_added_media_section_is_rejected_in_place_and_kept_by_later_offers() {
 #[test]
 fn an_answer_that_drops_an_m_line_is_refused() {
     let mut p = Pair::lan(31, 5 * MS, 0.0);
-    let offer = p.pc(true).create_offer().unwrap();
+    let now = p.now();
+    let offer = p.pc(true).create_offer(now).unwrap();
     p.pc(true)
         .set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     p.pc(false)
         .set_remote_description(SdpType::Offer, offer)
         .unwrap();
-    let answer = p.pc(false).create_answer().unwrap().to_string();
+    let now = p.now();
+    let answer = p.pc(false).create_answer(now).unwrap().to_string();
     let extra = answer + "m=audio 0 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:9\r\n";
     assert_eq!(
         p.pc(true)

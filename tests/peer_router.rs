@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use kaon::datachannel::ChannelConfig;
 use kaon::dtls::Identity;
-use kaon::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, PeerId, Router, SdpType};
+use kaon::peer::{
+    ConnectionState, IceCandidate, PeerConfig, PeerConnection, PeerEvent, PeerId, Router, SdpType,
+};
 use kaon::sdp::SessionDescription;
 use kaon::{Datagram, Protocol};
 use proptest::prelude::*;
@@ -71,7 +73,7 @@ impl Net {
         let channel = pc
             .create_data_channel(self.now, &format!("ch-{i}"), ChannelConfig::default())
             .unwrap();
-        let offer = pc.create_offer().unwrap();
+        let offer = pc.create_offer(self.now).unwrap();
         pc.set_local_description(SdpType::Offer, offer.clone())
             .unwrap();
         let mut peer = PeerConnection::new(PeerConfig {
@@ -81,7 +83,7 @@ impl Net {
         .unwrap();
         peer.add_local_address(server()).unwrap();
         peer.set_remote_description(SdpType::Offer, offer).unwrap();
-        let answer = peer.create_answer().unwrap();
+        let answer = peer.create_answer(self.now).unwrap();
         peer.set_local_description(SdpType::Answer, answer.clone())
             .unwrap();
         pc.set_remote_description(SdpType::Answer, answer).unwrap();
@@ -406,7 +408,7 @@ fn a_spoofed_datagram_cannot_steal_a_route() {
     net.router
         .get_mut(pb)
         .unwrap()
-        .add_ice_candidate(&line)
+        .add_ice_candidate(Instant::now(), &IceCandidate::from_line(&line))
         .unwrap();
     let conflicts = before.route_conflicts;
     net.run(Duration::from_secs(3), |_| false);
@@ -439,7 +441,7 @@ fn a_stun_response_reaches_the_peer_whose_request_it_answers() {
     net.router
         .get_mut(pb)
         .unwrap()
-        .add_ice_candidate(&line)
+        .add_ice_candidate(Instant::now(), &IceCandidate::from_line(&line))
         .unwrap();
     // Drive the router alone (the clients hear nothing) until B checks A's address.
     let mut buf = vec![0u8; 2048];
@@ -538,7 +540,7 @@ fn idle_router(count: usize) -> (Router, Instant) {
     client
         .create_data_channel(now, "x", ChannelConfig::default())
         .unwrap();
-    let offer = client.create_offer().unwrap().to_string();
+    let offer = client.create_offer(now).unwrap().to_string();
     let host = format!("{} {}", client_addr(0).ip(), client_addr(0).port());
     assert!(offer.contains(&host));
     let mut router = Router::with_capacity(count);
@@ -553,7 +555,7 @@ fn idle_router(count: usize) -> (Router, Instant) {
         pc.add_local_address(server()).unwrap();
         pc.set_remote_description(SdpType::Offer, SessionDescription::parse(&offer).unwrap())
             .unwrap();
-        let answer = pc.create_answer().unwrap();
+        let answer = pc.create_answer(now).unwrap();
         pc.set_local_description(SdpType::Answer, answer).unwrap();
         router.insert(pc).unwrap();
     }
@@ -713,7 +715,7 @@ fn one_std_driver_serves_every_peer_over_one_udp_socket() {
                 ChannelConfig::default(),
             )
             .unwrap();
-        let offer = pc.create_offer().unwrap();
+        let offer = pc.create_offer(Instant::now()).unwrap();
         pc.set_local_description(SdpType::Offer, offer.clone())
             .unwrap();
         let mut peer = PeerConnection::new(PeerConfig {
@@ -723,7 +725,7 @@ fn one_std_driver_serves_every_peer_over_one_udp_socket() {
         .unwrap();
         peer.add_local_address(shared).unwrap();
         peer.set_remote_description(SdpType::Offer, offer).unwrap();
-        let answer = peer.create_answer().unwrap();
+        let answer = peer.create_answer(Instant::now()).unwrap();
         peer.set_local_description(SdpType::Answer, answer.clone())
             .unwrap();
         pc.set_remote_description(SdpType::Answer, answer).unwrap();
@@ -867,7 +869,7 @@ fn clients_behind_nats_reach_their_peers_through_one_router() {
             let ch = pc
                 .create_data_channel(t0, &label, ChannelConfig::default())
                 .unwrap();
-            let offer = pc.create_offer().unwrap();
+            let offer = pc.create_offer(t0).unwrap();
             pc.set_local_description(SdpType::Offer, offer.clone())
                 .unwrap();
             let mut peer = PeerConnection::new(PeerConfig {
@@ -877,7 +879,7 @@ fn clients_behind_nats_reach_their_peers_through_one_router() {
             .unwrap();
             peer.add_local_address(server()).unwrap();
             peer.set_remote_description(SdpType::Offer, offer).unwrap();
-            let answer = peer.create_answer().unwrap();
+            let answer = peer.create_answer(t0).unwrap();
             peer.set_local_description(SdpType::Answer, answer.clone())
                 .unwrap();
             pc.set_remote_description(SdpType::Answer, answer).unwrap();
@@ -971,7 +973,7 @@ fn a_client_restarting_ice_reconnects_through_the_router() {
     let (seen_client, seen_peer) = (net.clients[0].events.len(), net.peer_events[&peer].len());
     // The client offers again with new credentials; the server side answers through get_mut
     // (and restarts too, RFC 8445 §9).
-    let offer = net.clients[0].pc.create_offer().unwrap();
+    let offer = net.clients[0].pc.create_offer(now).unwrap();
     net.clients[0]
         .pc
         .set_local_description(SdpType::Offer, offer.clone())
@@ -979,7 +981,7 @@ fn a_client_restarting_ice_reconnects_through_the_router() {
     let answer = {
         let mut p = net.router.get_mut(peer).unwrap();
         p.set_remote_description(SdpType::Offer, offer).unwrap();
-        let answer = p.create_answer().unwrap();
+        let answer = p.create_answer(now).unwrap();
         p.set_local_description(SdpType::Answer, answer.clone())
             .unwrap();
         answer

@@ -4,7 +4,9 @@
 use std::time::Instant;
 
 use kaon::datachannel::ChannelConfig;
-use kaon::peer::{Error, PeerConfig, PeerConnection, RemoteSummary, SdpType, SignalingState};
+use kaon::peer::{
+    Error, IceCandidate, PeerConfig, PeerConnection, RemoteSummary, SdpType, SignalingState,
+};
 use kaon::sdp::{SessionDescription, Setup};
 
 fn peer(seed: u64) -> PeerConnection {
@@ -18,7 +20,7 @@ fn peer(seed: u64) -> PeerConnection {
 fn offer_text() -> String {
     static OFFER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     OFFER
-        .get_or_init(|| peer(1).create_offer().unwrap().to_string())
+        .get_or_init(|| peer(1).create_offer(Instant::now()).unwrap().to_string())
         .clone()
 }
 
@@ -87,7 +89,7 @@ fn missing_transport_pieces_are_typed_errors() {
 fn answer_to(offer: SessionDescription) -> String {
     let mut b = peer(2);
     b.set_remote_description(SdpType::Offer, offer).unwrap();
-    let answer = b.create_answer().unwrap();
+    let answer = b.create_answer(Instant::now()).unwrap();
     b.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     answer.to_string()
@@ -170,12 +172,12 @@ fn audio_video_data_offers_from_real_peers_are_answered_line_for_line() {
 #[test]
 fn an_answer_must_pick_a_dtls_role() {
     let mut a = peer(1);
-    let offer = a.create_offer().unwrap();
+    let offer = a.create_offer(Instant::now()).unwrap();
     a.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     let mut b = peer(2);
     b.set_remote_description(SdpType::Offer, offer).unwrap();
-    let answer = b.create_answer().unwrap().to_string();
+    let answer = b.create_answer(Instant::now()).unwrap().to_string();
     assert!(answer.contains("a=setup:active\r\n"));
     let bad =
         SessionDescription::parse(&answer.replace("a=setup:active", "a=setup:actpass")).unwrap();
@@ -194,7 +196,7 @@ fn an_offer_that_says_active_makes_the_answerer_passive() {
     let offer = edited("a=setup:actpass", "a=setup:active");
     let mut b = peer(2);
     b.set_remote_description(SdpType::Offer, offer).unwrap();
-    let answer = b.create_answer().unwrap();
+    let answer = b.create_answer(Instant::now()).unwrap();
     assert_eq!(
         RemoteSummary::from_sdp(&answer).unwrap().setup,
         Setup::Passive
@@ -213,13 +215,13 @@ fn signalling_states_follow_jsep() {
     let mut b = peer(2);
     assert_eq!(a.signaling_state(), SignalingState::Stable);
     assert!(matches!(
-        b.create_answer(),
+        b.create_answer(Instant::now()),
         Err(Error::InvalidState {
             operation: "create_answer",
             ..
         })
     ));
-    let offer = a.create_offer().unwrap();
+    let offer = a.create_offer(Instant::now()).unwrap();
     // An answer cannot be applied without an offer.
     assert!(matches!(
         b.set_remote_description(SdpType::Answer, offer.clone()),
@@ -231,13 +233,13 @@ fn signalling_states_follow_jsep() {
     b.set_remote_description(SdpType::Offer, offer).unwrap();
     assert_eq!(b.signaling_state(), SignalingState::HaveRemoteOffer);
     assert!(matches!(
-        b.create_offer(),
+        b.create_offer(Instant::now()),
         Err(Error::InvalidState {
             operation: "create_offer",
             ..
         })
     ));
-    let answer = b.create_answer().unwrap();
+    let answer = b.create_answer(Instant::now()).unwrap();
     b.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     a.set_remote_description(SdpType::Answer, answer).unwrap();
@@ -245,12 +247,18 @@ fn signalling_states_follow_jsep() {
     assert_eq!(b.signaling_state(), SignalingState::Stable);
     // Candidates before any remote description have nowhere to go.
     assert_eq!(
-        peer(3).add_ice_candidate("candidate:1 1 udp 2130706431 192.0.2.9 5000 typ host"),
+        peer(3).add_ice_candidate(
+            Instant::now(),
+            &IceCandidate::from_line("candidate:1 1 udp 2130706431 192.0.2.9 5000 typ host")
+        ),
         Err(Error::NoRemoteDescription)
     );
     // A malformed trickled candidate is an ICE error.
     assert!(matches!(
-        a.add_ice_candidate("candidate:garbage"),
+        a.add_ice_candidate(
+            Instant::now(),
+            &IceCandidate::from_line("candidate:garbage")
+        ),
         Err(Error::Ice(_))
     ));
 }
@@ -259,20 +267,26 @@ fn signalling_states_follow_jsep() {
 fn rollback_undoes_a_local_or_a_remote_offer() {
     // Our own offer.
     let mut a = peer(1);
-    let offer = a.create_offer().unwrap();
+    let offer = a.create_offer(Instant::now()).unwrap();
     a.set_local_description(SdpType::Offer, offer).unwrap();
-    a.rollback().unwrap();
+    a.rollback(Instant::now()).unwrap();
     assert_eq!(a.signaling_state(), SignalingState::Stable);
     assert!(a.local_description().is_none());
-    assert!(matches!(a.rollback(), Err(Error::InvalidState { .. })));
+    assert!(matches!(
+        a.rollback(Instant::now()),
+        Err(Error::InvalidState { .. })
+    ));
 
     // The peer's offer, with a trickled candidate, rolled back through SdpType::Rollback;
     // then a fresh offer from the other direction works.
     let mut b = peer(2);
-    let offer = peer(3).create_offer().unwrap();
+    let offer = peer(3).create_offer(Instant::now()).unwrap();
     b.set_remote_description(SdpType::Offer, offer).unwrap();
-    b.add_ice_candidate("candidate:1 1 udp 2130706431 192.0.2.3 5000 typ host")
-        .unwrap();
+    b.add_ice_candidate(
+        Instant::now(),
+        &IceCandidate::from_line("candidate:1 1 udp 2130706431 192.0.2.3 5000 typ host"),
+    )
+    .unwrap();
     b.set_remote_description(
         SdpType::Rollback,
         SessionDescription::parse(&offer_text()).unwrap(),
@@ -280,12 +294,12 @@ fn rollback_undoes_a_local_or_a_remote_offer() {
     .unwrap();
     assert_eq!(b.signaling_state(), SignalingState::Stable);
     assert!(b.remote_description().is_none());
-    let mine = b.create_offer().unwrap();
+    let mine = b.create_offer(Instant::now()).unwrap();
     b.set_local_description(SdpType::Offer, mine.clone())
         .unwrap();
     let mut c = peer(4);
     c.set_remote_description(SdpType::Offer, mine).unwrap();
-    let answer = c.create_answer().unwrap();
+    let answer = c.create_answer(Instant::now()).unwrap();
     b.set_remote_description(SdpType::Answer, answer).unwrap();
     assert_eq!(b.signaling_state(), SignalingState::Stable);
 }
@@ -297,12 +311,12 @@ fn messages_over_the_peers_limit_are_refused() {
     let id = a
         .create_data_channel(now, "x", ChannelConfig::default())
         .unwrap();
-    let offer = a.create_offer().unwrap();
+    let offer = a.create_offer(now).unwrap();
     a.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     let mut b = peer(2);
     b.set_remote_description(SdpType::Offer, offer).unwrap();
-    let answer = b.create_answer().unwrap().to_string();
+    let answer = b.create_answer(now).unwrap().to_string();
     let answer = answer.replace("a=max-message-size:262144", "a=max-message-size:1000");
     a.set_remote_description(SdpType::Answer, SessionDescription::parse(&answer).unwrap())
         .unwrap();
@@ -322,14 +336,14 @@ fn messages_over_the_peers_limit_are_refused() {
 #[test]
 fn offer_and_answer_list_host_candidates_before_any_time_is_given() {
     let mut a = peer(1);
-    let offer = a.create_offer().unwrap();
+    let offer = a.create_offer(Instant::now()).unwrap();
     assert!(
         offer.to_string().contains("192.0.2.1 5000 typ host"),
         "{offer}"
     );
     let mut b = peer(2);
     b.set_remote_description(SdpType::Offer, offer).unwrap();
-    let answer = b.create_answer().unwrap().to_string();
+    let answer = b.create_answer(Instant::now()).unwrap().to_string();
     assert!(answer.contains("a=candidate:"), "{answer}");
     assert!(answer.contains("192.0.2.2 5000 typ host"), "{answer}");
 }
@@ -340,7 +354,7 @@ fn offer_and_answer_list_host_candidates_before_any_time_is_given() {
 fn current_and_pending_descriptions_follow_the_exchanges_and_rollback() {
     let mut a = peer(1);
     let mut b = peer(2);
-    let offer = a.create_offer().unwrap();
+    let offer = a.create_offer(Instant::now()).unwrap();
     a.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     assert_eq!(a.pending_local_description().unwrap().0, SdpType::Offer);
@@ -348,7 +362,7 @@ fn current_and_pending_descriptions_follow_the_exchanges_and_rollback() {
     b.set_remote_description(SdpType::Offer, offer).unwrap();
     assert!(b.pending_remote_description().is_some());
     assert_eq!(b.current_remote_description(), None);
-    let answer = b.create_answer().unwrap();
+    let answer = b.create_answer(Instant::now()).unwrap();
     b.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     a.set_remote_description(SdpType::Answer, answer).unwrap();
@@ -359,7 +373,7 @@ fn current_and_pending_descriptions_follow_the_exchanges_and_rollback() {
     assert_eq!(b.pending_remote_description(), None);
 
     // A second offer, pending on both sides, then rolled back on both.
-    let again = a.create_offer().unwrap();
+    let again = a.create_offer(Instant::now()).unwrap();
     a.set_local_description(SdpType::Offer, again.clone())
         .unwrap();
     assert_eq!(a.current_local_description().unwrap().1, first_offer);
@@ -371,7 +385,7 @@ fn current_and_pending_descriptions_follow_the_exchanges_and_rollback() {
         SessionDescription::parse(&first_offer).unwrap(),
     )
     .unwrap();
-    b.rollback().unwrap();
+    b.rollback(Instant::now()).unwrap();
     assert_eq!(a.local_description().unwrap().1, first_offer);
     assert_eq!(a.current_local_description().unwrap().1, first_offer);
     assert_eq!(b.remote_description().unwrap().1, first_offer);
@@ -409,11 +423,11 @@ fn the_first_data_channel_asks_for_negotiation_once() {
     assert_eq!(needed(&mut a), 1);
     // Once the data section is negotiated, new channels need no exchange.
     let mut b = peer(5);
-    let offer = a.create_offer().unwrap();
+    let offer = a.create_offer(now).unwrap();
     a.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     b.set_remote_description(SdpType::Offer, offer).unwrap();
-    let answer = b.create_answer().unwrap();
+    let answer = b.create_answer(now).unwrap();
     b.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     a.set_remote_description(SdpType::Answer, answer).unwrap();

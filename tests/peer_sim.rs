@@ -4,7 +4,7 @@
 mod peer_support;
 
 use kaon::datachannel::ChannelConfig;
-use kaon::peer::{ConnectionState, PeerEvent, SdpType};
+use kaon::peer::{ConnectionState, IceCandidate, PeerEvent, SdpType};
 use kaon::sdp::SessionDescription;
 use peer_support::{MS, Pair, SEC, connect};
 
@@ -150,8 +150,8 @@ fn three_channels_from_both_sides_then_closed_from_either_side() {
     }
 
     // The offerer closes one, the answerer another; both sides see both closed.
-    p.pc(true).close_channel(from_b);
-    p.pc(false).close_channel(first);
+    p.pc(true).close_channel(now, from_b);
+    p.pc(false).close_channel(now, first);
     let closed = |p: &Pair, side: bool, id: u16| {
         p.log(side)
             .iter()
@@ -258,14 +258,16 @@ fn a_wrong_fingerprint_in_the_answer_fails_the_connection() {
     use kaon::peer::SdpType;
     use kaon::sdp::SessionDescription;
     let mut p = Pair::lan(8, 5 * MS, 0.0);
-    let offer = p.pc(true).create_offer().unwrap();
+    let now = p.now();
+    let offer = p.pc(true).create_offer(now).unwrap();
     p.pc(true)
         .set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     p.pc(false)
         .set_remote_description(SdpType::Offer, offer)
         .unwrap();
-    let answer = p.pc(false).create_answer().unwrap();
+    let now = p.now();
+    let answer = p.pc(false).create_answer(now).unwrap();
     p.pc(false)
         .set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
@@ -347,7 +349,7 @@ fn an_offer_of_only_mdns_names_with_end_of_candidates_connects_through_prflx() {
         .pc(true)
         .create_data_channel(now, "chat", ChannelConfig::default())
         .unwrap();
-    let offer = p.pc(true).create_offer().unwrap();
+    let offer = p.pc(true).create_offer(now).unwrap();
     p.pc(true)
         .set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
@@ -369,7 +371,7 @@ fn an_offer_of_only_mdns_names_with_end_of_candidates_connects_through_prflx() {
     p.pc(false)
         .set_remote_description(SdpType::Offer, SessionDescription::parse(&hidden).unwrap())
         .unwrap();
-    let answer = p.pc(false).create_answer().unwrap();
+    let answer = p.pc(false).create_answer(now).unwrap();
     p.pc(false)
         .set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
@@ -394,7 +396,7 @@ fn unresolvable_mdns_names_and_no_checks_fail_after_the_quiet_timeout() {
     p.pc(true)
         .create_data_channel(now, "chat", ChannelConfig::default())
         .unwrap();
-    let offer = p.pc(true).create_offer().unwrap().to_string();
+    let offer = p.pc(true).create_offer(now).unwrap().to_string();
     let hidden: String = offer
         .lines()
         .map(|l| {
@@ -410,8 +412,11 @@ fn unresolvable_mdns_names_and_no_checks_fail_after_the_quiet_timeout() {
     p.pc(false)
         .set_remote_description(SdpType::Offer, SessionDescription::parse(&hidden).unwrap())
         .unwrap();
-    p.pc(false).add_ice_candidate("").unwrap();
-    let answer = p.pc(false).create_answer().unwrap();
+    let now = p.now();
+    p.pc(false)
+        .add_ice_candidate(now, &IceCandidate::end_of_candidates())
+        .unwrap();
+    let answer = p.pc(false).create_answer(now).unwrap();
     p.pc(false)
         .set_local_description(SdpType::Answer, answer)
         .unwrap();
@@ -437,14 +442,14 @@ fn dtls_after_a_late_answer(seed: u64, delay: std::time::Duration) -> std::time:
         .pc(true)
         .create_data_channel(now, "chat", ChannelConfig::default())
         .unwrap();
-    let offer = p.pc(true).create_offer().unwrap();
+    let offer = p.pc(true).create_offer(now).unwrap();
     p.pc(true)
         .set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     p.pc(false)
         .set_remote_description(SdpType::Offer, offer)
         .unwrap();
-    let answer = p.pc(false).create_answer().unwrap();
+    let answer = p.pc(false).create_answer(now).unwrap();
     p.pc(false)
         .set_local_description(SdpType::Answer, answer.clone())
         .unwrap();

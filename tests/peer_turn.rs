@@ -108,7 +108,7 @@ fn relay_policy_signals_only_relayed_candidates_and_still_connects() {
             .log(side)
             .iter()
             .filter_map(|(_, e)| match e {
-                PeerEvent::LocalCandidate(c) => Some(c.clone()),
+                PeerEvent::LocalCandidate(c) => Some(c.candidate.clone()),
                 _ => None,
             })
             .collect();

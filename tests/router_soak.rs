@@ -146,7 +146,7 @@ impl Soak {
         let channel = pc
             .create_data_channel(now, "soak", ChannelConfig::default())
             .unwrap();
-        let offer = pc.create_offer().unwrap();
+        let offer = pc.create_offer(now).unwrap();
         pc.set_local_description(SdpType::Offer, offer.clone())
             .unwrap();
         let mut peer = PeerConnection::new(PeerConfig {
@@ -156,7 +156,7 @@ impl Soak {
         .unwrap();
         peer.add_local_address(server()).unwrap();
         peer.set_remote_description(SdpType::Offer, offer).unwrap();
-        let answer = peer.create_answer().unwrap();
+        let answer = peer.create_answer(now).unwrap();
         peer.set_local_description(SdpType::Answer, answer.clone())
             .unwrap();
         pc.set_remote_description(SdpType::Answer, answer).unwrap();
@@ -343,12 +343,12 @@ impl Soak {
             if s.restart_at.is_some_and(|t| now >= t) {
                 s.restart_at = None;
                 s.pc.restart_ice(now).unwrap();
-                let offer = s.pc.create_offer().unwrap();
+                let offer = s.pc.create_offer(now).unwrap();
                 s.pc.set_local_description(SdpType::Offer, offer.clone())
                     .unwrap();
                 let mut p = self.router.get_mut(s.peer).unwrap();
                 p.set_remote_description(SdpType::Offer, offer).unwrap();
-                let answer = p.create_answer().unwrap();
+                let answer = p.create_answer(now).unwrap();
                 p.set_local_description(SdpType::Answer, answer.clone())
                     .unwrap();
                 drop(p);
@@ -525,13 +525,13 @@ fn session(seed: u64, client: SocketAddr, now: Instant) -> (PeerConnection, Peer
     pc.add_local_address(client).unwrap();
     pc.create_data_channel(now, "c", ChannelConfig::default())
         .unwrap();
-    let offer = pc.create_offer().unwrap();
+    let offer = pc.create_offer(now).unwrap();
     pc.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     let mut peer = PeerConnection::new(PeerConfig::with_seed(seed + 1)).unwrap();
     peer.add_local_address(server()).unwrap();
     peer.set_remote_description(SdpType::Offer, offer).unwrap();
-    let answer = peer.create_answer().unwrap();
+    let answer = peer.create_answer(now).unwrap();
     peer.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     pc.set_remote_description(SdpType::Answer, answer).unwrap();

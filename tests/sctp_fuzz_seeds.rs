@@ -203,11 +203,11 @@ fn peer_datagrams() -> Vec<Vec<u8>> {
     let id = a
         .create_data_channel(now, "f", ChannelConfig::default())
         .unwrap();
-    let offer = a.create_offer().unwrap();
+    let offer = a.create_offer(now).unwrap();
     a.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     b.set_remote_description(SdpType::Offer, offer).unwrap();
-    let answer = b.create_answer().unwrap();
+    let answer = b.create_answer(now).unwrap();
     b.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     a.set_remote_description(SdpType::Answer, answer).unwrap();

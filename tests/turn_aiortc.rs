@@ -159,8 +159,8 @@ fn aiortc_and_kaon_connect_relay_only_through_kaons_turn_server() {
     while Instant::now() < end && !(open && channel.is_some()) {
         while let Ok(e) = kaon.next_event_timeout(Duration::from_millis(10)) {
             if let PeerEvent::LocalCandidate(c) = e {
-                assert!(c.contains(" typ relay"), "{c}");
-                let line = c.strip_prefix("a=").unwrap_or(&c);
+                assert!(c.candidate.contains(" typ relay"), "{c}");
+                let line = c.candidate.as_str();
                 aiortc.send(&format!(
                     "{{\"cmd\":\"candidate\",\"line\":{}}}",
                     json_str(line)

@@ -194,8 +194,8 @@ fn chromium_and_kaon_through_with(url: &str, tls: TurnTls, chromium_args: &[&str
     while Instant::now() < end && !(browser_open && channel.is_some()) {
         while let Ok(e) = kaon.next_event_timeout(Duration::from_millis(10)) {
             if let PeerEvent::LocalCandidate(c) = e {
-                assert!(c.contains(" typ relay"), "{c}");
-                let line = c.strip_prefix("a=").unwrap_or(&c);
+                assert!(c.candidate.contains(" typ relay"), "{c}");
+                let line = c.candidate.as_str();
                 browser.send(&format!(
                     "{{\"cmd\":\"candidate\",\"line\":{}}}",
                     json_str(line)

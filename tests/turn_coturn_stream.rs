@@ -230,8 +230,8 @@ fn trickle(a: &PeerConnection, b: &PeerConnection, limit: Duration, done: impl F
         for (from, to) in [(a, b), (b, a)] {
             while let Ok(e) = from.next_event_timeout(Duration::from_millis(5)) {
                 if let PeerEvent::LocalCandidate(c) = e {
-                    assert!(c.contains(" typ relay"), "{c}");
-                    to.add_ice_candidate(&c).unwrap();
+                    assert!(c.candidate.contains(" typ relay"), "{c}");
+                    to.add_ice_candidate(c).unwrap();
                 }
             }
         }
@@ -401,8 +401,8 @@ async fn tokio_channel_through_coturn(
         trickles.push(tokio::spawn(async move {
             while let Some(e) = from.next_event().await {
                 if let PeerEvent::LocalCandidate(c) = e {
-                    assert!(c.contains(" typ relay"), "{c}");
-                    to.add_ice_candidate(&c).await.unwrap();
+                    assert!(c.candidate.contains(" typ relay"), "{c}");
+                    to.add_ice_candidate(c).await.unwrap();
                 }
             }
         }));

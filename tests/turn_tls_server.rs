@@ -197,8 +197,8 @@ async fn channel_through(a_url: &str, tls: kaon_tokio::turn_stream::TurnTls, b_u
         trickles.push(tokio::spawn(async move {
             while let Some(e) = from.next_event().await {
                 if let PeerEvent::LocalCandidate(c) = e {
-                    assert!(c.contains(" typ relay"), "{c}");
-                    to.add_ice_candidate(&c).await.unwrap();
+                    assert!(c.candidate.contains(" typ relay"), "{}", c.candidate);
+                    to.add_ice_candidate(c).await.unwrap();
                 }
             }
         }));

@@ -391,7 +391,7 @@ async fn admit(
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     pc.set_remote_description(SdpType::Offer, offer)
         .map_err(|e| bad(&e))?;
-    let answer = pc.create_answer().map_err(|e| bad(&e))?;
+    let answer = pc.create_answer(Instant::now()).map_err(|e| bad(&e))?;
     pc.set_local_description(SdpType::Answer, answer.clone())
         .map_err(|e| bad(&e))?;
 

@@ -58,11 +58,11 @@ fn connected() -> (Pair, u16) {
     b.add_local_address(B.parse().unwrap()).unwrap();
     let id = a.create_data_channel(now, "f", ChannelConfig::default()).unwrap();
     while a.poll_event().is_some() {}
-    let offer = a.create_offer().unwrap();
+    let offer = a.create_offer(now).unwrap();
     a.set_local_description(SdpType::Offer, offer.clone()).unwrap();
     b.set_remote_description(SdpType::Offer, offer).unwrap();
     while b.poll_event().is_some() {}
-    let answer = b.create_answer().unwrap();
+    let answer = b.create_answer(now).unwrap();
     b.set_local_description(SdpType::Answer, answer.clone()).unwrap();
     a.set_remote_description(SdpType::Answer, answer).unwrap();
     let mut p = Pair { a, b, now, got: Vec::new() };

@@ -72,12 +72,12 @@ fn connected() -> Pair {
     a.add_track(now, TrackKind::Video, LocalTrack::new("cam", &["s"]))
         .unwrap();
     while a.poll_event().is_some() {}
-    let offer = a.create_offer().unwrap();
+    let offer = a.create_offer(now).unwrap();
     a.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     b.set_remote_description(SdpType::Offer, offer).unwrap();
     while b.poll_event().is_some() {}
-    let answer = b.create_answer().unwrap();
+    let answer = b.create_answer(now).unwrap();
     b.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     a.set_remote_description(SdpType::Answer, answer).unwrap();

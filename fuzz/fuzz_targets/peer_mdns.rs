@@ -30,12 +30,12 @@ fuzz_target!(|data: &[u8]| {
     a.add_mdns_socket(mdns);
     // The peer's offer names it only by `.local`: A resolves it.
     let mut b = pc(2, "10.0.0.2:5000");
-    let offer = b.create_offer().unwrap();
+    let mut now = Instant::now();
+    let offer = b.create_offer(now).unwrap();
     b.set_local_description(SdpType::Offer, offer.clone()).unwrap();
     a.set_remote_description(SdpType::Offer, offer).unwrap();
-    let answer = a.create_answer().unwrap();
+    let answer = a.create_answer(now).unwrap();
     a.set_local_description(SdpType::Answer, answer).unwrap();
-    let mut now = Instant::now();
     let mut buf = [0u8; 2048];
     let mut rest = data;
     while let [flags, delay, len, tail @ ..] = rest {

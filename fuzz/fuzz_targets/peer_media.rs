@@ -66,10 +66,10 @@ fn connected() -> Pair {
         pc.add_track(now, TrackKind::Audio, LocalTrack::new("mic", &["s"])).unwrap();
         pc.add_track(now, TrackKind::Video, LocalTrack::new("cam", &["s"])).unwrap();
     }
-    let offer = a.create_offer().unwrap();
+    let offer = a.create_offer(now).unwrap();
     a.set_local_description(SdpType::Offer, offer.clone()).unwrap();
     b.set_remote_description(SdpType::Offer, offer).unwrap();
-    let answer = b.create_answer().unwrap();
+    let answer = b.create_answer(now).unwrap();
     b.set_local_description(SdpType::Answer, answer.clone()).unwrap();
     a.set_remote_description(SdpType::Answer, answer).unwrap();
     let mut p = Pair { a, b, now };

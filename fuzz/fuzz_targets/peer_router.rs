@@ -84,13 +84,13 @@ fn connected() -> Net {
             .create_data_channel(now, "f", ChannelConfig::default())
             .unwrap();
         while pc.poll_event().is_some() {}
-        let offer = pc.create_offer().unwrap();
+        let offer = pc.create_offer(now).unwrap();
         pc.set_local_description(SdpType::Offer, offer.clone())
             .unwrap();
         let mut peer = PeerConnection::new(PeerConfig::with_seed(2 + 2 * i as u64)).unwrap();
         peer.add_local_address(server).unwrap();
         peer.set_remote_description(SdpType::Offer, offer).unwrap();
-        let answer = peer.create_answer().unwrap();
+        let answer = peer.create_answer(now).unwrap();
         peer.set_local_description(SdpType::Answer, answer.clone())
             .unwrap();
         pc.set_remote_description(SdpType::Answer, answer).unwrap();

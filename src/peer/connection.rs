@@ -10,7 +10,8 @@ use super::demux::PacketKind;
 use super::jsep::{DEFAULT_MAX_MESSAGE_SIZE, MLine, RemoteSummary, SCTP_PORT, SdpType, Session};
 use super::stats::Traffic;
 use super::{
-    ConnectionState, Error, IceGatheringState, PeerConfig, PeerEvent, PeerStats, SignalingState,
+    ConnectionState, Error, IceCandidate, IceGatheringState, PeerConfig, PeerEvent, PeerStats,
+    SignalingState,
 };
 use crate::datachannel::{self, ChannelConfig, ChannelId, DataChannels};
 use crate::dtls::{self, Fingerprint, HashAlgorithm, Identity, SrtpKeying};
@@ -36,7 +37,11 @@ const UNSPECIFIED: SocketAddr =
 /// A WebRTC peer connection for data channels: see the [module documentation](super).
 #[derive(Debug)]
 pub struct PeerConnection {
-    pub(super) cfg_ice: AgentConfig,
+    /// The agent's configuration, until the first remote description settles our ICE role
+    /// (an answerer rebuilds its agent from it); boxed and then dropped, as a connected peer
+    /// never reads it again.
+    pub(super) cfg_ice: Option<Box<AgentConfig>>,
+    pub(super) bundle_policy: super::BundlePolicy,
     pub(super) ice: Agent,
     pub(super) identity: Identity,
     pub(super) fingerprint: Fingerprint,
@@ -57,7 +62,8 @@ pub struct PeerConnection {
     pub(super) gathering_complete: bool,
     pub(super) signaling: SignalingState,
     /// The remote offer, applied when we set our answer (so a rollback has nothing to undo).
-    pub(super) pending_remote: Option<RemoteSummary>,
+    /// Boxed: an idle connection holds none.
+    pub(super) pending_remote: Option<Box<RemoteSummary>>,
     /// Candidates trickled in before the remote description they belong to was applied.
     pub(super) pending_candidates: Vec<String>,
     pub(super) pending_end_of_candidates: bool,
@@ -95,15 +101,14 @@ pub struct PeerConnection {
     pub(super) closing_until: Option<Instant>,
     /// DTLS datagrams that came over a valid pair before we knew our DTLS role (the peer
     /// applied our offer's answer before we got it): replayed once the role is known.
-    pub(super) early_dtls: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+    /// Each with when it arrived: the replay is due from then on.
+    pub(super) early_dtls: Vec<(Instant, SocketAddr, SocketAddr, Vec<u8>)>,
     /// As DTLS client: when to send the ClientHello even though the peer has not checked us.
     pub(super) client_hello_at: Option<Instant>,
     pub(super) close_timeout: std::time::Duration,
     pub(super) dtls_versions: dtls::VersionPolicy,
     pub(super) srtp: Option<SrtpKeying>,
     pub(super) events: VecDeque<PeerEvent>,
-    pub(super) last_now: Option<Instant>,
-    pub(super) scratch: Vec<u8>,
     pub(super) stats: PeerStats,
     /// What `get_stats` reports.
     pub(super) traffic: Traffic,
@@ -121,9 +126,19 @@ impl PeerConnection {
     /// A new connection. Generates a certificate unless `config.identity` has one.
     pub fn new(config: PeerConfig) -> Result<Self, Error> {
         let mut rng = Rng::new(config.seed);
-        let identity = match config.identity {
-            Some(id) => id,
-            None => Identity::generate()?,
+        let identity = match (config.certificates.first(), config.identity) {
+            (Some(cert), _) => {
+                // W3C RTCPeerConnection(): an expired certificate is refused.
+                let now = config.created_at.ok_or(Error::NoWallClock)?;
+                if cert.is_expired(now) {
+                    return Err(Error::CertificateExpired {
+                        expires: cert.expires(),
+                    });
+                }
+                cert.identity().clone()
+            }
+            (None, Some(id)) => id,
+            (None, None) => Identity::generate()?,
         };
         let fingerprint = identity.fingerprint(HashAlgorithm::Sha256);
         let mut cfg_ice = config.ice;
@@ -154,7 +169,8 @@ impl PeerConnection {
         Ok(Self {
             media,
             local_offer_media: None,
-            cfg_ice,
+            cfg_ice: Some(Box::new(cfg_ice)),
+            bundle_policy: config.bundle_policy,
             ice,
             identity,
             fingerprint,
@@ -205,8 +221,6 @@ impl PeerConnection {
             dtls_versions: config.dtls_versions,
             srtp: None,
             events: VecDeque::new(),
-            last_now: None,
-            scratch: vec![0; 1500],
             stats: PeerStats::default(),
             traffic: Traffic::default(),
             mdns,
@@ -244,15 +258,47 @@ impl PeerConnection {
         self.ice.tcp_stream_closed(now, local, remote);
     }
 
-    /// Adds a remote candidate trickled by the peer (`candidate:...`, with or without `a=`);
-    /// an empty string or `a=end-of-candidates` says the peer has sent them all.
-    pub fn add_ice_candidate(&mut self, candidate: &str) -> Result<(), Error> {
-        let c = candidate.trim();
-        let eoc = c.is_empty() || c.trim_start_matches("a=") == "end-of-candidates";
-        if !self.remote_applied {
-            if self.pending_remote.is_none() {
-                return Err(Error::NoRemoteDescription);
+    /// Adds a remote candidate trickled by the peer (W3C `addIceCandidate`, RFC 8838 §4).
+    ///
+    /// - The section: `sdp_mid`, else `sdp_mline_index`, must name a section of the remote
+    ///   or local description ([`Error::NoSuchSection`] otherwise). kaon runs one transport,
+    ///   so any section of the bundle takes it; with neither given (a bare line,
+    ///   [`IceCandidate::from_line`]) it goes to that transport too, where W3C would refuse.
+    /// - The generation: a `username_fragment` that is neither the peer's current one nor
+    ///   that of its pending offer is stale (W3C: ignored, `Ok`), and counted in
+    ///   [`PeerStats::candidates_ignored`]. One of a pending offer (an ICE restart) waits
+    ///   until the answer applies it.
+    /// - An empty `candidate` is end-of-candidates for that generation.
+    pub fn add_ice_candidate(
+        &mut self,
+        now: Instant,
+        candidate: &IceCandidate,
+    ) -> Result<(), Error> {
+        let c = candidate.candidate.trim();
+        let c = c.strip_prefix("a=").unwrap_or(c);
+        let eoc = c.is_empty() || c == "end-of-candidates";
+        if !self.remote_applied && self.pending_remote.is_none() {
+            return Err(Error::NoRemoteDescription);
+        }
+        if !self.names_a_section(candidate) {
+            return Err(Error::NoSuchSection);
+        }
+        let pending_ufrag = self.pending_remote.as_ref().map(|r| r.ice_ufrag.as_str());
+        let current_ufrag = match self.remote_applied {
+            true => self.ice.remote_credentials().map(|(u, _)| u),
+            false => None,
+        };
+        let to_pending = match candidate.username_fragment.as_deref() {
+            None => !self.remote_applied,
+            Some(u) if current_ufrag == Some(u) => false,
+            Some(u) if pending_ufrag == Some(u) => true,
+            Some(_) => {
+                // W3C addIceCandidate: a candidate of another generation is ignored.
+                self.stats.candidates_ignored += 1;
+                return Ok(());
             }
+        };
+        if to_pending {
             if eoc {
                 self.pending_end_of_candidates = true;
             } else {
@@ -272,7 +318,69 @@ impl PeerConnection {
             self.diagnose_remote_candidate(c, &r);
             r?;
         }
+        // End-of-candidates may settle ICE's state at once.
+        self.pump(Some(now));
         Ok(())
+    }
+
+    /// Whether a trickled candidate's `sdp_mid` or `sdp_mline_index` names a section of a
+    /// description in play (or names none).
+    fn names_a_section(&self, c: &IceCandidate) -> bool {
+        let remote = self.pending_remote.as_ref().map(|r| r.sections.as_slice());
+        let descriptions = [
+            remote,
+            self.local_offer_lines.as_deref(),
+            Some(self.jsep.lines.as_slice()),
+        ];
+        let mut lines = descriptions.into_iter().flatten();
+        match (&c.sdp_mid, c.sdp_mline_index) {
+            (Some(mid), _) => lines.any(|ls| ls.iter().any(|l| l.mid == *mid)),
+            (None, Some(i)) => lines.any(|ls| usize::from(i) < ls.len()),
+            (None, None) => true,
+        }
+    }
+
+    /// The section our trickled candidates name: the first live one of the bundle, from our
+    /// pending offer, the peer's pending offer, or the last exchange. `None` before any.
+    fn candidate_section(&self) -> Option<(String, u16)> {
+        let first_live = |lines: &[MLine]| {
+            lines
+                .iter()
+                .position(|l| !l.rejected)
+                .map(|i| (lines[i].mid.clone(), u16::try_from(i).unwrap_or(u16::MAX)))
+        };
+        if let Some(lines) = &self.local_offer_lines {
+            return first_live(lines);
+        }
+        if let Some(r) = &self.pending_remote {
+            // What our answer keeps: the data section and the media sections in the bundle.
+            let taken = (0..r.sections.len()).find(|&i| {
+                !r.sections[i].rejected
+                    && (r.data_index == Some(i) || matches!(r.media.get(i), Some(Some(_))))
+            });
+            return taken.map(|i| {
+                (
+                    r.sections[i].mid.clone(),
+                    u16::try_from(i).unwrap_or(u16::MAX),
+                )
+            });
+        }
+        first_live(&self.jsep.lines)
+    }
+
+    /// Fills in the section of a local candidate as the event leaves.
+    fn with_section(&self, mut c: IceCandidate) -> IceCandidate {
+        if c.sdp_mid.is_none() && c.sdp_mline_index.is_none() {
+            match self.candidate_section() {
+                Some((mid, index)) => {
+                    c.sdp_mid = Some(mid);
+                    c.sdp_mline_index = Some(index);
+                }
+                // Every description has a first section; under BUNDLE it carries them all.
+                None => c.sdp_mline_index = Some(0),
+            }
+        }
+        c
     }
 
     /// The local candidates found so far, as `candidate:...` lines.
@@ -406,7 +514,6 @@ impl PeerConnection {
             label: label.to_string(),
             ..options
         };
-        self.last_now = Some(now);
         let id = self.channels.create_channel(now, config)?;
         // W3C webrtc-pc §6.2 (createDataChannel): the first channel of a session that has
         // negotiated no data section needs an offer/answer exchange; say so once.
@@ -443,7 +550,6 @@ impl PeerConnection {
                 max: self.remote_max_message_size,
             });
         }
-        self.last_now = Some(now);
         let len = data.len() as u64;
         self.channels.send(now, channel, data, binary)?;
         let c = self.traffic.channels.entry(channel).or_default();
@@ -471,10 +577,11 @@ impl PeerConnection {
         self.channels.channel_config(channel)
     }
 
-    /// Closes a channel (RFC 8831 §6.7); [`PeerEvent::DataChannelClosed`] follows on both
-    /// sides.
-    pub fn close_channel(&mut self, channel: ChannelId) {
+    /// Closes a channel (RFC 8831 §6.7): its stream reset leaves at the next
+    /// `poll_transmit`, and [`PeerEvent::DataChannelClosed`] follows on both sides.
+    pub fn close_channel(&mut self, now: Instant, channel: ChannelId) {
         self.channels.close(channel);
+        self.pump(Some(now));
     }
 
     /// Restarts ICE (W3C `restartIce()`, RFC 8445 §9): new local credentials, candidates
@@ -483,7 +590,6 @@ impl PeerConnection {
     /// new credentials select one, so channels survive a move to another network.
     pub fn restart_ice(&mut self, now: Instant) -> Result<(), Error> {
         self.check_open()?;
-        self.last_now = Some(now);
         self.restart_local_ice();
         self.events.push_back(PeerEvent::NegotiationNeeded);
         self.pump(Some(now));
@@ -509,7 +615,6 @@ impl PeerConnection {
         if self.closed {
             return;
         }
-        self.last_now = Some(now);
         self.closed = true;
         self.set_state(ConnectionState::Closed);
         if self.sctp_started && self.dtls.as_ref().is_some_and(|d| d.is_connected()) {
@@ -519,18 +624,19 @@ impl PeerConnection {
         } else {
             self.finish_close(now);
         }
+        self.pump(Some(now));
     }
 
     /// Closes the connection abruptly: SCTP ABORT (RFC 9260 §9.1) drops whatever is queued and
     /// tells the peer at once, then DTLS close_notify. Also what a graceful
     /// [`close`](Self::close) ends in when the SHUTDOWN does not complete in time.
     pub fn abort(&mut self, now: Instant) {
-        self.last_now = Some(now);
         if !self.closed {
             self.closed = true;
             self.set_state(ConnectionState::Closed);
         }
         self.finish_close(now);
+        self.pump(Some(now));
     }
 
     /// Moves a graceful close on: once the association is over (or the wait ran out), DTLS
@@ -635,7 +741,7 @@ impl PeerConnection {
         if self.early_dtls.is_empty() || self.dtls_role.is_none() {
             return;
         }
-        for (local, remote, bytes) in std::mem::take(&mut self.early_dtls) {
+        for (_, local, remote, bytes) in std::mem::take(&mut self.early_dtls) {
             let d = Datagram {
                 source: remote,
                 destination: local,
@@ -668,7 +774,13 @@ impl PeerConnection {
                         self.diagnose(|_| super::Diagnostic::CandidateGathered {
                             candidate: line.clone(),
                         });
-                        self.events.push_back(PeerEvent::LocalCandidate(line));
+                        let ufrag = self.ice.local_credentials().0.to_string();
+                        self.events
+                            .push_back(PeerEvent::LocalCandidate(IceCandidate {
+                                candidate: line,
+                                username_fragment: Some(ufrag),
+                                ..IceCandidate::default()
+                            }));
                     }
                 }
                 IceEvent::GatheringComplete => {
@@ -767,8 +879,10 @@ impl PeerConnection {
         if !dtls.is_connected() {
             return;
         }
-        while let Some(n) = self.channels.poll_packet(now, &mut self.scratch) {
-            if dtls.send(&self.scratch[..n]).is_err() {
+        // Only while closing: a buffer for these last packets, rather than one kept per peer.
+        let mut scratch = vec![0; SCTP_MTU];
+        while let Some(n) = self.channels.poll_packet(now, &mut scratch) {
+            if dtls.send(&scratch[..n]).is_err() {
                 self.stats.sctp_packets_dropped += 1;
             }
         }
@@ -826,14 +940,14 @@ impl PeerConnection {
             // The peer started DTLS before its answer reached us (we offered; it checked us
             // with the credentials of our offer): keep its first flight until we know our
             // role, as libwebrtc does, instead of waiting for its retransmission.
-            let held: usize = self.early_dtls.iter().map(|e| e.2.len()).sum();
+            let held: usize = self.early_dtls.iter().map(|e| e.3.len()).sum();
             if self.dtls_role.is_none()
                 && !self.closed
                 && self.early_dtls.len() < MAX_EARLY_DTLS
                 && held + bytes.len() <= MAX_EARLY_DTLS_BYTES
             {
                 self.early_dtls
-                    .push((d.destination, d.source, bytes.to_vec()));
+                    .push((now, d.destination, d.source, bytes.to_vec()));
             } else {
                 self.stats.dropped += 1;
             }
@@ -939,7 +1053,6 @@ impl Protocol for PeerConnection {
     type Event = PeerEvent;
 
     fn handle_datagram(&mut self, now: Instant, d: Datagram<'_>) {
-        self.last_now = Some(now);
         if self.mdns_handle_datagram(now, &d) {
             return;
         }
@@ -966,10 +1079,10 @@ impl Protocol for PeerConnection {
         }
         self.pump(Some(now));
         self.progress_close(now);
+        self.pump(Some(now));
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        self.last_now = Some(now);
         self.mdns_handle_timeout(now);
         self.ice.handle_timeout(now);
         if let Some(d) = &mut self.dtls {
@@ -988,10 +1101,10 @@ impl Protocol for PeerConnection {
         self.replay_early_dtls(now);
         self.ensure_dtls(now, None);
         self.progress_close(now);
+        self.pump(Some(now));
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        self.last_now = Some(now);
         self.pump(Some(now));
         if let Some(t) = self.mdns_poll_transmit(now, buf) {
             return Some(t);
@@ -1019,8 +1132,10 @@ impl Protocol for PeerConnection {
         }
         if t.is_none() && self.sctp_started && dtls.is_connected() {
             // One SCTP packet at a time, so DTLS never holds more than a datagram's worth.
-            if let Some(n) = self.channels.poll_packet(now, &mut self.scratch) {
-                if dtls.send(&self.scratch[..n]).is_err() {
+            // The packet goes through the caller's buffer: DTLS copies it into a record,
+            // which it then writes over the same buffer.
+            if let Some(n) = self.channels.poll_packet(now, buf) {
+                if dtls.send(&buf[..n]).is_err() {
                     self.stats.sctp_packets_dropped += 1;
                 }
                 t = dtls.poll_transmit(now, buf);
@@ -1047,9 +1162,14 @@ impl Protocol for PeerConnection {
     }
 
     fn poll_event(&mut self) -> Option<PeerEvent> {
-        self.pump(self.last_now);
+        // Every entry point that takes `now` leaves the layers' events pumped; what is left
+        // is ICE's announcements of addresses added since (no time needed).
+        self.pump(None);
         if let Some(e) = self.events.pop_front() {
-            return Some(e);
+            return Some(match e {
+                PeerEvent::LocalCandidate(c) => PeerEvent::LocalCandidate(self.with_section(c)),
+                e => e,
+            });
         }
         // Taken one at a time so the association's receive window holds unread messages
         // (flow control); DCEP answers and resets it queues make the channels' poll_timeout
@@ -1077,9 +1197,10 @@ impl Protocol for PeerConnection {
         merge(self.mdns_poll_timeout());
         if self.dtls.is_none() {
             merge(self.client_hello_at);
-            if self.dtls_role.is_some() && !self.early_dtls.is_empty() {
-                // Replay at the next call: a description set since gave us our role.
-                merge(self.last_now);
+            if self.dtls_role.is_some() {
+                // A description set since gave us our role: the replay has been due since
+                // the first held datagram arrived, so at once.
+                merge(self.early_dtls.first().map(|e| e.0));
             }
         }
         t

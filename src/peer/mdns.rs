@@ -40,7 +40,7 @@ use crate::{Datagram, Protocol, Transmit};
 /// pc.add_local_address("192.0.2.1:5000".parse()?)?;
 /// pc.add_mdns_socket("192.0.2.1:5353".parse()?);
 /// // The offer's host candidate names no address.
-/// let offer = pc.create_offer()?.to_string();
+/// let offer = pc.create_offer(std::time::Instant::now())?.to_string();
 /// assert!(offer.contains(".local 5000 typ host"));
 /// assert!(!offer.contains("192.0.2.1"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -97,6 +97,9 @@ struct State {
     mdns: Option<Mdns>,
     /// The agent's [`mdns_digest`](crate::ice::Agent) at the last sync.
     digest: Option<u64>,
+    /// The time of the last sync: a deadline of "at once" when names changed since (any
+    /// instant not after the caller's next `now` is due then).
+    synced_at: Option<Instant>,
 }
 
 impl PeerMdns {
@@ -114,6 +117,7 @@ impl PeerMdns {
             config: Some(config),
             mdns: None,
             digest: None,
+            synced_at: None,
         })))
     }
 }
@@ -187,7 +191,7 @@ impl PeerConnection {
         let mdns = state.mdns.as_ref()?;
         if state.digest != Some(self.ice.mdns_digest()) {
             // Names to register or resolve since the last sync: at the next call.
-            return self.last_now.or(mdns.poll_timeout());
+            return state.synced_at.or(mdns.poll_timeout());
         }
         mdns.poll_timeout()
     }
@@ -200,6 +204,7 @@ impl PeerConnection {
         let Some(mdns) = state.mdns.as_mut() else {
             return;
         };
+        state.synced_at = Some(now);
         loop {
             while let Some(e) = mdns.poll_event() {
                 match e {

@@ -49,11 +49,11 @@
 //! bob.add_local_address("192.0.2.2:5000".parse()?)?;
 //! let chat = alice.create_data_channel(now, "chat", ChannelConfig::default())?;
 //!
-//! let offer = alice.create_offer()?;
+//! let offer = alice.create_offer(now)?;
 //! alice.set_local_description(SdpType::Offer, offer.clone())?;
 //! let text = offer.to_string(); // to bob over the signalling channel
 //! bob.set_remote_description(SdpType::Offer, SessionDescription::parse(&text)?)?;
-//! let answer = bob.create_answer()?;
+//! let answer = bob.create_answer(now)?;
 //! bob.set_local_description(SdpType::Answer, answer.clone())?;
 //! alice.set_remote_description(SdpType::Answer, SessionDescription::parse(&answer.to_string())?)?;
 //!
@@ -81,6 +81,8 @@
 //! RFCs: 8829 (JSEP), 7983 (demultiplexing), 8831 and 8832 (data channels, DCEP), 8842 (DTLS in
 //! SDP), 8841 (SCTP in SDP), 8839 (ICE in SDP), 8445 (ICE), 6347 (DTLS 1.2), 9260 (SCTP).
 
+mod candidate;
+mod certificate;
 mod connection;
 mod demux;
 mod diag;
@@ -94,6 +96,8 @@ mod signaling;
 pub mod stats;
 
 pub use crate::sdp::Direction;
+pub use candidate::{CandidateJsonError, IceCandidate, MAX_CANDIDATE_JSON_LEN};
+pub use certificate::Certificate;
 pub use connection::PeerConnection;
 pub use demux::PacketKind;
 pub use diag::Diagnostic;
@@ -124,8 +128,16 @@ pub struct PeerConfig {
     /// The ICE agent's configuration (STUN servers, timers, limits); its `controlling` flag is
     /// set from the offer/answer roles.
     pub ice: AgentConfig,
-    /// The DTLS certificate; `None` generates one.
+    /// The DTLS certificate, when [`certificates`](Self::certificates) is empty; `None` (and
+    /// no certificates) generates one.
     pub identity: Option<Identity>,
+    /// W3C `certificates`: the first is used (its expiry is checked against
+    /// [`created_at`](Self::created_at)); empty falls back to [`identity`](Self::identity).
+    pub certificates: Vec<Certificate>,
+    /// The wall-clock time the connection is made, which the core cannot read: needed when
+    /// [`certificates`](Self::certificates) are given, to refuse an expired one
+    /// ([`Error::CertificateExpired`]; without it, [`Error::NoWallClock`]).
+    pub created_at: Option<std::time::SystemTime>,
     /// The largest message we accept, announced as `a=max-message-size`.
     pub max_message_size: usize,
     /// STUN and TURN servers, as W3C `RTCConfiguration.iceServers` gives them: `stun:` URLs
@@ -157,6 +169,8 @@ pub struct PeerConfig {
     /// roles, with an X25519MLKEM768 key share), 1.2 with the rest (aiortc, Pion). `Dtls12`
     /// or `Dtls13` pins one version.
     pub dtls_versions: crate::dtls::VersionPolicy,
+    /// W3C `bundlePolicy`; see [`BundlePolicy`] for what each value does in kaon.
+    pub bundle_policy: BundlePolicy,
     /// The congestion controller's estimate before any feedback, in bits per second
     /// ([`PeerEvent::BitrateEstimate`] starts here).
     pub start_bitrate: u64,
@@ -176,6 +190,8 @@ impl Default for PeerConfig {
             seed: None,
             ice: AgentConfig::default(),
             identity: None,
+            certificates: Vec::new(),
+            created_at: None,
             max_message_size: 256 * 1024,
             close_timeout: std::time::Duration::from_secs(3),
             ice_servers: Vec::new(),
@@ -184,6 +200,7 @@ impl Default for PeerConfig {
             ntp_epoch: None,
             mdns: MdnsOptions::default(),
             dtls_versions: crate::dtls::VersionPolicy::Dtls13OrDtls12,
+            bundle_policy: BundlePolicy::MaxBundle,
             start_bitrate: 300_000,
             min_bitrate: 30_000,
             max_bitrate: 10_000_000,
@@ -200,6 +217,38 @@ impl PeerConfig {
             ..Self::default()
         }
     }
+}
+
+/// W3C `RTCBundlePolicy` (RFC 8829 §4.1.1): how an offer asks the peer to bundle.
+///
+/// kaon runs one transport (ICE, DTLS) for the whole session whatever the policy: the
+/// policies differ only in what our offers say, and so in what a peer that does not
+/// bundle may take.
+///
+/// - [`MaxBundle`](Self::MaxBundle) (the default): the offer groups every live section with
+///   `a=group:BUNDLE`, and each section new in that offer other than the session's first is
+///   `a=bundle-only` with port 0 (RFC 8843 §6, RFC 8829 §5.2.1): a peer that does not bundle
+///   rejects those sections, and keeps the first.
+/// - [`Balanced`](Self::Balanced) and [`MaxCompat`](Self::MaxCompat): the offer groups the
+///   sections with BUNDLE but marks none bundle-only, so a peer that does not bundle may
+///   accept each on a transport of its own. kaon opens no second transport: only the section
+///   carrying the transport (the data section, or the first live one) keeps working, and
+///   the transceiver of a media section the answer takes outside the bundle is stopped as
+///   if rejected ([`Transceiver::is_stopped`], no `current_direction`; writing to it fails
+///   with [`Error::NotSending`] or [`Error::NoSuchTransceiver`]). The two differ in browsers
+///   (a transport per kind, or per section), not here.
+///
+/// In answers the peer's offer decides (RFC 8843 §7.3): sections it does not bundle, other
+/// than the one carrying the transport, are answered rejected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum BundlePolicy {
+    /// W3C `balanced`.
+    Balanced,
+    /// W3C `max-compat`.
+    MaxCompat,
+    /// W3C `max-bundle` (kaon's default: it runs one transport).
+    #[default]
+    MaxBundle,
 }
 
 /// One entry of [`PeerConfig::ice_servers`] (W3C `RTCIceServer`).
@@ -275,8 +324,11 @@ pub enum ConnectionState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PeerEvent {
-    /// A local candidate to trickle to the peer (`candidate:...`).
-    LocalCandidate(String),
+    /// A local candidate to trickle to the peer: its `candidate:...` line, the first
+    /// bundled section of the session as known when the event is polled (`sdp_mid` and
+    /// `sdp_mline_index`; only `sdp_mline_index: 0` before any description names one) and our
+    /// ICE username fragment. Send [`IceCandidate::to_json`] to a browser.
+    LocalCandidate(IceCandidate),
     /// Every local candidate has been announced: send `a=end-of-candidates`.
     GatheringComplete,
     /// The ICE state changed.
@@ -328,8 +380,9 @@ pub enum PeerEvent {
     /// created before any data section was negotiated, or when a track or transceiver is added,
     /// removed, stopped or changes direction. Call `create_offer` when stable.
     NegotiationNeeded,
-    /// A new incoming media source (W3C `track`): its first packet arrived.
-    Track(TrackEvent),
+    /// A new incoming media source (W3C `track`): its first packet arrived. Boxed: it is rare
+    /// and large, and every queued event is as large as the largest variant.
+    Track(Box<TrackEvent>),
     /// An RTP packet arrived on a transceiver: plaintext, whole (header and payload), RTX
     /// already unwrapped into the original stream.
     Rtp {
@@ -428,6 +481,10 @@ pub enum Error {
     /// A candidate came before any remote description.
     #[error("no remote description")]
     NoRemoteDescription,
+    /// A trickled candidate names a section (`sdp_mid` or `sdp_mline_index`) that neither
+    /// description has (W3C `addIceCandidate`: OperationError).
+    #[error("the candidate names no section of the session")]
+    NoSuchSection,
     /// A later offer or answer changes what must stay for the life of the connection in this
     /// release: the certificate, the DTLS role, the mid or the SCTP port (any of these means a
     /// new DTLS association, RFC 8842 §5.5). ICE restarts and new candidates are fine.
@@ -444,6 +501,16 @@ pub enum Error {
     /// The connection is closed.
     #[error("the connection is closed")]
     Closed,
+    /// The certificate of [`PeerConfig::certificates`] expired (W3C: InvalidAccessError).
+    #[error("the certificate expired")]
+    CertificateExpired {
+        /// When it expired.
+        expires: std::time::SystemTime,
+    },
+    /// [`PeerConfig::certificates`] were given without [`PeerConfig::created_at`]: their
+    /// expiry cannot be checked.
+    #[error("certificates need PeerConfig::created_at to check their expiry")]
+    NoWallClock,
     /// An `ice_servers` URL that does not parse, names a host instead of an IP address (the
     /// core does no DNS), or asks for a transport not supported (`stuns:`).
     #[error("ICE server {url}: {reason}")]

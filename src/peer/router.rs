@@ -68,12 +68,12 @@
 //!     let mut client = PeerConnection::new(PeerConfig::with_seed(10 + i as u64))?;
 //!     client.add_local_address(addr)?;
 //!     client.create_data_channel(now, "chat", ChannelConfig::default())?;
-//!     let offer = client.create_offer()?;
+//!     let offer = client.create_offer(now)?;
 //!     client.set_local_description(SdpType::Offer, offer.clone())?;
 //!     let mut peer = PeerConnection::new(PeerConfig::with_seed(20 + i as u64))?;
 //!     peer.add_local_address(server)?; // every server-side peer has the same address
 //!     peer.set_remote_description(SdpType::Offer, offer)?;
-//!     let answer = peer.create_answer()?;
+//!     let answer = peer.create_answer(now)?;
 //!     peer.set_local_description(SdpType::Answer, answer.clone())?;
 //!     client.set_remote_description(SdpType::Answer, answer)?;
 //!     clients.push((addr, router.insert(peer)?, client));

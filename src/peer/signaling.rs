@@ -9,11 +9,12 @@ use crate::datachannel::{self, DataChannels};
 use crate::dtls;
 use crate::ice::Agent;
 use crate::sdp::{SessionDescription, Setup};
+use std::time::Instant;
 
 impl PeerConnection {
     /// Writes an offer: one data m-section, `a=setup:actpass` (RFC 8842 §5.2), our ICE
     /// credentials and the candidates known so far.
-    pub fn create_offer(&mut self) -> Result<SessionDescription, Error> {
+    pub fn create_offer(&mut self, now: Instant) -> Result<SessionDescription, Error> {
         self.check_open()?;
         if self.signaling == SignalingState::HaveRemoteOffer {
             return Err(Error::InvalidState {
@@ -34,7 +35,27 @@ impl PeerConnection {
             Some(m) => m.offer_sections(&mut lines, &new, &at),
             None => Vec::new(),
         };
-        Ok(self.write_local(setup, &lines, &media, true))
+        // RFC 8829 §5.2.1 / §5.2.2, RFC 8843 §6: under max-bundle every section new in this
+        // offer, except the first live one of the session, is bundle-only.
+        let bundle_only: Vec<String> = match self.bundle_policy {
+            super::BundlePolicy::MaxBundle => {
+                let live = |i: usize| lines[i].is_data() || matches!(media.get(i), Some(Some(_)));
+                let first = (0..lines.len()).find(|&i| live(i));
+                (0..lines.len())
+                    .filter(|&i| live(i) && Some(i) != first)
+                    .filter(|&i| {
+                        !self
+                            .jsep
+                            .lines
+                            .iter()
+                            .any(|l| !l.rejected && l.mid == lines[i].mid)
+                    })
+                    .map(|i| lines[i].mid.clone())
+                    .collect()
+            }
+            super::BundlePolicy::Balanced | super::BundlePolicy::MaxCompat => Vec::new(),
+        };
+        Ok(self.write_local(now, setup, &lines, &media, true, &bundle_only))
     }
 
     /// `a=setup` for the DTLS role already negotiated, if any.
@@ -48,7 +69,7 @@ impl PeerConnection {
     /// Writes an answer to the remote offer. We take `a=setup:active` (we are the DTLS client)
     /// when the offer allows, as browsers do; an offer that insists on `active` makes us
     /// `passive` (RFC 8842 §5.3).
-    pub fn create_answer(&mut self) -> Result<SessionDescription, Error> {
+    pub fn create_answer(&mut self, now: Instant) -> Result<SessionDescription, Error> {
         self.check_open()?;
         let Some(remote) = &self.pending_remote else {
             return Err(Error::InvalidState {
@@ -67,19 +88,22 @@ impl PeerConnection {
         };
         let lines = jsep::answer_lines(remote, &media);
         let bundle = remote.bundled;
-        Ok(self.write_local(setup, &lines, &media, bundle))
+        // Answers never say bundle-only (RFC 8843 §7.3.1).
+        Ok(self.write_local(now, setup, &lines, &media, bundle, &[]))
     }
 
     pub(super) fn write_local(
         &mut self,
+        now: Instant,
         setup: Setup,
         lines: &[MLine],
         media: &[Option<SectionMedia>],
         bundle: bool,
+        bundle_only: &[String],
     ) -> SessionDescription {
         // Take in the candidates the agent has announced, even if the app has not polled
         // events since adding its addresses.
-        self.pump(self.last_now);
+        self.pump(Some(now));
         let (ufrag, pwd) = self.ice.local_credentials();
         let d = Local {
             session_id: self.session_id,
@@ -88,6 +112,7 @@ impl PeerConnection {
             media,
             cname: self.media.get().map_or("-", |m| m.cname.as_str()),
             bundle,
+            bundle_only,
             ufrag,
             pwd,
             fingerprint: &self.fingerprint,
@@ -109,7 +134,7 @@ impl PeerConnection {
     ) -> Result<(), Error> {
         self.check_open()?;
         match (kind, self.signaling) {
-            (SdpType::Rollback, _) => return self.rollback(),
+            (SdpType::Rollback, _) => return self.rollback_pending(),
             (SdpType::Offer, SignalingState::Stable | SignalingState::HaveLocalOffer) => {
                 self.local_offer_lines = Some(lines_of(&sdp));
                 self.local_offer_media = Some(sections_of(&sdp));
@@ -125,6 +150,7 @@ impl PeerConnection {
                 let remote = self
                     .pending_remote
                     .take()
+                    .map(|r| *r)
                     .ok_or(Error::NoRemoteDescription)?;
                 let role = match setup {
                     Setup::Active => dtls::Role::Client,
@@ -173,7 +199,7 @@ impl PeerConnection {
     ) -> Result<(), Error> {
         self.check_open()?;
         if kind == SdpType::Rollback {
-            return self.rollback();
+            return self.rollback_pending();
         }
         let summary = RemoteSummary::from_sdp(&sdp)?;
         match (kind, self.signaling) {
@@ -198,7 +224,7 @@ impl PeerConnection {
                 if summary.media.iter().any(Option::is_some) {
                     self.media.force().associate(&summary)?;
                 }
-                self.pending_remote = Some(summary);
+                self.pending_remote = Some(Box::new(summary));
                 self.signaling = SignalingState::HaveRemoteOffer;
             }
             (SdpType::Answer, SignalingState::HaveLocalOffer) => {
@@ -246,7 +272,14 @@ impl PeerConnection {
     }
 
     /// Discards the pending offer, ours or the peer's, and returns to stable (RFC 8829 §4.1.8.2).
-    pub fn rollback(&mut self) -> Result<(), Error> {
+    pub fn rollback(&mut self, now: Instant) -> Result<(), Error> {
+        self.rollback_pending()?;
+        self.pump(Some(now));
+        Ok(())
+    }
+
+    /// [`rollback`](Self::rollback), as `SdpType::Rollback` descriptions ask for it.
+    fn rollback_pending(&mut self) -> Result<(), Error> {
         match self.signaling {
             SignalingState::Stable => {
                 return Err(Error::InvalidState {
@@ -309,6 +342,8 @@ impl PeerConnection {
             dtls::Role::Server => datachannel::Role::Server,
         });
         self.remote_applied = true;
+        // Our ICE role is settled: the agent is never rebuilt again.
+        self.cfg_ice = None;
         self.signalled_ufrag = Some(self.ice.local_credentials().0.to_string());
         Ok(())
     }
@@ -390,7 +425,11 @@ impl PeerConnection {
     pub(super) fn become_controlled(&mut self) -> Result<(), Error> {
         let (u, p) = self.ice.local_credentials();
         let (u, p) = (u.to_string(), p.to_string());
-        let mut cfg = self.cfg_ice.clone();
+        // Only before the first remote description is applied, while the config is kept.
+        let Some(cfg) = self.cfg_ice.as_deref() else {
+            return Err(Error::Renegotiation("ICE role"));
+        };
+        let mut cfg = cfg.clone();
         cfg.controlling = false;
         let mut ice = Agent::new(cfg);
         ice.set_local_credentials(&u, &p)?;

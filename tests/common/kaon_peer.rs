@@ -132,7 +132,7 @@ impl KaonPeer {
                 }
             };
             match e {
-                PeerEvent::Track(t) => r.tracks.push(t),
+                PeerEvent::Track(t) => r.tracks.push(*t),
                 PeerEvent::Rtp { mid, packet } => {
                     r.packets += 1;
                     let errors = r.write_errors.clone();

@@ -225,7 +225,7 @@ impl Client {
         let channel = pc
             .create_data_channel(Instant::now(), "chat", ChannelConfig::default())
             .unwrap();
-        let offer = pc.create_offer().unwrap();
+        let offer = pc.create_offer(Instant::now()).unwrap();
         pc.set_local_description(SdpType::Offer, offer.clone())
             .unwrap();
         Self {

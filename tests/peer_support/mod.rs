@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use kaon::datachannel::ChannelConfig;
 use kaon::datachannel::ChannelId;
 use kaon::ice::AgentConfig;
-use kaon::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, SdpType};
+use kaon::peer::{ConnectionState, IceCandidate, PeerConfig, PeerConnection, PeerEvent, SdpType};
 use kaon::sdp::SessionDescription;
 use kaon::sim::{EndpointId, InterfaceId, LinkConfig, NatConfig, NetworkId, Sim};
 use kaon::stun::{Server, ServerConfig};
@@ -152,7 +152,8 @@ impl Pair {
     /// Offer from `a` (or from `b` when `a_offers` is false), answer from the other, each
     /// carried as a string; returns the offer and the answer as sent.
     pub fn negotiate_from(&mut self, a_offers: bool) -> (String, String) {
-        let offer = self.pc(a_offers).create_offer().unwrap();
+        let now = self.now();
+        let offer = self.pc(a_offers).create_offer(now).unwrap();
         self.pc(a_offers)
             .set_local_description(SdpType::Offer, offer.clone())
             .unwrap();
@@ -160,7 +161,8 @@ impl Pair {
         self.pc(!a_offers)
             .set_remote_description(SdpType::Offer, SessionDescription::parse(&offer).unwrap())
             .unwrap();
-        let answer = self.pc(!a_offers).create_answer().unwrap();
+        let now = self.now();
+        let answer = self.pc(!a_offers).create_answer(now).unwrap();
         self.pc(!a_offers)
             .set_local_description(SdpType::Answer, answer.clone())
             .unwrap();
@@ -181,10 +183,13 @@ impl Pair {
                 if self.trickle {
                     match &e {
                         PeerEvent::LocalCandidate(c) => {
-                            let _ = self.pc(!a_side).add_ice_candidate(c);
+                            let now = self.now();
+                            let _ = self.pc(!a_side).add_ice_candidate(now, c);
                         }
                         PeerEvent::GatheringComplete => {
-                            let _ = self.pc(!a_side).add_ice_candidate("");
+                            let now = self.now();
+                            let end = IceCandidate::end_of_candidates();
+                            let _ = self.pc(!a_side).add_ice_candidate(now, &end);
                         }
                         _ => {}
                     }

@@ -30,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut pc = PeerConnection::new(PeerConfig::default())?;
     pc.add_local_address(local)?;
     pc.set_remote_description(SdpType::Offer, SessionDescription::parse(&offer)?)?;
-    let answer = pc.create_answer()?;
+    let answer = pc.create_answer(Instant::now())?;
     pc.set_local_description(SdpType::Answer, answer.clone())?;
     // The answer, then an empty line: a driving program can stop reading there.
     let mut out = std::io::stdout();

@@ -76,7 +76,9 @@ pub fn serve(
     let offer = SessionDescription::parse(offer).map_err(std::io::Error::other)?;
     pc.set_remote_description(SdpType::Offer, offer)
         .map_err(std::io::Error::other)?;
-    let answer = pc.create_answer().map_err(std::io::Error::other)?;
+    let answer = pc
+        .create_answer(Instant::now())
+        .map_err(std::io::Error::other)?;
     pc.set_local_description(SdpType::Answer, answer.clone())
         .map_err(std::io::Error::other)?;
     send_answer(answer.to_string());

@@ -207,7 +207,7 @@ pub fn serve(
     let mut pc = PeerConnection::new(PeerConfig::default())?;
     pc.add_local_address(EMBEDDED)?;
     pc.set_remote_description(SdpType::Offer, SessionDescription::parse(offer)?)?;
-    let answer = pc.create_answer()?;
+    let answer = pc.create_answer(Instant::now())?;
     pc.set_local_description(SdpType::Answer, answer.clone())?;
     send_answer(answer.to_string());
 

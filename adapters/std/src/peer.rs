@@ -359,12 +359,12 @@ impl PeerConnection {
 
     /// [`kaon::peer::PeerConnection::create_offer`].
     pub fn create_offer(&self) -> Result<SessionDescription, Error> {
-        self.try_call(|pc, _| pc.create_offer())
+        self.try_call(|pc, now| pc.create_offer(now))
     }
 
     /// [`kaon::peer::PeerConnection::create_answer`].
     pub fn create_answer(&self) -> Result<SessionDescription, Error> {
-        self.try_call(|pc, _| pc.create_answer())
+        self.try_call(|pc, now| pc.create_answer(now))
     }
 
     /// [`kaon::peer::PeerConnection::set_local_description`].
@@ -385,10 +385,10 @@ impl PeerConnection {
         self.try_call(move |pc, _| pc.set_remote_description(kind, sdp))
     }
 
-    /// [`kaon::peer::PeerConnection::add_ice_candidate`].
-    pub fn add_ice_candidate(&self, candidate: &str) -> Result<(), Error> {
-        let candidate = candidate.to_string();
-        self.try_call(move |pc, _| pc.add_ice_candidate(&candidate))
+    /// [`kaon::peer::PeerConnection::add_ice_candidate`] (a bare line converts with
+    /// [`IceCandidate::from_line`](kaon::peer::IceCandidate::from_line)).
+    pub fn add_ice_candidate(&self, candidate: kaon::peer::IceCandidate) -> Result<(), Error> {
+        self.try_call(move |pc, now| pc.add_ice_candidate(now, &candidate))
     }
 
     /// [`kaon::peer::PeerConnection::get_stats`], taken on the driver thread now.
@@ -649,7 +649,7 @@ impl DataChannel {
     pub fn close(&self) -> Result<(), Error> {
         let id = self.id;
         self.handle
-            .call(move |r, _| r.pc.close_channel(id))
+            .call(move |r, now| r.pc.close_channel(now, id))
             .ok_or(Error::Closed)
     }
 }

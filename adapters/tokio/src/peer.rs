@@ -319,12 +319,12 @@ impl PeerConnection {
 
     /// [`kaon::peer::PeerConnection::create_offer`].
     pub async fn create_offer(&self) -> Result<SessionDescription, Error> {
-        self.try_call(|pc, _| pc.create_offer()).await
+        self.try_call(|pc, now| pc.create_offer(now)).await
     }
 
     /// [`kaon::peer::PeerConnection::create_answer`].
     pub async fn create_answer(&self) -> Result<SessionDescription, Error> {
-        self.try_call(|pc, _| pc.create_answer()).await
+        self.try_call(|pc, now| pc.create_answer(now)).await
     }
 
     /// [`kaon::peer::PeerConnection::set_local_description`].
@@ -347,10 +347,13 @@ impl PeerConnection {
             .await
     }
 
-    /// [`kaon::peer::PeerConnection::add_ice_candidate`].
-    pub async fn add_ice_candidate(&self, candidate: &str) -> Result<(), Error> {
-        let candidate = candidate.to_string();
-        self.try_call(move |pc, _| pc.add_ice_candidate(&candidate))
+    /// [`kaon::peer::PeerConnection::add_ice_candidate`] (a bare line converts with
+    /// [`IceCandidate::from_line`](kaon::peer::IceCandidate::from_line)).
+    pub async fn add_ice_candidate(
+        &self,
+        candidate: kaon::peer::IceCandidate,
+    ) -> Result<(), Error> {
+        self.try_call(move |pc, now| pc.add_ice_candidate(now, &candidate))
             .await
     }
 
@@ -562,7 +565,7 @@ impl DataChannel {
     pub async fn close(&self) -> Result<(), Error> {
         let id = self.id;
         self.handle
-            .call(move |r, _| r.pc.close_channel(id))
+            .call(move |r, now| r.pc.close_channel(now, id))
             .await
             .ok_or(Error::Closed)
     }

@@ -168,7 +168,9 @@ pub(crate) struct Session {
 
 impl Session {
     /// The lines an exchange settled on.
-    pub fn set_lines(&mut self, lines: Vec<MLine>) {
+    pub fn set_lines(&mut self, mut lines: Vec<MLine>) {
+        // Kept for the life of the connection: no spare capacity.
+        lines.shrink_to_fit();
         for l in &lines {
             if let Ok(n) = l.mid.parse::<u32>() {
                 self.next_mid = self.next_mid.max(n.saturating_add(1));

@@ -23,6 +23,9 @@ pub(crate) struct Local<'a> {
     /// Whether to group the live sections with `a=group:BUNDLE` (always in our offers; in an
     /// answer only when the offer did, RFC 8843 §7.3).
     pub bundle: bool,
+    /// Mids of the live sections to mark `a=bundle-only` with port 0 (RFC 8843 §6: only in an
+    /// offer, for sections the answerer may take only inside the bundle).
+    pub bundle_only: &'a [String],
     pub ufrag: &'a str,
     pub pwd: &'a str,
     pub fingerprint: &'a Fingerprint,
@@ -89,6 +92,19 @@ impl Local<'_> {
             self.fingerprint,
             self.setup.as_str(),
         );
+        if self.is_bundle_only(mid) {
+            s.push_str("a=bundle-only\r\n");
+        }
+    }
+
+    fn is_bundle_only(&self, mid: &str) -> bool {
+        self.bundle_only.iter().any(|m| m == mid)
+    }
+
+    /// RFC 8843 §6: "the offerer MUST assign a zero port value" to a bundle-only section
+    /// (with `a=bundle-only` it is not rejected); 9 (discard, RFC 8839 §4.2.1) otherwise.
+    fn port(&self, mid: &str) -> u16 {
+        if self.is_bundle_only(mid) { 0 } else { 9 }
     }
 
     fn write_candidates(&self, s: &mut String) {
@@ -103,7 +119,7 @@ impl Local<'_> {
     /// An audio or video section (RFC 8829 §5.2.2 and §5.3.1; RTP/AVPF feedback per RFC 4585,
     /// RTX per RFC 4588, sources per RFC 5576 and RFC 8830).
     fn write_media(&self, s: &mut String, line: &MLine, m: &SectionMedia, candidates: bool) {
-        let _ = write!(s, "m={} 9 UDP/TLS/RTP/SAVPF", m.kind);
+        let _ = write!(s, "m={} {} UDP/TLS/RTP/SAVPF", m.kind, self.port(&line.mid));
         for c in &m.codecs {
             let _ = write!(s, " {}", c.payload_type);
             if let Some(rtx) = c.rtx {
@@ -163,7 +179,8 @@ impl Local<'_> {
     fn write_data(&self, s: &mut String, line: &MLine, candidates: bool) {
         let _ = write!(
             s,
-            "m=application 9 {} webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\n",
+            "m=application {} {} webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\n",
+            self.port(&line.mid),
             // The old DTLS/SCTP form carries its port in the format list: we answer it in
             // the RFC 8841 form, which every stack that sends the old one also reads.
             if line.protocol == "TCP/DTLS/SCTP" {

@@ -14,7 +14,7 @@
 //! # let now = std::time::Instant::now();
 //! let mut pc = PeerConnection::new(PeerConfig::with_seed(1))?;
 //! let video = pc.add_track(now, TrackKind::Video, LocalTrack::new("cam", &["stream"]))?;
-//! let offer = pc.create_offer()?;
+//! let offer = pc.create_offer(now)?;
 //! assert!(offer.to_string().contains("m=video 9 UDP/TLS/RTP/SAVPF 96 97"));
 //! // ... once negotiated and connected:
 //! // pc.write_rtp(now, mid, &rtp_packet)?; while let Some(PeerEvent::Rtp { .. }) = pc.poll_event() {}
@@ -500,7 +500,7 @@ impl PeerConnection {
         track: LocalTrack,
     ) -> Result<TransceiverId, Error> {
         self.check_open()?;
-        self.last_now = Some(now);
+        self.pump(Some(now));
         let media = self.media.force();
         let reuse = media
             .transceivers
@@ -530,7 +530,7 @@ impl PeerConnection {
         init: TransceiverInit,
     ) -> Result<TransceiverId, Error> {
         self.check_open()?;
-        self.last_now = Some(now);
+        self.pump(Some(now));
         let i = self
             .media
             .force()
@@ -541,7 +541,7 @@ impl PeerConnection {
 
     /// Stops sending a track (W3C `removeTrack`): the transceiver stays, no longer sending.
     pub fn remove_track(&mut self, now: Instant, id: TransceiverId) -> Result<(), Error> {
-        self.last_now = Some(now);
+        self.pump(Some(now));
         let t = self.transceiver_mut(id)?;
         if t.track.take().is_some() {
             t.direction = match t.direction {
@@ -571,7 +571,7 @@ impl PeerConnection {
         id: TransceiverId,
         direction: Direction,
     ) -> Result<(), Error> {
-        self.last_now = Some(now);
+        self.pump(Some(now));
         let t = self.transceiver_mut(id)?;
         if t.direction != direction {
             t.direction = direction;
@@ -583,7 +583,7 @@ impl PeerConnection {
     /// Stops a transceiver (W3C `stop()`): it sends and receives nothing more, and the next
     /// offer rejects its m-line (port 0), which a later transceiver may recycle.
     pub fn stop_transceiver(&mut self, now: Instant, id: TransceiverId) -> Result<(), Error> {
-        self.last_now = Some(now);
+        self.pump(Some(now));
         let t = self.transceiver_mut(id)?;
         if !t.stopped {
             t.stopped = true;
@@ -607,7 +607,6 @@ impl PeerConnection {
     /// `poll_transmit`).
     pub fn write_rtp(&mut self, now: Instant, mid: &str, packet: &[u8]) -> Result<(), Error> {
         self.check_open()?;
-        self.last_now = Some(now);
         let media = self.media.get_mut().ok_or(Error::NoSuchTransceiver)?;
         let t = media.by_mid(mid).ok_or(Error::NoSuchTransceiver)?;
         media.write_rtp(now, t, packet)
@@ -617,7 +616,6 @@ impl PeerConnection {
     /// §6.3.1), throttled per stream.
     pub fn request_keyframe(&mut self, now: Instant, mid: &str) -> Result<(), Error> {
         self.check_open()?;
-        self.last_now = Some(now);
         let media = self.media.get_mut().ok_or(Error::NoSuchTransceiver)?;
         let t = media.by_mid(mid).ok_or(Error::NoSuchTransceiver)?;
         media.request_keyframe(now, t)

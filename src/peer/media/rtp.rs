@@ -159,7 +159,7 @@ impl Media {
                 }
                 let rid = pkt.rid(&n.recv_extensions).map(str::to_string);
                 let (stream, track) = n.remote.msid.clone().unwrap_or_default();
-                events.push_back(PeerEvent::Track(TrackEvent {
+                events.push_back(PeerEvent::Track(Box::new(TrackEvent {
                     transceiver: TransceiverId(ti as u32),
                     mid,
                     kind: t.kind,
@@ -172,7 +172,7 @@ impl Media {
                     },
                     track_id: track,
                     codec: codec.codec.clone(),
-                }));
+                })));
                 let rx = StreamRx::new(rx_config(primary_ssrc, codec, self.rng.u64()));
                 t.receivers.push(Receiver { rid, rx });
                 t.receivers.len() - 1

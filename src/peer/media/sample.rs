@@ -381,7 +381,6 @@ impl Writer<'_> {
     /// Sends one frame (see [`PeerConnection::write_sample`]).
     pub fn write_sample(&mut self, now: Instant, sample: &Sample) -> Result<(), Error> {
         self.pc.check_open()?;
-        self.pc.last_now = Some(now);
         let media = self.pc.media.get_mut().ok_or(Error::NoSuchTransceiver)?;
         media.write_sample(now, self.ti, sample)
     }
@@ -389,7 +388,6 @@ impl Writer<'_> {
     /// Sends one RTP packet (see [`PeerConnection::write_rtp`]).
     pub fn write_rtp(&mut self, now: Instant, packet: &[u8]) -> Result<(), Error> {
         self.pc.check_open()?;
-        self.pc.last_now = Some(now);
         let media = self.pc.media.get_mut().ok_or(Error::NoSuchTransceiver)?;
         media.write_rtp(now, self.ti, packet)
     }
