@@ -261,8 +261,9 @@ fn crossed_power_of_two(before: u64, now: u64) -> bool {
 }
 
 impl PeerConnection {
-    /// Turns [`PeerEvent::Diagnostic`] events on or off (see [`PeerConfig::diagnostics`]
-    /// (super::PeerConfig::diagnostics)). Turned on later, it reports changes from then on.
+    /// Turns [`PeerEvent::Diagnostic`] events on or off (see
+    /// [`PeerConfig::diagnostics`](super::PeerConfig::diagnostics)). Turned on later, it
+    /// reports changes from then on.
     pub fn set_diagnostics(&mut self, on: bool) {
         match (on, self.diag.is_some()) {
             (true, false) => self.diag = Some(Box::default()),
