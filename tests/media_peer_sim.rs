@@ -326,3 +326,24 @@ fn nack_and_rtx_repair_most_of_20_percent_loss() {
         "{arrived} of {sent} through 20% loss"
     );
 }
+
+#[test]
+fn a_packet_too_big_for_the_callers_buffer_waits_for_a_larger_one() {
+    let (mut p, _, _) = av_pair(9);
+    let now = p.now();
+    let v = rtp(96, 4242, 0, &[0x42; 1100]);
+    p.pc(true).write_rtp(now, "1", &v).unwrap();
+    // A driver polls with a buffer too small for the packet: whatever fits may leave (and is
+    // lost here, as on a bad link), but the video packet must not be dropped.
+    let mut small = [0u8; 300];
+    while kaon::Protocol::poll_transmit(p.pc(true), now, &mut small).is_some() {}
+    p.run_for(200 * MS);
+    let got = received(&p, false, "1");
+    assert!(
+        got.iter()
+            .any(|(seq, data)| *seq == 4242 && data.len() == 1100),
+        "the packet left once a large enough buffer came: {:?}",
+        got.iter().map(|(s, _)| s).collect::<Vec<_>>()
+    );
+    assert_eq!(p.pc_ref(true).media_counters().protect_failed, 0);
+}

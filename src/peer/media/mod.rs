@@ -386,6 +386,9 @@ pub struct MediaCounters {
     pub rtp_sent: u64,
     /// RTCP packets sent.
     pub rtcp_sent: u64,
+    /// RTP and RTCP packets (first sends and retransmissions) that SRTP refused to protect
+    /// (an exhausted index): dropped, and counted here so the loss is never silent.
+    pub protect_failed: u64,
 }
 
 impl Media {

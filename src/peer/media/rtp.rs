@@ -444,17 +444,22 @@ impl Media {
             };
             let srtp = self.srtp.as_mut()?;
             let len = o.data.len();
-            let written = if buf.len() < len + 64 {
-                None
+            if buf.len() < len + 64 {
+                // The caller's buffer is too small for this packet: keep it for a call with a
+                // larger one (Protocol: pass a buffer of at least the path MTU) instead of
+                // dropping what the application wrote.
+                self.out.push_front(o);
+                return None;
+            }
+            buf[..len].copy_from_slice(&o.data);
+            let written = if o.rtcp {
+                srtp.outbound.protect_rtcp(buf, len).ok()
             } else {
-                buf[..len].copy_from_slice(&o.data);
-                if o.rtcp {
-                    srtp.outbound.protect_rtcp(buf, len).ok()
-                } else {
-                    srtp.outbound.protect_rtp(buf, len).ok()
-                }
+                srtp.outbound.protect_rtp(buf, len).ok()
             };
-            if o.rtcp {
+            if written.is_none() {
+                self.counters.protect_failed += 1;
+            } else if o.rtcp {
                 self.counters.rtcp_sent += 1;
             } else {
                 self.counters.rtp_sent += 1;
@@ -486,7 +491,6 @@ impl Media {
                 if !self.bwe.may_retransmit(now, n) {
                     continue;
                 }
-                self.counters.rtp_sent += 1;
                 let next = self.twcc_seq.wrapping_add(1);
                 let restamped = self
                     .twcc_send_id
@@ -495,7 +499,11 @@ impl Media {
                     self.twcc_seq = next;
                     next
                 });
-                let n = srtp.outbound.protect_rtp(buf, n).ok()?;
+                let Ok(n) = srtp.outbound.protect_rtp(buf, n) else {
+                    self.counters.protect_failed += 1;
+                    continue;
+                };
+                self.counters.rtp_sent += 1;
                 let kind = crate::bwe::PacketKind::Retransmission;
                 self.bwe.on_rtp_sent(now, &buf[..n], seq, n, kind);
                 return Some(n);
