@@ -94,6 +94,7 @@ pub mod media;
 pub mod router;
 mod signaling;
 pub mod stats;
+mod trickle;
 
 pub use crate::sdp::Direction;
 pub use candidate::{CandidateJsonError, IceCandidate, MAX_CANDIDATE_JSON_LEN};
