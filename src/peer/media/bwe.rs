@@ -475,10 +475,7 @@ impl super::Media {
         self.counters.rtp_sent += 1;
         let seq = id.map(|_| self.twcc_seq);
         self.bwe.on_rtp_sent(now, &buf[..n], seq, n, kind);
-        self.due = [self.due, self.bwe.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min();
+        self.due = super::rtp::earliest(self.due, self.bwe.poll_timeout());
         Some(n)
     }
 }

@@ -570,7 +570,7 @@ fn push_rtcp(out: &mut VecDeque<Outgoing>, spare: &mut Vec<Vec<u8>>, bytes: &[u8
     out.push_front(Outgoing { data, rtcp: true });
 }
 
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+pub(super) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
