@@ -24,6 +24,7 @@
 
 mod bwe;
 mod negotiate;
+mod recv;
 mod rtp;
 mod sample;
 pub mod stats;
