@@ -7,9 +7,10 @@ stdin, one command per line:
                                            audio and video tracks, then an offer -> "offer";
                                            also a re-offer on a live connection
   {"cmd":"answer","sdp":S}                 the peer's answer to our offer -> "answered"
-  {"cmd":"remote-offer","sdp":S,"channels":[CHANNEL...]}
-                                           the peer's offer; create the channels; answer
-                                           -> "answer"
+  {"cmd":"remote-offer","sdp":S,"channels":[CHANNEL...],"media":["audio","video"]}
+                                           the peer's offer; create the channels and
+                                           (optionally) synthetic tracks sent on the offered
+                                           media lines; answer -> "answer"
   {"cmd":"create",CHANNEL...}              a channel on a connection that is already up
   {"cmd":"send","label":L,"text":T}        a text message
   {"cmd":"send","label":L,"textlen":N}     an N-byte text message made by text_pattern(N)
@@ -214,6 +215,9 @@ class Peer:
             await self.pc.setRemoteDescription(
                 RTCSessionDescription(sdp=cmd["sdp"], type="offer")
             )
+            for kind in cmd.get("media", []):
+                # Attaches to the offered transceiver of that kind: sendrecv in the answer.
+                self.pc.addTrack(AudioStreamTrack() if kind == "audio" else VideoStreamTrack())
             for spec in cmd.get("channels", []):
                 self.create(spec)
             await self.pc.setLocalDescription(await self.pc.createAnswer())
