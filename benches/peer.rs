@@ -1,6 +1,9 @@
 //! The whole PeerConnection stack in process, two peers wired in memory on a perfect link:
 //! the CPU cost of a full connect (offer/answer, ICE, DTLS, SCTP, channel open; certificates
-//! made beforehand) and data channel throughput through ICE, DTLS (AES-GCM) and SCTP, beside
+//! made beforehand), with DTLS 1.2 pinned (`peer/connect_dtls12`) and with the default DTLS
+//! 1.3 with an X25519MLKEM768 key share (`peer/connect`), beside the bare DTLS handshakes of
+//! both versions (the default policy for 1.3, so the key shares are the same) as their floor (`peer/floor_dtls12_handshake`, `peer/floor_dtls13_handshake`:
+//! what a connect cannot get under), and data channel throughput through ICE, DTLS (AES-GCM) and SCTP, beside
 //! the AEAD ceiling (aws-lc-rs AES-128-GCM seal + open of the same bytes) measured in the same
 //! run. With `--features sim` the table also runs the same two peers through the simulator
 //! (`--sim-only` for that row alone, to profile the simulator's share).
@@ -10,7 +13,7 @@
 
 use criterion::{Criterion, Throughput};
 use kaon::datachannel::ChannelConfig;
-use kaon::dtls::Identity;
+use kaon::dtls::{Identity, VersionPolicy};
 use kaon::peer::{PeerConfig, PeerConnection, PeerEvent, SdpType};
 use kaon::{Datagram, Protocol};
 use std::time::{Duration, Instant};
@@ -27,10 +30,15 @@ struct Pair {
 
 impl Pair {
     fn new(ida: &Identity, idb: &Identity) -> Self {
+        Self::with_versions(ida, idb, PeerConfig::default().dtls_versions)
+    }
+
+    fn with_versions(ida: &Identity, idb: &Identity, dtls_versions: VersionPolicy) -> Self {
         let now = Instant::now();
         let peer = |seed, id: &Identity, addr: &str| {
             let mut pc = PeerConnection::new(PeerConfig {
                 identity: Some(id.clone()),
+                dtls_versions,
                 ..PeerConfig::with_seed(seed)
             })
             .unwrap();
@@ -165,16 +173,70 @@ fn aead_ceiling(total: usize) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
+/// The bare DTLS handshake of `versions` for both sides, in memory, with the certificates
+/// the peers use: the floor under a connect.
+fn dtls_handshake(ida: &Identity, idb: &Identity, versions: VersionPolicy) {
+    use kaon::dtls::{Config, Endpoint, HashAlgorithm, Role};
+    let now = Instant::now();
+    let (ca, sa) = (
+        "192.0.2.1:5000".parse().unwrap(),
+        "192.0.2.2:5000".parse().unwrap(),
+    );
+    let cfg = |role, seed, local, remote, peer: &Identity| Config {
+        role,
+        local_addr: Some(local),
+        remote_addr: Some(remote),
+        remote_fingerprints: vec![peer.fingerprint(HashAlgorithm::Sha256)],
+        // As the PeerConnection configures it.
+        mtu: 1200,
+        hello_verify: false,
+        versions,
+        seed: Some(seed),
+        ..Config::default()
+    };
+    let mut c = Endpoint::new(cfg(Role::Client, 1, ca, sa, idb), ida.clone(), now).unwrap();
+    let mut s = Endpoint::new(cfg(Role::Server, 2, sa, ca, ida), idb.clone(), now).unwrap();
+    let mut buf = [0u8; 2048];
+    let shuttle = |from: &mut Endpoint, to: &mut Endpoint, buf: &mut [u8]| {
+        let mut moved = false;
+        while let Some(t) = from.poll_transmit(now, buf) {
+            let contents = &buf[..t.len];
+            let (source, destination) = (t.source, t.destination);
+            to.handle_datagram(
+                now,
+                Datagram {
+                    source,
+                    destination,
+                    contents,
+                },
+            );
+            moved = true;
+        }
+        moved
+    };
+    while shuttle(&mut c, &mut s, &mut buf) | shuttle(&mut s, &mut c, &mut buf) {}
+    assert!(c.is_connected() && s.is_connected());
+}
+
+/// Mean milliseconds per call of `f` over `runs` calls.
+fn mean_ms(runs: u32, mut f: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    for _ in 0..runs {
+        f();
+    }
+    start.elapsed().as_secs_f64() * 1e3 / f64::from(runs)
+}
+
 fn table() {
     let (ida, idb) = (Identity::generate().unwrap(), Identity::generate().unwrap());
     let runs = 50;
-    let start = Instant::now();
-    for _ in 0..runs {
-        Pair::new(&ida, &idb).connect();
-    }
+    let (v12, def) = (VersionPolicy::Dtls12, PeerConfig::default().dtls_versions);
+    let connect12 = mean_ms(runs, || Pair::with_versions(&ida, &idb, v12).connect());
+    let connect = mean_ms(runs, || Pair::new(&ida, &idb).connect());
+    let floor12 = mean_ms(runs, || dtls_handshake(&ida, &idb, v12));
+    let floor13 = mean_ms(runs, || dtls_handshake(&ida, &idb, def));
     println!(
-        "connect, both peers: {:.3} ms",
-        start.elapsed().as_secs_f64() * 1e3 / f64::from(runs)
+        "connect, both peers: DTLS 1.2 {connect12:.3} ms (bare DTLS 1.2 handshake {floor12:.3}          ms); default ({def:?}) {connect:.3} ms (bare DTLS 1.3 handshake {floor13:.3} ms)"
     );
     let mut p = Pair::new(&ida, &idb);
     p.connect();
@@ -304,8 +366,17 @@ fn main() {
     }
     let (ida, idb) = (Identity::generate().unwrap(), Identity::generate().unwrap());
     let mut c = Criterion::default().configure_from_args();
+    c.bench_function("peer/connect_dtls12", |b| {
+        b.iter(|| Pair::with_versions(&ida, &idb, VersionPolicy::Dtls12).connect())
+    });
     c.bench_function("peer/connect", |b| {
         b.iter(|| Pair::new(&ida, &idb).connect())
+    });
+    c.bench_function("peer/floor_dtls12_handshake", |b| {
+        b.iter(|| dtls_handshake(&ida, &idb, VersionPolicy::Dtls12))
+    });
+    c.bench_function("peer/floor_dtls13_handshake", |b| {
+        b.iter(|| dtls_handshake(&ida, &idb, PeerConfig::default().dtls_versions))
     });
     let mut g = c.benchmark_group("peer/throughput");
     g.throughput(Throughput::Bytes(TOTAL as u64));
