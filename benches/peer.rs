@@ -1,16 +1,20 @@
 //! The whole PeerConnection stack in process, two peers wired in memory on a perfect link:
 //! the CPU cost of a full connect (offer/answer, ICE, DTLS, SCTP, channel open; certificates
-//! made beforehand) and data channel throughput through ICE, DTLS (AES-GCM) and SCTP, beside
+//! made beforehand), with DTLS 1.2 pinned (`peer/connect_dtls12`) and with the default DTLS
+//! 1.3 with an X25519MLKEM768 key share (`peer/connect`), beside the bare DTLS handshakes of
+//! both versions (the default policy for 1.3, so the key shares are the same) as their floor (`peer/floor_dtls12_handshake`, `peer/floor_dtls13_handshake`:
+//! what a connect cannot get under), and data channel throughput through ICE, DTLS (AES-GCM) and SCTP, beside
 //! the AEAD ceiling (aws-lc-rs AES-128-GCM seal + open of the same bytes) measured in the same
 //! run. With `--features sim` the table also runs the same two peers through the simulator
 //! (`--sim-only` for that row alone, to profile the simulator's share).
 //!
 //! `cargo bench --bench peer` (criterion), or `cargo bench --features sim --bench peer --
-//! --table` for a quick table only.
+//! --table` for a quick table only, or `cargo bench --bench peer -- --connect-table` for the
+//! connect lines alone (CPU time beside wall clock: a shared machine distorts it less).
 
 use criterion::{Criterion, Throughput};
 use kaon::datachannel::ChannelConfig;
-use kaon::dtls::Identity;
+use kaon::dtls::{Identity, VersionPolicy};
 use kaon::peer::{PeerConfig, PeerConnection, PeerEvent, SdpType};
 use kaon::{Datagram, Protocol};
 use std::time::{Duration, Instant};
@@ -27,10 +31,15 @@ struct Pair {
 
 impl Pair {
     fn new(ida: &Identity, idb: &Identity) -> Self {
+        Self::with_versions(ida, idb, PeerConfig::default().dtls_versions)
+    }
+
+    fn with_versions(ida: &Identity, idb: &Identity, dtls_versions: VersionPolicy) -> Self {
         let now = Instant::now();
         let peer = |seed, id: &Identity, addr: &str| {
             let mut pc = PeerConnection::new(PeerConfig {
                 identity: Some(id.clone()),
+                dtls_versions,
                 ..PeerConfig::with_seed(seed)
             })
             .unwrap();
@@ -165,17 +174,102 @@ fn aead_ceiling(total: usize) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
+/// The bare DTLS handshake of `versions` for both sides, in memory, with the certificates
+/// the peers use: the floor under a connect.
+fn dtls_handshake(ida: &Identity, idb: &Identity, versions: VersionPolicy) {
+    use kaon::dtls::{Config, Endpoint, HashAlgorithm, Role};
+    let now = Instant::now();
+    let (ca, sa) = (
+        "192.0.2.1:5000".parse().unwrap(),
+        "192.0.2.2:5000".parse().unwrap(),
+    );
+    let cfg = |role, seed, local, remote, peer: &Identity| Config {
+        role,
+        local_addr: Some(local),
+        remote_addr: Some(remote),
+        remote_fingerprints: vec![peer.fingerprint(HashAlgorithm::Sha256)],
+        // As the PeerConnection configures it.
+        mtu: 1200,
+        hello_verify: false,
+        versions,
+        seed: Some(seed),
+        ..Config::default()
+    };
+    let mut c = Endpoint::new(cfg(Role::Client, 1, ca, sa, idb), ida.clone(), now).unwrap();
+    let mut s = Endpoint::new(cfg(Role::Server, 2, sa, ca, ida), idb.clone(), now).unwrap();
+    let mut buf = [0u8; 2048];
+    let shuttle = |from: &mut Endpoint, to: &mut Endpoint, buf: &mut [u8]| {
+        let mut moved = false;
+        while let Some(t) = from.poll_transmit(now, buf) {
+            let contents = &buf[..t.len];
+            let (source, destination) = (t.source, t.destination);
+            to.handle_datagram(
+                now,
+                Datagram {
+                    source,
+                    destination,
+                    contents,
+                },
+            );
+            moved = true;
+        }
+        moved
+    };
+    while shuttle(&mut c, &mut s, &mut buf) | shuttle(&mut s, &mut c, &mut buf) {}
+    assert!(c.is_connected() && s.is_connected());
+}
+
+/// This thread's CPU time (user and system), which a loaded machine does not inflate as it
+/// does wall-clock time.
+fn thread_cpu() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Mean milliseconds per call of `f` over `runs` calls: (wall clock, this thread's CPU).
+fn mean_ms(runs: u32, mut f: impl FnMut()) -> (f64, f64) {
+    let (start, cpu) = (Instant::now(), thread_cpu());
+    for _ in 0..runs {
+        f();
+    }
+    let per = |d: Duration| d.as_secs_f64() * 1e3 / f64::from(runs);
+    (per(start.elapsed()), per(thread_cpu() - cpu))
+}
+
+/// The connect lines of the table: each connect and floor as CPU and wall-clock time.
+fn connect_table(ida: &Identity, idb: &Identity, runs: u32) {
+    let (v12, def) = (VersionPolicy::Dtls12, PeerConfig::default().dtls_versions);
+    let rows: [(&str, (f64, f64)); 4] = [
+        (
+            "connect, DTLS 1.2",
+            mean_ms(runs, || Pair::with_versions(ida, idb, v12).connect()),
+        ),
+        (
+            "bare DTLS 1.2 handshake (floor)",
+            mean_ms(runs, || dtls_handshake(ida, idb, v12)),
+        ),
+        (
+            "connect, default (DTLS 1.3 or 1.2)",
+            mean_ms(runs, || Pair::new(ida, idb).connect()),
+        ),
+        (
+            "bare DTLS 1.3 handshake (floor)",
+            mean_ms(runs, || dtls_handshake(ida, idb, def)),
+        ),
+    ];
+    for (what, (wall, cpu)) in rows {
+        println!("{what}, both peers: {cpu:.3} ms CPU ({wall:.3} ms wall), mean of {runs}");
+    }
+}
+
 fn table() {
     let (ida, idb) = (Identity::generate().unwrap(), Identity::generate().unwrap());
-    let runs = 50;
-    let start = Instant::now();
-    for _ in 0..runs {
-        Pair::new(&ida, &idb).connect();
-    }
-    println!(
-        "connect, both peers: {:.3} ms",
-        start.elapsed().as_secs_f64() * 1e3 / f64::from(runs)
-    );
+    connect_table(&ida, &idb, 50);
     let mut p = Pair::new(&ida, &idb);
     p.connect();
     let msg = bytes::Bytes::from(vec![0xab; 16 * 1024]);
@@ -291,6 +385,11 @@ fn sim_table(ida: &Identity, idb: &Identity) {
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--connect-table") {
+        let (ida, idb) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+        connect_table(&ida, &idb, 500);
+        return;
+    }
     if std::env::args().any(|a| a == "--table") {
         if !std::env::args().any(|a| a == "--sim-only") {
             table();
@@ -304,8 +403,17 @@ fn main() {
     }
     let (ida, idb) = (Identity::generate().unwrap(), Identity::generate().unwrap());
     let mut c = Criterion::default().configure_from_args();
+    c.bench_function("peer/connect_dtls12", |b| {
+        b.iter(|| Pair::with_versions(&ida, &idb, VersionPolicy::Dtls12).connect())
+    });
     c.bench_function("peer/connect", |b| {
         b.iter(|| Pair::new(&ida, &idb).connect())
+    });
+    c.bench_function("peer/floor_dtls12_handshake", |b| {
+        b.iter(|| dtls_handshake(&ida, &idb, VersionPolicy::Dtls12))
+    });
+    c.bench_function("peer/floor_dtls13_handshake", |b| {
+        b.iter(|| dtls_handshake(&ida, &idb, PeerConfig::default().dtls_versions))
     });
     let mut g = c.benchmark_group("peer/throughput");
     g.throughput(Throughput::Bytes(TOTAL as u64));

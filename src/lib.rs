@@ -64,5 +64,5 @@ pub mod turn;
 pub mod wire;
 
 pub use error::Error;
-pub use protocol::{Datagram, Ecn, Protocol, Transmit};
+pub use protocol::{Datagram, Ecn, PacketProtocol, Protocol, Transmit};
 pub use rng::Rng;

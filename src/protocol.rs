@@ -1,4 +1,33 @@
 //! The driving contract every kaon layer implements.
+//!
+//! There is one contract, written down once here: feed input and the time in with
+//! `handle_datagram` and `handle_timeout`, take output out with `poll_transmit` and
+//! `poll_event`, sleep until `poll_timeout`. It comes in two forms that differ only in whether
+//! the layer sees addresses:
+//!
+//! - [`Protocol`]: layers that talk to the network and choose sockets (STUN, ICE, TURN, DTLS,
+//!   a whole `PeerConnection`). Input is a [`Datagram`] with its 5-tuple, output a
+//!   [`Transmit`] that says where the bytes go.
+//! - [`PacketProtocol`]: layers that sit on a link to one peer and never see an address (the
+//!   SCTP association, the data channels on top of it). The same five methods with the same
+//!   names; input is the packet's bytes, output is the packet's length in the caller's buffer.
+//!   The layer below (DTLS in a `PeerConnection`) or [`sctp::Endpoint`](crate::sctp::Endpoint)
+//!   (SCTP over plain UDP) supplies the addresses, which turns a `PacketProtocol` into a
+//!   `Protocol`.
+//!
+//! Why two traits and not one: making the address-free layers implement [`Protocol`]
+//! directly would have them invent or store addresses they have no use for, and a
+//! `Protocol` generic over its datagram type would put a lifetime-carrying type parameter on
+//! every driver for the sake of two layers. A second trait with the same method names keeps
+//! generic drivers word for word alike (`p.poll_transmit(now, &mut buf)` in both) and costs
+//! nothing at run time.
+//!
+//! What is *not* a driving trait: [`ice::Relay`](crate::ice::Relay), a TURN allocation handle.
+//! The ICE agent, not a driver, owns and drives it, and its receive path returns what it
+//! unwrapped to the agent instead of queueing events (`unwrap` and `wrap` have no counterpart
+//! here). Where its methods mean the same as the contract's (`handle_timeout`,
+//! `poll_transmit`, `poll_timeout`) they carry the same names and the packet form's
+//! signatures.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -173,5 +202,62 @@ pub trait Protocol {
 
     /// The next instant at which [`handle_timeout`](Protocol::handle_timeout) must be called, or
     /// `None` when no timer is running. Exact and cheap: no scan of per-stream state.
+    fn poll_timeout(&self) -> Option<Instant>;
+}
+
+/// The driving contract of [`Protocol`] for a layer that exchanges whole packets with one peer
+/// and knows nothing of addresses: the SCTP association and the data channels on top of it.
+///
+/// The same five methods, with the same names, call order and buffer rules as [`Protocol`];
+/// only the datagram is bare bytes and the transmit is a length. The layer below supplies the
+/// addresses: the DTLS layer of a PeerConnection feeds decrypted packets in, and
+/// [`sctp::Endpoint`](crate::sctp::Endpoint) binds a `PacketProtocol` to a 5-tuple and drives
+/// it as a [`Protocol`] over UDP.
+///
+/// ```
+/// use kaon::PacketProtocol;
+/// use std::time::Instant;
+///
+/// /// Carries every packet from `a` to `b` and back until both are quiet.
+/// fn exchange<A: PacketProtocol, B: PacketProtocol>(a: &mut A, b: &mut B, now: Instant) {
+///     let mut buf = [0u8; 2048];
+///     for _ in 0..20 {
+///         while let Some(n) = a.poll_transmit(now, &mut buf) {
+///             b.handle_datagram(now, &buf[..n]);
+///         }
+///         while let Some(n) = b.poll_transmit(now, &mut buf) {
+///             a.handle_datagram(now, &buf[..n]);
+///         }
+///     }
+/// }
+///
+/// use kaon::sctp::{Association, Config, Event};
+/// let now = Instant::now();
+/// let mut a = Association::new(Config { seed: Some(1), ..Config::default() });
+/// let mut b = Association::new(Config { seed: Some(2), ..Config::default() });
+/// a.connect(now);
+/// b.connect(now);
+/// exchange(&mut a, &mut b, now);
+/// assert!(std::iter::from_fn(|| a.poll_event()).any(|e| matches!(e, Event::Connected)));
+/// ```
+pub trait PacketProtocol {
+    /// The layer's own event type.
+    type Event;
+
+    /// Processes one packet received from the peer. Malformed input is counted and dropped.
+    fn handle_datagram(&mut self, now: Instant, packet: &[u8]);
+
+    /// Acts on every deadline at or before `now`.
+    fn handle_timeout(&mut self, now: Instant);
+
+    /// Writes the next packet to send into `buf` and returns its length, or `None` when
+    /// nothing is waiting.
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize>;
+
+    /// Returns the next event for the application, or `None` when there is none.
+    fn poll_event(&mut self) -> Option<Self::Event>;
+
+    /// The next instant at which [`handle_timeout`](PacketProtocol::handle_timeout) must be
+    /// called, or `None` when no timer is running.
     fn poll_timeout(&self) -> Option<Instant>;
 }

@@ -38,7 +38,10 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::chromium::{Browser, pattern, peer_available};
+use common::browser::{
+    self, Run, browser_answers, early_events, kaon_answers, open_id, opened, pattern, print_spread,
+};
+use common::chromium::{Browser, peer_available};
 use common::json_lines::json_str;
 use common::kaon_peer::{KaonPeer as Kaon, bind};
 use kaon::datachannel::{ChannelConfig, ChannelId};
@@ -52,13 +55,6 @@ const SIZES: [usize; 5] = [1, 1200, 65535, 100_000, 262_144];
 
 /// One Chromium at a time: two cores, and each browser takes most of one while it starts.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn open_id(e: &PeerEvent) -> ChannelId {
-    match e {
-        PeerEvent::DataChannelOpen { id, .. } => *id,
-        _ => unreachable!(),
-    }
-}
 
 /// A burst of small text messages each way on an ordered channel: all arrive, in order.
 fn burst(browser: &mut Browser, kaon: &mut Kaon, label: &str, id: ChannelId, n: usize) {
@@ -96,72 +92,7 @@ fn burst(browser: &mut Browser, kaon: &mut Kaon, label: &str, id: ChannelId, n: 
 /// Messages both ways on one channel: the browser sends text and every size, kaon checks them
 /// and echoes each back; then kaon sends its own, and the browser checks every one.
 fn exchange(browser: &mut Browser, kaon: &mut Kaon, label: &str, id: ChannelId, ordered: bool) {
-    let greeting = format!("hello from chromium on {label} ✓");
-    browser.send_text(label, &greeting);
-    for n in SIZES {
-        browser.send_binary(label, n);
-    }
-    // Unordered: collect, then compare as sets.
-    let mut got = Vec::new();
-    for _ in 0..=SIZES.len() {
-        let (data, binary) = kaon.message(id);
-        kaon.send(id, data.clone(), binary); // echo
-        got.push((data, binary));
-    }
-    let mut want = vec![(greeting.clone().into_bytes(), false)];
-    want.extend(SIZES.iter().map(|&n| (pattern(n), true)));
-    if !ordered {
-        got.sort();
-        want.sort();
-    }
-    assert!(
-        got == want,
-        "kaon received other messages on {label}: {:?}",
-        got.iter().map(|(d, b)| (d.len(), *b)).collect::<Vec<_>>()
-    );
-    let reply = format!("hello from kaon on {label}");
-    kaon.send(id, reply.clone().into_bytes(), false);
-    for n in SIZES {
-        kaon.send(id, pattern(n), true);
-    }
-
-    // The browser sees the echoes and kaon's own messages.
-    let text_seen = |b: &mut Browser, text: &str| {
-        let text = text.to_string();
-        let l = label.to_string();
-        b.wait(
-            &format!("text {text:?}"),
-            Duration::from_secs(10),
-            move |e| {
-                e.is("message")
-                    && e.get("label") == l
-                    && e.get("binary") == "false"
-                    && e.get("text") == text
-            },
-        );
-    };
-    text_seen(browser, &greeting);
-    text_seen(browser, &reply);
-    for n in SIZES {
-        for _ in 0..2 {
-            let l = label.to_string();
-            let e = browser.wait(
-                &format!("binary {n} on {label}"),
-                Duration::from_secs(10),
-                move |e| {
-                    e.is("message")
-                        && e.get("label") == l
-                        && e.get("binary") == "true"
-                        && e.get("len") == n.to_string()
-                },
-            );
-            assert_eq!(
-                e.get("ok"),
-                "true",
-                "browser got a corrupt {n}-byte message"
-            );
-        }
-    }
+    browser::exchange(browser, kaon, label, id, ordered, &SIZES, true);
 }
 
 /// Three channels opened together by each side on the live connection, then text interleaved
@@ -382,10 +313,7 @@ fn chromium_offers_kaon_answers() {
     // Give the connection its first time before the answer, as a driver would (the answer
     // lists the host candidate either way).
     kaon::Protocol::handle_timeout(&mut pc, Instant::now());
-    let mut early = Vec::new();
-    while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
-        early.push(e);
-    }
+    let early = early_events(&mut pc);
     let answer = pc.create_answer(Instant::now()).expect("answer");
     pc.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
@@ -469,28 +397,13 @@ fn kaon_offers_chromium_answers() {
     let chat = pc
         .create_data_channel(Instant::now(), "kaon-chat", ChannelConfig::default())
         .expect("channel");
-    let mut early = Vec::new();
-    while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
-        early.push(e);
-    }
+    let mut early = early_events(&mut pc);
     let t0 = Instant::now();
     let offer = pc.create_offer(Instant::now()).expect("offer");
     pc.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
-    let offer = offer.to_string();
     eprintln!("kaon offer:\n{offer}");
-    browser.send(&format!(
-        r#"{{"cmd":"remote-offer","sdp":{}}}"#,
-        json_str(&offer)
-    ));
-    let answer = browser.wait("answer", Duration::from_secs(15), |e| e.is("answer"));
-    let answer = answer.get("sdp").to_string();
-    eprintln!("chromium answer:\n{answer}");
-    pc.set_remote_description(
-        SdpType::Answer,
-        SessionDescription::parse(&answer).expect("kaon parses Chromium's answer"),
-    )
-    .expect("kaon takes Chromium's answer");
+    early.extend(browser_answers(&mut browser, &mut pc, &offer));
     let mut kaon = Kaon::spawn(pc, socket, early, Duration::from_secs(10), String::new);
 
     kaon.wait(
@@ -566,41 +479,12 @@ fn m_lines(sdp: &str) -> Vec<(String, u16, String)> {
         .collect()
 }
 
-/// kaon's answer to `offer` on a fresh PeerConnection with `socket`'s address as its host
-/// candidate: the connection, the events it had before the driver takes over, the answer.
-fn kaon_answers(offer: &str, socket: &UdpSocket) -> (PeerConnection, Vec<PeerEvent>, String) {
-    kaon_answers_with(offer, socket, PeerConfig::default())
-}
-
 /// A config whose media engine has no codec: kaon then rejects every audio and video section.
 fn no_codecs() -> PeerConfig {
     PeerConfig {
         media: std::sync::Arc::new(kaon::peer::MediaEngine::empty()),
         ..PeerConfig::default()
     }
-}
-
-fn kaon_answers_with(
-    offer: &str,
-    socket: &UdpSocket,
-    config: PeerConfig,
-) -> (PeerConnection, Vec<PeerEvent>, String) {
-    let mut pc = PeerConnection::new(config).expect("peer");
-    pc.add_local_address(socket.local_addr().unwrap()).unwrap();
-    pc.set_remote_description(
-        SdpType::Offer,
-        SessionDescription::parse(offer).expect("kaon parses Chromium's offer"),
-    )
-    .expect("kaon takes Chromium's offer");
-    kaon::Protocol::handle_timeout(&mut pc, Instant::now());
-    let mut early = Vec::new();
-    while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
-        early.push(e);
-    }
-    let answer = pc.create_answer(Instant::now()).expect("answer");
-    pc.set_local_description(SdpType::Answer, answer.clone())
-        .expect("kaon sets its answer");
-    (pc, early, answer.to_string())
 }
 
 /// One text and one binary message each way on `label`, checked on arrival.
@@ -638,21 +522,6 @@ fn chat(browser: &mut Browser, kaon: &mut Kaon, label: &str, id: ChannelId) {
         ("1200", "true"),
         "browser: kaon's binary message on {label}"
     );
-}
-
-/// Waits for `label` to open on both sides; kaon's id of it.
-fn opened(browser: &mut Browser, kaon: &mut Kaon, label: &str, remote: bool) -> ChannelId {
-    let l = label.to_string();
-    let e = kaon.wait(&format!("{label} open"), Duration::from_secs(20), move |e| {
-        matches!(e, PeerEvent::DataChannelOpen { label, remote: r, .. } if *label == l && *r == remote)
-    });
-    let l = label.to_string();
-    browser.wait(
-        &format!("{label} open"),
-        Duration::from_secs(20),
-        move |e| e.is("open") && e.get("label") == l,
-    );
-    open_id(&e)
 }
 
 /// Chromium's transceivers as `mid kind direction`, e.g. `0 audio stopped`.
@@ -705,7 +574,7 @@ fn chromium_offers_audio_video_data_and_kaon_answers_with_media_rejected() {
     assert!(offered.iter().all(|(_, port, _)| *port != 0));
 
     let socket = bind();
-    let (pc, early, answer) = kaon_answers_with(&offer, &socket, no_codecs());
+    let (pc, early, answer) = kaon_answers(&offer, &socket, no_codecs(), &[]);
     eprintln!("kaon answer:\n{answer}");
     let answered = m_lines(&answer);
     assert_eq!(
@@ -777,20 +646,7 @@ fn kaon_and_chromium_renegotiate_adding_a_channel_and_a_rejected_video_section()
     let offer = pc.create_offer(Instant::now()).expect("offer");
     pc.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
-    browser.send(&format!(
-        r#"{{"cmd":"remote-offer","sdp":{}}}"#,
-        json_str(&offer.to_string())
-    ));
-    let answer = browser.wait("answer", Duration::from_secs(15), |e| e.is("answer"));
-    pc.set_remote_description(
-        SdpType::Answer,
-        SessionDescription::parse(answer.get("sdp")).expect("kaon parses Chromium's answer"),
-    )
-    .expect("kaon takes Chromium's answer");
-    let mut early = Vec::new();
-    while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
-        early.push(e);
-    }
+    let early = browser_answers(&mut browser, &mut pc, &offer);
     let mut kaon = Kaon::spawn(pc, socket, early, Duration::from_secs(10), String::new);
     assert_eq!(opened(&mut browser, &mut kaon, "first", false), first);
     chat(&mut browser, &mut kaon, "first", first);
@@ -995,7 +851,7 @@ fn mdns_session(browser_ns: &str) {
     let offer = format!("{}\r\na=end-of-candidates\r\n", offer.trim_end());
 
     let socket = UdpSocket::bind((MDNS_KAON, 0)).expect("bind kaon's veth address");
-    let (pc, early, answer) = kaon_answers(&offer, &socket);
+    let (pc, early, answer) = kaon_answers(&offer, &socket, PeerConfig::default(), &[]);
     eprintln!("kaon answer:\n{answer}");
     let local = socket.local_addr().unwrap();
     let mut kaon = Kaon::spawn(pc, socket, early, Duration::from_secs(10), String::new);
@@ -1029,71 +885,6 @@ fn mdns_session(browser_ns: &str) {
     kaon.finish();
 }
 
-/// What one offer-to-open run took, from the offer in hand to the channel open on both sides.
-struct Run {
-    /// To kaon's first selected pair, to DTLS connected at kaon, to open at kaon and at the
-    /// browser.
-    ice: Duration,
-    dtls: Duration,
-    kaon_open: Duration,
-    browser_open: Duration,
-    /// kaon's ICE check retransmissions over the run.
-    ice_retransmissions: u64,
-}
-
-impl Run {
-    fn measure(
-        browser: &mut Browser,
-        kaon: &mut Kaon,
-        label: &str,
-        remote: bool,
-        t0: Instant,
-    ) -> Self {
-        let limit = Duration::from_secs(20);
-        kaon.wait("a selected pair", limit, |e| {
-            matches!(e, PeerEvent::SelectedCandidatePairChanged { .. })
-        });
-        let ice = t0.elapsed();
-        kaon.wait("DTLS connected", limit, |e| {
-            matches!(e, PeerEvent::DtlsConnected)
-        });
-        let dtls = t0.elapsed();
-        let l = label.to_string();
-        kaon.wait(&format!("{label} open"), limit, move |e| {
-            matches!(e, PeerEvent::DataChannelOpen { label, remote: r, .. } if *label == l && *r == remote)
-        });
-        let kaon_open = t0.elapsed();
-        let l = label.to_string();
-        browser.wait(&format!("{label} open"), limit, move |e| {
-            e.is("open") && e.get("label") == l
-        });
-        let browser_open = t0.elapsed();
-        let ice_retransmissions = kaon
-            .driver
-            .call(|pc, _| pc.ice().stats().retransmissions)
-            .expect("driver alive");
-        Self {
-            ice,
-            dtls,
-            kaon_open,
-            browser_open,
-            ice_retransmissions,
-        }
-    }
-
-    fn print(&self, what: &str) {
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        eprintln!(
-            "{what}: ICE {:.1} ms, DTLS {:.1} ms, open at kaon {:.1} ms, at Chromium {:.1} ms; ICE retransmissions {}",
-            ms(self.ice),
-            ms(self.dtls),
-            ms(self.kaon_open),
-            ms(self.browser_open),
-            self.ice_retransmissions
-        );
-    }
-}
-
 /// Offer-to-open against Chromium both ways, a few runs each on one browser (a fresh
 /// connection each run): kaon offering (t0 when kaon's offer is written) and Chromium offering
 /// (t0 when its offer reaches the test, after its gathering). Prints ICE, DTLS and open times
@@ -1105,6 +896,7 @@ impl Run {
 fn offer_to_open_against_chromium_both_ways_over_several_runs() {
     const TEST: &str = "offer_to_open_against_chromium_both_ways_over_several_runs";
     const RUNS: usize = 5;
+    const LIMIT: Duration = Duration::from_secs(20);
     if !peer_available(TEST) {
         return;
     }
@@ -1122,27 +914,13 @@ fn offer_to_open_against_chromium_both_ways_over_several_runs() {
         let offer = pc.create_offer(Instant::now()).expect("offer");
         pc.set_local_description(SdpType::Offer, offer.clone())
             .unwrap();
-        browser.send(&format!(
-            r#"{{"cmd":"remote-offer","sdp":{}}}"#,
-            json_str(&offer.to_string())
-        ));
-        let answer = browser.wait("answer", Duration::from_secs(15), |e| e.is("answer"));
-        pc.set_remote_description(
-            SdpType::Answer,
-            SessionDescription::parse(answer.get("sdp")).expect("kaon parses the answer"),
-        )
-        .expect("kaon takes the answer");
-        let mut early = Vec::new();
-        while let Some(e) = kaon::Protocol::poll_event(&mut pc) {
-            early.push(e);
-        }
+        let early = browser_answers(&mut browser, &mut pc, &offer);
         let mut kaon = Kaon::spawn(pc, socket, early, Duration::from_secs(10), String::new);
-        let r = Run::measure(&mut browser, &mut kaon, &label, false, t0);
-        r.print(&format!("kaon offers, run {run}"));
+        let r = Run::measure(&mut browser, &mut kaon, &label, false, t0, LIMIT);
+        r.print(&format!("kaon offers, run {run}"), "Chromium", "");
         kaon_offering.push(r);
         kaon.finish();
-        browser.send(r#"{"cmd":"reset"}"#);
-        browser.wait("reset", Duration::from_secs(10), |e| e.is("reset"));
+        browser.reset();
     }
     let mut chromium_offering = Vec::new();
     for run in 0..RUNS {
@@ -1154,38 +932,28 @@ fn offer_to_open_against_chromium_both_ways_over_several_runs() {
         let offer = browser.wait("offer", Duration::from_secs(15), |e| e.is("offer"));
         let t0 = Instant::now();
         let socket = bind();
-        let (pc, early, answer) = kaon_answers(offer.get("sdp"), &socket);
+        let (pc, early, answer) =
+            kaon_answers(offer.get("sdp"), &socket, PeerConfig::default(), &[]);
         let mut kaon = Kaon::spawn(pc, socket, early, Duration::from_secs(10), String::new);
         browser.send(&format!(
             r#"{{"cmd":"answer","sdp":{}}}"#,
             json_str(&answer)
         ));
-        let r = Run::measure(&mut browser, &mut kaon, &label, true, t0);
-        r.print(&format!("Chromium offers, run {run}"));
+        let r = Run::measure(&mut browser, &mut kaon, &label, true, t0, LIMIT);
+        r.print(&format!("Chromium offers, run {run}"), "Chromium", "");
         chromium_offering.push(r);
         kaon.finish();
-        browser.send(r#"{"cmd":"reset"}"#);
-        browser.wait("reset", Duration::from_secs(10), |e| e.is("reset"));
+        browser.reset();
     }
     for (what, runs) in [
         ("kaon offers", &kaon_offering),
         ("Chromium offers", &chromium_offering),
     ] {
-        let mut open: Vec<f64> = runs
-            .iter()
-            .map(|r| r.browser_open.max(r.kaon_open).as_secs_f64() * 1e3)
-            .collect();
-        open.sort_by(f64::total_cmp);
         let dtls: Vec<String> = runs
             .iter()
             .map(|r| format!("{:.0}", (r.dtls - r.ice).as_secs_f64() * 1e3))
             .collect();
-        eprintln!(
-            "{what}: offer-to-open (both sides) over {RUNS} runs: min {:.1} ms, median {:.1} ms, max {:.1} ms; ICE-to-DTLS per run (ms): {}",
-            open[0],
-            open[RUNS / 2],
-            open[RUNS - 1],
-            dtls.join(", ")
-        );
+        let extra = format!("; ICE-to-DTLS per run (ms): {}", dtls.join(", "));
+        print_spread(what, runs, &extra);
     }
 }

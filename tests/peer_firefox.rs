@@ -26,12 +26,13 @@ mod common;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use common::firefox::{Firefox, pattern, peer_available};
+use common::browser::{self, Run, browser_answers, kaon_answers, opened, print_spread};
+use common::firefox::{Firefox, peer_available};
 use common::json_lines::{Ev, json_str};
 use common::kaon_peer::{KaonPeer as Kaon, Reflected};
 use kaon::datachannel::{ChannelConfig, ChannelId};
 use kaon::dtls::VersionPolicy;
-use kaon::peer::{LocalTrack, PeerConfig, PeerConnection, PeerEvent, SdpType, TrackKind};
+use kaon::peer::{PeerConfig, PeerConnection, PeerEvent, SdpType, TrackKind};
 use kaon::sdp::SessionDescription;
 
 /// Sizes of the binary messages each side sends: one byte, one datagram, 64 KiB.
@@ -40,48 +41,6 @@ const SIZES: [usize; 3] = [1, 1200, 65536];
 /// A UDP socket on kaon's end of the veth into Firefox's namespace.
 fn bind(ff: &Firefox) -> UdpSocket {
     UdpSocket::bind((ff.kaon_addr(), 0)).expect("bind kaon's veth address")
-}
-
-/// Events a connection had before a driver took it over.
-fn early_events(pc: &mut PeerConnection) -> Vec<PeerEvent> {
-    let mut early = Vec::new();
-    while let Some(e) = kaon::Protocol::poll_event(pc) {
-        early.push(e);
-    }
-    early
-}
-
-/// kaon's answer to `offer` on a fresh PeerConnection with `socket`'s address as its host
-/// candidate, `tracks` added first (one outgoing track per kind): the connection, its early
-/// events, the answer.
-fn kaon_answers(
-    offer: &str,
-    socket: &UdpSocket,
-    config: PeerConfig,
-    tracks: &[TrackKind],
-) -> (PeerConnection, Vec<PeerEvent>, String) {
-    let mut pc = PeerConnection::new(config).expect("peer");
-    pc.add_local_address(socket.local_addr().unwrap()).unwrap();
-    pc.set_remote_description(
-        SdpType::Offer,
-        SessionDescription::parse(offer).expect("kaon parses Firefox's offer"),
-    )
-    .expect("kaon takes Firefox's offer");
-    let now = Instant::now();
-    for &kind in tracks {
-        pc.add_track(
-            now,
-            kind,
-            LocalTrack::new(&format!("back-{kind}"), &["kaon"]),
-        )
-        .expect("add_track");
-    }
-    kaon::Protocol::handle_timeout(&mut pc, now);
-    let early = early_events(&mut pc);
-    let answer = pc.create_answer(now).expect("answer");
-    pc.set_local_description(SdpType::Answer, answer.clone())
-        .expect("kaon sets its answer");
-    (pc, early, answer.to_string())
 }
 
 /// kaon offers `channels` (label, ordered) on a fresh PeerConnection, Firefox answers, kaon
@@ -108,90 +67,15 @@ fn kaon_offers(
     let offer = pc.create_offer(now).expect("offer");
     pc.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
-    ff.send(&format!(
-        r#"{{"cmd":"remote-offer","sdp":{}}}"#,
-        json_str(&offer.to_string())
-    ));
-    let answer = ff.wait("answer", Duration::from_secs(15), |e| e.is("answer"));
-    let answer = answer.get("sdp").to_string();
-    eprintln!("firefox answer:\n{answer}");
-    pc.set_remote_description(
-        SdpType::Answer,
-        SessionDescription::parse(&answer).expect("kaon parses Firefox's answer"),
-    )
-    .expect("kaon takes Firefox's answer");
-    let early = early_events(&mut pc);
+    let early = browser_answers(ff, &mut pc, &offer);
     let kaon = Kaon::spawn(pc, socket, early, Duration::from_secs(10), String::new);
     (kaon, ids)
-}
-
-/// Waits for `label` to open on both sides; kaon's id of it.
-fn opened(ff: &mut Firefox, kaon: &mut Kaon, label: &str, remote: bool) -> ChannelId {
-    let l = label.to_string();
-    let e = kaon.wait(&format!("{label} open"), Duration::from_secs(20), move |e| {
-        matches!(e, PeerEvent::DataChannelOpen { label, remote: r, .. } if *label == l && *r == remote)
-    });
-    let l = label.to_string();
-    ff.wait(
-        &format!("{label} open"),
-        Duration::from_secs(20),
-        move |e| e.is("open") && e.get("label") == l,
-    );
-    match e {
-        PeerEvent::DataChannelOpen { id, .. } => id,
-        _ => unreachable!(),
-    }
 }
 
 /// Messages both ways on one channel: Firefox sends text and every size, kaon checks them and
 /// sends its own; Firefox checks every one (in any order when the channel is unordered).
 fn exchange(ff: &mut Firefox, kaon: &mut Kaon, label: &str, id: ChannelId, ordered: bool) {
-    let greeting = format!("hello from firefox on {label} ✓");
-    ff.send_text(label, &greeting);
-    for n in SIZES {
-        ff.send_binary(label, n);
-    }
-    let mut got: Vec<(Vec<u8>, bool)> = (0..=SIZES.len()).map(|_| kaon.message(id)).collect();
-    let mut want = vec![(greeting.into_bytes(), false)];
-    want.extend(SIZES.iter().map(|&n| (pattern(n), true)));
-    if !ordered {
-        got.sort();
-        want.sort();
-    }
-    assert!(
-        got == want,
-        "kaon received other messages on {label}: {:?}",
-        got.iter().map(|(d, b)| (d.len(), *b)).collect::<Vec<_>>()
-    );
-    let reply = format!("hello from kaon on {label}");
-    kaon.send(id, reply.clone().into_bytes(), false);
-    for n in SIZES {
-        kaon.send(id, pattern(n), true);
-    }
-    let l = label.to_string();
-    ff.wait(
-        &format!("kaon's text on {label}"),
-        Duration::from_secs(10),
-        move |e| e.is("message") && e.get("label") == l && e.get("text") == reply,
-    );
-    for n in SIZES {
-        let l = label.to_string();
-        let e = ff.wait(
-            &format!("kaon's {n} bytes on {label}"),
-            Duration::from_secs(10),
-            move |e| {
-                e.is("message")
-                    && e.get("label") == l
-                    && e.get("binary") == "true"
-                    && e.get("len") == n.to_string()
-            },
-        );
-        assert_eq!(
-            e.get("ok"),
-            "true",
-            "firefox got a corrupt {n}-byte message"
-        );
-    }
+    browser::exchange(ff, kaon, label, id, ordered, &SIZES, false);
 }
 
 /// kaon's view of the transport: (tlsVersion, dtlsCipher, srtpCipher, dtlsRole).
@@ -411,53 +295,19 @@ fn kaon_close_closes_every_channel_at_firefox() {
     );
 }
 
-/// What one offer-to-open run took, from the offer in hand to the channel open on both sides,
-/// and the DTLS version each side reports.
-struct Run {
-    /// To kaon's first selected pair, to DTLS connected at kaon, to open at both.
-    ice: Duration,
-    dtls: Duration,
-    open: Duration,
-    kaon_version: String,
-    firefox_version: String,
-}
-
-impl Run {
-    fn measure(ff: &mut Firefox, kaon: &mut Kaon, label: &str, remote: bool, t0: Instant) -> Self {
-        let limit = Duration::from_secs(10);
-        kaon.wait("a selected pair", limit, |e| {
-            matches!(e, PeerEvent::SelectedCandidatePairChanged { .. })
-        });
-        let ice = t0.elapsed();
-        kaon.wait("DTLS connected", limit, |e| {
-            matches!(e, PeerEvent::DtlsConnected)
-        });
-        let dtls = t0.elapsed();
-        opened(ff, kaon, label, remote);
-        let open = t0.elapsed();
-        let (kaon_version, cipher, _, role) = kaon_dtls(kaon);
-        let firefox_version = firefox_dtls(ff);
-        eprintln!("  kaon: DTLS {kaon_version} {cipher} as {role}");
-        Self {
-            ice,
-            dtls,
-            open,
-            kaon_version,
-            firefox_version,
-        }
-    }
-
-    fn print(&self, what: &str) {
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        eprintln!(
-            "{what}: ICE {:.1} ms, DTLS {:.1} ms, open on both sides {:.1} ms; DTLS version kaon {} firefox {}",
-            ms(self.ice),
-            ms(self.dtls),
-            ms(self.open),
-            self.kaon_version,
-            self.firefox_version
-        );
-    }
+/// One offer-to-open run and the DTLS version each side reports.
+fn measure(
+    ff: &mut Firefox,
+    kaon: &mut Kaon,
+    label: &str,
+    remote: bool,
+    t0: Instant,
+) -> (Run, String, String) {
+    let r = Run::measure(ff, kaon, label, remote, t0, Duration::from_secs(10));
+    let (kaon_version, cipher, _, role) = kaon_dtls(kaon);
+    let firefox_version = firefox_dtls(ff);
+    eprintln!("  kaon: DTLS {kaon_version} {cipher} as {role}");
+    (r, kaon_version, firefox_version)
 }
 
 /// Offer-to-open against Firefox both ways (kaon issue 11, defect 3; issue 16), a fresh
@@ -481,7 +331,7 @@ fn offer_to_open_against_firefox_both_ways_and_negotiated_dtls_versions() {
         dtls_versions: VersionPolicy::Dtls12,
         ..PeerConfig::default()
     };
-    let mut times: Vec<(&str, f64)> = Vec::new();
+    let (mut kaon_offering, mut firefox_offering) = (Vec::new(), Vec::new());
     for run in 0..=RUNS {
         let (config, version, what) = if run < RUNS {
             (
@@ -495,19 +345,19 @@ fn offer_to_open_against_firefox_both_ways_and_negotiated_dtls_versions() {
         let label = format!("k{run}");
         let t0 = Instant::now();
         let (mut kaon, _) = kaon_offers(&mut ff, config, &[(&label, true)]);
-        let r = Run::measure(&mut ff, &mut kaon, &label, false, t0);
-        r.print(&format!("{what}, run {run}"));
+        let (r, kaon_version, firefox_version) = measure(&mut ff, &mut kaon, &label, false, t0);
+        let versions = format!("; DTLS version kaon {kaon_version} firefox {firefox_version}");
+        r.print(&format!("{what}, run {run}"), "Firefox", &versions);
         assert_eq!(
-            (r.kaon_version.as_str(), r.firefox_version.as_str()),
+            (kaon_version.as_str(), firefox_version.as_str()),
             (version, version),
             "{what}: the DTLS version both report"
         );
         if run < RUNS {
-            times.push(("kaon offers", r.open.as_secs_f64() * 1e3));
+            kaon_offering.push(r);
         }
         drop(kaon);
-        ff.send(r#"{"cmd":"reset"}"#);
-        ff.wait("reset", Duration::from_secs(10), |e| e.is("reset"));
+        ff.reset();
     }
     for run in 0..=RUNS {
         let (config, version, what) = if run < RUNS {
@@ -533,29 +383,25 @@ fn offer_to_open_against_firefox_both_ways_and_negotiated_dtls_versions() {
             r#"{{"cmd":"answer","sdp":{}}}"#,
             json_str(&answer)
         ));
-        let r = Run::measure(&mut ff, &mut kaon, &label, true, t0);
-        r.print(&format!("{what}, run {run}"));
+        let (r, kaon_version, firefox_version) = measure(&mut ff, &mut kaon, &label, true, t0);
+        let versions = format!("; DTLS version kaon {kaon_version} firefox {firefox_version}");
+        r.print(&format!("{what}, run {run}"), "Firefox", &versions);
         assert_eq!(
-            (r.kaon_version.as_str(), r.firefox_version.as_str()),
+            (kaon_version.as_str(), firefox_version.as_str()),
             (version, version),
             "{what}: the DTLS version both report"
         );
         if run < RUNS {
-            times.push(("Firefox offers", r.open.as_secs_f64() * 1e3));
+            firefox_offering.push(r);
         }
         drop(kaon);
-        ff.send(r#"{"cmd":"reset"}"#);
-        ff.wait("reset", Duration::from_secs(10), |e| e.is("reset"));
+        ff.reset();
     }
-    for what in ["kaon offers", "Firefox offers"] {
-        let mut open: Vec<f64> = times.iter().filter(|t| t.0 == what).map(|t| t.1).collect();
-        open.sort_by(f64::total_cmp);
-        eprintln!(
-            "{what} (default, DTLS 1.3): offer-to-open (both sides) over {RUNS} runs: min {:.1} ms, median {:.1} ms, max {:.1} ms",
-            open[0],
-            open[RUNS / 2],
-            open[RUNS - 1]
-        );
+    for (what, runs) in [
+        ("kaon offers", &kaon_offering),
+        ("Firefox offers", &firefox_offering),
+    ] {
+        print_spread(&format!("{what} (default, DTLS 1.3)"), runs, "");
     }
 }
 

@@ -339,16 +339,16 @@ impl OldPion {
     }
 }
 
-impl kaon::sctp::PacketLayer for OldPion {
+impl kaon::PacketProtocol for OldPion {
     type Event = Event;
-    fn handle_packet(&mut self, now: std::time::Instant, packet: &[u8]) {
+    fn handle_datagram(&mut self, now: std::time::Instant, packet: &[u8]) {
         if old_pion_rejects(packet) {
             self.dropped += 1;
             return;
         }
         self.inner.handle_packet(now, packet);
     }
-    fn poll_packet(&mut self, now: std::time::Instant, buf: &mut [u8]) -> Option<usize> {
+    fn poll_transmit(&mut self, now: std::time::Instant, buf: &mut [u8]) -> Option<usize> {
         self.inner.poll_packet(now, buf)
     }
     fn handle_timeout(&mut self, now: std::time::Instant) {

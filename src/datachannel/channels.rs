@@ -424,12 +424,12 @@ impl DataChannels {
     }
 }
 
-impl sctp::PacketLayer for DataChannels {
+impl crate::PacketProtocol for DataChannels {
     type Event = Event;
-    fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+    fn handle_datagram(&mut self, now: Instant, packet: &[u8]) {
         DataChannels::handle_packet(self, now, packet);
     }
-    fn poll_packet(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         DataChannels::poll_packet(self, now, buf)
     }
     fn handle_timeout(&mut self, now: Instant) {

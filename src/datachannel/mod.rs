@@ -19,7 +19,7 @@
 //!
 //! The same as the association's: feed packets and timeouts, drain `poll_packet` and
 //! `poll_event`, sleep until `poll_timeout`. [`DataChannels`] is a
-//! [`PacketLayer`](crate::sctp::PacketLayer), so [`sctp::Endpoint`]
+//! [`PacketProtocol`](crate::PacketProtocol), so [`sctp::Endpoint`]
 //! drives it over UDP, and the DTLS layer of a PeerConnection feeds it decrypted packets.
 //!
 //! ```

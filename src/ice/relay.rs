@@ -41,6 +41,17 @@ pub enum Unwrapped<'a> {
 
 /// One TURN allocation, as the agent sees it. All methods are sans-IO: `now` is an argument,
 /// and output goes into the caller's buffer.
+///
+/// This is a handle the [`Agent`] owns and drives, not a driving contract of its own: an
+/// application never drives a `Relay`, it drives the agent (a [`Protocol`](crate::Protocol)),
+/// which calls these. Its receive path ([`unwrap`](Self::unwrap)) hands what it unwrapped back
+/// to the agent at once instead of queueing events, and [`wrap`](Self::wrap) carries the
+/// agent's own traffic; neither has a counterpart in the contract. Where a method means what
+/// the contract's does ([`handle_timeout`](Self::handle_timeout),
+/// [`poll_transmit`](Self::poll_transmit), [`poll_timeout`](Self::poll_timeout)) it has the
+/// same name and the signature of the address-free form,
+/// [`PacketProtocol`](crate::PacketProtocol): the addresses are always
+/// [`local`](Self::local) to [`server`](Self::server).
 pub trait Relay: fmt::Debug + Send {
     /// The local socket address the relay talks to its server from.
     fn local(&self) -> SocketAddr;

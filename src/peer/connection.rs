@@ -64,9 +64,9 @@ pub struct PeerConnection {
     /// The remote offer, applied when we set our answer (so a rollback has nothing to undo).
     /// Boxed: an idle connection holds none.
     pub(super) pending_remote: Option<Box<RemoteSummary>>,
-    /// Candidates trickled in before the remote description they belong to was applied.
-    pub(super) pending_candidates: Vec<String>,
-    pub(super) pending_end_of_candidates: bool,
+    /// Candidates trickled in before the remote description they belong to was applied, as
+    /// (the fragment they named or "", the line or "" for end-of-candidates).
+    pub(super) pending_candidates: Vec<(String, String)>,
     pub(super) remote_applied: bool,
     /// Our ICE username fragment as of the last completed exchange: if the agent still has
     /// it when the peer restarts ICE, we restart too (RFC 8445 §9).
@@ -195,7 +195,6 @@ impl PeerConnection {
             signaling: SignalingState::Stable,
             pending_remote: None,
             pending_candidates: Vec::new(),
-            pending_end_of_candidates: false,
             remote_applied: false,
             signalled_ufrag: None,
             local_description: None,

@@ -292,14 +292,15 @@ impl PeerConnection {
                 self.previous_local_kept = false;
                 self.local_offer_lines = None;
                 self.local_offer_media = None;
+                // Candidates trickled ahead of the answer to a restart that is not happening.
+                self.drop_held_candidates();
             }
             SignalingState::HaveRemoteOffer => {
                 self.pending_remote = None;
                 if let Some(m) = self.media.get_mut() {
                     m.rollback();
                 }
-                self.pending_candidates.clear();
-                self.pending_end_of_candidates = false;
+                self.drop_held_candidates();
                 self.remote_description = self.previous_remote.take();
                 self.previous_remote_kept = false;
                 if !self.remote_applied {
@@ -354,11 +355,20 @@ impl PeerConnection {
         self.ice
             .set_remote_credentials(&remote.ice_ufrag, &remote.ice_pwd)?;
         self.ice.set_remote_lite(remote.ice_lite);
-        for c in remote
-            .candidates
-            .iter()
-            .chain(std::mem::take(&mut self.pending_candidates).iter())
-        {
+        let held = std::mem::take(&mut self.pending_candidates);
+        let mut end_of_candidates = remote.end_of_candidates;
+        // Held ones that name no fragment, or this description's, are of its generation; the
+        // rest belong to none that is coming (W3C: ignored).
+        let (ours, stale): (Vec<_>, Vec<_>) = held
+            .into_iter()
+            .partition(|(u, _)| u.is_empty() || *u == remote.ice_ufrag);
+        self.stats.candidates_ignored += stale.iter().filter(|(_, c)| !c.is_empty()).count() as u64;
+        let held = ours.iter().map(|(_, c)| c.as_str());
+        for c in remote.candidates.iter().map(String::as_str).chain(held) {
+            if c.is_empty() {
+                end_of_candidates = true;
+                continue;
+            }
             // One bad candidate does not spoil the description (RFC 8839 §5.1: ignore it).
             let r = self.ice.add_remote_candidate_str(c);
             if self.diag.is_some() {
@@ -368,10 +378,17 @@ impl PeerConnection {
                 self.stats.candidates_ignored += 1;
             }
         }
-        if remote.end_of_candidates || std::mem::take(&mut self.pending_end_of_candidates) {
+        if end_of_candidates {
             self.ice.end_of_remote_candidates();
         }
         Ok(())
+    }
+
+    /// Drops the trickled candidates waiting for a description that will not come.
+    fn drop_held_candidates(&mut self) {
+        let held = std::mem::take(&mut self.pending_candidates);
+        let lines = held.iter().filter(|(_, c)| !c.is_empty()).count();
+        self.stats.candidates_ignored += lines as u64;
     }
 
     /// What a later description may not change (RFC 8842 §5.5: any of it would mean a new
@@ -403,7 +420,7 @@ impl PeerConnection {
             .is_some_and(|(u, p)| (u, p) != (remote.ice_ufrag.as_str(), remote.ice_pwd.as_str()))
     }
 
-    fn ice_unchanged_since_signalled(&self) -> bool {
+    pub(super) fn ice_unchanged_since_signalled(&self) -> bool {
         self.signalled_ufrag.as_deref() == Some(self.ice.local_credentials().0)
     }
 

@@ -7,6 +7,11 @@ use std::time::Instant;
 use super::jsep::MLine;
 use super::{Error, IceCandidate, PeerConnection};
 
+/// How many trickled candidates (end-of-candidates included) may wait for the description
+/// they belong to; more are dropped and counted, so a peer cannot grow our memory with
+/// candidates of a generation that never comes.
+pub(super) const MAX_HELD_CANDIDATES: usize = 64;
+
 impl PeerConnection {
     /// Adds a remote candidate trickled by the peer (W3C `addIceCandidate`, RFC 8838 §4).
     ///
@@ -14,10 +19,13 @@ impl PeerConnection {
     ///   or local description ([`Error::NoSuchSection`] otherwise). kaon runs one transport,
     ///   so any section of the bundle takes it; with neither given (a bare line,
     ///   [`IceCandidate::from_line`]) it goes to that transport too, where W3C would refuse.
-    /// - The generation: a `username_fragment` that is neither the peer's current one nor
-    ///   that of its pending offer is stale (W3C: ignored, `Ok`), and counted in
-    ///   [`PeerStats::candidates_ignored`](super::PeerStats::candidates_ignored). One of a
-    ///   pending offer (an ICE restart) waits until the answer applies it.
+    /// - The generation: one of the peer's pending offer (an ICE restart) waits until our
+    ///   answer applies it. While our own ICE restart awaits its answer, a candidate of a
+    ///   `username_fragment` not yet known may be the peer's new generation, trickled ahead
+    ///   of its answer: it waits too, and is added if the answer names that fragment. Any
+    ///   other fragment is stale (W3C: ignored, `Ok`). Stale candidates, waiting ones the
+    ///   description turns out not to name, and those past the 64 that may wait, are counted
+    ///   in [`PeerStats::candidates_ignored`](super::PeerStats::candidates_ignored).
     /// - An empty `candidate` is end-of-candidates for that generation.
     pub fn add_ice_candidate(
         &mut self,
@@ -38,10 +46,18 @@ impl PeerConnection {
             true => self.ice.remote_credentials().map(|(u, _)| u),
             false => None,
         };
-        let to_pending = match candidate.username_fragment.as_deref() {
+        // Our restart's offer is out and unanswered: the peer's new fragment is unknown yet.
+        let restarting = self.remote_applied
+            && self.local_offer_lines.is_some()
+            && !self.ice_unchanged_since_signalled();
+        let ufrag = candidate.username_fragment.as_deref();
+        let to_pending = match ufrag {
             None => !self.remote_applied,
             Some(u) if current_ufrag == Some(u) => false,
             Some(u) if pending_ufrag == Some(u) => true,
+            // RFC 8838 §4: the peer may trickle candidates of the new generation as soon as
+            // it has our offer, so they can overtake its answer.
+            Some(_) if restarting => true,
             Some(_) => {
                 // W3C addIceCandidate: a candidate of another generation is ignored.
                 self.stats.candidates_ignored += 1;
@@ -49,16 +65,20 @@ impl PeerConnection {
             }
         };
         if to_pending {
-            if eoc {
-                self.pending_end_of_candidates = true;
-            } else {
+            if !eoc {
                 // Checked now so the caller hears about a bad line at once.
                 if let Err(e) = crate::ice::Candidate::parse(c) {
                     self.diagnose_remote_candidate(c, &Err(e.clone()));
                     return Err(e.into());
                 }
-                self.pending_candidates.push(c.to_string());
             }
+            if self.pending_candidates.len() >= MAX_HELD_CANDIDATES {
+                self.stats.candidates_ignored += 1;
+                return Ok(());
+            }
+            let line = if eoc { String::new() } else { c.to_string() };
+            self.pending_candidates
+                .push((ufrag.unwrap_or_default().to_string(), line));
             return Ok(());
         }
         if eoc {

@@ -1,35 +1,17 @@
-//! [`Protocol`](crate::Protocol) over plain datagrams: an association bound to one remote
-//! address, for SCTP directly over UDP (as RFC 6951, without its encapsulation details) or any
-//! datagram transport.
+//! [`Protocol`](crate::Protocol) over plain datagrams: a [`PacketProtocol`] (an association,
+//! the data channels) bound to one remote address, for SCTP directly over UDP (as RFC 6951,
+//! without its encapsulation details) or any datagram transport.
 
-use crate::{Datagram, Protocol, Transmit};
+use crate::{Datagram, PacketProtocol, Protocol, Transmit};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-/// A layer that exchanges whole packets with one peer and knows nothing of addresses: the
-/// SCTP association and the data channels on top of it. The DTLS layer of a PeerConnection
-/// feeds it decrypted packets; [`Endpoint`] feeds it UDP datagrams.
-pub trait PacketLayer {
-    /// The layer's events.
-    type Event;
-    /// Handles one received packet.
-    fn handle_packet(&mut self, now: Instant, packet: &[u8]);
-    /// Writes the next packet into `buf` and returns its length.
-    fn poll_packet(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize>;
-    /// Acts on every deadline at or before `now`.
-    fn handle_timeout(&mut self, now: Instant);
-    /// The next event.
-    fn poll_event(&mut self) -> Option<Self::Event>;
-    /// When `handle_timeout` must next be called.
-    fn poll_timeout(&self) -> Option<Instant>;
-}
-
-impl PacketLayer for super::Association {
+impl PacketProtocol for super::Association {
     type Event = super::Event;
-    fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+    fn handle_datagram(&mut self, now: Instant, packet: &[u8]) {
         super::Association::handle_packet(self, now, packet);
     }
-    fn poll_packet(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         super::Association::poll_packet(self, now, buf)
     }
     fn handle_timeout(&mut self, now: Instant) {
@@ -43,7 +25,7 @@ impl PacketLayer for super::Association {
     }
 }
 
-/// A [`PacketLayer`] bound to a local and a remote address, driven as a [`Protocol`].
+/// A [`PacketProtocol`] bound to a local and a remote address, driven as a [`Protocol`].
 /// Datagrams from any other source are dropped.
 #[derive(Debug)]
 pub struct Endpoint<L> {
@@ -52,7 +34,7 @@ pub struct Endpoint<L> {
     remote: SocketAddr,
 }
 
-impl<L: PacketLayer> Endpoint<L> {
+impl<L: PacketProtocol> Endpoint<L> {
     /// Binds `layer` to the 5-tuple (`local`, `remote`).
     pub fn new(layer: L, local: SocketAddr, remote: SocketAddr) -> Self {
         Self {
@@ -78,12 +60,12 @@ impl<L: PacketLayer> Endpoint<L> {
     }
 }
 
-impl<L: PacketLayer> Protocol for Endpoint<L> {
+impl<L: PacketProtocol> Protocol for Endpoint<L> {
     type Event = L::Event;
 
     fn handle_datagram(&mut self, now: Instant, d: Datagram<'_>) {
         if d.source == self.remote {
-            self.layer.handle_packet(now, d.contents);
+            self.layer.handle_datagram(now, d.contents);
         }
     }
 
@@ -92,7 +74,7 @@ impl<L: PacketLayer> Protocol for Endpoint<L> {
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        let len = self.layer.poll_packet(now, buf)?;
+        let len = self.layer.poll_transmit(now, buf)?;
         Some(Transmit::new(self.local, self.remote, len))
     }
 

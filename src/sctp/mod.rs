@@ -90,7 +90,7 @@ mod tx;
 
 pub use association::{Association, CloseReason, Event, Memory, State, Stats};
 pub use config::Config;
-pub use endpoint::{Endpoint, PacketLayer};
+pub use endpoint::Endpoint;
 pub use error::Error;
 pub use param::StreamList;
 pub use send_queue::SendOptions;

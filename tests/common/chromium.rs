@@ -1,13 +1,15 @@
 //! Headless Chromium driven by `tests/interop/chromium/peer.mjs` (playwright-core) over JSON
-//! lines on its stdin/stdout: start it, send commands, wait for events.
+//! lines on its stdin/stdout: start it, send commands, wait for events. One browser and one
+//! page per [`Browser`]; what it shares with Firefox's harness is in `browser.rs`.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
+use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::process::{Child, Command};
+use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
 
-use super::json_lines::{Ev, json_str};
+use super::browser::{Page, read_lines, spawn_script};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub fn script_dir() -> PathBuf {
@@ -19,30 +21,27 @@ pub fn peer_available(test: &str) -> bool {
     if !PathBuf::from(CHROMIUM).is_file() {
         return super::missing_peer(test, CHROMIUM);
     }
-    if super::which("node").is_none() {
-        return super::missing_peer(test, "node");
-    }
-    if !script_dir().join("node_modules/playwright-core").is_dir() {
-        return super::missing_peer(
-            test,
-            "tests/interop/chromium/node_modules (run npm ci there)",
-        );
-    }
-    true
+    super::browser::node_script_available(test, &script_dir(), "playwright-core")
 }
 
-/// Byte `i` of an `n`-byte test message, as the page computes it.
-pub fn pattern(n: usize) -> Vec<u8> {
-    (0..n).map(|i| ((i * 7 + n) % 256) as u8).collect()
-}
-
-/// The node script and the browser it drives; killed (by its own pid) when dropped.
+/// The node script and the browser it drives, one page; killed (by its own pid) when
+/// dropped. Dereferences to its [`Page`] (`send`, `wait`, `seen`...).
 pub struct Browser {
     child: Child,
-    stdin: ChildStdin,
-    events: Receiver<String>,
-    /// Events read while waiting for another one.
-    pub seen: Vec<Ev>,
+    page: Page,
+}
+
+impl Deref for Browser {
+    type Target = Page;
+    fn deref(&self) -> &Page {
+        &self.page
+    }
+}
+
+impl DerefMut for Browser {
+    fn deref_mut(&mut self) -> &mut Page {
+        &mut self.page
+    }
 }
 
 impl Browser {
@@ -53,75 +52,24 @@ impl Browser {
     }
 
     /// Starts the script with `command` (`node peer.mjs ...`, perhaps inside a namespace).
-    pub fn start_with(mut command: Command) -> Self {
+    pub fn start_with(command: Command) -> Self {
         let t0 = Instant::now();
-        let mut child = command
-            .current_dir(script_dir())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start node peer.mjs");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
+        let (child, mut stdin, stdout) =
+            spawn_script(command, &script_dir(), "peer.mjs").expect("start node peer.mjs");
         let (tx, events) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("peer.mjs: {line}");
-            }
-        });
+        read_lines(stdout, move |line| tx.send(line).is_ok(), || {});
+        let out = move |json: &str| {
+            writeln!(stdin, "{json}")?;
+            stdin.flush()
+        };
         let mut b = Self {
             child,
-            stdin,
-            events,
-            seen: Vec::new(),
+            page: Page::new("chromium", out, events),
         };
         // A browser's first start on a fresh machine (caches, fonts) can take a while.
         let ready = b.wait("ready", Duration::from_secs(90), |e| e.is("ready"));
         eprintln!("browser: {} ready in {:?}", ready.get("ua"), t0.elapsed());
         b
-    }
-
-    pub fn send(&mut self, json: &str) {
-        writeln!(self.stdin, "{json}").expect("write to peer.mjs");
-        self.stdin.flush().expect("flush peer.mjs");
-    }
-
-    /// Reads events until one matches (earlier unmatched ones are kept); panics on an
-    /// `error` event, on the script ending, or after `limit`.
-    pub fn wait(&mut self, what: &str, limit: Duration, pred: impl Fn(&Ev) -> bool) -> Ev {
-        if let Some(i) = self.seen.iter().position(&pred) {
-            return self.seen.remove(i);
-        }
-        let end = Instant::now() + limit;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(left) {
-                Ok(line) => {
-                    let ev = Ev::parse(&line)
-                        .unwrap_or_else(|| panic!("peer.mjs printed a non-event: {line}"));
-                    assert!(!ev.is("error"), "browser error: {}", ev.get("what"));
-                    if pred(&ev) {
-                        return ev;
-                    }
-                    self.seen.push(ev);
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!("browser: no {what} within {limit:?}; seen {:?}", self.seen)
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!("browser: peer.mjs ended while waiting for {what}")
-                }
-            }
-        }
     }
 
     /// Chromium's view of the transport (getStats): checks its DTLS role and that DTLS 1.2
@@ -153,27 +101,11 @@ impl Browser {
             "the pair ends at kaon's socket {kaon}"
         );
     }
-
-    pub fn send_text(&mut self, label: &str, text: &str) {
-        self.send(&format!(
-            r#"{{"cmd":"send","label":{},"text":{}}}"#,
-            json_str(label),
-            json_str(text)
-        ));
-    }
-
-    pub fn send_binary(&mut self, label: &str, n: usize) {
-        self.send(&format!(
-            r#"{{"cmd":"send","label":{},"binary":{n}}}"#,
-            json_str(label)
-        ));
-    }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = writeln!(self.stdin, r#"{{"cmd":"quit"}}"#);
-        let _ = self.stdin.flush();
+        let _ = self.page.try_send(r#"{"cmd":"quit"}"#);
         // Give it a moment to close the browser cleanly, then kill it by its pid.
         let start = Instant::now();
         let end = start + Duration::from_secs(5);

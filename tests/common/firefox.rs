@@ -10,19 +10,22 @@
 //! profile is fresh per run (a scratch directory peer.mjs makes and removes) and turns off
 //! updates, telemetry, safe browsing and the rest, but the fence is what makes "no outside
 //! contact" hold. The browsers end when the test process does (their stdin closes), and a
-//! guard process deletes the namespace after them.
+//! guard process deletes the namespace after them. What it shares with Chromium's harness is
+//! in `browser.rs`.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::Ipv4Addr;
+use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::json_lines::{Ev, json_str};
+use super::browser::{Page, read_lines, spawn_script};
+use super::json_lines::Ev;
 use super::netns::Netns;
 
 pub const FIREFOX: &str = "/usr/bin/firefox-esr";
@@ -35,24 +38,10 @@ pub fn peer_available(test: &str) -> bool {
     if !PathBuf::from(FIREFOX).is_file() {
         return super::missing_peer(test, FIREFOX);
     }
-    if super::which("node").is_none() {
-        return super::missing_peer(test, "node");
-    }
     if super::which("nft").is_none() && !PathBuf::from("/usr/sbin/nft").is_file() {
         return super::missing_peer(test, "nft (apt: nftables)");
     }
-    if !script_dir().join("node_modules/puppeteer-core").is_dir() {
-        return super::missing_peer(
-            test,
-            "tests/interop/firefox/node_modules (run npm ci there)",
-        );
-    }
-    true
-}
-
-/// Byte `i` of an `n`-byte test message, as the page computes it.
-pub fn pattern(n: usize) -> Vec<u8> {
-    (0..n).map(|i| ((i * 7 + n) % 256) as u8).collect()
+    super::browser::node_script_available(test, &script_dir(), "puppeteer-core")
 }
 
 /// Firefox's namespace and the veth from the test's namespace into it.
@@ -179,41 +168,27 @@ impl Shared {
         if default_ice {
             command.arg("--default");
         }
-        let mut child = command
-            .current_dir(script_dir())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("start node peer.mjs: {e}"))?;
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
+        let (child, stdin, stdout) = spawn_script(command, &script_dir(), "firefox peer.mjs")?;
         let routes: Arc<Mutex<HashMap<u32, Sender<String>>>> = Arc::default();
         let (tx, browser) = channel();
         routes.lock().unwrap().insert(0, tx);
-        let r = routes.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let page = Ev::parse(&line).map_or(0, |e| e.get("page").parse().unwrap_or(0));
-                let routes = r.lock().unwrap_or_else(|e| e.into_inner());
-                if page == 0 {
-                    // The browser's own: an error there concerns every page.
-                    for tx in routes.values() {
-                        let _ = tx.send(line.clone());
-                    }
-                } else if let Some(tx) = routes.get(&page) {
-                    let _ = tx.send(line);
+        let (r, end) = (routes.clone(), routes.clone());
+        let route = move |line: String| {
+            let page = Ev::parse(&line).map_or(0, |e| e.get("page").parse().unwrap_or(0));
+            let routes = r.lock().unwrap_or_else(|e| e.into_inner());
+            if page == 0 {
+                // The browser's own: an error there concerns every page.
+                for tx in routes.values() {
+                    let _ = tx.send(line.clone());
                 }
+            } else if let Some(tx) = routes.get(&page) {
+                let _ = tx.send(line);
             }
-            // The script ended: every page's channel disconnects.
-            r.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        });
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("firefox peer.mjs: {line}");
-            }
-        });
+            true
+        };
+        // The script ended: every page's channel disconnects.
+        let ended = move || end.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        read_lines(stdout, route, ended);
         // A browser's first start on a fresh machine (profile, caches, fonts) can take a while.
         let end = t0 + Duration::from_secs(90);
         loop {
@@ -251,24 +226,35 @@ impl Shared {
         })
     }
 
-    fn send(&self, line: &str) {
+    fn send(&self, line: &str) -> std::io::Result<()> {
         let mut stdin = self.stdin.lock().unwrap_or_else(|e| e.into_inner());
         stdin
             .write_all(format!("{line}\n").as_bytes())
             .and_then(|()| stdin.flush())
-            .expect("write to peer.mjs");
     }
 }
 
 /// This test's page in the process's Firefox: its own RTCPeerConnection. The page is closed
-/// when dropped; the browser lives on for the next test.
+/// when dropped; the browser lives on for the next test. Dereferences to its [`Page`]
+/// (`send`, `wait`, `seen`...), whose commands carry the page number.
 pub struct Firefox {
     shared: &'static Shared,
-    page: u32,
-    events: Receiver<String>,
-    /// Events read while waiting for another one.
-    pub seen: Vec<Ev>,
+    number: u32,
+    page: Page,
     fence: &'static Fence,
+}
+
+impl Deref for Firefox {
+    type Target = Page;
+    fn deref(&self) -> &Page {
+        &self.page
+    }
+}
+
+impl DerefMut for Firefox {
+    fn deref_mut(&mut self) -> &mut Page {
+        &mut self.page
+    }
 }
 
 impl Firefox {
@@ -291,11 +277,20 @@ impl Firefox {
         let page = shared.next_page.fetch_add(1, Ordering::Relaxed);
         let (tx, events) = channel();
         shared.routes.lock().unwrap().insert(page, tx);
+        let out = move |json: &str| {
+            let json = json.trim_end();
+            let body = json.strip_suffix('}').expect("a JSON object");
+            let sep = if body.trim_end().ends_with('{') {
+                ""
+            } else {
+                ","
+            };
+            shared.send(&format!(r#"{body}{sep}"page":{page}}}"#))
+        };
         let mut f = Self {
             shared,
-            page,
-            events,
-            seen: Vec::new(),
+            number: page,
+            page: Page::new("firefox", out, events),
             fence,
         };
         let t0 = Instant::now();
@@ -319,78 +314,22 @@ impl Firefox {
     pub fn browser_addr(&self) -> Ipv4Addr {
         self.fence.browser
     }
-
-    /// Sends a command (a JSON object) to this test's page.
-    pub fn send(&mut self, json: &str) {
-        let json = json.trim_end();
-        let body = json.strip_suffix('}').expect("a JSON object");
-        let sep = if body.trim_end().ends_with('{') {
-            ""
-        } else {
-            ","
-        };
-        self.shared
-            .send(&format!(r#"{body}{sep}"page":{}}}"#, self.page));
-    }
-
-    /// Reads events until one matches (earlier unmatched ones are kept); panics on an
-    /// `error` event, on the script ending, or after `limit`.
-    pub fn wait(&mut self, what: &str, limit: Duration, pred: impl Fn(&Ev) -> bool) -> Ev {
-        if let Some(i) = self.seen.iter().position(&pred) {
-            return self.seen.remove(i);
-        }
-        let end = Instant::now() + limit;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(left) {
-                Ok(line) => {
-                    let ev = Ev::parse(&line)
-                        .unwrap_or_else(|| panic!("peer.mjs printed a non-event: {line}"));
-                    assert!(!ev.is("error"), "firefox error: {}", ev.get("what"));
-                    if pred(&ev) {
-                        return ev;
-                    }
-                    self.seen.push(ev);
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!("firefox: no {what} within {limit:?}; seen {:?}", self.seen)
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!("firefox: peer.mjs ended while waiting for {what}")
-                }
-            }
-        }
-    }
-
-    pub fn send_text(&mut self, label: &str, text: &str) {
-        self.send(&format!(
-            r#"{{"cmd":"send","label":{},"text":{}}}"#,
-            json_str(label),
-            json_str(text)
-        ));
-    }
-
-    pub fn send_binary(&mut self, label: &str, n: usize) {
-        self.send(&format!(
-            r#"{{"cmd":"send","label":{},"binary":{n}}}"#,
-            json_str(label)
-        ));
-    }
 }
 
 impl Drop for Firefox {
     fn drop(&mut self) {
         // Not while unwinding from a failed wait: the browser may be gone.
         if !std::thread::panicking() {
-            self.send(r#"{"cmd":"close-page"}"#);
+            let _ = self.page.try_send(r#"{"cmd":"close-page"}"#);
             let t = Instant::now();
             let end = t + Duration::from_secs(10);
             while let Ok(line) = self
-                .events
+                .page
+                .lines()
                 .recv_timeout(end.saturating_duration_since(Instant::now()))
             {
                 if Ev::parse(&line).is_some_and(|e| e.is("page-closed")) {
-                    eprintln!("firefox: page {} closed in {:?}", self.page, t.elapsed());
+                    eprintln!("firefox: page {} closed in {:?}", self.number, t.elapsed());
                     break;
                 }
             }
@@ -399,6 +338,6 @@ impl Drop for Firefox {
             .routes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.page);
+            .remove(&self.number);
     }
 }

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod aiortc;
+pub mod browser;
 pub mod chromium;
 pub mod firefox;
 pub mod json_lines;

@@ -6,8 +6,8 @@
 
 pub mod throughput;
 
+use kaon::PacketProtocol;
 use kaon::Rng;
-use kaon::sctp::PacketLayer;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
@@ -134,7 +134,7 @@ pub struct Pair<A, B> {
     scratch: Vec<u8>,
 }
 
-impl<A: PacketLayer, B: PacketLayer> Pair<A, B> {
+impl<A: PacketProtocol, B: PacketProtocol> Pair<A, B> {
     pub fn new(a: A, b: B, ab: LinkConfig, ba: LinkConfig, seed: u64) -> Self {
         let now = Instant::now();
         let link = |cfg, s| Link {
@@ -186,9 +186,9 @@ impl<A: PacketLayer, B: PacketLayer> Pair<A, B> {
         for dir in 0..2u8 {
             loop {
                 let n = if dir == 0 {
-                    self.a.poll_packet(now, &mut self.scratch)
+                    self.a.poll_transmit(now, &mut self.scratch)
                 } else {
-                    self.b.poll_packet(now, &mut self.scratch)
+                    self.b.poll_transmit(now, &mut self.scratch)
                 };
                 let Some(n) = n else { break };
                 let (at, dup) = self.links[dir as usize].schedule(now, n);
@@ -243,9 +243,9 @@ impl<A: PacketLayer, B: PacketLayer> Pair<A, B> {
                 let len = self.lens[idx];
                 let pkt = std::mem::take(&mut self.bufs[idx]);
                 if dir == 0 {
-                    self.b.handle_packet(now, &pkt[..len]);
+                    self.b.handle_datagram(now, &pkt[..len]);
                 } else {
-                    self.a.handle_packet(now, &pkt[..len]);
+                    self.a.handle_datagram(now, &pkt[..len]);
                 }
                 self.bufs[idx] = pkt;
                 self.free.push(idx);
