@@ -120,6 +120,66 @@ impl Netns {
         }
         Ok(())
     }
+
+    /// Links `self` and `other` with a veth pair carrying IPv6 only: `self` gets `mine`,
+    /// `other` gets `theirs` (both `ADDR/PREFIX`, added without duplicate address detection so
+    /// they are usable at once), and `other` routes all IPv6 through `self`'s end (a browser
+    /// gathers no host candidate without a default route). No IPv4 address is put on the veth,
+    /// so nothing can fall back to IPv4; the kernel still gives each end its fe80:: address.
+    pub fn veth6_to(&self, other: &Netns, mine: &str, theirs: &str) -> Result<(), String> {
+        self.ip(&[
+            "link",
+            "add",
+            "veth-a",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "veth-b",
+            "netns",
+            &other.name,
+        ])?;
+        self.ip(&["addr", "add", mine, "dev", "veth-a", "nodad"])?;
+        self.ip(&["link", "set", "veth-a", "up"])?;
+        other.ip(&["addr", "add", theirs, "dev", "veth-b", "nodad"])?;
+        other.ip(&["link", "set", "veth-b", "up"])?;
+        let via = mine.split('/').next().unwrap_or(mine);
+        other.ip(&["-6", "route", "add", "default", "via", via, "dev", "veth-b"])?;
+        Ok(())
+    }
+
+    /// The link-local (fe80::/10) address the kernel gave `dev`, once it is usable (it is
+    /// tentative for a moment after the link comes up), with the interface index as its zone.
+    pub fn link_local(&self, dev: &str) -> Result<std::net::SocketAddrV6, String> {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let out = Command::new(&self.ip)
+                .args([
+                    "-n", &self.name, "-6", "-o", "addr", "show", "dev", dev, "scope", "link",
+                ])
+                .output()
+                .map_err(|e| format!("ip addr show: {e}"))?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            // `2: veth-a    inet6 fe80::.../64 scope link \       valid_lft ...`
+            let found = text
+                .lines()
+                .find(|l| !l.contains("tentative"))
+                .and_then(|l| {
+                    let index: u32 = l.split(':').next()?.trim().parse().ok()?;
+                    let mut words = l.split_whitespace();
+                    words.find(|w| *w == "inet6")?;
+                    let ip: std::net::Ipv6Addr = words.next()?.split('/').next()?.parse().ok()?;
+                    Some(std::net::SocketAddrV6::new(ip, 0, 0, index))
+                });
+            if let Some(a) = found {
+                return Ok(a);
+            }
+            if std::time::Instant::now() > end {
+                return Err(format!("no usable link-local address on {dev}: {text}"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Netns {
