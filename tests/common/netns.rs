@@ -148,37 +148,19 @@ impl Netns {
         Ok(())
     }
 
-    /// The link-local (fe80::/10) address the kernel gave `dev`, once it is usable (it is
-    /// tentative for a moment after the link comes up), with the interface index as its zone.
-    pub fn link_local(&self, dev: &str) -> Result<std::net::SocketAddrV6, String> {
-        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            let out = Command::new(&self.ip)
-                .args([
-                    "-n", &self.name, "-6", "-o", "addr", "show", "dev", dev, "scope", "link",
-                ])
-                .output()
-                .map_err(|e| format!("ip addr show: {e}"))?;
-            let text = String::from_utf8_lossy(&out.stdout);
-            // `2: veth-a    inet6 fe80::.../64 scope link \       valid_lft ...`
-            let found = text
-                .lines()
-                .find(|l| !l.contains("tentative"))
-                .and_then(|l| {
-                    let index: u32 = l.split(':').next()?.trim().parse().ok()?;
-                    let mut words = l.split_whitespace();
-                    words.find(|w| *w == "inet6")?;
-                    let ip: std::net::Ipv6Addr = words.next()?.split('/').next()?.parse().ok()?;
-                    Some(std::net::SocketAddrV6::new(ip, 0, 0, index))
-                });
-            if let Some(a) = found {
-                return Ok(a);
-            }
-            if std::time::Instant::now() > end {
-                return Err(format!("no usable link-local address on {dev}: {text}"));
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+    /// The index of interface `dev` in the namespace: the zone (scope id) of its link-local
+    /// addresses.
+    pub fn ifindex(&self, dev: &str) -> Result<u32, String> {
+        let out = Command::new(&self.ip)
+            .args(["-n", &self.name, "-o", "link", "show", "dev", dev])
+            .output()
+            .map_err(|e| format!("ip link show: {e}"))?;
+        // `7: veth-a@if6: <BROADCAST,...`
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split(':')
+            .next()
+            .and_then(|n| n.trim().parse().ok())
+            .ok_or_else(|| format!("no interface {dev}: {text}"))
     }
 }
 
