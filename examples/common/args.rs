@@ -1,15 +1,16 @@
 //! Address options shared by the examples, IPv4 and IPv6 alike.
 //!
 //! An address option takes `IP` (the example's default port), `IP:PORT`, or for IPv6 `[IP]:PORT`
-//! (`::1`, `[::1]:8080`, `fd00::1`, `[fd00::1]:0`); `:PORT` (as Go writes it) means every
-//! interface, both families. Addresses print as Rust's `SocketAddr` prints them, so an IPv6
-//! URL comes out right: `http://[::1]:8080/`.
+//! (`::1`, `[::1]:8080`, `fd00::1`, `[fd00::1]:0`). Addresses print as Rust's `SocketAddr`
+//! prints them, so an IPv6 URL comes out right: `http://[::1]:8080/`. (`web::listen_addrs`
+//! also takes Go's `:PORT` for every interface of both families, for HTTP only: a UDP socket
+//! whose address is an ICE candidate needs an address the peer reaches.)
 //!
 //! [`ServerArgs`] is the option parsing and UDP setup that the browser-facing servers
 //! (`broadcast`, `swap-tracks`) share: `--bind` for HTTP, `--udp` for every session's socket.
 #![allow(dead_code)] // each example uses its part
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 /// `value` of `option` as a socket address: `IP` takes `default_port`, `IP:PORT` and
 /// `[IPv6]:PORT` their own, `[IPv6]` the default port too.
@@ -27,15 +28,6 @@ pub fn socket_addr(option: &str, value: &str, default_port: u16) -> Result<Socke
              ::1, [::1]:8080)"
         )
     })
-}
-
-/// The addresses `:PORT` means, best first: IPv6's unspecified address (on Linux it takes
-/// IPv4 connections too, as IPv4-mapped addresses), then IPv4's for a host without IPv6.
-pub fn every_interface(port: u16) -> [SocketAddr; 2] {
-    [
-        SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
-        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
-    ]
 }
 
 /// Refuses an unspecified address (`0.0.0.0`, `::`) for a socket whose address becomes an ICE
