@@ -10,7 +10,8 @@
 //! the answer back), **Join** receives the broadcast (`POST /view`); `?role=publish` or
 //! `?role=view` starts without a click. Every session shares one UDP socket (`--udp`, default
 //! the HTTP address's IP, any port) through a [`kaon::peer::Router`] on one `kaon_tokio`
-//! driver.
+//! driver. Both take IPv6 as well: `--bind ::1` serves `http://[::1]:8080/` and holds the
+//! sessions on `[::1]` (`examples/common/args.rs`).
 //!
 //! kaon forwards at the RTP level: each packet the publisher sends (after SRTP, NACK repair and
 //! RTX unwrapping) goes to every connected viewer with [`PeerConnection::write_rtp`], which puts
@@ -28,13 +29,15 @@
 //!
 //! [`PeerConnection::write_rtp`]: kaon::peer::PeerConnection::write_rtp
 
+#[path = "common/args.rs"]
+mod args;
 #[path = "broadcast/rewrite.rs"]
 mod rewrite;
 #[path = "common/web.rs"]
 mod web;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -68,48 +71,28 @@ fn main() {
 }
 
 struct Args {
-    http: SocketAddr,
-    udp: Option<SocketAddr>,
+    server: args::ServerArgs,
     connect_timeout: Duration,
 }
 
 fn args() -> Result<Args> {
-    let mut a = Args {
-        http: SocketAddr::from(([127, 0, 0, 1], 8080)),
-        udp: None,
-        connect_timeout: Duration::from_secs(15),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().ok_or(format!("{arg} needs a value\n{USAGE}"));
-        match arg.as_str() {
-            "--bind" => {
-                let v = value()?;
-                a.http = match v.parse::<IpAddr>() {
-                    Ok(ip) => SocketAddr::new(ip, a.http.port()),
-                    Err(_) => v.parse().map_err(|e| format!("--bind {v:?}: {e}"))?,
-                };
-            }
-            "--udp" => {
-                let v = value()?;
-                a.udp = Some(v.parse().map_err(|e| format!("--udp {v:?}: {e}"))?);
-            }
-            "--connect-timeout" => {
-                let v = value()?;
-                let s: f64 = v
-                    .parse()
-                    .map_err(|e| format!("--connect-timeout {v:?}: {e}"))?;
-                a.connect_timeout = Duration::try_from_secs_f64(s)
-                    .map_err(|e| format!("--connect-timeout {v:?}: {e}"))?;
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            _ => return Err(format!("unknown argument {arg}\n{USAGE}").into()),
+    let mut connect_timeout = Duration::from_secs(15);
+    let server = args::ServerArgs::parse(USAGE, |arg, value| {
+        if arg != "--connect-timeout" {
+            return Ok(false);
         }
-    }
-    Ok(a)
+        let v = value()?;
+        let s: f64 = v
+            .parse()
+            .map_err(|e| format!("--connect-timeout {v:?}: {e}"))?;
+        connect_timeout =
+            Duration::try_from_secs_f64(s).map_err(|e| format!("--connect-timeout {v:?}: {e}"))?;
+        Ok(true)
+    })?;
+    Ok(Args {
+        server,
+        connect_timeout,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,19 +203,9 @@ fn run() -> Result<()> {
 }
 
 async fn serve(args: Args) -> Result<()> {
-    let listener = web::listen(&args.http.to_string()).await?;
+    let listener = web::listen(&args.server.http.to_string()).await?;
     let local = listener.local_addr()?;
-    let udp_addr = args.udp.unwrap_or(SocketAddr::new(local.ip(), 0));
-    if udp_addr.ip().is_unspecified() {
-        return Err(format!(
-            "UDP on {udp_addr}: give the address browsers reach (--bind IP or --udp ADDR), not \
-             an unspecified one: it becomes the sessions' ICE candidate"
-        )
-        .into());
-    }
-    let socket = tokio::net::UdpSocket::bind(udp_addr)
-        .await
-        .map_err(|e| format!("bind the UDP socket on {udp_addr}: {e}"))?;
+    let socket = args.server.udp_socket(local).await?;
     let udp = socket.local_addr()?;
     let driver = kaon_tokio::Driver::spawn(Router::new(), vec![socket])?;
     let server = Arc::new(Server {

@@ -23,7 +23,8 @@
 //!
 //! - Every session shares **one UDP socket** (`--udp ADDR`, default the HTTP address's IP with
 //!   a port of its own; port 0 picks one), through [`kaon::peer::Router`] on one
-//!   `kaon_tokio::Driver`: no socket, thread or task per session.
+//!   `kaon_tokio::Driver`: no socket, thread or task per session. Addresses may be IPv6:
+//!   `--serve [::1]:8080` (or `::1`), `--udp [::1]:0` (or `::1`); `--bind ::1` for the demo.
 //! - At most `--max-pending N` sessions (default 100) may be waiting to connect. Past that an
 //!   offer gets `503 Service Unavailable` with `Retry-After` (the seconds until the oldest
 //!   pending session is due), costing the server no certificate and no peer.

@@ -10,7 +10,8 @@
 //! Pion's example): the server holds one socket and puts every session's `PeerConnection` in a
 //! [`kaon::peer::Router`], which routes each datagram to its session by the ICE ufrag of a
 //! connectivity check and, after that, by the 5-tuple. The page shows, for each connection, the
-//! server address its selected candidate pair uses.
+//! server address its selected candidate pair uses. Both addresses take IPv6: `[::1]:8080` or
+//! `::1` for HTTP, `--udp [::1]:8443` (or `--udp ::1` for any port).
 //!
 //! Each session opens the browser's channel, greets it, and echoes what it says. The server is
 //! the one `data-channels --serve` runs (`examples/common/sessions.rs`): pending sessions capped

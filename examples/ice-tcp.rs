@@ -9,7 +9,8 @@
 //! (`kaon_std`) whose only ICE candidate is a passive TCP host candidate on a fresh
 //! `TcpListener` on `--tcp` (default: the HTTP address's IP): no UDP candidate is offered, so
 //! the browser's active TCP candidate connects to it and ICE, DTLS and SCTP run over RFC 4571
-//! frames. The server greets the channel and echoes what it hears.
+//! frames. The server greets the channel and echoes what it hears. Addresses may be IPv6:
+//! `[::1]:8080` or `::1` (port 8080) for HTTP, `--tcp ::1` for the candidate.
 //!
 //! Browsers gather TCP candidates once the page may use the microphone (the page asks, and
 //! stops the track at once). Pion's example shares one TCP port among all sessions (a TCP
@@ -18,7 +19,7 @@
 #[path = "common/web.rs"]
 mod web;
 
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,8 +74,10 @@ async fn serve(http: &str, tcp_ip: Option<IpAddr>) -> Result<()> {
     let listener = web::listen(http).await?;
     let local = listener.local_addr()?;
     // ICE needs a real address for its candidate, not 0.0.0.0 or [::].
+    // An HTTP server on every interface (`0.0.0.0`, `[::]`) offers loopback of its family.
     let ip = tcp_ip.unwrap_or(match local.ip() {
-        ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     });
     if ip.is_unspecified() {

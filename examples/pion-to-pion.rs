@@ -124,15 +124,10 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
-/// Go's `host:port` as a socket address; an empty host (`:50000`) means every interface.
-fn listen_address(address: &str) -> io::Result<SocketAddr> {
-    let full = match address.strip_prefix(':') {
-        Some(port) => format!("0.0.0.0:{port}"),
-        None => address.to_string(),
-    };
-    full.to_socket_addrs()?
-        .next()
-        .ok_or_else(|| invalid(&format!("{address} names no address")))
+/// Go's `host:port` as the addresses to listen on: an empty host (`:50000`) means every
+/// interface, IPv6 and IPv4 as Go's `net.Listen` does (`web::listen_addrs`).
+fn listen_address(address: &str) -> io::Result<Vec<SocketAddr>> {
+    web::listen_addrs(address)
 }
 
 /// A session description on Pion's wire: `{"type":"offer"|"answer","sdp":"..."}` (the JSON
@@ -280,9 +275,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let listen = listen_address(listen).map_err(|e| format!("signalling address {listen}: {e}"))?;
-    let listener = tokio::net::TcpListener::bind(listen)
+    let listener = tokio::net::TcpListener::bind(&listen[..])
         .await
-        .map_err(|e| format!("listen on {listen} for signalling: {e}"))?;
+        .map_err(|e| format!("listen on {listen:?} for signalling: {e}"))?;
     println!("signalling on http://{}", listener.local_addr()?);
     let (request_tx, mut requests) = mpsc::unbounded_channel();
     let http_stats = Arc::new(web::Stats::default());

@@ -9,6 +9,8 @@
 //! canvases, sends them as two video tracks (`POST /offer`, the offer as `application/sdp`, the
 //! answer back) and plays what comes back. Sessions share one UDP socket (`--udp`, default the
 //! HTTP address's IP, any port) through a [`kaon::peer::Router`] on one `kaon_tokio` driver.
+//! Both take IPv6 as well: `--bind ::1` serves `http://[::1]:8080/` and holds the sessions on
+//! `[::1]` (`examples/common/args.rs`).
 //!
 //! kaon answers with a track of its own on the first video line and forwards, at the RTP level,
 //! one incoming track at a time to it. Every `--interval` seconds (default 3) it picks the next
@@ -23,13 +25,15 @@
 //!
 //! [`write_rtp`]: kaon::peer::PeerConnection::write_rtp
 
+#[path = "common/args.rs"]
+mod args;
 #[path = "broadcast/rewrite.rs"]
 mod rewrite;
 #[path = "common/web.rs"]
 mod web;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -63,48 +67,25 @@ fn main() {
 }
 
 struct Args {
-    http: SocketAddr,
-    udp: Option<SocketAddr>,
+    server: args::ServerArgs,
     interval: Duration,
 }
 
 fn args() -> Result<Args> {
-    let mut a = Args {
-        http: SocketAddr::from(([127, 0, 0, 1], 8080)),
-        udp: None,
-        interval: Duration::from_secs(3),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().ok_or(format!("{arg} needs a value\n{USAGE}"));
-        match arg.as_str() {
-            "--bind" => {
-                let v = value()?;
-                a.http = match v.parse::<IpAddr>() {
-                    Ok(ip) => SocketAddr::new(ip, a.http.port()),
-                    Err(_) => v.parse().map_err(|e| format!("--bind {v:?}: {e}"))?,
-                };
-            }
-            "--udp" => {
-                let v = value()?;
-                a.udp = Some(v.parse().map_err(|e| format!("--udp {v:?}: {e}"))?);
-            }
-            "--interval" => {
-                let v = value()?;
-                let s: f64 = v.parse().map_err(|e| format!("--interval {v:?}: {e}"))?;
-                if !(0.5..=3600.0).contains(&s) {
-                    return Err(format!("--interval {v}: want 0.5 to 3600 seconds").into());
-                }
-                a.interval = Duration::from_secs_f64(s);
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            _ => return Err(format!("unknown argument {arg}\n{USAGE}").into()),
+    let mut interval = Duration::from_secs(3);
+    let server = args::ServerArgs::parse(USAGE, |arg, value| {
+        if arg != "--interval" {
+            return Ok(false);
         }
-    }
-    Ok(a)
+        let v = value()?;
+        let s: f64 = v.parse().map_err(|e| format!("--interval {v:?}: {e}"))?;
+        if !(0.5..=3600.0).contains(&s) {
+            return Err(format!("--interval {v}: want 0.5 to 3600 seconds"));
+        }
+        interval = Duration::from_secs_f64(s);
+        Ok(true)
+    })?;
+    Ok(Args { server, interval })
 }
 
 /// One browser's session: its incoming tracks and the one going back.
@@ -160,19 +141,9 @@ fn run() -> Result<()> {
 }
 
 async fn serve(args: Args) -> Result<()> {
-    let listener = web::listen(&args.http.to_string()).await?;
+    let listener = web::listen(&args.server.http.to_string()).await?;
     let local = listener.local_addr()?;
-    let udp_addr = args.udp.unwrap_or(SocketAddr::new(local.ip(), 0));
-    if udp_addr.ip().is_unspecified() {
-        return Err(format!(
-            "UDP on {udp_addr}: give the address browsers reach (--bind IP or --udp ADDR), not \
-             an unspecified one: it becomes the sessions' ICE candidate"
-        )
-        .into());
-    }
-    let socket = tokio::net::UdpSocket::bind(udp_addr)
-        .await
-        .map_err(|e| format!("bind the UDP socket on {udp_addr}: {e}"))?;
+    let socket = args.server.udp_socket(local).await?;
     let udp = socket.local_addr()?;
     let server = Arc::new(Server {
         driver: kaon_tokio::Driver::spawn(Router::new(), vec![socket])?,

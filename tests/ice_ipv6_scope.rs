@@ -134,3 +134,89 @@ fn host_priorities_interleave_ipv6_and_ipv4() {
         ["2001:db8::1", "192.0.2.1", "2001:db8::2", "198.51.100.1"]
     );
 }
+
+/// Hands what `from` sends to `to` as a socket would: a link-local source gets the zone of the
+/// receiving end's interface (`zone`), which no description carries, and so does the socket's
+/// own address the datagram arrived on.
+fn carry(from: &mut Agent, to: &mut Agent, now: std::time::Instant, zone: u32) {
+    let mut buf = [0u8; 1500];
+    while let Some(t) = from.poll_transmit(now, &mut buf) {
+        let (mut source, mut destination) = (t.source, t.destination);
+        for a in [&mut source, &mut destination] {
+            if let SocketAddr::V6(v6) = a {
+                v6.set_scope_id(zone);
+            }
+        }
+        to.handle_datagram(
+            now,
+            kaon::Datagram {
+                source,
+                destination,
+                contents: &buf[..t.len],
+            },
+        );
+    }
+}
+
+#[test]
+fn signalled_link_local_pair_is_selected_though_sockets_add_zones() {
+    // Each end binds its link-local address on its own interface (zones 2 and 7); each learns
+    // the other's candidate from a description, without a zone.
+    let mut a = Agent::new(AgentConfig {
+        signal_link_local: true,
+        ..AgentConfig::controlling().with_seed(3)
+    });
+    let mut b = Agent::new(AgentConfig {
+        signal_link_local: true,
+        ..AgentConfig::default().with_seed(4)
+    });
+    a.add_local_interface(addr("[fe80::a%2]:5000")).unwrap();
+    b.add_local_interface(addr("[fe80::b%7]:6000")).unwrap();
+    let (ua, pa) = a.local_credentials();
+    let (ua, pa) = (ua.to_owned(), pa.to_owned());
+    let (ub, pb) = b.local_credentials();
+    let (ub, pb) = (ub.to_owned(), pb.to_owned());
+    a.set_remote_credentials(&ub, &pb).unwrap();
+    b.set_remote_credentials(&ua, &pa).unwrap();
+    let lines =
+        |x: &mut Agent| -> Vec<String> { announced(x).iter().map(|c| c.to_string()).collect() };
+    let (from_a, from_b) = (lines(&mut a), lines(&mut b));
+    assert_eq!(from_a.len(), 1);
+    // RFC 4007 §11.2: a zone is meaningful to one node only, and is not signalled.
+    assert!(from_a[0].contains(" fe80::a 5000 ") && !from_a[0].contains('%'));
+    for l in &from_a {
+        b.add_remote_candidate_str(l).unwrap();
+    }
+    for l in &from_b {
+        a.add_remote_candidate_str(l).unwrap();
+    }
+    let mut now = std::time::Instant::now();
+    for _ in 0..200 {
+        carry(&mut a, &mut b, now, 7);
+        carry(&mut b, &mut a, now, 2);
+        if a.selected_pair().is_some() && b.selected_pair().is_some() {
+            break;
+        }
+        now += std::time::Duration::from_millis(10);
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+    }
+    let sa = a.selected_pair().expect("a selects a pair");
+    let sb = b.selected_pair().expect("b selects a pair");
+    // The signalled (zone-less) remote, not a peer-reflexive copy of it with a zone.
+    assert_eq!(
+        (sa.local, sa.remote),
+        (addr("[fe80::a%2]:5000"), addr("[fe80::b]:6000"))
+    );
+    assert_eq!(
+        (sb.local, sb.remote),
+        (addr("[fe80::b%7]:6000"), addr("[fe80::a]:5000"))
+    );
+    for p in a.pairs() {
+        assert_ne!(
+            p.remote_addr,
+            addr("[fe80::b%2]:6000"),
+            "no peer-reflexive copy"
+        );
+    }
+}

@@ -9,6 +9,10 @@
 //! Chromium connects to the passive candidate, kaon learns its active candidate as a
 //! peer-reflexive one, DTLS and SCTP run over RFC 4571 frames, and the channel echoes.
 //!
+//! A second test has kaon offer instead: [`PeerConfig::ice_tcp`] gathers its passive
+//! candidate (no listener wired by hand), Chromium answers with its active one and connects,
+//! and kaon, the controlling agent, nominates that TCP pair.
+//!
 //! Needs root, `ip` and `nft`, `/usr/bin/chromium`, `node` and the script's node_modules
 //! (`.ci/run` installs them): a failure in CI without them, a skip elsewhere.
 
@@ -19,8 +23,9 @@ use std::time::{Duration, Instant};
 
 use common::chromium::{Browser, peer_available};
 use common::json_lines::json_str;
+use kaon::datachannel::ChannelConfig;
 use kaon::ice::{CandidateKind, TcpType, Transport};
-use kaon::peer::{PeerConfig, SdpType};
+use kaon::peer::{IceTcpCandidates, PeerConfig, SdpType};
 use kaon::sdp::SessionDescription;
 
 /// Set in the copy of the test binary that runs inside the namespace.
@@ -29,8 +34,23 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 #[test]
 fn chromium_connects_over_ice_tcp_when_udp_is_blocked() {
-    const TEST: &str = "chromium_connects_over_ice_tcp_when_udp_is_blocked";
-    if !peer_available(TEST) {
+    run(
+        "chromium_connects_over_ice_tcp_when_udp_is_blocked",
+        session,
+    );
+}
+
+#[test]
+fn kaon_offers_ice_tcp_from_its_config_and_chromium_connects_when_udp_is_blocked() {
+    run(
+        "kaon_offers_ice_tcp_from_its_config_and_chromium_connects_when_udp_is_blocked",
+        kaon_offers,
+    );
+}
+
+/// Outside: makes the namespace without UDP and runs `test` again there; inside: `session`.
+fn run(test: &str, session: fn()) {
+    if !peer_available(test) {
         return;
     }
     if std::env::var_os(INNER).is_some() {
@@ -42,13 +62,13 @@ fn chromium_connects_over_ice_tcp_when_udp_is_blocked() {
     }) {
         Ok(ns) => ns,
         Err(why) => {
-            common::missing_peer(TEST, &format!("a network namespace without UDP ({why})"));
+            common::missing_peer(test, &format!("a network namespace without UDP ({why})"));
             return;
         }
     };
     let mut inner = ns
         .command(std::env::current_exe().expect("test binary"))
-        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(INNER, "1")
         .spawn()
         .expect("run the test inside the namespace");
@@ -186,6 +206,98 @@ fn session() {
         s.get("dtlsState")
     );
     assert_eq!(s.get("dtlsState"), "connected");
+    let dropped = udp_dropped();
+    eprintln!("UDP datagrams dropped in the namespace: {dropped:?}");
+    assert!(dropped.unwrap_or(0) > 0, "UDP was tried and blocked");
+    let _ = pc.close();
+}
+
+/// The part of the second test that runs in the namespace: kaon, with
+/// [`PeerConfig::ice_tcp`] asking for a passive candidate (no listener wired by hand), offers
+/// a data channel; Chromium answers, and its active TCP candidate connects to kaon's passive
+/// one. kaon is the controlling agent here, so it nominates the TCP pair it learned from
+/// Chromium's check.
+fn kaon_offers() {
+    let mut browser = Browser::start();
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let config = PeerConfig {
+        ice_tcp: IceTcpCandidates::Passive,
+        ..PeerConfig::default()
+    };
+    let pc = kaon_std::PeerConnection::new(config, vec![socket]).expect("kaon");
+    let t0 = Instant::now();
+    let channel = pc
+        .create_data_channel("chat", ChannelConfig::default())
+        .expect("channel");
+    let offer = pc.create_offer().expect("offer");
+    pc.set_local_description(SdpType::Offer, offer.clone())
+        .expect("kaon applies its offer");
+    let offer = offer.to_string();
+    eprintln!("kaon offer:\n{offer}");
+    assert!(
+        offer
+            .lines()
+            .any(|l| l.contains(" 127.0.0.1 ") && l.contains(" typ host tcptype passive")),
+        "kaon's config gathered a passive TCP candidate"
+    );
+    browser.send(&format!(
+        r#"{{"cmd":"remote-offer","sdp":{}}}"#,
+        json_str(&offer)
+    ));
+    let answer = browser.wait("Chromium's answer", PATIENCE, |e| e.is("answer"));
+    let answer = answer.get("sdp").to_string();
+    eprintln!("chromium answer:\n{answer}");
+    assert!(
+        answer
+            .lines()
+            .any(|l| l.starts_with("a=candidate:") && l.contains(" tcptype active")),
+        "Chromium answered with an active TCP candidate"
+    );
+    pc.set_remote_description(
+        SdpType::Answer,
+        SessionDescription::parse(&answer).expect("kaon parses Chromium's answer"),
+    )
+    .expect("kaon takes the answer");
+    browser.wait("the channel opens in Chromium", PATIENCE, |e| {
+        e.is("open") && e.get("label") == "chat"
+    });
+    assert!(
+        channel.wait_open_timeout(PATIENCE).expect("driver alive"),
+        "the channel opens at kaon"
+    );
+    eprintln!(
+        "kaon offer to open channel over ICE-TCP: {:?}",
+        t0.elapsed()
+    );
+
+    browser.send_text("chat", "hello over tcp");
+    let m = channel.recv_timeout(PATIENCE).expect("kaon hears Chromium");
+    assert_eq!(&m.data[..], b"hello over tcp");
+    channel
+        .send_text("echo: hello over tcp")
+        .expect("kaon answers");
+    browser.wait("Chromium hears the echo", PATIENCE, |e| {
+        e.is("message") && e.get("text") == "echo: hello over tcp"
+    });
+
+    let (local, remote) = pc
+        .call(|pc, _| pc.ice().selected_candidates())
+        .expect("driver alive")
+        .expect("a selected pair");
+    eprintln!("kaon's selected pair: {local} -> {remote}");
+    assert_eq!(local.transport, Transport::Tcp);
+    assert_eq!(local.tcp_type, Some(TcpType::Passive));
+    assert_eq!(remote.tcp_type, Some(TcpType::Active));
+    browser.send(r#"{"cmd":"stats"}"#);
+    let s = browser.wait("stats", PATIENCE, |e| e.is("stats"));
+    eprintln!(
+        "chromium pair: {} -> {}, dtls {}",
+        s.get("local"),
+        s.get("remote"),
+        s.get("dtlsState")
+    );
+    assert_eq!(s.get("dtlsState"), "connected");
+    assert!(s.get("local").starts_with("tcp "), "{}", s.get("local"));
     let dropped = udp_dropped();
     eprintln!("UDP datagrams dropped in the namespace: {dropped:?}");
     assert!(dropped.unwrap_or(0) > 0, "UDP was tried and blocked");

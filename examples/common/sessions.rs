@@ -71,7 +71,14 @@ impl ServeOptions {
         match arg {
             "--udp" => {
                 let v = value()?;
-                self.udp = Some(v.parse().map_err(|e| format!("--udp {v:?}: {e}"))?);
+                // A bare IP (`::1`, `[::1]`, `127.0.0.1`) takes a port of the system's choosing.
+                let bare = v.strip_prefix('[').and_then(|b| b.strip_suffix(']'));
+                self.udp = Some(match bare.unwrap_or(&v).parse::<IpAddr>() {
+                    Ok(ip) => SocketAddr::new(ip, 0),
+                    Err(_) => v.parse().map_err(|e| {
+                        format!("--udp {v:?}: {e} (IP, IP:PORT or [IPv6]:PORT, e.g. [::1]:8443)")
+                    })?,
+                });
             }
             "--max-pending" => self.max_pending = number(value()?)?,
             "--max-pending-per-ip" => self.max_pending_per_ip = number(value()?)?,
@@ -203,8 +210,10 @@ pub async fn serve(http_addr: &str, opts: ServeOptions, page: &'static str) -> R
     let local = listener.local_addr()?;
     // ICE needs a real address for its host candidate, not 0.0.0.0 or [::].
     let udp_addr = opts.udp.unwrap_or(SocketAddr::new(
+        // An HTTP server on every interface offers loopback of its family.
         match local.ip() {
-            ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
             ip => ip,
         },
         0,

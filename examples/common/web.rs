@@ -1,5 +1,7 @@
 //! The HTTP side of the examples that serve it (`data-channels --serve`, `pion-to-pion`):
-//! hyper's HTTP/1.1 server on tokio, with the limits a server facing the public needs.
+//! hyper's HTTP/1.1 server on tokio, with the limits a server facing the public needs. Its
+//! address may be IPv4 or IPv6 ([`listen_addrs`]: `127.0.0.1:8080`, `[::1]:8080`, `::1`,
+//! `:8080` for every interface of both families).
 //!
 //! - **Connections**: at most [`Limits::max_connections`] at once, each a tokio task (no thread
 //!   per connection). Past the cap a connection gets a canned `503` with `Retry-After` and is
@@ -368,9 +370,50 @@ where
 
 /// Binds `addr` for HTTP, saying which address failed if it does.
 pub async fn listen(addr: &str) -> io::Result<TcpListener> {
-    TcpListener::bind(addr)
+    let addrs = listen_addrs(addr)?;
+    TcpListener::bind(&addrs[..])
         .await
         .map_err(|e| io::Error::new(e.kind(), format!("listen on {addr} for HTTP: {e}")))
+}
+
+/// What an HTTP address option means, best first: `IP:PORT` or `[IPv6]:PORT` itself; a bare
+/// `IP` (`127.0.0.1`, `::1`, `[::1]`) on port 8080; `:PORT` (as Go writes it) every interface,
+/// IPv6's unspecified address first (on Linux it takes IPv4 too, as IPv4-mapped addresses)
+/// and IPv4's for a host without IPv6; `HOST:PORT` what the name resolves to.
+pub fn listen_addrs(addr: &str) -> io::Result<Vec<SocketAddr>> {
+    use std::net::{Ipv4Addr, Ipv6Addr, ToSocketAddrs};
+    let bare = addr
+        .strip_prefix('[')
+        .and_then(|a| a.strip_suffix(']'))
+        .unwrap_or(addr);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, 8080)]);
+    }
+    if let Some(port) = addr.strip_prefix(':') {
+        let port: u16 = port
+            .parse()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
+        return Ok(vec![
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+        ]);
+    }
+    let addrs: Vec<SocketAddr> = addr
+        .to_socket_addrs()
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("{addr}: {e} (IP, IP:PORT, [IPv6]:PORT or :PORT, e.g. [::1]:8080)"),
+            )
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{addr} names no address"),
+        ));
+    }
+    Ok(addrs)
 }
 
 /// A response as [`fetch`] returns it.

@@ -64,6 +64,7 @@ impl Agent {
         destination: SocketAddr,
         contents: &'a [u8],
     ) -> Received<'a> {
+        let source = self.signalled_form(source, destination);
         if is_stun(contents) {
             match Message::parse(contents) {
                 Ok(msg) => {
@@ -93,6 +94,32 @@ impl Agent {
         } else {
             self.stats.rejected_data += 1;
             Received::Rejected
+        }
+    }
+
+    /// A link-local source as the remote candidates know it. A description carries no zone
+    /// (RFC 4007 §11.2: a zone index is meaningful on one node only), so a signalled fe80::
+    /// candidate is zone-less, while a socket reports every link-local source with its
+    /// interface's index. A datagram on a zoned link-local base from a zone-less remote's
+    /// address comes from that remote on the base's link (RFC 4291 §2.5.6: link-local addresses
+    /// reach one link only), so it is taken as coming from it, and the signalled pair passes the
+    /// symmetry check of RFC 8445 §7.2.5.2.1 instead of failing as "asymmetric". A source that
+    /// no zone-less candidate has keeps its zone (a peer-reflexive candidate is then exact).
+    fn signalled_form(&self, source: SocketAddr, destination: SocketAddr) -> SocketAddr {
+        let (SocketAddr::V6(src), SocketAddr::V6(dst)) = (source, destination) else {
+            return source;
+        };
+        if src.scope_id() == 0
+            || src.scope_id() != dst.scope_id()
+            || !super::candidate::is_link_local(source.ip())
+        {
+            return source;
+        }
+        let bare = SocketAddr::V6(std::net::SocketAddrV6::new(*src.ip(), src.port(), 0, 0));
+        if self.list.remote_by_addr(source).is_none() && self.list.remote_by_addr(bare).is_some() {
+            bare
+        } else {
+            source
         }
     }
 

@@ -183,6 +183,45 @@ pub struct PeerConfig {
     /// their checks failed, DTLS alerts, why SCTP ended...; see [`Diagnostic`]). Off by
     /// default, and then free.
     pub diagnostics: bool,
+    /// ICE-TCP host candidates (RFC 6544) for a driver to gather by itself on the address of
+    /// each UDP socket it is given (`kaon-std` and `kaon-tokio` do): see [`IceTcpCandidates`].
+    /// Off by default. The core opens no socket; driving the core yourself, add them with
+    /// [`PeerConnection::add_tcp_passive`] and [`PeerConnection::add_tcp_active`].
+    pub ice_tcp: IceTcpCandidates,
+}
+
+/// Which ICE-TCP candidates (RFC 6544 §4.5) a driver gathers on each of its UDP sockets'
+/// addresses ([`PeerConfig::ice_tcp`]).
+///
+/// Browsers gather only active TCP candidates (Chromium's, on port 9, once a page may use the
+/// microphone or camera), so a server that must be reachable when UDP is blocked offers a
+/// passive one: [`Passive`](Self::Passive). Two kaon peers over TCP need one side passive
+/// and the other active.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum IceTcpCandidates {
+    /// No TCP candidate (the default): ICE runs over UDP only.
+    #[default]
+    Off,
+    /// A passive candidate: a listening socket on a port of the system's choosing, which the
+    /// peer's active candidates connect to.
+    Passive,
+    /// An active candidate (`ip:9`, RFC 6544 §4.5): connections to the peer's passive
+    /// candidates.
+    Active,
+    /// Both.
+    PassiveAndActive,
+}
+
+impl IceTcpCandidates {
+    /// Whether a passive candidate is gathered.
+    pub fn passive(self) -> bool {
+        matches!(self, Self::Passive | Self::PassiveAndActive)
+    }
+
+    /// Whether an active candidate is gathered.
+    pub fn active(self) -> bool {
+        matches!(self, Self::Active | Self::PassiveAndActive)
+    }
 }
 
 impl Default for PeerConfig {
@@ -206,6 +245,7 @@ impl Default for PeerConfig {
             min_bitrate: 30_000,
             max_bitrate: 10_000_000,
             diagnostics: false,
+            ice_tcp: IceTcpCandidates::Off,
         }
     }
 }

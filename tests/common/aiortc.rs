@@ -70,7 +70,20 @@ impl Aiortc {
 
     /// Starts the script gathering `host` as its only address.
     pub fn start_on(python: &std::path::Path, host: &str) -> Self {
-        let mut child = Command::new(python)
+        Self::start_with(Command::new(python), host)
+    }
+
+    /// As [`start_on`](Self::start_on), inside the network namespace `netns` (`ip netns exec`,
+    /// which execs Python: the child's pid is the script's).
+    pub fn start_in(python: &std::path::Path, host: &str, netns: &str) -> Self {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", netns]).arg(python);
+        Self::start_with(command, host)
+    }
+
+    /// Starts the script with `command` (the venv's Python, perhaps behind `ip netns exec`).
+    fn start_with(mut command: Command, host: &str) -> Self {
+        let mut child = command
             .arg(super::repo_root().join("tests/interop/peer_aiortc.py"))
             .arg(host)
             // Non-ASCII text crosses the pipes as UTF-8 whatever the locale.

@@ -120,6 +120,48 @@ impl Netns {
         }
         Ok(())
     }
+
+    /// Links `self` and `other` with a veth pair carrying IPv6 only: `self` gets `mine`,
+    /// `other` gets `theirs` (both `ADDR/PREFIX`, added without duplicate address detection so
+    /// they are usable at once), and `other` routes all IPv6 through `self`'s end (a browser
+    /// gathers no host candidate without a default route). No IPv4 address is put on the veth,
+    /// so nothing can fall back to IPv4; the kernel still gives each end its fe80:: address.
+    pub fn veth6_to(&self, other: &Netns, mine: &str, theirs: &str) -> Result<(), String> {
+        self.ip(&[
+            "link",
+            "add",
+            "veth-a",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "veth-b",
+            "netns",
+            &other.name,
+        ])?;
+        self.ip(&["addr", "add", mine, "dev", "veth-a", "nodad"])?;
+        self.ip(&["link", "set", "veth-a", "up"])?;
+        other.ip(&["addr", "add", theirs, "dev", "veth-b", "nodad"])?;
+        other.ip(&["link", "set", "veth-b", "up"])?;
+        let via = mine.split('/').next().unwrap_or(mine);
+        other.ip(&["-6", "route", "add", "default", "via", via, "dev", "veth-b"])?;
+        Ok(())
+    }
+
+    /// The index of interface `dev` in the namespace: the zone (scope id) of its link-local
+    /// addresses.
+    pub fn ifindex(&self, dev: &str) -> Result<u32, String> {
+        let out = Command::new(&self.ip)
+            .args(["-n", &self.name, "-o", "link", "show", "dev", dev])
+            .output()
+            .map_err(|e| format!("ip link show: {e}"))?;
+        // `7: veth-a@if6: <BROADCAST,...`
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split(':')
+            .next()
+            .and_then(|n| n.trim().parse().ok())
+            .ok_or_else(|| format!("no interface {dev}: {text}"))
+    }
 }
 
 impl Drop for Netns {

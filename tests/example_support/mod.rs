@@ -219,7 +219,12 @@ impl Client {
 
     /// A client with its own configuration (a smaller `max_message_size`, say).
     pub fn with_config(config: PeerConfig) -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        Self::bound(config, "127.0.0.1:0")
+    }
+
+    /// A client on its own socket at `bind` (`[::1]:0` for IPv6).
+    pub fn bound(config: PeerConfig, bind: &str) -> Self {
+        let socket = UdpSocket::bind(bind).unwrap();
         let mut pc = PeerConnection::new(config).unwrap();
         pc.add_local_address(socket.local_addr().unwrap()).unwrap();
         let channel = pc

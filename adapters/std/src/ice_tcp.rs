@@ -10,7 +10,8 @@
 //!
 //! [`PeerConnection::add_tcp_listener`](crate::PeerConnection::add_tcp_listener) and
 //! [`PeerConnection::add_tcp_active`](crate::PeerConnection::add_tcp_active) do all of this for
-//! a peer connection.
+//! a peer connection; [`PeerConfig::ice_tcp`](kaon::peer::PeerConfig::ice_tcp) has
+//! [`PeerConnection::new`](crate::PeerConnection::new) do it on each UDP socket's address.
 
 use kaon::Datagram;
 use kaon::Transmit;
@@ -233,4 +234,25 @@ impl Drop for IceTcp {
             let _ = c.shutdown(Shutdown::Both);
         }
     }
+}
+
+/// Gathers the ICE-TCP candidates `which` asks for ([`kaon::peer::PeerConfig::ice_tcp`]) on
+/// each of `ips` (the UDP sockets' addresses): a listener on a port of the system's choosing
+/// for a passive candidate, `ip:9` for an active one.
+pub(crate) fn gather(
+    pc: &crate::PeerConnection,
+    which: kaon::peer::IceTcpCandidates,
+    ips: &[std::net::IpAddr],
+) -> std::io::Result<()> {
+    for &ip in ips {
+        if which.passive() {
+            let listener = TcpListener::bind(SocketAddr::new(ip, 0))?;
+            pc.add_tcp_listener(listener)
+                .map_err(std::io::Error::other)?;
+        }
+        if which.active() {
+            pc.add_tcp_active(ip).map_err(std::io::Error::other)?;
+        }
+    }
+    Ok(())
 }

@@ -260,8 +260,10 @@ impl PeerConnection {
         }
         let streams = TurnStreams::from_ice_servers(&config.ice_servers, tls);
         let mdns = config.mdns.enabled();
+        let (ice_tcp, mut tcp_ips) = (config.ice_tcp, Vec::new());
         let mut pc = kaon::peer::PeerConnection::new(config).map_err(io::Error::other)?;
         for socket in sockets.iter().filter(|_| udp_candidates) {
+            tcp_ips.push(socket.local_addr()?.ip());
             pc.add_local_address(socket.local_addr()?)
                 .map_err(io::Error::other)?;
         }
@@ -302,12 +304,14 @@ impl PeerConnection {
                 })
             }));
         });
-        Ok(Self {
+        let pc = Self {
             _mdns: mdns.map(|hub| hub.subscribe(driver.handle())),
             driver,
             accepted,
             budget,
-        })
+        };
+        crate::ice_tcp::gather(&pc, ice_tcp, &tcp_ips)?;
+        Ok(pc)
     }
 
     /// Runs `f` on the driver thread with the core connection (for anything not forwarded

@@ -4,7 +4,7 @@
 //! UDP pair can form. The data channel opens and echoes over the TCP connection.
 
 use kaon::datachannel::ChannelConfig;
-use kaon::peer::{PeerConfig, SdpType};
+use kaon::peer::{IceTcpCandidates, PeerConfig, SdpType};
 use kaon::sdp::SessionDescription;
 use kaon_std::PeerConnection;
 use std::net::{TcpListener, UdpSocket};
@@ -70,4 +70,50 @@ fn peers_connect_over_ice_tcp_only_and_echo() {
 
     let pair = a.call(|pc, _| pc.ice().selected_pair()).unwrap().unwrap();
     assert_eq!((pair.local, pair.remote), (active, passive));
+}
+
+/// The same with nothing wired by hand: `PeerConfig::ice_tcp` has the constructor gather an
+/// active candidate on the offerer's socket IP and a passive one (a listener of its own) on
+/// the answerer's.
+#[test]
+fn peers_configured_for_ice_tcp_gather_and_connect_over_it() {
+    let configured = |which| {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let config = PeerConfig {
+            ice_tcp: which,
+            ..PeerConfig::default()
+        };
+        PeerConnection::new(config, vec![socket]).unwrap()
+    };
+    let a = configured(IceTcpCandidates::Active);
+    let b = configured(IceTcpCandidates::Passive);
+    let ours = a
+        .create_data_channel("tcp", ChannelConfig::default())
+        .unwrap();
+    let offer = a.create_offer().unwrap();
+    a.set_local_description(SdpType::Offer, offer.clone())
+        .unwrap();
+    assert!(
+        offer
+            .to_string()
+            .contains(" 127.0.0.1 9 typ host tcptype active")
+    );
+    b.set_remote_description(SdpType::Offer, tcp_only(&offer))
+        .unwrap();
+    let answer = b.create_answer().unwrap();
+    b.set_local_description(SdpType::Answer, answer.clone())
+        .unwrap();
+    let answer = tcp_only(&answer);
+    assert!(answer.to_string().contains(" typ host tcptype passive"));
+    a.set_remote_description(SdpType::Answer, answer).unwrap();
+    assert!(ours.wait_open_timeout(PATIENCE).unwrap());
+    let theirs = b.accept_data_channel_timeout(PATIENCE).unwrap();
+    ours.send_text("configured").unwrap();
+    let m = theirs.recv_timeout(PATIENCE).unwrap();
+    assert_eq!(&m.data[..], b"configured");
+    let pair = a
+        .call(|pc, _| pc.ice().selected_candidates())
+        .unwrap()
+        .unwrap();
+    assert_eq!(pair.0.transport, kaon::ice::Transport::Tcp);
 }

@@ -11,7 +11,8 @@
 //!
 //! [`PeerConnection::add_tcp_listener`](crate::PeerConnection::add_tcp_listener) and
 //! [`PeerConnection::add_tcp_active`](crate::PeerConnection::add_tcp_active) do all of this for
-//! a peer connection.
+//! a peer connection; [`PeerConfig::ice_tcp`](kaon::peer::PeerConfig::ice_tcp) has
+//! [`PeerConnection::new`](crate::PeerConnection::new) do it on each UDP socket's address.
 
 use kaon::ice::{IceTcpLink, TcpType};
 use kaon::turn::{StreamCommand, StreamId};
@@ -231,5 +232,52 @@ impl IceTcp {
                 }
             }
         });
+    }
+}
+
+/// The ICE-TCP candidates `which` asks for ([`kaon::peer::PeerConfig::ice_tcp`]) on each of
+/// `ips` (the UDP sockets' addresses), bound now so that a failure is the constructor's; the
+/// driver task adds them with [`Gathered::add`].
+pub(crate) struct Gathered {
+    listeners: Vec<TcpListener>,
+    active: Vec<std::net::IpAddr>,
+}
+
+impl Gathered {
+    /// Binds a listener on a port of the system's choosing per IP for a passive candidate
+    /// (inside the runtime), and notes the IPs for active ones (`ip:9`).
+    pub(crate) fn bind(
+        which: kaon::peer::IceTcpCandidates,
+        ips: &[std::net::IpAddr],
+    ) -> std::io::Result<Self> {
+        let mut listeners = Vec::new();
+        for &ip in ips.iter().filter(|_| which.passive()) {
+            let l = std::net::TcpListener::bind(SocketAddr::new(ip, 0))?;
+            l.set_nonblocking(true)?;
+            listeners.push(TcpListener::from_std(l)?);
+        }
+        let active = if which.active() {
+            ips.to_vec()
+        } else {
+            Vec::new()
+        };
+        Ok(Self { listeners, active })
+    }
+
+    /// Adds the candidates to `pc` and their sockets to `links` (on the driver task, after
+    /// [`IceTcp::set_notify`]). A candidate the agent refuses (too many) is left out.
+    pub(crate) fn add(self, pc: &mut kaon::peer::PeerConnection, links: &mut IceTcp) {
+        for listener in self.listeners {
+            if let Ok(addr) = listener.local_addr()
+                && pc.add_tcp_passive(addr).is_ok()
+            {
+                let _ = links.listen(listener);
+            }
+        }
+        for ip in self.active {
+            if let Ok(addr) = pc.add_tcp_active(ip) {
+                links.add_active(addr);
+            }
+        }
     }
 }

@@ -213,11 +213,15 @@ impl PeerConnection {
         }
         let streams = TurnStreams::from_ice_servers(&config.ice_servers, tls);
         let mdns = config.mdns.enabled();
+        let ice_tcp = config.ice_tcp;
         let mut pc = kaon::peer::PeerConnection::new(config).map_err(io::Error::other)?;
+        let mut ips = Vec::new();
         for socket in &sockets {
+            ips.push(socket.local_addr()?.ip());
             pc.add_local_address(socket.local_addr()?)
                 .map_err(io::Error::other)?;
         }
+        let gathered = crate::ice_tcp::Gathered::bind(ice_tcp, &ips)?;
         let mdns = crate::mdns::attach(mdns, &mut pc);
         let (tx, accepted) = mpsc::unbounded_channel();
         let budget = InboxBudget::default();
@@ -254,6 +258,8 @@ impl PeerConnection {
                     }
                 })
             }));
+            let d: &mut WithTurn = d;
+            gathered.add(&mut d.inner.pc, &mut d.ice_tcp);
         });
         Ok(Self {
             _mdns: mdns.map(|hub| hub.subscribe(driver.handle())),
