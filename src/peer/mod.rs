@@ -484,7 +484,9 @@ pub struct PeerStats {
     pub datagrams_sent: u64,
     /// SCTP packets DTLS refused (closed or failed).
     pub sctp_packets_dropped: u64,
-    /// Remote candidates in a description that did not parse and were ignored.
+    /// Remote candidates ignored: lines of a description that did not parse, trickled ones
+    /// of another ICE generation, and ones held for a pending restart answer that named
+    /// another ufrag (or past the bound of that wait).
     pub candidates_ignored: u64,
 }
 
