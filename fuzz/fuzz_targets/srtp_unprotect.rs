@@ -1,7 +1,8 @@
 //! SRTP and SRTCP unprotect of arbitrary bytes, for every profile, never panics and never
 //! returns more bytes than it was given. Half the inputs are instead protected first, so the
 //! paths after authentication (decryption, ROC and window updates) run too, and must give the
-//! input back.
+//! input back. RTP is also unprotected out of place (`unprotect_rtp_into`, the receive path
+//! of a PeerConnection) by a third context, which must agree with the in-place result.
 #![no_main]
 use kaon::srtp::{Config, Context, Profile};
 use libfuzzer_sys::fuzz_target;
@@ -27,6 +28,7 @@ fuzz_target!(|data: &[u8]| {
     let round_trip = selector & 8 != 0;
     let mut tx = context(profile);
     let mut rx = context(profile);
+    let mut into = context(profile);
     // Several packets per input, split at 0xff bytes, so state carries between them.
     for packet in rest.split(|&b| b == 0xff).take(8) {
         let mut buf = [0u8; 4200];
@@ -41,10 +43,17 @@ fuzz_target!(|data: &[u8]| {
                 tx.protect_rtp(&mut buf, packet.len())
             };
             let Ok(n) = protected else { continue };
+            let mut out = [0u8; 4200];
             let opened = if rtcp {
                 rx.unprotect_rtcp(&mut buf[..n])
             } else {
-                rx.unprotect_rtp(&mut buf[..n])
+                let other = into.unprotect_rtp_into(&buf[..n], &mut out);
+                let opened = rx.unprotect_rtp(&mut buf[..n]);
+                assert_eq!(opened, other);
+                if let Ok(m) = other {
+                    assert_eq!(&out[..m], packet);
+                }
+                opened
             };
             // A repeated sequence number is a replay to the receiver.
             if let Ok(m) = opened {
@@ -54,7 +63,11 @@ fuzz_target!(|data: &[u8]| {
             let opened = if rtcp {
                 rx.unprotect_rtcp(&mut buf[..packet.len()])
             } else {
-                rx.unprotect_rtp(&mut buf[..packet.len()])
+                let mut out = [0u8; 4200];
+                let other = into.unprotect_rtp_into(packet, &mut out);
+                let opened = rx.unprotect_rtp(&mut buf[..packet.len()]);
+                assert_eq!(opened, other);
+                opened
             };
             if let Ok(m) = opened {
                 assert!(m <= packet.len());

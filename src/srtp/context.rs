@@ -178,6 +178,37 @@ impl Context {
     /// plaintext is `buf[..n]`. The tag is checked before anything is decrypted and the replay
     /// window and rollover counter move only after it passed (RFC 3711 §3.3).
     pub fn unprotect_rtp(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        let (hdr, slot, index) = self.check_rtp(buf)?;
+        let len = self.rtp.unprotect_rtp(buf, hdr.len, hdr.ssrc, index)?;
+        self.recv_state(slot, hdr.ssrc).rtp.accept(index);
+        Ok(len)
+    }
+
+    /// Unprotects the SRTP packet `packet` into `out` and returns the RTP length: the
+    /// plaintext is `out[..n]`, and `packet` is left as it was. The same checks and order as
+    /// [`unprotect_rtp`](Self::unprotect_rtp); a receive path that hands packets out from
+    /// its own buffer saves the copy into it (AEAD profiles decrypt straight across).
+    /// `out` shorter than the RTP length is [`Error::BufferTooSmall`].
+    pub fn unprotect_rtp_into(&mut self, packet: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        let (hdr, slot, index) = self.check_rtp(packet)?;
+        let len = packet.len() - self.rtp.rtp_overhead();
+        let available = out.len();
+        let out = out.get_mut(..len).ok_or(Error::BufferTooSmall {
+            needed: len,
+            available,
+        })?;
+        self.rtp
+            .unprotect_rtp_into(packet, out, hdr.len, hdr.ssrc, index)?;
+        self.recv_state(slot, hdr.ssrc).rtp.accept(index);
+        Ok(len)
+    }
+
+    /// The header, the SSRC's slot and the packet index of a received SRTP packet, once its
+    /// index is one the replay window and the key may take (nothing is changed yet).
+    fn check_rtp(
+        &self,
+        buf: &[u8],
+    ) -> Result<(header::RtpHeader, Result<usize, usize>, u64), Error> {
         if buf.len() > MAX_PACKET {
             return Err(Error::TooLong);
         }
@@ -206,9 +237,7 @@ impl Context {
         if index > MAX_RTP_INDEX {
             return Err(Error::KeyExhausted);
         }
-        let len = self.rtp.unprotect_rtp(buf, hdr.len, hdr.ssrc, index)?;
-        self.recv_state(slot, hdr.ssrc).rtp.accept(index);
-        Ok(len)
+        Ok((hdr, slot, index))
     }
 
     /// Protects the RTCP (possibly compound) packet in `buf[..len]` in place and returns the

@@ -174,6 +174,33 @@ impl Cipher {
         Ok(len)
     }
 
+    /// [`unprotect_rtp`](Self::unprotect_rtp) from `packet` into `out`, which is exactly the
+    /// RTP length (`packet.len() - rtp_overhead()`); `packet` is not changed.
+    pub(crate) fn unprotect_rtp_into(
+        &self,
+        packet: &[u8],
+        out: &mut [u8],
+        header_len: usize,
+        ssrc: u32,
+        index: u64,
+    ) -> Result<(), Error> {
+        let (body, tag) = packet.split_at(out.len());
+        match self {
+            Cipher::AesCm(c) => {
+                // RFC 3711 §3.3: the tag is checked before anything is decrypted.
+                c.verify(body, &roc(index), tag)?;
+                out.copy_from_slice(body);
+                c.apply(ssrc, index, &mut out[header_len..])?;
+            }
+            Cipher::Gcm(g) => {
+                let (header, payload) = body.split_at(header_len);
+                out[..header_len].copy_from_slice(header);
+                g.open_into(ssrc, index, header, payload, tag, &mut out[header_len..])?;
+            }
+        }
+        Ok(())
+    }
+
     /// Protects the RTCP packet in `buf[..len]` with SRTCP index `index` (31 bits), always
     /// encrypting (E = 1). `buf.len()` must be `len + rtcp_overhead()`.
     pub(crate) fn protect_rtcp(
@@ -340,6 +367,27 @@ impl Gcm {
         self.key
             .open_in_place_separate_tag(self.nonce(ssrc, index), Aad::from(aad), tag, payload)
             .map(|_| ())
+            .map_err(|_| Error::AuthenticationFailed)
+    }
+
+    /// Authenticates and decrypts `ciphertext` into `plaintext` (the same length).
+    fn open_into(
+        &self,
+        ssrc: u32,
+        index: u64,
+        aad: &[u8],
+        ciphertext: &[u8],
+        tag: &[u8],
+        plaintext: &mut [u8],
+    ) -> Result<(), Error> {
+        self.key
+            .open_separate_gather(
+                self.nonce(ssrc, index),
+                Aad::from(aad),
+                ciphertext,
+                tag,
+                plaintext,
+            )
             .map_err(|_| Error::AuthenticationFailed)
     }
 }

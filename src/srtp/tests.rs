@@ -54,6 +54,12 @@ fn check_rtp_vector(cipher: &Cipher, expected: &str) {
         Ok(plain.len())
     );
     assert_eq!(&buf[..plain.len()], &plain[..]);
+    // Out of place, from the protected packet into another buffer: the same plaintext.
+    let mut out = vec![0u8; plain.len()];
+    cipher
+        .unprotect_rtp_into(&expected, &mut out, 12, 0x5501_a0b2, 0xf17b)
+        .unwrap();
+    assert_eq!(out, plain);
     // Wrong ROC: the IV changes and the tag no longer verifies.
     let mut buf = expected.clone();
     assert_eq!(
@@ -392,5 +398,99 @@ fn session_halves_match_between_client_and_server() {
         );
         let srtp = protect(&mut server.outbound, &p);
         assert_eq!(unprotect(&mut client.inbound, &srtp).unwrap(), p);
+    }
+}
+
+fn unprotect_into(ctx: &mut Context, srtp: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut out = vec![0u8; srtp.len()];
+    let n = ctx.unprotect_rtp_into(srtp, &mut out)?;
+    out.truncate(n);
+    Ok(out)
+}
+
+#[test]
+fn unprotect_into_another_buffer_matches_in_place_for_every_profile() {
+    for profile in Profile::SUPPORTED {
+        let (mut tx, mut in_place) = pair(profile, &Config::default());
+        let (_, mut into) = pair(profile, &Config::default());
+        // A header extension and CSRCs stay in the clear and are copied across as they are.
+        let mut p = rtp(65_535, b"payload");
+        p[0] |= 0x10 | 0x02;
+        p.splice(
+            12..12,
+            [1, 2, 3, 4, 5, 6, 7, 8, 0xbe, 0xde, 0, 1, 0x10, 0xaa, 0, 0],
+        );
+        for seq in [65_535u16, 0, 1] {
+            p[2..4].copy_from_slice(&seq.to_be_bytes());
+            let srtp = protect(&mut tx, &p);
+            let got = unprotect_into(&mut into, &srtp).unwrap();
+            assert_eq!(got, p, "{profile:?} seq {seq}");
+            assert_eq!(unprotect(&mut in_place, &srtp).unwrap(), got);
+            // The replay window moved as the in-place path moves it.
+            assert_eq!(
+                unprotect_into(&mut into, &srtp),
+                Err(Error::Replayed(crate::wire::Replay::Duplicate))
+            );
+        }
+    }
+}
+
+#[test]
+fn unprotect_into_rejects_forgeries_and_leaves_the_input_alone() {
+    for profile in Profile::SUPPORTED {
+        let (mut tx, _) = pair(profile, &Config::default());
+        let srtp = protect(&mut tx, &rtp(7, b"some payload bytes"));
+        for bit in 0..srtp.len() * 8 {
+            let mut forged = srtp.clone();
+            forged[bit / 8] ^= 1 << (bit % 8);
+            let (_, mut rx) = pair(profile, &Config::default());
+            let before = forged.clone();
+            assert!(
+                unprotect_into(&mut rx, &forged).is_err(),
+                "{profile:?} bit {bit}"
+            );
+            assert_eq!(forged, before);
+            assert!(unprotect_into(&mut rx, &srtp).is_ok());
+        }
+        let (_, mut rx) = pair(profile, &Config::default());
+        let mut short = vec![0u8; srtp.len() - profile.rtp_overhead() - 1];
+        assert_eq!(
+            rx.unprotect_rtp_into(&srtp, &mut short),
+            Err(Error::BufferTooSmall {
+                needed: srtp.len() - profile.rtp_overhead(),
+                available: short.len()
+            })
+        );
+        assert_eq!(
+            rx.unprotect_rtp_into(&[0x80; 13], &mut [0; 64]),
+            Err(Error::TooShort)
+        );
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn unprotect_into_of_any_bytes_never_panics_and_agrees_with_in_place(
+        bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+        profile in 0..Profile::SUPPORTED.len(),
+        protect_first in proptest::bool::ANY,
+    ) {
+        let profile = Profile::SUPPORTED[profile];
+        let (mut tx, mut in_place) = pair(profile, &Config::default());
+        let (_, mut into) = pair(profile, &Config::default());
+        let mut packet = bytes.clone();
+        if protect_first {
+            packet.resize(bytes.len() + 64, 0);
+            match tx.protect_rtp(&mut packet, bytes.len()) {
+                Ok(n) => packet.truncate(n),
+                Err(_) => packet = bytes.clone(),
+            }
+        }
+        let a = unprotect(&mut in_place, &packet);
+        let b = unprotect_into(&mut into, &packet);
+        proptest::prop_assert_eq!(&a, &b);
+        if protect_first && let Ok(plain) = b {
+            proptest::prop_assert_eq!(plain, bytes);
+        }
     }
 }

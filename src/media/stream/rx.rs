@@ -276,9 +276,18 @@ impl StreamRx {
     /// (to drop) from a first copy.
     pub fn on_packet(&mut self, now: Instant, packet: &[u8]) -> RxVerdict {
         match RtpPacket::new_checked(packet) {
-            Ok(p) if p.ssrc() == self.config.ssrc => self.account(now, &p, false),
+            Ok(p) => self.on_rtp(now, &p),
             _ => RxVerdict::Ignored,
         }
+    }
+
+    /// [`on_packet`](Self::on_packet) for a packet the caller already parsed (a receive path
+    /// that demultiplexed it reads its header once).
+    pub fn on_rtp(&mut self, now: Instant, packet: &RtpPacket<&[u8]>) -> RxVerdict {
+        if packet.ssrc() != self.config.ssrc {
+            return RxVerdict::Ignored;
+        }
+        self.account(now, packet, false)
     }
 
     /// An RTX packet (RFC 4588 §4) in `buf[..len]`: unwrapped in place into the original
@@ -516,8 +525,14 @@ impl StreamRx {
     fn jitter(&mut self, now: Instant, timestamp: u32) {
         let base = *self.arrival_base.get_or_insert(now);
         let elapsed = now.saturating_duration_since(base);
-        let arrival =
-            (elapsed.as_nanos() * u128::from(self.config.clock_rate) / 1_000_000_000) as u32;
+        // Whole seconds and the nanoseconds apart: the same floor as over all nanoseconds,
+        // without a 128-bit division per packet. Only the low 32 bits matter (RTP units wrap).
+        let rate = u64::from(self.config.clock_rate);
+        let arrival = elapsed
+            .as_secs()
+            .wrapping_mul(rate)
+            .wrapping_add(u64::from(elapsed.subsec_nanos()) * rate / 1_000_000_000)
+            as u32;
         let transit = arrival.wrapping_sub(timestamp);
         if let Some(last) = self.last_transit {
             let d = u64::from((transit.wrapping_sub(last) as i32).unsigned_abs());

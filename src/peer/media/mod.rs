@@ -309,6 +309,8 @@ pub(crate) struct Media {
     pub spare: Vec<Vec<u8>>,
     /// Received packets are decrypted here and handed out as `Bytes` sharing it.
     pub rx: BytesMut,
+    /// Used receive chunks, taken back once their packets are dropped (`recv.rs`).
+    pub rx_pool: Vec<BytesMut>,
     pub cname: String,
     /// The transport-wide sequence number (transport-cc header extension).
     pub twcc_seq: u16,
@@ -404,6 +406,7 @@ impl Media {
             out: VecDeque::new(),
             spare: Vec::new(),
             rx: BytesMut::new(),
+            rx_pool: Vec::new(),
             cname,
             twcc_seq: 0,
             bwe: bwe::Bwe::default(),

@@ -5,6 +5,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
+
 use super::rtp::earliest;
 use super::{KeyframeKind, MAX_RECEIVERS, Media, Receiver, Route, TrackEvent, TransceiverId};
 use crate::media::stream::{RxVerdict, StreamEvent, StreamRx, StreamRxConfig};
@@ -18,6 +20,11 @@ use crate::rtp::rtcp::{Compound, RtcpPacket};
 const PLI_INTERVAL: Duration = Duration::from_millis(300);
 /// Received packets are decrypted into chunks of this size, shared by the events' `Bytes`.
 const RX_CHUNK: usize = 64 * 1024;
+/// Used chunks kept for reuse: one is taken back once every packet handed out from it is
+/// dropped, so an application that drops its events promptly never makes the receive path
+/// allocate a chunk. One that holds packets keeps their chunks alive and new ones are
+/// allocated; past this many the oldest is let go (it is freed when its last packet is).
+const RX_POOL: usize = 4;
 
 impl Media {
     /// Plaintext RTP or RTCP as if SRTP had just decrypted it (the fuzz targets' way behind
@@ -51,23 +58,47 @@ impl Media {
             self.counters.before_keys += 1;
             return;
         }
-        if self.rx.capacity() < datagram.len() {
-            // Reclaims the chunk when every event that shared it is gone.
-            self.rx.reserve(RX_CHUNK.max(datagram.len()));
-        }
         self.rx.clear();
-        self.rx.extend_from_slice(datagram);
+        if self.rx.capacity() < datagram.len() {
+            self.next_chunk(datagram.len());
+        }
         if rtcp {
+            self.rx.extend_from_slice(datagram);
             self.receive_rtcp(now, events);
         } else {
-            self.receive_rtp(now, events);
+            self.receive_rtp(now, datagram, events);
         }
         self.bwe.drain_events(events);
     }
 
-    fn receive_rtp(&mut self, now: Instant, events: &mut VecDeque<PeerEvent>) {
+    /// The current chunk is used up: the oldest pooled chunk whose packets are all dropped
+    /// takes its place, or else a new one; the used one joins the pool.
+    fn next_chunk(&mut self, need: usize) {
+        let size = RX_CHUNK.max(need);
+        let reclaimed = self.rx_pool.iter_mut().position(|c| {
+            c.clear();
+            c.try_reclaim(size)
+        });
+        let next = match reclaimed {
+            Some(i) => self.rx_pool.remove(i),
+            None => BytesMut::with_capacity(size),
+        };
+        let used = std::mem::replace(&mut self.rx, next);
+        // The first, never-allocated buffer has no chunk to wait for.
+        if used.capacity() > 0 {
+            if self.rx_pool.len() >= RX_POOL {
+                self.rx_pool.remove(0);
+            }
+            self.rx_pool.push(used);
+        }
+    }
+
+    /// RFC 3711 §3.3: authenticated, then decrypted straight from the datagram into the
+    /// receive chunk (one pass over the payload, no copy of the ciphertext first).
+    fn receive_rtp(&mut self, now: Instant, datagram: &[u8], events: &mut VecDeque<PeerEvent>) {
         let Some(srtp) = &mut self.srtp else { return };
-        let Ok(n) = srtp.inbound.unprotect_rtp(&mut self.rx[..]) else {
+        self.rx.resize(datagram.len(), 0);
+        let Ok(n) = srtp.inbound.unprotect_rtp_into(datagram, &mut self.rx[..]) else {
             self.counters.unprotect_failed += 1;
             return;
         };
@@ -155,7 +186,7 @@ impl Media {
             }
         };
         let rx = &mut t.receivers[r].rx;
-        if rx.on_packet(now, &self.rx[..]) == RxVerdict::Duplicate {
+        if rx.on_rtp(now, &pkt) == RxVerdict::Duplicate {
             self.counters.duplicates += 1;
             return;
         }
