@@ -1,6 +1,6 @@
-//! A DTLS 1.2 client and server over real loopback UDP, each driven on its own thread by
-//! `kaon-std`: they authenticate each other by certificate fingerprint, print the SRTP keys
-//! they agree on, and the server echoes what the client sends.
+//! A DTLS client and server (1.3, the default) over real loopback UDP, each driven on its own
+//! thread by `kaon-std`: they authenticate each other by certificate fingerprint, print the SRTP
+//! keys they agree on, and the server echoes what the client sends.
 //!
 //! `cargo run --example dtls_echo [-- --bind IP]` (default 127.0.0.1; `--bind ::1` for IPv6).
 //! A refused send, a failed handshake or an echo that does not come back within 5 s ends the

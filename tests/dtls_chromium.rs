@@ -1,12 +1,13 @@
 //! A real Chromium 156 ClientHello, captured from headless Chromium on loopback
 //! (`tests/interop/dtls_chromium_capture.sh`): 1413 bytes in two fragments in two datagrams,
 //! offering DTLS 1.3 first (supported_versions fefc, fefd) with an X25519MLKEM768 key share.
-//! Our server must reassemble it and answer with a DTLS 1.2 ServerHello.
+//! Our server, pinned to DTLS 1.2 here (the default, 1.3 or 1.2, answers it with 1.3, which
+//! `dtls13_chromium` covers), must reassemble it and answer with a DTLS 1.2 ServerHello.
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use kaon::dtls::{Config, Endpoint, Identity, Role};
+use kaon::dtls::{Config, Endpoint, Identity, Role, VersionPolicy};
 use kaon::{Datagram, Protocol};
 
 const HELLO_1: &[u8] = include_bytes!("fixtures/dtls/chromium-156-client-hello-1.bin");
@@ -21,6 +22,7 @@ fn server(hello_verify: bool) -> Endpoint {
         role: Role::Server,
         local_addr: Some(addr("127.0.0.1:5000")),
         hello_verify,
+        versions: VersionPolicy::Dtls12,
         ..Config::default()
     };
     Endpoint::new(config, Identity::generate().unwrap(), Instant::now()).unwrap()

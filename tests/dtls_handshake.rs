@@ -1,5 +1,7 @@
 //! Our client against our server in process: every suite, SRTP keying, HelloVerifyRequest on
-//! and off, loss, duplication and reordering, fingerprints, timeouts and closing.
+//! and off, loss, duplication and reordering, fingerprints, timeouts and closing. These are
+//! DTLS 1.2's (its suites, flights and timer schedule), so both ends are pinned to 1.2; the
+//! default policy, 1.3 or 1.2, is covered by `dtls13_sim` and the 1.3 unit tests.
 //!
 //! The pair driver below is deliberately small and deterministic: a seeded `kaon::Rng`
 //! decides the fate of every datagram, and virtual time jumps to the next deadline or
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use kaon::dtls::{
     AlertDescription, CipherSuite, Config, Endpoint, Error, Event, HashAlgorithm, Identity, Role,
-    SrtpProfile,
+    SrtpProfile, VersionPolicy,
 };
 use kaon::{Datagram, Protocol, Rng};
 
@@ -90,6 +92,7 @@ fn configs(ids: &Ids) -> (Config, Config) {
         remote_addr: Some(addr(SERVER)),
         remote_fingerprints: vec![ids.server.fingerprint(HashAlgorithm::Sha256)],
         seed: Some(1),
+        versions: VersionPolicy::Dtls12,
         ..Config::default()
     };
     let server = Config {
@@ -97,6 +100,7 @@ fn configs(ids: &Ids) -> (Config, Config) {
         local_addr: Some(addr(SERVER)),
         remote_fingerprints: vec![ids.client.fingerprint(HashAlgorithm::Sha256)],
         seed: Some(2),
+        versions: VersionPolicy::Dtls12,
         ..Config::default()
     };
     (client, server)

@@ -21,11 +21,12 @@ pub enum Role {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum VersionPolicy {
     /// DTLS 1.2 only: a client offers nothing else, a server answers a hello offering 1.3 with
-    /// 1.2. The default while DTLS 1.3 is new here: every WebRTC peer speaks 1.2.
-    #[default]
+    /// 1.2.
     Dtls12,
     /// DTLS 1.3 when the peer offers or accepts it, DTLS 1.2 otherwise. A client offers both
-    /// (key shares X25519MLKEM768 and X25519, P-256 on request).
+    /// (key shares X25519MLKEM768 and X25519, P-256 on request). The default, for the bare
+    /// endpoint as for the `PeerConnection`: a 1.2-only peer still gets 1.2.
+    #[default]
     Dtls13OrDtls12,
     /// DTLS 1.3 only: a peer without it fails with [`super::PeerIncompatible::NoCommonVersion`].
     Dtls13,
@@ -130,7 +131,7 @@ impl Default for Config {
                 SrtpProfile::Aes128CmHmacSha1_80,
                 SrtpProfile::Aes128CmHmacSha1_32,
             ],
-            versions: VersionPolicy::Dtls12,
+            versions: VersionPolicy::Dtls13OrDtls12,
             post_quantum: true,
             seed: None,
         }

@@ -322,6 +322,7 @@ pub(crate) fn key_block(
 
 impl RecordCipher {
     /// Bytes before the ciphertext (the GCM explicit nonce).
+    #[inline]
     pub(crate) fn explicit_len(&self) -> usize {
         match self.nonce {
             NonceKind::Gcm => GCM_EXPLICIT_NONCE_LEN,
@@ -330,10 +331,12 @@ impl RecordCipher {
     }
 
     /// Explicit nonce plus tag.
+    #[inline]
     pub(crate) fn overhead(&self) -> usize {
         self.explicit_len() + TAG_LEN
     }
 
+    #[inline]
     fn nonce(&self, seq64: u64, explicit: Option<&[u8]>) -> Nonce {
         let mut n = self.iv;
         match self.nonce {
@@ -381,6 +384,7 @@ impl RecordCipher {
     /// Seals `plaintext` straight into `fragment` (laid out as for [`RecordCipher::seal`]),
     /// encrypting as it copies: the application-data path, which saves a pass over the
     /// payload.
+    #[inline]
     pub(crate) fn seal_from(
         &self,
         seq64: u64,
@@ -409,6 +413,7 @@ impl RecordCipher {
     /// Opens `fragment` (explicit nonce, ciphertext, tag) straight into `out`, which must be
     /// as long as the plaintext: decrypting as it copies, for data handed on in its own
     /// buffer.
+    #[inline]
     pub(crate) fn open_into(
         &self,
         seq64: u64,

@@ -501,12 +501,7 @@ impl Endpoint {
             return used;
         }
         while let Some(data) = self.app_out.front() {
-            match self.records.seal(
-                1,
-                ContentType::ApplicationData,
-                &[data],
-                &mut buf[used..limit],
-            ) {
+            match self.records.seal_data(data, &mut buf[used..limit]) {
                 Ok(n) => used += n,
                 Err(_) if used > 0 => return used,
                 Err(_) => self.stats.transmit_dropped += 1,

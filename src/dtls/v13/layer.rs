@@ -152,6 +152,7 @@ impl RecordLayer13 {
         Self::seal_epoch(w, content_type, parts, out)
     }
 
+    #[inline]
     fn seal_epoch(
         w: &mut WriteEpoch,
         content_type: ContentType,
@@ -172,6 +173,7 @@ impl RecordLayer13 {
 
     /// Opens a protected record straight into `out` (see [`Protection::open_into`]), with the
     /// epoch choice and replay rules of [`RecordLayer13::open`].
+    #[inline]
     pub(crate) fn open_into(
         &mut self,
         header: &UnifiedHeader,

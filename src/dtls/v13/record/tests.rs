@@ -274,6 +274,40 @@ proptest! {
         prop_assert_eq!(content, payload);
     }
 
+    /// One part (sealed while copying) and the same content in several parts (copied, then
+    /// sealed in place) give the same record, whose unmasked header is what the header
+    /// writer writes.
+    #[test]
+    fn one_part_and_many_parts_seal_the_same_record(
+        payload in proptest::collection::vec(any::<u8>(), 0..300),
+        cut in any::<prop::sample::Index>(),
+        seq in 0u64..=MAX_SEQUENCE,
+        ct in 20u8..27,
+    ) {
+        let (tx, rx) = pair(Suite13::Aes128GcmSha256, 3);
+        let ct = ContentType::from_u8(ct);
+        let at = cut.index(payload.len() + 1);
+        let (mut one, mut many) = ([0u8; 400], [0u8; 400]);
+        let n = tx.seal(seq, ct, &[&payload], &mut one).unwrap();
+        let m = tx.seal(seq, ct, &[&payload[..at], &payload[at..]], &mut many).unwrap();
+        prop_assert_eq!(&one[..n], &many[..m]);
+        let Some(Ok(AnyRecord::Ciphertext { header, raw_header, body })) = records(&one[..n]).next() else {
+            panic!("a protected record");
+        };
+        let mut head = raw_header.to_vec();
+        let opened = rx.open_into(seq, &header, &mut head, body, &mut Vec::new()).unwrap();
+        prop_assert_eq!(opened.sequence, seq);
+        let expected = UnifiedHeader {
+            epoch_bits: 3,
+            seq_bits: seq as u16,
+            long_seq: true,
+            length: Some((payload.len() + 1 + TAG_LEN) as u16),
+        };
+        let mut written = [0u8; HEADER_LEN];
+        expected.write(&mut Writer::new(&mut written)).unwrap();
+        prop_assert_eq!(&head[..], &written[..]);
+    }
+
     #[test]
     fn any_bytes_split_and_open_without_panicking(data: Vec<u8>, expected: u64) {
         exercise_receive(&data, expected);
