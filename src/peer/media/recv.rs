@@ -1,0 +1,343 @@
+//! The receive side at run time: demultiplexing of received RTP (RFC 8843 §9.2: MID extension,
+//! then SSRC, then payload type), RTX unwrapping (RFC 4588 §4) and RTCP routing (RFC 3550 §6,
+//! RFC 4585, RFC 5104). The send side and SRTP keying are in `rtp.rs`.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::rtp::earliest;
+use super::{KeyframeKind, MAX_RECEIVERS, Media, Receiver, Route, TrackEvent, TransceiverId};
+use crate::media::stream::{RxVerdict, StreamEvent, StreamRx, StreamRxConfig};
+use crate::peer::PeerEvent;
+use crate::peer::jsep::NegotiatedCodec;
+use crate::rtp::RtpPacket;
+use crate::rtp::rtcp::{Compound, RtcpPacket};
+
+/// Keyframe requests for one source go out at most this often (a decoder asks on every lost
+/// frame; the sender only needs one request per round trip).
+const PLI_INTERVAL: Duration = Duration::from_millis(300);
+/// Received packets are decrypted into chunks of this size, shared by the events' `Bytes`.
+const RX_CHUNK: usize = 64 * 1024;
+
+impl Media {
+    /// Plaintext RTP or RTCP as if SRTP had just decrypted it (the fuzz targets' way behind
+    /// SRTP).
+    #[cfg(fuzzing)]
+    pub(crate) fn receive_plain(
+        &mut self,
+        now: Instant,
+        bytes: &[u8],
+        rtcp: bool,
+        events: &mut VecDeque<PeerEvent>,
+    ) {
+        self.rx.clear();
+        self.rx.extend_from_slice(bytes);
+        if rtcp {
+            self.route_rtcp(now, events);
+        } else {
+            self.route_rtp(now, events);
+        }
+    }
+
+    /// One SRTP or SRTCP datagram from the selected pair.
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        datagram: &[u8],
+        rtcp: bool,
+        events: &mut VecDeque<PeerEvent>,
+    ) {
+        if self.srtp.is_none() {
+            self.counters.before_keys += 1;
+            return;
+        }
+        if self.rx.capacity() < datagram.len() {
+            // Reclaims the chunk when every event that shared it is gone.
+            self.rx.reserve(RX_CHUNK.max(datagram.len()));
+        }
+        self.rx.clear();
+        self.rx.extend_from_slice(datagram);
+        if rtcp {
+            self.receive_rtcp(now, events);
+        } else {
+            self.receive_rtp(now, events);
+        }
+        self.bwe.drain_events(events);
+    }
+
+    fn receive_rtp(&mut self, now: Instant, events: &mut VecDeque<PeerEvent>) {
+        let Some(srtp) = &mut self.srtp else { return };
+        let Ok(n) = srtp.inbound.unprotect_rtp(&mut self.rx[..]) else {
+            self.counters.unprotect_failed += 1;
+            return;
+        };
+        self.rx.truncate(n);
+        self.route_rtp(now, events);
+    }
+
+    /// A plaintext RTP packet in `self.rx`: demultiplexed, accounted and handed out.
+    pub(crate) fn route_rtp(&mut self, now: Instant, events: &mut VecDeque<PeerEvent>) {
+        let Ok(pkt) = RtpPacket::new_checked(&self.rx[..]) else {
+            self.counters.unroutable += 1;
+            return;
+        };
+        let ssrc = pkt.ssrc();
+        let route = match self.routes.get(&ssrc) {
+            Some(r) => *r,
+            None => match self.learn(&pkt) {
+                Some(r) => {
+                    self.routes.insert(ssrc, r);
+                    r
+                }
+                None => {
+                    self.counters.unroutable += 1;
+                    return;
+                }
+            },
+        };
+        let ti = route.transceiver;
+        if let Some(n) = &self.transceivers[ti].negotiated {
+            self.bwe.on_rtp_received(now, &pkt, n);
+            self.due = earliest(self.due, self.bwe.poll_timeout());
+        }
+        let (primary_ssrc, rtx) = match route.repairs {
+            Some(p) => (p, true),
+            None => (ssrc, false),
+        };
+        let pkt = if rtx {
+            if !self.unwrap_rtx(ti, primary_ssrc) {
+                return;
+            }
+            match RtpPacket::new_checked(&self.rx[..]) {
+                Ok(p) => p,
+                Err(_) => return,
+            }
+        } else {
+            pkt
+        };
+        let t = &mut self.transceivers[ti];
+        let Some(n) = &t.negotiated else {
+            self.counters.unroutable += 1;
+            return;
+        };
+        let Some(mid) = t.mid else { return };
+        let codec = n.codecs.iter().find(|c| c.recv_pt == pkt.payload_type());
+        let Some(codec) = codec else {
+            self.counters.unroutable += 1;
+            return;
+        };
+        let r = match t.receivers.iter().position(|r| r.ssrc() == primary_ssrc) {
+            Some(r) => r,
+            None => {
+                if t.receivers.len() >= MAX_RECEIVERS {
+                    self.counters.unroutable += 1;
+                    return;
+                }
+                let rid = pkt.rid(&n.recv_extensions).map(str::to_string);
+                let (stream, track) = n.remote.msid.clone().unwrap_or_default();
+                events.push_back(PeerEvent::Track(Box::new(TrackEvent {
+                    transceiver: TransceiverId(ti as u32),
+                    mid,
+                    kind: t.kind,
+                    ssrc: primary_ssrc,
+                    rid: rid.clone(),
+                    stream_ids: if stream.is_empty() || stream == "-" {
+                        Vec::new()
+                    } else {
+                        vec![stream]
+                    },
+                    track_id: track,
+                    codec: codec.codec.clone(),
+                })));
+                let rx = StreamRx::new(rx_config(primary_ssrc, codec, self.rng.u64()));
+                t.receivers.push(Receiver { rid, rx });
+                t.receivers.len() - 1
+            }
+        };
+        let rx = &mut t.receivers[r].rx;
+        if rx.on_packet(now, &self.rx[..]) == RxVerdict::Duplicate {
+            self.counters.duplicates += 1;
+            return;
+        }
+        self.due = earliest(self.due, rx.poll_timeout());
+        if rtx {
+            self.counters.rtx_received += 1;
+        }
+        self.counters.rtp_received += 1;
+        let packet = self.rx.split().freeze();
+        events.push_back(PeerEvent::Rtp {
+            mid,
+            packet: packet.clone(),
+        });
+        self.frames_on_packet(now, ti, &packet, events);
+    }
+
+    /// RFC 8843 §9.2: an unknown SSRC belongs to the transceiver its MID extension names, or
+    /// else to the one transceiver that receives its payload type.
+    fn learn(&self, pkt: &RtpPacket<&[u8]>) -> Option<Route> {
+        if self.routes.len() >= super::MAX_TRANSCEIVERS * MAX_RECEIVERS * 2 {
+            return None;
+        }
+        let pt = pkt.payload_type();
+        let by_mid = self.transceivers.iter().position(|t| {
+            let Some(n) = &t.negotiated else { return false };
+            !t.stopped
+                && pkt
+                    .mid(&n.recv_extensions)
+                    .is_some_and(|m| t.mid.is_some_and(|x| x == m))
+        });
+        let ti = by_mid.or_else(|| {
+            let mut takers = self.transceivers.iter().enumerate().filter(|(_, t)| {
+                !t.stopped
+                    && t.negotiated.as_ref().is_some_and(|n| {
+                        n.codecs
+                            .iter()
+                            .any(|c| c.recv_pt == pt || c.rtx.is_some_and(|r| r.1 == pt))
+                    })
+            });
+            let first = takers.next()?.0;
+            takers.next().is_none().then_some(first)
+        })?;
+        let t = &self.transceivers[ti];
+        let n = t.negotiated.as_ref()?;
+        let is_rtx = n.codecs.iter().any(|c| c.rtx.is_some_and(|r| r.1 == pt))
+            && !n.codecs.iter().any(|c| c.recv_pt == pt);
+        let repairs = if is_rtx {
+            // The stream it repairs: the one with its repaired-rid, else the only one.
+            let rrid = pkt.repaired_rid(&n.recv_extensions);
+            let primary = match rrid {
+                Some(rid) => t.receivers.iter().find(|r| r.rid.as_deref() == Some(rid)),
+                None => t.receivers.first(),
+            };
+            Some(primary?.ssrc())
+        } else {
+            None
+        };
+        Some(Route {
+            transceiver: ti,
+            repairs,
+        })
+    }
+
+    /// RFC 4588 §4: an RTX packet's payload starts with the original sequence number; the
+    /// original packet is the RTX header with the original SSRC, payload type and sequence
+    /// number, and the rest of the payload. Rewritten in place in `self.rx`.
+    fn unwrap_rtx(&mut self, ti: usize, primary: u32) -> bool {
+        let Ok(pkt) = RtpPacket::new_checked(&self.rx[..]) else {
+            return false;
+        };
+        let h = pkt.header_len();
+        let payload_len = pkt.payload().len();
+        let rtx_pt = pkt.payload_type();
+        if payload_len < 2 {
+            // Padding only: a bandwidth probe.
+            self.counters.padding_received += 1;
+            return false;
+        }
+        let apt = self.transceivers[ti]
+            .negotiated
+            .as_ref()
+            .and_then(|n| {
+                n.codecs
+                    .iter()
+                    .find(|c| c.rtx.is_some_and(|r| r.1 == rtx_pt))
+            })
+            .map(|c| c.recv_pt);
+        let Some(apt) = apt else { return false };
+        let osn = u16::from_be_bytes([self.rx[h], self.rx[h + 1]]);
+        self.rx.copy_within(h + 2..h + payload_len, h);
+        self.rx.truncate(h + payload_len - 2);
+        // The padding went with the tail.
+        self.rx[0] &= !0x20;
+        let Ok(mut pkt) = RtpPacket::new_checked(&mut self.rx[..]) else {
+            return false;
+        };
+        pkt.set_sequence_number(osn);
+        pkt.set_payload_type(apt);
+        pkt.set_ssrc(primary);
+        true
+    }
+
+    fn receive_rtcp(&mut self, now: Instant, events: &mut VecDeque<PeerEvent>) {
+        let Some(srtp) = &mut self.srtp else { return };
+        let Ok(n) = srtp.inbound.unprotect_rtcp(&mut self.rx[..]) else {
+            self.counters.unprotect_failed += 1;
+            return;
+        };
+        self.rx.truncate(n);
+        self.route_rtcp(now, events);
+    }
+
+    /// A plaintext RTCP compound packet in `self.rx`, to the streams it concerns.
+    pub(crate) fn route_rtcp(&mut self, now: Instant, events: &mut VecDeque<PeerEvent>) {
+        self.counters.rtcp_received += 1;
+        let data = std::mem::take(&mut self.rx);
+        for p in Compound::new(&data).packets() {
+            let Ok(p) = p else { break };
+            self.on_rtcp(now, p, events);
+        }
+        self.rx = data;
+    }
+
+    /// One RTCP packet: a sender report to the receive stream it describes; reports,
+    /// NACK, PLI and FIR about our sources to the send stream they concern.
+    fn on_rtcp(&mut self, now: Instant, p: RtcpPacket, events: &mut VecDeque<PeerEvent>) {
+        if self.bwe.on_rtcp(now, &p) {
+            return;
+        }
+        if let RtcpPacket::SenderReport(sr) = &p {
+            for t in &mut self.transceivers {
+                for r in t.receivers.iter_mut().filter(|r| r.ssrc() == sr.ssrc) {
+                    r.rx.handle_sr(now, sr);
+                }
+            }
+        }
+        for t in &mut self.transceivers {
+            let Some(tx) = &mut t.tx else { continue };
+            if !concerns(tx.ssrc(), &p) {
+                continue;
+            }
+            tx.handle_rtcp(now, &p);
+            if let Some(rtt) = tx.stats().round_trip_time {
+                for r in &mut t.receivers {
+                    r.rx.set_rtt(rtt);
+                }
+            }
+            while let Some(e) = tx.poll_event() {
+                let StreamEvent::KeyframeRequest { kind } = e;
+                if let Some(mid) = t.mid {
+                    events.push_back(PeerEvent::KeyframeRequest { mid, kind });
+                }
+            }
+            self.due = earliest(self.due, tx.poll_timeout());
+        }
+    }
+}
+
+/// Whether an RTCP packet is about our source `ssrc`.
+fn concerns(ssrc: u32, p: &RtcpPacket) -> bool {
+    match p {
+        RtcpPacket::SenderReport(sr) => sr.reports.iter().any(|b| b.ssrc == ssrc),
+        RtcpPacket::ReceiverReport(rr) => rr.reports.iter().any(|b| b.ssrc == ssrc),
+        RtcpPacket::Nack(n) => n.media_ssrc == ssrc,
+        RtcpPacket::Pli(p) => p.media_ssrc == ssrc,
+        RtcpPacket::Fir(f) => f.entries.iter().any(|e| e.ssrc == ssrc),
+        _ => false,
+    }
+}
+
+/// The receive stream's settings for a codec's feedback (RFC 4585 `nack`, `nack pli`,
+/// RFC 5104 `ccm fir`).
+fn rx_config(ssrc: u32, codec: &NegotiatedCodec, seed: u64) -> StreamRxConfig {
+    let mut cfg = StreamRxConfig::new(ssrc, codec.codec.clock_rate);
+    cfg.nack = codec.codec.has_feedback("nack");
+    cfg.keyframe_request =
+        if codec.codec.has_feedback("nack pli") || !codec.codec.has_feedback("ccm fir") {
+            KeyframeKind::Pli
+        } else {
+            KeyframeKind::Fir
+        };
+    cfg.keyframe_interval = PLI_INTERVAL;
+    cfg.seed = Some(seed);
+    cfg
+}
