@@ -328,6 +328,7 @@ impl DataChannels {
                     self.maybe_closed(id);
                 }
             }
+            sctp::Event::PeerError(e) => self.events.push_back(Event::PeerError(e)),
             sctp::Event::Closed(reason) => {
                 for id in std::mem::take(&mut self.channels).into_keys() {
                     self.events.push_back(Event::ChannelClosed(id));

@@ -136,6 +136,9 @@ pub enum Event {
     BufferedAmountLow(ChannelId),
     /// The channel is closed in both directions; its id is free.
     ChannelClosed(ChannelId),
+    /// The peer sent an ERROR chunk (RFC 9260 §3.3.10), one event per cause: non-fatal,
+    /// the association and its channels go on.
+    PeerError(sctp::PeerError),
     /// The association ended; every channel is closed.
     Closed(sctp::CloseReason),
 }

@@ -838,8 +838,10 @@ impl PeerConnection {
         );
     }
 
-    fn channel_event(&mut self, e: datachannel::Event) -> PeerEvent {
-        match e {
+    /// What a data-channel event becomes for the application; `None` for what only
+    /// diagnostics report.
+    fn channel_event(&mut self, e: datachannel::Event) -> Option<PeerEvent> {
+        Some(match e {
             datachannel::Event::Connected => PeerEvent::SctpConnected,
             datachannel::Event::ChannelOpen { id, remote } => {
                 self.traffic.channels_opened += 1;
@@ -871,7 +873,18 @@ impl PeerConnection {
                 self.diagnose(|_| super::Diagnostic::SctpClosed(reason));
                 PeerEvent::SctpClosed
             }
-        }
+            datachannel::Event::PeerError(e) => {
+                // Counted by the association (`Stats::errors_received`) whether or not
+                // diagnostics are on.
+                let total = self.channels.association().stats().errors_received;
+                self.diagnose(|_| super::Diagnostic::SctpErrorReceived {
+                    cause: e.cause,
+                    info: e.info,
+                    total,
+                });
+                return None;
+            }
+        })
     }
 }
 
@@ -1048,8 +1061,16 @@ impl Protocol for PeerConnection {
         // Taken one at a time so the association's receive window holds unread messages
         // (flow control); DCEP answers and resets it queues make the channels' poll_timeout
         // due at once, so they go out on the next poll.
-        let e = self.channels.poll_event()?;
-        Some(self.channel_event(e))
+        loop {
+            let e = self.channels.poll_event()?;
+            if let Some(e) = self.channel_event(e) {
+                return Some(e);
+            }
+            // A diagnostic it queued goes out first.
+            if let Some(e) = self.events.pop_front() {
+                return Some(e);
+            }
+        }
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

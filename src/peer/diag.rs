@@ -7,7 +7,8 @@
 //! §7.2.5: a timeout, 487 Role Conflict, 401, an asymmetric answer; RFC 7675 consent loss); the
 //! selected pair; DTLS alerts sent and received (RFC 5246 §7.2) and a certificate that does not
 //! match the signalled fingerprint (RFC 8842 §5); why the SCTP association ended (RFC 9260
-//! §3.3.10 error causes); DCEP OPENs refused (RFC 8832 §6); SRTP and SRTCP packets that failed
+//! §3.3.10 error causes) and the non-fatal ERROR chunks its peer sent, counted; DCEP OPENs
+//! refused (RFC 8832 §6); SRTP and SRTCP packets that failed
 //! authentication (RFC 3711 §3.3), counted. Off by default: the connection then does no work
 //! for them at all.
 //!
@@ -36,7 +37,7 @@ use super::{PeerConnection, PeerEvent};
 use crate::datachannel::{ChannelId, OpenRefusal};
 use crate::dtls::{self, AlertDescription, AlertLevel, Fingerprint, HashAlgorithm};
 use crate::ice::{CandidateKind, CheckFailure, PairCheckState};
-use crate::sctp::CloseReason;
+use crate::sctp::{CloseReason, ErrorCause};
 
 /// One thing the stack did that explains how a connection fares
 /// ([`PeerEvent::Diagnostic`]).
@@ -109,6 +110,17 @@ pub enum Diagnostic {
     },
     /// The SCTP association ended, with the reason (and the error cause code of an ABORT).
     SctpClosed(CloseReason),
+    /// The peer's SCTP sent a non-fatal ERROR chunk (RFC 9260 §3.3.10), one diagnostic per
+    /// cause: for example Unrecognized Chunk Type (it does not know a chunk we sent) or
+    /// Stale Cookie (our COOKIE ECHO came too late; the handshake restarts).
+    SctpErrorReceived {
+        /// What the peer reports.
+        cause: ErrorCause,
+        /// The cause's information (its first 256 bytes).
+        info: Vec<u8>,
+        /// Causes received so far on this association.
+        total: u64,
+    },
     /// A DATA_CHANNEL_OPEN from the peer was refused; its stream is reset.
     DataChannelRefused {
         /// The stream id it asked for.
@@ -197,6 +209,11 @@ impl fmt::Display for Diagnostic {
                 }
             }
             Self::SctpClosed(reason) => write!(f, "sctp: association ended: {reason:?}"),
+            Self::SctpErrorReceived { cause, total, .. } => write!(
+                f,
+                "sctp: peer reported error {cause:?} (cause {}; {total} so far)",
+                u16::from(*cause)
+            ),
             Self::DataChannelRefused { id, reason, total } => write!(
                 f,
                 "datachannel: refused the peer's open of stream {id}: {reason:?} ({total} so far)"
@@ -445,6 +462,19 @@ mod tests {
         assert_eq!(
             d.to_string(),
             "ice: pair 10.0.0.1:5000 host -> 10.0.0.2:5000 host: failed (timeout)"
+        );
+    }
+
+    #[test]
+    fn a_peer_sctp_error_prints_its_cause_and_count() {
+        let d = Diagnostic::SctpErrorReceived {
+            cause: ErrorCause::UnrecognizedChunkType,
+            info: vec![0xc7, 0, 0, 4],
+            total: 3,
+        };
+        assert_eq!(
+            d.to_string(),
+            "sctp: peer reported error UnrecognizedChunkType (cause 6; 3 so far)"
         );
     }
 }

@@ -6,6 +6,7 @@ use super::cookie::{Caps, CookieKey};
 use super::inflight::Inflight;
 use super::packet::{self, Packet};
 use super::param::StreamList;
+use super::peer_error::PeerError;
 use super::reassembly::{self, Reassembly};
 use super::reconfig::Reconfig;
 use super::recv::RecvTsns;
@@ -80,6 +81,10 @@ pub enum Event {
     OutgoingStreamsReset(StreamList),
     /// The peer refused to reset these streams.
     OutgoingStreamsResetFailed(StreamList),
+    /// The peer sent an ERROR chunk (RFC 9260 §3.3.10): one event per cause. Non-fatal: the
+    /// association goes on (a Stale Cookie during setup restarts the handshake). At most 16
+    /// wait unread; all are counted in [`Stats::errors_received`].
+    PeerError(PeerError),
     /// The association ended.
     Closed(CloseReason),
 }
@@ -110,6 +115,8 @@ pub struct Stats {
     /// FORWARD-TSN chunks refused because they skipped further ahead than any DATA we
     /// would accept.
     pub forward_tsns_refused: u64,
+    /// Error causes received in ERROR chunks (RFC 9260 §3.3.10).
+    pub errors_received: u64,
 }
 
 /// Memory the association holds right now, in bytes (payload plus bookkeeping estimates).
@@ -193,6 +200,8 @@ pub struct Association {
     pub(super) heartbeat_outstanding: Option<(u64, Instant)>,
     pub(super) heartbeat_acks: Vec<Vec<u8>>,
     pub(super) error_chunks: Vec<Vec<u8>>,
+    /// `Event::PeerError`s queued and not yet polled.
+    pub(super) unread_errors: usize,
     pub(super) last_data_sent: Option<Instant>,
     pub(super) scratch: Vec<u8>,
     pub(super) stats: Stats,
@@ -247,6 +256,7 @@ impl Association {
             heartbeat_outstanding: None,
             heartbeat_acks: Vec::new(),
             error_chunks: Vec::new(),
+            unread_errors: 0,
             last_data_sent: None,
             scratch: Vec::new(),
             stats: Stats::default(),
@@ -374,9 +384,13 @@ impl Association {
     /// Next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
         let e = self.events.pop_front()?;
-        if let Event::Message(m) = &e {
-            self.undelivered -= reassembly::OVERHEAD + m.data.len();
-            self.maybe_window_update();
+        match &e {
+            Event::Message(m) => {
+                self.undelivered -= reassembly::OVERHEAD + m.data.len();
+                self.maybe_window_update();
+            }
+            Event::PeerError(_) => self.unread_errors -= 1,
+            _ => {}
         }
         Some(e)
     }
@@ -441,7 +455,7 @@ impl Association {
                 Chunk::Shutdown { cum_tsn } => self.on_shutdown(now, cum_tsn),
                 Chunk::ShutdownAck => self.on_shutdown_ack(),
                 Chunk::ShutdownComplete { .. } => self.on_shutdown_complete(),
-                Chunk::Error(_) => {}
+                Chunk::Error(causes) => self.on_error_chunk(now, causes),
                 Chunk::Unknown { kind, value, flags } => {
                     if !self.on_unknown_chunk(kind, flags, value) {
                         break;

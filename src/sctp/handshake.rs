@@ -127,10 +127,9 @@ impl Association {
         }
     }
 
-    fn init_chunk_params(&self, zero_checksum: bool, cookie: Option<&[u8]>) -> Vec<u8> {
+    fn init_chunk_params(&self, zero_checksum: bool, extra: Option<Param<'_>>) -> Vec<u8> {
         let mut params = Vec::new();
         self.our_params(zero_checksum, &mut params);
-        let extra = cookie.map(Param::StateCookie);
         let len: usize = params.iter().chain(&extra).map(Param::encoded_len).sum();
         let mut buf = vec![0u8; len];
         let mut w = Writer::new(&mut buf);
@@ -153,7 +152,14 @@ impl Association {
     }
 
     fn send_init(&mut self) {
-        let params = self.init_chunk_params(self.init_offers_zero_checksum(), None);
+        self.send_init_preserving(None);
+    }
+
+    /// An INIT, with a Cookie Preservative (RFC 9260 §3.3.2.1) asking for this many more
+    /// milliseconds of cookie lifetime when given.
+    pub(super) fn send_init_preserving(&mut self, preservative_ms: Option<u32>) {
+        let extra = preservative_ms.map(Param::CookiePreservative);
+        let params = self.init_chunk_params(self.init_offers_zero_checksum(), extra);
         let init = Chunk::Init(self.init_fields(self.local_tag, &params));
         self.queue_packet(0, &[init]);
     }
@@ -210,7 +216,8 @@ impl Association {
         // the parameter gains nothing from it in our INIT ACK; a pre-RFC 9653 peer that
         // breaks RFC 9260 §3.2.1 (pion/sctp before 2024) drops the whole INIT ACK on it and
         // never connects. Answer with the parameter only when the INIT carried it.
-        let params = self.init_chunk_params(cookie.caps.zero_checksum, Some(&sealed));
+        let params =
+            self.init_chunk_params(cookie.caps.zero_checksum, Some(Param::StateCookie(&sealed)));
         let ack = Chunk::InitAck(self.init_fields(tag, &params));
         self.queue_packet(init.initiate_tag, &[ack]);
     }

@@ -79,6 +79,7 @@ mod inflight;
 mod lifecycle;
 pub mod packet;
 pub mod param;
+mod peer_error;
 mod reassembly;
 mod reconfig;
 mod recv;
@@ -93,6 +94,7 @@ pub use config::Config;
 pub use endpoint::Endpoint;
 pub use error::Error;
 pub use param::StreamList;
+pub use peer_error::{ErrorCause, PeerError};
 pub use send_queue::SendOptions;
 
 /// A message received on a stream.

@@ -4,7 +4,8 @@
 //! DATA fragments of one message have consecutive TSNs. They are kept by TSN, and the runs of
 //! consecutive fragments are tracked by their end points, so each arrival costs O(log n) and a
 //! message completes when its run starts with a B fragment and ends with an E fragment.
-//! I-DATA fragments are kept per message (stream, U bit, MID) by FSN. Complete ordered
+//! I-DATA fragments are kept per message (stream, U bit, MID): those that arrive in FSN order
+//! go straight onto the message's buffer, any past a hole wait by FSN until it fills. Complete ordered
 //! messages wait per stream for their turn, keyed by their extended SSN or MID.
 //!
 //! Every byte held, plus a per-chunk overhead, is counted in [`Reassembly::bytes`], which the
@@ -51,8 +52,13 @@ struct Open {
     count: usize,
 }
 
+/// An I-DATA message being reassembled (RFC 8260 §2.1). Its fragments from FSN 0 up to `next`
+/// arrived in order and were appended to `data` as they came, so the message is copied once;
+/// fragments beyond a hole wait in `frags` and are appended when it fills.
 #[derive(Debug, Default)]
 struct Partial {
+    data: BytesMut,
+    next: u32,
     frags: BTreeMap<u32, Bytes>,
     ppid: u32,
     last_fsn: Option<u32>,
@@ -115,13 +121,14 @@ impl Reassembly {
 
     /// Takes one new chunk (its TSN already recorded as new) and delivers whatever completes.
     /// Its payload is copied once: a whole message into a buffer of its own, a fragment
-    /// that continues the message being received in order straight onto it.
+    /// that continues a message being received in order (DATA by TSN, I-DATA by FSN)
+    /// straight onto it.
     pub(crate) fn insert(&mut self, tsn: u64, d: &Data<'_>, out: &mut VecDeque<Message>) {
         if d.begin && d.end {
             let payload = Bytes::copy_from_slice(d.payload);
             self.complete(d.stream, d.unordered, d.ssn_or_mid, d.ppid, payload, out);
         } else if self.interleaved {
-            self.insert_fsn(d, Bytes::copy_from_slice(d.payload), out);
+            self.insert_fsn(d, out);
         } else if !self.stream_in_order(tsn, d, out) {
             self.insert_tsn(tsn, d, Bytes::copy_from_slice(d.payload), out);
         }
@@ -287,46 +294,58 @@ impl Reassembly {
         self.complete(stream, unordered, u32::from(ssn), ppid, data.freeze(), out);
     }
 
-    fn insert_fsn(&mut self, d: &Data<'_>, payload: Bytes, out: &mut VecDeque<Message>) {
+    fn insert_fsn(&mut self, d: &Data<'_>, out: &mut VecDeque<Message>) {
         let key = (d.stream, d.unordered, d.ssn_or_mid);
+        // Only a message reassembled alone gets a buffer sized ahead: many partial messages
+        // of one fragment each must not hold more memory than the window charges them for.
+        let alone = self.partials.len() <= 1 && self.partials.keys().all(|k| *k == key);
+        let hint = if alone { self.size_hint } else { 0 };
         let p = self.partials.entry(key).or_default();
-        if p.frags.contains_key(&d.fsn) {
+        if d.fsn < p.next || p.frags.contains_key(&d.fsn) {
             return;
         }
-        let c = cost(payload.len());
+        let c = cost(d.payload.len());
         p.bytes += c;
         self.bytes += c;
-        p.frags.insert(d.fsn, payload);
+        if d.fsn == p.next {
+            if p.data.capacity() == 0 {
+                // Sized like the last message (a bulk transfer sends one size), so the buffer
+                // never grows and, being exactly full, freezes without another allocation;
+                // otherwise for a few fragments, doubling beyond.
+                p.data = BytesMut::with_capacity(hint.max(d.payload.len() * 4));
+            }
+            p.data.extend_from_slice(d.payload);
+            p.next += 1;
+            while let Some(f) = p.frags.remove(&p.next) {
+                p.data.extend_from_slice(&f);
+                p.next += 1;
+            }
+        } else {
+            p.frags.insert(d.fsn, Bytes::copy_from_slice(d.payload));
+        }
         if d.begin {
             p.ppid = d.ppid;
         }
         if d.end {
             p.last_fsn = Some(d.fsn);
         }
-        let done = p.last_fsn.is_some_and(|last| {
-            p.frags.len() as u64 == u64::from(last) + 1
-                && p.frags.last_key_value().is_some_and(|(&k, _)| k == last)
-        });
-        if !done {
+        if p.last_fsn
+            .is_none_or(|last| u64::from(p.next) != u64::from(last) + 1)
+        {
             return;
         }
         let Some(p) = self.partials.remove(&key) else {
             return;
         };
         self.bytes -= p.bytes;
-        let total = p.frags.values().map(Bytes::len).sum();
-        let mut data = BytesMut::with_capacity(total);
-        for f in p.frags.values() {
-            data.extend_from_slice(f);
-        }
-        self.complete(
-            d.stream,
-            d.unordered,
-            d.ssn_or_mid,
-            p.ppid,
-            data.freeze(),
-            out,
-        );
+        self.size_hint = p.data.len();
+        // As for DATA: a small message must not keep a large buffer alive.
+        let data = if p.data.capacity() > 2 * p.data.len() + 4096 {
+            Bytes::copy_from_slice(&p.data)
+        } else {
+            p.data.freeze()
+        };
+        self.complete(d.stream, d.unordered, d.ssn_or_mid, p.ppid, data, out);
     }
 
     fn extend(&self, next: u64, seq: u32) -> u64 {

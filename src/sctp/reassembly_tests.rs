@@ -227,3 +227,76 @@ fn a_fragment_out_of_order_spills_the_open_message_and_it_still_completes() {
     assert_eq!(out[0].data.as_ref(), &body[..]);
     assert_eq!(r.bytes(), 0);
 }
+
+#[test]
+fn in_order_idata_fragments_go_onto_one_buffer_sized_like_the_last_message() {
+    let body: Vec<u8> = (0..=255).cycle().take(5000).collect();
+    let msgs = vec![(0, false, body.clone()), (0, false, body.clone())];
+    let chunks = fragment(&msgs, 1000, true);
+    let mut r = Reassembly::new(true);
+    let mut out = VecDeque::new();
+    for (i, c) in chunks.iter().enumerate() {
+        feed(&mut r, c, &mut out);
+        if !c.end {
+            let p = r.partials.values().next().expect("a message in progress");
+            assert!(p.frags.is_empty(), "nothing held apart at chunk {i}");
+            assert_eq!(p.data.len(), (c.fsn as usize + 1) * 1000);
+            if i >= 5 {
+                // The second message's buffer is sized from the first: it never grows.
+                assert_eq!(p.data.capacity(), body.len());
+            }
+        }
+    }
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|m| m.data.as_ref() == &body[..]));
+    assert_eq!(r.bytes(), 0);
+    assert!(r.partials.is_empty());
+}
+
+#[test]
+fn idata_fragments_past_a_hole_wait_and_join_when_it_fills() {
+    let body: Vec<u8> = (0..40).collect();
+    let chunks = fragment(&[(0, false, body.clone())], 10, true);
+    let mut r = Reassembly::new(true);
+    let mut out = VecDeque::new();
+    feed(&mut r, &chunks[0], &mut out);
+    feed(&mut r, &chunks[3], &mut out);
+    feed(&mut r, &chunks[2], &mut out);
+    assert_eq!(r.bytes(), 3 * cost(10));
+    let p = r.partials.values().next().unwrap();
+    assert_eq!((p.data.len(), p.frags.len()), (10, 2));
+    feed(&mut r, &chunks[1], &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].data.as_ref(), &body[..]);
+    assert_eq!(r.bytes(), 0);
+}
+
+#[test]
+fn concurrent_partial_idata_messages_get_no_buffer_sized_ahead() {
+    // A large message sets the size hint; then many messages are left unfinished at once:
+    // only one may get a buffer that large, or a peer could make us hold far more memory
+    // than the window charges it for.
+    let big: Vec<u8> = vec![1; 64 * 1024];
+    let mut r = Reassembly::new(true);
+    let mut out = VecDeque::new();
+    for c in fragment(&[(0, false, big.clone())], 1000, true) {
+        feed(&mut r, &c, &mut out);
+    }
+    assert_eq!(out.len(), 1);
+    let starts: Vec<Chunk> = (1..20u16)
+        .map(|s| {
+            let mut c = fragment(&[(s, false, vec![2; 20])], 10, true).remove(0);
+            c.tsn = 1000 + u64::from(s);
+            c
+        })
+        .collect();
+    for c in &starts {
+        feed(&mut r, c, &mut out);
+    }
+    let large = r
+        .partials
+        .values()
+        .filter(|p| p.data.capacity() >= big.len())
+        .count();
+    assert!(large <= 1, "{large} partial messages hold a 64 KiB buffer");
+}
