@@ -14,7 +14,7 @@
 //!
 //! `--io driver` (the default) runs kaon's server the way users run it, as the `turn-server`
 //! example does: `kaon_tokio::Driver` with `TcpServer` on a multi-threaded tokio runtime of
-//! `--workers` threads, whose batched UDP (quinn-udp: recvmmsg with GRO, GSO sends) is the
+//! `--workers` threads (0: a current-thread runtime), whose batched UDP (quinn-udp: recvmmsg with GRO, GSO sends) is the
 //! driver's own. The other modes are a hand-written blocking loop on one thread.
 //! Nearly all of a relay's CPU time is the kernel's UDP path (the core's own work is a few
 //! percent of it), so `--io` picks how that loop uses its sockets: `plain` makes one system
@@ -85,8 +85,16 @@ fn spawn_kaon_driver(
     use kaon_tokio::turn_server::TcpServer;
     let stats = Arc::new(std::sync::Mutex::new(Vec::new()));
     let record = stats.clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
+    // `--workers 0`: a current-thread runtime on the one thread that runs it.
+    let mut builder = if workers == 0 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
+    let own = stats.clone();
+    let runtime = builder
         .enable_all()
         .on_thread_start(move || {
             if let Ok(p) = std::fs::read_link("/proc/thread-self") {
@@ -100,6 +108,11 @@ fn spawn_kaon_driver(
         .unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     thread::spawn(move || {
+        if let Ok(p) = std::fs::read_link("/proc/thread-self") {
+            own.lock()
+                .unwrap()
+                .push(format!("/proc/{}/stat", p.display()));
+        }
         runtime.block_on(async move {
             let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
             let listen = udp.local_addr().unwrap();
@@ -121,6 +134,8 @@ fn spawn_kaon_driver(
             while !stop.load(Ordering::Relaxed) {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            // Datagrams the driver's inbox dropped were received (and paid for) in vain.
+            println!("kaon's driver inbox: {:?}", driver.inbox_stats());
             driver.shutdown().await;
         });
     });
@@ -467,7 +482,7 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     // kaon's server's CPU ticks so far: the sum over the threads it runs on.
     let (kaon_addr, kaon_ticks): (SocketAddr, Ticks) = if io == Io::Driver {
-        let (addr, stats) = spawn_kaon_driver(stop.clone(), workers.max(1));
+        let (addr, stats) = spawn_kaon_driver(stop.clone(), workers);
         let ticks_of = move || stats.lock().unwrap().iter().map(|p| ticks(p)).sum();
         (addr, Box::new(ticks_of))
     } else {
@@ -544,7 +559,7 @@ fn main() {
         );
     }
     stop.store(true, Ordering::Relaxed);
-    thread::sleep(Duration::from_millis(100));
+    thread::sleep(Duration::from_millis(300));
 }
 
 /// Batched UDP system calls on Linux: `recvmmsg` for many datagrams per call, `sendmmsg` for
