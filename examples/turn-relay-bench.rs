@@ -2,17 +2,22 @@
 //! each relays per CPU-second of its own.
 //!
 //! Run: `cargo run --release --example turn-relay-bench -- [--seconds 3] [--size 100]
-//! [--io plain|mmsg|gso]`
+//! [--rounds 3] [--io driver|plain|mmsg|gso] [--workers 2]`
 //!
 //! For each server a client allocates (kaon's `turn::Client`), binds a channel to a peer
 //! socket, then sends ChannelData of `--size` bytes as fast as it can for `--seconds`; the peer
 //! counts what the server relayed. The server's CPU time over the blast comes from
-//! `/proc` (kaon's server runs on a thread of this process with a plain blocking loop,
-//! coturn is Debian's `turnserver` in its own process, skipped when absent). Both see the same
-//! offered load, so the figure that matters is packets relayed per CPU-second.
+//! `/proc`: the threads kaon's server runs on in this process, coturn's whole process
+//! (Debian's `turnserver`, skipped when absent). Both see the same offered load from the same
+//! client code, one after the other in each of `--rounds` rounds, so the figure that matters
+//! is packets relayed per CPU-second; wall-clock packets per second are printed beside it.
 //!
+//! `--io driver` (the default) runs kaon's server the way users run it, as the `turn-server`
+//! example does: `kaon_tokio::Driver` with `TcpServer` on a multi-threaded tokio runtime of
+//! `--workers` threads (0: a current-thread runtime), whose batched UDP (quinn-udp: recvmmsg with GRO, GSO sends) is the
+//! driver's own. The other modes are a hand-written blocking loop on one thread.
 //! Nearly all of a relay's CPU time is the kernel's UDP path (the core's own work is a few
-//! percent of it), so `--io` picks how kaon's loop uses its sockets: `plain` makes one system
+//! percent of it), so `--io` picks how that loop uses its sockets: `plain` makes one system
 //! call per datagram each way, as coturn does; `mmsg` (Linux) receives and sends up to 64 per
 //! call with `recvmmsg` and `sendmmsg`; `gso` (the default on Linux) also sends each run of
 //! equal-size datagrams to one peer as a single UDP GSO send (`UDP_SEGMENT`), which crosses the
@@ -43,6 +48,9 @@ fn ticks(stat_path: &str) -> u64 {
     n(11) + n(12)
 }
 
+/// A server's CPU ticks so far.
+type Ticks<'a> = Box<dyn Fn() -> u64 + 'a>;
+
 fn clock_ticks_per_second() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
@@ -55,6 +63,8 @@ fn clock_ticks_per_second() -> f64 {
 /// How kaon's server loop talks to its sockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Io {
+    /// kaon-tokio's driver, as the `turn-server` example runs the server.
+    Driver,
     /// One `recv_from` and one `send_to` per datagram.
     Plain,
     /// `recvmmsg` and `sendmmsg`: up to 64 datagrams per system call (Linux).
@@ -65,6 +75,73 @@ enum Io {
 
 /// kaon's server on a thread: a listening socket and eight relays on 127.0.0.1. The thread
 /// publishes its `/proc` stat path.
+/// kaon's server as the `turn-server` example runs it: kaon-tokio's driver with the TCP
+/// wrapper, on a multi-threaded runtime of `workers` threads. Returns the listening address
+/// and the `/proc` stat paths of the runtime's threads.
+fn spawn_kaon_driver(
+    stop: Arc<AtomicBool>,
+    workers: usize,
+) -> (SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    use kaon_tokio::turn_server::TcpServer;
+    let stats = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = stats.clone();
+    // `--workers 0`: a current-thread runtime on the one thread that runs it.
+    let mut builder = if workers == 0 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
+    let own = stats.clone();
+    let runtime = builder
+        .enable_all()
+        .on_thread_start(move || {
+            if let Ok(p) = std::fs::read_link("/proc/thread-self") {
+                record
+                    .lock()
+                    .unwrap()
+                    .push(format!("/proc/{}/stat", p.display()));
+            }
+        })
+        .build()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        if let Ok(p) = std::fs::read_link("/proc/thread-self") {
+            own.lock()
+                .unwrap()
+                .push(format!("/proc/{}/stat", p.display()));
+        }
+        runtime.block_on(async move {
+            let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let listen = udp.local_addr().unwrap();
+            let tcp = tokio::net::TcpListener::bind(listen).await.unwrap();
+            let mut sockets = vec![udp];
+            for _ in 0..8 {
+                sockets.push(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+            }
+            let relays = sockets[1..]
+                .iter()
+                .map(|s| s.local_addr().unwrap())
+                .collect();
+            let mut cfg = ServerConfig::new("bench.test", vec![listen], relays);
+            cfg.users.push((USER.into(), PASSWORD.into()));
+            let server = Server::new(cfg, Instant::now(), 1_700_000_000);
+            let driver = kaon_tokio::Driver::spawn(TcpServer::new(server), sockets).unwrap();
+            TcpServer::listen(&driver, tcp).unwrap();
+            tx.send(listen).unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            // Datagrams the driver's inbox dropped were received (and paid for) in vain.
+            println!("kaon's driver inbox: {:?}", driver.inbox_stats());
+            driver.shutdown().await;
+        });
+    });
+    (rx.recv().unwrap(), stats)
+}
+
 fn spawn_kaon(stop: Arc<AtomicBool>, io: Io) -> (SocketAddr, Arc<std::sync::Mutex<String>>) {
     let sockets: Vec<UdpSocket> = (0..9)
         .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
@@ -92,6 +169,7 @@ fn spawn_kaon(stop: Arc<AtomicBool>, io: Io) -> (SocketAddr, Arc<std::sync::Mute
             .as_secs();
         let server = Server::new(cfg, Instant::now(), unix);
         match io {
+            Io::Driver => unreachable!("the driver has its own runtime"),
             Io::Plain => plain_loop(server, &sockets, &addrs, &stop),
             #[cfg(target_os = "linux")]
             Io::Mmsg | Io::Gso => batched_loop(server, &sockets, &addrs, &stop, io == Io::Gso),
@@ -238,7 +316,7 @@ fn spawn_coturn() -> Option<(SocketAddr, Coturn)> {
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
-    thread::sleep(Duration::from_millis(500));
+    thread::sleep(Duration::from_millis(1500));
     Some((format!("127.0.0.1:{port}").parse().unwrap(), Coturn(child)))
 }
 
@@ -255,6 +333,23 @@ fn blast(
         .unwrap();
     let local = sock.local_addr().unwrap();
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // The counting peer must not be what loses packets: whatever a server relayed should be
+    // counted, so its receive buffer is as large as the system allows.
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let bytes: libc::c_int = 4 << 20;
+        // SAFETY: a plain setsockopt with a c_int value on a socket this function owns.
+        unsafe {
+            libc::setsockopt(
+                peer.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&bytes as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
     let peer_addr = peer.local_addr().unwrap();
     let mut client = Client::new(ClientConfig {
         seed: Some(1),
@@ -316,6 +411,25 @@ fn blast(
     mark();
     let end = Instant::now() + Duration::from_secs_f64(secs);
     let mut sent = 0u64;
+    // The client offers as much as it can: 64 datagrams per sendmmsg on Linux, so that the
+    // servers, not the client, are what runs out (a server that idles between packets pays a
+    // wake-up for each few and looks worse per packet than a saturated one).
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let fds = [sock.as_raw_fd()];
+        let mut tx = batch::SendBatch::new(false);
+        while Instant::now() < end {
+            while !tx.is_full() {
+                tx.slot()[..n].copy_from_slice(&packet[..n]);
+                tx.commit(0, server, n);
+            }
+            let before = tx.sent;
+            tx.flush(&fds);
+            sent += tx.sent - before;
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
     while Instant::now() < end {
         for _ in 0..64 {
             if sock.send_to(&packet[..n], server).is_ok() {
@@ -334,71 +448,118 @@ fn blast(
 fn main() {
     let mut secs = 3.0;
     let mut size = 100;
-    let mut io = Io::Gso;
+    let mut rounds = 3;
+    let mut workers = 2;
+    let mut io = Io::Driver;
     let mut args = std::env::args().skip(1);
+    let usage = "usage: turn-relay-bench [--seconds S] [--size BYTES] [--rounds N] \
+                 [--io driver|plain|mmsg|gso] [--workers N]";
     while let Some(a) = args.next() {
         match a.as_str() {
             "--seconds" => secs = args.next().and_then(|v| v.parse().ok()).unwrap_or(secs),
             "--size" => size = args.next().and_then(|v| v.parse().ok()).unwrap_or(size),
+            "--rounds" => rounds = args.next().and_then(|v| v.parse().ok()).unwrap_or(rounds),
+            "--workers" => workers = args.next().and_then(|v| v.parse().ok()).unwrap_or(workers),
             "--io" => {
                 io = match args.next().as_deref() {
+                    Some("driver") => Io::Driver,
                     Some("plain") => Io::Plain,
                     Some("mmsg") => Io::Mmsg,
                     Some("gso") => Io::Gso,
                     _ => {
-                        eprintln!("--io takes plain, mmsg or gso");
+                        eprintln!("--io takes driver, plain, mmsg or gso");
                         std::process::exit(2);
                     }
                 }
             }
             _ => {
-                eprintln!(
-                    "usage: turn-relay-bench [--seconds S] [--size BYTES] [--io plain|mmsg|gso]"
-                );
+                eprintln!("{usage}");
                 std::process::exit(2);
             }
         }
     }
     let hz = clock_ticks_per_second();
     let stop = Arc::new(AtomicBool::new(false));
-    let (kaon_addr, kaon_stat) = spawn_kaon(stop.clone(), io);
-    println!("kaon's server loop: {io:?}");
+    // kaon's server's CPU ticks so far: the sum over the threads it runs on.
+    let (kaon_addr, kaon_ticks): (SocketAddr, Ticks) = if io == Io::Driver {
+        let (addr, stats) = spawn_kaon_driver(stop.clone(), workers);
+        let ticks_of = move || stats.lock().unwrap().iter().map(|p| ticks(p)).sum();
+        (addr, Box::new(ticks_of))
+    } else {
+        let (addr, stat) = spawn_kaon(stop.clone(), io);
+        thread::sleep(Duration::from_millis(100));
+        let path = stat.lock().unwrap().clone();
+        (addr, Box::new(move || ticks(&path)))
+    };
+    match io {
+        Io::Driver => println!("kaon's server: kaon-tokio's driver, {workers} worker threads"),
+        _ => println!("kaon's server: a blocking loop on one thread, {io:?}"),
+    }
     thread::sleep(Duration::from_millis(100));
     let coturn = spawn_coturn();
     if coturn.is_none() {
         eprintln!("coturn (turnserver) not found: measuring kaon alone");
     }
-    let mut results = Vec::new();
-    let mut servers = vec![("kaon", kaon_addr, kaon_stat.lock().unwrap().clone())];
-    if let Some((addr, c)) = &coturn {
-        servers.push(("coturn", *addr, format!("/proc/{}/stat", c.0.id())));
-    }
-    for (name, addr, stat) in servers {
-        let mut marks = Vec::new();
-        match blast(addr, secs, size, || marks.push(ticks(&stat))) {
-            Ok((sent, relayed)) => {
-                let cpu = (marks[1].saturating_sub(marks[0])) as f64 / hz;
-                let per_cpu = if cpu > 0.0 {
-                    relayed as f64 / cpu
-                } else {
-                    f64::NAN
-                };
-                println!(
-                    "{name:>7}: sent {sent} relayed {relayed} ({:.0}/s) in {secs} s, server CPU {cpu:.2} s, {per_cpu:.0} packets per CPU-second",
-                    relayed as f64 / secs
-                );
-                results.push((name, per_cpu));
+    let coturn_stat = coturn
+        .as_ref()
+        .map(|(_, c)| format!("/proc/{}/stat", c.0.id()));
+    let mut ratios = Vec::new();
+    for round in 1..=rounds.max(1) {
+        let mut per_cpu = Vec::new();
+        let mut servers: Vec<(&str, SocketAddr, Ticks)> =
+            vec![("kaon", kaon_addr, Box::new(&kaon_ticks))];
+        if let (Some((addr, _)), Some(stat)) = (&coturn, &coturn_stat) {
+            servers.push(("coturn", *addr, Box::new(move || ticks(stat))));
+        }
+        // Alternate which goes first, so neither always meets a warmer or cooler machine.
+        if round % 2 == 0 {
+            servers.reverse();
+        }
+        for (name, addr, ticks_now) in servers {
+            let mut marks = Vec::new();
+            match blast(addr, secs, size, || {
+                marks.push((ticks_now(), Instant::now()))
+            }) {
+                Ok((sent, relayed)) => {
+                    let cpu = (marks[1].0.saturating_sub(marks[0].0)) as f64 / hz;
+                    let wall = marks[1].1.duration_since(marks[0].1).as_secs_f64();
+                    let rate = if cpu > 0.0 {
+                        relayed as f64 / cpu
+                    } else {
+                        f64::NAN
+                    };
+                    println!(
+                        "round {round} {name:>7}: offered {:.0}/s, relayed {relayed} of {sent} ({:.1}%), {:.0}/s wall; server CPU {cpu:.2} s of {wall:.2} s wall ({:.0}% of a core), {rate:.0} packets per CPU-second",
+                        sent as f64 / secs,
+                        100.0 * relayed as f64 / sent.max(1) as f64,
+                        relayed as f64 / wall,
+                        100.0 * cpu / wall,
+                    );
+                    per_cpu.push((name, rate));
+                }
+                Err(e) => println!("round {round} {name:>7}: failed: {e}"),
             }
-            Err(e) => println!("{name:>7}: failed: {e}"),
+        }
+        let k = per_cpu.iter().find(|(n, _)| *n == "kaon").map(|p| p.1);
+        let c = per_cpu.iter().find(|(n, _)| *n == "coturn").map(|p| p.1);
+        if let (Some(k), Some(c)) = (k, c) {
+            println!(
+                "round {round}: kaon / coturn, packets per CPU-second: {:.2}x",
+                k / c
+            );
+            ratios.push(k / c);
         }
     }
-    if let [(_, kaon), (_, coturn)] = results[..] {
+    if !ratios.is_empty() {
+        let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = ratios.iter().copied().fold(0.0, f64::max);
         println!(
-            "kaon / coturn, packets per CPU-second: {:.2}x",
-            kaon / coturn
+            "kaon / coturn over {} rounds: min {min:.2}x, max {max:.2}x",
+            ratios.len()
         );
     }
     stop.store(true, Ordering::Relaxed);
+    thread::sleep(Duration::from_millis(300));
 }
 
 /// Batched UDP system calls on Linux: `recvmmsg` for many datagrams per call, `sendmmsg` for

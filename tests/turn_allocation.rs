@@ -294,7 +294,9 @@ fn close_deallocates_with_lifetime_zero() {
 #[test]
 fn closing_the_connection_of_an_allocation_releases_it_at_once() {
     use kaon::turn::StreamServer;
-    let mut w = allocated_world();
+    let mut w = World::new(server_config());
+    w.add_stream_client(client_config("alice", "secret"));
+    assert_eq!(w.allocated(0), Some(vec![addr(RELAY)]));
     assert!(w.server.poll_timeout().is_some());
     // The driver reports that the client's TCP (or TLS) connection to the listening address
     // closed: the allocation ends with it, long before its lifetime would.
@@ -449,4 +451,59 @@ mod any_bytes {
             prop_assert!(w.clients[0].is_allocated());
         }
     }
+}
+
+/// RFC 8656 §2.2: the 5-tuple that names an allocation includes the transport, so a UDP
+/// client and a TCP client at the same IP and port hold two allocations, each answered over
+/// its own transport, and the TCP connection closing ends only its own.
+#[test]
+fn udp_and_tcp_clients_at_one_address_hold_separate_allocations() {
+    use kaon::turn::StreamServer;
+    let mut cfg = server_config();
+    cfg.relays.push(addr("192.0.2.1:49153"));
+    let mut w = World::new(cfg);
+    w.add_client(client_config("alice", "secret"));
+    let mut over_tcp = client_config("bob", "hunter2");
+    over_tcp.seed = Some(4);
+    w.add_stream_client(over_tcp);
+    let udp = w.allocated(0).expect("the UDP client allocates");
+    let tcp = w
+        .allocated(1)
+        .expect("the TCP client at the same address allocates too");
+    assert_ne!(udp, tcp);
+    assert_eq!(w.server.allocations(), 2);
+    // Each relays to a peer on its own allocation.
+    w.clients[0].permit(w.now, addr(PEER));
+    w.clients[1].permit(w.now, addr(PEER));
+    w.step();
+    let now = w.now;
+    w.clients[0].send(now, addr(PEER), b"over udp");
+    w.clients[1].send(now, addr(PEER), b"over tcp");
+    w.step();
+    let relayed: Vec<_> = w
+        .to_peers
+        .iter()
+        .map(|(from, _, b)| (*from, b.clone()))
+        .collect();
+    assert!(
+        relayed.contains(&(udp[0], b"over udp".to_vec())),
+        "{relayed:?}"
+    );
+    assert!(
+        relayed.contains(&(tcp[0], b"over tcp".to_vec())),
+        "{relayed:?}"
+    );
+    // The connection closes: the TCP allocation ends, the UDP one stays and still relays.
+    w.server.stream_closed(now, addr(SERVER), addr(CLIENT));
+    w.step();
+    assert_eq!(w.server.allocations(), 1);
+    assert!(matches!(
+        w.server_events.last(),
+        Some(ServerEvent::Released { relayed, expired: false, .. }) if *relayed == tcp
+    ));
+    w.to_peers.clear();
+    w.clients[0].send(now, addr(PEER), b"still here");
+    w.step();
+    assert_eq!(w.to_peers.len(), 1);
+    assert_eq!(w.to_peers[0].0, udp[0]);
 }

@@ -31,6 +31,29 @@ enum PipeMsg {
     Closed(u32),
 }
 
+/// How a protocol takes messages from streams and gives them back: a client's stream traffic
+/// is its ordinary datagrams, while the server keeps stream clients apart from UDP ones
+/// (RFC 8656 §2.2: the transport is part of the 5-tuple).
+trait Side: Protocol {
+    fn handle_stream_datagram(&mut self, now: Instant, d: Datagram<'_>) {
+        self.handle_datagram(now, d);
+    }
+    fn poll_stream_transmit(&mut self, _now: Instant, _buf: &mut [u8]) -> Option<Transmit> {
+        None
+    }
+}
+
+impl Side for Agent {}
+
+impl Side for Server {
+    fn handle_stream_datagram(&mut self, now: Instant, d: Datagram<'_>) {
+        Server::handle_stream_datagram(self, now, d);
+    }
+    fn poll_stream_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        Server::poll_stream_transmit(self, now, buf)
+    }
+}
+
 /// A datagram protocol whose traffic to stream servers (client side) or from accepted
 /// connections (server side) goes through a [`StreamLink`] and the pipe; the rest stays on the
 /// simulator's UDP network.
@@ -46,7 +69,7 @@ struct OverStream<P> {
     closed: Vec<(SocketAddr, SocketAddr)>,
 }
 
-impl<P: Protocol> OverStream<P> {
+impl<P: Side> OverStream<P> {
     fn client(inner: P, server: SocketAddr, transport: TurnTransport) -> Self {
         let mut link = StreamLink::new();
         link.add_server(server, transport);
@@ -97,7 +120,7 @@ impl<P: Protocol> OverStream<P> {
                 if let Some(id) = self.link_id(n) {
                     let inner = &mut self.inner;
                     self.link
-                        .handle_bytes(id, &bytes, |d| inner.handle_datagram(now, d));
+                        .handle_bytes(id, &bytes, |d| inner.handle_stream_datagram(now, d));
                 }
             }
             PipeMsg::Closed(n) => {
@@ -131,7 +154,7 @@ impl<P: Protocol> OverStream<P> {
     }
 }
 
-impl<P: Protocol> Protocol for OverStream<P> {
+impl<P: Side> Protocol for OverStream<P> {
     type Event = P::Event;
 
     fn handle_datagram(&mut self, now: Instant, datagram: Datagram<'_>) {
@@ -147,6 +170,9 @@ impl<P: Protocol> Protocol for OverStream<P> {
             if !self.link.send(t.source, t.destination, &buf[..t.len]) {
                 return Some(t);
             }
+        }
+        while let Some(t) = self.inner.poll_stream_transmit(now, buf) {
+            self.link.send(t.source, t.destination, &buf[..t.len]);
         }
         self.drain_link(buf);
         None

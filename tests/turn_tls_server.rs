@@ -82,14 +82,16 @@ async fn allocations(driver: &TurnDriver) -> usize {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn allocation_over_tcp_ends_when_its_connection_closes() {
-    let (server, _, driver) = kaon_server(None).await;
-    let mut tcp = tokio::net::TcpStream::connect(server).await.unwrap();
+/// Allocates with kaon's client over `tcp`, a connection to `server`; returns the relayed
+/// addresses. kaon's client speaks datagrams; over TCP each is one whole message.
+async fn allocate_over_tcp(
+    tcp: &mut tokio::net::TcpStream,
+    server: SocketAddr,
+    seed: u64,
+) -> Vec<SocketAddr> {
     let local = tcp.local_addr().unwrap();
-    // kaon's client speaks datagrams; over TCP each is one whole message on the stream.
     let mut client = Client::new(ClientConfig {
-        seed: Some(3),
+        seed: Some(seed),
         transport: TurnTransport::Tcp,
         ..ClientConfig::new(local, server, USER, PASSWORD)
     });
@@ -98,7 +100,7 @@ async fn allocation_over_tcp_ends_when_its_connection_closes() {
     let mut buf = vec![0u8; 2048];
     let mut read = vec![0u8; 2048];
     let deadline = Instant::now() + Duration::from_secs(10);
-    let relayed = 'allocating: loop {
+    loop {
         assert!(Instant::now() < deadline, "no allocation over TCP");
         let now = Instant::now();
         client.handle_timeout(now);
@@ -120,12 +122,86 @@ async fn allocation_over_tcp_ends_when_its_connection_closes() {
         }
         while let Some(e) = client.poll_event() {
             match e {
-                ClientEvent::Allocated { relayed, .. } => break 'allocating relayed,
-                ClientEvent::Failed(e) => panic!("allocation failed: {e}"),
+                ClientEvent::Allocated { relayed, .. } => return relayed,
+                ClientEvent::Failed(e) => panic!("allocation failed over TCP: {e}"),
                 _ => {}
             }
         }
+    }
+}
+
+/// Allocates with kaon's client over `udp`; returns the relayed addresses.
+async fn allocate_over_udp(udp: &UdpSocket, server: SocketAddr, seed: u64) -> Vec<SocketAddr> {
+    let local = udp.local_addr().unwrap();
+    let mut client = Client::new(ClientConfig {
+        seed: Some(seed),
+        ..ClientConfig::new(local, server, USER, PASSWORD)
+    });
+    client.allocate(Instant::now());
+    let mut buf = vec![0u8; 2048];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < deadline, "no allocation over UDP");
+        let now = Instant::now();
+        client.handle_timeout(now);
+        while let Some(t) = client.poll_transmit(now, &mut buf) {
+            udp.send_to(&buf[..t.len], t.destination).await.unwrap();
+        }
+        let limit = Duration::from_millis(50);
+        if let Ok(Ok((n, from))) = tokio::time::timeout(limit, udp.recv_from(&mut buf)).await {
+            let d = Datagram {
+                source: from,
+                destination: local,
+                contents: &buf[..n],
+            };
+            client.handle_datagram(Instant::now(), d);
+        }
+        while let Some(e) = client.poll_event() {
+            match e {
+                ClientEvent::Allocated { relayed, .. } => return relayed,
+                ClientEvent::Failed(e) => panic!("allocation failed over UDP: {e}"),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// RFC 8656 §2.2: a UDP client and a TCP client at the same IP and port are two 5-tuples.
+/// Both allocate through the server's UDP and TCP listeners at one address, each answered
+/// over its own transport, and the TCP connection closing ends only its own allocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_udp_and_a_tcp_client_at_one_address_get_two_allocations() {
+    let (server, _, driver) = kaon_server(None).await;
+    // A UDP socket and a TCP connection from the same loopback address and port.
+    let (udp, mut tcp) = loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        if socket.bind(udp.local_addr().unwrap()).is_ok() {
+            break (udp, socket.connect(server).await.unwrap());
+        }
     };
+    assert_eq!(udp.local_addr().unwrap(), tcp.local_addr().unwrap());
+    let over_tcp = allocate_over_tcp(&mut tcp, server, 5).await;
+    let over_udp = allocate_over_udp(&udp, server, 6).await;
+    assert_ne!(over_tcp, over_udp);
+    assert_eq!(allocations(&driver).await, 2);
+    drop(tcp);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while allocations(&driver).await != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the TCP allocation outlived its connection"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allocation_over_tcp_ends_when_its_connection_closes() {
+    let (server, _, driver) = kaon_server(None).await;
+    let mut tcp = tokio::net::TcpStream::connect(server).await.unwrap();
+    let local = tcp.local_addr().unwrap();
+    let relayed = allocate_over_tcp(&mut tcp, server, 3).await;
     assert_eq!(allocations(&driver).await, 1);
     // The client goes away without deallocating: the connection just closes.
     drop(tcp);

@@ -132,10 +132,25 @@ pub struct ServerStats {
     pub dropped: u64,
 }
 
+/// How a client reaches the server: the transport part of an allocation's 5-tuple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Via {
+    /// UDP datagrams on a listening socket.
+    Udp,
+    /// An accepted TCP or TLS connection (TCP and TLS listeners never share an address, so
+    /// the addresses tell them apart).
+    Stream,
+}
+
+/// RFC 8656 §2.2: an allocation is named by its 5-tuple, the client's address, the server's
+/// and the transport, so a UDP client and a TCP client at the same IP and port are two.
+type ClientKey = (SocketAddr, SocketAddr, Via);
+
 #[derive(Debug)]
 struct Allocation {
     client: SocketAddr,
     listen: SocketAddr,
+    via: Via,
     relayed: SmallVec<[SocketAddr; 2]>,
     username: Box<str>,
     /// The Allocate transaction, for answering its retransmissions (RFC 8656 §7.2).
@@ -192,14 +207,19 @@ pub struct Server {
     rng: Rng,
     allocations: Vec<Option<Allocation>>,
     free_slots: Vec<usize>,
-    by_client: HashMap<(SocketAddr, SocketAddr), usize>,
+    by_client: HashMap<ClientKey, usize>,
     by_relay: HashMap<SocketAddr, usize>,
     per_user: HashMap<Box<str>, usize>,
     free_v4: Vec<SocketAddr>,
     free_v6: Vec<SocketAddr>,
     expiries: BinaryHeap<Reverse<(Instant, usize)>>,
     live: usize,
+    /// Datagrams over UDP: to peers, and to clients on the listening sockets.
     out: Outbox,
+    /// Messages to clients over their TCP or TLS connections.
+    stream_out: Outbox,
+    /// The transport of the datagram being handled: answers go back the same way.
+    via: Via,
     events: VecDeque<ServerEvent>,
     stats: ServerStats,
 }
@@ -229,6 +249,8 @@ impl Server {
         Self {
             users: config.users.iter().cloned().collect(),
             out: Outbox::new(config.max_queue),
+            stream_out: Outbox::new(config.max_queue),
+            via: Via::Udp,
             config,
             start: now,
             unix_at_start: unix_now,
@@ -287,7 +309,7 @@ impl Server {
                     }
             })
             .sum();
-        let maps = (self.by_client.capacity() * (size_of::<(SocketAddr, SocketAddr)>() + 8)
+        let maps = (self.by_client.capacity() * (size_of::<ClientKey>() + 8)
             + self.by_relay.capacity() * (size_of::<SocketAddr>() + 8))
             * 9
             / 8;
@@ -302,6 +324,20 @@ impl Server {
 
     fn unix_now(&self, now: Instant) -> u64 {
         self.unix_at_start + now.saturating_duration_since(self.start).as_secs()
+    }
+
+    /// The queue for answers to the client of the datagram being handled: the same transport
+    /// it came over.
+    fn replies(&mut self) -> &mut Outbox {
+        match self.via {
+            Via::Udp => &mut self.out,
+            Via::Stream => &mut self.stream_out,
+        }
+    }
+
+    /// The allocation key of the client that sent `d`.
+    fn key(&self, d: &Datagram<'_>) -> ClientKey {
+        (d.source, d.destination, self.via)
     }
 
     fn push_event(&mut self, e: ServerEvent) {
@@ -361,7 +397,11 @@ impl Server {
             msg.add(Attribute::Software(Cow::Borrowed(s)));
         }
         let key = if challenge { None } else { key };
-        if !self.out.push_message(d.destination, d.source, &msg, key) {
+        let out = match self.via {
+            Via::Udp => &mut self.out,
+            Via::Stream => &mut self.stream_out,
+        };
+        if !out.push_message(d.destination, d.source, &msg, key) {
             self.stats.dropped += 1;
         }
     }
@@ -431,7 +471,8 @@ impl Server {
                 req.transaction_id(),
             )
             .with(Attribute::XorMappedAddress(d.source));
-            self.out.push_message(d.destination, d.source, &msg, None);
+            self.replies()
+                .push_message(d.destination, d.source, &msg, None);
             return;
         }
         if !matches!(
@@ -455,7 +496,7 @@ impl Server {
             Ok(v) => v,
             Err(r) => return self.error(now, d, req, r, None),
         };
-        let slot = self.by_client.get(&(d.source, d.destination)).copied();
+        let slot = self.by_client.get(&self.key(d)).copied();
         if let Some(s) = slot
             && let Some(a) = &self.allocations[s]
             && *a.username != *username
@@ -482,7 +523,8 @@ impl Server {
     /// `expired: false`), rather than holding them until its lifetime runs out. Returns whether
     /// there was an allocation.
     pub fn connection_closed(&mut self, client: SocketAddr, listen: SocketAddr) -> bool {
-        let Some(&s) = self.by_client.get(&(client, listen)) else {
+        // A UDP allocation from the same address is another 5-tuple: it stays.
+        let Some(&s) = self.by_client.get(&(client, listen, Via::Stream)) else {
             return false;
         };
         self.release(s, false);
@@ -495,7 +537,7 @@ impl Server {
         let Some(a) = self.allocations[s].take() else {
             return;
         };
-        self.by_client.remove(&(a.client, a.listen));
+        self.by_client.remove(&(a.client, a.listen, a.via));
         for r in &a.relayed {
             self.by_relay.remove(r);
             if r.is_ipv4() {
@@ -549,25 +591,40 @@ fn secs(d: Duration) -> u32 {
     u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
 }
 
-impl super::StreamServer for Server {
-    fn stream_closed(&mut self, _now: Instant, local: SocketAddr, remote: SocketAddr) {
-        self.connection_closed(remote, local);
-    }
-}
-
-impl Protocol for Server {
-    type Event = ServerEvent;
-
-    fn handle_datagram(&mut self, now: Instant, d: Datagram<'_>) {
-        if let Some(&s) = self.by_relay.get(&d.destination) {
-            return self.on_peer_data(now, s, &d);
-        }
+impl Server {
+    /// A message that arrived over a TCP or TLS connection the driver accepted, from the
+    /// client `d.source` to the listening address `d.destination` (one whole STUN or
+    /// ChannelData message, as [`StreamLink`](super::StreamLink) cuts them). Its answers come
+    /// out of [`poll_stream_transmit`](Self::poll_stream_transmit), never
+    /// [`poll_transmit`](Protocol::poll_transmit): RFC 8656 §2.2 names an allocation by its
+    /// 5-tuple, transport included, so a UDP client at the same address is another client.
+    pub fn handle_stream_datagram(&mut self, now: Instant, d: Datagram<'_>) {
         if !self.config.listen.contains(&d.destination) {
             self.stats.malformed += 1;
             return;
         }
+        self.via = Via::Stream;
+        self.on_client_datagram(now, &d);
+        self.via = Via::Udp;
+    }
+
+    /// The next message for a client connected over TCP or TLS: write it into `buf`, to go
+    /// down the connection between `Transmit::source` (the listening address) and
+    /// `Transmit::destination` (the client). Relayed datagrams to peers, and everything for
+    /// UDP clients, come out of [`poll_transmit`](Protocol::poll_transmit).
+    pub fn poll_stream_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let t = self.stream_out.pop(buf);
+        self.stats.dropped = self
+            .stats
+            .dropped
+            .max(self.out.dropped + self.stream_out.dropped);
+        t
+    }
+
+    /// A datagram from a client (over [`self.via`](Via)) to a listening address.
+    fn on_client_datagram(&mut self, now: Instant, d: &Datagram<'_>) {
         if channel_data::is_channel_data(d.contents) {
-            return self.on_client_channel(now, &d);
+            return self.on_client_channel(now, d);
         }
         if !is_stun(d.contents) {
             self.stats.malformed += 1;
@@ -582,10 +639,40 @@ impl Protocol for Server {
             return;
         }
         match (msg.class(), msg.method()) {
-            (Class::Request, _) => self.on_request(now, &d, &msg),
-            (Class::Indication, Method::Send) => self.on_client_send(now, &d, &msg),
+            (Class::Request, _) => self.on_request(now, d, &msg),
+            (Class::Indication, Method::Send) => self.on_client_send(now, d, &msg),
             _ => self.stats.malformed += 1,
         }
+    }
+}
+
+impl super::StreamServer for Server {
+    fn stream_closed(&mut self, _now: Instant, local: SocketAddr, remote: SocketAddr) {
+        self.connection_closed(remote, local);
+    }
+
+    fn handle_stream_datagram(&mut self, now: Instant, datagram: Datagram<'_>) {
+        Server::handle_stream_datagram(self, now, datagram);
+    }
+
+    fn poll_stream_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        Server::poll_stream_transmit(self, now, buf)
+    }
+}
+
+impl Protocol for Server {
+    type Event = ServerEvent;
+
+    fn handle_datagram(&mut self, now: Instant, d: Datagram<'_>) {
+        if let Some(&s) = self.by_relay.get(&d.destination) {
+            return self.on_peer_data(now, s, &d);
+        }
+        if !self.config.listen.contains(&d.destination) {
+            self.stats.malformed += 1;
+            return;
+        }
+        self.via = Via::Udp;
+        self.on_client_datagram(now, &d);
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -605,7 +692,10 @@ impl Protocol for Server {
 
     fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let t = self.out.pop(buf);
-        self.stats.dropped = self.stats.dropped.max(self.out.dropped);
+        self.stats.dropped = self
+            .stats
+            .dropped
+            .max(self.out.dropped + self.stream_out.dropped);
         t
     }
 

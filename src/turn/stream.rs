@@ -64,10 +64,28 @@ pub struct StreamId(pub u32);
 /// [`Server`](super::Server) behind a listening TCP or TLS socket): the driver that accepted a
 /// connection tells it when the connection ends, since state tied to the connection (a TURN
 /// allocation, RFC 8656 §3.1) must end with it.
+///
+/// What arrives over a connection goes in through
+/// [`handle_stream_datagram`](Self::handle_stream_datagram) and what goes back down one comes
+/// out of [`poll_stream_transmit`](Self::poll_stream_transmit), apart from the UDP datagrams
+/// of the [`Protocol`](crate::Protocol): RFC 8656 §2.2 names a client by its 5-tuple, transport
+/// included, so a UDP client and a TCP client at the same address must not be confused.
 pub trait StreamServer {
     /// The accepted connection from `remote` to the listening address `local` has closed (the
     /// client closed it, it failed, or its framing was lost).
     fn stream_closed(&mut self, now: std::time::Instant, local: SocketAddr, remote: SocketAddr);
+
+    /// One whole message that arrived over the accepted connection from `datagram.source` to
+    /// the listening address `datagram.destination`.
+    fn handle_stream_datagram(&mut self, now: std::time::Instant, datagram: Datagram<'_>);
+
+    /// The next message to write down the connection between `Transmit::source` (the
+    /// listening address) and `Transmit::destination`, written into `buf`.
+    fn poll_stream_transmit(
+        &mut self,
+        now: std::time::Instant,
+        buf: &mut [u8],
+    ) -> Option<crate::Transmit>;
 }
 
 /// How a TURN client reaches its server (RFC 8656 §3.1).

@@ -28,6 +28,9 @@ pub struct World {
     pub now: Instant,
     pub server: Server,
     pub clients: Vec<Client>,
+    /// Whether each client reaches the server over a TCP or TLS connection (its messages go
+    /// through the server's stream entry points) rather than UDP.
+    pub streamed: Vec<bool>,
     pub scripts: Vec<(SocketAddr, Script)>,
     /// Every datagram a client sent: (client index, destination, bytes).
     pub sent: Vec<(usize, SocketAddr, Vec<u8>)>,
@@ -66,6 +69,7 @@ impl World {
             now: t0,
             server: Server::new(server, t0, UNIX_NOW),
             clients: Vec::new(),
+            streamed: Vec::new(),
             scripts: Vec::new(),
             sent: Vec::new(),
             to_peers: Vec::new(),
@@ -77,16 +81,30 @@ impl World {
 
     /// Adds a client and starts its allocation.
     pub fn add_client(&mut self, config: ClientConfig) -> usize {
+        self.add_client_over(config, false)
+    }
+
+    /// Adds a client that reaches the server over a TCP connection (as a stream driver would
+    /// hand its messages over) and starts its allocation.
+    pub fn add_stream_client(&mut self, config: ClientConfig) -> usize {
+        self.add_client_over(config, true)
+    }
+
+    fn add_client_over(&mut self, config: ClientConfig, streamed: bool) -> usize {
         let mut c = Client::new(config);
         c.allocate(self.now);
         self.clients.push(c);
+        self.streamed.push(streamed);
         self.client_events.push(Vec::new());
         self.step();
         self.clients.len() - 1
     }
 
-    fn client_at(&self, a: SocketAddr) -> Option<usize> {
-        self.clients.iter().position(|c| c.config().local == a)
+    fn client_at(&self, a: SocketAddr, streamed: bool) -> Option<usize> {
+        self.clients
+            .iter()
+            .zip(&self.streamed)
+            .position(|(c, s)| c.config().local == a && *s == streamed)
     }
 
     /// Moves datagrams until nobody has anything to send.
@@ -118,19 +136,33 @@ impl World {
                         }
                         continue;
                     }
-                    self.server.handle_datagram(
-                        now,
-                        Datagram {
-                            source: t.source,
-                            destination: t.destination,
-                            contents: &bytes,
-                        },
-                    );
+                    let d = Datagram {
+                        source: t.source,
+                        destination: t.destination,
+                        contents: &bytes,
+                    };
+                    if self.streamed[i] {
+                        self.server.handle_stream_datagram(now, d);
+                    } else {
+                        self.server.handle_datagram(now, d);
+                    }
                 }
+            }
+            while let Some(t) = self.server.poll_stream_transmit(now, &mut buf) {
+                moved = true;
+                let i = self
+                    .client_at(t.destination, true)
+                    .expect("the server answers a stream client over its stream");
+                let d = Datagram {
+                    source: t.source,
+                    destination: t.destination,
+                    contents: &buf[..t.len],
+                };
+                self.clients[i].handle_datagram(now, d);
             }
             while let Some(t) = self.server.poll_transmit(now, &mut buf) {
                 moved = true;
-                match self.client_at(t.destination) {
+                match self.client_at(t.destination, false) {
                     Some(i) => self.clients[i].handle_datagram(
                         now,
                         Datagram {

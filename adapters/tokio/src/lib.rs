@@ -71,12 +71,13 @@ pub mod mdns;
 pub mod peer;
 pub mod turn_server;
 pub mod turn_stream;
+mod udp;
 
 pub use kaon_adapter_common::{DEFAULT_INBOX_DATAGRAMS, InboxStats};
 pub use peer::{DEFAULT_HIGH_WATER_MARK, DataChannel, Message, PeerConnection};
 
 use kaon::Protocol;
-use kaon_adapter_common::{BUF_SIZE, Command, DatagramInbox, Engine, Input, Push};
+use kaon_adapter_common::{Command, DatagramInbox, Engine, Input, Push};
 use std::io;
 use std::sync::Arc;
 use tokio::net::UdpSocket;
@@ -124,20 +125,25 @@ where
         let wake = Arc::new(Notify::new());
         let mut locals = Vec::with_capacity(sockets.len());
         let mut shared = Vec::with_capacity(sockets.len());
+        let mut states = Vec::with_capacity(sockets.len());
+        for socket in &sockets {
+            locals.push(socket.local_addr()?);
+            states.push(Arc::new(udp::state(socket)?));
+        }
         let mut readers = Vec::with_capacity(sockets.len());
         for (index, socket) in sockets.into_iter().enumerate() {
-            locals.push(socket.local_addr()?);
             let socket = Arc::new(socket);
             shared.push(socket.clone());
             readers.push(tokio::spawn(read_loop(
                 index,
                 socket,
+                states[index].clone(),
                 inbox.clone(),
                 wake.clone(),
             )));
         }
         let engine = Engine::new(protocol, locals, inbox.clone());
-        let task = tokio::spawn(drive(engine, input_rx, wake, event_tx, shared));
+        let task = tokio::spawn(drive(engine, input_rx, wake, event_tx, shared, states));
         Ok(Self {
             inputs,
             events: tokio::sync::Mutex::new(events),
@@ -265,20 +271,25 @@ impl<P: Protocol> Drop for Driver<P> {
 async fn read_loop(
     index: usize,
     socket: Arc<UdpSocket>,
+    state: Arc<quinn_udp::UdpSocketState>,
     inbox: Arc<DatagramInbox>,
     wake: Arc<Notify>,
 ) {
-    let mut buf = vec![0; BUF_SIZE];
+    let mut batch = udp::RecvBatch::new();
     loop {
-        // Receive errors (ICMP port unreachable on some systems) are not fatal for UDP.
-        match socket.recv_from(&mut buf).await {
-            Ok((len, from)) => {
-                if inbox.push(index, from, &buf[..len]) == Push::Wake {
+        // A batch per system call (recvmmsg, GRO trains cut apart), each datagram into the
+        // inbox. Receive errors (ICMP port unreachable on some systems) are not fatal for UDP.
+        let received = batch
+            .recv(&socket, &state, |from, contents| {
+                if inbox.push(index, from, contents) == Push::Wake {
                     // A permit is kept if the driver is not waiting yet: the wake-up is not
                     // lost.
                     wake.notify_one();
                 }
-            }
+            })
+            .await;
+        match received {
+            Ok(()) => {}
             Err(_e) =>
             {
                 #[cfg(feature = "log")]
@@ -287,6 +298,17 @@ async fn read_loop(
                 }
             }
         }
+    }
+}
+
+async fn send(
+    out: &mut udp::SendBatch,
+    sockets: &[Arc<UdpSocket>],
+    states: &[Arc<quinn_udp::UdpSocketState>],
+) {
+    if let Err(_e) = out.flush(sockets, states).await {
+        #[cfg(feature = "log")]
+        kaon_adapter_common::logging::send_error(_e.0, &_e.1);
     }
 }
 
@@ -303,16 +325,21 @@ async fn drive<P: Protocol>(
     wake: Arc<Notify>,
     events: mpsc::UnboundedSender<P::Event>,
     sockets: Vec<Arc<UdpSocket>>,
+    states: Vec<Arc<quinn_udp::UdpSocketState>>,
 ) -> P {
+    let mut out = udp::SendBatch::new();
     loop {
         let now = Instant::now().into_std();
         engine.handle_timeout(now);
+        // Consecutive datagrams to one destination, of one size, leave in one GSO send.
         while let Some(t) = engine.poll_transmit(now) {
-            if let Err(_e) = sockets[t.socket].send_to(t.contents, t.destination).await {
-                #[cfg(feature = "log")]
-                kaon_adapter_common::logging::send_error(t.destination, &_e);
+            let max = udp::SendBatch::max_segments(&states[t.socket]);
+            if !out.fits(t.socket, t.destination, t.contents.len(), max) {
+                send(&mut out, &sockets, &states).await;
             }
+            out.push(t.socket, t.destination, t.contents);
         }
+        send(&mut out, &sockets, &states).await;
         while let Some(e) = engine.poll_event() {
             let _ = events.send(e);
         }

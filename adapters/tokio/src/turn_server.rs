@@ -171,7 +171,7 @@ where
         }
         let inner = &mut self.inner;
         self.link
-            .handle_bytes(id, bytes, |d| inner.handle_datagram(now, d));
+            .handle_bytes(id, bytes, |d| inner.handle_stream_datagram(now, d));
     }
 
     /// Forgets connection `id` (its task ends when its sender drops) and tells the server.
@@ -351,10 +351,15 @@ where
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        while let Some(t) = self.inner.poll_transmit(now, buf) {
-            if !self.link.send(t.source, t.destination, &buf[..t.len]) {
-                return Some(t);
-            }
+        // UDP (to peers, and to clients on the UDP listener) goes out as it comes.
+        if let Some(t) = self.inner.poll_transmit(now, buf) {
+            return Some(t);
+        }
+        // Answers to clients on connections go down them; none goes to a UDP client at the
+        // same address (RFC 8656 §2.2: another 5-tuple). One whose connection is gone is
+        // dropped.
+        while let Some(t) = self.inner.poll_stream_transmit(now, buf) {
+            self.link.send(t.source, t.destination, &buf[..t.len]);
         }
         self.flush(now);
         None

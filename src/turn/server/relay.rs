@@ -13,7 +13,7 @@ impl Server {
         };
         let Some(a) = self
             .by_client
-            .get(&(d.source, d.destination))
+            .get(&self.key(d))
             .and_then(|&s| self.allocations[s].as_ref())
         else {
             self.stats.no_permission += 1;
@@ -61,7 +61,7 @@ impl Server {
         };
         let Some(a) = self
             .by_client
-            .get(&(d.source, d.destination))
+            .get(&self.key(d))
             .and_then(|&s| self.allocations[s].as_ref())
         else {
             self.stats.no_permission += 1;
@@ -86,25 +86,29 @@ impl Server {
             self.stats.no_permission += 1;
             return;
         }
-        let (client, listen) = (a.client, a.listen);
+        let (client, listen, via) = (a.client, a.listen, a.via);
         let channel = a
             .channels
             .iter()
             .find(|&&(_, p, t)| p == d.source && t > now)
             .map(|&(c, _, _)| c);
         let data = d.contents;
+        let id = TransactionId::random(&mut self.rng);
+        // Back over the transport the allocation was made on (its 5-tuple).
+        let out = match via {
+            Via::Udp => &mut self.out,
+            Via::Stream => &mut self.stream_out,
+        };
         let sent = match channel {
             Some(channel) => {
                 let m = ChannelData { channel, data };
-                self.out
-                    .push_with(listen, client, m.len(false), |buf| m.write(buf, false).ok())
+                out.push_with(listen, client, m.len(false), |buf| m.write(buf, false).ok())
             }
             None => {
-                let id = TransactionId::random(&mut self.rng);
                 let msg = Message::new(Class::Indication, Method::Data, id)
                     .with(Attribute::XorPeerAddress(d.source))
                     .with(Attribute::Data(Cow::Borrowed(data)));
-                self.out.push_message(listen, client, &msg, None)
+                out.push_message(listen, client, &msg, None)
             }
         };
         if sent {

@@ -101,11 +101,13 @@ impl Server {
         for r in &relayed {
             self.by_relay.insert(*r, slot);
         }
-        self.by_client.insert((d.source, d.destination), slot);
+        let client_key = self.key(d);
+        self.by_client.insert(client_key, slot);
         *self.per_user.entry(username.into()).or_insert(0) += 1;
         self.allocations[slot] = Some(Allocation {
             client: d.source,
             listen: d.destination,
+            via: self.via,
             relayed: relayed.clone(),
             username: username.into(),
             transaction: req.transaction_id(),
@@ -151,7 +153,7 @@ impl Server {
             msg.add(Attribute::Software(Cow::Owned(s.clone())));
         }
         if !self
-            .out
+            .replies()
             .push_message(d.destination, d.source, &msg, Some(key))
         {
             self.stats.dropped += 1;
