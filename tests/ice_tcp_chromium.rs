@@ -66,25 +66,13 @@ fn run(test: &str, session: fn()) {
             return;
         }
     };
-    let mut inner = ns
-        .command(std::env::current_exe().expect("test binary"))
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .spawn()
-        .expect("run the test inside the namespace");
-    let end = Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        if let Some(status) = inner.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > end {
-            let _ = inner.kill();
-            let _ = inner.wait();
-            panic!("the ICE-TCP session did not end within 180 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "the ICE-TCP session failed: {status}");
+    ns.rerun_test(
+        test,
+        INNER,
+        "1",
+        Duration::from_secs(180),
+        "the ICE-TCP session",
+    );
 }
 
 /// Has nftables drop every UDP datagram leaving any interface of the namespace (`lo`

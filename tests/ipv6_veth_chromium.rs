@@ -82,25 +82,13 @@ fn run(test: &str, session: fn(&mut Browser) -> kaon_std::PeerConnection) {
             return;
         }
     };
-    let mut inner = k
-        .command(std::env::current_exe().expect("test binary"))
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(INNER, &c.name)
-        .spawn()
-        .expect("run the test inside kaon's namespace");
-    let end = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = inner.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > end {
-            let _ = inner.kill();
-            let _ = inner.wait();
-            panic!("the IPv6 session did not end within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "the IPv6 session failed: {status}");
+    k.rerun_test(
+        test,
+        INNER,
+        &c.name,
+        Duration::from_secs(120),
+        "the IPv6 session",
+    );
 }
 
 /// kaon on its end of the veth only (one IPv6 socket).

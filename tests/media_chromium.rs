@@ -280,26 +280,13 @@ fn at_5pct_loss_kaon_nacks_chromium_and_the_reflection_keeps_decoding() {
             return;
         }
     };
-    let exe = std::env::current_exe().expect("test binary");
-    let mut inner = ns
-        .command(exe)
-        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-        .env(LOSS_INNER, "1")
-        .spawn()
-        .expect("run the test inside the namespace");
-    let end = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = inner.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > end {
-            let _ = inner.kill();
-            let _ = inner.wait();
-            panic!("the lossy session did not end within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "the lossy session failed: {status}");
+    ns.rerun_test(
+        TEST,
+        LOSS_INNER,
+        "1",
+        Duration::from_secs(120),
+        "the lossy session",
+    );
 }
 
 /// The part of `at_5pct_loss_kaon_nacks_chromium_and_the_reflection_keeps_decoding` that runs

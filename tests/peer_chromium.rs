@@ -800,25 +800,13 @@ fn chromium_with_default_mdns_candidates_connects_through_peer_reflexive_pairs()
             return;
         }
     };
-    let mut inner = kaon_ns
-        .command(std::env::current_exe().expect("test binary"))
-        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-        .env(MDNS_INNER, &browser_ns.name)
-        .spawn()
-        .expect("run the test inside kaon's namespace");
-    let end = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = inner.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > end {
-            let _ = inner.kill();
-            let _ = inner.wait();
-            panic!("the mDNS session did not end within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "the mDNS session failed: {status}");
+    kaon_ns.rerun_test(
+        TEST,
+        MDNS_INNER,
+        &browser_ns.name,
+        Duration::from_secs(120),
+        "the mDNS session",
+    );
 }
 
 /// The part of the mDNS test that runs in kaon's namespace.

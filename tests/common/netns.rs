@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// A network namespace, deleted on drop.
 pub struct Netns {
@@ -86,6 +87,31 @@ impl Netns {
         let mut c = Command::new(&self.ip);
         c.args(["netns", "exec", &self.name]).arg(program.as_ref());
         c
+    }
+
+    /// Runs this test binary's `test` again inside the namespace with `var=value` set (the
+    /// inner run does the peer's part), waits up to `limit` and fails the test if the inner
+    /// run fails or outlives it; `what` names the session in those messages.
+    pub fn rerun_test(&self, test: &str, var: &str, value: &str, limit: Duration, what: &str) {
+        let mut inner = self
+            .command(std::env::current_exe().expect("test binary"))
+            .args(["--exact", test, "--nocapture", "--test-threads=1"])
+            .env(var, value)
+            .spawn()
+            .expect("run the test inside the namespace");
+        let end = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = inner.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > end {
+                let _ = inner.kill();
+                let _ = inner.wait();
+                panic!("{what} did not end within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "{what} failed: {status}");
     }
 
     /// Links `self` and `other` with a veth pair: `self` gets `mine`, `other` gets `theirs`
