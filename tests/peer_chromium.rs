@@ -815,10 +815,14 @@ fn mdns_session(browser_ns: &str) {
     node.args(["netns", "exec", browser_ns, "node", "peer.mjs", "--mdns"]);
     let mut browser = Browser::start_with(node);
     browser.send(r#"{"cmd":"offer","channels":[{"label":"chat"}]}"#);
-    let offer = browser.wait("offer", Duration::from_secs(15), |e| e.is("offer"));
+    let asked = Instant::now();
+    let offer = browser.wait("offer", Duration::from_secs(30), |e| e.is("offer"));
     let t0 = Instant::now();
     let offer = offer.get("sdp").to_string();
-    eprintln!("chromium offer (default mDNS):\n{offer}");
+    eprintln!(
+        "chromium offer (default mDNS) after {:.1} s of gathering:\n{offer}",
+        asked.elapsed().as_secs_f64()
+    );
     let hosts: Vec<&str> = offer
         .lines()
         .filter(|l| l.starts_with("a=candidate:") && l.contains(" typ host"))

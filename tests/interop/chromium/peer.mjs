@@ -96,7 +96,9 @@ function wire(dc) {
 const gathered = () => new Promise((resolve) => {
   if (pc.iceGatheringState === 'complete') return resolve();
   pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') resolve(); });
-  setTimeout(resolve, 5000);
+  // With mDNS names Chromium completes gathering only once its responder has registered
+  // each name, which took over 5 s on a loaded CI machine: wait longer then.
+  setTimeout(resolve, MDNS ? 20000 : 5000);
 });
 async function init() {
   if (!MDNS) {
