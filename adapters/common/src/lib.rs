@@ -1,7 +1,8 @@
 //! # kaon-adapter-common: what every kaon adapter needs, once
 //!
 //! `kaon-std` (threads) and `kaon-tokio` (tasks) differ only in how they wait and how they
-//! touch sockets. Everything else lives here, with no socket, clock or thread of its own:
+//! touch sockets. Everything else lives here, with no socket, clock or thread of its own
+//! (but for [`mdns_hub`], which is one per process whatever the runtime):
 //!
 //! - [`Engine`]: one driving round of a [`kaon::Protocol`]: feed queued datagrams and commands
 //!   in (a bounded batch), hand the datagrams to send and the events out, report the deadline.
@@ -10,6 +11,8 @@
 //! - [`Dispatch`]: a [`kaon::peer::PeerConnection`] whose channel events (messages, opens,
 //!   closes, buffered-amount-low) go to per-channel routes an adapter supplies through [`Glue`],
 //!   with one byte budget ([`INBOX_LIMIT`]) over all of a connection's channel inboxes.
+//! - [`mdns_hub`]: the process's shared mDNS sockets (port 5353), which every connection of
+//!   either adapter subscribes to.
 //!
 //! An adapter's loop, in outline (the `wait_*` and `send_to` calls are the runtime's):
 //!
@@ -35,6 +38,7 @@ mod engine;
 mod inbox;
 #[cfg(feature = "log")]
 pub mod logging;
+pub mod mdns_hub;
 
 pub use dispatch::{
     ChannelState, DEFAULT_HIGH_WATER_MARK, Dispatch, Glue, INBOX_LIMIT, InboxBudget, Message,

@@ -267,7 +267,7 @@ impl PeerConnection {
             pc.add_local_address(socket.local_addr()?)
                 .map_err(io::Error::other)?;
         }
-        let mdns = crate::mdns::attach(mdns, &mut pc);
+        let mdns = kaon_adapter_common::mdns_hub::attach(mdns, &mut pc);
         let (tx, accepted) = mpsc::channel();
         let budget = InboxBudget::default();
         let dispatch = Dispatch::new(pc, StdGlue { accepted: tx }, budget.clone());
@@ -305,7 +305,7 @@ impl PeerConnection {
             }));
         });
         let pc = Self {
-            _mdns: mdns.map(|hub| hub.subscribe(driver.handle())),
+            _mdns: mdns.map(|hub| crate::mdns::subscribe(hub, driver.handle())),
             driver,
             accepted,
             budget,

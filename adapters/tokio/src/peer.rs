@@ -222,7 +222,7 @@ impl PeerConnection {
                 .map_err(io::Error::other)?;
         }
         let gathered = crate::ice_tcp::Gathered::bind(ice_tcp, &ips)?;
-        let mdns = crate::mdns::attach(mdns, &mut pc);
+        let mdns = kaon_adapter_common::mdns_hub::attach(mdns, &mut pc);
         let (tx, accepted) = mpsc::unbounded_channel();
         let budget = InboxBudget::default();
         let dispatch = Dispatch::new(pc, TokioGlue { accepted: tx }, budget.clone());
@@ -262,7 +262,7 @@ impl PeerConnection {
             gathered.add(&mut d.inner.pc, &mut d.ice_tcp);
         });
         Ok(Self {
-            _mdns: mdns.map(|hub| hub.subscribe(driver.handle())),
+            _mdns: mdns.map(|hub| crate::mdns::subscribe(hub, driver.handle())),
             driver,
             accepted: Mutex::new(accepted),
             budget,
