@@ -13,6 +13,8 @@
 //!   with one byte budget ([`INBOX_LIMIT`]) over all of a connection's channel inboxes.
 //! - [`mdns_hub`]: the process's shared mDNS sockets (port 5353), which every connection of
 //!   either adapter subscribes to.
+//! - [`turn_tls`]: the roots a `turns:` server is checked against, and what a TURN-over-TCP
+//!   connection reports to its driver.
 //!
 //! An adapter's loop, in outline (the `wait_*` and `send_to` calls are the runtime's):
 //!
@@ -39,6 +41,7 @@ mod inbox;
 #[cfg(feature = "log")]
 pub mod logging;
 pub mod mdns_hub;
+pub mod turn_tls;
 
 pub use dispatch::{
     ChannelState, DEFAULT_HIGH_WATER_MARK, Dispatch, Glue, INBOX_LIMIT, InboxBudget, Message,

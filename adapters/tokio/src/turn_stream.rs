@@ -33,73 +33,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Read size of a connection's reader.
 const READ_SIZE: usize = 16 * 1024;
 
-/// What a connection's task reports to the driver task.
-#[derive(Debug)]
-pub enum StreamInput {
-    /// The connection (and its TLS handshake) is up.
-    Connected(StreamId),
-    /// Bytes read from it (plaintext, after TLS).
-    Bytes(StreamId, Vec<u8>),
-    /// It closed, failed to connect, or failed its TLS handshake.
-    Closed(StreamId, String),
-}
-
-/// Hands a connection's [`StreamInput`] to the driver task (e.g. through
-/// [`Handle::post`](crate::Handle::post)).
-pub type Notify = Arc<dyn Fn(StreamInput) + Send + Sync>;
-
-/// Which certificates a `turns:` server may present.
-#[derive(Clone, Default)]
-pub enum TurnTls {
-    /// The operating system's trust store.
-    #[default]
-    System,
-    /// Only these roots (a private CA, or a test's own).
-    Roots(Arc<rustls::RootCertStore>),
-}
-
-impl TurnTls {
-    /// Roots from PEM text (one or more `CERTIFICATE` blocks).
-    pub fn from_pem(pem: &[u8]) -> io::Result<Self> {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(io::Error::other)?;
-            roots.add(cert).map_err(io::Error::other)?;
-        }
-        Ok(Self::Roots(Arc::new(roots)))
-    }
-
-    fn client_config(&self) -> io::Result<Arc<rustls::ClientConfig>> {
-        let roots = match self {
-            Self::Roots(r) => r.clone(),
-            Self::System => {
-                let mut roots = rustls::RootCertStore::empty();
-                for cert in rustls_native_certs::load_native_certs().certs {
-                    let _ = roots.add(cert);
-                }
-                Arc::new(roots)
-            }
-        };
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(io::Error::other)?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(Arc::new(config))
-    }
-}
-
-impl std::fmt::Debug for TurnTls {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::System => f.write_str("System"),
-            Self::Roots(r) => write!(f, "Roots({} certificates)", r.len()),
-        }
-    }
-}
+pub use kaon_adapter_common::turn_tls::{Notify, StreamInput, TurnTls};
 
 /// The TCP and TLS connections of one driver, behind a [`StreamLink`].
 pub struct TurnStreams {
