@@ -11,9 +11,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::BufRead;
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::time::Duration;
 
 use common::netns::Netns;
@@ -60,11 +59,7 @@ fn side(offerer: bool, families: &str) {
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let mut read = || unescape(&lines.next().expect("a line").expect("stdin"));
-    let say = |line: String| {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{line}").unwrap();
-        out.flush().unwrap();
-    };
+    let say = |line: String| common::netns::say(&line);
     if offerer {
         let chat = pc
             .create_data_channel("chat", ChannelConfig::default())
@@ -100,70 +95,6 @@ fn side(offerer: bool, families: &str) {
     say(format!("SELECTED {} {}", pair.0, pair.1));
 }
 
-struct Side {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Side {
-    fn start(ns: &Netns, test: &str, offerer: bool, families: &str) -> Self {
-        let mut child = ns
-            .command(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                test,
-                "--nocapture",
-                "--test-threads=1",
-                "--quiet",
-            ])
-            .env(ROLE, if offerer { "offerer" } else { "answerer" })
-            .env(FAMILIES, families)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start a side");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        Self {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    /// The next line starting with `tag` (the test harness prints other lines too).
-    fn expect(&mut self, tag: &str) -> String {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = self.stdout.read_line(&mut line).expect("read");
-            assert!(n > 0, "the side ended before saying {tag}");
-            if let Some(rest) = line.trim_end().strip_prefix(tag) {
-                return rest.trim().to_owned();
-            }
-        }
-    }
-
-    fn tell(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-}
-
-impl Drop for Side {
-    fn drop(&mut self) {
-        // Normally it has exited; a side stuck on an assertion is ended by its own pid.
-        if !matches!(self.child.try_wait(), Ok(Some(_))) {
-            std::thread::sleep(Duration::from_secs(2));
-            if !matches!(self.child.try_wait(), Ok(Some(_))) {
-                let _ = self.child.kill();
-            }
-        }
-        let _ = self.child.wait();
-    }
-}
-
 /// Runs both sides of `test` with `families` ("6" or "46") and returns the pairs each
 /// selected, as `local remote` text; `None` when the namespaces cannot be made here.
 fn run(test: &str, families: &str) -> Option<(String, String)> {
@@ -187,20 +118,16 @@ fn run(test: &str, families: &str) -> Option<(String, String)> {
             return None;
         }
     };
-    let mut offerer = Side::start(&a, test, true, families);
-    let mut answerer = Side::start(&b, test, false, families);
+    let mut offerer = a.side(test, &[(ROLE, "offerer"), (FAMILIES, families)]);
+    let mut answerer = b.side(test, &[(ROLE, "answerer"), (FAMILIES, families)]);
     let offer = offerer.expect("SDP");
     answerer.tell(&offer);
     let answer = answerer.expect("SDP");
     offerer.tell(&answer);
     let sel_a = offerer.expect("SELECTED");
     let sel_b = answerer.expect("SELECTED");
-    for (side, status) in [
-        ("offerer", offerer.child.wait()),
-        ("answerer", answerer.child.wait()),
-    ] {
-        assert!(status.unwrap().success(), "the {side} failed");
-    }
+    offerer.finish("offerer");
+    answerer.finish("answerer");
     println!("{families}: offerer selected {sel_a}, answerer selected {sel_b}");
     let offer_text = unescape(&offer);
     let answer_text = unescape(&answer);

@@ -16,12 +16,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::BufRead;
 use std::net::{SocketAddrV6, UdpSocket};
-use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::time::Duration;
 
-use common::netns::Netns;
+use common::netns::{Netns, say};
 use kaon::datachannel::ChannelConfig;
 use kaon::peer::{PeerConfig, SdpType};
 use kaon::sdp::SessionDescription;
@@ -32,12 +31,6 @@ const ROLE: &str = "KAON_IPV6_LINK_LOCAL_ROLE";
 /// The zone (interface index) of the side's end of the veth.
 const ZONE: &str = "KAON_IPV6_LINK_LOCAL_ZONE";
 const PATIENCE: Duration = Duration::from_secs(10);
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}").unwrap();
-    out.flush().unwrap();
-}
 
 /// One side, in its namespace: binds its link-local address with its zone, offers or answers,
 /// echoes a message on a channel, and prints `SELECTED <type> <local> <remote>`.
@@ -111,67 +104,6 @@ fn side(offerer: bool, zone: u32) {
     let _ = pc.close();
 }
 
-struct Side {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Side {
-    fn start(ns: &Netns, offerer: bool, zone: u32) -> Self {
-        let mut child = ns
-            .command(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                TEST,
-                "--nocapture",
-                "--test-threads=1",
-                "--quiet",
-            ])
-            .env(ROLE, if offerer { "offerer" } else { "answerer" })
-            .env(ZONE, zone.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start a side");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        Self {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    /// The rest of the next line starting with `tag` (the harness prints other lines too).
-    fn expect(&mut self, tag: &str) -> String {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = self.stdout.read_line(&mut line).expect("read");
-            assert!(n > 0, "the side ended before saying {tag}");
-            if let Some(rest) = line.trim_end().strip_prefix(tag) {
-                return rest.trim().to_owned();
-            }
-        }
-    }
-
-    fn tell(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-}
-
-impl Drop for Side {
-    fn drop(&mut self) {
-        // A side stuck on an assertion is ended by its own pid.
-        if !matches!(self.child.try_wait(), Ok(Some(_))) {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn link_local_peers_connect_on_the_signalled_pair_over_a_veth() {
     if let Ok(role) = std::env::var(ROLE) {
@@ -194,10 +126,10 @@ fn link_local_peers_connect_on_the_signalled_pair_over_a_veth() {
             return;
         }
     };
-    let mut offerer = Side::start(&a, true, zone_a);
-    let mut answerer = Side::start(&b, false, zone_b);
+    let mut offerer = a.side(TEST, &[(ROLE, "offerer"), (ZONE, &zone_a.to_string())]);
+    let mut answerer = b.side(TEST, &[(ROLE, "answerer"), (ZONE, &zone_b.to_string())]);
     // A side that hangs instead of failing is ended by its pid; reading its output then ends.
-    let pids = [offerer.child.id(), answerer.child.id()];
+    let pids = [offerer.pid(), answerer.pid()];
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_secs(60));
         for pid in pids {
@@ -217,12 +149,8 @@ fn link_local_peers_connect_on_the_signalled_pair_over_a_veth() {
     let sel_a = offerer.expect("SELECTED");
     answerer.tell("done");
     let sel_b = answerer.expect("SELECTED");
-    for (side, status) in [
-        ("offerer", offerer.child.wait()),
-        ("answerer", answerer.child.wait()),
-    ] {
-        assert!(status.unwrap().success(), "the {side} failed");
-    }
+    offerer.finish("offerer");
+    answerer.finish("answerer");
     println!("offerer selected {sel_a}; answerer selected {sel_b}");
     // The signalled host candidates won, each end's local address with its own zone.
     assert!(

@@ -4,8 +4,9 @@
 //! Needs root and the `ip` command (iproute2); [`Netns::create`] says why it cannot otherwise,
 //! so a test can fail in CI and skip elsewhere.
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A network namespace, deleted on drop.
@@ -87,6 +88,33 @@ impl Netns {
         let mut c = Command::new(&self.ip);
         c.args(["netns", "exec", &self.name]).arg(program.as_ref());
         c
+    }
+
+    /// Runs this test binary's `test` again inside the namespace with `envs` set, as a
+    /// [`Side`] the test talks to line by line (the copy reads [`Side::tell`]'s lines on stdin
+    /// and prints lines the test reads with [`Side::expect`]).
+    pub fn side(&self, test: &str, envs: &[(&str, &str)]) -> Side {
+        let mut child = self
+            .command(std::env::current_exe().expect("test binary"))
+            .args([
+                "--exact",
+                test,
+                "--nocapture",
+                "--test-threads=1",
+                "--quiet",
+            ])
+            .envs(envs.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start a side");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Side {
+            child,
+            stdin,
+            stdout,
+        }
     }
 
     /// Runs this test binary's `test` again inside the namespace with `var=value` set (the
@@ -213,4 +241,64 @@ fn run(program: &Path, args: &[&str]) -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     }
+}
+
+/// A copy of the test running in a namespace ([`Netns::side`]), talked to by lines.
+pub struct Side {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Side {
+    /// Its process id (to end it by, should it hang).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The rest of the next line starting with `tag` (the harness prints other lines too).
+    pub fn expect(&mut self, tag: &str) -> String {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = self.stdout.read_line(&mut line).expect("read");
+            assert!(n > 0, "the side ended before saying {tag}");
+            if let Some(rest) = line.trim_end().strip_prefix(tag) {
+                return rest.trim().to_owned();
+            }
+        }
+    }
+
+    /// Waits for it to end; fails the test, naming it `what`, unless it succeeded.
+    pub fn finish(&mut self, what: &str) {
+        let status = self.child.wait().expect("wait for a side");
+        assert!(status.success(), "the {what} failed: {status}");
+    }
+
+    /// Writes `line` to the side's stdin.
+    pub fn tell(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+}
+
+impl Drop for Side {
+    fn drop(&mut self) {
+        // Normally it has exited; a side stuck on an assertion gets 2 s, then is ended by its
+        // own pid.
+        if !matches!(self.child.try_wait(), Ok(Some(_))) {
+            std::thread::sleep(Duration::from_secs(2));
+            if !matches!(self.child.try_wait(), Ok(Some(_))) {
+                let _ = self.child.kill();
+            }
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes `line` to stdout at once (what a [`Side`] says to its test).
+pub fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").unwrap();
+    out.flush().unwrap();
 }
