@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use common::aiortc::{Aiortc, STEP, pattern, text_pattern, venv};
 use common::json_lines::json_str;
-use common::kaon_peer::{KaonPeer as Kaon, Reflected, bind};
+use common::kaon_peer::{KaonPeer as Kaon, Reflected, bind, m_lines};
 use kaon::datachannel::{ChannelConfig, ChannelId, Reliability};
 use kaon::peer::{LocalTrack, PeerConfig, PeerConnection, PeerEvent, SdpType, TrackKind};
 use kaon::sdp::SessionDescription;
@@ -838,22 +838,6 @@ fn lossy_session(python: &std::path::Path) {
 
 // ---- kaon issue 11: many m-lines and renegotiation ----
 
-/// `kind port mid` of each m-line of `sdp`, in order.
-fn m_lines(sdp: &str) -> Vec<(String, u16, String)> {
-    SessionDescription::parse(sdp)
-        .expect("the SDP parses")
-        .media
-        .iter()
-        .map(|m| {
-            (
-                m.kind.to_string(),
-                m.port,
-                m.mid().unwrap_or("-").to_string(),
-            )
-        })
-        .collect()
-}
-
 /// A short text each way on `label`, checked on arrival.
 fn chat(py: &mut Aiortc, kaon: &mut Kaon, label: &str, id: ChannelId) {
     let from_aiortc = format!("aiortc on {label}");
@@ -1031,19 +1015,7 @@ fn kaon_and_aiortc_renegotiate_adding_a_channel_and_a_video_section() {
     let offer = offer.get("sdp").to_string();
     eprintln!("aiortc re-offer:\n{offer}");
     let offered = m_lines(&offer);
-    let answer = kaon
-        .driver
-        .call(move |pc, _| {
-            pc.set_remote_description(
-                SdpType::Offer,
-                SessionDescription::parse(&offer).expect("kaon parses aiortc's re-offer"),
-            )?;
-            let answer = pc.create_answer(Instant::now())?;
-            pc.set_local_description(SdpType::Answer, answer.clone())?;
-            Ok::<_, kaon::peer::Error>(answer.to_string())
-        })
-        .expect("driver alive")
-        .expect("kaon answers aiortc's re-offer");
+    let answer = kaon.answer_reoffer(&offer, "aiortc");
     eprintln!("kaon answer to the re-offer:\n{answer}");
     let answered = m_lines(&answer);
     assert_eq!(
@@ -1172,19 +1144,7 @@ fn kaon_and_aiortc_renegotiate_twice_on_a_data_session() {
     let offer = py.wait("re-offer", STEP, |e| e.is("offer"));
     let offer = offer.get("sdp").to_string();
     eprintln!("aiortc re-offer:\n{offer}");
-    let answer = kaon
-        .driver
-        .call(move |pc, _| {
-            pc.set_remote_description(
-                SdpType::Offer,
-                SessionDescription::parse(&offer).expect("kaon parses aiortc's re-offer"),
-            )?;
-            let answer = pc.create_answer(Instant::now())?;
-            pc.set_local_description(SdpType::Answer, answer.clone())?;
-            Ok::<_, kaon::peer::Error>(answer.to_string())
-        })
-        .expect("driver alive")
-        .expect("kaon answers aiortc's re-offer");
+    let answer = kaon.answer_reoffer(&offer, "aiortc");
     eprintln!("kaon answer to aiortc's re-offer:\n{answer}");
     py.send(&format!(
         r#"{{"cmd":"answer","sdp":{}}}"#,

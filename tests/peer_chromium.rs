@@ -43,7 +43,7 @@ use common::browser::{
 };
 use common::chromium::{Browser, peer_available};
 use common::json_lines::json_str;
-use common::kaon_peer::{KaonPeer as Kaon, bind};
+use common::kaon_peer::{KaonPeer as Kaon, bind, m_lines};
 use kaon::datachannel::{ChannelConfig, ChannelId};
 use kaon::ice::IceState;
 use kaon::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, SdpType};
@@ -463,22 +463,6 @@ fn kaon_offers_chromium_answers() {
 
 // ---- kaon issue 11: many m-lines, renegotiation, Chromium's default mDNS candidates ----
 
-/// `kind port mid` of each m-line of `sdp`, in order.
-fn m_lines(sdp: &str) -> Vec<(String, u16, String)> {
-    SessionDescription::parse(sdp)
-        .expect("the SDP parses")
-        .media
-        .iter()
-        .map(|m| {
-            (
-                m.kind.to_string(),
-                m.port,
-                m.mid().unwrap_or("-").to_string(),
-            )
-        })
-        .collect()
-}
-
 /// A config whose media engine has no codec: kaon then rejects every audio and video section.
 fn no_codecs() -> PeerConfig {
     PeerConfig {
@@ -657,19 +641,7 @@ fn kaon_and_chromium_renegotiate_adding_a_channel_and_a_rejected_video_section()
     let offer = offer.get("sdp").to_string();
     eprintln!("chromium re-offer:\n{offer}");
     let offered = m_lines(&offer);
-    let answer = kaon
-        .driver
-        .call(move |pc, _| {
-            pc.set_remote_description(
-                SdpType::Offer,
-                SessionDescription::parse(&offer).expect("kaon parses Chromium's re-offer"),
-            )?;
-            let answer = pc.create_answer(Instant::now())?;
-            pc.set_local_description(SdpType::Answer, answer.clone())?;
-            Ok::<_, kaon::peer::Error>(answer.to_string())
-        })
-        .expect("driver alive")
-        .expect("kaon answers Chromium's re-offer");
+    let answer = kaon.answer_reoffer(&offer, "Chromium");
     eprintln!("kaon answer to the re-offer:\n{answer}");
     let answered = m_lines(&answer);
     assert_eq!(

@@ -8,7 +8,8 @@ use kaon::datachannel::ChannelId;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use kaon::peer::{PeerConnection, PeerEvent, TrackEvent, TrackKind};
+use kaon::peer::{PeerConnection, PeerEvent, SdpType, TrackEvent, TrackKind};
+use kaon::sdp::SessionDescription;
 use kaon_std::Driver;
 
 /// A UDP socket on 127.0.0.1 with a port of the system's choosing.
@@ -112,6 +113,22 @@ impl KaonPeer {
         }
     }
 
+    /// Takes `who`'s re-offer `offer` on the running connection and returns kaon's answer,
+    /// set as its local description.
+    pub fn answer_reoffer(&self, offer: &str, who: &str) -> String {
+        let offer = SessionDescription::parse(offer)
+            .unwrap_or_else(|e| panic!("kaon parses {who}'s re-offer: {e}"));
+        self.driver
+            .call(move |pc, _| {
+                pc.set_remote_description(SdpType::Offer, offer)?;
+                let answer = pc.create_answer(Instant::now())?;
+                pc.set_local_description(SdpType::Answer, answer.clone())?;
+                Ok::<_, kaon::peer::Error>(answer.to_string())
+            })
+            .expect("driver alive")
+            .unwrap_or_else(|e| panic!("kaon answers {who}'s re-offer: {e}"))
+    }
+
     /// Pion's `reflect` for `d`: every RTP packet kaon receives goes straight back on its
     /// transceiver, and every keyframe request from the peer is passed on to the peer's sender.
     /// Media events seen while waiting for something else are taken first.
@@ -197,4 +214,20 @@ impl KaonPeer {
             eprintln!("kaon stats: {:?}", pc.stats());
         }
     }
+}
+
+/// `kind port mid` of each m-line of `sdp`, in order.
+pub fn m_lines(sdp: &str) -> Vec<(String, u16, String)> {
+    SessionDescription::parse(sdp)
+        .expect("the SDP parses")
+        .media
+        .iter()
+        .map(|m| {
+            (
+                m.kind.to_string(),
+                m.port,
+                m.mid().unwrap_or("-").to_string(),
+            )
+        })
+        .collect()
 }
