@@ -11,6 +11,8 @@
 //! - [`Dispatch`]: a [`kaon::peer::PeerConnection`] whose channel events (messages, opens,
 //!   closes, buffered-amount-low) go to per-channel routes an adapter supplies through [`Glue`],
 //!   with one byte budget ([`INBOX_LIMIT`]) over all of a connection's channel inboxes.
+//! - [`WithStreams`]: a [`Dispatch`] with the adapter's TURN-over-TCP/TLS and ICE-TCP
+//!   connections beside it ([`StreamSide`]), as the driver runs it.
 //! - [`mdns_hub`]: the process's shared mDNS sockets (port 5353), which every connection of
 //!   either adapter subscribes to.
 //! - [`turn_tls`]: the roots a `turns:` server is checked against, and what a TURN-over-TCP
@@ -41,6 +43,7 @@ mod inbox;
 #[cfg(feature = "log")]
 pub mod logging;
 pub mod mdns_hub;
+mod streams;
 pub mod turn_tls;
 
 pub use dispatch::{
@@ -48,3 +51,4 @@ pub use dispatch::{
 };
 pub use engine::{BATCH, BUF_SIZE, Command, Engine, Input, Outgoing};
 pub use inbox::{DEFAULT_INBOX_DATAGRAMS, DatagramInbox, FAIR_SHARE, InboxStats, Push, Queued};
+pub use streams::{StreamSide, WithStreams};

@@ -17,6 +17,7 @@ use kaon::Datagram;
 use kaon::Transmit;
 use kaon::ice::{IceTcpLink, TcpType};
 use kaon::turn::{StreamCommand, StreamId};
+use kaon_adapter_common::StreamSide;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -117,14 +118,49 @@ impl IceTcp {
         Ok(local)
     }
 
+    /// The connections that closed since the last call, as (local candidate, remote).
+    pub fn take_closed(&mut self) -> Vec<(SocketAddr, SocketAddr)> {
+        std::mem::take(&mut self.closed)
+    }
+
+    /// Keeps the writing half and reads the connection on a thread of its own.
+    fn start(&mut self, id: StreamId, stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+        let (Some(notify), Ok(mut reader)) = (self.notify.clone(), stream.try_clone()) else {
+            let _ = stream.shutdown(Shutdown::Both);
+            if let Some(addrs) = self.link.handle_closed(id) {
+                self.closed.push(addrs);
+            }
+            return;
+        };
+        self.conns.insert(id, stream);
+        thread::spawn(move || {
+            let mut buf = vec![0u8; READ_SIZE];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) | Err(_) => {
+                        notify(TcpInput::Closed(id));
+                        return;
+                    }
+                    Ok(n) => notify(TcpInput::Bytes(id, buf[..n].to_vec())),
+                }
+            }
+        });
+    }
+}
+
+impl StreamSide for IceTcp {
+    type Input = TcpInput;
+
     /// Takes `transmit` if it leaves from a TCP candidate (returns `true`); else the driver
     /// sends it over UDP. Call [`flush`](Self::flush) after a round of transmits.
-    pub fn divert(&mut self, transmit: &Transmit, bytes: &[u8]) -> bool {
+    fn divert(&mut self, transmit: &Transmit, bytes: &[u8]) -> bool {
         self.link.send(transmit.source, transmit.destination, bytes)
     }
 
     /// Opens, writes to and closes connections as the link asks.
-    pub fn flush(&mut self) {
+    fn flush(&mut self) {
         let Some(notify) = self.notify.clone() else {
             return;
         };
@@ -161,7 +197,7 @@ impl IceTcp {
 
     /// What a listener or connection thread reported: datagrams for the protocol go to
     /// `deliver`.
-    pub fn handle(&mut self, input: TcpInput, deliver: impl FnMut(Datagram<'_>)) {
+    fn handle(&mut self, input: TcpInput, deliver: impl FnMut(Datagram<'_>)) {
         match input {
             TcpInput::Accepted(local, stream) => {
                 let id = stream
@@ -196,35 +232,8 @@ impl IceTcp {
         self.flush();
     }
 
-    /// The connections that closed since the last call, as (local candidate, remote).
-    pub fn take_closed(&mut self) -> Vec<(SocketAddr, SocketAddr)> {
-        std::mem::take(&mut self.closed)
-    }
-
-    /// Keeps the writing half and reads the connection on a thread of its own.
-    fn start(&mut self, id: StreamId, stream: TcpStream) {
-        let _ = stream.set_nodelay(true);
-        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-        let (Some(notify), Ok(mut reader)) = (self.notify.clone(), stream.try_clone()) else {
-            let _ = stream.shutdown(Shutdown::Both);
-            if let Some(addrs) = self.link.handle_closed(id) {
-                self.closed.push(addrs);
-            }
-            return;
-        };
-        self.conns.insert(id, stream);
-        thread::spawn(move || {
-            let mut buf = vec![0u8; READ_SIZE];
-            loop {
-                match reader.read(&mut buf) {
-                    Ok(0) | Err(_) => {
-                        notify(TcpInput::Closed(id));
-                        return;
-                    }
-                    Ok(n) => notify(TcpInput::Bytes(id, buf[..n].to_vec())),
-                }
-            }
-        });
+    fn closed_pairs(&mut self) -> Vec<(SocketAddr, SocketAddr)> {
+        self.take_closed()
     }
 }
 

@@ -28,7 +28,7 @@ use kaon::peer::{
     ConnectionState, Error, PeerConfig, PeerEvent, PeerStats, SdpType, SignalingState,
 };
 use kaon::sdp::SessionDescription;
-use kaon::{Datagram, Protocol, Transmit};
+
 use kaon_adapter_common::{ChannelState as State, Glue, InboxBudget};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -131,73 +131,8 @@ impl Glue for StdGlue {
 
 type Dispatch = kaon_adapter_common::Dispatch<StdGlue>;
 
-/// The dispatcher with TURN's TCP and TLS connections beside it: a datagram for a relay
-/// reached over a stream goes into that connection instead of out of a UDP socket.
-struct WithTurn {
-    inner: Dispatch,
-    streams: TurnStreams,
-    /// ICE-TCP (RFC 6544) connections: a datagram from a TCP candidate goes down one.
-    ice_tcp: IceTcp,
-}
-
-impl std::ops::Deref for WithTurn {
-    type Target = Dispatch;
-
-    fn deref(&self) -> &Dispatch {
-        &self.inner
-    }
-}
-
-impl std::ops::DerefMut for WithTurn {
-    fn deref_mut(&mut self) -> &mut Dispatch {
-        &mut self.inner
-    }
-}
-
-impl Protocol for WithTurn {
-    type Event = PeerEvent;
-
-    fn handle_datagram(&mut self, now: Instant, datagram: Datagram<'_>) {
-        self.inner.handle_datagram(now, datagram);
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        self.inner.handle_timeout(now);
-    }
-
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        loop {
-            while let Some(t) = self.inner.poll_transmit(now, buf) {
-                if !self.streams.divert(&t, &buf[..t.len])
-                    && !self.ice_tcp.divert(&t, &buf[..t.len])
-                {
-                    return Some(t);
-                }
-            }
-            self.streams.flush();
-            self.ice_tcp.flush();
-            let closed = self.streams.take_closed();
-            let tcp_closed = self.ice_tcp.take_closed();
-            if closed.is_empty() && tcp_closed.is_empty() {
-                return None;
-            }
-            for (local, server, _) in closed {
-                self.inner.pc.turn_stream_closed(now, local, server);
-            }
-            for (local, remote) in tcp_closed {
-                self.inner.pc.ice_tcp_closed(now, local, remote);
-            }
-        }
-    }
-
-    fn poll_event(&mut self) -> Option<PeerEvent> {
-        self.inner.poll_event()
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.inner.poll_timeout()
-    }
-}
+/// The dispatcher with TURN's TCP and TLS connections and ICE-TCP's beside it.
+type WithTurn = kaon_adapter_common::WithStreams<StdGlue, TurnStreams, IceTcp>;
 
 /// The dispatcher as the driver runs it: TURN streams beside it, mDNS transmits through the
 /// shared hub.
@@ -283,24 +218,14 @@ impl PeerConnection {
             d.streams.set_notify(Arc::new(move |input| {
                 handle.post(move |d: &mut Driven, now| {
                     let d: &mut WithTurn = d;
-                    let pc = &mut d.inner.pc;
-                    d.streams
-                        .handle(input, |datagram| pc.handle_datagram(now, datagram));
-                    for (local, server, _) in d.streams.take_closed() {
-                        d.inner.pc.turn_stream_closed(now, local, server);
-                    }
+                    d.turn_input(now, input);
                 })
             }));
             let handle = handle_tcp;
             d.ice_tcp.set_notify(Arc::new(move |input| {
                 handle.post(move |d: &mut Driven, now| {
                     let d: &mut WithTurn = d;
-                    let pc = &mut d.inner.pc;
-                    d.ice_tcp
-                        .handle(input, |datagram| pc.handle_datagram(now, datagram));
-                    for (local, remote) in d.ice_tcp.take_closed() {
-                        d.inner.pc.ice_tcp_closed(now, local, remote);
-                    }
+                    d.ice_tcp_input(now, input);
                 })
             }));
         });

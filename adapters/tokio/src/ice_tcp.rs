@@ -17,6 +17,7 @@
 use kaon::ice::{IceTcpLink, TcpType};
 use kaon::turn::{StreamCommand, StreamId};
 use kaon::{Datagram, Transmit};
+use kaon_adapter_common::StreamSide;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -117,14 +118,59 @@ impl IceTcp {
         Ok(local)
     }
 
+    /// The connections that closed since the last call, as (local candidate, remote).
+    pub fn take_closed(&mut self) -> Vec<(SocketAddr, SocketAddr)> {
+        std::mem::take(&mut self.closed)
+    }
+
+    /// A reader task and a writer task for the connection.
+    fn start(&mut self, id: StreamId, stream: TcpStream) {
+        let Some(notify) = self.notify.clone() else {
+            if let Some(addrs) = self.link.handle_closed(id) {
+                self.closed.push(addrs);
+            }
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        let (mut reader, mut writer) = stream.into_split();
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
+        self.writers.insert(id, tx);
+        let on_write_error = notify.clone();
+        tokio::spawn(async move {
+            while let Some(bytes) = rx.recv().await {
+                if writer.write_all(&bytes).await.is_err() {
+                    on_write_error(TcpInput::Closed(id));
+                    return;
+                }
+            }
+            let _ = writer.shutdown().await;
+        });
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; READ_SIZE];
+            loop {
+                match reader.read(&mut buf).await {
+                    Ok(0) | Err(_) => {
+                        notify(TcpInput::Closed(id));
+                        return;
+                    }
+                    Ok(n) => notify(TcpInput::Bytes(id, buf[..n].to_vec())),
+                }
+            }
+        });
+    }
+}
+
+impl StreamSide for IceTcp {
+    type Input = TcpInput;
+
     /// Takes `transmit` if it leaves from a TCP candidate (returns `true`); else the driver
     /// sends it over UDP. Call [`flush`](Self::flush) after a round of transmits.
-    pub fn divert(&mut self, transmit: &Transmit, bytes: &[u8]) -> bool {
+    fn divert(&mut self, transmit: &Transmit, bytes: &[u8]) -> bool {
         self.link.send(transmit.source, transmit.destination, bytes)
     }
 
     /// Opens, writes to and closes connections as the link asks.
-    pub fn flush(&mut self) {
+    fn flush(&mut self) {
         let Some(notify) = self.notify.clone() else {
             return;
         };
@@ -165,7 +211,7 @@ impl IceTcp {
 
     /// What a listener or connection task reported: datagrams for the protocol go to
     /// `deliver`.
-    pub fn handle(&mut self, input: TcpInput, deliver: impl FnMut(Datagram<'_>)) {
+    fn handle(&mut self, input: TcpInput, deliver: impl FnMut(Datagram<'_>)) {
         match input {
             TcpInput::Accepted(local, stream) => {
                 let id = stream
@@ -193,45 +239,8 @@ impl IceTcp {
         self.flush();
     }
 
-    /// The connections that closed since the last call, as (local candidate, remote).
-    pub fn take_closed(&mut self) -> Vec<(SocketAddr, SocketAddr)> {
-        std::mem::take(&mut self.closed)
-    }
-
-    /// A reader task and a writer task for the connection.
-    fn start(&mut self, id: StreamId, stream: TcpStream) {
-        let Some(notify) = self.notify.clone() else {
-            if let Some(addrs) = self.link.handle_closed(id) {
-                self.closed.push(addrs);
-            }
-            return;
-        };
-        let _ = stream.set_nodelay(true);
-        let (mut reader, mut writer) = stream.into_split();
-        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
-        self.writers.insert(id, tx);
-        let on_write_error = notify.clone();
-        tokio::spawn(async move {
-            while let Some(bytes) = rx.recv().await {
-                if writer.write_all(&bytes).await.is_err() {
-                    on_write_error(TcpInput::Closed(id));
-                    return;
-                }
-            }
-            let _ = writer.shutdown().await;
-        });
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; READ_SIZE];
-            loop {
-                match reader.read(&mut buf).await {
-                    Ok(0) | Err(_) => {
-                        notify(TcpInput::Closed(id));
-                        return;
-                    }
-                    Ok(n) => notify(TcpInput::Bytes(id, buf[..n].to_vec())),
-                }
-            }
-        });
+    fn closed_pairs(&mut self) -> Vec<(SocketAddr, SocketAddr)> {
+        self.take_closed()
     }
 }
 

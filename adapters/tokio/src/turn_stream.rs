@@ -18,6 +18,7 @@
 use kaon::peer::IceServer;
 use kaon::turn::{Scheme, ServerUrl, StreamCommand, StreamId, StreamLink, TurnTransport};
 use kaon::{Datagram, Transmit};
+use kaon_adapter_common::StreamSide;
 use rustls::pki_types::ServerName;
 use std::collections::HashMap;
 use std::io;
@@ -121,58 +122,6 @@ impl TurnStreams {
         &self.link
     }
 
-    /// Takes `transmit` if it goes to a stream server (returns `true`); else the driver sends
-    /// it over UDP. Call [`flush`](Self::flush) after a round of transmits.
-    pub fn divert(&mut self, transmit: &Transmit, bytes: &[u8]) -> bool {
-        self.link.send(transmit.source, transmit.destination, bytes)
-    }
-
-    /// Opens, writes to and closes connections as the link asks.
-    pub fn flush(&mut self) {
-        if self.notify.is_none() {
-            return;
-        }
-        let mut buf = std::mem::take(&mut self.buf);
-        while let Some(command) = self.link.poll_command(&mut buf) {
-            match command {
-                StreamCommand::Connect {
-                    id, remote, tls, ..
-                } => self.connect(id, remote, tls),
-                StreamCommand::Write { id, len } => {
-                    let sent = self
-                        .writers
-                        .get(&id)
-                        .is_some_and(|w| w.send(buf[..len].to_vec()).is_ok());
-                    if !sent && let Some((local, remote)) = self.link.close(id) {
-                        self.writers.remove(&id);
-                        self.closed
-                            .push((local, remote, "the connection is gone".into()));
-                    }
-                }
-                // Dropping the writer's sender ends its task, which shuts the stream down.
-                StreamCommand::Close { id } => {
-                    self.writers.remove(&id);
-                }
-            }
-        }
-        self.buf = buf;
-    }
-
-    /// What a connection's task reported: datagrams for the protocol go to `deliver`.
-    pub fn handle(&mut self, input: StreamInput, deliver: impl FnMut(Datagram<'_>)) {
-        match input {
-            StreamInput::Connected(id) => self.link.handle_connected(id),
-            StreamInput::Bytes(id, bytes) => self.link.handle_bytes(id, &bytes, deliver),
-            StreamInput::Closed(id, reason) => {
-                self.writers.remove(&id);
-                if let Some((local, remote)) = self.link.handle_closed(id) {
-                    self.closed.push((local, remote, reason));
-                }
-            }
-        }
-        self.flush();
-    }
-
     /// The connections that closed since the last call, as (local, server, reason): tell the
     /// protocol (`PeerConnection::turn_stream_closed`, `Agent::relay_stream_closed`,
     /// `Client::stream_closed`), whose allocation is gone with the connection.
@@ -213,6 +162,69 @@ impl TurnStreams {
                 notify(StreamInput::Closed(id, e.to_string()));
             }
         });
+    }
+}
+
+impl StreamSide for TurnStreams {
+    type Input = StreamInput;
+
+    /// Takes `transmit` if it goes to a stream server (returns `true`); else the driver sends
+    /// it over UDP. Call [`flush`](Self::flush) after a round of transmits.
+    fn divert(&mut self, transmit: &Transmit, bytes: &[u8]) -> bool {
+        self.link.send(transmit.source, transmit.destination, bytes)
+    }
+
+    /// Opens, writes to and closes connections as the link asks.
+    fn flush(&mut self) {
+        if self.notify.is_none() {
+            return;
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        while let Some(command) = self.link.poll_command(&mut buf) {
+            match command {
+                StreamCommand::Connect {
+                    id, remote, tls, ..
+                } => self.connect(id, remote, tls),
+                StreamCommand::Write { id, len } => {
+                    let sent = self
+                        .writers
+                        .get(&id)
+                        .is_some_and(|w| w.send(buf[..len].to_vec()).is_ok());
+                    if !sent && let Some((local, remote)) = self.link.close(id) {
+                        self.writers.remove(&id);
+                        self.closed
+                            .push((local, remote, "the connection is gone".into()));
+                    }
+                }
+                // Dropping the writer's sender ends its task, which shuts the stream down.
+                StreamCommand::Close { id } => {
+                    self.writers.remove(&id);
+                }
+            }
+        }
+        self.buf = buf;
+    }
+
+    /// What a connection's task reported: datagrams for the protocol go to `deliver`.
+    fn handle(&mut self, input: StreamInput, deliver: impl FnMut(Datagram<'_>)) {
+        match input {
+            StreamInput::Connected(id) => self.link.handle_connected(id),
+            StreamInput::Bytes(id, bytes) => self.link.handle_bytes(id, &bytes, deliver),
+            StreamInput::Closed(id, reason) => {
+                self.writers.remove(&id);
+                if let Some((local, remote)) = self.link.handle_closed(id) {
+                    self.closed.push((local, remote, reason));
+                }
+            }
+        }
+        self.flush();
+    }
+
+    fn closed_pairs(&mut self) -> Vec<(SocketAddr, SocketAddr)> {
+        self.take_closed()
+            .into_iter()
+            .map(|(local, server, _)| (local, server))
+            .collect()
     }
 }
 
