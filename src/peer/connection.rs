@@ -789,21 +789,24 @@ impl PeerConnection {
         }
     }
 
-    /// Data from a working pair: DTLS goes to the endpoint, anything else is dropped.
-    fn on_data(&mut self, now: Instant, d: Datagram<'_>, bytes: &[u8]) {
+    /// Data from a working pair: DTLS goes to the endpoint, RTP and RTCP to the media side,
+    /// anything else is dropped. Returns whether it was media with SRTP keyed: no layer under
+    /// the pump heard anything, and the pump has no keys to set up.
+    fn on_data(&mut self, now: Instant, d: Datagram<'_>, bytes: &[u8]) -> bool {
         self.traffic.received(d.destination, d.source, bytes.len());
         match PacketKind::classify(bytes) {
             PacketKind::Dtls => {}
             kind @ (PacketKind::Rtp | PacketKind::Rtcp) if !self.closed => {
-                match self.media.get_mut() {
-                    Some(m) => m.receive(now, bytes, kind == PacketKind::Rtcp, &mut self.events),
-                    None => self.stats.dropped += 1,
-                }
-                return;
+                let Some(m) = self.media.get_mut() else {
+                    self.stats.dropped += 1;
+                    return false;
+                };
+                m.receive(now, bytes, kind == PacketKind::Rtcp, &mut self.events);
+                return m.srtp.is_some();
             }
             _ => {
                 self.stats.dropped += 1;
-                return;
+                return false;
             }
         }
         if self.dtls.is_none() {
@@ -825,7 +828,7 @@ impl PeerConnection {
             } else {
                 self.stats.dropped += 1;
             }
-            return;
+            return false;
         };
         let (local, remote) = self.dtls_addrs;
         dtls.handle_datagram(
@@ -836,6 +839,7 @@ impl PeerConnection {
                 contents: bytes,
             },
         );
+        false
     }
 
     /// What a data-channel event becomes for the application; `None` for what only
@@ -957,7 +961,18 @@ impl Protocol for PeerConnection {
             | PacketKind::Rtp
             | PacketKind::Rtcp => match self.ice.receive(now, d) {
                 Received::Stun => {}
-                Received::Data(bytes) => self.on_data(now, d, bytes),
+                Received::Data(bytes) => {
+                    // Media touched neither DTLS nor SCTP, so the pump has nothing to move
+                    // unless ICE spoke (a disconnected pair that heard from the peer again)
+                    // or a close is in progress: the common case skips both pumps.
+                    if self.on_data(now, d, bytes)
+                        && self.ice.events.is_empty()
+                        && self.closing_until.is_none()
+                        && self.diag.is_none()
+                    {
+                        return;
+                    }
+                }
                 Received::Rejected => self.stats.dropped += 1,
             },
             PacketKind::Zrtp | PacketKind::Unknown => {

@@ -196,6 +196,11 @@ impl Media {
         }
         self.counters.rtp_received += 1;
         let packet = self.rx.split().freeze();
+        if !t.frames.receive {
+            // The common case hands the packet out without a second reference to count.
+            events.push_back(PeerEvent::Rtp { mid, packet });
+            return;
+        }
         events.push_back(PeerEvent::Rtp {
             mid,
             packet: packet.clone(),

@@ -117,7 +117,7 @@ pub(crate) struct Frames {
     send_codec: Option<String>,
     tx: Option<Box<SampleTx>>,
     /// Whether received RTP also goes through the jitter buffer.
-    receive: bool,
+    pub(super) receive: bool,
     rx: Vec<SampleRx>,
 }
 
