@@ -138,3 +138,147 @@ fn an_allocation_holds_under_one_kib_of_heap() {
         "{per_allocation} bytes per allocation"
     );
 }
+
+/// A client on a blocking loopback socket: allocates on `server`, binds a channel to a peer
+/// socket of its own, tells `warm` after `warmup` round trips and `done` after `rounds` more.
+/// A round trip is ChannelData to the peer through the relay, and the peer's echo back to the
+/// client as ChannelData: one relayed packet each way, paced so that none is lost.
+fn ping_pong_client(
+    server: std::net::SocketAddr,
+    warmup: usize,
+    rounds: usize,
+    warm: tokio::sync::oneshot::Sender<()>,
+    done: tokio::sync::oneshot::Sender<()>,
+) -> Result<(), String> {
+    use kaon::turn::{ChannelData, Client, ClientConfig, ClientEvent};
+    use std::net::UdpSocket;
+    use std::time::{Duration, Instant};
+    let timeout = Some(Duration::from_secs(5));
+    let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let peer = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    peer.set_read_timeout(timeout).map_err(|e| e.to_string())?;
+    let (local, peer_addr) = (sock.local_addr().unwrap(), peer.local_addr().unwrap());
+    let mut client = Client::new(ClientConfig {
+        seed: Some(1),
+        ..ClientConfig::new(local, server, "alice", "secret")
+    });
+    let start = Instant::now();
+    client.allocate(start);
+    client.permit(start, peer_addr);
+    sock.set_read_timeout(Some(Duration::from_millis(20)))
+        .map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 2048];
+    let mut channel = None;
+    while channel.is_none() {
+        let now = Instant::now();
+        if now - start > Duration::from_secs(5) {
+            return Err("no channel bound within 5 s".into());
+        }
+        Protocol::handle_timeout(&mut client, now);
+        while let Some(t) = Protocol::poll_transmit(&mut client, now, &mut buf) {
+            let _ = sock.send_to(&buf[..t.len], t.destination);
+        }
+        if let Ok((n, source)) = sock.recv_from(&mut buf) {
+            let d = Datagram {
+                source,
+                destination: local,
+                contents: &buf[..n],
+            };
+            Protocol::handle_datagram(&mut client, Instant::now(), d);
+        }
+        while let Some(e) = Protocol::poll_event(&mut client) {
+            match e {
+                ClientEvent::ChannelBound { channel: c, .. } => channel = Some(c),
+                ClientEvent::Failed(e) => return Err(e.to_string()),
+                _ => {}
+            }
+        }
+    }
+    let channel = channel.unwrap();
+    sock.set_read_timeout(timeout).map_err(|e| e.to_string())?;
+    let payload = [0x5au8; 100];
+    let mut framed = [0u8; 128];
+    let n = ChannelData {
+        channel,
+        data: &payload,
+    }
+    .write(&mut framed, false)
+    .map_err(|e| e.to_string())?;
+    let mut round_trip = || -> Result<(), String> {
+        sock.send_to(&framed[..n], server)
+            .map_err(|e| e.to_string())?;
+        let (len, relay) = peer.recv_from(&mut buf).map_err(|e| e.to_string())?;
+        if buf[..len] != payload {
+            return Err(format!("the peer got {len} bytes, not the payload"));
+        }
+        peer.send_to(&payload, relay).map_err(|e| e.to_string())?;
+        let len = sock.recv(&mut buf).map_err(|e| e.to_string())?;
+        match ChannelData::parse(&buf[..len]) {
+            Ok(m) if m.channel == channel && m.data == payload => Ok(()),
+            _ => Err(format!("the client got {len} bytes, not the echo")),
+        }
+    };
+    for _ in 0..warmup {
+        round_trip()?;
+    }
+    let _ = warm.send(());
+    for _ in 0..rounds {
+        round_trip()?;
+    }
+    let _ = done.send(());
+    Ok(())
+}
+
+/// The relay path as users run it (kaon-tokio's driver with the TCP wrapper, as the
+/// `turn-server` example does) over real loopback sockets: once warm, relaying ChannelData
+/// both ways allocates nothing on the thread that runs the server (a current-thread runtime:
+/// the socket readers, the inbox, the core and the batched sends all run on it). The client
+/// and the peer run on a thread of their own, whose allocations are not counted.
+#[test]
+fn the_tokio_driver_relays_channel_data_without_allocating() {
+    use kaon_tokio::turn_server::TcpServer;
+    const WARMUP: usize = 200;
+    const ROUNDS: usize = 2000;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let allocations_while_relaying = runtime.block_on(async {
+        let listen = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let relay = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let server_addr = listen.local_addr().unwrap();
+        let mut cfg = kaon::turn::ServerConfig::new(
+            "example.org",
+            vec![server_addr],
+            vec![relay.local_addr().unwrap()],
+        );
+        cfg.users.push(("alice".into(), "secret".into()));
+        cfg.seed = Some(5);
+        let server = kaon::turn::Server::new(cfg, std::time::Instant::now(), UNIX_NOW);
+        let driver =
+            kaon_tokio::Driver::spawn(TcpServer::new(server), vec![listen, relay]).unwrap();
+        let (warm_tx, warm_rx) = tokio::sync::oneshot::channel();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let client = std::thread::spawn(move || {
+            ping_pong_client(server_addr, WARMUP, ROUNDS, warm_tx, done_tx)
+        });
+        let warmed = warm_rx.await;
+        let before = allocations();
+        let finished = done_rx.await;
+        let during = allocations() - before;
+        if let Err(e) = client.join().unwrap() {
+            panic!("client: {e}");
+        }
+        assert!(warmed.is_ok() && finished.is_ok());
+        let stats = driver.call(|s, _| s.inner().stats().clone()).await.unwrap();
+        assert!(stats.to_peers >= (WARMUP + ROUNDS) as u64, "{stats:?}");
+        assert!(stats.to_clients >= (WARMUP + ROUNDS) as u64, "{stats:?}");
+        driver.shutdown().await;
+        during
+    });
+    println!(
+        "{allocations_while_relaying} allocations on the server's thread over {} relayed packets",
+        2 * ROUNDS
+    );
+    assert_eq!(allocations_while_relaying, 0);
+}

@@ -107,26 +107,17 @@ impl DatagramInbox {
     /// Queues a copy of `contents`, received on socket `socket` from `source`, or drops it if
     /// the inbox is full for that source. [`Push::Wake`] asks the caller to wake the engine.
     pub fn push(&self, socket: usize, source: SocketAddr, contents: &[u8]) -> Push {
-        let mut inner = self.lock();
-        inner.stats.received += 1;
-        let len = inner.queued.len();
-        let fair = || inner.waiting.get(&source).copied().unwrap_or(0) < FAIR_SHARE;
-        if len >= self.capacity + self.headroom || (len >= self.capacity && !fair()) {
-            inner.stats.dropped += 1;
-            return Push::Dropped;
+        self.writer().push(socket, source, contents)
+    }
+
+    /// The inbox locked for a reader's whole batch of datagrams: one lock per batch (a
+    /// `recvmmsg` brings up to 64), not one per datagram. Drop it before waiting for more.
+    pub fn writer(&self) -> InboxWriter<'_> {
+        InboxWriter {
+            inner: self.lock(),
+            capacity: self.capacity,
+            headroom: self.headroom,
         }
-        *inner.waiting.entry(source).or_insert(0) += 1;
-        let mut buf = inner.free.pop().unwrap_or_default();
-        buf.clear();
-        buf.extend_from_slice(contents);
-        let was_empty = inner.queued.is_empty();
-        inner.queued.push_back(Queued {
-            socket,
-            source,
-            contents: buf,
-        });
-        inner.stats.high_water = inner.stats.high_water.max(inner.queued.len());
-        if was_empty { Push::Wake } else { Push::Queued }
     }
 
     /// Moves up to `max` waiting datagrams, oldest first, to the end of `into`.
@@ -170,6 +161,39 @@ impl DatagramInbox {
     /// The counters so far.
     pub fn stats(&self) -> InboxStats {
         self.lock().stats
+    }
+}
+
+/// A batch of pushes under one lock on a [`DatagramInbox`], from [`DatagramInbox::writer`].
+pub struct InboxWriter<'a> {
+    inner: MutexGuard<'a, Inner>,
+    capacity: usize,
+    headroom: usize,
+}
+
+impl InboxWriter<'_> {
+    /// As [`DatagramInbox::push`].
+    pub fn push(&mut self, socket: usize, source: SocketAddr, contents: &[u8]) -> Push {
+        let inner = &mut *self.inner;
+        inner.stats.received += 1;
+        let len = inner.queued.len();
+        let fair = || inner.waiting.get(&source).copied().unwrap_or(0) < FAIR_SHARE;
+        if len >= self.capacity + self.headroom || (len >= self.capacity && !fair()) {
+            inner.stats.dropped += 1;
+            return Push::Dropped;
+        }
+        *inner.waiting.entry(source).or_insert(0) += 1;
+        let mut buf = inner.free.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(contents);
+        let was_empty = inner.queued.is_empty();
+        inner.queued.push_back(Queued {
+            socket,
+            source,
+            contents: buf,
+        });
+        inner.stats.high_water = inner.stats.high_water.max(inner.queued.len());
+        if was_empty { Push::Wake } else { Push::Queued }
     }
 }
 

@@ -277,17 +277,21 @@ async fn read_loop(
 ) {
     let mut batch = udp::RecvBatch::new();
     loop {
-        // A batch per system call (recvmmsg, GRO trains cut apart), each datagram into the
-        // inbox. Receive errors (ICMP port unreachable on some systems) are not fatal for UDP.
-        let received = batch
-            .recv(&socket, &state, |from, contents| {
-                if inbox.push(index, from, contents) == Push::Wake {
-                    // A permit is kept if the driver is not waiting yet: the wake-up is not
-                    // lost.
-                    wake.notify_one();
-                }
-            })
-            .await;
+        // A batch per system call (recvmmsg, GRO trains cut apart), all of it into the inbox
+        // under one lock. Receive errors (ICMP port unreachable on some systems) are not
+        // fatal for UDP.
+        let received = batch.recv(&socket, &state).await.map(|_| {
+            let mut writer = inbox.writer();
+            let mut woke = false;
+            for (from, contents) in batch.datagrams() {
+                woke |= writer.push(index, from, contents) == Push::Wake;
+            }
+            drop(writer);
+            if woke {
+                // A permit is kept if the driver is not waiting yet: the wake-up is not lost.
+                wake.notify_one();
+            }
+        });
         match received {
             Ok(()) => {}
             Err(_e) =>

@@ -38,6 +38,8 @@ pub(crate) fn state(socket: &UdpSocket) -> io::Result<UdpSocketState> {
 pub(crate) struct RecvBatch {
     bufs: Vec<u8>,
     slots: usize,
+    /// Buffers the last call filled.
+    filled: usize,
     meta: [RecvMeta; quinn_udp::BATCH_SIZE],
 }
 
@@ -46,18 +48,25 @@ impl RecvBatch {
         Self {
             bufs: vec![0; SLOT],
             slots: 1,
+            filled: 0,
             meta: [RecvMeta::default(); quinn_udp::BATCH_SIZE],
         }
     }
 
-    /// Waits for datagrams and receives a batch of them; calls `each(source, bytes)` per
-    /// datagram, GRO trains cut into their datagrams.
+    /// Waits for datagrams and receives a batch of them; returns how many buffers were
+    /// filled, for [`datagrams`](Self::datagrams).
     pub(crate) async fn recv(
         &mut self,
         socket: &UdpSocket,
         state: &UdpSocketState,
-        mut each: impl FnMut(SocketAddr, &[u8]),
-    ) -> io::Result<()> {
+    ) -> io::Result<usize> {
+        if self.filled == self.slots && self.slots < quinn_udp::BATCH_SIZE {
+            // The last call filled every buffer: more are waiting, take more per call from
+            // now on. A fresh zeroed vector costs no page until a datagram lands in it.
+            self.slots = (self.slots * 2).min(quinn_udp::BATCH_SIZE);
+            self.bufs = vec![0; self.slots * SLOT];
+        }
+        self.filled = 0;
         let slots = self.slots;
         let (bufs, meta) = (&mut self.bufs, &mut self.meta);
         let n = socket
@@ -68,20 +77,21 @@ impl RecvBatch {
                 state.recv(socket.into(), &mut iovs[..slots], &mut meta[..slots])
             })
             .await?;
-        for (i, m) in self.meta[..n].iter().enumerate() {
-            let buf = &self.bufs[i * SLOT..i * SLOT + m.len.min(SLOT)];
-            let stride = if m.stride == 0 { buf.len() } else { m.stride };
-            for datagram in buf.chunks(stride.max(1)) {
-                each(m.addr, datagram);
-            }
-        }
-        if n == self.slots && self.slots < quinn_udp::BATCH_SIZE {
-            // Every buffer filled: more are waiting, take more per call from now on. A fresh
-            // zeroed vector costs no page until a datagram lands in it.
-            self.slots = (self.slots * 2).min(quinn_udp::BATCH_SIZE);
-            self.bufs = vec![0; self.slots * SLOT];
-        }
-        Ok(())
+        self.filled = n;
+        Ok(n)
+    }
+
+    /// The datagrams of the last [`recv`](Self::recv), each with its source, GRO trains cut
+    /// into their datagrams.
+    pub(crate) fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+        self.meta[..self.filled]
+            .iter()
+            .enumerate()
+            .flat_map(|(i, m)| {
+                let buf = &self.bufs[i * SLOT..i * SLOT + m.len.min(SLOT)];
+                let stride = if m.stride == 0 { buf.len() } else { m.stride };
+                buf.chunks(stride.max(1)).map(move |d| (m.addr, d))
+            })
     }
 }
 

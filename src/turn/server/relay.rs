@@ -93,7 +93,6 @@ impl Server {
             .find(|&&(_, p, t)| p == d.source && t > now)
             .map(|&(c, _, _)| c);
         let data = d.contents;
-        let id = TransactionId::random(&mut self.rng);
         // Back over the transport the allocation was made on (its 5-tuple).
         let out = match via {
             Via::Udp => &mut self.out,
@@ -105,6 +104,9 @@ impl Server {
                 out.push_with(listen, client, m.len(false), |buf| m.write(buf, false).ok())
             }
             None => {
+                // Only a Data indication needs a transaction id: ChannelData spends no
+                // randomness per packet.
+                let id = TransactionId::random(&mut self.rng);
                 let msg = Message::new(Class::Indication, Method::Data, id)
                     .with(Attribute::XorPeerAddress(d.source))
                     .with(Attribute::Data(Cow::Borrowed(data)));
