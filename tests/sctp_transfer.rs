@@ -206,3 +206,35 @@ fn a_64k_peer_limit_is_enforced_at_send() {
         Err(Error::MessageTooLarge { .. })
     ));
 }
+
+#[test]
+fn message_in_one_chunk_arrives_as_a_slice_of_the_packet_bytes() {
+    let mut p = connected(
+        cfg(7),
+        cfg(8),
+        LinkConfig::default(),
+        LinkConfig::default(),
+        9,
+    );
+    let now = p.now;
+    let mut buf = vec![0u8; 1500];
+    // Flush whatever the handshake left (a SACK, a heartbeat) so the next packet is the DATA.
+    while let Some(n) = p.a.poll_packet(now, &mut buf) {
+        p.b.handle_packet(now, &buf[..n]);
+    }
+    while p.b.poll_event().is_some() {}
+    p.a.send(now, 1, 53, vec![0x42; 1000], SendOptions::default())
+        .unwrap();
+    let n = p.a.poll_packet(now, &mut buf).unwrap();
+    let packet = bytes::Bytes::copy_from_slice(&buf[..n]);
+    p.b.handle_packet_bytes(now, &packet);
+    let m = std::iter::from_fn(|| p.b.poll_event())
+        .find_map(|e| match e {
+            Event::Message(m) => Some(m),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(m.data, vec![0x42; 1000]);
+    let inside = packet.as_ptr_range();
+    assert!(inside.contains(&m.data.as_ptr()), "the payload was copied");
+}

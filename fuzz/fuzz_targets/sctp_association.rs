@@ -5,6 +5,7 @@
 //! bytes behind a valid common header (ports, the receiver's verification tag, a zero
 //! checksum, which the data channel configuration accepts), so the fuzzer reaches the chunk
 //! handlers rather than dying at the checksum. `op` advances time and picks who reads events.
+//! Packets of odd length go through `handle_packet_bytes`, the rest through `handle_packet`.
 #![no_main]
 use kaon::datachannel::{ChannelConfig, Config, DataChannels, Role};
 use libfuzzer_sys::fuzz_target;
@@ -54,7 +55,12 @@ fuzz_target!(|data: &[u8]| {
         pkt.extend_from_slice(&vtag);
         pkt.extend_from_slice(&[0; 4]);
         pkt.extend_from_slice(chunks);
-        b.handle_packet(now, &pkt);
+        // Odd lengths go in as shared memory, whose payloads may be kept as slices.
+        if n % 2 == 1 {
+            b.handle_packet_bytes(now, &bytes::Bytes::copy_from_slice(&pkt));
+        } else {
+            b.handle_packet(now, &pkt);
+        }
         now += Duration::from_millis(u64::from(op & 0x3f) * 10);
         b.handle_timeout(now);
         if op & 0x40 != 0 {

@@ -250,6 +250,13 @@ impl DataChannels {
         self.assoc.handle_packet(now, packet);
     }
 
+    /// Handles a received SCTP packet held in shared memory: messages may arrive as slices of
+    /// it rather than copies (see [`sctp::Association::handle_packet_bytes`]).
+    pub fn handle_packet_bytes(&mut self, now: Instant, packet: &Bytes) {
+        self.now = Some(now);
+        self.assoc.handle_packet_bytes(now, packet);
+    }
+
     /// Writes the next SCTP packet to send.
     pub fn poll_packet(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.now = Some(now);

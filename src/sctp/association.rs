@@ -402,6 +402,19 @@ impl Association {
 
     /// Handles one received SCTP packet. Malformed packets are counted and dropped.
     pub fn handle_packet(&mut self, now: Instant, bytes: &[u8]) {
+        self.handle_packet_in(now, bytes, None);
+    }
+
+    /// Handles one received SCTP packet held in shared memory: a message that arrives in one
+    /// chunk is handed on as a slice of `packet`, and a fragment held out of order keeps its
+    /// slice too, rather than a copy. Otherwise as [`handle_packet`](Self::handle_packet).
+    pub fn handle_packet_bytes(&mut self, now: Instant, packet: &Bytes) {
+        self.handle_packet_in(now, packet, Some(packet));
+    }
+
+    /// `bytes` is the packet; `owner`, when given, is a buffer that contains it, from which
+    /// payloads may be kept as slices (see [`Reassembly::insert`]).
+    pub(crate) fn handle_packet_in(&mut self, now: Instant, bytes: &[u8], owner: Option<&Bytes>) {
         self.epoch.get_or_insert(now);
         self.stats.packets_received += 1;
         let Ok(pkt) = Packet::parse(bytes) else {
@@ -443,8 +456,8 @@ impl Association {
                 Chunk::InitAck(init) => self.on_init_ack(now, &init),
                 Chunk::CookieEcho(c) => self.on_cookie_echo(now, c, vtag),
                 Chunk::CookieAck => self.on_cookie_ack(now),
-                Chunk::Data(d) => data_seen |= self.on_data(now, &d, false),
-                Chunk::IData(d) => data_seen |= self.on_data(now, &d, true),
+                Chunk::Data(d) => data_seen |= self.on_data(now, &d, false, owner),
+                Chunk::IData(d) => data_seen |= self.on_data(now, &d, true, owner),
                 Chunk::Sack(s) => self.on_sack(now, &s),
                 Chunk::ForwardTsn(f) => self.on_forward_tsn(now, &f, false),
                 Chunk::IForwardTsn(f) => self.on_forward_tsn(now, &f, true),

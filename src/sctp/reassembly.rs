@@ -101,6 +101,21 @@ fn cost(len: usize) -> usize {
     len + OVERHEAD
 }
 
+/// `payload` as a [`Bytes`]: a slice of `owner` (no copy) when `owner` holds it and it fills
+/// at least half of `owner`, else a copy. A slice keeps all of `owner` alive while only the
+/// payload is charged to the window, so a peer sending tiny chunks must not pin whole
+/// datagrams: past half, what is held stays within twice what is counted.
+fn keep(owner: Option<&Bytes>, payload: &[u8]) -> Bytes {
+    if let Some(o) = owner {
+        let (start, end) = (o.as_ptr() as usize, o.as_ptr() as usize + o.len());
+        let at = payload.as_ptr() as usize;
+        if at >= start && at + payload.len() <= end && 2 * payload.len() >= o.len() {
+            return o.slice_ref(payload);
+        }
+    }
+    Bytes::copy_from_slice(payload)
+}
+
 impl Reassembly {
     pub(crate) fn new(interleaved: bool) -> Self {
         Self {
@@ -120,17 +135,25 @@ impl Reassembly {
     }
 
     /// Takes one new chunk (its TSN already recorded as new) and delivers whatever completes.
-    /// Its payload is copied once: a whole message into a buffer of its own, a fragment
-    /// that continues a message being received in order (DATA by TSN, I-DATA by FSN)
-    /// straight onto it.
-    pub(crate) fn insert(&mut self, tsn: u64, d: &Data<'_>, out: &mut VecDeque<Message>) {
+    /// A fragment that continues a message being received in order (DATA by TSN, I-DATA by
+    /// FSN) is copied straight onto it; a whole message, or a fragment held out of order, is
+    /// kept as a slice of `owner`, the buffer holding the packet, when there is one (see
+    /// [`keep`]), else copied into a buffer of its own. So each payload byte is copied at most
+    /// once here, and a message that arrived in one chunk not at all.
+    pub(crate) fn insert(
+        &mut self,
+        tsn: u64,
+        d: &Data<'_>,
+        owner: Option<&Bytes>,
+        out: &mut VecDeque<Message>,
+    ) {
         if d.begin && d.end {
-            let payload = Bytes::copy_from_slice(d.payload);
+            let payload = keep(owner, d.payload);
             self.complete(d.stream, d.unordered, d.ssn_or_mid, d.ppid, payload, out);
         } else if self.interleaved {
-            self.insert_fsn(d, out);
+            self.insert_fsn(d, owner, out);
         } else if !self.stream_in_order(tsn, d, out) {
-            self.insert_tsn(tsn, d, Bytes::copy_from_slice(d.payload), out);
+            self.insert_tsn(tsn, d, keep(owner, d.payload), out);
         }
     }
 
@@ -294,7 +317,7 @@ impl Reassembly {
         self.complete(stream, unordered, u32::from(ssn), ppid, data.freeze(), out);
     }
 
-    fn insert_fsn(&mut self, d: &Data<'_>, out: &mut VecDeque<Message>) {
+    fn insert_fsn(&mut self, d: &Data<'_>, owner: Option<&Bytes>, out: &mut VecDeque<Message>) {
         let key = (d.stream, d.unordered, d.ssn_or_mid);
         // Only a message reassembled alone gets a buffer sized ahead: many partial messages
         // of one fragment each must not hold more memory than the window charges them for.
@@ -321,7 +344,7 @@ impl Reassembly {
                 p.next += 1;
             }
         } else {
-            p.frags.insert(d.fsn, Bytes::copy_from_slice(d.payload));
+            p.frags.insert(d.fsn, keep(owner, d.payload));
         }
         if d.begin {
             p.ppid = d.ppid;

@@ -64,7 +64,63 @@ fn feed(r: &mut Reassembly, c: &Chunk, out: &mut VecDeque<Message>) {
         immediate: false,
         payload: &c.payload,
     };
-    r.insert(c.tsn, &d, out);
+    // Odd TSNs come as slices of a packet (a header before the payload), even ones alone: both
+    // ways of holding a payload meet in every scenario.
+    if c.tsn % 2 == 1 {
+        let mut packet = vec![0u8; 16];
+        packet.extend_from_slice(&c.payload);
+        let owner = Bytes::from(packet);
+        let d = Data {
+            payload: &owner[16..],
+            ..d
+        };
+        r.insert(c.tsn, &d, Some(&owner), out);
+    } else {
+        r.insert(c.tsn, &d, None, out);
+    }
+}
+
+/// Delivers `payload` as a whole unordered message (one chunk) found in `owner`.
+fn deliver_whole(payload: &[u8], owner: &Bytes) -> Message {
+    let d = Data {
+        tsn: 1,
+        stream: 0,
+        ssn_or_mid: 0,
+        ppid: 51,
+        fsn: 0,
+        unordered: true,
+        begin: true,
+        end: true,
+        immediate: false,
+        payload,
+    };
+    let mut r = Reassembly::new(false);
+    let mut out = VecDeque::new();
+    r.insert(1, &d, Some(owner), &mut out);
+    out.pop_front().unwrap()
+}
+
+#[test]
+fn message_in_one_chunk_is_a_slice_of_its_packet() {
+    let packet = Bytes::from(vec![7u8; 1200]);
+    let m = deliver_whole(&packet[28..], &packet);
+    assert_eq!(m.data.as_ptr(), packet[28..].as_ptr());
+    assert_eq!(m.data.len(), 1172);
+}
+
+#[test]
+fn tiny_payload_in_a_large_packet_is_copied_not_pinned() {
+    let packet = Bytes::from(vec![7u8; 1200]);
+    let m = deliver_whole(&packet[28..40], &packet);
+    assert_ne!(m.data.as_ptr(), packet[28..].as_ptr());
+    assert!(packet.is_unique());
+}
+
+#[test]
+fn payload_outside_its_owner_is_copied() {
+    let packet = Bytes::from(vec![7u8; 64]);
+    let elsewhere = vec![1u8; 60];
+    assert_eq!(deliver_whole(&elsewhere, &packet).data, elsewhere);
 }
 
 fn arb_msgs() -> impl Strategy<Value = Vec<(u16, bool, Vec<u8>)>> {

@@ -5,6 +5,7 @@ use super::association::{Association, CloseReason, State};
 use super::chunk::{Data, ForwardTsn, cause};
 use super::recv::{Arrival, Forward};
 use super::timer::Timer;
+use bytes::Bytes;
 use std::time::Instant;
 
 /// How long a run of duplicate-only DATA packets must last before it counts as a stall (see
@@ -13,7 +14,14 @@ const STALL_TIME: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Association {
     /// One DATA or I-DATA chunk. Returns whether it counts as data for the ack policy.
-    pub(super) fn on_data(&mut self, now: Instant, d: &Data<'_>, idata: bool) -> bool {
+    /// `owner` holds the packet when payloads may be kept as slices of it.
+    pub(super) fn on_data(
+        &mut self,
+        now: Instant,
+        d: &Data<'_>,
+        idata: bool,
+        owner: Option<&Bytes>,
+    ) -> bool {
         if !matches!(
             self.state,
             State::Established | State::ShutdownPending | State::ShutdownSent
@@ -59,7 +67,7 @@ impl Association {
                 self.queue_error(cause::INVALID_STREAM, &info);
             }
         } else {
-            self.reasm.insert(tsn, d, &mut self.delivered);
+            self.reasm.insert(tsn, d, owner, &mut self.delivered);
             self.flush_delivered();
         }
         // RFC 9260 §6.7: out-of-order arrival (or a hole filled) is acknowledged at once.
