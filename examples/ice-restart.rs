@@ -45,7 +45,7 @@ use kaon::ice::IceState;
 use kaon::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, SdpType};
 use kaon::sdp::SessionDescription;
 use kaon_tokio::Driver;
-use sessions::{Candidates, Options};
+use sessions::{Candidates, Mode};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -67,55 +67,34 @@ fn main() {
 }
 
 fn run() -> Result<()> {
-    let mut args = std::env::args().skip(1);
-    let mode = args.next().ok_or(USAGE)?;
-    let (mut target, mut opts) = (None, Options::default());
     let (mut restarts, mut interval) = (0u64, Duration::from_millis(200));
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or(format!("{arg} needs a value\n{USAGE}"));
-        match arg.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            "--restarts" | "--interval-ms" => {
-                let v = value()?;
-                let n: u64 = v.parse().map_err(|e| format!("{arg} {v:?}: {e}"))?;
-                match arg.as_str() {
-                    "--restarts" => restarts = n,
-                    _ => interval = Duration::from_millis(n.max(1)),
-                }
-            }
-            a if !a.starts_with('-') && target.is_none() => target = Some(a.to_string()),
-            other if opts.take(other, &mut value)? => {}
-            other => return Err(format!("unknown option {other}\n{USAGE}").into()),
+    let args = sessions::args(USAGE, |arg, value| {
+        if arg != "--restarts" && arg != "--interval-ms" {
+            return Ok(false);
         }
-    }
-    opts.check()?;
+        let v = value()?;
+        let n: u64 = v.parse().map_err(|e| format!("{arg} {v:?}: {e}"))?;
+        match arg {
+            "--restarts" => restarts = n,
+            _ => interval = Duration::from_millis(n.max(1)),
+        }
+        Ok(true)
+    })?;
+    let Some((mode, opts)) = args else {
+        return Ok(()); // --help
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    match mode.as_str() {
-        "serve" => {
-            let http = target.unwrap_or_else(|| "127.0.0.1:8080".into());
-            runtime.block_on(sessions::serve(
-                "ice-restart",
-                &http,
-                opts,
-                route,
-                own_event,
-            ))
-        }
-        "connect" => {
-            let url = target.ok_or(format!("connect needs a URL\n{USAGE}"))?;
-            runtime.block_on(connect(
-                url.trim_end_matches('/'),
-                &opts.udp,
-                restarts,
-                interval,
-            ))
-        }
-        _ => Err(USAGE.into()),
+    match mode {
+        Mode::Serve(http) => runtime.block_on(sessions::serve(
+            "ice-restart",
+            &http,
+            opts,
+            route,
+            own_event,
+        )),
+        Mode::Connect(url) => runtime.block_on(connect(&url, &opts.udp, restarts, interval)),
     }
 }
 
@@ -161,15 +140,9 @@ async fn reoffer(server: &Server, s: &Session, body: &[u8]) -> web::Reply {
         .call(move |router, _| {
             let mut pc = router.get_mut(id).ok_or("the session has ended")?;
             let before = pc.ice().local_credentials().0.to_string();
-            pc.set_remote_description(SdpType::Offer, offer)
-                .map_err(|e| e.to_string())?;
-            let answer = pc
-                .create_answer(Instant::now())
-                .map_err(|e| e.to_string())?;
-            pc.set_local_description(SdpType::Answer, answer.clone())
-                .map_err(|e| e.to_string())?;
+            let answer = sessions::answer(&mut pc, offer)?;
             let after = pc.ice().local_credentials().0.to_string();
-            Ok::<_, String>((answer.to_string(), before, after))
+            Ok::<_, String>((answer, before, after))
         })
         .await;
     match answered {

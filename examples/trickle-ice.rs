@@ -48,7 +48,7 @@ use kaon::datachannel::ChannelConfig;
 use kaon::peer::{ConnectionState, IceCandidate, PeerConfig, PeerConnection, PeerEvent, SdpType};
 use kaon::sdp::SessionDescription;
 use kaon_tokio::Driver;
-use sessions::{Candidates, Options};
+use sessions::{Candidates, Mode};
 use tokio::sync::watch;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -71,45 +71,30 @@ fn main() {
 }
 
 fn run() -> Result<()> {
-    let mut args = std::env::args().skip(1);
-    let mode = args.next().ok_or(USAGE)?;
-    let (mut target, mut opts, mut messages) = (None, Options::default(), 3);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or(format!("{arg} needs a value\n{USAGE}"));
-        match arg.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            "--messages" => {
-                let v = value()?;
-                messages = v.parse().map_err(|e| format!("{arg} {v:?}: {e}"))?;
-            }
-            a if !a.starts_with('-') && target.is_none() => target = Some(a.to_string()),
-            other if opts.take(other, &mut value)? => {}
-            other => return Err(format!("unknown option {other}\n{USAGE}").into()),
+    let mut messages = 3;
+    let args = sessions::args(USAGE, |arg, value| {
+        if arg != "--messages" {
+            return Ok(false);
         }
-    }
-    opts.check()?;
+        let v = value()?;
+        messages = v.parse().map_err(|e| format!("{arg} {v:?}: {e}"))?;
+        Ok(true)
+    })?;
+    let Some((mode, opts)) = args else {
+        return Ok(()); // --help
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    match mode.as_str() {
-        "serve" => {
-            let http = target.unwrap_or_else(|| "127.0.0.1:8080".into());
-            runtime.block_on(sessions::serve(
-                "trickle-ice",
-                &http,
-                opts,
-                route,
-                own_event,
-            ))
-        }
-        "connect" => {
-            let url = target.ok_or(format!("connect needs a URL\n{USAGE}"))?;
-            runtime.block_on(connect(url.trim_end_matches('/'), &opts.udp, messages))
-        }
-        _ => Err(USAGE.into()),
+    match mode {
+        Mode::Serve(http) => runtime.block_on(sessions::serve(
+            "trickle-ice",
+            &http,
+            opts,
+            route,
+            own_event,
+        )),
+        Mode::Connect(url) => runtime.block_on(connect(&url, &opts.udp, messages)),
     }
 }
 

@@ -110,6 +110,52 @@ impl Options {
     }
 }
 
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// `serve [HTTP_ADDR]`: the server, HTTP on this address.
+    Serve(String),
+    /// `connect URL`: the client, of the server at this URL (no trailing `/`).
+    Connect(String),
+}
+
+/// Reads the command line: `serve [HTTP_ADDR]` or `connect URL`, then the [`Options`] and what
+/// `own` takes (it gets each option and a way to its value, and says whether it took it).
+/// `Ok(None)` after `--help`, which prints `usage`.
+pub fn args(
+    usage: &str,
+    mut own: impl FnMut(
+        &str,
+        &mut dyn FnMut() -> std::result::Result<String, String>,
+    ) -> std::result::Result<bool, String>,
+) -> Result<Option<(Mode, Options)>> {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().ok_or(usage)?;
+    let (mut target, mut opts) = (None, Options::default());
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value\n{usage}"));
+        match arg.as_str() {
+            "-h" | "--help" => {
+                println!("{usage}");
+                return Ok(None);
+            }
+            a if !a.starts_with('-') && target.is_none() => target = Some(a.to_string()),
+            other if opts.take(other, &mut value)? || own(other, &mut value)? => {}
+            other => return Err(format!("unknown option {other}\n{usage}").into()),
+        }
+    }
+    opts.check()?;
+    let mode = match mode.as_str() {
+        "serve" => Mode::Serve(target.unwrap_or_else(|| "127.0.0.1:8080".into())),
+        "connect" => {
+            let url = target.ok_or(format!("connect needs a URL\n{usage}"))?;
+            Mode::Connect(url.trim_end_matches('/').to_string())
+        }
+        _ => return Err(usage.into()),
+    };
+    Ok(Some((mode, opts)))
+}
+
 /// Binds one UDP socket per address; returns them and their local addresses.
 pub async fn bind(addrs: &[SocketAddr]) -> Result<(Vec<tokio::net::UdpSocket>, Vec<SocketAddr>)> {
     let (mut sockets, mut locals) = (Vec::new(), Vec::new());
@@ -289,14 +335,8 @@ impl<X: Send + Sync + 'static> Server<X> {
             } else {
                 self.add_addresses(&mut pc)?;
             }
-            pc.set_remote_description(SdpType::Offer, offer)
-                .map_err(|e| e.to_string())?;
-            let answer = pc
-                .create_answer(Instant::now())
-                .map_err(|e| e.to_string())?;
-            pc.set_local_description(SdpType::Answer, answer.clone())
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>((pc, answer.to_string()))
+            let answer = answer(&mut pc, offer)?;
+            Ok::<_, String>((pc, answer))
         })();
         let (pc, answer) = match made {
             Ok(x) => x,
@@ -452,6 +492,21 @@ impl<X: Send + Sync + 'static> Server<X> {
             other => println!("session {n}: {other:?}"),
         }
     }
+}
+
+/// Takes `offer` and returns the answer, set as the local description.
+pub fn answer(
+    pc: &mut PeerConnection,
+    offer: SessionDescription,
+) -> std::result::Result<String, String> {
+    pc.set_remote_description(SdpType::Offer, offer)
+        .map_err(|e| e.to_string())?;
+    let answer = pc
+        .create_answer(Instant::now())
+        .map_err(|e| e.to_string())?;
+    pc.set_local_description(SdpType::Answer, answer.clone())
+        .map_err(|e| e.to_string())?;
+    Ok(answer.to_string())
 }
 
 /// `404` for a token that names no open session.
