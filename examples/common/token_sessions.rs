@@ -538,6 +538,18 @@ where
     eprintln!("the UDP driver stopped");
 }
 
+/// Takes the peers due by `now` off the front of `queue` (which is in deadline order).
+fn due(queue: &mut VecDeque<(Instant, PeerId)>, now: Instant) -> Vec<PeerId> {
+    let mut ids = Vec::new();
+    while let Some(&(at, id)) = queue.front()
+        && at <= now
+    {
+        queue.pop_front();
+        ids.push(id);
+    }
+    ids
+}
+
 /// Once a second: reclaims sessions not connected in time, removes closed ones, reports
 /// refusals.
 async fn janitor<X: Send + Sync + 'static>(server: Arc<Server<X>>) {
@@ -548,11 +560,7 @@ async fn janitor<X: Send + Sync + 'static>(server: Arc<Server<X>>) {
         let mut gone = Vec::new();
         {
             let mut t = server.tables();
-            while let Some(&(due, id)) = t.connect_due.front() {
-                if due > now {
-                    break;
-                }
-                t.connect_due.pop_front();
+            for id in due(&mut t.connect_due, now) {
                 let pending = t.by_peer.get(&id).is_some_and(|s| {
                     !s.connected.load(Ordering::Relaxed) && !s.closing.load(Ordering::Relaxed)
                 });
@@ -564,11 +572,7 @@ async fn janitor<X: Send + Sync + 'static>(server: Arc<Server<X>>) {
                     gone.push(id);
                 }
             }
-            while let Some(&(due, id)) = t.close_due.front() {
-                if due > now {
-                    break;
-                }
-                t.close_due.pop_front();
+            for id in due(&mut t.close_due, now) {
                 if t.forget(id).is_some() {
                     gone.push(id);
                 }
