@@ -33,12 +33,14 @@
 mod args;
 #[path = "broadcast/rewrite.rs"]
 mod rewrite;
+#[path = "common/router_server.rs"]
+mod router_server;
 #[path = "common/web.rs"]
 mod web;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -50,6 +52,7 @@ use kaon::peer::{
 };
 use kaon::sdp::SessionDescription;
 use rewrite::{Rewriter, codec_of, opens_keyframe};
+use router_server::lock;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -76,22 +79,10 @@ struct Args {
 }
 
 fn args() -> Result<Args> {
-    let mut connect_timeout = Duration::from_secs(15);
-    let server = args::ServerArgs::parse(USAGE, |arg, value| {
-        if arg != "--connect-timeout" {
-            return Ok(false);
-        }
-        let v = value()?;
-        let s: f64 = v
-            .parse()
-            .map_err(|e| format!("--connect-timeout {v:?}: {e}"))?;
-        connect_timeout =
-            Duration::try_from_secs_f64(s).map_err(|e| format!("--connect-timeout {v:?}: {e}"))?;
-        Ok(true)
-    })?;
+    let (server, timeout) = args::ServerArgs::parse_seconds(USAGE, "--connect-timeout")?;
     Ok(Args {
         server,
-        connect_timeout,
+        connect_timeout: timeout.unwrap_or(Duration::from_secs(15)),
     })
 }
 
@@ -188,28 +179,15 @@ struct Server {
     http_stats: Arc<web::Stats>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere must not take the whole server down with a poisoned lock.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn run() -> Result<()> {
-    let args = args()?;
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?
-        .block_on(serve(args))
+    router_server::block_on(serve(args()?))
 }
 
 async fn serve(args: Args) -> Result<()> {
-    let listener = web::listen(&args.server.http.to_string()).await?;
-    let local = listener.local_addr()?;
-    let socket = args.server.udp_socket(local).await?;
-    let udp = socket.local_addr()?;
-    let driver = kaon_tokio::Driver::spawn(Router::new(), vec![socket])?;
+    let frame = router_server::start(&args.server).await?;
+    let udp = frame.udp;
     let server = Arc::new(Server {
-        driver,
+        driver: frame.driver,
         state: Mutex::default(),
         forward: Arc::new(Mutex::new(Forward {
             viewers: Vec::new(),
@@ -225,44 +203,15 @@ async fn serve(args: Args) -> Result<()> {
         connect_timeout: args.connect_timeout,
         http_stats: Arc::default(),
     });
-    println!("open http://{local}/ in a browser on this machine (Ctrl-C to stop)");
     println!("every session on UDP {udp}");
 
     tokio::spawn(events(server.clone()));
     tokio::spawn(janitor(server.clone()));
-    let handler = {
-        let server = server.clone();
-        move |req| route(server.clone(), req)
-    };
-    let http = web::serve(
-        listener,
-        web::Limits::default(),
-        server.http_stats.clone(),
-        handler,
-    );
-    tokio::select! {
-        () = http => Err("the HTTP server stopped".into()),
-        r = tokio::signal::ctrl_c() => {
-            r?;
-            let n = server
-                .driver
-                .call(|router, now| {
-                    let ids: Vec<PeerId> = router.iter().map(|(id, _)| id).collect();
-                    for id in &ids {
-                        if let Some(mut pc) = router.get_mut(*id) {
-                            pc.close(now);
-                        }
-                    }
-                    ids.len()
-                })
-                .await
-                .unwrap_or(0);
-            println!("closing {n} sessions");
-            summary(&server, true);
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            Ok(())
-        }
-    }
+    let (stats, driver) = (server.http_stats.clone(), &server.driver);
+    router_server::serve_until_ctrl_c(frame.listener, stats, server.clone(), route, driver).await?;
+    summary(&server, true);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok(())
 }
 
 async fn route(server: Arc<Server>, req: Request<Bytes>) -> web::Reply {
@@ -384,15 +333,7 @@ async fn admit(
         connect_by: now + server.connect_timeout,
         remove_at: None,
     };
-    let id = server
-        .driver
-        .call(move |router, _| router.insert(pc).map_err(|e| e.to_string()))
-        .await
-        .ok_or((
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the UDP driver has stopped".to_string(),
-        ))?
-        .map_err(|e| internal(&e))?;
+    let id = router_server::insert(&server.driver, pc).await?;
     {
         let mut s = lock(&server.state);
         if role == Role::Publisher {
@@ -753,13 +694,7 @@ async fn janitor(server: Arc<Server>) {
                 s.sessions.remove(id);
             }
         }
-        if !gone.is_empty() {
-            server.driver.post(move |router, _| {
-                for id in gone {
-                    router.remove(id);
-                }
-            });
-        }
+        router_server::remove(&server.driver, gone);
         if ticks.is_multiple_of(4) {
             summary(&server, false);
             repairs(&server).await;

@@ -29,13 +29,15 @@
 mod args;
 #[path = "broadcast/rewrite.rs"]
 mod rewrite;
+#[path = "common/router_server.rs"]
+mod router_server;
 #[path = "common/web.rs"]
 mod web;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -47,6 +49,7 @@ use kaon::peer::{
 };
 use kaon::sdp::SessionDescription;
 use rewrite::{Rewriter, opens_keyframe};
+use router_server::lock;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -72,19 +75,12 @@ struct Args {
 }
 
 fn args() -> Result<Args> {
-    let mut interval = Duration::from_secs(3);
-    let server = args::ServerArgs::parse(USAGE, |arg, value| {
-        if arg != "--interval" {
-            return Ok(false);
-        }
-        let v = value()?;
-        let s: f64 = v.parse().map_err(|e| format!("--interval {v:?}: {e}"))?;
-        if !(0.5..=3600.0).contains(&s) {
-            return Err(format!("--interval {v}: want 0.5 to 3600 seconds"));
-        }
-        interval = Duration::from_secs_f64(s);
-        Ok(true)
-    })?;
+    let (server, interval) = args::ServerArgs::parse_seconds(USAGE, "--interval")?;
+    let interval = interval.unwrap_or(Duration::from_secs(3));
+    if !(0.5..=3600.0).contains(&interval.as_secs_f64()) {
+        let s = interval.as_secs_f64();
+        return Err(format!("--interval {s}: want 0.5 to 3600 seconds").into());
+    }
     Ok(Args { server, interval })
 }
 
@@ -126,27 +122,15 @@ struct Server {
     http_stats: Arc<web::Stats>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere must not take the whole server down with a poisoned lock.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn run() -> Result<()> {
-    let args = args()?;
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?
-        .block_on(serve(args))
+    router_server::block_on(serve(args()?))
 }
 
 async fn serve(args: Args) -> Result<()> {
-    let listener = web::listen(&args.server.http.to_string()).await?;
-    let local = listener.local_addr()?;
-    let socket = args.server.udp_socket(local).await?;
-    let udp = socket.local_addr()?;
+    let frame = router_server::start(&args.server).await?;
+    let udp = frame.udp;
     let server = Arc::new(Server {
-        driver: kaon_tokio::Driver::spawn(Router::new(), vec![socket])?,
+        driver: frame.driver,
         sessions: Mutex::default(),
         next: AtomicU64::new(1),
         errors: Arc::default(),
@@ -154,40 +138,16 @@ async fn serve(args: Args) -> Result<()> {
         interval: args.interval,
         http_stats: Arc::default(),
     });
-    println!("open http://{local}/ in a browser on this machine (Ctrl-C to stop)");
     println!(
         "every session on UDP {udp}; tracks swap every {:?}",
         args.interval
     );
     tokio::spawn(events(server.clone()));
     tokio::spawn(janitor(server.clone()));
-    let handler = {
-        let server = server.clone();
-        move |req| route(server.clone(), req)
-    };
-    let http = web::serve(
-        listener,
-        web::Limits::default(),
-        server.http_stats.clone(),
-        handler,
-    );
-    tokio::select! {
-        () = http => Err("the HTTP server stopped".into()),
-        r = tokio::signal::ctrl_c() => {
-            r?;
-            let ids: Vec<PeerId> = lock(&server.sessions).keys().copied().collect();
-            println!("closing {} sessions", ids.len());
-            server.driver.call(move |router, now| {
-                for id in ids {
-                    if let Some(mut pc) = router.get_mut(id) {
-                        pc.close(now);
-                    }
-                }
-            }).await;
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            Ok(())
-        }
-    }
+    let (stats, driver) = (server.http_stats.clone(), &server.driver);
+    router_server::serve_until_ctrl_c(frame.listener, stats, server.clone(), route, driver).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok(())
 }
 
 async fn route(server: Arc<Server>, req: Request<Bytes>) -> web::Reply {
@@ -263,15 +223,7 @@ async fn admit(
             sources.len()
         )));
     }
-    let id = server
-        .driver
-        .call(move |router, _| router.insert(pc).map_err(|e| e.to_string()))
-        .await
-        .ok_or((
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the UDP driver has stopped".to_string(),
-        ))?
-        .map_err(|e| internal(&e))?;
+    let id = router_server::insert(&server.driver, pc).await?;
     println!(
         "session {n}: answering from {}: incoming video on mids {}, swapped track out on mid \
          {out_mid}",
@@ -555,13 +507,7 @@ async fn janitor(server: Arc<Server>) {
                 sessions.remove(id);
             }
         }
-        if !gone.is_empty() {
-            server.driver.post(move |router, _| {
-                for id in gone {
-                    router.remove(id);
-                }
-            });
-        }
+        router_server::remove(&server.driver, gone);
         if ticks.is_multiple_of(4) {
             repairs(&server).await;
             server.http_stats.report();

@@ -92,6 +92,28 @@ impl ServerArgs {
         Ok(a)
     }
 
+    /// [`ServerArgs::parse`] for a server with one option of its own, `option SECS`: the
+    /// addresses, and the option's duration if it was given.
+    pub fn parse_seconds(
+        usage: &str,
+        option: &str,
+    ) -> Result<(Self, Option<std::time::Duration>), String> {
+        let mut secs = None;
+        let a = Self::parse(usage, |arg, value| {
+            if arg != option {
+                return Ok(false);
+            }
+            let v = value()?;
+            let read = v
+                .parse::<f64>()
+                .map_err(|e| e.to_string())
+                .and_then(|s| std::time::Duration::try_from_secs_f64(s).map_err(|e| e.to_string()));
+            secs = Some(read.map_err(|e| format!("{option} {v:?}: {e}"))?);
+            Ok(true)
+        })?;
+        Ok((a, secs))
+    }
+
     /// Binds the sessions' UDP socket: `--udp`, or the IP the HTTP listener got (`local`) with
     /// any port. Refuses an unspecified address: it becomes every session's ICE candidate.
     pub async fn udp_socket(&self, local: SocketAddr) -> Result<tokio::net::UdpSocket, String> {
