@@ -383,6 +383,36 @@ mod tests {
     }
 
     #[test]
+    fn aes_gcm_records_are_padded_to_whole_blocks_when_they_fit() {
+        use super::super::record::{HEADER_LEN, OVERHEAD, TAG_LEN};
+        let (mut tx, mut rx) = (RecordLayer13::default(), RecordLayer13::default());
+        tx.set_write(prot(1, 3)).unwrap();
+        rx.set_read(prot(1, 3)).unwrap();
+        for len in [0usize, 1, 14, 15, 16, 113, 1200] {
+            let data = vec![7u8; len];
+            let mut buf = vec![0u8; len + 64];
+            let (n, _) = tx
+                .seal(ContentType::ApplicationData, &[&data], &mut buf)
+                .unwrap();
+            assert_eq!((n - HEADER_LEN - TAG_LEN) % 16, 0, "{len} bytes: {n}");
+            assert!(n < len + OVERHEAD + 16);
+            let (got, content) = open(&mut rx, &buf[..n]).unwrap();
+            assert_eq!(
+                (got.content_type, content),
+                (ContentType::ApplicationData, data.clone())
+            );
+            // No room for the padding: the record goes out unpadded, never past the room.
+            let tight = len + OVERHEAD;
+            let (n, _) = tx
+                .seal(ContentType::ApplicationData, &[&data], &mut buf[..tight])
+                .unwrap();
+            assert_eq!(n, tight);
+            let (_, content) = open(&mut rx, &buf[..n]).unwrap();
+            assert_eq!(content, data);
+        }
+    }
+
+    #[test]
     fn replays_are_refused_and_reordering_is_not() {
         let (mut tx, mut rx) = (RecordLayer13::default(), RecordLayer13::default());
         tx.set_write(prot(1, 3)).unwrap();
