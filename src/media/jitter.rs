@@ -293,6 +293,10 @@ impl JitterBuffer {
         self.stats.packets += 1;
         let ext = if !self.started {
             self.started = true;
+            // A video stream decodes from a keyframe: until one comes, frames are dropped
+            // and one is asked for (the stream's first packets may have been lost, and a
+            // receiver cannot NACK what came before the first packet it saw).
+            self.need_keyframe = self.codec.is_video();
             self.restart(seq)
         } else {
             let last = self.end - 1;
@@ -438,6 +442,9 @@ impl JitterBuffer {
                     break;
                 }
                 if !starts || (self.need_keyframe && !keyframe) {
+                    if starts {
+                        self.request_keyframe(now);
+                    }
                     self.consumed = true;
                     // The rest of a frame given up, or a frame that depends on lost ones.
                     if starts {
