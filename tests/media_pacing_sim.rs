@@ -220,7 +220,7 @@ fn the_queue_stays_bounded_and_its_drops_are_counted_and_told() {
     assert_eq!(
         got.len() as u64 + counters.pacer_dropped,
         3000,
-        "every packet written either left or was counted as dropped"
+        "every packet written either left or was counted as dropped: {counters:?}"
     );
     // The oldest went: what left is from the newest 1024 (the last may still time out).
     assert!(

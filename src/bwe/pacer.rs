@@ -281,6 +281,17 @@ impl<T> Pacer<T> {
         *free_at = Some(start + Duration::from_secs_f64(secs));
     }
 
+    /// A packet of `size` bytes left without waiting in the queue (a retransmission, sent the
+    /// moment it is asked for): it uses the budget, so what is queued waits the longer.
+    pub fn charge_sent(&mut self, now: Instant, size: usize) {
+        self.touch(now);
+        let drain = self.drain_rate(now);
+        Self::charge(&mut self.media_free_at, now, size, drain);
+        self.stats.sent_packets += 1;
+        self.stats.sent_bytes += size as u64;
+        self.sent_media = true;
+    }
+
     /// The next packet to send now, if any is due. Call until it returns `None`.
     pub fn poll_send(&mut self, now: Instant) -> Option<Paced<T>> {
         self.touch(now);

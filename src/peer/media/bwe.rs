@@ -381,6 +381,12 @@ impl Bwe {
         self.pacer.enqueue(now, o, size, class);
     }
 
+    /// A retransmission of `size` bytes left at once, past the pacer's queue: it uses the
+    /// pacer's budget.
+    pub fn charge_retransmission(&mut self, now: Instant, size: usize) {
+        self.pacer.charge_sent(now, size);
+    }
+
     /// A packet the pacer dropped.
     pub fn poll_dropped(&mut self) -> Option<Outgoing> {
         self.pacer.poll_dropped()
