@@ -281,6 +281,20 @@ impl<T> Pacer<T> {
         *free_at = Some(start + Duration::from_secs_f64(secs));
     }
 
+    /// Puts back, first in its queue, a packet [`poll_send`](Self::poll_send) gave that could
+    /// not be sent after all (the caller's buffer was too small for it).
+    pub fn requeue(&mut self, now: Instant, item: T, size: usize, class: Class) {
+        self.touch(now);
+        self.queue_bytes += size as u64;
+        self.stats.sent_packets = self.stats.sent_packets.saturating_sub(1);
+        self.stats.sent_bytes = self.stats.sent_bytes.saturating_sub(size as u64);
+        self.queues[class as usize].push_front(Entry {
+            item,
+            size,
+            enqueued: now,
+        });
+    }
+
     /// A packet of `size` bytes left without waiting in the queue (a retransmission, sent the
     /// moment it is asked for): it uses the budget, so what is queued waits the longer.
     pub fn charge_sent(&mut self, now: Instant, size: usize) {

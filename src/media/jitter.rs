@@ -192,6 +192,10 @@ pub struct JitterBuffer {
     /// older than the first one seen are reordering at the start, not late.
     consumed: bool,
     need_keyframe: bool,
+    /// The packet before the stream's first one seen, when that one did not start a frame:
+    /// only reordering can bring it (a receiver cannot NACK what came before the first packet
+    /// it saw), so it is waited for `min_wait`, not a repair's wait.
+    start_gap: Option<u64>,
     lost_pending: bool,
     last_keyframe_request: Option<Instant>,
     keyframe_event: bool,
@@ -226,6 +230,7 @@ impl JitterBuffer {
             discarding: true,
             consumed: false,
             need_keyframe: false,
+            start_gap: None,
             lost_pending: false,
             last_keyframe_request: None,
             keyframe_event: false,
@@ -439,6 +444,7 @@ impl JitterBuffer {
                     self.gaps.push_front((self.head - 1, self.head, now));
                     self.head -= 1;
                     self.scan = self.head;
+                    self.start_gap = Some(self.head);
                     break;
                 }
                 if !starts || (self.need_keyframe && !keyframe) {
@@ -554,7 +560,11 @@ impl JitterBuffer {
     }
 
     fn update_deadline(&mut self) {
-        let wait = self.wait();
+        let wait = if self.start_gap == Some(self.scan) && !self.consumed {
+            self.config.min_wait
+        } else {
+            self.wait()
+        };
         self.deadline = self.missing_since().map(|t| t + wait);
     }
 

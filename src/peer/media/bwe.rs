@@ -372,13 +372,14 @@ impl Bwe {
     /// video). What the queue's bounds push out comes back from
     /// [`poll_dropped`](Self::poll_dropped).
     pub fn enqueue(&mut self, now: Instant, o: Outgoing) {
-        let class = match o.kind {
-            PacketKind::Audio => Class::Audio,
-            PacketKind::Retransmission => Class::Retransmission,
-            _ => Class::Video,
-        };
-        let size = o.data.len();
+        let (size, class) = (o.data.len(), class_of(o.kind));
         self.pacer.enqueue(now, o, size, class);
+    }
+
+    /// Puts back first a packet [`poll_paced`](Self::poll_paced) gave that could not go.
+    pub fn requeue(&mut self, now: Instant, o: Outgoing) {
+        let (size, class) = (o.data.len(), class_of(o.kind));
+        self.pacer.requeue(now, o, size, class);
     }
 
     /// A retransmission of `size` bytes left at once, past the pacer's queue: it uses the
@@ -464,6 +465,15 @@ impl Bwe {
     /// sequence numbers (or recorded for RFC 8888 feedback).
     pub fn available_outgoing_bitrate(&self) -> Option<u64> {
         self.active.then(|| self.controller.target_bitrate())
+    }
+}
+
+/// The pacer's queue for a packet of `kind`.
+fn class_of(kind: PacketKind) -> Class {
+    match kind {
+        PacketKind::Audio => Class::Audio,
+        PacketKind::Retransmission => Class::Retransmission,
+        _ => Class::Video,
     }
 }
 

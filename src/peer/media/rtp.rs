@@ -215,11 +215,10 @@ impl Media {
                         continue;
                     }
                     if buf.len() < item.data.len() + 64 {
-                        // The pacer already let it go: a caller's buffer below the path MTU
-                        // loses it, counted.
-                        self.counters.pacer_dropped += 1;
-                        self.recycle(item.data);
-                        continue;
+                        // Too small a buffer (Protocol: pass one of at least the path MTU):
+                        // it goes first on a call with a larger one.
+                        self.bwe.requeue(now, item);
+                        return None;
                     }
                     if let Some(n) = self.send_rtp(now, buf, item, kind) {
                         return Some(n);
