@@ -55,13 +55,11 @@ fn pair(seed: u64) -> Pair {
     p.negotiate();
     assert!(p.run_until(10 * SEC, connected), "peers connect");
     // A trickle of video starts the estimate and its start-up probes; let them finish.
-    let mut seq = 0;
-    for _ in 0..100 {
+    for seq in 0..100 {
         let now = p.now();
         p.pc(true)
             .write_rtp(now, "1", &rtp(96, seq, 0, &[1; 300]))
             .unwrap();
-        seq += 1;
         p.run_for(20 * MS);
     }
     p
