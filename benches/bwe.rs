@@ -1,11 +1,15 @@
 //! The estimator's cost per feedback packet: a controller fed a steady 2.5 Mbit/s stream
 //! (1200-byte packets, one report per 50 ms, as the recorder sends by default), per packet
-//! sent and reported; and the receive side's recorder per packet.
+//! sent and reported; the receive side's recorder per packet; and the pacer per packet
+//! (enqueued, then sent at its slot), also printed as wall and CPU time per packet.
 //!
 //! `cargo bench --bench bwe -- --warm-up-time 1 --measurement-time 2`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use kaon::bwe::{Config, Controller, FeedbackRecorder, PacketKind, PacketResult};
+use kaon::bwe::{
+    Class, Config, Controller, FeedbackRecorder, Paced, Pacer, PacerConfig, PacketKind,
+    PacketResult,
+};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -56,7 +60,53 @@ fn benches(c: &mut Criterion) {
             black_box(rec.poll_feedback(rnow))
         })
     });
+
+    // A 2.5 Mbit/s video stream through a pacer at 6.25 Mbit/s (2.5 times the target), with a
+    // packet of audio every 20 ms: each call enqueues 13 packets and sends them at their slots.
+    let mut pacer: Pacer<u32> = Pacer::new(PacerConfig::default());
+    pacer.set_rates(6_250_000, 0);
+    let mut pnow = t0;
+    let mut pace = move || {
+        let mut sent = 0;
+        for i in 0..PER_REPORT as u32 {
+            let class = if i == 0 { Class::Audio } else { Class::Video };
+            pacer.enqueue(pnow, i, 1200, class);
+        }
+        while sent < PER_REPORT {
+            while let Some(p) = pacer.poll_send(pnow) {
+                if let Paced::Packet { item, .. } = p {
+                    black_box(item);
+                    sent += 1;
+                }
+            }
+            pnow = pacer.poll_timeout().map_or(pnow, |t| t.max(pnow));
+        }
+        pnow += Duration::from_millis(50);
+    };
+    g.bench_function("pacer: 13 packets enqueued + sent at their slots", |b| {
+        b.iter(&mut pace)
+    });
     g.finish();
+
+    // Wall beside CPU time (this thread's, from the kernel), in one run.
+    let rounds = 20_000u32;
+    let (w0, c0) = (Instant::now(), cpu());
+    for _ in 0..rounds {
+        pace();
+    }
+    let packets = f64::from(rounds) * PER_REPORT as f64;
+    let wall = w0.elapsed().as_nanos() as f64 / packets;
+    let cpu = (cpu() - c0).as_nanos() as f64 / packets;
+    println!("pacer per packet: {wall:.0} ns wall, {cpu:.0} ns CPU");
+}
+
+/// This thread's CPU time so far (Linux), or zero elsewhere.
+fn cpu() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .map(Duration::from_nanos)
+        .unwrap_or_default()
 }
 
 criterion_group!(bwe, benches);

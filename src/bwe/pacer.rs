@@ -29,8 +29,11 @@ pub struct PacerConfig {
     /// The queue drains within this time: the pacer speeds up past the pacing rate when it
     /// would take longer, and drops (counts and hands back) what waited longer still.
     pub max_queue_time: Duration,
-    /// At most this many packets wait; more are dropped (counted, handed back).
+    /// At most this many packets wait; past it the oldest video is dropped first (counted,
+    /// handed back), then the oldest retransmission, then the oldest audio.
     pub max_queue_packets: usize,
+    /// At most this many bytes wait; past it packets are dropped as past `max_queue_packets`.
+    pub max_queue_bytes: usize,
     /// The pacing rate before [`Pacer::set_rates`] is called, in bits per second.
     pub initial_rate: u64,
 }
@@ -39,7 +42,8 @@ impl Default for PacerConfig {
     fn default() -> Self {
         Self {
             max_queue_time: Duration::from_secs(2),
-            max_queue_packets: 4096,
+            max_queue_packets: 1024,
+            max_queue_bytes: 1 << 21,
             initial_rate: 750_000,
         }
     }
@@ -153,22 +157,36 @@ impl<T> Pacer<T> {
         self.padding_bps = padding_bps;
     }
 
-    /// Queues a packet. When the queue is full the packet is dropped at once: it comes back
-    /// from [`poll_dropped`](Self::poll_dropped) and is counted.
+    /// Queues a packet. Past the queue's bounds (packets or bytes) the oldest video waiting is
+    /// dropped, then the oldest retransmission, then the oldest audio (the new packet itself
+    /// when it is the only one left to drop): what is dropped comes back from
+    /// [`poll_dropped`](Self::poll_dropped) and is counted.
     pub fn enqueue(&mut self, now: Instant, item: T, size: usize, class: Class) {
         self.touch(now);
-        if self.len() >= self.config.max_queue_packets {
-            self.stats.dropped_packets += 1;
-            self.stats.dropped_bytes += size as u64;
-            self.dropped.push_back(item);
-            return;
-        }
         self.queue_bytes += size as u64;
         self.queues[class as usize].push_back(Entry {
             item,
             size,
             enqueued: now,
         });
+        while self.len() > self.config.max_queue_packets
+            || self.queue_bytes > self.config.max_queue_bytes as u64
+        {
+            let Some(e) = [Class::Video, Class::Retransmission, Class::Audio]
+                .into_iter()
+                .find_map(|c| self.queues[c as usize].pop_front())
+            else {
+                break;
+            };
+            self.queue_bytes -= e.size as u64;
+            self.drop_entry(e);
+        }
+    }
+
+    fn drop_entry(&mut self, e: Entry<T>) {
+        self.stats.dropped_packets += 1;
+        self.stats.dropped_bytes += e.size as u64;
+        self.dropped.push_back(e.item);
     }
 
     /// Queues a probe cluster; clusters run one after another.
@@ -231,11 +249,13 @@ impl<T> Pacer<T> {
     }
 
     fn expire(&mut self, now: Instant) {
+        // At the limit, not past it: `poll_timeout` names that instant, and a wakeup there
+        // must make progress.
         let limit = self.config.max_queue_time;
         for q in &mut self.queues {
             while q
                 .front()
-                .is_some_and(|e| now.saturating_duration_since(e.enqueued) > limit)
+                .is_some_and(|e| now.saturating_duration_since(e.enqueued) >= limit)
             {
                 let e = q.pop_front().expect("front exists");
                 self.queue_bytes -= e.size as u64;
@@ -259,6 +279,31 @@ impl<T> Pacer<T> {
         let start = free_at.map_or(now, |t| t.max(now));
         let secs = size as f64 * 8.0 / bps.max(MIN_RATE_BPS) as f64;
         *free_at = Some(start + Duration::from_secs_f64(secs));
+    }
+
+    /// Puts back, first in its queue, a packet [`poll_send`](Self::poll_send) gave that could
+    /// not be sent after all (the caller's buffer was too small for it).
+    pub fn requeue(&mut self, now: Instant, item: T, size: usize, class: Class) {
+        self.touch(now);
+        self.queue_bytes += size as u64;
+        self.stats.sent_packets = self.stats.sent_packets.saturating_sub(1);
+        self.stats.sent_bytes = self.stats.sent_bytes.saturating_sub(size as u64);
+        self.queues[class as usize].push_front(Entry {
+            item,
+            size,
+            enqueued: now,
+        });
+    }
+
+    /// A packet of `size` bytes left without waiting in the queue (a retransmission, sent the
+    /// moment it is asked for): it uses the budget, so what is queued waits the longer.
+    pub fn charge_sent(&mut self, now: Instant, size: usize) {
+        self.touch(now);
+        let drain = self.drain_rate(now);
+        Self::charge(&mut self.media_free_at, now, size, drain);
+        self.stats.sent_packets += 1;
+        self.stats.sent_bytes += size as u64;
+        self.sent_media = true;
     }
 
     /// The next packet to send now, if any is due. Call until it returns `None`.
@@ -519,16 +564,21 @@ mod tests {
             max_queue_packets: 2,
             max_queue_time: Duration::from_millis(100),
             initial_rate: 10_000,
+            ..PacerConfig::default()
         };
         let mut p = Pacer::new(config);
         p.enqueue(t0, 1, 1000, Class::Video);
-        p.enqueue(t0, 2, 1000, Class::Video);
+        p.enqueue(t0, 2, 1000, Class::Audio);
         p.enqueue(t0, 3, 1000, Class::Video);
-        assert_eq!(p.poll_dropped(), Some(3), "queue full");
+        assert_eq!(
+            p.poll_dropped(),
+            Some(1),
+            "queue full: the oldest video goes"
+        );
         // Nobody polled for 150 ms: both waited past the limit.
         assert!(p.poll_send(t0 + Duration::from_millis(150)).is_none());
-        assert_eq!(p.poll_dropped(), Some(1));
         assert_eq!(p.poll_dropped(), Some(2));
+        assert_eq!(p.poll_dropped(), Some(3));
         assert_eq!(p.stats().dropped_packets, 3);
         assert_eq!(p.stats().dropped_bytes, 3000);
         assert!(p.is_empty());
@@ -541,6 +591,7 @@ mod tests {
             max_queue_packets: 100,
             max_queue_time: Duration::from_secs(1),
             initial_rate: 10_000,
+            ..PacerConfig::default()
         };
         let mut p = Pacer::new(config);
         for i in 0..10 {

@@ -192,6 +192,10 @@ pub struct JitterBuffer {
     /// older than the first one seen are reordering at the start, not late.
     consumed: bool,
     need_keyframe: bool,
+    /// The packet before the stream's first one seen, when that one did not start a frame:
+    /// only reordering can bring it (a receiver cannot NACK what came before the first packet
+    /// it saw), so it is waited for `min_wait`, not a repair's wait.
+    start_gap: Option<u64>,
     lost_pending: bool,
     last_keyframe_request: Option<Instant>,
     keyframe_event: bool,
@@ -226,6 +230,7 @@ impl JitterBuffer {
             discarding: true,
             consumed: false,
             need_keyframe: false,
+            start_gap: None,
             lost_pending: false,
             last_keyframe_request: None,
             keyframe_event: false,
@@ -293,6 +298,10 @@ impl JitterBuffer {
         self.stats.packets += 1;
         let ext = if !self.started {
             self.started = true;
+            // A video stream decodes from a keyframe: until one comes, frames are dropped
+            // and one is asked for (the stream's first packets may have been lost, and a
+            // receiver cannot NACK what came before the first packet it saw).
+            self.need_keyframe = self.codec.is_video();
             self.restart(seq)
         } else {
             let last = self.end - 1;
@@ -435,9 +444,13 @@ impl JitterBuffer {
                     self.gaps.push_front((self.head - 1, self.head, now));
                     self.head -= 1;
                     self.scan = self.head;
+                    self.start_gap = Some(self.head);
                     break;
                 }
                 if !starts || (self.need_keyframe && !keyframe) {
+                    if starts {
+                        self.request_keyframe(now);
+                    }
                     self.consumed = true;
                     // The rest of a frame given up, or a frame that depends on lost ones.
                     if starts {
@@ -547,7 +560,11 @@ impl JitterBuffer {
     }
 
     fn update_deadline(&mut self) {
-        let wait = self.wait();
+        let wait = if self.start_gap == Some(self.scan) && !self.consumed {
+            self.config.min_wait
+        } else {
+            self.wait()
+        };
         self.deadline = self.missing_since().map(|t| t + wait);
     }
 

@@ -1016,7 +1016,7 @@ impl Protocol for PeerConnection {
         }
         self.replay_early_dtls(now);
         self.ensure_dtls(now, None);
-        let dtls = self.dtls.as_mut()?;
+        self.dtls.as_ref()?;
         let (local, remote, relayed) = match self.ice.selected_pair() {
             Some(p) => (p.local, p.remote, p.relayed),
             // Not selected yet, but the pair DTLS started on is valid: answer on it.
@@ -1025,42 +1025,24 @@ impl Protocol for PeerConnection {
             }
             None => return None,
         };
-        let mut t = dtls.poll_transmit(now, buf);
-        if t.is_none() && !self.closed && dtls.is_connected() {
-            // Media goes before SCTP: the application paces it; SCTP has its own window.
-            if let Some(n) = self.media.get_mut().and_then(|m| m.poll_packet(now, buf)) {
-                t = Some(Transmit::new(local, remote, n));
-            }
-        }
-        if t.is_none() && self.sctp_started && dtls.is_connected() {
-            // One SCTP packet at a time, so DTLS never holds more than a datagram's worth.
-            // The packet goes through the caller's buffer: DTLS copies it into a record,
-            // which it then writes over the same buffer.
-            if let Some(n) = self.channels.poll_packet(now, buf) {
-                if dtls.send(&buf[..n]).is_err() {
-                    self.stats.sctp_packets_dropped += 1;
-                }
-                t = dtls.poll_transmit(now, buf);
-            }
-        }
-        let Some(t) = t else {
+        let Some(t) = self.poll_secure(now, buf) else {
             if self.closed && self.closing_until.is_none() {
                 // close_notify is out: now ICE may stop too.
                 self.ice.close();
             }
             return None;
         };
-        self.traffic.sent(local, remote, t.len);
+        self.traffic.sent(local, remote, t);
         if relayed {
             // The agent wraps it for the relay.
-            if self.ice.send(&buf[..t.len]).is_err() {
+            if self.ice.send(&buf[..t]).is_err() {
                 self.stats.dropped += 1;
                 return None;
             }
             return self.ice.poll_transmit(now, buf);
         }
         self.stats.datagrams_sent += 1;
-        Some(Transmit::new(local, remote, t.len))
+        Some(Transmit::new(local, remote, t))
     }
 
     fn poll_event(&mut self) -> Option<PeerEvent> {

@@ -9,7 +9,7 @@
 //! match the signalled fingerprint (RFC 8842 §5); why the SCTP association ended (RFC 9260
 //! §3.3.10 error causes) and the non-fatal ERROR chunks its peer sent, counted; DCEP OPENs
 //! refused (RFC 8832 §6); SRTP and SRTCP packets that failed
-//! authentication (RFC 3711 §3.3), counted. Off by default: the connection then does no work
+//! authentication (RFC 3711 §3.3), and RTP the pacer dropped, counted. Off by default: the connection then does no work
 //! for them at all.
 //!
 //! Each [`Diagnostic`] prints as one line (`Display`), which is what the `log` features of
@@ -144,6 +144,14 @@ pub enum Diagnostic {
         /// Dropped so far.
         total: u64,
     },
+    /// The pacer dropped RTP the application wrote: its queue was over its bounds (the
+    /// oldest video goes first) or a packet waited past the time limit, because the
+    /// application writes faster than the congestion controller's estimate lets out.
+    /// Reported at powers of two like [`SrtpAuthFailures`](Self::SrtpAuthFailures).
+    PacerDropped {
+        /// Dropped so far.
+        total: u64,
+    },
 }
 
 impl fmt::Display for Diagnostic {
@@ -225,6 +233,10 @@ impl fmt::Display for Diagnostic {
                 f,
                 "ice: {total} checks dropped for bad credentials (USERNAME or MESSAGE-INTEGRITY)"
             ),
+            Self::PacerDropped { total } => write!(
+                f,
+                "media: the pacer dropped {total} packets (writing faster than the estimate)"
+            ),
         }
     }
 }
@@ -260,6 +272,7 @@ pub(super) struct Tracker {
     srtp_failures: u64,
     unauthenticated: u64,
     refused: u64,
+    pacer_dropped: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -406,6 +419,15 @@ impl PeerConnection {
                 }));
         }
         t.srtp_failures = srtp;
+
+        let dropped = self.media.get().map_or(0, |m| m.counters.pacer_dropped);
+        if crossed_power_of_two(t.pacer_dropped, dropped) {
+            self.events
+                .push_back(PeerEvent::Diagnostic(Diagnostic::PacerDropped {
+                    total: dropped,
+                }));
+        }
+        t.pacer_dropped = dropped;
 
         // The channels are rebuilt (and their count starts again) when our role changes.
         let (refused, last) = self.channels.refused_opens();

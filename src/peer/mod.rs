@@ -92,6 +92,7 @@ pub mod jsep;
 mod mdns;
 pub mod media;
 pub mod router;
+mod send;
 mod signaling;
 pub mod stats;
 mod trickle;

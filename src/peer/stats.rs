@@ -167,6 +167,9 @@ pub struct TransportStats {
     pub local_certificate_id: String,
     /// `remoteCertificateId`.
     pub remote_certificate_id: Option<String>,
+    /// `pacerDropped` (kaon's own, not W3C): RTP packets the pacer dropped because the
+    /// application wrote faster than the estimate let them out.
+    pub pacer_dropped: u64,
 }
 
 /// `RTCIceCandidatePairStats`.
@@ -443,6 +446,7 @@ impl PeerConnection {
                 selected_candidate_pair_changes: t.selected_pair_changes,
                 local_certificate_id: local_cert.id.clone(),
                 remote_certificate_id: remote_cert.as_ref().map(|c| c.id.clone()),
+                pacer_dropped: self.media.get().map_or(0, |m| m.counters.pacer_dropped),
             },
             candidate_pairs,
             local_candidates,
@@ -494,6 +498,9 @@ impl StatsReport {
         );
         o.str("localCertificateId", &t.local_certificate_id);
         o.opt("remoteCertificateId", t.remote_certificate_id.as_deref());
+        if t.pacer_dropped > 0 {
+            o.num("pacerDropped", t.pacer_dropped);
+        }
         o.close();
         for p in &self.candidate_pairs {
             o.open(&p.id, "candidate-pair");

@@ -44,7 +44,18 @@ pub struct Pair {
 
 impl Pair {
     /// Builds both peers on their hosts; no signalling yet.
-    pub fn new(mut sim: Sim, t0: Instant, pa: Place, pb: Place, stun: Option<SocketAddr>) -> Self {
+    pub fn new(sim: Sim, t0: Instant, pa: Place, pb: Place, stun: Option<SocketAddr>) -> Self {
+        Self::new_with(sim, t0, [pa, pb], stun, |_| {})
+    }
+
+    /// As [`new`](Self::new), with `config` applied to both peers' configuration.
+    pub fn new_with(
+        mut sim: Sim,
+        t0: Instant,
+        [pa, pb]: [Place; 2],
+        stun: Option<SocketAddr>,
+        config: impl Fn(&mut PeerConfig),
+    ) -> Self {
         let mut ids = Vec::new();
         let mut ifaces = Vec::new();
         for (n, (name, p)) in [("a", pa), ("b", pb)].into_iter().enumerate() {
@@ -56,6 +67,7 @@ impl Pair {
                 stun_servers: stun.into_iter().collect(),
                 ..AgentConfig::default()
             };
+            config(&mut cfg);
             let mut pc = PeerConnection::new(cfg).unwrap();
             pc.add_local_address(addr).unwrap();
             ids.push(sim.add_endpoint(host, &[addr], pc));
@@ -74,6 +86,16 @@ impl Pair {
 
     /// Two peers on one LAN with the given one-way latency and loss on each link.
     pub fn lan(seed: u64, latency: Duration, loss: f64) -> Self {
+        Self::lan_with(seed, latency, loss, |_| {})
+    }
+
+    /// As [`lan`](Self::lan), with `config` applied to both peers' configuration.
+    pub fn lan_with(
+        seed: u64,
+        latency: Duration,
+        loss: f64,
+        config: impl Fn(&mut PeerConfig),
+    ) -> Self {
         let t0 = Instant::now();
         let mut sim = Sim::new(seed, t0);
         let lan = sim.add_network("lan");
@@ -91,7 +113,7 @@ impl Pair {
             ip: "10.0.0.2",
             link,
         };
-        Self::new(sim, t0, pa, pb, None)
+        Self::new_with(sim, t0, [pa, pb], None, config)
     }
 
     /// Two peers behind endpoint-independent-mapping NATs, with a STUN server.

@@ -17,13 +17,22 @@
 //!   retransmissions get a fresh number. TWCC feedback and REMB from the peer feed the
 //!   controller, whose target reaches the application as
 //!   [`PeerEvent::BitrateEstimate`] and the stats as `availableOutgoingBitrate`.
-//! - Probing: the controller's probe clusters (at start, and while application-limited) go
-//!   out as RTP padding on the first RTX stream we send, timed by a [`Pacer`], when no media
-//!   waits; without RTX there are no probes and the estimate climbs by AIMD alone.
+//! - Pacing: once either feedback is negotiated, every RTP packet we send (audio,
+//!   retransmissions, video, padding and probes) goes through one [`Pacer`]: a leaky bucket at
+//!   the controller's pacing rate (2.5 times the target), probe clusters at their own rate, in
+//!   the order audio, retransmissions, video, padding. Its queue is bounded (packets, bytes and
+//!   2 s): past it the oldest video is dropped first, counted (`pacer_dropped`) and told as a
+//!   [`Diagnostic`](crate::peer::Diagnostic). Transport-wide sequence numbers and
+//!   abs-send-time are written when a packet *leaves* the pacer, so the estimator sees the
+//!   send order. Without negotiated feedback, packets leave as soon as they are written.
+//! - Probing: the controller's probe clusters (at start, and while application-limited) take
+//!   queued media at the cluster's rate, else RTP padding on the first RTX stream we send;
+//!   without RTX and without media waiting there are no probes and the estimate climbs by AIMD
+//!   alone.
 //! - Retransmissions (NACK answered by RTX) are limited to the target over the last second
 //!   (at least 500 kbit/s): after a capacity drop they would otherwise keep the bottleneck
-//!   full. Media itself is not paced: it leaves in the order `write_rtp` queued it, and the
-//!   application is expected to encode at the estimate.
+//!   full. The application is still expected to encode at the estimate: the pacer smooths
+//!   bursts, it does not make room for more than the path carries.
 //!
 //! ```
 //! # use kaon::peer::{PeerConfig, PeerEvent};
@@ -41,8 +50,9 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use super::Outgoing;
 use crate::bwe::{
-    CcfbRecorder, CcfbSender, Config, Controller, Event, FeedbackRecorder, Paced, Pacer,
+    CcfbRecorder, CcfbSender, Class, Config, Controller, Event, FeedbackRecorder, Paced, Pacer,
     PacerConfig, PacketKind, PacketResult, Reason, TwccSender, build_twcc,
 };
 use crate::peer::PeerEvent;
@@ -99,12 +109,15 @@ pub(crate) struct Bwe {
     /// Our sent transport-wide sequence numbers and the peer's feedback, extended.
     twcc: TwccSender,
     results: Vec<PacketResult>,
-    /// Times the probe clusters the controller asks for (only padding goes through it: media
-    /// leaves in the order `write_rtp` queued it).
-    pacer: Pacer<()>,
+    /// Whether RTP goes through the pacer: TWCC or RFC 8888 feedback is negotiated.
+    pub paced: bool,
+    /// Orders and times every RTP packet when `paced`; else only the probe clusters.
+    pacer: Pacer<Outgoing>,
     /// Padding bytes the pacer asked for and not yet sent, and what they are.
     padding_owed: usize,
     padding_kind: PacketKind,
+    /// When the pacer asked for the padding still owed.
+    padding_at: Option<Instant>,
     /// What left in the last [`RTX_WINDOW`]: (when, bytes, whether a retransmission).
     window: VecDeque<(Instant, usize, bool)>,
     window_media: usize,
@@ -151,9 +164,11 @@ impl Bwe {
             ccfb_pending: VecDeque::new(),
             twcc: TwccSender::default(),
             results: Vec::new(),
+            paced: false,
             pacer: Pacer::new(PacerConfig::default()),
             padding_owed: 0,
             padding_kind: PacketKind::Padding,
+            padding_at: None,
             window: VecDeque::new(),
             window_media: 0,
             window_rtx: 0,
@@ -218,21 +233,8 @@ impl Bwe {
         fb.write(buf).ok()
     }
 
-    /// The transport-wide sequence number of a *plaintext* RTP packet, written with extension
-    /// id `twcc`. Never ask a protected packet: SRTP leaves the header readable, but a padded
-    /// packet's padding count is its last byte, which protection turns into tag bytes, so the
-    /// parse would then hang on the random tag.
-    pub fn transport_seq(plain: &[u8], twcc: Option<u8>) -> Option<u16> {
-        let id = twcc?;
-        let pkt = RtpPacket::new_checked(plain).ok()?;
-        match pkt.extension(id)? {
-            &[a, b] => Some(u16::from_be_bytes([a, b])),
-            _ => None,
-        }
-    }
-
-    /// An RTP packet with transport-wide sequence number `seq` (see
-    /// [`transport_seq`](Self::transport_seq)) left for the network at `now`; `size` is what
+    /// An RTP packet with transport-wide sequence number `seq` (as stamped by
+    /// [`restamp`](Self::restamp)) left for the network at `now`; `size` is what
     /// went on the wire. `header` is the packet, plain or protected: only its fixed header is
     /// read, for RFC 8888 when no transport-wide number was written.
     pub fn on_rtp_sent(
@@ -257,7 +259,18 @@ impl Bwe {
         self.active = true;
         self.controller.on_packet_sent(now, seq64, size, kind);
         self.start_probes();
-        let rtx = kind == PacketKind::Retransmission;
+        if kind != PacketKind::Retransmission {
+            self.record(now, size, false);
+        }
+    }
+
+    /// A retransmission left (with or without a transport-wide number, in a probe or not):
+    /// it counts against the retransmission budget.
+    pub fn count_retransmission(&mut self, now: Instant, size: usize) {
+        self.record(now, size, true);
+    }
+
+    fn record(&mut self, now: Instant, size: usize, rtx: bool) {
         if self.window.len() >= 4096 {
             self.forget(None);
         }
@@ -297,20 +310,11 @@ impl Bwe {
         }
     }
 
-    /// Gives a retransmission (whose header kept the original's transport-wide sequence
-    /// number) the fresh number `seq`, in place; `false` when it carries none.
+    /// Gives a packet (a first send written with a placeholder, or a retransmission that kept
+    /// the original's number) the transport-wide sequence number `seq`, in place; `false`
+    /// when it carries none.
     pub fn restamp(buf: &mut [u8], id: u8, seq: u16) -> bool {
-        let at = {
-            let Ok(pkt) = RtpPacket::new_checked(&buf[..]) else {
-                return false;
-            };
-            match pkt.extension(id) {
-                Some(ext) if ext.len() == 2 => ext.as_ptr() as usize - buf.as_ptr() as usize,
-                _ => return false,
-            }
-        };
-        buf[at..at + 2].copy_from_slice(&seq.to_be_bytes());
-        true
+        stamp(buf, id, &seq.to_be_bytes())
     }
 
     /// Forgets the oldest sent packet of the window, or every one older than `before`.
@@ -364,29 +368,70 @@ impl Bwe {
         self.pacer.set_rates(self.controller.pacing_rate(), 0);
     }
 
-    /// Bytes of padding to send now (at most [`MAX_PADDING`]) and what to report them as.
-    fn next_padding(&mut self, now: Instant) -> Option<(usize, PacketKind)> {
+    /// Queues a plaintext RTP packet in the pacer (by its kind: audio, retransmission or
+    /// video). What the queue's bounds push out comes back from
+    /// [`poll_dropped`](Self::poll_dropped).
+    pub fn enqueue(&mut self, now: Instant, o: Outgoing) {
+        let (size, class) = (o.data.len(), class_of(o.kind));
+        self.pacer.enqueue(now, o, size, class);
+    }
+
+    /// Puts back first a packet [`poll_paced`](Self::poll_paced) gave that could not go.
+    pub fn requeue(&mut self, now: Instant, o: Outgoing) {
+        let (size, class) = (o.data.len(), class_of(o.kind));
+        self.pacer.requeue(now, o, size, class);
+    }
+
+    /// A retransmission of `size` bytes left at once, past the pacer's queue: it uses the
+    /// pacer's budget.
+    pub fn charge_retransmission(&mut self, now: Instant, size: usize) {
+        self.pacer.charge_sent(now, size);
+    }
+
+    /// A packet the pacer dropped.
+    pub fn poll_dropped(&mut self) -> Option<Outgoing> {
+        self.pacer.poll_dropped()
+    }
+
+    /// The next paced packet due at `now` (with what to report it as), or bytes of padding
+    /// (at most [`MAX_PADDING`] at a time).
+    pub fn poll_paced(&mut self, now: Instant) -> Option<Paced<Outgoing>> {
         if self.padding_owed == 0 {
             match self.pacer.poll_send(now)? {
                 Paced::Padding { size, kind } => {
                     self.padding_owed = size;
                     self.padding_kind = kind;
+                    self.padding_at = Some(now);
                 }
-                Paced::Packet { .. } => return None,
+                p @ Paced::Packet { .. } => return Some(p),
             }
         }
         let size = self.padding_owed.min(MAX_PADDING);
         self.padding_owed -= size;
-        Some((size, self.padding_kind))
+        Some(Paced::Padding {
+            size,
+            kind: self.padding_kind,
+        })
     }
 
-    /// When feedback is next due or the controller's timer runs.
+    /// When the pacer next sends (at or before its last `now`: at once); `None` when it has
+    /// nothing to do.
+    pub fn pacer_timeout(&self) -> Option<Instant> {
+        if self.padding_owed > 0 {
+            return self.padding_at;
+        }
+        (self.active || !self.pacer.is_empty())
+            .then(|| self.pacer.poll_timeout())
+            .flatten()
+    }
+
+    /// When feedback is next due or the controller's timer runs (the pacer's next send is
+    /// [`pacer_timeout`](Self::pacer_timeout)).
     pub fn poll_timeout(&self) -> Option<Instant> {
         let a = self.recorder.poll_timeout();
         let b = self.controller.poll_timeout();
-        let c = self.active.then(|| self.pacer.poll_timeout()).flatten();
         let d = self.ccfb_rx.poll_timeout();
-        [a, b, c, d].into_iter().flatten().min()
+        [a, b, d].into_iter().flatten().min()
     }
 
     /// Moves meaningful target changes into the connection's events: the first, any move of
@@ -423,6 +468,31 @@ impl Bwe {
     }
 }
 
+/// The pacer's queue for a packet of `kind`.
+fn class_of(kind: PacketKind) -> Class {
+    match kind {
+        PacketKind::Audio => Class::Audio,
+        PacketKind::Retransmission => Class::Retransmission,
+        _ => Class::Video,
+    }
+}
+
+/// Overwrites the value of header extension `id` in the plaintext RTP packet `buf` with
+/// `value`, when it has that extension at that length.
+pub(super) fn stamp(buf: &mut [u8], id: u8, value: &[u8]) -> bool {
+    let at = {
+        let Ok(pkt) = RtpPacket::new_checked(&buf[..]) else {
+            return false;
+        };
+        match pkt.extension(id) {
+            Some(ext) if ext.len() == value.len() => ext.as_ptr() as usize - buf.as_ptr() as usize,
+            _ => return false,
+        }
+    };
+    buf[at..at + value.len()].copy_from_slice(value);
+    true
+}
+
 impl super::Media {
     /// After an offer/answer exchange: whether any transceiver negotiated RFC 8888 feedback.
     pub(super) fn settle_feedback(&mut self) {
@@ -432,18 +502,34 @@ impl super::Media {
                 .is_some_and(|n| n.codecs.iter().any(|c| c.codec.has_feedback(FEEDBACK_CCFB)))
         });
         self.bwe.set_ccfb(ccfb);
+        // Congestion control needs feedback about what we send: TWCC (the transport-wide
+        // number on our packets) or RFC 8888.
+        let twcc = self.transceivers.iter().any(|t| {
+            t.negotiated.as_ref().is_some_and(|n| {
+                n.send_extensions.id(ExtensionKind::TransportCc).is_some()
+                    && n.codecs
+                        .iter()
+                        .any(|c| c.codec.has_feedback("transport-cc"))
+            })
+        });
+        self.bwe.paced = ccfb || twcc;
     }
 
     /// A padding packet for a probe cluster, protected into `buf`, when one is due: RTP
     /// padding on the first RTX stream we send (RFC 4588 streams carry no media of their own,
     /// so a receiver drops it after recording its arrival), with the transport-wide number (if
     /// TWCC is on) and MID. Nothing without RTX, or without TWCC or RFC 8888 feedback.
-    pub(super) fn poll_padding(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+    pub(super) fn poll_padding(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        size: usize,
+        kind: PacketKind,
+    ) -> Option<usize> {
         let id = self.twcc_send_id;
         if id.is_none() && !self.bwe.ccfb {
             return None;
         }
-        let (size, kind) = self.bwe.next_padding(now)?;
         let t = self.transceivers.iter_mut().find(|t| {
             t.mid.is_some() && t.tx.as_ref().is_some_and(|tx| tx.config().rtx.is_some())
         })?;
@@ -475,7 +561,6 @@ impl super::Media {
         self.counters.rtp_sent += 1;
         let seq = id.map(|_| self.twcc_seq);
         self.bwe.on_rtp_sent(now, &buf[..n], seq, n, kind);
-        self.due = super::rtp::earliest(self.due, self.bwe.poll_timeout());
         Some(n)
     }
 }
@@ -528,22 +613,10 @@ mod tests {
         bwe.drain_events(&mut events);
         assert!(events.is_empty(), "nothing sent yet");
         assert_eq!(bwe.available_outgoing_bitrate(), None);
-        bwe.on_rtp_sent(
-            t0,
-            &packet(1),
-            Bwe::transport_seq(&packet(1), None),
-            140,
-            PacketKind::Video,
-        );
+        bwe.on_rtp_sent(t0, &packet(1), None, 140, PacketKind::Video);
         bwe.drain_events(&mut events);
         assert!(events.is_empty(), "no transport-wide number negotiated");
-        bwe.on_rtp_sent(
-            t0,
-            &packet(1),
-            Bwe::transport_seq(&packet(1), Some(5)),
-            140,
-            PacketKind::Video,
-        );
+        bwe.on_rtp_sent(t0, &packet(1), Some(1), 140, PacketKind::Video);
         bwe.drain_events(&mut events);
         assert_eq!(
             events.pop_front(),

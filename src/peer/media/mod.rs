@@ -229,11 +229,12 @@ pub(crate) struct Route {
     pub repairs: Option<u32>,
 }
 
-/// An outgoing packet in plaintext, and whether it is RTCP.
+/// An outgoing RTP packet in plaintext, and what it is to the pacer and the estimator
+/// (audio, video or a retransmission).
 #[derive(Debug)]
 pub(crate) struct Outgoing {
     pub data: Vec<u8>,
-    pub rtcp: bool,
+    pub kind: crate::bwe::PacketKind,
 }
 
 /// The media side of a connection, allocated when the first transceiver is: a data-only
@@ -304,7 +305,11 @@ pub(crate) struct Media {
     pub srtp: Option<crate::srtp::Session>,
     /// Incoming SSRCs, signalled or learned.
     pub routes: HashMap<u32, Route, SsrcHash>,
+    /// RTP waiting for `poll_transmit` when nothing paces it (no congestion control
+    /// negotiated); with it, RTP waits in the pacer (`bwe`).
     pub out: VecDeque<Outgoing>,
+    /// RTCP waiting for `poll_transmit` (plaintext compound packets), ahead of all RTP.
+    pub rtcp: VecDeque<Vec<u8>>,
     /// Emptied outgoing buffers, reused.
     pub spare: Vec<Vec<u8>>,
     /// Received packets are decrypted here and handed out as `Bytes` sharing it.
@@ -318,6 +323,8 @@ pub(crate) struct Media {
     pub bwe: bwe::Bwe,
     /// The extension id we write transport-wide sequence numbers with, once we did.
     pub twcc_send_id: Option<u8>,
+    /// The extension id we write abs-send-time with, once we did.
+    pub abs_send_id: Option<u8>,
     /// The NTP time (RFC 3550 §4, 32.32) at `ntp_anchor`.
     pub ntp_anchor: Option<(Instant, u64)>,
     /// When a stream next has RTCP or a retransmission to give (the earliest of theirs).
@@ -392,6 +399,9 @@ pub struct MediaCounters {
     /// RTP and RTCP packets (first sends and retransmissions) that SRTP refused to protect
     /// (an exhausted index): dropped, and counted here so the loss is never silent.
     pub protect_failed: u64,
+    /// RTP packets the pacer dropped: its queue was over its bounds (the oldest video goes
+    /// first) or a packet waited past its time limit.
+    pub pacer_dropped: u64,
 }
 
 impl Media {
@@ -404,6 +414,7 @@ impl Media {
             srtp: None,
             routes: HashMap::default(),
             out: VecDeque::new(),
+            rtcp: VecDeque::new(),
             spare: Vec::new(),
             rx: BytesMut::new(),
             rx_pool: Vec::new(),
@@ -411,6 +422,7 @@ impl Media {
             twcc_seq: 0,
             bwe: bwe::Bwe::default(),
             twcc_send_id: None,
+            abs_send_id: None,
             ntp_anchor: None,
             due: None,
             keyed: false,

@@ -209,7 +209,7 @@ impl Media {
         // The whole frame goes or none of it: a half-sent frame is a lost frame. Parameter
         // sets sent ahead of a keyframe and aggregation can add a few packets.
         let estimate = sample.data.len() / (PAYLOAD_MTU - 8) + 4;
-        if self.out.len() + estimate > MEDIA_QUEUE {
+        if !self.bwe.paced && self.out.len() + estimate > MEDIA_QUEUE {
             return Err(Error::MediaQueueFull);
         }
         let clock = if sample.duration == 0 {
