@@ -88,6 +88,11 @@ fn packetizing_and_depacketizing_do_not_allocate_per_packet() {
 #[test]
 fn the_jitter_buffer_allocates_per_frame_not_per_packet() {
     let f = frame(Codec::Vp8, 30_000);
+    // A video stream decodes from a keyframe: the first frame is one (RFC 6386 §9.1: P bit 0,
+    // start code, 640x480), the rest are interframes.
+    let mut key = f.clone();
+    key[0] &= !1;
+    key[3..10].copy_from_slice(&[0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01]);
     let mut p = Packetizer::new(Codec::Vp8, PacketizerConfig::default());
     let mut jb = JitterBuffer::new(Codec::Vp8, JitterConfig::default());
     let now = Instant::now();
@@ -96,7 +101,7 @@ fn the_jitter_buffer_allocates_per_frame_not_per_packet() {
     let mut packets = Vec::new();
     let mut seq = 0u16;
     for i in 0..40u32 {
-        let mut payloads = p.packetize(&f, 1200).unwrap();
+        let mut payloads = p.packetize(if i == 0 { &key } else { &f }, 1200).unwrap();
         while let Some(r) = payloads.next_payload(&mut buf) {
             let r = r.unwrap();
             packets.push((
