@@ -225,6 +225,9 @@ pub struct Negotiated {
     pub direction: Direction,
     /// The peer's sources, msid and rids.
     pub remote: SectionMedia,
+    /// Whether a common codec negotiated `transport-cc` feedback (draft-holmer-rmcat-
+    /// transport-wide-cc-extensions), read once here rather than per received packet.
+    pub transport_cc: bool,
 }
 
 impl Negotiated {
@@ -269,6 +272,7 @@ impl Negotiated {
             }
         }
         Self {
+            transport_cc: codecs.iter().any(|c| c.codec.has_feedback("transport-cc")),
             codecs,
             send_extensions,
             recv_extensions,

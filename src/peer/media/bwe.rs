@@ -191,10 +191,8 @@ impl Bwe {
     /// RFC 8888 when that is negotiated.
     pub fn on_rtp_received(&mut self, now: Instant, pkt: &RtpPacket<&[u8]>, n: &Negotiated) {
         if let Some(id) = n.recv_extensions.id(ExtensionKind::TransportCc)
+            && n.transport_cc
             && let Some(&[a, b]) = pkt.extension(id)
-            && n.codecs
-                .iter()
-                .any(|c| c.codec.has_feedback("transport-cc"))
         {
             self.media_ssrc = pkt.ssrc();
             self.recorder.on_packet(now, u16::from_be_bytes([a, b]));
@@ -506,10 +504,7 @@ impl super::Media {
         // number on our packets) or RFC 8888.
         let twcc = self.transceivers.iter().any(|t| {
             t.negotiated.as_ref().is_some_and(|n| {
-                n.send_extensions.id(ExtensionKind::TransportCc).is_some()
-                    && n.codecs
-                        .iter()
-                        .any(|c| c.codec.has_feedback("transport-cc"))
+                n.send_extensions.id(ExtensionKind::TransportCc).is_some() && n.transport_cc
             })
         });
         self.bwe.paced = ccfb || twcc;
