@@ -426,10 +426,16 @@ impl Bwe {
     /// When feedback is next due or the controller's timer runs (the pacer's next send is
     /// [`pacer_timeout`](Self::pacer_timeout)).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let a = self.recorder.poll_timeout();
         let b = self.controller.poll_timeout();
+        [self.receive_timeout(), b].into_iter().flatten().min()
+    }
+
+    /// The deadline of the feedback recorders only: all a received packet can move, so the
+    /// receive path folds in this rather than the whole [`poll_timeout`](Self::poll_timeout).
+    pub fn receive_timeout(&self) -> Option<Instant> {
+        let a = self.recorder.poll_timeout();
         let d = self.ccfb_rx.poll_timeout();
-        [a, b, d].into_iter().flatten().min()
+        a.into_iter().chain(d).min()
     }
 
     /// Moves meaningful target changes into the connection's events: the first, any move of

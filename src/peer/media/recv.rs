@@ -129,7 +129,7 @@ impl Media {
         let ti = route.transceiver;
         if let Some(n) = &self.transceivers[ti].negotiated {
             self.bwe.on_rtp_received(now, &pkt, n);
-            self.due = earliest(self.due, self.bwe.poll_timeout());
+            self.due = earliest(self.due, self.bwe.receive_timeout());
         }
         let (primary_ssrc, rtx) = match route.repairs {
             Some(p) => (p, true),
