@@ -2,7 +2,7 @@
 //! each relays per CPU-second of its own.
 //!
 //! Run: `cargo run --release --example turn-relay-bench -- [--seconds 3] [--size 100]
-//! [--rounds 3] [--io driver|plain|mmsg|gso] [--workers 2]`
+//! [--rounds 3] [--io driver|std|plain|mmsg|gso] [--workers 2]`
 //!
 //! For each server a client allocates (kaon's `turn::Client`), binds a channel to a peer
 //! socket, then sends ChannelData of `--size` bytes as fast as it can for `--seconds`; the peer
@@ -14,8 +14,10 @@
 //!
 //! `--io driver` (the default) runs kaon's server the way users run it, as the `turn-server`
 //! example does: `kaon_tokio::Driver` with `TcpServer` on a multi-threaded tokio runtime of
-//! `--workers` threads (0: a current-thread runtime), whose batched UDP (quinn-udp: recvmmsg with GRO, GSO sends) is the
-//! driver's own. The other modes are a hand-written blocking loop on one thread.
+//! `--workers` threads (0: a current-thread runtime), whose batched UDP (quinn-udp: recvmmsg,
+//! GSO sends) is the driver's own. `--io std` runs it on `kaon_std::Driver` instead (a reader
+//! thread per socket and a driver thread; batched the same way on Linux). The other modes are
+//! a hand-written blocking loop on one thread.
 //! Nearly all of a relay's CPU time is the kernel's UDP path (the core's own work is a few
 //! percent of it), so `--io` picks how that loop uses its sockets: `plain` makes one system
 //! call per datagram each way, as coturn does; `mmsg` (Linux) receives and sends up to 64 per
@@ -65,6 +67,8 @@ fn clock_ticks_per_second() -> f64 {
 enum Io {
     /// kaon-tokio's driver, as the `turn-server` example runs the server.
     Driver,
+    /// kaon-std's driver: threads and blocking waits, the same batching.
+    Std,
     /// One `recv_from` and one `send_to` per datagram.
     Plain,
     /// `recvmmsg` and `sendmmsg`: up to 64 datagrams per system call (Linux).
@@ -142,6 +146,47 @@ fn spawn_kaon_driver(
     (rx.recv().unwrap(), stats)
 }
 
+/// The `/proc` stat paths of this process's threads.
+fn threads() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| format!("/proc/self/task/{}/stat", e.file_name().to_string_lossy()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// kaon's server on kaon-std's driver with the TCP wrapper. Returns the listening address,
+/// the driver (the server runs while it lives) and the `/proc` stat paths of the threads it
+/// started (every thread that appeared while it started).
+fn spawn_kaon_std() -> (
+    SocketAddr,
+    kaon_std::Driver<kaon_std::turn_stream::TcpServer<Server>>,
+    Vec<String>,
+) {
+    use kaon_std::turn_stream::TcpServer;
+    let before = threads();
+    let sockets: Vec<UdpSocket> = (0..9)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let listen = sockets[0].local_addr().unwrap();
+    let relays = sockets[1..]
+        .iter()
+        .map(|s| s.local_addr().unwrap())
+        .collect();
+    let mut cfg = ServerConfig::new("bench.test", vec![listen], relays);
+    cfg.users.push((USER.into(), PASSWORD.into()));
+    let server = Server::new(cfg, Instant::now(), 1_700_000_000);
+    let driver = kaon_std::Driver::spawn(TcpServer::new(server), sockets).unwrap();
+    TcpServer::listen(&driver, std::net::TcpListener::bind(listen).unwrap()).unwrap();
+    let started = threads()
+        .into_iter()
+        .filter(|t| !before.contains(t))
+        .collect();
+    (listen, driver, started)
+}
+
 fn spawn_kaon(stop: Arc<AtomicBool>, io: Io) -> (SocketAddr, Arc<std::sync::Mutex<String>>) {
     let sockets: Vec<UdpSocket> = (0..9)
         .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
@@ -169,7 +214,7 @@ fn spawn_kaon(stop: Arc<AtomicBool>, io: Io) -> (SocketAddr, Arc<std::sync::Mute
             .as_secs();
         let server = Server::new(cfg, Instant::now(), unix);
         match io {
-            Io::Driver => unreachable!("the driver has its own runtime"),
+            Io::Driver | Io::Std => unreachable!("the drivers have their own threads"),
             Io::Plain => plain_loop(server, &sockets, &addrs, &stop),
             #[cfg(target_os = "linux")]
             Io::Mmsg | Io::Gso => batched_loop(server, &sockets, &addrs, &stop, io == Io::Gso),
@@ -453,7 +498,7 @@ fn main() {
     let mut io = Io::Driver;
     let mut args = std::env::args().skip(1);
     let usage = "usage: turn-relay-bench [--seconds S] [--size BYTES] [--rounds N] \
-                 [--io driver|plain|mmsg|gso] [--workers N]";
+                 [--io driver|std|plain|mmsg|gso] [--workers N]";
     while let Some(a) = args.next() {
         match a.as_str() {
             "--seconds" => secs = args.next().and_then(|v| v.parse().ok()).unwrap_or(secs),
@@ -463,11 +508,12 @@ fn main() {
             "--io" => {
                 io = match args.next().as_deref() {
                     Some("driver") => Io::Driver,
+                    Some("std") => Io::Std,
                     Some("plain") => Io::Plain,
                     Some("mmsg") => Io::Mmsg,
                     Some("gso") => Io::Gso,
                     _ => {
-                        eprintln!("--io takes driver, plain, mmsg or gso");
+                        eprintln!("--io takes driver, std, plain, mmsg or gso");
                         std::process::exit(2);
                     }
                 }
@@ -481,10 +527,15 @@ fn main() {
     let hz = clock_ticks_per_second();
     let stop = Arc::new(AtomicBool::new(false));
     // kaon's server's CPU ticks so far: the sum over the threads it runs on.
+    let mut std_driver = None;
     let (kaon_addr, kaon_ticks): (SocketAddr, Ticks) = if io == Io::Driver {
         let (addr, stats) = spawn_kaon_driver(stop.clone(), workers);
         let ticks_of = move || stats.lock().unwrap().iter().map(|p| ticks(p)).sum();
         (addr, Box::new(ticks_of))
+    } else if io == Io::Std {
+        let (addr, driver, stats) = spawn_kaon_std();
+        std_driver = Some(driver);
+        (addr, Box::new(move || stats.iter().map(|p| ticks(p)).sum()))
     } else {
         let (addr, stat) = spawn_kaon(stop.clone(), io);
         thread::sleep(Duration::from_millis(100));
@@ -493,6 +544,7 @@ fn main() {
     };
     match io {
         Io::Driver => println!("kaon's server: kaon-tokio's driver, {workers} worker threads"),
+        Io::Std => println!("kaon's server: kaon-std's driver (a thread per socket)"),
         _ => println!("kaon's server: a blocking loop on one thread, {io:?}"),
     }
     thread::sleep(Duration::from_millis(100));
@@ -557,6 +609,9 @@ fn main() {
             "kaon / coturn over {} rounds: min {min:.2}x, max {max:.2}x",
             ratios.len()
         );
+    }
+    if let Some(driver) = std_driver {
+        println!("kaon's driver inbox: {:?}", driver.inbox_stats());
     }
     stop.store(true, Ordering::Relaxed);
     thread::sleep(Duration::from_millis(300));

@@ -120,6 +120,21 @@ impl DatagramInbox {
         }
     }
 
+    /// Queues a reader's whole batch under one lock, as [`writer`](Self::writer) does; whether
+    /// any push asked to wake the engine (then the caller must).
+    pub fn push_all<'a>(
+        &self,
+        socket: usize,
+        datagrams: impl IntoIterator<Item = (SocketAddr, &'a [u8])>,
+    ) -> bool {
+        let mut writer = self.writer();
+        let mut wake = false;
+        for (source, contents) in datagrams {
+            wake |= writer.push(socket, source, contents) == Push::Wake;
+        }
+        wake
+    }
+
     /// Moves up to `max` waiting datagrams, oldest first, to the end of `into`.
     pub fn take(&self, max: usize, into: &mut Vec<Queued>) {
         let mut inner = self.lock();

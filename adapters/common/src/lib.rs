@@ -15,6 +15,8 @@
 //!   connections beside it ([`StreamSide`]), as the driver runs it.
 //! - [`mdns_hub`]: the process's shared mDNS sockets (port 5353), which every connection of
 //!   either adapter subscribes to.
+//! - [`udp_batch`]: batched UDP receives and sends (`recvmmsg`, GSO) through `quinn-udp`,
+//!   without the per-datagram control messages the drivers do not need.
 //! - [`turn_tls`]: the roots a `turns:` server is checked against, and what a TURN-over-TCP
 //!   connection reports to its driver.
 //!
@@ -45,6 +47,7 @@ pub mod logging;
 pub mod mdns_hub;
 mod streams;
 pub mod turn_tls;
+pub mod udp_batch;
 
 pub use dispatch::{
     ChannelState, DEFAULT_HIGH_WATER_MARK, Dispatch, Glue, INBOX_LIMIT, InboxBudget, Message,

@@ -42,6 +42,12 @@
 //! the protocol through [`Driver::call`] (wait for a result) and [`Driver::post`] (fire and
 //! forget); both run a closure on the driver thread.
 //!
+//! On Linux the sockets are made non-blocking and their I/O is batched
+//! (`kaon-adapter-common`'s `udp_batch`, through `quinn-udp`): each socket's reader thread
+//! waits in `poll(2)` and takes up to 32 datagrams per `recvmmsg`, and the driver sends
+//! consecutive datagrams to one destination, of one size, as one UDP GSO send. Elsewhere each
+//! system call moves one datagram.
+//!
 //! Received datagrams wait in a bounded inbox ([`DEFAULT_INBOX_DATAGRAMS`], or the capacity
 //! given to [`Driver::spawn_with_inbox`]): when the protocol falls behind (a flood of junk at
 //! the socket), new datagrams are dropped and counted ([`Driver::inbox_stats`]) instead of
@@ -72,22 +78,20 @@ pub mod ice_tcp;
 pub mod mdns;
 pub mod peer;
 pub mod turn_stream;
+mod udp;
 
 pub use kaon_adapter_common::{DEFAULT_INBOX_DATAGRAMS, InboxStats};
 pub use peer::{DEFAULT_HIGH_WATER_MARK, DataChannel, Message, PeerConnection};
 
 use kaon::Protocol;
-use kaon_adapter_common::{BUF_SIZE, Command, DatagramInbox, Engine, Input, Push};
+use kaon_adapter_common::{Command, DatagramInbox, Engine, Input};
 use std::io;
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
-
-/// How often a socket reader re-checks whether it should stop.
-const READER_POLL: Duration = Duration::from_millis(100);
+use std::time::Instant;
 
 /// A protocol running on its own thread over UDP sockets.
 pub struct Driver<P: Protocol> {
@@ -126,17 +130,17 @@ where
         let (event_tx, events) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let inbox = Arc::new(DatagramInbox::new(inbox));
-        let mut locals = Vec::with_capacity(sockets.len());
-        let mut senders = Vec::with_capacity(sockets.len());
-        for (index, socket) in sockets.into_iter().enumerate() {
-            socket.set_read_timeout(Some(READER_POLL))?;
-            locals.push(socket.local_addr()?);
-            senders.push(socket.try_clone()?);
+        let locals = sockets
+            .iter()
+            .map(UdpSocket::local_addr)
+            .collect::<io::Result<Vec<_>>>()?;
+        let (readers, sender) = udp::split(sockets)?;
+        for (index, reader) in readers.into_iter().enumerate() {
             let (inputs, inbox, stop) = (inputs.clone(), inbox.clone(), stop.clone());
-            thread::spawn(move || read_loop(index, socket, inbox, inputs, stop));
+            thread::spawn(move || read_loop(index, reader, inbox, inputs, stop));
         }
         let engine = Engine::new(protocol, locals, inbox.clone());
-        let thread = thread::spawn(move || drive(engine, input_rx, event_tx, senders));
+        let thread = thread::spawn(move || drive(engine, input_rx, event_tx, sender));
         Ok(Self {
             inputs,
             events,
@@ -261,18 +265,16 @@ impl<P: Protocol> Drop for Driver<P> {
 
 fn read_loop<P>(
     index: usize,
-    socket: UdpSocket,
+    mut socket: udp::Reader,
     inbox: Arc<DatagramInbox>,
     inputs: Sender<Input<P>>,
     stop: Arc<AtomicBool>,
 ) {
-    let mut buf = vec![0; BUF_SIZE];
     while !stop.load(Ordering::Relaxed) {
-        match socket.recv_from(&mut buf) {
-            Ok((len, from)) => {
-                if inbox.push(index, from, &buf[..len]) == Push::Wake
-                    && inputs.send(Input::Wake).is_err()
-                {
+        match socket.recv() {
+            Ok(()) => {
+                // A batch (recvmmsg on Linux) goes into the inbox under one lock.
+                if inbox.push_all(index, socket.datagrams()) && inputs.send(Input::Wake).is_err() {
                     return;
                 }
             }
@@ -293,21 +295,28 @@ fn read_loop<P>(
     }
 }
 
+fn log_send_error(_sent: Result<(), (std::net::SocketAddr, io::Error)>) {
+    #[cfg(feature = "log")]
+    if let Err((destination, e)) = _sent {
+        kaon_adapter_common::logging::send_error(destination, &e);
+    }
+}
+
 fn drive<P: Protocol>(
     mut engine: Engine<P>,
     inputs: Receiver<Input<P>>,
     events: Sender<P::Event>,
-    sockets: Vec<UdpSocket>,
+    mut sockets: udp::Sender,
 ) -> P {
     loop {
         let now = Instant::now();
         engine.handle_timeout(now);
+        // Consecutive datagrams to one destination, of one size, leave together (Linux).
         while let Some(t) = engine.poll_transmit(now) {
-            if let Err(_e) = sockets[t.socket].send_to(t.contents, t.destination) {
-                #[cfg(feature = "log")]
-                kaon_adapter_common::logging::send_error(t.destination, &_e);
-            }
+            let sent = sockets.send(t.socket, t.destination, t.contents);
+            log_send_error(sent);
         }
+        log_send_error(sockets.flush());
         while let Some(e) = engine.poll_event() {
             let _ = events.send(e);
         }

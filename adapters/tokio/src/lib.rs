@@ -77,7 +77,8 @@ pub use kaon_adapter_common::{DEFAULT_INBOX_DATAGRAMS, InboxStats};
 pub use peer::{DEFAULT_HIGH_WATER_MARK, DataChannel, Message, PeerConnection};
 
 use kaon::Protocol;
-use kaon_adapter_common::{Command, DatagramInbox, Engine, Input, Push};
+use kaon_adapter_common::udp_batch::SendBatch;
+use kaon_adapter_common::{Command, DatagramInbox, Engine, Input};
 use std::io;
 use std::sync::Arc;
 use tokio::net::UdpSocket;
@@ -275,19 +276,13 @@ async fn read_loop(
     inbox: Arc<DatagramInbox>,
     wake: Arc<Notify>,
 ) {
-    let mut batch = udp::RecvBatch::new();
+    let mut batch = kaon_adapter_common::udp_batch::RecvBatch::new();
     loop {
         // A batch per system call (recvmmsg, GRO trains cut apart), all of it into the inbox
         // under one lock. Receive errors (ICMP port unreachable on some systems) are not
         // fatal for UDP.
-        let received = batch.recv(&socket, &state).await.map(|_| {
-            let mut writer = inbox.writer();
-            let mut woke = false;
-            for (from, contents) in batch.datagrams() {
-                woke |= writer.push(index, from, contents) == Push::Wake;
-            }
-            drop(writer);
-            if woke {
+        let received = udp::recv(&mut batch, &socket, &state).await.map(|_| {
+            if inbox.push_all(index, batch.datagrams()) {
                 // A permit is kept if the driver is not waiting yet: the wake-up is not lost.
                 wake.notify_one();
             }
@@ -306,11 +301,11 @@ async fn read_loop(
 }
 
 async fn send(
-    out: &mut udp::SendBatch,
+    out: &mut SendBatch,
     sockets: &[Arc<UdpSocket>],
     states: &[Arc<quinn_udp::UdpSocketState>],
 ) {
-    if let Err(_e) = out.flush(sockets, states).await {
+    if let Err(_e) = udp::flush(out, sockets, states).await {
         #[cfg(feature = "log")]
         kaon_adapter_common::logging::send_error(_e.0, &_e.1);
     }
@@ -331,13 +326,13 @@ async fn drive<P: Protocol>(
     sockets: Vec<Arc<UdpSocket>>,
     states: Vec<Arc<quinn_udp::UdpSocketState>>,
 ) -> P {
-    let mut out = udp::SendBatch::new();
+    let mut out = SendBatch::new();
     loop {
         let now = Instant::now().into_std();
         engine.handle_timeout(now);
         // Consecutive datagrams to one destination, of one size, leave in one GSO send.
         while let Some(t) = engine.poll_transmit(now) {
-            let max = udp::SendBatch::max_segments(&states[t.socket]);
+            let max = SendBatch::max_segments(&states[t.socket]);
             if !out.fits(t.socket, t.destination, t.contents.len(), max) {
                 send(&mut out, &sockets, &states).await;
             }

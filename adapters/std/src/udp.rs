@@ -1,0 +1,218 @@
+//! The [`Driver`](crate::Driver)'s UDP calls. On Linux they are batched through
+//! `kaon-adapter-common`'s [`udp_batch`](kaon_adapter_common::udp_batch): a reader takes up to
+//! 32 datagrams per `recvmmsg`, and consecutive datagrams to one destination, of one size,
+//! leave in one GSO send. The sockets are non-blocking there; a thread waits in `poll(2)`.
+//! Elsewhere each call moves one datagram, on blocking sockets.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+/// How long a reader waits for a datagram before it re-checks whether it should stop.
+pub(crate) const READER_POLL: Duration = Duration::from_millis(100);
+
+#[cfg(target_os = "linux")]
+pub(crate) use batched::{Reader, Sender, split};
+#[cfg(not(target_os = "linux"))]
+pub(crate) use single::{Reader, Sender, split};
+
+#[cfg(target_os = "linux")]
+mod batched {
+    use super::*;
+    use kaon_adapter_common::udp_batch::{RecvBatch, SendBatch, UdpSocketState};
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    use std::sync::Arc;
+
+    /// Waits until `socket` is ready for `flags`, or `timeout` passes.
+    fn wait(socket: &UdpSocket, flags: PollFlags, timeout: Duration) -> io::Result<()> {
+        let timeout = Timespec::try_from(timeout).map_err(io::Error::other)?;
+        poll(&mut [PollFd::new(socket, flags)], Some(&timeout))?;
+        Ok(())
+    }
+
+    /// One socket's receiving side.
+    pub(crate) struct Reader {
+        socket: UdpSocket,
+        state: Arc<UdpSocketState>,
+        batch: RecvBatch,
+    }
+
+    /// The sending side of every socket, on the driver thread.
+    pub(crate) struct Sender {
+        sockets: Vec<UdpSocket>,
+        states: Vec<Arc<UdpSocketState>>,
+        out: SendBatch,
+    }
+
+    /// Sets `sockets` up for batched I/O: a reader for each, and one sender for them all.
+    pub(crate) fn split(sockets: Vec<UdpSocket>) -> io::Result<(Vec<Reader>, Sender)> {
+        let mut readers = Vec::with_capacity(sockets.len());
+        let mut sender = Sender {
+            sockets: Vec::with_capacity(sockets.len()),
+            states: Vec::with_capacity(sockets.len()),
+            out: SendBatch::new(),
+        };
+        for socket in sockets {
+            let local = socket.local_addr()?;
+            let state = Arc::new(kaon_adapter_common::udp_batch::socket_state(
+                (&socket).into(),
+                local,
+            )?);
+            sender.sockets.push(socket.try_clone()?);
+            sender.states.push(state.clone());
+            readers.push(Reader {
+                socket,
+                state,
+                batch: RecvBatch::new(),
+            });
+        }
+        Ok((readers, sender))
+    }
+
+    impl Reader {
+        /// Waits up to [`READER_POLL`] for datagrams and receives what is queued (one system
+        /// call); `WouldBlock` if nothing came.
+        pub(crate) fn recv(&mut self) -> io::Result<()> {
+            match self.batch.try_recv((&self.socket).into(), &self.state) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    wait(&self.socket, PollFlags::IN, READER_POLL)?;
+                    self.batch.try_recv((&self.socket).into(), &self.state)?;
+                }
+                other => {
+                    other?;
+                }
+            }
+            Ok(())
+        }
+
+        /// The datagrams of the last successful [`recv`](Self::recv).
+        pub(crate) fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+            self.batch.datagrams()
+        }
+
+        /// The socket's address, for logging.
+        #[cfg(feature = "log")]
+        pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+            self.socket.local_addr()
+        }
+    }
+
+    impl Sender {
+        /// Queues a datagram; a run of them to one destination leaves together on
+        /// [`flush`](Self::flush) (or before, when the next one cannot join it).
+        pub(crate) fn send(
+            &mut self,
+            socket: usize,
+            destination: SocketAddr,
+            contents: &[u8],
+        ) -> Result<(), (SocketAddr, io::Error)> {
+            let max = SendBatch::max_segments(&self.states[socket]);
+            let sent = if self.out.fits(socket, destination, contents.len(), max) {
+                Ok(())
+            } else {
+                self.flush()
+            };
+            self.out.push(socket, destination, contents);
+            sent
+        }
+
+        /// Sends what is queued, waiting while a socket's buffer is full. Errors other than a
+        /// full buffer drop the datagrams (UDP may lose them anyway) and are returned.
+        pub(crate) fn flush(&mut self) -> Result<(), (SocketAddr, io::Error)> {
+            let (sockets, states) = (&self.sockets, &self.states);
+            loop {
+                let result = self
+                    .out
+                    .try_flush(|i, t| states[i].try_send((&sockets[i]).into(), t));
+                match (result, self.out.socket()) {
+                    (Err((destination, e)), Some(i)) if e.kind() == io::ErrorKind::WouldBlock => {
+                        // A full send buffer drains in microseconds; the timeout only bounds
+                        // a wait on a socket that never becomes writable.
+                        if let Err(e) = wait(&sockets[i], PollFlags::OUT, READER_POLL) {
+                            self.out.discard();
+                            return Err((destination, e));
+                        }
+                    }
+                    (result, _) => return result,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod single {
+    use super::*;
+
+    /// One socket's receiving side.
+    pub(crate) struct Reader {
+        socket: UdpSocket,
+        buf: Vec<u8>,
+        last: Option<(SocketAddr, usize)>,
+    }
+
+    /// The sending side of every socket, on the driver thread.
+    pub(crate) struct Sender {
+        sockets: Vec<UdpSocket>,
+    }
+
+    /// A reader for each of `sockets` (blocking, up to [`READER_POLL`] at a time), and one
+    /// sender for them all.
+    pub(crate) fn split(sockets: Vec<UdpSocket>) -> io::Result<(Vec<Reader>, Sender)> {
+        let mut readers = Vec::with_capacity(sockets.len());
+        let mut senders = Vec::with_capacity(sockets.len());
+        for socket in sockets {
+            socket.set_read_timeout(Some(READER_POLL))?;
+            senders.push(socket.try_clone()?);
+            readers.push(Reader {
+                socket,
+                buf: vec![0; kaon_adapter_common::BUF_SIZE],
+                last: None,
+            });
+        }
+        Ok((readers, Sender { sockets: senders }))
+    }
+
+    impl Reader {
+        /// Waits up to [`READER_POLL`] for one datagram.
+        pub(crate) fn recv(&mut self) -> io::Result<()> {
+            self.last = None;
+            let (len, from) = self.socket.recv_from(&mut self.buf)?;
+            self.last = Some((from, len));
+            Ok(())
+        }
+
+        /// The datagram of the last successful [`recv`](Self::recv).
+        pub(crate) fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+            self.last
+                .map(|(from, len)| (from, &self.buf[..len]))
+                .into_iter()
+        }
+
+        /// The socket's address, for logging.
+        #[cfg(feature = "log")]
+        pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+            self.socket.local_addr()
+        }
+    }
+
+    impl Sender {
+        /// Sends a datagram now.
+        pub(crate) fn send(
+            &mut self,
+            socket: usize,
+            destination: SocketAddr,
+            contents: &[u8],
+        ) -> Result<(), (SocketAddr, io::Error)> {
+            self.sockets[socket]
+                .send_to(contents, destination)
+                .map(drop)
+                .map_err(|e| (destination, e))
+        }
+
+        /// Nothing waits: every datagram left in [`send`](Self::send).
+        pub(crate) fn flush(&mut self) -> Result<(), (SocketAddr, io::Error)> {
+            Ok(())
+        }
+    }
+}
