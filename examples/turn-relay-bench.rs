@@ -125,13 +125,8 @@ fn spawn_kaon_driver(
             for _ in 0..8 {
                 sockets.push(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
             }
-            let relays = sockets[1..]
-                .iter()
-                .map(|s| s.local_addr().unwrap())
-                .collect();
-            let mut cfg = ServerConfig::new("bench.test", vec![listen], relays);
-            cfg.users.push((USER.into(), PASSWORD.into()));
-            let server = Server::new(cfg, Instant::now(), 1_700_000_000);
+            let relays = sockets[1..].iter().map(|s| s.local_addr().unwrap());
+            let server = bench_server(listen, relays.collect());
             let driver = kaon_tokio::Driver::spawn(TcpServer::new(server), sockets).unwrap();
             TcpServer::listen(&driver, tcp).unwrap();
             tx.send(listen).unwrap();
@@ -144,6 +139,13 @@ fn spawn_kaon_driver(
         });
     });
     (rx.recv().unwrap(), stats)
+}
+
+/// kaon's TURN server listening on `listen`, relaying from `relays`, with the bench's user.
+fn bench_server(listen: SocketAddr, relays: Vec<SocketAddr>) -> Server {
+    let mut cfg = ServerConfig::new("bench.test", vec![listen], relays);
+    cfg.users.push((USER.into(), PASSWORD.into()));
+    Server::new(cfg, Instant::now(), 1_700_000_000)
 }
 
 /// The `/proc` stat paths of this process's threads.
@@ -171,13 +173,8 @@ fn spawn_kaon_std() -> (
         .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
         .collect();
     let listen = sockets[0].local_addr().unwrap();
-    let relays = sockets[1..]
-        .iter()
-        .map(|s| s.local_addr().unwrap())
-        .collect();
-    let mut cfg = ServerConfig::new("bench.test", vec![listen], relays);
-    cfg.users.push((USER.into(), PASSWORD.into()));
-    let server = Server::new(cfg, Instant::now(), 1_700_000_000);
+    let relays = sockets[1..].iter().map(|s| s.local_addr().unwrap());
+    let server = bench_server(listen, relays.collect());
     let driver = kaon_std::Driver::spawn(TcpServer::new(server), sockets).unwrap();
     TcpServer::listen(&driver, std::net::TcpListener::bind(listen).unwrap()).unwrap();
     let started = threads()

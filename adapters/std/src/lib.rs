@@ -137,7 +137,8 @@ where
         let (readers, sender) = udp::split(sockets)?;
         for (index, reader) in readers.into_iter().enumerate() {
             let (inputs, inbox, stop) = (inputs.clone(), inbox.clone(), stop.clone());
-            thread::spawn(move || read_loop(index, reader, inbox, inputs, stop));
+            let local = locals[index];
+            thread::spawn(move || read_loop((index, local), reader, inbox, inputs, stop));
         }
         let engine = Engine::new(protocol, locals, inbox.clone());
         let thread = thread::spawn(move || drive(engine, input_rx, event_tx, sender));
@@ -263,8 +264,9 @@ impl<P: Protocol> Drop for Driver<P> {
     }
 }
 
+/// Receives on socket `index` (bound to `_local`) until told to stop.
 fn read_loop<P>(
-    index: usize,
+    (index, _local): (usize, std::net::SocketAddr),
     mut socket: udp::Reader,
     inbox: Arc<DatagramInbox>,
     inputs: Sender<Input<P>>,
@@ -284,18 +286,15 @@ fn read_loop<P>(
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) => {}
             // ICMP errors (port unreachable) surface as receive errors on some systems.
-            Err(_e) =>
-            {
+            Err(_e) => {
                 #[cfg(feature = "log")]
-                if let Ok(local) = socket.local_addr() {
-                    kaon_adapter_common::logging::receive_error(local, &_e);
-                }
+                kaon_adapter_common::logging::receive_error(_local, &_e);
             }
         }
     }
 }
 
-fn log_send_error(_sent: Result<(), (std::net::SocketAddr, io::Error)>) {
+fn log_send_error(_sent: udp::Sent) {
     #[cfg(feature = "log")]
     if let Err((destination, e)) = _sent {
         kaon_adapter_common::logging::send_error(destination, &e);

@@ -8,6 +8,9 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
+/// What a send did; a failure names the destination, for logging.
+pub(crate) type Sent = Result<(), (SocketAddr, io::Error)>;
+
 /// How long a reader waits for a datagram before it re-checks whether it should stop.
 pub(crate) const READER_POLL: Duration = Duration::from_millis(100);
 
@@ -89,12 +92,6 @@ mod batched {
         pub(crate) fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
             self.batch.datagrams()
         }
-
-        /// The socket's address, for logging.
-        #[cfg(feature = "log")]
-        pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
-            self.socket.local_addr()
-        }
     }
 
     impl Sender {
@@ -105,7 +102,7 @@ mod batched {
             socket: usize,
             destination: SocketAddr,
             contents: &[u8],
-        ) -> Result<(), (SocketAddr, io::Error)> {
+        ) -> Sent {
             let max = SendBatch::max_segments(&self.states[socket]);
             let sent = if self.out.fits(socket, destination, contents.len(), max) {
                 Ok(())
@@ -118,7 +115,7 @@ mod batched {
 
         /// Sends what is queued, waiting while a socket's buffer is full. Errors other than a
         /// full buffer drop the datagrams (UDP may lose them anyway) and are returned.
-        pub(crate) fn flush(&mut self) -> Result<(), (SocketAddr, io::Error)> {
+        pub(crate) fn flush(&mut self) -> Sent {
             let (sockets, states) = (&self.sockets, &self.states);
             loop {
                 let result = self
@@ -188,12 +185,6 @@ mod single {
                 .map(|(from, len)| (from, &self.buf[..len]))
                 .into_iter()
         }
-
-        /// The socket's address, for logging.
-        #[cfg(feature = "log")]
-        pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
-            self.socket.local_addr()
-        }
     }
 
     impl Sender {
@@ -203,7 +194,7 @@ mod single {
             socket: usize,
             destination: SocketAddr,
             contents: &[u8],
-        ) -> Result<(), (SocketAddr, io::Error)> {
+        ) -> Sent {
             self.sockets[socket]
                 .send_to(contents, destination)
                 .map(drop)
@@ -211,7 +202,7 @@ mod single {
         }
 
         /// Nothing waits: every datagram left in [`send`](Self::send).
-        pub(crate) fn flush(&mut self) -> Result<(), (SocketAddr, io::Error)> {
+        pub(crate) fn flush(&mut self) -> Sent {
             Ok(())
         }
     }
