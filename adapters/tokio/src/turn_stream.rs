@@ -16,7 +16,7 @@
 //! own.
 
 use kaon::peer::IceServer;
-use kaon::turn::{Scheme, ServerUrl, StreamCommand, StreamId, StreamLink, TurnTransport};
+use kaon::turn::{StreamCommand, StreamId, StreamLink, TurnTransport};
 use kaon::{Datagram, Transmit};
 use kaon_adapter_common::StreamSide;
 use rustls::pki_types::ServerName;
@@ -34,15 +34,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Read size of a connection's reader.
 const READ_SIZE: usize = 16 * 1024;
 
+use kaon_adapter_common::turn_tls::StreamServers;
 pub use kaon_adapter_common::turn_tls::{Notify, StreamInput, TurnTls};
 
 /// The TCP and TLS connections of one driver, behind a [`StreamLink`].
 pub struct TurnStreams {
     link: StreamLink,
-    tls: TurnTls,
-    tls_config: Option<Arc<rustls::ClientConfig>>,
-    /// TLS server names by server address.
-    names: Vec<(SocketAddr, ServerName<'static>)>,
+    servers: StreamServers,
     /// Each connection's writer task.
     writers: HashMap<StreamId, mpsc::UnboundedSender<Vec<u8>>>,
     notify: Option<Notify>,
@@ -54,7 +52,7 @@ impl std::fmt::Debug for TurnStreams {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TurnStreams")
             .field("link", &self.link)
-            .field("tls", &self.tls)
+            .field("servers", &self.servers)
             .finish_non_exhaustive()
     }
 }
@@ -64,9 +62,7 @@ impl TurnStreams {
     pub fn new(tls: TurnTls) -> Self {
         Self {
             link: StreamLink::new(),
-            tls,
-            tls_config: None,
-            names: Vec::new(),
+            servers: StreamServers::new(tls),
             writers: HashMap::new(),
             notify: None,
             buf: vec![0; 64 * 1024],
@@ -78,19 +74,8 @@ impl TurnStreams {
     /// ones the core's `PeerConnection` makes TCP and TLS relays for.
     pub fn from_ice_servers(servers: &[IceServer], tls: TurnTls) -> Self {
         let mut s = Self::new(tls);
-        for url in servers.iter().flat_map(|s| &s.urls) {
-            let Ok(parsed) = url.parse::<ServerUrl>() else {
-                continue;
-            };
-            let Some(addr) = parsed.socket_addr() else {
-                continue;
-            };
-            let Some(turn) = kaon::ice::TurnServer::from_url(&parsed, "", "") else {
-                continue;
-            };
-            if parsed.scheme == Scheme::Turns || turn.transport.is_stream() {
-                s.add_server(addr, turn.transport);
-            }
+        for (addr, transport) in StreamServers::among(servers) {
+            s.add_server(addr, transport);
         }
         s
     }
@@ -98,17 +83,12 @@ impl TurnStreams {
     /// Datagrams to `server` go over TCP or TLS (the server name for TLS is its IP address).
     pub fn add_server(&mut self, server: SocketAddr, transport: TurnTransport) {
         self.link.add_server(server, transport);
-        self.names.retain(|(s, _)| *s != server);
-        self.names
-            .push((server, ServerName::IpAddress(server.ip().into())));
+        self.servers.add(server);
     }
 
     /// Checks a `turns:` server's certificate against `name` instead of its IP address.
     pub fn set_server_name(&mut self, server: SocketAddr, name: &str) -> io::Result<()> {
-        let name = ServerName::try_from(name.to_owned()).map_err(io::Error::other)?;
-        self.names.retain(|(s, _)| *s != server);
-        self.names.push((server, name));
-        Ok(())
+        self.servers.set_name(server, name)
     }
 
     /// Where connection tasks report. Until it is set, connections wait unopened.
@@ -133,27 +113,12 @@ impl TurnStreams {
         let Some(notify) = self.notify.clone() else {
             return;
         };
-        let tls = if tls {
-            let config = match &self.tls_config {
-                Some(c) => c.clone(),
-                None => match self.tls.client_config() {
-                    Ok(c) => self.tls_config.insert(c).clone(),
-                    Err(e) => {
-                        notify(StreamInput::Closed(id, e.to_string()));
-                        return;
-                    }
-                },
-            };
-            let name = self
-                .names
-                .iter()
-                .find(|(s, _)| *s == remote)
-                .map_or(ServerName::IpAddress(remote.ip().into()), |(_, n)| {
-                    n.clone()
-                });
-            Some((config, name))
-        } else {
-            None
+        let tls = match tls.then(|| self.servers.tls_for(remote)).transpose() {
+            Ok(tls) => tls,
+            Err(e) => {
+                notify(StreamInput::Closed(id, e.to_string()));
+                return;
+            }
         };
         let (tx, rx) = mpsc::unbounded_channel();
         self.writers.insert(id, tx);
