@@ -278,9 +278,8 @@ async fn read_loop(
 ) {
     let mut batch = kaon_adapter_common::udp_batch::RecvBatch::new();
     loop {
-        // A batch per system call (recvmmsg, GRO trains cut apart), all of it into the inbox
-        // under one lock. Receive errors (ICMP port unreachable on some systems) are not
-        // fatal for UDP.
+        // A batch per system call (recvmmsg), all of it into the inbox under one lock.
+        // Receive errors (ICMP port unreachable on some systems) are not fatal for UDP.
         let received = udp::recv(&mut batch, &socket, &state).await.map(|_| {
             if inbox.push_all(index, batch.datagrams()) {
                 // A permit is kept if the driver is not waiting yet: the wake-up is not lost.

@@ -1,7 +1,8 @@
 //! The driver's batched UDP I/O over loopback: a burst of equal-size datagrams to one peer
 //! (sent as GSO runs on Linux) arrives whole and in order, a burst to several peers
-//! interleaved arrives whole, and a GSO train a peer sends (received as one GRO buffer on
-//! Linux) reaches the protocol as its separate datagrams.
+//! interleaved arrives whole, and a GSO train a peer sends (cut apart by the kernel, or
+//! received as one GRO buffer where a socket asks for GRO) reaches the protocol as its
+//! separate datagrams.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
