@@ -401,10 +401,11 @@ fn main() {
         endpoint.over(&same12)
     );
     println!(
-        "summary: DTLS 1.3 {endpoint13}: {} raw, {} raw 1201 B, {} its AEAD calls",
+        "summary: DTLS 1.3 {endpoint13}: {} raw, {} raw 1201 B, {} its AEAD calls, {} DTLS 1.2",
         endpoint13.over(&raw),
         endpoint13.over(&raw1201),
-        endpoint13.over(&same13)
+        endpoint13.over(&same13),
+        endpoint13.over(&endpoint)
     );
     criterion.final_summary();
 }
