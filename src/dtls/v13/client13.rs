@@ -190,6 +190,7 @@ impl Endpoint {
         }
         let hash = suite.hash();
         let mut transcript = Transcript::default();
+        transcript.keep_hash(hash);
         transcript.add_raw(&message_hash(hash, &ctx.transcript.hash(hash)));
         transcript.add(HandshakeType::ServerHello, hrr_body);
         let mut ch2 = ch.clone();
@@ -244,6 +245,7 @@ impl Endpoint {
                 )))?;
         let shared = ours.finish(&share.key_exchange)?;
         let mut transcript = ctx.transcript;
+        transcript.keep_hash(suite.hash());
         transcript.add(HandshakeType::ServerHello, body);
         let secret = EarlySecret::new(suite.hash(), LabelPrefix::Dtls13).into_handshake(&shared)?;
         let th = transcript.hash(suite.hash());

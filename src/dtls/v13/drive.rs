@@ -381,9 +381,9 @@ impl Endpoint {
         while let Some(data) = self.app_out.front() {
             match c
                 .records
-                .seal(ContentType::ApplicationData, &[data], &mut buf[used..limit])
+                .seal_one(ContentType::ApplicationData, data, &mut buf[used..limit])
             {
-                Ok((n, _)) => used += n,
+                Ok(n) => used += n,
                 Err(_) if used > 0 => return used,
                 Err(_) => self.stats.transmit_dropped += 1,
             }

@@ -82,7 +82,10 @@ impl UnifiedHeader {
     }
 
     /// Reads a header. A connection ID (C bit) is refused: none is ever negotiated here, so
-    /// its length is unknown (RFC 9146 / RFC 9147 §9).
+    /// its length is unknown (RFC 9146 / RFC 9147 §9). Inlined into [`records`], where the
+    /// header stays in registers instead of being read back from the stack just after its
+    /// fields were written there one by one (a store forwarding stall on every record).
+    #[inline]
     pub(crate) fn parse(r: &mut Reader<'_>) -> Result<Self, Error> {
         let first = r.u8()?;
         if !is_unified(first) {

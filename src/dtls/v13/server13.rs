@@ -218,6 +218,7 @@ impl Endpoint {
                     "no key_share of the selected group",
                 )))?;
         let mut transcript = Transcript::default();
+        transcript.keep_hash(hash);
         if let Some((cookie, state)) = &retried {
             // RFC 8446 §4.4.1: ClientHello1 stands in the transcript as its hash, followed
             // by the HelloRetryRequest, rebuilt here exactly as it was sent.

@@ -143,6 +143,34 @@ fn transcript_messages_have_the_four_byte_tls_header() {
 }
 
 #[test]
+fn a_running_transcript_hash_matches_hashing_the_whole_transcript() {
+    use crate::dtls::crypto::PrfHash;
+    let messages: [(HandshakeType, &[u8]); 3] = [
+        (HandshakeType::ClientHello, &[1; 1300]),
+        (HandshakeType::ServerHello, &[2; 1200]),
+        (HandshakeType::Finished, &[3; 32]),
+    ];
+    for hash in [PrfHash::Sha256, PrfHash::Sha384] {
+        // Kept from the start, from midway (the client learns the suite from the second
+        // message) or never, asked for twice; each hash along the way matches a one-shot one.
+        for keep_at in [0, 1, 2, 3] {
+            let (mut t, mut whole) = (Transcript::default(), Vec::new());
+            for (i, (kind, body)) in messages.iter().enumerate() {
+                if i == keep_at {
+                    t.keep_hash(hash);
+                    t.keep_hash(hash);
+                }
+                t.add(*kind, body);
+                whole.extend_from_slice(&tls_message(*kind, body));
+                t.add_raw(&[254, 0, 0, 0]);
+                whole.extend_from_slice(&[254, 0, 0, 0]);
+                assert_eq!(t.hash(hash), hash.hash(&whole).as_ref(), "{hash:?} {i}");
+            }
+        }
+    }
+}
+
+#[test]
 fn a_pair_connects_and_every_message_after_it_is_acknowledged() {
     let now = crate::test_clock::t0();
     let mut client = endpoint(Role::Client, true, now);
