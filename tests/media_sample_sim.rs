@@ -233,6 +233,91 @@ fn a_lost_reference_asks_the_sender_for_a_keyframe() {
     assert!(last.keyframe && last.lost_before);
 }
 
+/// A stream that has not decoded yet repeats its keyframe request after two round trips (at
+/// least 100 ms; `b` sends nothing, so it assumes a 100 ms round trip: 200 ms), not after the
+/// 500 ms interval kept for a stream that decodes. Here the whole first keyframe is lost, then
+/// `b`'s first request: the repeat brings the stream up about 200 ms later; it took 500 ms.
+#[test]
+fn first_keyframe_request_lost_is_repeated_within_rtt_bound() {
+    let mut p = pair(1);
+    let a_iface = p.ifaces[0];
+    let dead = LinkConfig {
+        loss: 1.0,
+        ..LinkConfig::with_latency(10 * MS)
+    };
+    let alive = LinkConfig::with_latency(10 * MS);
+    let mut answered = 0;
+    let mut frame_1_sent = None;
+    for i in 0..30 {
+        match i {
+            // The first keyframe never reaches b...
+            0 => p.sim.set_link(a_iface, SimDirection::Up, dead),
+            // ...and the request b makes on seeing an interframe first never reaches a.
+            1 => {
+                p.sim.set_link(a_iface, SimDirection::Up, alive);
+                p.sim.set_link(a_iface, SimDirection::Down, dead);
+                frame_1_sent = Some(p.now() - p.t0);
+            }
+            3 => p.sim.set_link(a_iface, SimDirection::Down, alive),
+            _ => {}
+        }
+        let asked = keyframe_requests(&p);
+        let key = i == 0 || asked > answered;
+        answered = asked;
+        let now = p.now();
+        let v = vp8(key, 2500, i as u8);
+        let s = Sample::with_duration(Bytes::from(v), 3000);
+        p.pc(true).write_sample(now, "1", &s).unwrap();
+        p.run_for(33 * MS);
+    }
+    p.run_for(200 * MS);
+    let frame_1_sent = frame_1_sent.unwrap();
+    let video = |(at, e): &(std::time::Duration, PeerEvent)| match e {
+        PeerEvent::KeyframeRequest { mid, .. } if *mid == "1" => Some(*at),
+        _ => None,
+    };
+    let asked = p
+        .log(true)
+        .iter()
+        .find_map(video)
+        .expect("a repeat reached a");
+    let pli = p
+        .pc_ref(false)
+        .transceivers()
+        .flat_map(|(_, t)| t.receiver_stats().map(|(_, s)| s.pli_count))
+        .sum::<u64>();
+    let got = samples(&p, "1");
+    let first = p
+        .log(false)
+        .iter()
+        .find_map(|(at, e)| {
+            matches!(e, PeerEvent::Sample { mid, .. } if *mid == "1").then_some(*at)
+        })
+        .expect("the stream came up");
+    println!(
+        "frame 1 sent at {frame_1_sent:?}, request reached a at {asked:?}, first frame out at \
+         {first:?}; {pli} PLIs, {} frames",
+        got.len()
+    );
+    // The first request left b about 10 ms after frame 1 was sent; the repeat 200 ms later
+    // and 10 ms on the way (with the 500 ms interval, 510 ms after).
+    let waited = asked - frame_1_sent;
+    assert!(
+        waited >= 200 * MS && waited <= 260 * MS,
+        "the repeat came {waited:?} after the first interframe was sent"
+    );
+    assert!(pli >= 2, "the lost request was repeated: {pli} PLIs");
+    assert!(
+        got[0].keyframe,
+        "the stream starts at the answering keyframe"
+    );
+    assert!(
+        first - frame_1_sent < 320 * MS,
+        "the stream came up after {:?}",
+        first - frame_1_sent
+    );
+}
+
 #[test]
 fn each_sample_names_the_source_it_came_from() {
     let mut p = pair(5);

@@ -568,7 +568,15 @@ impl StreamRx {
     /// [`poll_rtcp`](Self::poll_rtcp). Throttled: at most one request per keyframe interval
     /// (or round-trip time, if longer); returns whether this one will be sent.
     pub fn request_keyframe(&mut self, now: Instant) -> bool {
-        let gap = self.config.keyframe_interval.max(self.rtt);
+        self.request_keyframe_after(now, self.config.keyframe_interval)
+    }
+
+    /// [`request_keyframe`](Self::request_keyframe) for a caller that paces its own
+    /// requests (a jitter buffer that repeats them sooner while the stream has not decoded
+    /// yet): throttled to one per `gap` (or round-trip time, if longer) instead of the
+    /// configured interval.
+    pub fn request_keyframe_after(&mut self, now: Instant, gap: Duration) -> bool {
+        let gap = gap.max(self.rtt);
         if self
             .last_keyframe_request
             .is_some_and(|at| now.saturating_duration_since(at) < gap)
@@ -896,6 +904,23 @@ mod tests {
         assert_eq!(Fir::parse(&buf[..n]).unwrap().entries[0].sequence, 2);
         let s = r.stats();
         assert_eq!((s.fir_count, s.keyframe_requests_throttled), (2, 1));
+    }
+
+    #[test]
+    fn a_caller_paced_keyframe_request_follows_its_gap_but_never_under_the_rtt() {
+        let t0 = crate::test_clock::t0();
+        let ms = Duration::from_millis;
+        let mut r = rx(|_| {});
+        r.set_rtt(ms(150));
+        assert!(r.request_keyframe_after(t0, ms(100)));
+        assert!(
+            !r.request_keyframe_after(t0 + ms(100), ms(100)),
+            "one per round trip"
+        );
+        assert!(r.request_keyframe_after(t0 + ms(150), ms(100)));
+        // The configured 500 ms still holds for a plain request.
+        assert!(!r.request_keyframe(t0 + ms(400)));
+        assert!(r.request_keyframe(t0 + ms(650)));
     }
 
     #[test]
