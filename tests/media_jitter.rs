@@ -393,3 +393,36 @@ fn a_stream_that_never_decoded_repeats_its_keyframe_request_sooner() {
     assert_eq!(jb.keyframe_interval(), ms(500));
     assert_eq!(jb.stats().keyframe_requests, 2);
 }
+
+/// The stream's first packet continues a frame: the one before it is missing, and listed for
+/// a NACK (receive statistics start at the first packet and cannot know it); its repair
+/// completes the frame, with no keyframe request.
+#[test]
+fn a_first_packet_that_continues_a_frame_lists_its_predecessor_for_nack() {
+    let t0 = Instant::now();
+    let mut jb = JitterBuffer::new(Codec::Vp8, JitterConfig::default());
+    let frames = [vp8_frame(0, true, 1200), vp8_frame(1, false, 300)];
+    let pkts = packets(&frames, 1000, 0);
+    for p in &pkts[1..] {
+        jb.insert(t0, p.seq, p.ts, p.marker, p.payload.clone());
+    }
+    assert_eq!(jb.missing_before_first(), Some(1000));
+    let p = &pkts[0];
+    jb.insert(
+        t0 + Duration::from_millis(20),
+        p.seq,
+        p.ts,
+        p.marker,
+        p.payload.clone(),
+    );
+    assert_eq!(jb.missing_before_first(), None);
+    let mut out = Vec::new();
+    drain(&mut jb, &mut out);
+    assert_eq!(out.len(), 2);
+    assert!(out[0].keyframe && !out[0].lost_before);
+    assert_eq!(jb.stats().keyframe_requests, 0);
+    // A stream whose first packet starts a frame has nothing before it to ask for.
+    let mut jb = JitterBuffer::new(Codec::Vp8, JitterConfig::default());
+    jb.insert(t0, p.seq, p.ts, p.marker, p.payload.clone());
+    assert_eq!(jb.missing_before_first(), None);
+}

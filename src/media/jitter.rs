@@ -205,8 +205,9 @@ pub struct JitterBuffer {
     /// A keyframe came out: the stream decodes, and keyframe requests keep the steady interval.
     decoding: bool,
     /// The packet before the stream's first one seen, when that one did not start a frame:
-    /// only reordering can bring it (a receiver cannot NACK what came before the first packet
-    /// it saw), so it is waited for `min_wait`, not a repair's wait.
+    /// reordering or a NACK of [`missing_before_first`](Self::missing_before_first) can bring
+    /// it, within `min_wait` (not a repair's wait: the stream shows nothing meanwhile, and a
+    /// keyframe request follows).
     start_gap: Option<u64>,
     lost_pending: bool,
     last_keyframe_request: Option<Instant>,
@@ -320,8 +321,7 @@ impl JitterBuffer {
         let ext = if !self.started {
             self.started = true;
             // A video stream decodes from a keyframe: until one comes, frames are dropped
-            // and one is asked for (the stream's first packets may have been lost, and a
-            // receiver cannot NACK what came before the first packet it saw).
+            // and one is asked for (the stream's first packets may have been lost).
             self.need_keyframe = self.codec.is_video();
             self.restart(seq)
         } else {
@@ -650,6 +650,14 @@ impl JitterBuffer {
     /// The next event.
     pub fn poll_event(&mut self) -> Option<JitterEvent> {
         std::mem::take(&mut self.keyframe_event).then_some(JitterEvent::KeyframeRequest)
+    }
+
+    /// The packet before the first one seen, while it is waited for: that first packet
+    /// continues a frame, so its predecessor is missing, though receive statistics (which
+    /// start at the first packet) cannot know it. A NACK can still ask for it.
+    pub fn missing_before_first(&self) -> Option<u16> {
+        let gap = self.start_gap?;
+        (gap == self.head && !self.consumed && !self.present(gap)).then_some(gap as u16)
     }
 
     /// Sequence numbers known missing and still waited for, oldest first (for NACK).

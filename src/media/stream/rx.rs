@@ -593,6 +593,31 @@ impl StreamRx {
         true
     }
 
+    /// Asks for `seq` with the next NACK although the sequence accounting never found it
+    /// missing: a packet before the first one seen, which a jitter buffer knows is missing when
+    /// that first packet continues a frame (RFC 4585 §6.2.1: a NACK may name any packet; the
+    /// sender still holds it). Only packets behind the highest and within the duplicate window
+    /// are taken; returns whether it will be asked for.
+    pub fn nack(&mut self, now: Instant, seq: u16) -> bool {
+        let s = &self.seq;
+        if !self.config.nack || !s.started || s.probation > 0 {
+            return false;
+        }
+        let back = u64::from(s.max_seq.wrapping_sub(seq));
+        let Some(ext) = s.ext_max().checked_sub(back) else {
+            return false;
+        };
+        if back == 0 || back >= WINDOW || self.is_seen(ext) {
+            return false;
+        }
+        let due = now + self.config.nack_delay;
+        if !self.missing.insert(ext, now, due) {
+            return false;
+        }
+        self.nack_due = Some(self.nack_due.map_or(due, |d| d.min(due)));
+        true
+    }
+
     /// The report block for this stream as of now (RFC 3550 §6.4.1, A.3), for a caller that
     /// composes its own RR or SR; it starts a new reporting interval for the fraction lost.
     /// `None` before the source is valid.
@@ -878,6 +903,38 @@ mod tests {
         let parsed = Nack::parse(&buf[..n]).unwrap();
         assert_eq!(parsed.lost().collect::<Vec<_>>(), vec![3]);
         assert_eq!(r.stats().nack_count, 2);
+    }
+
+    #[test]
+    fn a_packet_before_the_first_seen_can_be_nacked_and_counts_as_repaired() {
+        let t0 = crate::test_clock::t0();
+        let mut r = rx(|c| c.report_interval = Duration::from_secs(100));
+        r.on_packet(t0, &packet(100, 0));
+        r.on_packet(t0, &packet(101, 0));
+        assert!(!r.nack(t0, 101), "a packet seen is not asked for");
+        assert!(
+            !r.nack(t0, 102),
+            "nor one ahead: the accounting finds those"
+        );
+        assert!(r.nack(t0, 99));
+        assert!(!r.nack(t0, 99), "listed once");
+        assert_eq!(r.poll_timeout(), Some(t0));
+        let mut buf = [0u8; 200];
+        let n = r.poll_rtcp(t0, 9, &mut buf).unwrap();
+        let nack = Compound::new(&buf[..n])
+            .packets()
+            .find_map(|p| match p.unwrap() {
+                RtcpPacket::Nack(n) => Some(n),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(nack, Nack::from_lost(9, 7, [99]));
+        assert_eq!(r.on_packet(t0, &packet(99, 0)), RxVerdict::Repaired);
+        assert!(!r.nack(t0, 99));
+        // Nothing is asked for without NACK negotiated.
+        let mut r = rx(|c| c.nack = false);
+        r.on_packet(t0, &packet(100, 0));
+        assert!(!r.nack(t0, 99));
     }
 
     #[test]

@@ -307,6 +307,15 @@ impl Media {
             t.frames.rx[at].jitter.set_rtt(rtt);
         }
         t.frames.rx[at].jitter.insert(now, seq, ts, marker, payload);
+        // The first packet seen continued a frame: NACK its predecessor, which the receive
+        // statistics (starting at that packet) do not list.
+        if let Some(before) = t.frames.rx[at].jitter.missing_before_first() {
+            for r in t.receivers.iter_mut().filter(|r| r.ssrc() == ssrc) {
+                if r.rx.nack(now, before) {
+                    self.due = Some(now);
+                }
+            }
+        }
         if drain(&mut t.frames.rx[at], mid, events)
             && request_source_keyframe(now, &mut t.receivers, &t.frames.rx[at])
         {
