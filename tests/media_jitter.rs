@@ -345,3 +345,84 @@ proptest! {
         let _ = PacketInfo { seq: 0, timestamp: 0, marker: false };
     }
 }
+
+/// Until its first keyframe comes out, a stream repeats a keyframe request after two round
+/// trips (at least 100 ms) instead of the 500 ms interval, which returns once it decodes; a
+/// keyframe whose packets are still arriving (one is being repaired) holds the repeat back.
+#[test]
+fn a_stream_that_never_decoded_repeats_its_keyframe_request_sooner() {
+    let ms = Duration::from_millis;
+    let t0 = Instant::now();
+    let mut jb = JitterBuffer::new(Codec::Vp8, JitterConfig::default());
+    jb.set_rtt(ms(20));
+    // The first keyframe was lost: the stream starts with interframes.
+    let inter: Vec<Vec<u8>> = (1..4).map(|i| vp8_frame(i, false, 300)).collect();
+    let pkts = packets(&inter, 500, 3000);
+    for p in &pkts {
+        jb.insert(t0, p.seq, p.ts, p.marker, p.payload.clone());
+    }
+    assert_eq!(jb.poll_event(), Some(JitterEvent::KeyframeRequest));
+    assert_eq!(jb.keyframe_interval(), ms(100), "at least 100 ms");
+    let next = jb.poll_timeout().unwrap();
+    assert_eq!(next, t0 + ms(100));
+    jb.handle_timeout(next);
+    assert_eq!(jb.poll_event(), Some(JitterEvent::KeyframeRequest));
+    // Over a longer path: two round trips.
+    jb.set_rtt(ms(80));
+    assert_eq!(jb.keyframe_interval(), ms(160));
+    assert_eq!(jb.poll_timeout(), Some(next + ms(160)));
+    // A keyframe's first and last packets arrive; the middle one is being repaired.
+    let seq = pkts.last().unwrap().seq.wrapping_add(1);
+    let key = packets(&[vp8_frame(9, true, 1200)], seq, 12_000);
+    assert_eq!(key.len(), 3);
+    for (p, at) in [(&key[0], next + ms(10)), (&key[2], next + ms(150))] {
+        jb.insert(at, p.seq, p.ts, p.marker, p.payload.clone());
+    }
+    jb.handle_timeout(next + ms(160));
+    assert_eq!(jb.poll_event(), None, "no repeat while a keyframe arrives");
+    jb.insert(
+        next + ms(170),
+        key[1].seq,
+        key[1].ts,
+        key[1].marker,
+        key[1].payload.clone(),
+    );
+    let s = jb.poll_sample().unwrap();
+    assert!(s.keyframe && s.lost_before);
+    // The stream decodes: a later loss keeps the steady interval.
+    assert_eq!(jb.keyframe_interval(), ms(500));
+    assert_eq!(jb.stats().keyframe_requests, 2);
+}
+
+/// The stream's first packet continues a frame: the one before it is missing, and listed for
+/// a NACK (receive statistics start at the first packet and cannot know it); its repair
+/// completes the frame, with no keyframe request.
+#[test]
+fn a_first_packet_that_continues_a_frame_lists_its_predecessor_for_nack() {
+    let t0 = Instant::now();
+    let mut jb = JitterBuffer::new(Codec::Vp8, JitterConfig::default());
+    let frames = [vp8_frame(0, true, 1200), vp8_frame(1, false, 300)];
+    let pkts = packets(&frames, 1000, 0);
+    for p in &pkts[1..] {
+        jb.insert(t0, p.seq, p.ts, p.marker, p.payload.clone());
+    }
+    assert_eq!(jb.missing_before_first(), Some(1000));
+    let p = &pkts[0];
+    jb.insert(
+        t0 + Duration::from_millis(20),
+        p.seq,
+        p.ts,
+        p.marker,
+        p.payload.clone(),
+    );
+    assert_eq!(jb.missing_before_first(), None);
+    let mut out = Vec::new();
+    drain(&mut jb, &mut out);
+    assert_eq!(out.len(), 2);
+    assert!(out[0].keyframe && !out[0].lost_before);
+    assert_eq!(jb.stats().keyframe_requests, 0);
+    // A stream whose first packet starts a frame has nothing before it to ask for.
+    let mut jb = JitterBuffer::new(Codec::Vp8, JitterConfig::default());
+    jb.insert(t0, p.seq, p.ts, p.marker, p.payload.clone());
+    assert_eq!(jb.missing_before_first(), None);
+}

@@ -15,7 +15,11 @@ pub enum Usage {
 
 /// The initial threshold, in ms of modified trend.
 const INITIAL_THRESHOLD: f64 = 12.5;
-/// libwebrtc's gains: the threshold rises slowly toward a larger trend and falls fast.
+/// libwebrtc's gains: the threshold rises slowly toward a larger trend and falls fast. The
+/// draft's (§5.4: K_u 0.01, K_d 0.00018, rising fast and falling 55 times slower) belong to its
+/// Kalman estimate; on the trendline's scale they hold the threshold above every trend: beside
+/// a bulk flow (RFC 8867 §5.6) media then took 1.94 of 2 Mbit/s with 8% loss, and two media
+/// flows queued 136 ms at the 95th percentile (RFC 8867 §5.2) instead of 36.
 pub(crate) const K_UP: f64 = 0.0087;
 pub(crate) const K_DOWN: f64 = 0.039;
 /// A trend this far above the threshold is an outlier the threshold must not chase.

@@ -58,7 +58,9 @@ pub struct JitterConfig {
     pub max_wait: Duration,
     /// Round-trip time assumed until [`JitterBuffer::set_rtt`] is called.
     pub initial_rtt: Duration,
-    /// At most one keyframe request per this interval (or per RTT, if longer).
+    /// At most one keyframe request per this interval (or per RTT, if longer), once the
+    /// stream has decoded; before its first keyframe, requests repeat sooner (see
+    /// [`JitterBuffer::keyframe_interval`]).
     pub keyframe_interval: Duration,
     /// Complete frames kept for [`JitterBuffer::poll_sample`]; beyond it the oldest is dropped.
     pub max_ready: usize,
@@ -164,6 +166,14 @@ struct Slot {
 /// Extended sequence numbers start here, so that going back never goes below zero.
 const EPOCH: u64 = 1 << 40;
 
+/// Until a video stream's first keyframe comes out, a keyframe request is repeated after this
+/// long, or two round trips if longer, instead of the steady interval: nothing at all is shown
+/// meanwhile, and one lost request (or lost answer) must not cost half a second of video.
+/// libwebrtc re-requests every 200 ms while it waits for a keyframe (`kMaxWaitForKeyFrame`);
+/// an answer needs one round trip plus up to a frame interval (33 ms at 30 fps) and the
+/// keyframe's own transmission, which 100 ms covers on a LAN and two round trips beyond it.
+const FIRST_KEYFRAME_REPEAT: Duration = Duration::from_millis(100);
+
 /// The jitter buffer. Driving order: [`insert`](Self::insert) packets as they arrive, call
 /// [`handle_timeout`](Self::handle_timeout) when [`poll_timeout`](Self::poll_timeout) says,
 /// and drain [`poll_sample`](Self::poll_sample) and [`poll_event`](Self::poll_event) whenever
@@ -192,9 +202,12 @@ pub struct JitterBuffer {
     /// older than the first one seen are reordering at the start, not late.
     consumed: bool,
     need_keyframe: bool,
+    /// A keyframe came out: the stream decodes, and keyframe requests keep the steady interval.
+    decoding: bool,
     /// The packet before the stream's first one seen, when that one did not start a frame:
-    /// only reordering can bring it (a receiver cannot NACK what came before the first packet
-    /// it saw), so it is waited for `min_wait`, not a repair's wait.
+    /// reordering or a NACK of [`missing_before_first`](Self::missing_before_first) can bring
+    /// it, within `min_wait` (not a repair's wait: the stream shows nothing meanwhile, and a
+    /// keyframe request follows).
     start_gap: Option<u64>,
     lost_pending: bool,
     last_keyframe_request: Option<Instant>,
@@ -230,6 +243,7 @@ impl JitterBuffer {
             discarding: true,
             consumed: false,
             need_keyframe: false,
+            decoding: false,
             start_gap: None,
             lost_pending: false,
             last_keyframe_request: None,
@@ -257,8 +271,16 @@ impl JitterBuffer {
             .clamp(self.config.min_wait, self.config.max_wait)
     }
 
-    fn keyframe_interval(&self) -> Duration {
-        self.config.keyframe_interval.max(self.rtt)
+    /// How long a keyframe request waits before it is repeated: the configured interval (or
+    /// the round-trip time, if longer) once the stream has decoded a keyframe; before that,
+    /// two round trips, at least 100 ms and at most the steady interval.
+    pub fn keyframe_interval(&self) -> Duration {
+        let steady = self.config.keyframe_interval.max(self.rtt);
+        if self.decoding {
+            steady
+        } else {
+            (self.rtt * 2).max(FIRST_KEYFRAME_REPEAT).min(steady)
+        }
     }
 
     /// Counters.
@@ -299,8 +321,7 @@ impl JitterBuffer {
         let ext = if !self.started {
             self.started = true;
             // A video stream decodes from a keyframe: until one comes, frames are dropped
-            // and one is asked for (the stream's first packets may have been lost, and a
-            // receiver cannot NACK what came before the first packet it saw).
+            // and one is asked for (the stream's first packets may have been lost).
             self.need_keyframe = self.codec.is_video();
             self.restart(seq)
         } else {
@@ -414,12 +435,25 @@ impl JitterBuffer {
         let interval = self.keyframe_interval();
         if self
             .last_keyframe_request
-            .is_none_or(|t| now >= t + interval)
+            .is_some_and(|t| now < t + interval)
         {
-            self.last_keyframe_request = Some(now);
+            return;
+        }
+        self.last_keyframe_request = Some(now);
+        // A keyframe whose packets are arriving is being repaired by NACK: another request
+        // would only bring a second one (libwebrtc holds back while it receives a keyframe
+        // too). The repeat waits one more interval.
+        if !self.receiving_keyframe() {
             self.keyframe_event = true;
             self.stats.keyframe_requests += 1;
         }
+    }
+
+    /// The frame being assembled at the head is a keyframe.
+    fn receiving_keyframe(&self) -> bool {
+        self.slots[self.index(self.head)]
+            .as_ref()
+            .is_some_and(|s| s.ext == self.head && s.keyframe)
     }
 
     /// Walks forward from `scan` over present packets, handing out frames as they complete.
@@ -530,6 +564,7 @@ impl JitterBuffer {
         }
         if keyframe {
             self.need_keyframe = false;
+            self.decoding = true;
         }
         let duration = self.last_out_ts.map_or(0, |t| ts.wrapping_sub(t));
         self.last_out_ts = Some(ts);
@@ -615,6 +650,14 @@ impl JitterBuffer {
     /// The next event.
     pub fn poll_event(&mut self) -> Option<JitterEvent> {
         std::mem::take(&mut self.keyframe_event).then_some(JitterEvent::KeyframeRequest)
+    }
+
+    /// The packet before the first one seen, while it is waited for: that first packet
+    /// continues a frame, so its predecessor is missing, though receive statistics (which
+    /// start at the first packet) cannot know it. A NACK can still ask for it.
+    pub fn missing_before_first(&self) -> Option<u16> {
+        let gap = self.start_gap?;
+        (gap == self.head && !self.consumed && !self.present(gap)).then_some(gap as u16)
     }
 
     /// Sequence numbers known missing and still waited for, oldest first (for NACK).

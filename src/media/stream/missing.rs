@@ -90,6 +90,24 @@ impl MissingList {
         evicted
     }
 
+    /// Adds `ext` in its place (it may be below the entries); false if it is listed already
+    /// or there is no room.
+    pub(crate) fn insert(&mut self, ext: u64, now: Instant, due: Instant) -> bool {
+        match self.list.binary_search_by_key(&ext, |m| m.ext) {
+            Err(i) if self.list.len() < self.cap => {
+                let m = Missing {
+                    ext,
+                    since: now,
+                    next_at: due,
+                    tries: 0,
+                };
+                self.list.insert(i, m);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Removes `ext` if listed; returns how many NACKs had asked for it.
     pub(crate) fn remove(&mut self, ext: u64) -> Option<u8> {
         let i = self.list.binary_search_by_key(&ext, |m| m.ext).ok()?;

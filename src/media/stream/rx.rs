@@ -568,7 +568,15 @@ impl StreamRx {
     /// [`poll_rtcp`](Self::poll_rtcp). Throttled: at most one request per keyframe interval
     /// (or round-trip time, if longer); returns whether this one will be sent.
     pub fn request_keyframe(&mut self, now: Instant) -> bool {
-        let gap = self.config.keyframe_interval.max(self.rtt);
+        self.request_keyframe_after(now, self.config.keyframe_interval)
+    }
+
+    /// [`request_keyframe`](Self::request_keyframe) for a caller that paces its own
+    /// requests (a jitter buffer that repeats them sooner while the stream has not decoded
+    /// yet): throttled to one per `gap` (or round-trip time, if longer) instead of the
+    /// configured interval.
+    pub fn request_keyframe_after(&mut self, now: Instant, gap: Duration) -> bool {
+        let gap = gap.max(self.rtt);
         if self
             .last_keyframe_request
             .is_some_and(|at| now.saturating_duration_since(at) < gap)
@@ -582,6 +590,31 @@ impl StreamRx {
             // RFC 5104 §4.3.1.2: the sequence number is increased by 1 for each new request.
             self.fir_seq = self.fir_seq.wrapping_add(1);
         }
+        true
+    }
+
+    /// Asks for `seq` with the next NACK although the sequence accounting never found it
+    /// missing: a packet before the first one seen, which a jitter buffer knows is missing when
+    /// that first packet continues a frame (RFC 4585 §6.2.1: a NACK may name any packet; the
+    /// sender still holds it). Only packets behind the highest and within the duplicate window
+    /// are taken; returns whether it will be asked for.
+    pub fn nack(&mut self, now: Instant, seq: u16) -> bool {
+        let s = &self.seq;
+        if !self.config.nack || !s.started || s.probation > 0 {
+            return false;
+        }
+        let back = u64::from(s.max_seq.wrapping_sub(seq));
+        let Some(ext) = s.ext_max().checked_sub(back) else {
+            return false;
+        };
+        if back == 0 || back >= WINDOW || self.is_seen(ext) {
+            return false;
+        }
+        let due = now + self.config.nack_delay;
+        if !self.missing.insert(ext, now, due) {
+            return false;
+        }
+        self.nack_due = Some(self.nack_due.map_or(due, |d| d.min(due)));
         true
     }
 
@@ -873,6 +906,38 @@ mod tests {
     }
 
     #[test]
+    fn a_packet_before_the_first_seen_can_be_nacked_and_counts_as_repaired() {
+        let t0 = crate::test_clock::t0();
+        let mut r = rx(|c| c.report_interval = Duration::from_secs(100));
+        r.on_packet(t0, &packet(100, 0));
+        r.on_packet(t0, &packet(101, 0));
+        assert!(!r.nack(t0, 101), "a packet seen is not asked for");
+        assert!(
+            !r.nack(t0, 102),
+            "nor one ahead: the accounting finds those"
+        );
+        assert!(r.nack(t0, 99));
+        assert!(!r.nack(t0, 99), "listed once");
+        assert_eq!(r.poll_timeout(), Some(t0));
+        let mut buf = [0u8; 200];
+        let n = r.poll_rtcp(t0, 9, &mut buf).unwrap();
+        let nack = Compound::new(&buf[..n])
+            .packets()
+            .find_map(|p| match p.unwrap() {
+                RtcpPacket::Nack(n) => Some(n),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(nack, Nack::from_lost(9, 7, [99]));
+        assert_eq!(r.on_packet(t0, &packet(99, 0)), RxVerdict::Repaired);
+        assert!(!r.nack(t0, 99));
+        // Nothing is asked for without NACK negotiated.
+        let mut r = rx(|c| c.nack = false);
+        r.on_packet(t0, &packet(100, 0));
+        assert!(!r.nack(t0, 99));
+    }
+
+    #[test]
     fn keyframe_requests_are_throttled() {
         let t0 = crate::test_clock::t0();
         let mut r = rx(|c| c.keyframe_request = KeyframeKind::Fir);
@@ -896,6 +961,23 @@ mod tests {
         assert_eq!(Fir::parse(&buf[..n]).unwrap().entries[0].sequence, 2);
         let s = r.stats();
         assert_eq!((s.fir_count, s.keyframe_requests_throttled), (2, 1));
+    }
+
+    #[test]
+    fn a_caller_paced_keyframe_request_follows_its_gap_but_never_under_the_rtt() {
+        let t0 = crate::test_clock::t0();
+        let ms = Duration::from_millis;
+        let mut r = rx(|_| {});
+        r.set_rtt(ms(150));
+        assert!(r.request_keyframe_after(t0, ms(100)));
+        assert!(
+            !r.request_keyframe_after(t0 + ms(100), ms(100)),
+            "one per round trip"
+        );
+        assert!(r.request_keyframe_after(t0 + ms(150), ms(100)));
+        // The configured 500 ms still holds for a plain request.
+        assert!(!r.request_keyframe(t0 + ms(400)));
+        assert!(r.request_keyframe(t0 + ms(650)));
     }
 
     #[test]

@@ -36,7 +36,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{MAX_RECEIVERS, MEDIA_QUEUE, Media};
+use super::{MAX_RECEIVERS, MEDIA_QUEUE, Media, Receiver};
 use crate::media::codec::{Codec as Format, H264Mode, Packetizer, PacketizerConfig};
 use crate::media::jitter::{JitterBuffer, JitterConfig, JitterEvent, Sample};
 use crate::peer::jsep::NegotiatedCodec;
@@ -307,8 +307,19 @@ impl Media {
             t.frames.rx[at].jitter.set_rtt(rtt);
         }
         t.frames.rx[at].jitter.insert(now, seq, ts, marker, payload);
-        if drain(&mut t.frames.rx[at], mid, events) {
-            let _ = self.request_keyframe(now, ti);
+        // The first packet seen continued a frame: NACK its predecessor, which the receive
+        // statistics (starting at that packet) do not list.
+        if let Some(before) = t.frames.rx[at].jitter.missing_before_first() {
+            for r in t.receivers.iter_mut().filter(|r| r.ssrc() == ssrc) {
+                if r.rx.nack(now, before) {
+                    self.due = Some(now);
+                }
+            }
+        }
+        if drain(&mut t.frames.rx[at], mid, events)
+            && request_source_keyframe(now, &mut t.receivers, &t.frames.rx[at])
+        {
+            self.due = Some(now);
         }
     }
 
@@ -317,15 +328,17 @@ impl Media {
         for ti in 0..self.transceivers.len() {
             let t = &mut self.transceivers[ti];
             let Some(mid) = t.mid else { continue };
-            let mut keyframe = false;
+            let mut asked = false;
             for r in &mut t.frames.rx {
                 if r.jitter.poll_timeout().is_some_and(|at| at <= now) {
                     r.jitter.handle_timeout(now);
                 }
-                keyframe |= drain(r, mid, events);
+                if drain(r, mid, events) {
+                    asked |= request_source_keyframe(now, &mut t.receivers, r);
+                }
             }
-            if keyframe {
-                let _ = self.request_keyframe(now, ti);
+            if asked {
+                self.due = Some(now);
             }
         }
     }
@@ -367,6 +380,18 @@ fn drain(rx: &mut SampleRx, mid: crate::peer::Mid, events: &mut VecDeque<PeerEve
         keyframe = true;
     }
     keyframe
+}
+
+/// Asks the sender of `rx`'s source for a keyframe, paced by its jitter buffer (which repeats
+/// a request sooner while the source has not decoded yet); whether one will be sent.
+fn request_source_keyframe(now: Instant, receivers: &mut [Receiver], rx: &SampleRx) -> bool {
+    let gap = rx.jitter.keyframe_interval();
+    receivers
+        .iter_mut()
+        .filter(|r| r.ssrc() == rx.ssrc)
+        .fold(false, |asked, r| {
+            r.rx.request_keyframe_after(now, gap) | asked
+        })
 }
 
 /// A borrowed handle on one transceiver's sending side (see
