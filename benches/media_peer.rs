@@ -14,10 +14,17 @@
 //!
 //! A round of 20,000 datagrams is far bigger than the caches, and the send side in between
 //! touches more memory than the raw protect does, so the receive row reads its datagrams from
-//! memory while the raw unprotect finds most of its packets still cached. The last row runs
-//! receive and raw unprotect in batches of 256 just sent (warm, as datagrams are right after
-//! `recvmmsg`) and gives the best batch of each, by wall time: the steadier figure on a busy
-//! machine, where per-thread CPU time is counted only in scheduler ticks.
+//! memory while the raw unprotect finds most of its packets still cached. The batch rows run
+//! ours and the raw cipher in alternating batches (256 packets, warm, as datagrams are right
+//! after `recvmmsg` or before `sendmmsg`) and give the best batch of each: the steadier figure
+//! on a busy machine.
+//!
+//! The forward rows are an SFU's fan-out: each packet received (`handle_datagram` +
+//! `poll_event`) is written to N subscriber connections (`write_rtp` + `poll_transmit` on each,
+//! with its own SRTP keys and RTX history), N = 1, 4 and 16; one more subscriber costs
+//! (time at 16 - time at 1) / 15, against one raw protect in the same run (DESIGN target
+//! 1.3x). Sixteen subscribers' histories (about 1.1 MB each) do not fit the caches, as they
+//! would not in an SFU, so that row pays for memory the single-connection send row does not.
 
 use std::time::{Duration, Instant};
 
@@ -33,13 +40,27 @@ const N: usize = 20_000;
 const ROUNDS: usize = 5;
 const PAYLOAD: usize = 1100;
 
-/// This thread's CPU time so far (Linux), or zero elsewhere.
+/// This thread's CPU time so far, to the nanosecond (`CLOCK_THREAD_CPUTIME_ID`; the
+/// scheduler's tick-granular counters are too coarse for a batch of packets), or zero where
+/// there is no such clock.
+#[cfg(not(unix))]
 fn cpu() -> Duration {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .map(Duration::from_nanos)
-        .unwrap_or_default()
+    Duration::ZERO
+}
+
+/// This thread's CPU time so far, to the nanosecond (`CLOCK_THREAD_CPUTIME_ID`; the
+/// scheduler's tick-granular counters are too coarse for a batch of packets).
+#[cfg(unix)]
+fn cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 fn pump(a: &mut PeerConnection, b: &mut PeerConnection, now: &mut Instant, until: Instant) {
@@ -82,7 +103,14 @@ fn pump(a: &mut PeerConnection, b: &mut PeerConnection, now: &mut Instant, until
 
 fn connected() -> (PeerConnection, PeerConnection, Instant) {
     let mut now = Instant::now();
-    let peer = |seed, addr: &str, now| {
+    let (a, b) = pair(&mut now, 1);
+    (a, b, now)
+}
+
+/// Two peers, each sending one video track, connected over a perfect link by `now` + 1 s;
+/// `n` picks their seeds and addresses.
+fn pair(now: &mut Instant, n: u8) -> (PeerConnection, PeerConnection) {
+    let peer = |seed, addr: String, now| {
         // Congestion control off: packets leave as they are written, so a round of 20,000 is
         // the engine's per-packet cost; the pacer's own is `cargo bench --bench bwe -- pacer`.
         let mut pc = PeerConnection::new(PeerConfig {
@@ -96,19 +124,20 @@ fn connected() -> (PeerConnection, PeerConnection, Instant) {
             .unwrap();
         pc
     };
-    let mut a = peer(1, "192.0.2.1:5000", now);
-    let mut b = peer(2, "192.0.2.2:5000", now);
-    let offer = a.create_offer(now).unwrap();
+    let seed = 2 * u64::from(n);
+    let mut a = peer(seed - 1, format!("192.0.2.{n}:5000"), *now);
+    let mut b = peer(seed, format!("198.51.100.{n}:5000"), *now);
+    let offer = a.create_offer(*now).unwrap();
     a.set_local_description(SdpType::Offer, offer.clone())
         .unwrap();
     b.set_remote_description(SdpType::Offer, offer).unwrap();
-    let answer = b.create_answer(now).unwrap();
+    let answer = b.create_answer(*now).unwrap();
     b.set_local_description(SdpType::Answer, answer.clone())
         .unwrap();
     a.set_remote_description(SdpType::Answer, answer).unwrap();
-    let t0 = now;
-    pump(&mut a, &mut b, &mut now, t0 + Duration::from_secs(1));
-    (a, b, now)
+    let t0 = *now;
+    pump(&mut a, &mut b, now, t0 + Duration::from_secs(1));
+    (a, b)
 }
 
 fn rtp(buf: &mut [u8], seq: u16) -> usize {
@@ -257,6 +286,237 @@ fn main() {
          (raw unprotect {raw:.0} ns in place, {into:.0} ns into a second buffer) |",
         ours / raw
     );
+    let (ours, raw) = warm_send(&mut a, &mut b, &mut now, &mut seq, &mut datagrams);
+    println!(
+        "| send, batches of {BATCH} packets, best batch | {:.0} ns wall, {:.0} ns CPU | \
+         {:.2}x wall, {:.2}x CPU (raw protect {:.0} ns wall, {:.0} ns CPU) |",
+        ours.wall,
+        ours.cpu,
+        ours.wall / raw.wall,
+        ours.cpu / raw.cpu,
+        raw.wall,
+        raw.cpu
+    );
+    fan_out(&mut a, &mut b, &mut now, &mut seq, &mut datagrams);
+}
+
+/// The best batch's wall and CPU time per packet (each the minimum over the batches).
+#[derive(Clone, Copy)]
+struct Best {
+    wall: f64,
+    cpu: f64,
+}
+
+impl Best {
+    const NONE: Best = Best {
+        wall: f64::MAX,
+        cpu: f64::MAX,
+    };
+
+    fn keep(&mut self, c: Cost, packets: usize) {
+        self.wall = self.wall.min(c.wall.as_nanos() as f64 / packets as f64);
+        self.cpu = self.cpu.min(c.cpu.as_nanos() as f64 / packets as f64);
+    }
+}
+
+/// Raw SRTP protects of packets built just before, a batch at a time: the send rows' baseline.
+struct RawProtect {
+    tx: Context,
+    packets: Vec<Vec<u8>>,
+    seq: u16,
+}
+
+impl RawProtect {
+    fn new(batch: usize) -> Self {
+        let cfg = Config::default();
+        Self {
+            tx: Context::new(Profile::AeadAes128Gcm, &[7; 16], &[9; 12], &cfg).unwrap(),
+            packets: (0..batch).map(|_| vec![0u8; 1500]).collect(),
+            seq: 0,
+        }
+    }
+
+    /// Builds and protects one batch: its cost.
+    fn batch(&mut self) -> Cost {
+        timed(|| {
+            for out in self.packets.iter_mut() {
+                let n = rtp(out, self.seq);
+                self.seq = self.seq.wrapping_add(1);
+                self.tx.protect_rtp(out, n).unwrap();
+            }
+        })
+    }
+}
+
+/// `write_rtp` + `poll_transmit` and raw protect (both building the packet first), in
+/// alternating batches of [`BATCH`]: the best batch of each.
+fn warm_send(
+    a: &mut PeerConnection,
+    b: &mut PeerConnection,
+    now: &mut Instant,
+    seq: &mut u16,
+    datagrams: &mut [(Option<Transmit>, Vec<u8>)],
+) -> (Best, Best) {
+    let mut plain = [0u8; 1500];
+    let mut raw = RawProtect::new(BATCH);
+    let (mut ours, mut theirs) = (Best::NONE, Best::NONE);
+    for round in 0..ROUNDS * 16 {
+        let c = timed(|| {
+            for (t, buf) in datagrams[..BATCH].iter_mut() {
+                let n = rtp(&mut plain, *seq);
+                *seq = seq.wrapping_add(1);
+                a.write_rtp(*now, "0", &plain[..n]).unwrap();
+                // Until the packet is out: RTCP or a consent check that fell due goes first.
+                loop {
+                    *t = a.poll_transmit(*now, buf);
+                    if t.is_none() || is_rtp(buf) {
+                        break;
+                    }
+                }
+            }
+        });
+        let p = raw.batch();
+        assert!(datagrams[..BATCH].iter().all(|(t, _)| t.is_some()));
+        if round > 0 {
+            ours.keep(c, BATCH);
+            theirs.keep(p, BATCH);
+        }
+        if round % 16 == 15 {
+            let step = *now + Duration::from_millis(200);
+            pump(a, b, now, step);
+        }
+    }
+    (ours, theirs)
+}
+
+/// Writes a packet on `a` for each slot and polls it out into the slot; RTCP or a consent
+/// check that fell due goes to `b` at once, so that every slot holds RTP.
+fn send_batch(
+    a: &mut PeerConnection,
+    b: &mut PeerConnection,
+    now: Instant,
+    seq: &mut u16,
+    slots: &mut [(Option<Transmit>, Vec<u8>)],
+) {
+    let mut plain = [0u8; 1500];
+    for (t, buf) in slots.iter_mut() {
+        let n = rtp(&mut plain, *seq);
+        *seq = seq.wrapping_add(1);
+        a.write_rtp(now, "0", &plain[..n]).unwrap();
+        *t = a.poll_transmit(now, buf);
+        while let Some(other) = t.filter(|_| !is_rtp(buf)) {
+            deliver(b, now, other, buf);
+            *t = a.poll_transmit(now, buf);
+        }
+    }
+}
+
+/// Hands `b` the datagram `t` whose bytes are `bytes[..t.len]`.
+fn deliver(b: &mut PeerConnection, now: Instant, t: Transmit, bytes: &[u8]) {
+    let d = Datagram {
+        source: t.source,
+        destination: t.destination,
+        contents: &bytes[..t.len],
+    };
+    b.handle_datagram(now, d);
+}
+
+/// Whether a datagram is RTP (RFC 7983 first byte, RFC 5761 second byte), not RTCP or STUN.
+fn is_rtp(datagram: &[u8]) -> bool {
+    datagram[0] >> 6 == 2 && !matches!(datagram[1], 192..=223)
+}
+
+/// Subscribers in the widest fan-out row.
+const FAN_OUT: usize = 16;
+/// Packets per fan-out batch.
+const FAN_BATCH: usize = 64;
+
+/// An SFU's forward: each packet `a` sends is received by `b` (`handle_datagram` +
+/// `poll_event`), then written to N subscriber connections (`write_rtp` + `poll_transmit`
+/// each, with its own SRTP keys), for N = 1, 4 and 16, beside a raw protect of the same size,
+/// in alternating batches. Prints the rows and the cost of one more subscriber.
+fn fan_out(
+    a: &mut PeerConnection,
+    b: &mut PeerConnection,
+    now: &mut Instant,
+    seq: &mut u16,
+    datagrams: &mut [(Option<Transmit>, Vec<u8>)],
+) {
+    let mut subs: Vec<(PeerConnection, PeerConnection)> = (0..FAN_OUT)
+        .map(|i| {
+            let mut t = *now;
+            pair(&mut t, 10 + i as u8)
+        })
+        .collect();
+    // The subscribers' clocks ran a second ahead while they connected.
+    *now += Duration::from_secs(1);
+    let step = *now + Duration::from_millis(200);
+    pump(a, b, now, step);
+    let mut out = vec![0u8; 2048];
+    let mut raw = RawProtect::new(FAN_BATCH);
+    let widths = [1, 4, FAN_OUT];
+    let mut best = [Best::NONE; 3];
+    let mut protect = Best::NONE;
+    for round in 0..ROUNDS * 16 {
+        for (w, &n) in widths.iter().enumerate() {
+            send_batch(a, b, *now, seq, &mut datagrams[..FAN_BATCH]);
+            let mut sent = 0;
+            let c = timed(|| {
+                for (t, bytes) in &datagrams[..FAN_BATCH] {
+                    deliver(b, *now, t.unwrap(), bytes);
+                    while let Some(e) = b.poll_event() {
+                        let PeerEvent::Rtp { packet, .. } = e else {
+                            continue;
+                        };
+                        for (s, _) in &mut subs[..n] {
+                            s.write_rtp(*now, "0", &packet).unwrap();
+                            // Until the packet is out: RTCP or a consent check that fell due
+                            // goes ahead of it.
+                            while s.poll_transmit(*now, &mut out).is_some() {
+                                if is_rtp(&out) {
+                                    sent += 1;
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+            assert_eq!(sent, n * FAN_BATCH, "every packet was forwarded");
+            if round > 0 {
+                best[w].keep(c, FAN_BATCH);
+            }
+        }
+        let p = raw.batch();
+        if round > 0 {
+            protect.keep(p, FAN_BATCH);
+        }
+        if round % 16 == 15 {
+            let step = *now + Duration::from_millis(200);
+            pump(a, b, now, step);
+            for (s, sink) in &mut subs {
+                let mut t = *now - Duration::from_millis(200);
+                pump(s, sink, &mut t, step);
+            }
+        }
+    }
+    for (w, &n) in widths.iter().enumerate() {
+        println!(
+            "| forward to {n} subscriber(s), batches of {FAN_BATCH}, best batch | \
+             {:.0} ns wall, {:.0} ns CPU per packet received |",
+            best[w].wall, best[w].cpu
+        );
+    }
+    let extra = |f: fn(&Best) -> f64| (f(&best[2]) - f(&best[0])) / (FAN_OUT - 1) as f64;
+    let (ew, ec) = (extra(|b| b.wall), extra(|b| b.cpu));
+    println!(
+        "| forward: one more subscriber (from 1 to {FAN_OUT}) | {ew:.0} ns wall, {ec:.0} ns CPU | \
+         {:.2}x wall, {:.2}x CPU (raw protect {:.0} ns wall, {:.0} ns CPU) |",
+        ew / protect.wall,
+        ec / protect.cpu,
+        protect.wall,
+        protect.cpu
+    );
 }
 
 /// Datagrams per batch in [`warm_receive`].
@@ -271,7 +531,6 @@ fn warm_receive(
     seq: &mut u16,
     datagrams: &mut [(Option<Transmit>, Vec<u8>)],
 ) -> (f64, f64, f64) {
-    let mut plain = [0u8; 1500];
     let key = [7u8; 16];
     let salt = [9u8; 12];
     // A fresh pair, so the raw receiver's replay window starts with this sender.
@@ -285,24 +544,11 @@ fn warm_receive(
     let (mut ours_best, mut raw_best, mut into_best) = (f64::MAX, f64::MAX, f64::MAX);
     let mut raw_seq = 0u16;
     for round in 0..ROUNDS * 16 {
-        for (t, buf) in datagrams[..BATCH].iter_mut() {
-            let n = rtp(&mut plain, *seq);
-            *seq = seq.wrapping_add(1);
-            a.write_rtp(*now, "0", &plain[..n]).unwrap();
-            *t = a.poll_transmit(*now, buf);
-        }
+        send_batch(a, b, *now, seq, &mut datagrams[..BATCH]);
         let mut got = 0;
         let w = Instant::now();
         for (t, bytes) in &datagrams[..BATCH] {
-            let t = t.unwrap();
-            b.handle_datagram(
-                *now,
-                Datagram {
-                    source: t.source,
-                    destination: t.destination,
-                    contents: &bytes[..t.len],
-                },
-            );
+            deliver(b, *now, t.unwrap(), bytes);
             while let Some(e) = b.poll_event() {
                 if matches!(e, PeerEvent::Rtp { .. }) {
                     got += 1;

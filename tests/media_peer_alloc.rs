@@ -5,7 +5,7 @@
 //! packets; one receive chunk per chunk's worth of packets it holds on to); and what a
 //! connected, idle audio + video connection keeps on the heap, before any media and after
 //! some. Datagrams are told apart by their first byte (RFC 7983), so ICE's consent checks
-//! are counted as STUN, not as media.
+//! are counted as STUN, not as media; answering them allocates nothing either.
 
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,8 @@ struct Where {
     events: usize,
     /// `handle_timeout` (reports and TWCC feedback built).
     timers: usize,
+    /// STUN datagrams handled (not allocations): consent checks and their answers.
+    stun_datagrams: usize,
 }
 
 /// Carries datagrams between the two until `until`, jumping to deadlines; counts RTP events
@@ -84,6 +86,7 @@ fn run(
                 let n = allocations() - x;
                 if !media {
                     w.stun_in += n;
+                    w.stun_datagrams += 1;
                 } else if rtcp {
                     w.rtcp_in += n;
                 } else {
@@ -234,6 +237,13 @@ fn media_through_the_whole_connection_allocates_nothing_per_received_packet() {
     // all once warm, receive chunks being recycled.
     assert_eq!(w.rtp_in, 0, "receiving RTP allocates nothing: {w:?}");
     assert_eq!(w.events, 0, "handing packets out allocates nothing: {w:?}");
+    // ICE consent (RFC 7675): the checks both ways were answered, and answering (and taking
+    // the answers) allocated nothing.
+    assert!(w.stun_datagrams >= 2, "{w:?}");
+    assert_eq!(
+        w.stun_in, 0,
+        "answering consent checks allocates nothing: {w:?}"
+    );
     // The send side's buffer pools may still grow by one now and then.
     assert!(per(w.write) < 0.01 && per(w.transmit) < 0.01, "{w:?}");
 }

@@ -10,14 +10,19 @@ use super::checklist::PairState;
 use crate::stun::{Attribute, Class, Key, Message, Method, TransactionId};
 use crate::{Datagram, Protocol, Transmit};
 
+/// Outbox slots kept through [`Agent::trim`]: our consent check and the answer to the peer's.
+const OUTBOX_KEPT: usize = 2;
+
 impl Agent {
     /// Frees queue capacity left over from the connect burst once the queues are empty: an
     /// idle agent should cost little, since a server holds one per peer. Runs on timeouts
-    /// only, which an idle agent sees every few seconds (consent).
+    /// only, which an idle agent sees every few seconds (consent). The outbox keeps room for
+    /// the steady state, a consent check and the answer to the peer's, so those never
+    /// allocate.
     fn trim(&mut self) {
         self.txs.trim();
         if self.outbox.is_empty() {
-            self.outbox.shrink_to_fit();
+            self.outbox.shrink_to(OUTBOX_KEPT);
         }
         if self.events.is_empty() {
             self.events.shrink_to_fit();

@@ -5,14 +5,14 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::Transport;
-use super::agent::{Agent, Body, Credentials, Out, Received};
+use super::agent::{Agent, Body, Out, Received};
 use super::candidate::{Candidate, CandidateKind, foundation};
 use super::check::{Purpose, Tx};
 use super::checklist::{AddRemote, Local, PairState};
 use super::relay::Unwrapped;
 use super::report::CheckFailure;
 use crate::Datagram;
-use crate::stun::{Attribute, Class, ErrorCode, Message, Method, is_stun};
+use crate::stun::{Attribute, Class, ErrorCode, Key, Message, Method, is_stun};
 
 /// The most local candidates of all kinds; peer-reflexive ones past it are not recorded.
 const MAX_LOCALS: usize = 256;
@@ -181,22 +181,24 @@ impl Agent {
             self.stats.unauthenticated += 1;
             return;
         };
-        let (creds, current): (Credentials, bool) = if lfrag == self.local.ufrag {
-            (self.local.clone(), true)
+        // Only the key is taken (a shared handle): answering a consent check, about once a
+        // second for the life of the connection, copies no credential strings.
+        let (key, current): (Key, bool) = if lfrag == self.local.ufrag {
+            (self.local.key.clone(), true)
         } else if let Some(old) = self.old_local.as_ref().filter(|o| o.ufrag == lfrag) {
-            (old.clone(), false)
+            (old.key.clone(), false)
         } else {
             self.stats.unauthenticated += 1;
             return;
         };
-        if msg.verify(&creds.key).is_err() {
+        if msg.verify(&key).is_err() {
             self.stats.unauthenticated += 1;
             return;
         }
-        if current && self.role_conflict(source, destination, msg, &creds) {
+        if current && self.role_conflict(source, destination, msg, &key) {
             return;
         }
-        self.respond(source, destination, msg, &creds, None);
+        self.respond(source, destination, msg, &key, None);
         if !current || self.remote.as_ref().is_some_and(|r| r.ufrag != rfrag) {
             // The previous generation (still carrying data) or a peer generation we have not
             // been told about: answered, not learned from.
@@ -278,7 +280,7 @@ impl Agent {
         source: SocketAddr,
         destination: SocketAddr,
         msg: &Message,
-        creds: &Credentials,
+        key: &Key,
     ) -> bool {
         let conflict = if self.controlling {
             msg.ice_controlling()
@@ -296,7 +298,7 @@ impl Agent {
                     source,
                     destination,
                     msg,
-                    creds,
+                    key,
                     Some(ErrorCode::ROLE_CONFLICT),
                 );
                 true
@@ -316,7 +318,7 @@ impl Agent {
         source: SocketAddr,
         destination: SocketAddr,
         msg: &Message,
-        creds: &Credentials,
+        key: &Key,
         error: Option<u16>,
     ) {
         let id = msg.transaction_id();
@@ -330,7 +332,7 @@ impl Agent {
                 }),
             ),
         };
-        let Some(bytes) = self.encode(&reply, Some(&creds.key)) else {
+        let Some(bytes) = self.encode(&reply, Some(key)) else {
             return;
         };
         self.stats.responses_sent += 1;

@@ -159,6 +159,29 @@ impl Context {
         let packet = checked_packet(buf, len)?;
         let hdr = header::parse_rtp(packet)?;
         let out = room(buf, len + self.rtp.rtp_overhead())?;
+        let index = self.send_index(hdr)?;
+        self.rtp.protect_rtp(out, hdr.len, len, hdr.ssrc, index)?;
+        Ok(out.len())
+    }
+
+    /// Protects the RTP packet `packet` into `out` and returns the SRTP length, as
+    /// [`protect_rtp`](Self::protect_rtp) does in place; `packet` is left as it was. A sender
+    /// that keeps its plaintext (a queue, a retransmission history) saves the copy into the
+    /// output buffer: AEAD profiles encrypt straight across. `out` shorter than
+    /// `packet.len() + profile().rtp_overhead()` is [`Error::BufferTooSmall`].
+    pub fn protect_rtp_into(&mut self, packet: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        let len = packet.len();
+        let packet = checked_packet(packet, len)?;
+        let hdr = header::parse_rtp(packet)?;
+        let out = room(out, len + self.rtp.rtp_overhead())?;
+        let index = self.send_index(hdr)?;
+        self.rtp
+            .protect_rtp_into(packet, out, hdr.len, hdr.ssrc, index)?;
+        Ok(out.len())
+    }
+
+    /// The packet index of an outgoing RTP packet, its SSRC's highest index moved up to it.
+    fn send_index(&mut self, hdr: header::RtpHeader) -> Result<u64, Error> {
         let state = self.send.get_or_insert(hdr.ssrc, self.config.max_ssrcs)?;
         let index = match state.rtp_top {
             None => u64::from(hdr.seq),
@@ -170,8 +193,7 @@ impl Context {
             return Err(Error::KeyExhausted);
         }
         state.rtp_top = state.rtp_top.max(Some(index));
-        self.rtp.protect_rtp(out, hdr.len, len, hdr.ssrc, index)?;
-        Ok(out.len())
+        Ok(index)
     }
 
     /// Unprotects the SRTP packet filling `buf` in place and returns the RTP length: the

@@ -150,6 +150,34 @@ impl Cipher {
         Ok(())
     }
 
+    /// Protects `packet` (its header `header_len` bytes) into `out`, which is
+    /// `packet.len() + rtp_overhead()` bytes: the header copied, the payload encrypted across,
+    /// the tag after it.
+    pub(crate) fn protect_rtp_into(
+        &self,
+        packet: &[u8],
+        out: &mut [u8],
+        header_len: usize,
+        ssrc: u32,
+        index: u64,
+    ) -> Result<(), Error> {
+        let len = packet.len();
+        match self {
+            Cipher::AesCm(_) => {
+                // The keystream is applied in place: one copy, then the in-place path.
+                out[..len].copy_from_slice(packet);
+                self.protect_rtp(out, header_len, len, ssrc, index)?;
+            }
+            Cipher::Gcm(g) => {
+                let (sealed, tag) = out.split_at_mut(len);
+                let (header, payload) = packet.split_at(header_len);
+                sealed[..header_len].copy_from_slice(header);
+                g.seal_into(ssrc, index, header, payload, &mut sealed[header_len..], tag)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Authenticates, then decrypts, the SRTP packet filling `buf`; returns the RTP length.
     /// `buf.len()` is at least `header_len + rtp_overhead()`.
     pub(crate) fn unprotect_rtp(
@@ -353,6 +381,28 @@ impl Gcm {
         // Packets are far below GCM's 2^36-byte limit and the tag slot is 16 bytes.
         self.key
             .seal_in_place_scatter(self.nonce(ssrc, index), Aad::from(aad), payload, &[], tag)
+            .map_err(|_| Error::CipherFailure)
+    }
+
+    /// Encrypts `payload` into `ciphertext` (the same length) and writes the tag.
+    fn seal_into(
+        &self,
+        ssrc: u32,
+        index: u64,
+        aad: &[u8],
+        payload: &[u8],
+        ciphertext: &mut [u8],
+        tag: &mut [u8],
+    ) -> Result<(), Error> {
+        self.key
+            .seal_out_of_place_scatter(
+                self.nonce(ssrc, index),
+                Aad::from(aad),
+                payload,
+                ciphertext,
+                &[],
+                tag,
+            )
             .map_err(|_| Error::CipherFailure)
     }
 

@@ -49,6 +49,12 @@ fn check_rtp_vector(cipher: &Cipher, expected: &str) {
         .protect_rtp(&mut buf, 12, plain.len(), 0x5501_a0b2, 0xf17b)
         .unwrap();
     assert_eq!(buf, expected);
+    // Out of place, from the plaintext into another buffer: the same SRTP packet.
+    let mut sealed = vec![0u8; expected.len()];
+    cipher
+        .protect_rtp_into(&plain, &mut sealed, 12, 0x5501_a0b2, 0xf17b)
+        .unwrap();
+    assert_eq!(sealed, expected);
     assert_eq!(
         cipher.unprotect_rtp(&mut buf, 12, 0x5501_a0b2, 0xf17b),
         Ok(plain.len())
@@ -432,6 +438,36 @@ fn unprotect_into_another_buffer_matches_in_place_for_every_profile() {
                 Err(Error::Replayed(crate::wire::Replay::Duplicate))
             );
         }
+    }
+}
+
+#[test]
+fn protect_into_another_buffer_matches_in_place_for_every_profile() {
+    for profile in Profile::SUPPORTED {
+        let (mut in_place, mut rx) = pair(profile, &Config::default());
+        let (mut into, _) = pair(profile, &Config::default());
+        let mut p = rtp(65_534, b"payload");
+        p[0] |= 0x10 | 0x01;
+        p.splice(12..12, [1, 2, 3, 4, 0xbe, 0xde, 0, 1, 0x10, 0xaa, 0, 0]);
+        // Across a wrap, and a retransmission of an older packet: the same indices.
+        for seq in [65_534u16, 65_535, 0, 1, 65_535] {
+            p[2..4].copy_from_slice(&seq.to_be_bytes());
+            let expected = protect(&mut in_place, &p);
+            let mut out = vec![0u8; p.len() + profile.rtp_overhead()];
+            let n = into.protect_rtp_into(&p, &mut out).unwrap();
+            assert_eq!(&out[..n], &expected[..], "{profile:?} seq {seq}");
+            if seq != 65_535 {
+                assert!(
+                    unprotect(&mut rx, &out[..n]).is_ok(),
+                    "{profile:?} seq {seq}"
+                );
+            }
+        }
+        let mut short = vec![0u8; p.len() + profile.rtp_overhead() - 1];
+        assert!(matches!(
+            into.protect_rtp_into(&p, &mut short),
+            Err(Error::BufferTooSmall { .. })
+        ));
     }
 }
 

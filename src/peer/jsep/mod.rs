@@ -76,13 +76,14 @@ impl std::fmt::Display for Mid {
 
 impl PartialEq<str> for Mid {
     fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
+        // Bytes, not `as_str`: a lookup per packet sent by mid need not validate UTF-8.
+        self.bytes[..usize::from(self.len)] == *other.as_bytes()
     }
 }
 
 impl PartialEq<&str> for Mid {
     fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
+        *self == **other
     }
 }
 

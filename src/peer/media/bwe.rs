@@ -231,10 +231,10 @@ impl Bwe {
         fb.write(buf).ok()
     }
 
-    /// An RTP packet with transport-wide sequence number `seq` (as stamped by
-    /// [`restamp`](Self::restamp)) left for the network at `now`; `size` is what
-    /// went on the wire. `header` is the packet, plain or protected: only its fixed header is
-    /// read, for RFC 8888 when no transport-wide number was written.
+    /// An RTP packet with transport-wide sequence number `seq` (stamped as it left) left for
+    /// the network at `now`; `size` is what went on the wire. `header` is the packet, plain or
+    /// protected: only its fixed header is read, for RFC 8888 when no transport-wide number
+    /// was written.
     pub fn on_rtp_sent(
         &mut self,
         now: Instant,
@@ -306,13 +306,6 @@ impl Bwe {
             }
             _ => false,
         }
-    }
-
-    /// Gives a packet (a first send written with a placeholder, or a retransmission that kept
-    /// the original's number) the transport-wide sequence number `seq`, in place; `false`
-    /// when it carries none.
-    pub fn restamp(buf: &mut [u8], id: u8, seq: u16) -> bool {
-        stamp(buf, id, &seq.to_be_bytes())
     }
 
     /// Forgets the oldest sent packet of the window, or every one older than `before`.
@@ -596,10 +589,10 @@ mod tests {
     #[test]
     fn a_retransmission_is_restamped_with_a_fresh_transport_wide_number() {
         let mut buf = packet(41);
-        assert!(Bwe::restamp(&mut buf, 5, 977));
+        assert!(stamp(&mut buf, 5, &977u16.to_be_bytes()));
         assert_eq!(twcc_of(&buf), 977);
-        assert!(!Bwe::restamp(&mut buf, 6, 1), "no such extension");
-        assert!(!Bwe::restamp(&mut [0x80, 0], 5, 1), "not RTP");
+        assert!(!stamp(&mut buf, 6, &[0, 1]), "no such extension");
+        assert!(!stamp(&mut [0x80, 0], 5, &[0, 1]), "not RTP");
     }
 
     #[test]

@@ -151,6 +151,9 @@ pub struct Transceiver {
     /// The send state machine (RTX history, SR, NACK/PLI/FIR handling), made by the first
     /// packet sent.
     pub(crate) tx: Option<StreamTx>,
+    /// Our header extensions for `write_rtp`, serialised with the first packet sent after
+    /// each negotiation.
+    pub(crate) template: Option<rtp::SendTemplate>,
     pub(crate) receivers: SmallVec<[Receiver; 1]>,
     /// Frames in and out (`write_sample`, `PeerEvent::Sample`).
     pub(crate) frames: sample::Frames,
@@ -235,6 +238,17 @@ pub(crate) struct Route {
 pub(crate) struct Outgoing {
     pub data: Vec<u8>,
     pub kind: crate::bwe::PacketKind,
+    /// Where its times go, for a packet `write_rtp` made; `None` (a retransmission): found by
+    /// extension id as it leaves.
+    pub stamps: Option<Stamps>,
+}
+
+/// Where in a packet its abs-send-time and transport-wide sequence number values are, when
+/// it carries them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Stamps {
+    pub abs_send_time: Option<u16>,
+    pub twcc: Option<u16>,
 }
 
 /// The media side of a connection, allocated when the first transceiver is: a data-only
@@ -461,6 +475,7 @@ impl Media {
             ssrc,
             rtx_ssrc,
             negotiated: None,
+            template: None,
             tx: None,
             receivers: SmallVec::new(),
             frames: Default::default(),

@@ -181,6 +181,7 @@ impl Media {
                         l.direction
                     });
                     t.negotiated = Some(n);
+                    t.template = None;
                 }
                 _ => {
                     // A rejected line stops its transceiver (RFC 8829 §5.10); its mid is freed

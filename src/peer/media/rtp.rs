@@ -5,12 +5,15 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::{MEDIA_QUEUE, Media, Outgoing};
+use super::{MEDIA_QUEUE, Media, Outgoing, Stamps};
 use crate::bwe::{Paced, PacketKind};
 use crate::dtls::SrtpKeying;
 use crate::media::stream::{Rtx, StreamTx, StreamTxConfig};
+use crate::peer::jsep::Mid;
 use crate::peer::{Error, PeerEvent};
-use crate::rtp::{AbsSendTime, ExtensionKind, ExtensionValue, RtpBuilder, RtpHeader, RtpPacket};
+use crate::rtp::{
+    AbsSendTime, ExtensionKind, ExtensionMap, ExtensionValue, RtpBuilder, RtpHeader, RtpPacket,
+};
 
 /// Packets kept for retransmission per video stream (about 1.5 s of 5 Mbit/s video).
 const VIDEO_HISTORY: usize = 1024;
@@ -46,7 +49,6 @@ impl Media {
         }
         let pkt = RtpPacket::new_checked(packet).map_err(Error::Rtp)?;
         let epoch = self.epoch(now);
-        let ntp = epoch.ntp_at(now);
         // The send stream's seed is drawn once, with the first packet.
         let seed = self.transceivers[ti].tx.is_none().then(|| self.rng.u64());
         let t = &mut self.transceivers[ti];
@@ -58,35 +60,21 @@ impl Media {
             .by_any_pt(pkt.payload_type())
             .ok_or(Error::UnknownPayloadType(pkt.payload_type()))?;
         let mid = t.mid.ok_or(Error::NotSending)?;
-        let mut ext: smallvec::SmallVec<[(u8, ExtensionValue<'_>); 4]> = smallvec::SmallVec::new();
-        if let Some(id) = n.send_extensions.id(ExtensionKind::Mid) {
-            ext.push((id, ExtensionValue::Mid(mid.as_str())));
+        // Our extensions are the same on every packet of the transceiver (their times are
+        // stamped as it leaves): serialised once per negotiation, then copied.
+        let tpl = match &mut t.template {
+            Some(tpl) if tpl.mid == mid => tpl,
+            slot => slot.insert(SendTemplate::new(mid, &n.send_extensions)),
+        };
+        if tpl.abs_send_id.is_some() {
+            self.abs_send_id = tpl.abs_send_id;
         }
-        // Both are written again when the packet leaves (`send_rtp`): the pacer may hold it,
-        // and the estimator needs the send order and time.
-        if let Some(id) = n.send_extensions.id(ExtensionKind::AbsSendTime) {
-            self.abs_send_id = Some(id);
-            ext.push((id, ExtensionValue::AbsSendTime(AbsSendTime::from_ntp(ntp))));
+        if tpl.twcc_send_id.is_some() {
+            self.twcc_send_id = tpl.twcc_send_id;
         }
-        if let Some(id) = n.send_extensions.id(ExtensionKind::TransportCc) {
-            self.twcc_send_id = Some(id);
-            ext.push((id, ExtensionValue::TransportCc(0)));
-        }
-        let b = RtpBuilder::new(RtpHeader {
-            marker: pkt.marker(),
-            payload_type: codec.send_pt,
-            sequence_number: pkt.sequence_number(),
-            timestamp: pkt.timestamp(),
-            ssrc: t.ssrc,
-        })
-        .extensions(&ext)
-        .payload(pkt.payload());
-        // Spare buffers keep their old length: `resize` zero-fills only what they grow by,
-        // and the builder overwrites every byte it counts.
+        let stamps = tpl.stamps;
         let mut data = self.spare.pop().unwrap_or_default();
-        data.resize(b.len(), 0);
-        let len = b.write(&mut data).map_err(Error::Rtp)?;
-        data.truncate(len);
+        tpl.write(&mut data, &pkt, codec.send_pt, t.ssrc);
         let tx = match &mut t.tx {
             Some(tx) => tx,
             None => {
@@ -117,11 +105,20 @@ impl Media {
             crate::peer::TrackKind::Audio => PacketKind::Audio,
             _ => PacketKind::Video,
         };
-        let o = Outgoing { data, kind };
+        let o = Outgoing {
+            data,
+            kind,
+            stamps: Some(stamps),
+        };
         if self.bwe.paced {
             self.bwe.enqueue(now, o);
             self.take_dropped();
         } else {
+            if self.out.is_empty() {
+                // Back to the first slot: a queue that empties as fast as it fills then
+                // writes one warm slot instead of walking its whole ring through the cache.
+                self.out.clear();
+            }
             self.out.push_back(o);
         }
         Ok(())
@@ -245,23 +242,26 @@ impl Media {
         kind: PacketKind,
     ) -> Option<usize> {
         let rtx = o.kind == PacketKind::Retransmission;
-        let len = o.data.len();
-        buf[..len].copy_from_slice(&o.data);
-        self.recycle(o.data);
+        let mut data = o.data;
+        let stamps = o.stamps;
+        // Stamped in the queued plaintext, which is then sealed straight into `buf`: no copy
+        // of the packet before the cipher reads it.
         if let Some(id) = self.abs_send_id {
             let ntp = self.epoch(now).ntp_at(now);
             let t = AbsSendTime::from_ntp(ntp).0.to_be_bytes();
-            super::bwe::stamp(&mut buf[..len], id, &t[1..]);
+            stamp_at(&mut data, stamps.map(|s| s.abs_send_time), id, &t[1..]);
         }
         let next = self.twcc_seq.wrapping_add(1);
         let seq = self
             .twcc_send_id
-            .is_some_and(|id| super::bwe::Bwe::restamp(&mut buf[..len], id, next))
+            .is_some_and(|id| stamp_at(&mut data, stamps.map(|s| s.twcc), id, &next.to_be_bytes()))
             .then(|| {
                 self.twcc_seq = next;
                 next
             });
-        let Some(n) = self.srtp.as_mut()?.outbound.protect_rtp(buf, len).ok() else {
+        let protected = self.srtp.as_mut()?.outbound.protect_rtp_into(&data, buf);
+        self.recycle(data);
+        let Ok(n) = protected else {
             self.counters.protect_failed += 1;
             return None;
         };
@@ -305,7 +305,12 @@ impl Media {
                 data.clear();
                 data.extend_from_slice(&buf[..n]);
                 let kind = PacketKind::Retransmission;
-                if let Some(n) = self.send_rtp(now, buf, Outgoing { data, kind }, kind) {
+                let o = Outgoing {
+                    data,
+                    kind,
+                    stamps: None,
+                };
+                if let Some(n) = self.send_rtp(now, buf, o, kind) {
                     return Some(n);
                 }
             }
@@ -376,5 +381,201 @@ pub(super) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
+    }
+}
+
+/// A transceiver's outgoing header extensions, serialised once: the MID, and zeroed
+/// abs-send-time and transport-wide sequence number values that `send_rtp` stamps as the
+/// packet leaves. Rebuilt when a negotiation changes the extensions or the mid.
+#[derive(Debug, Clone)]
+pub(crate) struct SendTemplate {
+    mid: Mid,
+    /// The extension block (RFC 8285: profile, length, elements, padding); empty for none.
+    block: smallvec::SmallVec<[u8; 64]>,
+    abs_send_id: Option<u8>,
+    twcc_send_id: Option<u8>,
+    stamps: Stamps,
+}
+
+impl SendTemplate {
+    fn new(mid: Mid, map: &ExtensionMap) -> Self {
+        let mut ext: smallvec::SmallVec<[(u8, ExtensionValue<'_>); 4]> = smallvec::SmallVec::new();
+        if let Some(id) = map.id(ExtensionKind::Mid) {
+            ext.push((id, ExtensionValue::Mid(mid.as_str())));
+        }
+        let abs_send_id = map.id(ExtensionKind::AbsSendTime);
+        if let Some(id) = abs_send_id {
+            ext.push((id, ExtensionValue::AbsSendTime(AbsSendTime(0))));
+        }
+        let twcc_send_id = map.id(ExtensionKind::TransportCc);
+        if let Some(id) = twcc_send_id {
+            ext.push((id, ExtensionValue::TransportCc(0)));
+        }
+        let header = RtpHeader {
+            marker: false,
+            payload_type: 0,
+            sequence_number: 0,
+            timestamp: 0,
+            ssrc: 0,
+        };
+        // At most three elements of at most 32 bytes each, with their headers.
+        let mut scratch = [0u8; RTP_HEADER + 4 + 3 * (2 + Mid::MAX_LEN)];
+        let b = RtpBuilder::new(header).extensions(&ext);
+        let (block, stamps) = match b.write(&mut scratch) {
+            Ok(n) => {
+                let p = RtpPacket::new_checked(&scratch[..n]).ok();
+                let at = |id: Option<u8>| {
+                    let v = p.as_ref()?.extension(id?)?;
+                    u16::try_from(v.as_ptr() as usize - scratch.as_ptr() as usize).ok()
+                };
+                let stamps = Stamps {
+                    abs_send_time: at(abs_send_id),
+                    twcc: at(twcc_send_id),
+                };
+                (
+                    smallvec::SmallVec::from_slice(&scratch[RTP_HEADER..n]),
+                    stamps,
+                )
+            }
+            // Extensions that do not fit are not sent (none of ours comes near).
+            Err(_) => (smallvec::SmallVec::new(), Stamps::default()),
+        };
+        Self {
+            mid,
+            block,
+            abs_send_id: stamps.abs_send_time.and(abs_send_id),
+            twcc_send_id: stamps.twcc.and(twcc_send_id),
+            stamps,
+        }
+    }
+
+    /// Writes into `data` the packet `pkt` rewritten for our stream: our SSRC, payload type
+    /// `pt` and extensions, its marker, sequence number, timestamp and payload (its CSRCs,
+    /// extensions and padding are not kept).
+    fn write(&self, data: &mut Vec<u8>, pkt: &RtpPacket<&[u8]>, pt: u8, ssrc: u32) {
+        let extension = if self.block.is_empty() { 0 } else { 0x10 };
+        let mut fixed = [0u8; RTP_HEADER];
+        fixed[0] = 0x80 | extension;
+        fixed[1] = u8::from(pkt.marker()) << 7 | (pt & 0x7f);
+        fixed[2..4].copy_from_slice(&pkt.sequence_number().to_be_bytes());
+        fixed[4..8].copy_from_slice(&pkt.timestamp().to_be_bytes());
+        fixed[8..12].copy_from_slice(&ssrc.to_be_bytes());
+        let payload = pkt.payload();
+        data.clear();
+        data.reserve(RTP_HEADER + self.block.len() + payload.len());
+        data.extend_from_slice(&fixed);
+        data.extend_from_slice(&self.block);
+        data.extend_from_slice(payload);
+    }
+}
+
+/// The fixed RTP header (RFC 3550 §5.1).
+const RTP_HEADER: usize = 12;
+
+/// Writes `value` at `at` in `data` when the offset is known, else where extension `id` is.
+fn stamp_at(data: &mut [u8], at: Option<Option<u16>>, id: u8, value: &[u8]) -> bool {
+    match at {
+        Some(Some(at)) => match data.get_mut(usize::from(at)..usize::from(at) + value.len()) {
+            Some(slot) => {
+                slot.copy_from_slice(value);
+                true
+            }
+            None => false,
+        },
+        Some(None) => false,
+        None => super::bwe::stamp(data, id, value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(ids: &[(u8, ExtensionKind)]) -> ExtensionMap {
+        let mut m = ExtensionMap::new();
+        for &(id, kind) in ids {
+            m.insert(id, kind);
+        }
+        m
+    }
+
+    /// The caller's packet, with a CSRC, an extension and padding we do not keep.
+    fn theirs() -> Vec<u8> {
+        let b = RtpBuilder::new(RtpHeader {
+            marker: true,
+            payload_type: 100,
+            sequence_number: 4242,
+            timestamp: 90_000,
+            ssrc: 7,
+        })
+        .csrcs(&[9])
+        .extensions(&[(5, ExtensionValue::TransportCc(1))])
+        .payload(b"frame bytes")
+        .padding(3);
+        let mut v = vec![0; b.len()];
+        b.write(&mut v).unwrap();
+        v
+    }
+
+    #[test]
+    fn templated_packets_carry_our_extensions_and_stamp_in_place() {
+        for mid in ["0", "a-mid-longer-than-sixteen-bytes"] {
+            let m = map(&[
+                (1, ExtensionKind::Mid),
+                (2, ExtensionKind::AbsSendTime),
+                (3, ExtensionKind::TransportCc),
+            ]);
+            let tpl = SendTemplate::new(Mid::new(mid).unwrap(), &m);
+            assert_eq!((tpl.abs_send_id, tpl.twcc_send_id), (Some(2), Some(3)));
+            let src = theirs();
+            let mut data = Vec::new();
+            tpl.write(
+                &mut data,
+                &RtpPacket::new_checked(&src[..]).unwrap(),
+                96,
+                0xabcd,
+            );
+            let stamps = Some(tpl.stamps);
+            assert!(stamp_at(
+                &mut data,
+                stamps.map(|s| s.abs_send_time),
+                2,
+                &[1, 2, 3]
+            ));
+            assert!(stamp_at(
+                &mut data,
+                stamps.map(|s| s.twcc),
+                3,
+                &[0x12, 0x34]
+            ));
+            let p = RtpPacket::new_checked(&data[..]).unwrap();
+            assert_eq!(p.mid(&m), Some(mid));
+            assert_eq!(p.abs_send_time(&m), Some(AbsSendTime(0x01_0203)));
+            assert_eq!(p.transport_cc(&m), Some(0x1234));
+            assert_eq!(
+                (
+                    p.marker(),
+                    p.payload_type(),
+                    p.sequence_number(),
+                    p.timestamp()
+                ),
+                (true, 96, 4242, 90_000)
+            );
+            assert_eq!((p.ssrc(), p.csrc_count(), p.padding_len()), (0xabcd, 0, 0));
+            assert_eq!(p.payload(), b"frame bytes");
+        }
+    }
+
+    #[test]
+    fn without_extensions_the_packet_has_none_and_nothing_is_stamped() {
+        let tpl = SendTemplate::new(Mid::new("0").unwrap(), &ExtensionMap::new());
+        let src = theirs();
+        let mut data = vec![0xee; 3000];
+        tpl.write(&mut data, &RtpPacket::new_checked(&src[..]).unwrap(), 96, 1);
+        let p = RtpPacket::new_checked(&data[..]).unwrap();
+        assert!(!p.has_extension());
+        assert_eq!(data.len(), RTP_HEADER + b"frame bytes".len());
+        let stamps = Some(tpl.stamps);
+        assert!(!stamp_at(&mut data, stamps.map(|s| s.twcc), 3, &[0, 1]));
     }
 }
