@@ -309,6 +309,32 @@ mod tests {
     }
 
     #[test]
+    fn data_sealed_straight_into_a_datagram_arrives_and_a_short_buffer_is_counted() {
+        for versions in [VersionPolicy::Dtls12, VersionPolicy::Dtls13OrDtls12] {
+            let (mut client, mut server, now) = connected(versions);
+            let mut buf = [0u8; 1500];
+            let fill = |plain: &mut [u8]| {
+                plain[..700].fill(9);
+                Some(700)
+            };
+            let n = client.seal_with(&mut buf, fill).unwrap().unwrap();
+            let d = Datagram {
+                source: "192.0.2.1:4444".parse().unwrap(),
+                destination: "192.0.2.2:5555".parse().unwrap(),
+                contents: &buf[..n],
+            };
+            server.handle_datagram(now, d);
+            assert_eq!(server.poll_data().unwrap(), vec![9; 700]);
+            // Nothing to send: nothing sealed.
+            assert!(client.seal_with(&mut buf, |_| None).is_none());
+            // A datagram buffer too small for the record: an error, counted, no panic.
+            let dropped = client.stats().transmit_dropped;
+            assert!(client.seal_with(&mut buf[..600], fill).unwrap().is_err());
+            assert_eq!(client.stats().transmit_dropped, dropped + 1);
+        }
+    }
+
+    #[test]
     fn a_record_larger_than_an_arena_gets_its_own_buffer() {
         let mut arena = Arena::default();
         let big = record(&mut arena, ARENA + 1);

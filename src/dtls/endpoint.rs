@@ -215,6 +215,49 @@ impl Endpoint {
         Ok(())
     }
 
+    /// One datagram holding one record of application data that `fill` writes (returning its
+    /// length, at most what it is given: [`max_payload`](Self::max_payload) bytes), sealed
+    /// straight into `buf`: the payload is encrypted as it is copied into the datagram, with
+    /// no copy into the send queue first. For when nothing else waits to be sent (after
+    /// `poll_transmit` gave `None`) and the connection is up; `None` otherwise, or when
+    /// `fill` has nothing. An error when the record could not be sealed (it does not fit
+    /// `buf`): what `fill` wrote is lost, and counted in `transmit_dropped`.
+    pub(crate) fn seal_with(
+        &mut self,
+        buf: &mut [u8],
+        fill: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> Option<Result<usize, Error>> {
+        if !self.is_connected() || !self.app_out.is_empty() || !self.alerts_out.is_empty() {
+            return None;
+        }
+        let max = self.max_payload();
+        let mut plain = self.app_pool.pop().unwrap_or_default();
+        // Kept at full length in the pool, so it is zeroed only once.
+        if plain.len() < max {
+            plain.resize(max, 0);
+        }
+        let n = fill(&mut plain[..max]).filter(|&n| n <= max);
+        let limit = self.config.mtu.min(buf.len());
+        let sealed = n.map(|n| match self.v13.as_mut() {
+            Some(c) => c
+                .records
+                .seal(
+                    ContentType::ApplicationData,
+                    &[&plain[..n]],
+                    &mut buf[..limit],
+                )
+                .map(|(len, _)| len),
+            None => self.records.seal_data(&plain[..n], &mut buf[..limit]),
+        });
+        self.recycle(plain);
+        let sealed = sealed?;
+        match sealed {
+            Ok(_) => self.stats.datagrams_sent += 1,
+            Err(_) => self.stats.transmit_dropped += 1,
+        }
+        Some(sealed)
+    }
+
     /// Gives back the vector of an [`Event::Data`] once read: the next record received or sent
     /// reuses it, so the steady-state receive path allocates nothing. Optional; a few are kept.
     pub fn recycle(&mut self, buf: Vec<u8>) {

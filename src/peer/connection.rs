@@ -21,7 +21,7 @@ use crate::{Datagram, Protocol, Rng, Transmit};
 /// The largest SCTP packet we hand DTLS: the DTLS record (13 bytes of header, 8 of explicit
 /// nonce and 16 of tag for AES-GCM, more for CBC-less suites never) must fit in the 1200-byte
 /// datagram WebRTC stacks assume.
-const SCTP_MTU: usize = 1200 - 64;
+pub(super) const SCTP_MTU: usize = 1200 - 64;
 
 /// How long a DTLS client waits for the peer's first check before sending its ClientHello
 /// anyway (see `ensure_dtls`).
