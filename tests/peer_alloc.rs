@@ -198,6 +198,8 @@ fn steady_state_messages_allocate_only_their_payload() {
     }
     let per = allocs as f64 / delivered as f64;
     eprintln!("{allocs} allocations for {delivered} messages: {per:.2} per message");
-    // One per message: the payload the application receives as `Bytes`. Nothing per packet.
-    assert!(per <= 1.05, "{per}");
+    // None per message: a message in one chunk reaches the application as a slice of the
+    // record DTLS decrypted it into, and those records are split off arenas that come back
+    // once the messages are dropped. Nothing per packet either.
+    assert!(per <= 0.05, "{per}");
 }

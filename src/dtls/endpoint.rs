@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::Error;
 use super::alert::{Alert, AlertDescription};
+use super::arena::{RecordBuf, Shared};
 use super::cert::Identity;
 use super::config::{Config, Role, UNSPECIFIED};
 use super::crypto::{self, CipherSuite, MASTER_SECRET_LEN, MAX_RECORD_OVERHEAD, RANDOM_LEN};
@@ -93,6 +94,12 @@ pub struct Endpoint {
     pub(crate) alerts_out: VecDeque<Alert>,
     pub(crate) app_out: VecDeque<Vec<u8>>,
     pub(crate) app_pool: Vec<Vec<u8>>,
+    /// Received application data goes out as shared memory through `poll_data` (see
+    /// `share_received_data`) rather than as `Event::Data`.
+    pub(crate) share_data: bool,
+    /// Where shared application data is decrypted, and what `poll_data` has not taken yet:
+    /// made at the first record, dropped when idle.
+    pub(crate) shared: Option<Box<Shared>>,
     pub(crate) app_out_bytes: usize,
     pub(crate) events: VecDeque<Event>,
     pub(crate) scratch: Vec<u8>,
@@ -158,6 +165,8 @@ impl Endpoint {
             alerts_out: VecDeque::new(),
             app_out: VecDeque::new(),
             app_pool: Vec::new(),
+            share_data: false,
+            shared: None,
             app_out_bytes: 0,
             events: VecDeque::new(),
             scratch: Vec::new(),
@@ -206,11 +215,99 @@ impl Endpoint {
         Ok(())
     }
 
+    /// One datagram holding one record of application data that `fill` writes (returning its
+    /// length, at most what it is given: [`max_payload`](Self::max_payload) bytes), sealed
+    /// straight into `buf`: the payload is encrypted as it is copied into the datagram, with
+    /// no copy into the send queue first. For when nothing else waits to be sent (after
+    /// `poll_transmit` gave `None`) and the connection is up; `None` otherwise, or when
+    /// `fill` has nothing. An error when the record could not be sealed (it does not fit
+    /// `buf`): what `fill` wrote is lost, and counted in `transmit_dropped`.
+    pub(crate) fn seal_with(
+        &mut self,
+        buf: &mut [u8],
+        fill: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> Option<Result<usize, Error>> {
+        if !self.is_connected() || !self.app_out.is_empty() || !self.alerts_out.is_empty() {
+            return None;
+        }
+        let max = self.max_payload();
+        let mut plain = self.app_pool.pop().unwrap_or_default();
+        // Kept at full length in the pool, so it is zeroed only once.
+        if plain.len() < max {
+            plain.resize(max, 0);
+        }
+        let n = fill(&mut plain[..max]).filter(|&n| n <= max);
+        let limit = self.config.mtu.min(buf.len());
+        let sealed = n.map(|n| match self.v13.as_mut() {
+            Some(c) => c
+                .records
+                .seal(
+                    ContentType::ApplicationData,
+                    &[&plain[..n]],
+                    &mut buf[..limit],
+                )
+                .map(|(len, _)| len),
+            None => self.records.seal_data(&plain[..n], &mut buf[..limit]),
+        });
+        self.recycle(plain);
+        let sealed = sealed?;
+        match sealed {
+            Ok(_) => self.stats.datagrams_sent += 1,
+            Err(_) => self.stats.transmit_dropped += 1,
+        }
+        Some(sealed)
+    }
+
     /// Gives back the vector of an [`Event::Data`] once read: the next record received or sent
     /// reuses it, so the steady-state receive path allocates nothing. Optional; a few are kept.
     pub fn recycle(&mut self, buf: Vec<u8>) {
         if self.app_pool.len() < POOL_LIMIT {
             self.app_pool.push(buf);
+        }
+    }
+
+    /// From now on, hands received application data out through [`poll_data`](Self::poll_data)
+    /// as slices of shared buffers that come back once dropped, instead of as
+    /// [`Event::Data`]: the layer above can keep parts of a record without copying them.
+    pub(crate) fn share_received_data(&mut self) {
+        self.share_data = true;
+    }
+
+    /// The next record of application data, in order, once
+    /// [`share_received_data`](Self::share_received_data) was called. Events come first: a
+    /// record is only ever received after `Event::Connected`, and whatever a record carries
+    /// was sent before a `Closed` or `Failed` that follows it.
+    pub(crate) fn poll_data(&mut self) -> Option<bytes::Bytes> {
+        self.shared.as_mut()?.received.pop_front()
+    }
+
+    /// A buffer for the plaintext of a record whose ciphertext is `len` bytes.
+    pub(crate) fn record_buf(&mut self, len: usize) -> RecordBuf {
+        if self.share_data {
+            RecordBuf::Shared(self.shared.get_or_insert_default().arena.take(len))
+        } else {
+            RecordBuf::Pooled(self.app_pool.pop().unwrap_or_default())
+        }
+    }
+
+    /// Hands on a record of application data opened into `buf`.
+    pub(crate) fn deliver(&mut self, buf: RecordBuf) {
+        match buf {
+            RecordBuf::Pooled(v) => self.events.push_back(Event::Data(v)),
+            RecordBuf::Shared(mut b) => {
+                let shared = self.shared.get_or_insert_default();
+                shared.received.push_back(b.split().freeze());
+                shared.arena.put(b);
+            }
+        }
+    }
+
+    /// Takes back a buffer whose record failed to open or was not application data: nothing
+    /// of it is handed on, and the next record overwrites it.
+    pub(crate) fn give_back(&mut self, buf: RecordBuf) {
+        match buf {
+            RecordBuf::Pooled(v) => self.recycle(v),
+            RecordBuf::Shared(b) => self.shared.get_or_insert_default().arena.put(b),
         }
     }
 
@@ -535,6 +632,9 @@ impl Protocol for Endpoint {
         // endpoint holds none.
         if self.app_out.is_empty() {
             self.app_pool = Vec::new();
+        }
+        if self.shared.as_mut().is_some_and(|s| s.release()) {
+            self.shared = None;
         }
         if self.handshake_deadline.is_some_and(|d| now >= d) && self.state == State::Handshaking {
             self.fail(Error::HandshakeTimeout);

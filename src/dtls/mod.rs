@@ -113,6 +113,7 @@
 //! replayed records are counted in [`Stats`] and dropped.
 
 mod alert;
+mod arena;
 mod cert;
 mod client;
 mod codec;

@@ -100,17 +100,17 @@ impl Endpoint {
         self.scratch = scratch;
     }
 
-    /// Application data goes straight from the datagram into the vector the event carries (a
-    /// recycled one when the application gives them back).
+    /// Application data goes straight from the datagram into the buffer it is handed on in (a
+    /// recycled vector for `Event::Data`, or an arena; see `Endpoint::record_buf`).
     /// Data before the connection is verified, or in epoch 0, is dropped unread.
     fn application_data(&mut self, epoch: u16, record: &Record<'_>) {
         if epoch != 1 || !self.connected || self.state != State::Established {
             self.stats.records_dropped += 1;
             return;
         }
-        let buf = self.app_pool.pop().unwrap_or_default();
-        match self.records.open_owned(record, buf) {
-            Ok(data) => {
+        let mut buf = self.record_buf(record.fragment.len());
+        match self.records.open_owned(record, &mut buf) {
+            Ok(()) => {
                 self.stats.records_received += 1;
                 // The peer is surely done with the handshake: its last flight needs no more
                 // answering (RFC 6347 §4.2.4).
@@ -118,9 +118,12 @@ impl Endpoint {
                     self.hs = None;
                     self.flight.clear();
                 }
-                self.events.push_back(Event::Data(data));
+                self.deliver(buf);
             }
-            Err(_) => self.stats.records_dropped += 1,
+            Err(_) => {
+                self.stats.records_dropped += 1;
+                self.give_back(buf);
+            }
         }
     }
 

@@ -20,6 +20,7 @@ use crate::dtls::error::{Internal, Misuse, PeerMisbehaved};
 use std::ops::Range;
 
 use super::Error;
+use super::arena::Plaintext;
 use super::crypto::{EpochKeys, RecordCipher};
 use crate::wire::{Reader, ReplayWindow, Writer};
 
@@ -428,16 +429,15 @@ impl RecordLayer {
 }
 
 impl RecordLayer {
-    /// Opens a protected record into a vector holding exactly its plaintext, decrypting
+    /// Opens a protected record into `out`, sized to exactly its plaintext, decrypting
     /// straight from the datagram (no copy of the ciphertext first), for data that is handed
-    /// on as it is. A recycled vector keeps its old bytes until they are overwritten, so
-    /// nothing is zeroed first either.
+    /// on as it is. On failure `out` holds nothing of use and must not be handed on.
     #[inline]
     pub(crate) fn open_owned(
         &mut self,
         record: &Record<'_>,
-        mut out: Vec<u8>,
-    ) -> Result<Vec<u8>, Error> {
+        out: &mut impl Plaintext,
+    ) -> Result<(), Error> {
         let cipher = match record.header.epoch {
             1 => self
                 .read_cipher
@@ -452,15 +452,14 @@ impl RecordLayer {
             .len()
             .checked_sub(cipher.overhead())
             .ok_or(Error::PeerMisbehaved(PeerMisbehaved::BadRecordMac))?;
-        out.resize(plain_len, 0);
         cipher.open_into(
             record.header.seq64(),
             &record.header.aad_prefix(),
             record.fragment,
-            &mut out,
+            out.sized(plain_len),
         )?;
         self.replay.accept(seq);
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -606,7 +605,9 @@ mod tests {
             let m = b.seal(1, ContentType::ApplicationData, &[&data], &mut general).unwrap();
             prop_assert_eq!(&fast[..n], &general[..m]);
             let rec = records(&fast[..n]).next().unwrap().unwrap();
-            prop_assert_eq!(server.open_owned(&rec, Vec::new()).unwrap(), data);
+            let mut out = Vec::new();
+            server.open_owned(&rec, &mut out).unwrap();
+            prop_assert_eq!(out, data);
         }
 
         #[test]

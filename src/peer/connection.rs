@@ -21,7 +21,7 @@ use crate::{Datagram, Protocol, Rng, Transmit};
 /// The largest SCTP packet we hand DTLS: the DTLS record (13 bytes of header, 8 of explicit
 /// nonce and 16 of tag for AES-GCM, more for CBC-less suites never) must fit in the 1200-byte
 /// datagram WebRTC stacks assume.
-const SCTP_MTU: usize = 1200 - 64;
+pub(super) const SCTP_MTU: usize = 1200 - 64;
 
 /// How long a DTLS client waits for the peer's first check before sending its ClientHello
 /// anyway (see `ensure_dtls`).
@@ -600,7 +600,10 @@ impl PeerConnection {
             ..dtls::Config::default()
         };
         match dtls::Endpoint::new(cfg, self.identity.clone(), now) {
-            Ok(d) => {
+            Ok(mut d) => {
+                // Records come out as shared buffers, so a message that fills one SCTP chunk
+                // reaches the application as a slice of its record, not a copy.
+                d.share_received_data();
                 self.dtls_addrs = (local, remote);
                 self.dtls = Some(d);
                 self.client_hello_at = None;
@@ -706,6 +709,7 @@ impl PeerConnection {
                         self.channels.connect(now);
                     }
                 }
+                // Only shared records (`poll_data`, below) once `share_received_data` was called.
                 dtls::Event::Data(packet) => {
                     self.channels.handle_packet(now, &packet);
                     dtls.recycle(packet);
@@ -731,6 +735,10 @@ impl PeerConnection {
                     self.events.push_back(PeerEvent::DtlsFailed(e));
                 }
             }
+        }
+        // After the events: `Connected` starts the association before its first packet.
+        while let Some(packet) = dtls.poll_data() {
+            self.channels.handle_packet_bytes(now, &packet);
         }
         for f in failures {
             match f {

@@ -25,8 +25,9 @@ pub struct SctpHeader {
 
 /// Feeds `packet` to `pc` as the plaintext of one DTLS application-data record.
 pub fn inject_sctp(pc: &mut PeerConnection, now: Instant, packet: &[u8]) {
-    // The call `pump` makes for `dtls::Event::Data`.
-    pc.channels.handle_packet(now, packet);
+    // The call `pump` makes for a record from `dtls::Endpoint::poll_data`.
+    pc.channels
+        .handle_packet_bytes(now, &bytes::Bytes::copy_from_slice(packet));
 }
 
 /// Feeds `bytes` to `pc`'s media receive path as plaintext RTP (or RTCP), as SRTP hands a

@@ -408,7 +408,9 @@ pub enum PeerEvent {
     Message {
         /// The channel.
         channel: ChannelId,
-        /// The payload.
+        /// The payload. A message that arrived in one chunk is a slice of the buffer its
+        /// record was decrypted into, which it keeps alive with the records around it (about
+        /// 16 KiB): copy it (`Bytes::copy_from_slice`) to keep a small message for long.
         data: bytes::Bytes,
         /// Binary or text.
         binary: bool,

@@ -27,6 +27,7 @@
 use std::time::Instant;
 
 use super::PeerConnection;
+use super::connection::SCTP_MTU;
 use crate::Protocol;
 
 impl PeerConnection {
@@ -52,8 +53,21 @@ impl PeerConnection {
         }
         if self.sctp_started {
             // One SCTP packet at a time, so DTLS never holds more than a datagram's worth.
-            // The packet goes through the caller's buffer: DTLS copies it into a record,
-            // which it then writes over the same buffer.
+            // The packet is written into a buffer DTLS keeps and encrypted from there into
+            // the caller's, with no copy in between.
+            if dtls.max_payload() >= SCTP_MTU {
+                let channels = &mut self.channels;
+                return match dtls.seal_with(buf, |plain| channels.poll_packet(now, plain))? {
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        self.stats.sctp_packets_dropped += 1;
+                        None
+                    }
+                };
+            }
+            // A path too narrow for a whole SCTP packet in one record (never with the MTU
+            // kaon configures): through the caller's buffer and DTLS's queue, as `send`
+            // refuses what does not fit.
             if let Some(n) = self.channels.poll_packet(now, buf) {
                 if dtls.send(&buf[..n]).is_err() {
                     self.stats.sctp_packets_dropped += 1;

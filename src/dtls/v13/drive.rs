@@ -9,7 +9,6 @@ use super::super::Error;
 use super::super::alert::Alert;
 use super::super::config::Role;
 use super::super::endpoint::{Endpoint, State};
-use super::super::event::Event;
 use super::super::handshake::{HandshakeType, Insert, fragments};
 use super::super::record::ContentType;
 use super::conn::{CONTENT_ACK, Conn13, PendingUpdate, State13};
@@ -56,8 +55,8 @@ impl Endpoint {
         }
     }
 
-    /// A protected record (unified header), decrypted straight into the vector an
-    /// application-data event carries (a recycled one when the application gives them back).
+    /// A protected record (unified header), decrypted straight into the buffer application
+    /// data is handed on in (see `Endpoint::record_buf`).
     pub(crate) fn process_record13(
         &mut self,
         now: Instant,
@@ -68,16 +67,20 @@ impl Endpoint {
         // The unified header is at most 5 bytes without a connection ID (which we never
         // negotiate, so `UnifiedHeader::parse` refuses one).
         let mut head = [0u8; 8];
-        let Some(c) = self.v13.as_mut().filter(|_| raw_header.len() <= head.len()) else {
+        if self.v13.is_none() || raw_header.len() > head.len() {
             self.stats.records_dropped += 1;
             return;
-        };
+        }
         let head = &mut head[..raw_header.len()];
         head.copy_from_slice(raw_header);
-        let mut data = self.app_pool.pop().unwrap_or_default();
+        let mut data = self.record_buf(body.len());
+        let Some(c) = self.v13.as_mut() else {
+            self.give_back(data);
+            return;
+        };
         let Ok(rec) = c.records.open_into(header, head, body, &mut data) else {
             self.stats.records_dropped += 1;
-            self.recycle(data);
+            self.give_back(data);
             return;
         };
         self.stats.records_received += 1;
@@ -86,10 +89,10 @@ impl Endpoint {
             // peer is verified.
             if rec.number.epoch >= 3 && self.connected && self.state == State::Established {
                 data.truncate(rec.content.end);
-                self.events.push_back(Event::Data(data));
+                self.deliver(data);
             } else {
                 self.stats.records_dropped += 1;
-                self.recycle(data);
+                self.give_back(data);
             }
             return;
         }
@@ -105,7 +108,7 @@ impl Endpoint {
                 Ok(())
             }
         };
-        self.recycle(data);
+        self.give_back(data);
         if let Err(e) = result {
             self.fail(e);
         }

@@ -7,6 +7,7 @@ use crate::dtls::error::{Internal, Misuse, PeerMisbehaved};
 use std::ops::Range;
 
 use super::super::Error;
+use super::super::arena::Plaintext;
 use super::super::record::ContentType;
 use super::record::{MAX_SEQUENCE, Opened, Protection, RecordNumber, UnifiedHeader};
 use crate::wire::ReplayWindow;
@@ -203,7 +204,7 @@ impl RecordLayer13 {
         header: &UnifiedHeader,
         raw_header: &mut [u8],
         body: &[u8],
-        out: &mut Vec<u8>,
+        out: &mut impl Plaintext,
     ) -> Result<Received, Error> {
         let slot = [self.read.as_mut(), self.read_prev.as_deref_mut()]
             .into_iter()

@@ -23,6 +23,7 @@ use std::ops::Range;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, quic::HeaderProtectionKey};
 
 use super::super::Error;
+use super::super::arena::Plaintext;
 use super::super::record::{ContentType, MAX_PLAINTEXT, Record, RecordHeader};
 use super::key_schedule::TrafficSecret;
 use super::suite::Suite13;
@@ -460,11 +461,11 @@ impl Protection {
         header: &UnifiedHeader,
         raw_header: &mut [u8],
         body: &[u8],
-        out: &mut Vec<u8>,
+        out: &mut impl Plaintext,
     ) -> Result<Opened, Error> {
         let sequence = self.unmask(expected, header, raw_header, body)?;
         let (ciphertext, tag) = body.split_at(body.len() - TAG_LEN);
-        out.resize(ciphertext.len(), 0);
+        let out = out.sized(ciphertext.len());
         self.key
             .open_separate_gather(
                 self.nonce(sequence),
