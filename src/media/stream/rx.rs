@@ -874,6 +874,18 @@ mod tests {
         assert_eq!(r.missing_len(), 0, "the jump is no loss to NACK");
     }
 
+    /// The NACK in the next RTCP compound `r` sends at `now` (from SSRC 9).
+    fn next_nack(r: &mut StreamRx, now: Instant, buf: &mut [u8]) -> Nack {
+        let n = r.poll_rtcp(now, 9, buf).unwrap();
+        Compound::new(&buf[..n])
+            .packets()
+            .find_map(|p| match p.unwrap() {
+                RtcpPacket::Nack(n) => Some(n),
+                _ => None,
+            })
+            .unwrap()
+    }
+
     #[test]
     fn nack_asks_for_the_gap_and_repeats_once_per_rtt() {
         let t0 = crate::test_clock::t0();
@@ -883,14 +895,7 @@ mod tests {
         r.on_packet(t0, &packet(4, 0));
         assert_eq!(r.poll_timeout(), Some(t0));
         let mut buf = [0u8; 200];
-        let n = r.poll_rtcp(t0, 9, &mut buf).unwrap();
-        let nack = Compound::new(&buf[..n])
-            .packets()
-            .find_map(|p| match p.unwrap() {
-                RtcpPacket::Nack(n) => Some(n),
-                _ => None,
-            })
-            .unwrap();
+        let nack = next_nack(&mut r, t0, &mut buf);
         assert_eq!(nack, Nack::from_lost(9, 7, [2, 3]));
         let again = r.poll_timeout().unwrap();
         assert_eq!(again, t0 + Duration::from_millis(50));
@@ -920,14 +925,7 @@ mod tests {
         assert!(!r.nack(t0, 99), "listed once");
         assert_eq!(r.poll_timeout(), Some(t0));
         let mut buf = [0u8; 200];
-        let n = r.poll_rtcp(t0, 9, &mut buf).unwrap();
-        let nack = Compound::new(&buf[..n])
-            .packets()
-            .find_map(|p| match p.unwrap() {
-                RtcpPacket::Nack(n) => Some(n),
-                _ => None,
-            })
-            .unwrap();
+        let nack = next_nack(&mut r, t0, &mut buf);
         assert_eq!(nack, Nack::from_lost(9, 7, [99]));
         assert_eq!(r.on_packet(t0, &packet(99, 0)), RxVerdict::Repaired);
         assert!(!r.nack(t0, 99));
