@@ -776,30 +776,49 @@ fn chromium_with_default_mdns_candidates_connects_through_peer_reflexive_pairs()
         TEST,
         MDNS_INNER,
         &browser_ns.name,
-        Duration::from_secs(120),
+        Duration::from_secs(180),
         "the mDNS session",
     );
 }
 
 /// The part of the mDNS test that runs in kaon's namespace.
 fn mdns_session(browser_ns: &str) {
-    let mut node = Command::new("ip");
-    node.args(["netns", "exec", browser_ns, "node", "peer.mjs", "--mdns"]);
-    let mut browser = Browser::start_with(node);
-    browser.send(r#"{"cmd":"offer","channels":[{"label":"chat"}]}"#);
-    let asked = Instant::now();
-    let offer = browser.wait("offer", Duration::from_secs(30), |e| e.is("offer"));
-    let t0 = Instant::now();
-    let offer = offer.get("sdp").to_string();
-    eprintln!(
-        "chromium offer (default mDNS) after {:.1} s of gathering:\n{offer}",
-        asked.elapsed().as_secs_f64()
-    );
+    // Chromium's own gathering sometimes never completes with mDNS names in a fresh
+    // namespace: a CI run and a rehearsal each saw an offer with no candidate at all after
+    // waiting 20 s (kaon is not involved before the offer exists), while other runs gather in
+    // 0.2 s. Such an offer proves nothing about kaon, so a fresh browser gets up to two more
+    // tries; each try is printed.
+    let mut tries = 0;
+    let (mut browser, offer, t0) = loop {
+        tries += 1;
+        let mut node = Command::new("ip");
+        node.args(["netns", "exec", browser_ns, "node", "peer.mjs", "--mdns"]);
+        let mut browser = Browser::start_with(node);
+        browser.send(r#"{"cmd":"offer","channels":[{"label":"chat"}]}"#);
+        let asked = Instant::now();
+        let offer = browser.wait("offer", Duration::from_secs(30), |e| e.is("offer"));
+        let t0 = Instant::now();
+        let offer = offer.get("sdp").to_string();
+        eprintln!(
+            "chromium offer (default mDNS), try {tries}, after {:.1} s of gathering:\n{offer}",
+            asked.elapsed().as_secs_f64()
+        );
+        let gathered = offer
+            .lines()
+            .any(|l| l.starts_with("a=candidate:") && l.contains(" typ host"));
+        if gathered || tries == 3 {
+            break (browser, offer, t0);
+        }
+        eprintln!("Chromium's gathering never completed: a fresh browser tries again");
+    };
     let hosts: Vec<&str> = offer
         .lines()
         .filter(|l| l.starts_with("a=candidate:") && l.contains(" typ host"))
         .collect();
-    assert!(!hosts.is_empty(), "Chromium gathered no host candidate");
+    assert!(
+        !hosts.is_empty(),
+        "Chromium gathered no host candidate in {tries} tries"
+    );
     for c in &hosts {
         let address = c.split(' ').nth(4).unwrap_or("");
         assert!(
