@@ -273,10 +273,21 @@ fn connect_table(ida: &Identity, idb: &Identity, runs: u32) {
     }
 }
 
+/// The throughput rows (the `--case N` one alone, without the connect lines, for a profile).
 fn table() {
     let (ida, idb) = (Identity::generate().unwrap(), Identity::generate().unwrap());
-    connect_table(&ida, &idb, 50);
-    for (size, queued, name) in IN_FLIGHT {
+    let args: Vec<String> = std::env::args().collect();
+    let case = args
+        .iter()
+        .position(|a| a == "--case")
+        .and_then(|i| args.get(i + 1)?.parse::<usize>().ok());
+    if case.is_none() {
+        connect_table(&ida, &idb, 50);
+    }
+    for (n, &(size, queued, name)) in IN_FLIGHT.iter().enumerate() {
+        if case.is_some_and(|c| c != n) {
+            continue;
+        }
         let msg = bytes::Bytes::from(vec![0xab; size]);
         let mut p = Pair::new(&ida, &idb);
         p.connect();
@@ -429,10 +440,12 @@ fn main() {
             table();
         }
         #[cfg(feature = "sim")]
-        sim_table(
-            &Identity::generate().unwrap(),
-            &Identity::generate().unwrap(),
-        );
+        if !std::env::args().any(|a| a == "--case") {
+            sim_table(
+                &Identity::generate().unwrap(),
+                &Identity::generate().unwrap(),
+            );
+        }
         return;
     }
     let (ida, idb) = (Identity::generate().unwrap(), Identity::generate().unwrap());
