@@ -988,8 +988,12 @@ impl Protocol for PeerConnection {
             }
         }
         self.pump(Some(now));
-        self.progress_close(now);
-        self.pump(Some(now));
+        // The second pump moves only what closing queued: per datagram, not again for
+        // nothing.
+        if self.closing_until.is_some() {
+            self.progress_close(now);
+            self.pump(Some(now));
+        }
     }
 
     fn handle_timeout(&mut self, now: Instant) {
