@@ -11,6 +11,8 @@
 //! `cargo bench --bench peer` (criterion), or `cargo bench --features sim --bench peer --
 //! --table` for a quick table only, or `cargo bench --bench peer -- --connect-table` for the
 //! connect lines alone (CPU time beside wall clock: a shared machine distorts it less).
+//! `cargo bench --bench peer -- --table --case N` runs throughput row N (0: 16 KiB messages,
+//! 128 KiB in flight; 1: 8 MiB in flight; 2: 1 KiB messages) alone, for a profiler.
 
 use criterion::{Criterion, Throughput};
 use kaon::datachannel::ChannelConfig;
