@@ -6,10 +6,6 @@
 //! The ring starts empty and grows (to at most its cap) only while it cannot hold a packet
 //! per slot, so a stream of small audio packets does not hold a video stream's memory, and
 //! once it has grown the steady state never allocates.
-//!
-//! A packet may be built in place ([`History::insert_with`]) and held there, *pending*, until
-//! it is first sent from its slot: the history never evicts a pending packet to make room (it
-//! refuses the newcomer instead), so a queue of handles into it loses nothing silently.
 
 use std::collections::VecDeque;
 
@@ -18,8 +14,6 @@ struct Slot {
     live: bool,
     /// Queued for retransmission and not yet written out.
     queued: bool,
-    /// Built in place and not yet sent for the first time: never evicted.
-    pending: bool,
     seq: u16,
     at: u32,
     len: u32,
@@ -70,56 +64,30 @@ impl History {
         (s.live && s.seq == seq && s.at == at).then_some(i)
     }
 
-    /// Pops the oldest written packet, emptying its slot if it still held it; `false` (and
-    /// nothing popped) when that packet is pending.
-    fn pop_oldest(&mut self) -> bool {
-        if let Some(&e) = self.order.front()
+    /// Pops the oldest written packet, emptying its slot if it still held it.
+    fn pop_oldest(&mut self) {
+        if let Some(e) = self.order.pop_front()
             && let Some(i) = self.live_slot(e)
         {
-            if self.slots[i].pending {
-                return false;
-            }
             self.slots[i].live = false;
             self.live -= 1;
         }
-        self.order.pop_front();
-        true
     }
 
-    /// Stores a copy of `packet` under `seq`; a packet larger than the ring's cap, or one
-    /// that would evict a pending packet, is not kept.
+    /// Stores a copy of `packet` under `seq`; a packet larger than the ring's cap is not kept.
     pub(crate) fn insert(&mut self, seq: u16, packet: &[u8]) {
-        self.insert_with(seq, packet.len(), false, |slot| {
-            slot.copy_from_slice(packet)
-        });
-    }
-
-    /// Stores under `seq` the `len` bytes that `write` puts in the slot it is given, pending
-    /// (see [`History::pending_mut`]) if `pending`. `false`, with nothing written, when the
-    /// packet is empty or larger than the ring's cap, or making room would evict a pending
-    /// packet.
-    pub(crate) fn insert_with(
-        &mut self,
-        seq: u16,
-        len: usize,
-        pending: bool,
-        write: impl FnOnce(&mut [u8]),
-    ) -> bool {
-        let Some(i) = self.index(seq) else {
-            return false;
-        };
-        if self.slots[i].live && self.slots[i].pending {
-            return false;
+        let Some(i) = self.index(seq) else { return };
+        if self.slots[i].live {
+            // Replaced: its bytes stay until overwritten, but nothing points at them.
+            self.slots[i].live = false;
+            self.live -= 1;
         }
+        let len = packet.len();
         if len == 0 || len > self.cap {
-            // Not kept; what the slot held is replaced all the same.
-            self.forget(i);
-            return false;
+            return;
         }
-        // The packet in this slot, replaced, does not count against the room.
-        let held = self.live - usize::from(self.slots[i].live);
         if self.write + len > self.ring.len() {
-            if self.ring.len() < self.cap && held + 1 < self.slots.len() {
+            if self.ring.len() < self.cap && self.live + 1 < self.slots.len() {
                 // The ring holds fewer packets than there are slots: grow it rather than
                 // overwrite live packets. Doubling bounds the number of reallocations.
                 let want = (self.write + len).max(self.ring.len() * 2).min(self.cap);
@@ -134,9 +102,7 @@ impl History {
                     .front()
                     .is_some_and(|e| e.1 as usize >= self.write)
                 {
-                    if !self.pop_oldest() {
-                        return false;
-                    }
+                    self.pop_oldest();
                 }
                 self.write = 0;
             }
@@ -148,9 +114,7 @@ impl History {
             .front()
             .is_some_and(|e| (at..end).contains(&(e.1 as usize)))
         {
-            if !self.pop_oldest() {
-                return false;
-            }
+            self.pop_oldest();
         }
         // Replaced packets at the front hold no slot: forget them now.
         while self
@@ -160,16 +124,13 @@ impl History {
         {
             self.order.pop_front();
         }
-        // Out-of-order sequence numbers: stay bounded regardless.
-        if self.order.len() == self.order.capacity() && !self.pop_oldest() {
-            return false;
+        if self.order.len() == self.order.capacity() {
+            self.pop_oldest(); // out-of-order sequence numbers: stay bounded regardless
         }
-        self.forget(i);
-        write(&mut self.ring[at..end]);
+        self.ring[at..end].copy_from_slice(packet);
         self.slots[i] = Slot {
             live: true,
             queued: false,
-            pending,
             seq,
             at: at as u32,
             len: len as u32,
@@ -177,33 +138,6 @@ impl History {
         self.live += 1;
         self.order.push_back((seq, at as u32));
         self.write = end;
-        true
-    }
-
-    /// Empties slot `i`: the bytes of what it held stay until overwritten, but nothing points
-    /// at them.
-    fn forget(&mut self, i: usize) {
-        if self.slots[i].live {
-            self.slots[i].live = false;
-            self.live -= 1;
-        }
-    }
-
-    /// The pending packet `seq`, to be stamped and sent from its slot; `None` when `seq` is
-    /// not held or not pending.
-    pub(crate) fn pending_mut(&mut self, seq: u16) -> Option<&mut [u8]> {
-        let (_, s) = self.slot(seq)?;
-        if !s.pending {
-            return None;
-        }
-        self.ring.get_mut(s.at as usize..(s.at + s.len) as usize)
-    }
-
-    /// Marks the pending packet `seq` sent: from now on it may be evicted.
-    pub(crate) fn sent(&mut self, seq: u16) {
-        if let Some((i, _)) = self.slot(seq) {
-            self.slots[i].pending = false;
-        }
     }
 
     fn slot(&self, seq: u16) -> Option<(usize, Slot)> {
@@ -325,36 +259,6 @@ mod tests {
         h.unmark(7);
         assert_eq!(h.mark_queued(7), Some(true));
         assert_eq!(h.mark_queued(8), None);
-    }
-
-    #[test]
-    fn pending_packets_are_never_evicted_and_newcomers_are_refused_instead() {
-        // By slot: four slots, four pending packets; the fifth would take the first's slot.
-        let mut h = History::new(4, 1000);
-        for seq in 0..4u16 {
-            assert!(h.insert_with(seq, 10, true, |b| b.fill(seq as u8)));
-        }
-        assert!(!h.insert_with(4, 10, true, |_| unreachable!()));
-        h.insert(4, &[4; 10]);
-        assert!(h.get(4).is_none());
-        assert_eq!(h.pending_mut(0), Some(&mut [0u8; 10][..]));
-        h.sent(0);
-        assert!(h.pending_mut(0).is_none());
-        assert!(h.insert_with(4, 10, true, |b| b.fill(4)));
-        assert!(h.get(0).is_none());
-        // By bytes: a 100-byte ring holds three 30-byte packets, all pending.
-        let mut h = History::new(64, 100);
-        for seq in 0..3u16 {
-            assert!(h.insert_with(seq, 30, true, |b| b.fill(seq as u8)));
-        }
-        assert!(!h.insert_with(3, 30, true, |_| unreachable!()));
-        for seq in 0..3u16 {
-            assert_eq!(h.pending_mut(seq), Some(&mut [seq as u8; 30][..]));
-        }
-        h.sent(0);
-        assert!(h.insert_with(3, 30, false, |b| b.fill(3)));
-        assert_eq!(h.get(3), Some(&[3u8; 30][..]));
-        assert_eq!(h.get(1), Some(&[1u8; 30][..]));
     }
 
     #[test]

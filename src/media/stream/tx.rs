@@ -187,65 +187,27 @@ impl StreamTx {
     /// Records an RTP packet (plaintext, as it leaves) for the RTX history and the counters.
     /// Packets of another SSRC and malformed ones are counted and ignored.
     pub fn on_send(&mut self, now: Instant, packet: &[u8]) {
-        if let Some(seq) = self.count_sent(now, Sent::of(packet)) {
-            self.history.insert(seq, packet);
-        }
-    }
-
-    /// Counts a packet sent (`None`: malformed), unless it is another SSRC's: its sequence
-    /// number, or `None` when it was ignored (and counted as such).
-    fn count_sent(&mut self, now: Instant, sent: Option<Sent>) -> Option<u16> {
-        let Some(p) = sent.filter(|p| p.ssrc == self.config.ssrc) else {
+        let Ok(p) = RtpPacket::new_checked(packet) else {
             self.stats.packets_ignored += 1;
-            return None;
+            return;
         };
+        if p.ssrc() != self.config.ssrc {
+            self.stats.packets_ignored += 1;
+            return;
+        }
+        let payload = p.payload().len() as u64;
         self.stats.packets_sent += 1;
-        self.stats.bytes_sent += p.payload;
-        self.stats.header_bytes_sent += p.len - p.payload;
-        self.last_sent = Some((p.timestamp, now));
-        self.next_seq = p.seq.wrapping_add(1);
+        self.stats.bytes_sent += payload;
+        self.stats.header_bytes_sent += packet.len() as u64 - payload;
+        self.last_sent = Some((p.timestamp(), now));
+        let seq = p.sequence_number();
+        self.next_seq = seq.wrapping_add(1);
+        self.history.insert(seq, packet);
         if self.next_report.is_none() {
             // RFC 3550 §6.3.6: the first report after half the minimum interval.
             let first = randomized(&mut self.rng, self.config.report_interval / 2);
             self.next_report = Some(now + first);
         }
-        Some(p.seq)
-    }
-
-    /// Builds a packet of `len` bytes with `write` straight into the RTX history and records
-    /// it as [`StreamTx::on_send`] would, held there *pending* until [`StreamTx::sent`]: the
-    /// history evicts no pending packet, so the caller may queue `seq` alone and seal the
-    /// packet from [`StreamTx::pending_mut`] when it leaves, with no copy in between. `false`,
-    /// with nothing recorded, when the history cannot hold it without evicting a pending
-    /// packet (or holds nothing): the caller builds it elsewhere and calls `on_send`. (A
-    /// packet `write` made for another SSRC is counted as ignored, and not pending.)
-    pub(crate) fn send_in_place(
-        &mut self,
-        now: Instant,
-        seq: u16,
-        len: usize,
-        write: impl FnOnce(&mut [u8]),
-    ) -> bool {
-        if !self.history.insert_with(seq, len, true, write) {
-            return false;
-        }
-        let sent = self.history.pending_mut(seq).and_then(|p| Sent::of(p));
-        if self.count_sent(now, sent) != Some(seq) {
-            // Not ours after all: the caller's packet was not for this stream.
-            self.history.sent(seq);
-            return false;
-        }
-        true
-    }
-
-    /// The packet built by [`StreamTx::send_in_place`] under `seq` while it waits to leave.
-    pub(crate) fn pending_mut(&mut self, seq: u16) -> Option<&mut [u8]> {
-        self.history.pending_mut(seq)
-    }
-
-    /// The pending packet `seq` has left: the history may evict it from now on.
-    pub(crate) fn sent(&mut self, seq: u16) {
-        self.history.sent(seq);
     }
 
     /// Feeds one RTCP packet (split from its compound). What concerns this stream is used:
@@ -482,30 +444,6 @@ impl StreamTx {
     }
 }
 
-/// What the counters take from a packet sent.
-#[derive(Debug, Clone, Copy)]
-struct Sent {
-    ssrc: u32,
-    seq: u16,
-    timestamp: u32,
-    len: u64,
-    payload: u64,
-}
-
-impl Sent {
-    /// `None` for a malformed packet.
-    fn of(packet: &[u8]) -> Option<Self> {
-        let p = RtpPacket::new_checked(packet).ok()?;
-        Some(Self {
-            ssrc: p.ssrc(),
-            seq: p.sequence_number(),
-            timestamp: p.timestamp(),
-            len: packet.len() as u64,
-            payload: p.payload().len() as u64,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -535,32 +473,6 @@ mod tests {
             ..Default::default()
         };
         RtpBuilder::new(h).payload(&[1, 2, 3]).write(buf).unwrap()
-    }
-
-    #[test]
-    fn packets_built_in_place_wait_pending_in_the_history_until_sent() {
-        let t0 = Instant::now();
-        let mut s = tx(t0);
-        let mut p = [0u8; 64];
-        for seq in 0..3u16 {
-            let n = packet(seq, 0, &mut p);
-            assert!(s.send_in_place(t0, seq, n, |slot| slot.copy_from_slice(&p[..n])));
-        }
-        assert_eq!(s.stats().packets_sent, 3);
-        assert_eq!(s.history_len(), 3);
-        let n = packet(1, 0, &mut p);
-        assert_eq!(s.pending_mut(1).map(|b| &*b), Some(&p[..n]));
-        s.sent(1);
-        assert!(s.pending_mut(1).is_none(), "sent: no longer pending");
-        // Another stream's packet is not taken.
-        let h = RtpHeader {
-            sequence_number: 9,
-            ssrc: 8,
-            ..Default::default()
-        };
-        let n = RtpBuilder::new(h).write(&mut p).unwrap();
-        assert!(!s.send_in_place(t0, 9, n, |slot| slot.copy_from_slice(&p[..n])));
-        assert!(s.pending_mut(9).is_none());
     }
 
     #[test]

@@ -243,24 +243,6 @@ pub(crate) struct Outgoing {
     pub stamps: Option<Stamps>,
 }
 
-/// An RTP packet waiting for `poll_transmit` when nothing paces it.
-#[derive(Debug)]
-pub(crate) enum Queued {
-    /// Built in place in the RTX history of transceiver `ti` (whose SSRC is `ssrc`), pending
-    /// there under `seq` until it is sealed from its slot into the caller's buffer: the
-    /// history never evicts it before, so the queue holds no copy.
-    Held {
-        ti: usize,
-        ssrc: u32,
-        seq: u16,
-        kind: crate::bwe::PacketKind,
-        stamps: Stamps,
-    },
-    /// In a buffer of its own: the stream keeps no history, or its history is full of
-    /// packets still waiting here.
-    Owned(Outgoing),
-}
-
 /// Where in a packet its abs-send-time and transport-wide sequence number values are, when
 /// it carries them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -339,7 +321,7 @@ pub(crate) struct Media {
     pub routes: HashMap<u32, Route, SsrcHash>,
     /// RTP waiting for `poll_transmit` when nothing paces it (no congestion control
     /// negotiated); with it, RTP waits in the pacer (`bwe`).
-    pub out: VecDeque<Queued>,
+    pub out: VecDeque<Outgoing>,
     /// RTCP waiting for `poll_transmit` (plaintext compound packets), ahead of all RTP.
     pub rtcp: VecDeque<Vec<u8>>,
     /// Emptied outgoing buffers, reused.

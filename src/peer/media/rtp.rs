@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::{MEDIA_QUEUE, Media, Outgoing, Queued, Stamps};
+use super::{MEDIA_QUEUE, Media, Outgoing, Stamps};
 use crate::bwe::{Paced, PacketKind};
 use crate::dtls::SrtpKeying;
 use crate::media::stream::{Rtx, StreamTx, StreamTxConfig};
@@ -73,6 +73,8 @@ impl Media {
             self.twcc_send_id = tpl.twcc_send_id;
         }
         let stamps = tpl.stamps;
+        let mut data = self.spare.pop().unwrap_or_default();
+        tpl.write(&mut data, &pkt, codec.send_pt, t.ssrc);
         let tx = match &mut t.tx {
             Some(tx) => tx,
             None => {
@@ -97,33 +99,12 @@ impl Media {
                 t.tx.insert(StreamTx::new(cfg))
             }
         };
+        tx.on_send(now, &data);
+        self.due = earliest(self.due, tx.poll_timeout());
         let kind = match t.kind {
             crate::peer::TrackKind::Audio => PacketKind::Audio,
             _ => PacketKind::Video,
         };
-        let (pt, ssrc) = (codec.send_pt, t.ssrc);
-        // Unpaced, the packet is built once, in its RTX history slot, and sealed from there
-        // into the caller's buffer as it leaves: the queue holds only where it is.
-        let seq = pkt.sequence_number();
-        if !self.bwe.paced
-            && tx.send_in_place(now, seq, tpl.len(&pkt), |slot| {
-                tpl.write_into(slot, &pkt, pt, ssrc)
-            })
-        {
-            self.due = earliest(self.due, tx.poll_timeout());
-            self.push_out(Queued::Held {
-                ti,
-                ssrc,
-                seq,
-                kind,
-                stamps,
-            });
-            return Ok(());
-        }
-        let mut data = self.spare.pop().unwrap_or_default();
-        tpl.write(&mut data, &pkt, pt, ssrc);
-        tx.on_send(now, &data);
-        self.due = earliest(self.due, tx.poll_timeout());
         let o = Outgoing {
             data,
             kind,
@@ -133,19 +114,14 @@ impl Media {
             self.bwe.enqueue(now, o);
             self.take_dropped();
         } else {
-            self.push_out(Queued::Owned(o));
+            if self.out.is_empty() {
+                // Back to the first slot: a queue that empties as fast as it fills then
+                // writes one warm slot instead of walking its whole ring through the cache.
+                self.out.clear();
+            }
+            self.out.push_back(o);
         }
         Ok(())
-    }
-
-    /// Queues an unpaced packet.
-    fn push_out(&mut self, q: Queued) {
-        if self.out.is_empty() {
-            // Back to the first slot: a queue that empties as fast as it fills then writes
-            // one warm slot instead of walking its whole ring through the cache.
-            self.out.clear();
-        }
-        self.out.push_back(q);
     }
 
     /// Asks the sender of a transceiver's incoming streams for a keyframe (PLI or FIR as
@@ -197,44 +173,22 @@ impl Media {
         if !self.keyed || buf.len() < 64 {
             return None;
         }
-        if !self.bwe.paced
-            && let Some(n) = self.poll_retransmit(now, buf)
-        {
-            return Some(n);
-        }
-        // What was written unpaced leaves first, also once congestion control has been
-        // negotiated since: a packet held in its history must not stay pinned there.
-        while let Some(q) = self.out.pop_front() {
-            let sent = match q {
-                Queued::Held {
-                    ti,
-                    ssrc,
-                    seq,
-                    kind,
-                    stamps,
-                } => match self.send_held(now, buf, ti, ssrc, seq, kind, stamps) {
-                    Held::Sent(n) => n,
-                    Held::TooLarge => {
-                        // Kept for a call with a larger buffer instead of dropping what
-                        // the application wrote.
-                        self.out.push_front(q);
-                        return None;
-                    }
-                },
-                Queued::Owned(o) => {
-                    if buf.len() < o.data.len() + 64 {
-                        self.out.push_front(Queued::Owned(o));
-                        return None;
-                    }
-                    let kind = o.kind;
-                    self.send_rtp(now, buf, o, kind)
-                }
-            };
-            if sent.is_some() {
-                return sent;
-            }
-        }
         if !self.bwe.paced {
+            if let Some(n) = self.poll_retransmit(now, buf) {
+                return Some(n);
+            }
+            while let Some(o) = self.out.pop_front() {
+                if buf.len() < o.data.len() + 64 {
+                    // Keep it for a call with a larger buffer instead of dropping what the
+                    // application wrote.
+                    self.out.push_front(o);
+                    return None;
+                }
+                let kind = o.kind;
+                if let Some(n) = self.send_rtp(now, buf, o, kind) {
+                    return Some(n);
+                }
+            }
             return None;
         }
         // Retransmissions leave at once, ahead of the queue, and use its budget: a repair
@@ -289,90 +243,24 @@ impl Media {
     ) -> Option<usize> {
         let rtx = o.kind == PacketKind::Retransmission;
         let mut data = o.data;
-        let abs = self.abs_send_time(now);
+        let stamps = o.stamps;
         // Stamped in the queued plaintext, which is then sealed straight into `buf`: no copy
         // of the packet before the cipher reads it.
-        let seq = self.stamp(&mut data, o.stamps, abs);
+        if let Some(id) = self.abs_send_id {
+            let ntp = self.epoch(now).ntp_at(now);
+            let t = AbsSendTime::from_ntp(ntp).0.to_be_bytes();
+            stamp_at(&mut data, stamps.map(|s| s.abs_send_time), id, &t[1..]);
+        }
+        let next = self.twcc_seq.wrapping_add(1);
+        let seq = self
+            .twcc_send_id
+            .is_some_and(|id| stamp_at(&mut data, stamps.map(|s| s.twcc), id, &next.to_be_bytes()))
+            .then(|| {
+                self.twcc_seq = next;
+                next
+            });
         let protected = self.srtp.as_mut()?.outbound.protect_rtp_into(&data, buf);
         self.recycle(data);
-        self.on_sealed(now, buf, protected, seq, kind, rtx)
-    }
-
-    /// Seals the packet held pending in transceiver `ti`'s history under `seq` straight from
-    /// there into `buf`, stamped as [`Media::send_rtp`] does, and lets the history evict it
-    /// from now on.
-    #[allow(clippy::too_many_arguments)]
-    fn send_held(
-        &mut self,
-        now: Instant,
-        buf: &mut [u8],
-        ti: usize,
-        ssrc: u32,
-        seq: u16,
-        kind: PacketKind,
-        stamps: Stamps,
-    ) -> Held {
-        let abs = self.abs_send_time(now);
-        // A transceiver gone since (renegotiated away) takes its queued packets with it.
-        let Some(tx) = self
-            .transceivers
-            .get_mut(ti)
-            .filter(|t| t.ssrc == ssrc)
-            .and_then(|t| t.tx.as_mut())
-        else {
-            return Held::Sent(None);
-        };
-        let Some(data) = tx.pending_mut(seq) else {
-            return Held::Sent(None);
-        };
-        if buf.len() < data.len() + 64 {
-            return Held::TooLarge;
-        }
-        let twcc = stamp_times(
-            data,
-            Some(stamps),
-            abs,
-            self.twcc_send_id,
-            &mut self.twcc_seq,
-        );
-        let Some(srtp) = self.srtp.as_mut() else {
-            return Held::Sent(None);
-        };
-        let protected = srtp.outbound.protect_rtp_into(data, buf);
-        tx.sent(seq);
-        Held::Sent(self.on_sealed(now, buf, protected, twcc, kind, false))
-    }
-
-    /// The abs-send-time extension's id and value for a packet leaving now, when negotiated.
-    fn abs_send_time(&mut self, now: Instant) -> Option<(u8, [u8; 3])> {
-        let id = self.abs_send_id?;
-        let t = AbsSendTime::from_ntp(self.epoch(now).ntp_at(now))
-            .0
-            .to_be_bytes();
-        Some((id, [t[1], t[2], t[3]]))
-    }
-
-    /// Stamps a leaving packet's times (see [`stamp_times`]): its transport-wide sequence
-    /// number, if it carries one.
-    fn stamp(
-        &mut self,
-        data: &mut [u8],
-        stamps: Option<Stamps>,
-        abs: Option<(u8, [u8; 3])>,
-    ) -> Option<u16> {
-        stamp_times(data, stamps, abs, self.twcc_send_id, &mut self.twcc_seq)
-    }
-
-    /// After SRTP sealed (or refused) a packet into `buf`: counts it and tells the estimator.
-    fn on_sealed(
-        &mut self,
-        now: Instant,
-        buf: &[u8],
-        protected: Result<usize, crate::srtp::Error>,
-        seq: Option<u16>,
-        kind: PacketKind,
-        rtx: bool,
-    ) -> Option<usize> {
         let Ok(n) = protected else {
             self.counters.protect_failed += 1;
             return None;
@@ -565,30 +453,6 @@ impl SendTemplate {
     /// `pt` and extensions, its marker, sequence number, timestamp and payload (its CSRCs,
     /// extensions and padding are not kept).
     fn write(&self, data: &mut Vec<u8>, pkt: &RtpPacket<&[u8]>, pt: u8, ssrc: u32) {
-        let payload = pkt.payload();
-        data.clear();
-        data.reserve(self.len(pkt));
-        data.extend_from_slice(&self.fixed(pkt, pt, ssrc));
-        data.extend_from_slice(&self.block);
-        data.extend_from_slice(payload);
-    }
-
-    /// The length of `pkt` rewritten by [`SendTemplate::write`].
-    fn len(&self, pkt: &RtpPacket<&[u8]>) -> usize {
-        RTP_HEADER + self.block.len() + pkt.payload().len()
-    }
-
-    /// [`SendTemplate::write`] into `out`, exactly [`SendTemplate::len`] bytes long.
-    fn write_into(&self, out: &mut [u8], pkt: &RtpPacket<&[u8]>, pt: u8, ssrc: u32) {
-        let (fixed, rest) = out.split_at_mut(RTP_HEADER);
-        let (block, payload) = rest.split_at_mut(self.block.len());
-        fixed.copy_from_slice(&self.fixed(pkt, pt, ssrc));
-        block.copy_from_slice(&self.block);
-        payload.copy_from_slice(pkt.payload());
-    }
-
-    /// The fixed header of `pkt` rewritten for our stream.
-    fn fixed(&self, pkt: &RtpPacket<&[u8]>, pt: u8, ssrc: u32) -> [u8; RTP_HEADER] {
         let extension = if self.block.is_empty() { 0 } else { 0x10 };
         let mut fixed = [0u8; RTP_HEADER];
         fixed[0] = 0x80 | extension;
@@ -596,39 +460,13 @@ impl SendTemplate {
         fixed[2..4].copy_from_slice(&pkt.sequence_number().to_be_bytes());
         fixed[4..8].copy_from_slice(&pkt.timestamp().to_be_bytes());
         fixed[8..12].copy_from_slice(&ssrc.to_be_bytes());
-        fixed
+        let payload = pkt.payload();
+        data.clear();
+        data.reserve(RTP_HEADER + self.block.len() + payload.len());
+        data.extend_from_slice(&fixed);
+        data.extend_from_slice(&self.block);
+        data.extend_from_slice(payload);
     }
-}
-
-/// What became of a packet held in its history when `poll_transmit` came for it.
-enum Held {
-    /// Sealed into the buffer (its length), or `None`: refused by SRTP (counted) or gone
-    /// with its transceiver.
-    Sent(Option<usize>),
-    /// The caller's buffer cannot hold it: it stays queued.
-    TooLarge,
-}
-
-/// Writes a leaving packet's abs-send-time (`abs`: the extension's id and value) and, with
-/// `twcc_id`, the next transport-wide sequence number after `twcc_seq`, at the offsets in
-/// `stamps` (found by id without them); the transport-wide number used, if stamped.
-fn stamp_times(
-    data: &mut [u8],
-    stamps: Option<Stamps>,
-    abs: Option<(u8, [u8; 3])>,
-    twcc_id: Option<u8>,
-    twcc_seq: &mut u16,
-) -> Option<u16> {
-    if let Some((id, t)) = abs {
-        stamp_at(data, stamps.map(|s| s.abs_send_time), id, &t);
-    }
-    let next = twcc_seq.wrapping_add(1);
-    twcc_id
-        .is_some_and(|id| stamp_at(data, stamps.map(|s| s.twcc), id, &next.to_be_bytes()))
-        .then(|| {
-            *twcc_seq = next;
-            next
-        })
 }
 
 /// The fixed RTP header (RFC 3550 §5.1).
