@@ -8,7 +8,10 @@
 //!   one SRTP unprotect (target 1.3x).
 //!
 //! `cargo bench --bench media_peer` prints the table; each figure is the best of several rounds
-//! of 20,000 packets of 1,100 bytes, wall and CPU time (this thread's, from the kernel). The
+//! of 20,000 packets of 1,100 bytes, wall and CPU time (this thread's, from the kernel).
+//! `-- send` (or `receive`, `forward`, `cold`) runs only the rows whose section has that
+//! name, and `--rounds N` runs N times the default rounds: for a profiler
+//! (`perf record -g target/release/deps/media_peer-* --bench send --rounds 40`). The
 //! peers negotiate no congestion control feedback, so nothing is paced: with it, the pacer
 //! adds its own ~140 ns per packet (`cargo bench --bench bwe -- pacer`).
 //!
@@ -37,7 +40,37 @@ use kaon::srtp::{Config, Context, Profile};
 use kaon::{Datagram, Protocol, Transmit};
 
 const N: usize = 20_000;
+/// Rounds (or batches of sixteen) per row, unless `--rounds` says more.
 const ROUNDS: usize = 5;
+
+/// What the command line asked for: the sections to run and the rounds in each.
+struct Args {
+    filter: Option<String>,
+    rounds: usize,
+}
+
+impl Args {
+    fn parse() -> Self {
+        let mut args = std::env::args().skip(1);
+        let (mut filter, mut rounds) = (None, ROUNDS);
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                "--rounds" => {
+                    let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+                    rounds = ROUNDS * n.max(1);
+                }
+                a if a.starts_with('-') => {}
+                a => filter = Some(a.to_owned()),
+            }
+        }
+        Self { filter, rounds }
+    }
+
+    /// Whether the section `name` runs.
+    fn runs(&self, name: &str) -> bool {
+        self.filter.as_deref().is_none_or(|f| name.contains(f))
+    }
+}
 const PAYLOAD: usize = 1100;
 
 /// This thread's CPU time so far, to the nanosecond (`CLOCK_THREAD_CPUTIME_ID`; the
@@ -185,13 +218,52 @@ fn timed(f: impl FnOnce()) -> Cost {
 }
 
 fn main() {
-    let (mut a, mut b, mut now) = connected();
-    let mut seq = 0u16;
-    let mut plain = [0u8; 1500];
+    let args = Args::parse();
+    let (a, b, now) = connected();
     // Each datagram is written straight into its own buffer, as the raw protect below writes
     // into its own: neither side pays for an allocation or a copy the other does not.
-    let mut datagrams: Vec<(Option<Transmit>, Vec<u8>)> =
-        (0..N).map(|_| (None, vec![0u8; 2048])).collect();
+    let mut s = Setup {
+        a,
+        b,
+        now,
+        seq: 0,
+        datagrams: (0..N).map(|_| (None, vec![0u8; 2048])).collect(),
+        rounds: args.rounds,
+    };
+    if args.runs("cold") {
+        cold(&mut s);
+    }
+    if args.runs("receive") {
+        let (ours, raw, into) = warm_receive(&mut s);
+        println!(
+            "| receive, batches of {BATCH} warm datagrams, best batch | {ours:.0} ns wall | \
+             {:.2}x wall (raw unprotect {raw:.0} ns in place, {into:.0} ns into a second buffer) |",
+            ours / raw
+        );
+    }
+    if args.runs("send") {
+        let (ours, raw) = warm_send(&mut s);
+        println!(
+            "| send, batches of {BATCH} packets, best batch | {:.0} ns wall, {:.0} ns CPU | \
+             {:.2}x wall, {:.2}x CPU (raw protect {:.0} ns wall, {:.0} ns CPU) |",
+            ours.wall,
+            ours.cpu,
+            ours.wall / raw.wall,
+            ours.cpu / raw.cpu,
+            raw.wall,
+            raw.cpu
+        );
+    }
+    if args.runs("forward") {
+        fan_out(&mut s);
+    }
+}
+
+/// Rounds of 20,000 packets sent by `a` and received by `b`, far more than the caches hold,
+/// beside raw protect and unprotect of as many: the table's first rows.
+fn cold(s: &mut Setup) {
+    let (a, b, now, seq, datagrams, rounds) = s.parts();
+    let mut plain = [0u8; 1500];
     let (mut send, mut recv, mut raw_p, mut raw_u) = (vec![], vec![], vec![], vec![]);
     // The raw cipher: the profile kaon and itself negotiate (AEAD_AES_128_GCM).
     let key = [7u8; 16];
@@ -200,21 +272,21 @@ fn main() {
     let mut rx = Context::new(Profile::AeadAes128Gcm, &key, &salt, &Config::default()).unwrap();
     let mut raw_out: Vec<Vec<u8>> = (0..N).map(|_| vec![0u8; 1500]).collect();
     let mut raw_len = vec![0usize; N];
-    for round in 0..ROUNDS + 1 {
+    for round in 0..rounds + 1 {
         let c = timed(|| {
             for (t, buf) in datagrams.iter_mut() {
-                let n = rtp(&mut plain, seq);
-                seq = seq.wrapping_add(1);
-                a.write_rtp(now, "0", &plain[..n]).unwrap();
-                *t = a.poll_transmit(now, buf);
+                let n = rtp(&mut plain, *seq);
+                *seq = seq.wrapping_add(1);
+                a.write_rtp(*now, "0", &plain[..n]).unwrap();
+                *t = a.poll_transmit(*now, buf);
             }
         });
         let mut got = 0;
         let d = timed(|| {
-            for (t, bytes) in &datagrams {
+            for (t, bytes) in datagrams.iter() {
                 let t = t.unwrap();
                 b.handle_datagram(
-                    now,
+                    *now,
                     Datagram {
                         source: t.source,
                         destination: t.destination,
@@ -242,8 +314,8 @@ fn main() {
             }
         });
         // RTCP and timers between rounds, as a real connection would run them.
-        let step = now + Duration::from_millis(200);
-        pump(&mut a, &mut b, &mut now, step);
+        let step = *now + Duration::from_millis(200);
+        pump(a, b, now, step);
         if round > 0 {
             send.push(c);
             recv.push(d);
@@ -261,7 +333,7 @@ fn main() {
         );
     };
     println!(
-        "{N} RTP packets of {PAYLOAD} B per round, best of {ROUNDS} rounds (raw cipher: AEAD_AES_128_GCM)"
+        "{N} RTP packets of {PAYLOAD} B per round, best of {rounds} rounds (raw cipher: AEAD_AES_128_GCM)"
     );
     println!("| path | per packet | vs raw SRTP in the same run |");
     println!("|---|---|---|");
@@ -280,24 +352,41 @@ fn main() {
     println!(
         "raw protect {pw:.0} ns wall / {pc:.0} ns CPU; raw unprotect {uw:.0} ns wall / {uc:.0} ns CPU"
     );
-    let (ours, raw, into) = warm_receive(&mut a, &mut b, &mut now, &mut seq, &mut datagrams);
-    println!(
-        "| receive, batches of {BATCH} warm datagrams, best batch | {ours:.0} ns wall | {:.2}x wall \
-         (raw unprotect {raw:.0} ns in place, {into:.0} ns into a second buffer) |",
-        ours / raw
-    );
-    let (ours, raw) = warm_send(&mut a, &mut b, &mut now, &mut seq, &mut datagrams);
-    println!(
-        "| send, batches of {BATCH} packets, best batch | {:.0} ns wall, {:.0} ns CPU | \
-         {:.2}x wall, {:.2}x CPU (raw protect {:.0} ns wall, {:.0} ns CPU) |",
-        ours.wall,
-        ours.cpu,
-        ours.wall / raw.wall,
-        ours.cpu / raw.cpu,
-        raw.wall,
-        raw.cpu
-    );
-    fan_out(&mut a, &mut b, &mut now, &mut seq, &mut datagrams);
+}
+
+/// The connection under test (`a` sends to `b`), its clock and next sequence number, the
+/// datagram slots the rows fill, and the rounds each row runs.
+struct Setup {
+    a: PeerConnection,
+    b: PeerConnection,
+    now: Instant,
+    seq: u16,
+    datagrams: Vec<(Option<Transmit>, Vec<u8>)>,
+    rounds: usize,
+}
+
+/// A row's view of the [`Setup`]: each part on its own.
+type Parts<'a> = (
+    &'a mut PeerConnection,
+    &'a mut PeerConnection,
+    &'a mut Instant,
+    &'a mut u16,
+    &'a mut [(Option<Transmit>, Vec<u8>)],
+    usize,
+);
+
+impl Setup {
+    fn parts(&mut self) -> Parts<'_> {
+        let s = self;
+        (
+            &mut s.a,
+            &mut s.b,
+            &mut s.now,
+            &mut s.seq,
+            &mut s.datagrams,
+            s.rounds,
+        )
+    }
 }
 
 /// The best batch's wall and CPU time per packet (each the minimum over the batches).
@@ -350,17 +439,12 @@ impl RawProtect {
 
 /// `write_rtp` + `poll_transmit` and raw protect (both building the packet first), in
 /// alternating batches of [`BATCH`]: the best batch of each.
-fn warm_send(
-    a: &mut PeerConnection,
-    b: &mut PeerConnection,
-    now: &mut Instant,
-    seq: &mut u16,
-    datagrams: &mut [(Option<Transmit>, Vec<u8>)],
-) -> (Best, Best) {
+fn warm_send(s: &mut Setup) -> (Best, Best) {
+    let (a, b, now, seq, datagrams, rounds) = s.parts();
     let mut plain = [0u8; 1500];
     let mut raw = RawProtect::new(BATCH);
     let (mut ours, mut theirs) = (Best::NONE, Best::NONE);
-    for round in 0..ROUNDS * 16 {
+    for round in 0..rounds * 16 {
         let c = timed(|| {
             for (t, buf) in datagrams[..BATCH].iter_mut() {
                 let n = rtp(&mut plain, *seq);
@@ -435,13 +519,8 @@ const FAN_BATCH: usize = 64;
 /// `poll_event`), then written to N subscriber connections (`write_rtp` + `poll_transmit`
 /// each, with its own SRTP keys), for N = 1, 4 and 16, beside a raw protect of the same size,
 /// in alternating batches. Prints the rows and the cost of one more subscriber.
-fn fan_out(
-    a: &mut PeerConnection,
-    b: &mut PeerConnection,
-    now: &mut Instant,
-    seq: &mut u16,
-    datagrams: &mut [(Option<Transmit>, Vec<u8>)],
-) {
+fn fan_out(s: &mut Setup) {
+    let (a, b, now, seq, datagrams, rounds) = s.parts();
     let mut subs: Vec<(PeerConnection, PeerConnection)> = (0..FAN_OUT)
         .map(|i| {
             let mut t = *now;
@@ -457,7 +536,7 @@ fn fan_out(
     let widths = [1, 4, FAN_OUT];
     let mut best = [Best::NONE; 3];
     let mut protect = Best::NONE;
-    for round in 0..ROUNDS * 16 {
+    for round in 0..rounds * 16 {
         for (w, &n) in widths.iter().enumerate() {
             send_batch(a, b, *now, seq, &mut datagrams[..FAN_BATCH]);
             let mut sent = 0;
@@ -524,13 +603,8 @@ const BATCH: usize = 256;
 
 /// Receive and raw unprotect, each on a batch of datagrams made just before it: the best
 /// batch's wall time per packet: ours, raw in place, and raw into a second buffer.
-fn warm_receive(
-    a: &mut PeerConnection,
-    b: &mut PeerConnection,
-    now: &mut Instant,
-    seq: &mut u16,
-    datagrams: &mut [(Option<Transmit>, Vec<u8>)],
-) -> (f64, f64, f64) {
+fn warm_receive(s: &mut Setup) -> (f64, f64, f64) {
+    let (a, b, now, seq, datagrams, rounds) = s.parts();
     let key = [7u8; 16];
     let salt = [9u8; 12];
     // A fresh pair, so the raw receiver's replay window starts with this sender.
@@ -543,7 +617,7 @@ fn warm_receive(
     let mut raw: Vec<(usize, Vec<u8>)> = (0..BATCH).map(|_| (0, vec![0u8; 1500])).collect();
     let (mut ours_best, mut raw_best, mut into_best) = (f64::MAX, f64::MAX, f64::MAX);
     let mut raw_seq = 0u16;
-    for round in 0..ROUNDS * 16 {
+    for round in 0..rounds * 16 {
         send_batch(a, b, *now, seq, &mut datagrams[..BATCH]);
         let mut got = 0;
         let w = Instant::now();

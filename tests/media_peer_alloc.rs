@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kaon::dtls::Identity;
-use kaon::peer::{LocalTrack, PeerConfig, PeerConnection, PeerEvent, SdpType, TrackKind};
+use kaon::peer::{
+    LocalTrack, MediaEngine, PeerConfig, PeerConnection, PeerEvent, SdpType, TrackKind,
+};
 use kaon::rtp::{RtpBuilder, RtpHeader};
 use kaon::{Datagram, Protocol};
 
@@ -128,11 +130,18 @@ fn run(
 
 /// Two peers sending audio and video to each other, connected, at `now`.
 fn connected() -> (PeerConnection, PeerConnection, Instant) {
+    connected_with(MediaEngine::default())
+}
+
+/// [`connected`] with the codecs and feedback of `engine`.
+fn connected_with(engine: MediaEngine) -> (PeerConnection, PeerConnection, Instant) {
+    let engine = std::sync::Arc::new(engine);
     let (ida, idb) = (Identity::generate().unwrap(), Identity::generate().unwrap());
     let mut now = Instant::now();
     let peer = |seed, id: &Identity, addr: &str| {
         let mut pc = PeerConnection::new(PeerConfig {
             identity: Some(id.clone()),
+            media: engine.clone(),
             ..PeerConfig::with_seed(seed)
         })
         .unwrap();
@@ -305,6 +314,50 @@ fn held_packets_keep_their_chunks_and_reuse_resumes_once_they_are_dropped() {
     let mut after = Where::default();
     media(&mut a, &mut b, &mut now, 700, 5, &mut after, None);
     assert_eq!(after.rtp_in, 0, "{after:?} vs {base:?}");
+}
+
+/// Unpaced (no congestion control negotiated), bursts of video as long as the queue allows,
+/// of varied sizes, written before any is polled, leave whole and in order, round after round
+/// as the RTX history's ring wraps over what was sent before.
+#[test]
+fn unpaced_bursts_leave_whole_and_in_order() {
+    let (mut a, mut b, mut now) = connected_with(MediaEngine::default().without_twcc());
+    let mut buf = [0u8; 1500];
+    let mut out = vec![0u8; 2048];
+    for round in 0..3u16 {
+        let from = 1000 + round * 1000;
+        for seq in from..from + 1000 {
+            let n = packet(&mut buf, 96, seq, usize::from(seq % 1100));
+            a.write_rtp(now, "1", &buf[..n]).unwrap();
+        }
+        let mut got = Vec::new();
+        while let Some(t) = a.poll_transmit(now, &mut out) {
+            let d = Datagram {
+                source: t.source,
+                destination: t.destination,
+                contents: &out[..t.len],
+            };
+            b.handle_datagram(now, d);
+            while let Some(e) = b.poll_event() {
+                if let PeerEvent::Rtp { packet, .. } = e {
+                    let p = kaon::rtp::RtpPacket::new_checked(&packet[..]).unwrap();
+                    let seq = p.sequence_number();
+                    assert_eq!(p.payload(), &[0x5a; 1100][..usize::from(seq % 1100)]);
+                    got.push(seq);
+                }
+            }
+        }
+        assert_eq!(
+            got,
+            (from..from + 1000).collect::<Vec<_>>(),
+            "round {round}"
+        );
+        now += Duration::from_millis(20);
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+    }
+    let m = a.media_counters();
+    assert_eq!((m.protect_failed, m.pacer_dropped), (0, 0));
 }
 
 #[test]
