@@ -12,8 +12,12 @@ use super::event::Event;
 use super::handshake::{HandshakeType, Insert, fragments};
 use super::record::{ContentType, HEADER_LEN, Record, RecordHeader};
 use super::state::Step;
-use super::v13::{self, record::AnyRecord};
+use super::v13::{
+    self,
+    record::{AnyRecord, UnifiedHeader},
+};
 use crate::Datagram;
+use crate::wire::Reader;
 
 impl Endpoint {
     /// Everything `handle_datagram` does.
@@ -26,7 +30,7 @@ impl Endpoint {
             self.stats.records_dropped += 1;
             return;
         }
-        if self.data_record12(datagram.contents) {
+        if self.data_record12(datagram.contents) || self.single_record13(now, datagram.contents) {
             return;
         }
         // Both record forms: DTLS 1.2 and 1.3 plaintext headers, and DTLS 1.3's unified header
@@ -77,6 +81,32 @@ impl Endpoint {
         }
         self.record_seq = header.sequence;
         self.application_data(header.epoch, &Record { header, fragment });
+        true
+    }
+
+    /// The data path of DTLS 1.3: a datagram that is one protected record (unified header),
+    /// with nothing buffered, goes straight to `process_record13`, as the walk over records
+    /// of either form would send it there, without that walk's per-record values. `false`,
+    /// having done nothing, for any other datagram.
+    #[inline]
+    fn single_record13(&mut self, now: Instant, contents: &[u8]) -> bool {
+        if self.v13.is_none()
+            || !self.early.is_empty()
+            || !contents
+                .first()
+                .is_some_and(|&b| v13::record::is_unified(b))
+        {
+            return false;
+        }
+        let mut r = Reader::new(contents);
+        let Ok(header) = UnifiedHeader::parse(&mut r) else {
+            return false;
+        };
+        let (raw_header, body) = contents.split_at(r.position());
+        if header.length.is_some_and(|n| usize::from(n) != body.len()) {
+            return false;
+        }
+        self.process_record13(now, &header, raw_header, body);
         true
     }
 
