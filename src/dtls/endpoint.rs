@@ -222,6 +222,7 @@ impl Endpoint {
     /// is queued as `send` queues it and `Ok(None)` says that the next `poll_transmit`
     /// carries it. Fails as `send` does, and when the record does not fit `buf`: then
     /// nothing was sent or queued.
+    #[inline]
     pub fn send_into(&mut self, data: &[u8], buf: &mut [u8]) -> Result<Option<Transmit>, Error> {
         let Some(destination) = self.remote.filter(|_| {
             self.is_connected() && self.app_out.is_empty() && self.alerts_out.is_empty()
