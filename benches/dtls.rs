@@ -3,9 +3,10 @@
 //! payloads through the endpoint (both versions, AES-128-GCM) beside the raw aws-lc-rs
 //! AES-128-GCM cost, measured in the same run; the ratios are printed at the end.
 //!
-//! What one "seal + open" is: `send` of a 1200-byte payload, `poll_transmit` sealing it into
-//! the caller's buffer, `handle_datagram` opening it on the other endpoint and the `Data`
-//! event read and recycled. The records on the wire:
+//! What one "seal + open" is: `send_into` sealing a 1200-byte payload straight into the
+//! caller's datagram buffer, `handle_datagram` opening it on the other endpoint and the `Data`
+//! event read and recycled. "Through the send queue" is the same with `send` (a copy into the
+//! queue) and `poll_transmit` sealing from there. The records on the wire:
 //! - DTLS 1.2: 1229 bytes (13-byte header, 8-byte explicit nonce, 1200 bytes of ciphertext,
 //!   16-byte tag); the AEAD seals 1200 bytes with 13 bytes of additional data.
 //! - DTLS 1.3: 1237 bytes (5-byte unified header, 1216 bytes of ciphertext: the payload, the
@@ -24,7 +25,11 @@
 //! in 1.3, the record-number mask: one AES block on each side).
 //!
 //! Also timed alone: the record-number masks of one 1.3 seal + open (two aws-lc-rs
-//! `HeaderProtectionKey::new_mask` calls, one AES block each).
+//! `HeaderProtectionKey::new_mask` calls, one AES block each, the second's input depending
+//! on the first's output), and one AES block of a 16-byte sample through each path aws-lc-rs
+//! offers without `unsafe`: `quic::HeaderProtectionKey::new_mask` (what the record layer
+//! uses), `cipher::EncryptingKey` in ECB mode, and in CTR mode (the first key-stream block
+//! is the IV encrypted).
 //!
 //! The summary times each loop in alternating rounds, by wall clock and by this thread's CPU
 //! time, and gives each ratio twice: of the fastest rounds, and the median of the ratios of
@@ -39,11 +44,13 @@ use std::time::{Duration, Instant};
 
 use aws_lc_rs::aead::quic::{AES_128, HeaderProtectionKey};
 use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::cipher::{self, EncryptingKey, EncryptionContext, UnboundCipherKey};
+use aws_lc_rs::iv::FixedLength;
 use criterion::{Criterion, Throughput};
 use kaon::dtls::{
     CipherSuite, Config, Endpoint, Event, HashAlgorithm, Identity, Role, VersionPolicy,
 };
-use kaon::{Datagram, Protocol};
+use kaon::{Datagram, Protocol, Transmit};
 
 const PAYLOAD: usize = 1200;
 /// Handshake pairs (one of each version) the summary times.
@@ -121,10 +128,27 @@ fn handshake(ids: &Ids, hello_verify: bool, v13: bool) -> (Endpoint, Endpoint) {
     (c, s)
 }
 
-/// Seal on one side, open on the other: one record per datagram.
+/// Seal on one side straight into the datagram, open on the other: one record per datagram.
 fn seal_open(c: &mut Endpoint, s: &mut Endpoint, payload: &[u8], buf: &mut [u8], now: Instant) {
+    let t = c.send_into(payload, buf).unwrap().unwrap();
+    open(s, t, buf, now);
+}
+
+/// [`seal_open`] through the send queue: `send`, then `poll_transmit` seals.
+fn seal_open_queued(
+    c: &mut Endpoint,
+    s: &mut Endpoint,
+    payload: &[u8],
+    buf: &mut [u8],
+    now: Instant,
+) {
     c.send(payload).unwrap();
     let t = c.poll_transmit(now, buf).unwrap();
+    open(s, t, buf, now);
+}
+
+/// `s` opens the record in `buf` and hands back the `Data` event's vector.
+fn open(s: &mut Endpoint, t: Transmit, buf: &[u8], now: Instant) {
     s.handle_datagram(
         now,
         Datagram {
@@ -138,6 +162,13 @@ fn seal_open(c: &mut Endpoint, s: &mut Endpoint, payload: &[u8], buf: &mut [u8],
         Some(Event::Data(d)) => s.recycle(black_box(d)),
         other => panic!("{other:?}"),
     }
+}
+
+/// A 16-byte record-number sample that changes with `seq`.
+fn sample(seq: u64) -> [u8; 16] {
+    let mut sample = [0u8; 16];
+    sample[..8].copy_from_slice(&seq.to_be_bytes());
+    sample
 }
 
 fn raw_seal_open<const N: usize>(key: &LessSafeKey, data: &mut [u8], seq: u64) {
@@ -318,10 +349,16 @@ fn main() {
     let mut wire = vec![0u8; 2048];
     let mut out = vec![0u8; 2048];
     let (mut endpoint, mut endpoint13) = (Rounds::default(), Rounds::default());
+    let (mut queued, mut queued13) = (Rounds::default(), Rounds::default());
     let (mut raw, mut raw1201) = (Rounds::default(), Rounds::default());
     let (mut same12, mut same13) = (Rounds::default(), Rounds::default());
-    let mut masks = Rounds::default();
+    let (mut masks, mut mask) = (Rounds::default(), Rounds::default());
+    let (mut ecb, mut ctr) = (Rounds::default(), Rounds::default());
     let sn_key = HeaderProtectionKey::new(&AES_128, &[9; 16]).unwrap();
+    let ecb_key =
+        EncryptingKey::ecb(UnboundCipherKey::new(&cipher::AES_128, &[9; 16]).unwrap()).unwrap();
+    let ctr_key =
+        EncryptingKey::ctr(UnboundCipherKey::new(&cipher::AES_128, &[9; 16]).unwrap()).unwrap();
     for _ in 0..2_000 {
         seal_open(&mut c, &mut s, &payload, &mut buf, now);
         seal_open(&mut c13, &mut s13, &payload, &mut buf, now);
@@ -332,6 +369,12 @@ fn main() {
         });
         endpoint13.round(1_000, &mut || {
             seal_open(&mut c13, &mut s13, &payload, &mut buf, now)
+        });
+        queued.round(1_000, &mut || {
+            seal_open_queued(&mut c, &mut s, &payload, &mut buf, now)
+        });
+        queued13.round(1_000, &mut || {
+            seal_open_queued(&mut c13, &mut s13, &payload, &mut buf, now)
         });
         raw.round(1_000, &mut || {
             seq += 1;
@@ -359,13 +402,32 @@ fn main() {
                 seq,
             )
         });
+        // The masks of one seal + open, each sample depending on the mask before (as the
+        // receiver's input depends on the sender's), then one AES block alone three ways.
         masks.round(1_000, &mut || {
             seq += 1;
-            let mut sample = [0u8; 16];
-            sample[..8].copy_from_slice(&seq.to_be_bytes());
+            let mut sample = sample(seq);
             let m = sn_key.new_mask(&sample).unwrap();
             sample[8] = m[0];
             black_box(sn_key.new_mask(black_box(&sample)).unwrap());
+        });
+        mask.round(1_000, &mut || {
+            seq += 1;
+            black_box(sn_key.new_mask(&sample(seq)).unwrap());
+        });
+        ecb.round(1_000, &mut || {
+            seq += 1;
+            let mut block = sample(seq);
+            ecb_key.encrypt(&mut block).unwrap();
+            black_box(block);
+        });
+        ctr.round(1_000, &mut || {
+            seq += 1;
+            // CTR's first key stream block is the IV encrypted: the mask of the sample.
+            let mut block = [0u8; 16];
+            let iv = EncryptionContext::Iv128(FixedLength::from(sample(seq)));
+            ctr_key.less_safe_encrypt(&mut block, iv).unwrap();
+            black_box(block);
         });
     }
     // Handshakes in pairs, one of each version back to back (which goes first alternates),
@@ -393,19 +455,25 @@ fn main() {
         hs13.over(&hs)
     );
     println!(
-        "summary: 1200-byte payload seal+open: raw AES-128-GCM in place {raw}, 1201 B {raw1201}; the record layers' own AEAD calls alone: 1.2 {same12}, 1.3 {same13}; 1.3's two record-number masks alone {masks}"
+        "summary: 1200-byte payload seal+open: raw AES-128-GCM in place {raw}, 1201 B {raw1201}; the record layers' own AEAD calls alone: 1.2 {same12}, 1.3 {same13}"
     );
     println!(
-        "summary: DTLS 1.2 {endpoint}: {} raw, {} its AEAD calls",
+        "summary: 1.3's two record-number masks alone {masks}: {} raw; one AES block: quic new_mask {mask}, cipher ECB EncryptingKey {ecb}, cipher CTR EncryptingKey {ctr}",
+        masks.over(&raw)
+    );
+    println!(
+        "summary: DTLS 1.2 {endpoint}: {} raw, {} its AEAD calls; through the send queue {queued}: {} raw",
         endpoint.over(&raw),
-        endpoint.over(&same12)
+        endpoint.over(&same12),
+        queued.over(&raw)
     );
     println!(
-        "summary: DTLS 1.3 {endpoint13}: {} raw, {} raw 1201 B, {} its AEAD calls, {} DTLS 1.2",
+        "summary: DTLS 1.3 {endpoint13}: {} raw, {} raw 1201 B, {} its AEAD calls, {} DTLS 1.2; through the send queue {queued13}: {} raw",
         endpoint13.over(&raw),
         endpoint13.over(&raw1201),
         endpoint13.over(&same13),
-        endpoint13.over(&endpoint)
+        endpoint13.over(&endpoint),
+        queued13.over(&raw)
     );
     criterion.final_summary();
 }

@@ -70,8 +70,8 @@ fn run(c: &mut Endpoint, s: &mut Endpoint, now: &mut Instant, until: Instant) {
     }
 }
 
-/// The heap bytes a connected, idle client and server of `versions` hold, each.
-fn connected_idle_bytes(versions: VersionPolicy) -> (Version, isize, isize) {
+/// A client and a server of `versions`, connected, and the virtual time they are at.
+fn connected(versions: VersionPolicy) -> (Endpoint, Endpoint, Instant) {
     let (cid, sid) = (Identity::generate().unwrap(), Identity::generate().unwrap());
     let (cfp, sfp) = (
         cid.fingerprint(HashAlgorithm::Sha256),
@@ -108,6 +108,12 @@ fn connected_idle_bytes(versions: VersionPolicy) -> (Version, isize, isize) {
     let t0 = now;
     run(&mut c, &mut s, &mut now, t0 + Duration::from_secs(1));
     assert!(c.is_connected() && s.is_connected());
+    (c, s, now)
+}
+
+/// The heap bytes a connected, idle client and server of `versions` hold, each.
+fn connected_idle_bytes(versions: VersionPolicy) -> (Version, isize, isize) {
+    let (mut c, mut s, mut now) = connected(versions);
     for _ in 0..10 {
         c.send(b"ping").unwrap();
         s.send(b"pong").unwrap();
@@ -153,4 +159,45 @@ fn a_connected_dtls13_endpoint_lets_its_handshake_state_go() {
         s13 <= s12 + DTLS13_SURCHARGE,
         "1.3 server {s13} B, 1.2 {s12} B"
     );
+}
+
+/// Hands `s` the datagram `t` of `buf` from the client and returns the `Data` event's vector.
+fn open(s: &mut Endpoint, t: kaon::Transmit, buf: &[u8], now: Instant) {
+    s.handle_datagram(
+        now,
+        Datagram {
+            source: addr(CLIENT),
+            destination: t.destination,
+            contents: &buf[..t.len],
+        },
+    );
+    match s.poll_event() {
+        Some(Event::Data(d)) => s.recycle(d),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn records_sealed_and_opened_allocate_nothing_once_warm() {
+    for versions in [VersionPolicy::Dtls12, VersionPolicy::Dtls13] {
+        let (mut c, mut s, now) = connected(versions);
+        let payload = [7u8; 1000];
+        let mut buf = vec![0u8; 1500];
+        let mut round = |c: &mut Endpoint, s: &mut Endpoint| {
+            // Sealed straight into the datagram, then through the send queue.
+            let t = c.send_into(&payload, &mut buf).unwrap().unwrap();
+            open(s, t, &buf, now);
+            c.send(&payload).unwrap();
+            let t = c.poll_transmit(now, &mut buf).unwrap();
+            open(s, t, &buf, now);
+        };
+        for _ in 0..10 {
+            round(&mut c, &mut s);
+        }
+        let before = allocations();
+        for _ in 0..1000 {
+            round(&mut c, &mut s);
+        }
+        assert_eq!(allocations() - before, 0, "{versions:?}");
+    }
 }

@@ -215,6 +215,47 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Sends `data` as one application-data record sealed straight into `buf`, with no copy
+    /// into the send queue (rustls's unbuffered `encrypt` works the same way): the datagram,
+    /// in the first `len` bytes of `buf`, to send at once. When the connection is not up yet,
+    /// or something queued must go first (data from [`send`](Self::send), an alert), `data`
+    /// is queued as `send` queues it and `Ok(None)` says that the next `poll_transmit`
+    /// carries it. Fails as `send` does, and when the record does not fit `buf`: then
+    /// nothing was sent or queued.
+    #[inline]
+    pub fn send_into(&mut self, data: &[u8], buf: &mut [u8]) -> Result<Option<Transmit>, Error> {
+        let Some(destination) = self.remote.filter(|_| {
+            self.is_connected() && self.app_out.is_empty() && self.alerts_out.is_empty()
+        }) else {
+            return self.send(data).map(|()| None);
+        };
+        let max = self.max_payload();
+        if data.len() > max {
+            return Err(Error::Misuse(Misuse::DataTooLarge {
+                len: data.len(),
+                max,
+            }));
+        }
+        let limit = self.config.mtu.min(buf.len());
+        let len = self.seal_data(data, &mut buf[..limit])?;
+        self.stats.datagrams_sent += 1;
+        Ok(Some(Transmit::new(
+            self.local.unwrap_or(UNSPECIFIED),
+            destination,
+            len,
+        )))
+    }
+
+    /// Seals one application-data record of `data` into the front of `out`, in the current
+    /// write epoch of whichever version was negotiated.
+    #[inline]
+    fn seal_data(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        match self.v13.as_mut() {
+            Some(c) => c.records.seal_one(ContentType::ApplicationData, data, out),
+            None => self.records.seal_data(data, out),
+        }
+    }
+
     /// One datagram holding one record of application data that `fill` writes (returning its
     /// length, at most what it is given: [`max_payload`](Self::max_payload) bytes), sealed
     /// straight into `buf`: the payload is encrypted as it is copied into the datagram, with
@@ -238,17 +279,7 @@ impl Endpoint {
         }
         let n = fill(&mut plain[..max]).filter(|&n| n <= max);
         let limit = self.config.mtu.min(buf.len());
-        let sealed = n.map(|n| match self.v13.as_mut() {
-            Some(c) => c
-                .records
-                .seal(
-                    ContentType::ApplicationData,
-                    &[&plain[..n]],
-                    &mut buf[..limit],
-                )
-                .map(|(len, _)| len),
-            None => self.records.seal_data(&plain[..n], &mut buf[..limit]),
-        });
+        let sealed = n.map(|n| self.seal_data(&plain[..n], &mut buf[..limit]));
         self.recycle(plain);
         let sealed = sealed?;
         match sealed {
@@ -260,6 +291,7 @@ impl Endpoint {
 
     /// Gives back the vector of an [`Event::Data`] once read: the next record received or sent
     /// reuses it, so the steady-state receive path allocates nothing. Optional; a few are kept.
+    #[inline]
     pub fn recycle(&mut self, buf: Vec<u8>) {
         if self.app_pool.len() < POOL_LIMIT {
             self.app_pool.push(buf);
@@ -282,6 +314,7 @@ impl Endpoint {
     }
 
     /// A buffer for the plaintext of a record whose ciphertext is `len` bytes.
+    #[inline]
     pub(crate) fn record_buf(&mut self, len: usize) -> RecordBuf {
         if self.share_data {
             RecordBuf::Shared(self.shared.get_or_insert_default().arena.take(len))
@@ -291,6 +324,7 @@ impl Endpoint {
     }
 
     /// Hands on a record of application data opened into `buf`.
+    #[inline]
     pub(crate) fn deliver(&mut self, buf: RecordBuf) {
         match buf {
             RecordBuf::Pooled(v) => self.events.push_back(Event::Data(v)),
@@ -304,6 +338,7 @@ impl Endpoint {
 
     /// Takes back a buffer whose record failed to open or was not application data: nothing
     /// of it is handed on, and the next record overwrites it.
+    #[inline]
     pub(crate) fn give_back(&mut self, buf: RecordBuf) {
         match buf {
             RecordBuf::Pooled(v) => self.recycle(v),
@@ -693,6 +728,7 @@ impl Protocol for Endpoint {
         ))
     }
 
+    #[inline]
     fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

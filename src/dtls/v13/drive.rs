@@ -7,8 +7,10 @@ use std::time::Instant;
 
 use super::super::Error;
 use super::super::alert::Alert;
+use super::super::arena::RecordBuf;
 use super::super::config::Role;
 use super::super::endpoint::{Endpoint, State};
+use super::super::event::Event;
 use super::super::handshake::{HandshakeType, Insert, fragments};
 use super::super::record::ContentType;
 use super::conn::{CONTENT_ACK, Conn13, PendingUpdate, State13};
@@ -73,21 +75,48 @@ impl Endpoint {
         }
         let head = &mut head[..raw_header.len()];
         head.copy_from_slice(raw_header);
-        let mut data = self.record_buf(body.len());
-        let Some(c) = self.v13.as_mut() else {
-            self.give_back(data);
-            return;
+        // RFC 9147 §4: application data only in epoch 3 and later; and only once the peer is
+        // verified.
+        let verified = self.connected && self.state == State::Established;
+        let data_allowed = |epoch| epoch >= 3 && verified;
+        let (opened, mut data) = if self.share_data {
+            let mut data = self.record_buf(body.len());
+            let Some(c) = self.v13.as_mut() else {
+                self.give_back(data);
+                return;
+            };
+            (c.records.open_into(header, head, body, &mut data), data)
+        } else {
+            // Opened straight into the vector of the `Event::Data` it is handed on in, queued
+            // first (see `Endpoint::open_into_event`); any other record takes it back out.
+            self.events
+                .push_back(Event::Data(self.app_pool.pop().unwrap_or_default()));
+            let opened = match (self.v13.as_mut(), self.events.back_mut()) {
+                (Some(c), Some(Event::Data(buf))) => c.records.open_into(header, head, body, buf),
+                _ => Err(Error::Internal(Internal::Crypto)),
+            };
+            if let Ok(rec) = &opened
+                && rec.content_type == ContentType::ApplicationData
+                && data_allowed(rec.number.epoch)
+                && let Some(Event::Data(buf)) = self.events.back_mut()
+            {
+                buf.truncate(rec.content.end);
+                self.stats.records_received += 1;
+                return;
+            }
+            let Some(Event::Data(buf)) = self.events.pop_back() else {
+                return;
+            };
+            (opened, RecordBuf::Pooled(buf))
         };
-        let Ok(rec) = c.records.open_into(header, head, body, &mut data) else {
+        let Ok(rec) = opened else {
             self.stats.records_dropped += 1;
             self.give_back(data);
             return;
         };
         self.stats.records_received += 1;
         if rec.content_type == ContentType::ApplicationData {
-            // RFC 9147 §4: application data only in epoch 3 and later; and only once the
-            // peer is verified.
-            if rec.number.epoch >= 3 && self.connected && self.state == State::Established {
+            if data_allowed(rec.number.epoch) {
                 data.truncate(rec.content.end);
                 self.deliver(data);
             } else {
