@@ -72,8 +72,9 @@ const COMPETING_MAX: u8 = 6;
 /// found the queue standing, once packets were lost to a full queue (a loss-based flow fills
 /// the buffer until it drops; a queue that stands without loss is this flow's own),
 /// only the first onset of each epoch is answered (an epoch ends when the queue drains), as
-/// TCP answers one loss per window. A flow whose backoffs drain the queue again leaves that
-/// mode after a few epochs.
+/// TCP answers one loss per window. A flow whose own backoffs drain the queue again leaves
+/// that mode after a few epochs (a drain after onsets it let pass is the other flow halving,
+/// and counts for nothing).
 #[derive(Debug, Clone, Copy)]
 struct Competition {
     /// The queue drained (underuse) since the last backoff.
@@ -86,6 +87,8 @@ struct Competition {
     answer: bool,
     /// Packets were lost since the evidence was last nil.
     lost: bool,
+    /// An onset since the last answered one was let pass.
+    deferred: bool,
 }
 
 impl Default for Competition {
@@ -96,6 +99,7 @@ impl Default for Competition {
             evidence: 0,
             answer: true,
             lost: false,
+            deferred: false,
         }
     }
 }
@@ -110,7 +114,9 @@ impl Competition {
         if self.ended {
             self.ended = false;
             if self.drained {
-                if self.evidence > 0 {
+                // A drain after onsets this flow let pass is the other flow halving, not this
+                // flow's backoff working: it says nothing either way.
+                if self.evidence > 0 && !self.deferred {
                     self.evidence -= 1;
                     // Alone again: the next standing queue needs a loss of its own to count.
                     if self.evidence == 0 {
@@ -121,6 +127,7 @@ impl Competition {
                 self.evidence = (self.evidence + 1).min(COMPETING_MAX);
             }
             self.answer = self.drained || !self.competing();
+            self.deferred = !self.answer;
         }
         self.answer
     }
@@ -440,8 +447,9 @@ mod tests {
             epochs += 1;
             assert!(epochs < 20);
         }
-        // The first of them still began on the standing queue.
-        assert_eq!(epochs, usize::from(COMPETING_MAX - COMPETING_AFTER) + 2);
+        // The first of them still began on the standing queue, and the drain after it followed
+        // onsets let pass, so it counts for nothing.
+        assert_eq!(epochs, usize::from(COMPETING_MAX - COMPETING_AFTER) + 3);
     }
 
     #[test]
