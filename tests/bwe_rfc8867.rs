@@ -344,6 +344,68 @@ fn rfc8867_5_6_media_beside_a_bulk_flow() {
 }
 
 #[test]
+fn rfc8867_5_6_a_bulk_flow_joining_a_call_shares_the_link() {
+    // The call runs alone first, so the media flow has seen the empty queue and its own
+    // backoffs drain it; then the bulk flow starts.
+    let s = Scenario::new(
+        "rfc8867_5_6_bulk_joins_a_call",
+        150.0,
+        LinkSpec::new(Capacity::constant(2_000_000)),
+    )
+    .flow(0.0, 150.0, 50)
+    .bulk(30.0, 150.0, 50);
+    let r = run(&s);
+    let media = r.flow_rate(0, 90.0, 150.0);
+    let bulk = r.bulk_rate(0, 90.0, 150.0);
+    let jain = Run::jain(&[media, bulk]);
+    let loss = r.loss(0);
+    report(
+        &r,
+        &[
+            ("media bit/s 90-150 s", media),
+            ("bulk bit/s 90-150 s", bulk),
+            ("jain media vs bulk", jain),
+            (
+                "max queuing delay ms 10-30 s, media alone",
+                r.max_queue_ms(10.0, 30.0),
+            ),
+            ("media loss", loss),
+        ],
+    );
+    assert!(jain >= MIN_JAIN, "media {media} bulk {bulk}");
+    assert!(loss < MAX_LOSS, "media loss {loss}");
+    assert!(r.max_queue_ms(10.0, 30.0) < MAX_P95_QUEUE_MS);
+}
+
+#[test]
+fn rfc8867_5_6_media_takes_the_link_back_when_the_bulk_flow_ends() {
+    // Beside the bulk flow the media flow answers one overuse per queue epoch; once that flow
+    // is gone its backoffs drain the queue again and it goes back to keeping the queue short.
+    let s = Scenario::new(
+        "rfc8867_5_6_bulk_flow_ends",
+        160.0,
+        LinkSpec::new(Capacity::constant(2_000_000)),
+    )
+    .flow(5.0, 160.0, 50)
+    .bulk(0.0, 60.0, 50);
+    let r = run(&s);
+    let util = r.utilisation(100.0, 160.0);
+    let queue = r.max_queue_ms(100.0, 160.0);
+    let loss = r.loss(0);
+    report(
+        &r,
+        &[
+            ("utilisation 100-160 s", util),
+            ("max queuing delay ms 100-160 s", queue),
+            ("media loss", loss),
+        ],
+    );
+    assert!(util >= MIN_UTILISATION, "utilisation {util}");
+    assert!(queue < MAX_P95_QUEUE_MS, "queuing delay {queue} ms");
+    assert!(loss < MAX_LOSS, "media loss {loss}");
+}
+
+#[test]
 fn five_percent_random_loss_keeps_the_rate() {
     let mut link = LinkSpec::new(Capacity::constant(1_500_000));
     link.loss = 0.05;
