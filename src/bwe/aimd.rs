@@ -55,6 +55,98 @@ impl LinkCapacity {
     }
 }
 
+/// Backoffs in a row that left the queue standing before a flow counts as beside a loss-based
+/// one.
+const COMPETING_AFTER: u8 = 3;
+/// The evidence saturates here, so that many drained epochs in a row are needed to leave.
+const COMPETING_MAX: u8 = 6;
+
+/// Tells a queue this flow built from one a loss-based flow holds (RFC 8867 §5.6).
+///
+/// After a backoff of its own, a delay-based flow alone (or beside other delay-based flows)
+/// sees the queue drain (underuse) before it next overuses. Beside a loss-based flow (TCP,
+/// SCTP) it does not: that flow grows its window into the queue whatever this one does, and
+/// the queue drains only when that flow halves on loss, once per sawtooth. Answering every
+/// threshold crossing there backs the media off several times per sawtooth while the
+/// loss-based flow backs off once, and starves it. So once several overuse onsets in a row
+/// found the queue standing, once packets were lost to a full queue (a loss-based flow fills
+/// the buffer until it drops; a queue that stands without loss is this flow's own),
+/// only the first onset of each epoch is answered (an epoch ends when the queue drains), as
+/// TCP answers one loss per window. A flow whose own backoffs drain the queue again leaves
+/// that mode after a few epochs (a drain after onsets it let pass is the other flow halving,
+/// and counts for nothing).
+#[derive(Debug, Clone, Copy)]
+struct Competition {
+    /// The queue drained (underuse) since the last backoff.
+    drained: bool,
+    /// The overuse episode under way has been weighed; the next one is a new onset.
+    ended: bool,
+    /// Onsets on a standing queue count up, onsets on a drained one down.
+    evidence: u8,
+    /// The current onset may be answered.
+    answer: bool,
+    /// Packets were lost since the evidence was last nil.
+    lost: bool,
+    /// An onset since the last answered one was let pass.
+    deferred: bool,
+}
+
+impl Default for Competition {
+    fn default() -> Self {
+        Self {
+            drained: true,
+            ended: true,
+            evidence: 0,
+            answer: true,
+            lost: false,
+            deferred: false,
+        }
+    }
+}
+
+impl Competition {
+    fn competing(&self) -> bool {
+        self.evidence >= COMPETING_AFTER
+    }
+
+    /// An overuse is signalled: weigh a new onset once, and say whether it may be answered.
+    fn on_overuse(&mut self) -> bool {
+        if self.ended {
+            self.ended = false;
+            if self.drained {
+                // A drain after onsets this flow let pass is the other flow halving, not this
+                // flow's backoff working: it says nothing either way.
+                if self.evidence > 0 && !self.deferred {
+                    self.evidence -= 1;
+                    // Alone again: the next standing queue needs a loss of its own to count.
+                    if self.evidence == 0 {
+                        self.lost = false;
+                    }
+                }
+            } else if self.lost {
+                self.evidence = (self.evidence + 1).min(COMPETING_MAX);
+            }
+            self.answer = self.drained || !self.competing();
+            self.deferred = !self.answer;
+        }
+        self.answer
+    }
+
+    fn on_usage(&mut self, usage: Usage) {
+        match usage {
+            Usage::Overusing => {
+                self.drained = false;
+                self.ended = false;
+            }
+            Usage::Underusing => {
+                self.drained = true;
+                self.ended = true;
+            }
+            Usage::Normal => self.ended = true,
+        }
+    }
+}
+
 /// The delay-based rate: increase while the queue is steady, decrease to beta times the
 /// received rate on overuse, hold while it drains.
 #[derive(Debug, Clone)]
@@ -66,6 +158,7 @@ pub(crate) struct Aimd {
     link: LinkCapacity,
     last_change_us: Option<i64>,
     rtt_us: i64,
+    competition: Competition,
 }
 
 impl Aimd {
@@ -78,6 +171,7 @@ impl Aimd {
             link: LinkCapacity::default(),
             last_change_us: None,
             rtt_us: 200_000,
+            competition: Competition::default(),
         }
     }
 
@@ -103,17 +197,30 @@ impl Aimd {
 
     /// Whether another decrease is due: at most one per round trip (clamped to 10..200 ms), so
     /// one queue build-up is not answered twice, unless the rate is far above what arrives.
-    pub(crate) fn time_to_reduce(&self, now_us: i64, acked: Option<u64>) -> bool {
+    /// Beside a loss-based flow ([`Competition`]), only the first overuse of each epoch is, and
+    /// a rate far above what arrives always is.
+    pub(crate) fn time_to_reduce(&mut self, now_us: i64, acked: Option<u64>) -> bool {
+        let far_above = acked.is_some_and(|a| self.rate > 2.0 * a as f64);
+        let ans = self.competition.on_overuse();
+        if !ans {
+            return far_above;
+        }
         let interval = self.rtt_us.clamp(10_000, 200_000);
         match self.last_change_us {
             None => true,
             Some(t) if now_us - t >= interval => true,
-            _ => acked.is_some_and(|a| self.rate > 2.0 * a as f64),
+            _ => far_above,
         }
+    }
+
+    /// Feedback reported packets lost.
+    pub(crate) fn on_loss(&mut self) {
+        self.competition.lost = true;
     }
 
     /// One control step. `acked` is the acknowledged bitrate, when known.
     pub(crate) fn update(&mut self, usage: Usage, acked: Option<u64>, now_us: i64) -> u64 {
+        self.competition.on_usage(usage);
         // draft-ietf-rmcat-gcc-02 §5.5 state machine: overuse always decreases; underuse holds
         // (the queue drains); normal increases from hold.
         self.state = match (usage, self.state) {
@@ -136,7 +243,11 @@ impl Aimd {
                     self.link = LinkCapacity::default();
                 }
                 let dt_s = ((now_us - last) as f64 / 1e6).clamp(0.0, 1.0);
-                let increase = if self.link.estimate.is_some() {
+                // Beside a loss-based flow the rate at the last overuse was this flow's share of
+                // a queue that flow keeps full, not the link's capacity: creeping up a packet per
+                // response time from there cedes the link to the flow that grows its window.
+                let near_capacity = self.link.estimate.is_some() && !self.competition.competing();
+                let increase = if near_capacity {
                     self.additive(dt_s)
                 } else {
                     // §5.5: A_hat = eta^dt * A_hat, eta = 1.08 per second.
@@ -242,6 +353,118 @@ mod tests {
             a.update(Usage::Underusing, Some(1_000_000), 500_000),
             1_000_000
         );
+    }
+
+    /// One overuse episode as the controller drives it: an onset, a backoff if due, then a
+    /// second in which the queue either drains (underuse) or stands (normal usage), with or
+    /// without packets lost.
+    fn episode(a: &mut Aimd, t: &mut i64, drains: bool, lost: bool) -> bool {
+        *t += 300_000;
+        let acked = Some(a.rate());
+        let answered = a.time_to_reduce(*t, acked);
+        if answered {
+            a.update(Usage::Overusing, acked, *t);
+        }
+        if lost {
+            a.on_loss();
+        }
+        let after = if drains {
+            Usage::Underusing
+        } else {
+            Usage::Normal
+        };
+        for _ in 0..10 {
+            *t += 100_000;
+            a.update(after, Some(a.rate()), *t);
+        }
+        answered
+    }
+
+    #[test]
+    fn a_flow_whose_backoffs_drain_the_queue_answers_every_overuse() {
+        let mut a = Aimd::new(1_000_000, 10_000, 10_000_000);
+        let mut t = 0;
+        for _ in 0..20 {
+            assert!(episode(&mut a, &mut t, true, false));
+        }
+        assert!(!a.competition.competing());
+    }
+
+    #[test]
+    fn a_queue_that_stands_without_loss_is_this_flows_own() {
+        let mut a = Aimd::new(1_000_000, 10_000, 10_000_000);
+        let mut t = 0;
+        for _ in 0..20 {
+            assert!(episode(&mut a, &mut t, false, false));
+        }
+        assert!(!a.competition.competing());
+    }
+
+    #[test]
+    fn onsets_on_a_standing_queue_are_answered_once_per_epoch() {
+        let mut a = Aimd::new(1_000_000, 10_000, 10_000_000);
+        let mut t = 0;
+        // The first onset, then more on a queue that did not drain: answered until there is
+        // enough evidence of a loss-based flow beside this one.
+        for _ in 0..COMPETING_AFTER {
+            assert!(episode(&mut a, &mut t, false, true));
+        }
+        // From then on onsets while the queue stands are not answered...
+        for _ in 0..5 {
+            assert!(!episode(&mut a, &mut t, false, true));
+        }
+        assert!(a.competition.competing());
+        // ...until it drains (the other flow halved): the next onset is, once.
+        assert!(!episode(&mut a, &mut t, true, false));
+        assert!(episode(&mut a, &mut t, false, true));
+        assert!(!episode(&mut a, &mut t, false, true));
+        assert!(a.competition.competing());
+    }
+
+    #[test]
+    fn a_rate_far_above_what_arrives_is_cut_even_beside_a_loss_based_flow() {
+        let mut a = Aimd::new(1_000_000, 10_000, 10_000_000);
+        let mut t = 0;
+        for _ in 0..=COMPETING_AFTER {
+            episode(&mut a, &mut t, false, true);
+        }
+        assert!(a.competition.competing());
+        assert!(a.time_to_reduce(t + 300_000, Some(a.rate() / 3)));
+    }
+
+    #[test]
+    fn the_flow_leaves_competing_mode_once_its_backoffs_drain_the_queue_again() {
+        let mut a = Aimd::new(1_000_000, 10_000, 10_000_000);
+        let mut t = 0;
+        for _ in 0..20 {
+            episode(&mut a, &mut t, false, true);
+        }
+        assert!(a.competition.competing());
+        // The loss-based flow left: every answered backoff now drains the queue.
+        let mut epochs = 0;
+        while a.competition.competing() {
+            episode(&mut a, &mut t, true, false);
+            epochs += 1;
+            assert!(epochs < 20);
+        }
+        // The first of them still began on the standing queue, and the drain after it followed
+        // onsets let pass, so it counts for nothing.
+        assert_eq!(epochs, usize::from(COMPETING_MAX - COMPETING_AFTER) + 3);
+    }
+
+    #[test]
+    fn beside_a_loss_based_flow_the_increase_stays_multiplicative() {
+        let mut a = Aimd::new(1_000_000, 10_000, 10_000_000);
+        a.set_rtt(300_000);
+        let mut t = 0;
+        for _ in 0..=COMPETING_AFTER {
+            episode(&mut a, &mut t, false, true);
+        }
+        assert!(a.competition.competing());
+        let before = a.update(Usage::Normal, Some(a.rate()), t);
+        let after = a.update(Usage::Normal, Some(before), t + 1_000_000);
+        let factor = after as f64 / before as f64;
+        assert!((factor - ETA_PER_SECOND).abs() < 0.002, "{factor}");
     }
 
     #[test]

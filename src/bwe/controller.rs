@@ -253,6 +253,9 @@ impl Controller {
             }
         }
         self.scratch = scratch;
+        if lost > 0 {
+            self.aimd.on_loss();
+        }
 
         if let Some(sent_us) = newest_send {
             let sample = (us - sent_us).max(0);

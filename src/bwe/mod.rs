@@ -34,8 +34,9 @@
 //! §7) and is not paced here. Both share the same 5-tuple and bottleneck. SCTP is loss-based: it
 //! fills the bottleneck queue until it drops, which GCC sees as a rising delay gradient and
 //! answers by backing off, like any media flow beside TCP (RFC 8867 §5.6). Two things keep the
-//! share sane: the adaptive threshold grows while a standing queue persists, so GCC keeps a
-//! share against a loss-based flow instead of starving, and an application that sends bulk data
+//! share sane: once GCC's backoffs leave the queue standing and that queue has dropped packets,
+//! it answers one overuse per queue epoch (until the queue drains), as the loss-based flow
+//! answers one loss per sawtooth, instead of starving; and an application that sends bulk data
 //! beside media can cap SCTP's rate itself. SCTP packets do not carry transport-wide sequence
 //! numbers, so they are not in the feedback; they appear to GCC only as cross traffic.
 //!

@@ -613,6 +613,14 @@ impl Run {
         v[(v.len() as f64 * 0.95) as usize].min(v[v.len() - 1])
     }
 
+    /// The largest forward queuing delay seen over [from, to), ms.
+    pub fn max_queue_ms(&self, from: f64, to: f64) -> f64 {
+        self.queue_ms[self.bin_range(from, to)]
+            .iter()
+            .copied()
+            .fold(0.0, f64::max)
+    }
+
     /// Packets lost (queue overflow and random) over packets sent.
     pub fn loss(&self, flow: usize) -> f64 {
         let f = &self.flows[flow];
