@@ -65,10 +65,18 @@ fn clock_ticks_per_second() -> f64 {
 /// How kaon's server loop talks to its sockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Io {
-    /// kaon-tokio's driver, as the `turn-server` example runs the server.
+    /// kaon-tokio's driver reading its sockets itself, as the `turn-server` example runs
+    /// the server.
     Driver,
-    /// kaon-std's driver: threads and blocking waits, the same batching.
+    /// kaon-tokio's driver with a reader task per socket handing datagrams to the driver
+    /// task through its inbox (what `Driver::spawn` does, for peer connections).
+    Tasks,
+    /// kaon-std's driver reading its sockets itself on one thread (`poll(2)`), the same
+    /// batching.
     Std,
+    /// kaon-std's driver with a reader thread per socket handing datagrams to the driver
+    /// thread through its inbox (what `Driver::spawn` does, for peer connections).
+    StdThreads,
     /// One `recv_from` and one `send_to` per datagram.
     Plain,
     /// `recvmmsg` and `sendmmsg`: up to 64 datagrams per system call (Linux).
@@ -85,6 +93,7 @@ enum Io {
 fn spawn_kaon_driver(
     stop: Arc<AtomicBool>,
     workers: usize,
+    inline: bool,
 ) -> (SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
     use kaon_tokio::turn_server::TcpServer;
     let stats = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -127,7 +136,13 @@ fn spawn_kaon_driver(
             }
             let relays = sockets[1..].iter().map(|s| s.local_addr().unwrap());
             let server = bench_server(listen, relays.collect());
-            let driver = kaon_tokio::Driver::spawn(TcpServer::new(server), sockets).unwrap();
+            let server = TcpServer::new(server);
+            let driver = if inline {
+                kaon_tokio::Driver::spawn_inline(server, sockets)
+            } else {
+                kaon_tokio::Driver::spawn(server, sockets)
+            }
+            .unwrap();
             TcpServer::listen(&driver, tcp).unwrap();
             tx.send(listen).unwrap();
             while !stop.load(Ordering::Relaxed) {
@@ -162,7 +177,9 @@ fn threads() -> Vec<String> {
 /// kaon's server on kaon-std's driver with the TCP wrapper. Returns the listening address,
 /// the driver (the server runs while it lives) and the `/proc` stat paths of the threads it
 /// started (every thread that appeared while it started).
-fn spawn_kaon_std() -> (
+fn spawn_kaon_std(
+    inline: bool,
+) -> (
     SocketAddr,
     kaon_std::Driver<kaon_std::turn_stream::TcpServer<Server>>,
     Vec<String>,
@@ -175,7 +192,13 @@ fn spawn_kaon_std() -> (
     let listen = sockets[0].local_addr().unwrap();
     let relays = sockets[1..].iter().map(|s| s.local_addr().unwrap());
     let server = bench_server(listen, relays.collect());
-    let driver = kaon_std::Driver::spawn(TcpServer::new(server), sockets).unwrap();
+    let server = TcpServer::new(server);
+    let driver = if inline {
+        kaon_std::Driver::spawn_inline(server, sockets)
+    } else {
+        kaon_std::Driver::spawn(server, sockets)
+    }
+    .unwrap();
     TcpServer::listen(&driver, std::net::TcpListener::bind(listen).unwrap()).unwrap();
     let started = threads()
         .into_iter()
@@ -211,7 +234,9 @@ fn spawn_kaon(stop: Arc<AtomicBool>, io: Io) -> (SocketAddr, Arc<std::sync::Mute
             .as_secs();
         let server = Server::new(cfg, Instant::now(), unix);
         match io {
-            Io::Driver | Io::Std => unreachable!("the drivers have their own threads"),
+            Io::Driver | Io::Tasks | Io::Std | Io::StdThreads => {
+                unreachable!("the drivers have their own threads")
+            }
             Io::Plain => plain_loop(server, &sockets, &addrs, &stop),
             #[cfg(target_os = "linux")]
             Io::Mmsg | Io::Gso => batched_loop(server, &sockets, &addrs, &stop, io == Io::Gso),
@@ -495,7 +520,7 @@ fn main() {
     let mut io = Io::Driver;
     let mut args = std::env::args().skip(1);
     let usage = "usage: turn-relay-bench [--seconds S] [--size BYTES] [--rounds N] \
-                 [--io driver|std|plain|mmsg|gso] [--workers N]";
+                 [--io driver|tasks|std|std-threads|plain|mmsg|gso] [--workers N]";
     while let Some(a) = args.next() {
         match a.as_str() {
             "--seconds" => secs = args.next().and_then(|v| v.parse().ok()).unwrap_or(secs),
@@ -505,12 +530,14 @@ fn main() {
             "--io" => {
                 io = match args.next().as_deref() {
                     Some("driver") => Io::Driver,
+                    Some("tasks") => Io::Tasks,
                     Some("std") => Io::Std,
+                    Some("std-threads") => Io::StdThreads,
                     Some("plain") => Io::Plain,
                     Some("mmsg") => Io::Mmsg,
                     Some("gso") => Io::Gso,
                     _ => {
-                        eprintln!("--io takes driver, std, plain, mmsg or gso");
+                        eprintln!("--io takes driver, tasks, std, std-threads, plain, mmsg or gso");
                         std::process::exit(2);
                     }
                 }
@@ -525,12 +552,12 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     // kaon's server's CPU ticks so far: the sum over the threads it runs on.
     let mut std_driver = None;
-    let (kaon_addr, kaon_ticks): (SocketAddr, Ticks) = if io == Io::Driver {
-        let (addr, stats) = spawn_kaon_driver(stop.clone(), workers);
+    let (kaon_addr, kaon_ticks): (SocketAddr, Ticks) = if matches!(io, Io::Driver | Io::Tasks) {
+        let (addr, stats) = spawn_kaon_driver(stop.clone(), workers, io == Io::Driver);
         let ticks_of = move || stats.lock().unwrap().iter().map(|p| ticks(p)).sum();
         (addr, Box::new(ticks_of))
-    } else if io == Io::Std {
-        let (addr, driver, stats) = spawn_kaon_std();
+    } else if matches!(io, Io::Std | Io::StdThreads) {
+        let (addr, driver, stats) = spawn_kaon_std(io == Io::Std);
         std_driver = Some(driver);
         (addr, Box::new(move || stats.iter().map(|p| ticks(p)).sum()))
     } else {
@@ -540,8 +567,14 @@ fn main() {
         (addr, Box::new(move || ticks(&path)))
     };
     match io {
-        Io::Driver => println!("kaon's server: kaon-tokio's driver, {workers} worker threads"),
-        Io::Std => println!("kaon's server: kaon-std's driver (a thread per socket)"),
+        Io::Driver => {
+            println!("kaon's server: kaon-tokio's driver reading inline, {workers} worker threads")
+        }
+        Io::Tasks => println!(
+            "kaon's server: kaon-tokio's driver with reader tasks, {workers} worker threads"
+        ),
+        Io::Std => println!("kaon's server: kaon-std's driver reading inline on one thread"),
+        Io::StdThreads => println!("kaon's server: kaon-std's driver (a thread per socket)"),
         _ => println!("kaon's server: a blocking loop on one thread, {io:?}"),
     }
     thread::sleep(Duration::from_millis(100));
