@@ -2,7 +2,7 @@
 //! each relays per CPU-second of its own.
 //!
 //! Run: `cargo run --release --example turn-relay-bench -- [--seconds 3] [--size 100]
-//! [--rounds 3] [--io driver|std|plain|mmsg|gso] [--workers 2]`
+//! [--rounds 3] [--io driver|tasks|std|std-threads|plain|mmsg|gso] [--workers 0]`
 //!
 //! For each server a client allocates (kaon's `turn::Client`), binds a channel to a peer
 //! socket, then sends ChannelData of `--size` bytes as fast as it can for `--seconds`; the peer
@@ -13,11 +13,14 @@
 //! is packets relayed per CPU-second; wall-clock packets per second are printed beside it.
 //!
 //! `--io driver` (the default) runs kaon's server the way users run it, as the `turn-server`
-//! example does: `kaon_tokio::Driver` with `TcpServer` on a multi-threaded tokio runtime of
-//! `--workers` threads (0: a current-thread runtime), whose batched UDP (quinn-udp: recvmmsg,
-//! GSO sends) is the driver's own. `--io std` runs it on `kaon_std::Driver` instead (a reader
-//! thread per socket and a driver thread; batched the same way on Linux). The other modes are
-//! a hand-written blocking loop on one thread.
+//! example does: `kaon_tokio::Driver::spawn_inline` with `TcpServer`, one task reading its
+//! sockets itself (quinn-udp: recvmmsg until they would block, GSO sends), on a current-thread
+//! runtime (`--workers 0`, the default; `--workers N`: a multi-threaded runtime of N workers).
+//! `--io tasks` is `Driver::spawn` instead: a reader task per socket handing batches to the
+//! driver task through the inbox (what peer connections use). `--io std` runs it on
+//! `kaon_std::Driver::spawn_inline` (one thread polling its sockets), `--io std-threads` on
+//! `kaon_std::Driver::spawn` (a reader thread per socket and a driver thread; batched the same
+//! way on Linux). The other modes are a hand-written blocking loop on one thread.
 //! Nearly all of a relay's CPU time is the kernel's UDP path (the core's own work is a few
 //! percent of it), so `--io` picks how that loop uses its sockets: `plain` makes one system
 //! call per datagram each way, as coturn does; `mmsg` (Linux) receives and sends up to 64 per
@@ -85,11 +88,10 @@ enum Io {
     Gso,
 }
 
-/// kaon's server on a thread: a listening socket and eight relays on 127.0.0.1. The thread
-/// publishes its `/proc` stat path.
-/// kaon's server as the `turn-server` example runs it: kaon-tokio's driver with the TCP
-/// wrapper, on a multi-threaded runtime of `workers` threads. Returns the listening address
-/// and the `/proc` stat paths of the runtime's threads.
+/// kaon's server on kaon-tokio's driver with the TCP wrapper, reading `inline` (as the
+/// `turn-server` example runs it) or through reader tasks, on a runtime of `workers` threads
+/// (0: current-thread). Returns the listening address and the `/proc` stat paths of the
+/// runtime's threads.
 fn spawn_kaon_driver(
     stop: Arc<AtomicBool>,
     workers: usize,
@@ -516,7 +518,7 @@ fn main() {
     let mut secs = 3.0;
     let mut size = 100;
     let mut rounds = 3;
-    let mut workers = 2;
+    let mut workers = 0;
     let mut io = Io::Driver;
     let mut args = std::env::args().skip(1);
     let usage = "usage: turn-relay-bench [--seconds S] [--size BYTES] [--rounds N] \

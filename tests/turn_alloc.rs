@@ -260,14 +260,7 @@ fn tokio_relay_allocations(inline: bool) -> usize {
         let listen = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let relay = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let server_addr = listen.local_addr().unwrap();
-        let mut cfg = kaon::turn::ServerConfig::new(
-            "example.org",
-            vec![server_addr],
-            vec![relay.local_addr().unwrap()],
-        );
-        cfg.users.push(("alice".into(), "secret".into()));
-        cfg.seed = Some(5);
-        let server = kaon::turn::Server::new(cfg, std::time::Instant::now(), UNIX_NOW);
+        let server = loopback_server(server_addr, relay.local_addr().unwrap());
         let (server, sockets) = (TcpServer::new(server), vec![listen, relay]);
         let driver = if inline {
             kaon_tokio::Driver::spawn_inline(server, sockets)
@@ -312,14 +305,7 @@ fn the_std_inline_driver_relays_channel_data_without_allocating() {
     let listen = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let relay = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let server_addr = listen.local_addr().unwrap();
-    let mut cfg = kaon::turn::ServerConfig::new(
-        "example.org",
-        vec![server_addr],
-        vec![relay.local_addr().unwrap()],
-    );
-    cfg.users.push(("alice".into(), "secret".into()));
-    cfg.seed = Some(5);
-    let server = kaon::turn::Server::new(cfg, std::time::Instant::now(), UNIX_NOW);
+    let server = loopback_server(server_addr, relay.local_addr().unwrap());
     let driver =
         kaon_std::Driver::spawn_inline(TcpServer::new(server), vec![listen, relay]).unwrap();
     let (warm_tx, warm_rx) = tokio::sync::oneshot::channel();
@@ -344,4 +330,15 @@ fn the_std_inline_driver_relays_channel_data_without_allocating() {
         2 * ROUNDS
     );
     assert_eq!(during, 0);
+}
+
+/// The server the driver tests relay through: alice's, listening on `listen`, one relay.
+fn loopback_server(
+    listen: std::net::SocketAddr,
+    relay: std::net::SocketAddr,
+) -> kaon::turn::Server {
+    let mut cfg = kaon::turn::ServerConfig::new("example.org", vec![listen], vec![relay]);
+    cfg.users.push(("alice".into(), "secret".into()));
+    cfg.seed = Some(5);
+    kaon::turn::Server::new(cfg, std::time::Instant::now(), UNIX_NOW)
 }

@@ -66,7 +66,7 @@ pub(crate) fn drive<P: Protocol>(
             std::thread::sleep(udp::READER_POLL);
         }
         let mut received = 0;
-        for index in 0..sockets.len() {
+        for (index, _socket) in sockets.iter().enumerate() {
             for _ in 0..READS_PER_ROUND {
                 match poller.recv(index) {
                     Ok(true) => {
@@ -81,7 +81,7 @@ pub(crate) fn drive<P: Protocol>(
                     // ICMP errors (port unreachable) on some systems: not fatal for UDP.
                     Err(_e) => {
                         #[cfg(feature = "log")]
-                        if let Ok(local) = sockets[index].local_addr() {
+                        if let Ok(local) = _socket.local_addr() {
                             kaon_adapter_common::logging::receive_error(local, &_e);
                         }
                         break;

@@ -123,20 +123,11 @@ where
         sockets: Vec<UdpSocket>,
         inbox: usize,
     ) -> io::Result<Self> {
-        if sockets.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "no socket to drive",
-            ));
-        }
+        let locals = locals(&sockets)?;
         let (inputs, input_rx) = mpsc::channel();
         let (event_tx, events) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let inbox = Arc::new(DatagramInbox::new(inbox));
-        let locals = sockets
-            .iter()
-            .map(UdpSocket::local_addr)
-            .collect::<io::Result<Vec<_>>>()?;
         let (readers, sender) = udp::split(sockets)?;
         for (index, reader) in readers.into_iter().enumerate() {
             let (inputs, inbox, stop) = (inputs.clone(), inbox.clone(), stop.clone());
@@ -171,20 +162,11 @@ where
         return Self::spawn(protocol, sockets);
         #[cfg(target_os = "linux")]
         {
-            if sockets.is_empty() {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "no socket to drive",
-                ));
-            }
+            let locals = locals(&sockets)?;
             let (inputs, input_rx) = mpsc::channel();
             let (event_tx, events) = mpsc::channel();
             // Nothing waits in it: it counts what the thread received.
             let inbox = Arc::new(DatagramInbox::new(1));
-            let locals = sockets
-                .iter()
-                .map(UdpSocket::local_addr)
-                .collect::<io::Result<Vec<_>>>()?;
             let (sockets, states, sender) = udp::inline(sockets)?;
             let waker = Arc::new(udp::Waker::new()?);
             let engine = Engine::new(protocol, locals, inbox.clone());
@@ -261,6 +243,17 @@ where
         let _ = self.inputs.send(Input::Stop);
         self.wake.wake();
     }
+}
+
+/// The local addresses of `sockets`, index for index; an error if there is no socket.
+fn locals(sockets: &[UdpSocket]) -> io::Result<Vec<std::net::SocketAddr>> {
+    if sockets.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no socket to drive",
+        ));
+    }
+    sockets.iter().map(UdpSocket::local_addr).collect()
 }
 
 /// Wakes the driver thread after an input is queued, when it waits in `poll(2)` on its

@@ -369,6 +369,23 @@ async fn transmit<P: Protocol>(
     send(out, sockets, states).await;
 }
 
+/// The output half of a round: timers, sends, events. Whether the driver is to stop.
+async fn output<P: Protocol>(
+    engine: &mut Engine<P>,
+    out: &mut SendBatch,
+    sockets: &[Arc<UdpSocket>],
+    states: &[Arc<quinn_udp::UdpSocketState>],
+    events: &mpsc::UnboundedSender<P::Event>,
+) -> bool {
+    let now = Instant::now().into_std();
+    engine.handle_timeout(now);
+    transmit(engine, now, out, sockets, states).await;
+    while let Some(e) = engine.poll_event() {
+        let _ = events.send(e);
+    }
+    engine.is_stopping()
+}
+
 async fn drive<P: Protocol>(
     mut engine: Engine<P>,
     mut inputs: mpsc::UnboundedReceiver<Input<P>>,
@@ -379,13 +396,7 @@ async fn drive<P: Protocol>(
 ) -> P {
     let mut out = SendBatch::new();
     loop {
-        let now = Instant::now().into_std();
-        engine.handle_timeout(now);
-        transmit(&mut engine, now, &mut out, &sockets, &states).await;
-        while let Some(e) = engine.poll_event() {
-            let _ = events.send(e);
-        }
-        if engine.is_stopping() {
+        if output(&mut engine, &mut out, &sockets, &states, &events).await {
             return engine.into_protocol();
         }
         // A reader wakes us only when it finds the inbox empty: never wait while it is not.
@@ -429,13 +440,7 @@ async fn drive_inline<P: Protocol>(
     let mut batch = kaon_adapter_common::udp_batch::RecvBatch::new();
     let mut busy_rounds = 0;
     loop {
-        let now = Instant::now().into_std();
-        engine.handle_timeout(now);
-        transmit(&mut engine, now, &mut out, &sockets, &states).await;
-        while let Some(e) = engine.poll_event() {
-            let _ = events.send(e);
-        }
-        if engine.is_stopping() {
+        if output(&mut engine, &mut out, &sockets, &states, &events).await {
             return engine.into_protocol();
         }
         let mut received = 0;
