@@ -7,8 +7,8 @@
 //! For each server a client allocates (kaon's `turn::Client`), binds a channel to a peer
 //! socket, then sends ChannelData of `--size` bytes as fast as it can for `--seconds`; the peer
 //! counts what the server relayed. The server's CPU time over the blast comes from
-//! `/proc`: the threads kaon's server runs on in this process, coturn's whole process
-//! (Debian's `turnserver`, skipped when absent). Both see the same offered load from the same
+//! `/proc` (each thread's `schedstat`, in nanoseconds): the threads kaon's server runs on in
+//! this process, coturn's whole process (Debian's `turnserver`, skipped when absent). Both see the same offered load from the same
 //! client code, one after the other in each of `--rounds` rounds, so the figure that matters
 //! is packets relayed per CPU-second; wall-clock packets per second are printed beside it.
 //!
@@ -53,7 +53,34 @@ fn ticks(stat_path: &str) -> u64 {
     n(11) + n(12)
 }
 
-/// A server's CPU ticks so far.
+/// Nanoseconds a thread ran, from its `schedstat` (the scheduler's own clock).
+fn schedstat_ns(path: &str) -> Option<u64> {
+    std::fs::read_to_string(path)
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// CPU nanoseconds of the thread or process whose `/proc/.../stat` is `stat_path`: from
+/// `schedstat` (nanoseconds, summed over a process's threads) where the kernel keeps it, else
+/// from the clock ticks of `stat` (10 ms each: too coarse for a server that gets a fraction
+/// of a core for a few seconds).
+fn cpu_ns(stat_path: &str, hz: f64) -> u64 {
+    let dir = stat_path.trim_end_matches("/stat");
+    let tasks = std::fs::read_dir(format!("{dir}/task"));
+    let ns = match tasks {
+        Ok(tasks) => tasks
+            .filter_map(|t| t.ok())
+            .map(|t| schedstat_ns(&format!("{}/schedstat", t.path().display())))
+            .sum::<Option<u64>>(),
+        Err(_) => schedstat_ns(&format!("{dir}/schedstat")),
+    };
+    ns.unwrap_or_else(|| (ticks(stat_path) as f64 * 1e9 / hz) as u64)
+}
+
+/// A server's CPU nanoseconds so far.
 type Ticks<'a> = Box<dyn Fn() -> u64 + 'a>;
 
 fn clock_ticks_per_second() -> f64 {
@@ -552,21 +579,24 @@ fn main() {
     }
     let hz = clock_ticks_per_second();
     let stop = Arc::new(AtomicBool::new(false));
-    // kaon's server's CPU ticks so far: the sum over the threads it runs on.
+    // kaon's server's CPU time so far: the sum over the threads it runs on.
     let mut std_driver = None;
     let (kaon_addr, kaon_ticks): (SocketAddr, Ticks) = if matches!(io, Io::Driver | Io::Tasks) {
         let (addr, stats) = spawn_kaon_driver(stop.clone(), workers, io == Io::Driver);
-        let ticks_of = move || stats.lock().unwrap().iter().map(|p| ticks(p)).sum();
+        let ticks_of = move || stats.lock().unwrap().iter().map(|p| cpu_ns(p, hz)).sum();
         (addr, Box::new(ticks_of))
     } else if matches!(io, Io::Std | Io::StdThreads) {
         let (addr, driver, stats) = spawn_kaon_std(io == Io::Std);
         std_driver = Some(driver);
-        (addr, Box::new(move || stats.iter().map(|p| ticks(p)).sum()))
+        (
+            addr,
+            Box::new(move || stats.iter().map(|p| cpu_ns(p, hz)).sum()),
+        )
     } else {
         let (addr, stat) = spawn_kaon(stop.clone(), io);
         thread::sleep(Duration::from_millis(100));
         let path = stat.lock().unwrap().clone();
-        (addr, Box::new(move || ticks(&path)))
+        (addr, Box::new(move || cpu_ns(&path, hz)))
     };
     match io {
         Io::Driver => {
@@ -593,7 +623,7 @@ fn main() {
         let mut servers: Vec<(&str, SocketAddr, Ticks)> =
             vec![("kaon", kaon_addr, Box::new(&kaon_ticks))];
         if let (Some((addr, _)), Some(stat)) = (&coturn, &coturn_stat) {
-            servers.push(("coturn", *addr, Box::new(move || ticks(stat))));
+            servers.push(("coturn", *addr, Box::new(move || cpu_ns(stat, hz))));
         }
         // Alternate which goes first, so neither always meets a warmer or cooler machine.
         if round % 2 == 0 {
@@ -605,7 +635,7 @@ fn main() {
                 marks.push((ticks_now(), Instant::now()))
             }) {
                 Ok((sent, relayed)) => {
-                    let cpu = (marks[1].0.saturating_sub(marks[0].0)) as f64 / hz;
+                    let cpu = (marks[1].0.saturating_sub(marks[0].0)) as f64 / 1e9;
                     let wall = marks[1].1.duration_since(marks[0].1).as_secs_f64();
                     let rate = if cpu > 0.0 {
                         relayed as f64 / cpu
