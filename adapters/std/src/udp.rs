@@ -154,7 +154,8 @@ mod batched {
 
         /// Receives a batch on socket `index` (one system call) if the last
         /// [`wait`](Self::wait) found it readable and it still is: `Ok(false)` when it has
-        /// nothing (then it is not read again until the next wait).
+        /// nothing, or once a batch that did not fill the buffers drained it (then it is not
+        /// read again until the next wait).
         pub(crate) fn recv(&mut self, index: usize) -> io::Result<bool> {
             let fd = &mut self.fds[index + 1];
             if fd.revents().is_empty() {
@@ -164,7 +165,14 @@ mod batched {
                 .batch
                 .try_recv((&self.sockets[index]).into(), &self.states[index])
             {
-                Ok(_) => Ok(true),
+                Ok(_) => {
+                    // Fewer datagrams than buffers: drained, most likely. The next poll says
+                    // whether more came, without a receive that would only fail.
+                    if !self.batch.filled_all() {
+                        fd.clear_revents();
+                    }
+                    Ok(true)
+                }
                 Err(e) => {
                     fd.clear_revents();
                     if e.kind() == io::ErrorKind::WouldBlock {

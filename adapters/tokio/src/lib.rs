@@ -456,6 +456,10 @@ async fn drive_inline<P: Protocol>(
                             received += 1;
                         }
                         transmit(&mut engine, now, &mut out, &sockets, &states).await;
+                        if !batch.filled_all() {
+                            udp::assume_drained(socket);
+                            break;
+                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     // ICMP errors (port unreachable) on some systems: not fatal for UDP.

@@ -45,6 +45,15 @@ pub(crate) fn try_recv(
     socket.try_io(Interest::READABLE, || batch.try_recv(socket.into(), state))
 }
 
+/// Forgets that `socket` was readable, as a `WouldBlock` would, without the system call: for
+/// a batch that did not fill the buffers, which drained the socket. A datagram that arrived
+/// since is not lost: the reactor hears of it from epoll (edge-triggered) on its next turn.
+pub(crate) fn assume_drained(socket: &UdpSocket) {
+    let _ = socket.try_io(Interest::READABLE, || {
+        Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+    });
+}
+
 /// Waits until any of `sockets` is readable (or failed).
 pub(crate) async fn any_readable(sockets: &[Arc<UdpSocket>]) {
     std::future::poll_fn(|cx| {
