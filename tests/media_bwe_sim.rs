@@ -135,10 +135,19 @@ impl Run {
     /// Writes at `fixed` bits per second (an application-limited sender), or at the current
     /// estimate when `None`, for `d`; the trace records the estimate either way.
     fn send_at(&mut self, d: Duration, fixed: Option<u64>) {
+        self.send_video(d, fixed, 0);
+    }
+
+    /// As [`send_at`](Self::send_at), and once a second a keyframe: `keyframe` more bits at
+    /// once (about three frames' worth, as a real-time encoder caps them).
+    fn send_video(&mut self, d: Duration, fixed: Option<u64>, keyframe: u64) {
         let ticks = d.as_millis() / TICK.as_millis();
         for _ in 0..ticks {
             let target = estimate(&self.p).unwrap_or(300_000);
             self.credit += fixed.unwrap_or(target) as f64 * TICK.as_secs_f64();
+            if self.trace.len().is_multiple_of(100) {
+                self.credit += keyframe as f64;
+            }
             let now = self.p.now();
             while self.credit >= (PAYLOAD * 8) as f64 {
                 self.credit -= (PAYLOAD * 8) as f64;
@@ -378,7 +387,9 @@ fn an_application_limited_sender_at_60pct_of_the_link_still_estimates_the_link()
     // the estimate allows: the estimate must track the link, not what the app happens to send.
     let rate = 1_500_000;
     let mut run = Run::new(5, rate);
-    run.send_at(30 * SEC, Some(rate * 6 / 10));
+    // 0.9 Mbit/s at 30 fps, a keyframe of three frames' worth each second.
+    let app = rate * 6 / 10;
+    run.send_video(30 * SEC, Some(app), 2 * app / 30);
     let est = run.mean_estimate(10 * SEC);
     let got = run.received_rate(10 * SEC);
     let highest = run.trace.iter().map(|t| t.1).max().unwrap_or(0);
