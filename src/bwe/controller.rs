@@ -381,10 +381,7 @@ impl Controller {
             reason
         };
         if (new as f64) < self.target as f64 * LARGE_DROP {
-            let short = self
-                .acked
-                .rate()
-                .is_some_and(|a| (a as f64) < APP_SHORT * self.target as f64);
+            let short = self.app_short();
             self.probes.on_drop(self.target, now_us, short);
         }
         self.target = new;
@@ -407,6 +404,13 @@ impl Controller {
         self.alr.in_alr() || self.aimd.held_by_acked(self.acked.rate())
     }
 
+    /// Whether the sender uses much less than the target (by what the receiver acknowledged).
+    fn app_short(&self) -> bool {
+        self.acked
+            .rate()
+            .is_some_and(|a| (a as f64) < APP_SHORT * self.target as f64)
+    }
+
     /// Runs the periodic work that is due: ALR bookkeeping, probes while application-limited
     /// and after a drop.
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -418,9 +422,10 @@ impl Controller {
         self.alr.on_tick(us, self.target);
         self.probe_estimator.expire(us);
         let normal = self.detector.usage() == Usage::Normal;
+        let (limited, short) = (self.app_limited(), self.app_short());
         if let Some(c) = self
             .probes
-            .periodic(self.app_limited(), normal, self.target, us)
+            .periodic(limited, short, normal, self.target, us)
         {
             self.queue_probe(c, us);
         }

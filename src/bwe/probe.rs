@@ -218,6 +218,8 @@ pub(crate) struct ProbeController {
     limited_us: Option<i64>,
     /// Since when it has been, without a break.
     limited_since_us: Option<i64>,
+    /// When the sender last used much less than the target.
+    short_us: Option<i64>,
 }
 
 impl ProbeController {
@@ -231,6 +233,7 @@ impl ProbeController {
             last_drop_probe_us: None,
             limited_us: None,
             limited_since_us: None,
+            short_us: None,
         }
     }
 
@@ -292,25 +295,29 @@ impl ProbeController {
     pub(crate) fn on_drop(&mut self, from_bps: u64, now_us: i64, short: bool) {
         self.before_drop = Some((from_bps, now_us));
         if short {
-            self.limited_us = Some(now_us);
+            self.short_us = Some(now_us);
         }
     }
 
     /// The periodic check. While `limited` (the application sends too little for feedback to
     /// say how much more the path carries), a probe every 5 s at twice the target, so the
     /// estimate follows the path and the application may step up when it can. After a large
-    /// drop while (or within 3 s of being) limited, or while the sender used much less than
-    /// the target, once the delay is `normal` again, one probe
+    /// drop while (or within 3 s of being) limited, or `short` (using much less than the
+    /// target), once the delay is `normal` again, one probe
     /// back at 85% of the rate before it (libwebrtc's probe after a drop in ALR): a queue the
     /// application's own burst built should not cost the estimate for long, while a real drop
     /// gives a result below the target and changes nothing.
     pub(crate) fn periodic(
         &mut self,
         limited: bool,
+        short: bool,
         normal: bool,
         target_bps: u64,
         now_us: i64,
     ) -> Option<ProbeCluster> {
+        if short {
+            self.short_us = Some(now_us);
+        }
         if limited {
             self.limited_us = Some(now_us);
             self.limited_since_us.get_or_insert(now_us);
@@ -320,9 +327,10 @@ impl ProbeController {
         if target_bps >= self.max_bps {
             return None;
         }
-        let limited_recently = self
-            .limited_us
-            .is_some_and(|t| now_us - t < LIMITED_RECENTLY_US);
+        let limited_recently = [self.limited_us, self.short_us]
+            .into_iter()
+            .flatten()
+            .any(|t| now_us - t < LIMITED_RECENTLY_US);
         if let Some((before, at)) = self.before_drop
             && normal
             && now_us - at > AFTER_DROP_WAIT_US
@@ -473,38 +481,49 @@ mod tests {
     #[test]
     fn application_limited_probes_every_five_seconds_and_after_a_drop() {
         let mut p = ProbeController::new(10_000_000);
-        assert!(p.periodic(false, true, 500_000, 0).is_none());
+        assert!(p.periodic(false, false, true, 500_000, 0).is_none());
         assert!(
-            p.periodic(true, true, 500_000, 0).is_none(),
+            p.periodic(true, false, true, 500_000, 0).is_none(),
             "limited for a while"
         );
         assert_eq!(
-            p.periodic(true, true, 500_000, 1_000_000).unwrap().bitrate,
+            p.periodic(true, false, true, 500_000, 1_000_000)
+                .unwrap()
+                .bitrate,
             1_000_000
         );
-        assert!(p.periodic(true, true, 500_000, 1_000_000).is_none());
+        assert!(p.periodic(true, false, true, 500_000, 1_000_000).is_none());
         // A drop while limited: once the delay is normal again, back at 85% of before.
         p.on_drop(2_000_000, 1_000_000, false);
         assert!(
-            p.periodic(false, true, 500_000, 1_200_000).is_none(),
+            p.periodic(false, false, true, 500_000, 1_200_000).is_none(),
             "too soon"
         );
         assert!(
-            p.periodic(false, false, 500_000, 1_600_000).is_none(),
+            p.periodic(false, false, false, 500_000, 1_600_000)
+                .is_none(),
             "overusing"
         );
         assert_eq!(
-            p.periodic(false, true, 500_000, 1_700_000).unwrap().bitrate,
+            p.periodic(false, false, true, 500_000, 1_700_000)
+                .unwrap()
+                .bitrate,
             1_700_000
         );
-        assert!(p.periodic(false, true, 500_000, 3_000_000).is_none());
-        assert!(p.periodic(true, true, 500_000, 5_700_000).is_none());
-        assert!(p.periodic(true, true, 500_000, 6_700_000).is_some());
+        assert!(p.periodic(false, false, true, 500_000, 3_000_000).is_none());
+        assert!(p.periodic(true, false, true, 500_000, 5_700_000).is_none());
+        assert!(p.periodic(true, false, true, 500_000, 6_700_000).is_some());
         // A drop long after the sender was last limited is the path's: no probe...
         p.on_drop(2_000_000, 10_000_000, false);
-        assert!(p.periodic(false, true, 500_000, 11_000_000).is_none());
+        assert!(
+            p.periodic(false, false, true, 500_000, 11_000_000)
+                .is_none()
+        );
         // ...unless it used much less than the target when it fell.
         p.on_drop(2_000_000, 20_000_000, true);
-        assert!(p.periodic(false, true, 500_000, 21_000_000).is_some());
+        assert!(
+            p.periodic(false, false, true, 500_000, 21_000_000)
+                .is_some()
+        );
     }
 }
