@@ -163,6 +163,19 @@ impl Run {
         }
     }
 
+    /// Prints every estimate the sender was told, with its reason.
+    fn print_estimates(&self) {
+        for (t, e) in self.p.log(true) {
+            if let PeerEvent::BitrateEstimate {
+                bitrate_bps,
+                reason,
+            } = e
+            {
+                println!("{:6.2}s {bitrate_bps} {reason:?}", t.as_secs_f64());
+            }
+        }
+    }
+
     /// The mean estimate over the last `d` of the trace.
     fn mean_estimate(&self, d: Duration) -> f64 {
         let end = self.trace.last().unwrap().0;
@@ -297,15 +310,7 @@ fn a_sender_at_the_estimate_converges_to_the_link_rate_and_follows_a_drop() {
     if std::env::var_os("KAON_BWE_TRACE").is_some() {
         println!("a: {:?}", run.p.pc_ref(true).media_counters());
         println!("b: {:?}", run.p.pc_ref(false).media_counters());
-        for (t, e) in run.p.log(true) {
-            if let PeerEvent::BitrateEstimate {
-                bitrate_bps,
-                reason,
-            } = e
-            {
-                println!("{:6.2}s {bitrate_bps} {reason:?}", t.as_secs_f64());
-            }
-        }
+        run.print_estimates();
     }
     let est = run.mean_estimate(5 * SEC);
     let got = run.received_rate(5 * SEC);
@@ -401,15 +406,7 @@ fn an_application_limited_sender_at_60pct_of_the_link_still_estimates_the_link()
         got / 1000.0
     );
     if std::env::var_os("KAON_BWE_TRACE").is_some() {
-        for (t, e) in run.p.log(true) {
-            if let PeerEvent::BitrateEstimate {
-                bitrate_bps,
-                reason,
-            } = e
-            {
-                println!("{:6.2}s {bitrate_bps} {reason:?}", t.as_secs_f64());
-            }
-        }
+        run.print_estimates();
     }
     assert!(
         (est - rate as f64).abs() <= 0.2 * rate as f64,
