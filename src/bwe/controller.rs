@@ -423,9 +423,9 @@ impl Controller {
         self.probe_estimator.expire(us);
         let normal = self.detector.usage() == Usage::Normal;
         let (limited, short) = (self.app_limited(), self.app_short());
-        if let Some(c) = self
-            .probes
-            .periodic(limited, short, normal, self.target, us)
+        if let Some(c) =
+            self.probes
+                .periodic(limited, short, normal, self.target, self.bottleneck, us)
         {
             self.queue_probe(c, us);
         }

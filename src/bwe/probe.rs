@@ -185,6 +185,9 @@ impl ProbeEstimator {
 const LIMITED_PROBE_US: i64 = 5_000_000;
 /// ...once it has been for this long...
 const LIMITED_FOR_US: i64 = 1_000_000;
+/// ...at this multiple of the target, unless the target is already this share of the
+/// bottleneck a probe measured.
+const NEAR_BOTTLENECK: f64 = 0.9;
 /// ...at this multiple of the target.
 const LIMITED_PROBE_FACTOR: u64 = 2;
 /// libwebrtc's RequestProbe: after a large drop, probe back at this share of the rate before
@@ -313,6 +316,7 @@ impl ProbeController {
         short: bool,
         normal: bool,
         target_bps: u64,
+        bottleneck_bps: Option<u64>,
         now_us: i64,
     ) -> Option<ProbeCluster> {
         if short {
@@ -350,10 +354,13 @@ impl ProbeController {
             }
         }
         // Limited for a while, not for the moment after a probe lifted the target above what
-        // the sender had time to send.
-        if self
-            .limited_since_us
-            .is_some_and(|t| now_us - t >= LIMITED_FOR_US)
+        // the sender had time to send; and not when the target is already near the bottleneck
+        // a probe measured: another probe would only build a queue to say so again.
+        let near = bottleneck_bps.is_some_and(|b| target_bps as f64 >= NEAR_BOTTLENECK * b as f64);
+        if !near
+            && self
+                .limited_since_us
+                .is_some_and(|t| now_us - t >= LIMITED_FOR_US)
             && self
                 .last_probe_us
                 .is_none_or(|t| now_us - t >= LIMITED_PROBE_US)
@@ -481,48 +488,75 @@ mod tests {
     #[test]
     fn application_limited_probes_every_five_seconds_and_after_a_drop() {
         let mut p = ProbeController::new(10_000_000);
-        assert!(p.periodic(false, false, true, 500_000, 0).is_none());
+        assert!(p.periodic(false, false, true, 500_000, None, 0).is_none());
         assert!(
-            p.periodic(true, false, true, 500_000, 0).is_none(),
+            p.periodic(true, false, true, 500_000, None, 0).is_none(),
             "limited for a while"
         );
         assert_eq!(
-            p.periodic(true, false, true, 500_000, 1_000_000)
+            p.periodic(true, false, true, 500_000, None, 1_000_000)
                 .unwrap()
                 .bitrate,
             1_000_000
         );
-        assert!(p.periodic(true, false, true, 500_000, 1_000_000).is_none());
+        assert!(
+            p.periodic(true, false, true, 500_000, None, 1_000_000)
+                .is_none()
+        );
         // A drop while limited: once the delay is normal again, back at 85% of before.
         p.on_drop(2_000_000, 1_000_000, false);
         assert!(
-            p.periodic(false, false, true, 500_000, 1_200_000).is_none(),
+            p.periodic(false, false, true, 500_000, None, 1_200_000)
+                .is_none(),
             "too soon"
         );
         assert!(
-            p.periodic(false, false, false, 500_000, 1_600_000)
+            p.periodic(false, false, false, 500_000, None, 1_600_000)
                 .is_none(),
             "overusing"
         );
         assert_eq!(
-            p.periodic(false, false, true, 500_000, 1_700_000)
+            p.periodic(false, false, true, 500_000, None, 1_700_000)
                 .unwrap()
                 .bitrate,
             1_700_000
         );
-        assert!(p.periodic(false, false, true, 500_000, 3_000_000).is_none());
-        assert!(p.periodic(true, false, true, 500_000, 5_700_000).is_none());
-        assert!(p.periodic(true, false, true, 500_000, 6_700_000).is_some());
+        assert!(
+            p.periodic(false, false, true, 500_000, None, 3_000_000)
+                .is_none()
+        );
+        assert!(
+            p.periodic(true, false, true, 500_000, None, 5_700_000)
+                .is_none()
+        );
+        assert!(
+            p.periodic(true, false, true, 500_000, None, 6_700_000)
+                .is_some()
+        );
         // A drop long after the sender was last limited is the path's: no probe...
         p.on_drop(2_000_000, 10_000_000, false);
         assert!(
-            p.periodic(false, false, true, 500_000, 11_000_000)
+            p.periodic(false, false, true, 500_000, None, 11_000_000)
                 .is_none()
         );
         // ...unless it used much less than the target when it fell.
         p.on_drop(2_000_000, 20_000_000, true);
         assert!(
-            p.periodic(false, false, true, 500_000, 21_000_000)
+            p.periodic(false, false, true, 500_000, None, 21_000_000)
+                .is_some()
+        );
+        // Near a bottleneck a probe measured, limited or not, no periodic probe.
+        let near = Some(1_000_000);
+        assert!(
+            p.periodic(true, false, true, 950_000, near, 29_000_000)
+                .is_none()
+        );
+        assert!(
+            p.periodic(true, false, true, 950_000, near, 30_000_000)
+                .is_none()
+        );
+        assert!(
+            p.periodic(true, false, true, 850_000, near, 30_100_000)
                 .is_some()
         );
     }
