@@ -1,5 +1,6 @@
 //! The pacer on a PeerConnection in the simulator: with transport-wide congestion control
-//! negotiated, RTP leaves spread at the pacing rate (2.5 times the estimate), audio and
+//! negotiated, RTP leaves spread at the pacing rate (2.5 times the estimate, or held near the
+//! bottleneck a probe measured), audio and
 //! retransmissions go ahead of queued video, the queue is bounded with its drops counted and
 //! told, and the pacer's next send time is part of `poll_timeout`.
 #![cfg(feature = "sim")]
@@ -118,9 +119,14 @@ fn paced_video_leaves_spread_at_the_pacing_rate() {
         rate / 1000.0,
         pacing / 1000.0
     );
+    // Once a probe measured the bottleneck the pacer drains no faster than it or 1.1 times the
+    // target, whichever is more (`bwe::Controller::pacing_rate`); this link's start-up probes
+    // measure the 400 kbit/s ceiling, so the burst leaves between that strict rate and the
+    // factor's.
+    let strict = 1.1 * target(&p) as f64;
     assert!(
-        rate >= 0.6 * pacing && rate <= 1.6 * pacing,
-        "the burst leaves at about the pacing rate: {rate:.0} vs {pacing:.0}"
+        rate >= 0.6 * strict && rate <= 1.6 * pacing,
+        "the burst leaves between the strict and the full pacing rate: {rate:.0} vs {strict:.0}..{pacing:.0}"
     );
     // Spread, not bunched: no 100 ms of the burst carries more than twice its share.
     let per_100ms = (pacing * 0.1 / 8.0 / (VIDEO + 40) as f64).ceil() as usize;
