@@ -80,7 +80,7 @@ pub struct RembReport {
 ///     let abs = ((sent_us << 18) / 1_000_000) as u32;
 ///     est.on_packet(t0 + Duration::from_micros(sent_us + 20_000), abs, 1200, 0x1234);
 /// }
-/// let now = t0 + Duration::from_secs(3);
+/// let now = t0 + Duration::from_secs(4);
 /// let remb = est.poll_remb(now).expect("an estimate after a second");
 /// assert_eq!(&remb.ssrcs[..], &[0x1234]);
 /// assert!(remb.bitrate >= 900_000);
