@@ -28,8 +28,10 @@ const DROP_SHARE: f64 = 0.97;
 /// The incoming rate must have been measured this long before the first estimate (libwebrtc
 /// waits 5 s; the rate window here is 500 ms, so one second of it is already steady).
 const INIT_US: i64 = 1_000_000;
-/// The AIMD steps at most this often while the delay is steady (overuse is answered at once).
-const UPDATE_US: i64 = 50_000;
+/// The AIMD steps at most this often while the delay is steady (libwebrtc's feedback interval
+/// is 200 ms at least): each step moves the last change forward, and an overuse is answered
+/// only a reduction interval (the RTT, at most 200 ms) after the last change.
+const UPDATE_US: i64 = 200_000;
 /// A stream silent this long is left out of REMB (libwebrtc's `kStreamTimeOutMs`).
 const STREAM_TIMEOUT_US: i64 = 2_000_000;
 /// At most this many SSRCs are named in one REMB; more streams than that evict the oldest.
