@@ -20,7 +20,8 @@
 //! above the next rendition's bitrate, down to the highest rendition the estimate covers when it
 //! falls below 80% of the current one's, and only at a keyframe of the rendition switched to, so the
 //! decoder never sees a frame whose reference it did not get. Each second it prints
-//! `second N: estimate E bit/s, rendition R (B bit/s), sent S bytes`; then `done:` and a summary.
+//! `second N: estimate E bit/s, rendition R (B bit/s), sent S bytes`, and each estimate it is
+//! told as `estimate E bit/s at T s: REASON`; then `done:` and a summary.
 
 #[path = "play-from-disk/signal.rs"]
 mod signal;
@@ -272,7 +273,16 @@ fn run() -> Result<()> {
         }
         while let Ok(e) = driver.events().try_recv() {
             match e {
-                PeerEvent::BitrateEstimate { bitrate_bps, .. } => estimate = bitrate_bps,
+                PeerEvent::BitrateEstimate {
+                    bitrate_bps,
+                    reason,
+                } => {
+                    println!(
+                        "estimate {bitrate_bps} bit/s at {:.2} s: {reason:?}",
+                        start.elapsed().as_secs_f64()
+                    );
+                    estimate = bitrate_bps;
+                }
                 PeerEvent::ConnectionStateChanged(s)
                     if matches!(s, ConnectionState::Failed | ConnectionState::Closed) =>
                 {

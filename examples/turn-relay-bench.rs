@@ -2,22 +2,25 @@
 //! each relays per CPU-second of its own.
 //!
 //! Run: `cargo run --release --example turn-relay-bench -- [--seconds 3] [--size 100]
-//! [--rounds 3] [--io driver|std|plain|mmsg|gso] [--workers 2]`
+//! [--rounds 3] [--io driver|tasks|std|std-threads|plain|mmsg|gso] [--workers 0]`
 //!
 //! For each server a client allocates (kaon's `turn::Client`), binds a channel to a peer
 //! socket, then sends ChannelData of `--size` bytes as fast as it can for `--seconds`; the peer
 //! counts what the server relayed. The server's CPU time over the blast comes from
-//! `/proc`: the threads kaon's server runs on in this process, coturn's whole process
-//! (Debian's `turnserver`, skipped when absent). Both see the same offered load from the same
+//! `/proc` (each thread's `schedstat`, in nanoseconds): the threads kaon's server runs on in
+//! this process, coturn's whole process (Debian's `turnserver`, skipped when absent). Both see the same offered load from the same
 //! client code, one after the other in each of `--rounds` rounds, so the figure that matters
 //! is packets relayed per CPU-second; wall-clock packets per second are printed beside it.
 //!
 //! `--io driver` (the default) runs kaon's server the way users run it, as the `turn-server`
-//! example does: `kaon_tokio::Driver` with `TcpServer` on a multi-threaded tokio runtime of
-//! `--workers` threads (0: a current-thread runtime), whose batched UDP (quinn-udp: recvmmsg,
-//! GSO sends) is the driver's own. `--io std` runs it on `kaon_std::Driver` instead (a reader
-//! thread per socket and a driver thread; batched the same way on Linux). The other modes are
-//! a hand-written blocking loop on one thread.
+//! example does: `kaon_tokio::Driver::spawn_inline` with `TcpServer`, one task reading its
+//! sockets itself (quinn-udp: recvmmsg until they would block, GSO sends), on a current-thread
+//! runtime (`--workers 0`, the default; `--workers N`: a multi-threaded runtime of N workers).
+//! `--io tasks` is `Driver::spawn` instead: a reader task per socket handing batches to the
+//! driver task through the inbox (what peer connections use). `--io std` runs it on
+//! `kaon_std::Driver::spawn_inline` (one thread polling its sockets), `--io std-threads` on
+//! `kaon_std::Driver::spawn` (a reader thread per socket and a driver thread; batched the same
+//! way on Linux). The other modes are a hand-written blocking loop on one thread.
 //! Nearly all of a relay's CPU time is the kernel's UDP path (the core's own work is a few
 //! percent of it), so `--io` picks how that loop uses its sockets: `plain` makes one system
 //! call per datagram each way, as coturn does; `mmsg` (Linux) receives and sends up to 64 per
@@ -50,7 +53,34 @@ fn ticks(stat_path: &str) -> u64 {
     n(11) + n(12)
 }
 
-/// A server's CPU ticks so far.
+/// Nanoseconds a thread ran, from its `schedstat` (the scheduler's own clock).
+fn schedstat_ns(path: &str) -> Option<u64> {
+    std::fs::read_to_string(path)
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// CPU nanoseconds of the thread or process whose `/proc/.../stat` is `stat_path`: from
+/// `schedstat` (nanoseconds, summed over a process's threads) where the kernel keeps it, else
+/// from the clock ticks of `stat` (10 ms each: too coarse for a server that gets a fraction
+/// of a core for a few seconds).
+fn cpu_ns(stat_path: &str, hz: f64) -> u64 {
+    let dir = stat_path.trim_end_matches("/stat");
+    let tasks = std::fs::read_dir(format!("{dir}/task"));
+    let ns = match tasks {
+        Ok(tasks) => tasks
+            .filter_map(|t| t.ok())
+            .map(|t| schedstat_ns(&format!("{}/schedstat", t.path().display())))
+            .sum::<Option<u64>>(),
+        Err(_) => schedstat_ns(&format!("{dir}/schedstat")),
+    };
+    ns.unwrap_or_else(|| (ticks(stat_path) as f64 * 1e9 / hz) as u64)
+}
+
+/// A server's CPU nanoseconds so far.
 type Ticks<'a> = Box<dyn Fn() -> u64 + 'a>;
 
 fn clock_ticks_per_second() -> f64 {
@@ -65,10 +95,18 @@ fn clock_ticks_per_second() -> f64 {
 /// How kaon's server loop talks to its sockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Io {
-    /// kaon-tokio's driver, as the `turn-server` example runs the server.
+    /// kaon-tokio's driver reading its sockets itself, as the `turn-server` example runs
+    /// the server.
     Driver,
-    /// kaon-std's driver: threads and blocking waits, the same batching.
+    /// kaon-tokio's driver with a reader task per socket handing datagrams to the driver
+    /// task through its inbox (what `Driver::spawn` does, for peer connections).
+    Tasks,
+    /// kaon-std's driver reading its sockets itself on one thread (`poll(2)`), the same
+    /// batching.
     Std,
+    /// kaon-std's driver with a reader thread per socket handing datagrams to the driver
+    /// thread through its inbox (what `Driver::spawn` does, for peer connections).
+    StdThreads,
     /// One `recv_from` and one `send_to` per datagram.
     Plain,
     /// `recvmmsg` and `sendmmsg`: up to 64 datagrams per system call (Linux).
@@ -77,14 +115,14 @@ enum Io {
     Gso,
 }
 
-/// kaon's server on a thread: a listening socket and eight relays on 127.0.0.1. The thread
-/// publishes its `/proc` stat path.
-/// kaon's server as the `turn-server` example runs it: kaon-tokio's driver with the TCP
-/// wrapper, on a multi-threaded runtime of `workers` threads. Returns the listening address
-/// and the `/proc` stat paths of the runtime's threads.
+/// kaon's server on kaon-tokio's driver with the TCP wrapper, reading `inline` (as the
+/// `turn-server` example runs it) or through reader tasks, on a runtime of `workers` threads
+/// (0: current-thread). Returns the listening address and the `/proc` stat paths of the
+/// runtime's threads.
 fn spawn_kaon_driver(
     stop: Arc<AtomicBool>,
     workers: usize,
+    inline: bool,
 ) -> (SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
     use kaon_tokio::turn_server::TcpServer;
     let stats = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -127,7 +165,13 @@ fn spawn_kaon_driver(
             }
             let relays = sockets[1..].iter().map(|s| s.local_addr().unwrap());
             let server = bench_server(listen, relays.collect());
-            let driver = kaon_tokio::Driver::spawn(TcpServer::new(server), sockets).unwrap();
+            let server = TcpServer::new(server);
+            let driver = if inline {
+                kaon_tokio::Driver::spawn_inline(server, sockets)
+            } else {
+                kaon_tokio::Driver::spawn(server, sockets)
+            }
+            .unwrap();
             TcpServer::listen(&driver, tcp).unwrap();
             tx.send(listen).unwrap();
             while !stop.load(Ordering::Relaxed) {
@@ -162,7 +206,9 @@ fn threads() -> Vec<String> {
 /// kaon's server on kaon-std's driver with the TCP wrapper. Returns the listening address,
 /// the driver (the server runs while it lives) and the `/proc` stat paths of the threads it
 /// started (every thread that appeared while it started).
-fn spawn_kaon_std() -> (
+fn spawn_kaon_std(
+    inline: bool,
+) -> (
     SocketAddr,
     kaon_std::Driver<kaon_std::turn_stream::TcpServer<Server>>,
     Vec<String>,
@@ -175,7 +221,13 @@ fn spawn_kaon_std() -> (
     let listen = sockets[0].local_addr().unwrap();
     let relays = sockets[1..].iter().map(|s| s.local_addr().unwrap());
     let server = bench_server(listen, relays.collect());
-    let driver = kaon_std::Driver::spawn(TcpServer::new(server), sockets).unwrap();
+    let server = TcpServer::new(server);
+    let driver = if inline {
+        kaon_std::Driver::spawn_inline(server, sockets)
+    } else {
+        kaon_std::Driver::spawn(server, sockets)
+    }
+    .unwrap();
     TcpServer::listen(&driver, std::net::TcpListener::bind(listen).unwrap()).unwrap();
     let started = threads()
         .into_iter()
@@ -211,7 +263,9 @@ fn spawn_kaon(stop: Arc<AtomicBool>, io: Io) -> (SocketAddr, Arc<std::sync::Mute
             .as_secs();
         let server = Server::new(cfg, Instant::now(), unix);
         match io {
-            Io::Driver | Io::Std => unreachable!("the drivers have their own threads"),
+            Io::Driver | Io::Tasks | Io::Std | Io::StdThreads => {
+                unreachable!("the drivers have their own threads")
+            }
             Io::Plain => plain_loop(server, &sockets, &addrs, &stop),
             #[cfg(target_os = "linux")]
             Io::Mmsg | Io::Gso => batched_loop(server, &sockets, &addrs, &stop, io == Io::Gso),
@@ -491,11 +545,11 @@ fn main() {
     let mut secs = 3.0;
     let mut size = 100;
     let mut rounds = 3;
-    let mut workers = 2;
+    let mut workers = 0;
     let mut io = Io::Driver;
     let mut args = std::env::args().skip(1);
     let usage = "usage: turn-relay-bench [--seconds S] [--size BYTES] [--rounds N] \
-                 [--io driver|std|plain|mmsg|gso] [--workers N]";
+                 [--io driver|tasks|std|std-threads|plain|mmsg|gso] [--workers N]";
     while let Some(a) = args.next() {
         match a.as_str() {
             "--seconds" => secs = args.next().and_then(|v| v.parse().ok()).unwrap_or(secs),
@@ -505,12 +559,14 @@ fn main() {
             "--io" => {
                 io = match args.next().as_deref() {
                     Some("driver") => Io::Driver,
+                    Some("tasks") => Io::Tasks,
                     Some("std") => Io::Std,
+                    Some("std-threads") => Io::StdThreads,
                     Some("plain") => Io::Plain,
                     Some("mmsg") => Io::Mmsg,
                     Some("gso") => Io::Gso,
                     _ => {
-                        eprintln!("--io takes driver, std, plain, mmsg or gso");
+                        eprintln!("--io takes driver, tasks, std, std-threads, plain, mmsg or gso");
                         std::process::exit(2);
                     }
                 }
@@ -523,25 +579,34 @@ fn main() {
     }
     let hz = clock_ticks_per_second();
     let stop = Arc::new(AtomicBool::new(false));
-    // kaon's server's CPU ticks so far: the sum over the threads it runs on.
+    // kaon's server's CPU time so far: the sum over the threads it runs on.
     let mut std_driver = None;
-    let (kaon_addr, kaon_ticks): (SocketAddr, Ticks) = if io == Io::Driver {
-        let (addr, stats) = spawn_kaon_driver(stop.clone(), workers);
-        let ticks_of = move || stats.lock().unwrap().iter().map(|p| ticks(p)).sum();
+    let (kaon_addr, kaon_ticks): (SocketAddr, Ticks) = if matches!(io, Io::Driver | Io::Tasks) {
+        let (addr, stats) = spawn_kaon_driver(stop.clone(), workers, io == Io::Driver);
+        let ticks_of = move || stats.lock().unwrap().iter().map(|p| cpu_ns(p, hz)).sum();
         (addr, Box::new(ticks_of))
-    } else if io == Io::Std {
-        let (addr, driver, stats) = spawn_kaon_std();
+    } else if matches!(io, Io::Std | Io::StdThreads) {
+        let (addr, driver, stats) = spawn_kaon_std(io == Io::Std);
         std_driver = Some(driver);
-        (addr, Box::new(move || stats.iter().map(|p| ticks(p)).sum()))
+        (
+            addr,
+            Box::new(move || stats.iter().map(|p| cpu_ns(p, hz)).sum()),
+        )
     } else {
         let (addr, stat) = spawn_kaon(stop.clone(), io);
         thread::sleep(Duration::from_millis(100));
         let path = stat.lock().unwrap().clone();
-        (addr, Box::new(move || ticks(&path)))
+        (addr, Box::new(move || cpu_ns(&path, hz)))
     };
     match io {
-        Io::Driver => println!("kaon's server: kaon-tokio's driver, {workers} worker threads"),
-        Io::Std => println!("kaon's server: kaon-std's driver (a thread per socket)"),
+        Io::Driver => {
+            println!("kaon's server: kaon-tokio's driver reading inline, {workers} worker threads")
+        }
+        Io::Tasks => println!(
+            "kaon's server: kaon-tokio's driver with reader tasks, {workers} worker threads"
+        ),
+        Io::Std => println!("kaon's server: kaon-std's driver reading inline on one thread"),
+        Io::StdThreads => println!("kaon's server: kaon-std's driver (a thread per socket)"),
         _ => println!("kaon's server: a blocking loop on one thread, {io:?}"),
     }
     thread::sleep(Duration::from_millis(100));
@@ -558,7 +623,7 @@ fn main() {
         let mut servers: Vec<(&str, SocketAddr, Ticks)> =
             vec![("kaon", kaon_addr, Box::new(&kaon_ticks))];
         if let (Some((addr, _)), Some(stat)) = (&coturn, &coturn_stat) {
-            servers.push(("coturn", *addr, Box::new(move || ticks(stat))));
+            servers.push(("coturn", *addr, Box::new(move || cpu_ns(stat, hz))));
         }
         // Alternate which goes first, so neither always meets a warmer or cooler machine.
         if round % 2 == 0 {
@@ -570,7 +635,7 @@ fn main() {
                 marks.push((ticks_now(), Instant::now()))
             }) {
                 Ok((sent, relayed)) => {
-                    let cpu = (marks[1].0.saturating_sub(marks[0].0)) as f64 / hz;
+                    let cpu = (marks[1].0.saturating_sub(marks[0].0)) as f64 / 1e9;
                     let wall = marks[1].1.duration_since(marks[0].1).as_secs_f64();
                     let rate = if cpu > 0.0 {
                         relayed as f64 / cpu

@@ -15,6 +15,15 @@
 //! shared-secret REST credentials coturn users rely on (username `"<expiry>:<name>"`,
 //! password base64(HMAC-SHA1(secret, username))). Each allocation is printed as it comes and
 //! goes, and a line of counters every `--stats-every` seconds. It runs until killed.
+//!
+//! The server runs on `Driver::spawn_inline` on a current-thread runtime: one task reads its
+//! UDP sockets itself (batches of `recvmmsg` until they would block), relays each batch and
+//! sends it at once (GSO), and sleeps only when every socket is empty. A relay's cost is
+//! nearly all the kernel's UDP path, so what a server adds is wake-ups and hand-offs between
+//! threads: reader tasks handing datagrams to a driver task, or a multi-threaded runtime's
+//! workers stealing the task back and forth, cost more CPU per relayed packet than the
+//! relaying itself (see `examples/turn-relay-bench.rs`, whose `driver` mode runs the server
+//! this way beside coturn). To use more cores, run one such server per core.
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -95,7 +104,8 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-#[tokio::main]
+// One thread: see the module docs.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
@@ -162,7 +172,7 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("the system clock is before 1970: {e}"))?
         .as_secs();
     let server = TcpServer::new(Server::new(config, std::time::Instant::now(), unix));
-    let driver = kaon_tokio::Driver::spawn(server, sockets).map_err(|e| e.to_string())?;
+    let driver = kaon_tokio::Driver::spawn_inline(server, sockets).map_err(|e| e.to_string())?;
     TcpServer::listen(&driver, tcp).map_err(|e| e.to_string())?;
     if let Some((listener, config)) = tls {
         TcpServer::listen_tls(&driver, listener, config).map_err(|e| e.to_string())?;

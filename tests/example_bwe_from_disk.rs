@@ -1,15 +1,17 @@
 //! The bandwidth-estimation-from-disk example sends to headless Chromium through a 1.5 Mbit/s
 //! limit: kaon's probes find the limit (the highest estimate within 20% of it), the example
-//! climbs from its lowest rendition and settles on one that fits, and Chromium's getStats shows
-//! low loss, frames decoded all along and a jitter buffer whose delay stays low and steady.
+//! climbs from its lowest rendition and settles on one that fits, the estimate stays near the
+//! limit although the example sends only its 0.9 Mbit/s rendition, and Chromium's getStats
+//! shows low loss, frames decoded all along and a jitter buffer whose delay stays low and
+//! steady.
 //!
-//! What it does not require: the estimate *settling* within 20% of the limit. The example is
-//! application-limited at its 0.9 Mbit/s rendition, so GCC (draft-ietf-rmcat-gcc-02 §5.5)
-//! grows the estimate by delay alone to at most 1.5 times what gets through; and kaon does not
-//! pace media, so a keyframe leaves as one burst, which the delay filter now and then takes for
-//! overuse (back to 85% of what got through). Over three runs with this setup on a loaded
-//! machine the median of the last 10 s was 77%, 102% and 105% of the limit (68% in a run with
-//! a 16 KB bucket); the test bounds it loosely (50% to 120%) and prints it.
+//! The example is application-limited: GCC (draft-ietf-rmcat-gcc-02 §5.5) grows the estimate
+//! by delay alone to at most 1.5 times what gets through, and each keyframe that leaves faster
+//! than the limit drains is overuse (back to 85% of what got through). kaon probes while
+//! application-limited and after such a drop, and paces no faster than the bottleneck a probe
+//! measured: over three runs at load 4.7-5.8 the median of the last 10 s was 98%, 101% and
+//! 112% of the limit (66% to 74% before; 80% to 99.5% while every probe at twice the target
+//! still cost a drop). The test holds it between 75% and 120% and prints it.
 //!
 //! ffmpeg makes three VP8 renditions of one noisy test picture (about 0.25, 0.9 and 2.5 Mbit/s,
 //! a keyframe each second, keyframes capped at three frames' worth) at test time. Chromium runs in a network namespace whose only way
@@ -69,8 +71,7 @@ fn make_renditions(dir: &Path, kbps: &[u32]) -> Vec<PathBuf> {
                 .args(["-deadline", "realtime", "-cpu-used", "16", "-g", "30"])
                 .args(["-auto-alt-ref", "0", "-lag-in-frames", "0"])
                 .args(["-b:v", &rate, "-minrate", &rate, "-maxrate", &rate])
-                // Keyframes at most 3 frames' worth, as a real-time encoder makes them: kaon
-                // does not pace media, so a keyframe leaves as one burst.
+                // Keyframes at most 3 frames' worth, as a real-time encoder makes them.
                 .args(["-bufsize", &buf, "-max-intra-rate", "300"])
                 .arg(&file)
                 .spawn()
@@ -251,12 +252,12 @@ fn kaon_settles_on_a_1500_kbit_limit_to_chromium_and_picks_a_rendition_that_fits
     let limit = LIMIT as f64;
     let highest = seconds.iter().map(|s| s.1).fold(0.0, f64::max);
     eprintln!("highest estimate {highest:.0} bit/s");
-    // Only the lower bound holds every run. The first probes can read more than the limit:
-    // the tbf bucket's burst (one run: 1.83 Mbit/s at 1.0 s), and once, on a machine at load
-    // 4, 3.39 Mbit/s (the cause is not pinned down; arrival times compressed by a busy
-    // receiver would do it), the 2.5 Mbit/s rendition for a second, then back to 1.0 Mbit/s
-    // and a median of 1.12 Mbit/s over the last 10 s. What must hold is that the estimate
-    // comes back: the median below.
+    // Only the lower bound is asserted. Probes used to read well above the limit (1.83, 1.91
+    // and once 3.39 Mbit/s): the tbf bucket let a 20 ms cluster through at the rate it was
+    // sent, and a receive rate above the send rate was taken as the send rate. Probe results
+    // now come from the later half of a 30 ms cluster's arrivals, and arrivals bunched to
+    // over twice the send rate are void: over nine runs the highest was 1.51 to 1.76 Mbit/s
+    // (a probe, or AIMD at 1.5 times an acknowledged rate that holds a keyframe).
     assert!(
         highest >= 0.8 * limit,
         "kaon's probes find the limit: the highest estimate {highest:.0} reaches 80% of {LIMIT}"
@@ -265,8 +266,8 @@ fn kaon_settles_on_a_1500_kbit_limit_to_chromium_and_picks_a_rendition_that_fits
         eprintln!("note: a probe overshot the limit ({highest:.0} bit/s)");
     }
     assert!(
-        median >= 0.5 * limit && median <= 1.2 * limit,
-        "kaon's estimate {median:.0} stays between 50% and 120% of {LIMIT}"
+        median >= 0.75 * limit && median <= 1.2 * limit,
+        "kaon's estimate {median:.0} stays between 75% and 120% of {LIMIT}"
     );
     assert!(
         !switches.is_empty(),

@@ -129,10 +129,25 @@ impl Run {
 
     /// Writes at the current estimate for `d`.
     fn send_for(&mut self, d: Duration) {
+        self.send_at(d, None);
+    }
+
+    /// Writes at `fixed` bits per second (an application-limited sender), or at the current
+    /// estimate when `None`, for `d`; the trace records the estimate either way.
+    fn send_at(&mut self, d: Duration, fixed: Option<u64>) {
+        self.send_video(d, fixed, 0);
+    }
+
+    /// As [`send_at`](Self::send_at), and once a second a keyframe: `keyframe` more bits at
+    /// once (about three frames' worth, as a real-time encoder caps them).
+    fn send_video(&mut self, d: Duration, fixed: Option<u64>, keyframe: u64) {
         let ticks = d.as_millis() / TICK.as_millis();
         for _ in 0..ticks {
             let target = estimate(&self.p).unwrap_or(300_000);
-            self.credit += target as f64 * TICK.as_secs_f64();
+            self.credit += fixed.unwrap_or(target) as f64 * TICK.as_secs_f64();
+            if self.trace.len().is_multiple_of(100) {
+                self.credit += keyframe as f64;
+            }
             let now = self.p.now();
             while self.credit >= (PAYLOAD * 8) as f64 {
                 self.credit -= (PAYLOAD * 8) as f64;
@@ -145,6 +160,19 @@ impl Run {
             }
             self.p.run_for(TICK);
             self.trace.push((now - self.p.t0, target));
+        }
+    }
+
+    /// Prints every estimate the sender was told, with its reason.
+    fn print_estimates(&self) {
+        for (t, e) in self.p.log(true) {
+            if let PeerEvent::BitrateEstimate {
+                bitrate_bps,
+                reason,
+            } = e
+            {
+                println!("{:6.2}s {bitrate_bps} {reason:?}", t.as_secs_f64());
+            }
         }
     }
 
@@ -282,15 +310,7 @@ fn a_sender_at_the_estimate_converges_to_the_link_rate_and_follows_a_drop() {
     if std::env::var_os("KAON_BWE_TRACE").is_some() {
         println!("a: {:?}", run.p.pc_ref(true).media_counters());
         println!("b: {:?}", run.p.pc_ref(false).media_counters());
-        for (t, e) in run.p.log(true) {
-            if let PeerEvent::BitrateEstimate {
-                bitrate_bps,
-                reason,
-            } = e
-            {
-                println!("{:6.2}s {bitrate_bps} {reason:?}", t.as_secs_f64());
-            }
-        }
+        run.print_estimates();
     }
     let est = run.mean_estimate(5 * SEC);
     let got = run.received_rate(5 * SEC);
@@ -363,5 +383,33 @@ fn ccfb_only_peers_reach_the_link_rate_like_twcc() {
     assert!(
         followed.is_some_and(|d| d <= 2 * SEC),
         "the estimate follows the drop within 2 s: {followed:?}"
+    );
+}
+
+#[test]
+fn an_application_limited_sender_at_60pct_of_the_link_still_estimates_the_link() {
+    // The app sends a 0.9 Mbit/s rendition through a 1.5 Mbit/s link and would switch up when
+    // the estimate allows: the estimate must track the link, not what the app happens to send.
+    let rate = 1_500_000;
+    let mut run = Run::new(5, rate);
+    // 0.9 Mbit/s at 30 fps, a keyframe of three frames' worth each second.
+    let app = rate * 6 / 10;
+    run.send_video(30 * SEC, Some(app), 2 * app / 30);
+    let est = run.mean_estimate(10 * SEC);
+    let got = run.received_rate(10 * SEC);
+    let highest = run.trace.iter().map(|t| t.1).max().unwrap_or(0);
+    println!(
+        "app-limited at 900 kbit/s, 1.5 Mbit/s link: estimate {:.0} kbit/s over the last 10 s, \
+         highest {} kbit/s, received {:.0} kbit/s",
+        est / 1000.0,
+        highest / 1000,
+        got / 1000.0
+    );
+    if std::env::var_os("KAON_BWE_TRACE").is_some() {
+        run.print_estimates();
+    }
+    assert!(
+        (est - rate as f64).abs() <= 0.2 * rate as f64,
+        "estimate {est:.0} within 20% of {rate} while the app sends 60% of it"
     );
 }

@@ -229,13 +229,26 @@ fn ping_pong_client(
     Ok(())
 }
 
-/// The relay path as users run it (kaon-tokio's driver with the TCP wrapper, as the
-/// `turn-server` example does) over real loopback sockets: once warm, relaying ChannelData
-/// both ways allocates nothing on the thread that runs the server (a current-thread runtime:
-/// the socket readers, the inbox, the core and the batched sends all run on it). The client
-/// and the peer run on a thread of their own, whose allocations are not counted.
+/// The relay path as users run it (kaon-tokio's driver reading its sockets inline with the
+/// TCP wrapper, on a current-thread runtime, as the `turn-server` example does) over real
+/// loopback sockets: once warm, relaying ChannelData both ways allocates nothing on the
+/// thread that runs the server (the socket reads, the core and the batched sends all run on
+/// it). The client and the peer run on a thread of their own, whose allocations are not
+/// counted.
 #[test]
 fn the_tokio_driver_relays_channel_data_without_allocating() {
+    assert_eq!(tokio_relay_allocations(true), 0);
+}
+
+/// As above, on the driver with reader tasks and an inbox (`Driver::spawn`).
+#[test]
+fn the_tokio_driver_with_reader_tasks_relays_channel_data_without_allocating() {
+    assert_eq!(tokio_relay_allocations(false), 0);
+}
+
+/// Allocations on the server's thread while it relays 2 × `ROUNDS` packets, on kaon-tokio's
+/// driver reading `inline` or through reader tasks.
+fn tokio_relay_allocations(inline: bool) -> usize {
     use kaon_tokio::turn_server::TcpServer;
     const WARMUP: usize = 200;
     const ROUNDS: usize = 2000;
@@ -247,16 +260,14 @@ fn the_tokio_driver_relays_channel_data_without_allocating() {
         let listen = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let relay = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let server_addr = listen.local_addr().unwrap();
-        let mut cfg = kaon::turn::ServerConfig::new(
-            "example.org",
-            vec![server_addr],
-            vec![relay.local_addr().unwrap()],
-        );
-        cfg.users.push(("alice".into(), "secret".into()));
-        cfg.seed = Some(5);
-        let server = kaon::turn::Server::new(cfg, std::time::Instant::now(), UNIX_NOW);
-        let driver =
-            kaon_tokio::Driver::spawn(TcpServer::new(server), vec![listen, relay]).unwrap();
+        let server = loopback_server(server_addr, relay.local_addr().unwrap());
+        let (server, sockets) = (TcpServer::new(server), vec![listen, relay]);
+        let driver = if inline {
+            kaon_tokio::Driver::spawn_inline(server, sockets)
+        } else {
+            kaon_tokio::Driver::spawn(server, sockets)
+        }
+        .unwrap();
         let (warm_tx, warm_rx) = tokio::sync::oneshot::channel();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let client = std::thread::spawn(move || {
@@ -277,8 +288,57 @@ fn the_tokio_driver_relays_channel_data_without_allocating() {
         during
     });
     println!(
-        "{allocations_while_relaying} allocations on the server's thread over {} relayed packets",
+        "{allocations_while_relaying} allocations on the server's thread over {} relayed packets \
+         (inline: {inline})",
         2 * ROUNDS
     );
-    assert_eq!(allocations_while_relaying, 0);
+    allocations_while_relaying
+}
+
+/// kaon-std's driver reading its sockets inline (one thread polling them, no reader threads)
+/// relays ChannelData both ways without allocating on its thread once warm.
+#[test]
+fn the_std_inline_driver_relays_channel_data_without_allocating() {
+    use kaon_std::turn_stream::TcpServer;
+    const WARMUP: usize = 200;
+    const ROUNDS: usize = 2000;
+    let listen = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let relay = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let server_addr = listen.local_addr().unwrap();
+    let server = loopback_server(server_addr, relay.local_addr().unwrap());
+    let driver =
+        kaon_std::Driver::spawn_inline(TcpServer::new(server), vec![listen, relay]).unwrap();
+    let (warm_tx, warm_rx) = tokio::sync::oneshot::channel();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let client =
+        std::thread::spawn(move || ping_pong_client(server_addr, WARMUP, ROUNDS, warm_tx, done_tx));
+    let warmed = warm_rx.blocking_recv();
+    // Counted on the driver's thread, which the calls run on.
+    let before = driver.call(|_, _| allocations()).unwrap();
+    let finished = done_rx.blocking_recv();
+    let during = driver.call(|_, _| allocations()).unwrap() - before;
+    if let Err(e) = client.join().unwrap() {
+        panic!("client: {e}");
+    }
+    assert!(warmed.is_ok() && finished.is_ok());
+    let stats = driver.call(|s, _| s.inner().stats().clone()).unwrap();
+    assert!(stats.to_peers >= (WARMUP + ROUNDS) as u64, "{stats:?}");
+    assert!(stats.to_clients >= (WARMUP + ROUNDS) as u64, "{stats:?}");
+    driver.shutdown();
+    println!(
+        "{during} allocations on the std driver's thread over {} relayed packets",
+        2 * ROUNDS
+    );
+    assert_eq!(during, 0);
+}
+
+/// The server the driver tests relay through: alice's, listening on `listen`, one relay.
+fn loopback_server(
+    listen: std::net::SocketAddr,
+    relay: std::net::SocketAddr,
+) -> kaon::turn::Server {
+    let mut cfg = kaon::turn::ServerConfig::new("example.org", vec![listen], vec![relay]);
+    cfg.users.push(("alice".into(), "secret".into()));
+    cfg.seed = Some(5);
+    kaon::turn::Server::new(cfg, std::time::Instant::now(), UNIX_NOW)
 }

@@ -64,7 +64,8 @@ async fn kaon_server(tls: Option<&Path>) -> (SocketAddr, Option<SocketAddr>, Tur
     let mut cfg = ServerConfig::new(REALM, listening, addrs[1..].to_vec());
     cfg.users.push((USER.into(), PASSWORD.into()));
     let server = Server::new(cfg, Instant::now(), 1_700_000_000);
-    let driver = Driver::spawn(TcpServer::new(server), sockets).unwrap();
+    // As the `turn-server` example runs it: the driver task reads its sockets itself.
+    let driver = Driver::spawn_inline(TcpServer::new(server), sockets).unwrap();
     TcpServer::listen(&driver, tcp).unwrap();
     if let (Some(dir), Some(listener)) = (tls, tls_listener) {
         let cert = std::fs::read(dir.join("server.pem")).unwrap();

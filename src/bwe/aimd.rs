@@ -253,9 +253,7 @@ impl Aimd {
                     // §5.5: A_hat = eta^dt * A_hat, eta = 1.08 per second.
                     (self.rate * (ETA_PER_SECOND.powf(dt_s) - 1.0)).max(1000.0 * dt_s.min(1.0))
                 };
-                // §5.5: the rate must not exceed 1.5 times the received rate (plus a margin),
-                // so an application-limited sender does not inflate a rate it never tested.
-                let limit = acked_f.map_or(f64::MAX, |a| 1.5 * a + 10_000.0);
+                let limit = acked_f.map_or(f64::MAX, increase_limit);
                 if self.rate < limit {
                     self.rate = (self.rate + increase).min(limit);
                 }
@@ -288,6 +286,13 @@ impl Aimd {
         self.rate()
     }
 
+    /// Whether the rate is at (or within 5% of) the cap that what the receiver acknowledged
+    /// puts on increases: it grows no further until the sender sends more, so feedback says
+    /// nothing about the path above it (the sender is application-limited).
+    pub(crate) fn held_by_acked(&self, acked: Option<u64>) -> bool {
+        acked.is_some_and(|a| self.rate >= 0.95 * increase_limit(a as f64))
+    }
+
     /// Near the known capacity: about one packet per response time (an RTT plus 100 ms).
     fn additive(&self, dt_s: f64) -> f64 {
         let response_s = (self.rtt_us as f64 / 1e6) + 0.1;
@@ -296,6 +301,12 @@ impl Aimd {
         let packet_bits = bits_per_frame / packets_per_frame;
         (packet_bits / response_s).max(MIN_ADDITIVE_BPS_PER_S) * dt_s
     }
+}
+
+/// §5.5: the rate must not exceed 1.5 times the received rate (plus a margin), so an
+/// application-limited sender does not inflate a rate it never tested.
+fn increase_limit(acked_bps: f64) -> f64 {
+    1.5 * acked_bps + 10_000.0
 }
 
 #[cfg(test)]
@@ -343,6 +354,8 @@ mod tests {
             a.update(Usage::Normal, Some(200_000), i * 1_000_000);
         }
         assert_eq!(a.rate(), 310_000);
+        assert!(a.held_by_acked(Some(200_000)));
+        assert!(!a.held_by_acked(Some(300_000)));
     }
 
     #[test]

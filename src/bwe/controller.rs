@@ -21,6 +21,12 @@ const PROCESS_INTERVAL: Duration = Duration::from_millis(25);
 const IDLE_AFTER: Duration = Duration::from_secs(2);
 /// A target change smaller than this share of the last one told is not worth an event.
 const EVENT_CHANGE: f64 = 0.01;
+/// With the bottleneck measured, the pacer drains no faster than it or this multiple of the
+/// target, whichever is more.
+const STRICT_PACING: f64 = 1.1;
+/// A sender whose acknowledged rate is under this share of the target does not use it: a
+/// large drop then comes from its bursts, not its rate (probe to recover).
+const APP_SHORT: f64 = 0.8;
 /// A fall below this share of the target counts as a large drop (probe to recover later).
 const LARGE_DROP: f64 = 0.66;
 
@@ -97,6 +103,9 @@ pub struct Controller {
     probes: ProbeController,
     probe_estimator: ProbeEstimator,
     pending_probes: VecDeque<ProbeCluster>,
+    /// The rate the last probe that saturated the path arrived at: the bottleneck's rate, as
+    /// long as the target stays below it.
+    bottleneck: Option<u64>,
     events: VecDeque<Event>,
     remb: Option<u64>,
     target: u64,
@@ -106,6 +115,9 @@ pub struct Controller {
     next_process: Option<Instant>,
     last_sent: Option<Instant>,
     latest_arrival_us: Option<i64>,
+    /// The first arrival time on the receiver's clock: the delay filter gets arrival times
+    /// from it, so that its floating point sees the same numbers whatever the remote epoch.
+    arrival_base_us: Option<i64>,
     feedback_results: u64,
     scratch: Vec<(i64, i64, u64, PacketKind)>,
 }
@@ -118,11 +130,16 @@ impl Controller {
         let max = config.max_bitrate.max(min);
         let start = config.start_bitrate.clamp(min, max);
         let mut probes = ProbeController::new(max);
-        let pending_probes = if config.initial_probing {
+        let pending_probes: VecDeque<ProbeCluster> = if config.initial_probing {
             probes.initial(start).into_iter().collect()
         } else {
             VecDeque::new()
         };
+        let mut probe_estimator = ProbeEstimator::default();
+        for c in &pending_probes {
+            // Time 0 is the first packet's: these go out with it.
+            probe_estimator.on_cluster(c, 0);
+        }
         let mut events = VecDeque::new();
         events.push_back(Event::BitrateEstimate {
             bitrate: start,
@@ -145,8 +162,9 @@ impl Controller {
             acked: AckedBitrate::default(),
             alr: AlrDetector::default(),
             probes,
-            probe_estimator: ProbeEstimator::default(),
+            probe_estimator,
             pending_probes,
+            bottleneck: None,
             events,
             remb: None,
             target: start,
@@ -156,6 +174,7 @@ impl Controller {
             next_process: None,
             last_sent: None,
             latest_arrival_us: None,
+            arrival_base_us: None,
             feedback_results: 0,
             scratch: Vec::new(),
         }
@@ -223,6 +242,7 @@ impl Controller {
                 self.acked.reset();
                 self.inter_arrival = InterArrival::default();
                 self.latest_arrival_us = None;
+                self.arrival_base_us = None;
             }
             self.latest_arrival_us = Some(
                 self.latest_arrival_us
@@ -241,7 +261,8 @@ impl Controller {
                 let modified = self.trendline.update(
                     d.send_delta_us as f64 / 1000.0,
                     d.arrival_delta_us as f64 / 1000.0,
-                    d.arrival_us as f64 / 1000.0,
+                    (d.arrival_us - *self.arrival_base_us.get_or_insert(d.arrival_us)) as f64
+                        / 1000.0,
                 );
                 self.detector.detect(
                     modified,
@@ -271,9 +292,16 @@ impl Controller {
             let probe = probe_ids
                 .iter()
                 .filter_map(|id| self.probe_estimator.estimate(*id))
-                .max();
+                .max_by_key(|r| r.bitrate);
+            if let Some(r) = probe {
+                // A probe the path carried whole says it carries at least that much.
+                self.bottleneck = match (r.bottleneck, self.bottleneck) {
+                    (Some(b), _) => Some(b),
+                    (None, b) => Some(b.map_or(r.bitrate, |b| b.max(r.bitrate))),
+                };
+            }
             let before = self.aimd.rate();
-            match probe {
+            match probe.map(|r| r.bitrate) {
                 Some(p) if usage != Usage::Overusing && p > before => {
                     self.aimd.set_estimate(p, us);
                     reason = Some(Reason::Probe);
@@ -305,8 +333,13 @@ impl Controller {
             self.update_target(us, reason);
         }
         if let Some(c) = self.probes.on_estimate(self.aimd.rate(), us) {
-            self.pending_probes.push_back(c);
+            self.queue_probe(c, us);
         }
+    }
+
+    fn queue_probe(&mut self, c: ProbeCluster, now_us: i64) {
+        self.probe_estimator.on_cluster(&c, now_us);
+        self.pending_probes.push_back(c);
     }
 
     /// The receiver's REMB: an upper bound on the target until the next one.
@@ -332,7 +365,7 @@ impl Controller {
     pub fn request_probe(&mut self, now: Instant, bitrate: u64) {
         let us = self.us(now);
         let c = self.probes.request(bitrate, us);
-        self.pending_probes.push_back(c);
+        self.queue_probe(c, us);
     }
 
     fn update_target(&mut self, now_us: i64, reason: Reason) {
@@ -351,7 +384,8 @@ impl Controller {
             reason
         };
         if (new as f64) < self.target as f64 * LARGE_DROP {
-            self.probes.on_drop(self.target, now_us);
+            let short = self.app_short();
+            self.probes.on_drop(self.target, now_us, short);
         }
         self.target = new;
         let change = (new as f64 - self.told as f64).abs();
@@ -366,7 +400,22 @@ impl Controller {
         }
     }
 
-    /// Runs the periodic work that is due: ALR bookkeeping, probes in ALR and after a drop.
+    /// Whether feedback cannot say how much more the path carries because the application
+    /// sends too little: it uses under 65% of the target (ALR), or the target sits at the cap
+    /// of 1.5 times what was acknowledged, which only more sending lifts.
+    fn app_limited(&self) -> bool {
+        self.alr.in_alr() || self.aimd.held_by_acked(self.acked.rate())
+    }
+
+    /// Whether the sender uses much less than the target (by what the receiver acknowledged).
+    fn app_short(&self) -> bool {
+        self.acked
+            .rate()
+            .is_some_and(|a| (a as f64) < APP_SHORT * self.target as f64)
+    }
+
+    /// Runs the periodic work that is due: ALR bookkeeping, probes while application-limited
+    /// and after a drop.
     pub fn handle_timeout(&mut self, now: Instant) {
         let Some(due) = self.next_process else { return };
         if now < due {
@@ -375,8 +424,13 @@ impl Controller {
         let us = self.us(now);
         self.alr.on_tick(us, self.target);
         self.probe_estimator.expire(us);
-        if let Some(c) = self.probes.periodic(self.alr.in_alr(), self.target, us) {
-            self.pending_probes.push_back(c);
+        let normal = self.detector.usage() == Usage::Normal;
+        let (limited, short) = (self.app_limited(), self.app_short());
+        if let Some(c) =
+            self.probes
+                .periodic(limited, short, normal, self.target, self.bottleneck, us)
+        {
+            self.queue_probe(c, us);
         }
         // An idle sender needs no timer: the next packet sent re-arms it.
         let idle = self
@@ -405,9 +459,19 @@ impl Controller {
         self.target
     }
 
-    /// The rate the pacer should drain its queue at: the target times the pacing factor.
+    /// The rate the pacer should drain its queue at: the target times the pacing factor, but
+    /// once a probe measured the bottleneck, no faster than that or 1.1 times the target,
+    /// whichever is more. An application that sends less than the target bursts (a
+    /// keyframe); leaving faster than the bottleneck drains only moves the queue into the
+    /// network, where the delay filter takes it for overuse and cuts the target to 85% of
+    /// what got through, again with each keyframe. (libwebrtc paces strictly at 1.1 times the
+    /// target for application-limited screen content; BBR paces at its bottleneck estimate.)
     pub fn pacing_rate(&self) -> u64 {
-        (self.target as f64 * self.config.pacing_factor) as u64
+        let paced = self.target as f64 * self.config.pacing_factor;
+        let cap = self.bottleneck.map_or(f64::MAX, |b| {
+            (b as f64).max(STRICT_PACING * self.target as f64)
+        });
+        paced.min(cap) as u64
     }
 
     /// The rate the pacer should pad up to when media is short (0: no padding).
@@ -446,64 +510,167 @@ mod tests {
     /// the receiver's clock reads `remote_offset` when the first packet leaves. Returns the
     /// controller and the events it emitted.
     fn through_link(link_bps: u64, secs: u64, remote_offset: Duration) -> (Controller, Vec<Event>) {
-        let t0 = crate::test_clock::t0();
-        let mut bwe = Controller::new(Config::default());
-        let mut pacer: Pacer<()> = Pacer::new(PacerConfig::default());
-        let mut events = Vec::new();
-        let mut link_free = t0;
-        let mut in_flight: VecDeque<(Instant, u64, Duration)> = VecDeque::new();
-        let mut report = Vec::new();
-        let mut next_report = t0;
-        let mut next_frame = t0;
-        let mut seq = 0;
-        let step = Duration::from_millis(1);
-        let mut now = t0;
-        while now < t0 + Duration::from_secs(secs) {
-            if now >= next_frame {
-                let bytes = (bwe.target_bitrate() / 8 / 30) as usize;
-                for _ in 0..bytes.div_ceil(1200) {
-                    pacer.enqueue(now, (), bytes.min(1200), Class::Video);
-                }
-                next_frame += Duration::from_millis(33);
-            }
-            while let Some(c) = bwe.poll_probe() {
-                pacer.start_probe(c);
-            }
-            pacer.set_rates(bwe.pacing_rate(), 0);
-            while let Some(p) = pacer.poll_send(now) {
-                let (size, kind) = match p {
-                    Paced::Packet { size, kind, .. } | Paced::Padding { size, kind } => {
-                        (size, kind)
-                    }
-                };
-                bwe.on_packet_sent(now, seq, size, kind);
-                let exit = link_free.max(now)
-                    + Duration::from_secs_f64(size as f64 * 8.0 / link_bps as f64);
-                link_free = exit;
-                let arrival = exit + Duration::from_millis(25);
-                in_flight.push_back((arrival, seq, remote_offset + (arrival - t0)));
-                seq += 1;
-            }
-            while in_flight.front().is_some_and(|p| p.0 <= now) {
-                let (_, s, remote) = in_flight.pop_front().unwrap();
-                report.push(PacketResult {
-                    seq: s,
-                    arrival: Some(remote),
-                });
-            }
-            if now >= next_report {
-                // Feedback takes 25 ms back; deliver it late by that much in one go.
-                bwe.on_feedback(now + Duration::from_millis(25), &report);
-                report.clear();
-                next_report += Duration::from_millis(50);
-            }
-            bwe.handle_timeout(now);
-            while let Some(e) = bwe.poll_event() {
-                events.push(e);
-            }
-            now += step;
+        let run = Path {
+            link_bps,
+            secs,
+            remote_offset,
+            ..Path::default()
         }
-        (bwe, events)
+        .run();
+        (run.bwe, run.events)
+    }
+
+    /// A path and a sender for [`Path::run`].
+    struct Path {
+        /// The bottleneck: a token bucket at this rate...
+        link_bps: u64,
+        /// ...holding at most this many bytes of burst (one packet: a plain rate limit).
+        bucket_bytes: f64,
+        secs: u64,
+        /// The receiver's clock at the first packet.
+        remote_offset: Duration,
+        /// `Some`: the application sends this many bits per second whatever the target (30
+        /// frames a second, a keyframe of three frames' worth every second); `None`: it sends
+        /// at the target.
+        app_bps: Option<u64>,
+        /// A busy receiver: it reads (and stamps) what arrived only every this often.
+        reader_every: Duration,
+    }
+
+    impl Default for Path {
+        fn default() -> Self {
+            Self {
+                link_bps: 1_000_000,
+                bucket_bytes: 1200.0,
+                secs: 10,
+                remote_offset: Duration::ZERO,
+                app_bps: None,
+                reader_every: Duration::ZERO,
+            }
+        }
+    }
+
+    /// What a [`Path::run`] saw.
+    struct PathRun {
+        bwe: Controller,
+        events: Vec<Event>,
+        /// (ms since start, target) every 10 ms.
+        trace: Vec<(u64, u64)>,
+    }
+
+    impl PathRun {
+        /// The median target over the last `secs` seconds.
+        fn median_since(&self, secs: u64) -> u64 {
+            let end = self.trace.last().map_or(0, |t| t.0);
+            let mut tail: Vec<u64> = self
+                .trace
+                .iter()
+                .filter(|t| t.0 + secs * 1000 > end)
+                .map(|t| t.1)
+                .collect();
+            tail.sort_unstable();
+            tail[tail.len() / 2]
+        }
+
+        fn highest(&self) -> u64 {
+            self.trace.iter().map(|t| t.1).max().unwrap_or(0)
+        }
+    }
+
+    impl Path {
+        fn run(&self) -> PathRun {
+            let t0 = crate::test_clock::t0();
+            let mut bwe = Controller::new(Config::default());
+            let mut pacer: Pacer<()> = Pacer::new(PacerConfig::default());
+            let mut events = Vec::new();
+            let mut trace = Vec::new();
+            // The bucket: when the last packet left it, and the tokens it left behind.
+            let (mut last_exit, mut tokens) = (t0, self.bucket_bytes);
+            let mut in_flight: VecDeque<(Instant, u64)> = VecDeque::new();
+            let mut report = Vec::new();
+            let mut next_report = t0;
+            let mut next_frame = t0;
+            let mut frame = 0u64;
+            let mut seq = 0;
+            let step = Duration::from_millis(1);
+            let mut now = t0;
+            while now < t0 + Duration::from_secs(self.secs) {
+                if now >= next_frame {
+                    let rate = self.app_bps.unwrap_or(bwe.target_bitrate());
+                    let keyframe = self.app_bps.is_some() && frame.is_multiple_of(30);
+                    let bytes = (rate / 8 / 30) as usize * if keyframe { 3 } else { 1 };
+                    for _ in 0..bytes.div_ceil(1200) {
+                        pacer.enqueue(now, (), bytes.min(1200), Class::Video);
+                    }
+                    frame += 1;
+                    next_frame += Duration::from_millis(33);
+                }
+                while let Some(c) = bwe.poll_probe() {
+                    pacer.start_probe(c);
+                }
+                pacer.set_rates(bwe.pacing_rate(), 0);
+                while let Some(p) = pacer.poll_send(now) {
+                    let (size, kind) = match p {
+                        Paced::Packet { size, kind, .. } | Paced::Padding { size, kind } => {
+                            (size, kind)
+                        }
+                    };
+                    // As the PeerConnection does: padding goes as RTP padding packets of at
+                    // most 255 bytes, back to back.
+                    let pieces = if matches!(p, Paced::Padding { .. }) {
+                        size.div_ceil(255)
+                    } else {
+                        1
+                    };
+                    for i in 0..pieces {
+                        let size = if pieces == 1 {
+                            size
+                        } else {
+                            255.min(size - i * 255)
+                        };
+                        bwe.on_packet_sent(now, seq, size, kind);
+                        let start = last_exit.max(now);
+                        let bps = self.link_bps as f64 / 8.0;
+                        let have = (tokens + (start - last_exit).as_secs_f64() * bps)
+                            .min(self.bucket_bytes);
+                        let wait = ((size as f64 - have) / bps).max(0.0);
+                        last_exit = start + Duration::from_secs_f64(wait);
+                        tokens = have + wait * bps - size as f64;
+                        in_flight.push_back((last_exit + Duration::from_millis(25), seq));
+                        seq += 1;
+                    }
+                }
+                while in_flight.front().is_some_and(|p| p.0 <= now) {
+                    let (arrival, s) = in_flight.pop_front().unwrap();
+                    let read = if self.reader_every.is_zero() {
+                        arrival
+                    } else {
+                        let n = (arrival - t0).as_nanos() / self.reader_every.as_nanos() + 1;
+                        t0 + self.reader_every * n as u32
+                    };
+                    report.push(PacketResult {
+                        seq: s,
+                        arrival: Some(self.remote_offset + (read - t0)),
+                    });
+                }
+                if now >= next_report {
+                    // Feedback takes 25 ms back; deliver it late by that much in one go.
+                    bwe.on_feedback(now + Duration::from_millis(25), &report);
+                    report.clear();
+                    next_report += Duration::from_millis(50);
+                }
+                bwe.handle_timeout(now);
+                while let Some(e) = bwe.poll_event() {
+                    events.push(e);
+                }
+                let ms = (now - t0).as_millis() as u64;
+                if ms.is_multiple_of(10) {
+                    trace.push((ms, bwe.target_bitrate()));
+                }
+                now += step;
+            }
+            PathRun { bwe, events, trace }
+        }
     }
 
     #[test]
@@ -570,6 +737,47 @@ mod tests {
         let (a, _) = through_link(1_000_000, 5, Duration::ZERO);
         let (b, _) = through_link(1_000_000, 5, Duration::from_secs(86_400 * 365));
         assert_eq!(a.target_bitrate(), b.target_bitrate());
+    }
+
+    #[test]
+    fn an_application_limited_sender_with_keyframes_keeps_the_link_estimate() {
+        let link = 1_500_000;
+        let run = Path {
+            link_bps: link,
+            secs: 30,
+            app_bps: Some(900_000),
+            ..Path::default()
+        }
+        .run();
+        // 0.9 Mbit/s with its keyframes through 1.5 Mbit/s: the estimate stays near the link.
+        let median = run.median_since(10);
+        println!("median {median}, highest {}", run.highest());
+        assert!(
+            (median as f64 - link as f64).abs() <= 0.2 * link as f64,
+            "{median}"
+        );
+    }
+
+    #[test]
+    fn a_busy_receiver_does_not_lift_the_estimate_above_the_link() {
+        let link = 1_500_000;
+        for reader_ms in [4, 10] {
+            // A receiver that reads its socket (and stamps arrivals) only every few ms bunches
+            // the arrivals of a probe: what it measured must still be the link.
+            let run = Path {
+                link_bps: link,
+                reader_every: Duration::from_millis(reader_ms),
+                secs: 20,
+                app_bps: Some(900_000),
+                ..Path::default()
+            }
+            .run();
+            let (median, highest) = (run.median_since(10), run.highest());
+            println!("reader every {reader_ms} ms: median {median}, highest {highest}");
+            // Above the link by at most what AIMD adds over 1.5 times the keyframe-laden
+            // acknowledged rate (before probes measured the link: 1.62 Mbit/s here).
+            assert!(highest as f64 <= 1.25 * link as f64, "{highest}");
+        }
     }
 
     #[test]

@@ -90,6 +90,26 @@ impl<P: Protocol> Engine<P> {
         })
     }
 
+    /// Feeds one datagram, received on socket `socket` from `source`, straight to the
+    /// protocol: for a driver that reads its sockets itself instead of through the inbox.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        socket: usize,
+        source: SocketAddr,
+        contents: &[u8],
+    ) {
+        let destination = self.locals.get(socket).copied().unwrap_or(self.locals[0]);
+        self.protocol.handle_datagram(
+            now,
+            Datagram {
+                source,
+                destination,
+                contents,
+            },
+        );
+    }
+
     /// The protocol's next event.
     pub fn poll_event(&mut self) -> Option<P::Event> {
         self.protocol.poll_event()

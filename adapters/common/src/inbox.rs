@@ -173,6 +173,13 @@ impl DatagramInbox {
         self.lock().queued.len()
     }
 
+    /// Counts `n` datagrams that a driver reading its own sockets handed the protocol
+    /// directly, past this inbox: its stats then say what was received, and drops happen in the
+    /// kernel's socket buffer, uncounted here.
+    pub fn count_received(&self, n: usize) {
+        self.lock().stats.received += n as u64;
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> InboxStats {
         self.lock().stats

@@ -103,6 +103,13 @@ impl RecvBatch {
         Ok(n)
     }
 
+    /// Whether the last [`try_recv`](Self::try_recv) filled every buffer. When it did not, the
+    /// socket held fewer datagrams than the batch takes: it was most likely drained, and a
+    /// loop reading until `WouldBlock` can skip the call that would only say so.
+    pub fn filled_all(&self) -> bool {
+        self.filled == self.slots
+    }
+
     /// The datagrams of the last [`try_recv`](Self::try_recv), each with its source, GRO
     /// trains cut into their datagrams.
     pub fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {

@@ -54,6 +54,13 @@
 //! queueing without bound. The driving round itself is `kaon-adapter-common`'s, shared with
 //! `kaon-tokio`; this crate is the thread, socket and timer glue.
 //!
+//! [`Driver::spawn_inline`] (Linux) has no reader threads and no inbox: the driver thread
+//! waits in one `poll(2)` over its sockets and reads them itself, handing each batch straight
+//! to the protocol and sending its answers at once. A server relaying at high rates (kaon's
+//! TURN server) spends less CPU per datagram that way: no hand-off and wake-up between threads
+//! per batch. The kernel's socket buffer is then the bound, and the kernel drops what overflows
+//! it, whoever sent it.
+//!
 //! Bind sockets to specific addresses, not `0.0.0.0`: the address a datagram arrived on is the
 //! `destination` the protocol sees, and ICE needs it to be real.
 //!
@@ -75,6 +82,8 @@
 #![warn(missing_docs)]
 
 pub mod ice_tcp;
+#[cfg(target_os = "linux")]
+mod inline;
 pub mod mdns;
 pub mod peer;
 pub mod turn_stream;
@@ -96,6 +105,7 @@ use std::time::Instant;
 /// A protocol running on its own thread over UDP sockets.
 pub struct Driver<P: Protocol> {
     inputs: Sender<Input<P>>,
+    wake: Wake,
     events: Receiver<P::Event>,
     inbox: Arc<DatagramInbox>,
     stop: Arc<AtomicBool>,
@@ -120,20 +130,11 @@ where
         sockets: Vec<UdpSocket>,
         inbox: usize,
     ) -> io::Result<Self> {
-        if sockets.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "no socket to drive",
-            ));
-        }
+        let locals = locals(&sockets)?;
         let (inputs, input_rx) = mpsc::channel();
         let (event_tx, events) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let inbox = Arc::new(DatagramInbox::new(inbox));
-        let locals = sockets
-            .iter()
-            .map(UdpSocket::local_addr)
-            .collect::<io::Result<Vec<_>>>()?;
         let (readers, sender) = udp::split(sockets)?;
         for (index, reader) in readers.into_iter().enumerate() {
             let (inputs, inbox, stop) = (inputs.clone(), inbox.clone(), stop.clone());
@@ -144,11 +145,57 @@ where
         let thread = thread::spawn(move || drive(engine, input_rx, event_tx, sender));
         Ok(Self {
             inputs,
+            wake: Wake::default(),
             events,
             inbox,
             stop,
             thread: Some(thread),
         })
+    }
+
+    /// Starts driving `protocol` over `sockets` (at least one) on a single thread that reads
+    /// the sockets itself: no reader threads and no inbox. Each round it waits in one
+    /// `poll(2)` over the sockets (not at all while the last round found datagrams), reads each
+    /// readable socket until it would block (a few `recvmmsg` batches at most), hands every
+    /// datagram straight to the protocol and sends the answers of each batch at once (GSO
+    /// runs). A busy server thus pays no hand-off between threads. The bound on memory is the
+    /// kernel's socket buffer: when the protocol falls behind, the kernel drops datagrams
+    /// there, whoever sent them ([`inbox_stats`](Self::inbox_stats) counts only what was
+    /// received). For a server relaying at high rates (kaon's TURN server);
+    /// [`spawn`](Self::spawn) keeps a flooded connection fair to its peer. Elsewhere than on
+    /// Linux this is [`spawn`](Self::spawn).
+    pub fn spawn_inline(protocol: P, sockets: Vec<UdpSocket>) -> io::Result<Self> {
+        #[cfg(not(target_os = "linux"))]
+        return Self::spawn(protocol, sockets);
+        #[cfg(target_os = "linux")]
+        {
+            let locals = locals(&sockets)?;
+            let (inputs, input_rx) = mpsc::channel();
+            let (event_tx, events) = mpsc::channel();
+            // Nothing waits in it: it counts what the thread received.
+            let inbox = Arc::new(DatagramInbox::new(1));
+            let (sockets, states, sender) = udp::inline(sockets)?;
+            let waker = Arc::new(udp::Waker::new()?);
+            let engine = Engine::new(protocol, locals, inbox.clone());
+            let (counter, wake) = (inbox.clone(), waker.clone());
+            let thread = thread::spawn(move || {
+                let io = inline::Io {
+                    sockets: &sockets,
+                    states: &states,
+                    sender,
+                    waker: &wake,
+                };
+                inline::drive(engine, input_rx, event_tx, io, &counter)
+            });
+            Ok(Self {
+                inputs,
+                wake: Wake(Some(waker)),
+                events,
+                inbox,
+                stop: Arc::new(AtomicBool::new(false)),
+                thread: Some(thread),
+            })
+        }
     }
 
     /// Runs `f` on the driver thread with the protocol and the current time, and waits for its
@@ -158,7 +205,7 @@ where
         R: Send + 'static,
         F: FnOnce(&mut P, Instant) -> R + Send + 'static,
     {
-        call(&self.inputs, f)
+        call(&self.inputs, &self.wake, f)
     }
 
     /// A cloneable handle that can [`call`](Handle::call) and [`post`](Handle::post) from
@@ -167,6 +214,7 @@ where
     pub fn handle(&self) -> Handle<P> {
         Handle {
             inputs: self.inputs.clone(),
+            wake: self.wake.clone(),
             inbox: self.inbox.clone(),
         }
     }
@@ -177,6 +225,7 @@ where
         F: FnOnce(&mut P, Instant) + Send + 'static,
     {
         let _ = self.inputs.send(Input::Command(Box::new(f)));
+        self.wake.wake();
     }
 
     /// The protocol's events, in order.
@@ -199,12 +248,38 @@ where
     fn stop_threads(&self) {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.inputs.send(Input::Stop);
+        self.wake.wake();
+    }
+}
+
+/// The local addresses of `sockets`, index for index; an error if there is no socket.
+fn locals(sockets: &[UdpSocket]) -> io::Result<Vec<std::net::SocketAddr>> {
+    if sockets.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no socket to drive",
+        ));
+    }
+    sockets.iter().map(UdpSocket::local_addr).collect()
+}
+
+/// Wakes the driver thread after an input is queued, when it waits in `poll(2)` on its
+/// sockets rather than on the input channel ([`Driver::spawn_inline`]).
+#[derive(Clone, Default)]
+struct Wake(Option<Arc<udp::Waker>>);
+
+impl Wake {
+    fn wake(&self) {
+        if let Some(w) = &self.0 {
+            w.wake();
+        }
     }
 }
 
 /// Reaches a [`Driver`]'s protocol from anywhere: see [`Driver::handle`].
 pub struct Handle<P: Protocol> {
     inputs: Sender<Input<P>>,
+    wake: Wake,
     inbox: Arc<DatagramInbox>,
 }
 
@@ -212,6 +287,7 @@ impl<P: Protocol> Clone for Handle<P> {
     fn clone(&self) -> Self {
         Self {
             inputs: self.inputs.clone(),
+            wake: self.wake.clone(),
             inbox: self.inbox.clone(),
         }
     }
@@ -227,7 +303,7 @@ where
         R: Send + 'static,
         F: FnOnce(&mut P, Instant) -> R + Send + 'static,
     {
-        call(&self.inputs, f)
+        call(&self.inputs, &self.wake, f)
     }
 
     /// Like [`Driver::post`].
@@ -236,6 +312,7 @@ where
         F: FnOnce(&mut P, Instant) + Send + 'static,
     {
         let _ = self.inputs.send(Input::Command(Box::new(f)));
+        self.wake.wake();
     }
 
     /// Like [`Driver::inbox_stats`].
@@ -244,7 +321,7 @@ where
     }
 }
 
-fn call<P, R, F>(inputs: &Sender<Input<P>>, f: F) -> Option<R>
+fn call<P, R, F>(inputs: &Sender<Input<P>>, wake: &Wake, f: F) -> Option<R>
 where
     R: Send + 'static,
     F: FnOnce(&mut P, Instant) -> R + Send + 'static,
@@ -254,6 +331,7 @@ where
         let _ = tx.send(f(p, now));
     });
     inputs.send(Input::Command(command)).ok()?;
+    wake.wake();
     rx.recv().ok()
 }
 
@@ -261,6 +339,7 @@ impl<P: Protocol> Drop for Driver<P> {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.inputs.send(Input::Stop);
+        self.wake.wake();
     }
 }
 
@@ -301,6 +380,16 @@ fn log_send_error(_sent: udp::Sent) {
     }
 }
 
+/// Sends everything the protocol has to send: consecutive datagrams to one destination, of
+/// one size, leave together (Linux).
+fn transmit<P: Protocol>(engine: &mut Engine<P>, now: Instant, sockets: &mut udp::Sender) {
+    while let Some(t) = engine.poll_transmit(now) {
+        let sent = sockets.send(t.socket, t.destination, t.contents);
+        log_send_error(sent);
+    }
+    log_send_error(sockets.flush());
+}
+
 fn drive<P: Protocol>(
     mut engine: Engine<P>,
     inputs: Receiver<Input<P>>,
@@ -310,12 +399,7 @@ fn drive<P: Protocol>(
     loop {
         let now = Instant::now();
         engine.handle_timeout(now);
-        // Consecutive datagrams to one destination, of one size, leave together (Linux).
-        while let Some(t) = engine.poll_transmit(now) {
-            let sent = sockets.send(t.socket, t.destination, t.contents);
-            log_send_error(sent);
-        }
-        log_send_error(sockets.flush());
+        transmit(&mut engine, now, &mut sockets);
         while let Some(e) = engine.poll_event() {
             let _ = events.send(e);
         }

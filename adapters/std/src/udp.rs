@@ -15,15 +15,16 @@ pub(crate) type Sent = Result<(), (SocketAddr, io::Error)>;
 pub(crate) const READER_POLL: Duration = Duration::from_millis(100);
 
 #[cfg(target_os = "linux")]
-pub(crate) use batched::{Reader, Sender, split};
+pub(crate) use batched::{Poller, Reader, Sender, Waker, inline, split};
 #[cfg(not(target_os = "linux"))]
-pub(crate) use single::{Reader, Sender, split};
+pub(crate) use single::{Reader, Sender, Waker, split};
 
 #[cfg(target_os = "linux")]
 mod batched {
     use super::*;
     use kaon_adapter_common::udp_batch::{RecvBatch, SendBatch, UdpSocketState};
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    use rustix::event::{EventfdFlags, PollFd, PollFlags, Timespec, eventfd, poll};
+    use std::os::fd::OwnedFd;
     use std::sync::Arc;
 
     /// Waits until `socket` is ready for `flags`, or `timeout` passes.
@@ -70,6 +71,123 @@ mod batched {
             });
         }
         Ok((readers, sender))
+    }
+
+    /// Sets `sockets` up for batched I/O on one thread: the sockets (non-blocking) and their
+    /// states, for a [`Poller`], and a sender with clones of them.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn inline(
+        sockets: Vec<UdpSocket>,
+    ) -> io::Result<(Vec<UdpSocket>, Vec<Arc<UdpSocketState>>, Sender)> {
+        let (readers, sender) = split(sockets)?;
+        let states = sender.states.clone();
+        Ok((
+            readers.into_iter().map(|r| r.socket).collect(),
+            states,
+            sender,
+        ))
+    }
+
+    /// Wakes a thread waiting in a [`Poller`] (an eventfd among the polled descriptors).
+    pub(crate) struct Waker(OwnedFd);
+
+    impl Waker {
+        pub(crate) fn new() -> io::Result<Self> {
+            Ok(Self(eventfd(
+                0,
+                EventfdFlags::NONBLOCK | EventfdFlags::CLOEXEC,
+            )?))
+        }
+
+        /// Makes the poller's next (or current) wait return.
+        pub(crate) fn wake(&self) {
+            let _ = rustix::io::write(&self.0, &1u64.to_ne_bytes());
+        }
+    }
+
+    /// Every socket's receiving side on the driver thread itself: one poll(2) over the sockets
+    /// and the [`Waker`] says which to read.
+    pub(crate) struct Poller<'a> {
+        /// The waker's, then each socket's.
+        fds: Vec<PollFd<'a>>,
+        sockets: &'a [UdpSocket],
+        states: &'a [Arc<UdpSocketState>],
+        batch: RecvBatch,
+    }
+
+    impl<'a> Poller<'a> {
+        pub(crate) fn new(
+            sockets: &'a [UdpSocket],
+            states: &'a [Arc<UdpSocketState>],
+            waker: &'a Waker,
+        ) -> Self {
+            let mut fds = vec![PollFd::new(&waker.0, PollFlags::IN)];
+            fds.extend(sockets.iter().map(|s| PollFd::new(s, PollFlags::IN)));
+            Self {
+                fds,
+                sockets,
+                states,
+                batch: RecvBatch::new(),
+            }
+        }
+
+        /// Waits up to `timeout` (`None`: without end) until a socket is readable or the
+        /// waker is woken, and resets the waker.
+        pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+            let timeout = timeout
+                .map(Timespec::try_from)
+                .transpose()
+                .map_err(io::Error::other)?;
+            for fd in &mut self.fds {
+                fd.clear_revents();
+            }
+            match poll(&mut self.fds, timeout.as_ref()) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            if !self.fds[0].revents().is_empty() {
+                let mut count = [0u8; 8];
+                let _ = rustix::io::read(&self.fds[0], &mut count);
+            }
+            Ok(())
+        }
+
+        /// Receives a batch on socket `index` (one system call) if the last
+        /// [`wait`](Self::wait) found it readable and it still is: `Ok(false)` when it has
+        /// nothing, or once a batch that did not fill the buffers drained it (then it is not
+        /// read again until the next wait).
+        pub(crate) fn recv(&mut self, index: usize) -> io::Result<bool> {
+            let fd = &mut self.fds[index + 1];
+            if fd.revents().is_empty() {
+                return Ok(false);
+            }
+            match self
+                .batch
+                .try_recv((&self.sockets[index]).into(), &self.states[index])
+            {
+                Ok(_) => {
+                    // Fewer datagrams than buffers: drained, most likely. The next poll says
+                    // whether more came, without a receive that would only fail.
+                    if !self.batch.filled_all() {
+                        fd.clear_revents();
+                    }
+                    Ok(true)
+                }
+                Err(e) => {
+                    fd.clear_revents();
+                    if e.kind() == io::ErrorKind::WouldBlock {
+                        Ok(false)
+                    } else {
+                        Err(e)
+                    }
+                }
+            }
+        }
+
+        /// The datagrams of the last successful [`recv`](Self::recv).
+        pub(crate) fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+            self.batch.datagrams()
+        }
     }
 
     impl Reader {
@@ -168,6 +286,16 @@ mod single {
             });
         }
         Ok((readers, Sender { sockets: senders }))
+    }
+
+    /// Nothing to wake: without batching, a driver always has reader threads.
+    #[allow(dead_code)]
+    pub(crate) struct Waker(std::convert::Infallible);
+
+    impl Waker {
+        pub(crate) fn wake(&self) {
+            match self.0 {}
+        }
     }
 
     impl Reader {

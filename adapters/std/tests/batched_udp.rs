@@ -1,6 +1,7 @@
 //! The driver's UDP I/O over loopback (batched on Linux: recvmmsg in, GSO runs out): bursts
 //! a peer sends are forwarded whole and in order, the runs of one size cut by shorter
-//! datagrams and by a change of destination.
+//! datagrams and by a change of destination; on both drivers (reader threads and an inbox,
+//! and the thread reading its sockets itself).
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -55,6 +56,12 @@ fn drain(socket: &UdpSocket, n: usize) -> Vec<Vec<u8>> {
 
 #[test]
 fn forwarded_bursts_arrive_whole_and_in_order() {
+    for inline in [false, true] {
+        forward_bursts(inline);
+    }
+}
+
+fn forward_bursts(inline: bool) {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let local = socket.local_addr().unwrap();
     let (even, odd) = (sink(), sink());
@@ -64,7 +71,12 @@ fn forwarded_bursts_arrive_whole_and_in_order() {
         other: odd.local_addr().unwrap(),
         queue: Default::default(),
     };
-    let driver = Driver::spawn(forward, vec![socket]).unwrap();
+    let driver = if inline {
+        Driver::spawn_inline(forward, vec![socket])
+    } else {
+        Driver::spawn(forward, vec![socket])
+    }
+    .unwrap();
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
     // Bursts of 20: mostly 100 bytes to one sink, every 7th shorter, every 9th to the other.
     let sent: Vec<Vec<u8>> = (0..200u32)
@@ -86,4 +98,36 @@ fn forwarded_bursts_arrive_whole_and_in_order() {
     assert_eq!(drain(&odd, want(1).len()), want(1));
     assert_eq!(drain(&even, want(2).len()), want(2));
     assert_eq!(driver.inbox_stats().dropped, 0);
+}
+
+/// The inline driver's thread sleeps in `poll(2)` on its sockets with no deadline: a command
+/// must wake it at once, and so must a shutdown.
+#[test]
+fn an_idle_inline_driver_runs_commands_and_stops_at_once() {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let local = socket.local_addr().unwrap();
+    let forward = Forward {
+        local,
+        to: local,
+        other: local,
+        queue: Default::default(),
+    };
+    let driver = Driver::spawn_inline(forward, vec![socket]).unwrap();
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(50));
+        let start = Instant::now();
+        assert_eq!(driver.call(|f, _| f.queue.len()), Some(0));
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+    let start = Instant::now();
+    assert!(driver.shutdown().is_some());
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
 }

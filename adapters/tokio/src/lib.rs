@@ -46,6 +46,19 @@
 //! queueing without bound. The driving round itself is `kaon-adapter-common`'s, shared with
 //! `kaon-std`; this crate is the task, socket and timer glue.
 //!
+//! ### Reading inline
+//!
+//! [`Driver::spawn_inline`] has no reader tasks and no inbox: the driver task reads each
+//! socket itself until it would block (`recvmmsg` batches through tokio's readiness, so a
+//! socket with nothing waiting costs no system call), hands every datagram straight to the
+//! protocol, sends the answers of each batch at once (GSO runs), runs the commands, and waits
+//! only when a whole round found no datagram. A busy server thus pays no wake-up or hand-off
+//! between tasks per batch; under load it yields to the runtime between rounds instead of
+//! sleeping. The bound on memory is the kernel's socket buffer, and when the protocol falls
+//! behind the kernel drops datagrams there, whoever sent them ([`Driver::inbox_stats`] counts
+//! only what was received). kaon's TURN server relays at its best this way, on a
+//! current-thread runtime (see the `turn-server` example).
+//!
 //! Time comes from `tokio::time::Instant`, so `tokio::time::pause()` gives a test virtual time
 //! with real sockets. Bind sockets to specific addresses, not `0.0.0.0`: the address a datagram
 //! arrived on is the `destination` the protocol sees.
@@ -124,33 +137,53 @@ where
         let (event_tx, events) = mpsc::unbounded_channel();
         let inbox = Arc::new(DatagramInbox::new(inbox));
         let wake = Arc::new(Notify::new());
-        let mut locals = Vec::with_capacity(sockets.len());
-        let mut shared = Vec::with_capacity(sockets.len());
-        let mut states = Vec::with_capacity(sockets.len());
-        for socket in &sockets {
-            locals.push(socket.local_addr()?);
-            states.push(Arc::new(udp::state(socket)?));
-        }
+        let (locals, sockets, states) = udp::setup(sockets)?;
         let mut readers = Vec::with_capacity(sockets.len());
-        for (index, socket) in sockets.into_iter().enumerate() {
-            let socket = Arc::new(socket);
-            shared.push(socket.clone());
+        for (index, socket) in sockets.iter().enumerate() {
             readers.push(tokio::spawn(read_loop(
                 index,
-                socket,
+                socket.clone(),
                 states[index].clone(),
                 inbox.clone(),
                 wake.clone(),
             )));
         }
         let engine = Engine::new(protocol, locals, inbox.clone());
-        let task = tokio::spawn(drive(engine, input_rx, wake, event_tx, shared, states));
+        let task = tokio::spawn(drive(engine, input_rx, wake, event_tx, sockets, states));
         Ok(Self {
             inputs,
             events: tokio::sync::Mutex::new(events),
             inbox,
             task: Some(task),
             readers,
+        })
+    }
+
+    /// Starts driving `protocol` over `sockets` (at least one) on a single task that reads
+    /// the sockets itself: see [the module docs](crate#reading-inline). For a server that
+    /// relays at high rates (kaon's TURN server); [`spawn`](Self::spawn) keeps a flooded
+    /// connection fair to its peer and is the one for peer connections.
+    pub fn spawn_inline(protocol: P, sockets: Vec<UdpSocket>) -> io::Result<Self> {
+        let (inputs, input_rx) = mpsc::unbounded_channel();
+        let (event_tx, events) = mpsc::unbounded_channel();
+        // Nothing waits in it: it counts what the task received.
+        let inbox = Arc::new(DatagramInbox::new(1));
+        let (locals, sockets, states) = udp::setup(sockets)?;
+        let engine = Engine::new(protocol, locals, inbox.clone());
+        let task = tokio::spawn(drive_inline(
+            engine,
+            input_rx,
+            event_tx,
+            sockets,
+            states,
+            inbox.clone(),
+        ));
+        Ok(Self {
+            inputs,
+            events: tokio::sync::Mutex::new(events),
+            inbox,
+            task: Some(task),
+            readers: Vec::new(),
         })
     }
 
@@ -317,6 +350,42 @@ async fn sleep_until(deadline: Option<std::time::Instant>) {
     }
 }
 
+/// Sends everything the protocol has to send: consecutive datagrams to one destination, of
+/// one size, leave in one GSO send.
+async fn transmit<P: Protocol>(
+    engine: &mut Engine<P>,
+    now: std::time::Instant,
+    out: &mut SendBatch,
+    sockets: &[Arc<UdpSocket>],
+    states: &[Arc<quinn_udp::UdpSocketState>],
+) {
+    while let Some(t) = engine.poll_transmit(now) {
+        let max = SendBatch::max_segments(&states[t.socket]);
+        if !out.fits(t.socket, t.destination, t.contents.len(), max) {
+            send(out, sockets, states).await;
+        }
+        out.push(t.socket, t.destination, t.contents);
+    }
+    send(out, sockets, states).await;
+}
+
+/// The output half of a round: timers, sends, events. Whether the driver is to stop.
+async fn output<P: Protocol>(
+    engine: &mut Engine<P>,
+    out: &mut SendBatch,
+    sockets: &[Arc<UdpSocket>],
+    states: &[Arc<quinn_udp::UdpSocketState>],
+    events: &mpsc::UnboundedSender<P::Event>,
+) -> bool {
+    let now = Instant::now().into_std();
+    engine.handle_timeout(now);
+    transmit(engine, now, out, sockets, states).await;
+    while let Some(e) = engine.poll_event() {
+        let _ = events.send(e);
+    }
+    engine.is_stopping()
+}
+
 async fn drive<P: Protocol>(
     mut engine: Engine<P>,
     mut inputs: mpsc::UnboundedReceiver<Input<P>>,
@@ -327,21 +396,7 @@ async fn drive<P: Protocol>(
 ) -> P {
     let mut out = SendBatch::new();
     loop {
-        let now = Instant::now().into_std();
-        engine.handle_timeout(now);
-        // Consecutive datagrams to one destination, of one size, leave in one GSO send.
-        while let Some(t) = engine.poll_transmit(now) {
-            let max = SendBatch::max_segments(&states[t.socket]);
-            if !out.fits(t.socket, t.destination, t.contents.len(), max) {
-                send(&mut out, &sockets, &states).await;
-            }
-            out.push(t.socket, t.destination, t.contents);
-        }
-        send(&mut out, &sockets, &states).await;
-        while let Some(e) = engine.poll_event() {
-            let _ = events.send(e);
-        }
-        if engine.is_stopping() {
+        if output(&mut engine, &mut out, &sockets, &states, &events).await {
             return engine.into_protocol();
         }
         // A reader wakes us only when it finds the inbox empty: never wait while it is not.
@@ -354,6 +409,88 @@ async fn drive<P: Protocol>(
                     None => return engine.into_protocol(),
                 },
                 () = wake.notified() => None,
+                () = sleep_until(engine.deadline()) => continue,
+            }
+        };
+        engine.ingest(Instant::now().into_std(), first, || inputs.try_recv().ok());
+    }
+}
+
+/// `recvmmsg` calls on one socket in a round of [`drive_inline`] before it turns to the next
+/// socket, the commands and the timers: a flood on one socket cannot starve the rest.
+const READS_PER_ROUND: usize = 4;
+
+/// Busy rounds of [`drive_inline`] in a row before it yields to the runtime's other tasks
+/// (which a flood that never lets it wait would starve). Not every round: on a multi-threaded
+/// runtime a yield wakes an idle worker that then steals the task, and it costs a system call.
+const ROUNDS_BEFORE_YIELD: u32 = 16;
+
+/// [`Driver::spawn_inline`]'s task: each round reads every socket until it would block (up to
+/// [`READS_PER_ROUND`] batches), feeds each batch to the protocol and sends the answers at
+/// once, then runs the commands; it waits only when a round found no datagram.
+async fn drive_inline<P: Protocol>(
+    mut engine: Engine<P>,
+    mut inputs: mpsc::UnboundedReceiver<Input<P>>,
+    events: mpsc::UnboundedSender<P::Event>,
+    sockets: Vec<Arc<UdpSocket>>,
+    states: Vec<Arc<quinn_udp::UdpSocketState>>,
+    counter: Arc<DatagramInbox>,
+) -> P {
+    let mut out = SendBatch::new();
+    let mut batch = kaon_adapter_common::udp_batch::RecvBatch::new();
+    let mut busy_rounds = 0;
+    loop {
+        if output(&mut engine, &mut out, &sockets, &states, &events).await {
+            return engine.into_protocol();
+        }
+        let mut received = 0;
+        for (index, socket) in sockets.iter().enumerate() {
+            for _ in 0..READS_PER_ROUND {
+                // Without a syscall when tokio knows the socket has nothing; a `WouldBlock`
+                // clears its readiness, so the wait below sleeps until the next datagram.
+                match udp::try_recv(&mut batch, socket, &states[index]) {
+                    Ok(_) => {
+                        let now = Instant::now().into_std();
+                        for (source, contents) in batch.datagrams() {
+                            engine.handle_datagram(now, index, source, contents);
+                            received += 1;
+                        }
+                        transmit(&mut engine, now, &mut out, &sockets, &states).await;
+                        if !batch.filled_all() {
+                            udp::assume_drained(socket);
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    // ICMP errors (port unreachable) on some systems: not fatal for UDP.
+                    Err(_e) => {
+                        #[cfg(feature = "log")]
+                        if let Ok(local) = socket.local_addr() {
+                            kaon_adapter_common::logging::receive_error(local, &_e);
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        let first = if received > 0 {
+            counter.count_received(received);
+            // Busy: the sockets not drained yet are read again at once. Now and then the
+            // runtime's other tasks get a turn (and its reactor refreshes readiness).
+            busy_rounds += 1;
+            if busy_rounds == ROUNDS_BEFORE_YIELD {
+                busy_rounds = 0;
+                tokio::task::yield_now().await;
+            }
+            None
+        } else {
+            busy_rounds = 0;
+            tokio::select! {
+                input = inputs.recv() => match input {
+                    Some(input) => Some(input),
+                    None => return engine.into_protocol(),
+                },
+                () = udp::any_readable(&sockets) => None,
                 () = sleep_until(engine.deadline()) => continue,
             }
         };

@@ -2,7 +2,8 @@
 //! (sent as GSO runs on Linux) arrives whole and in order, a burst to several peers
 //! interleaved arrives whole, and a GSO train a peer sends (cut apart by the kernel, or
 //! received as one GRO buffer where a socket asks for GRO) reaches the protocol as its
-//! separate datagrams.
+//! separate datagrams. Each on both drivers: reader tasks and an inbox (`Driver::spawn`), and
+//! the task reading its sockets itself (`Driver::spawn_inline`).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -47,14 +48,19 @@ fn numbered(i: u32, len: usize) -> Vec<u8> {
     v
 }
 
-async fn driver() -> (Driver<Blaster>, SocketAddr) {
+async fn driver(inline: bool) -> (Driver<Blaster>, SocketAddr) {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let local = socket.local_addr().unwrap();
     let blaster = Blaster {
         local: Some(local),
         ..Blaster::default()
     };
-    (Driver::spawn(blaster, vec![socket]).unwrap(), local)
+    let driver = if inline {
+        Driver::spawn_inline(blaster, vec![socket])
+    } else {
+        Driver::spawn(blaster, vec![socket])
+    };
+    (driver.unwrap(), local)
 }
 
 /// Receives until `n` datagrams came or a second passes without one.
@@ -72,7 +78,13 @@ async fn collect(socket: &UdpSocket, n: usize) -> Vec<Vec<u8>> {
 
 #[tokio::test]
 async fn a_burst_to_one_peer_arrives_whole_and_in_order() {
-    let (driver, _) = driver().await;
+    for inline in [false, true] {
+        burst_to_one_peer(inline).await;
+    }
+}
+
+async fn burst_to_one_peer(inline: bool) {
+    let (driver, _) = driver(inline).await;
     let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let to = peer.local_addr().unwrap();
     // 150 datagrams of 100 bytes and a shorter last one: runs of one size end with it.
@@ -92,7 +104,13 @@ async fn a_burst_to_one_peer_arrives_whole_and_in_order() {
 
 #[tokio::test]
 async fn a_burst_to_interleaved_peers_arrives_whole() {
-    let (driver, _) = driver().await;
+    for inline in [false, true] {
+        burst_to_interleaved_peers(inline).await;
+    }
+}
+
+async fn burst_to_interleaved_peers(inline: bool) {
+    let (driver, _) = driver(inline).await;
     let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let (to_a, to_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
@@ -125,7 +143,13 @@ async fn a_burst_to_interleaved_peers_arrives_whole() {
 
 #[tokio::test]
 async fn a_gso_train_from_a_peer_reaches_the_protocol_as_separate_datagrams() {
-    let (driver, local) = driver().await;
+    for inline in [false, true] {
+        gso_train_from_a_peer(inline).await;
+    }
+}
+
+async fn gso_train_from_a_peer(inline: bool) {
+    let (driver, local) = driver(inline).await;
     let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let state = quinn_udp::UdpSocketState::new((&peer).into()).unwrap();
     let segments = state.max_gso_segments().clamp(1, 10);
