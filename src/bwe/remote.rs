@@ -451,7 +451,7 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let back = x % 7 == 0;
+            let back = x.is_multiple_of(7);
             let at = if back {
                 t0
             } else {
