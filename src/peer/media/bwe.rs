@@ -9,6 +9,11 @@
 //!   header extension: it reports each packet by SSRC and RTP sequence number, and the sender
 //!   maps those back to what it sent, probes and retransmissions included.
 //!
+//! - REMB (draft-alvestrand-rmcat-remb-03): when the peer negotiated `goog-remb` and neither
+//!   of those, received packets carrying abs-send-time feed a receive-side estimator
+//!   ([`RemoteEstimator`]) whose REMB goes out once a second and at once on a drop over 3%. A
+//!   REMB received caps the controller's target, and is the estimate itself while no
+//!   per-packet feedback has arrived.
 //! - Receive side: every RTP packet carrying the transport-wide sequence number extension is
 //!   recorded with its arrival time; when the codec negotiated `a=rtcp-fb:* transport-cc`, a
 //!   TWCC feedback packet goes out every 50 ms (as libwebrtc) while packets arrive.
