@@ -12,6 +12,10 @@
 //! `a=rtcp-fb:* ack ccfb`, and kaon answers with ccfb alone (no transport-cc, no transport-wide
 //! sequence numbers), so Chromium's only feedback is kaon's RFC 8888 reports.
 //!
+//! And with REMB: kaon answers with `goog-remb` and abs-send-time only (no transport-cc, no
+//! ccfb), so Chromium's estimate is capped by the REMB kaon computes from abs-send-time (and
+//! its own loss-based control on kaon's receiver reports).
+//!
 //! The test makes both namespaces, limits the browser's side, and runs a copy of itself in
 //! kaon's namespace (`ip netns exec`); the node script runs in the browser's. Needs root, `ip`
 //! and `tc` (iproute2) and what tests/media_chromium.rs needs: a failure in CI without them, a
@@ -46,6 +50,7 @@ const CCFB_TRIAL: &str =
 enum Feedback {
     Twcc,
     Ccfb,
+    Remb,
 }
 
 #[test]
@@ -61,6 +66,14 @@ fn chromium_settles_on_a_300_kbit_limit_with_kaon_rfc8888_feedback() {
     run(
         "chromium_settles_on_a_300_kbit_limit_with_kaon_rfc8888_feedback",
         Feedback::Ccfb,
+    );
+}
+
+#[test]
+fn chromium_settles_on_a_300_kbit_limit_with_kaon_remb() {
+    run(
+        "chromium_settles_on_a_300_kbit_limit_with_kaon_remb",
+        Feedback::Remb,
     );
 }
 
@@ -171,6 +184,9 @@ fn session(browser_ns: &str, feedback: Feedback) {
         }
         config.media = std::sync::Arc::new(engine);
     }
+    if feedback == Feedback::Remb {
+        config.media = std::sync::Arc::new(MediaEngine::default().without_twcc());
+    }
 
     let socket = UdpSocket::bind((KAON_ADDR, 0)).expect("bind kaon's veth address");
     let mut pc = PeerConnection::new(config).expect("peer");
@@ -191,6 +207,13 @@ fn session(browser_ns: &str, feedback: Feedback) {
                 && !answer.contains("transport-cc")
                 && !answer.contains("goog-remb"),
             "kaon accepts ccfb alone: {answer}"
+        ),
+        Feedback::Remb => assert!(
+            answer.contains("goog-remb")
+                && answer.contains("abs-send-time")
+                && !answer.contains("transport-cc")
+                && !answer.contains("ccfb"),
+            "kaon accepts REMB alone: {answer}"
         ),
     }
     let mut early = Vec::new();

@@ -342,10 +342,16 @@ impl Controller {
         self.pending_probes.push_back(c);
     }
 
-    /// The receiver's REMB: an upper bound on the target until the next one.
+    /// The receiver's REMB: an upper bound on the target until the next one, and the
+    /// delay-based estimate itself while no per-packet feedback has arrived.
     pub fn on_remb(&mut self, now: Instant, bitrate: u64) {
         let us = self.us(now);
         self.remb = Some(bitrate);
+        // A peer that sends REMB and no per-packet feedback leaves the delay-based estimate
+        // without input of its own: the receiver's estimate is it, up as well as down.
+        if self.feedback_results == 0 {
+            self.aimd.set_estimate(bitrate, us);
+        }
         self.update_target(us, Reason::Remb);
     }
 
@@ -796,5 +802,28 @@ mod tests {
         bwe.set_limits(t0, 150_000, 1_000_000);
         assert_eq!(bwe.target_bitrate(), 150_000, "the minimum wins over REMB");
         assert_eq!(bwe.pacing_rate(), 375_000);
+    }
+
+    #[test]
+    fn remb_alone_raises_the_target_but_only_caps_it_beside_per_packet_feedback() {
+        let t0 = crate::test_clock::t0();
+        let mut bwe = Controller::new(Config::default());
+        bwe.on_remb(t0, 800_000);
+        assert_eq!(
+            bwe.target_bitrate(),
+            800_000,
+            "no feedback: REMB is the estimate"
+        );
+
+        let mut bwe = Controller::new(Config::default());
+        bwe.on_packet_sent(t0, 0, 1200, PacketKind::Video);
+        let arrival = Some(Duration::from_millis(20));
+        bwe.on_feedback(
+            t0 + Duration::from_millis(40),
+            &[PacketResult { seq: 0, arrival }],
+        );
+        let before = bwe.target_bitrate();
+        bwe.on_remb(t0 + Duration::from_millis(50), 10 * before);
+        assert_eq!(bwe.target_bitrate(), before, "with feedback REMB only caps");
     }
 }

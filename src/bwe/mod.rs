@@ -22,6 +22,8 @@
 //! - [`FeedbackRecorder`]: the receive side. It records the arrival time of every packet with a
 //!   transport-wide sequence number and decides when to report (every 50 ms by default, or on
 //!   demand), as a list of [`PacketResult`]s.
+//! - [`RemoteEstimator`]: the receive side for a peer that only negotiated REMB: the same
+//!   delay-based estimate run on abs-send-time at the receiver, sent back as a bitrate.
 //!
 //! Arrival times are on the *receiver's* clock: a [`PacketResult::arrival`] is a `Duration`
 //! from any epoch the receiver chose (TWCC's reference time, or RFC 8888's report timestamp
@@ -101,6 +103,7 @@ mod loss;
 mod pacer;
 mod probe;
 mod recorder;
+mod remote;
 mod trendline;
 mod twcc;
 
@@ -110,6 +113,7 @@ pub use detector::Usage;
 pub use pacer::{Class, Paced, Pacer, PacerConfig, PacerStats};
 pub use probe::ProbeCluster;
 pub use recorder::{Feedback, FeedbackRecorder, RecorderConfig};
+pub use remote::{MAX_REMB_SSRCS, RembConfig, RembReport, RemoteEstimator};
 pub use twcc::{TwccSender, build_twcc};
 
 use std::time::Duration;

@@ -85,6 +85,9 @@ pub struct Codec {
 pub(crate) const FEEDBACK_CCFB: &str = "ack ccfb";
 /// Transport-wide congestion control feedback, as a codec's feedback lists it.
 pub(crate) const FEEDBACK_TWCC: &str = "transport-cc";
+/// Receiver estimated maximum bitrate (draft-alvestrand-rmcat-remb), as a codec's feedback
+/// lists it.
+pub(crate) const FEEDBACK_REMB: &str = "goog-remb";
 
 const VIDEO_FEEDBACK: [&str; 5] = ["goog-remb", "transport-cc", "ccm fir", "nack", "nack pli"];
 

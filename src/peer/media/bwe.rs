@@ -9,6 +9,11 @@
 //!   header extension: it reports each packet by SSRC and RTP sequence number, and the sender
 //!   maps those back to what it sent, probes and retransmissions included.
 //!
+//! - REMB (draft-alvestrand-rmcat-remb-03): when the peer negotiated `goog-remb` and neither
+//!   of those, received packets carrying abs-send-time feed a receive-side estimator
+//!   ([`RemoteEstimator`]) whose REMB goes out once a second and at once on a drop over 3%. A
+//!   REMB received caps the controller's target, and is the estimate itself while no
+//!   per-packet feedback has arrived.
 //! - Receive side: every RTP packet carrying the transport-wide sequence number extension is
 //!   recorded with its arrival time; when the codec negotiated `a=rtcp-fb:* transport-cc`, a
 //!   TWCC feedback packet goes out every 50 ms (as libwebrtc) while packets arrive.
@@ -53,12 +58,13 @@ use std::time::Instant;
 use super::Outgoing;
 use crate::bwe::{
     CcfbRecorder, CcfbSender, Class, Config, Controller, Event, FeedbackRecorder, Paced, Pacer,
-    PacerConfig, PacketKind, PacketResult, Reason, TwccSender, build_twcc,
+    PacerConfig, PacketKind, PacketResult, Reason, RembConfig, RemoteEstimator, TwccSender,
+    build_twcc,
 };
 use crate::peer::PeerEvent;
 use crate::peer::jsep::Negotiated;
-use crate::peer::jsep::codec::FEEDBACK_CCFB;
-use crate::rtp::rtcp::{CongestionControlFeedback, RtcpPacket, TransportCc};
+use crate::peer::jsep::codec::{FEEDBACK_CCFB, FEEDBACK_REMB};
+use crate::rtp::rtcp::{CongestionControlFeedback, Remb, RtcpPacket, TransportCc};
 use crate::rtp::{ExtensionKind, ExtensionValue, RtpBuilder, RtpHeader, RtpPacket};
 
 /// A new target is told to the application when it moved by at least this share of the last
@@ -106,6 +112,13 @@ pub(crate) struct Bwe {
     ccfb_rx: CcfbRecorder,
     ccfb_tx: CcfbSender,
     ccfb_pending: VecDeque<CongestionControlFeedback>,
+    /// Whether REMB is what we send back: `goog-remb` negotiated, and neither transport-wide
+    /// feedback nor RFC 8888 (set after each offer/answer exchange).
+    remb: bool,
+    /// The receive-side estimate REMB carries, from abs-send-time.
+    remote: RemoteEstimator,
+    /// REMB packets sent, for tests and diagnostics.
+    pub remb_sent: u64,
     /// Our sent transport-wide sequence numbers and the peer's feedback, extended.
     twcc: TwccSender,
     results: Vec<PacketResult>,
@@ -162,6 +175,9 @@ impl Bwe {
             ccfb_rx: CcfbRecorder::default(),
             ccfb_tx: CcfbSender::default(),
             ccfb_pending: VecDeque::new(),
+            remb: false,
+            remote: RemoteEstimator::new(RembConfig::default()),
+            remb_sent: 0,
             twcc: TwccSender::default(),
             results: Vec::new(),
             paced: false,
@@ -185,10 +201,16 @@ impl Bwe {
         self.ccfb = on;
     }
 
+    /// Whether REMB is the feedback we send: set after each offer/answer exchange.
+    pub fn set_remb(&mut self, on: bool) {
+        self.remb = on;
+    }
+
     /// A received RTP packet (before RTX unwrapping: padding probes count too), routed to a
     /// transceiver that negotiated `n`. Recorded for TWCC when it carries the transport-wide
     /// sequence number and the codec negotiated `transport-cc` feedback; otherwise for
-    /// RFC 8888 when that is negotiated.
+    /// RFC 8888 when that is negotiated; otherwise, when only REMB is, fed to the receive-side
+    /// estimator if it carries abs-send-time.
     pub fn on_rtp_received(&mut self, now: Instant, pkt: &RtpPacket<&[u8]>, n: &Negotiated) {
         if let Some(id) = n.recv_extensions.id(ExtensionKind::TransportCc)
             && n.transport_cc
@@ -201,11 +223,22 @@ impl Bwe {
         if self.ccfb {
             self.ccfb_rx
                 .on_packet(now, pkt.ssrc(), pkt.sequence_number());
+        } else if self.remb
+            && let Some(id) = n.recv_extensions.id(ExtensionKind::AbsSendTime)
+            && let Some(&[a, b, c]) = pkt.extension(id)
+        {
+            let abs = u32::from_be_bytes([0, a, b, c]);
+            self.remote.on_packet(now, abs, pkt.len(), pkt.ssrc());
         }
     }
 
-    /// The next TWCC feedback packet due at `now`, written into `buf` with our SSRC `sender`.
+    /// The next feedback packet (TWCC, RFC 8888 or REMB) due at `now`, written into `buf` with
+    /// our SSRC `sender`.
     pub fn poll_rtcp(&mut self, now: Instant, sender: u32, buf: &mut [u8]) -> Option<usize> {
+        if let Some(r) = self.remote.poll_remb(now) {
+            self.remb_sent += 1;
+            return Remb::new(sender, r.bitrate, &r.ssrcs).write(buf).ok();
+        }
         if let Some(f) = self.recorder.poll_feedback(now) {
             let (pending, media) = (&mut self.pending, self.media_ssrc);
             build_twcc(&f, sender, media, MAX_PER_FEEDBACK, |fb| {
@@ -301,6 +334,8 @@ impl Bwe {
                 true
             }
             RtcpPacket::Remb(r) => {
+                // A peer that sends REMB estimates for us: the estimate is live.
+                self.active = true;
                 self.controller.on_remb(now, r.bitrate());
                 true
             }
@@ -428,7 +463,8 @@ impl Bwe {
     pub fn receive_timeout(&self) -> Option<Instant> {
         let a = self.recorder.poll_timeout();
         let d = self.ccfb_rx.poll_timeout();
-        a.into_iter().chain(d).min()
+        let r = self.remote.poll_timeout();
+        a.into_iter().chain(d).chain(r).min()
     }
 
     /// Moves meaningful target changes into the connection's events: the first, any move of
@@ -446,6 +482,11 @@ impl Bwe {
                 continue;
             }
             let Event::BitrateEstimate { bitrate, reason } = e;
+            if reason == Reason::Initial && self.told != 0 {
+                // The start rate queued at creation, after a first target was already told
+                // (a REMB can arrive before anything was sent).
+                continue;
+            }
             let change = (bitrate as f64 - self.told as f64).abs();
             let fell = bitrate < self.told && matches!(reason, Reason::Overuse | Reason::Loss);
             if self.told == 0 || change >= self.told as f64 * EVENT_CHANGE || fell {
@@ -507,6 +548,19 @@ impl super::Media {
             })
         });
         self.bwe.paced = ccfb || twcc;
+        // REMB (a rate the receiver estimates from abs-send-time) only when neither of those
+        // per-packet feedbacks is negotiated to the peer (libwebrtc does the same).
+        let per_packet = ccfb
+            || self
+                .transceivers
+                .iter()
+                .any(|t| t.negotiated.as_ref().is_some_and(|n| n.transport_cc));
+        let remb = self.transceivers.iter().any(|t| {
+            t.negotiated
+                .as_ref()
+                .is_some_and(|n| n.codecs.iter().any(|c| c.codec.has_feedback(FEEDBACK_REMB)))
+        });
+        self.bwe.set_remb(remb && !per_packet);
     }
 
     /// A padding packet for a probe cluster, protected into `buf`, when one is due: RTP
