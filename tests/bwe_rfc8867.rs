@@ -336,14 +336,11 @@ fn rfc8867_5_6_media_beside_a_bulk_flow() {
     // the queue has dropped packets, the media answers one crossing per epoch (`aimd.rs`).
     assert!(util >= MIN_UTILISATION, "utilisation {util}");
     assert!(media >= 0.1 * 2_000_000.0, "media starved: {media} bit/s");
-    // RFC 8867's 0.9 (`MIN_JAIN`) is NOT met here: the one-answer-per-epoch rule alone
-    // reached 0.97, but with the pacer held to a bottleneck a probe measured (which keeps an
-    // application-limited sender's keyframes from reading as overuse, `controller.rs`) the
-    // media flow's early probe measures its share beside the bulk flow and media ends at
-    // 0.59 Mbit/s, Jain 0.85. This bound holds what is reached (0.65 before either change).
-    const REACHED_JAIN: f64 = 0.85;
+    // An early probe beside the bulk flow measures the media's share of the standing queue,
+    // not the link: the controller drops such a bottleneck once a loss-based competitor is
+    // detected or more than it crosses the path (`controller.rs`), so it does not cap pacing.
     assert!(
-        Run::jain(&[media, bulk]) >= REACHED_JAIN,
+        Run::jain(&[media, bulk]) >= MIN_JAIN,
         "media {media} bulk {bulk}"
     );
     assert!(loss < MAX_LOSS, "media loss {loss}");

@@ -179,6 +179,11 @@ impl Aimd {
         self.rate as u64
     }
 
+    /// Whether this flow shares its queue with a loss-based flow ([`Competition`]).
+    pub(crate) fn competing(&self) -> bool {
+        self.competition.competing()
+    }
+
     pub(crate) fn set_limits(&mut self, min: u64, max: u64) {
         self.min = min as f64;
         self.max = max as f64;

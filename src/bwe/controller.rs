@@ -103,8 +103,8 @@ pub struct Controller {
     probes: ProbeController,
     probe_estimator: ProbeEstimator,
     pending_probes: VecDeque<ProbeCluster>,
-    /// The rate the last probe that saturated the path arrived at: the bottleneck's rate, as
-    /// long as the target stays below it.
+    /// The rate the last probe that saturated the path arrived at: the bottleneck's rate, until
+    /// more than that is acknowledged or a loss-based flow shares the queue.
     bottleneck: Option<u64>,
     events: VecDeque<Event>,
     remb: Option<u64>,
@@ -293,7 +293,9 @@ impl Controller {
                 .iter()
                 .filter_map(|id| self.probe_estimator.estimate(*id))
                 .max_by_key(|r| r.bitrate);
-            if let Some(r) = probe {
+            // Beside a loss-based flow a probe's receive rate is its share of that flow's
+            // standing queue, not the link's rate.
+            if let Some(r) = probe.filter(|_| !self.aimd.competing()) {
                 // A probe the path carried whole says it carries at least that much.
                 self.bottleneck = match (r.bottleneck, self.bottleneck) {
                     (Some(b), _) => Some(b),
@@ -329,11 +331,27 @@ impl Controller {
             LossAction::Increased if reason.is_none() => reason = Some(Reason::LossRecovery),
             _ => {}
         }
+        self.forget_a_share_taken_for_the_bottleneck();
         if let Some(reason) = reason {
             self.update_target(us, reason);
         }
         if let Some(c) = self.probes.on_estimate(self.aimd.rate(), us) {
             self.queue_probe(c, us);
+        }
+    }
+
+    /// A probe into a queue that was already standing measures this flow's share of it, not
+    /// the link: held to that, pacing would keep the flow at its early share for ever (RFC 8867
+    /// §5.6: a probe beside a bulk flow arrived at 0.82 of 2 Mbit/s). The figure is void once
+    /// the receiver acknowledges more than it (the path carried more) or a loss-based flow is
+    /// found beside this one; the next probe measures again.
+    fn forget_a_share_taken_for_the_bottleneck(&mut self) {
+        let carried_more = self
+            .bottleneck
+            .zip(self.acked.rate())
+            .is_some_and(|(b, a)| a > b);
+        if carried_more || self.aimd.competing() {
+            self.bottleneck = None;
         }
     }
 
@@ -472,6 +490,7 @@ impl Controller {
     /// network, where the delay filter takes it for overuse and cuts the target to 85% of
     /// what got through, again with each keyframe. (libwebrtc paces strictly at 1.1 times the
     /// target for application-limited screen content; BBR paces at its bottleneck estimate.)
+    /// A measurement that proved to be a share of a standing queue does not hold it.
     pub fn pacing_rate(&self) -> u64 {
         let paced = self.target as f64 * self.config.pacing_factor;
         let cap = self.bottleneck.map_or(f64::MAX, |b| {
@@ -784,6 +803,53 @@ mod tests {
             // acknowledged rate (before probes measured the link: 1.62 Mbit/s here).
             assert!(highest as f64 <= 1.25 * link as f64, "{highest}");
         }
+    }
+
+    #[test]
+    fn a_probe_share_stops_holding_pacing_once_more_crosses_the_path() {
+        let t0 = crate::test_clock::t0();
+        let mut bwe = Controller::new(Config::default());
+        let probe = bwe.poll_probe().expect("initial probe");
+        while bwe.poll_probe().is_some() {}
+        let mut report = Vec::new();
+        // The probe leaves at its 900 kbit/s and arrives at half that: beside a flow that
+        // already holds the queue, that is this flow's share, not the link.
+        for i in 0..8u64 {
+            let sent = Duration::from_micros(i * 10_667);
+            bwe.on_packet_sent(t0 + sent, i, 1200, PacketKind::Probe(probe.id));
+            report.push(PacketResult {
+                seq: i,
+                arrival: Some(Duration::from_micros(25_000 + i * 21_333)),
+            });
+        }
+        bwe.on_feedback(t0 + Duration::from_millis(220), &report);
+        let held = bwe.pacing_rate();
+        assert!(
+            (held as f64) < 1.2 * bwe.target_bitrate() as f64,
+            "held near the share: {held} for {}",
+            bwe.target_bitrate()
+        );
+        // Then media crosses at 600 kbit/s, more than the probe "measured".
+        let mut seq = 8u64;
+        for round in 0..20u64 {
+            let mut report = Vec::new();
+            for k in 0..3u64 {
+                let at = Duration::from_millis(300 + round * 48 + k * 16);
+                bwe.on_packet_sent(t0 + at, seq, 1200, PacketKind::Video);
+                report.push(PacketResult {
+                    seq,
+                    arrival: Some(at + Duration::from_millis(25)),
+                });
+                seq += 1;
+            }
+            bwe.on_feedback(t0 + Duration::from_millis(300 + round * 48 + 80), &report);
+        }
+        let target = bwe.target_bitrate() as f64;
+        assert_eq!(
+            bwe.pacing_rate(),
+            (target * Config::default().pacing_factor) as u64,
+            "no longer held once more crossed the path than it said"
+        );
     }
 
     #[test]
