@@ -312,7 +312,7 @@ mod tests {
         start_abs_us: u64,
         follow: bool,
     ) -> (RemoteEstimator, Vec<(u64, u64)>, Vec<u64>) {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::t0();
         let mut est = RemoteEstimator::new(RembConfig::default());
         let mut rate = send_bps;
         let mut rembs = Vec::new();
@@ -399,7 +399,7 @@ mod tests {
 
     #[test]
     fn a_drop_is_sent_at_once_and_a_steady_estimate_once_a_second() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::t0();
         let mut est = RemoteEstimator::new(RembConfig::default());
         for i in 0..150u64 {
             est.on_packet(
@@ -421,7 +421,7 @@ mod tests {
 
     #[test]
     fn ssrcs_are_bounded_and_stale_ones_left_out() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::t0();
         let mut est = RemoteEstimator::new(RembConfig::default());
         for i in 0..400u64 {
             let ssrc = if i < 100 { i as u32 } else { 1000 };
@@ -439,7 +439,7 @@ mod tests {
 
     #[test]
     fn garbage_input_never_panics_and_stays_within_limits() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::t0();
         let config = RembConfig {
             min_bitrate: 50_000,
             max_bitrate: 2_000_000,
