@@ -373,6 +373,31 @@ impl Controller {
         self.update_target(us, Reason::Remb);
     }
 
+    /// An RTCP report block about one of our streams: `expected` packets since the last block
+    /// for it, of which `lost` never arrived. Meant for a peer that gives no per-packet feedback
+    /// (REMB only): without it the loss-based limit would never hear of loss, and a full
+    /// drop-tail queue, whose delay no longer grows, would hide the congestion from the
+    /// receiver's estimate (libwebrtc feeds receiver reports to its loss-based estimate the
+    /// same way). Beside TWCC or RFC 8888 feedback this would count the same losses twice.
+    pub fn on_receiver_report(&mut self, now: Instant, expected: u32, lost: u32) {
+        let us = self.us(now);
+        let lost = lost.min(expected);
+        let rtt = self.rtt_us.unwrap_or(0);
+        let reason = match self.loss.on_feedback(
+            us,
+            expected - lost,
+            lost,
+            self.target,
+            self.aimd.rate(),
+            rtt,
+        ) {
+            LossAction::Decreased => Reason::Loss,
+            LossAction::Increased => Reason::LossRecovery,
+            LossAction::None => return,
+        };
+        self.update_target(us, reason);
+    }
+
     /// New limits, in bits per second; the target is clamped into them.
     pub fn set_limits(&mut self, now: Instant, min_bitrate: u64, max_bitrate: u64) {
         let us = self.us(now);
@@ -891,5 +916,33 @@ mod tests {
         let before = bwe.target_bitrate();
         bwe.on_remb(t0 + Duration::from_millis(50), 10 * before);
         assert_eq!(bwe.target_bitrate(), before, "with feedback REMB only caps");
+    }
+
+    #[test]
+    fn receiver_report_loss_limits_a_remb_only_target_and_lets_it_recover() {
+        let t0 = crate::test_clock::t0();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut bwe = Controller::new(Config::default());
+        bwe.on_remb(t0, 1_000_000);
+        assert_eq!(bwe.target_bitrate(), 1_000_000);
+        // A window (at least 500 ms and 50 packets) with 20% lost: cut by half the loss.
+        bwe.on_receiver_report(ms(0), 50, 10);
+        bwe.on_receiver_report(ms(1000), 50, 10);
+        let cut = bwe.target_bitrate();
+        assert!((890_000..=910_000).contains(&cut), "{cut}");
+        assert_eq!(bwe.stats().loss_limit, Some(cut));
+        let mut told = Vec::new();
+        while let Some(Event::BitrateEstimate { bitrate, reason }) = bwe.poll_event() {
+            told.push((bitrate, reason));
+        }
+        assert!(told.contains(&(cut, Reason::Loss)), "{told:?}");
+        // More lost than expected (a bad block) counts as all lost, never underflows.
+        bwe.on_receiver_report(ms(1100), 10, 20);
+        // REMB still caps, and without loss the limit grows back to it and goes away.
+        for s in 2..30 {
+            bwe.on_receiver_report(ms(s * 1000), 100, 0);
+        }
+        assert_eq!(bwe.stats().loss_limit, None);
+        assert_eq!(bwe.target_bitrate(), 1_000_000);
     }
 }

@@ -64,7 +64,7 @@ use crate::bwe::{
 use crate::peer::PeerEvent;
 use crate::peer::jsep::Negotiated;
 use crate::peer::jsep::codec::{FEEDBACK_CCFB, FEEDBACK_REMB};
-use crate::rtp::rtcp::{CongestionControlFeedback, Remb, RtcpPacket, TransportCc};
+use crate::rtp::rtcp::{CongestionControlFeedback, Remb, ReportBlock, RtcpPacket, TransportCc};
 use crate::rtp::{ExtensionKind, ExtensionValue, RtpBuilder, RtpHeader, RtpPacket};
 
 /// A new target is told to the application when it moved by at least this share of the last
@@ -88,6 +88,11 @@ const RTX_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
 /// per second however low the target fell: at a low target the loss that drove it there may
 /// be random, and repairs are what keep the video decodable.
 const RTX_MIN_BPS: u64 = 500_000;
+/// Report blocks are remembered for at most this many of our sending SSRCs.
+const MAX_REPORTED: usize = 32;
+/// Two report blocks for one stream further apart than this many packets are taken for a
+/// restart, not loss.
+const MAX_REPORT_GAP: u32 = 1 << 15;
 
 /// The start, minimum and maximum bitrate a connection's estimate runs between.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +122,9 @@ pub(crate) struct Bwe {
     remb: bool,
     /// The receive-side estimate REMB carries, from abs-send-time.
     remote: RemoteEstimator,
+    /// With REMB only: the last report block about each of our sending SSRCs (SSRC,
+    /// extended highest sequence number, cumulative lost), for the loss between two blocks.
+    reported: Vec<(u32, u32, i32)>,
     /// REMB packets sent, for tests and diagnostics.
     pub remb_sent: u64,
     /// Our sent transport-wide sequence numbers and the peer's feedback, extended.
@@ -177,6 +185,7 @@ impl Bwe {
             ccfb_pending: VecDeque::new(),
             remb: false,
             remote: RemoteEstimator::new(RembConfig::default()),
+            reported: Vec::new(),
             remb_sent: 0,
             twcc: TwccSender::default(),
             results: Vec::new(),
@@ -285,7 +294,14 @@ impl Bwe {
                 let ssrc = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
                 self.ccfb_tx.on_sent(ssrc, seq)
             }
-            None => return,
+            None => {
+                // With REMB only the target is all the receiver takes: what media used of it
+                // limits the retransmissions (see `may_retransmit`).
+                if self.remb && kind != PacketKind::Retransmission {
+                    self.record(now, size, false);
+                }
+                return;
+            }
         };
         self.active = true;
         self.controller.on_packet_sent(now, seq64, size, kind);
@@ -343,6 +359,42 @@ impl Bwe {
         }
     }
 
+    /// A receiver report block (in an SR or RR) about `block.ssrc`, one of our sending
+    /// streams. With REMB only, the packets expected and lost since the previous block for that
+    /// stream feed the controller's loss-based limit; beside per-packet feedback, which
+    /// reports the same losses, blocks are ignored. The first block for a stream, and one whose
+    /// sequence went back or jumped (a restarted stream), only set the reference.
+    pub fn on_report_block(&mut self, now: Instant, block: &ReportBlock) {
+        if !self.remb {
+            return;
+        }
+        let (ssrc, highest, cumulative) = (
+            block.ssrc,
+            block.extended_highest_sequence,
+            block.cumulative_lost,
+        );
+        let Some(i) = self.reported.iter().position(|r| r.0 == ssrc) else {
+            if self.reported.len() >= MAX_REPORTED {
+                self.reported.remove(0);
+            }
+            self.reported.push((ssrc, highest, cumulative));
+            return;
+        };
+        let (_, last_highest, last_cumulative) =
+            std::mem::replace(&mut self.reported[i], (ssrc, highest, cumulative));
+        let expected = highest.wrapping_sub(last_highest);
+        if expected == 0 || expected > MAX_REPORT_GAP {
+            return;
+        }
+        // Duplicates can make the cumulative count fall: then the block's own fraction
+        // (of the packets expected since the previous report, in 1/256) is what is left.
+        let lost = match u32::try_from(i64::from(cumulative) - i64::from(last_cumulative)) {
+            Ok(lost) => lost.min(expected),
+            Err(_) => (u64::from(block.fraction_lost) * u64::from(expected) / 256) as u32,
+        };
+        self.controller.on_receiver_report(now, expected, lost);
+    }
+
     /// Forgets the oldest sent packet of the window, or every one older than `before`.
     fn forget(&mut self, before: Option<Instant>) {
         while let Some(&(at, size, rtx)) = self.window.front() {
@@ -371,13 +423,22 @@ impl Bwe {
             return true;
         }
         self.forget(now.checked_sub(RTX_WINDOW));
-        let rate = self.controller.target_bitrate().max(RTX_MIN_BPS);
-        let allowance = (rate as f64 / 8.0 * RTX_WINDOW.as_secs_f64()) as usize;
-        let ok = self.window_rtx + size <= allowance;
+        let ok = if self.remb {
+            let allowance = self.allowance(self.controller.target_bitrate());
+            self.window_media + self.window_rtx + size <= allowance
+        } else {
+            let allowance = self.allowance(self.controller.target_bitrate().max(RTX_MIN_BPS));
+            self.window_rtx + size <= allowance
+        };
         if !ok {
             self.rtx_dropped += 1;
         }
         ok
+    }
+
+    /// Bytes `rate` carries over the retransmission window.
+    fn allowance(&self, rate: u64) -> usize {
+        (rate as f64 / 8.0 * RTX_WINDOW.as_secs_f64()) as usize
     }
 
     /// Runs the controller's timer.
@@ -685,5 +746,38 @@ mod tests {
             }) => assert!((390_000..=400_000).contains(&bitrate_bps)),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn report_blocks_feed_loss_only_with_remb_and_from_the_second_on() {
+        let t0 = crate::test_clock::t0();
+        let block = |highest: u32, cumulative: i32, fraction: u8| ReportBlock {
+            ssrc: 7,
+            fraction_lost: fraction,
+            cumulative_lost: cumulative,
+            extended_highest_sequence: highest,
+            jitter: 0,
+            last_sr: 0,
+            delay_since_last_sr: 0,
+        };
+        let at = |ms: u64| t0 + std::time::Duration::from_millis(ms);
+        let mut bwe = Bwe::default();
+        bwe.on_report_block(at(0), &block(100, 0, 0));
+        bwe.on_report_block(at(1000), &block(200, 50, 128));
+        assert!(bwe.reported.is_empty(), "per-packet feedback: ignored");
+
+        bwe.set_remb(true);
+        bwe.on_report_block(at(0), &block(100, 0, 0));
+        bwe.on_report_block(at(1), &block(120, 2, 0));
+        bwe.on_report_block(at(1000), &block(200, 20, 0));
+        // 100 expected since the first block, 20 lost: one window of 20%.
+        assert!((bwe.controller.stats().loss_fraction - 0.2).abs() < 1e-9);
+        // The cumulative count fell (duplicates): the block's fraction, 25% of 100.
+        bwe.on_report_block(at(2000), &block(300, 10, 64));
+        assert!((bwe.controller.stats().loss_fraction - 0.25).abs() < 1e-9);
+        // A jump past the gap is a restart: reference only.
+        bwe.on_report_block(at(3000), &block(300 + (1 << 16), 500, 255));
+        assert!((bwe.controller.stats().loss_fraction - 0.25).abs() < 1e-9);
+        assert_eq!(bwe.reported, vec![(7, 300 + (1 << 16), 500)]);
     }
 }

@@ -321,6 +321,20 @@ impl Media {
         if self.bwe.on_rtcp(now, &p) {
             return;
         }
+        let blocks = match &p {
+            RtcpPacket::SenderReport(sr) => &sr.reports[..],
+            RtcpPacket::ReceiverReport(rr) => &rr.reports[..],
+            _ => &[],
+        };
+        for b in blocks {
+            let ours = self
+                .transceivers
+                .iter()
+                .any(|t| t.tx.as_ref().is_some_and(|tx| tx.ssrc() == b.ssrc));
+            if ours {
+                self.bwe.on_report_block(now, b);
+            }
+        }
         if let RtcpPacket::SenderReport(sr) = &p {
             for t in &mut self.transceivers {
                 for r in t.receivers.iter_mut().filter(|r| r.ssrc() == sr.ssrc) {
