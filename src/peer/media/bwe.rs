@@ -13,7 +13,9 @@
 //!   of those, received packets carrying abs-send-time feed a receive-side estimator
 //!   ([`RemoteEstimator`]) whose REMB goes out once a second and at once on a drop over 3%. A
 //!   REMB received caps the controller's target, and is the estimate itself while no
-//!   per-packet feedback has arrived.
+//!   per-packet feedback has arrived. The peer's receiver reports about our streams (packets
+//!   expected and lost between two report blocks) then feed the controller's loss-based
+//!   limit, as libwebrtc's, since REMB carries no loss.
 //! - Receive side: every RTP packet carrying the transport-wide sequence number extension is
 //!   recorded with its arrival time; when the codec negotiated `a=rtcp-fb:* transport-cc`, a
 //!   TWCC feedback packet goes out every 50 ms (as libwebrtc) while packets arrive.
@@ -36,7 +38,9 @@
 //!   alone.
 //! - Retransmissions (NACK answered by RTX) are limited to the target over the last second
 //!   (at least 500 kbit/s): after a capacity drop they would otherwise keep the bottleneck
-//!   full. The application is still expected to encode at the estimate: the pacer smooths
+//!   full. With REMB only, nothing is paced and nothing reports each packet: retransmissions
+//!   then fit in what media left of the target over the last second, or a queue that
+//!   overflowed once stays full of repairs. The application is still expected to encode at the estimate: the pacer smooths
 //!   bursts, it does not make room for more than the path carries.
 //!
 //! ```
