@@ -92,6 +92,9 @@ const RTX_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
 /// per second however low the target fell: at a low target the loss that drove it there may
 /// be random, and repairs are what keep the video decodable.
 const RTX_MIN_BPS: u64 = 500_000;
+/// With REMB alone, retransmissions may always use this share of the target, beyond what
+/// media leaves of it.
+const REMB_REPAIR_SHARE: f64 = 0.1;
 /// Report blocks are remembered for at most this many of our sending SSRCs.
 const MAX_REPORTED: usize = 32;
 /// Two report blocks for one stream further apart than this many packets are taken for a
@@ -421,15 +424,21 @@ impl Bwe {
     /// retransmissions over the last second may not exceed the target (nor [`RTX_MIN_BPS`],
     /// whichever is more): after a capacity drop, NACKs for what the queue lost would otherwise
     /// double the load and keep the bottleneck full (libwebrtc likewise drops retransmissions
-    /// past a rate limit set to the target).
+    /// past a rate limit set to the target). With REMB alone, whose receiver counts repaired
+    /// packets as received, media and retransmissions together stay within the target, except
+    /// for a repair share of a tenth of it.
     pub fn may_retransmit(&mut self, now: Instant, size: usize) -> bool {
         if !self.active {
             return true;
         }
         self.forget(now.checked_sub(RTX_WINDOW));
         let ok = if self.remb {
-            let allowance = self.allowance(self.controller.target_bitrate());
-            self.window_media + self.window_rtx + size <= allowance
+            // What media leaves of the target, and at least a repair share of it: a sender
+            // whose encoder fills the target still answers some NACKs.
+            let target = self.controller.target_bitrate();
+            self.window_media + self.window_rtx + size <= self.allowance(target)
+                || self.window_rtx + size
+                    <= self.allowance((target as f64 * REMB_REPAIR_SHARE) as u64)
         } else {
             let allowance = self.allowance(self.controller.target_bitrate().max(RTX_MIN_BPS));
             self.window_rtx + size <= allowance
