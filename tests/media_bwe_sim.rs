@@ -10,32 +10,15 @@ mod peer_support;
 use kaon::peer::{
     ConnectionState, LocalTrack, MediaEngine, PeerConfig, PeerConnection, PeerEvent, TrackKind,
 };
-use kaon::rtp::{RtpBuilder, RtpHeader};
 use kaon::sim::{Direction as SimDirection, LinkConfig, Sim};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use peer_support::{MS, Pair, SEC, ip};
+use peer_support::{MS, PAYLOAD, Pair, SEC, ip, video_rtp};
 
-/// Payload bytes per RTP packet the test sender writes.
-const PAYLOAD: usize = 1000;
 /// The sender writes every this often.
 const TICK: Duration = Duration::from_millis(10);
-
-fn rtp(seq: u16, ts: u32) -> Vec<u8> {
-    let b = RtpBuilder::new(RtpHeader {
-        marker: false,
-        payload_type: 96,
-        sequence_number: seq,
-        timestamp: ts,
-        ssrc: 0x1234,
-    })
-    .payload(&[0x5a; PAYLOAD]);
-    let mut buf = vec![0; b.len()];
-    b.write(&mut buf).unwrap();
-    buf
-}
 
 fn connected(p: &Pair) -> bool {
     p.state(true) == ConnectionState::Connected && p.state(false) == ConnectionState::Connected
@@ -155,7 +138,7 @@ impl Run {
                 let ts = 90 * (now - self.p.t0).as_millis() as u32;
                 self.p
                     .pc(true)
-                    .write_rtp(now, "0", &rtp(self.seq, ts))
+                    .write_rtp(now, "0", &video_rtp(self.seq, ts))
                     .unwrap();
             }
             self.p.run_for(TICK);

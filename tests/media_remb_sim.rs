@@ -9,31 +9,14 @@ mod peer_support;
 
 use kaon::bwe::Reason;
 use kaon::peer::{ConnectionState, LocalTrack, MediaEngine, PeerEvent, TrackKind};
-use kaon::rtp::{RtpBuilder, RtpHeader};
 use kaon::sim::{Direction as SimDirection, DropReason, LinkConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
-use peer_support::{MS, Pair, SEC};
+use peer_support::{MS, PAYLOAD, Pair, SEC, video_rtp};
 
-/// Payload bytes per RTP packet the test sender writes.
-const PAYLOAD: usize = 1000;
 /// The sender writes every this often.
 const TICK: Duration = Duration::from_millis(10);
-
-fn rtp(seq: u16, ts: u32) -> Vec<u8> {
-    let b = RtpBuilder::new(RtpHeader {
-        marker: false,
-        payload_type: 96,
-        sequence_number: seq,
-        timestamp: ts,
-        ssrc: 0x1234,
-    })
-    .payload(&[0x5a; PAYLOAD]);
-    let mut buf = vec![0; b.len()];
-    b.write(&mut buf).unwrap();
-    buf
-}
 
 /// The last estimate `a` was told, and why.
 fn estimate(p: &Pair) -> Option<(u64, Reason)> {
@@ -110,7 +93,7 @@ fn remb_only(start: u64, rate: u64, secs: u64) -> Tail {
             seq = seq.wrapping_add(1);
             written += 1;
             let ts = 90 * (now - p.t0).as_millis() as u32;
-            p.pc(true).write_rtp(now, "0", &rtp(seq, ts)).unwrap();
+            p.pc(true).write_rtp(now, "0", &video_rtp(seq, ts)).unwrap();
         }
         p.run_for(TICK);
         trace.push(target);

@@ -258,18 +258,11 @@ impl Controller {
                 }
             }
             if let Some(d) = self.inter_arrival.push(send_us, arrival_us, size) {
-                let modified = self.trendline.update(
-                    d.send_delta_us as f64 / 1000.0,
-                    d.arrival_delta_us as f64 / 1000.0,
-                    (d.arrival_us - *self.arrival_base_us.get_or_insert(d.arrival_us)) as f64
-                        / 1000.0,
-                );
-                self.detector.detect(
-                    modified,
-                    self.trendline.trend(),
-                    self.trendline.num_deltas(),
-                    d.send_delta_us,
-                    d.arrival_us,
+                let base = *self.arrival_base_us.get_or_insert(d.arrival_us);
+                self.detector.on_delta(
+                    &mut self.trendline,
+                    &d,
+                    (d.arrival_us - base) as f64 / 1000.0,
                 );
             }
         }

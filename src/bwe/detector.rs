@@ -82,6 +82,29 @@ pub(crate) struct OveruseDetector {
 }
 
 impl OveruseDetector {
+    /// One group delta through the trendline filter and into [`detect`](Self::detect): the
+    /// step both the send-side controller and the REMB estimator take per completed group.
+    /// `arrival_ms` is the later group's arrival on whatever base the caller keeps.
+    pub(crate) fn on_delta(
+        &mut self,
+        trendline: &mut super::trendline::Trendline,
+        d: &super::arrival::GroupDelta,
+        arrival_ms: f64,
+    ) -> Usage {
+        let modified = trendline.update(
+            d.send_delta_us as f64 / 1000.0,
+            d.arrival_delta_us as f64 / 1000.0,
+            arrival_ms,
+        );
+        self.detect(
+            modified,
+            trendline.trend(),
+            trendline.num_deltas(),
+            d.send_delta_us,
+            d.arrival_us,
+        )
+    }
+
     /// One detection step per group delta. `send_delta_us` is the time the step covers.
     pub(crate) fn detect(
         &mut self,

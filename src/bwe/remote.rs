@@ -175,18 +175,8 @@ impl RemoteEstimator {
         self.note_ssrc(ssrc, us);
 
         if let Some(d) = self.inter_arrival.push(send_us, us, size) {
-            let modified = self.trendline.update(
-                d.send_delta_us as f64 / 1000.0,
-                d.arrival_delta_us as f64 / 1000.0,
-                d.arrival_us as f64 / 1000.0,
-            );
-            self.detector.detect(
-                modified,
-                self.trendline.trend(),
-                self.trendline.num_deltas(),
-                d.send_delta_us,
-                d.arrival_us,
-            );
+            self.detector
+                .on_delta(&mut self.trendline, &d, d.arrival_us as f64 / 1000.0);
         }
         self.update(us, first);
     }

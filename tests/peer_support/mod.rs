@@ -337,3 +337,21 @@ pub fn connect(p: &mut Pair, name: &str) -> u16 {
     assert_eq!(p.state(false), ConnectionState::Connected);
     id
 }
+
+/// Payload bytes per RTP packet the congestion-control tests' senders write.
+pub const PAYLOAD: usize = 1000;
+
+/// A video RTP packet (payload type 96, SSRC 0x1234) of [`PAYLOAD`] bytes.
+pub fn video_rtp(seq: u16, ts: u32) -> Vec<u8> {
+    let b = kaon::rtp::RtpBuilder::new(kaon::rtp::RtpHeader {
+        marker: false,
+        payload_type: 96,
+        sequence_number: seq,
+        timestamp: ts,
+        ssrc: 0x1234,
+    })
+    .payload(&[0x5a; PAYLOAD]);
+    let mut buf = vec![0; b.len()];
+    b.write(&mut buf).unwrap();
+    buf
+}
