@@ -454,7 +454,9 @@ impl RawProtect {
         timed(|| {
             for (i, out) in self.packets.iter_mut().enumerate() {
                 let n = rtp(&mut self.plain, seq.wrapping_add(i as u16));
-                self.tx_into.protect_rtp_into(&self.plain[..n], out).unwrap();
+                self.tx_into
+                    .protect_rtp_into(&self.plain[..n], out)
+                    .unwrap();
             }
         })
     }
