@@ -6,8 +6,15 @@
 //! The ring starts empty and grows (to at most its cap) only while it cannot hold a packet
 //! per slot, so a stream of small audio packets does not hold a video stream's memory, and
 //! once it has grown the steady state never allocates.
+//!
+//! Packets also age out (as libwebrtc's `RtpPacketHistory` culls them): [`History::expire`]
+//! drops those sent longer ago than the retention its caller gives, so a slow stream holds
+//! only its recent packets and the ring stops growing once it holds them; a history left
+//! empty (a muted or stopped sender) gives back its ring and its tables, which are made
+//! again with the next packet.
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
@@ -17,11 +24,15 @@ struct Slot {
     seq: u16,
     at: u32,
     len: u32,
+    /// When it was sent: milliseconds since the history's origin (wrapping).
+    sent: u32,
 }
 
 #[derive(Debug)]
 pub(crate) struct History {
+    /// `n` slots while anything was sent since the history last emptied; none otherwise.
     slots: Vec<Slot>,
+    n: usize,
     ring: Vec<u8>,
     cap: usize,
     write: usize,
@@ -29,6 +40,8 @@ pub(crate) struct History {
     /// order from `write` on (the previous lap), then from 0 up to `write` (this lap).
     order: VecDeque<(u16, u32)>,
     live: usize,
+    /// The time the slots' send times count from: the first packet's.
+    origin: Option<Instant>,
 }
 
 impl History {
@@ -40,7 +53,8 @@ impl History {
             packets.min(1 << 16).next_power_of_two()
         };
         Self {
-            slots: vec![Slot::default(); n],
+            slots: Vec::new(),
+            n,
             ring: Vec::new(),
             cap: if n == 0 {
                 0
@@ -48,8 +62,53 @@ impl History {
                 cap.min(u32::MAX as usize)
             },
             write: 0,
-            order: VecDeque::with_capacity(2 * n),
+            order: VecDeque::new(),
             live: 0,
+            origin: None,
+        }
+    }
+
+    /// `now` in milliseconds since the origin, wrapping (ages are taken with wrapping
+    /// subtraction, and `expire` runs far more often than every 49 days).
+    fn millis(&mut self, now: Instant) -> u32 {
+        let origin = *self.origin.get_or_insert(now);
+        now.saturating_duration_since(origin).as_millis() as u32
+    }
+
+    /// Forgets, from the front of the order, packets whose slot no longer holds them.
+    fn drop_dead_front(&mut self) {
+        while self
+            .order
+            .front()
+            .is_some_and(|e| self.live_slot(*e).is_none())
+        {
+            self.order.pop_front();
+        }
+    }
+
+    /// Drops the packets sent more than `keep` before `now`, oldest first; once nothing is
+    /// held, the ring and the tables are given back (made again with the next packet).
+    pub(crate) fn expire(&mut self, now: Instant, keep: Duration) {
+        if self.origin.is_none() {
+            return;
+        }
+        let now = self.millis(now);
+        let keep = u32::try_from(keep.as_millis()).unwrap_or(u32::MAX);
+        loop {
+            self.drop_dead_front();
+            let Some(i) = self.order.front().and_then(|e| self.live_slot(*e)) else {
+                break;
+            };
+            if now.wrapping_sub(self.slots[i].sent) <= keep {
+                break;
+            }
+            self.pop_oldest();
+        }
+        if self.live == 0 && !self.slots.is_empty() {
+            self.ring = Vec::new();
+            self.slots = Vec::new();
+            self.order = VecDeque::new();
+            self.write = 0;
         }
     }
 
@@ -74,9 +133,16 @@ impl History {
         }
     }
 
-    /// Stores a copy of `packet` under `seq`; a packet larger than the ring's cap is not kept.
-    pub(crate) fn insert(&mut self, seq: u16, packet: &[u8]) {
+    /// Stores a copy of `packet`, sent at `now`, under `seq`; a packet larger than the ring's
+    /// cap is not kept.
+    pub(crate) fn insert(&mut self, now: Instant, seq: u16, packet: &[u8]) {
+        if self.slots.is_empty() && self.n > 0 {
+            // The first packet since the history emptied (or ever).
+            self.slots = vec![Slot::default(); self.n];
+            self.order = VecDeque::with_capacity(2 * self.n);
+        }
         let Some(i) = self.index(seq) else { return };
+        let sent = self.millis(now);
         if self.slots[i].live {
             // Replaced: its bytes stay until overwritten, but nothing points at them.
             self.slots[i].live = false;
@@ -87,7 +153,17 @@ impl History {
             return;
         }
         if self.write + len > self.ring.len() {
-            if self.ring.len() < self.cap && self.live + 1 < self.slots.len() {
+            self.drop_dead_front();
+            // A wrap loses a held packet when one is left of the previous lap (at or past
+            // `write`) or this lap's oldest starts where the packet would go.
+            let wrap_loses = self
+                .order
+                .front()
+                .is_some_and(|e| e.1 as usize >= self.write || (e.1 as usize) < len);
+            let too_small = len > self.ring.len();
+            if self.ring.len() < self.cap
+                && (too_small || (self.live + 1 < self.slots.len() && wrap_loses))
+            {
                 // The ring holds fewer packets than there are slots: grow it rather than
                 // overwrite live packets. Doubling bounds the number of reallocations.
                 let want = (self.write + len).max(self.ring.len() * 2).min(self.cap);
@@ -117,13 +193,7 @@ impl History {
             self.pop_oldest();
         }
         // Replaced packets at the front hold no slot: forget them now.
-        while self
-            .order
-            .front()
-            .is_some_and(|e| self.live_slot(*e).is_none())
-        {
-            self.order.pop_front();
-        }
+        self.drop_dead_front();
         if self.order.len() == self.order.capacity() {
             self.pop_oldest(); // out-of-order sequence numbers: stay bounded regardless
         }
@@ -134,6 +204,7 @@ impl History {
             seq,
             at: at as u32,
             len: len as u32,
+            sent,
         };
         self.live += 1;
         self.order.push_back((seq, at as u32));
@@ -174,7 +245,7 @@ impl History {
 
     /// Slots in the table.
     pub(crate) fn slots(&self) -> usize {
-        self.slots.len()
+        self.n
     }
 
     /// Bytes the history holds on the heap.
@@ -191,9 +262,10 @@ mod tests {
 
     #[test]
     fn holds_the_last_slots_packets_only() {
+        let t0 = crate::test_clock::t0();
         let mut h = History::new(4, 1000);
         for seq in 0..10u16 {
-            h.insert(seq, &[seq as u8; 10]);
+            h.insert(t0, seq, &[seq as u8; 10]);
         }
         assert_eq!(h.len(), 4);
         assert!(h.get(5).is_none());
@@ -203,9 +275,10 @@ mod tests {
 
     #[test]
     fn bytes_overwritten_by_the_ring_are_gone() {
+        let t0 = crate::test_clock::t0();
         let mut h = History::new(64, 100);
         for seq in 0..5u16 {
-            h.insert(seq, &[seq as u8; 30]);
+            h.insert(t0, seq, &[seq as u8; 30]);
         }
         // 100 bytes hold three 30-byte packets; the oldest were overwritten.
         assert!(h.get(0).is_none() && h.get(1).is_none());
@@ -216,9 +289,10 @@ mod tests {
 
     #[test]
     fn the_ring_grows_only_to_hold_a_packet_per_slot() {
+        let t0 = crate::test_clock::t0();
         let mut h = History::new(64, 1 << 20);
         for seq in 0..5000u16 {
-            h.insert(seq, &[seq as u8; 100]);
+            h.insert(t0, seq, &[seq as u8; 100]);
             let held = h.len();
             assert!(held <= 64);
             if seq >= 64 {
@@ -233,13 +307,14 @@ mod tests {
 
     #[test]
     fn out_of_order_and_varied_sizes_never_return_torn_packets() {
+        let t0 = crate::test_clock::t0();
         let mut h = History::new(16, 3000);
         let mut x = 7u32;
         for n in 0..20_000u32 {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
             let seq = (x >> 8) as u16 % 64;
             let len = 1 + (x >> 20) as usize % 700;
-            h.insert(seq, &vec![seq as u8; len]);
+            h.insert(t0, seq, &vec![seq as u8; len]);
             for s in 0..64u16 {
                 if let Some(p) = h.get(s) {
                     assert!(p.iter().all(|b| *b == s as u8), "torn packet {s} at {n}");
@@ -252,8 +327,9 @@ mod tests {
 
     #[test]
     fn queued_mark_is_set_once() {
+        let t0 = crate::test_clock::t0();
         let mut h = History::new(8, 1000);
-        h.insert(7, b"abc");
+        h.insert(t0, 7, b"abc");
         assert_eq!(h.mark_queued(7), Some(true));
         assert_eq!(h.mark_queued(7), Some(false));
         h.unmark(7);
@@ -263,9 +339,65 @@ mod tests {
 
     #[test]
     fn empty_history_holds_nothing() {
+        let t0 = crate::test_clock::t0();
         let mut h = History::new(0, 1000);
-        h.insert(1, b"abc");
+        h.insert(t0, 1, b"abc");
         assert!(h.get(1).is_none());
         assert_eq!(h.len(), 0);
+    }
+
+    #[test]
+    fn packets_older_than_the_retention_expire_and_younger_ones_stay() {
+        let t0 = crate::test_clock::t0();
+        let mut h = History::new(64, 100_000);
+        for seq in 0..10u16 {
+            h.insert(
+                t0 + Duration::from_millis(100 * u64::from(seq)),
+                seq,
+                &[seq as u8; 50],
+            );
+        }
+        // At 1.45 s with 1 s kept: sent at 0..=400 ms are gone, 500 ms on stay.
+        h.expire(t0 + Duration::from_millis(1450), Duration::from_secs(1));
+        assert_eq!(h.len(), 5);
+        assert!((0..5).all(|s| h.get(s).is_none()));
+        assert!((5..10).all(|s| h.get(s) == Some(&[s as u8; 50][..])));
+    }
+
+    #[test]
+    fn a_slow_stream_reuses_its_ring_instead_of_growing_it() {
+        let t0 = crate::test_clock::t0();
+        let mut h = History::new(1024, 1 << 20);
+        // 10 packets a second, a second kept: about ten held at a time, never 1024.
+        for n in 0..3000u32 {
+            let now = t0 + Duration::from_millis(100 * u64::from(n));
+            h.expire(now, Duration::from_secs(1));
+            h.insert(now, n as u16, &[n as u8; 1000]);
+            assert_eq!(h.get(n as u16), Some(&[n as u8; 1000][..]));
+            if n >= 10 {
+                let old = (n - 10) as u16;
+                assert_eq!(h.get(old), Some(&[old as u8; 1000][..]), "{n}");
+            }
+        }
+        assert!(h.len() <= 11, "{}", h.len());
+        assert!(h.ring.capacity() <= 32 * 1000, "{}", h.ring.capacity());
+    }
+
+    #[test]
+    fn an_expired_history_gives_its_ring_back_and_grows_again() {
+        let t0 = crate::test_clock::t0();
+        let mut h = History::new(64, 100_000);
+        for seq in 0..40u16 {
+            h.insert(t0, seq, &[1; 1000]);
+        }
+        assert!(h.heap_bytes() > 40_000);
+        h.expire(t0 + Duration::from_secs(5), Duration::from_secs(3));
+        assert_eq!(h.len(), 0);
+        assert_eq!(h.heap_bytes(), 0);
+        let later = t0 + Duration::from_secs(6);
+        h.insert(later, 40, &[2; 1000]);
+        h.insert(later, 41, &[3; 1000]);
+        assert_eq!(h.get(40), Some(&[2; 1000][..]));
+        assert_eq!(h.get(41), Some(&[3; 1000][..]));
     }
 }

@@ -13,6 +13,10 @@ use crate::rtp::rtcp::{ReportBlock, RtcpPacket, SenderReport};
 
 /// Events kept for the application at most; keyframe requests merge, so this is ample.
 const MAX_EVENTS: usize = 8;
+/// The RTX history keeps packets at least this long, or three round trips if longer...
+const MIN_RETENTION: Duration = Duration::from_secs(1);
+/// ...times this (libwebrtc's `kPacketCullingDelayFactor`).
+const RETENTION_FACTOR: u32 = 3;
 
 /// Settings of a [`StreamTx`].
 #[derive(Debug, Clone)]
@@ -24,7 +28,8 @@ pub struct StreamTxConfig {
     /// The RTP clock rate of the payload (90000 for video, 48000 for Opus).
     pub clock_rate: u32,
     /// Packets kept for retransmission (rounded up to a power of two; 0 disables NACK
-    /// answers).
+    /// answers). Packets older than three times the longer of 1 s and three round trips are
+    /// dropped as reports fall due, and an emptied history gives its memory back.
     pub history: usize,
     /// Bytes the history may hold at most; it grows only as far as `history` packets need.
     pub history_bytes: usize,
@@ -202,7 +207,7 @@ impl StreamTx {
         self.last_sent = Some((p.timestamp(), now));
         let seq = p.sequence_number();
         self.next_seq = seq.wrapping_add(1);
-        self.history.insert(seq, packet);
+        self.history.insert(now, seq, packet);
         if self.next_report.is_none() {
             // RFC 3550 §6.3.6: the first report after half the minimum interval.
             let first = randomized(&mut self.rng, self.config.report_interval / 2);
@@ -397,6 +402,8 @@ impl StreamTx {
         if self.next_report.is_none_or(|at| now < at) {
             return None;
         }
+        // Reports fall due about once a second, sending or not: the history ages out here.
+        self.history.expire(now, self.retention());
         let sr = self.sender_report(now);
         let n = sr.write(buf).ok()?;
         let m = write_sdes(
@@ -408,6 +415,14 @@ impl StreamTx {
         self.next_report = Some(now + next);
         self.stats.reports_sent += 1;
         Some(n + m)
+    }
+
+    /// How long a sent packet stays in the RTX history at least: three times the longer of
+    /// 1 s and three round trips, as libwebrtc's `RtpPacketHistory` culls (a NACK for an
+    /// older packet comes after the receiver has given up on it).
+    fn retention(&self) -> Duration {
+        let rtt = self.stats.round_trip_time.unwrap_or_default();
+        RETENTION_FACTOR * MIN_RETENTION.max(rtt * 3)
     }
 
     /// The next event for the application.
