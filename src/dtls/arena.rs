@@ -309,27 +309,39 @@ mod tests {
     }
 
     #[test]
-    fn data_sealed_straight_into_a_datagram_arrives_and_a_short_buffer_is_counted() {
+    fn data_sealed_in_the_datagram_arrives_and_a_short_buffer_gets_a_shorter_record() {
         for versions in [VersionPolicy::Dtls12, VersionPolicy::Dtls13OrDtls12] {
             let (mut client, mut server, now) = connected(versions);
             let mut buf = [0u8; 1500];
             let fill = |plain: &mut [u8]| {
-                plain[..700].fill(9);
-                Some(700)
+                let n = plain.len().min(700);
+                plain[..n].fill(9);
+                Some(n)
             };
-            let n = client.seal_with(&mut buf, fill).unwrap().unwrap();
-            let d = Datagram {
-                source: "192.0.2.1:4444".parse().unwrap(),
-                destination: "192.0.2.2:5555".parse().unwrap(),
-                contents: &buf[..n],
+            let mut carry = |client: &mut Endpoint, buf: &mut [u8]| {
+                let n = client.seal_with(buf, fill).unwrap().unwrap();
+                assert!(n <= buf.len());
+                let d = Datagram {
+                    source: "192.0.2.1:4444".parse().unwrap(),
+                    destination: "192.0.2.2:5555".parse().unwrap(),
+                    contents: &buf[..n],
+                };
+                server.handle_datagram(now, d);
+                server.poll_data().unwrap()
             };
-            server.handle_datagram(now, d);
-            assert_eq!(server.poll_data().unwrap(), vec![9; 700]);
+            assert_eq!(carry(&mut client, &mut buf), vec![9; 700]);
+            // A datagram buffer too small for a record of 700 bytes: `fill` is given what fits.
+            let short = carry(&mut client, &mut buf[..600]);
+            assert!(
+                short.len() < 600 && short.iter().all(|&b| b == 9),
+                "{versions:?}"
+            );
             // Nothing to send: nothing sealed.
             assert!(client.seal_with(&mut buf, |_| None).is_none());
-            // A datagram buffer too small for the record: an error, counted, no panic.
+            // Not even room for one byte: an error, counted, no panic, `fill` not called.
             let dropped = client.stats().transmit_dropped;
-            assert!(client.seal_with(&mut buf[..600], fill).unwrap().is_err());
+            let refused = client.seal_with(&mut buf[..20], |_| unreachable!());
+            assert!(refused.unwrap().is_err());
             assert_eq!(client.stats().transmit_dropped, dropped + 1);
         }
     }

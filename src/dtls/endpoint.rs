@@ -19,7 +19,7 @@ use super::record::Version;
 use super::record::{ContentType, HEADER_LEN, MAX_PLAINTEXT, RecordLayer};
 use super::state::{Handshake, Step};
 use super::v13::conn::Conn13;
-use super::v13::record::OVERHEAD as OVERHEAD13;
+use super::v13::record::{HEADER_LEN as V13_HEADER_LEN, OVERHEAD as OVERHEAD13};
 use crate::{Datagram, Protocol, Rng, Transmit};
 
 /// At most this many bytes of application data wait to be sent.
@@ -257,12 +257,13 @@ impl Endpoint {
     }
 
     /// One datagram holding one record of application data that `fill` writes (returning its
-    /// length, at most what it is given: [`max_payload`](Self::max_payload) bytes), sealed
-    /// straight into `buf`: the payload is encrypted as it is copied into the datagram, with
-    /// no copy into the send queue first. For when nothing else waits to be sent (after
-    /// `poll_transmit` gave `None`) and the connection is up; `None` otherwise, or when
-    /// `fill` has nothing. An error when the record could not be sealed (it does not fit
-    /// `buf`): what `fill` wrote is lost, and counted in `transmit_dropped`.
+    /// length, at most what it is given: [`max_payload`](Self::max_payload) bytes, fewer if
+    /// `buf` cannot hold a whole record of that), sealed in `buf` where `fill` wrote it: the
+    /// payload goes straight into the datagram and is encrypted there, with no copy and no
+    /// send queue. For when nothing else waits to be sent (after `poll_transmit` gave `None`)
+    /// and the connection is up; `None` otherwise, or when `fill` has nothing. An error when
+    /// the record could not be sealed (`buf` cannot hold even a record of one byte; `fill`
+    /// is not called then), counted in `transmit_dropped`.
     pub(crate) fn seal_with(
         &mut self,
         buf: &mut [u8],
@@ -271,17 +272,33 @@ impl Endpoint {
         if !self.is_connected() || !self.app_out.is_empty() || !self.alerts_out.is_empty() {
             return None;
         }
-        let max = self.max_payload();
-        let mut plain = self.app_pool.pop().unwrap_or_default();
-        // Kept at full length in the pool, so it is zeroed only once.
-        if plain.len() < max {
-            plain.resize(max, 0);
-        }
-        let n = fill(&mut plain[..max]).filter(|&n| n <= max);
         let limit = self.config.mtu.min(buf.len());
-        let sealed = n.map(|n| self.seal_data(&plain[..n], &mut buf[..limit]));
-        self.recycle(plain);
-        let sealed = sealed?;
+        // The bytes before the content and the least a record adds to it (1.3's padding is
+        // left out when it does not fit).
+        let (offset, overhead) = match &self.v13 {
+            Some(_) => (V13_HEADER_LEN, OVERHEAD13),
+            None => (
+                self.records.data_offset(),
+                HEADER_LEN + self.records.overhead(1),
+            ),
+        };
+        let max = self.max_payload().min(limit.saturating_sub(overhead));
+        if max == 0 {
+            self.stats.transmit_dropped += 1;
+            return Some(Err(crate::wire::Error::BufferTooSmall {
+                needed: overhead + 1,
+                remaining: limit,
+            }
+            .into()));
+        }
+        let n = fill(&mut buf[offset..offset + max]).filter(|&n| n <= max)?;
+        let out = &mut buf[..limit];
+        let sealed = match self.v13.as_mut() {
+            Some(c) => c
+                .records
+                .seal_in_place(ContentType::ApplicationData, n, out),
+            None => self.records.seal_data_in_place(n, out),
+        };
         match sealed {
             Ok(_) => self.stats.datagrams_sent += 1,
             Err(_) => self.stats.transmit_dropped += 1,

@@ -355,13 +355,47 @@ impl RecordLayer {
     /// additional data's seq_num, RFC 5246 §6.2.3.3 with RFC 6347 §4.1.2.1).
     #[inline]
     pub(crate) fn seal_data(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        self.seal_data_by(data.len(), out, |c, seq64, aad, fragment| {
+            c.seal_from(seq64, aad, data, fragment)
+        })
+    }
+
+    /// Where the plaintext of an application-data record starts in the record (after the
+    /// header and the explicit nonce), for [`RecordLayer::seal_data_in_place`].
+    #[inline]
+    pub(crate) fn data_offset(&self) -> usize {
+        HEADER_LEN + self.write_cipher.as_ref().map_or(0, |c| c.explicit_len())
+    }
+
+    /// [`RecordLayer::seal_data`] of the `plain_len` bytes already written at
+    /// [`data_offset`](RecordLayer::data_offset) in `out`, sealed where they lie.
+    #[inline]
+    pub(crate) fn seal_data_in_place(
+        &mut self,
+        plain_len: usize,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.seal_data_by(plain_len, out, |c, seq64, aad, fragment| {
+            c.seal(seq64, aad, fragment)
+        })
+    }
+
+    /// The header and additional data of an application-data record of `plain_len` bytes in
+    /// the front of `out`; `seal` fills in the fragment (explicit nonce, ciphertext, tag).
+    #[inline]
+    fn seal_data_by(
+        &mut self,
+        plain_len: usize,
+        out: &mut [u8],
+        seal: impl FnOnce(&RecordCipher, u64, &[u8; 13], &mut [u8]) -> Result<(), Error>,
+    ) -> Result<usize, Error> {
         let cipher = match &self.write_cipher {
             Some(c) if self.write_epoch == 1 => c,
             _ => return Err(Error::Internal(Internal::Crypto)),
         };
-        if data.len() > MAX_PLAINTEXT {
+        if plain_len > MAX_PLAINTEXT {
             return Err(Error::Misuse(Misuse::DataTooLarge {
-                len: data.len(),
+                len: plain_len,
                 max: MAX_PLAINTEXT,
             }));
         }
@@ -369,7 +403,7 @@ impl RecordLayer {
         if sequence > MAX_SEQUENCE {
             return Err(Error::Internal(Internal::SequenceExhausted));
         }
-        let fragment_len = cipher.overhead() + data.len();
+        let fragment_len = cipher.overhead() + plain_len;
         let total = HEADER_LEN + fragment_len;
         let remaining = out.len();
         let record = out
@@ -394,8 +428,8 @@ impl RecordLayer {
         aad[8] = ty;
         aad[9] = v0;
         aad[10] = v1;
-        aad[11..].copy_from_slice(&(data.len() as u16).to_be_bytes());
-        cipher.seal_from(seq64, &aad, data, fragment)?;
+        aad[11..].copy_from_slice(&(plain_len as u16).to_be_bytes());
+        seal(cipher, seq64, &aad, fragment)?;
         Ok(total)
     }
 

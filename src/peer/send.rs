@@ -53,8 +53,8 @@ impl PeerConnection {
         }
         if self.sctp_started {
             // One SCTP packet at a time, so DTLS never holds more than a datagram's worth.
-            // The packet is written into a buffer DTLS keeps and encrypted from there into
-            // the caller's, with no copy in between.
+            // The packet is written into the caller's buffer where the record's content goes
+            // and encrypted there, with no copy in between.
             if dtls.max_payload() >= SCTP_MTU {
                 let channels = &mut self.channels;
                 return match dtls.seal_with(buf, |plain| channels.poll_packet(now, plain))? {

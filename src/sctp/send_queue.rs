@@ -71,6 +71,12 @@ impl Default for OutStream {
 }
 
 impl OutStream {
+    /// Like RTCDataChannel's bufferedamountlow: whether the amount buffered crossed from above
+    /// the threshold (`before`) to at or below it.
+    fn crosses_low(&self, before: usize) -> bool {
+        before > self.low_threshold && self.buffered <= self.low_threshold
+    }
+
     fn is_idle(&self) -> bool {
         self.queue.is_empty()
             && self.next_ordered == 0
@@ -257,7 +263,14 @@ impl SendQueue {
                 s.queue.pop_front();
             }
             let more = !s.queue.is_empty();
-            if interleaved || end {
+            let done = interleaved || end;
+            if done && !more {
+                s.scheduled = false;
+            }
+            // Decided while the stream is at hand, which saves looking it up again per
+            // fragment (as `note_drained` does).
+            let low = s.crosses_low(before);
+            if done {
                 self.current = None;
                 // Round robin: this stream goes to the back of the line.
                 if self.active.front() == Some(&id) {
@@ -265,13 +278,13 @@ impl SendQueue {
                 }
                 if more {
                     self.active.push_back(id);
-                } else if let Some(s) = self.streams.get_mut(&id) {
-                    s.scheduled = false;
                 }
             } else {
                 self.current = Some(id);
             }
-            self.note_drained(id, before);
+            if low && !self.low.contains(&id) {
+                self.low.push(id);
+            }
             return Some(frag);
         }
     }
@@ -306,9 +319,7 @@ impl SendQueue {
         let Some(s) = self.streams.get(&id) else {
             return;
         };
-        // Like RTCDataChannel's bufferedamountlow: fires when the amount crosses from above the
-        // threshold to at or below it.
-        if before > s.low_threshold && s.buffered <= s.low_threshold && !self.low.contains(&id) {
+        if s.crosses_low(before) && !self.low.contains(&id) {
             self.low.push(id);
         }
     }

@@ -203,8 +203,11 @@ impl Association {
                 break;
             }
             let room = pw.remaining().saturating_sub(hdr) & !3;
-            let next = self.queue.front_remaining().unwrap_or(0);
-            if room == 0 || (next > room && room < max_frag / 2) {
+            // Only a small room asks what comes next (a stream lookup): a message that does
+            // not fit it waits for a packet of its own rather than leave a sliver here.
+            if room == 0
+                || (room < max_frag / 2 && self.queue.front_remaining().unwrap_or(0) > room)
+            {
                 break;
             }
             let Some(frag) = self

@@ -165,6 +165,33 @@ impl RecordLayer13 {
         plain: &[u8],
         out: &mut [u8],
     ) -> Result<usize, Error> {
+        let w = self.next_write()?;
+        let n = w.protection.seal_one(w.next, content_type, plain, out)?;
+        w.next += 1;
+        Ok(n)
+    }
+
+    /// [`RecordLayer13::seal_one`] of the `plain_len` bytes of content already written
+    /// after the header in `out` (see [`Protection::seal_in_place`]).
+    #[inline]
+    pub(crate) fn seal_in_place(
+        &mut self,
+        content_type: ContentType,
+        plain_len: usize,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let w = self.next_write()?;
+        let n = w
+            .protection
+            .seal_in_place(w.next, content_type, plain_len, out)?;
+        w.next += 1;
+        Ok(n)
+    }
+
+    /// The write epoch, if its next record may be sealed (RFC 9147 §4.2.1: a sequence number
+    /// never wraps).
+    #[inline]
+    fn next_write(&mut self) -> Result<&mut WriteEpoch, Error> {
         let w = self
             .write
             .as_mut()
@@ -172,9 +199,7 @@ impl RecordLayer13 {
         if w.next > MAX_SEQUENCE {
             return Err(Error::Internal(Internal::SequenceExhausted));
         }
-        let n = w.protection.seal_one(w.next, content_type, plain, out)?;
-        w.next += 1;
-        Ok(n)
+        Ok(w)
     }
 
     #[inline]

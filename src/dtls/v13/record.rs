@@ -50,6 +50,9 @@ pub(crate) const OVERHEAD: usize = HEADER_LEN + 1 + TAG_LEN;
 /// partial-block path (about 40 ns per seal or open here, whatever the length: 8% of a
 /// 1200-byte record, 20% of a 113-byte one).
 const GCM_BLOCK: usize = 16;
+// `Protection::seal_in_place` writes a whole block after the content: the type, the padding,
+// and the rest into the tag's room.
+const _: () = assert!(1 + TAG_LEN >= GCM_BLOCK);
 
 /// Whether a record starting with `first` has the unified header (RFC 9147 §4.1: the first
 /// byte's top three bits are 001; DTLSPlaintext content types are 20..=26).
@@ -323,15 +326,41 @@ impl Protection {
             return self.seal_one(sequence, content_type, only, out);
         }
         let plain_len: usize = parts.iter().map(|p| p.len()).sum();
-        let pad = self.padding(plain_len, out.len());
-        let (head, rest) = self.record_space(sequence, plain_len, pad, out)?;
+        let remaining = out.len();
+        let content = out.get_mut(HEADER_LEN..HEADER_LEN + plain_len).ok_or(
+            crate::wire::Error::BufferTooSmall {
+                needed: OVERHEAD + plain_len,
+                remaining,
+            },
+        )?;
         let mut at = 0;
         for p in parts {
-            rest[at..at + p.len()].copy_from_slice(p);
+            content[at..at + p.len()].copy_from_slice(p);
             at += p.len();
         }
-        rest[at] = content_type.to_u8();
-        rest[at + 1..at + 1 + pad].fill(0);
+        self.seal_in_place(sequence, content_type, plain_len, out)
+    }
+
+    /// Seals the `plain_len` bytes of content already written at `out[HEADER_LEN..]` where
+    /// they lie, as [`Protection::seal`] does: the data path, where SCTP writes its packet
+    /// straight into the datagram. One AEAD call over whole blocks (content, type and padding
+    /// together), which costs aws-lc less than the two calls of [`Protection::seal_one`]'s
+    /// separate extra input. Returns the record's length.
+    #[inline]
+    pub(crate) fn seal_in_place(
+        &self,
+        sequence: u64,
+        content_type: ContentType,
+        plain_len: usize,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let pad = self.padding(plain_len, out.len());
+        let (head, rest) = self.record_space(sequence, plain_len, pad, out)?;
+        // The type and up to 15 zeros as one block, a store of fixed size rather than a call
+        // to fill a few bytes: what passes the padding lands in the tag's room, written below.
+        let mut block = [0u8; GCM_BLOCK];
+        block[0] = content_type.to_u8();
+        rest[plain_len..plain_len + GCM_BLOCK].copy_from_slice(&block);
         let (inner, tag_out) = rest.split_at_mut(plain_len + 1 + pad);
         // RFC 9147 §4: the additional data is the header as sent, but with the sequence number
         // before its encryption.
