@@ -92,6 +92,8 @@ pub struct RemoteEstimator {
     config: RembConfig,
     epoch: Option<Instant>,
     latest_us: i64,
+    /// The last arrival instant and its microseconds since the epoch.
+    last_now: Option<(Instant, i64)>,
     first_us: Option<i64>,
     /// The last abs-send-time seen and its unwrapped value, in abs-send-time units.
     last_abs: Option<(u32, i64)>,
@@ -106,6 +108,9 @@ pub struct RemoteEstimator {
     last_update_us: Option<i64>,
     /// The last REMB: when and what.
     sent: Option<(i64, u64)>,
+    /// When the next periodic REMB is due, from the last one: kept so that the deadline every
+    /// received packet folds in costs no time arithmetic.
+    next_at: Option<Instant>,
     /// A drop waits to be sent.
     due: bool,
 }
@@ -123,6 +128,7 @@ impl RemoteEstimator {
             },
             epoch: None,
             latest_us: 0,
+            last_now: None,
             first_us: None,
             last_abs: None,
             inter_arrival: InterArrival::default(),
@@ -134,6 +140,7 @@ impl RemoteEstimator {
             initialized: false,
             last_update_us: None,
             sent: None,
+            next_at: None,
             due: false,
         }
     }
@@ -148,8 +155,16 @@ impl RemoteEstimator {
     /// its SSRC. Arrival times that go back are taken as the latest one.
     pub fn on_packet(&mut self, now: Instant, abs_send_time: u32, size: usize, ssrc: u32) {
         let epoch = *self.epoch.get_or_insert(now);
-        let us =
-            i64::try_from(now.saturating_duration_since(epoch).as_micros()).unwrap_or(i64::MAX);
+        let us = match self.last_now {
+            // A receive batch shares its instant: converted once.
+            Some((at, us)) if at == now => us,
+            _ => {
+                let us = i64::try_from(now.saturating_duration_since(epoch).as_micros())
+                    .unwrap_or(i64::MAX);
+                self.last_now = Some((now, us));
+                us
+            }
+        };
         let us = us.max(self.latest_us);
         self.latest_us = us;
         let first = *self.first_us.get_or_insert(us);
@@ -182,6 +197,13 @@ impl RemoteEstimator {
     }
 
     fn note_ssrc(&mut self, ssrc: u32, us: i64) {
+        // The common case: the same stream as the packet before.
+        if let Some(last) = self.ssrcs.last_mut()
+            && last.0 == ssrc
+        {
+            last.1 = us;
+            return;
+        }
         if let Some(i) = self.ssrcs.iter().position(|(s, _)| *s == ssrc) {
             self.ssrcs.remove(i);
         } else if self.ssrcs.len() >= MAX_REMB_SSRCS {
@@ -191,10 +213,18 @@ impl RemoteEstimator {
     }
 
     fn update(&mut self, us: i64, first: i64) {
+        let usage = self.detector.usage();
+        // Between steps nothing changes: leave before measuring the incoming rate.
+        let steady = usage != Usage::Overusing;
+        if steady && !self.initialized && us - first < INIT_US {
+            return;
+        }
+        if steady && self.initialized && self.last_update_us.is_some_and(|t| us - t < UPDATE_US) {
+            return;
+        }
         let Some(incoming) = self.incoming.rate() else {
             return;
         };
-        let usage = self.detector.usage();
         if !self.initialized {
             if usage != Usage::Overusing && us - first < INIT_US {
                 return;
@@ -245,6 +275,7 @@ impl RemoteEstimator {
         let us = self.micros(now).max(self.latest_us);
         let bitrate = self.aimd.rate();
         self.sent = Some((us, bitrate));
+        self.next_at = self.at(us.saturating_add(self.interval_us()));
         self.due = false;
         let ssrcs = self
             .ssrcs
@@ -257,23 +288,29 @@ impl RemoteEstimator {
 
     /// When the next REMB is due, if one will be without further packets.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let epoch = self.epoch?;
         if !self.initialized {
             return None;
         }
-        let at_us = match self.sent {
-            _ if self.due => self.latest_us,
-            None => self.latest_us,
-            Some((t, _)) => {
-                let interval = i64::try_from(self.config.interval.as_micros()).unwrap_or(i64::MAX);
-                t.saturating_add(interval)
+        match self.sent {
+            Some((t, _)) if !self.due => {
+                // Past the stream timeout nothing arrives that a REMB could speak for.
+                let at_us = t.saturating_add(self.interval_us());
+                (at_us - self.latest_us < STREAM_TIMEOUT_US)
+                    .then_some(self.next_at)
+                    .flatten()
             }
-        };
-        // Past the stream timeout nothing arrives that a REMB could speak for.
-        if at_us - self.latest_us >= STREAM_TIMEOUT_US {
-            return None;
+            _ => self.at(self.latest_us),
         }
-        epoch.checked_add(Duration::from_micros(at_us.max(0) as u64))
+    }
+
+    fn interval_us(&self) -> i64 {
+        i64::try_from(self.config.interval.as_micros()).unwrap_or(i64::MAX)
+    }
+
+    /// The instant `us` microseconds after the epoch.
+    fn at(&self, us: i64) -> Option<Instant> {
+        self.epoch?
+            .checked_add(Duration::from_micros(us.max(0) as u64))
     }
 
     fn micros(&self, now: Instant) -> i64 {

@@ -108,6 +108,13 @@ impl Agent {
                 .all(|r| r.candidate.is_some() || r.relay.failed())
     }
 
+    /// Whether `poll_event` has anything to give: queued events, or a gathering round that
+    /// may be reported complete. A connection polling for its own events skips the agent
+    /// when not.
+    pub(crate) fn has_events(&self) -> bool {
+        !self.events.is_empty() || self.gathering.open
+    }
+
     /// Reports [`IceEvent::GatheringComplete`] once per gathering round.
     pub(crate) fn gathering_complete_check(&mut self) {
         if self.gathering.open && self.gathering_done() {

@@ -1059,8 +1059,12 @@ impl Protocol for PeerConnection {
 
     fn poll_event(&mut self) -> Option<PeerEvent> {
         // Every entry point that takes `now` leaves the layers' events pumped; what is left
-        // is ICE's announcements of addresses added since (no time needed).
-        self.pump(None);
+        // is ICE's announcements of addresses added since (no time needed). Without those
+        // or diagnostics to observe, the pump has nothing to move (per received packet, the
+        // common case).
+        if self.diag.is_some() || self.ice.has_events() {
+            self.pump(None);
+        }
         if let Some(e) = self.events.pop_front() {
             return Some(match e {
                 PeerEvent::LocalCandidate(c) => PeerEvent::LocalCandidate(self.with_section(c)),

@@ -70,6 +70,9 @@ impl ExtensionKind {
 pub struct ExtensionMap {
     low: [Option<ExtensionKind>; ONE_BYTE_MAX_ID as usize + 1],
     high: SmallVec<[(u8, ExtensionKind); 1]>,
+    /// By kind (its place in [`ExtensionKind::ALL`]): what [`id`](Self::id) answers, 0 for
+    /// none, kept in step with the mappings. The receive path asks for ids on every packet.
+    ids: [u8; ExtensionKind::ALL.len()],
 }
 
 impl ExtensionMap {
@@ -84,23 +87,41 @@ impl ExtensionMap {
         if id == 0 {
             return None;
         }
-        if let Some(slot) = self.low.get_mut(usize::from(id)) {
-            return slot.replace(kind);
-        }
-        if let Some(entry) = self.high.iter_mut().find(|(i, _)| *i == id) {
-            return Some(std::mem::replace(&mut entry.1, kind));
-        }
-        self.high.push((id, kind));
-        None
+        let before = if let Some(slot) = self.low.get_mut(usize::from(id)) {
+            slot.replace(kind)
+        } else if let Some(entry) = self.high.iter_mut().find(|(i, _)| *i == id) {
+            Some(std::mem::replace(&mut entry.1, kind))
+        } else {
+            self.high.push((id, kind));
+            None
+        };
+        self.reindex();
+        before
     }
 
     /// Forgets what `id` meant.
     pub fn remove(&mut self, id: u8) -> Option<ExtensionKind> {
-        if let Some(slot) = self.low.get_mut(usize::from(id)) {
-            return slot.take();
+        let removed = if let Some(slot) = self.low.get_mut(usize::from(id)) {
+            slot.take()
+        } else {
+            let at = self.high.iter().position(|(i, _)| *i == id)?;
+            Some(self.high.remove(at).1)
+        };
+        self.reindex();
+        removed
+    }
+
+    /// Rebuilds the ids by kind: the lowest inline id, else the first spilled one.
+    fn reindex(&mut self) {
+        for (slot, kind) in self.ids.iter_mut().zip(ExtensionKind::ALL) {
+            *slot = self
+                .low
+                .iter()
+                .position(|k| *k == Some(kind))
+                .map(|i| i as u8)
+                .or_else(|| self.high.iter().find(|(_, k)| *k == kind).map(|(i, _)| *i))
+                .unwrap_or(0);
         }
-        let at = self.high.iter().position(|(i, _)| *i == id)?;
-        Some(self.high.remove(at).1)
     }
 
     /// What `id` means, if mapped.
@@ -113,11 +134,8 @@ impl ExtensionMap {
 
     /// The (lowest) id mapped to `kind`.
     pub fn id(&self, kind: ExtensionKind) -> Option<u8> {
-        self.low
-            .iter()
-            .position(|k| *k == Some(kind))
-            .map(|i| i as u8)
-            .or_else(|| self.high.iter().find(|(_, k)| *k == kind).map(|(i, _)| *i))
+        let id = self.ids[kind as usize];
+        (id != 0).then_some(id)
     }
 
     /// Every mapping, by id.
@@ -379,6 +397,31 @@ mod tests {
         assert_eq!(map.iter().count(), 2);
         assert_eq!(map.remove(200), Some(ExtensionKind::TransportCc));
         assert_eq!(map.kind(200), None);
+    }
+
+    #[test]
+    fn id_by_kind_follows_every_insert_and_remove() {
+        // The table by kind is indexed by discriminant: ALL must list the kinds in order.
+        for (i, k) in ExtensionKind::ALL.into_iter().enumerate() {
+            assert_eq!(k as usize, i);
+        }
+        let mut map = ExtensionMap::new();
+        map.insert(200, ExtensionKind::Mid);
+        map.insert(9, ExtensionKind::Mid);
+        map.insert(4, ExtensionKind::Mid);
+        assert_eq!(map.id(ExtensionKind::Mid), Some(4));
+        map.remove(4);
+        assert_eq!(map.id(ExtensionKind::Mid), Some(9));
+        map.insert(9, ExtensionKind::AbsSendTime);
+        assert_eq!(map.id(ExtensionKind::Mid), Some(200));
+        assert_eq!(map.id(ExtensionKind::AbsSendTime), Some(9));
+        map.remove(200);
+        assert_eq!(map.id(ExtensionKind::Mid), None);
+        assert_eq!(map, {
+            let mut m = ExtensionMap::new();
+            m.insert(9, ExtensionKind::AbsSendTime);
+            m
+        });
     }
 
     #[test]

@@ -221,6 +221,9 @@ pub struct StreamRx {
     /// RFC 3550 A.8: the origin of arrival times in RTP units, the last transit, and the
     /// jitter estimate times 16.
     arrival_base: Option<Instant>,
+    /// The last arrival in RTP units and the instant it is for: the datagrams of one receive
+    /// batch share an instant and convert it once.
+    last_arrival: Option<(Instant, u32)>,
     last_transit: Option<u32>,
     jitter_q4: u64,
     /// The last SR: its NTP middle bits and when it arrived.
@@ -243,6 +246,7 @@ impl StreamRx {
             nack_due: None,
             rtt: config.initial_rtt,
             arrival_base: None,
+            last_arrival: None,
             last_transit: None,
             jitter_q4: 0,
             last_sr: None,
@@ -523,16 +527,14 @@ impl StreamRx {
     /// RFC 3550 A.8: J += (|D(i-1, i)| - J) / 16, with D the difference of transit times in
     /// RTP timestamp units.
     fn jitter(&mut self, now: Instant, timestamp: u32) {
-        let base = *self.arrival_base.get_or_insert(now);
-        let elapsed = now.saturating_duration_since(base);
-        // Whole seconds and the nanoseconds apart: the same floor as over all nanoseconds,
-        // without a 128-bit division per packet. Only the low 32 bits matter (RTP units wrap).
-        let rate = u64::from(self.config.clock_rate);
-        let arrival = elapsed
-            .as_secs()
-            .wrapping_mul(rate)
-            .wrapping_add(u64::from(elapsed.subsec_nanos()) * rate / 1_000_000_000)
-            as u32;
+        let arrival = match self.last_arrival {
+            Some((at, arrival)) if at == now => arrival,
+            _ => {
+                let arrival = self.arrival(now);
+                self.last_arrival = Some((now, arrival));
+                arrival
+            }
+        };
         let transit = arrival.wrapping_sub(timestamp);
         if let Some(last) = self.last_transit {
             let d = u64::from((transit.wrapping_sub(last) as i32).unsigned_abs());
@@ -540,6 +542,19 @@ impl StreamRx {
             self.jitter_q4 = (self.jitter_q4 + d).saturating_sub((self.jitter_q4 + 8) >> 4);
         }
         self.last_transit = Some(transit);
+    }
+
+    /// `now` in RTP units since the first arrival (wrapping).
+    fn arrival(&mut self, now: Instant) -> u32 {
+        let base = *self.arrival_base.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(base);
+        // Whole seconds and the nanoseconds apart: the same floor as over all nanoseconds,
+        // without a 128-bit division per packet. Only the low 32 bits matter (RTP units wrap).
+        let rate = u64::from(self.config.clock_rate);
+        elapsed
+            .as_secs()
+            .wrapping_mul(rate)
+            .wrapping_add(u64::from(elapsed.subsec_nanos()) * rate / 1_000_000_000) as u32
     }
 
     /// Accounts a sender report (RFC 3550 §6.4.1) from this stream's sender: its NTP time and
