@@ -498,7 +498,9 @@ fn protect_of_header_and_payload_apart_matches_protect_of_the_whole_packet() {
             p[2..4].copy_from_slice(&seq.to_be_bytes());
             let expected = protect(&mut whole, &p);
             let mut out = vec![0u8; p.len() + profile.rtp_overhead()];
-            let n = parts.protect_rtp_parts(&p[..at], &p[at..], &mut out).unwrap();
+            let n = parts
+                .protect_rtp_parts(&p[..at], &p[at..], &mut out)
+                .unwrap();
             assert_eq!(&out[..n], &expected[..], "{profile:?} split at {at}");
             assert!(unprotect(&mut rx, &out[..n]).is_ok());
         }

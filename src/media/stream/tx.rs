@@ -632,7 +632,10 @@ mod tests {
                     ssrc: 7,
                     ..Default::default()
                 };
-                let n = RtpBuilder::new(h).payload(&payload).write(&mut buf).unwrap();
+                let n = RtpBuilder::new(h)
+                    .payload(&payload)
+                    .write(&mut buf)
+                    .unwrap();
                 copied.on_send(t0, &buf[..n]);
                 let header = n - payload.len();
                 shared.on_send_shared(t0, &buf[..header], payload.clone());
