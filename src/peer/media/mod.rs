@@ -678,7 +678,7 @@ impl PeerConnection {
         self.check_open()?;
         let media = self.media.get_mut().ok_or(Error::NoSuchTransceiver)?;
         let t = media.by_mid(mid).ok_or(Error::NoSuchTransceiver)?;
-        media.write_rtp_bytes(now, t, &packet)
+        media.write_rtp_bytes(now, t, packet)
     }
 
     /// Asks the peer for a keyframe on the streams it sends on `mid` (RTCP PLI, RFC 4585

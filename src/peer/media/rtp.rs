@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 use super::{MEDIA_QUEUE, Media, Outgoing, Stamps};
 use crate::bwe::{Paced, PacketKind};
@@ -45,35 +45,27 @@ impl Media {
     /// Paced (congestion control negotiated), the packet always joins the pacer's queue, which
     /// drops (and counts) its oldest video when over its bounds; unpaced, a full queue is
     /// [`Error::MediaQueueFull`].
-    ///
     pub fn write_rtp(&mut self, now: Instant, ti: usize, packet: &[u8]) -> Result<(), Error> {
-        self.queue_rtp(now, ti, packet, None)
+        self.queue_rtp(now, ti, Packet::Copied(packet))
     }
 
     /// Queues an RTP packet as [`write_rtp`](Self::write_rtp) does, keeping its payload by
     /// reference: only the rewritten header is written here, and the payload stays a slice
     /// of `packet` in the queue and the RTX history until it is sealed.
-    pub fn write_rtp_bytes(
-        &mut self,
-        now: Instant,
-        ti: usize,
-        packet: &Bytes,
-    ) -> Result<(), Error> {
-        self.queue_rtp(now, ti, packet, Some(packet))
+    pub fn write_rtp_bytes(&mut self, now: Instant, ti: usize, packet: Bytes) -> Result<(), Error> {
+        self.queue_rtp(now, ti, Packet::Shared(packet))
     }
 
-    /// `write_rtp`, or with `shared` (the `Bytes` that `packet` is) `write_rtp_bytes`.
-    fn queue_rtp(
-        &mut self,
-        now: Instant,
-        ti: usize,
-        packet: &[u8],
-        shared: Option<&Bytes>,
-    ) -> Result<(), Error> {
+    /// `write_rtp` or `write_rtp_bytes`, by the kind of `packet`.
+    fn queue_rtp(&mut self, now: Instant, ti: usize, packet: Packet<'_>) -> Result<(), Error> {
         if !self.bwe.paced && self.out.len() >= MEDIA_QUEUE {
             return Err(Error::MediaQueueFull);
         }
-        let pkt = RtpPacket::new_checked(packet).map_err(Error::Rtp)?;
+        let bytes = match &packet {
+            Packet::Copied(p) => p,
+            Packet::Shared(b) => &b[..],
+        };
+        let pkt = RtpPacket::new_checked(bytes).map_err(Error::Rtp)?;
         let epoch = self.epoch(now);
         // The send stream's seed is drawn once, with the first packet.
         let seed = self.transceivers[ti].tx.is_none().then(|| self.rng.u64());
@@ -101,17 +93,24 @@ impl Media {
         let stamps = tpl.stamps;
         let mut data = self.spare.pop().unwrap_or_default();
         // Room for the payload too when it is copied in after the header.
-        let room = if shared.is_some() {
-            0
-        } else {
-            pkt.payload().len()
+        let room = match packet {
+            Packet::Copied(_) => pkt.payload().len(),
+            Packet::Shared(_) => 0,
         };
         tpl.write_header(&mut data, &pkt, codec.send_pt, t.ssrc, room);
-        let payload = match shared {
-            Some(bytes) => bytes.slice_ref(pkt.payload()),
-            None => {
-                data.extend_from_slice(pkt.payload());
+        let payload = pkt.payload();
+        let start = payload.as_ptr() as usize - bytes.as_ptr() as usize;
+        let end = start + payload.len();
+        let payload = match packet {
+            Packet::Copied(p) => {
+                data.extend_from_slice(&p[start..end]);
                 Bytes::new()
+            }
+            // The caller's reference becomes the queue's: no count taken or given back.
+            Packet::Shared(mut b) => {
+                b.truncate(end);
+                b.advance(start);
+                b
             }
         };
         let tx = match &mut t.tx {
@@ -519,6 +518,13 @@ impl SendTemplate {
         data.extend_from_slice(&fixed);
         data.extend_from_slice(&self.block);
     }
+}
+
+/// A packet given to `write_rtp` (copied) or `write_rtp_bytes` (its payload kept by
+/// reference).
+enum Packet<'a> {
+    Copied(&'a [u8]),
+    Shared(Bytes),
 }
 
 /// The fixed RTP header (RFC 3550 §5.1).
