@@ -81,7 +81,7 @@ fn run(
                 moved = true;
                 let rtp = buf[0] >> 6 == 2 && !(192..=223).contains(&buf[1]);
                 let seq = u16::from_be_bytes([buf[2], buf[3]]);
-                if from_s && rtp && buf[1] & 0x7f == VIDEO_PT && seq % 7 == 0 {
+                if from_s && rtp && buf[1] & 0x7f == VIDEO_PT && seq.is_multiple_of(7) {
                     continue;
                 }
                 let d = Datagram {
