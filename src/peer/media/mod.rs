@@ -7,7 +7,10 @@
 //! received packets come out as [`PeerEvent::Rtp`](super::PeerEvent) (plaintext, RTX already
 //! unwrapped into the original stream), a [`PeerEvent::Track`](super::PeerEvent) announces each
 //! new incoming source, and [`write_rtp`](PeerConnection::write_rtp) sends a packet on a
-//! transceiver with its SSRC, the negotiated payload type and our header extensions.
+//! transceiver with its SSRC, the negotiated payload type and our header extensions. An SFU
+//! forwards a received packet with [`write_rtp_bytes`](PeerConnection::write_rtp_bytes)
+//! instead: the same rewrite, with the payload kept by reference rather than copied into each
+//! subscriber's queue and RTX history.
 //!
 //! ```
 //! # use kaon::peer::{PeerConfig, PeerConnection, TrackKind, LocalTrack};
