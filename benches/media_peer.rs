@@ -10,7 +10,8 @@
 //! `cargo bench --bench media_peer` prints the table; each figure is the best of several rounds
 //! of 20,000 packets of 1,100 bytes, wall and CPU time (this thread's, from the kernel).
 //! `-- send` (or `receive`, `forward`, `cold`) runs only the rows whose section has that
-//! name, and `--rounds N` runs N times the default rounds: for a profiler
+//! name, `--no-copying` leaves the forward section's copying rows out, and `--rounds N` runs
+//! N times the default rounds: for a profiler
 //! (`perf record -g target/release/deps/media_peer-* --bench send --rounds 40`). The
 //! peers negotiate no per-packet congestion control feedback (no transport-cc, no RFC 8888),
 //! so nothing is paced: with it, the pacer adds its own ~140 ns per packet (`cargo bench
@@ -25,11 +26,13 @@
 //! on a busy machine.
 //!
 //! The forward rows are an SFU's fan-out: each packet received (`handle_datagram` +
-//! `poll_event`) is written to N subscriber connections (`write_rtp` + `poll_transmit` on each,
-//! with its own SRTP keys and RTX history), N = 1, 4 and 16; one more subscriber costs
+//! `poll_event`) is written to N subscriber connections (`write_rtp_bytes` + `poll_transmit`
+//! on each, with its own SRTP keys and RTX history), N = 1, 4 and 16; one more subscriber costs
 //! (time at 16 - time at 1) / 15, against one raw protect in the same run (DESIGN target
-//! 1.3x). Sixteen subscribers' histories (about 1.1 MB each) do not fit the caches, as they
-//! would not in an SFU, so that row pays for memory the single-connection send row does not.
+//! 1.3x). `write_rtp_bytes` keeps the payload by reference (the histories hold the rewritten
+//! headers and share the received buffers); the same rows through `write_rtp`, which copies
+//! each packet into each subscriber's history (about 1.1 MB each, sixteen of which do not fit
+//! the caches), run alternating with them on another 16 subscribers.
 //! (The bench's clock hardly moves while it sends, so each history is full: 1024 packets,
 //! all younger than the 3 s a history keeps them.)
 //!
@@ -55,23 +58,31 @@ const ROUNDS: usize = 5;
 struct Args {
     filter: Option<String>,
     rounds: usize,
+    /// Whether the forward section also runs the copying path (`--no-copying` leaves it out,
+    /// and its subscribers' histories out of the caches).
+    copying: bool,
 }
 
 impl Args {
     fn parse() -> Self {
         let mut args = std::env::args().skip(1);
-        let (mut filter, mut rounds) = (None, ROUNDS);
+        let (mut filter, mut rounds, mut copying) = (None, ROUNDS, true);
         while let Some(a) = args.next() {
             match a.as_str() {
                 "--rounds" => {
                     let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1);
                     rounds = ROUNDS * n.max(1);
                 }
+                "--no-copying" => copying = false,
                 a if a.starts_with('-') => {}
                 a => filter = Some(a.to_owned()),
             }
         }
-        Self { filter, rounds }
+        Self {
+            filter,
+            rounds,
+            copying,
+        }
     }
 
     /// Whether the section `name` runs.
@@ -274,7 +285,7 @@ fn main() {
         );
     }
     if args.runs("forward") {
-        fan_out(&mut s);
+        fan_out(&mut s, args.copying);
     }
 }
 
@@ -569,17 +580,24 @@ const FAN_OUT: usize = 16;
 const FAN_BATCH: usize = 64;
 
 /// An SFU's forward: each packet `a` sends is received by `b` (`handle_datagram` +
-/// `poll_event`), then written to N subscriber connections (`write_rtp` + `poll_transmit`
-/// each, with its own SRTP keys), for N = 1, 4 and 16, beside a raw protect of the same size,
-/// in alternating batches. Prints the rows and the cost of one more subscriber.
-fn fan_out(s: &mut Setup) {
+/// `poll_event`), then written to N subscriber connections (`write_rtp_bytes`, the payload
+/// kept by reference, + `poll_transmit` each, with its own SRTP keys), for N = 1, 4 and 16,
+/// beside a raw protect of the same size, in alternating batches; and the same through
+/// `write_rtp` (copying the packet into each subscriber's queue and RTX history) to another
+/// 16 subscribers, alternating with them. Prints the rows and the cost of one more subscriber
+/// each way.
+fn fan_out(s: &mut Setup, copying: bool) {
+    let ways = if copying { 2 } else { 1 };
     let (a, b, now, seq, datagrams, rounds) = s.parts();
-    let mut subs: Vec<(PeerConnection, PeerConnection)> = (0..FAN_OUT)
-        .map(|i| {
-            let mut t = *now;
-            pair(&mut t, 10 + i as u8)
-        })
-        .collect();
+    let mut subs: [Vec<(PeerConnection, PeerConnection)>; 2] = [0, 1].map(|set| {
+        (0..FAN_OUT)
+            .map(|i| {
+                let mut t = *now;
+                pair(&mut t, 10 + (set * FAN_OUT + i) as u8)
+            })
+            .collect()
+    });
+    const WAYS: [&str; 2] = ["by reference (`write_rtp_bytes`)", "copying (`write_rtp`)"];
     // The subscribers' clocks ran a second ahead while they connected.
     *now += Duration::from_secs(1);
     let step = *now + Duration::from_millis(200);
@@ -587,78 +605,92 @@ fn fan_out(s: &mut Setup) {
     let mut out = vec![0u8; 2048];
     let mut raw = RawProtect::new(FAN_BATCH);
     let widths = [1, 4, FAN_OUT];
-    let mut best = [Best::NONE; 3];
+    let mut best = [[Best::NONE; 3]; 2];
     let (mut protect, mut into) = (Best::NONE, Best::NONE);
-    let (mut this, mut ratios) = ([0.0; 3], Vec::new());
+    let (mut this, mut ratios) = ([[0.0; 3]; 2], [Vec::new(), Vec::new()]);
     for round in 0..rounds * 16 {
-        for (w, &n) in widths.iter().enumerate() {
-            send_batch(a, b, *now, seq, &mut datagrams[..FAN_BATCH]);
-            let mut sent = 0;
-            let c = timed(|| {
-                for (t, bytes) in &datagrams[..FAN_BATCH] {
-                    deliver(b, *now, t.unwrap(), bytes);
-                    while let Some(e) = b.poll_event() {
-                        let PeerEvent::Rtp { packet, .. } = e else {
-                            continue;
-                        };
-                        for (s, _) in &mut subs[..n] {
-                            s.write_rtp(*now, "0", &packet).unwrap();
-                            // Until the packet is out: RTCP or a consent check that fell due
-                            // goes ahead of it.
-                            while s.poll_transmit(*now, &mut out).is_some() {
-                                if is_rtp(&out) {
-                                    sent += 1;
-                                    break;
+        for (way, subs) in subs.iter_mut().enumerate().take(ways) {
+            for (w, &n) in widths.iter().enumerate() {
+                send_batch(a, b, *now, seq, &mut datagrams[..FAN_BATCH]);
+                let mut sent = 0;
+                let c = timed(|| {
+                    for (t, bytes) in &datagrams[..FAN_BATCH] {
+                        deliver(b, *now, t.unwrap(), bytes);
+                        while let Some(e) = b.poll_event() {
+                            let PeerEvent::Rtp { packet, .. } = e else {
+                                continue;
+                            };
+                            for (s, _) in &mut subs[..n] {
+                                if way == 0 {
+                                    s.write_rtp_bytes(*now, "0", packet.clone()).unwrap();
+                                } else {
+                                    s.write_rtp(*now, "0", &packet).unwrap();
+                                }
+                                // Until the packet is out: RTCP or a consent check that fell
+                                // due goes ahead of it.
+                                while s.poll_transmit(*now, &mut out).is_some() {
+                                    if is_rtp(&out) {
+                                        sent += 1;
+                                        break;
+                                    }
                                 }
                             }
                         }
                     }
+                });
+                assert_eq!(sent, n * FAN_BATCH, "every packet was forwarded");
+                if round > 0 {
+                    best[way][w].keep(c, FAN_BATCH);
                 }
-            });
-            assert_eq!(sent, n * FAN_BATCH, "every packet was forwarded");
-            if round > 0 {
-                best[w].keep(c, FAN_BATCH);
+                this[way][w] = c.cpu.as_secs_f64();
             }
-            this[w] = c.cpu.as_secs_f64();
         }
         let p = raw.batch();
         let q = raw.batch_into();
         if round > 0 {
             protect.keep(p, FAN_BATCH);
             into.keep(q, FAN_BATCH);
-            ratios.push((this[2] - this[0]) / (FAN_OUT - 1) as f64 / p.cpu.as_secs_f64());
+            for (way, this) in this.iter().enumerate().take(ways) {
+                let extra = (this[2] - this[0]) / (FAN_OUT - 1) as f64;
+                ratios[way].push(extra / p.cpu.as_secs_f64());
+            }
         }
         if round % 16 == 15 {
             let step = *now + Duration::from_millis(200);
             pump(a, b, now, step);
-            for (s, sink) in &mut subs {
+            for (s, sink) in subs.iter_mut().flatten() {
                 let mut t = *now - Duration::from_millis(200);
                 pump(s, sink, &mut t, step);
             }
         }
     }
-    for (w, &n) in widths.iter().enumerate() {
+    for (way, best) in best.iter().enumerate().take(ways) {
+        for (w, &n) in widths.iter().enumerate() {
+            println!(
+                "| forward to {n} subscriber(s) {}, batches of {FAN_BATCH}, best batch | \
+                 {:.0} ns wall, {:.0} ns CPU per packet received |",
+                WAYS[way], best[w].wall, best[w].cpu
+            );
+        }
+    }
+    for (way, best) in best.iter().enumerate().take(ways) {
+        let extra = |f: fn(&Best) -> f64| (f(&best[2]) - f(&best[0])) / (FAN_OUT - 1) as f64;
+        let (ew, ec) = (extra(|b| b.wall), extra(|b| b.cpu));
         println!(
-            "| forward to {n} subscriber(s), batches of {FAN_BATCH}, best batch | \
-             {:.0} ns wall, {:.0} ns CPU per packet received |",
-            best[w].wall, best[w].cpu
+            "| forward {}: one more subscriber (from 1 to {FAN_OUT}) | {ew:.0} ns wall, {ec:.0} \
+             ns CPU | {:.2}x wall, {:.2}x CPU (raw protect {:.0} ns wall, {:.0} ns CPU in place; \
+             {:.2}x wall against {:.0} ns into a second buffer); median of the rounds \
+             {:.2}x CPU |",
+            WAYS[way],
+            ew / protect.wall,
+            ec / protect.cpu,
+            protect.wall,
+            protect.cpu,
+            ew / into.wall,
+            into.wall,
+            median(std::mem::take(&mut ratios[way]))
         );
     }
-    let extra = |f: fn(&Best) -> f64| (f(&best[2]) - f(&best[0])) / (FAN_OUT - 1) as f64;
-    let (ew, ec) = (extra(|b| b.wall), extra(|b| b.cpu));
-    println!(
-        "| forward: one more subscriber (from 1 to {FAN_OUT}) | {ew:.0} ns wall, {ec:.0} ns CPU | \
-         {:.2}x wall, {:.2}x CPU (raw protect {:.0} ns wall, {:.0} ns CPU in place; \
-         {:.2}x wall against {:.0} ns into a second buffer); median of the rounds \
-         {:.2}x CPU |",
-        ew / protect.wall,
-        ec / protect.cpu,
-        protect.wall,
-        protect.cpu,
-        ew / into.wall,
-        into.wall,
-        median(ratios)
-    );
 }
 
 /// Datagrams per batch in [`warm_receive`].

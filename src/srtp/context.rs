@@ -170,13 +170,30 @@ impl Context {
     /// output buffer: AEAD profiles encrypt straight across. `out` shorter than
     /// `packet.len() + profile().rtp_overhead()` is [`Error::BufferTooSmall`].
     pub fn protect_rtp_into(&mut self, packet: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-        let len = packet.len();
-        let packet = checked_packet(packet, len)?;
-        let hdr = header::parse_rtp(packet)?;
+        self.protect_rtp_parts(packet, &[], out)
+    }
+
+    /// Protects the RTP packet made of `head` followed by `tail` into `out`, as
+    /// [`protect_rtp_into`](Self::protect_rtp_into) protects their concatenation: a forwarder
+    /// that keeps its rewritten header apart from the payload it received seals both into the
+    /// datagram with one pass over the payload. `head` must hold the whole RTP header (CSRCs
+    /// and extension included, else [`Error::BadHeader`]); when it is exactly the header,
+    /// AEAD profiles encrypt the payload straight across.
+    pub fn protect_rtp_parts(
+        &mut self,
+        head: &[u8],
+        tail: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let len = head.len() + tail.len();
+        if len > MAX_PACKET {
+            return Err(Error::TooLong);
+        }
+        let hdr = header::parse_rtp(head)?;
         let out = room(out, len + self.rtp.rtp_overhead())?;
         let index = self.send_index(hdr)?;
         self.rtp
-            .protect_rtp_into(packet, out, hdr.len, hdr.ssrc, index)?;
+            .protect_rtp_parts(head, tail, out, hdr.len, hdr.ssrc, index)?;
         Ok(out.len())
     }
 

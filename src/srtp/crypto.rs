@@ -150,29 +150,36 @@ impl Cipher {
         Ok(())
     }
 
-    /// Protects `packet` (its header `header_len` bytes) into `out`, which is
-    /// `packet.len() + rtp_overhead()` bytes: the header copied, the payload encrypted across,
-    /// the tag after it.
-    pub(crate) fn protect_rtp_into(
+    /// Protects the packet `head` then `tail` (its header `header_len` bytes, all in `head`)
+    /// into `out`, which is `head.len() + tail.len() + rtp_overhead()` bytes: the header
+    /// copied, the payload encrypted across, the tag after it.
+    pub(crate) fn protect_rtp_parts(
         &self,
-        packet: &[u8],
+        head: &[u8],
+        tail: &[u8],
         out: &mut [u8],
         header_len: usize,
         ssrc: u32,
         index: u64,
     ) -> Result<(), Error> {
-        let len = packet.len();
+        let len = head.len() + tail.len();
         match self {
-            Cipher::AesCm(_) => {
-                // The keystream is applied in place: one copy, then the in-place path.
-                out[..len].copy_from_slice(packet);
-                self.protect_rtp(out, header_len, len, ssrc, index)?;
-            }
-            Cipher::Gcm(g) => {
+            Cipher::Gcm(g) if tail.is_empty() || head.len() == header_len => {
+                // The payload lies in one piece: sealed from where it is.
                 let (sealed, tag) = out.split_at_mut(len);
-                let (header, payload) = packet.split_at(header_len);
+                let (header, payload) = match tail.is_empty() {
+                    true => head.split_at(header_len),
+                    false => (head, tail),
+                };
                 sealed[..header_len].copy_from_slice(header);
                 g.seal_into(ssrc, index, header, payload, &mut sealed[header_len..], tag)?;
+            }
+            _ => {
+                // The keystream is applied in place (and a payload in two pieces is joined):
+                // one copy, then the in-place path.
+                out[..head.len()].copy_from_slice(head);
+                out[head.len()..len].copy_from_slice(tail);
+                self.protect_rtp(out, header_len, len, ssrc, index)?;
             }
         }
         Ok(())

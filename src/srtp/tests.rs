@@ -52,9 +52,18 @@ fn check_rtp_vector(cipher: &Cipher, expected: &str) {
     // Out of place, from the plaintext into another buffer: the same SRTP packet.
     let mut sealed = vec![0u8; expected.len()];
     cipher
-        .protect_rtp_into(&plain, &mut sealed, 12, 0x5501_a0b2, 0xf17b)
+        .protect_rtp_parts(&plain, &[], &mut sealed, 12, 0x5501_a0b2, 0xf17b)
         .unwrap();
     assert_eq!(sealed, expected);
+    // The header and the payload apart, split at the header and inside the payload.
+    for at in [12, 20] {
+        let mut sealed = vec![0u8; expected.len()];
+        let (head, tail) = plain.split_at(at);
+        cipher
+            .protect_rtp_parts(head, tail, &mut sealed, 12, 0x5501_a0b2, 0xf17b)
+            .unwrap();
+        assert_eq!(sealed, expected, "split at {at}");
+    }
     assert_eq!(
         cipher.unprotect_rtp(&mut buf, 12, 0x5501_a0b2, 0xf17b),
         Ok(plain.len())
@@ -465,9 +474,42 @@ fn protect_into_another_buffer_matches_in_place_for_every_profile() {
         }
         let mut short = vec![0u8; p.len() + profile.rtp_overhead() - 1];
         assert!(matches!(
+            into.protect_rtp_parts(&p[..24], &p[24..], &mut short),
+            Err(Error::BufferTooSmall { .. })
+        ));
+        assert!(matches!(
             into.protect_rtp_into(&p, &mut short),
             Err(Error::BufferTooSmall { .. })
         ));
+    }
+}
+
+#[test]
+fn protect_of_header_and_payload_apart_matches_protect_of_the_whole_packet() {
+    for profile in Profile::SUPPORTED {
+        let (mut whole, mut rx) = pair(profile, &Config::default());
+        let (mut parts, _) = pair(profile, &Config::default());
+        let mut p = rtp(9, b"the payload a forwarder keeps by reference");
+        p[0] |= 0x10;
+        p.splice(12..12, [0xbe, 0xde, 0, 1, 0x10, 0xaa, 0, 0]);
+        // Split exactly after the header (the forwarding case), inside the payload, and with
+        // nothing after: the same SRTP packet each time.
+        for (seq, at) in [(9u16, 20usize), (10, 31), (11, p.len())] {
+            p[2..4].copy_from_slice(&seq.to_be_bytes());
+            let expected = protect(&mut whole, &p);
+            let mut out = vec![0u8; p.len() + profile.rtp_overhead()];
+            let n = parts
+                .protect_rtp_parts(&p[..at], &p[at..], &mut out)
+                .unwrap();
+            assert_eq!(&out[..n], &expected[..], "{profile:?} split at {at}");
+            assert!(unprotect(&mut rx, &out[..n]).is_ok());
+        }
+        // A head that stops inside the header extension cannot be read as a header.
+        let mut out = vec![0u8; p.len() + profile.rtp_overhead()];
+        assert_eq!(
+            parts.protect_rtp_parts(&p[..16], &p[16..], &mut out),
+            Err(Error::BadHeader)
+        );
     }
 }
 

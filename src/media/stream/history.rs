@@ -12,6 +12,15 @@
 //! only its recent packets and the ring stops growing once it holds them; a history left
 //! empty (a muted or stopped sender) gives back its ring and its tables, which are made
 //! again with the next packet.
+//!
+//! A forwarded packet is kept by reference ([`History::insert_shared`]): its rewritten header
+//! goes in the ring and its payload stays a [`Bytes`] slice of the packet received, held in
+//! the slot. Such payloads are bounded as the ring is, by the slot count and the age-out;
+//! while any history holds one, it keeps the receive buffer it lies in alive (memory shared
+//! by every subscriber's history instead of copied into each), and a slot emptied for any
+//! reason lets go of it at once.
+
+use bytes::Bytes;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -42,6 +51,9 @@ pub(crate) struct History {
     live: usize,
     /// The time the slots' send times count from: the first packet's.
     origin: Option<Instant>,
+    /// The payloads of packets kept by reference, by slot; allocated with the first such
+    /// packet, so a history that only copies never pays for it.
+    shared: Vec<Option<Bytes>>,
 }
 
 impl History {
@@ -65,6 +77,7 @@ impl History {
             order: VecDeque::new(),
             live: 0,
             origin: None,
+            shared: Vec::new(),
         }
     }
 
@@ -108,6 +121,7 @@ impl History {
             self.ring = Vec::new();
             self.slots = Vec::new();
             self.order = VecDeque::new();
+            self.shared = Vec::new();
             self.write = 0;
         }
     }
@@ -128,14 +142,36 @@ impl History {
         if let Some(e) = self.order.pop_front()
             && let Some(i) = self.live_slot(e)
         {
-            self.slots[i].live = false;
-            self.live -= 1;
+            self.kill(i);
+        }
+    }
+
+    /// Empties live slot `i`, letting go of a payload it held by reference.
+    fn kill(&mut self, i: usize) {
+        self.slots[i].live = false;
+        self.live -= 1;
+        if let Some(p) = self.shared.get_mut(i) {
+            *p = None;
         }
     }
 
     /// Stores a copy of `packet`, sent at `now`, under `seq`; a packet larger than the ring's
     /// cap is not kept.
     pub(crate) fn insert(&mut self, now: Instant, seq: u16, packet: &[u8]) {
+        self.insert_parts(now, seq, packet, None);
+    }
+
+    /// Stores the packet `head` then `payload`, sent at `now`, under `seq`: a copy of `head`
+    /// (its header) in the ring, and `payload` by reference, not copied. A packet larger
+    /// than the ring's cap is not kept.
+    pub(crate) fn insert_shared(&mut self, now: Instant, seq: u16, head: &[u8], payload: Bytes) {
+        if self.shared.is_empty() && self.n > 0 {
+            self.shared = vec![None; self.n];
+        }
+        self.insert_parts(now, seq, head, Some(payload));
+    }
+
+    fn insert_parts(&mut self, now: Instant, seq: u16, packet: &[u8], payload: Option<Bytes>) {
         if self.slots.is_empty() && self.n > 0 {
             // The first packet since the history emptied (or ever).
             self.slots = vec![Slot::default(); self.n];
@@ -145,11 +181,11 @@ impl History {
         let sent = self.millis(now);
         if self.slots[i].live {
             // Replaced: its bytes stay until overwritten, but nothing points at them.
-            self.slots[i].live = false;
-            self.live -= 1;
+            self.kill(i);
         }
         let len = packet.len();
-        if len == 0 || len > self.cap {
+        let whole = len + payload.as_ref().map_or(0, Bytes::len);
+        if len == 0 || whole > self.cap {
             return;
         }
         if self.write + len > self.ring.len() {
@@ -206,6 +242,9 @@ impl History {
             len: len as u32,
             sent,
         };
+        if let Some(p) = self.shared.get_mut(i) {
+            *p = payload;
+        }
         self.live += 1;
         self.order.push_back((seq, at as u32));
         self.write = end;
@@ -217,10 +256,20 @@ impl History {
         (s.live && s.seq == seq).then_some((i, s))
     }
 
-    /// The packet sent with `seq`, if still held.
-    pub(crate) fn get(&self, seq: u16) -> Option<&[u8]> {
-        let (_, s) = self.slot(seq)?;
-        self.ring.get(s.at as usize..(s.at + s.len) as usize)
+    /// The packet sent with `seq`, if still held, in two parts: the bytes in the ring (the
+    /// whole packet, or the header of one kept by reference) and the payload kept by
+    /// reference (empty for a copied packet).
+    pub(crate) fn parts(&self, seq: u16) -> Option<(&[u8], &[u8])> {
+        let (i, s) = self.slot(seq)?;
+        let head = self.ring.get(s.at as usize..(s.at + s.len) as usize)?;
+        let tail = self.shared.get(i).and_then(Option::as_deref).unwrap_or(&[]);
+        Some((head, tail))
+    }
+
+    /// The packet sent with `seq`, if still held and copied whole into the ring.
+    #[cfg(test)]
+    fn get(&self, seq: u16) -> Option<&[u8]> {
+        self.parts(seq).map(|(head, _)| head)
     }
 
     /// Marks `seq` queued for retransmission: `Some(true)` when newly queued, `Some(false)`
@@ -248,11 +297,19 @@ impl History {
         self.n
     }
 
-    /// Bytes the history holds on the heap.
+    /// Bytes the history holds on the heap; payloads kept by reference are not counted
+    /// (see [`shared_bytes`](Self::shared_bytes)).
     pub(crate) fn heap_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.ring.capacity()
             + self.order.capacity() * std::mem::size_of::<(u16, u32)>()
+            + self.shared.capacity() * std::mem::size_of::<Option<Bytes>>()
+    }
+
+    /// Payload bytes held by reference (the buffers they lie in may be larger, and are shared
+    /// with whoever else holds them).
+    pub(crate) fn shared_bytes(&self) -> usize {
+        self.shared.iter().flatten().map(Bytes::len).sum()
     }
 }
 
@@ -323,6 +380,34 @@ mod tests {
             assert!(h.order.len() <= 32 && h.len() <= 16);
         }
         assert!(h.ring.capacity() <= 3000);
+    }
+
+    #[test]
+    fn shared_payloads_are_held_by_reference_and_let_go_with_their_slot() {
+        let t0 = crate::test_clock::t0();
+        let mut h = History::new(8, 1000);
+        let received = Bytes::from(vec![7u8; 100]);
+        for seq in 0..4u16 {
+            h.insert_shared(t0, seq, &[seq as u8; 12], received.slice(10..60));
+        }
+        let (head, tail) = h.parts(3).unwrap();
+        assert_eq!((head, tail), (&[3u8; 12][..], &[7u8; 50][..]));
+        // The payload is the received buffer itself, not a copy of it.
+        assert_eq!(tail.as_ptr(), received[10..].as_ptr());
+        assert_eq!(h.shared_bytes(), 4 * 50);
+        // The ring holds the headers only.
+        assert!(h.ring.len() <= 4 * 12 * 2, "{}", h.ring.len());
+        // Replaced by a copied packet in the same slot: the reference goes.
+        h.insert(t0, 8, &[8; 30]);
+        assert!(h.parts(0).is_none());
+        assert_eq!(h.parts(8), Some((&[8u8; 30][..], &[][..])));
+        assert_eq!(h.parts(1).unwrap().1, &[7u8; 50][..]);
+        assert_eq!(h.shared_bytes(), 3 * 50);
+        // Aged out: every reference goes, and the table with them.
+        h.expire(t0 + Duration::from_secs(5), Duration::from_secs(3));
+        assert_eq!(h.shared_bytes(), 0);
+        assert_eq!(h.heap_bytes(), 0);
+        assert!(received.is_unique());
     }
 
     #[test]

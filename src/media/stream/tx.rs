@@ -3,6 +3,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use super::history::History;
 use super::{
     KeyframeKind, NtpEpoch, Rtx, StreamEvent, ntp_mid, q16_to_duration, randomized, write_sdes,
@@ -192,22 +194,49 @@ impl StreamTx {
     /// Records an RTP packet (plaintext, as it leaves) for the RTX history and the counters.
     /// Packets of another SSRC and malformed ones are counted and ignored.
     pub fn on_send(&mut self, now: Instant, packet: &[u8]) {
-        let Ok(p) = RtpPacket::new_checked(packet) else {
-            self.stats.packets_ignored += 1;
+        let Some(seq) = self.count_sent(now, packet, 0) else {
             return;
         };
-        if p.ssrc() != self.config.ssrc {
-            self.stats.packets_ignored += 1;
+        self.history.insert(now, seq, packet);
+        self.schedule_report(now);
+    }
+
+    /// Records an RTP packet given as its `header` (the whole header, CSRCs and extension
+    /// included, and nothing after it) and its `payload`, as
+    /// [`on_send`](Self::on_send) records the two joined: a forwarder's path. The history
+    /// copies the header and keeps `payload` by reference, so the buffer it lies in stays
+    /// alive while the history holds the packet (at most `history` packets, for three times
+    /// the longer of 1 s and three round trips): one received buffer serves every stream it
+    /// is forwarded on, instead of a copy in each.
+    pub fn on_send_shared(&mut self, now: Instant, header: &[u8], payload: Bytes) {
+        let Some(seq) = self.count_sent(now, header, payload.len()) else {
             return;
-        }
-        let payload = p.payload().len() as u64;
+        };
+        self.history.insert_shared(now, seq, header, payload);
+        self.schedule_report(now);
+    }
+
+    /// Counts a packet whose header (and maybe payload) is `head` and which has `more`
+    /// payload bytes after it; its sequence number, or `None` when it is ignored.
+    fn count_sent(&mut self, now: Instant, head: &[u8], more: usize) -> Option<u16> {
+        let p = RtpPacket::new_checked(head)
+            .ok()
+            .filter(|p| p.ssrc() == self.config.ssrc && (more == 0 || p.payload().is_empty()));
+        let Some(p) = p else {
+            self.stats.packets_ignored += 1;
+            return None;
+        };
+        let payload = (p.payload().len() + more) as u64;
         self.stats.packets_sent += 1;
         self.stats.bytes_sent += payload;
-        self.stats.header_bytes_sent += packet.len() as u64 - payload;
+        self.stats.header_bytes_sent += (head.len() + more) as u64 - payload;
         self.last_sent = Some((p.timestamp(), now));
         let seq = p.sequence_number();
         self.next_seq = seq.wrapping_add(1);
-        self.history.insert(now, seq, packet);
+        Some(seq)
+    }
+
+    fn schedule_report(&mut self, now: Instant) {
         if self.next_report.is_none() {
             // RFC 3550 §6.3.6: the first report after half the minimum interval.
             let first = randomized(&mut self.rng, self.config.report_interval / 2);
@@ -328,25 +357,28 @@ impl StreamTx {
             if self.resend.is_empty() {
                 self.resend_since = None;
             }
-            let Some(original) = self.history.get(seq) else {
+            // A packet kept by reference comes in two parts: its header, then its payload.
+            let Some((original, shared)) = self.history.parts(seq) else {
                 continue; // overwritten since the NACK
             };
             let Ok(p) = RtpPacket::new_checked(original) else {
                 continue;
             };
             let payload = p.payload();
+            let payload_len = payload.len() + shared.len();
             let n = match self.config.rtx {
                 None => {
-                    let n = original.len();
+                    let n = original.len() + shared.len();
                     let Some(out) = buf.get_mut(..n) else {
                         continue;
                     };
-                    out.copy_from_slice(original);
+                    out[..original.len()].copy_from_slice(original);
+                    out[original.len()..].copy_from_slice(shared);
                     n
                 }
                 Some(rtx) => {
                     let hl = p.header_len();
-                    let n = hl + 2 + payload.len();
+                    let n = hl + 2 + payload_len;
                     let Some(out) = buf.get_mut(..n) else {
                         continue;
                     };
@@ -354,7 +386,9 @@ impl StreamTx {
                     // The original's padding is not carried over: clear the P bit.
                     out[0] &= !0x20;
                     out[hl..hl + 2].copy_from_slice(&seq.to_be_bytes());
-                    out[hl + 2..].copy_from_slice(payload);
+                    let (copied, kept) = out[hl + 2..].split_at_mut(payload.len());
+                    copied.copy_from_slice(payload);
+                    kept.copy_from_slice(shared);
                     // RFC 4588 §4: the RTX packet has its own SSRC, payload type and sequence
                     // number space; the timestamp and marker are the original's.
                     out[1] = (out[1] & 0x80) | (rtx.payload_type & 0x7f);
@@ -365,7 +399,7 @@ impl StreamTx {
                 }
             };
             self.stats.retransmitted_packets_sent += 1;
-            self.stats.retransmitted_bytes_sent += payload.len() as u64;
+            self.stats.retransmitted_bytes_sent += payload_len as u64;
             return Some(n);
         }
         self.resend_since = None;
@@ -448,6 +482,13 @@ impl StreamTx {
     /// Packets the RTX history holds now (at most `history`, rounded up to a power of two).
     pub fn history_len(&self) -> usize {
         self.history.len()
+    }
+
+    /// Payload bytes the RTX history holds by reference (from
+    /// [`on_send_shared`](Self::on_send_shared)): not in [`heap_bytes`](Self::heap_bytes), as
+    /// they lie in buffers shared with the packets' other holders.
+    pub fn shared_bytes(&self) -> usize {
+        self.history.shared_bytes()
     }
 
     /// Bytes this stream holds on the heap (history, queues, CNAME).
@@ -565,6 +606,55 @@ mod tests {
             }),
         );
         assert_eq!(s.poll_event(), None);
+    }
+
+    #[test]
+    fn retransmissions_of_shared_payloads_match_those_of_copied_packets() {
+        let t0 = crate::test_clock::t0();
+        for rtx in [
+            None,
+            Some(Rtx {
+                ssrc: 8,
+                payload_type: 97,
+                associated_payload_type: 96,
+            }),
+        ] {
+            let (mut copied, mut shared) = (tx(t0), tx(t0));
+            copied.config.rtx = rtx;
+            shared.config.rtx = rtx;
+            let mut buf = [0u8; 200];
+            let payload = Bytes::from_static(b"a payload forwarded by reference");
+            for seq in 10..20u16 {
+                let h = RtpHeader {
+                    payload_type: 96,
+                    sequence_number: seq,
+                    timestamp: 90 * u32::from(seq),
+                    ssrc: 7,
+                    ..Default::default()
+                };
+                let n = RtpBuilder::new(h)
+                    .payload(&payload)
+                    .write(&mut buf)
+                    .unwrap();
+                copied.on_send(t0, &buf[..n]);
+                let header = n - payload.len();
+                shared.on_send_shared(t0, &buf[..header], payload.clone());
+            }
+            assert_eq!(shared.stats(), copied.stats());
+            assert_eq!(shared.shared_bytes(), 10 * payload.len());
+            let nack = RtcpPacket::Nack(crate::rtp::rtcp::Nack::from_lost(1, 7, [12, 15, 19]));
+            copied.handle_rtcp(t0, &nack);
+            shared.handle_rtcp(t0, &nack);
+            let (mut a, mut b) = ([0u8; 200], [0u8; 200]);
+            for _ in 0..3 {
+                let n = copied.poll_retransmit(t0, &mut a).unwrap();
+                assert_eq!(shared.poll_retransmit(t0, &mut b), Some(n), "{rtx:?}");
+                assert_eq!(a[..n], b[..n], "{rtx:?}");
+                assert!(a[..n].ends_with(&payload));
+            }
+            assert_eq!(shared.poll_retransmit(t0, &mut b), None);
+            assert_eq!(shared.stats(), copied.stats());
+        }
     }
 
     #[test]

@@ -472,13 +472,13 @@ impl Bwe {
     /// video). What the queue's bounds push out comes back from
     /// [`poll_dropped`](Self::poll_dropped).
     pub fn enqueue(&mut self, now: Instant, o: Outgoing) {
-        let (size, class) = (o.data.len(), class_of(o.kind));
+        let (size, class) = (o.len(), class_of(o.kind));
         self.pacer.enqueue(now, o, size, class);
     }
 
     /// Puts back first a packet [`poll_paced`](Self::poll_paced) gave that could not go.
     pub fn requeue(&mut self, now: Instant, o: Outgoing) {
-        let (size, class) = (o.data.len(), class_of(o.kind));
+        let (size, class) = (o.len(), class_of(o.kind));
         self.pacer.requeue(now, o, size, class);
     }
 

@@ -7,7 +7,10 @@
 //! received packets come out as [`PeerEvent::Rtp`](super::PeerEvent) (plaintext, RTX already
 //! unwrapped into the original stream), a [`PeerEvent::Track`](super::PeerEvent) announces each
 //! new incoming source, and [`write_rtp`](PeerConnection::write_rtp) sends a packet on a
-//! transceiver with its SSRC, the negotiated payload type and our header extensions.
+//! transceiver with its SSRC, the negotiated payload type and our header extensions. An SFU
+//! forwards a received packet with [`write_rtp_bytes`](PeerConnection::write_rtp_bytes)
+//! instead: the same rewrite, with the payload kept by reference rather than copied into each
+//! subscriber's queue and RTX history.
 //!
 //! ```
 //! # use kaon::peer::{PeerConfig, PeerConnection, TrackKind, LocalTrack};
@@ -236,11 +239,22 @@ pub(crate) struct Route {
 /// (audio, video or a retransmission).
 #[derive(Debug)]
 pub(crate) struct Outgoing {
+    /// The packet, or, for one forwarded by reference, its header.
     pub data: Vec<u8>,
+    /// The payload of a packet forwarded by reference (a slice of the packet received);
+    /// empty otherwise.
+    pub payload: bytes::Bytes,
     pub kind: crate::bwe::PacketKind,
     /// Where its times go, for a packet `write_rtp` made; `None` (a retransmission): found by
     /// extension id as it leaves.
     pub stamps: Option<Stamps>,
+}
+
+impl Outgoing {
+    /// The packet's length in plaintext.
+    pub fn len(&self) -> usize {
+        self.data.len() + self.payload.len()
+    }
 }
 
 /// Where in a packet its abs-send-time and transport-wide sequence number values are, when
@@ -644,6 +658,30 @@ impl PeerConnection {
         let media = self.media.get_mut().ok_or(Error::NoSuchTransceiver)?;
         let t = media.by_mid(mid).ok_or(Error::NoSuchTransceiver)?;
         media.write_rtp(now, t, packet)
+    }
+
+    /// Sends an RTP packet on the transceiver of `mid` without copying its payload: the SFU
+    /// path, for a packet received as [`PeerEvent::Rtp`](super::PeerEvent) and forwarded to
+    /// many subscribers. The header is rewritten as [`write_rtp`](Self::write_rtp) rewrites it
+    /// (same rules, same errors), into a small buffer of this connection; the payload stays
+    /// a slice of `packet`, in the send queue and in the RTX history, and is copied once, as
+    /// it is sealed into the datagram. What goes on the wire, retransmissions included, is
+    /// byte for byte what `write_rtp` of the same packet sends.
+    ///
+    /// Memory: the received buffer `packet` lies in stays alive while any subscriber's RTX
+    /// history holds the packet (at most its slot count, 1024 for video, and at most three
+    /// times the longer of 1 s and three round trips), shared by every subscriber instead of
+    /// copied into each history.
+    pub fn write_rtp_bytes(
+        &mut self,
+        now: Instant,
+        mid: &str,
+        packet: bytes::Bytes,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        let media = self.media.get_mut().ok_or(Error::NoSuchTransceiver)?;
+        let t = media.by_mid(mid).ok_or(Error::NoSuchTransceiver)?;
+        media.write_rtp_bytes(now, t, packet)
     }
 
     /// Asks the peer for a keyframe on the streams it sends on `mid` (RTCP PLI, RFC 4585

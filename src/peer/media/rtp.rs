@@ -5,6 +5,8 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use bytes::{Buf, Bytes};
+
 use super::{MEDIA_QUEUE, Media, Outgoing, Stamps};
 use crate::bwe::{Paced, PacketKind};
 use crate::dtls::SrtpKeying;
@@ -44,10 +46,26 @@ impl Media {
     /// drops (and counts) its oldest video when over its bounds; unpaced, a full queue is
     /// [`Error::MediaQueueFull`].
     pub fn write_rtp(&mut self, now: Instant, ti: usize, packet: &[u8]) -> Result<(), Error> {
+        self.queue_rtp(now, ti, Packet::Copied(packet))
+    }
+
+    /// Queues an RTP packet as [`write_rtp`](Self::write_rtp) does, keeping its payload by
+    /// reference: only the rewritten header is written here, and the payload stays a slice
+    /// of `packet` in the queue and the RTX history until it is sealed.
+    pub fn write_rtp_bytes(&mut self, now: Instant, ti: usize, packet: Bytes) -> Result<(), Error> {
+        self.queue_rtp(now, ti, Packet::Shared(packet))
+    }
+
+    /// `write_rtp` or `write_rtp_bytes`, by the kind of `packet`.
+    fn queue_rtp(&mut self, now: Instant, ti: usize, packet: Packet<'_>) -> Result<(), Error> {
         if !self.bwe.paced && self.out.len() >= MEDIA_QUEUE {
             return Err(Error::MediaQueueFull);
         }
-        let pkt = RtpPacket::new_checked(packet).map_err(Error::Rtp)?;
+        let bytes = match &packet {
+            Packet::Copied(p) => p,
+            Packet::Shared(b) => &b[..],
+        };
+        let pkt = RtpPacket::new_checked(bytes).map_err(Error::Rtp)?;
         let epoch = self.epoch(now);
         // The send stream's seed is drawn once, with the first packet.
         let seed = self.transceivers[ti].tx.is_none().then(|| self.rng.u64());
@@ -74,7 +92,27 @@ impl Media {
         }
         let stamps = tpl.stamps;
         let mut data = self.spare.pop().unwrap_or_default();
-        tpl.write(&mut data, &pkt, codec.send_pt, t.ssrc);
+        // Room for the payload too when it is copied in after the header.
+        let room = match packet {
+            Packet::Copied(_) => pkt.payload().len(),
+            Packet::Shared(_) => 0,
+        };
+        tpl.write_header(&mut data, &pkt, codec.send_pt, t.ssrc, room);
+        let payload = pkt.payload();
+        let start = payload.as_ptr() as usize - bytes.as_ptr() as usize;
+        let end = start + payload.len();
+        let payload = match packet {
+            Packet::Copied(p) => {
+                data.extend_from_slice(&p[start..end]);
+                Bytes::new()
+            }
+            // The caller's reference becomes the queue's: no count taken or given back.
+            Packet::Shared(mut b) => {
+                b.truncate(end);
+                b.advance(start);
+                b
+            }
+        };
         let tx = match &mut t.tx {
             Some(tx) => tx,
             None => {
@@ -99,7 +137,11 @@ impl Media {
                 t.tx.insert(StreamTx::new(cfg))
             }
         };
-        tx.on_send(now, &data);
+        if payload.is_empty() {
+            tx.on_send(now, &data);
+        } else {
+            tx.on_send_shared(now, &data, payload.clone());
+        }
         self.due = earliest(self.due, tx.poll_timeout());
         let kind = match t.kind {
             crate::peer::TrackKind::Audio => PacketKind::Audio,
@@ -107,6 +149,7 @@ impl Media {
         };
         let o = Outgoing {
             data,
+            payload,
             kind,
             stamps: Some(stamps),
         };
@@ -178,7 +221,7 @@ impl Media {
                 return Some(n);
             }
             while let Some(o) = self.out.pop_front() {
-                if buf.len() < o.data.len() + 64 {
+                if buf.len() < o.len() + 64 {
                     // Keep it for a call with a larger buffer instead of dropping what the
                     // application wrote.
                     self.out.push_front(o);
@@ -206,12 +249,12 @@ impl Media {
             match next? {
                 Paced::Packet { item, kind, .. } => {
                     if item.kind == PacketKind::Retransmission
-                        && !self.bwe.may_retransmit(now, item.data.len())
+                        && !self.bwe.may_retransmit(now, item.len())
                     {
                         self.recycle(item.data);
                         continue;
                     }
-                    if buf.len() < item.data.len() + 64 {
+                    if buf.len() < item.len() + 64 {
                         // Too small a buffer (Protocol: pass one of at least the path MTU):
                         // it goes first on a call with a larger one.
                         self.bwe.requeue(now, item);
@@ -259,7 +302,8 @@ impl Media {
                 self.twcc_seq = next;
                 next
             });
-        let protected = self.srtp.as_mut()?.outbound.protect_rtp_into(&data, buf);
+        // A forwarded packet's payload is read where it was received.
+        let protected = (self.srtp.as_mut()?.outbound).protect_rtp_parts(&data, &o.payload, buf);
         self.recycle(data);
         let Ok(n) = protected else {
             self.counters.protect_failed += 1;
@@ -307,6 +351,7 @@ impl Media {
                 let kind = PacketKind::Retransmission;
                 let o = Outgoing {
                     data,
+                    payload: Bytes::new(),
                     kind,
                     stamps: None,
                 };
@@ -449,10 +494,18 @@ impl SendTemplate {
         }
     }
 
-    /// Writes into `data` the packet `pkt` rewritten for our stream: our SSRC, payload type
-    /// `pt` and extensions, its marker, sequence number, timestamp and payload (its CSRCs,
-    /// extensions and padding are not kept).
-    fn write(&self, data: &mut Vec<u8>, pkt: &RtpPacket<&[u8]>, pt: u8, ssrc: u32) {
+    /// Writes into `data` the header of packet `pkt` rewritten for our stream: our SSRC,
+    /// payload type `pt` and extensions, its marker, sequence number and timestamp (its
+    /// CSRCs, extensions and padding are not kept); its payload goes after it, and `data`
+    /// gets `room` bytes of capacity for it.
+    fn write_header(
+        &self,
+        data: &mut Vec<u8>,
+        pkt: &RtpPacket<&[u8]>,
+        pt: u8,
+        ssrc: u32,
+        room: usize,
+    ) {
         let extension = if self.block.is_empty() { 0 } else { 0x10 };
         let mut fixed = [0u8; RTP_HEADER];
         fixed[0] = 0x80 | extension;
@@ -460,13 +513,18 @@ impl SendTemplate {
         fixed[2..4].copy_from_slice(&pkt.sequence_number().to_be_bytes());
         fixed[4..8].copy_from_slice(&pkt.timestamp().to_be_bytes());
         fixed[8..12].copy_from_slice(&ssrc.to_be_bytes());
-        let payload = pkt.payload();
         data.clear();
-        data.reserve(RTP_HEADER + self.block.len() + payload.len());
+        data.reserve(RTP_HEADER + self.block.len() + room);
         data.extend_from_slice(&fixed);
         data.extend_from_slice(&self.block);
-        data.extend_from_slice(payload);
     }
+}
+
+/// A packet given to `write_rtp` (copied) or `write_rtp_bytes` (its payload kept by
+/// reference).
+enum Packet<'a> {
+    Copied(&'a [u8]),
+    Shared(Bytes),
 }
 
 /// The fixed RTP header (RFC 3550 §5.1).
@@ -529,12 +587,9 @@ mod tests {
             assert_eq!((tpl.abs_send_id, tpl.twcc_send_id), (Some(2), Some(3)));
             let src = theirs();
             let mut data = Vec::new();
-            tpl.write(
-                &mut data,
-                &RtpPacket::new_checked(&src[..]).unwrap(),
-                96,
-                0xabcd,
-            );
+            let pkt = RtpPacket::new_checked(&src[..]).unwrap();
+            tpl.write_header(&mut data, &pkt, 96, 0xabcd, 0);
+            data.extend_from_slice(pkt.payload());
             let stamps = Some(tpl.stamps);
             assert!(stamp_at(
                 &mut data,
@@ -571,7 +626,9 @@ mod tests {
         let tpl = SendTemplate::new(Mid::new("0").unwrap(), &ExtensionMap::new());
         let src = theirs();
         let mut data = vec![0xee; 3000];
-        tpl.write(&mut data, &RtpPacket::new_checked(&src[..]).unwrap(), 96, 1);
+        let pkt = RtpPacket::new_checked(&src[..]).unwrap();
+        tpl.write_header(&mut data, &pkt, 96, 1, 0);
+        data.extend_from_slice(pkt.payload());
         let p = RtpPacket::new_checked(&data[..]).unwrap();
         assert!(!p.has_extension());
         assert_eq!(data.len(), RTP_HEADER + b"frame bytes".len());
