@@ -1,9 +1,10 @@
 //! reflect: sends a browser's audio and video straight back to it, as Pion's example of that
 //! name does. The browser offers (a camera and a microphone, say); kaon answers with one
 //! outgoing track per incoming one on the same transceivers and writes every RTP packet it
-//! receives back out (`write_rtp` puts its own SSRC, the negotiated payload type and its
-//! header extensions on it; NACK/RTX, SR/RR run underneath). A keyframe request from the
-//! browser is passed on to the browser's own sender, whose frames are the ones reflected.
+//! receives back out (`write_rtp_bytes`: its own SSRC, the negotiated payload type and its
+//! header extensions go on the packet, the payload is kept by reference, not copied; NACK/RTX,
+//! SR/RR run underneath). A keyframe request from the browser is passed on to the browser's
+//! own sender, whose frames are the ones reflected.
 //!
 //! Signalling is copy and paste: the offer comes on stdin (raw SDP, JSON
 //! `{"type":"offer","sdp":..}`, or the base64 of that JSON, as Pion's pages print it) and the
@@ -156,7 +157,7 @@ fn run() -> Result<(), String> {
             }
             PeerEvent::Rtp { mid, packet } => {
                 let sent = pc
-                    .call(move |pc, now| pc.write_rtp(now, mid.as_str(), &packet))
+                    .call(move |pc, now| pc.write_rtp_bytes(now, mid.as_str(), packet))
                     .map_err(|e| format!("the driver stopped: {e}"))?;
                 match sent {
                     Ok(()) => *reflected.entry(mid.to_string()).or_default() += 1,
