@@ -88,6 +88,35 @@ impl<T: AsRef<[u8]>> RtpPacket<T> {
         })
     }
 
+    /// The view of a packet whose header someone already checked (SRTP parses it to
+    /// unprotect): version 2, and `header_len` bytes of fixed header, CSRCs and extension
+    /// within the buffer. Only the padding is left to check. A `header_len` past the buffer
+    /// is [`Error::TooShort`], as [`new_checked`](Self::new_checked) says of such a header.
+    pub(crate) fn with_header_len(buffer: T, header_len: usize) -> Result<Self, Error> {
+        let b = buffer.as_ref();
+        let len = b.len();
+        if header_len < FIXED_HEADER_LEN || header_len > len {
+            return Err(Error::TooShort);
+        }
+        debug_assert!(
+            RtpPacket::new_checked(b).is_err_and(|e| e == Error::BadPadding)
+                || RtpPacket::new_checked(b).is_ok_and(|p| p.payload_start == header_len)
+        );
+        let mut end = len;
+        if b[field::FLAGS] & PADDING_BIT != 0 {
+            let pad = usize::from(b[len - 1]);
+            if pad == 0 || pad > len - header_len {
+                return Err(Error::BadPadding);
+            }
+            end = len - pad;
+        }
+        Ok(Self {
+            buffer,
+            payload_start: header_len,
+            payload_end: end,
+        })
+    }
+
     /// The underlying buffer.
     pub fn into_inner(self) -> T {
         self.buffer

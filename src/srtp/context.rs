@@ -217,7 +217,7 @@ impl Context {
     /// plaintext is `buf[..n]`. The tag is checked before anything is decrypted and the replay
     /// window and rollover counter move only after it passed (RFC 3711 §3.3).
     pub fn unprotect_rtp(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-        let (hdr, slot, index) = self.check_rtp(buf)?;
+        let (hdr, slot, index) = self.check_rtp(buf, usize::MAX)?;
         let len = self.rtp.unprotect_rtp(buf, hdr.len, hdr.ssrc, index)?;
         self.recv_state(slot, hdr.ssrc).rtp.accept(index);
         Ok(len)
@@ -229,7 +229,21 @@ impl Context {
     /// its own buffer saves the copy into it (AEAD profiles decrypt straight across).
     /// `out` shorter than the RTP length is [`Error::BufferTooSmall`].
     pub fn unprotect_rtp_into(&mut self, packet: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-        let (hdr, slot, index) = self.check_rtp(packet)?;
+        Ok(self.unprotect_rtp_hinted(packet, out, usize::MAX)?.len)
+    }
+
+    /// [`unprotect_rtp_into`](Self::unprotect_rtp_into) for a receive path that keeps, beside
+    /// its own route for the SSRC, the slot this context gave it last time (`hint`; any
+    /// value is safe, a stale one costs the search it would have saved). What was parsed
+    /// comes back with the slot, so the caller neither parses the header nor searches for
+    /// the SSRC again.
+    pub(crate) fn unprotect_rtp_hinted(
+        &mut self,
+        packet: &[u8],
+        out: &mut [u8],
+        hint: usize,
+    ) -> Result<Unprotected, Error> {
+        let (hdr, slot, index) = self.check_rtp(packet, hint)?;
         let len = packet.len() - self.rtp.rtp_overhead();
         let available = out.len();
         let out = out.get_mut(..len).ok_or(Error::BufferTooSmall {
@@ -238,15 +252,28 @@ impl Context {
         })?;
         self.rtp
             .unprotect_rtp_into(packet, out, hdr.len, hdr.ssrc, index)?;
-        self.recv_state(slot, hdr.ssrc).rtp.accept(index);
-        Ok(len)
+        let slot = match slot {
+            Ok(i) => i,
+            Err(i) => {
+                self.recv_state(slot, hdr.ssrc);
+                i
+            }
+        };
+        self.recv.values[slot].rtp.accept(index);
+        Ok(Unprotected {
+            header: hdr,
+            len,
+            slot,
+        })
     }
 
     /// The header, the SSRC's slot and the packet index of a received SRTP packet, once its
-    /// index is one the replay window and the key may take (nothing is changed yet).
+    /// index is one the replay window and the key may take (nothing is changed yet). `hint`
+    /// is where the SSRC is expected (see [`unprotect_rtp_hinted`](Self::unprotect_rtp_hinted)).
     fn check_rtp(
         &self,
         buf: &[u8],
+        hint: usize,
     ) -> Result<(header::RtpHeader, Result<usize, usize>, u64), Error> {
         if buf.len() > MAX_PACKET {
             return Err(Error::TooLong);
@@ -256,7 +283,10 @@ impl Context {
             .checked_sub(self.rtp.rtp_overhead())
             .ok_or(Error::TooShort)?;
         let hdr = header::parse_rtp(&buf[..body])?;
-        let slot = self.recv.find(hdr.ssrc);
+        let slot = match self.recv.keys.get(hint) {
+            Some(&k) if k == hdr.ssrc => Ok(hint),
+            _ => self.recv.find(hdr.ssrc),
+        };
         let index = match slot {
             Ok(i) => {
                 let window = &self.recv.values[i].rtp;
@@ -349,6 +379,15 @@ impl Context {
         };
         &mut self.recv.values[i]
     }
+}
+
+/// What [`Context::unprotect_rtp_hinted`] found: the plaintext's header (in the clear, so the
+/// same as the packet's), its length and the SSRC's slot in the context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unprotected {
+    pub(crate) header: header::RtpHeader,
+    pub(crate) len: usize,
+    pub(crate) slot: usize,
 }
 
 /// `buf[..len]`, or why not.

@@ -23,34 +23,30 @@ pub(crate) struct RtpHeader {
     pub(crate) len: usize,
 }
 
-/// Reads the RTP header at the start of `packet`.
+/// Reads the RTP header at the start of `packet`. Indexed directly once the fixed header is
+/// known to be there: this runs for every packet protected or unprotected.
 pub(crate) fn parse_rtp(packet: &[u8]) -> Result<RtpHeader, Error> {
-    if packet.len() < RTP_FIXED_HEADER {
+    let Some(fixed) = packet.first_chunk::<RTP_FIXED_HEADER>() else {
         return Err(Error::TooShort);
-    }
-    let mut r = Reader::new(packet);
-    let bad = |_| Error::BadHeader;
-    let first = r.u8().map_err(bad)?;
+    };
+    let first = fixed[0];
     if first >> 6 != VERSION {
         return Err(Error::BadHeader);
     }
-    r.skip(1).map_err(bad)?; // M and PT
-    let seq = r.u16().map_err(bad)?;
-    r.skip(4).map_err(bad)?; // timestamp
-    let ssrc = r.u32().map_err(bad)?;
-    r.skip(4 * usize::from(first & CSRC_COUNT_MASK))
-        .map_err(bad)?;
+    let seq = u16::from_be_bytes([fixed[2], fixed[3]]);
+    let ssrc = u32::from_be_bytes([fixed[8], fixed[9], fixed[10], fixed[11]]);
+    let mut len = RTP_FIXED_HEADER + 4 * usize::from(first & CSRC_COUNT_MASK);
     if first & EXTENSION_BIT != 0 {
         // RFC 3550 §5.3.1: 16 profile-defined bits, then the length in 32-bit words.
-        r.skip(2).map_err(bad)?;
-        let words = r.u16().map_err(bad)?;
-        r.skip(4 * usize::from(words)).map_err(bad)?;
+        let Some(&[_, _, hi, lo]) = packet.get(len..len + 4) else {
+            return Err(Error::BadHeader);
+        };
+        len += 4 + 4 * usize::from(u16::from_be_bytes([hi, lo]));
     }
-    Ok(RtpHeader {
-        seq,
-        ssrc,
-        len: r.position(),
-    })
+    if len > packet.len() {
+        return Err(Error::BadHeader);
+    }
+    Ok(RtpHeader { seq, ssrc, len })
 }
 
 /// Reads the sender SSRC of the first RTCP packet in `packet` (a compound packet is protected

@@ -572,3 +572,63 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_stale_slot_hint_costs_a_search_and_never_the_wrong_window() {
+    let (mut tx, mut rx) = pair(Profile::AeadAes128Gcm, &Config::default());
+    let with_ssrc = |seq: u16, ssrc: u32| {
+        let mut p = rtp(seq, b"media");
+        p[8..12].copy_from_slice(&ssrc.to_be_bytes());
+        p
+    };
+    let mut out = [0u8; 128];
+    let high = protect(&mut tx, &with_ssrc(1, 0x9000_0000));
+    let u = rx
+        .unprotect_rtp_hinted(&high, &mut out, usize::MAX)
+        .unwrap();
+    assert_eq!((u.slot, u.header.ssrc, u.header.seq), (0, 0x9000_0000, 1));
+    assert_eq!(u.header.len, 12);
+    assert_eq!(&out[..u.len], &with_ssrc(1, 0x9000_0000)[..]);
+    // A lower SSRC takes slot 0 and moves the first one to slot 1: its old hint is stale.
+    let low = protect(&mut tx, &with_ssrc(1, 0x1000_0000));
+    assert_eq!(rx.unprotect_rtp_hinted(&low, &mut out, 0).unwrap().slot, 0);
+    let again = protect(&mut tx, &with_ssrc(2, 0x9000_0000));
+    assert_eq!(
+        rx.unprotect_rtp_hinted(&again, &mut out, 0).unwrap().slot,
+        1
+    );
+    // The replay window the hint leads to is the SSRC's own, whatever the hint says.
+    for hint in [0, 1, 7, usize::MAX] {
+        assert_eq!(
+            rx.unprotect_rtp_hinted(&again, &mut out, hint),
+            Err(Error::Replayed(Replay::Duplicate)),
+        );
+    }
+    let low2 = protect(&mut tx, &with_ssrc(2, 0x1000_0000));
+    assert_eq!(rx.unprotect_rtp_hinted(&low2, &mut out, 1).unwrap().slot, 0);
+}
+
+proptest::proptest! {
+    /// The receive path builds its RTP view from the header SRTP parsed instead of parsing it
+    /// again: for any bytes SRTP takes as a header, that view is the one a full parse gives.
+    #[test]
+    fn the_header_srtp_parsed_gives_the_same_rtp_view_as_a_full_parse(
+        mut bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..120),
+        first in 0x80u8..0xc0,
+    ) {
+        if let Some(b) = bytes.first_mut() {
+            *b = first;
+        }
+        let full = crate::rtp::RtpPacket::new_checked(&bytes[..]);
+        let Ok(h) = super::header::parse_rtp(&bytes) else {
+            // What SRTP refuses, a full parse refuses too.
+            proptest::prop_assert!(full.is_err());
+            proptest::prop_assert_ne!(full, Err(crate::rtp::Error::BadPadding));
+            return Ok(());
+        };
+        proptest::prop_assert_eq!(h.seq, u16::from_be_bytes([bytes[2], bytes[3]]));
+        proptest::prop_assert_eq!(h.ssrc, u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]));
+        let view = crate::rtp::RtpPacket::with_header_len(&bytes[..], h.len);
+        proptest::prop_assert_eq!(full, view);
+    }
+}

@@ -233,6 +233,9 @@ pub(crate) struct Route {
     pub transceiver: usize,
     /// The primary SSRC it repairs, for an RTX source.
     pub repairs: Option<u32>,
+    /// Where the SRTP receive context kept this SSRC last time (a hint it checks), so one
+    /// lookup here serves both.
+    pub srtp_slot: usize,
 }
 
 /// An outgoing RTP packet in plaintext, and what it is to the pacer and the estimator

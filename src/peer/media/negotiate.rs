@@ -216,6 +216,7 @@ impl Media {
                     Route {
                         transceiver: i,
                         repairs: None,
+                        srtp_slot: usize::MAX,
                     },
                 );
                 if let Some(rtx) = rtx {
@@ -224,6 +225,7 @@ impl Media {
                         Route {
                             transceiver: i,
                             repairs: Some(ssrc),
+                            srtp_slot: usize::MAX,
                         },
                     );
                 }

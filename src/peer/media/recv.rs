@@ -94,27 +94,61 @@ impl Media {
     }
 
     /// RFC 3711 §3.3: authenticated, then decrypted straight from the datagram into the
-    /// receive chunk (one pass over the payload, no copy of the ciphertext first).
+    /// receive chunk (one pass over the payload, no copy of the ciphertext first). The SSRC
+    /// is read from the clear header once: its route carries SRTP's slot for it, and what
+    /// SRTP parsed of the header is the view the rest of the path reads.
     fn receive_rtp(&mut self, now: Instant, datagram: &[u8], events: &mut VecDeque<PeerEvent>) {
         let Some(srtp) = &mut self.srtp else { return };
         self.rx.resize(datagram.len(), 0);
-        let Ok(n) = srtp.inbound.unprotect_rtp_into(datagram, &mut self.rx[..]) else {
+        let mut route = datagram.get(8..12).and_then(|b| {
+            self.routes
+                .get_mut(&u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        });
+        let hint = route.as_ref().map_or(usize::MAX, |r| r.srtp_slot);
+        let Ok(u) = srtp
+            .inbound
+            .unprotect_rtp_hinted(datagram, &mut self.rx[..], hint)
+        else {
             self.counters.unprotect_failed += 1;
             return;
         };
-        self.rx.truncate(n);
-        self.route_rtp(now, events);
+        let route = route.as_mut().map(|r| {
+            r.srtp_slot = u.slot;
+            **r
+        });
+        self.rx.truncate(u.len);
+        self.route_rtp_with(now, route, u.header.len, events);
     }
 
     /// A plaintext RTP packet in `self.rx`: demultiplexed, accounted and handed out.
+    #[cfg(fuzzing)]
     pub(crate) fn route_rtp(&mut self, now: Instant, events: &mut VecDeque<PeerEvent>) {
         let Ok(pkt) = RtpPacket::new_checked(&self.rx[..]) else {
             self.counters.unroutable += 1;
             return;
         };
+        let route = self.routes.get(&pkt.ssrc()).copied();
+        let header_len = pkt.header_len();
+        self.route_rtp_with(now, route, header_len, events);
+    }
+
+    /// The plaintext RTP packet in `self.rx`, its header (`header_len` bytes) already
+    /// checked, on its route (`None`: learned from this packet, RFC 8843 §9.2): accounted and
+    /// handed out.
+    fn route_rtp_with(
+        &mut self,
+        now: Instant,
+        route: Option<Route>,
+        header_len: usize,
+        events: &mut VecDeque<PeerEvent>,
+    ) {
+        let Ok(pkt) = RtpPacket::with_header_len(&self.rx[..], header_len) else {
+            self.counters.unroutable += 1;
+            return;
+        };
         let ssrc = pkt.ssrc();
-        let route = match self.routes.get(&ssrc) {
-            Some(r) => *r,
+        let route = match route {
+            Some(r) => r,
             None => match self.learn(&pkt) {
                 Some(r) => {
                     self.routes.insert(ssrc, r);
@@ -136,10 +170,10 @@ impl Media {
             None => (ssrc, false),
         };
         let pkt = if rtx {
-            if !self.unwrap_rtx(ti, primary_ssrc) {
+            if !self.unwrap_rtx(ti, primary_ssrc, header_len) {
                 return;
             }
-            match RtpPacket::new_checked(&self.rx[..]) {
+            match RtpPacket::with_header_len(&self.rx[..], header_len) {
                 Ok(p) => p,
                 Err(_) => return,
             }
@@ -252,17 +286,18 @@ impl Media {
         Some(Route {
             transceiver: ti,
             repairs,
+            srtp_slot: usize::MAX,
         })
     }
 
     /// RFC 4588 §4: an RTX packet's payload starts with the original sequence number; the
     /// original packet is the RTX header with the original SSRC, payload type and sequence
     /// number, and the rest of the payload. Rewritten in place in `self.rx`.
-    fn unwrap_rtx(&mut self, ti: usize, primary: u32) -> bool {
-        let Ok(pkt) = RtpPacket::new_checked(&self.rx[..]) else {
+    fn unwrap_rtx(&mut self, ti: usize, primary: u32, header_len: usize) -> bool {
+        let Ok(pkt) = RtpPacket::with_header_len(&self.rx[..], header_len) else {
             return false;
         };
-        let h = pkt.header_len();
+        let h = header_len;
         let payload_len = pkt.payload().len();
         let rtx_pt = pkt.payload_type();
         if payload_len < 2 {
@@ -285,7 +320,7 @@ impl Media {
         self.rx.truncate(h + payload_len - 2);
         // The padding went with the tail.
         self.rx[0] &= !0x20;
-        let Ok(mut pkt) = RtpPacket::new_checked(&mut self.rx[..]) else {
+        let Ok(mut pkt) = RtpPacket::with_header_len(&mut self.rx[..], h) else {
             return false;
         };
         pkt.set_sequence_number(osn);
