@@ -254,39 +254,35 @@ fn main() {
     }
     if args.runs("receive") {
         let (ours, raw, into, paired) = warm_receive(&mut s);
-        println!(
-            "| receive, batches of {BATCH} warm datagrams, best batch | {:.0} ns wall, {:.0} ns \
-             CPU | {:.2}x wall, {:.2}x CPU (raw unprotect {:.0} ns wall, {:.0} ns CPU in place; \
-             {:.0} ns wall into a second buffer); median of paired batches {paired:.2}x CPU |",
-            ours.wall,
-            ours.cpu,
-            ours.wall / raw.wall,
-            ours.cpu / raw.cpu,
-            raw.wall,
-            raw.cpu,
-            into.wall
-        );
+        let name = format!("receive, batches of {BATCH} warm datagrams");
+        batch_row(&name, "unprotect", ours, raw, into, paired);
     }
     if args.runs("send") {
         let (ours, raw, into, paired) = warm_send(&mut s);
-        println!(
-            "| send, batches of {BATCH} packets, best batch | {:.0} ns wall, {:.0} ns CPU | \
-             {:.2}x wall, {:.2}x CPU (raw protect {:.0} ns wall, {:.0} ns CPU in place; \
-             {:.2}x wall against {:.0} ns into a second buffer); median of paired batches \
-             {paired:.2}x CPU |",
-            ours.wall,
-            ours.cpu,
-            ours.wall / raw.wall,
-            ours.cpu / raw.cpu,
-            raw.wall,
-            raw.cpu,
-            ours.wall / into.wall,
-            into.wall
-        );
+        let name = format!("send, batches of {BATCH} packets");
+        batch_row(&name, "protect", ours, raw, into, paired);
     }
     if args.runs("forward") {
         fan_out(&mut s, args.copying);
     }
+}
+
+/// One batch row: ours against the raw cipher in place and into a second buffer, best batches
+/// by wall and CPU time, and the median of paired batches.
+fn batch_row(name: &str, raw_name: &str, ours: Best, raw: Best, into: Best, paired: f64) {
+    println!(
+        "| {name}, best batch | {:.0} ns wall, {:.0} ns CPU | {:.2}x wall, {:.2}x CPU (raw \
+         {raw_name} {:.0} ns wall, {:.0} ns CPU in place; {:.2}x wall against {:.0} ns into a \
+         second buffer); median of paired batches {paired:.2}x CPU |",
+        ours.wall,
+        ours.cpu,
+        ours.wall / raw.wall,
+        ours.cpu / raw.cpu,
+        raw.wall,
+        raw.cpu,
+        ours.wall / into.wall,
+        into.wall
+    );
 }
 
 /// Rounds of 20,000 packets sent by `a` and received by `b`, far more than the caches hold,

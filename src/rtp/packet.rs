@@ -71,21 +71,7 @@ impl<T: AsRef<[u8]>> RtpPacket<T> {
         if start > len {
             return Err(Error::TooShort);
         }
-        let mut end = len;
-        if b[field::FLAGS] & PADDING_BIT != 0 {
-            // RFC 3550 §5.1: the last octet of the padding is a count of how many padding
-            // octets should be ignored, including itself.
-            let pad = usize::from(b[len - 1]);
-            if pad == 0 || pad > len - start {
-                return Err(Error::BadPadding);
-            }
-            end = len - pad;
-        }
-        Ok(Self {
-            buffer,
-            payload_start: start,
-            payload_end: end,
-        })
+        Self::with_padding_checked(buffer, start)
     }
 
     /// The view of a packet whose header someone already checked (SRTP parses it to
@@ -102,17 +88,27 @@ impl<T: AsRef<[u8]>> RtpPacket<T> {
             RtpPacket::new_checked(b).is_err_and(|e| e == Error::BadPadding)
                 || RtpPacket::new_checked(b).is_ok_and(|p| p.payload_start == header_len)
         );
+        Self::with_padding_checked(buffer, header_len)
+    }
+
+    /// The view of a packet whose header ends at `start` (within the buffer), once its
+    /// padding is checked.
+    fn with_padding_checked(buffer: T, start: usize) -> Result<Self, Error> {
+        let b = buffer.as_ref();
+        let len = b.len();
         let mut end = len;
         if b[field::FLAGS] & PADDING_BIT != 0 {
+            // RFC 3550 §5.1: the last octet of the padding is a count of how many padding
+            // octets should be ignored, including itself.
             let pad = usize::from(b[len - 1]);
-            if pad == 0 || pad > len - header_len {
+            if pad == 0 || pad > len - start {
                 return Err(Error::BadPadding);
             }
             end = len - pad;
         }
         Ok(Self {
             buffer,
-            payload_start: header_len,
+            payload_start: start,
             payload_end: end,
         })
     }
