@@ -176,10 +176,7 @@ fn session() {
         e.is("message") && e.get("text") == "echo: hello over tcp"
     });
 
-    let (local, remote) = pc
-        .call(|pc, _| pc.ice().selected_candidates())
-        .expect("driver alive")
-        .expect("a selected pair");
+    let (local, remote) = settled_pair(&pc);
     eprintln!("kaon's selected pair: {local} -> {remote}");
     assert_eq!(local.transport, Transport::Tcp);
     assert_eq!(local.tcp_type, Some(TcpType::Passive));
@@ -268,10 +265,7 @@ fn kaon_offers() {
         e.is("message") && e.get("text") == "echo: hello over tcp"
     });
 
-    let (local, remote) = pc
-        .call(|pc, _| pc.ice().selected_candidates())
-        .expect("driver alive")
-        .expect("a selected pair");
+    let (local, remote) = settled_pair(&pc);
     eprintln!("kaon's selected pair: {local} -> {remote}");
     assert_eq!(local.transport, Transport::Tcp);
     assert_eq!(local.tcp_type, Some(TcpType::Passive));
@@ -290,4 +284,31 @@ fn kaon_offers() {
     eprintln!("UDP datagrams dropped in the namespace: {dropped:?}");
     assert!(dropped.unwrap_or(0) > 0, "UDP was tried and blocked");
     let _ = pc.close();
+}
+
+/// kaon's selected pair, once there is one. Chromium may close a TCP connection it no longer
+/// needs; a pair whose stream closed fails and the agent moves to another, so the selection is
+/// waited for (10 s at most) rather than read once.
+fn settled_pair(pc: &kaon_std::PeerConnection) -> (kaon::ice::Candidate, kaon::ice::Candidate) {
+    let waited = Instant::now();
+    loop {
+        let (selected, closed) = pc
+            .call(|pc, _| {
+                let ice = pc.ice();
+                (ice.selected_candidates(), ice.stats().tcp_streams_closed)
+            })
+            .expect("driver alive");
+        if let Some(pair) = selected {
+            eprintln!(
+                "kaon's selection read after {:?} ({closed} TCP streams closed)",
+                waited.elapsed()
+            );
+            return pair;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "a selected pair within 10 s ({closed} TCP streams closed)"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
