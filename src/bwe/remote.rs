@@ -226,24 +226,18 @@ impl RemoteEstimator {
             return;
         };
         if !self.initialized {
-            if usage != Usage::Overusing && us - first < INIT_US {
-                return;
-            }
             // The first estimate is what arrives (an overuse before then starts from it too).
             self.aimd.set_estimate(incoming, us);
             self.initialized = true;
             self.last_update_us = Some(us);
             self.due = true;
-            if usage != Usage::Overusing {
+            if steady {
                 return;
             }
         }
         let before = self.aimd.rate();
-        if usage == Usage::Overusing {
-            if !self.aimd.time_to_reduce(us, Some(incoming)) {
-                return;
-            }
-        } else if self.last_update_us.is_some_and(|t| us - t < UPDATE_US) {
+        // (A steady update too soon after the last step has left above.)
+        if !steady && !self.aimd.time_to_reduce(us, Some(incoming)) {
             return;
         }
         self.aimd.update(usage, Some(incoming), us);

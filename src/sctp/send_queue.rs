@@ -282,8 +282,8 @@ impl SendQueue {
             } else {
                 self.current = Some(id);
             }
-            if low && !self.low.contains(&id) {
-                self.low.push(id);
+            if low {
+                self.push_low(id);
             }
             return Some(frag);
         }
@@ -319,7 +319,14 @@ impl SendQueue {
         let Some(s) = self.streams.get(&id) else {
             return;
         };
-        if s.crosses_low(before) && !self.low.contains(&id) {
+        if s.crosses_low(before) {
+            self.push_low(id);
+        }
+    }
+
+    /// Queues the buffered-amount-low event of stream `id`, once.
+    fn push_low(&mut self, id: u16) {
+        if !self.low.contains(&id) {
             self.low.push(id);
         }
     }

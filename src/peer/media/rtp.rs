@@ -98,9 +98,8 @@ impl Media {
             Packet::Shared(_) => 0,
         };
         tpl.write_header(&mut data, &pkt, codec.send_pt, t.ssrc, room);
-        let payload = pkt.payload();
-        let start = payload.as_ptr() as usize - bytes.as_ptr() as usize;
-        let end = start + payload.len();
+        let start = pkt.header_len();
+        let end = start + pkt.payload().len();
         let payload = match packet {
             Packet::Copied(p) => {
                 data.extend_from_slice(&p[start..end]);
