@@ -341,6 +341,54 @@ fn a_closed_connection_takes_the_selected_pair_down() {
 }
 
 #[test]
+fn a_closed_connection_moves_the_selection_to_another_tcp_pair_at_once() {
+    // Two passive candidates on the far side: two TCP pairs from the one active candidate.
+    let mut net = active_and_passive(5);
+    net.sides[1]
+        .agent
+        .add_tcp_passive(addr("192.0.2.2:7001"))
+        .unwrap();
+    let extra = net.sides[1]
+        .agent
+        .local_candidates()
+        .last()
+        .cloned()
+        .unwrap();
+    net.sides[0].agent.add_remote_candidate(extra).unwrap();
+    net.sides[1]
+        .link
+        .add_local(addr("192.0.2.2:7001"), TcpType::Passive);
+    net.listening.push(addr("192.0.2.2:7001"));
+    let t0 = Instant::now();
+    let took = net
+        .run_until(t0, Duration::from_secs(30), |n, _| {
+            connected(n)
+                && n.sides[0]
+                    .agent
+                    .pairs()
+                    .filter(|p| p.state == kaon::ice::PairCheckState::Succeeded)
+                    .count()
+                    == 2
+        })
+        .expect("both TCP pairs succeed");
+    let first = net.sides[0].agent.selected_pair().unwrap();
+    let conn = net
+        .conns
+        .iter()
+        .map(|c| c.ids[0])
+        .find(|&id| net.sides[0].link.addresses(id).map(|(_, r)| r) == Some(first.remote))
+        .expect("the selected pair's stream");
+    let (l, r) = net.sides[0].link.close(conn).unwrap();
+    net.sides[0].agent.tcp_stream_closed(t0 + took, l, r);
+    let next = net.sides[0]
+        .agent
+        .selected_pair()
+        .expect("another pair, at once");
+    assert_ne!((next.local, next.remote), (first.local, first.remote));
+    assert!(net.sides[0].agent.send(b"x").is_ok());
+}
+
+#[test]
 fn passive_only_agent_waits_for_the_peer_to_connect() {
     // The example's server: a passive TCP candidate only (no UDP socket at all), answering a
     // peer that has UDP host candidates and an active TCP one.

@@ -158,18 +158,24 @@ impl Agent {
         self.fail_pair(pair);
         self.list.pairs[pair].failure = Some(super::report::CheckFailure::ConsentLost);
         self.list.pairs[pair].nominated = false;
+        if !self.move_on(now) {
+            self.failed = true;
+        }
+    }
+
+    /// Drops the selected pair and selects (and, when this agent controls, nominates) the best
+    /// other pair with fresh consent. Whether there was one.
+    pub(crate) fn move_on(&mut self, now: Instant) -> bool {
         self.selected = None;
         self.live = Default::default();
-        let other = self.list.best_usable(|i, _| self.fresh(i, now));
-        match other {
-            Some(b) => {
-                self.select(now, b);
-                if self.controlling {
-                    self.nominate(b);
-                }
-            }
-            None => self.failed = true,
+        let Some(b) = self.list.best_usable(|i, _| self.fresh(i, now)) else {
+            return false;
+        };
+        self.select(now, b);
+        if self.controlling {
+            self.nominate(b);
         }
+        true
     }
 
     fn update_state(&mut self) {

@@ -167,10 +167,11 @@ impl Agent {
     /// The driver's TCP connection between the local TCP candidate `local` and `remote`
     /// closed, or could not be opened ([`IceTcpLink::handle_closed`](super::IceTcpLink::handle_closed)
     /// gives the addresses). RFC 6544 §7.1: a connection that cannot be opened fails its
-    /// pair's check; a pair whose connection is gone can carry nothing more, so it fails too
-    /// (the selected one moves on at the next evaluation, as after consent loss).
+    /// pair's check; a pair whose connection is gone can carry nothing more, so it fails too.
+    /// If it was the selected pair, another pair with fresh consent is selected at once (and
+    /// nominated, when this agent controls), as after consent loss; with none, the next
+    /// evaluation decides.
     pub fn tcp_stream_closed(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
-        let _ = now;
         let Some(pair) = self.list.pair_by_addrs(local, remote) else {
             return;
         };
@@ -193,8 +194,7 @@ impl Agent {
         p.inbound_ok = false;
         debug_assert_eq!(p.state, PairState::Failed);
         if self.selected == Some(pair) {
-            self.selected = None;
-            self.live = Default::default();
+            self.move_on(now);
         }
         self.stats.tcp_streams_closed += 1;
         self.dirty = true;
