@@ -171,7 +171,11 @@ impl History {
         if let Some(i) = slot {
             self.kill(i);
         }
-        let end = self.record(at).1.end;
+        self.pass_front(self.record(at).1.end);
+    }
+
+    /// Moves the front of the order past the oldest record, which ends at `end`.
+    fn pass_front(&mut self, end: usize) {
         if self.prev.is_empty() {
             self.first = end;
         } else {
@@ -211,9 +215,15 @@ impl History {
         }
         let Some(i) = self.index(seq) else { return };
         let sent = self.millis(now);
-        if self.slots[i].live {
+        let old = self.slots[i];
+        if old.live {
             // Replaced: its bytes stay until overwritten, but nothing points at them.
             self.kill(i);
+            if self.front() == Some(old.at as usize - RECORD) {
+                // It was the oldest (packets in order): passed without reading its record
+                // from the ring, a cold line the write below need not wait for.
+                self.pass_front(old.at as usize + old.len as usize);
+            }
         }
         let len = packet.len();
         let whole = len + payload.as_ref().map_or(0, Bytes::len);
@@ -252,8 +262,6 @@ impl History {
         while !self.prev.is_empty() && self.prev.start < end {
             self.pop_oldest();
         }
-        // Replaced packets at the front hold no slot: forget them now.
-        self.drop_dead_front();
         let record = &mut self.ring[at..end];
         record[..2].copy_from_slice(&seq.to_le_bytes());
         record[2..RECORD].copy_from_slice(&(len as u32).to_le_bytes());
