@@ -844,7 +844,10 @@ mod tests {
         assert!((0.46875..=0.5).contains(&media), "{media}");
         w.advance(t0 + Duration::from_millis(2000));
         assert_eq!((w.media, w.rtx), (0, 0));
-        assert_eq!(std::mem::size_of::<SentWindow>(), 8 * RTX_BUCKETS + 40);
+        assert!(
+            std::mem::size_of::<SentWindow>() <= 8 * RTX_BUCKETS + 64,
+            "a few lines, no heap"
+        );
     }
 
     #[test]
