@@ -1,8 +1,11 @@
 //! The RTX history: the last packets sent, by sequence number, for retransmission.
 //!
 //! A fixed table of slots indexed by `seq % slots` says where each packet's bytes are in a
-//! byte ring. Packets are written one after another around the ring; a queue of what was
-//! written, in ring order, says which packets a write overwrites, so their slots are emptied.
+//! byte ring. Packets are written one after another around the ring, each after a short
+//! record header (its sequence number and length), so the ring itself says, in order, which
+//! packets a write overwrites and which is the oldest, and their slots are emptied: an insert
+//! reads the record it is about to overwrite, in the cache lines it writes anyway, instead of
+//! a separate queue.
 //! The ring starts empty and grows (to at most its cap) only while it cannot hold a packet
 //! per slot, so a stream of small audio packets does not hold a video stream's memory, and
 //! once it has grown the steady state never allocates.
@@ -22,8 +25,10 @@
 
 use bytes::Bytes;
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+
+/// A record's header in the ring: the packet's sequence number (2 bytes) and length (4).
+const RECORD: usize = 6;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
@@ -44,10 +49,11 @@ pub(crate) struct History {
     n: usize,
     ring: Vec<u8>,
     cap: usize,
+    /// Records lie oldest first in `prev` (what is left of the previous lap, at or past
+    /// `write`), then from `first` up to `write` (this lap); `write` is where the next goes.
     write: usize,
-    /// Packets written, oldest first, as (sequence number, offset): their bytes lie in ring
-    /// order from `write` on (the previous lap), then from 0 up to `write` (this lap).
-    order: VecDeque<(u16, u32)>,
+    first: usize,
+    prev: std::ops::Range<usize>,
     live: usize,
     /// The time the slots' send times count from: the first packet's.
     origin: Option<Instant>,
@@ -74,7 +80,8 @@ impl History {
                 cap.min(u32::MAX as usize)
             },
             write: 0,
-            order: VecDeque::new(),
+            first: 0,
+            prev: 0..0,
             live: 0,
             origin: None,
             shared: Vec::new(),
@@ -88,14 +95,34 @@ impl History {
         now.saturating_duration_since(origin).as_millis() as u32
     }
 
+    /// Where the oldest record starts, if any.
+    fn front(&self) -> Option<usize> {
+        if !self.prev.is_empty() {
+            Some(self.prev.start)
+        } else {
+            (self.first < self.write).then_some(self.first)
+        }
+    }
+
+    /// The record at `at`: its sequence number and where its packet's bytes are.
+    fn record(&self, at: usize) -> (u16, std::ops::Range<usize>) {
+        let r = &self.ring[at..at + RECORD];
+        let seq = u16::from_le_bytes([r[0], r[1]]);
+        let len = u32::from_le_bytes([r[2], r[3], r[4], r[5]]) as usize;
+        (seq, at + RECORD..at + RECORD + len)
+    }
+
+    /// The oldest record, and the slot that still holds its packet, if one does.
+    fn oldest(&self) -> Option<(usize, Option<usize>)> {
+        let at = self.front()?;
+        let (seq, bytes) = self.record(at);
+        Some((at, self.live_slot(seq, bytes.start)))
+    }
+
     /// Forgets, from the front of the order, packets whose slot no longer holds them.
     fn drop_dead_front(&mut self) {
-        while self
-            .order
-            .front()
-            .is_some_and(|e| self.live_slot(*e).is_none())
-        {
-            self.order.pop_front();
+        while let Some((_, None)) = self.oldest() {
+            self.pop_oldest();
         }
     }
 
@@ -109,7 +136,7 @@ impl History {
         let keep = u32::try_from(keep.as_millis()).unwrap_or(u32::MAX);
         loop {
             self.drop_dead_front();
-            let Some(i) = self.order.front().and_then(|e| self.live_slot(*e)) else {
+            let Some((_, Some(i))) = self.oldest() else {
                 break;
             };
             if now.wrapping_sub(self.slots[i].sent) <= keep {
@@ -120,9 +147,8 @@ impl History {
         if self.live == 0 && !self.slots.is_empty() {
             self.ring = Vec::new();
             self.slots = Vec::new();
-            self.order = VecDeque::new();
             self.shared = Vec::new();
-            self.write = 0;
+            (self.write, self.first, self.prev) = (0, 0, 0..0);
         }
     }
 
@@ -130,19 +156,30 @@ impl History {
         (!self.slots.is_empty()).then(|| usize::from(seq) & (self.slots.len() - 1))
     }
 
-    /// The slot of a written packet, if its slot still holds it.
-    fn live_slot(&self, (seq, at): (u16, u32)) -> Option<usize> {
+    /// The slot of the packet written with `seq` at `at`, if its slot still holds it.
+    fn live_slot(&self, seq: u16, at: usize) -> Option<usize> {
         let i = self.index(seq)?;
         let s = self.slots[i];
-        (s.live && s.seq == seq && s.at == at).then_some(i)
+        (s.live && s.seq == seq && s.at as usize == at).then_some(i)
     }
 
     /// Pops the oldest written packet, emptying its slot if it still held it.
     fn pop_oldest(&mut self) {
-        if let Some(e) = self.order.pop_front()
-            && let Some(i) = self.live_slot(e)
-        {
+        let Some((at, slot)) = self.oldest() else {
+            return;
+        };
+        if let Some(i) = slot {
             self.kill(i);
+        }
+        self.pass_front(self.record(at).1.end);
+    }
+
+    /// Moves the front of the order past the oldest record, which ends at `end`.
+    fn pass_front(&mut self, end: usize) {
+        if self.prev.is_empty() {
+            self.first = end;
+        } else {
+            self.prev.start = end;
         }
     }
 
@@ -175,70 +212,65 @@ impl History {
         if self.slots.is_empty() && self.n > 0 {
             // The first packet since the history emptied (or ever).
             self.slots = vec![Slot::default(); self.n];
-            self.order = VecDeque::with_capacity(2 * self.n);
         }
         let Some(i) = self.index(seq) else { return };
         let sent = self.millis(now);
-        if self.slots[i].live {
+        let old = self.slots[i];
+        if old.live {
             // Replaced: its bytes stay until overwritten, but nothing points at them.
             self.kill(i);
+            if self.front() == Some(old.at as usize - RECORD) {
+                // It was the oldest (packets in order): passed without reading its record
+                // from the ring, a cold line the write below need not wait for.
+                self.pass_front(old.at as usize + old.len as usize);
+            }
         }
         let len = packet.len();
         let whole = len + payload.as_ref().map_or(0, Bytes::len);
-        if len == 0 || whole > self.cap {
+        // The record's header counts against the cap too.
+        let rec = RECORD + len;
+        if len == 0 || whole > self.cap || rec > self.cap {
             return;
         }
-        if self.write + len > self.ring.len() {
+        if self.write + rec > self.ring.len() {
             self.drop_dead_front();
             // A wrap loses a held packet when one is left of the previous lap (at or past
             // `write`) or this lap's oldest starts where the packet would go.
-            let wrap_loses = self
-                .order
-                .front()
-                .is_some_and(|e| e.1 as usize >= self.write || (e.1 as usize) < len);
-            let too_small = len > self.ring.len();
+            let wrap_loses = !self.prev.is_empty() || (self.first < self.write && self.first < rec);
+            let too_small = rec > self.ring.len();
             if self.ring.len() < self.cap
                 && (too_small || (self.live + 1 < self.slots.len() && wrap_loses))
             {
                 // The ring holds fewer packets than there are slots: grow it rather than
                 // overwrite live packets. Doubling bounds the number of reallocations.
-                let want = (self.write + len).max(self.ring.len() * 2).min(self.cap);
+                let want = (self.write + rec).max(self.ring.len() * 2).min(self.cap);
                 self.ring.reserve_exact(want - self.ring.len());
                 self.ring.resize(want, 0);
             }
-            if self.write + len > self.ring.len() {
-                // Wrap. What lies past `write` is the previous lap's tail: dropped, so that
-                // `order` stays in ring order.
-                while self
-                    .order
-                    .front()
-                    .is_some_and(|e| e.1 as usize >= self.write)
-                {
+            if self.write + rec > self.ring.len() {
+                // Wrap. What lies past `write` is the previous lap's tail: dropped, and this
+                // lap becomes the previous one.
+                while !self.prev.is_empty() {
                     self.pop_oldest();
                 }
-                self.write = 0;
+                self.prev = self.first..self.write;
+                (self.first, self.write) = (0, 0);
             }
         }
-        let (at, end) = (self.write, self.write + len);
+        let (at, end) = (self.write, self.write + rec);
         // The previous lap's packets that start in the region written are overwritten.
-        while self
-            .order
-            .front()
-            .is_some_and(|e| (at..end).contains(&(e.1 as usize)))
-        {
+        while !self.prev.is_empty() && self.prev.start < end {
             self.pop_oldest();
         }
-        // Replaced packets at the front hold no slot: forget them now.
-        self.drop_dead_front();
-        if self.order.len() == self.order.capacity() {
-            self.pop_oldest(); // out-of-order sequence numbers: stay bounded regardless
-        }
-        self.ring[at..end].copy_from_slice(packet);
+        let record = &mut self.ring[at..end];
+        record[..2].copy_from_slice(&seq.to_le_bytes());
+        record[2..RECORD].copy_from_slice(&(len as u32).to_le_bytes());
+        record[RECORD..].copy_from_slice(packet);
         self.slots[i] = Slot {
             live: true,
             queued: false,
             seq,
-            at: at as u32,
+            at: (at + RECORD) as u32,
             len: len as u32,
             sent,
         };
@@ -246,7 +278,6 @@ impl History {
             *p = payload;
         }
         self.live += 1;
-        self.order.push_back((seq, at as u32));
         self.write = end;
     }
 
@@ -302,7 +333,6 @@ impl History {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.ring.capacity()
-            + self.order.capacity() * std::mem::size_of::<(u16, u32)>()
             + self.shared.capacity() * std::mem::size_of::<Option<Bytes>>()
     }
 
@@ -358,8 +388,11 @@ mod tests {
                 assert_eq!(h.get(old), Some(&[old as u8; 100][..]), "{seq}");
             }
         }
-        assert!(h.ring.capacity() <= 2 * 64 * 100, "{}", h.ring.capacity());
-        assert!(h.order.len() <= 64);
+        assert!(
+            h.ring.capacity() <= 2 * 64 * (100 + RECORD),
+            "{}",
+            h.ring.capacity()
+        );
     }
 
     #[test]
@@ -377,9 +410,61 @@ mod tests {
                     assert!(p.iter().all(|b| *b == s as u8), "torn packet {s} at {n}");
                 }
             }
-            assert!(h.order.len() <= 32 && h.len() <= 16);
+            assert!(h.len() <= 16);
         }
         assert!(h.ring.capacity() <= 3000);
+    }
+
+    #[test]
+    fn mixed_copies_references_and_expiry_only_ever_return_the_last_packet_of_a_seq() {
+        let t0 = crate::test_clock::t0();
+        let mut h = History::new(32, 4000);
+        let received = Bytes::from(vec![0xAB; 1000]);
+        let mut last: Vec<Option<(Vec<u8>, usize, u64)>> = vec![None; 96];
+        let (mut x, mut ms) = (11u32, 0u64);
+        for n in 0..50_000u32 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            ms += u64::from(x >> 29);
+            let now = t0 + Duration::from_millis(ms);
+            let seq = (x >> 9) as u16 % 96;
+            let len = 1 + (x >> 17) as usize % 300;
+            let head = vec![(n % 251) as u8; len];
+            if x & 1 == 0 {
+                h.insert(now, seq, &head);
+                last[usize::from(seq)] = Some((head, 0, ms));
+            } else {
+                let tail = 1 + len % 500;
+                h.insert_shared(now, seq, &head, received.slice(..tail));
+                last[usize::from(seq)] = Some((head, tail, ms));
+            }
+            assert!(
+                h.parts(seq).is_some(),
+                "the packet just written is held ({n})"
+            );
+            if n % 7 == 0 {
+                h.expire(now, Duration::from_millis(300));
+            }
+            for s in 0..96u16 {
+                let Some((head, tail)) = h.parts(s) else {
+                    continue;
+                };
+                let (want, want_tail, at) = last[usize::from(s)].as_ref().unwrap();
+                assert_eq!(
+                    (head, tail.len()),
+                    (&want[..], *want_tail),
+                    "seq {s} at {n}"
+                );
+                if n % 7 == 0 {
+                    assert!(ms - at <= 300, "seq {s} expired at {n}");
+                }
+            }
+            assert!(h.len() <= 32 && h.ring.capacity() <= 4000);
+        }
+        h.expire(
+            t0 + Duration::from_millis(ms + 301),
+            Duration::from_millis(300),
+        );
+        assert_eq!((h.len(), h.heap_bytes()), (0, 0));
     }
 
     #[test]
@@ -396,7 +481,7 @@ mod tests {
         assert_eq!(tail.as_ptr(), received[10..].as_ptr());
         assert_eq!(h.shared_bytes(), 4 * 50);
         // The ring holds the headers only.
-        assert!(h.ring.len() <= 4 * 12 * 2, "{}", h.ring.len());
+        assert!(h.ring.len() <= 4 * (12 + RECORD) * 2, "{}", h.ring.len());
         // Replaced by a copied packet in the same slot: the reference goes.
         h.insert(t0, 8, &[8; 30]);
         assert!(h.parts(0).is_none());

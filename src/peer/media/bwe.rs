@@ -57,7 +57,7 @@
 //! ```
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Outgoing;
 use crate::bwe::{
@@ -87,7 +87,14 @@ const MAX_PENDING: usize = 8;
 /// share of padding goes out as several such packets back to back.
 const MAX_PADDING: usize = 255;
 /// Retransmissions are budgeted over this window.
-const RTX_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+const RTX_WINDOW: Duration = Duration::from_secs(1);
+/// The window is counted in this many time buckets (31.25 ms each): a packet counts against
+/// the budget from when it left until its bucket is the oldest one a window later, so for
+/// between `RTX_WINDOW - RTX_BUCKET` and `RTX_WINDOW`.
+const RTX_BUCKETS: usize = 32;
+/// The time one bucket of the retransmission window spans.
+const RTX_BUCKET: Duration =
+    Duration::from_nanos(RTX_WINDOW.as_nanos() as u64 / RTX_BUCKETS as u64);
 /// Retransmissions may use up to the target (libwebrtc's limit), and at least this many bits
 /// per second however low the target fell: at a low target the loss that drove it there may
 /// be random, and repairs are what keep the video decodable.
@@ -146,10 +153,8 @@ pub(crate) struct Bwe {
     padding_kind: PacketKind,
     /// When the pacer asked for the padding still owed.
     padding_at: Option<Instant>,
-    /// What left in the last [`RTX_WINDOW`]: (when, bytes, whether a retransmission).
-    window: VecDeque<(Instant, usize, bool)>,
-    window_media: usize,
-    window_rtx: usize,
+    /// What left in the last [`RTX_WINDOW`], media and retransmissions apart.
+    window: SentWindow,
     /// Retransmissions dropped because they would have gone over the target.
     pub rtx_dropped: u64,
     /// The target last told to the application (0: none yet).
@@ -201,9 +206,7 @@ impl Bwe {
             padding_owed: 0,
             padding_kind: PacketKind::Padding,
             padding_at: None,
-            window: VecDeque::new(),
-            window_media: 0,
-            window_rtx: 0,
+            window: SentWindow::default(),
             rtx_dropped: 0,
             told: 0,
             active: false,
@@ -325,15 +328,7 @@ impl Bwe {
     }
 
     fn record(&mut self, now: Instant, size: usize, rtx: bool) {
-        if self.window.len() >= 4096 {
-            self.forget(None);
-        }
-        self.window.push_back((now, size, rtx));
-        if rtx {
-            self.window_rtx += size;
-        } else {
-            self.window_media += size;
-        }
+        self.window.record(now, size, rtx);
     }
 
     /// Feedback about what we sent: TWCC and REMB go to the controller. Returns whether the
@@ -402,24 +397,6 @@ impl Bwe {
         self.controller.on_receiver_report(now, expected, lost);
     }
 
-    /// Forgets the oldest sent packet of the window, or every one older than `before`.
-    fn forget(&mut self, before: Option<Instant>) {
-        while let Some(&(at, size, rtx)) = self.window.front() {
-            if before.is_some_and(|b| at >= b) {
-                break;
-            }
-            self.window.pop_front();
-            if rtx {
-                self.window_rtx -= size;
-            } else {
-                self.window_media -= size;
-            }
-            if before.is_none() {
-                break;
-            }
-        }
-    }
-
     /// Whether a retransmission of `size` bytes may go now. Once the estimate is live,
     /// retransmissions over the last second may not exceed the target (nor [`RTX_MIN_BPS`],
     /// whichever is more): after a capacity drop, NACKs for what the queue lost would otherwise
@@ -427,21 +404,24 @@ impl Bwe {
     /// past a rate limit set to the target). With REMB alone, whose receiver counts repaired
     /// packets as received, media and retransmissions together stay within the target, except
     /// for a repair share of a tenth of it.
+    ///
+    /// "The last second" is counted in [`RTX_BUCKETS`] buckets: a packet sent counts for
+    /// between 31.25 ms less than a second and a second.
     pub fn may_retransmit(&mut self, now: Instant, size: usize) -> bool {
         if !self.active {
             return true;
         }
-        self.forget(now.checked_sub(RTX_WINDOW));
+        self.window.advance(now);
+        let (media, rtx, size) = (self.window.media, self.window.rtx, size as u64);
         let ok = if self.remb {
             // What media leaves of the target, and at least a repair share of it: a sender
             // whose encoder fills the target still answers some NACKs.
             let target = self.controller.target_bitrate();
-            self.window_media + self.window_rtx + size <= self.allowance(target)
-                || self.window_rtx + size
-                    <= self.allowance((target as f64 * REMB_REPAIR_SHARE) as u64)
+            media + rtx + size <= self.allowance(target)
+                || rtx + size <= self.allowance((target as f64 * REMB_REPAIR_SHARE) as u64)
         } else {
             let allowance = self.allowance(self.controller.target_bitrate().max(RTX_MIN_BPS));
-            self.window_rtx + size <= allowance
+            rtx + size <= allowance
         };
         if !ok {
             self.rtx_dropped += 1;
@@ -450,8 +430,8 @@ impl Bwe {
     }
 
     /// Bytes `rate` carries over the retransmission window.
-    fn allowance(&self, rate: u64) -> usize {
-        (rate as f64 / 8.0 * RTX_WINDOW.as_secs_f64()) as usize
+    fn allowance(&self, rate: u64) -> u64 {
+        (rate as f64 / 8.0 * RTX_WINDOW.as_secs_f64()) as u64
     }
 
     /// Runs the controller's timer.
@@ -577,6 +557,69 @@ impl Bwe {
     /// sequence numbers (or recorded for RFC 8888 feedback).
     pub fn available_outgoing_bitrate(&self) -> Option<u64> {
         self.active.then(|| self.controller.target_bitrate())
+    }
+}
+
+/// The bytes sent over the last [`RTX_WINDOW`], media and retransmissions apart, counted in
+/// [`RTX_BUCKETS`] time buckets: a packet adds to the bucket `now` falls in, and a bucket a
+/// window old is emptied as time moves past it. Constant work and memory per packet whatever
+/// the rate (a queue of every packet sent held up to thousands of entries, and its front was
+/// a cache miss on every packet of a busy connection).
+#[derive(Debug, Default)]
+struct SentWindow {
+    /// Media and retransmission bytes sent in each bucket; `cur` is the one `end` closes.
+    buckets: [[u32; 2]; RTX_BUCKETS],
+    cur: usize,
+    /// When bucket `cur` ends; `None` before the first packet.
+    end: Option<Instant>,
+    /// The buckets' sums.
+    media: u64,
+    rtx: u64,
+}
+
+impl SentWindow {
+    /// Counts `size` bytes sent at `now`, as a retransmission or as media.
+    fn record(&mut self, now: Instant, size: usize, rtx: bool) {
+        self.advance(now);
+        let b = &mut self.buckets[self.cur][usize::from(rtx)];
+        let before = *b;
+        *b = b.saturating_add(u32::try_from(size).unwrap_or(u32::MAX));
+        let added = u64::from(*b - before);
+        if rtx {
+            self.rtx += added;
+        } else {
+            self.media += added;
+        }
+    }
+
+    /// Moves the current bucket to the one `now` falls in, emptying those a window old (all
+    /// of them after a window or more without a packet). A `now` before the current bucket
+    /// (the caller's clock went back) stays in it.
+    fn advance(&mut self, now: Instant) {
+        let end = match self.end {
+            Some(end) if now < end => return,
+            Some(end) => end,
+            None => {
+                self.end = now.checked_add(RTX_BUCKET);
+                return;
+            }
+        };
+        let steps = (now - end).as_nanos() / RTX_BUCKET.as_nanos() + 1;
+        if steps >= RTX_BUCKETS as u128 {
+            *self = Self {
+                end: now.checked_add(RTX_BUCKET),
+                ..Self::default()
+            };
+            return;
+        }
+        for _ in 0..steps {
+            self.cur = (self.cur + 1) % RTX_BUCKETS;
+            let [media, rtx] = std::mem::take(&mut self.buckets[self.cur]);
+            self.media -= u64::from(media);
+            self.rtx -= u64::from(rtx);
+        }
+        // Fewer than RTX_BUCKETS steps: the product fits.
+        self.end = end.checked_add(RTX_BUCKET * steps as u32);
     }
 }
 
@@ -759,6 +802,52 @@ mod tests {
             }) => assert!((390_000..=400_000).contains(&bitrate_bps)),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn retransmissions_fit_the_budget_of_the_last_second_within_a_bucket() {
+        let t0 = crate::test_clock::t0();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut bwe = Bwe::default();
+        assert!(bwe.may_retransmit(t0, 1 << 30), "no estimate yet: no limit");
+        bwe.on_rtp_sent(t0, &packet(1), Some(1), 140, PacketKind::Video);
+        // A 300 kbit/s target: the floor of 500 kbit/s, 62,500 bytes a second.
+        for _ in 0..60 {
+            bwe.count_retransmission(t0, 1000);
+        }
+        assert!(bwe.may_retransmit(at(500), 2500));
+        assert!(!bwe.may_retransmit(at(500), 2501));
+        assert_eq!(bwe.rtx_dropped, 1);
+        // Still counted a bucket short of a second later, gone a second later.
+        assert!(!bwe.may_retransmit(at(968), 2501));
+        assert!(bwe.may_retransmit(at(1000), 62_500));
+        // After a long silence nothing is left either.
+        bwe.count_retransmission(at(1000), 62_500);
+        assert!(!bwe.may_retransmit(at(1500), 1));
+        assert!(bwe.may_retransmit(at(60_000), 62_500));
+    }
+
+    #[test]
+    fn every_packet_of_a_busy_second_counts_and_leaves_a_second_later() {
+        let t0 = crate::test_clock::t0();
+        let mut w = SentWindow::default();
+        // 20,000 packets a second, far more than a per-packet window would keep.
+        for n in 0..20_000u64 {
+            let now = t0 + Duration::from_micros(50 * n);
+            w.record(now, 100, n % 10 == 0);
+        }
+        assert_eq!((w.media, w.rtx), (1_800_000, 200_000));
+        // At 1.5 s, what left in the first half second is forgotten, and at most a bucket
+        // (31.25 ms) more.
+        w.advance(t0 + Duration::from_millis(1500));
+        let media = w.media as f64 / 1_800_000.0;
+        assert!((0.46875..=0.5).contains(&media), "{media}");
+        w.advance(t0 + Duration::from_millis(2000));
+        assert_eq!((w.media, w.rtx), (0, 0));
+        assert!(
+            std::mem::size_of::<SentWindow>() <= 8 * RTX_BUCKETS + 64,
+            "a few lines, no heap"
+        );
     }
 
     #[test]
