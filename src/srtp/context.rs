@@ -270,6 +270,7 @@ impl Context {
     /// The header, the SSRC's slot and the packet index of a received SRTP packet, once its
     /// index is one the replay window and the key may take (nothing is changed yet). `hint`
     /// is where the SSRC is expected (see [`unprotect_rtp_hinted`](Self::unprotect_rtp_hinted)).
+    #[inline]
     fn check_rtp(
         &self,
         buf: &[u8],

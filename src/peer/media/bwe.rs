@@ -227,6 +227,7 @@ impl Bwe {
     /// sequence number and the codec negotiated `transport-cc` feedback; otherwise for
     /// RFC 8888 when that is negotiated; otherwise, when only REMB is, fed to the receive-side
     /// estimator if it carries abs-send-time.
+    #[inline]
     pub fn on_rtp_received(&mut self, now: Instant, pkt: &RtpPacket<&[u8]>, n: &Negotiated) {
         if let Some(id) = n.recv_extensions.id(ExtensionKind::TransportCc)
             && n.transport_cc
@@ -534,6 +535,7 @@ impl Bwe {
 
     /// The deadline of the feedback recorders only: all a received packet can move, so the
     /// receive path folds in this rather than the whole [`poll_timeout`](Self::poll_timeout).
+    #[inline]
     pub fn receive_timeout(&self) -> Option<Instant> {
         let a = self.recorder.poll_timeout();
         let d = self.ccfb_rx.poll_timeout();
