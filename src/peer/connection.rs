@@ -1073,11 +1073,16 @@ impl Protocol for PeerConnection {
         if self.diag.is_some() || self.ice.has_events() {
             self.pump(None);
         }
-        if let Some(e) = self.events.pop_front() {
-            return Some(match e {
-                PeerEvent::LocalCandidate(c) => PeerEvent::LocalCandidate(self.with_section(c)),
-                e => e,
-            });
+        // Looked at in place first: an event that needs no rewriting (every received packet's)
+        // moves out of the queue once, straight into the caller's slot.
+        match self.events.front() {
+            Some(PeerEvent::LocalCandidate(_)) => {
+                if let Some(PeerEvent::LocalCandidate(c)) = self.events.pop_front() {
+                    return Some(PeerEvent::LocalCandidate(self.with_section(c)));
+                }
+            }
+            Some(_) => return self.events.pop_front(),
+            None => {}
         }
         // Taken one at a time so the association's receive window holds unread messages
         // (flow control); DCEP answers and resets it queues make the channels' poll_timeout
