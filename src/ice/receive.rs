@@ -125,6 +125,7 @@ impl Agent {
 
     /// The working pair a data datagram belongs to: the selected pair first (the common case
     /// costs one comparison), then any pair that is valid or that the peer has checked.
+    #[inline]
     pub(crate) fn data_pair(&self, source: SocketAddr, destination: SocketAddr) -> Option<usize> {
         let matches = |i: usize| {
             let p = &self.list.pairs[i];

@@ -624,7 +624,7 @@ impl PeerConnection {
                 destination: local,
                 contents: &bytes,
             };
-            self.on_data(now, d, &bytes);
+            self.on_data(now, d, &bytes, PacketKind::Dtls);
         }
     }
 
@@ -797,12 +797,12 @@ impl PeerConnection {
         }
     }
 
-    /// Data from a working pair: DTLS goes to the endpoint, RTP and RTCP to the media side,
-    /// anything else is dropped. Returns whether it was media with SRTP keyed: no layer under
-    /// the pump heard anything, and the pump has no keys to set up.
-    fn on_data(&mut self, now: Instant, d: Datagram<'_>, bytes: &[u8]) -> bool {
+    /// Data from a working pair (`bytes`, of `kind`): DTLS goes to the endpoint, RTP and RTCP
+    /// to the media side, anything else is dropped. Returns whether it was media with SRTP
+    /// keyed: no layer under the pump heard anything, and the pump has no keys to set up.
+    fn on_data(&mut self, now: Instant, d: Datagram<'_>, bytes: &[u8], kind: PacketKind) -> bool {
         self.traffic.received(d.destination, d.source, bytes.len());
-        match PacketKind::classify(bytes) {
+        match kind {
             PacketKind::Dtls => {}
             kind @ (PacketKind::Rtp | PacketKind::Rtcp) if !self.closed => {
                 let Some(m) = self.media.get_mut() else {
@@ -956,7 +956,8 @@ impl Protocol for PeerConnection {
             return;
         }
         self.stats.datagrams_received += 1;
-        match PacketKind::classify(d.contents) {
+        let kind = PacketKind::classify(d.contents);
+        match kind {
             // STUN, and whatever a TURN server relays (Data indications are STUN, ChannelData
             // 64..=79): the agent consumes checks and unwraps relayed payloads. DTLS: RFC 8445
             // §11, only data from a pair ICE vouches for goes further.
@@ -970,10 +971,17 @@ impl Protocol for PeerConnection {
             | PacketKind::Rtcp => match self.ice.receive(now, d) {
                 Received::Stun => {}
                 Received::Data(bytes) => {
+                    // The datagram itself keeps its kind; only what a relay unwrapped is
+                    // classified again.
+                    let kind = if std::ptr::eq(bytes, d.contents) {
+                        kind
+                    } else {
+                        PacketKind::classify(bytes)
+                    };
                     // Media touched neither DTLS nor SCTP, so the pump has nothing to move
                     // unless ICE spoke (a disconnected pair that heard from the peer again)
                     // or a close is in progress: the common case skips both pumps.
-                    if self.on_data(now, d, bytes)
+                    if self.on_data(now, d, bytes, kind)
                         && self.ice.events.is_empty()
                         && self.closing_until.is_none()
                         && self.diag.is_none()
@@ -1065,11 +1073,16 @@ impl Protocol for PeerConnection {
         if self.diag.is_some() || self.ice.has_events() {
             self.pump(None);
         }
-        if let Some(e) = self.events.pop_front() {
-            return Some(match e {
-                PeerEvent::LocalCandidate(c) => PeerEvent::LocalCandidate(self.with_section(c)),
-                e => e,
-            });
+        // Looked at in place first: an event that needs no rewriting (every received packet's)
+        // moves out of the queue once, straight into the caller's slot.
+        match self.events.front() {
+            Some(PeerEvent::LocalCandidate(_)) => {
+                if let Some(PeerEvent::LocalCandidate(c)) = self.events.pop_front() {
+                    return Some(PeerEvent::LocalCandidate(self.with_section(c)));
+                }
+            }
+            Some(_) => return self.events.pop_front(),
+            None => {}
         }
         // Taken one at a time so the association's receive window holds unread messages
         // (flow control); DCEP answers and resets it queues make the channels' poll_timeout

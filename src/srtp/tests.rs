@@ -428,18 +428,22 @@ fn unprotect_into_another_buffer_matches_in_place_for_every_profile() {
     for profile in Profile::SUPPORTED {
         let (mut tx, mut in_place) = pair(profile, &Config::default());
         let (_, mut into) = pair(profile, &Config::default());
-        // A header extension and CSRCs stay in the clear and are copied across as they are.
+        // A header extension and CSRCs stay in the clear and are copied across as they are,
+        // before a short payload and a long one (the header then goes as one 64-byte block).
         let mut p = rtp(65_535, b"payload");
         p[0] |= 0x10 | 0x02;
         p.splice(
             12..12,
             [1, 2, 3, 4, 5, 6, 7, 8, 0xbe, 0xde, 0, 1, 0x10, 0xaa, 0, 0],
         );
-        for seq in [65_535u16, 0, 1] {
+        let mut long = p.clone();
+        long.extend_from_slice(&[0x5a; 100]);
+        for (seq, is_long) in [(65_535u16, false), (0, true), (1, false)] {
+            let p = if is_long { &mut long } else { &mut p };
             p[2..4].copy_from_slice(&seq.to_be_bytes());
-            let srtp = protect(&mut tx, &p);
+            let srtp = protect(&mut tx, p);
             let got = unprotect_into(&mut into, &srtp).unwrap();
-            assert_eq!(got, p, "{profile:?} seq {seq}");
+            assert_eq!(&got, p, "{profile:?} seq {seq}");
             assert_eq!(unprotect(&mut in_place, &srtp).unwrap(), got);
             // The replay window moved as the in-place path moves it.
             assert_eq!(

@@ -66,6 +66,7 @@ impl ReplayWindow {
     }
 
     /// Whether `seq` would be accepted. Changes nothing.
+    #[inline]
     pub fn check(&self, seq: u64) -> Result<(), Replay> {
         let Some(top) = self.top else { return Ok(()) };
         if seq > top {
@@ -84,6 +85,7 @@ impl ReplayWindow {
 
     /// Records `seq` as received. Call only after the packet authenticated and only when
     /// [`check`](Self::check) passed; a number outside the window is ignored.
+    #[inline]
     pub fn accept(&mut self, seq: u64) {
         match self.top {
             Some(top) if seq > top => {

@@ -287,6 +287,7 @@ impl StreamRx {
 
     /// [`on_packet`](Self::on_packet) for a packet the caller already parsed (a receive path
     /// that demultiplexed it reads its header once).
+    #[inline]
     pub fn on_rtp(&mut self, now: Instant, packet: &RtpPacket<&[u8]>) -> RxVerdict {
         if packet.ssrc() != self.config.ssrc {
             return RxVerdict::Ignored;
@@ -764,6 +765,7 @@ impl StreamRx {
     /// When to call [`poll_rtcp`](Self::poll_rtcp) next: the earliest of the next report,
     /// the next NACK due and a pending keyframe request. Cached, O(1); it may be early after
     /// a repair (a poll then writes nothing), never late.
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let nack = if self.config.nack {
             self.nack_due

@@ -230,24 +230,37 @@ impl Bwe {
     /// sequence number and the codec negotiated `transport-cc` feedback; otherwise for
     /// RFC 8888 when that is negotiated; otherwise, when only REMB is, fed to the receive-side
     /// estimator if it carries abs-send-time.
-    pub fn on_rtp_received(&mut self, now: Instant, pkt: &RtpPacket<&[u8]>, n: &Negotiated) {
+    ///
+    /// Returns the deadline of the one that took it, the only one the packet can move (the
+    /// others' are already in the caller's cached deadline); `None` when none took it.
+    #[inline]
+    pub fn on_rtp_received(
+        &mut self,
+        now: Instant,
+        pkt: &RtpPacket<&[u8]>,
+        n: &Negotiated,
+    ) -> Option<Instant> {
         if let Some(id) = n.recv_extensions.id(ExtensionKind::TransportCc)
             && n.transport_cc
             && let Some(&[a, b]) = pkt.extension(id)
         {
             self.media_ssrc = pkt.ssrc();
             self.recorder.on_packet(now, u16::from_be_bytes([a, b]));
-            return;
+            return self.recorder.poll_timeout();
         }
         if self.ccfb {
             self.ccfb_rx
                 .on_packet(now, pkt.ssrc(), pkt.sequence_number());
+            self.ccfb_rx.poll_timeout()
         } else if self.remb
             && let Some(id) = n.recv_extensions.id(ExtensionKind::AbsSendTime)
             && let Some(&[a, b, c]) = pkt.extension(id)
         {
             let abs = u32::from_be_bytes([0, a, b, c]);
             self.remote.on_packet(now, abs, pkt.len(), pkt.ssrc());
+            self.remote.poll_timeout()
+        } else {
+            None
         }
     }
 
@@ -512,8 +525,8 @@ impl Bwe {
         [self.receive_timeout(), b].into_iter().flatten().min()
     }
 
-    /// The deadline of the feedback recorders only: all a received packet can move, so the
-    /// receive path folds in this rather than the whole [`poll_timeout`](Self::poll_timeout).
+    /// The deadline of the feedback recorders only (a received packet moves the one of the
+    /// recorder that took it, which [`on_rtp_received`](Self::on_rtp_received) returns).
     pub fn receive_timeout(&self) -> Option<Instant> {
         let a = self.recorder.poll_timeout();
         let d = self.ccfb_rx.poll_timeout();

@@ -162,8 +162,8 @@ impl Media {
         };
         let ti = route.transceiver;
         if let Some(n) = &self.transceivers[ti].negotiated {
-            self.bwe.on_rtp_received(now, &pkt, n);
-            self.due = earliest(self.due, self.bwe.receive_timeout());
+            let at = self.bwe.on_rtp_received(now, &pkt, n);
+            self.due = earliest(self.due, at);
         }
         let (primary_ssrc, rtx) = match route.repairs {
             Some(p) => (p, true),
