@@ -178,31 +178,46 @@ fn chromium_sends_camera_and_microphone_and_kaon_reflects_them_back() {
             .expect("driver alive")
     };
     kaon.reflect(Duration::from_millis(500), &mut r);
-    let a = kaon_stats(&kaon);
-    let (inbound, outbound) = media_stats(&mut browser);
-    let c = kaon_stats(&kaon);
-    let chromium = [
-        stat(&outbound, "audio", "bytes"),
-        stat(&inbound, "audio", "bytes"),
-        stat(&outbound, "video", "bytes"),
-        stat(&inbound, "video", "bytes"),
-    ];
     let names = [
         "audio Chromium -> kaon",
         "audio kaon -> Chromium",
         "video Chromium -> kaon",
         "video kaon -> Chromium",
     ];
-    for i in 0..4 {
-        let slack = if i == 2 { 5 } else { 1 };
-        eprintln!(
-            "{}: kaon counted {}..{} bytes, Chromium {}",
-            names[i], a[i], c[i], chromium[i]
-        );
+    // Packets still in flight or Chromium's stats cache (it answers from a snapshot up to
+    // 50 ms old) can leave a count just outside the bracket on a busy machine: the triple is
+    // taken again, up to ten times, until every count sits inside it.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let a = kaon_stats(&kaon);
+        let (inbound, outbound) = media_stats(&mut browser);
+        let c = kaon_stats(&kaon);
+        let chromium = [
+            stat(&outbound, "audio", "bytes"),
+            stat(&inbound, "audio", "bytes"),
+            stat(&outbound, "video", "bytes"),
+            stat(&inbound, "video", "bytes"),
+        ];
+        let mut outside = Vec::new();
+        for i in 0..4 {
+            let slack = if i == 2 { 5 } else { 1 };
+            eprintln!(
+                "{}: kaon counted {}..{} bytes, Chromium {} (attempt {attempt})",
+                names[i], a[i], c[i], chromium[i]
+            );
+            if !(a[i] * (100 - slack) / 100 <= chromium[i]
+                && chromium[i] <= c[i] * (100 + slack) / 100)
+            {
+                outside.push(format!("{} (within {slack}%)", names[i]));
+            }
+        }
+        if outside.is_empty() {
+            break;
+        }
         assert!(
-            a[i] * (100 - slack) / 100 <= chromium[i] && chromium[i] <= c[i] * (100 + slack) / 100,
-            "{}: kaon's get_stats bytes match Chromium's within {slack}%",
-            names[i]
+            attempt < 10,
+            "kaon's get_stats bytes do not match Chromium's: {outside:?}"
         );
     }
     kaon.finish();
