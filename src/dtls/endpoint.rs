@@ -330,6 +330,13 @@ impl Endpoint {
         self.shared.as_mut()?.received.pop_front()
     }
 
+    /// Whether `poll_event` or `poll_data` has something: lets the layer above skip draining
+    /// an endpoint with nothing to hand out (every datagram sent on the steady-state path).
+    #[inline]
+    pub(crate) fn has_output(&self) -> bool {
+        !self.events.is_empty() || self.shared.as_ref().is_some_and(|s| !s.received.is_empty())
+    }
+
     /// A buffer for the plaintext of a record whose ciphertext is `len` bytes.
     #[inline]
     pub(crate) fn record_buf(&mut self, len: usize) -> RecordBuf {

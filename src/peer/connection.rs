@@ -641,7 +641,11 @@ impl PeerConnection {
     /// that needs a time (a selected pair, DTLS) can have happened yet.
     pub(super) fn pump(&mut self, now: Option<Instant>) {
         self.observe_diagnostics();
-        while let Some(e) = self.ice.poll_event() {
+        // `has_events` is exact (queued events or a gathering round to close): once per
+        // received datagram, the agent has nothing.
+        while self.ice.has_events()
+            && let Some(e) = self.ice.poll_event()
+        {
             match e {
                 IceEvent::LocalCandidate(c) => {
                     let line = c.to_string();
@@ -753,6 +757,26 @@ impl PeerConnection {
             self.ensure_srtp(now);
         }
         self.update_state();
+    }
+
+    /// Whether `pump(Some(now))` could do anything. Every entry point that takes a time ends
+    /// with one, so what can be left for the next is only what a layer queued since (ICE
+    /// announcements from calls without a time, DTLS events and records from its own
+    /// `poll_transmit`), diagnostics to observe, or keys for media negotiated after DTLS
+    /// connected. `update_state` needs no pump: everything that changes its inputs outside
+    /// the pump calls it. On the steady-state send path none of these holds, and each
+    /// datagram goes straight to the secure path.
+    #[inline]
+    fn pump_due(&self) -> bool {
+        self.diag.is_some()
+            || self.ice.has_events()
+            || self.dtls.as_ref().is_some_and(|d| d.has_output())
+            || (self.dtls_connected
+                && self.srtp.is_some()
+                && self
+                    .media
+                    .get()
+                    .is_some_and(|m| m.srtp.is_none() && m.has_negotiated()))
     }
 
     /// Moves SCTP packets into DTLS records.
@@ -1027,16 +1051,22 @@ impl Protocol for PeerConnection {
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        self.pump(Some(now));
+        if self.pump_due() {
+            self.pump(Some(now));
+        }
         if let Some(t) = self.mdns_poll_transmit(now, buf) {
             return Some(t);
         }
         if let Some(t) = self.ice.poll_transmit(now, buf) {
             return Some(t);
         }
-        self.replay_early_dtls(now);
-        self.ensure_dtls(now, None);
-        self.dtls.as_ref()?;
+        if !self.early_dtls.is_empty() {
+            self.replay_early_dtls(now);
+        }
+        if self.dtls.is_none() {
+            self.ensure_dtls(now, None);
+            self.dtls.as_ref()?;
+        }
         let (local, remote, relayed) = match self.ice.selected_pair() {
             Some(p) => (p.local, p.remote, p.relayed),
             // Not selected yet, but the pair DTLS started on is valid: answer on it.

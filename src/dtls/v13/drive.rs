@@ -338,6 +338,20 @@ impl Endpoint {
 
     /// The DTLS 1.3 part of `poll_transmit`: the flight, a due ACK, then alerts and data.
     pub(crate) fn poll_transmit13(&mut self, now: Instant, buf: &mut [u8]) -> usize {
+        let Some(c) = self.v13.as_ref() else {
+            return 0;
+        };
+        // Nothing for any step below (no flight, ACK, alert, queued record or close to
+        // start): every datagram on the data path, which goes out through `seal_with`, asks
+        // first. Answered without moving the connection out and back.
+        if !c.flight.is_sending()
+            && c.ack_at.is_none_or(|t| now < t)
+            && self.alerts_out.is_empty()
+            && self.app_out.is_empty()
+            && !self.close_after_data
+        {
+            return 0;
+        }
         let Some(mut c) = self.v13.take() else {
             return 0;
         };
