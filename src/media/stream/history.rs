@@ -112,17 +112,18 @@ impl History {
         (seq, at + RECORD..at + RECORD + len)
     }
 
-    /// The oldest record, and the slot that still holds its packet, if one does.
+    /// The oldest record: where it ends, and the slot that still holds its packet, if one
+    /// does.
     fn oldest(&self) -> Option<(usize, Option<usize>)> {
         let at = self.front()?;
         let (seq, bytes) = self.record(at);
-        Some((at, self.live_slot(seq, bytes.start)))
+        Some((bytes.end, self.live_slot(seq, bytes.start)))
     }
 
     /// Forgets, from the front of the order, packets whose slot no longer holds them.
     fn drop_dead_front(&mut self) {
-        while let Some((_, None)) = self.oldest() {
-            self.pop_oldest();
+        while let Some((end, None)) = self.oldest() {
+            self.pass_front(end);
         }
     }
 
@@ -165,13 +166,13 @@ impl History {
 
     /// Pops the oldest written packet, emptying its slot if it still held it.
     fn pop_oldest(&mut self) {
-        let Some((at, slot)) = self.oldest() else {
+        let Some((end, slot)) = self.oldest() else {
             return;
         };
         if let Some(i) = slot {
             self.kill(i);
         }
-        self.pass_front(self.record(at).1.end);
+        self.pass_front(end);
     }
 
     /// Moves the front of the order past the oldest record, which ends at `end`.

@@ -321,7 +321,7 @@ impl Bwe {
                 // With REMB only the target is all the receiver takes: what media used of it
                 // limits the retransmissions (see `may_retransmit`).
                 if self.remb && kind != PacketKind::Retransmission {
-                    self.record(now, size, false);
+                    self.window.record(now, size, false);
                 }
                 return;
             }
@@ -330,18 +330,14 @@ impl Bwe {
         self.controller.on_packet_sent(now, seq64, size, kind);
         self.start_probes();
         if kind != PacketKind::Retransmission {
-            self.record(now, size, false);
+            self.window.record(now, size, false);
         }
     }
 
     /// A retransmission left (with or without a transport-wide number, in a probe or not):
     /// it counts against the retransmission budget.
     pub fn count_retransmission(&mut self, now: Instant, size: usize) {
-        self.record(now, size, true);
-    }
-
-    fn record(&mut self, now: Instant, size: usize, rtx: bool) {
-        self.window.record(now, size, rtx);
+        self.window.record(now, size, true);
     }
 
     /// Feedback about what we sent: TWCC and REMB go to the controller. Returns whether the
