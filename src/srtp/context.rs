@@ -224,6 +224,7 @@ impl Context {
     /// back, as [`unprotect_rtp_hinted`](Self::unprotect_rtp_hinted) does out of place: for a
     /// receive path that decrypts in the caller's buffer. On an error `buf` may hold anything
     /// (an AEAD profile may have decrypted before the tag failed); nothing was accepted.
+    #[inline]
     pub(crate) fn unprotect_rtp_in_place_hinted(
         &mut self,
         buf: &mut [u8],

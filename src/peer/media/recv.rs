@@ -184,17 +184,19 @@ impl Media {
         unprotect: impl FnOnce(&mut Context, usize) -> Result<Unprotected, crate::srtp::Error>,
     ) -> Option<(Option<Route>, Unprotected)> {
         let srtp = self.srtp.as_mut()?;
-        let mut route = ssrc.and_then(|ssrc| self.routes.get_mut(&ssrc));
+        let route = ssrc.and_then(|ssrc| self.routes.get_mut(&ssrc));
         let hint = route.as_ref().map_or(usize::MAX, |r| r.srtp_slot);
         let Ok(u) = unprotect(&mut srtp.inbound, hint) else {
             self.counters.unprotect_failed += 1;
             return None;
         };
-        let route = route.as_mut().map(|r| {
+        // The copy is read before the slot is written: read after, it straddled the store
+        // and waited for it (a failed store-to-load forward on every packet).
+        let copy = route.as_deref().copied();
+        if let Some(r) = route {
             r.srtp_slot = u.slot;
-            **r
-        });
-        Some((route, u))
+        }
+        Some((copy, u))
     }
 
     /// A plaintext RTP packet in `self.rx`: demultiplexed, accounted and handed out.
