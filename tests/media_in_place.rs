@@ -13,11 +13,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kaon::dtls::Identity;
-use kaon::peer::{
-    ConnectionState, LocalTrack, MediaEngine, PeerConfig, PeerConnection, PeerEvent, Router,
-    SdpType, TrackKind,
-};
-use kaon::rtp::{RtpBuilder, RtpHeader, RtpPacket};
+use kaon::peer::{ConnectionState, MediaEngine, PeerConnection, PeerEvent, Router};
+use kaon::rtp::RtpPacket;
 use kaon::{Datagram, Protocol};
 
 #[path = "support/counting_alloc.rs"]
@@ -26,6 +23,10 @@ use counting_alloc::*;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
+
+#[path = "support/media_pair.rs"]
+mod media_pair;
+use media_pair::{av_peer, negotiate, packet};
 
 /// How the receiver `b` takes its datagrams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,30 +72,9 @@ enum Seen {
 /// certificates and seeds so that two calls make the same pair.
 fn pair(ids: &(Identity, Identity), engine: MediaEngine, start: Instant, way: Way) -> Pair {
     let engine = std::sync::Arc::new(engine);
-    let peer = |seed, id: &Identity, addr: &str| {
-        let mut pc = PeerConnection::new(PeerConfig {
-            identity: Some(id.clone()),
-            media: engine.clone(),
-            ..PeerConfig::with_seed(seed)
-        })
-        .unwrap();
-        pc.add_local_address(addr.parse().unwrap()).unwrap();
-        pc.add_track(start, TrackKind::Audio, LocalTrack::new("mic", &["s"]))
-            .unwrap();
-        pc.add_track(start, TrackKind::Video, LocalTrack::new("cam", &["s"]))
-            .unwrap();
-        pc
-    };
-    let mut a = peer(1, &ids.0, "192.0.2.1:5000");
-    let mut b = peer(2, &ids.1, "192.0.2.2:5000");
-    let offer = a.create_offer(start).unwrap();
-    a.set_local_description(SdpType::Offer, offer.clone())
-        .unwrap();
-    b.set_remote_description(SdpType::Offer, offer).unwrap();
-    let answer = b.create_answer(start).unwrap();
-    b.set_local_description(SdpType::Answer, answer.clone())
-        .unwrap();
-    a.set_remote_description(SdpType::Answer, answer).unwrap();
+    let mut a = av_peer(1, &ids.0, &engine, "192.0.2.1:5000", start);
+    let mut b = av_peer(2, &ids.1, &engine, "192.0.2.2:5000", start);
+    negotiate(&mut a, &mut b, start);
     let mut p = Pair {
         a,
         b,
@@ -231,20 +211,6 @@ impl Pair {
             self.b.get_stats(self.now),
         )
     }
-}
-
-fn packet(buf: &mut [u8], pt: u8, seq: u16, len: usize) -> usize {
-    let payload = [0x5a; 1100];
-    RtpBuilder::new(RtpHeader {
-        marker: true,
-        payload_type: pt,
-        sequence_number: seq,
-        timestamp: u32::from(seq) * 3000,
-        ssrc: 1,
-    })
-    .payload(&payload[..len])
-    .write(buf)
-    .unwrap()
 }
 
 /// RFC 7983 first byte, RFC 5761 second byte: RTP, not RTCP.

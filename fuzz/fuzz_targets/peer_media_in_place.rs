@@ -14,51 +14,17 @@
 //! `op & 0x08` delivers it twice (a replay); `op & 0x10` has the sender write a real video
 //! packet and lets the network run 5 ms, events left waiting until the next datagram.
 #![no_main]
+use kaon::Protocol;
 use kaon::peer::fuzzing::{media_memory, media_ssrcs};
-use kaon::peer::{LocalTrack, PeerConfig, PeerConnection, SdpType, TrackKind};
+use kaon::peer::PeerConnection;
 use kaon::rtp::RtpPacket;
 use kaon::srtp::{Config, Context, Profile};
-use kaon::{Datagram, Protocol};
 use libfuzzer_sys::fuzz_target;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-struct Pair {
-    a: PeerConnection,
-    b: PeerConnection,
-    now: Instant,
-}
-
-impl Pair {
-    /// Carries datagrams both ways for `steps` ms; `b` takes its own in place and leaves its
-    /// events waiting unless `drain`.
-    fn run(&mut self, steps: usize, drain: bool) {
-        let mut buf = [0u8; 2048];
-        for _ in 0..steps {
-            let mut flight = Vec::new();
-            for (from_a, pc) in [(true, &mut self.a), (false, &mut self.b)] {
-                while let Some(t) = pc.poll_transmit(self.now, &mut buf) {
-                    flight.push((from_a, t.source, t.destination, buf[..t.len].to_vec()));
-                }
-            }
-            self.now += Duration::from_millis(1);
-            for (from_a, source, destination, mut bytes) in flight {
-                if from_a {
-                    receive(&mut self.b, self.now, source, destination, &mut bytes);
-                } else {
-                    let d = Datagram { source, destination, contents: &bytes };
-                    self.a.handle_datagram(self.now, d);
-                }
-            }
-            self.a.handle_timeout(self.now);
-            self.b.handle_timeout(self.now);
-            while self.a.poll_event().is_some() {}
-            if drain {
-                while self.b.poll_event().is_some() {}
-            }
-        }
-    }
-}
+mod media_pair;
+use media_pair::{A, B, connected, rtp};
 
 /// `b` takes one datagram in place; what it hands back must be a whole RTP packet of one of
 /// its transceivers.
@@ -71,45 +37,6 @@ fn receive(b: &mut PeerConnection, now: Instant, from: SocketAddr, to: SocketAdd
     }
 }
 
-const A: &str = "192.0.2.1:5000";
-const B: &str = "192.0.2.2:5000";
-
-fn rtp(seq: u16) -> Vec<u8> {
-    let mut p = vec![0x80, 96];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&(u32::from(seq) * 3000).to_be_bytes());
-    p.extend_from_slice(&[0, 0, 0, 1]);
-    p.extend_from_slice(&[0x10; 200]);
-    p
-}
-
-fn connected() -> Pair {
-    let now = Instant::now();
-    let mut a = PeerConnection::new(PeerConfig::with_seed(1)).unwrap();
-    let mut b = PeerConnection::new(PeerConfig::with_seed(2)).unwrap();
-    a.add_local_address(A.parse().unwrap()).unwrap();
-    b.add_local_address(B.parse().unwrap()).unwrap();
-    for pc in [&mut a, &mut b] {
-        pc.add_track(now, TrackKind::Audio, LocalTrack::new("mic", &["s"])).unwrap();
-        pc.add_track(now, TrackKind::Video, LocalTrack::new("cam", &["s"])).unwrap();
-    }
-    let offer = a.create_offer(now).unwrap();
-    a.set_local_description(SdpType::Offer, offer.clone()).unwrap();
-    b.set_remote_description(SdpType::Offer, offer).unwrap();
-    let answer = b.create_answer(now).unwrap();
-    b.set_local_description(SdpType::Answer, answer.clone()).unwrap();
-    a.set_remote_description(SdpType::Answer, answer).unwrap();
-    let mut p = Pair { a, b, now };
-    p.run(300, true);
-    for seq in 0..3 {
-        let now = p.now;
-        p.a.write_rtp(now, "1", &rtp(seq)).unwrap();
-        p.run(2, true);
-    }
-    assert!(!media_ssrcs(&p.b).is_empty(), "harness did not connect");
-    p
-}
-
 /// A context that protects as `a` does: its own master key and salt.
 fn forger(a: &PeerConnection) -> Context {
     let k = a.srtp_keying().expect("keyed");
@@ -119,7 +46,7 @@ fn forger(a: &PeerConnection) -> Context {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut p = connected();
+    let mut p = connected(receive);
     let ssrcs = media_ssrcs(&p.b);
     let mut forger = forger(&p.a);
     let (from, to): (SocketAddr, SocketAddr) = (A.parse().unwrap(), B.parse().unwrap());
