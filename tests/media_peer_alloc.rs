@@ -11,10 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kaon::dtls::Identity;
-use kaon::peer::{
-    LocalTrack, MediaEngine, PeerConfig, PeerConnection, PeerEvent, SdpType, TrackKind,
-};
-use kaon::rtp::{RtpBuilder, RtpHeader};
+use kaon::peer::{MediaEngine, PeerConnection, PeerEvent};
 use kaon::{Datagram, Protocol};
 
 #[path = "support/counting_alloc.rs"]
@@ -23,6 +20,10 @@ use counting_alloc::*;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
+
+#[path = "support/media_pair.rs"]
+mod media_pair;
+use media_pair::{av_peer, negotiate, packet};
 
 /// Allocations counted by where they happened.
 #[derive(Debug, Default, Clone, Copy)]
@@ -138,30 +139,9 @@ fn connected_with(engine: MediaEngine) -> (PeerConnection, PeerConnection, Insta
     let engine = std::sync::Arc::new(engine);
     let (ida, idb) = (Identity::generate().unwrap(), Identity::generate().unwrap());
     let mut now = Instant::now();
-    let peer = |seed, id: &Identity, addr: &str| {
-        let mut pc = PeerConnection::new(PeerConfig {
-            identity: Some(id.clone()),
-            media: engine.clone(),
-            ..PeerConfig::with_seed(seed)
-        })
-        .unwrap();
-        pc.add_local_address(addr.parse().unwrap()).unwrap();
-        pc.add_track(now, TrackKind::Audio, LocalTrack::new("mic", &["s"]))
-            .unwrap();
-        pc.add_track(now, TrackKind::Video, LocalTrack::new("cam", &["s"]))
-            .unwrap();
-        pc
-    };
-    let mut a = peer(1, &ida, "192.0.2.1:5000");
-    let mut b = peer(2, &idb, "192.0.2.2:5000");
-    let offer = a.create_offer(now).unwrap();
-    a.set_local_description(SdpType::Offer, offer.clone())
-        .unwrap();
-    b.set_remote_description(SdpType::Offer, offer).unwrap();
-    let answer = b.create_answer(now).unwrap();
-    b.set_local_description(SdpType::Answer, answer.clone())
-        .unwrap();
-    a.set_remote_description(SdpType::Answer, answer).unwrap();
+    let mut a = av_peer(1, &ida, &engine, "192.0.2.1:5000", now);
+    let mut b = av_peer(2, &idb, &engine, "192.0.2.2:5000", now);
+    negotiate(&mut a, &mut b, now);
     let t0 = now;
     run(
         &mut a,
@@ -173,20 +153,6 @@ fn connected_with(engine: MediaEngine) -> (PeerConnection, PeerConnection, Insta
     );
     assert_eq!(a.connection_state(), kaon::peer::ConnectionState::Connected);
     (a, b, now)
-}
-
-fn packet(buf: &mut [u8], pt: u8, seq: u16, len: usize) -> usize {
-    let payload = [0x5a; 1100];
-    RtpBuilder::new(RtpHeader {
-        marker: true,
-        payload_type: pt,
-        sequence_number: seq,
-        timestamp: u32::from(seq) * 3000,
-        ssrc: 1,
-    })
-    .payload(&payload[..len])
-    .write(buf)
-    .unwrap()
 }
 
 /// 30 video and 50 audio packets a second both ways for `secs`.

@@ -100,7 +100,7 @@ mod trickle;
 pub use crate::sdp::Direction;
 pub use candidate::{CandidateJsonError, IceCandidate, MAX_CANDIDATE_JSON_LEN};
 pub use certificate::Certificate;
-pub use connection::PeerConnection;
+pub use connection::{InPlaceRtp, PeerConnection};
 pub use demux::PacketKind;
 pub use diag::Diagnostic;
 pub use jsep::{

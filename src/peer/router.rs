@@ -126,7 +126,7 @@ use std::time::Instant;
 
 use smallvec::SmallVec;
 
-use super::{PeerConnection, PeerEvent};
+use super::{InPlaceRtp, PeerConnection, PeerEvent};
 use crate::{Datagram, Protocol, Transmit};
 
 mod guard;
@@ -531,10 +531,37 @@ fn live_mut(slots: &mut [Slot], id: PeerId) -> Option<&mut Entry> {
     s.entry.as_mut()
 }
 
-impl Protocol for Router {
-    type Event = (PeerId, PeerEvent);
+impl Router {
+    /// [`PeerConnection::handle_datagram_in_place`] behind the router: the datagram is routed
+    /// as [`handle_datagram`](Protocol::handle_datagram) routes it (the same tables and
+    /// counters), then handed to its peer's in-place entry point. An RTP packet decrypted in
+    /// `contents` and handed back comes with the peer it is for; everything else, and every
+    /// packet of a peer with events waiting, goes out through
+    /// [`poll_event`](Protocol::poll_event) as usual (see the connection's method for the
+    /// ordering rule and what `contents` holds after the call).
+    pub fn handle_datagram_in_place<'a>(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: &'a mut [u8],
+    ) -> Option<(PeerId, InPlaceRtp<'a>)> {
+        let d = Datagram {
+            source,
+            destination,
+            contents: &*contents,
+        };
+        let id = self.peer_for(&d)?;
+        let e = live_mut(&mut self.slots, id)?;
+        let got =
+            e.pc.handle_datagram_in_place(now, source, destination, contents);
+        self.after_peer_datagram(id);
+        Some((id, got?))
+    }
 
-    fn handle_datagram(&mut self, now: Instant, d: Datagram<'_>) {
+    /// The peer a received datagram goes to (counted by how it was found), or `None`:
+    /// dropped and counted.
+    fn peer_for(&mut self, d: &Datagram<'_>) -> Option<PeerId> {
         self.settle();
         let id = match request_ufrag(d.contents) {
             Some(ufrag) => match self.by_ufrag.get(ufrag) {
@@ -544,7 +571,7 @@ impl Protocol for Router {
                 }
                 None => {
                     self.stats.dropped_unknown_ufrag += 1;
-                    return;
+                    return None;
                 }
             },
             None => match response_id(d.contents).and_then(|tx| self.take_transaction(&tx)) {
@@ -559,18 +586,33 @@ impl Protocol for Router {
                     }
                     None => {
                         self.stats.dropped_no_route += 1;
-                        return;
+                        return None;
                     }
                 },
             },
         };
+        Some(id)
+    }
+
+    /// The bookkeeping after a peer took a datagram: its deadline and queues are looked at
+    /// again.
+    fn after_peer_datagram(&mut self, id: PeerId) {
+        self.stats.peer_calls += 1;
+        self.touched(id);
+        self.prune_timers();
+    }
+}
+
+impl Protocol for Router {
+    type Event = (PeerId, PeerEvent);
+
+    fn handle_datagram(&mut self, now: Instant, d: Datagram<'_>) {
+        let Some(id) = self.peer_for(&d) else { return };
         let Some(e) = live_mut(&mut self.slots, id) else {
             return;
         };
         e.pc.handle_datagram(now, d);
-        self.stats.peer_calls += 1;
-        self.touched(id);
-        self.prune_timers();
+        self.after_peer_datagram(id);
     }
 
     fn handle_timeout(&mut self, now: Instant) {

@@ -217,10 +217,22 @@ impl Context {
     /// plaintext is `buf[..n]`. The tag is checked before anything is decrypted and the replay
     /// window and rollover counter move only after it passed (RFC 3711 §3.3).
     pub fn unprotect_rtp(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-        let (hdr, slot, index) = self.check_rtp(buf, usize::MAX)?;
+        Ok(self.unprotect_rtp_in_place_hinted(buf, usize::MAX)?.len)
+    }
+
+    /// [`unprotect_rtp`](Self::unprotect_rtp) with a slot `hint` and what was parsed handed
+    /// back, as [`unprotect_rtp_hinted`](Self::unprotect_rtp_hinted) does out of place: for a
+    /// receive path that decrypts in the caller's buffer. On an error `buf` may hold anything
+    /// (an AEAD profile may have decrypted before the tag failed); nothing was accepted.
+    #[inline]
+    pub(crate) fn unprotect_rtp_in_place_hinted(
+        &mut self,
+        buf: &mut [u8],
+        hint: usize,
+    ) -> Result<Unprotected, Error> {
+        let (hdr, slot, index) = self.check_rtp(buf, hint)?;
         let len = self.rtp.unprotect_rtp(buf, hdr.len, hdr.ssrc, index)?;
-        self.recv_state(slot, hdr.ssrc).rtp.accept(index);
-        Ok(len)
+        Ok(self.accepted(hdr, slot, index, len))
     }
 
     /// Unprotects the SRTP packet `packet` into `out` and returns the RTP length: the
@@ -252,6 +264,19 @@ impl Context {
         })?;
         self.rtp
             .unprotect_rtp_into(packet, out, hdr.len, hdr.ssrc, index)?;
+        Ok(self.accepted(hdr, slot, index, len))
+    }
+
+    /// An RTP packet authenticated and decrypted: its SSRC's state made if it is new (at
+    /// `slot`, from [`check_rtp`](Self::check_rtp)) and its replay window moved to `index`.
+    #[inline(always)]
+    fn accepted(
+        &mut self,
+        hdr: header::RtpHeader,
+        slot: Result<usize, usize>,
+        index: u64,
+        len: usize,
+    ) -> Unprotected {
         let slot = match slot {
             Ok(i) => i,
             Err(i) => {
@@ -260,11 +285,11 @@ impl Context {
             }
         };
         self.recv.values[slot].rtp.accept(index);
-        Ok(Unprotected {
+        Unprotected {
             header: hdr,
             len,
             slot,
-        })
+        }
     }
 
     /// The header, the SSRC's slot and the packet index of a received SRTP packet, once its

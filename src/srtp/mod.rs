@@ -58,6 +58,7 @@ mod header;
 mod kdf;
 mod profile;
 
+pub(crate) use context::Unprotected;
 pub use context::{Config, Context, Session};
 pub use profile::{EXPORTER_LABEL, Profile, Role};
 

@@ -11,9 +11,11 @@ use super::rtp::earliest;
 use super::{KeyframeKind, MAX_RECEIVERS, Media, Receiver, Route, TrackEvent, TransceiverId};
 use crate::media::stream::{RxVerdict, StreamEvent, StreamRx, StreamRxConfig};
 use crate::peer::PeerEvent;
+use crate::peer::jsep::Mid;
 use crate::peer::jsep::NegotiatedCodec;
 use crate::rtp::RtpPacket;
 use crate::rtp::rtcp::{Compound, RtcpPacket};
+use crate::srtp::{Context, Unprotected};
 
 /// Keyframe requests for one source go out at most this often (a decoder asks on every lost
 /// frame; the sender only needs one request per round trip).
@@ -25,6 +27,20 @@ const RX_CHUNK: usize = 64 * 1024;
 /// allocate a chunk. One that holds packets keeps their chunks alive and new ones are
 /// allocated; past this many the oldest is let go (it is freed when its last packet is).
 const RX_POOL: usize = 4;
+
+/// A received RTP packet routed and accounted, ready to be handed out (see
+/// `Media::accept_rtp`).
+#[derive(Debug, Clone, Copy)]
+struct Accepted {
+    mid: Mid,
+    transceiver: usize,
+    /// Its length in the buffer it was routed in (less than the datagram's once RTX is
+    /// unwrapped).
+    len: usize,
+    /// It must go out as an owned [`PeerEvent::Rtp`]: a new source's `Track` event was just
+    /// queued ahead of it, or its transceiver assembles frames from shared packets.
+    queue: bool,
+}
 
 impl Media {
     /// Plaintext RTP or RTCP as if SRTP had just decrypted it (the fuzz targets' way behind
@@ -94,30 +110,93 @@ impl Media {
     }
 
     /// RFC 3711 §3.3: authenticated, then decrypted straight from the datagram into the
-    /// receive chunk (one pass over the payload, no copy of the ciphertext first). The SSRC
-    /// is read from the clear header once: its route carries SRTP's slot for it, and what
-    /// SRTP parsed of the header is the view the rest of the path reads.
+    /// receive chunk (one pass over the payload, no copy of the ciphertext first).
     fn receive_rtp(&mut self, now: Instant, datagram: &[u8], events: &mut VecDeque<PeerEvent>) {
-        let Some(srtp) = &mut self.srtp else { return };
         self.rx.resize(datagram.len(), 0);
-        let mut route = datagram.get(8..12).and_then(|b| {
-            self.routes
-                .get_mut(&u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        let mut rx = std::mem::take(&mut self.rx);
+        let routed = self.unprotect_rtp(ssrc_of(datagram), |inbound, hint| {
+            inbound.unprotect_rtp_hinted(datagram, &mut rx[..], hint)
         });
-        let hint = route.as_ref().map_or(usize::MAX, |r| r.srtp_slot);
-        let Ok(u) = srtp
-            .inbound
-            .unprotect_rtp_hinted(datagram, &mut self.rx[..], hint)
-        else {
-            self.counters.unprotect_failed += 1;
-            return;
+        let accepted = match routed {
+            Some((route, u)) => self.accept_rtp(now, route, &mut rx[..u.len], u.header.len, events),
+            None => None,
         };
-        let route = route.as_mut().map(|r| {
-            r.srtp_slot = u.slot;
-            **r
+        self.rx = rx;
+        if let Some(a) = accepted {
+            self.rx.truncate(a.len);
+            self.hand_out(now, a, events);
+        }
+    }
+
+    /// One SRTP datagram for [`PeerConnection::handle_datagram_in_place`]: decrypted in
+    /// `buf` and accounted as [`receive`](Self::receive) does. Returns the packet's mid and
+    /// length in `buf` when it may be handed back in place: its source is known and its
+    /// transceiver wants no frames. Otherwise it went out as a [`PeerEvent::Rtp`] (after the
+    /// `Track` event a new source raises), or was dropped and counted.
+    ///
+    /// [`PeerConnection::handle_datagram_in_place`]: crate::peer::PeerConnection::handle_datagram_in_place
+    pub(crate) fn receive_in_place(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        events: &mut VecDeque<PeerEvent>,
+    ) -> Option<(Mid, usize)> {
+        if self.srtp.is_none() {
+            self.counters.before_keys += 1;
+            return None;
+        }
+        let routed = self.unprotect_rtp(ssrc_of(buf), |inbound, hint| {
+            inbound.unprotect_rtp_in_place_hinted(buf, hint)
         });
-        self.rx.truncate(u.len);
-        self.route_rtp_with(now, route, u.header.len, events);
+        let accepted = match routed {
+            Some((route, u)) => {
+                self.accept_rtp(now, route, &mut buf[..u.len], u.header.len, events)
+            }
+            None => None,
+        };
+        let delivered = match accepted {
+            Some(a) if a.queue => {
+                // Behind the `Track` event, or to the frame assembler: as an owned packet.
+                self.rx.clear();
+                if self.rx.capacity() < a.len {
+                    self.next_chunk(a.len);
+                }
+                self.rx.extend_from_slice(&buf[..a.len]);
+                self.hand_out(now, a, events);
+                None
+            }
+            Some(a) => Some((a.mid, a.len)),
+            None => None,
+        };
+        self.bwe.drain_events(events);
+        delivered
+    }
+
+    /// Unprotects an SRTP packet with `unprotect` (given the inbound context and the slot
+    /// hint), wherever it writes the plaintext. The SSRC is read from the clear header once
+    /// (`ssrc`, see [`ssrc_of`]): its route carries SRTP's slot for it, and what SRTP parsed
+    /// of the header is the view the rest of the path reads. The route, if the SSRC has one,
+    /// and what SRTP found; `None`: refused and counted.
+    #[inline(always)]
+    fn unprotect_rtp(
+        &mut self,
+        ssrc: Option<u32>,
+        unprotect: impl FnOnce(&mut Context, usize) -> Result<Unprotected, crate::srtp::Error>,
+    ) -> Option<(Option<Route>, Unprotected)> {
+        let srtp = self.srtp.as_mut()?;
+        let route = ssrc.and_then(|ssrc| self.routes.get_mut(&ssrc));
+        let hint = route.as_ref().map_or(usize::MAX, |r| r.srtp_slot);
+        let Ok(u) = unprotect(&mut srtp.inbound, hint) else {
+            self.counters.unprotect_failed += 1;
+            return None;
+        };
+        // The copy is read before the slot is written: read after, it straddled the store
+        // and waited for it (a failed store-to-load forward on every packet).
+        let copy = route.as_deref().copied();
+        if let Some(r) = route {
+            r.srtp_slot = u.slot;
+        }
+        Some((copy, u))
     }
 
     /// A plaintext RTP packet in `self.rx`: demultiplexed, accounted and handed out.
@@ -129,22 +208,31 @@ impl Media {
         };
         let route = self.routes.get(&pkt.ssrc()).copied();
         let header_len = pkt.header_len();
-        self.route_rtp_with(now, route, header_len, events);
+        let mut rx = std::mem::take(&mut self.rx);
+        let accepted = self.accept_rtp(now, route, &mut rx[..], header_len, events);
+        self.rx = rx;
+        if let Some(a) = accepted {
+            self.rx.truncate(a.len);
+            self.hand_out(now, a, events);
+        }
     }
 
-    /// The plaintext RTP packet in `self.rx`, its header (`header_len` bytes) already
-    /// checked, on its route (`None`: learned from this packet, RFC 8843 §9.2): accounted and
-    /// handed out.
-    fn route_rtp_with(
+    /// The plaintext RTP packet `buf`, wherever it lives (the receive chunk, or the caller's
+    /// buffer on the in-place path), its header (`header_len` bytes) already checked, on its
+    /// route (`None`: learned from this packet, RFC 8843 §9.2): demultiplexed, RTX unwrapped
+    /// in `buf`, and accounted (estimator, receive stream, counters). What is left is to hand
+    /// it out; `None`: dropped and counted.
+    fn accept_rtp(
         &mut self,
         now: Instant,
         route: Option<Route>,
+        buf: &mut [u8],
         header_len: usize,
         events: &mut VecDeque<PeerEvent>,
-    ) {
-        let Ok(pkt) = RtpPacket::with_header_len(&self.rx[..], header_len) else {
+    ) -> Option<Accepted> {
+        let Ok(pkt) = RtpPacket::with_header_len(&buf[..], header_len) else {
             self.counters.unroutable += 1;
-            return;
+            return None;
         };
         let ssrc = pkt.ssrc();
         let route = match route {
@@ -156,7 +244,7 @@ impl Media {
                 }
                 None => {
                     self.counters.unroutable += 1;
-                    return;
+                    return None;
                 }
             },
         };
@@ -169,35 +257,35 @@ impl Media {
             Some(p) => (p, true),
             None => (ssrc, false),
         };
-        let pkt = if rtx {
-            if !self.unwrap_rtx(ti, primary_ssrc, header_len) {
-                return;
-            }
-            match RtpPacket::with_header_len(&self.rx[..], header_len) {
-                Ok(p) => p,
-                Err(_) => return,
+        let (pkt, len) = if rtx {
+            let len = self.unwrap_rtx(ti, primary_ssrc, buf, header_len)?;
+            match RtpPacket::with_header_len(&buf[..len], header_len) {
+                Ok(p) => (p, len),
+                Err(_) => return None,
             }
         } else {
-            pkt
+            (pkt, buf.len())
         };
         let t = &mut self.transceivers[ti];
         let Some(n) = &t.negotiated else {
             self.counters.unroutable += 1;
-            return;
+            return None;
         };
-        let Some(mid) = t.mid else { return };
+        let mid = t.mid?;
         let codec = n.codecs.iter().find(|c| c.recv_pt == pkt.payload_type());
         let Some(codec) = codec else {
             self.counters.unroutable += 1;
-            return;
+            return None;
         };
+        let mut new_source = false;
         let r = match t.receivers.iter().position(|r| r.ssrc() == primary_ssrc) {
             Some(r) => r,
             None => {
                 if t.receivers.len() >= MAX_RECEIVERS {
                     self.counters.unroutable += 1;
-                    return;
+                    return None;
                 }
+                new_source = true;
                 let rid = pkt.rid(&n.recv_extensions).map(str::to_string);
                 let (stream, track) = n.remote.msid.clone().unwrap_or_default();
                 events.push_back(PeerEvent::Track(Box::new(TrackEvent {
@@ -222,15 +310,28 @@ impl Media {
         let rx = &mut t.receivers[r].rx;
         if rx.on_rtp(now, &pkt) == RxVerdict::Duplicate {
             self.counters.duplicates += 1;
-            return;
+            return None;
         }
         self.due = earliest(self.due, rx.poll_timeout());
         if rtx {
             self.counters.rtx_received += 1;
         }
         self.counters.rtp_received += 1;
+        Some(Accepted {
+            mid,
+            transceiver: ti,
+            len,
+            queue: new_source || t.frames.receive,
+        })
+    }
+
+    /// An accepted packet (see [`accept_rtp`](Self::accept_rtp)), the whole of `self.rx`,
+    /// handed out as a [`PeerEvent::Rtp`] sharing the receive chunk, and to the frame
+    /// assembler if its transceiver has frames on.
+    fn hand_out(&mut self, now: Instant, a: Accepted, events: &mut VecDeque<PeerEvent>) {
         let packet = self.rx.split().freeze();
-        if !t.frames.receive {
+        let mid = a.mid;
+        if !self.transceivers[a.transceiver].frames.receive {
             // The common case hands the packet out without a second reference to count.
             events.push_back(PeerEvent::Rtp { mid, packet });
             return;
@@ -239,7 +340,7 @@ impl Media {
             mid,
             packet: packet.clone(),
         });
-        self.frames_on_packet(now, ti, &packet, events);
+        self.frames_on_packet(now, a.transceiver, &packet, events);
     }
 
     /// RFC 8843 §9.2: an unknown SSRC belongs to the transceiver its MID extension names, or
@@ -292,18 +393,22 @@ impl Media {
 
     /// RFC 4588 §4: an RTX packet's payload starts with the original sequence number; the
     /// original packet is the RTX header with the original SSRC, payload type and sequence
-    /// number, and the rest of the payload. Rewritten in place in `self.rx`.
-    fn unwrap_rtx(&mut self, ti: usize, primary: u32, header_len: usize) -> bool {
-        let Ok(pkt) = RtpPacket::with_header_len(&self.rx[..], header_len) else {
-            return false;
-        };
+    /// number, and the rest of the payload. Rewritten in place in `buf`; its new length.
+    fn unwrap_rtx(
+        &mut self,
+        ti: usize,
+        primary: u32,
+        buf: &mut [u8],
+        header_len: usize,
+    ) -> Option<usize> {
+        let pkt = RtpPacket::with_header_len(&buf[..], header_len).ok()?;
         let h = header_len;
         let payload_len = pkt.payload().len();
         let rtx_pt = pkt.payload_type();
         if payload_len < 2 {
             // Padding only: a bandwidth probe.
             self.counters.padding_received += 1;
-            return false;
+            return None;
         }
         let apt = self.transceivers[ti]
             .negotiated
@@ -313,20 +418,17 @@ impl Media {
                     .iter()
                     .find(|c| c.rtx.is_some_and(|r| r.1 == rtx_pt))
             })
-            .map(|c| c.recv_pt);
-        let Some(apt) = apt else { return false };
-        let osn = u16::from_be_bytes([self.rx[h], self.rx[h + 1]]);
-        self.rx.copy_within(h + 2..h + payload_len, h);
-        self.rx.truncate(h + payload_len - 2);
+            .map(|c| c.recv_pt)?;
+        let osn = u16::from_be_bytes([buf[h], buf[h + 1]]);
+        buf.copy_within(h + 2..h + payload_len, h);
+        let len = h + payload_len - 2;
         // The padding went with the tail.
-        self.rx[0] &= !0x20;
-        let Ok(mut pkt) = RtpPacket::with_header_len(&mut self.rx[..], h) else {
-            return false;
-        };
+        buf[0] &= !0x20;
+        let mut pkt = RtpPacket::with_header_len(&mut buf[..len], h).ok()?;
         pkt.set_sequence_number(osn);
         pkt.set_payload_type(apt);
         pkt.set_ssrc(primary);
-        true
+        Some(len)
     }
 
     fn receive_rtcp(&mut self, now: Instant, events: &mut VecDeque<PeerEvent>) {
@@ -397,6 +499,14 @@ impl Media {
             self.due = earliest(self.due, tx.poll_timeout());
         }
     }
+}
+
+/// The SSRC field of an RTP datagram's clear header, if it is that long (SRTP checks the
+/// rest).
+#[inline(always)]
+fn ssrc_of(datagram: &[u8]) -> Option<u32> {
+    let b = datagram.get(8..12)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 /// Whether an RTCP packet is about our source `ssrc`.
