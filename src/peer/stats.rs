@@ -47,7 +47,8 @@ pub(crate) struct ChannelCounters {
     pub bytes_received: u64,
 }
 
-/// At most this many candidate pairs keep their own byte counters (the oldest give way).
+/// At most this many candidate pairs keep their own byte counters (the least recently
+/// counted give way).
 const MAX_COUNTED_PAIRS: usize = 8;
 
 /// What the PeerConnection counts for its report.
@@ -69,17 +70,28 @@ pub(crate) struct Traffic {
 
 impl Traffic {
     fn pair(&mut self, local: SocketAddr, remote: SocketAddr) -> &mut Counters {
-        let i = match self.pairs.iter().position(|(k, _)| *k == (local, remote)) {
-            Some(i) => i,
-            None => {
-                if self.pairs.len() == MAX_COUNTED_PAIRS {
-                    self.pairs.remove(0);
-                }
-                self.pairs.push(((local, remote), Counters::default()));
-                self.pairs.len() - 1
-            }
+        // Traffic keeps to one pair: the last one counted is tried first (the others only
+        // while ICE checks several, or after a switch).
+        let i = match self.pairs.last() {
+            Some((k, _)) if k.0 == local && k.1 == remote => self.pairs.len() - 1,
+            _ => self.find_pair(local, remote),
         };
         &mut self.pairs[i].1
+    }
+
+    /// The index of the counters of (`local`, `remote`), moved last or added there.
+    #[cold]
+    fn find_pair(&mut self, local: SocketAddr, remote: SocketAddr) -> usize {
+        if let Some(i) = self.pairs.iter().position(|(k, _)| *k == (local, remote)) {
+            let p = self.pairs.remove(i);
+            self.pairs.push(p);
+        } else {
+            if self.pairs.len() == MAX_COUNTED_PAIRS {
+                self.pairs.remove(0);
+            }
+            self.pairs.push(((local, remote), Counters::default()));
+        }
+        self.pairs.len() - 1
     }
 
     pub fn sent(&mut self, local: SocketAddr, remote: SocketAddr, len: usize) {
@@ -630,4 +642,34 @@ fn quote(s: &str) -> String {
     }
     q.push('"');
     q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pair_in_use_keeps_its_counters_while_others_come_and_go() {
+        let addr = |port: u16| SocketAddr::from(([192, 0, 2, 1], port));
+        let mut t = Traffic::default();
+        t.sent(addr(1), addr(2), 100);
+        // More pairs than are counted, the one in use counted between each.
+        for port in 10..10 + 2 * MAX_COUNTED_PAIRS as u16 {
+            t.received(addr(1), addr(port), 10);
+            t.received(addr(1), addr(2), 50);
+        }
+        assert_eq!(t.pairs.len(), MAX_COUNTED_PAIRS);
+        let (_, c) = t
+            .pairs
+            .iter()
+            .find(|(k, _)| *k == (addr(1), addr(2)))
+            .unwrap();
+        assert_eq!((c.packets_sent, c.bytes_sent), (1, 100));
+        let received = 2 * MAX_COUNTED_PAIRS as u64;
+        assert_eq!(
+            (c.packets_received, c.bytes_received),
+            (received, 50 * received)
+        );
+        assert_eq!(t.transport.packets_received, 2 * received);
+    }
 }
