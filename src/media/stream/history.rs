@@ -57,6 +57,11 @@ pub(crate) struct History {
     live: usize,
     /// The time the slots' send times count from: the first packet's.
     origin: Option<Instant>,
+    /// The last time converted by `millis`, and what it gave: packets handled in one batch
+    /// (a burst of datagrams read at one wakeup, a frame's packets) share a `now`, and an
+    /// `Instant` subtraction is some fifty instructions, paid per packet on every stream a
+    /// forwarder writes to.
+    last_millis: Option<(Instant, u32)>,
     /// The payloads of packets kept by reference, by slot; allocated with the first such
     /// packet, so a history that only copies never pays for it.
     shared: Vec<Option<Bytes>>,
@@ -84,6 +89,7 @@ impl History {
             prev: 0..0,
             live: 0,
             origin: None,
+            last_millis: None,
             shared: Vec::new(),
         }
     }
@@ -91,8 +97,15 @@ impl History {
     /// `now` in milliseconds since the origin, wrapping (ages are taken with wrapping
     /// subtraction, and `expire` runs far more often than every 49 days).
     fn millis(&mut self, now: Instant) -> u32 {
+        if let Some((at, ms)) = self.last_millis
+            && at == now
+        {
+            return ms;
+        }
         let origin = *self.origin.get_or_insert(now);
-        now.saturating_duration_since(origin).as_millis() as u32
+        let ms = now.saturating_duration_since(origin).as_millis() as u32;
+        self.last_millis = Some((now, ms));
+        ms
     }
 
     /// Where the oldest record starts, if any.
