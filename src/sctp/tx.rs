@@ -161,7 +161,10 @@ impl Association {
             let Some(e) = self.inflight.get(tsn) else {
                 break;
             };
-            if !pw.push(&self.data_chunk(tsn, &e.frag.payload, &e.frag)) {
+            let Some(payload) = self.inflight.payload(&e.frag) else {
+                break;
+            };
+            if !pw.push(&self.data_chunk(tsn, payload, &e.frag)) {
                 break;
             }
             self.inflight.retransmitted(tsn, now);
@@ -210,19 +213,25 @@ impl Association {
             {
                 break;
             }
-            let Some(frag) = self
-                .queue
-                .next_fragment(now, room.min(max_frag), il, &mut truncated)
-            else {
+            let inflight = &mut self.inflight;
+            let Some(frag) = self.queue.next_fragment(
+                now,
+                room.min(max_frag),
+                il,
+                &mut truncated,
+                |msg, data, slot| inflight.hold(msg, data, slot),
+            ) else {
                 break;
             };
-            let len = frag.payload.len();
+            let len = frag.len;
             if let Some(x) = frag.expires {
                 self.timers.start_if_idle(Timer::Expiry, x);
             }
             let tsn = self.inflight.push(frag, now);
-            if let Some(e) = self.inflight.get(tsn) {
-                let pushed = pw.push(&self.data_chunk(tsn, &e.frag.payload, &e.frag));
+            if let Some(e) = self.inflight.get(tsn)
+                && let Some(payload) = self.inflight.payload(&e.frag)
+            {
+                let pushed = pw.push(&self.data_chunk(tsn, payload, &e.frag));
                 debug_assert!(pushed, "fragment sized to the room left");
             }
             self.peer_rwnd = self.peer_rwnd.saturating_sub(len);
