@@ -167,6 +167,7 @@ impl Inflight {
     /// Keeps the bytes of message `msg` for one more fragment about to be pushed; `slot` is
     /// where its previous fragment found them. Returns the slot the fragment refers to:
     /// that one while it still holds them, else a new one.
+    #[inline]
     pub(crate) fn hold(&mut self, msg: u64, data: &Bytes, slot: Option<u64>) -> u64 {
         if let Some(s) = slot
             && let Some(h) = self.held_mut(s)
@@ -184,12 +185,14 @@ impl Inflight {
         self.held_base + self.held.len() as u64 - 1
     }
 
+    #[inline]
     fn held_mut(&mut self, slot: u64) -> Option<&mut Held> {
         let i = usize::try_from(slot.checked_sub(self.held_base)?).ok()?;
         self.held.get_mut(i)
     }
 
     /// The bytes of a fragment in the queue; `None` once it was abandoned or acknowledged.
+    #[inline]
     pub(crate) fn payload(&self, f: &Fragment) -> Option<&[u8]> {
         let i = usize::try_from(f.slot.checked_sub(self.held_base)?).ok()?;
         let h = self.held.get(i).filter(|h| h.msg == f.msg && h.live > 0)?;
@@ -197,6 +200,7 @@ impl Inflight {
     }
 
     /// A fragment no longer needs its message's bytes: the last one lets them go.
+    #[inline]
     fn release(&mut self, slot: u64) {
         let Some(h) = self.held_mut(slot) else { return };
         h.live = h.live.saturating_sub(1);
