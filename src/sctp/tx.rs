@@ -44,7 +44,10 @@ impl Association {
         if self.ack.pending && (self.ack.immediate || data_ready || self.control_pending()) {
             self.write_sack(&mut pw);
         }
-        self.write_control(now, &mut pw);
+        // Nothing to write without one of these (most packets): the call is skipped.
+        if self.control_pending() {
+            self.write_control(now, &mut pw);
+        }
         self.write_retransmissions(now, &mut pw);
         self.write_new_data(now, &mut pw);
         self.collect_abandoned();
