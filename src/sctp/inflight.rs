@@ -166,9 +166,17 @@ impl Inflight {
 
     /// Keeps the bytes of message `msg` for one more fragment about to be pushed; `slot` is
     /// where its previous fragment found them. Returns the slot the fragment refers to:
-    /// that one while it still holds them, else a new one.
+    /// that one while it still holds them, else a new one, which takes `data` when the
+    /// fragment is the `last` (a message sent whole costs no handle of its own) and
+    /// shares it otherwise.
     #[inline]
-    pub(crate) fn hold(&mut self, msg: u64, data: &Bytes, slot: Option<u64>) -> u64 {
+    pub(crate) fn hold(
+        &mut self,
+        msg: u64,
+        data: &mut Bytes,
+        last: bool,
+        slot: Option<u64>,
+    ) -> u64 {
         if let Some(s) = slot
             && let Some(h) = self.held_mut(s)
             && h.msg == msg
@@ -179,7 +187,11 @@ impl Inflight {
         }
         self.held.push_back(Held {
             msg,
-            data: data.clone(),
+            data: if last {
+                std::mem::take(data)
+            } else {
+                data.clone()
+            },
             live: 1,
         });
         self.held_base + self.held.len() as u64 - 1

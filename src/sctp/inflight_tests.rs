@@ -223,7 +223,7 @@ fn a_forward_tsn_too_big_for_the_packet_forwards_part_way_and_the_rest_follows()
 fn push_message(q: &mut Inflight, now: Instant, msg: u64, data: &Bytes, len: usize) {
     let mut slot = None;
     for (i, offset) in (0..data.len()).step_by(len).enumerate() {
-        let s = q.hold(msg, data, slot);
+        let s = q.hold(msg, &mut data.clone(), offset + len >= data.len(), slot);
         slot = Some(s);
         let f = Fragment {
             slot: s,

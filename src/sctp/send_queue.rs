@@ -191,16 +191,17 @@ impl SendQueue {
     /// Messages whose lifetime ran out before they went are dropped; one that ran out part-way
     /// is reported in `truncated` so its sent fragments can be abandoned.
     ///
-    /// `hold(message id, bytes, slot)` keeps the message's bytes for as long as a fragment of
-    /// it is in flight and returns where (given the slot its previous fragment got), so
-    /// fragments refer to their message rather than each hold a handle of their own.
+    /// `hold(message id, bytes, last, slot)` keeps the message's bytes for as long as a
+    /// fragment of it is in flight and returns where (given the slot its previous fragment
+    /// got), so fragments refer to their message rather than each hold a handle of their own;
+    /// with the last fragment it may take the bytes, which the queue lets go of then.
     pub(crate) fn next_fragment(
         &mut self,
         now: Instant,
         max_payload: usize,
         interleaved: bool,
         truncated: &mut Vec<Truncated>,
-        hold: impl FnOnce(u64, &Bytes, Option<u64>) -> u64,
+        hold: impl FnOnce(u64, &mut Bytes, bool, Option<u64>) -> u64,
     ) -> Option<Fragment> {
         loop {
             let id = match self.current {
@@ -252,10 +253,10 @@ impl SendQueue {
             let begin = m.offset == 0;
             let take = (m.data.len() - m.offset).min(max_payload.max(1));
             let offset = m.offset;
-            let slot = hold(m.id, &m.data, m.slot);
+            let end = offset + take == m.data.len();
+            let slot = hold(m.id, &mut m.data, end, m.slot);
             m.slot = Some(slot);
             m.offset += take;
-            let end = m.offset == m.data.len();
             let frag = Fragment {
                 stream: id,
                 seq,
@@ -425,7 +426,7 @@ mod tests {
 
     fn frag_all(q: &mut SendQueue, now: Instant, max: usize, il: bool) -> Vec<Fragment> {
         let mut t = Vec::new();
-        std::iter::from_fn(|| q.next_fragment(now, max, il, &mut t, |_, _, _| 0)).collect()
+        std::iter::from_fn(|| q.next_fragment(now, max, il, &mut t, |_, _, _, _| 0)).collect()
     }
 
     #[test]
@@ -479,11 +480,11 @@ mod tests {
         q.push(now, 1, 53, Bytes::from(vec![1; 8]), o);
         let mut t = Vec::new();
         assert!(
-            q.next_fragment(now, 4, false, &mut t, |_, _, _| 0)
+            q.next_fragment(now, 4, false, &mut t, |_, _, _, _| 0)
                 .is_some()
         );
         assert!(
-            q.next_fragment(later, 4, false, &mut t, |_, _, _| 0)
+            q.next_fragment(later, 4, false, &mut t, |_, _, _, _| 0)
                 .is_none()
         );
         assert_eq!(t, vec![Truncated { msg: 0 }]);
@@ -513,9 +514,9 @@ mod tests {
         q.set_low_threshold(3, 5);
         q.push(now, 3, 53, Bytes::from(vec![1; 12]), SendOptions::default());
         let mut t = Vec::new();
-        q.next_fragment(now, 4, false, &mut t, |_, _, _| 0);
+        q.next_fragment(now, 4, false, &mut t, |_, _, _, _| 0);
         assert!(q.low.is_empty());
-        q.next_fragment(now, 4, false, &mut t, |_, _, _| 0);
+        q.next_fragment(now, 4, false, &mut t, |_, _, _, _| 0);
         assert_eq!(q.low, vec![3]);
     }
 }

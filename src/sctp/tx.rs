@@ -225,7 +225,7 @@ impl Association {
                 room.min(max_frag),
                 il,
                 &mut truncated,
-                |msg, data, slot| inflight.hold(msg, data, slot),
+                |msg, data, last, slot| inflight.hold(msg, data, last, slot),
             ) else {
                 break;
             };
