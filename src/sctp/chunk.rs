@@ -250,19 +250,30 @@ impl<'a> Chunk<'a> {
         Ok(match kind {
             kind::DATA | kind::I_DATA => {
                 let idata = kind == kind::I_DATA;
-                let tsn = v.u32()?;
-                let stream = v.u16()?;
+                // The header read whole (every data packet comes through here): TSN, stream,
+                // then SSN and PPID, or a reserved u16, MID and PPID or FSN.
+                let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+                let h: [u8; I_DATA_HEADER - 4] = if idata {
+                    v.array()?
+                } else {
+                    let mut h = [0; I_DATA_HEADER - 4];
+                    h[..DATA_HEADER - 4].copy_from_slice(&v.array::<{ DATA_HEADER - 4 }>()?);
+                    h
+                };
+                let (tsn, stream) = (be32(&h[..4]), u16::from_be_bytes([h[4], h[5]]));
                 let (ssn_or_mid, ppid, fsn) = if idata {
-                    v.u16()?; // reserved
-                    let mid = v.u32()?;
-                    let x = v.u32()?;
+                    let (mid, x) = (be32(&h[8..12]), be32(&h[12..16]));
                     if flags & flag::BEGIN != 0 {
                         (mid, x, 0)
                     } else {
                         (mid, 0, x)
                     }
                 } else {
-                    (u32::from(v.u16()?), v.u32()?, 0)
+                    (
+                        u32::from(u16::from_be_bytes([h[6], h[7]])),
+                        be32(&h[8..12]),
+                        0,
+                    )
                 };
                 let d = Data {
                     tsn,
@@ -450,25 +461,14 @@ impl<'a> Chunk<'a> {
             }
             .into());
         }
+        if let Self::Data(d) | Self::IData(d) = self {
+            return write_data(w, self, d, len);
+        }
         w.u8(self.kind())?;
         w.u8(self.flags())?;
         w.u16(len as u16)?;
         match self {
-            Self::Data(d) => {
-                w.u32(d.tsn)?;
-                w.u16(d.stream)?;
-                w.u16(d.ssn_or_mid as u16)?;
-                w.u32(d.ppid)?;
-                w.bytes(d.payload)?;
-            }
-            Self::IData(d) => {
-                w.u32(d.tsn)?;
-                w.u16(d.stream)?;
-                w.u16(0)?;
-                w.u32(d.ssn_or_mid)?;
-                w.u32(if d.begin { d.ppid } else { d.fsn })?;
-                w.bytes(d.payload)?;
-            }
+            Self::Data(_) | Self::IData(_) => {}
             Self::Init(i) | Self::InitAck(i) => {
                 w.u32(i.initiate_tag)?;
                 w.u32(i.a_rwnd)?;
@@ -504,6 +504,33 @@ impl<'a> Chunk<'a> {
         w.zeros(pad4(len) - len)?;
         Ok(())
     }
+}
+
+/// DATA or I-DATA (`c`, whose fields are `d`) of `len` bytes unpadded: the header built whole
+/// and written at once, as every data packet does.
+fn write_data(w: &mut Writer<'_>, c: &Chunk<'_>, d: &Data<'_>, len: usize) -> Result<(), Error> {
+    let mut h = [0u8; I_DATA_HEADER];
+    h[0] = c.kind();
+    h[1] = c.flags();
+    h[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+    h[4..8].copy_from_slice(&d.tsn.to_be_bytes());
+    h[8..10].copy_from_slice(&d.stream.to_be_bytes());
+    let n = if let Chunk::IData(_) = c {
+        h[12..16].copy_from_slice(&d.ssn_or_mid.to_be_bytes());
+        let fifth = if d.begin { d.ppid } else { d.fsn };
+        h[16..20].copy_from_slice(&fifth.to_be_bytes());
+        I_DATA_HEADER
+    } else {
+        h[10..12].copy_from_slice(&(d.ssn_or_mid as u16).to_be_bytes());
+        h[12..16].copy_from_slice(&d.ppid.to_be_bytes());
+        DATA_HEADER
+    };
+    w.bytes(&h[..n])?;
+    w.bytes(d.payload)?;
+    if pad4(len) > len {
+        w.zeros(pad4(len) - len)?;
+    }
+    Ok(())
 }
 
 fn write_sack(w: &mut Writer<'_>, s: &Sack) -> Result<(), Error> {

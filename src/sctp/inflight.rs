@@ -17,6 +17,7 @@
 use super::chunk::{ForwardTsn, GapBlock, SkippedStream};
 use super::send_queue::Fragment;
 use crate::wire::serial::{Serial16, Serial32};
+use bytes::Bytes;
 use smallvec::SmallVec;
 use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -65,10 +66,24 @@ pub(crate) struct SackSummary {
 
 type Ranges = SmallVec<[(u64, u64); 8]>;
 
+/// A message with fragments in the queue: one handle on its bytes for all of them (a handle
+/// per fragment would cost two atomic operations per packet, to take it and let it go).
+#[derive(Debug)]
+struct Held {
+    msg: u64,
+    data: Bytes,
+    /// Fragments in the queue that may still need the bytes; at 0 they are let go.
+    live: u32,
+}
+
 #[derive(Debug)]
 pub(crate) struct Inflight {
     base: u64,
     entries: VecDeque<Sent>,
+    /// The bytes of the messages `entries` refer to, by slot (`held_base` is the front's),
+    /// in the order their first fragment went. A slot let go before older ones waits empty.
+    held: VecDeque<Held>,
+    held_base: u64,
     flight: usize,
     /// Payload bytes of every entry not yet released (abandoned ones free theirs).
     retained: usize,
@@ -91,6 +106,8 @@ impl Inflight {
         Self {
             base,
             entries: VecDeque::new(),
+            held: VecDeque::new(),
+            held_base: 0,
             flight: 0,
             retained: 0,
             lost: BTreeSet::new(),
@@ -147,10 +164,78 @@ impl Inflight {
         cum.saturating_add_signed(Serial32(tsn).distance(Serial32(cum as u32)))
     }
 
-    /// Records a first transmission; returns its TSN.
+    /// Keeps the bytes of message `msg` for one more fragment about to be pushed; `slot` is
+    /// where its previous fragment found them. Returns the slot the fragment refers to:
+    /// that one while it still holds them, else a new one, which takes `data` when the
+    /// fragment is the `last` (a message sent whole costs no handle of its own) and
+    /// shares it otherwise.
+    #[inline]
+    pub(crate) fn hold(
+        &mut self,
+        msg: u64,
+        data: &mut Bytes,
+        last: bool,
+        slot: Option<u64>,
+    ) -> u64 {
+        if let Some(s) = slot
+            && let Some(h) = self.held_mut(s)
+            && h.msg == msg
+            && h.live > 0
+        {
+            h.live += 1;
+            return s;
+        }
+        self.held.push_back(Held {
+            msg,
+            data: if last {
+                std::mem::take(data)
+            } else {
+                data.clone()
+            },
+            live: 1,
+        });
+        self.held_base + self.held.len() as u64 - 1
+    }
+
+    #[inline]
+    fn held_mut(&mut self, slot: u64) -> Option<&mut Held> {
+        let i = usize::try_from(slot.checked_sub(self.held_base)?).ok()?;
+        self.held.get_mut(i)
+    }
+
+    /// The bytes of a fragment in the queue; `None` once it was abandoned or acknowledged.
+    #[inline]
+    pub(crate) fn payload(&self, f: &Fragment) -> Option<&[u8]> {
+        let i = usize::try_from(f.slot.checked_sub(self.held_base)?).ok()?;
+        let h = self.held.get(i).filter(|h| h.msg == f.msg && h.live > 0)?;
+        h.data.get(f.offset..f.offset.checked_add(f.len)?)
+    }
+
+    /// A fragment no longer needs its message's bytes: the last one lets them go.
+    #[inline]
+    fn release(&mut self, slot: u64) {
+        let Some(h) = self.held_mut(slot) else { return };
+        h.live = h.live.saturating_sub(1);
+        if h.live > 0 {
+            return;
+        }
+        h.data = Bytes::new();
+        while self.held.front().is_some_and(|h| h.live == 0) {
+            self.held.pop_front();
+            self.held_base += 1;
+        }
+    }
+
+    /// Messages whose bytes are held, with the slots waiting behind an older one.
+    #[cfg(test)]
+    pub(crate) fn held_messages(&self) -> usize {
+        self.held.iter().filter(|h| h.live > 0).count()
+    }
+
+    /// Records a first transmission (its bytes held by [`hold`](Self::hold)); returns its TSN.
     pub(crate) fn push(&mut self, frag: Fragment, now: Instant) -> u64 {
-        self.flight += frag.payload.len();
-        self.retained += frag.payload.len();
+        self.flight += frag.len;
+        self.retained += frag.len;
         self.tx_seq += 1;
         self.entries.push_back(Sent {
             frag,
@@ -189,17 +274,22 @@ impl Inflight {
             let Some(e) = self.entries.pop_front() else {
                 break;
             };
-            self.retained -= e.frag.payload.len();
+            let len = e.frag.len;
+            // An abandoned chunk let its bytes go already.
+            if e.state != ChunkState::Abandoned {
+                self.retained -= len;
+                self.release(e.frag.slot);
+            }
             match e.state {
                 ChunkState::InFlight => {
-                    self.flight -= e.frag.payload.len();
-                    s.acked_bytes += e.frag.payload.len();
+                    self.flight -= len;
+                    s.acked_bytes += len;
                     s.acked_chunks += 1;
                     note(&e);
                 }
                 ChunkState::Lost => {
                     self.lost.remove(&self.base);
-                    s.acked_bytes += e.frag.payload.len();
+                    s.acked_bytes += len;
                     s.acked_chunks += 1;
                 }
                 ChunkState::Acked | ChunkState::Abandoned => {}
@@ -231,7 +321,7 @@ impl Inflight {
                 let Some(e) = self.entries.get_mut((t - self.base) as usize) else {
                     return;
                 };
-                let len = e.frag.payload.len();
+                let len = e.frag.len;
                 match e.state {
                     ChunkState::InFlight => {
                         self.flight -= len;
@@ -369,7 +459,7 @@ impl Inflight {
         }
         e.state = ChunkState::Lost;
         e.misses = 0;
-        self.flight -= e.frag.payload.len();
+        self.flight -= e.frag.len;
         self.lost.insert(tsn);
         true
     }
@@ -390,7 +480,7 @@ impl Inflight {
                 let Some(e) = self.get_mut(t) else { break };
                 if e.state == ChunkState::Acked {
                     e.state = ChunkState::InFlight;
-                    self.flight += e.frag.payload.len();
+                    self.flight += e.frag.len;
                     self.mark_lost(t, now);
                 }
             }
@@ -428,8 +518,7 @@ impl Inflight {
             e.tx_seq = seq;
             e.sent_at = now;
             e.misses = 0;
-            let len = e.frag.payload.len();
-            self.flight += len;
+            self.flight += e.frag.len;
             self.lost.remove(&tsn);
         }
     }
@@ -479,11 +568,13 @@ impl Inflight {
 
     fn abandon_one(&mut self, tsn: u64) {
         let Some(e) = self.get_mut(tsn) else { return };
-        let len = e.frag.payload.len();
-        let was = e.state;
+        let (len, slot, was) = (e.frag.len, e.frag.slot, e.state);
+        if was == ChunkState::Abandoned {
+            return;
+        }
         e.state = ChunkState::Abandoned;
         // The peer will never need these bytes again: free them now.
-        e.frag.payload = bytes::Bytes::new();
+        self.release(slot);
         self.retained -= len;
         match was {
             ChunkState::InFlight => self.flight -= len,

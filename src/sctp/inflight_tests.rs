@@ -10,7 +10,9 @@ fn frag(msg: u64, begin: bool, end: bool, max_rtx: Option<u32>) -> Fragment {
         unordered: false,
         begin,
         end,
-        payload: Bytes::from_static(&[0; 100]),
+        slot: 0,
+        offset: 0,
+        len: 100,
         msg,
         max_retransmits: max_rtx,
         expires: None,
@@ -215,4 +217,51 @@ fn a_forward_tsn_too_big_for_the_packet_forwards_part_way_and_the_rest_follows()
     // No room at all: nothing now, still pending.
     assert!(q.forward_tsn(8).is_none());
     assert!(q.forward_pending());
+}
+
+/// Pushes `n` fragments of `len` bytes of message `msg` (of `data`), as the send path does.
+fn push_message(q: &mut Inflight, now: Instant, msg: u64, data: &Bytes, len: usize) {
+    let mut slot = None;
+    for (i, offset) in (0..data.len()).step_by(len).enumerate() {
+        let s = q.hold(msg, &mut data.clone(), offset + len >= data.len(), slot);
+        slot = Some(s);
+        let f = Fragment {
+            slot: s,
+            offset,
+            len: len.min(data.len() - offset),
+            msg,
+            begin: i == 0,
+            end: offset + len >= data.len(),
+            ..frag(msg, false, false, None)
+        };
+        q.push(f, now);
+    }
+}
+
+#[test]
+fn a_message_is_held_once_for_its_fragments_until_the_last_is_acked_or_abandoned() {
+    let now = crate::test_clock::t0();
+    let mut q = Inflight::new(7, true);
+    let (a, b) = (Bytes::from(vec![1u8; 250]), Bytes::from(vec![2u8; 100]));
+    push_message(&mut q, now, 0, &a, 100);
+    push_message(&mut q, now, 1, &b, 100);
+    assert_eq!(q.held_messages(), 2);
+    assert_eq!(q.retained(), 350);
+    let tsn = |i: u64| q.cum() + 1 + i;
+    let payload = |q: &Inflight, t: u64| q.payload(&q.get(t).unwrap().frag).map(<[u8]>::to_vec);
+    assert_eq!(payload(&q, tsn(2)), Some(vec![1; 50]));
+    assert_eq!(payload(&q, tsn(3)), Some(vec![2; 100]));
+    // Two fragments of the first message acknowledged: its bytes stay for the third.
+    let cum = (tsn(1) as u32, tsn(3));
+    q.on_sack(now, cum.0, &[], R).unwrap();
+    assert_eq!(q.held_messages(), 2);
+    assert_eq!(payload(&q, cum.1 - 1), Some(vec![1; 50]));
+    // The second message abandoned: its bytes go though the older message's stay.
+    q.abandon_message(cum.1);
+    assert_eq!(q.held_messages(), 1);
+    assert_eq!(payload(&q, cum.1), None);
+    assert_eq!(q.retained(), 50);
+    q.on_sack(now, cum.1 as u32, &[], R).unwrap();
+    assert_eq!((q.held_messages(), q.retained()), (0, 0));
+    assert!(q.held.is_empty(), "every slot let go");
 }

@@ -91,11 +91,12 @@ impl RecvTsns {
     /// Whether `tsn` was already received.
     pub(crate) fn contains(&self, tsn: u64) -> bool {
         tsn <= self.cum
-            || self
-                .ranges
-                .range(..=tsn)
-                .next_back()
-                .is_some_and(|(_, &end)| end >= tsn)
+            || (!self.ranges.is_empty()
+                && self
+                    .ranges
+                    .range(..=tsn)
+                    .next_back()
+                    .is_some_and(|(_, &end)| end >= tsn))
     }
 
     /// Whether a new `tsn` would be accepted (not a duplicate, not too far ahead).
@@ -118,6 +119,12 @@ impl RecvTsns {
 
     /// Records an arriving TSN.
     pub(crate) fn arrive(&mut self, tsn: u64) -> Arrival {
+        // The common case, in order with nothing held above: new, and acceptable.
+        if tsn == self.cum + 1 && self.ranges.is_empty() {
+            self.cum = tsn;
+            self.highest = self.highest.max(tsn);
+            return Arrival::New;
+        }
         if self.contains(tsn) {
             if self.dups.len() < MAX_DUPS {
                 self.dups.push(tsn as u32);

@@ -33,6 +33,8 @@ struct OutMessage {
     seq: Option<u32>,
     fsn: u32,
     id: u64,
+    /// Where the retransmission queue holds this message's bytes, once a fragment went out.
+    slot: Option<u64>,
 }
 
 /// Where a stream stands in a reset (RFC 6525, RFC 8831 §6.7).
@@ -96,7 +98,11 @@ pub(crate) struct Fragment {
     pub unordered: bool,
     pub begin: bool,
     pub end: bool,
-    pub payload: Bytes,
+    /// The message's bytes in the retransmission queue's table (see
+    /// [`Inflight::hold`](super::inflight::Inflight::hold)), and the fragment's part of them.
+    pub slot: u64,
+    pub offset: usize,
+    pub len: usize,
     pub msg: u64,
     pub max_retransmits: Option<u32>,
     pub expires: Option<Instant>,
@@ -172,6 +178,7 @@ impl SendQueue {
             seq: None,
             fsn: 0,
             id: self.next_id,
+            slot: None,
         });
         self.next_id += 1;
         if !s.scheduled {
@@ -183,12 +190,18 @@ impl SendQueue {
     /// The next fragment of at most `max_payload` bytes, in round-robin order between streams.
     /// Messages whose lifetime ran out before they went are dropped; one that ran out part-way
     /// is reported in `truncated` so its sent fragments can be abandoned.
+    ///
+    /// `hold(message id, bytes, last, slot)` keeps the message's bytes for as long as a
+    /// fragment of it is in flight and returns where (given the slot its previous fragment
+    /// got), so fragments refer to their message rather than each hold a handle of their own;
+    /// with the last fragment it may take the bytes, which the queue lets go of then.
     pub(crate) fn next_fragment(
         &mut self,
         now: Instant,
         max_payload: usize,
         interleaved: bool,
         truncated: &mut Vec<Truncated>,
+        hold: impl FnOnce(u64, &mut Bytes, bool, Option<u64>) -> u64,
     ) -> Option<Fragment> {
         loop {
             let id = match self.current {
@@ -239,9 +252,11 @@ impl SendQueue {
             });
             let begin = m.offset == 0;
             let take = (m.data.len() - m.offset).min(max_payload.max(1));
-            let payload = m.data.slice(m.offset..m.offset + take);
+            let offset = m.offset;
+            let end = offset + take == m.data.len();
+            let slot = hold(m.id, &mut m.data, end, m.slot);
+            m.slot = Some(slot);
             m.offset += take;
-            let end = m.offset == m.data.len();
             let frag = Fragment {
                 stream: id,
                 seq,
@@ -250,7 +265,9 @@ impl SendQueue {
                 unordered: m.unordered,
                 begin,
                 end,
-                payload,
+                slot,
+                offset,
+                len: take,
                 msg: m.id,
                 max_retransmits: m.max_retransmits,
                 expires: m.expires,
@@ -409,7 +426,7 @@ mod tests {
 
     fn frag_all(q: &mut SendQueue, now: Instant, max: usize, il: bool) -> Vec<Fragment> {
         let mut t = Vec::new();
-        std::iter::from_fn(|| q.next_fragment(now, max, il, &mut t)).collect()
+        std::iter::from_fn(|| q.next_fragment(now, max, il, &mut t, |_, _, _, _| 0)).collect()
     }
 
     #[test]
@@ -462,8 +479,14 @@ mod tests {
         q.push(now, 1, 53, Bytes::from(vec![1; 8]), o);
         q.push(now, 1, 53, Bytes::from(vec![1; 8]), o);
         let mut t = Vec::new();
-        assert!(q.next_fragment(now, 4, false, &mut t).is_some());
-        assert!(q.next_fragment(later, 4, false, &mut t).is_none());
+        assert!(
+            q.next_fragment(now, 4, false, &mut t, |_, _, _, _| 0)
+                .is_some()
+        );
+        assert!(
+            q.next_fragment(later, 4, false, &mut t, |_, _, _, _| 0)
+                .is_none()
+        );
         assert_eq!(t, vec![Truncated { msg: 0 }]);
         assert_eq!(q.queued(), 0);
         assert_eq!(q.buffered(1), 0);
@@ -491,9 +514,9 @@ mod tests {
         q.set_low_threshold(3, 5);
         q.push(now, 3, 53, Bytes::from(vec![1; 12]), SendOptions::default());
         let mut t = Vec::new();
-        q.next_fragment(now, 4, false, &mut t);
+        q.next_fragment(now, 4, false, &mut t, |_, _, _, _| 0);
         assert!(q.low.is_empty());
-        q.next_fragment(now, 4, false, &mut t);
+        q.next_fragment(now, 4, false, &mut t, |_, _, _, _| 0);
         assert_eq!(q.low, vec![3]);
     }
 }

@@ -44,7 +44,10 @@ impl Association {
         if self.ack.pending && (self.ack.immediate || data_ready || self.control_pending()) {
             self.write_sack(&mut pw);
         }
-        self.write_control(now, &mut pw);
+        // Nothing to write without one of these (most packets): the call is skipped.
+        if self.control_pending() {
+            self.write_control(now, &mut pw);
+        }
         self.write_retransmissions(now, &mut pw);
         self.write_new_data(now, &mut pw);
         self.collect_abandoned();
@@ -88,8 +91,11 @@ impl Association {
     /// Abandoned messages: drop what is left of them in the send queue, and schedule a
     /// FORWARD-TSN.
     fn collect_abandoned(&mut self) {
-        for (stream, msg) in std::mem::take(&mut self.inflight.truncated) {
-            self.queue.discard(stream, msg);
+        // Checked first: taking the empty vector costs more than the test, twice a packet.
+        if !self.inflight.truncated.is_empty() {
+            for (stream, msg) in std::mem::take(&mut self.inflight.truncated) {
+                self.queue.discard(stream, msg);
+            }
         }
         if self.inflight.abandoned_any {
             self.fwd_due = true;
@@ -161,7 +167,10 @@ impl Association {
             let Some(e) = self.inflight.get(tsn) else {
                 break;
             };
-            if !pw.push(&self.data_chunk(tsn, &e.frag.payload, &e.frag)) {
+            let Some(payload) = self.inflight.payload(&e.frag) else {
+                break;
+            };
+            if !pw.push(&self.data_chunk(tsn, payload, &e.frag)) {
                 break;
             }
             self.inflight.retransmitted(tsn, now);
@@ -210,19 +219,25 @@ impl Association {
             {
                 break;
             }
-            let Some(frag) = self
-                .queue
-                .next_fragment(now, room.min(max_frag), il, &mut truncated)
-            else {
+            let inflight = &mut self.inflight;
+            let Some(frag) = self.queue.next_fragment(
+                now,
+                room.min(max_frag),
+                il,
+                &mut truncated,
+                |msg, data, last, slot| inflight.hold(msg, data, last, slot),
+            ) else {
                 break;
             };
-            let len = frag.payload.len();
+            let len = frag.len;
             if let Some(x) = frag.expires {
                 self.timers.start_if_idle(Timer::Expiry, x);
             }
             let tsn = self.inflight.push(frag, now);
-            if let Some(e) = self.inflight.get(tsn) {
-                let pushed = pw.push(&self.data_chunk(tsn, &e.frag.payload, &e.frag));
+            if let Some(e) = self.inflight.get(tsn)
+                && let Some(payload) = self.inflight.payload(&e.frag)
+            {
+                let pushed = pw.push(&self.data_chunk(tsn, payload, &e.frag));
                 debug_assert!(pushed, "fragment sized to the room left");
             }
             self.peer_rwnd = self.peer_rwnd.saturating_sub(len);
