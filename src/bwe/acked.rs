@@ -24,8 +24,13 @@ impl AckedBitrate {
             return;
         }
         self.latest_us = self.latest_us.max(arrival_us);
-        self.packets.push_back((arrival_us, size));
         self.bytes += size;
+        // Packets of one receive batch share their arrival: one entry holds them all (the
+        // window drops them together), so the window grows per instant, not per packet.
+        match self.packets.back_mut() {
+            Some((t, s)) if *t == arrival_us => *s += size,
+            _ => self.packets.push_back((arrival_us, size)),
+        }
         while let Some(&(t, s)) = self.packets.front() {
             if t < self.latest_us - WINDOW_US {
                 self.packets.pop_front();
