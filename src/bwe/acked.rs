@@ -18,7 +18,7 @@ pub(crate) struct AckedBitrate {
 
 impl AckedBitrate {
     /// One packet the receiver reported, with its arrival time on the receiver's clock.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn on_acked(&mut self, arrival_us: i64, size: u64) {
         let first = *self.first_us.get_or_insert(arrival_us);
         if arrival_us < first {
