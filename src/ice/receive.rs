@@ -22,7 +22,7 @@ impl Agent {
     /// handed back without copying (for a caller that passes it on, such as DTLS); a STUN
     /// message is consumed. [`Protocol::handle_datagram`](crate::Protocol::handle_datagram)
     /// calls this and turns data into [`IceEvent::Data`](super::IceEvent::Data).
-    #[inline]
+    #[inline(always)]
     pub fn receive<'a>(&mut self, now: Instant, d: Datagram<'a>) -> Received<'a> {
         // The common case, media or DTLS on the selected pair with no relay in use: what the
         // full path below concludes for it (no relay's datagram; the source, a remote
