@@ -18,14 +18,25 @@ pub(crate) struct AckedBitrate {
 
 impl AckedBitrate {
     /// One packet the receiver reported, with its arrival time on the receiver's clock.
+    #[inline(always)]
     pub(crate) fn on_acked(&mut self, arrival_us: i64, size: u64) {
         let first = *self.first_us.get_or_insert(arrival_us);
         if arrival_us < first {
             return;
         }
+        self.bytes += size;
+        // Packets of one receive batch share their arrival: one entry holds them all (the
+        // window drops them together), so the window grows per instant, not per packet. The
+        // latest arrival, at least that entry's, stays, and with it what the window holds.
+        if let Some((t, s)) = self.packets.back_mut()
+            && *t == arrival_us
+            && arrival_us == self.latest_us
+        {
+            *s += size;
+            return;
+        }
         self.latest_us = self.latest_us.max(arrival_us);
         self.packets.push_back((arrival_us, size));
-        self.bytes += size;
         while let Some(&(t, s)) = self.packets.front() {
             if t < self.latest_us - WINDOW_US {
                 self.packets.pop_front();

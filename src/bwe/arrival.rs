@@ -65,6 +65,19 @@ impl InterArrival {
             return None;
         }
         let done = *cur;
+        self.next_group(done, send_us, arrival_us, size)
+    }
+
+    /// The group `done` is complete and this packet starts the next: once per group, so kept
+    /// out of the per-packet path.
+    #[inline(never)]
+    fn next_group(
+        &mut self,
+        done: Group,
+        send_us: i64,
+        arrival_us: i64,
+        size: u64,
+    ) -> Option<GroupDelta> {
         let delta = self.prev.and_then(|prev| {
             let d = GroupDelta {
                 send_delta_us: done.last_send_us - prev.last_send_us,

@@ -89,7 +89,9 @@ pub struct RembReport {
 /// ```
 #[derive(Debug)]
 pub struct RemoteEstimator {
-    config: RembConfig,
+    /// [`RembConfig::interval`] in microseconds (at least 10 ms), kept so that the deadline
+    /// read per packet costs no 128-bit conversion.
+    interval_us: i64,
     epoch: Option<Instant>,
     latest_us: i64,
     /// The last arrival instant and its microseconds since the epoch.
@@ -120,12 +122,9 @@ impl RemoteEstimator {
     pub fn new(config: RembConfig) -> Self {
         let min = config.min_bitrate.min(config.max_bitrate);
         let max = config.max_bitrate.max(min);
+        let interval = config.interval.max(Duration::from_millis(10));
         Self {
-            config: RembConfig {
-                min_bitrate: min,
-                max_bitrate: max,
-                interval: config.interval.max(Duration::from_millis(10)),
-            },
+            interval_us: i64::try_from(interval.as_micros()).unwrap_or(i64::MAX),
             epoch: None,
             latest_us: 0,
             last_now: None,
@@ -182,7 +181,12 @@ impl RemoteEstimator {
             }
         };
         self.last_abs = Some((abs, unwrapped));
-        let send_us = (i128::from(unwrapped) * 1_000_000 / ABS_PER_SECOND) as i64;
+        // In 64 bits while the product fits (for over a year of abs-send-time): the same
+        // quotient, rounded toward zero, as in 128.
+        let send_us = match unwrapped.checked_mul(1_000_000) {
+            Some(v) => v / ABS_PER_SECOND as i64,
+            None => (i128::from(unwrapped) * 1_000_000 / ABS_PER_SECOND) as i64,
+        };
 
         // No datagram is larger; a bigger claim must not overflow the rate.
         let size = size.min(65_535) as u64;
@@ -190,10 +194,17 @@ impl RemoteEstimator {
         self.note_ssrc(ssrc, us);
 
         if let Some(d) = self.inter_arrival.push(send_us, us, size) {
-            self.detector
-                .on_delta(&mut self.trendline, &d, d.arrival_us as f64 / 1000.0);
+            self.on_group(&d);
         }
         self.update(us, first);
+    }
+
+    /// A completed group through the trendline and detector: once per group, not per packet,
+    /// so kept out of the per-packet path.
+    #[inline(never)]
+    fn on_group(&mut self, d: &super::arrival::GroupDelta) {
+        self.detector
+            .on_delta(&mut self.trendline, d, d.arrival_us as f64 / 1000.0);
     }
 
     fn note_ssrc(&mut self, ssrc: u32, us: i64) {
@@ -204,6 +215,12 @@ impl RemoteEstimator {
             last.1 = us;
             return;
         }
+        self.other_ssrc(ssrc, us);
+    }
+
+    /// [`note_ssrc`](Self::note_ssrc) for a stream other than the last packet's.
+    #[inline(never)]
+    fn other_ssrc(&mut self, ssrc: u32, us: i64) {
         if let Some(i) = self.ssrcs.iter().position(|(s, _)| *s == ssrc) {
             self.ssrcs.remove(i);
         } else if self.ssrcs.len() >= MAX_REMB_SSRCS {
@@ -212,16 +229,24 @@ impl RemoteEstimator {
         self.ssrcs.push((ssrc, us));
     }
 
+    #[inline]
     fn update(&mut self, us: i64, first: i64) {
-        let usage = self.detector.usage();
         // Between steps nothing changes: leave before measuring the incoming rate.
-        let steady = usage != Usage::Overusing;
+        let steady = self.detector.usage() != Usage::Overusing;
         if steady && !self.initialized && us - first < INIT_US {
             return;
         }
         if steady && self.initialized && self.last_update_us.is_some_and(|t| us - t < UPDATE_US) {
             return;
         }
+        self.step(us, steady);
+    }
+
+    /// An update past [`update`](Self::update)'s gates: at most every 200 ms while steady,
+    /// so kept out of the per-packet path.
+    #[inline(never)]
+    fn step(&mut self, us: i64, steady: bool) {
+        let usage = self.detector.usage();
         let Some(incoming) = self.incoming.rate() else {
             return;
         };
@@ -298,7 +323,7 @@ impl RemoteEstimator {
     }
 
     fn interval_us(&self) -> i64 {
-        i64::try_from(self.config.interval.as_micros()).unwrap_or(i64::MAX)
+        self.interval_us
     }
 
     /// The instant `us` microseconds after the epoch.

@@ -69,6 +69,7 @@ pub(crate) struct Traffic {
 }
 
 impl Traffic {
+    #[inline]
     fn pair(&mut self, local: SocketAddr, remote: SocketAddr) -> &mut Counters {
         // Traffic keeps to one pair: the last one counted is tried first (the others only
         // while ICE checks several, or after a switch).

@@ -456,6 +456,7 @@ impl StreamRx {
     }
 
     /// RFC 3550 A.1 `init_seq`: counting starts over at `ext`.
+    #[cold]
     fn restart(&mut self, ext: u64) {
         if self.seq.probation == 0 && self.seq.received > 0 {
             self.stats.restarts += 1;
@@ -492,6 +493,13 @@ impl StreamRx {
         if !self.config.nack || ext - prev < 2 {
             return;
         }
+        self.note_missing(now, prev, ext);
+    }
+
+    /// The gap `prev + 1..ext` the highest jumped over: missing, to be NACKed. Kept out of
+    /// the per-packet path (in order, there is no gap).
+    #[inline(never)]
+    fn note_missing(&mut self, now: Instant, prev: u64, ext: u64) {
         let first = (prev + 1).max(ext.saturating_sub(self.config.max_missing as u64));
         let due = now + self.config.nack_delay;
         for e in first..ext {

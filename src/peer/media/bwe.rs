@@ -240,8 +240,9 @@ impl Bwe {
         pkt: &RtpPacket<&[u8]>,
         n: &Negotiated,
     ) -> Option<Instant> {
-        if let Some(id) = n.recv_extensions.id(ExtensionKind::TransportCc)
-            && n.transport_cc
+        // The flag first: without transport-cc the map is not searched for its id.
+        if n.transport_cc
+            && let Some(id) = n.recv_extensions.id(ExtensionKind::TransportCc)
             && let Some(&[a, b]) = pkt.extension(id)
         {
             self.media_ssrc = pkt.ssrc();
