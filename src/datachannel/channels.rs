@@ -283,6 +283,13 @@ impl DataChannels {
         }
     }
 
+    /// Whether [`poll_event`](Self::poll_event) may have an event to hand out (one of its
+    /// own or one of the association's).
+    #[inline]
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty() || self.assoc.has_events()
+    }
+
     /// The next event.
     ///
     /// Association events are taken one at a time, as the application asks: a message stays

@@ -1215,6 +1215,9 @@ impl Protocol for PeerConnection {
                 }
             }
             Some(_) => return self.events.pop_front(),
+            // Nothing in the channels either (per received packet, the common case): no
+            // call into them.
+            None if !self.channels.has_events() => return None,
             None => {}
         }
         // Taken one at a time so the association's receive window holds unread messages

@@ -381,6 +381,12 @@ impl Association {
         self.queue.close(stream);
     }
 
+    /// Whether [`poll_event`](Self::poll_event) has an event to hand out.
+    #[inline]
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// Next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
         let e = self.events.pop_front()?;
