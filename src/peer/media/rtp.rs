@@ -179,10 +179,19 @@ impl Media {
 
     /// The next protected RTCP packet into `buf` (reports, feedback, NACK, keyframe
     /// requests), and its length.
+    #[inline]
     pub fn poll_rtcp_packet(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        if !self.keyed {
+        // Nothing queued or due (the time between reports, every RTP packet asks first): no
+        // call.
+        if !self.keyed || (self.rtcp.is_empty() && self.due.is_none_or(|at| now < at)) {
             return None;
         }
+        self.poll_rtcp_queued(now, buf)
+    }
+
+    /// `poll_rtcp_packet` once something is queued or due.
+    #[inline(never)]
+    fn poll_rtcp_queued(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         if self.due.is_some_and(|at| at <= now) {
             self.collect_rtcp(now);
         }
