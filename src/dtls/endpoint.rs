@@ -677,39 +677,25 @@ impl Endpoint {
         }
         used
     }
-}
 
-impl Protocol for Endpoint {
-    type Event = Event;
-
-    fn handle_datagram(&mut self, now: Instant, datagram: Datagram<'_>) {
-        self.receive(now, datagram);
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        // Buffers kept for the next record are given back once nothing is queued: an idle
-        // endpoint holds none.
-        if self.app_out.is_empty() {
-            self.app_pool = Vec::new();
-        }
-        if self.shared.as_mut().is_some_and(|s| s.release()) {
-            self.shared = None;
-        }
-        if self.handshake_deadline.is_some_and(|d| now >= d) && self.state == State::Handshaking {
-            self.fail(Error::HandshakeTimeout);
-            return;
-        }
-        self.retire13(now);
-        if self.timer.deadline().is_some_and(|d| now >= d) {
-            if self.v13.is_some() {
-                self.retransmit13(now);
-            } else {
-                self.send_flight(now, false);
+    /// Whether `poll_transmit` has nothing to write at `now`: no stateless answer, flight,
+    /// due ACK, alert, queued record or close to start (each of its steps would write
+    /// nothing and change nothing).
+    #[inline]
+    fn transmit_idle(&self, now: Instant) -> bool {
+        self.stateless_out.is_empty()
+            && self.alerts_out.is_empty()
+            && self.app_out.is_empty()
+            && !self.close_after_data
+            && match &self.v13 {
+                Some(c) => !c.flight.is_sending() && c.ack_at.is_none_or(|t| now < t),
+                None => !self.flight.is_sending(),
             }
-        }
     }
 
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    /// `poll_transmit` past its idle check.
+    #[inline(never)]
+    fn poll_transmit_queued(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         if let Some(s) = self.stateless_out.pop_front() {
             if s.bytes.len() > buf.len() {
                 self.stats.transmit_dropped += 1;
@@ -750,6 +736,47 @@ impl Protocol for Endpoint {
             destination,
             used,
         ))
+    }
+}
+
+impl Protocol for Endpoint {
+    type Event = Event;
+
+    fn handle_datagram(&mut self, now: Instant, datagram: Datagram<'_>) {
+        self.receive(now, datagram);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        // Buffers kept for the next record are given back once nothing is queued: an idle
+        // endpoint holds none.
+        if self.app_out.is_empty() {
+            self.app_pool = Vec::new();
+        }
+        if self.shared.as_mut().is_some_and(|s| s.release()) {
+            self.shared = None;
+        }
+        if self.handshake_deadline.is_some_and(|d| now >= d) && self.state == State::Handshaking {
+            self.fail(Error::HandshakeTimeout);
+            return;
+        }
+        self.retire13(now);
+        if self.timer.deadline().is_some_and(|d| now >= d) {
+            if self.v13.is_some() {
+                self.retransmit13(now);
+            } else {
+                self.send_flight(now, false);
+            }
+        }
+    }
+
+    /// Nothing to write (every datagram of the data path asks first, and its records go
+    /// out through `seal_with`): answered without a call.
+    #[inline]
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if self.transmit_idle(now) {
+            return None;
+        }
+        self.poll_transmit_queued(now, buf)
     }
 
     #[inline]

@@ -294,29 +294,11 @@ impl Agent {
         self.deadline = d;
         self.dirty = false;
     }
-}
 
-impl Protocol for Agent {
-    type Event = IceEvent;
-
-    fn handle_datagram(&mut self, now: Instant, datagram: Datagram<'_>) {
-        if let Received::Data(contents) = self.receive(now, datagram) {
-            let (source, destination) = (datagram.source, datagram.destination);
-            let contents = contents.to_vec();
-            self.push_event(IceEvent::Data {
-                source,
-                destination,
-                contents,
-            });
-        }
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        self.drive(now);
-        self.trim();
-    }
-
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    /// `poll_transmit` past its idle check: drives the agent when due, then the outbox and
+    /// the relays.
+    #[inline(never)]
+    fn poll_outbox(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         if self.dirty || self.deadline.is_some_and(|d| d <= now) {
             self.drive(now);
         }
@@ -347,6 +329,41 @@ impl Protocol for Agent {
             }
         }
         self.poll_relay_transmit(now, buf)
+    }
+}
+
+impl Protocol for Agent {
+    type Event = IceEvent;
+
+    fn handle_datagram(&mut self, now: Instant, datagram: Datagram<'_>) {
+        if let Received::Data(contents) = self.receive(now, datagram) {
+            let (source, destination) = (datagram.source, datagram.destination);
+            let contents = contents.to_vec();
+            self.push_event(IceEvent::Data {
+                source,
+                destination,
+                contents,
+            });
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.drive(now);
+        self.trim();
+    }
+
+    /// Between checks (every datagram of the data path asks first), with nothing to drive,
+    /// queued or relayed: answered without a call.
+    #[inline]
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if !self.dirty
+            && self.deadline.is_none_or(|d| now < d)
+            && self.outbox.is_empty()
+            && self.relays.is_empty()
+        {
+            return None;
+        }
+        self.poll_outbox(now, buf)
     }
 
     fn poll_event(&mut self) -> Option<IceEvent> {

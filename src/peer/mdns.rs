@@ -176,7 +176,10 @@ impl PeerConnection {
         self.mdns_sync(now);
     }
 
+    #[inline]
     pub(super) fn mdns_poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        // Without a responder (the common case) `mdns_sync` has nothing to do: no call.
+        self.mdns.0.as_deref()?.mdns.as_ref()?;
         self.mdns_sync(now);
         self.mdns
             .0

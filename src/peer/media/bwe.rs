@@ -60,6 +60,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::Outgoing;
+use super::rtp::earliest;
 use crate::bwe::{
     CcfbRecorder, CcfbSender, Class, Config, Controller, Event, FeedbackRecorder, Paced, Pacer,
     PacerConfig, PacketKind, PacketResult, Reason, RembConfig, RemoteEstimator, TwccSender,
@@ -518,8 +519,7 @@ impl Bwe {
     /// When feedback is next due or the controller's timer runs (the pacer's next send is
     /// [`pacer_timeout`](Self::pacer_timeout)).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let b = self.controller.poll_timeout();
-        [self.receive_timeout(), b].into_iter().flatten().min()
+        earliest(self.receive_timeout(), self.controller.poll_timeout())
     }
 
     /// The deadline of the feedback recorders only (a received packet moves the one of the
@@ -528,7 +528,7 @@ impl Bwe {
         let a = self.recorder.poll_timeout();
         let d = self.ccfb_rx.poll_timeout();
         let r = self.remote.poll_timeout();
-        a.into_iter().chain(d).chain(r).min()
+        earliest(earliest(a, d), r)
     }
 
     /// Moves meaningful target changes into the connection's events: the first, any move of
@@ -605,7 +605,20 @@ impl SentWindow {
     /// Moves the current bucket to the one `now` falls in, emptying those a window old (all
     /// of them after a window or more without a packet). A `now` before the current bucket
     /// (the caller's clock went back) stays in it.
+    #[inline]
     fn advance(&mut self, now: Instant) {
+        // Within the current bucket (every packet but one a bucket): no call.
+        if let Some(end) = self.end
+            && now < end
+        {
+            return;
+        }
+        self.advance_past(now);
+    }
+
+    /// `advance` once `now` is past the current bucket, or the first packet.
+    #[inline(never)]
+    fn advance_past(&mut self, now: Instant) {
         let end = match self.end {
             Some(end) if now < end => return,
             Some(end) => end,

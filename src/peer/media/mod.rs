@@ -358,6 +358,9 @@ pub(crate) struct Media {
     pub abs_send_id: Option<u8>,
     /// The NTP time (RFC 3550 §4, 32.32) at `ntp_anchor`.
     pub ntp_anchor: Option<(Instant, u64)>,
+    /// The abs-send-time value last stamped and the `now` it is for: a burst leaves at one
+    /// `now`, and the NTP time of each packet's would be the same subtraction again.
+    pub abs_send_at: Option<(Instant, [u8; 3])>,
     /// When a stream next has RTCP or a retransmission to give (the earliest of theirs).
     pub due: Option<Instant>,
     /// Whether SRTP is keyed and streams may run.
@@ -455,6 +458,7 @@ impl Media {
             twcc_send_id: None,
             abs_send_id: None,
             ntp_anchor: None,
+            abs_send_at: None,
             due: None,
             keyed: false,
             rng,

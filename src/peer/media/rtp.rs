@@ -179,10 +179,19 @@ impl Media {
 
     /// The next protected RTCP packet into `buf` (reports, feedback, NACK, keyframe
     /// requests), and its length.
+    #[inline]
     pub fn poll_rtcp_packet(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        if !self.keyed {
+        // Nothing queued or due (the time between reports, every RTP packet asks first): no
+        // call.
+        if !self.keyed || (self.rtcp.is_empty() && self.due.is_none_or(|at| now < at)) {
             return None;
         }
+        self.poll_rtcp_queued(now, buf)
+    }
+
+    /// `poll_rtcp_packet` once something is queued or due.
+    #[inline(never)]
+    fn poll_rtcp_queued(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         if self.due.is_some_and(|at| at <= now) {
             self.collect_rtcp(now);
         }
@@ -289,9 +298,8 @@ impl Media {
         // Stamped in the queued plaintext, which is then sealed straight into `buf`: no copy
         // of the packet before the cipher reads it.
         if let Some(id) = self.abs_send_id {
-            let ntp = self.epoch(now).ntp_at(now);
-            let t = AbsSendTime::from_ntp(ntp).0.to_be_bytes();
-            stamp_at(&mut data, stamps.map(|s| s.abs_send_time), id, &t[1..]);
+            let t = self.abs_send_time(now);
+            stamp_at(&mut data, stamps.map(|s| s.abs_send_time), id, &t);
         }
         let next = self.twcc_seq.wrapping_add(1);
         let seq = self
@@ -315,6 +323,21 @@ impl Media {
         }
         self.due = earliest(self.due, self.bwe.poll_timeout());
         Some(n)
+    }
+
+    /// The abs-send-time (24 bits, 6.18 seconds) at `now`, worked out once per `now`: the NTP
+    /// anchor never moves once set, so the value depends on `now` alone.
+    #[inline]
+    fn abs_send_time(&mut self, now: Instant) -> [u8; 3] {
+        if let Some((at, t)) = self.abs_send_at
+            && at == now
+        {
+            return t;
+        }
+        let ntp = self.epoch(now).ntp_at(now);
+        let [_, a, b, c] = AbsSendTime::from_ntp(ntp).0.to_be_bytes();
+        self.abs_send_at = Some((now, [a, b, c]));
+        [a, b, c]
     }
 
     /// Gives an emptied packet buffer back for reuse.
