@@ -491,6 +491,12 @@ impl Controller {
         self.events.pop_front()
     }
 
+    /// Whether [`poll_event`](Self::poll_event) has a change to give.
+    #[inline]
+    pub(crate) fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// The next probe cluster for the pacer ([`Pacer::start_probe`](super::Pacer::start_probe)).
     pub fn poll_probe(&mut self) -> Option<ProbeCluster> {
         self.pending_probes.pop_front()

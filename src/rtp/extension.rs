@@ -146,6 +146,31 @@ pub(crate) fn find(form: ExtensionForm, data: &[u8], id: u8) -> Option<std::ops:
     None
 }
 
+/// The data of the first element with `id` in a one-byte block's data: [`find`]'s rules
+/// (padding skipped, id 15 ends the block, an overrunning element ends it) as one loop over
+/// what is left of the block, with no form to match and no offsets to check per element.
+#[inline]
+pub(crate) fn find_one_byte(data: &[u8], id: u8) -> Option<&[u8]> {
+    let mut rest = data;
+    while let [first, tail @ ..] = rest {
+        let eid = first >> 4;
+        if eid == 0 {
+            // RFC 8285 §4.2: a zero byte is padding; skip it.
+            rest = tail;
+            continue;
+        }
+        if eid == ONE_BYTE_STOP_ID {
+            return None;
+        }
+        let (value, next) = tail.split_at_checked(usize::from(first & 0x0f) + 1)?;
+        if eid == id {
+            return Some(value);
+        }
+        rest = next;
+    }
+    None
+}
+
 /// An iterator over the elements of a header extension block. It ends at the end of the
 /// block, at id 15 in the one-byte form, or at the first element that overruns the block.
 #[derive(Debug, Clone)]

@@ -189,6 +189,7 @@ impl<T: AsRef<[u8]>> RtpPacket<T> {
 
     /// The header extension's 16-bit profile field and its data (after the 4-byte block
     /// header), if the X bit is set.
+    #[inline]
     pub fn extension_block(&self) -> Option<(u16, &[u8])> {
         if !self.has_extension() {
             return None;
@@ -212,10 +213,13 @@ impl<T: AsRef<[u8]>> RtpPacket<T> {
     }
 
     /// The data of the first element with local id `id`.
+    #[inline]
     pub fn extension(&self, id: u8) -> Option<&[u8]> {
         let (profile, data) = self.extension_block()?;
-        let range = extension::find(ExtensionForm::from_profile(profile)?, data, id)?;
-        Some(&data[range])
+        match ExtensionForm::from_profile(profile)? {
+            ExtensionForm::OneByte => extension::find_one_byte(data, id),
+            form => extension::find(form, data, id).map(|range| &data[range]),
+        }
     }
 
     /// The typed value of the element `map` gives for `kind`. `None` when the kind is not

@@ -532,8 +532,18 @@ impl Bwe {
     }
 
     /// Moves meaningful target changes into the connection's events: the first, any move of
-    /// 5% or more, and any fall on overuse or loss.
+    /// 5% or more, and any fall on overuse or loss. Inline, it answers the common case (after
+    /// every received packet: nothing to tell) without a call.
+    #[inline]
     pub fn drain_events(&mut self, events: &mut VecDeque<PeerEvent>) {
+        if (self.active && self.told == 0) || self.controller.has_events() {
+            self.drain_pending(events);
+        }
+    }
+
+    /// [`drain_events`](Self::drain_events) with a first target to tell or changes queued.
+    #[inline(never)]
+    fn drain_pending(&mut self, events: &mut VecDeque<PeerEvent>) {
         if self.active && self.told == 0 {
             self.told = self.controller.target_bitrate();
             events.push_back(PeerEvent::BitrateEstimate {
