@@ -925,82 +925,9 @@ impl PeerConnection {
 }
 
 impl PeerConnection {
-    /// [`handle_datagram`](Protocol::handle_datagram) for a receiver that can lend its
-    /// receive buffer: an SRTP packet is decrypted in place in `contents`, and when it is
-    /// RTP of a receive stream already announced, it is handed back borrowed from
-    /// `contents` ([`InPlaceRtp`]) instead of copied into the connection's receive chunk and
-    /// queued as a [`PeerEvent::Rtp`]. No event is queued for a packet returned here.
-    ///
-    /// Every datagram may go through here instead of `handle_datagram` (from the same
-    /// socket loop; the two may be mixed freely). Everything but the packet's delivery is
-    /// exactly as there: ICE liveness and the pair's counters, the SRTP replay window and
-    /// rollover counter, routing (RFC 8843 §9.2), RTX unwrapping (RFC 4588 §4, in
-    /// `contents`), the receive stream's loss, jitter, NACK and report state, the bandwidth
-    /// estimator, [`stats`](Self::stats), `get_stats` and
-    /// [`poll_timeout`](Protocol::poll_timeout). It returns `None`, and the datagram is
-    /// handled as `handle_datagram` would (events through [`poll_event`](Protocol::poll_event)),
-    /// for everything else: STUN, DTLS, RTCP, data a TURN relay wrapped, media before SRTP
-    /// keys, a packet that fails authentication or routing (counted in
-    /// [`media_counters`](Self::media_counters)), the first packet of a new source (it follows
-    /// its [`PeerEvent::Track`] as an event), and packets of a transceiver with frames on
-    /// ([`set_receive_frames`](Self::set_receive_frames) assembles frames from owned packets).
-    ///
-    /// Ordering: a packet returned in place is never ahead of an event that precedes it on
-    /// the queued path. It is returned only when no event was waiting at the call (the
-    /// application has drained [`poll_event`](Protocol::poll_event)); with events waiting, it
-    /// is queued behind them as a [`PeerEvent::Rtp`]. Events the packet itself raises (an
-    /// estimate from the bandwidth estimator, a state change of ICE hearing from the peer
-    /// again) follow it, as they follow its `Rtp` event on the queued path.
-    ///
-    /// After the call, the contents of `contents` are unspecified whatever it returns: it
-    /// may hold the plaintext, the ciphertext, or a mixture (a packet that fails
-    /// authentication may have been partly decrypted before the tag was checked); only the
-    /// returned slice is a packet.
-    pub fn handle_datagram_in_place<'a>(
-        &mut self,
-        now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
-        contents: &'a mut [u8],
-    ) -> Option<InPlaceRtp<'a>> {
-        let d = Datagram {
-            source,
-            destination,
-            contents: &*contents,
-        };
-        let kind = PacketKind::classify(d.contents);
-        let keyed = !self.closed
-            && self.events.is_empty()
-            && self.media.get().is_some_and(|m| m.srtp.is_some());
-        if kind != PacketKind::Rtp || !keyed {
-            self.handle_datagram(now, d);
-            return None;
-        }
-        if self.mdns_handle_datagram(now, &d) {
-            return None;
-        }
-        self.stats.datagrams_received += 1;
-        let received = self.ice.receive(now, d);
-        if !matches!(received, Received::Data(b) if std::ptr::eq(b, d.contents)) {
-            self.after_ice(now, d, kind, Some(received));
-            return None;
-        }
-        self.traffic.received(destination, source, contents.len());
-        let m = self.media.get_mut()?;
-        let got = m.receive_in_place(now, contents, &mut self.events);
-        if !self.ice.events.is_empty() || self.closing_until.is_some() || self.diag.is_some() {
-            self.pump_after_datagram(now);
-        }
-        let (mid, len) = got?;
-        Some(InPlaceRtp {
-            mid,
-            packet: &contents[..len],
-        })
-    }
-
     /// What ICE made of a datagram of `kind` (`None`: not for ICE), taken on: data to
     /// DTLS or media, then the layers pumped.
-    fn after_ice(
+    pub(super) fn after_ice(
         &mut self,
         now: Instant,
         d: Datagram<'_>,
@@ -1020,11 +947,7 @@ impl PeerConnection {
                 // Media touched neither DTLS nor SCTP, so the pump has nothing to move
                 // unless ICE spoke (a disconnected pair that heard from the peer again)
                 // or a close is in progress: the common case skips both pumps.
-                if self.on_data(now, d, bytes, kind)
-                    && self.ice.events.is_empty()
-                    && self.closing_until.is_none()
-                    && self.diag.is_none()
-                {
+                if self.on_data(now, d, bytes, kind) && !self.pump_due_after_media() {
                     return;
                 }
             }
@@ -1033,8 +956,15 @@ impl PeerConnection {
         self.pump_after_datagram(now);
     }
 
+    /// Whether a media datagram, which touched neither DTLS nor SCTP, still leaves the pump
+    /// something to move: ICE spoke (a disconnected pair heard from the peer again), a close
+    /// is in progress, or diagnostics watch.
+    pub(super) fn pump_due_after_media(&self) -> bool {
+        !self.ice.events.is_empty() || self.closing_until.is_some() || self.diag.is_some()
+    }
+
     /// The pumps that end a received datagram.
-    fn pump_after_datagram(&mut self, now: Instant) {
+    pub(super) fn pump_after_datagram(&mut self, now: Instant) {
         self.pump(Some(now));
         // The second pump moves only what closing queued: per datagram, not again for
         // nothing.
@@ -1043,18 +973,6 @@ impl PeerConnection {
             self.pump(Some(now));
         }
     }
-}
-
-/// An RTP packet [`PeerConnection::handle_datagram_in_place`] decrypted and handed back in
-/// the caller's buffer: what a [`PeerEvent::Rtp`] would have carried, borrowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InPlaceRtp<'a> {
-    /// The media section (transceiver) it arrived on.
-    pub mid: super::Mid,
-    /// The plaintext RTP packet (RTX already unwrapped into its original stream), a slice of
-    /// the buffer passed in; [`RtpPacket::new_checked`](crate::rtp::RtpPacket::new_checked)
-    /// views it.
-    pub packet: &'a [u8],
 }
 
 /// Adds `servers` (W3C `iceServers`) to the agent's STUN and TURN servers.

@@ -88,6 +88,7 @@ mod demux;
 mod diag;
 #[cfg(fuzzing)]
 pub mod fuzzing;
+mod in_place;
 pub mod jsep;
 mod mdns;
 pub mod media;
@@ -100,9 +101,10 @@ mod trickle;
 pub use crate::sdp::Direction;
 pub use candidate::{CandidateJsonError, IceCandidate, MAX_CANDIDATE_JSON_LEN};
 pub use certificate::Certificate;
-pub use connection::{InPlaceRtp, PeerConnection};
+pub use connection::PeerConnection;
 pub use demux::PacketKind;
 pub use diag::Diagnostic;
+pub use in_place::InPlaceRtp;
 pub use jsep::{
     Codec, DEFAULT_MAX_MESSAGE_SIZE, MLine, MediaEngine, Mid, NegotiatedCodec, RemoteSummary,
     SCTP_PORT, SdpType, TrackKind,

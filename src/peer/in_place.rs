@@ -1,0 +1,106 @@
+//! The in-place receive path of [`PeerConnection`]: SRTP (RFC 3711 §3.3) decrypted in the
+//! caller's buffer and RTP of a known source (demultiplexed per RFC 8843 §9.2, RTX unwrapped per
+//! RFC 4588 §4) handed back borrowed, everything else handled as `handle_datagram` handles it.
+//!
+//! ```text
+//! let n = socket.recv_from(&mut buf)?;            // the driver's own buffer
+//! if let Some(rtp) = pc.handle_datagram_in_place(now, from, local, &mut buf[..n]) {
+//!     forward(rtp.mid, rtp.packet);                // borrowed from buf, no event queued
+//! }
+//! while let Some(e) = pc.poll_event() { /* everything else */ }
+//! ```
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::demux::PacketKind;
+use super::{Mid, PeerConnection};
+use crate::ice::Received;
+use crate::{Datagram, Protocol};
+
+impl PeerConnection {
+    /// [`handle_datagram`](Protocol::handle_datagram) for a receiver that can lend its
+    /// receive buffer: an SRTP packet is decrypted in place in `contents`, and when it is
+    /// RTP of a receive stream already announced, it is handed back borrowed from
+    /// `contents` ([`InPlaceRtp`]) instead of copied into the connection's receive chunk and
+    /// queued as a [`PeerEvent::Rtp`](super::PeerEvent::Rtp). No event is queued for a packet returned here.
+    ///
+    /// Every datagram may go through here instead of `handle_datagram` (from the same
+    /// socket loop; the two may be mixed freely). Everything but the packet's delivery is
+    /// exactly as there: ICE liveness and the pair's counters, the SRTP replay window and
+    /// rollover counter, routing (RFC 8843 §9.2), RTX unwrapping (RFC 4588 §4, in
+    /// `contents`), the receive stream's loss, jitter, NACK and report state, the bandwidth
+    /// estimator, [`stats`](Self::stats), `get_stats` and
+    /// [`poll_timeout`](Protocol::poll_timeout). It returns `None`, and the datagram is
+    /// handled as `handle_datagram` would (events through [`poll_event`](Protocol::poll_event)),
+    /// for everything else: STUN, DTLS, RTCP, data a TURN relay wrapped, media before SRTP
+    /// keys, a packet that fails authentication or routing (counted in
+    /// [`media_counters`](Self::media_counters)), the first packet of a new source (it follows
+    /// its [`PeerEvent::Track`](super::PeerEvent::Track) as an event), and packets of a transceiver with frames on
+    /// ([`set_receive_frames`](Self::set_receive_frames) assembles frames from owned packets).
+    ///
+    /// Ordering: a packet returned in place is never ahead of an event that precedes it on
+    /// the queued path. It is returned only when no event was waiting at the call (the
+    /// application has drained [`poll_event`](Protocol::poll_event)); with events waiting, it
+    /// is queued behind them as a [`PeerEvent::Rtp`](super::PeerEvent::Rtp). Events the packet itself raises (an
+    /// estimate from the bandwidth estimator, a state change of ICE hearing from the peer
+    /// again) follow it, as they follow its `Rtp` event on the queued path.
+    ///
+    /// After the call, the contents of `contents` are unspecified whatever it returns: it
+    /// may hold the plaintext, the ciphertext, or a mixture (a packet that fails
+    /// authentication may have been partly decrypted before the tag was checked); only the
+    /// returned slice is a packet.
+    pub fn handle_datagram_in_place<'a>(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: &'a mut [u8],
+    ) -> Option<InPlaceRtp<'a>> {
+        let d = Datagram {
+            source,
+            destination,
+            contents: &*contents,
+        };
+        let kind = PacketKind::classify(d.contents);
+        let keyed = !self.closed
+            && self.events.is_empty()
+            && self.media.get().is_some_and(|m| m.srtp.is_some());
+        if kind != PacketKind::Rtp || !keyed {
+            self.handle_datagram(now, d);
+            return None;
+        }
+        if self.mdns_handle_datagram(now, &d) {
+            return None;
+        }
+        self.stats.datagrams_received += 1;
+        let received = self.ice.receive(now, d);
+        if !matches!(received, Received::Data(b) if std::ptr::eq(b, d.contents)) {
+            self.after_ice(now, d, kind, Some(received));
+            return None;
+        }
+        self.traffic.received(destination, source, contents.len());
+        let m = self.media.get_mut()?;
+        let got = m.receive_in_place(now, contents, &mut self.events);
+        if self.pump_due_after_media() {
+            self.pump_after_datagram(now);
+        }
+        let (mid, len) = got?;
+        Some(InPlaceRtp {
+            mid,
+            packet: &contents[..len],
+        })
+    }
+}
+
+/// An RTP packet [`PeerConnection::handle_datagram_in_place`] decrypted and handed back in
+/// the caller's buffer: what a [`PeerEvent::Rtp`](super::PeerEvent::Rtp) would have carried, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InPlaceRtp<'a> {
+    /// The media section (transceiver) it arrived on.
+    pub mid: Mid,
+    /// The plaintext RTP packet (RTX already unwrapped into its original stream), a slice of
+    /// the buffer passed in; [`RtpPacket::new_checked`](crate::rtp::RtpPacket::new_checked)
+    /// views it.
+    pub packet: &'a [u8],
+}
