@@ -35,11 +35,7 @@ impl Agent {
             && self.pair_is(s, d.source, d.destination)
         {
             self.now = Some(now);
-            self.list.pairs[s].last_received = Some(now);
-            self.stats.data_received += 1;
-            if self.live.disconnected {
-                self.drive(now);
-            }
+            self.data_on(now, s);
             return Received::Data(d.contents);
         }
         self.receive_any(now, d)
@@ -103,11 +99,7 @@ impl Agent {
                 }
             }
         } else if let Some(i) = self.data_pair(source, destination) {
-            self.list.pairs[i].last_received = Some(now);
-            self.stats.data_received += 1;
-            if self.live.disconnected {
-                self.drive(now);
-            }
+            self.data_on(now, i);
             Received::Data(contents)
         } else if self
             .stale
@@ -164,6 +156,17 @@ impl Agent {
                 && p.state != PairState::Failed
                 && self.pair_is(i, source, destination)
         })
+    }
+
+    /// Data arrived on pair `i`: its liveness and the counters, and a disconnected agent
+    /// driven at once (hearing from the peer may reconnect it).
+    #[inline(always)]
+    fn data_on(&mut self, now: Instant, i: usize) {
+        self.list.pairs[i].last_received = Some(now);
+        self.stats.data_received += 1;
+        if self.live.disconnected {
+            self.drive(now);
+        }
     }
 
     /// Whether pair `i` joins `destination` (a local base) to `source`; inlined into the

@@ -117,10 +117,26 @@ impl Media {
         let routed = self.unprotect_rtp(ssrc_of(datagram), |inbound, hint| {
             inbound.unprotect_rtp_hinted(datagram, &mut rx[..], hint)
         });
-        let accepted = match routed {
-            Some((route, u)) => self.accept_rtp(now, route, &mut rx[..u.len], u.header.len, events),
-            None => None,
-        };
+        match routed {
+            Some((route, u)) => self.accept_in_chunk(now, rx, route, u.len, u.header.len, events),
+            None => self.rx = rx,
+        }
+    }
+
+    /// [`accept_rtp`](Self::accept_rtp) for the plaintext packet in the first `len` bytes of
+    /// the receive chunk `rx` (taken out of `self.rx` while it was written), then handed out
+    /// from it; `rx` goes back to `self.rx` either way.
+    #[inline(always)]
+    fn accept_in_chunk(
+        &mut self,
+        now: Instant,
+        mut rx: BytesMut,
+        route: Option<Route>,
+        len: usize,
+        header_len: usize,
+        events: &mut VecDeque<PeerEvent>,
+    ) {
+        let accepted = self.accept_rtp(now, route, &mut rx[..len], header_len, events);
         self.rx = rx;
         if let Some(a) = accepted {
             self.rx.truncate(a.len);
@@ -208,13 +224,9 @@ impl Media {
         };
         let route = self.routes.get(&pkt.ssrc()).copied();
         let header_len = pkt.header_len();
-        let mut rx = std::mem::take(&mut self.rx);
-        let accepted = self.accept_rtp(now, route, &mut rx[..], header_len, events);
-        self.rx = rx;
-        if let Some(a) = accepted {
-            self.rx.truncate(a.len);
-            self.hand_out(now, a, events);
-        }
+        let rx = std::mem::take(&mut self.rx);
+        let len = rx.len();
+        self.accept_in_chunk(now, rx, route, len, header_len, events);
     }
 
     /// The plaintext RTP packet `buf`, wherever it lives (the receive chunk, or the caller's
