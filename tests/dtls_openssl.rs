@@ -291,7 +291,10 @@ fn our_client_against_s_server_args(
     let theirs = peer_cert(&dir.0, kind);
     let port = free_port();
     let mut cmd = Command::new("openssl");
-    cmd.args(["s_server", "-dtls1_2", "-accept"])
+    // -nbio: with a blocking socket, s_server reads a datagram that holds no new application
+    // data (a repeated flight, a replayed record) inside SSL_read and then waits there for
+    // more, no longer reading stdin, so "R" or a line to send is never acted on.
+    cmd.args(["s_server", "-dtls1_2", "-nbio", "-accept"])
         .arg(format!("127.0.0.1:{port}"))
         .arg("-cert")
         .arg(&theirs.cert)
@@ -491,7 +494,8 @@ fn s_client_against_our_server_args(
     };
     let mut ep = Endpoint::new(config, ours, Instant::now()).unwrap();
     let mut cmd = Command::new("openssl");
-    cmd.args(["s_client", "-dtls1_2", "-connect"])
+    // -nbio: as for s_server above.
+    cmd.args(["s_client", "-dtls1_2", "-nbio", "-connect"])
         .arg(format!("127.0.0.1:{port}"))
         .arg("-cert")
         .arg(&theirs.cert)
