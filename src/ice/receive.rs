@@ -174,7 +174,8 @@ impl Agent {
     #[inline(always)]
     fn pair_is(&self, i: usize, source: SocketAddr, destination: SocketAddr) -> bool {
         let p = &self.list.pairs[i];
-        self.list.remotes[p.remote].addr == source && self.list.locals[p.local].base == destination
+        same_addr(&self.list.remotes[p.remote].addr, &source)
+            && same_addr(&self.list.locals[p.local].base, &destination)
     }
 
     fn on_stun(
@@ -617,5 +618,15 @@ impl Agent {
             relay,
             removed: false,
         }))
+    }
+}
+
+/// `a == b`, with IPv4 (the common case) compared inline: `SocketAddr`'s own `eq` is a call
+/// per address on the per-datagram check of the selected pair.
+#[inline(always)]
+fn same_addr(a: &SocketAddr, b: &SocketAddr) -> bool {
+    match (a, b) {
+        (SocketAddr::V4(x), SocketAddr::V4(y)) => x.port() == y.port() && x.ip() == y.ip(),
+        _ => a == b,
     }
 }

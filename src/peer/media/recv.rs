@@ -278,47 +278,25 @@ impl Media {
         } else {
             (pkt, buf.len())
         };
-        let t = &mut self.transceivers[ti];
+        let t = &self.transceivers[ti];
         let Some(n) = &t.negotiated else {
             self.counters.unroutable += 1;
             return None;
         };
         let mid = t.mid?;
-        let codec = n.codecs.iter().find(|c| c.recv_pt == pkt.payload_type());
-        let Some(codec) = codec else {
+        let pt = pkt.payload_type();
+        let Some(codec) = n.codecs.iter().position(|c| c.recv_pt == pt) else {
             self.counters.unroutable += 1;
             return None;
         };
-        let mut new_source = false;
-        let r = match t.receivers.iter().position(|r| r.ssrc() == primary_ssrc) {
-            Some(r) => r,
-            None => {
-                if t.receivers.len() >= MAX_RECEIVERS {
-                    self.counters.unroutable += 1;
-                    return None;
-                }
-                new_source = true;
-                let rid = pkt.rid(&n.recv_extensions).map(str::to_string);
-                let (stream, track) = n.remote.msid.clone().unwrap_or_default();
-                events.push_back(PeerEvent::Track(Box::new(TrackEvent {
-                    transceiver: TransceiverId(ti as u32),
-                    mid,
-                    kind: t.kind,
-                    ssrc: primary_ssrc,
-                    rid: rid.clone(),
-                    stream_ids: if stream.is_empty() || stream == "-" {
-                        Vec::new()
-                    } else {
-                        vec![stream]
-                    },
-                    track_id: track,
-                    codec: codec.codec.clone(),
-                })));
-                let rx = StreamRx::new(rx_config(primary_ssrc, codec, self.rng.u64()));
-                t.receivers.push(Receiver { rid, rx });
-                t.receivers.len() - 1
-            }
+        let (r, new_source) = match t.receivers.iter().position(|r| r.ssrc() == primary_ssrc) {
+            Some(r) => (r, false),
+            None => (
+                self.add_receiver(ti, mid, primary_ssrc, codec, &pkt, events)?,
+                true,
+            ),
         };
+        let t = &mut self.transceivers[ti];
         let rx = &mut t.receivers[r].rx;
         if rx.on_rtp(now, &pkt) == RxVerdict::Duplicate {
             self.counters.duplicates += 1;
@@ -335,6 +313,48 @@ impl Media {
             len,
             queue: new_source || t.frames.receive,
         })
+    }
+
+    /// The first packet of a new source `ssrc` on transceiver `ti` (its codec is
+    /// `codecs[codec]`): its `Track` event queued and its receive stream added. The stream's
+    /// index; `None`: the transceiver has all the receivers it may have (counted).
+    #[cold]
+    #[inline(never)]
+    fn add_receiver(
+        &mut self,
+        ti: usize,
+        mid: Mid,
+        ssrc: u32,
+        codec: usize,
+        pkt: &RtpPacket<&[u8]>,
+        events: &mut VecDeque<PeerEvent>,
+    ) -> Option<usize> {
+        let t = &mut self.transceivers[ti];
+        let n = t.negotiated.as_ref()?;
+        if t.receivers.len() >= MAX_RECEIVERS {
+            self.counters.unroutable += 1;
+            return None;
+        }
+        let codec = &n.codecs[codec];
+        let rid = pkt.rid(&n.recv_extensions).map(str::to_string);
+        let (stream, track) = n.remote.msid.clone().unwrap_or_default();
+        events.push_back(PeerEvent::Track(Box::new(TrackEvent {
+            transceiver: TransceiverId(ti as u32),
+            mid,
+            kind: t.kind,
+            ssrc,
+            rid: rid.clone(),
+            stream_ids: if stream.is_empty() || stream == "-" {
+                Vec::new()
+            } else {
+                vec![stream]
+            },
+            track_id: track,
+            codec: codec.codec.clone(),
+        })));
+        let rx = StreamRx::new(rx_config(ssrc, codec, self.rng.u64()));
+        t.receivers.push(Receiver { rid, rx });
+        Some(t.receivers.len() - 1)
     }
 
     /// An accepted packet (see [`accept_rtp`](Self::accept_rtp)), the whole of `self.rx`,
