@@ -28,12 +28,20 @@ const EXTENSION_BIT: u8 = 0x10;
 const CC_MASK: u8 = 0x0f;
 const MARKER_BIT: u8 = 0x80;
 
+// The fields read are inside the header `new_checked` checked: one bound check per field
+// (indexing each byte checked each byte), and no panic path.
+#[inline(always)]
 fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
+    b.get(at..)
+        .and_then(<[u8]>::first_chunk)
+        .map_or(0, |c| u16::from_be_bytes(*c))
 }
 
+#[inline(always)]
 fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+    b.get(at..)
+        .and_then(<[u8]>::first_chunk)
+        .map_or(0, |c| u32::from_be_bytes(*c))
 }
 
 /// A view of an RTP packet over any buffer, checked once by [`new_checked`](Self::new_checked);
@@ -215,8 +223,15 @@ impl<T: AsRef<[u8]>> RtpPacket<T> {
     /// The data of the first element with local id `id`.
     #[inline]
     pub fn extension(&self, id: u8) -> Option<&[u8]> {
-        let (profile, data) = self.extension_block()?;
-        match ExtensionForm::from_profile(profile)? {
+        // `extension_block` with one bound check for the block (the header was checked).
+        if !self.has_extension() {
+            return None;
+        }
+        let block = self.b().get(self.extension_start()..self.payload_start)?;
+        let [p0, p1, _, _, data @ ..] = block else {
+            return None;
+        };
+        match ExtensionForm::from_profile(u16::from_be_bytes([*p0, *p1]))? {
             ExtensionForm::OneByte => extension::find_one_byte(data, id),
             form => extension::find(form, data, id).map(|range| &data[range]),
         }
