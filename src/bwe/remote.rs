@@ -152,6 +152,7 @@ impl RemoteEstimator {
 
     /// One received packet: when it arrived, its 24-bit abs-send-time, its size in bytes and
     /// its SSRC. Arrival times that go back are taken as the latest one.
+    #[inline]
     pub fn on_packet(&mut self, now: Instant, abs_send_time: u32, size: usize, ssrc: u32) {
         let epoch = *self.epoch.get_or_insert(now);
         let us = match self.last_now {
@@ -306,6 +307,7 @@ impl RemoteEstimator {
     }
 
     /// When the next REMB is due, if one will be without further packets.
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         if !self.initialized {
             return None;

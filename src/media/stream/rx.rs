@@ -775,15 +775,12 @@ impl StreamRx {
     /// a repair (a poll then writes nothing), never late.
     #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let nack = if self.config.nack {
-            self.nack_due
-        } else {
-            None
-        };
-        [self.next_report, nack, self.keyframe_pending]
-            .into_iter()
-            .flatten()
-            .min()
+        // Folded pairwise, not through an iterator: read after every received packet.
+        let mut at = self.next_report;
+        if self.config.nack {
+            at = earlier(at, self.nack_due);
+        }
+        earlier(at, self.keyframe_pending)
     }
 
     /// The counters.
@@ -805,6 +802,15 @@ impl StreamRx {
     /// Bytes this stream holds on the heap.
     pub fn heap_bytes(&self) -> usize {
         self.missing.heap_bytes() + self.config.cname.capacity()
+    }
+}
+
+/// The earlier of two optional instants (either, if only one is set).
+#[inline(always)]
+fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

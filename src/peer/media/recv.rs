@@ -32,7 +32,8 @@ const RX_POOL: usize = 4;
 /// `Media::accept_rtp`).
 #[derive(Debug, Clone, Copy)]
 struct Accepted {
-    mid: Mid,
+    /// Its transceiver, which has a mid (read from there when the packet is handed out:
+    /// not copied along the way).
     transceiver: usize,
     /// Its length in the buffer it was routed in (less than the datagram's once RTX is
     /// unwrapped).
@@ -181,7 +182,7 @@ impl Media {
                 self.hand_out(now, a, events);
                 None
             }
-            Some(a) => Some((a.mid, a.len)),
+            Some(a) => self.transceivers[a.transceiver].mid.map(|mid| (mid, a.len)),
             None => None,
         };
         self.bwe.drain_events(events);
@@ -283,7 +284,9 @@ impl Media {
             self.counters.unroutable += 1;
             return None;
         };
-        let mid = t.mid?;
+        let Some(mid) = &t.mid else {
+            return None;
+        };
         let pt = pkt.payload_type();
         let Some(codec) = n.codecs.iter().position(|c| c.recv_pt == pt) else {
             self.counters.unroutable += 1;
@@ -292,7 +295,7 @@ impl Media {
         let (r, new_source) = match t.receivers.iter().position(|r| r.ssrc() == primary_ssrc) {
             Some(r) => (r, false),
             None => (
-                self.add_receiver(ti, mid, primary_ssrc, codec, &pkt, events)?,
+                self.add_receiver(ti, *mid, primary_ssrc, codec, &pkt, events)?,
                 true,
             ),
         };
@@ -308,7 +311,6 @@ impl Media {
         }
         self.counters.rtp_received += 1;
         Some(Accepted {
-            mid,
             transceiver: ti,
             len,
             queue: new_source || t.frames.receive,
@@ -361,8 +363,10 @@ impl Media {
     /// handed out as a [`PeerEvent::Rtp`] sharing the receive chunk, and to the frame
     /// assembler if its transceiver has frames on.
     fn hand_out(&mut self, now: Instant, a: Accepted, events: &mut VecDeque<PeerEvent>) {
+        let Some(mid) = self.transceivers[a.transceiver].mid else {
+            return;
+        };
         let packet = self.rx.split().freeze();
-        let mid = a.mid;
         if !self.transceivers[a.transceiver].frames.receive {
             // The common case hands the packet out without a second reference to count.
             events.push_back(PeerEvent::Rtp { mid, packet });
