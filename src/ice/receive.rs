@@ -24,21 +24,37 @@ impl Agent {
     /// calls this and turns data into [`IceEvent::Data`](super::IceEvent::Data).
     #[inline(always)]
     pub fn receive<'a>(&mut self, now: Instant, d: Datagram<'a>) -> Received<'a> {
-        // The common case, media or DTLS on the selected pair with no relay in use: what the
-        // full path below concludes for it (no relay's datagram; the source, a remote
-        // candidate's address, is its own signalled form; not STUN; the selected pair's data),
-        // decided with one comparison of the pair and nothing called.
-        if let Some(s) = self.selected
-            && !self.closed
-            && self.relays.is_empty()
-            && !is_stun(d.contents)
-            && self.pair_is(s, d.source, d.destination)
-        {
-            self.now = Some(now);
-            self.data_on(now, s);
+        if self.receive_selected(now, &d.source, &d.destination, d.contents) {
             return Received::Data(d.contents);
         }
         self.receive_any(now, d)
+    }
+
+    /// [`receive`](Self::receive)'s common case alone, media or DTLS on the selected pair
+    /// with no relay in use: what the full path concludes for it (no relay's datagram; the
+    /// source, a remote candidate's address, is its own signalled form; not STUN; the
+    /// selected pair's data), decided with one comparison of the pair and nothing called.
+    /// `true`: it was that, and is accounted as `receive` accounts it (which would return
+    /// [`Received::Data`] with `contents`); `false`: nothing was done, `receive` decides.
+    #[inline(always)]
+    pub fn receive_selected(
+        &mut self,
+        now: Instant,
+        source: &SocketAddr,
+        destination: &SocketAddr,
+        contents: &[u8],
+    ) -> bool {
+        if let Some(s) = self.selected
+            && !self.closed
+            && self.relays.is_empty()
+            && !is_stun(contents)
+            && self.pair_is(s, source, destination)
+        {
+            self.now = Some(now);
+            self.data_on(now, s);
+            return true;
+        }
+        false
     }
 
     /// [`receive`](Self::receive) for any datagram.
@@ -146,7 +162,7 @@ impl Agent {
     pub(crate) fn data_pair(&self, source: SocketAddr, destination: SocketAddr) -> Option<usize> {
         if let Some(s) = self
             .selected
-            .filter(|&s| self.pair_is(s, source, destination))
+            .filter(|&s| self.pair_is(s, &source, &destination))
         {
             return Some(s);
         }
@@ -154,7 +170,7 @@ impl Agent {
             let p = &self.list.pairs[i];
             (p.usable() || p.inbound_ok)
                 && p.state != PairState::Failed
-                && self.pair_is(i, source, destination)
+                && self.pair_is(i, &source, &destination)
         })
     }
 
@@ -172,10 +188,10 @@ impl Agent {
     /// Whether pair `i` joins `destination` (a local base) to `source`; inlined into the
     /// per-datagram check of the selected pair.
     #[inline(always)]
-    fn pair_is(&self, i: usize, source: SocketAddr, destination: SocketAddr) -> bool {
+    fn pair_is(&self, i: usize, source: &SocketAddr, destination: &SocketAddr) -> bool {
         let p = &self.list.pairs[i];
-        same_addr(&self.list.remotes[p.remote].addr, &source)
-            && same_addr(&self.list.locals[p.local].base, &destination)
+        same_addr(&self.list.remotes[p.remote].addr, source)
+            && same_addr(&self.list.locals[p.local].base, destination)
     }
 
     fn on_stun(

@@ -74,10 +74,12 @@ impl PeerConnection {
             return None;
         }
         self.stats.datagrams_received += 1;
-        let received = self.ice.receive(now, d);
-        if !matches!(received, Received::Data(b) if std::ptr::eq(b, d.contents)) {
-            self.after_ice(now, d, kind, Some(received));
-            return None;
+        if !self.ice.receive_selected(now, &source, &destination, d.contents) {
+            let received = self.ice.receive(now, d);
+            if !matches!(received, Received::Data(b) if std::ptr::eq(b, d.contents)) {
+                self.after_ice(now, d, kind, Some(received));
+                return None;
+            }
         }
         self.traffic.received(destination, source, contents.len());
         let m = self.media.get_mut()?;
