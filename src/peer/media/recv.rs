@@ -234,7 +234,9 @@ impl Media {
     /// buffer on the in-place path), its header (`header_len` bytes) already checked, on its
     /// route (`None`: learned from this packet, RFC 8843 §9.2): demultiplexed, RTX unwrapped
     /// in `buf`, and accounted (estimator, receive stream, counters). What is left is to hand
-    /// it out; `None`: dropped and counted.
+    /// it out; `None`: dropped and counted. Inlined into both receive paths: its route and
+    /// result would otherwise go through memory on every packet.
+    #[inline(always)]
     fn accept_rtp(
         &mut self,
         now: Instant,
