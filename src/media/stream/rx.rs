@@ -773,7 +773,7 @@ impl StreamRx {
     /// When to call [`poll_rtcp`](Self::poll_rtcp) next: the earliest of the next report,
     /// the next NACK due and a pending keyframe request. Cached, O(1); it may be early after
     /// a repair (a poll then writes nothing), never late.
-    #[inline]
+    #[inline(always)]
     pub fn poll_timeout(&self) -> Option<Instant> {
         // Folded pairwise, not through an iterator: read after every received packet.
         let mut at = self.next_report;
