@@ -238,6 +238,79 @@ pub(crate) struct Route {
     pub srtp_slot: usize,
 }
 
+/// The routes of incoming SSRCs, with the last one looked up kept beside the map: media
+/// comes in runs of one source, and its packets then find their route without hashing.
+///
+/// The kept copy is the route, except that its `srtp_slot` (a hint SRTP checks) may be
+/// newer than the map's: it goes back to the map when another SSRC is looked up.
+#[derive(Debug, Default)]
+pub(crate) struct Routes {
+    map: HashMap<u32, Route, SsrcHash>,
+    last: Option<(u32, Route)>,
+}
+
+impl Routes {
+    /// The route of `ssrc`, to update its SRTP slot.
+    #[inline(always)]
+    pub fn get_mut(&mut self, ssrc: &u32) -> Option<&mut Route> {
+        if self.last.is_some_and(|(s, _)| s == *ssrc) {
+            return self.last.as_mut().map(|(_, r)| r);
+        }
+        self.switch(*ssrc)
+    }
+
+    /// [`get_mut`](Self::get_mut) for an SSRC other than the last: the last one's slot
+    /// hint written back, this one's route kept instead.
+    #[inline(never)]
+    fn switch(&mut self, ssrc: u32) -> Option<&mut Route> {
+        self.forget_last();
+        let r = *self.map.get(&ssrc)?;
+        self.last = Some((ssrc, r));
+        self.last.as_mut().map(|(_, r)| r)
+    }
+
+    /// The route of `ssrc`.
+    #[cfg(fuzzing)]
+    pub fn get(&self, ssrc: &u32) -> Option<&Route> {
+        match &self.last {
+            Some((s, r)) if s == ssrc => Some(r),
+            _ => self.map.get(ssrc),
+        }
+    }
+
+    /// Adds or replaces the route of `ssrc`.
+    pub fn insert(&mut self, ssrc: u32, route: Route) {
+        self.forget_last();
+        self.map.insert(ssrc, route);
+    }
+
+    /// Keeps only the routes `keep` says yes to.
+    pub fn retain(&mut self, keep: impl FnMut(&u32, &mut Route) -> bool) {
+        self.forget_last();
+        self.map.retain(keep);
+    }
+
+    /// The kept route's slot hint back into the map, and nothing kept.
+    fn forget_last(&mut self) {
+        if let Some((s, r)) = self.last.take()
+            && let Some(m) = self.map.get_mut(&s)
+        {
+            m.srtp_slot = r.srtp_slot;
+        }
+    }
+
+    /// How many SSRCs have a route.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// The SSRCs that have a route.
+    #[cfg(fuzzing)]
+    pub fn keys(&self) -> impl Iterator<Item = &u32> {
+        self.map.keys()
+    }
+}
+
 /// An outgoing RTP packet in plaintext, and what it is to the pacer and the estimator
 /// (audio, video or a retransmission).
 #[derive(Debug)]
@@ -335,7 +408,7 @@ pub(crate) struct Media {
     pub transceivers: Vec<Transceiver>,
     pub srtp: Option<crate::srtp::Session>,
     /// Incoming SSRCs, signalled or learned.
-    pub routes: HashMap<u32, Route, SsrcHash>,
+    pub routes: Routes,
     /// RTP waiting for `poll_transmit` when nothing paces it (no congestion control
     /// negotiated); with it, RTP waits in the pacer (`bwe`).
     pub out: VecDeque<Outgoing>,
@@ -446,7 +519,7 @@ impl Media {
             engine,
             transceivers: Vec::new(),
             srtp: None,
-            routes: HashMap::default(),
+            routes: Routes::default(),
             out: VecDeque::new(),
             rtcp: VecDeque::new(),
             spare: Vec::new(),
