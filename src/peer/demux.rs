@@ -47,6 +47,13 @@ impl PacketKind {
             _ => Self::Unknown,
         }
     }
+
+    /// Whether [`classify`](Self::classify) says [`Rtp`](Self::Rtp), without the rest of
+    /// its ranges: the in-place receive path's first question about every datagram.
+    #[inline(always)]
+    pub fn is_rtp(datagram: &[u8]) -> bool {
+        matches!(datagram, [128..=191, second, ..] if !(192..=223).contains(second))
+    }
 }
 
 #[cfg(test)]
@@ -94,6 +101,14 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn is_rtp_agrees_with_classify(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..4)) {
+            proptest::prop_assert_eq!(
+                PacketKind::is_rtp(&bytes),
+                PacketKind::classify(&bytes) == PacketKind::Rtp
+            );
+        }
+
         #[test]
         fn classify_is_total(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
             let k = PacketKind::classify(&bytes);

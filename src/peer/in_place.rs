@@ -62,11 +62,10 @@ impl PeerConnection {
             destination,
             contents: &*contents,
         };
-        let kind = PacketKind::classify(d.contents);
         let keyed = !self.closed
             && self.events.is_empty()
             && self.media.get().is_some_and(|m| m.srtp.is_some());
-        if kind != PacketKind::Rtp || !keyed {
+        if !PacketKind::is_rtp(d.contents) || !keyed {
             self.handle_datagram(now, d);
             return None;
         }
@@ -77,7 +76,7 @@ impl PeerConnection {
         if !self.ice.receive_selected(now, &source, &destination, d.contents) {
             let received = self.ice.receive(now, d);
             if !matches!(received, Received::Data(b) if std::ptr::eq(b, d.contents)) {
-                self.after_ice(now, d, kind, Some(received));
+                self.after_ice(now, d, PacketKind::Rtp, Some(received));
                 return None;
             }
         }
