@@ -73,7 +73,10 @@ impl PeerConnection {
             return None;
         }
         self.stats.datagrams_received += 1;
-        if !self.ice.receive_selected(now, &source, &destination, d.contents) {
+        if !self
+            .ice
+            .receive_selected(now, &source, &destination, d.contents)
+        {
             let received = self.ice.receive(now, d);
             if !matches!(received, Received::Data(b) if std::ptr::eq(b, d.contents)) {
                 self.after_ice(now, d, PacketKind::Rtp, Some(received));
