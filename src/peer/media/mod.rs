@@ -837,3 +837,46 @@ impl PeerConnection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Route, Routes};
+
+    fn route(transceiver: usize, repairs: Option<u32>) -> Route {
+        Route {
+            transceiver,
+            repairs,
+            srtp_slot: usize::MAX,
+        }
+    }
+
+    #[test]
+    fn routes_find_each_ssrc_across_switches_and_keep_slot_hints() {
+        let mut routes = Routes::default();
+        routes.insert(1, route(0, None));
+        routes.insert(2, route(1, Some(1)));
+        assert_eq!(routes.get_mut(&3), None);
+        routes.get_mut(&1).expect("route of 1").srtp_slot = 7;
+        assert_eq!(routes.get_mut(&1).map(|r| r.srtp_slot), Some(7));
+        assert_eq!(routes.get_mut(&2).copied(), Some(route(1, Some(1))));
+        // Back to 1: its hint went back to the map when 2 was looked up.
+        assert_eq!(
+            routes.get_mut(&1).map(|r| (r.transceiver, r.srtp_slot)),
+            Some((0, 7))
+        );
+        assert_eq!(routes.len(), 2);
+    }
+
+    #[test]
+    fn routes_forget_what_retain_drops_and_insert_replaces() {
+        let mut routes = Routes::default();
+        routes.insert(1, route(0, None));
+        routes.get_mut(&1).expect("route of 1").srtp_slot = 3;
+        routes.retain(|_, r| r.transceiver != 0);
+        assert_eq!(routes.get_mut(&1), None);
+        routes.insert(1, route(2, None));
+        routes.get_mut(&1).expect("route of 1").srtp_slot = 4;
+        routes.insert(1, route(5, None));
+        assert_eq!(routes.get_mut(&1).copied(), Some(route(5, None)));
+    }
+}
