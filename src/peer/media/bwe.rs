@@ -166,6 +166,11 @@ pub(crate) struct Bwe {
     pub feedback_sent: u64,
     /// TWCC feedback packets received.
     pub feedback_received: u64,
+    /// Set when something may have moved [`poll_timeout`](Self::poll_timeout) earlier since
+    /// [`take_timeout_moved`](Self::take_timeout_moved) last cleared it: a packet sent
+    /// without transport-wide feedback (REMB only, or none) leaves it alone, so the send
+    /// path does not look at five timers it cannot have changed.
+    timeout_moved: bool,
 }
 
 impl Default for Bwe {
@@ -213,17 +218,20 @@ impl Bwe {
             active: false,
             feedback_sent: 0,
             feedback_received: 0,
+            timeout_moved: true,
         }
     }
 
     /// Whether RFC 8888 feedback is negotiated: set after each offer/answer exchange.
     pub fn set_ccfb(&mut self, on: bool) {
         self.ccfb = on;
+        self.timeout_moved = true;
     }
 
     /// Whether REMB is the feedback we send: set after each offer/answer exchange.
     pub fn set_remb(&mut self, on: bool) {
         self.remb = on;
+        self.timeout_moved = true;
     }
 
     /// A received RTP packet (before RTX unwrapping: padding probes count too), routed to a
@@ -269,6 +277,7 @@ impl Bwe {
     /// The next feedback packet (TWCC, RFC 8888 or REMB) due at `now`, written into `buf` with
     /// our SSRC `sender`.
     pub fn poll_rtcp(&mut self, now: Instant, sender: u32, buf: &mut [u8]) -> Option<usize> {
+        self.timeout_moved = true;
         if let Some(r) = self.remote.poll_remb(now) {
             self.remb_sent += 1;
             return Remb::new(sender, r.bitrate, &r.ssrcs).write(buf).ok();
@@ -329,6 +338,7 @@ impl Bwe {
             }
         };
         self.active = true;
+        self.timeout_moved = true;
         self.controller.on_packet_sent(now, seq64, size, kind);
         self.start_probes();
         if kind != PacketKind::Retransmission {
@@ -345,6 +355,7 @@ impl Bwe {
     /// Feedback about what we sent: TWCC and REMB go to the controller. Returns whether the
     /// packet was one of those.
     pub fn on_rtcp(&mut self, now: Instant, p: &RtcpPacket) -> bool {
+        self.timeout_moved = true;
         match p {
             RtcpPacket::TransportCc(fb) => {
                 self.feedback_received += 1;
@@ -378,6 +389,7 @@ impl Bwe {
     /// reports the same losses, blocks are ignored. The first block for a stream, and one whose
     /// sequence went back or jumped (a restarted stream), only set the reference.
     pub fn on_report_block(&mut self, now: Instant, block: &ReportBlock) {
+        self.timeout_moved = true;
         if !self.remb {
             return;
         }
@@ -447,6 +459,7 @@ impl Bwe {
 
     /// Runs the controller's timer.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.timeout_moved = true;
         self.controller.handle_timeout(now);
         self.start_probes();
     }
@@ -522,6 +535,14 @@ impl Bwe {
         earliest(self.receive_timeout(), self.controller.poll_timeout())
     }
 
+    /// Whether [`poll_timeout`](Self::poll_timeout) may have moved since the last call
+    /// (every call but a packet sent without transport-wide feedback, a retransmission
+    /// counted, or the pacer's queue may move it); clears the mark.
+    #[inline]
+    pub fn take_timeout_moved(&mut self) -> bool {
+        std::mem::take(&mut self.timeout_moved)
+    }
+
     /// The deadline of the feedback recorders only (a received packet moves the one of the
     /// recorder that took it, which [`on_rtp_received`](Self::on_rtp_received) returns).
     pub fn receive_timeout(&self) -> Option<Instant> {
@@ -544,6 +565,7 @@ impl Bwe {
     /// [`drain_events`](Self::drain_events) with a first target to tell or changes queued.
     #[inline(never)]
     fn drain_pending(&mut self, events: &mut VecDeque<PeerEvent>) {
+        self.timeout_moved = true;
         if self.active && self.told == 0 {
             self.told = self.controller.target_bitrate();
             events.push_back(PeerEvent::BitrateEstimate {

@@ -321,7 +321,9 @@ impl Media {
         if rtx {
             self.bwe.count_retransmission(now, n);
         }
-        self.due = earliest(self.due, self.bwe.poll_timeout());
+        if self.bwe.take_timeout_moved() {
+            self.due = earliest(self.due, self.bwe.poll_timeout());
+        }
         Some(n)
     }
 
