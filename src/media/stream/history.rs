@@ -22,6 +22,13 @@
 //! while any history holds one, it keeps the receive buffer it lies in alive (memory shared
 //! by every subscriber's history instead of copied into each), and a slot emptied for any
 //! reason lets go of it at once.
+//!
+//! A forwarder that sends the packet soon after can also hand the payload over once it is
+//! sent ([`History::insert_header`], then [`History::fill`]): the reference its queue held
+//! moves into the slot, instead of one taken for the history as the packet is queued and
+//! one given back as it leaves (two atomic counts per packet per subscriber, which cost as
+//! much as the rest of the insert). Until then the slot holds nothing a NACK can be
+//! answered with.
 
 use bytes::Bytes;
 
@@ -35,11 +42,34 @@ struct Slot {
     live: bool,
     /// Queued for retransmission and not yet written out.
     queued: bool,
+    /// Its header is written and its payload, kept by reference, not given yet
+    /// ([`History::fill`]): not held until it is.
+    pending: bool,
     seq: u16,
     at: u32,
     len: u32,
     /// When it was sent: milliseconds since the history's origin (wrapping).
     sent: u32,
+}
+
+/// What follows a packet's bytes in the ring.
+enum Tail {
+    /// Nothing: the ring holds the whole packet.
+    None,
+    /// Its payload, by reference.
+    Shared(Bytes),
+    /// Its payload, this long, given later ([`History::fill`]).
+    Later(usize),
+}
+
+impl Tail {
+    fn len(&self) -> usize {
+        match self {
+            Self::None => 0,
+            Self::Shared(b) => b.len(),
+            Self::Later(n) => *n,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -209,20 +239,47 @@ impl History {
     /// Stores a copy of `packet`, sent at `now`, under `seq`; a packet larger than the ring's
     /// cap is not kept.
     pub(crate) fn insert(&mut self, now: Instant, seq: u16, packet: &[u8]) {
-        self.insert_parts(now, seq, packet, None);
+        self.insert_parts(now, seq, packet, Tail::None);
     }
 
     /// Stores the packet `head` then `payload`, sent at `now`, under `seq`: a copy of `head`
     /// (its header) in the ring, and `payload` by reference, not copied. A packet larger
     /// than the ring's cap is not kept.
     pub(crate) fn insert_shared(&mut self, now: Instant, seq: u16, head: &[u8], payload: Bytes) {
-        if self.shared.is_empty() && self.n > 0 {
-            self.shared = vec![None; self.n];
-        }
-        self.insert_parts(now, seq, head, Some(payload));
+        self.insert_parts(now, seq, head, Tail::Shared(payload));
     }
 
-    fn insert_parts(&mut self, now: Instant, seq: u16, packet: &[u8], payload: Option<Bytes>) {
+    /// Stores the header `head` of a packet sent at `now` under `seq` whose payload, `len`
+    /// bytes kept by reference, comes with [`fill`](Self::fill) once the packet has left.
+    /// Until then the packet is not held (no NACK is answered with half of it).
+    pub(crate) fn insert_header(&mut self, now: Instant, seq: u16, head: &[u8], len: usize) {
+        self.insert_parts(now, seq, head, Tail::Later(len));
+    }
+
+    /// Gives the payload of the packet [`insert_header`](Self::insert_header) stored under
+    /// `seq`; handed back when its slot no longer waits for it (replaced, expired, or never
+    /// kept).
+    #[inline]
+    pub(crate) fn fill(&mut self, seq: u16, payload: Bytes) -> Option<Bytes> {
+        let Some(i) = self.index(seq) else {
+            return Some(payload);
+        };
+        let s = &mut self.slots[i];
+        if !(s.live && s.pending && s.seq == seq) {
+            return Some(payload);
+        }
+        s.pending = false;
+        match self.shared.get_mut(i) {
+            Some(p) => *p = Some(payload),
+            None => return Some(payload),
+        }
+        None
+    }
+
+    fn insert_parts(&mut self, now: Instant, seq: u16, packet: &[u8], tail: Tail) {
+        if self.shared.is_empty() && self.n > 0 && !matches!(tail, Tail::None) {
+            self.shared = vec![None; self.n];
+        }
         if self.slots.is_empty() && self.n > 0 {
             // The first packet since the history emptied (or ever).
             self.slots = vec![Slot::default(); self.n];
@@ -240,7 +297,7 @@ impl History {
             }
         }
         let len = packet.len();
-        let whole = len + payload.as_ref().map_or(0, Bytes::len);
+        let whole = len + tail.len();
         // The record's header counts against the cap too.
         let rec = RECORD + len;
         if len == 0 || whole > self.cap || rec > self.cap {
@@ -283,13 +340,17 @@ impl History {
         self.slots[i] = Slot {
             live: true,
             queued: false,
+            pending: matches!(tail, Tail::Later(_)),
             seq,
             at: (at + RECORD) as u32,
             len: len as u32,
             sent,
         };
         if let Some(p) = self.shared.get_mut(i) {
-            *p = payload;
+            *p = match tail {
+                Tail::Shared(b) => Some(b),
+                Tail::None | Tail::Later(_) => None,
+            };
         }
         self.live += 1;
         self.write = end;
@@ -298,7 +359,7 @@ impl History {
     fn slot(&self, seq: u16) -> Option<(usize, Slot)> {
         let i = self.index(seq)?;
         let s = self.slots[i];
-        (s.live && s.seq == seq).then_some((i, s))
+        (s.live && !s.pending && s.seq == seq).then_some((i, s))
     }
 
     /// The packet sent with `seq`, if still held, in two parts: the bytes in the ring (the
@@ -506,6 +567,30 @@ mod tests {
         h.expire(t0 + Duration::from_secs(5), Duration::from_secs(3));
         assert_eq!(h.shared_bytes(), 0);
         assert_eq!(h.heap_bytes(), 0);
+        assert!(received.is_unique());
+    }
+
+    #[test]
+    fn a_payload_given_after_the_send_is_held_from_then_on_and_handed_back_if_too_late() {
+        let t0 = crate::test_clock::t0();
+        let mut h = History::new(4, 1000);
+        let received = Bytes::from(vec![5u8; 100]);
+        h.insert_header(t0, 1, &[1; 12], 40);
+        // Not sent yet: no NACK is answered with the header alone.
+        assert!(h.parts(1).is_none());
+        assert_eq!(h.mark_queued(1), None);
+        assert!(h.fill(1, received.slice(..40)).is_none());
+        assert_eq!(h.parts(1), Some((&[1u8; 12][..], &[5u8; 40][..])));
+        assert_eq!(h.mark_queued(1), Some(true));
+        // A second payload for a slot that has one, or one for a slot since replaced, comes
+        // back to the caller.
+        assert!(h.fill(1, received.slice(..10)).is_some());
+        h.insert_header(t0, 2, &[2; 12], 40);
+        h.insert(t0, 6, &[6; 30]);
+        assert!(h.fill(2, received.slice(..40)).is_some());
+        assert!(h.fill(3, received.slice(..40)).is_some());
+        assert_eq!(h.shared_bytes(), 40);
+        h.expire(t0 + Duration::from_secs(5), Duration::from_secs(3));
         assert!(received.is_unique());
     }
 

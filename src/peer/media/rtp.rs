@@ -100,6 +100,8 @@ impl Media {
         tpl.write_header(&mut data, &pkt, codec.send_pt, t.ssrc, room);
         let start = pkt.header_len();
         let end = start + pkt.payload().len();
+        // The rewritten header keeps these.
+        let facts = (pkt.sequence_number(), pkt.timestamp());
         let payload = match packet {
             Packet::Copied(p) => {
                 data.extend_from_slice(&p[start..end]);
@@ -136,10 +138,16 @@ impl Media {
                 t.tx.insert(StreamTx::new(cfg))
             }
         };
+        // Unpaced, a packet leaves in order with the next poll: its payload goes into the
+        // history then, moved from the queue rather than counted twice more.
+        let mut history = None;
         if payload.is_empty() {
             tx.on_send(now, &data);
-        } else {
+        } else if self.bwe.paced {
             tx.on_send_shared(now, &data, payload.clone());
+        } else {
+            tx.on_send_header(now, &data, facts, payload.len());
+            history = Some(ti);
         }
         self.due = earliest(self.due, tx.poll_timeout());
         let kind = match t.kind {
@@ -151,6 +159,7 @@ impl Media {
             payload,
             kind,
             stamps: Some(stamps),
+            history,
         };
         if self.bwe.paced {
             self.bwe.enqueue(now, o);
@@ -311,6 +320,9 @@ impl Media {
             });
         // A forwarded packet's payload is read where it was received.
         let protected = (self.srtp.as_mut()?.outbound).protect_rtp_parts(&data, &o.payload, buf);
+        if let Some(ti) = o.history {
+            self.keep_sent(ti, &data, o.payload);
+        }
         self.recycle(data);
         let Ok(n) = protected else {
             self.counters.protect_failed += 1;
@@ -325,6 +337,19 @@ impl Media {
             self.due = earliest(self.due, self.bwe.poll_timeout());
         }
         Some(n)
+    }
+
+    /// Hands the payload of a packet sent on transceiver `ti`, whose plaintext header is
+    /// `header`, to its send stream's history (see `StreamTx::on_send_header`).
+    fn keep_sent(&mut self, ti: usize, header: &[u8], payload: Bytes) {
+        // The header queue_rtp wrote: its sequence number and SSRC in the fixed header.
+        let (Some(&[s0, s1]), Some(&[a, b, c, d])) = (header.get(2..4), header.get(8..12)) else {
+            return;
+        };
+        let tx = self.transceivers.get_mut(ti).and_then(|t| t.tx.as_mut());
+        if let Some(tx) = tx.filter(|tx| tx.ssrc() == u32::from_be_bytes([a, b, c, d])) {
+            tx.sent_payload(u16::from_be_bytes([s0, s1]), payload);
+        }
     }
 
     /// The abs-send-time (24 bits, 6.18 seconds) at `now`, worked out once per `now`: the NTP
@@ -378,6 +403,7 @@ impl Media {
                     payload: Bytes::new(),
                     kind,
                     stamps: None,
+                    history: None,
                 };
                 if let Some(n) = self.send_rtp(now, buf, o, kind) {
                     return Some(n);
