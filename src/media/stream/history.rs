@@ -37,14 +37,22 @@ use std::time::{Duration, Instant};
 /// A record's header in the ring: the packet's sequence number (2 bytes) and length (4).
 const RECORD: usize = 6;
 
-#[derive(Debug, Clone, Copy, Default)]
-struct Slot {
-    live: bool,
-    /// Queued for retransmission and not yet written out.
-    queued: bool,
+/// What a slot holds (one byte, so a slot stays 16).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum State {
+    #[default]
+    Empty,
     /// Its header is written and its payload, kept by reference, not given yet
     /// ([`History::fill`]): not held until it is.
-    pending: bool,
+    Pending,
+    Held,
+    /// Held, and queued for retransmission and not yet written out.
+    Queued,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    state: State,
     seq: u16,
     at: u32,
     len: u32,
@@ -204,7 +212,7 @@ impl History {
     fn live_slot(&self, seq: u16, at: usize) -> Option<usize> {
         let i = self.index(seq)?;
         let s = self.slots[i];
-        (s.live && s.seq == seq && s.at as usize == at).then_some(i)
+        (s.state != State::Empty && s.seq == seq && s.at as usize == at).then_some(i)
     }
 
     /// Pops the oldest written packet, emptying its slot if it still held it.
@@ -229,7 +237,7 @@ impl History {
 
     /// Empties live slot `i`, letting go of a payload it held by reference.
     fn kill(&mut self, i: usize) {
-        self.slots[i].live = false;
+        self.slots[i].state = State::Empty;
         self.live -= 1;
         if let Some(p) = self.shared.get_mut(i) {
             *p = None;
@@ -265,10 +273,10 @@ impl History {
             return Some(payload);
         };
         let s = &mut self.slots[i];
-        if !(s.live && s.pending && s.seq == seq) {
+        if !(s.state == State::Pending && s.seq == seq) {
             return Some(payload);
         }
-        s.pending = false;
+        s.state = State::Held;
         match self.shared.get_mut(i) {
             Some(p) => *p = Some(payload),
             None => return Some(payload),
@@ -287,7 +295,7 @@ impl History {
         let Some(i) = self.index(seq) else { return };
         let sent = self.millis(now);
         let old = self.slots[i];
-        if old.live {
+        if old.state != State::Empty {
             // Replaced: its bytes stay until overwritten, but nothing points at them.
             self.kill(i);
             if self.front() == Some(old.at as usize - RECORD) {
@@ -338,9 +346,10 @@ impl History {
         record[2..RECORD].copy_from_slice(&(len as u32).to_le_bytes());
         record[RECORD..].copy_from_slice(packet);
         self.slots[i] = Slot {
-            live: true,
-            queued: false,
-            pending: matches!(tail, Tail::Later(_)),
+            state: match tail {
+                Tail::Later(_) => State::Pending,
+                Tail::None | Tail::Shared(_) => State::Held,
+            },
             seq,
             at: (at + RECORD) as u32,
             len: len as u32,
@@ -359,7 +368,8 @@ impl History {
     fn slot(&self, seq: u16) -> Option<(usize, Slot)> {
         let i = self.index(seq)?;
         let s = self.slots[i];
-        (s.live && !s.pending && s.seq == seq).then_some((i, s))
+        let held = matches!(s.state, State::Held | State::Queued);
+        (held && s.seq == seq).then_some((i, s))
     }
 
     /// The packet sent with `seq`, if still held, in two parts: the bytes in the ring (the
@@ -382,14 +392,14 @@ impl History {
     /// when it already was, `None` when the packet is not held.
     pub(crate) fn mark_queued(&mut self, seq: u16) -> Option<bool> {
         let (i, s) = self.slot(seq)?;
-        self.slots[i].queued = true;
-        Some(!s.queued)
+        self.slots[i].state = State::Queued;
+        Some(s.state != State::Queued)
     }
 
     /// Clears the queued mark of `seq`.
     pub(crate) fn unmark(&mut self, seq: u16) {
         if let Some((i, _)) = self.slot(seq) {
-            self.slots[i].queued = false;
+            self.slots[i].state = State::Held;
         }
     }
 
@@ -604,6 +614,12 @@ mod tests {
         h.unmark(7);
         assert_eq!(h.mark_queued(7), Some(true));
         assert_eq!(h.mark_queued(8), None);
+    }
+
+    #[test]
+    fn a_slot_takes_16_bytes() {
+        // 1024 of them per video stream, on every subscriber a forwarder sends to.
+        assert_eq!(std::mem::size_of::<Slot>(), 16);
     }
 
     #[test]
