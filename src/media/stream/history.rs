@@ -312,29 +312,7 @@ impl History {
             return;
         }
         if self.write + rec > self.ring.len() {
-            self.drop_dead_front();
-            // A wrap loses a held packet when one is left of the previous lap (at or past
-            // `write`) or this lap's oldest starts where the packet would go.
-            let wrap_loses = !self.prev.is_empty() || (self.first < self.write && self.first < rec);
-            let too_small = rec > self.ring.len();
-            if self.ring.len() < self.cap
-                && (too_small || (self.live + 1 < self.slots.len() && wrap_loses))
-            {
-                // The ring holds fewer packets than there are slots: grow it rather than
-                // overwrite live packets. Doubling bounds the number of reallocations.
-                let want = (self.write + rec).max(self.ring.len() * 2).min(self.cap);
-                self.ring.reserve_exact(want - self.ring.len());
-                self.ring.resize(want, 0);
-            }
-            if self.write + rec > self.ring.len() {
-                // Wrap. What lies past `write` is the previous lap's tail: dropped, and this
-                // lap becomes the previous one.
-                while !self.prev.is_empty() {
-                    self.pop_oldest();
-                }
-                self.prev = self.first..self.write;
-                (self.first, self.write) = (0, 0);
-            }
+            self.make_room(rec);
         }
         let (at, end) = (self.write, self.write + rec);
         // The previous lap's packets that start in the region written are overwritten.
@@ -363,6 +341,36 @@ impl History {
         }
         self.live += 1;
         self.write = end;
+    }
+
+    /// Where a record of `rec` bytes that does not fit after `write` goes: the ring grows,
+    /// or the write wraps to its start (once a lap: apart from the insert, whose every other
+    /// packet skips it).
+    #[inline(never)]
+    fn make_room(&mut self, rec: usize) {
+        self.drop_dead_front();
+        // A wrap loses a held packet when one is left of the previous lap (at or past
+        // `write`) or this lap's oldest starts where the packet would go.
+        let wrap_loses = !self.prev.is_empty() || (self.first < self.write && self.first < rec);
+        let too_small = rec > self.ring.len();
+        if self.ring.len() < self.cap
+            && (too_small || (self.live + 1 < self.slots.len() && wrap_loses))
+        {
+            // The ring holds fewer packets than there are slots: grow it rather than
+            // overwrite live packets. Doubling bounds the number of reallocations.
+            let want = (self.write + rec).max(self.ring.len() * 2).min(self.cap);
+            self.ring.reserve_exact(want - self.ring.len());
+            self.ring.resize(want, 0);
+        }
+        if self.write + rec > self.ring.len() {
+            // Wrap. What lies past `write` is the previous lap's tail: dropped, and this
+            // lap becomes the previous one.
+            while !self.prev.is_empty() {
+                self.pop_oldest();
+            }
+            self.prev = self.first..self.write;
+            (self.first, self.write) = (0, 0);
+        }
     }
 
     fn slot(&self, seq: u16) -> Option<(usize, Slot)> {

@@ -311,7 +311,36 @@ impl Bwe {
     /// the network at `now`; `size` is what went on the wire. `header` is the packet, plain or
     /// protected: only its fixed header is read, for RFC 8888 when no transport-wide number
     /// was written.
+    #[inline]
     pub fn on_rtp_sent(
+        &mut self,
+        now: Instant,
+        header: &[u8],
+        seq: Option<u16>,
+        size: usize,
+        kind: PacketKind,
+    ) {
+        if seq.is_none() && !self.ccfb {
+            self.sent_without_feedback(now, size, kind);
+            return;
+        }
+        self.sent_with_feedback(now, header, seq, size, kind);
+    }
+
+    /// [`on_rtp_sent`](Self::on_rtp_sent) for a packet no per-packet feedback will name.
+    #[inline]
+    fn sent_without_feedback(&mut self, now: Instant, size: usize, kind: PacketKind) {
+        // With REMB only the target is all the receiver takes: what media used of it limits
+        // the retransmissions (see `may_retransmit`).
+        if self.remb && kind != PacketKind::Retransmission {
+            self.window.record(now, size, false);
+        }
+    }
+
+    /// [`on_rtp_sent`](Self::on_rtp_sent) with TWCC or RFC 8888 feedback negotiated: apart,
+    /// so the path without it stays short.
+    #[inline(never)]
+    fn sent_with_feedback(
         &mut self,
         now: Instant,
         header: &[u8],
@@ -323,19 +352,12 @@ impl Bwe {
             Some(seq) => self.twcc.on_sent(seq),
             // RFC 8888 §3.1: reports name the packet by its SSRC and RTP sequence number (the
             // header's bytes 2..4 and 8..12 are in the clear under SRTP).
-            None if self.ccfb && header.len() >= 12 && header[0] >> 6 == 2 => {
+            None if header.len() >= 12 && header[0] >> 6 == 2 => {
                 let seq = u16::from_be_bytes([header[2], header[3]]);
                 let ssrc = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
                 self.ccfb_tx.on_sent(ssrc, seq)
             }
-            None => {
-                // With REMB only the target is all the receiver takes: what media used of it
-                // limits the retransmissions (see `may_retransmit`).
-                if self.remb && kind != PacketKind::Retransmission {
-                    self.window.record(now, size, false);
-                }
-                return;
-            }
+            None => return self.sent_without_feedback(now, size, kind),
         };
         self.active = true;
         self.timeout_moved = true;
