@@ -324,7 +324,7 @@ impl Bwe {
             self.sent_without_feedback(now, size, kind);
             return;
         }
-        self.sent_with_feedback(now, header, seq, size, kind);
+        self.sent_with_feedback(now, header, seq, (size, kind));
     }
 
     /// [`on_rtp_sent`](Self::on_rtp_sent) for a packet no per-packet feedback will name.
@@ -345,8 +345,7 @@ impl Bwe {
         now: Instant,
         header: &[u8],
         seq: Option<u16>,
-        size: usize,
-        kind: PacketKind,
+        (size, kind): (usize, PacketKind),
     ) {
         let seq64 = match seq {
             Some(seq) => self.twcc.on_sent(seq),
