@@ -22,6 +22,13 @@
 //! while any history holds one, it keeps the receive buffer it lies in alive (memory shared
 //! by every subscriber's history instead of copied into each), and a slot emptied for any
 //! reason lets go of it at once.
+//!
+//! A forwarder that sends the packet soon after can also hand the payload over once it is
+//! sent ([`History::insert_header`], then [`History::fill`]): the reference its queue held
+//! moves into the slot, instead of one taken for the history as the packet is queued and
+//! one given back as it leaves (two atomic counts per packet per subscriber, which cost as
+//! much as the rest of the insert). Until then the slot holds nothing a NACK can be
+//! answered with.
 
 use bytes::Bytes;
 
@@ -30,16 +37,47 @@ use std::time::{Duration, Instant};
 /// A record's header in the ring: the packet's sequence number (2 bytes) and length (4).
 const RECORD: usize = 6;
 
+/// What a slot holds (one byte, so a slot stays 16).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum State {
+    #[default]
+    Empty,
+    /// Its header is written and its payload, kept by reference, not given yet
+    /// ([`History::fill`]): not held until it is.
+    Pending,
+    Held,
+    /// Held, and queued for retransmission and not yet written out.
+    Queued,
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
-    live: bool,
-    /// Queued for retransmission and not yet written out.
-    queued: bool,
+    state: State,
     seq: u16,
     at: u32,
     len: u32,
     /// When it was sent: milliseconds since the history's origin (wrapping).
     sent: u32,
+}
+
+/// What follows a packet's bytes in the ring.
+enum Tail {
+    /// Nothing: the ring holds the whole packet.
+    None,
+    /// Its payload, by reference.
+    Shared(Bytes),
+    /// Its payload, this long, given later ([`History::fill`]).
+    Later(usize),
+}
+
+impl Tail {
+    fn len(&self) -> usize {
+        match self {
+            Self::None => 0,
+            Self::Shared(b) => b.len(),
+            Self::Later(n) => *n,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -174,7 +212,7 @@ impl History {
     fn live_slot(&self, seq: u16, at: usize) -> Option<usize> {
         let i = self.index(seq)?;
         let s = self.slots[i];
-        (s.live && s.seq == seq && s.at as usize == at).then_some(i)
+        (s.state != State::Empty && s.seq == seq && s.at as usize == at).then_some(i)
     }
 
     /// Pops the oldest written packet, emptying its slot if it still held it.
@@ -199,7 +237,7 @@ impl History {
 
     /// Empties live slot `i`, letting go of a payload it held by reference.
     fn kill(&mut self, i: usize) {
-        self.slots[i].live = false;
+        self.slots[i].state = State::Empty;
         self.live -= 1;
         if let Some(p) = self.shared.get_mut(i) {
             *p = None;
@@ -209,20 +247,47 @@ impl History {
     /// Stores a copy of `packet`, sent at `now`, under `seq`; a packet larger than the ring's
     /// cap is not kept.
     pub(crate) fn insert(&mut self, now: Instant, seq: u16, packet: &[u8]) {
-        self.insert_parts(now, seq, packet, None);
+        self.insert_parts(now, seq, packet, Tail::None);
     }
 
     /// Stores the packet `head` then `payload`, sent at `now`, under `seq`: a copy of `head`
     /// (its header) in the ring, and `payload` by reference, not copied. A packet larger
     /// than the ring's cap is not kept.
     pub(crate) fn insert_shared(&mut self, now: Instant, seq: u16, head: &[u8], payload: Bytes) {
-        if self.shared.is_empty() && self.n > 0 {
-            self.shared = vec![None; self.n];
-        }
-        self.insert_parts(now, seq, head, Some(payload));
+        self.insert_parts(now, seq, head, Tail::Shared(payload));
     }
 
-    fn insert_parts(&mut self, now: Instant, seq: u16, packet: &[u8], payload: Option<Bytes>) {
+    /// Stores the header `head` of a packet sent at `now` under `seq` whose payload, `len`
+    /// bytes kept by reference, comes with [`fill`](Self::fill) once the packet has left.
+    /// Until then the packet is not held (no NACK is answered with half of it).
+    pub(crate) fn insert_header(&mut self, now: Instant, seq: u16, head: &[u8], len: usize) {
+        self.insert_parts(now, seq, head, Tail::Later(len));
+    }
+
+    /// Gives the payload of the packet [`insert_header`](Self::insert_header) stored under
+    /// `seq`; handed back when its slot no longer waits for it (replaced, expired, or never
+    /// kept).
+    #[inline]
+    pub(crate) fn fill(&mut self, seq: u16, payload: Bytes) -> Option<Bytes> {
+        let Some(i) = self.index(seq) else {
+            return Some(payload);
+        };
+        let s = &mut self.slots[i];
+        if !(s.state == State::Pending && s.seq == seq) {
+            return Some(payload);
+        }
+        s.state = State::Held;
+        match self.shared.get_mut(i) {
+            Some(p) => *p = Some(payload),
+            None => return Some(payload),
+        }
+        None
+    }
+
+    fn insert_parts(&mut self, now: Instant, seq: u16, packet: &[u8], tail: Tail) {
+        if self.shared.is_empty() && self.n > 0 && !matches!(tail, Tail::None) {
+            self.shared = vec![None; self.n];
+        }
         if self.slots.is_empty() && self.n > 0 {
             // The first packet since the history emptied (or ever).
             self.slots = vec![Slot::default(); self.n];
@@ -230,7 +295,7 @@ impl History {
         let Some(i) = self.index(seq) else { return };
         let sent = self.millis(now);
         let old = self.slots[i];
-        if old.live {
+        if old.state != State::Empty {
             // Replaced: its bytes stay until overwritten, but nothing points at them.
             self.kill(i);
             if self.front() == Some(old.at as usize - RECORD) {
@@ -240,36 +305,14 @@ impl History {
             }
         }
         let len = packet.len();
-        let whole = len + payload.as_ref().map_or(0, Bytes::len);
+        let whole = len + tail.len();
         // The record's header counts against the cap too.
         let rec = RECORD + len;
         if len == 0 || whole > self.cap || rec > self.cap {
             return;
         }
         if self.write + rec > self.ring.len() {
-            self.drop_dead_front();
-            // A wrap loses a held packet when one is left of the previous lap (at or past
-            // `write`) or this lap's oldest starts where the packet would go.
-            let wrap_loses = !self.prev.is_empty() || (self.first < self.write && self.first < rec);
-            let too_small = rec > self.ring.len();
-            if self.ring.len() < self.cap
-                && (too_small || (self.live + 1 < self.slots.len() && wrap_loses))
-            {
-                // The ring holds fewer packets than there are slots: grow it rather than
-                // overwrite live packets. Doubling bounds the number of reallocations.
-                let want = (self.write + rec).max(self.ring.len() * 2).min(self.cap);
-                self.ring.reserve_exact(want - self.ring.len());
-                self.ring.resize(want, 0);
-            }
-            if self.write + rec > self.ring.len() {
-                // Wrap. What lies past `write` is the previous lap's tail: dropped, and this
-                // lap becomes the previous one.
-                while !self.prev.is_empty() {
-                    self.pop_oldest();
-                }
-                self.prev = self.first..self.write;
-                (self.first, self.write) = (0, 0);
-            }
+            self.make_room(rec);
         }
         let (at, end) = (self.write, self.write + rec);
         // The previous lap's packets that start in the region written are overwritten.
@@ -281,24 +324,60 @@ impl History {
         record[2..RECORD].copy_from_slice(&(len as u32).to_le_bytes());
         record[RECORD..].copy_from_slice(packet);
         self.slots[i] = Slot {
-            live: true,
-            queued: false,
+            state: match tail {
+                Tail::Later(_) => State::Pending,
+                Tail::None | Tail::Shared(_) => State::Held,
+            },
             seq,
             at: (at + RECORD) as u32,
             len: len as u32,
             sent,
         };
         if let Some(p) = self.shared.get_mut(i) {
-            *p = payload;
+            *p = match tail {
+                Tail::Shared(b) => Some(b),
+                Tail::None | Tail::Later(_) => None,
+            };
         }
         self.live += 1;
         self.write = end;
     }
 
+    /// Where a record of `rec` bytes that does not fit after `write` goes: the ring grows,
+    /// or the write wraps to its start (once a lap: apart from the insert, whose every other
+    /// packet skips it).
+    #[inline(never)]
+    fn make_room(&mut self, rec: usize) {
+        self.drop_dead_front();
+        // A wrap loses a held packet when one is left of the previous lap (at or past
+        // `write`) or this lap's oldest starts where the packet would go.
+        let wrap_loses = !self.prev.is_empty() || (self.first < self.write && self.first < rec);
+        let too_small = rec > self.ring.len();
+        if self.ring.len() < self.cap
+            && (too_small || (self.live + 1 < self.slots.len() && wrap_loses))
+        {
+            // The ring holds fewer packets than there are slots: grow it rather than
+            // overwrite live packets. Doubling bounds the number of reallocations.
+            let want = (self.write + rec).max(self.ring.len() * 2).min(self.cap);
+            self.ring.reserve_exact(want - self.ring.len());
+            self.ring.resize(want, 0);
+        }
+        if self.write + rec > self.ring.len() {
+            // Wrap. What lies past `write` is the previous lap's tail: dropped, and this
+            // lap becomes the previous one.
+            while !self.prev.is_empty() {
+                self.pop_oldest();
+            }
+            self.prev = self.first..self.write;
+            (self.first, self.write) = (0, 0);
+        }
+    }
+
     fn slot(&self, seq: u16) -> Option<(usize, Slot)> {
         let i = self.index(seq)?;
         let s = self.slots[i];
-        (s.live && s.seq == seq).then_some((i, s))
+        let held = matches!(s.state, State::Held | State::Queued);
+        (held && s.seq == seq).then_some((i, s))
     }
 
     /// The packet sent with `seq`, if still held, in two parts: the bytes in the ring (the
@@ -321,14 +400,14 @@ impl History {
     /// when it already was, `None` when the packet is not held.
     pub(crate) fn mark_queued(&mut self, seq: u16) -> Option<bool> {
         let (i, s) = self.slot(seq)?;
-        self.slots[i].queued = true;
-        Some(!s.queued)
+        self.slots[i].state = State::Queued;
+        Some(s.state != State::Queued)
     }
 
     /// Clears the queued mark of `seq`.
     pub(crate) fn unmark(&mut self, seq: u16) {
         if let Some((i, _)) = self.slot(seq) {
-            self.slots[i].queued = false;
+            self.slots[i].state = State::Held;
         }
     }
 
@@ -510,6 +589,30 @@ mod tests {
     }
 
     #[test]
+    fn a_payload_given_after_the_send_is_held_from_then_on_and_handed_back_if_too_late() {
+        let t0 = crate::test_clock::t0();
+        let mut h = History::new(4, 1000);
+        let received = Bytes::from(vec![5u8; 100]);
+        h.insert_header(t0, 1, &[1; 12], 40);
+        // Not sent yet: no NACK is answered with the header alone.
+        assert!(h.parts(1).is_none());
+        assert_eq!(h.mark_queued(1), None);
+        assert!(h.fill(1, received.slice(..40)).is_none());
+        assert_eq!(h.parts(1), Some((&[1u8; 12][..], &[5u8; 40][..])));
+        assert_eq!(h.mark_queued(1), Some(true));
+        // A second payload for a slot that has one, or one for a slot since replaced, comes
+        // back to the caller.
+        assert!(h.fill(1, received.slice(..10)).is_some());
+        h.insert_header(t0, 2, &[2; 12], 40);
+        h.insert(t0, 6, &[6; 30]);
+        assert!(h.fill(2, received.slice(..40)).is_some());
+        assert!(h.fill(3, received.slice(..40)).is_some());
+        assert_eq!(h.shared_bytes(), 40);
+        h.expire(t0 + Duration::from_secs(5), Duration::from_secs(3));
+        assert!(received.is_unique());
+    }
+
+    #[test]
     fn queued_mark_is_set_once() {
         let t0 = crate::test_clock::t0();
         let mut h = History::new(8, 1000);
@@ -519,6 +622,12 @@ mod tests {
         h.unmark(7);
         assert_eq!(h.mark_queued(7), Some(true));
         assert_eq!(h.mark_queued(8), None);
+    }
+
+    #[test]
+    fn a_slot_takes_16_bytes() {
+        // 1024 of them per video stream, on every subscriber a forwarder sends to.
+        assert_eq!(std::mem::size_of::<Slot>(), 16);
     }
 
     #[test]

@@ -216,6 +216,33 @@ impl StreamTx {
         self.schedule_report(now);
     }
 
+    /// Records a packet as [`on_send_shared`](Self::on_send_shared) does, but its payload
+    /// (`len` bytes) comes once it has left, with [`sent_payload`](Self::sent_payload): the
+    /// reference the caller's queue holds moves into the history then, instead of one more
+    /// taken now. Until then a NACK for it finds it not held.
+    ///
+    /// The caller wrote `header` for this stream (its SSRC) with sequence number `seq` and
+    /// RTP timestamp `timestamp`; it is not parsed again.
+    pub(crate) fn on_send_header(
+        &mut self,
+        now: Instant,
+        header: &[u8],
+        (seq, timestamp): (u16, u32),
+        len: usize,
+    ) {
+        self.count(now, seq, timestamp, header.len() + len, len);
+        self.history.insert_header(now, seq, header, len);
+        self.schedule_report(now);
+    }
+
+    /// The payload of the packet [`on_send_header`](Self::on_send_header) recorded with
+    /// `seq`, now sent: kept for retransmission, or dropped if the history no longer waits
+    /// for it.
+    #[inline]
+    pub(crate) fn sent_payload(&mut self, seq: u16, payload: Bytes) {
+        drop(self.history.fill(seq, payload));
+    }
+
     /// Counts a packet whose header (and maybe payload) is `head` and which has `more`
     /// payload bytes after it; its sequence number, or `None` when it is ignored.
     fn count_sent(&mut self, now: Instant, head: &[u8], more: usize) -> Option<u16> {
@@ -226,14 +253,20 @@ impl StreamTx {
             self.stats.packets_ignored += 1;
             return None;
         };
-        let payload = (p.payload().len() + more) as u64;
-        self.stats.packets_sent += 1;
-        self.stats.bytes_sent += payload;
-        self.stats.header_bytes_sent += (head.len() + more) as u64 - payload;
-        self.last_sent = Some((p.timestamp(), now));
         let seq = p.sequence_number();
-        self.next_seq = seq.wrapping_add(1);
+        let payload = p.payload().len() + more;
+        self.count(now, seq, p.timestamp(), head.len() + more, payload);
         Some(seq)
+    }
+
+    /// Counts a packet of `size` bytes, `payload` of them payload, with sequence number `seq`
+    /// and RTP timestamp `timestamp`, sent at `now`.
+    fn count(&mut self, now: Instant, seq: u16, timestamp: u32, size: usize, payload: usize) {
+        self.stats.packets_sent += 1;
+        self.stats.bytes_sent += payload as u64;
+        self.stats.header_bytes_sent += (size - payload) as u64;
+        self.last_sent = Some((timestamp, now));
+        self.next_seq = seq.wrapping_add(1);
     }
 
     fn schedule_report(&mut self, now: Instant) {
@@ -350,7 +383,18 @@ impl StreamTx {
     /// sequence number (OSN) followed by the original payload; without RTX it is the original
     /// packet. A packet that does not fit `buf` (which must hold the largest packet sent plus
     /// two bytes) is dropped.
+    #[inline]
     pub fn poll_retransmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        // Asked before every packet sent: the common answer without a call.
+        if self.resend.is_empty() {
+            return None;
+        }
+        self.poll_resend(now, buf)
+    }
+
+    /// [`poll_retransmit`](Self::poll_retransmit) with something queued.
+    #[inline(never)]
+    fn poll_resend(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let _ = now;
         while let Some(seq) = self.resend.pop_front() {
             self.history.unmark(seq);

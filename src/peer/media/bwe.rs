@@ -166,6 +166,11 @@ pub(crate) struct Bwe {
     pub feedback_sent: u64,
     /// TWCC feedback packets received.
     pub feedback_received: u64,
+    /// Set when something may have moved [`poll_timeout`](Self::poll_timeout) earlier since
+    /// [`take_timeout_moved`](Self::take_timeout_moved) last cleared it: a packet sent
+    /// without transport-wide feedback (REMB only, or none) leaves it alone, so the send
+    /// path does not look at five timers it cannot have changed.
+    timeout_moved: bool,
 }
 
 impl Default for Bwe {
@@ -213,17 +218,20 @@ impl Bwe {
             active: false,
             feedback_sent: 0,
             feedback_received: 0,
+            timeout_moved: true,
         }
     }
 
     /// Whether RFC 8888 feedback is negotiated: set after each offer/answer exchange.
     pub fn set_ccfb(&mut self, on: bool) {
         self.ccfb = on;
+        self.timeout_moved = true;
     }
 
     /// Whether REMB is the feedback we send: set after each offer/answer exchange.
     pub fn set_remb(&mut self, on: bool) {
         self.remb = on;
+        self.timeout_moved = true;
     }
 
     /// A received RTP packet (before RTX unwrapping: padding probes count too), routed to a
@@ -269,6 +277,7 @@ impl Bwe {
     /// The next feedback packet (TWCC, RFC 8888 or REMB) due at `now`, written into `buf` with
     /// our SSRC `sender`.
     pub fn poll_rtcp(&mut self, now: Instant, sender: u32, buf: &mut [u8]) -> Option<usize> {
+        self.timeout_moved = true;
         if let Some(r) = self.remote.poll_remb(now) {
             self.remb_sent += 1;
             return Remb::new(sender, r.bitrate, &r.ssrcs).write(buf).ok();
@@ -302,6 +311,7 @@ impl Bwe {
     /// the network at `now`; `size` is what went on the wire. `header` is the packet, plain or
     /// protected: only its fixed header is read, for RFC 8888 when no transport-wide number
     /// was written.
+    #[inline]
     pub fn on_rtp_sent(
         &mut self,
         now: Instant,
@@ -310,25 +320,46 @@ impl Bwe {
         size: usize,
         kind: PacketKind,
     ) {
+        if seq.is_none() && !self.ccfb {
+            self.sent_without_feedback(now, size, kind);
+            return;
+        }
+        self.sent_with_feedback(now, header, seq, (size, kind));
+    }
+
+    /// [`on_rtp_sent`](Self::on_rtp_sent) for a packet no per-packet feedback will name.
+    #[inline]
+    fn sent_without_feedback(&mut self, now: Instant, size: usize, kind: PacketKind) {
+        // With REMB only the target is all the receiver takes: what media used of it limits
+        // the retransmissions (see `may_retransmit`).
+        if self.remb && kind != PacketKind::Retransmission {
+            self.window.record(now, size, false);
+        }
+    }
+
+    /// [`on_rtp_sent`](Self::on_rtp_sent) with TWCC or RFC 8888 feedback negotiated: apart,
+    /// so the path without it stays short.
+    #[inline(never)]
+    fn sent_with_feedback(
+        &mut self,
+        now: Instant,
+        header: &[u8],
+        seq: Option<u16>,
+        (size, kind): (usize, PacketKind),
+    ) {
         let seq64 = match seq {
             Some(seq) => self.twcc.on_sent(seq),
             // RFC 8888 §3.1: reports name the packet by its SSRC and RTP sequence number (the
             // header's bytes 2..4 and 8..12 are in the clear under SRTP).
-            None if self.ccfb && header.len() >= 12 && header[0] >> 6 == 2 => {
+            None if header.len() >= 12 && header[0] >> 6 == 2 => {
                 let seq = u16::from_be_bytes([header[2], header[3]]);
                 let ssrc = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
                 self.ccfb_tx.on_sent(ssrc, seq)
             }
-            None => {
-                // With REMB only the target is all the receiver takes: what media used of it
-                // limits the retransmissions (see `may_retransmit`).
-                if self.remb && kind != PacketKind::Retransmission {
-                    self.window.record(now, size, false);
-                }
-                return;
-            }
+            None => return self.sent_without_feedback(now, size, kind),
         };
         self.active = true;
+        self.timeout_moved = true;
         self.controller.on_packet_sent(now, seq64, size, kind);
         self.start_probes();
         if kind != PacketKind::Retransmission {
@@ -345,6 +376,7 @@ impl Bwe {
     /// Feedback about what we sent: TWCC and REMB go to the controller. Returns whether the
     /// packet was one of those.
     pub fn on_rtcp(&mut self, now: Instant, p: &RtcpPacket) -> bool {
+        self.timeout_moved = true;
         match p {
             RtcpPacket::TransportCc(fb) => {
                 self.feedback_received += 1;
@@ -378,6 +410,7 @@ impl Bwe {
     /// reports the same losses, blocks are ignored. The first block for a stream, and one whose
     /// sequence went back or jumped (a restarted stream), only set the reference.
     pub fn on_report_block(&mut self, now: Instant, block: &ReportBlock) {
+        self.timeout_moved = true;
         if !self.remb {
             return;
         }
@@ -447,6 +480,7 @@ impl Bwe {
 
     /// Runs the controller's timer.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.timeout_moved = true;
         self.controller.handle_timeout(now);
         self.start_probes();
     }
@@ -522,6 +556,14 @@ impl Bwe {
         earliest(self.receive_timeout(), self.controller.poll_timeout())
     }
 
+    /// Whether [`poll_timeout`](Self::poll_timeout) may have moved since the last call
+    /// (every call but a packet sent without transport-wide feedback, a retransmission
+    /// counted, or the pacer's queue may move it); clears the mark.
+    #[inline]
+    pub fn take_timeout_moved(&mut self) -> bool {
+        std::mem::take(&mut self.timeout_moved)
+    }
+
     /// The deadline of the feedback recorders only (a received packet moves the one of the
     /// recorder that took it, which [`on_rtp_received`](Self::on_rtp_received) returns).
     pub fn receive_timeout(&self) -> Option<Instant> {
@@ -544,6 +586,7 @@ impl Bwe {
     /// [`drain_events`](Self::drain_events) with a first target to tell or changes queued.
     #[inline(never)]
     fn drain_pending(&mut self, events: &mut VecDeque<PeerEvent>) {
+        self.timeout_moved = true;
         if self.active && self.told == 0 {
             self.told = self.controller.target_bitrate();
             events.push_back(PeerEvent::BitrateEstimate {

@@ -324,6 +324,9 @@ pub(crate) struct Outgoing {
     /// Where its times go, for a packet `write_rtp` made; `None` (a retransmission): found by
     /// extension id as it leaves.
     pub stamps: Option<Stamps>,
+    /// For a packet kept by reference whose send stream's history waits for its payload:
+    /// the transceiver, which takes the payload once it is sent.
+    pub history: Option<usize>,
 }
 
 impl Outgoing {

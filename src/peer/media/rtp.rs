@@ -73,11 +73,17 @@ impl Media {
         if !t.sending() {
             return Err(Error::NotSending);
         }
-        let n = t.negotiated.as_ref().ok_or(Error::NotSending)?;
+        // Not `ok_or`: an error made eagerly is dropped on every packet (a call, as `Error`
+        // has variants that own memory).
+        let Some(n) = t.negotiated.as_ref() else {
+            return Err(Error::NotSending);
+        };
         let codec = n
             .by_any_pt(pkt.payload_type())
-            .ok_or(Error::UnknownPayloadType(pkt.payload_type()))?;
-        let mid = t.mid.ok_or(Error::NotSending)?;
+            .ok_or_else(|| Error::UnknownPayloadType(pkt.payload_type()))?;
+        let Some(mid) = t.mid else {
+            return Err(Error::NotSending);
+        };
         // Our extensions are the same on every packet of the transceiver (their times are
         // stamped as it leaves): serialised once per negotiation, then copied.
         let tpl = match &mut t.template {
@@ -100,6 +106,8 @@ impl Media {
         tpl.write_header(&mut data, &pkt, codec.send_pt, t.ssrc, room);
         let start = pkt.header_len();
         let end = start + pkt.payload().len();
+        // The rewritten header keeps these.
+        let facts = (pkt.sequence_number(), pkt.timestamp());
         let payload = match packet {
             Packet::Copied(p) => {
                 data.extend_from_slice(&p[start..end]);
@@ -115,31 +123,20 @@ impl Media {
         let tx = match &mut t.tx {
             Some(tx) => tx,
             None => {
-                let first = &n.codecs[0];
-                let mut cfg = StreamTxConfig::new(t.ssrc, first.codec.clock_rate, epoch);
-                cfg.cname = self.cname.clone();
-                cfg.seed = seed;
-                if first.codec.has_feedback("nack") {
-                    cfg.rtx = first.rtx.map(|(send, _)| Rtx {
-                        ssrc: t.rtx_ssrc,
-                        payload_type: send,
-                        associated_payload_type: first.send_pt,
-                    });
-                    if t.kind == crate::peer::TrackKind::Audio {
-                        cfg.history = 128;
-                    } else {
-                        cfg.history = VIDEO_HISTORY;
-                    }
-                } else {
-                    cfg.history = 0;
-                }
-                t.tx.insert(StreamTx::new(cfg))
+                let ids = (t.ssrc, t.rtx_ssrc, t.kind);
+                t.tx.insert(new_stream(ids, n, self.cname.clone(), epoch, seed))
             }
         };
+        // Unpaced, a packet leaves in order with the next poll: its payload goes into the
+        // history then, moved from the queue rather than counted twice more.
+        let mut history = None;
         if payload.is_empty() {
             tx.on_send(now, &data);
-        } else {
+        } else if self.bwe.paced {
             tx.on_send_shared(now, &data, payload.clone());
+        } else {
+            tx.on_send_header(now, &data, facts, payload.len());
+            history = Some(ti);
         }
         self.due = earliest(self.due, tx.poll_timeout());
         let kind = match t.kind {
@@ -151,6 +148,7 @@ impl Media {
             payload,
             kind,
             stamps: Some(stamps),
+            history,
         };
         if self.bwe.paced {
             self.bwe.enqueue(now, o);
@@ -224,24 +222,32 @@ impl Media {
         if !self.keyed || buf.len() < 64 {
             return None;
         }
-        if !self.bwe.paced {
-            if let Some(n) = self.poll_retransmit(now, buf) {
+        if self.bwe.paced {
+            return self.poll_paced_packet(now, buf);
+        }
+        if let Some(n) = self.poll_retransmit(now, buf) {
+            return Some(n);
+        }
+        while let Some(o) = self.out.pop_front() {
+            if buf.len() < o.len() + 64 {
+                // Keep it for a call with a larger buffer instead of dropping what the
+                // application wrote.
+                self.out.push_front(o);
+                return None;
+            }
+            let kind = o.kind;
+            if let Some(n) = self.send_rtp(now, buf, o, kind) {
                 return Some(n);
             }
-            while let Some(o) = self.out.pop_front() {
-                if buf.len() < o.len() + 64 {
-                    // Keep it for a call with a larger buffer instead of dropping what the
-                    // application wrote.
-                    self.out.push_front(o);
-                    return None;
-                }
-                let kind = o.kind;
-                if let Some(n) = self.send_rtp(now, buf, o, kind) {
-                    return Some(n);
-                }
-            }
-            return None;
         }
+        None
+    }
+
+    /// [`poll_media_packet`](Self::poll_media_packet) through the pacer: apart, so the
+    /// unpaced path (every packet a forwarder sends to each subscriber without congestion
+    /// control) stays a few cache lines of code.
+    #[inline(never)]
+    fn poll_paced_packet(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         // Retransmissions leave at once, ahead of the queue, and use its budget: a repair
         // that waits behind paced packets arrives after the receiver's NACK retry and is
         // asked for again, and those duplicates kept a bottleneck congested after a capacity
@@ -311,6 +317,9 @@ impl Media {
             });
         // A forwarded packet's payload is read where it was received.
         let protected = (self.srtp.as_mut()?.outbound).protect_rtp_parts(&data, &o.payload, buf);
+        if let Some(ti) = o.history {
+            self.keep_sent(ti, &data, o.payload);
+        }
         self.recycle(data);
         let Ok(n) = protected else {
             self.counters.protect_failed += 1;
@@ -321,8 +330,23 @@ impl Media {
         if rtx {
             self.bwe.count_retransmission(now, n);
         }
-        self.due = earliest(self.due, self.bwe.poll_timeout());
+        if self.bwe.take_timeout_moved() {
+            self.due = earliest(self.due, self.bwe.poll_timeout());
+        }
         Some(n)
+    }
+
+    /// Hands the payload of a packet sent on transceiver `ti`, whose plaintext header is
+    /// `header`, to its send stream's history (see `StreamTx::on_send_header`).
+    fn keep_sent(&mut self, ti: usize, header: &[u8], payload: Bytes) {
+        // The header queue_rtp wrote: its sequence number and SSRC in the fixed header.
+        let (Some(&[s0, s1]), Some(&[a, b, c, d])) = (header.get(2..4), header.get(8..12)) else {
+            return;
+        };
+        let tx = self.transceivers.get_mut(ti).and_then(|t| t.tx.as_mut());
+        if let Some(tx) = tx.filter(|tx| tx.ssrc() == u32::from_be_bytes([a, b, c, d])) {
+            tx.sent_payload(u16::from_be_bytes([s0, s1]), payload);
+        }
     }
 
     /// The abs-send-time (24 bits, 6.18 seconds) at `now`, worked out once per `now`: the NTP
@@ -376,6 +400,7 @@ impl Media {
                     payload: Bytes::new(),
                     kind,
                     stamps: None,
+                    history: None,
                 };
                 if let Some(n) = self.send_rtp(now, buf, o, kind) {
                     return Some(n);
@@ -434,6 +459,38 @@ impl Media {
 
 /// Queues one RTCP datagram (it goes ahead of all RTP: feedback is small and late feedback
 /// is useless); past the queue bound it is dropped (the next report carries the same state).
+/// The send stream of a transceiver (`ssrc`, `rtx_ssrc`, `kind`) that negotiated `n`,
+/// made with its first packet: apart from `queue_rtp`, whose every other packet skips it.
+#[cold]
+#[inline(never)]
+fn new_stream(
+    (ssrc, rtx_ssrc, kind): (u32, u32, crate::peer::TrackKind),
+    n: &crate::peer::jsep::Negotiated,
+    cname: String,
+    epoch: crate::media::stream::NtpEpoch,
+    seed: Option<u64>,
+) -> StreamTx {
+    let first = &n.codecs[0];
+    let mut cfg = StreamTxConfig::new(ssrc, first.codec.clock_rate, epoch);
+    cfg.cname = cname;
+    cfg.seed = seed;
+    if first.codec.has_feedback("nack") {
+        cfg.rtx = first.rtx.map(|(send, _)| Rtx {
+            ssrc: rtx_ssrc,
+            payload_type: send,
+            associated_payload_type: first.send_pt,
+        });
+        if kind == crate::peer::TrackKind::Audio {
+            cfg.history = 128;
+        } else {
+            cfg.history = VIDEO_HISTORY;
+        }
+    } else {
+        cfg.history = 0;
+    }
+    StreamTx::new(cfg)
+}
+
 fn push_rtcp(out: &mut VecDeque<Vec<u8>>, spare: &mut Vec<Vec<u8>>, bytes: &[u8]) {
     if out.len() >= MEDIA_QUEUE {
         return;
