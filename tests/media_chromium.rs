@@ -152,9 +152,14 @@ fn chromium_sends_camera_and_microphone_and_kaon_reflects_them_back() {
 
     // kaon's get_stats against Chromium's for the same streams, taken in the order kaon,
     // Chromium, kaon: each count Chromium gives must sit between kaon's two snapshots of the
-    // matching count (within 1%). Chromium's video bytesSent also counts the RTX packets it
-    // sends to probe bandwidth (kaon drops those as duplicates or padding), so that one pair
-    // is only checked within 5%.
+    // matching count (within 1%). Chromium's video bytesSent also counts its retransmissions
+    // (kaon counts a packet once, as its first copy or its repair), so those
+    // (retransmittedBytesSent) are taken off it, and the old packets it resends on the RTX
+    // stream to probe bandwidth (counted neither as retransmissions by Chromium nor at all by
+    // kaon, which drops them as duplicates) leave that one pair checked only within 10%: they
+    // came to 3.5% of the bytes on an idle machine (no retransmissions; 455 packets sent,
+    // 432,799 bytes against kaon's 417,592) and 5.1% once under CI's load, past the 5% this
+    // check allowed before.
     let kaon_stats = |kaon: &Kaon| {
         kaon.driver
             .call(|pc, now| {
@@ -181,7 +186,7 @@ fn chromium_sends_camera_and_microphone_and_kaon_reflects_them_back() {
     let names = [
         "audio Chromium -> kaon",
         "audio kaon -> Chromium",
-        "video Chromium -> kaon",
+        "video Chromium -> kaon (Chromium's retransmissions taken off)",
         "video kaon -> Chromium",
     ];
     // Packets still in flight or Chromium's stats cache (it answers from a snapshot up to
@@ -196,12 +201,16 @@ fn chromium_sends_camera_and_microphone_and_kaon_reflects_them_back() {
         let chromium = [
             stat(&outbound, "audio", "bytes"),
             stat(&inbound, "audio", "bytes"),
-            stat(&outbound, "video", "bytes"),
+            stat(&outbound, "video", "bytes").saturating_sub(stat(
+                &outbound,
+                "video",
+                "retransmittedBytes",
+            )),
             stat(&inbound, "video", "bytes"),
         ];
         let mut outside = Vec::new();
         for i in 0..4 {
-            let slack = if i == 2 { 5 } else { 1 };
+            let slack = if i == 2 { 10 } else { 1 };
             eprintln!(
                 "{}: kaon counted {}..{} bytes, Chromium {} (attempt {attempt})",
                 names[i], a[i], c[i], chromium[i]
