@@ -154,11 +154,6 @@ impl Media {
             self.bwe.enqueue(now, o);
             self.take_dropped();
         } else {
-            if self.out.is_empty() {
-                // Back to the first slot: a queue that empties as fast as it fills then
-                // writes one warm slot instead of walking its whole ring through the cache.
-                self.out.clear();
-            }
             self.out.push_back(o);
         }
         Ok(())
