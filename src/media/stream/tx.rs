@@ -392,6 +392,13 @@ impl StreamTx {
         self.poll_resend(now, buf)
     }
 
+    /// Whether a retransmission is queued: [`poll_retransmit`](Self::poll_retransmit) has
+    /// one to write.
+    #[inline]
+    pub(crate) fn has_retransmit(&self) -> bool {
+        !self.resend.is_empty()
+    }
+
     /// [`poll_retransmit`](Self::poll_retransmit) with something queued.
     #[inline(never)]
     fn poll_resend(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {

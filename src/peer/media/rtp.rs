@@ -375,7 +375,19 @@ impl Media {
     }
 
     /// A queued retransmission (RTX or a plain resend), protected.
+    #[inline]
     fn poll_retransmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        // Asked before every packet sent: with nothing queued (the common answer) no call.
+        let queued = |t: &super::Transceiver| t.tx.as_ref().is_some_and(StreamTx::has_retransmit);
+        if !self.transceivers.iter().any(queued) {
+            return None;
+        }
+        self.poll_retransmit_queued(now, buf)
+    }
+
+    /// [`poll_retransmit`](Self::poll_retransmit) once a stream has one queued.
+    #[inline(never)]
+    fn poll_retransmit_queued(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let room = buf.len().checked_sub(64)?;
         for ti in 0..self.transceivers.len() {
             while let Some(n) = self.transceivers[ti]
