@@ -518,6 +518,7 @@ impl StreamTx {
     /// When to call [`poll_retransmit`](Self::poll_retransmit) or
     /// [`poll_rtcp`](Self::poll_rtcp) next: at once when retransmissions are queued, else
     /// when the next report is due. Cached, O(1).
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         match (self.resend_since, self.next_report) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -81,14 +81,14 @@ impl Media {
         let codec = n
             .by_any_pt(pkt.payload_type())
             .ok_or_else(|| Error::UnknownPayloadType(pkt.payload_type()))?;
-        let Some(mid) = t.mid else {
+        let Some(mid) = t.mid.as_ref() else {
             return Err(Error::NotSending);
         };
         // Our extensions are the same on every packet of the transceiver (their times are
         // stamped as it leaves): serialised once per negotiation, then copied.
         let tpl = match &mut t.template {
-            Some(tpl) if tpl.mid == mid => tpl,
-            slot => slot.insert(SendTemplate::new(mid, &n.send_extensions)),
+            Some(tpl) if tpl.mid == *mid => tpl,
+            slot => slot.insert(SendTemplate::new(*mid, &n.send_extensions)),
         };
         if tpl.abs_send_id.is_some() {
             self.abs_send_id = tpl.abs_send_id;
@@ -115,7 +115,10 @@ impl Media {
             }
             // The caller's reference becomes the queue's: no count taken or given back.
             Packet::Shared(mut b) => {
-                b.truncate(end);
+                // Padding, if any, is cut (a call saved on the packets without).
+                if end < b.len() {
+                    b.truncate(end);
+                }
                 b.advance(start);
                 b
             }
