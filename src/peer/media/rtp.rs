@@ -313,15 +313,17 @@ impl Media {
                 self.twcc_seq = next;
                 next
             });
+        let Some(srtp) = self.srtp.as_mut() else {
+            return unsent(data, o.payload);
+        };
         // A forwarded packet's payload is read where it was received.
-        let protected = (self.srtp.as_mut()?.outbound).protect_rtp_parts(&data, &o.payload, buf);
+        let protected = srtp.outbound.protect_rtp_parts(&data, &o.payload, buf);
         if let Some(ti) = o.history {
             self.keep_sent(ti, &data, o.payload);
         }
         self.recycle(data);
         let Ok(n) = protected else {
-            self.counters.protect_failed += 1;
-            return None;
+            return self.protect_failed();
         };
         self.counters.rtp_sent += 1;
         self.bwe.on_rtp_sent(now, &buf[..n], seq, n, kind);
@@ -329,9 +331,24 @@ impl Media {
             self.bwe.count_retransmission(now, n);
         }
         if self.bwe.take_timeout_moved() {
-            self.due = earliest(self.due, self.bwe.poll_timeout());
+            self.bwe_timeout_moved();
         }
         Some(n)
+    }
+
+    /// `send_rtp` refused by SRTP: counted (out of the packet's path).
+    #[cold]
+    #[inline(never)]
+    fn protect_failed(&mut self) -> Option<usize> {
+        self.counters.protect_failed += 1;
+        None
+    }
+
+    /// The estimator's next deadline may have moved: `due` follows it (apart from
+    /// `send_rtp`, as most packets leave it where it was).
+    #[inline(never)]
+    fn bwe_timeout_moved(&mut self) {
+        self.due = earliest(self.due, self.bwe.poll_timeout());
     }
 
     /// Hands the payload of a packet sent on transceiver `ti`, whose plaintext header is
@@ -356,6 +373,13 @@ impl Media {
         {
             return t;
         }
+        self.abs_send_time_at(now)
+    }
+
+    /// [`abs_send_time`](Self::abs_send_time) at a new `now`: apart, as packets sent at one
+    /// `now` (a batch, a frame) skip it.
+    #[inline(never)]
+    fn abs_send_time_at(&mut self, now: Instant) -> [u8; 3] {
         let ntp = self.epoch(now).ntp_at(now);
         let [_, a, b, c] = AbsSendTime::from_ntp(ntp).0.to_be_bytes();
         self.abs_send_at = Some((now, [a, b, c]));
@@ -469,6 +493,15 @@ impl Media {
 
 /// Queues one RTCP datagram (it goes ahead of all RTP: feedback is small and late feedback
 /// is useless); past the queue bound it is dropped (the next report carries the same state).
+/// What `send_rtp` does with a packet when SRTP is not keyed: drops it (out of the packet's
+/// path, drops and all).
+#[cold]
+#[inline(never)]
+fn unsent(data: Vec<u8>, payload: Bytes) -> Option<usize> {
+    drop((data, payload));
+    None
+}
+
 /// An error `queue_rtp` returns, passed through here so the compiler lays the refusals out
 /// of the packet's path (a few cache lines fewer per packet sent).
 #[cold]
