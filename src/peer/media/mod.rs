@@ -602,7 +602,8 @@ impl Media {
     pub fn by_mid(&self, mid: &str) -> Option<usize> {
         self.transceivers
             .iter()
-            .position(|t| t.mid.is_some_and(|m| m == mid))
+            // By reference: per packet written, the 33-byte `Mid` was copied out to compare.
+            .position(|t| t.mid.as_ref().is_some_and(|m| *m == mid))
     }
 
     fn new_transceiver(
