@@ -473,16 +473,28 @@ impl Agent {
 
     /// The pair application data goes over, if any. Without a relay the application may send
     /// on its own socket from `local` to `remote`; [`send`](Self::send) works in every case.
+    ///
+    /// Inlined: every datagram a connection sends asks, and its answer (some seventy bytes)
+    /// went back through memory.
+    #[inline]
     pub fn selected_pair(&self) -> Option<SelectedPair> {
-        if let Some(s) = self.selected {
-            let p = &self.list.pairs[s];
-            let l = &self.list.locals[p.local];
-            return Some(SelectedPair {
-                local: self.socket_of(l),
-                remote: self.list.remotes[p.remote].addr,
-                relayed: l.relay.is_some(),
-            });
-        }
+        let Some(s) = self.selected else {
+            return self.stale_pair();
+        };
+        let p = &self.list.pairs[s];
+        let l = &self.list.locals[p.local];
+        Some(SelectedPair {
+            local: self.socket_of(l),
+            remote: self.list.remotes[p.remote].addr,
+            relayed: l.relay.is_some(),
+        })
+    }
+
+    /// [`selected_pair`](Self::selected_pair) with none selected: the pair data went over
+    /// before an ICE restart, until the new checks select one.
+    #[cold]
+    #[inline(never)]
+    fn stale_pair(&self) -> Option<SelectedPair> {
         self.stale.as_ref().map(|s| SelectedPair {
             local: self.socket_of(&s.local),
             remote: s.remote_addr,

@@ -81,6 +81,9 @@ pub struct Context {
     rtcp: Cipher,
     config: Config,
     send: SsrcMap<SendState>,
+    /// The slot of the SSRC an RTP packet was last protected for: a sender's packets come
+    /// stream after stream, so it is tried before the search (checked, as any may move).
+    send_hint: usize,
     recv: SsrcMap<RecvState>,
 }
 
@@ -140,6 +143,7 @@ impl Context {
             rtcp: Cipher::new(profile, &kdf, true)?,
             config,
             send: SsrcMap::default(),
+            send_hint: 0,
             recv: SsrcMap::default(),
         })
     }
@@ -198,8 +202,16 @@ impl Context {
     }
 
     /// The packet index of an outgoing RTP packet, its SSRC's highest index moved up to it.
+    #[inline]
     fn send_index(&mut self, hdr: header::RtpHeader) -> Result<u64, Error> {
-        let state = self.send.get_or_insert(hdr.ssrc, self.config.max_ssrcs)?;
+        let i = match self.send.keys.get(self.send_hint) {
+            Some(&k) if k == hdr.ssrc => self.send_hint,
+            _ => {
+                self.send_hint = self.send.slot_or_insert(hdr.ssrc, self.config.max_ssrcs)?;
+                self.send_hint
+            }
+        };
+        let state = &mut self.send.values[i];
         let index = match state.rtp_top {
             None => u64::from(hdr.seq),
             // A retransmission of an older packet keeps its own index. A sequence number
@@ -489,16 +501,22 @@ impl<T> SsrcMap<T> {
 
 impl<T: Default> SsrcMap<T> {
     fn get_or_insert(&mut self, ssrc: u32, limit: usize) -> Result<&mut T, Error> {
-        let i = match self.find(ssrc) {
-            Ok(i) => i,
-            Err(_) if self.keys.len() >= limit => return Err(Error::SsrcLimit),
+        let i = self.slot_or_insert(ssrc, limit)?;
+        Ok(&mut self.values[i])
+    }
+
+    /// The slot of `ssrc`, added if it is new and there is room.
+    #[inline(never)]
+    fn slot_or_insert(&mut self, ssrc: u32, limit: usize) -> Result<usize, Error> {
+        match self.find(ssrc) {
+            Ok(i) => Ok(i),
+            Err(_) if self.keys.len() >= limit => Err(Error::SsrcLimit),
             Err(i) => {
                 self.keys.insert(i, ssrc);
                 self.values.insert(i, T::default());
-                i
+                Ok(i)
             }
-        };
-        Ok(&mut self.values[i])
+        }
     }
 }
 
@@ -529,6 +547,35 @@ mod tests {
             estimate_index(idx(5, 40_000), 40_000 - 32_769),
             Some(idx(6, 7_231))
         );
+    }
+
+    #[test]
+    fn each_ssrc_keeps_its_own_index_as_others_come_and_go() {
+        // The send slot tried first is the last one used: SSRCs added before it (which move
+        // it) and removed must not hand one stream another's rollover counter.
+        let config = Config::default();
+        let key = [7u8; 16];
+        let salt = [9u8; 12];
+        let mut tx = Context::new(Profile::AeadAes128Gcm, &key, &salt, &config).unwrap();
+        let mut rx = Context::new(Profile::AeadAes128Gcm, &key, &salt, &config).unwrap();
+        let mut send = |tx: &mut Context, ssrc: u32, seq: u16| {
+            let mut buf = [0u8; 64];
+            buf[..2].copy_from_slice(&[0x80, 96]);
+            buf[2..4].copy_from_slice(&seq.to_be_bytes());
+            buf[8..12].copy_from_slice(&ssrc.to_be_bytes());
+            let n = tx.protect_rtp(&mut buf, 20).unwrap();
+            rx.unprotect_rtp(&mut buf[..n])
+        };
+        assert!(send(&mut tx, 5, 65_535).is_ok());
+        // Sorted before 5: 5's slot moves.
+        assert!(send(&mut tx, 3, 100).is_ok());
+        // 5 wrapped: ROC 1, which the receiver takes only if the sender used it.
+        assert!(send(&mut tx, 5, 0).is_ok());
+        assert!(send(&mut tx, 3, 101).is_ok());
+        tx.remove_ssrc(3);
+        assert!(send(&mut tx, 5, 1).is_ok());
+        assert!(send(&mut tx, 9, 7).is_ok());
+        assert!(send(&mut tx, 5, 2).is_ok());
     }
 
     #[test]

@@ -154,7 +154,9 @@ impl Cipher {
 
     /// Protects the packet `head` then `tail` (its header `header_len` bytes, all in `head`)
     /// into `out`, which is `head.len() + tail.len() + rtp_overhead()` bytes: the header
-    /// copied, the payload encrypted across, the tag after it.
+    /// copied, the payload encrypted across, the tag after it. Inlined into its one caller
+    /// (`Context::protect_rtp_parts`): a call per packet, its arguments passed on the stack.
+    #[inline]
     pub(crate) fn protect_rtp_parts(
         &self,
         head: &[u8],
@@ -376,14 +378,22 @@ impl Gcm {
     /// RFC 7714 §8.1 and §9.1: IV = (0x0000 || SSRC || ROC || SEQ) XOR salt for RTP, and
     /// (0x0000 || SSRC || 0x0000 || 0 || SRTCP index) XOR salt for RTCP; both are the 48-bit
     /// index after the SSRC.
+    ///
+    /// Worked in two integers (the IV's first four bytes and its last eight) rather than
+    /// byte by byte: a dozen instructions a packet instead of some thirty.
     fn nonce(&self, ssrc: u32, index: u64) -> Nonce {
+        Nonce::assume_unique_for_key(self.iv(ssrc, index))
+    }
+
+    /// The IV of [`nonce`](Self::nonce).
+    fn iv(&self, ssrc: u32, index: u64) -> [u8; 12] {
+        let [s0, s1, s2, s3, rest @ ..] = self.salt;
+        let high = u32::from_be_bytes([s0, s1, s2, s3]) ^ (ssrc >> 16);
+        let low = u64::from_be_bytes(rest) ^ (u64::from(ssrc) << 48 | (index & 0xffff_ffff_ffff));
         let mut iv = [0u8; 12];
-        iv[2..6].copy_from_slice(&ssrc.to_be_bytes());
-        iv[6..12].copy_from_slice(&index.to_be_bytes()[2..]);
-        for (b, s) in iv.iter_mut().zip(self.salt) {
-            *b ^= s;
-        }
-        Nonce::assume_unique_for_key(iv)
+        iv[..4].copy_from_slice(&high.to_be_bytes());
+        iv[4..].copy_from_slice(&low.to_be_bytes());
+        iv
     }
 
     fn seal(
@@ -401,6 +411,7 @@ impl Gcm {
     }
 
     /// Encrypts `payload` into `ciphertext` (the same length) and writes the tag.
+    #[inline]
     fn seal_into(
         &self,
         ssrc: u32,
@@ -489,5 +500,32 @@ impl Cipher {
             panic!("not AES-CM")
         };
         c.apply(ssrc, index, data).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gcm_iv_is_the_salt_xor_ssrc_and_48_bit_index() {
+        let Cipher::Gcm(g) = Cipher::gcm_from_session_keys(&[1; 16], *b"Quid pro quo") else {
+            unreachable!()
+        };
+        // RFC 7714 §8.1 byte by byte, against the two-integer form.
+        for (ssrc, index) in [
+            (0x5501_a0b2, 0xf17b),
+            (0xffff_ffff, (1 << 48) - 1),
+            (0x0102_0304, 0x0000_fffe_0001_0002),
+            (0, 0),
+        ] {
+            let mut want = [0u8; 12];
+            want[2..6].copy_from_slice(&u32::to_be_bytes(ssrc));
+            want[6..].copy_from_slice(&u64::to_be_bytes(index)[2..]);
+            for (b, s) in want.iter_mut().zip(g.salt) {
+                *b ^= s;
+            }
+            assert_eq!(g.iv(ssrc, index), want, "ssrc {ssrc:#x} index {index:#x}");
+        }
     }
 }

@@ -392,6 +392,13 @@ impl StreamTx {
         self.poll_resend(now, buf)
     }
 
+    /// Whether a retransmission is queued: [`poll_retransmit`](Self::poll_retransmit) has
+    /// one to write.
+    #[inline]
+    pub(crate) fn has_retransmit(&self) -> bool {
+        !self.resend.is_empty()
+    }
+
     /// [`poll_retransmit`](Self::poll_retransmit) with something queued.
     #[inline(never)]
     fn poll_resend(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
@@ -511,6 +518,7 @@ impl StreamTx {
     /// When to call [`poll_retransmit`](Self::poll_retransmit) or
     /// [`poll_rtcp`](Self::poll_rtcp) next: at once when retransmissions are queued, else
     /// when the next report is due. Cached, O(1).
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         match (self.resend_since, self.next_report) {
             (Some(a), Some(b)) => Some(a.min(b)),

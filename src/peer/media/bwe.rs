@@ -369,6 +369,8 @@ impl Bwe {
 
     /// A retransmission left (with or without a transport-wide number, in a probe or not):
     /// it counts against the retransmission budget.
+    /// Apart from `send_rtp`, whose other packets skip it.
+    #[inline(never)]
     pub fn count_retransmission(&mut self, now: Instant, size: usize) {
         self.window.record(now, size, true);
     }

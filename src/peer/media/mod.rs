@@ -336,6 +336,62 @@ impl Outgoing {
     }
 }
 
+/// The unpaced outgoing queue, first in first out, its first packet in a slot of its own. A
+/// forwarder writes a packet and polls it out before it writes the next, so the queue holds
+/// one packet at a time, in the slot: in and out without the ring's bookkeeping (a call each
+/// way, and a ring walked through the cache as its head moves on).
+#[derive(Debug, Default)]
+pub(crate) struct OutQueue {
+    /// The oldest packet, when `rest` was empty as it came; else `rest` holds the oldest.
+    first: Option<Outgoing>,
+    /// The packets after `first`.
+    rest: VecDeque<Outgoing>,
+}
+
+impl OutQueue {
+    pub fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    pub fn push_back(&mut self, o: Outgoing) {
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some(o);
+        } else {
+            self.push_rest(o);
+        }
+    }
+
+    /// `push_back` behind a packet already queued.
+    #[inline(never)]
+    fn push_rest(&mut self, o: Outgoing) {
+        if self.rest.is_empty() {
+            // Back to the ring's first slot: a queue that empties as fast as it fills then
+            // writes one warm slot instead of walking its whole ring through the cache.
+            self.rest.clear();
+        }
+        self.rest.push_back(o);
+    }
+
+    pub fn pop_front(&mut self) -> Option<Outgoing> {
+        match self.first.take() {
+            Some(o) => Some(o),
+            None => self.rest.pop_front(),
+        }
+    }
+
+    /// Puts `o` back first (a packet popped that must wait).
+    pub fn push_front(&mut self, o: Outgoing) {
+        if let Some(first) = self.first.replace(o) {
+            self.rest.push_front(first);
+        }
+    }
+
+    #[cfg(fuzzing)]
+    pub fn iter(&self) -> impl Iterator<Item = &Outgoing> {
+        self.first.iter().chain(&self.rest)
+    }
+}
+
 /// Where in a packet its abs-send-time and transport-wide sequence number values are, when
 /// it carries them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -414,7 +470,7 @@ pub(crate) struct Media {
     pub routes: Routes,
     /// RTP waiting for `poll_transmit` when nothing paces it (no congestion control
     /// negotiated); with it, RTP waits in the pacer (`bwe`).
-    pub out: VecDeque<Outgoing>,
+    pub out: OutQueue,
     /// RTCP waiting for `poll_transmit` (plaintext compound packets), ahead of all RTP.
     pub rtcp: VecDeque<Vec<u8>>,
     /// Emptied outgoing buffers, reused.
@@ -523,7 +579,7 @@ impl Media {
             transceivers: Vec::new(),
             srtp: None,
             routes: Routes::default(),
-            out: VecDeque::new(),
+            out: OutQueue::default(),
             rtcp: VecDeque::new(),
             spare: Vec::new(),
             rx: BytesMut::new(),
@@ -546,7 +602,8 @@ impl Media {
     pub fn by_mid(&self, mid: &str) -> Option<usize> {
         self.transceivers
             .iter()
-            .position(|t| t.mid.is_some_and(|m| m == mid))
+            // By reference: per packet written, the 33-byte `Mid` was copied out to compare.
+            .position(|t| t.mid.as_ref().is_some_and(|m| *m == mid))
     }
 
     fn new_transceiver(

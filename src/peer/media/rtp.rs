@@ -59,36 +59,36 @@ impl Media {
     /// `write_rtp` or `write_rtp_bytes`, by the kind of `packet`.
     fn queue_rtp(&mut self, now: Instant, ti: usize, packet: Packet<'_>) -> Result<(), Error> {
         if !self.bwe.paced && self.out.len() >= MEDIA_QUEUE {
-            return Err(Error::MediaQueueFull);
+            return Err(refused(Error::MediaQueueFull));
         }
         let bytes = match &packet {
             Packet::Copied(p) => p,
             Packet::Shared(b) => &b[..],
         };
-        let pkt = RtpPacket::new_checked(bytes).map_err(Error::Rtp)?;
+        let pkt = RtpPacket::new_checked(bytes).map_err(|e| refused(Error::Rtp(e)))?;
         let epoch = self.epoch(now);
         // The send stream's seed is drawn once, with the first packet.
         let seed = self.transceivers[ti].tx.is_none().then(|| self.rng.u64());
         let t = &mut self.transceivers[ti];
         if !t.sending() {
-            return Err(Error::NotSending);
+            return Err(refused(Error::NotSending));
         }
         // Not `ok_or`: an error made eagerly is dropped on every packet (a call, as `Error`
         // has variants that own memory).
         let Some(n) = t.negotiated.as_ref() else {
-            return Err(Error::NotSending);
+            return Err(refused(Error::NotSending));
         };
         let codec = n
             .by_any_pt(pkt.payload_type())
-            .ok_or_else(|| Error::UnknownPayloadType(pkt.payload_type()))?;
-        let Some(mid) = t.mid else {
-            return Err(Error::NotSending);
+            .ok_or_else(|| refused(Error::UnknownPayloadType(pkt.payload_type())))?;
+        let Some(mid) = t.mid.as_ref() else {
+            return Err(refused(Error::NotSending));
         };
         // Our extensions are the same on every packet of the transceiver (their times are
         // stamped as it leaves): serialised once per negotiation, then copied.
         let tpl = match &mut t.template {
-            Some(tpl) if tpl.mid == mid => tpl,
-            slot => slot.insert(SendTemplate::new(mid, &n.send_extensions)),
+            Some(tpl) if tpl.mid == *mid => tpl,
+            slot => SendTemplate::renew(slot, *mid, &n.send_extensions),
         };
         if tpl.abs_send_id.is_some() {
             self.abs_send_id = tpl.abs_send_id;
@@ -115,7 +115,10 @@ impl Media {
             }
             // The caller's reference becomes the queue's: no count taken or given back.
             Packet::Shared(mut b) => {
-                b.truncate(end);
+                // Padding, if any, is cut (a call saved on the packets without).
+                if end < b.len() {
+                    b.truncate(end);
+                }
                 b.advance(start);
                 b
             }
@@ -154,11 +157,6 @@ impl Media {
             self.bwe.enqueue(now, o);
             self.take_dropped();
         } else {
-            if self.out.is_empty() {
-                // Back to the first slot: a queue that empties as fast as it fills then
-                // writes one warm slot instead of walking its whole ring through the cache.
-                self.out.clear();
-            }
             self.out.push_back(o);
         }
         Ok(())
@@ -315,15 +313,17 @@ impl Media {
                 self.twcc_seq = next;
                 next
             });
+        let Some(srtp) = self.srtp.as_mut() else {
+            return unsent(data, o.payload);
+        };
         // A forwarded packet's payload is read where it was received.
-        let protected = (self.srtp.as_mut()?.outbound).protect_rtp_parts(&data, &o.payload, buf);
+        let protected = srtp.outbound.protect_rtp_parts(&data, &o.payload, buf);
         if let Some(ti) = o.history {
             self.keep_sent(ti, &data, o.payload);
         }
         self.recycle(data);
         let Ok(n) = protected else {
-            self.counters.protect_failed += 1;
-            return None;
+            return self.protect_failed();
         };
         self.counters.rtp_sent += 1;
         self.bwe.on_rtp_sent(now, &buf[..n], seq, n, kind);
@@ -331,9 +331,24 @@ impl Media {
             self.bwe.count_retransmission(now, n);
         }
         if self.bwe.take_timeout_moved() {
-            self.due = earliest(self.due, self.bwe.poll_timeout());
+            self.bwe_timeout_moved();
         }
         Some(n)
+    }
+
+    /// `send_rtp` refused by SRTP: counted (out of the packet's path).
+    #[cold]
+    #[inline(never)]
+    fn protect_failed(&mut self) -> Option<usize> {
+        self.counters.protect_failed += 1;
+        None
+    }
+
+    /// The estimator's next deadline may have moved: `due` follows it (apart from
+    /// `send_rtp`, as most packets leave it where it was).
+    #[inline(never)]
+    fn bwe_timeout_moved(&mut self) {
+        self.due = earliest(self.due, self.bwe.poll_timeout());
     }
 
     /// Hands the payload of a packet sent on transceiver `ti`, whose plaintext header is
@@ -358,6 +373,13 @@ impl Media {
         {
             return t;
         }
+        self.abs_send_time_at(now)
+    }
+
+    /// [`abs_send_time`](Self::abs_send_time) at a new `now`: apart, as packets sent at one
+    /// `now` (a batch, a frame) skip it.
+    #[inline(never)]
+    fn abs_send_time_at(&mut self, now: Instant) -> [u8; 3] {
         let ntp = self.epoch(now).ntp_at(now);
         let [_, a, b, c] = AbsSendTime::from_ntp(ntp).0.to_be_bytes();
         self.abs_send_at = Some((now, [a, b, c]));
@@ -380,7 +402,19 @@ impl Media {
     }
 
     /// A queued retransmission (RTX or a plain resend), protected.
+    #[inline]
     fn poll_retransmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        // Asked before every packet sent: with nothing queued (the common answer) no call.
+        let queued = |t: &super::Transceiver| t.tx.as_ref().is_some_and(StreamTx::has_retransmit);
+        if !self.transceivers.iter().any(queued) {
+            return None;
+        }
+        self.poll_retransmit_queued(now, buf)
+    }
+
+    /// [`poll_retransmit`](Self::poll_retransmit) once a stream has one queued.
+    #[inline(never)]
+    fn poll_retransmit_queued(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let room = buf.len().checked_sub(64)?;
         for ti in 0..self.transceivers.len() {
             while let Some(n) = self.transceivers[ti]
@@ -459,6 +493,23 @@ impl Media {
 
 /// Queues one RTCP datagram (it goes ahead of all RTP: feedback is small and late feedback
 /// is useless); past the queue bound it is dropped (the next report carries the same state).
+/// What `send_rtp` does with a packet when SRTP is not keyed: drops it (out of the packet's
+/// path, drops and all).
+#[cold]
+#[inline(never)]
+fn unsent(data: Vec<u8>, payload: Bytes) -> Option<usize> {
+    drop((data, payload));
+    None
+}
+
+/// An error `queue_rtp` returns, passed through here so the compiler lays the refusals out
+/// of the packet's path (a few cache lines fewer per packet sent).
+#[cold]
+#[inline(never)]
+fn refused(e: Error) -> Error {
+    e
+}
+
 /// The send stream of a transceiver (`ssrc`, `rtx_ssrc`, `kind`) that negotiated `n`,
 /// made with its first packet: apart from `queue_rtp`, whose every other packet skips it.
 #[cold]
@@ -522,6 +573,14 @@ pub(crate) struct SendTemplate {
 }
 
 impl SendTemplate {
+    /// `slot` (re)made for `mid` and extensions `map`: once per negotiation, apart from
+    /// `queue_rtp`, whose every other packet skips it.
+    #[cold]
+    #[inline(never)]
+    fn renew<'a>(slot: &'a mut Option<Self>, mid: Mid, map: &ExtensionMap) -> &'a mut Self {
+        slot.insert(Self::new(mid, map))
+    }
+
     fn new(mid: Mid, map: &ExtensionMap) -> Self {
         let mut ext: smallvec::SmallVec<[(u8, ExtensionValue<'_>); 4]> = smallvec::SmallVec::new();
         if let Some(id) = map.id(ExtensionKind::Mid) {
