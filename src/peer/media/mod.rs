@@ -900,7 +900,9 @@ impl PeerConnection {
 
 #[cfg(test)]
 mod tests {
-    use super::{Route, Routes};
+    use super::{OutQueue, Outgoing, Route, Routes};
+    use crate::bwe::PacketKind;
+    use std::collections::VecDeque;
 
     fn route(transceiver: usize, repairs: Option<u32>) -> Route {
         Route {
@@ -938,5 +940,49 @@ mod tests {
         routes.get_mut(&1).expect("route of 1").srtp_slot = 4;
         routes.insert(1, route(5, None));
         assert_eq!(routes.get_mut(&1).copied(), Some(route(5, None)));
+    }
+
+    #[test]
+    fn out_queue_keeps_first_in_first_out_through_pushes_back_and_front() {
+        // Against a VecDeque, with every mix of the slot and the ring: a fixed walk through
+        // pushes behind, pops and packets put back first.
+        let packet = |n: u8| Outgoing {
+            data: vec![n],
+            payload: bytes::Bytes::new(),
+            kind: PacketKind::Video,
+            stamps: None,
+            history: None,
+        };
+        let (mut q, mut model) = (OutQueue::default(), VecDeque::new());
+        let mut next = 0u8;
+        for step in 0..600u32 {
+            match (step * 7 + step / 5) % 5 {
+                0 | 1 => {
+                    q.push_back(packet(next));
+                    model.push_back(next);
+                    next = next.wrapping_add(1);
+                }
+                2 => {
+                    let got = q.pop_front().map(|o| o.data[0]);
+                    assert_eq!(got, model.pop_front(), "step {step}");
+                }
+                3 => {
+                    q.push_front(packet(next));
+                    model.push_front(next);
+                    next = next.wrapping_add(1);
+                }
+                _ => {
+                    let got = q.pop_front().map(|o| o.data[0]);
+                    assert_eq!(got, model.pop_front(), "step {step}");
+                    let got = q.pop_front().map(|o| o.data[0]);
+                    assert_eq!(got, model.pop_front(), "step {step}");
+                }
+            }
+            assert_eq!(q.len(), model.len(), "step {step}");
+        }
+        while let Some(want) = model.pop_front() {
+            assert_eq!(q.pop_front().map(|o| o.data[0]), Some(want));
+        }
+        assert!(q.pop_front().is_none());
     }
 }
