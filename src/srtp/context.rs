@@ -204,13 +204,11 @@ impl Context {
     /// The packet index of an outgoing RTP packet, its SSRC's highest index moved up to it.
     #[inline]
     fn send_index(&mut self, hdr: header::RtpHeader) -> Result<u64, Error> {
-        let i = match self.send.keys.get(self.send_hint) {
-            Some(&k) if k == hdr.ssrc => self.send_hint,
-            _ => {
-                self.send_hint = self.send.slot_or_insert(hdr.ssrc, self.config.max_ssrcs)?;
-                self.send_hint
-            }
-        };
+        if !self.send.holds(self.send_hint, hdr.ssrc) {
+            // Out of line, like an insert: a sender's packets come stream after stream.
+            self.send_hint = self.send.slot_or_insert(hdr.ssrc, self.config.max_ssrcs)?;
+        }
+        let i = self.send_hint;
         let state = &mut self.send.values[i];
         let index = match state.rtp_top {
             None => u64::from(hdr.seq),
@@ -323,10 +321,7 @@ impl Context {
             .checked_sub(self.rtp.rtp_overhead())
             .ok_or(Error::TooShort)?;
         let hdr = header::parse_rtp(&buf[..body])?;
-        let slot = match self.recv.keys.get(hint) {
-            Some(&k) if k == hdr.ssrc => Ok(hint),
-            _ => self.recv.find(hdr.ssrc),
-        };
+        let slot = self.recv.find_hinted(hdr.ssrc, hint);
         let index = match slot {
             Ok(i) => {
                 let window = &self.recv.values[i].rtp;
@@ -489,6 +484,22 @@ impl<T> Default for SsrcMap<T> {
 impl<T> SsrcMap<T> {
     fn find(&self, ssrc: u32) -> Result<usize, usize> {
         self.keys.binary_search(&ssrc)
+    }
+
+    /// Whether slot `i` is `ssrc`'s: a slot remembered from an earlier lookup is checked
+    /// before use, as slots move when SSRCs come and go.
+    #[inline]
+    fn holds(&self, i: usize, ssrc: u32) -> bool {
+        self.keys.get(i) == Some(&ssrc)
+    }
+
+    /// [`find`](Self::find), trying slot `hint` first.
+    #[inline]
+    fn find_hinted(&self, ssrc: u32, hint: usize) -> Result<usize, usize> {
+        match self.holds(hint, ssrc) {
+            true => Ok(hint),
+            false => self.find(ssrc),
+        }
     }
 
     fn remove(&mut self, ssrc: u32) {

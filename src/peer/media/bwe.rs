@@ -368,8 +368,8 @@ impl Bwe {
     }
 
     /// A retransmission left (with or without a transport-wide number, in a probe or not):
-    /// it counts against the retransmission budget.
-    /// Apart from `send_rtp`, whose other packets skip it.
+    /// it counts against the retransmission budget. Out of line: `send_rtp`'s other packets
+    /// skip it.
     #[inline(never)]
     pub fn count_retransmission(&mut self, now: Instant, size: usize) {
         self.window.record(now, size, true);

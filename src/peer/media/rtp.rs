@@ -491,8 +491,6 @@ impl Media {
     }
 }
 
-/// Queues one RTCP datagram (it goes ahead of all RTP: feedback is small and late feedback
-/// is useless); past the queue bound it is dropped (the next report carries the same state).
 /// What `send_rtp` does with a packet when SRTP is not keyed: drops it (out of the packet's
 /// path, drops and all).
 #[cold]
@@ -542,6 +540,8 @@ fn new_stream(
     StreamTx::new(cfg)
 }
 
+/// Queues one RTCP datagram (it goes ahead of all RTP: feedback is small and late feedback
+/// is useless); past the queue bound it is dropped (the next report carries the same state).
 fn push_rtcp(out: &mut VecDeque<Vec<u8>>, spare: &mut Vec<Vec<u8>>, bytes: &[u8]) {
     if out.len() >= MEDIA_QUEUE {
         return;
