@@ -241,9 +241,6 @@ async fn connect(url: &str, udp: &[SocketAddr], restarts: u64, interval: Duratio
                         } else {
                             println!("received: {text}");
                         }
-                        if restarts > 0 && done_restarts == restarts && restarting.is_none() && echoed == sent && echoed >= (restarts + 1) * RESTART_EVERY {
-                            break Ok(());
-                        }
                     }
                     PeerEvent::IceConnectionStateChanged(s) => {
                         println!("ICE {s:?}");
@@ -272,15 +269,24 @@ async fn connect(url: &str, udp: &[SocketAddr], restarts: u64, interval: Duratio
                     // Candidates are in each offer; channel flow needs no action here.
                     _ => {}
                 }
+                // Done once every restart has found its pair and every message is echoed, in
+                // whichever order the last echo and the last selection come.
+                if restarts > 0 && done_restarts == restarts && restarting.is_none() && echoed == sent && echoed >= (restarts + 1) * RESTART_EVERY {
+                    break Ok(());
+                }
             }
             _ = tick.tick(), if open => {
-                let due_restart = restarts > 0 && done_restarts < restarts && sent > 0
-                    && sent.is_multiple_of(RESTART_EVERY) && echoed == sent && restarting.is_none()
-                    && sent / RESTART_EVERY > done_restarts;
-                if due_restart {
-                    done_restarts += 1;
-                    restart(&driver, &session_url, done_restarts).await?;
-                    restarting = Some(Instant::now());
+                // A restart is owed after every RESTART_EVERY messages; it waits (sending
+                // nothing more) until they are all echoed and the last restart found its pair,
+                // so a slow echo cannot push it past the last message.
+                let owed = restarts > 0 && done_restarts < restarts && sent > 0
+                    && sent.is_multiple_of(RESTART_EVERY) && sent / RESTART_EVERY > done_restarts;
+                if owed {
+                    if echoed == sent && restarting.is_none() {
+                        done_restarts += 1;
+                        restart(&driver, &session_url, done_restarts).await?;
+                        restarting = Some(Instant::now());
+                    }
                     continue;
                 }
                 let stop = restarts > 0 && sent >= (restarts + 1) * RESTART_EVERY;

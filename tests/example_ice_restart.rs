@@ -15,6 +15,20 @@ use example_support::{example, run, session_server};
 
 #[test]
 fn three_ice_restarts_keep_the_channel_and_lose_no_message() {
+    three_restarts_sending_every("50");
+}
+
+/// A message every millisecond outruns its echo: before the fix the client then sent on past
+/// a restart that was due, restarted after its last message and waited for ever for an echo
+/// to end on (CI once; every run at 1 ms). A restart that is due now waits for the echoes.
+#[test]
+fn restarts_stay_on_schedule_when_messages_outrun_their_echoes() {
+    three_restarts_sending_every("1");
+}
+
+/// The client restarts ICE three times, sending a message every `interval_ms`, and the server
+/// follows each restart on the one session.
+fn three_restarts_sending_every(interval_ms: &str) {
     let program = example("ice-restart");
     let (mut server, http, _) =
         session_server(&program, &["serve", "127.0.0.1:0", "--udp", "127.0.0.1:0"]);
@@ -25,7 +39,7 @@ fn three_ice_restarts_keep_the_channel_and_lose_no_message() {
             "--restarts",
             "3",
             "--interval-ms",
-            "50",
+            interval_ms,
         ]),
         Duration::from_secs(60),
     );
