@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use kaon::dtls::Identity;
 use kaon::peer::{
-    LocalTrack, MediaEngine, PeerConfig, PeerConnection, PeerEvent, SdpType, TrackKind,
+    ConnectionState, LocalTrack, MediaEngine, PeerConfig, PeerConnection, PeerEvent, SdpType,
+    TrackKind,
 };
 use kaon::rtp::{RtpBuilder, RtpHeader, RtpPacket};
 use kaon::{Datagram, Protocol};
@@ -241,4 +242,112 @@ fn forwarding_by_reference_refuses_what_write_rtp_refuses() {
         let shared = s.write_rtp_bytes(now, mid, packet).unwrap_err();
         assert_eq!(format!("{copied:?}"), format!("{shared:?}"));
     }
+}
+
+/// A forwarder's pattern: a packet written before every poll, and polling stopped at the first
+/// RTP packet out, 2 ms apart for `secs` simulated seconds; the receiver's answers go back
+/// after each (with `deaf`, they are dropped, and the sender is never given a timeout: it is
+/// only written to and polled). `close_at` (seconds in) closes the sender there. Returns the binding requests
+/// the sender sent, the RTP datagrams it sent after closing, and whether the receiver saw
+/// DTLS closed.
+fn one_poll_per_packet(
+    s: &mut PeerConnection,
+    r: &mut PeerConnection,
+    now: &mut Instant,
+    secs: u64,
+    close_at: Option<u64>,
+    deaf: bool,
+) -> (usize, usize, bool) {
+    let packets = received(64);
+    let mut buf = vec![0u8; 2048];
+    let (mut requests, mut rtp_after_close, mut peer_closed) = (0, 0, false);
+    let end = *now + Duration::from_secs(secs);
+    let close_at = close_at.map(|c| *now + Duration::from_secs(c));
+    let mut i = 0;
+    while *now < end {
+        if close_at.is_some_and(|c| *now >= c) && s.connection_state() != ConnectionState::Closed {
+            s.close(*now);
+        }
+        let closed = s.connection_state() == ConnectionState::Closed;
+        if !closed {
+            s.write_rtp_bytes(*now, "0", packets[i % packets.len()].clone())
+                .unwrap();
+            i += 1;
+        }
+        while let Some(t) = s.poll_transmit(*now, &mut buf) {
+            let rtp = buf[0] >> 6 == 2 && !(192..=223).contains(&buf[1]);
+            requests += usize::from(buf[..2] == [0, 1]);
+            rtp_after_close += usize::from(closed && rtp);
+            let d = Datagram {
+                source: t.source,
+                destination: t.destination,
+                contents: &buf[..t.len],
+            };
+            r.handle_datagram(*now, d);
+            if rtp {
+                break;
+            }
+        }
+        while let Some(t) = r.poll_transmit(*now, &mut buf) {
+            if deaf {
+                continue;
+            }
+            let d = Datagram {
+                source: t.source,
+                destination: t.destination,
+                contents: &buf[..t.len],
+            };
+            s.handle_datagram(*now, d);
+        }
+        while let Some(e) = r.poll_event() {
+            peer_closed |= matches!(e, PeerEvent::DtlsClosed);
+        }
+        while s.poll_event().is_some() {}
+        *now += Duration::from_millis(2);
+        for (i, pc) in [&mut *s, &mut *r].into_iter().enumerate() {
+            if (i == 1 || !deaf) && pc.poll_timeout().is_some_and(|t| t <= *now) {
+                pc.handle_timeout(*now);
+            }
+        }
+    }
+    (requests, rtp_after_close, peer_closed)
+}
+
+/// Every poll finds a media packet waiting, and the caller stops at it: what goes ahead of
+/// media (ICE consent checks, RFC 7675, every 4 to 6 s) still leaves on time, so after 40 s
+/// the connection holds.
+#[test]
+fn consent_checks_keep_their_schedule_while_every_poll_finds_media() {
+    for engine in [
+        MediaEngine::default().without_twcc(),
+        MediaEngine::default(),
+    ] {
+        let (mut s, mut r, mut now) = subscriber(&engine, Instant::now());
+        let (requests, _, _) = one_poll_per_packet(&mut s, &mut r, &mut now, 40, None, false);
+        assert!(requests >= 6, "{requests} binding requests in 40 s");
+        assert_eq!(s.connection_state(), ConnectionState::Connected);
+        assert_eq!(r.connection_state(), ConnectionState::Connected);
+        let stats = s.stats();
+        assert!(stats.datagrams_sent > 19_000, "{stats:?}");
+    }
+}
+
+/// A sender that is only written to and polled (no datagram in, no timeout given): the
+/// consent checks fall due while every poll finds media, and still go out, ahead of it.
+#[test]
+fn consent_checks_fall_due_for_a_sender_only_written_and_polled() {
+    let (mut s, mut r, mut now) = subscriber(&MediaEngine::default(), Instant::now());
+    let (requests, _, _) = one_poll_per_packet(&mut s, &mut r, &mut now, 12, None, true);
+    assert!(requests >= 2, "{requests} binding requests in 12 s");
+}
+
+/// Closing in the middle of a stream written a packet per poll: nothing more leaves as RTP,
+/// and the receiver sees DTLS closed.
+#[test]
+fn closing_mid_stream_stops_media_at_once() {
+    let (mut s, mut r, mut now) = subscriber(&MediaEngine::default(), Instant::now());
+    let (_, after, peer_closed) = one_poll_per_packet(&mut s, &mut r, &mut now, 3, Some(1), false);
+    assert_eq!(after, 0, "RTP sent after close");
+    assert_eq!(s.connection_state(), ConnectionState::Closed);
+    assert!(peer_closed, "the receiver saw no close_notify");
 }

@@ -682,7 +682,7 @@ impl Endpoint {
     /// due ACK, alert, queued record or close to start (each of its steps would write
     /// nothing and change nothing).
     #[inline]
-    fn transmit_idle(&self, now: Instant) -> bool {
+    pub(crate) fn transmit_idle(&self, now: Instant) -> bool {
         self.stateless_out.is_empty()
             && self.alerts_out.is_empty()
             && self.app_out.is_empty()

@@ -14,6 +14,16 @@ use crate::{Datagram, Protocol, Transmit};
 const OUTBOX_KEPT: usize = 2;
 
 impl Agent {
+    /// Whether `poll_transmit` has nothing to write at `now`: nothing to drive, queued or
+    /// relayed (with TURN relays it always looks further).
+    #[inline]
+    pub(crate) fn transmit_idle(&self, now: Instant) -> bool {
+        !self.dirty
+            && self.deadline.is_none_or(|d| now < d)
+            && self.outbox.is_empty()
+            && self.relays.is_empty()
+    }
+
     /// Frees queue capacity left over from the connect burst once the queues are empty: an
     /// idle agent should cost little, since a server holds one per peer. Runs on timeouts
     /// only, which an idle agent sees every few seconds (consent). The outbox keeps room for
@@ -356,11 +366,7 @@ impl Protocol for Agent {
     /// queued or relayed: answered without a call.
     #[inline]
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        if !self.dirty
-            && self.deadline.is_none_or(|d| now < d)
-            && self.outbox.is_empty()
-            && self.relays.is_empty()
-        {
+        if self.transmit_idle(now) {
             return None;
         }
         self.poll_outbox(now, buf)

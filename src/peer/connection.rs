@@ -120,6 +120,9 @@ pub struct PeerConnection {
     pub(super) mdns: super::mdns::PeerMdns,
     /// Diagnostics, when on (see `diag.rs`).
     pub(super) diag: Option<Box<super::diag::Tracker>>,
+    /// Nothing ahead of the records to send until a deadline (see `send.rs`); cleared by
+    /// every entry point but those that write media, send on a channel or poll.
+    pub(super) quiet: Option<super::send::Quiet>,
 }
 
 impl PeerConnection {
@@ -169,6 +172,7 @@ impl PeerConnection {
         Ok(Self {
             media,
             local_offer_media: None,
+            quiet: None,
             cfg_ice: Some(Box::new(cfg_ice)),
             bundle_policy: config.bundle_policy,
             ice,
@@ -232,6 +236,7 @@ impl PeerConnection {
     /// Adds a local socket address as a host candidate (the application owns the socket and
     /// feeds what arrives on it to [`handle_datagram`](Protocol::handle_datagram)).
     pub fn add_local_address(&mut self, addr: SocketAddr) -> Result<(), Error> {
+        self.quiet = None;
         self.ice.add_local_interface(addr)?;
         self.local_addrs.push(addr);
         Ok(())
@@ -241,12 +246,14 @@ impl PeerConnection {
     /// owns; see [`Agent::add_tcp_passive`] and [`crate::ice::IceTcpLink`], through which the
     /// driver must pass every datagram this connection sends and the frames it receives.
     pub fn add_tcp_passive(&mut self, listener: SocketAddr) -> Result<(), Error> {
+        self.quiet = None;
         Ok(self.ice.add_tcp_passive(listener)?)
     }
 
     /// Adds an active ICE-TCP host candidate on the interface `ip`; returns its address
     /// (`ip:9`) for the driver's [`crate::ice::IceTcpLink`]. See [`Agent::add_tcp_active`].
     pub fn add_tcp_active(&mut self, ip: std::net::IpAddr) -> Result<SocketAddr, Error> {
+        self.quiet = None;
         Ok(self.ice.add_tcp_active(ip)?)
     }
 
@@ -254,6 +261,7 @@ impl PeerConnection {
     /// (from [`crate::ice::IceTcpLink::handle_closed`]): its pair fails
     /// ([`Agent::tcp_stream_closed`]).
     pub fn ice_tcp_closed(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
+        self.quiet = None;
         self.ice.tcp_stream_closed(now, local, remote);
     }
 
@@ -359,6 +367,7 @@ impl PeerConnection {
     /// (see [`crate::turn::StreamLink`]): the relay over it fails at once
     /// ([`Agent::relay_stream_closed`]).
     pub fn turn_stream_closed(&mut self, now: Instant, local: SocketAddr, server: SocketAddr) {
+        self.quiet = None;
         self.ice.relay_stream_closed(now, local, server);
     }
 
@@ -383,6 +392,7 @@ impl PeerConnection {
         label: &str,
         options: ChannelConfig,
     ) -> Result<ChannelId, Error> {
+        self.quiet = None;
         self.check_open()?;
         let config = ChannelConfig {
             label: label.to_string(),
@@ -463,6 +473,7 @@ impl PeerConnection {
     /// carries the new credentials. The current pair keeps carrying data until checks on the
     /// new credentials select one, so channels survive a move to another network.
     pub fn restart_ice(&mut self, now: Instant) -> Result<(), Error> {
+        self.quiet = None;
         self.check_open()?;
         self.restart_local_ice();
         self.events.push_back(PeerEvent::NegotiationNeeded);
@@ -486,6 +497,7 @@ impl PeerConnection {
     /// aborted. Keep driving the connection (`poll_transmit`, `poll_timeout`) until
     /// `poll_timeout` returns `None` for the final datagrams to leave.
     pub fn close(&mut self, now: Instant) {
+        self.quiet = None;
         if self.closed {
             return;
         }
@@ -505,6 +517,7 @@ impl PeerConnection {
     /// tells the peer at once, then DTLS close_notify. Also what a graceful
     /// [`close`](Self::close) ends in when the SHUTDOWN does not complete in time.
     pub fn abort(&mut self, now: Instant) {
+        self.quiet = None;
         if !self.closed {
             self.closed = true;
             self.set_state(ConnectionState::Closed);
@@ -562,7 +575,7 @@ impl PeerConnection {
     /// Creates the DTLS endpoint once we know our role and ICE has a pair to carry it: the
     /// selected one, or `via`, the valid pair a peer's first DTLS datagram came over (the
     /// controlled side may hear the ClientHello before the nomination).
-    fn ensure_dtls(&mut self, now: Instant, via: Option<(SocketAddr, SocketAddr)>) {
+    pub(super) fn ensure_dtls(&mut self, now: Instant, via: Option<(SocketAddr, SocketAddr)>) {
         if self.dtls.is_some() || self.closed {
             return;
         }
@@ -614,7 +627,7 @@ impl PeerConnection {
     }
 
     /// Feeds the DTLS datagrams that came before our role was known, once it is.
-    fn replay_early_dtls(&mut self, now: Instant) {
+    pub(super) fn replay_early_dtls(&mut self, now: Instant) {
         if self.early_dtls.is_empty() || self.dtls_role.is_none() {
             return;
         }
@@ -640,6 +653,8 @@ impl PeerConnection {
     /// agent already announces host candidates then (added by `add_local_address`), and nothing
     /// that needs a time (a selected pair, DTLS) can have happened yet.
     pub(super) fn pump(&mut self, now: Option<Instant>) {
+        // What moves may be due ahead of the records: the next poll walks them all.
+        self.quiet = None;
         self.observe_diagnostics();
         // `has_events` is exact (queued events or a gathering round to close): once per
         // received datagram, the agent has nothing.
@@ -767,7 +782,7 @@ impl PeerConnection {
     /// the pump calls it. On the steady-state send path none of these holds, and each
     /// datagram goes straight to the secure path.
     #[inline]
-    fn pump_due(&self) -> bool {
+    pub(super) fn pump_due(&self) -> bool {
         self.diag.is_some()
             || self.ice.has_events()
             || self.dtls.as_ref().is_some_and(|d| d.has_output())
@@ -1027,6 +1042,7 @@ impl Protocol for PeerConnection {
     type Event = PeerEvent;
 
     fn handle_datagram(&mut self, now: Instant, d: Datagram<'_>) {
+        self.quiet = None;
         if self.mdns_handle_datagram(now, &d) {
             return;
         }
@@ -1050,6 +1066,7 @@ impl Protocol for PeerConnection {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        self.quiet = None;
         self.mdns_handle_timeout(now);
         self.ice.handle_timeout(now);
         if let Some(d) = &mut self.dtls {
@@ -1071,49 +1088,9 @@ impl Protocol for PeerConnection {
         self.pump(Some(now));
     }
 
+    #[inline]
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        if self.pump_due() {
-            self.pump(Some(now));
-        }
-        if let Some(t) = self.mdns_poll_transmit(now, buf) {
-            return Some(t);
-        }
-        if let Some(t) = self.ice.poll_transmit(now, buf) {
-            return Some(t);
-        }
-        if !self.early_dtls.is_empty() {
-            self.replay_early_dtls(now);
-        }
-        if self.dtls.is_none() {
-            self.ensure_dtls(now, None);
-            self.dtls.as_ref()?;
-        }
-        let (local, remote, relayed) = match self.ice.selected_pair() {
-            Some(p) => (p.local, p.remote, p.relayed),
-            // Not selected yet, but the pair DTLS started on is valid: answer on it.
-            None if self.ice.accepts(self.dtls_addrs.1, self.dtls_addrs.0) => {
-                (self.dtls_addrs.0, self.dtls_addrs.1, false)
-            }
-            None => return None,
-        };
-        let Some(t) = self.poll_secure(now, buf) else {
-            if self.closed && self.closing_until.is_none() {
-                // close_notify is out: now ICE may stop too.
-                self.ice.close();
-            }
-            return None;
-        };
-        self.traffic.sent(local, remote, t);
-        if relayed {
-            // The agent wraps it for the relay.
-            if self.ice.send(&buf[..t]).is_err() {
-                self.stats.dropped += 1;
-                return None;
-            }
-            return self.ice.poll_transmit(now, buf);
-        }
-        self.stats.datagrams_sent += 1;
-        Some(Transmit::new(local, remote, t))
+        self.transmit(now, buf)
     }
 
     fn poll_event(&mut self) -> Option<PeerEvent> {

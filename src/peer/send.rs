@@ -24,16 +24,113 @@
 //! only RTP; its SCTP has its own congestion control), and the estimate reported as
 //! `availableOutgoingBitrate` is for media only.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::PeerConnection;
 use super::connection::SCTP_MTU;
-use crate::Protocol;
+use crate::{Protocol, Transmit};
+
+/// What a full walk of `poll_transmit` found ahead of the secure path's records: no pump
+/// due, ICE (with no TURN relay), mDNS and DTLS with nothing to write before `until`, DTLS
+/// connected, the connection open, and the selected pair `local` -> `remote` (not relayed).
+///
+/// Until `until`, or until anything but writing media, sending on a data channel or polling
+/// changes the connection (each such entry point clears it, and so does every datagram and
+/// timeout), `poll_transmit` goes straight to RTCP, RTP and SCTP. A forwarder polls once per
+/// packet per subscriber, and the checks it skips read some twenty cache lines spread over
+/// the connection: with more subscribers than a core's L1 holds, most of them missed.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Quiet {
+    until: Instant,
+    local: SocketAddr,
+    remote: SocketAddr,
+}
 
 impl PeerConnection {
+    /// `Protocol::poll_transmit`: the records straight away while the connection is quiet
+    /// (see [`Quiet`]), else the whole walk.
+    #[inline]
+    pub(super) fn transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if let Some(q) = self.quiet
+            && now < q.until
+        {
+            debug_assert!(
+                self.ahead_idle(now, &q),
+                "quiet, yet something ahead of RTP is due"
+            );
+            let n = self.poll_records(now, buf)?;
+            return Some(self.sent_on(q.local, q.remote, n));
+        }
+        self.transmit_walk(now, buf)
+    }
+
+    /// Everything `poll_transmit` may send, in order: the pump, mDNS, ICE, held DTLS, then the
+    /// secure path.
+    #[inline(never)]
+    fn transmit_walk(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.quiet = None;
+        if self.pump_due() {
+            self.pump(Some(now));
+        }
+        if let Some(t) = self.mdns_poll_transmit(now, buf) {
+            return Some(t);
+        }
+        if let Some(t) = self.ice.poll_transmit(now, buf) {
+            return Some(t);
+        }
+        if !self.early_dtls.is_empty() {
+            self.replay_early_dtls(now);
+        }
+        if self.dtls.is_none() {
+            self.ensure_dtls(now, None);
+            self.dtls.as_ref()?;
+        }
+        let (local, remote, relayed, selected) = match self.ice.selected_pair() {
+            Some(p) => (p.local, p.remote, p.relayed, true),
+            // Not selected yet, but the pair DTLS started on is valid: answer on it.
+            None if self.ice.accepts(self.dtls_addrs.1, self.dtls_addrs.0) => {
+                (self.dtls_addrs.0, self.dtls_addrs.1, false, false)
+            }
+            None => return None,
+        };
+        let quiet = (selected && !relayed).then_some((local, remote));
+        let Some(t) = self.poll_secure(now, buf, quiet) else {
+            if self.closed && self.closing_until.is_none() {
+                // close_notify is out: now ICE may stop too.
+                self.ice.close();
+            }
+            return None;
+        };
+        if relayed {
+            self.traffic.sent(local, remote, t);
+            // The agent wraps it for the relay.
+            if self.ice.send(&buf[..t]).is_err() {
+                self.stats.dropped += 1;
+                return None;
+            }
+            return self.ice.poll_transmit(now, buf);
+        }
+        Some(self.sent_on(local, remote, t))
+    }
+
+    /// Counts a datagram of `n` bytes leaving from `local` to `remote`.
+    #[inline]
+    fn sent_on(&mut self, local: SocketAddr, remote: SocketAddr, n: usize) -> Transmit {
+        self.traffic.sent(local, remote, n);
+        self.stats.datagrams_sent += 1;
+        Transmit::new(local, remote, n)
+    }
+
     /// The next datagram on the secure path, written into `buf`: its length. Assumes DTLS
-    /// exists (the caller checked the pair it goes on).
-    pub(super) fn poll_secure(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+    /// exists (the caller checked the pair it goes on). With `quiet` (the selected pair, not
+    /// relayed), the connection is marked quiet once DTLS has nothing to write.
+    fn poll_secure(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        quiet: Option<(SocketAddr, SocketAddr)>,
+    ) -> Option<usize> {
         let dtls = self.dtls.as_mut()?;
         if let Some(t) = dtls.poll_transmit(now, buf) {
             return Some(t.len);
@@ -41,6 +138,16 @@ impl PeerConnection {
         if !dtls.is_connected() {
             return None;
         }
+        if let Some((local, remote)) = quiet {
+            self.mark_quiet(now, local, remote);
+        }
+        self.poll_records(now, buf)
+    }
+
+    /// What goes in DTLS's records and SRTP's packets, once DTLS has nothing of its own to
+    /// write: RTCP, RTP, then SCTP.
+    #[inline]
+    fn poll_records(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         if !self.closed
             && let Some(m) = self.media.get_mut()
         {
@@ -52,29 +159,69 @@ impl PeerConnection {
             }
         }
         if self.sctp_started {
-            // One SCTP packet at a time, so DTLS never holds more than a datagram's worth.
-            // The packet is written into the caller's buffer where the record's content goes
-            // and encrypted there, with no copy in between.
-            if dtls.max_payload() >= SCTP_MTU {
-                let channels = &mut self.channels;
-                return match dtls.seal_with(buf, |plain| channels.poll_packet(now, plain))? {
-                    Ok(n) => Some(n),
-                    Err(_) => {
-                        self.stats.sctp_packets_dropped += 1;
-                        None
-                    }
-                };
-            }
-            // A path too narrow for a whole SCTP packet in one record (never with the MTU
-            // kaon configures): through the caller's buffer and DTLS's queue, as `send`
-            // refuses what does not fit.
-            if let Some(n) = self.channels.poll_packet(now, buf) {
-                if dtls.send(&buf[..n]).is_err() {
-                    self.stats.sctp_packets_dropped += 1;
-                }
-                return dtls.poll_transmit(now, buf).map(|t| t.len);
-            }
+            return self.poll_sctp(now, buf);
         }
         None
+    }
+
+    /// The next SCTP packet in a DTLS record.
+    fn poll_sctp(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let dtls = self.dtls.as_mut()?;
+        // One SCTP packet at a time, so DTLS never holds more than a datagram's worth. The
+        // packet is written into the caller's buffer where the record's content goes and
+        // encrypted there, with no copy in between.
+        if dtls.max_payload() >= SCTP_MTU {
+            let channels = &mut self.channels;
+            return match dtls.seal_with(buf, |plain| channels.poll_packet(now, plain))? {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    self.stats.sctp_packets_dropped += 1;
+                    None
+                }
+            };
+        }
+        // A path too narrow for a whole SCTP packet in one record (never with the MTU kaon
+        // configures): through the caller's buffer and DTLS's queue, as `send` refuses what
+        // does not fit.
+        let n = self.channels.poll_packet(now, buf)?;
+        if dtls.send(&buf[..n]).is_err() {
+            self.stats.sctp_packets_dropped += 1;
+        }
+        dtls.poll_transmit(now, buf).map(|t| t.len)
+    }
+
+    /// Marks the connection quiet (see [`Quiet`]) on `local` -> `remote` until the first
+    /// deadline of what goes ahead of the records, if nothing there is due.
+    fn mark_quiet(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
+        if self.closed
+            || !self.early_dtls.is_empty()
+            || self.pump_due()
+            || !self.ice.transmit_idle(now)
+        {
+            return;
+        }
+        let dtls = self.dtls.as_ref().and_then(|d| d.poll_timeout());
+        let ahead = [self.ice.poll_timeout(), dtls, self.mdns_poll_timeout()];
+        // Without any deadline ahead (an agent always has one while connected), not marked.
+        if let Some(until) = ahead.into_iter().flatten().min().filter(|&u| now < u) {
+            self.quiet = Some(Quiet {
+                until,
+                local,
+                remote,
+            });
+        }
+    }
+
+    /// What the whole walk would find ahead of the records at `now`: nothing (debug builds
+    /// check every quiet answer against it).
+    fn ahead_idle(&self, now: Instant, q: &Quiet) -> bool {
+        let pair = self.ice.selected_pair();
+        !self.closed
+            && self.early_dtls.is_empty()
+            && !self.pump_due()
+            && self.ice.transmit_idle(now)
+            && self.mdns_poll_timeout().is_none_or(|t| now < t)
+            && (self.dtls.as_ref()).is_some_and(|d| d.is_connected() && d.transmit_idle(now))
+            && pair.is_some_and(|p| !p.relayed && (p.local, p.remote) == (q.local, q.remote))
     }
 }

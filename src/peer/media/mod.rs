@@ -687,6 +687,7 @@ impl PeerConnection {
         kind: TrackKind,
         track: LocalTrack,
     ) -> Result<TransceiverId, Error> {
+        self.quiet = None;
         self.check_open()?;
         self.pump(Some(now));
         let media = self.media.force();
@@ -717,6 +718,7 @@ impl PeerConnection {
         kind: TrackKind,
         init: TransceiverInit,
     ) -> Result<TransceiverId, Error> {
+        self.quiet = None;
         self.check_open()?;
         self.pump(Some(now));
         let i = self
@@ -729,6 +731,7 @@ impl PeerConnection {
 
     /// Stops sending a track (W3C `removeTrack`): the transceiver stays, no longer sending.
     pub fn remove_track(&mut self, now: Instant, id: TransceiverId) -> Result<(), Error> {
+        self.quiet = None;
         self.pump(Some(now));
         let t = self.transceiver_mut(id)?;
         if t.track.take().is_some() {
@@ -748,6 +751,7 @@ impl PeerConnection {
         id: TransceiverId,
         track: Option<LocalTrack>,
     ) -> Result<(), Error> {
+        self.quiet = None;
         self.transceiver_mut(id)?.track = track;
         Ok(())
     }
@@ -759,6 +763,7 @@ impl PeerConnection {
         id: TransceiverId,
         direction: Direction,
     ) -> Result<(), Error> {
+        self.quiet = None;
         self.pump(Some(now));
         let t = self.transceiver_mut(id)?;
         if t.direction != direction {
@@ -771,6 +776,7 @@ impl PeerConnection {
     /// Stops a transceiver (W3C `stop()`): it sends and receives nothing more, and the next
     /// offer rejects its m-line (port 0), which a later transceiver may recycle.
     pub fn stop_transceiver(&mut self, now: Instant, id: TransceiverId) -> Result<(), Error> {
+        self.quiet = None;
         self.pump(Some(now));
         let t = self.transceiver_mut(id)?;
         if !t.stopped {
