@@ -78,9 +78,6 @@ impl Media {
         let Some(n) = t.negotiated.as_ref() else {
             return Err(refused(Error::NotSending));
         };
-        let codec = n
-            .by_any_pt(pkt.payload_type())
-            .ok_or_else(|| refused(Error::UnknownPayloadType(pkt.payload_type())))?;
         let Some(mid) = t.mid.as_ref() else {
             return Err(refused(Error::NotSending));
         };
@@ -89,6 +86,17 @@ impl Media {
         let tpl = match &mut t.template {
             Some(tpl) if tpl.mid == *mid => tpl,
             slot => SendTemplate::renew(slot, *mid, &n.send_extensions),
+        };
+        let pt = pkt.payload_type();
+        let send_pt = match tpl.pt {
+            Some((written, sent)) if written == pt => sent,
+            _ => {
+                let codec = n
+                    .by_any_pt(pt)
+                    .ok_or_else(|| refused(Error::UnknownPayloadType(pt)))?;
+                tpl.pt = Some((pt, codec.send_pt));
+                codec.send_pt
+            }
         };
         if tpl.abs_send_id.is_some() {
             self.abs_send_id = tpl.abs_send_id;
@@ -103,7 +111,7 @@ impl Media {
             Packet::Copied(_) => pkt.payload().len(),
             Packet::Shared(_) => 0,
         };
-        tpl.write_header(&mut data, &pkt, codec.send_pt, t.ssrc, room);
+        tpl.write_header(&mut data, &pkt, send_pt, t.ssrc, room);
         let start = pkt.header_len();
         let end = start + pkt.payload().len();
         // The rewritten header keeps these.
@@ -570,6 +578,9 @@ pub(crate) struct SendTemplate {
     abs_send_id: Option<u8>,
     twcc_send_id: Option<u8>,
     stamps: Stamps,
+    /// The last payload type written and the one it is sent as (the codecs of the
+    /// negotiation this template belongs to): one lookup per change of codec, not per packet.
+    pt: Option<(u8, u8)>,
 }
 
 impl SendTemplate {
@@ -629,6 +640,7 @@ impl SendTemplate {
             abs_send_id: stamps.abs_send_time.and(abs_send_id),
             twcc_send_id: stamps.twcc.and(twcc_send_id),
             stamps,
+            pt: None,
         }
     }
 
