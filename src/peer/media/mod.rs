@@ -801,8 +801,7 @@ impl PeerConnection {
     /// `poll_transmit`).
     pub fn write_rtp(&mut self, now: Instant, mid: &str, packet: &[u8]) -> Result<(), Error> {
         self.check_open()?;
-        let media = self.media.get_mut().ok_or(Error::NoSuchTransceiver)?;
-        let t = media.by_mid(mid).ok_or(Error::NoSuchTransceiver)?;
+        let (media, t) = self.media_at(mid)?;
         media.write_rtp(now, t, packet)
     }
 
@@ -825,8 +824,7 @@ impl PeerConnection {
         packet: bytes::Bytes,
     ) -> Result<(), Error> {
         self.check_open()?;
-        let media = self.media.get_mut().ok_or(Error::NoSuchTransceiver)?;
-        let t = media.by_mid(mid).ok_or(Error::NoSuchTransceiver)?;
+        let (media, t) = self.media_at(mid)?;
         media.write_rtp_bytes(now, t, packet)
     }
 
@@ -834,9 +832,21 @@ impl PeerConnection {
     /// §6.3.1), throttled per stream.
     pub fn request_keyframe(&mut self, now: Instant, mid: &str) -> Result<(), Error> {
         self.check_open()?;
-        let media = self.media.get_mut().ok_or(Error::NoSuchTransceiver)?;
-        let t = media.by_mid(mid).ok_or(Error::NoSuchTransceiver)?;
+        let (media, t) = self.media_at(mid)?;
         media.request_keyframe(now, t)
+    }
+
+    /// The media side and the index of the transceiver of `mid`. Not `ok_or`: an error made
+    /// eagerly is dropped on every packet written (a call, as `Error` has variants that own
+    /// memory).
+    pub(super) fn media_at(&mut self, mid: &str) -> Result<(&mut Media, usize), Error> {
+        let Some(media) = self.media.get_mut() else {
+            return Err(Error::NoSuchTransceiver);
+        };
+        match media.by_mid(mid) {
+            Some(t) => Ok((media, t)),
+            None => Err(Error::NoSuchTransceiver),
+        }
     }
 
     /// Keys SRTP once DTLS is up and media is negotiated (a data-only connection never pays

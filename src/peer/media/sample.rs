@@ -406,14 +406,18 @@ impl Writer<'_> {
     /// Sends one frame (see [`PeerConnection::write_sample`]).
     pub fn write_sample(&mut self, now: Instant, sample: &Sample) -> Result<(), Error> {
         self.pc.check_open()?;
-        let media = self.pc.media.get_mut().ok_or(Error::NoSuchTransceiver)?;
+        let Some(media) = self.pc.media.get_mut() else {
+            return Err(Error::NoSuchTransceiver);
+        };
         media.write_sample(now, self.ti, sample)
     }
 
     /// Sends one RTP packet (see [`PeerConnection::write_rtp`]).
     pub fn write_rtp(&mut self, now: Instant, packet: &[u8]) -> Result<(), Error> {
         self.pc.check_open()?;
-        let media = self.pc.media.get_mut().ok_or(Error::NoSuchTransceiver)?;
+        let Some(media) = self.pc.media.get_mut() else {
+            return Err(Error::NoSuchTransceiver);
+        };
         media.write_rtp(now, self.ti, packet)
     }
 
@@ -453,8 +457,7 @@ impl PeerConnection {
     /// `None` goes back to the first negotiated codec kaon can packetize. Takes effect with
     /// the next sample (a new packetizer; sequence numbers and clock continue).
     pub fn set_sample_codec(&mut self, mid: &str, mime: Option<&str>) -> Result<(), Error> {
-        let media = self.media.get_mut().ok_or(Error::NoSuchTransceiver)?;
-        let ti = media.by_mid(mid).ok_or(Error::NoSuchTransceiver)?;
+        let (media, ti) = self.media_at(mid)?;
         media.transceivers[ti].frames.send_codec = mime.map(str::to_string);
         Ok(())
     }
@@ -463,8 +466,7 @@ impl PeerConnection {
     /// also feeds a jitter buffer and each whole frame comes out as [`PeerEvent::Sample`];
     /// lost references raise a keyframe request to the sender. Off drops the buffers.
     pub fn set_receive_frames(&mut self, mid: &str, on: bool) -> Result<(), Error> {
-        let media = self.media.get_mut().ok_or(Error::NoSuchTransceiver)?;
-        let ti = media.by_mid(mid).ok_or(Error::NoSuchTransceiver)?;
+        let (media, ti) = self.media_at(mid)?;
         let f = &mut media.transceivers[ti].frames;
         f.receive = on;
         if !on {
