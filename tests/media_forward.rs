@@ -327,8 +327,20 @@ fn consent_checks_keep_their_schedule_while_every_poll_finds_media() {
         assert!(requests >= 6, "{requests} binding requests in 40 s");
         assert_eq!(s.connection_state(), ConnectionState::Connected);
         assert_eq!(r.connection_state(), ConnectionState::Connected);
+        // What leaves while nothing else is due is counted like the rest, per pair too.
+        let mut buf = vec![0u8; 2048];
+        for p in received(3) {
+            s.write_rtp_bytes(now, "0", p).unwrap();
+            while s.poll_transmit(now, &mut buf).is_some() {}
+        }
         let stats = s.stats();
         assert!(stats.datagrams_sent > 19_000, "{stats:?}");
+        let report = s.get_stats(now);
+        let pairs: u64 = (report.candidate_pairs.iter())
+            .map(|p| p.counters.packets_sent)
+            .sum();
+        assert_eq!(report.transport.counters.packets_sent, stats.datagrams_sent);
+        assert_eq!(pairs, stats.datagrams_sent);
     }
 }
 

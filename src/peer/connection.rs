@@ -236,7 +236,7 @@ impl PeerConnection {
     /// Adds a local socket address as a host candidate (the application owns the socket and
     /// feeds what arrives on it to [`handle_datagram`](Protocol::handle_datagram)).
     pub fn add_local_address(&mut self, addr: SocketAddr) -> Result<(), Error> {
-        self.quiet = None;
+        self.unquiet();
         self.ice.add_local_interface(addr)?;
         self.local_addrs.push(addr);
         Ok(())
@@ -246,14 +246,14 @@ impl PeerConnection {
     /// owns; see [`Agent::add_tcp_passive`] and [`crate::ice::IceTcpLink`], through which the
     /// driver must pass every datagram this connection sends and the frames it receives.
     pub fn add_tcp_passive(&mut self, listener: SocketAddr) -> Result<(), Error> {
-        self.quiet = None;
+        self.unquiet();
         Ok(self.ice.add_tcp_passive(listener)?)
     }
 
     /// Adds an active ICE-TCP host candidate on the interface `ip`; returns its address
     /// (`ip:9`) for the driver's [`crate::ice::IceTcpLink`]. See [`Agent::add_tcp_active`].
     pub fn add_tcp_active(&mut self, ip: std::net::IpAddr) -> Result<SocketAddr, Error> {
-        self.quiet = None;
+        self.unquiet();
         Ok(self.ice.add_tcp_active(ip)?)
     }
 
@@ -261,7 +261,7 @@ impl PeerConnection {
     /// (from [`crate::ice::IceTcpLink::handle_closed`]): its pair fails
     /// ([`Agent::tcp_stream_closed`]).
     pub fn ice_tcp_closed(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
-        self.quiet = None;
+        self.unquiet();
         self.ice.tcp_stream_closed(now, local, remote);
     }
 
@@ -367,7 +367,7 @@ impl PeerConnection {
     /// (see [`crate::turn::StreamLink`]): the relay over it fails at once
     /// ([`Agent::relay_stream_closed`]).
     pub fn turn_stream_closed(&mut self, now: Instant, local: SocketAddr, server: SocketAddr) {
-        self.quiet = None;
+        self.unquiet();
         self.ice.relay_stream_closed(now, local, server);
     }
 
@@ -378,7 +378,9 @@ impl PeerConnection {
 
     /// Counters.
     pub fn stats(&self) -> PeerStats {
-        self.stats
+        let mut s = self.stats;
+        s.datagrams_sent += self.quiet.map_or(0, |q| q.sent().packets_sent);
+        s
     }
 
     // ---- data channels ----
@@ -392,7 +394,7 @@ impl PeerConnection {
         label: &str,
         options: ChannelConfig,
     ) -> Result<ChannelId, Error> {
-        self.quiet = None;
+        self.unquiet();
         self.check_open()?;
         let config = ChannelConfig {
             label: label.to_string(),
@@ -473,7 +475,7 @@ impl PeerConnection {
     /// carries the new credentials. The current pair keeps carrying data until checks on the
     /// new credentials select one, so channels survive a move to another network.
     pub fn restart_ice(&mut self, now: Instant) -> Result<(), Error> {
-        self.quiet = None;
+        self.unquiet();
         self.check_open()?;
         self.restart_local_ice();
         self.events.push_back(PeerEvent::NegotiationNeeded);
@@ -497,7 +499,7 @@ impl PeerConnection {
     /// aborted. Keep driving the connection (`poll_transmit`, `poll_timeout`) until
     /// `poll_timeout` returns `None` for the final datagrams to leave.
     pub fn close(&mut self, now: Instant) {
-        self.quiet = None;
+        self.unquiet();
         if self.closed {
             return;
         }
@@ -517,7 +519,7 @@ impl PeerConnection {
     /// tells the peer at once, then DTLS close_notify. Also what a graceful
     /// [`close`](Self::close) ends in when the SHUTDOWN does not complete in time.
     pub fn abort(&mut self, now: Instant) {
-        self.quiet = None;
+        self.unquiet();
         if !self.closed {
             self.closed = true;
             self.set_state(ConnectionState::Closed);
@@ -654,7 +656,7 @@ impl PeerConnection {
     /// that needs a time (a selected pair, DTLS) can have happened yet.
     pub(super) fn pump(&mut self, now: Option<Instant>) {
         // What moves may be due ahead of the records: the next poll walks them all.
-        self.quiet = None;
+        self.unquiet();
         self.observe_diagnostics();
         // `has_events` is exact (queued events or a gathering round to close): once per
         // received datagram, the agent has nothing.
@@ -1042,7 +1044,7 @@ impl Protocol for PeerConnection {
     type Event = PeerEvent;
 
     fn handle_datagram(&mut self, now: Instant, d: Datagram<'_>) {
-        self.quiet = None;
+        self.unquiet();
         if self.mdns_handle_datagram(now, &d) {
             return;
         }
@@ -1066,7 +1068,7 @@ impl Protocol for PeerConnection {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        self.quiet = None;
+        self.unquiet();
         self.mdns_handle_timeout(now);
         self.ice.handle_timeout(now);
         if let Some(d) = &mut self.dtls {

@@ -295,7 +295,7 @@ impl PeerConnection {
     /// [`PeerConfig::diagnostics`](super::PeerConfig::diagnostics)). Turned on later, it
     /// reports changes from then on.
     pub fn set_diagnostics(&mut self, on: bool) {
-        self.quiet = None;
+        self.unquiet();
         match (on, self.diag.is_some()) {
             (true, false) => self.diag = Some(Box::default()),
             (false, true) => self.diag = None,

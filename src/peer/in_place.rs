@@ -57,7 +57,7 @@ impl PeerConnection {
         destination: SocketAddr,
         contents: &'a mut [u8],
     ) -> Option<InPlaceRtp<'a>> {
-        self.quiet = None;
+        self.unquiet();
         let d = Datagram {
             source,
             destination,

@@ -128,7 +128,7 @@ impl PeerConnection {
     /// [`MdnsOptions`]. Does nothing unless [`PeerConfig::mdns`](super::PeerConfig::mdns)
     /// enables mDNS.
     pub fn add_mdns_socket(&mut self, socket: SocketAddr) {
-        self.quiet = None;
+        self.unquiet();
         let Some(state) = self.mdns.0.as_deref_mut() else {
             return;
         };

@@ -15,7 +15,7 @@ impl PeerConnection {
     /// Writes an offer: one data m-section, `a=setup:actpass` (RFC 8842 §5.2), our ICE
     /// credentials and the candidates known so far.
     pub fn create_offer(&mut self, now: Instant) -> Result<SessionDescription, Error> {
-        self.quiet = None;
+        self.unquiet();
         self.check_open()?;
         if self.signaling == SignalingState::HaveRemoteOffer {
             return Err(Error::InvalidState {
@@ -71,7 +71,7 @@ impl PeerConnection {
     /// when the offer allows, as browsers do; an offer that insists on `active` makes us
     /// `passive` (RFC 8842 §5.3).
     pub fn create_answer(&mut self, now: Instant) -> Result<SessionDescription, Error> {
-        self.quiet = None;
+        self.unquiet();
         self.check_open()?;
         let Some(remote) = &self.pending_remote else {
             return Err(Error::InvalidState {
@@ -134,7 +134,7 @@ impl PeerConnection {
         kind: SdpType,
         sdp: SessionDescription,
     ) -> Result<(), Error> {
-        self.quiet = None;
+        self.unquiet();
         self.check_open()?;
         match (kind, self.signaling) {
             (SdpType::Rollback, _) => return self.rollback_pending(),
@@ -200,7 +200,7 @@ impl PeerConnection {
         kind: SdpType,
         sdp: SessionDescription,
     ) -> Result<(), Error> {
-        self.quiet = None;
+        self.unquiet();
         self.check_open()?;
         if kind == SdpType::Rollback {
             return self.rollback_pending();
@@ -277,7 +277,7 @@ impl PeerConnection {
 
     /// Discards the pending offer, ours or the peer's, and returns to stable (RFC 8829 §4.1.8.2).
     pub fn rollback(&mut self, now: Instant) -> Result<(), Error> {
-        self.quiet = None;
+        self.unquiet();
         self.rollback_pending()?;
         self.pump(Some(now));
         Ok(())

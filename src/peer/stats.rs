@@ -38,6 +38,18 @@ pub struct Counters {
     pub bytes_received: u64,
 }
 
+impl Counters {
+    /// These and `m`.
+    pub(crate) fn plus(self, m: Counters) -> Counters {
+        Counters {
+            packets_sent: self.packets_sent + m.packets_sent,
+            bytes_sent: self.bytes_sent + m.bytes_sent,
+            packets_received: self.packets_received + m.packets_received,
+            bytes_received: self.bytes_received + m.bytes_received,
+        }
+    }
+}
+
 /// Message counters of one data channel.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct ChannelCounters {
@@ -95,12 +107,13 @@ impl Traffic {
         self.pairs.len() - 1
     }
 
-    pub fn sent(&mut self, local: SocketAddr, remote: SocketAddr, len: usize) {
-        self.transport.packets_sent += 1;
-        self.transport.bytes_sent += len as u64;
+    /// Counts `packets` datagrams of `bytes` in all sent from `local` to `remote`.
+    pub fn sent_many(&mut self, local: SocketAddr, remote: SocketAddr, packets: u64, bytes: u64) {
+        self.transport.packets_sent += packets;
+        self.transport.bytes_sent += bytes;
         let c = self.pair(local, remote);
-        c.packets_sent += 1;
-        c.bytes_sent += len as u64;
+        c.packets_sent += packets;
+        c.bytes_sent += bytes;
     }
 
     pub fn received(&mut self, local: SocketAddr, remote: SocketAddr, len: usize) {
@@ -363,7 +376,12 @@ impl PeerConnection {
                 .iter()
                 .find(|(k, _)| *k == (p.local_socket, p.remote_addr))
                 .map(|(_, c)| *c)
-                .unwrap_or_default();
+                .unwrap_or_default()
+                .plus(
+                    self.quiet
+                        .map(|q| q.sent_on(p.local_socket, p.remote_addr))
+                        .unwrap_or_default(),
+                );
             candidate_pairs.push(CandidatePairStats {
                 id,
                 transport_id: TRANSPORT_ID.into(),
@@ -431,7 +449,9 @@ impl PeerConnection {
             },
             transport: TransportStats {
                 id: TRANSPORT_ID.into(),
-                counters: t.transport,
+                counters: t
+                    .transport
+                    .plus(self.quiet.map(|q| q.sent()).unwrap_or_default()),
                 ice_role: if self.ice.is_controlling() {
                     "controlling"
                 } else {
@@ -653,7 +673,7 @@ mod tests {
     fn the_pair_in_use_keeps_its_counters_while_others_come_and_go() {
         let addr = |port: u16| SocketAddr::from(([192, 0, 2, 1], port));
         let mut t = Traffic::default();
-        t.sent(addr(1), addr(2), 100);
+        t.sent_many(addr(1), addr(2), 1, 100);
         // More pairs than are counted, the one in use counted between each.
         for port in 10..10 + 2 * MAX_COUNTED_PAIRS as u16 {
             t.received(addr(1), addr(port), 10);

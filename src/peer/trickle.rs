@@ -32,7 +32,7 @@ impl PeerConnection {
         now: Instant,
         candidate: &IceCandidate,
     ) -> Result<(), Error> {
-        self.quiet = None;
+        self.unquiet();
         let c = candidate.candidate.trim();
         let c = c.strip_prefix("a=").unwrap_or(c);
         let eoc = c.is_empty() || c == "end-of-candidates";

@@ -687,7 +687,7 @@ impl PeerConnection {
         kind: TrackKind,
         track: LocalTrack,
     ) -> Result<TransceiverId, Error> {
-        self.quiet = None;
+        self.unquiet();
         self.check_open()?;
         self.pump(Some(now));
         let media = self.media.force();
@@ -718,7 +718,7 @@ impl PeerConnection {
         kind: TrackKind,
         init: TransceiverInit,
     ) -> Result<TransceiverId, Error> {
-        self.quiet = None;
+        self.unquiet();
         self.check_open()?;
         self.pump(Some(now));
         let i = self
@@ -731,7 +731,7 @@ impl PeerConnection {
 
     /// Stops sending a track (W3C `removeTrack`): the transceiver stays, no longer sending.
     pub fn remove_track(&mut self, now: Instant, id: TransceiverId) -> Result<(), Error> {
-        self.quiet = None;
+        self.unquiet();
         self.pump(Some(now));
         let t = self.transceiver_mut(id)?;
         if t.track.take().is_some() {
@@ -751,7 +751,7 @@ impl PeerConnection {
         id: TransceiverId,
         track: Option<LocalTrack>,
     ) -> Result<(), Error> {
-        self.quiet = None;
+        self.unquiet();
         self.transceiver_mut(id)?.track = track;
         Ok(())
     }
@@ -763,7 +763,7 @@ impl PeerConnection {
         id: TransceiverId,
         direction: Direction,
     ) -> Result<(), Error> {
-        self.quiet = None;
+        self.unquiet();
         self.pump(Some(now));
         let t = self.transceiver_mut(id)?;
         if t.direction != direction {
@@ -776,7 +776,7 @@ impl PeerConnection {
     /// Stops a transceiver (W3C `stop()`): it sends and receives nothing more, and the next
     /// offer rejects its m-line (port 0), which a later transceiver may recycle.
     pub fn stop_transceiver(&mut self, now: Instant, id: TransceiverId) -> Result<(), Error> {
-        self.quiet = None;
+        self.unquiet();
         self.pump(Some(now));
         let t = self.transceiver_mut(id)?;
         if !t.stopped {
