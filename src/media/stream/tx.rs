@@ -118,6 +118,25 @@ pub struct TxStats {
     pub remote: RemoteInboundStats,
 }
 
+/// What every packet sent updates, in one cache line: a forwarder sends each packet on many
+/// streams, and these were four lines of the stream apart (`TxStats` holds the other
+/// counters; `stats` joins them).
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct Sent {
+    packets: u64,
+    /// Payload bytes.
+    bytes: u64,
+    header_bytes: u64,
+    /// When the last packet left, and its RTP timestamp.
+    last_at: Option<Instant>,
+    next_report: Option<Instant>,
+    last_timestamp: u32,
+    next_seq: u16,
+}
+
+const _: () = assert!(std::mem::size_of::<Sent>() == 64);
+
 /// The send side of one RTP stream: RTX history, NACK/PLI/FIR handling, RTT and sender
 /// reports. See the [module documentation](super) for the driving contract.
 #[derive(Debug)]
@@ -131,13 +150,11 @@ pub struct StreamTx {
     resend_since: Option<Instant>,
     events: VecDeque<StreamEvent>,
     /// The next sequence number from [`StreamTx::next_sequence_number`].
-    next_seq: u16,
     rtx_seq: u16,
     /// RFC 5104 §4.3.1.2: the last FIR command sequence number seen, to spot repetitions.
     last_fir_seq: Option<u8>,
     /// The last packet sent: its RTP timestamp and when, for the SR's RTP time.
-    last_sent: Option<(u32, Instant)>,
-    next_report: Option<Instant>,
+    sent: Sent,
     stats: TxStats,
 }
 
@@ -149,7 +166,10 @@ impl StreamTx {
         let queue = history.slots();
         Self {
             // RFC 3550 §5.1: the initial sequence number SHOULD be random.
-            next_seq: rng.u32() as u16,
+            sent: Sent {
+                next_seq: rng.u32() as u16,
+                ..Sent::default()
+            },
             rtx_seq: rng.u32() as u16,
             rng,
             history,
@@ -157,8 +177,6 @@ impl StreamTx {
             resend_since: None,
             events: VecDeque::with_capacity(MAX_EVENTS),
             last_fir_seq: None,
-            last_sent: None,
-            next_report: None,
             stats: TxStats::default(),
             config,
         }
@@ -177,8 +195,8 @@ impl StreamTx {
     /// A fresh sequence number for a packet this stream originates (random start, then +1).
     /// A forwarder that rewrites sequence numbers itself need not use it.
     pub fn next_sequence_number(&mut self) -> u16 {
-        let s = self.next_seq;
-        self.next_seq = s.wrapping_add(1);
+        let s = self.sent.next_seq;
+        self.sent.next_seq = s.wrapping_add(1);
         s
     }
 
@@ -262,18 +280,20 @@ impl StreamTx {
     /// Counts a packet of `size` bytes, `payload` of them payload, with sequence number `seq`
     /// and RTP timestamp `timestamp`, sent at `now`.
     fn count(&mut self, now: Instant, seq: u16, timestamp: u32, size: usize, payload: usize) {
-        self.stats.packets_sent += 1;
-        self.stats.bytes_sent += payload as u64;
-        self.stats.header_bytes_sent += (size - payload) as u64;
-        self.last_sent = Some((timestamp, now));
-        self.next_seq = seq.wrapping_add(1);
+        let s = &mut self.sent;
+        s.packets += 1;
+        s.bytes += payload as u64;
+        s.header_bytes += (size - payload) as u64;
+        s.last_at = Some(now);
+        s.last_timestamp = timestamp;
+        s.next_seq = seq.wrapping_add(1);
     }
 
     fn schedule_report(&mut self, now: Instant) {
-        if self.next_report.is_none() {
+        if self.sent.next_report.is_none() {
             // RFC 3550 §6.3.6: the first report after half the minimum interval.
             let first = randomized(&mut self.rng, self.config.report_interval / 2);
-            self.next_report = Some(now + first);
+            self.sent.next_report = Some(now + first);
         }
     }
 
@@ -463,18 +483,18 @@ impl StreamTx {
         let ntp = self.config.ntp_epoch.ntp_at(now);
         // The RTP time matching `now`: the last packet's timestamp advanced by the time since
         // it left, at the clock rate.
-        let rtp_time = self.last_sent.map_or(0, |(ts, at)| {
+        let rtp_time = self.sent.last_at.map_or(0, |at| {
             let elapsed = now.saturating_duration_since(at);
             let ticks = elapsed.as_nanos() * u128::from(self.config.clock_rate) / 1_000_000_000;
-            ts.wrapping_add(ticks as u32)
+            self.sent.last_timestamp.wrapping_add(ticks as u32)
         });
         SenderReport {
             ssrc: self.config.ssrc,
             ntp_time: ntp,
             rtp_time,
             // RFC 3550 §6.4.1: the counts wrap if the sender keeps going that long.
-            packet_count: self.stats.packets_sent as u32,
-            octet_count: self.stats.bytes_sent as u32,
+            packet_count: self.sent.packets as u32,
+            octet_count: self.sent.bytes as u32,
             reports: Default::default(),
             profile_extension: Vec::new(),
         }
@@ -484,7 +504,7 @@ impl StreamTx {
     /// sent), writes an SR and an SDES CNAME chunk into `buf` as one compound packet and
     /// returns its length. `None` when nothing is due or `buf` is too small.
     pub fn poll_rtcp(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        if self.next_report.is_none_or(|at| now < at) {
+        if self.sent.next_report.is_none_or(|at| now < at) {
             return None;
         }
         // Reports fall due about once a second, sending or not: the history ages out here.
@@ -497,7 +517,7 @@ impl StreamTx {
             &mut buf[n..],
         )?;
         let next = randomized(&mut self.rng, self.config.report_interval);
-        self.next_report = Some(now + next);
+        self.sent.next_report = Some(now + next);
         self.stats.reports_sent += 1;
         Some(n + m)
     }
@@ -520,7 +540,7 @@ impl StreamTx {
     /// when the next report is due. Cached, O(1).
     #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.resend_since, self.next_report) {
+        match (self.resend_since, self.sent.next_report) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -528,7 +548,19 @@ impl StreamTx {
 
     /// The counters.
     pub fn stats(&self) -> TxStats {
-        self.stats
+        TxStats {
+            packets_sent: self.sent.packets,
+            bytes_sent: self.sent.bytes,
+            header_bytes_sent: self.sent.header_bytes,
+            ..self.stats
+        }
+    }
+
+    /// Whether a report is scheduled: once it is, sending moves no deadline of the stream's
+    /// (`poll_timeout` changes only with reports and NACKs then).
+    #[inline]
+    pub(crate) fn report_scheduled(&self) -> bool {
+        self.sent.next_report.is_some()
     }
 
     /// Packets the RTX history holds now (at most `history`, rounded up to a power of two).

@@ -141,6 +141,7 @@ impl Media {
         // Unpaced, a packet leaves in order with the next poll: its payload goes into the
         // history then, moved from the queue rather than counted twice more.
         let mut history = None;
+        let scheduled = tx.report_scheduled();
         if payload.is_empty() {
             tx.on_send(now, &data);
         } else if self.bwe.paced {
@@ -149,7 +150,10 @@ impl Media {
             tx.on_send_header(now, &data, facts, payload.len());
             history = Some(ti);
         }
-        self.due = earliest(self.due, tx.poll_timeout());
+        if !scheduled {
+            // The first packet schedules the first report.
+            self.due = earliest(self.due, tx.poll_timeout());
+        }
         let kind = match t.kind {
             crate::peer::TrackKind::Audio => PacketKind::Audio,
             _ => PacketKind::Video,
