@@ -139,24 +139,27 @@ impl Receiver {
 
 /// A transceiver (W3C `RTCRtpTransceiver`): one m-line's sender and receiver.
 #[derive(Debug)]
+// Declared in this order (`repr(C)`): what every packet sent reads (SSRCs, mid, kind,
+// direction, the send template) in the first lines of the 2.6 KiB struct.
+#[repr(C)]
 pub struct Transceiver {
-    pub(crate) kind: TrackKind,
-    pub(crate) mid: Option<Mid>,
-    pub(crate) direction: Direction,
-    pub(crate) current_direction: Option<Direction>,
-    pub(crate) stopped: bool,
-    /// Made by `add_track`: may take a remote offer's section (RFC 8829 §5.10).
-    pub(crate) from_track: bool,
-    pub(crate) track: Option<LocalTrack>,
     pub(crate) ssrc: u32,
     pub(crate) rtx_ssrc: u32,
+    pub(crate) mid: Option<Mid>,
+    pub(crate) kind: TrackKind,
+    pub(crate) stopped: bool,
+    pub(crate) direction: Direction,
+    pub(crate) current_direction: Option<Direction>,
+    /// Made by `add_track`: may take a remote offer's section (RFC 8829 §5.10).
+    pub(crate) from_track: bool,
+    /// Our header extensions for `write_rtp`, serialised with the first packet sent after
+    /// each negotiation.
+    pub(crate) template: Option<rtp::SendTemplate>,
     pub(crate) negotiated: Option<Negotiated>,
     /// The send state machine (RTX history, SR, NACK/PLI/FIR handling), made by the first
     /// packet sent.
     pub(crate) tx: Option<StreamTx>,
-    /// Our header extensions for `write_rtp`, serialised with the first packet sent after
-    /// each negotiation.
-    pub(crate) template: Option<rtp::SendTemplate>,
+    pub(crate) track: Option<LocalTrack>,
     pub(crate) receivers: SmallVec<[Receiver; 1]>,
     /// Frames in and out (`write_sample`, `PeerEvent::Sample`).
     pub(crate) frames: sample::Frames,
@@ -461,46 +464,51 @@ impl MediaSlot {
 }
 
 /// The media side of a connection.
+/// Declared in this order (`repr(C)`) so what every packet sent reads sits together: the
+/// transceivers, the spare buffers, the deadline, the clock anchor, the extension ids and the
+/// queue in the first four lines, instead of scattered over the 4 KiB struct (a forwarder
+/// sends each packet on many connections, and every line is a miss there).
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Media {
-    pub engine: std::sync::Arc<MediaEngine>,
     pub transceivers: Vec<Transceiver>,
-    pub srtp: Option<crate::srtp::Session>,
-    /// Incoming SSRCs, signalled or learned.
-    pub routes: Routes,
-    /// RTP waiting for `poll_transmit` when nothing paces it (no congestion control
-    /// negotiated); with it, RTP waits in the pacer (`bwe`).
-    pub out: OutQueue,
-    /// RTCP waiting for `poll_transmit` (plaintext compound packets), ahead of all RTP.
-    pub rtcp: VecDeque<Vec<u8>>,
     /// Emptied outgoing buffers, reused.
     pub spare: Vec<Vec<u8>>,
-    /// Received packets are decrypted here and handed out as `Bytes` sharing it.
-    pub rx: BytesMut,
-    /// Used receive chunks, taken back once their packets are dropped (`recv.rs`).
-    pub rx_pool: Vec<BytesMut>,
-    pub cname: String,
-    /// The transport-wide sequence number (transport-cc header extension).
-    pub twcc_seq: u16,
-    /// Congestion control: TWCC feedback both ways and the GCC estimate.
-    pub bwe: bwe::Bwe,
-    /// The extension id we write transport-wide sequence numbers with, once we did.
-    pub twcc_send_id: Option<u8>,
-    /// The extension id we write abs-send-time with, once we did.
-    pub abs_send_id: Option<u8>,
+    /// When a stream next has RTCP or a retransmission to give (the earliest of theirs).
+    pub due: Option<Instant>,
     /// The NTP time (RFC 3550 §4, 32.32) at `ntp_anchor`.
     pub ntp_anchor: Option<(Instant, u64)>,
     /// The abs-send-time value last stamped and the `now` it is for: a burst leaves at one
     /// `now`, and the NTP time of each packet's would be the same subtraction again.
     pub abs_send_at: Option<(Instant, [u8; 3])>,
-    /// When a stream next has RTCP or a retransmission to give (the earliest of theirs).
-    pub due: Option<Instant>,
+    /// The transport-wide sequence number (transport-cc header extension).
+    pub twcc_seq: u16,
+    /// The extension id we write transport-wide sequence numbers with, once we did.
+    pub twcc_send_id: Option<u8>,
+    /// The extension id we write abs-send-time with, once we did.
+    pub abs_send_id: Option<u8>,
     /// Whether SRTP is keyed and streams may run.
     pub keyed: bool,
+    /// RTP waiting for `poll_transmit` when nothing paces it (no congestion control
+    /// negotiated); with it, RTP waits in the pacer (`bwe`).
+    pub out: OutQueue,
+    pub counters: MediaCounters,
+    pub srtp: Option<crate::srtp::Session>,
+    /// RTCP waiting for `poll_transmit` (plaintext compound packets), ahead of all RTP.
+    pub rtcp: VecDeque<Vec<u8>>,
+    /// Congestion control: TWCC feedback both ways and the GCC estimate.
+    pub bwe: bwe::Bwe,
+    pub engine: std::sync::Arc<MediaEngine>,
+    /// Incoming SSRCs, signalled or learned.
+    pub routes: Routes,
+    /// Received packets are decrypted here and handed out as `Bytes` sharing it.
+    pub rx: BytesMut,
+    /// Used receive chunks, taken back once their packets are dropped (`recv.rs`).
+    pub rx_pool: Vec<BytesMut>,
+    pub cname: String,
     pub rng: crate::Rng,
     /// The pending remote offer's associations, undone by a rollback.
     pub pending: Option<PendingAssociation>,
-    pub counters: MediaCounters,
 }
 
 /// The routing table's hash: one multiply per lookup instead of SipHash, which cost more than
