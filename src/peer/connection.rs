@@ -36,12 +36,21 @@ const UNSPECIFIED: SocketAddr =
 
 /// A WebRTC peer connection for data channels: see the [module documentation](super).
 #[derive(Debug)]
+// Declared in this order (`repr(C)`): what every packet sent reads (the quiet state, the
+// closed flags, the media's pointer) in its first two lines, the rest by alignment.
+#[repr(C)]
 pub struct PeerConnection {
+    /// Nothing ahead of the records to send until a deadline (see `send.rs`); cleared by
+    /// every entry point but those that write media, send on a channel or poll.
+    pub(super) quiet: Option<super::send::Quiet>,
+    pub(super) closed: bool,
+    pub(super) sctp_started: bool,
+    /// Transceivers, SRTP and the RTP level.
+    pub(super) media: super::media::MediaSlot,
     /// The agent's configuration, until the first remote description settles our ICE role
     /// (an answerer rebuilds its agent from it); boxed and then dropped, as a connected peer
     /// never reads it again.
     pub(super) cfg_ice: Option<Box<AgentConfig>>,
-    pub(super) bundle_policy: super::BundlePolicy,
     pub(super) ice: Agent,
     pub(super) identity: Identity,
     pub(super) fingerprint: Fingerprint,
@@ -49,25 +58,19 @@ pub struct PeerConnection {
     /// The addresses the DTLS endpoint was created with; datagrams are handed to it as if
     /// between them, whichever pair ICE uses at the moment.
     pub(super) dtls_addrs: (SocketAddr, SocketAddr),
-    pub(super) dtls_role: Option<dtls::Role>,
     pub(super) remote_fingerprints: Vec<Fingerprint>,
     pub(super) channels: DataChannels,
     pub(super) sctp_seed: Option<u64>,
-    pub(super) sctp_started: bool,
     pub(super) local_max_message_size: usize,
     pub(super) remote_max_message_size: usize,
-    pub(super) remote_sctp_port: u16,
     pub(super) local_addrs: Vec<SocketAddr>,
     pub(super) local_candidates: Vec<String>,
-    pub(super) gathering_complete: bool,
-    pub(super) signaling: SignalingState,
     /// The remote offer, applied when we set our answer (so a rollback has nothing to undo).
     /// Boxed: an idle connection holds none.
     pub(super) pending_remote: Option<Box<RemoteSummary>>,
     /// Candidates trickled in before the remote description they belong to was applied, as
     /// (the fragment they named or "", the line or "" for end-of-candidates).
     pub(super) pending_candidates: Vec<(String, String)>,
-    pub(super) remote_applied: bool,
     /// Our ICE username fragment as of the last completed exchange: if the agent still has
     /// it when the peer restarts ICE, we restart too (RFC 8445 §9).
     pub(super) signalled_ufrag: Option<String>,
@@ -79,23 +82,12 @@ pub struct PeerConnection {
     /// While an offer is pending: the description it replaced, still the current one.
     pub(super) previous_local: Option<(SdpType, String)>,
     pub(super) previous_remote: Option<(SdpType, String)>,
-    /// Whether `previous_*` holds what a pending offer replaced (it may be `None`: the first
-    /// offer replaced nothing).
-    pub(super) previous_local_kept: bool,
-    /// `NegotiationNeeded` was raised for the first data channel.
-    pub(super) data_negotiation_asked: bool,
-    pub(super) previous_remote_kept: bool,
     /// The session's m-lines as of the last completed exchange (RFC 8829).
     pub(super) jsep: Session,
     /// The m-lines of our pending offer, until its answer settles them.
     pub(super) local_offer_lines: Option<Vec<MLine>>,
     pub(super) session_id: u64,
     pub(super) session_version: u64,
-    pub(super) ice_state: IceState,
-    pub(super) state: ConnectionState,
-    pub(super) dtls_connected: bool,
-    pub(super) dtls_failed: bool,
-    pub(super) closed: bool,
     /// After a graceful `close`: until when SCTP may finish delivering and shutting down
     /// before DTLS says close_notify.
     pub(super) closing_until: Option<Instant>,
@@ -106,23 +98,34 @@ pub struct PeerConnection {
     /// As DTLS client: when to send the ClientHello even though the peer has not checked us.
     pub(super) client_hello_at: Option<Instant>,
     pub(super) close_timeout: std::time::Duration,
-    pub(super) dtls_versions: dtls::VersionPolicy,
     pub(super) srtp: Option<SrtpKeying>,
     pub(super) events: VecDeque<PeerEvent>,
     pub(super) stats: PeerStats,
     /// What `get_stats` reports.
     pub(super) traffic: Traffic,
-    /// Transceivers, SRTP and the RTP level.
-    pub(super) media: super::media::MediaSlot,
     /// Our pending offer's media sections, as set, until its answer settles them.
     pub(super) local_offer_media: Option<Vec<Option<super::jsep::SectionMedia>>>,
     /// mDNS names and resolution (see `mdns.rs`); empty unless enabled.
     pub(super) mdns: super::mdns::PeerMdns,
     /// Diagnostics, when on (see `diag.rs`).
     pub(super) diag: Option<Box<super::diag::Tracker>>,
-    /// Nothing ahead of the records to send until a deadline (see `send.rs`); cleared by
-    /// every entry point but those that write media, send on a channel or poll.
-    pub(super) quiet: Option<super::send::Quiet>,
+    pub(super) bundle_policy: super::BundlePolicy,
+    pub(super) dtls_role: Option<dtls::Role>,
+    pub(super) remote_sctp_port: u16,
+    pub(super) gathering_complete: bool,
+    pub(super) signaling: SignalingState,
+    pub(super) remote_applied: bool,
+    /// `NegotiationNeeded` was raised for the first data channel.
+    pub(super) data_negotiation_asked: bool,
+    /// Whether `previous_*` holds what a pending offer replaced (it may be `None`: the first
+    /// offer replaced nothing).
+    pub(super) previous_local_kept: bool,
+    pub(super) previous_remote_kept: bool,
+    pub(super) ice_state: IceState,
+    pub(super) state: ConnectionState,
+    pub(super) dtls_connected: bool,
+    pub(super) dtls_failed: bool,
+    pub(super) dtls_versions: dtls::VersionPolicy,
 }
 
 impl PeerConnection {

@@ -406,6 +406,8 @@ pub(crate) struct Stamps {
 /// The media side of a connection, allocated when the first transceiver is: a data-only
 /// connection pays one pointer for it.
 #[derive(Debug)]
+// `inner` first (`repr(C)`): the connection keeps it in its first lines.
+#[repr(C)]
 pub(crate) struct MediaSlot {
     inner: Option<Box<Media>>,
     engine: std::sync::Arc<MediaEngine>,
