@@ -96,8 +96,18 @@ impl PeerConnection {
     }
 
     /// Ends the quiet state (see [`Quiet`]): what it sent is counted where every other
-    /// datagram is. Every entry point but writing media, channel sends and polling calls it.
+    /// datagram is. Every entry point but writing media, channel sends and polling calls it
+    /// (per received datagram: inline, and a load when not quiet).
+    #[inline]
     pub(super) fn unquiet(&mut self) {
+        if self.quiet.is_some() {
+            self.end_quiet();
+        }
+    }
+
+    /// [`unquiet`](Self::unquiet) when quiet.
+    #[inline(never)]
+    fn end_quiet(&mut self) {
         if let Some(q) = self.quiet.take()
             && q.packets > 0
         {
