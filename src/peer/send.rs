@@ -12,7 +12,11 @@
 //!    Without it, RTP leaves as soon as it is written.
 //! 4. SCTP (data channels), one packet at a time into a DTLS record.
 //!
-//! ICE checks, TURN refreshes and mDNS go before all of these (`poll_transmit`).
+//! ICE checks, TURN refreshes and mDNS go before all of these (`poll_transmit`). When a full
+//! walk finds all of those idle on a direct selected pair, the connection is *quiet* until
+//! their first deadline ([`Quiet`]): polls go straight to 2.–4. (a forwarder polls once per
+//! packet per subscriber), and any entry point that could give them something to send ends
+//! it.
 //!
 //! How media and SCTP share the path: they are two congestion controllers on one 5-tuple.
 //! SCTP keeps its own window (RFC 9260 §7: cwnd, slow start, fast recovery) and its bytes are
