@@ -13,7 +13,7 @@ use kaon::peer::{
     TrackKind,
 };
 use kaon::rtp::{RtpBuilder, RtpHeader, RtpPacket};
-use kaon::{Datagram, Protocol};
+use kaon::{Datagram, Protocol, Transmit};
 
 /// The video payload type of the default engine, and its RTX one.
 const VIDEO_PT: u8 = 96;
@@ -85,12 +85,7 @@ fn run(
                 if from_s && rtp && buf[1] & 0x7f == VIDEO_PT && seq.is_multiple_of(7) {
                     continue;
                 }
-                let d = Datagram {
-                    source: t.source,
-                    destination: t.destination,
-                    contents: &buf[..t.len],
-                };
-                to.handle_datagram(*now, d);
+                deliver(to, *now, t, &buf);
             }
         }
         while let Some(e) = r.poll_event() {
@@ -113,6 +108,16 @@ fn run(
             r.handle_timeout(*now);
         }
     }
+}
+
+/// Hands `to` the datagram `t` that was written into `buf`.
+fn deliver(to: &mut PeerConnection, now: Instant, t: Transmit, buf: &[u8]) {
+    let d = Datagram {
+        source: t.source,
+        destination: t.destination,
+        contents: &buf[..t.len],
+    };
+    to.handle_datagram(now, d);
 }
 
 /// Packets as an SFU receives them: slices of one receive buffer, each with a CSRC, an
@@ -278,12 +283,7 @@ fn one_poll_per_packet(
             let rtp = buf[0] >> 6 == 2 && !(192..=223).contains(&buf[1]);
             requests += usize::from(buf[..2] == [0, 1]);
             rtp_after_close += usize::from(closed && rtp);
-            let d = Datagram {
-                source: t.source,
-                destination: t.destination,
-                contents: &buf[..t.len],
-            };
-            r.handle_datagram(*now, d);
+            deliver(r, *now, t, &buf);
             if rtp {
                 break;
             }
@@ -292,12 +292,7 @@ fn one_poll_per_packet(
             if deaf {
                 continue;
             }
-            let d = Datagram {
-                source: t.source,
-                destination: t.destination,
-                contents: &buf[..t.len],
-            };
-            s.handle_datagram(*now, d);
+            deliver(s, *now, t, &buf);
         }
         while let Some(e) = r.poll_event() {
             peer_closed |= matches!(e, PeerEvent::DtlsClosed);

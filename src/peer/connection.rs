@@ -382,7 +382,7 @@ impl PeerConnection {
     /// Counters.
     pub fn stats(&self) -> PeerStats {
         let mut s = self.stats;
-        s.datagrams_sent += self.quiet.map_or(0, |q| q.sent().packets_sent);
+        s.datagrams_sent += self.quiet_sent(None).packets_sent;
         s
     }
 

@@ -57,26 +57,6 @@ pub(super) struct Quiet {
     bytes: u64,
 }
 
-impl Quiet {
-    /// What was sent while quiet.
-    pub(super) fn sent(&self) -> Counters {
-        Counters {
-            packets_sent: self.packets,
-            bytes_sent: self.bytes,
-            ..Counters::default()
-        }
-    }
-
-    /// What was sent while quiet on the pair `local` -> `remote`.
-    pub(super) fn sent_on(&self, local: SocketAddr, remote: SocketAddr) -> Counters {
-        if (local, remote) == (self.local, self.remote) {
-            self.sent()
-        } else {
-            Counters::default()
-        }
-    }
-}
-
 impl PeerConnection {
     /// `Protocol::poll_transmit`: the records straight away while the connection is quiet
     /// (see [`Quiet`]), else the whole walk.
@@ -97,6 +77,19 @@ impl PeerConnection {
             return Some(Transmit::new(q.local, q.remote, n));
         }
         self.transmit_walk(now, buf)
+    }
+
+    /// What the quiet state sent that the counters do not hold yet: in all (`on` `None`), or
+    /// on the pair `on`.
+    pub(super) fn quiet_sent(&self, on: Option<(SocketAddr, SocketAddr)>) -> Counters {
+        match self.quiet {
+            Some(q) if on.is_none_or(|pair| pair == (q.local, q.remote)) => Counters {
+                packets_sent: q.packets,
+                bytes_sent: q.bytes,
+                ..Counters::default()
+            },
+            _ => Counters::default(),
+        }
     }
 
     /// Ends the quiet state (see [`Quiet`]): what it sent is counted where every other
@@ -167,12 +160,12 @@ impl PeerConnection {
             }
             return self.ice.poll_transmit(now, buf);
         }
-        Some(self.sent_on(local, remote, t))
+        Some(self.count_sent(local, remote, t))
     }
 
     /// Counts a datagram of `n` bytes leaving from `local` to `remote`.
     #[inline]
-    fn sent_on(&mut self, local: SocketAddr, remote: SocketAddr, n: usize) -> Transmit {
+    fn count_sent(&mut self, local: SocketAddr, remote: SocketAddr, n: usize) -> Transmit {
         self.traffic.sent_many(local, remote, 1, n as u64);
         self.stats.datagrams_sent += 1;
         Transmit::new(local, remote, n)
@@ -249,11 +242,7 @@ impl PeerConnection {
     /// Marks the connection quiet (see [`Quiet`]) on `local` -> `remote` until the first
     /// deadline of what goes ahead of the records, if nothing there is due.
     fn mark_quiet(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
-        if self.closed
-            || !self.early_dtls.is_empty()
-            || self.pump_due()
-            || !self.ice.transmit_idle(now)
-        {
+        if !self.open_and_idle(now) {
             return;
         }
         let dtls = self.dtls.as_ref().and_then(|d| d.poll_timeout());
@@ -274,12 +263,18 @@ impl PeerConnection {
     /// check every quiet answer against it).
     fn ahead_idle(&self, now: Instant, q: &Quiet) -> bool {
         let pair = self.ice.selected_pair();
+        self.open_and_idle(now)
+            && self.mdns_poll_timeout().is_none_or(|t| now < t)
+            && (self.dtls.as_ref()).is_some_and(|d| d.is_connected() && d.transmit_idle(now))
+            && pair.is_some_and(|p| !p.relayed && (p.local, p.remote) == (q.local, q.remote))
+    }
+
+    /// Open, with no held DTLS, no pump due and ICE idle at `now`: what a walk that reached
+    /// the records leaves to check for a quiet state (mDNS and DTLS it found idle itself).
+    fn open_and_idle(&self, now: Instant) -> bool {
         !self.closed
             && self.early_dtls.is_empty()
             && !self.pump_due()
             && self.ice.transmit_idle(now)
-            && self.mdns_poll_timeout().is_none_or(|t| now < t)
-            && (self.dtls.as_ref()).is_some_and(|d| d.is_connected() && d.transmit_idle(now))
-            && pair.is_some_and(|p| !p.relayed && (p.local, p.remote) == (q.local, q.remote))
     }
 }

@@ -377,11 +377,7 @@ impl PeerConnection {
                 .find(|(k, _)| *k == (p.local_socket, p.remote_addr))
                 .map(|(_, c)| *c)
                 .unwrap_or_default()
-                .plus(
-                    self.quiet
-                        .map(|q| q.sent_on(p.local_socket, p.remote_addr))
-                        .unwrap_or_default(),
-                );
+                .plus(self.quiet_sent(Some((p.local_socket, p.remote_addr))));
             candidate_pairs.push(CandidatePairStats {
                 id,
                 transport_id: TRANSPORT_ID.into(),
@@ -449,9 +445,7 @@ impl PeerConnection {
             },
             transport: TransportStats {
                 id: TRANSPORT_ID.into(),
-                counters: t
-                    .transport
-                    .plus(self.quiet.map(|q| q.sent()).unwrap_or_default()),
+                counters: t.transport.plus(self.quiet_sent(None)),
                 ice_role: if self.ice.is_controlling() {
                     "controlling"
                 } else {

@@ -132,6 +132,7 @@ struct Sent {
     last_at: Option<Instant>,
     next_report: Option<Instant>,
     last_timestamp: u32,
+    /// The next sequence number from [`StreamTx::next_sequence_number`].
     next_seq: u16,
 }
 
@@ -149,11 +150,12 @@ pub struct StreamTx {
     /// Set while `resend` is non-empty: when its first entry was queued.
     resend_since: Option<Instant>,
     events: VecDeque<StreamEvent>,
-    /// The next sequence number from [`StreamTx::next_sequence_number`].
+    /// The RTX stream's next sequence number (see `next_rtx_sequence_number`).
     rtx_seq: u16,
     /// RFC 5104 §4.3.1.2: the last FIR command sequence number seen, to spot repetitions.
     last_fir_seq: Option<u8>,
-    /// The last packet sent: its RTP timestamp and when, for the SR's RTP time.
+    /// What each packet sent updates: the send counters, the last packet (for the SR's RTP
+    /// time), the next report and the next sequence number.
     sent: Sent,
     stats: TxStats,
 }

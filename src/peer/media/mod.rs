@@ -846,13 +846,20 @@ impl PeerConnection {
         media.request_keyframe(now, t)
     }
 
+    /// The media side ([`Error::NoSuchTransceiver`] before any transceiver), without an eager
+    /// `ok_or` (see [`media_at`](Self::media_at)).
+    pub(super) fn media_mut(&mut self) -> Result<&mut Media, Error> {
+        match self.media.get_mut() {
+            Some(media) => Ok(media),
+            None => Err(Error::NoSuchTransceiver),
+        }
+    }
+
     /// The media side and the index of the transceiver of `mid`. Not `ok_or`: an error made
     /// eagerly is dropped on every packet written (a call, as `Error` has variants that own
     /// memory).
     pub(super) fn media_at(&mut self, mid: &str) -> Result<(&mut Media, usize), Error> {
-        let Some(media) = self.media.get_mut() else {
-            return Err(Error::NoSuchTransceiver);
-        };
+        let media = self.media_mut()?;
         match media.by_mid(mid) {
             Some(t) => Ok((media, t)),
             None => Err(Error::NoSuchTransceiver),

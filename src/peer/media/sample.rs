@@ -406,19 +406,13 @@ impl Writer<'_> {
     /// Sends one frame (see [`PeerConnection::write_sample`]).
     pub fn write_sample(&mut self, now: Instant, sample: &Sample) -> Result<(), Error> {
         self.pc.check_open()?;
-        let Some(media) = self.pc.media.get_mut() else {
-            return Err(Error::NoSuchTransceiver);
-        };
-        media.write_sample(now, self.ti, sample)
+        self.pc.media_mut()?.write_sample(now, self.ti, sample)
     }
 
     /// Sends one RTP packet (see [`PeerConnection::write_rtp`]).
     pub fn write_rtp(&mut self, now: Instant, packet: &[u8]) -> Result<(), Error> {
         self.pc.check_open()?;
-        let Some(media) = self.pc.media.get_mut() else {
-            return Err(Error::NoSuchTransceiver);
-        };
-        media.write_rtp(now, self.ti, packet)
+        self.pc.media_mut()?.write_rtp(now, self.ti, packet)
     }
 
     /// The negotiated codec frames go out with, as `a=rtpmap` names it (`VP8`, `opus`...).
