@@ -118,9 +118,11 @@ fn cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// Runs both peers' timers and exchanges until `until`, and ends as a driver ends each turn:
+/// with everything polled out (so a connection with nothing ahead of its media is quiet).
 fn pump(a: &mut PeerConnection, b: &mut PeerConnection, now: &mut Instant, until: Instant) {
     let mut buf = vec![0u8; 2048];
-    while *now < until {
+    loop {
         let mut moved = false;
         for from_a in [true, false] {
             let (from, to) = if from_a {
@@ -144,6 +146,9 @@ fn pump(a: &mut PeerConnection, b: &mut PeerConnection, now: &mut Instant, until
             while pc.poll_event().is_some() {}
         }
         if !moved {
+            if *now >= until {
+                break;
+            }
             let next = [a.poll_timeout(), b.poll_timeout()]
                 .into_iter()
                 .flatten()

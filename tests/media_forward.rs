@@ -253,8 +253,8 @@ fn forwarding_by_reference_refuses_what_write_rtp_refuses() {
 /// RTP packet out, 2 ms apart for `secs` simulated seconds; the receiver's answers go back
 /// after each (with `deaf`, they are dropped, and the sender is never given a timeout: it is
 /// only written to and polled). `close_at` (seconds in) closes the sender there. Returns the binding requests
-/// the sender sent, the RTP datagrams it sent after closing, and whether the receiver saw
-/// DTLS closed.
+/// the sender sent, the RTP datagrams it sent after closing, whether the receiver saw
+/// DTLS closed, and the datagrams other than STUN the receiver was given.
 fn one_poll_per_packet(
     s: &mut PeerConnection,
     r: &mut PeerConnection,
@@ -262,10 +262,11 @@ fn one_poll_per_packet(
     secs: u64,
     close_at: Option<u64>,
     deaf: bool,
-) -> (usize, usize, bool) {
+) -> (usize, usize, bool, u64) {
     let packets = received(64);
     let mut buf = vec![0u8; 2048];
     let (mut requests, mut rtp_after_close, mut peer_closed) = (0, 0, false);
+    let mut secure_to_r = 0;
     let end = *now + Duration::from_secs(secs);
     let close_at = close_at.map(|c| *now + Duration::from_secs(c));
     let mut i = 0;
@@ -283,6 +284,7 @@ fn one_poll_per_packet(
             let rtp = buf[0] >> 6 == 2 && !(192..=223).contains(&buf[1]);
             requests += usize::from(buf[..2] == [0, 1]);
             rtp_after_close += usize::from(closed && rtp);
+            secure_to_r += u64::from(buf[0] > 3);
             deliver(r, *now, t, &buf);
             if rtp {
                 break;
@@ -305,7 +307,7 @@ fn one_poll_per_packet(
             }
         }
     }
-    (requests, rtp_after_close, peer_closed)
+    (requests, rtp_after_close, peer_closed, secure_to_r)
 }
 
 /// Every poll finds a media packet waiting, and the caller stops at it: what goes ahead of
@@ -318,10 +320,24 @@ fn consent_checks_keep_their_schedule_while_every_poll_finds_media() {
         MediaEngine::default(),
     ] {
         let (mut s, mut r, mut now) = subscriber(&engine, Instant::now());
-        let (requests, _, _) = one_poll_per_packet(&mut s, &mut r, &mut now, 40, None, false);
+        let received_before = r.get_stats(now).transport.counters;
+        let (requests, _, _, secure_to_r) =
+            one_poll_per_packet(&mut s, &mut r, &mut now, 40, None, false);
         assert!(requests >= 6, "{requests} binding requests in 40 s");
         assert_eq!(s.connection_state(), ConnectionState::Connected);
         assert_eq!(r.connection_state(), ConnectionState::Connected);
+        // The receiver polls after every datagram, so media mostly finds it quiet: what
+        // arrived counts all the same, on the transport and on the pair, mid-stream.
+        let report = r.get_stats(now);
+        let got = report.transport.counters;
+        assert_eq!(
+            got.packets_received - received_before.packets_received,
+            secure_to_r
+        );
+        let pairs: u64 = (report.candidate_pairs.iter())
+            .map(|p| p.counters.bytes_received)
+            .sum();
+        assert_eq!(pairs, got.bytes_received);
         // What leaves while nothing else is due is counted like the rest, per pair too.
         let mut buf = vec![0u8; 2048];
         for p in received(3) {
@@ -344,7 +360,7 @@ fn consent_checks_keep_their_schedule_while_every_poll_finds_media() {
 #[test]
 fn consent_checks_fall_due_for_a_sender_only_written_and_polled() {
     let (mut s, mut r, mut now) = subscriber(&MediaEngine::default(), Instant::now());
-    let (requests, _, _) = one_poll_per_packet(&mut s, &mut r, &mut now, 12, None, true);
+    let (requests, _, _, _) = one_poll_per_packet(&mut s, &mut r, &mut now, 12, None, true);
     assert!(requests >= 2, "{requests} binding requests in 12 s");
 }
 
@@ -353,7 +369,8 @@ fn consent_checks_fall_due_for_a_sender_only_written_and_polled() {
 #[test]
 fn closing_mid_stream_stops_media_at_once() {
     let (mut s, mut r, mut now) = subscriber(&MediaEngine::default(), Instant::now());
-    let (_, after, peer_closed) = one_poll_per_packet(&mut s, &mut r, &mut now, 3, Some(1), false);
+    let (_, after, peer_closed, _) =
+        one_poll_per_packet(&mut s, &mut r, &mut now, 3, Some(1), false);
     assert_eq!(after, 0, "RTP sent after close");
     assert_eq!(s.connection_state(), ConnectionState::Closed);
     assert!(peer_closed, "the receiver saw no close_notify");

@@ -154,6 +154,7 @@ pub use candidate::{
 };
 pub use config::{AgentConfig, IceTransportPolicy, TurnServer};
 pub use mdns::MdnsMode;
+pub(crate) use receive::same_addr;
 pub use relay::{Relay, Unwrapped};
 pub use report::{CheckFailure, PairCheckState, PairReport};
 pub use tcp::{

@@ -57,6 +57,23 @@ impl Agent {
         false
     }
 
+    /// Data on the selected pair, which the caller has already matched (a connection that
+    /// marked itself quiet on it, with the agent idle, direct and open since): accounted as
+    /// [`receive_selected`](Self::receive_selected) accounts it. `false`, with nothing done,
+    /// when there is no selected pair or the agent is disconnected (hearing from the peer
+    /// drives it, which only [`receive`](Self::receive) does).
+    #[inline(always)]
+    pub(crate) fn receive_on_selected(&mut self, now: Instant) -> bool {
+        match self.selected {
+            Some(s) if !self.live.disconnected => {
+                self.now = Some(now);
+                self.data_on(now, s);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// [`receive`](Self::receive) for any datagram.
     #[inline(never)]
     fn receive_any<'a>(&mut self, now: Instant, d: Datagram<'a>) -> Received<'a> {
@@ -640,7 +657,7 @@ impl Agent {
 /// `a == b`, with IPv4 (the common case) compared inline: `SocketAddr`'s own `eq` is a call
 /// per address on the per-datagram check of the selected pair.
 #[inline(always)]
-fn same_addr(a: &SocketAddr, b: &SocketAddr) -> bool {
+pub(crate) fn same_addr(a: &SocketAddr, b: &SocketAddr) -> bool {
     match (a, b) {
         (SocketAddr::V4(x), SocketAddr::V4(y)) => x.port() == y.port() && x.ip() == y.ip(),
         _ => a == b,

@@ -382,7 +382,7 @@ impl PeerConnection {
     /// Counters.
     pub fn stats(&self) -> PeerStats {
         let mut s = self.stats;
-        s.datagrams_sent += self.quiet_sent(None).packets_sent;
+        s.datagrams_sent += self.quiet_pending(None).packets_sent;
         s
     }
 
@@ -1047,12 +1047,17 @@ impl Protocol for PeerConnection {
     type Event = PeerEvent;
 
     fn handle_datagram(&mut self, now: Instant, d: Datagram<'_>) {
+        let kind = PacketKind::classify(d.contents);
+        if matches!(kind, PacketKind::Rtp | PacketKind::Rtcp)
+            && self.quiet_media(now, &d, kind == PacketKind::Rtcp)
+        {
+            return;
+        }
         self.unquiet();
         if self.mdns_handle_datagram(now, &d) {
             return;
         }
         self.stats.datagrams_received += 1;
-        let kind = PacketKind::classify(d.contents);
         let received = match kind {
             // STUN, and whatever a TURN server relays (Data indications are STUN, ChannelData
             // 64..=79): the agent consumes checks and unwraps relayed payloads. DTLS: RFC 8445

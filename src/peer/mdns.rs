@@ -155,17 +155,26 @@ impl PeerConnection {
 
     /// Takes `d` if it arrived on an mDNS socket or for the group; `false` leaves it to ICE.
     pub(super) fn mdns_handle_datagram(&mut self, now: Instant, d: &Datagram<'_>) -> bool {
-        let Some(mdns) = self.mdns.0.as_deref_mut().and_then(|s| s.mdns.as_mut()) else {
+        if !self.mdns_takes(d.destination) {
+            return false;
+        }
+        if let Some(mdns) = self.mdns.0.as_deref_mut().and_then(|s| s.mdns.as_mut()) {
+            mdns.handle_datagram(now, *d);
+        }
+        self.mdns_sync(now);
+        true
+    }
+
+    /// Whether a datagram to `destination` is mDNS's: a responder runs and it arrived on one
+    /// of its sockets or for the group (without one, the common case, a load).
+    #[inline]
+    pub(super) fn mdns_takes(&self, destination: SocketAddr) -> bool {
+        let Some(mdns) = self.mdns.0.as_deref().and_then(|s| s.mdns.as_ref()) else {
             return false;
         };
         let to_group =
-            crate::mdns::is_group(d.destination.ip()) && d.destination.port() == crate::mdns::PORT;
-        if !to_group && !mdns.config().sockets.contains(&d.destination) {
-            return false;
-        }
-        mdns.handle_datagram(now, *d);
-        self.mdns_sync(now);
-        true
+            crate::mdns::is_group(destination.ip()) && destination.port() == crate::mdns::PORT;
+        to_group || mdns.config().sockets.contains(&destination)
     }
 
     pub(super) fn mdns_handle_timeout(&mut self, now: Instant) {

@@ -15,8 +15,8 @@
 //! ICE checks, TURN refreshes and mDNS go before all of these (`poll_transmit`). When a full
 //! walk finds all of those idle on a direct selected pair, the connection is *quiet* until
 //! their first deadline ([`Quiet`]): polls go straight to 2.–4. (a forwarder polls once per
-//! packet per subscriber), and any entry point that could give them something to send ends
-//! it.
+//! packet per subscriber, a receiver after every datagram), and any entry point that could
+//! give them something to send ends it (SRTP and SRTCP arriving on the pair cannot).
 //!
 //! How media and SCTP share the path: they are two congestion controllers on one 5-tuple.
 //! SCTP keeps its own window (RFC 9260 §7: cwnd, slow start, fast recovery) and its bytes are
@@ -34,27 +34,33 @@ use std::time::Instant;
 use super::PeerConnection;
 use super::connection::SCTP_MTU;
 use super::stats::Counters;
+use crate::ice::same_addr;
 use crate::{Protocol, Transmit};
 
 /// What a full walk of `poll_transmit` found ahead of the secure path's records: no pump
 /// due, ICE (with no TURN relay), mDNS and DTLS with nothing to write before `until`, DTLS
 /// connected, the connection open, and the selected pair `local` -> `remote` (not relayed).
 ///
-/// Until `until`, or until anything but writing media, sending on a data channel or polling
-/// changes the connection (each such entry point clears it, and so does every datagram and
-/// timeout), `poll_transmit` goes straight to RTCP, RTP and SCTP. A forwarder polls once per
-/// packet per subscriber, and the checks it skips read some twenty cache lines spread over
-/// the connection: with more subscribers than a core's L1 holds, most of them missed. What
-/// it sends is counted here and added to the pair's and the connection's counters when the
-/// quiet ends (their readers add it meanwhile): two more cache lines a packet saved.
+/// Until `until`, or until anything but writing media, sending on a data channel, polling or
+/// media arriving on the pair changes the connection (each such entry point clears it, and so
+/// does every other datagram and every timeout), `poll_transmit` goes straight to RTCP, RTP
+/// and SCTP. A forwarder polls once per packet per subscriber, and the checks it skips read
+/// some twenty cache lines spread over the connection: with more subscribers than a core's
+/// L1 holds, most of them missed.
+///
+/// SRTP and SRTCP arriving on the pair keep it (see
+/// [`quiet_receive`](PeerConnection::quiet_receive)): media touches nothing ahead of the
+/// records, so a receiver that polls after every datagram stays on the short path too. What
+/// goes either way while quiet is counted here and added to the pair's and the connection's
+/// counters when the quiet ends (their readers add it meanwhile): two more cache lines a
+/// packet saved.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Quiet {
     until: Instant,
     local: SocketAddr,
     remote: SocketAddr,
-    /// Datagrams sent while quiet, and their bytes.
-    packets: u64,
-    bytes: u64,
+    /// Datagrams sent and received while quiet, and their bytes.
+    pending: Counters,
 }
 
 impl PeerConnection {
@@ -71,23 +77,54 @@ impl PeerConnection {
             );
             let n = self.poll_records(now, buf)?;
             if let Some(q) = &mut self.quiet {
-                q.packets += 1;
-                q.bytes += n as u64;
+                q.pending.packets_sent += 1;
+                q.pending.bytes_sent += n as u64;
             }
             return Some(Transmit::new(q.local, q.remote, n));
         }
         self.transmit_walk(now, buf)
     }
 
-    /// What the quiet state sent that the counters do not hold yet: in all (`on` `None`), or
-    /// on the pair `on`.
-    pub(super) fn quiet_sent(&self, on: Option<(SocketAddr, SocketAddr)>) -> Counters {
+    /// Takes a datagram of `len` bytes from `source` to `destination` that the caller found
+    /// to be SRTP or SRTCP for keyed media (the connection open) without ending the quiet
+    /// state, when it arrived on the quiet pair and no mDNS socket claims it: ICE's liveness
+    /// and the counters are kept as the full path keeps them; the caller hands it to media.
+    /// `false`, with nothing done: the full path (which ends the quiet state) takes it.
+    #[inline]
+    pub(super) fn quiet_receive(
+        &mut self,
+        now: Instant,
+        source: &SocketAddr,
+        destination: &SocketAddr,
+        len: usize,
+    ) -> bool {
+        let Some(q) = &self.quiet else {
+            return false;
+        };
+        if !(same_addr(&q.remote, source) && same_addr(&q.local, destination))
+            || self.mdns_takes(*destination)
+            || !self.ice.receive_on_selected(now)
+        {
+            return false;
+        }
+        debug_assert!(
+            (self.ice.selected_pair())
+                .is_some_and(|p| !p.relayed && (p.local, p.remote) == (*destination, *source)),
+            "quiet on a pair ICE has not selected"
+        );
+        self.stats.datagrams_received += 1;
+        if let Some(q) = &mut self.quiet {
+            q.pending.packets_received += 1;
+            q.pending.bytes_received += len as u64;
+        }
+        true
+    }
+
+    /// What the quiet state sent and received that the counters do not hold yet: in all
+    /// (`on` `None`), or on the pair `on`.
+    pub(super) fn quiet_pending(&self, on: Option<(SocketAddr, SocketAddr)>) -> Counters {
         match self.quiet {
-            Some(q) if on.is_none_or(|pair| pair == (q.local, q.remote)) => Counters {
-                packets_sent: q.packets,
-                bytes_sent: q.bytes,
-                ..Counters::default()
-            },
+            Some(q) if on.is_none_or(|pair| pair == (q.local, q.remote)) => q.pending,
             _ => Counters::default(),
         }
     }
@@ -106,11 +143,10 @@ impl PeerConnection {
     #[inline(never)]
     fn end_quiet(&mut self) {
         if let Some(q) = self.quiet.take()
-            && q.packets > 0
+            && q.pending != Counters::default()
         {
-            self.traffic
-                .sent_many(q.local, q.remote, q.packets, q.bytes);
-            self.stats.datagrams_sent += q.packets;
+            self.traffic.add(q.local, q.remote, q.pending);
+            self.stats.datagrams_sent += q.pending.packets_sent;
         }
     }
 
@@ -253,8 +289,7 @@ impl PeerConnection {
                 until,
                 local,
                 remote,
-                packets: 0,
-                bytes: 0,
+                pending: Counters::default(),
             });
         }
     }

@@ -116,6 +116,13 @@ impl Traffic {
         c.bytes_sent += bytes;
     }
 
+    /// Adds `c`, all of it on the pair `local` -> `remote`.
+    pub fn add(&mut self, local: SocketAddr, remote: SocketAddr, c: Counters) {
+        self.transport = self.transport.plus(c);
+        let p = self.pair(local, remote);
+        *p = p.plus(c);
+    }
+
     pub fn received(&mut self, local: SocketAddr, remote: SocketAddr, len: usize) {
         self.transport.packets_received += 1;
         self.transport.bytes_received += len as u64;
@@ -377,7 +384,7 @@ impl PeerConnection {
                 .find(|(k, _)| *k == (p.local_socket, p.remote_addr))
                 .map(|(_, c)| *c)
                 .unwrap_or_default()
-                .plus(self.quiet_sent(Some((p.local_socket, p.remote_addr))));
+                .plus(self.quiet_pending(Some((p.local_socket, p.remote_addr))));
             candidate_pairs.push(CandidatePairStats {
                 id,
                 transport_id: TRANSPORT_ID.into(),
@@ -445,7 +452,7 @@ impl PeerConnection {
             },
             transport: TransportStats {
                 id: TRANSPORT_ID.into(),
-                counters: t.transport.plus(self.quiet_sent(None)),
+                counters: t.transport.plus(self.quiet_pending(None)),
                 ice_role: if self.ice.is_controlling() {
                     "controlling"
                 } else {
