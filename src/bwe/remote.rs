@@ -96,6 +96,10 @@ pub struct RemoteEstimator {
     latest_us: i64,
     /// The last arrival instant and its microseconds since the epoch.
     last_now: Option<(Instant, i64)>,
+    /// The instant and stream of the last packet, when after it the detector was steady and
+    /// the update at that instant done: more of that batch skips what it already did (see
+    /// [`on_packet`](Self::on_packet)).
+    settled: Option<(Instant, u32)>,
     first_us: Option<i64>,
     /// The last abs-send-time seen and its unwrapped value, in abs-send-time units.
     last_abs: Option<(u32, i64)>,
@@ -128,6 +132,7 @@ impl RemoteEstimator {
             epoch: None,
             latest_us: 0,
             last_now: None,
+            settled: None,
             first_us: None,
             last_abs: None,
             inter_arrival: InterArrival::default(),
@@ -146,28 +151,27 @@ impl RemoteEstimator {
 
     /// The round-trip time, when the receiver knows it (from RTCP); it paces decreases.
     pub fn set_rtt(&mut self, rtt: Duration) {
+        self.settled = None;
         self.aimd
             .set_rtt(i64::try_from(rtt.as_micros()).unwrap_or(i64::MAX));
     }
 
     /// One received packet: when it arrived, its 24-bit abs-send-time, its size in bytes and
     /// its SSRC. Arrival times that go back are taken as the latest one.
+    ///
+    /// Returns whether [`poll_timeout`](Self::poll_timeout) may have moved: `false` for more
+    /// of a receive batch (the instant and stream of the packet before, no group completed,
+    /// the detector steady), which changes nothing a deadline depends on.
     #[inline]
-    pub fn on_packet(&mut self, now: Instant, abs_send_time: u32, size: usize, ssrc: u32) {
-        let epoch = *self.epoch.get_or_insert(now);
-        let us = match self.last_now {
-            // A receive batch shares its instant: converted once.
-            Some((at, us)) if at == now => us,
-            _ => {
-                let us = i64::try_from(now.saturating_duration_since(epoch).as_micros())
-                    .unwrap_or(i64::MAX);
-                self.last_now = Some((now, us));
-                us
-            }
+    pub fn on_packet(&mut self, now: Instant, abs_send_time: u32, size: usize, ssrc: u32) -> bool {
+        // More of the same batch: its arrival is converted, its stream noted, and the update
+        // at its instant done (a steady update is one per instant: its gates stay shut).
+        let settled = self.settled.is_some_and(|(at, s)| at == now && s == ssrc);
+        let us = if settled {
+            self.latest_us
+        } else {
+            self.arrival_us(now)
         };
-        let us = us.max(self.latest_us);
-        self.latest_us = us;
-        let first = *self.first_us.get_or_insert(us);
 
         let abs = abs_send_time & ABS_MASK;
         let unwrapped = match self.last_abs {
@@ -192,12 +196,38 @@ impl RemoteEstimator {
         // No datagram is larger; a bigger claim must not overflow the rate.
         let size = size.min(65_535) as u64;
         self.incoming.on_acked(us, size);
-        self.note_ssrc(ssrc, us);
-
-        if let Some(d) = self.inter_arrival.push(send_us, us, size) {
+        let grouped = self.inter_arrival.push(send_us, us, size);
+        if settled && grouped.is_none() {
+            return false;
+        }
+        if let Some(d) = grouped {
             self.on_group(&d);
         }
+        self.note_ssrc(ssrc, us);
+        let first = *self.first_us.get_or_insert(us);
         self.update(us, first);
+        self.settled = (self.detector.usage() != Usage::Overusing).then_some((now, ssrc));
+        true
+    }
+
+    /// `now` in microseconds since the first packet, never before the latest: converted once
+    /// per instant, and kept as the latest.
+    #[inline]
+    fn arrival_us(&mut self, now: Instant) -> i64 {
+        let epoch = *self.epoch.get_or_insert(now);
+        let us = match self.last_now {
+            // A receive batch shares its instant: converted once.
+            Some((at, us)) if at == now => us,
+            _ => {
+                let us = i64::try_from(now.saturating_duration_since(epoch).as_micros())
+                    .unwrap_or(i64::MAX);
+                self.last_now = Some((now, us));
+                us
+            }
+        };
+        let us = us.max(self.latest_us);
+        self.latest_us = us;
+        us
     }
 
     /// A completed group through the trendline and detector: once per group, not per packet,
@@ -404,6 +434,59 @@ mod tests {
             }
         }
         (est, rembs, trace)
+    }
+
+    /// Packets that arrive in batches (each batch at one instant, as a receive loop hands
+    /// them over) through a bottleneck half the send rate, from two streams taking turns in
+    /// runs: the estimator that skips what a batch already did (`settled`) says at every
+    /// packet what one doing all of it for each packet says (usage, estimate, deadline, and
+    /// every REMB), through overuse and back.
+    #[test]
+    fn a_batch_at_one_instant_estimates_as_packet_by_packet() {
+        let t0 = crate::test_clock::t0();
+        let mut fast = RemoteEstimator::new(RembConfig::default());
+        let mut full = RemoteEstimator::new(RembConfig::default());
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut free_us = 0u64;
+        let (mut moved, mut kept) = (0, 0);
+        for i in 0..60_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // 2 Mbit/s of 1,200-byte packets (4.8 ms apart, stamped up to 12 ms late, so some
+            // out of order: groups then end inside a batch) into 1.5 Mbit/s with 20 ms of
+            // propagation; after 4,000 packets the sender halves its rate.
+            let sent_us = if i < 4_000 {
+                i * 4_800
+            } else {
+                4_000 * 4_800 + (i - 4_000) * 9_600
+            } + x % 12_000;
+            free_us = free_us.max(sent_us) + 6_400;
+            // Handed over every 50 ms (a slow receive loop's turn): a batch per instant.
+            let arrival_us = (free_us + 20_000).div_ceil(50_000) * 50_000;
+            let at = t0 + Duration::from_micros(arrival_us);
+            let ssrc = if (i / 16) % 3 == 0 { 7 } else { 9 };
+            let size = 1_100 + (x >> 40) as usize % 200;
+            let abs = abs_of(sent_us);
+            full.settled = None;
+            full.on_packet(at, abs, size, ssrc);
+            if fast.on_packet(at, abs, size, ssrc) {
+                moved += 1;
+            } else {
+                kept += 1;
+            }
+            assert_eq!(fast.usage(), full.usage(), "packet {i}");
+            assert_eq!(fast.estimate(), full.estimate(), "packet {i}");
+            assert_eq!(fast.poll_timeout(), full.poll_timeout(), "packet {i}");
+            if x.is_multiple_of(5) {
+                assert_eq!(fast.poll_remb(at), full.poll_remb(at), "packet {i}");
+            }
+        }
+        assert!(full.estimate().is_some());
+        assert!(
+            kept > 10_000 && moved > 10_000,
+            "{kept} kept, {moved} moved"
+        );
     }
 
     #[test]

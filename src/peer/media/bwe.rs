@@ -267,8 +267,12 @@ impl Bwe {
             && let Some(&[a, b, c]) = pkt.extension(id)
         {
             let abs = u32::from_be_bytes([0, a, b, c]);
-            self.remote.on_packet(now, abs, pkt.len(), pkt.ssrc());
-            self.remote.poll_timeout()
+            let moved = self.remote.on_packet(now, abs, pkt.len(), pkt.ssrc());
+            if moved {
+                self.remote.poll_timeout()
+            } else {
+                None
+            }
         } else {
             None
         }
