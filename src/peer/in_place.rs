@@ -57,35 +57,14 @@ impl PeerConnection {
         destination: SocketAddr,
         contents: &'a mut [u8],
     ) -> Option<InPlaceRtp<'a>> {
-        let d = Datagram {
-            source,
-            destination,
-            contents: &*contents,
-        };
         let keyed = !self.closed
             && self.events.is_empty()
             && self.media.get().is_some_and(|m| m.srtp.is_some());
-        if !PacketKind::is_rtp(d.contents) || !keyed {
-            self.handle_datagram(now, d);
+        let quiet = keyed
+            && PacketKind::is_rtp(contents)
+            && self.quiet_receive(now, &source, &destination, contents.len());
+        if !quiet && !self.receive_loud(now, source, destination, contents, keyed) {
             return None;
-        }
-        if !self.quiet_receive(now, &source, &destination, contents.len()) {
-            self.unquiet();
-            if self.mdns_handle_datagram(now, &d) {
-                return None;
-            }
-            self.stats.datagrams_received += 1;
-            if !self
-                .ice
-                .receive_selected(now, &source, &destination, d.contents)
-            {
-                let received = self.ice.receive(now, d);
-                if !matches!(received, Received::Data(b) if std::ptr::eq(b, d.contents)) {
-                    self.after_ice(now, d, PacketKind::Rtp, Some(received));
-                    return None;
-                }
-            }
-            self.traffic.received(destination, source, contents.len());
         }
         let m = self.media.get_mut()?;
         let got = m.receive_in_place(now, contents, &mut self.events);
@@ -101,6 +80,47 @@ impl PeerConnection {
 }
 
 impl PeerConnection {
+    /// [`handle_datagram_in_place`](Self::handle_datagram_in_place) for a datagram the quiet
+    /// state does not take: whether it is SRTP for keyed media (`keyed`) that ICE took on a
+    /// pair it vouches for, accounted and left to decrypt in place; else it went the way of
+    /// [`handle_datagram`](Protocol::handle_datagram) and `false`.
+    #[inline(never)]
+    fn receive_loud(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: &[u8],
+        keyed: bool,
+    ) -> bool {
+        let d = Datagram {
+            source,
+            destination,
+            contents,
+        };
+        if !keyed || !PacketKind::is_rtp(contents) {
+            self.handle_datagram(now, d);
+            return false;
+        }
+        self.unquiet();
+        if self.mdns_handle_datagram(now, &d) {
+            return false;
+        }
+        self.stats.datagrams_received += 1;
+        if !self
+            .ice
+            .receive_selected(now, &source, &destination, contents)
+        {
+            let received = self.ice.receive(now, d);
+            if !matches!(received, Received::Data(b) if std::ptr::eq(b, contents)) {
+                self.after_ice(now, d, PacketKind::Rtp, Some(received));
+                return false;
+            }
+        }
+        self.traffic.received(destination, source, contents.len());
+        true
+    }
+
     /// `handle_datagram`'s shortcut for SRTP (`rtcp` false) or SRTCP arriving on the quiet
     /// pair of an open connection with keyed media (see `quiet_receive`): straight to media,
     /// the quiet state kept. `false`, with nothing done: the full path takes it.

@@ -90,7 +90,7 @@ impl PeerConnection {
     /// state, when it arrived on the quiet pair and no mDNS socket claims it: ICE's liveness
     /// and the counters are kept as the full path keeps them; the caller hands it to media.
     /// `false`, with nothing done: the full path (which ends the quiet state) takes it.
-    #[inline]
+    #[inline(always)]
     pub(super) fn quiet_receive(
         &mut self,
         now: Instant,

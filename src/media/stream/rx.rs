@@ -229,6 +229,10 @@ pub struct StreamRx {
     /// The last SR: its NTP middle bits and when it arrived.
     last_sr: Option<(u32, Instant)>,
     next_report: Option<Instant>,
+    /// A received packet brought [`poll_timeout`](StreamRx::poll_timeout) forward (the first
+    /// report scheduled, a NACK due): what [`take_deadline_moved`](StreamRx::take_deadline_moved)
+    /// tells and clears.
+    deadline_moved: bool,
     keyframe_pending: Option<Instant>,
     last_keyframe_request: Option<Instant>,
     fir_seq: u8,
@@ -251,6 +255,7 @@ impl StreamRx {
             jitter_q4: 0,
             last_sr: None,
             next_report: None,
+            deadline_moved: false,
             keyframe_pending: None,
             last_keyframe_request: None,
             fir_seq: 0,
@@ -385,8 +390,21 @@ impl StreamRx {
             // RFC 3550 §6.3.6: the first report after half the minimum interval.
             let first = randomized(&mut self.rng, self.config.report_interval / 2);
             self.next_report = Some(now + first);
+            self.deadline_moved = true;
         }
         verdict
+    }
+
+    /// Whether a packet received since the last call brought
+    /// [`poll_timeout`](Self::poll_timeout) forward, and clears it: a receive path folds the
+    /// stream's deadline into its own only then (in order, once per stream: the first report).
+    #[inline(always)]
+    pub fn take_deadline_moved(&mut self) -> bool {
+        if self.deadline_moved {
+            self.deadline_moved = false;
+            return true;
+        }
+        false
     }
 
     /// RFC 3550 A.1 `update_seq`, returning the extended sequence number.
@@ -511,6 +529,7 @@ impl StreamRx {
         let dropped = self.missing.drop_up_to(ext.saturating_sub(WINDOW));
         self.stats.nack_gave_up += u64::from(dropped);
         self.nack_due = Some(self.nack_due.map_or(due, |d| d.min(due)));
+        self.deadline_moved = true;
     }
 
     fn bit(ext: u64) -> (usize, u64) {

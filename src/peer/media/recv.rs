@@ -307,7 +307,9 @@ impl Media {
             self.counters.duplicates += 1;
             return None;
         }
-        self.due = earliest(self.due, rx.poll_timeout());
+        if rx.take_deadline_moved() {
+            self.due = earliest(self.due, rx.poll_timeout());
+        }
         if rtx {
             self.counters.rtx_received += 1;
         }
