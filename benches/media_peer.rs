@@ -8,7 +8,10 @@
 //!   one SRTP unprotect (target 1.3x);
 //! - receive in place: the same work through `handle_datagram_in_place`, which decrypts in
 //!   the datagram's own buffer and hands the packet back borrowed from it (no receive chunk,
-//!   no `Bytes`, no event), alternated with the row above in the same batches.
+//!   no `Bytes`, no event), alternated with the row above in the same batches;
+//! - receive in place + `poll_transmit` drained after each datagram, as a driver's turn does
+//!   (nothing is due, so each poll answers `None`): what a receiving connection costs in a
+//!   real loop, where the poll after a media datagram finds the connection still quiet.
 //!
 //! `cargo bench --bench media_peer` prints the table; each figure is the best of several rounds
 //! of 20,000 packets of 1,100 bytes, wall and CPU time (this thread's, from the kernel).
@@ -268,15 +271,22 @@ fn main() {
         let Received {
             ours,
             in_place,
+            polled,
             raw,
             into,
             paired,
             in_place_paired,
+            polled_paired,
         } = warm_receive(&mut s);
         let name = format!("receive, batches of {BATCH} warm datagrams");
         batch_row(&name, "unprotect", ours, raw, into, paired);
         let name = format!("receive in place (handle_datagram_in_place), batches of {BATCH}");
         batch_row(&name, "unprotect", in_place, raw, into, in_place_paired);
+        let name = format!(
+            "receive in place + poll_transmit after each datagram (a driver's turn), batches \
+             of {BATCH}"
+        );
+        batch_row(&name, "unprotect", polled, raw, into, polled_paired);
     }
     if args.runs("send") {
         let (ours, raw, into, paired) = warm_send(&mut s);
@@ -726,21 +736,57 @@ fn fan_out(s: &mut Setup, copying: bool) {
 /// Datagrams per batch in [`warm_receive`].
 const BATCH: usize = 256;
 
-/// The receive rows' best batches (wall and CPU per packet): ours through `handle_datagram`
-/// and through `handle_datagram_in_place`, raw unprotect in place and into a second buffer;
-/// and for each of ours the median over the batches of ours over raw in place by CPU time.
+/// The receive rows' best batches (wall and CPU per packet): ours through `handle_datagram`,
+/// through `handle_datagram_in_place`, and through it with `poll_transmit` drained after each
+/// datagram as a driver does; raw unprotect in place and into a second buffer; and for each
+/// of ours the median over the batches of ours over raw in place by CPU time.
 struct Received {
     ours: Best,
     in_place: Best,
+    polled: Best,
     raw: Best,
     into: Best,
     paired: f64,
     in_place_paired: f64,
+    polled_paired: f64,
+}
+
+/// `b` takes each of `datagrams` through `handle_datagram_in_place` and drains its events,
+/// then, with `poll` (a buffer), drains `poll_transmit` as a driver's turn does; every packet
+/// must come back in place. The time it took.
+fn in_place_batch(
+    b: &mut PeerConnection,
+    now: Instant,
+    datagrams: &mut [(Option<Transmit>, Vec<u8>)],
+    mut poll: Option<&mut [u8]>,
+) -> Cost {
+    let mut in_place = 0;
+    let n = datagrams.len();
+    let cost = timed(|| {
+        for (t, bytes) in datagrams.iter_mut() {
+            let t = t.unwrap();
+            let d = &mut bytes[..t.len];
+            if let Some(p) = b.handle_datagram_in_place(now, t.source, t.destination, d) {
+                std::hint::black_box(p.packet);
+                in_place += 1;
+            }
+            // An application drains its events between datagrams (none here).
+            while b.poll_event().is_some() {}
+            // Nothing is due here (the receiver's reports wait for their interval): every
+            // poll answers `None`.
+            if let Some(buf) = poll.as_deref_mut() {
+                while b.poll_transmit(now, buf).is_some() {}
+            }
+        }
+    });
+    assert_eq!(in_place, n, "every packet was handed back in place");
+    cost
 }
 
 /// Receive (through `handle_datagram` + `poll_event`, then through
-/// `handle_datagram_in_place` + `poll_event`) and raw unprotect, each on a batch of datagrams
-/// made just before it; each of ours against the raw batch run right after both.
+/// `handle_datagram_in_place` + `poll_event`, then the same with `poll_transmit` drained) and
+/// raw unprotect, each on a batch of datagrams made just before it; each of ours against the
+/// raw batch run right after them.
 fn warm_receive(s: &mut Setup) -> Received {
     let (a, b, now, seq, datagrams, rounds) = s.parts();
     let key = [7u8; 16];
@@ -756,12 +802,15 @@ fn warm_receive(s: &mut Setup) -> Received {
     let mut r = Received {
         ours: Best::NONE,
         in_place: Best::NONE,
+        polled: Best::NONE,
         raw: Best::NONE,
         into: Best::NONE,
         paired: 0.0,
         in_place_paired: 0.0,
+        polled_paired: 0.0,
     };
-    let (mut ratios, mut in_place_ratios) = (Vec::new(), Vec::new());
+    let (mut ratios, mut in_place_ratios, mut polled_ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let mut out = vec![0u8; 1500];
     let mut raw_seq = 0u16;
     for round in 0..rounds * 16 {
         send_batch(a, b, *now, seq, &mut datagrams[..BATCH]);
@@ -778,20 +827,9 @@ fn warm_receive(s: &mut Setup) -> Received {
         });
         assert_eq!(got, BATCH, "every packet arrived");
         send_batch(a, b, *now, seq, &mut datagrams[..BATCH]);
-        let mut in_place = 0;
-        let borrowed = timed(|| {
-            for (t, bytes) in &mut datagrams[..BATCH] {
-                let t = t.unwrap();
-                let d = &mut bytes[..t.len];
-                if let Some(p) = b.handle_datagram_in_place(*now, t.source, t.destination, d) {
-                    std::hint::black_box(p.packet);
-                    in_place += 1;
-                }
-                // An application drains its events between datagrams (none here).
-                while b.poll_event().is_some() {}
-            }
-        });
-        assert_eq!(in_place, BATCH, "every packet was handed back in place");
+        let borrowed = in_place_batch(b, *now, &mut datagrams[..BATCH], None);
+        send_batch(a, b, *now, seq, &mut datagrams[..BATCH]);
+        let turns = in_place_batch(b, *now, &mut datagrams[..BATCH], Some(&mut out));
         for (len, out) in raw.iter_mut() {
             let n = rtp(out, raw_seq);
             raw_seq = raw_seq.wrapping_add(1);
@@ -812,10 +850,12 @@ fn warm_receive(s: &mut Setup) -> Received {
         if round > 0 {
             r.ours.keep(ours, BATCH);
             r.in_place.keep(borrowed, BATCH);
+            r.polled.keep(turns, BATCH);
             r.raw.keep(theirs, BATCH);
             r.into.keep(out_of_place, BATCH);
             ratios.push(ours.cpu.as_secs_f64() / theirs.cpu.as_secs_f64());
             in_place_ratios.push(borrowed.cpu.as_secs_f64() / theirs.cpu.as_secs_f64());
+            polled_ratios.push(turns.cpu.as_secs_f64() / theirs.cpu.as_secs_f64());
         }
         if round % 16 == 15 {
             let step = *now + Duration::from_millis(200);
@@ -824,5 +864,6 @@ fn warm_receive(s: &mut Setup) -> Received {
     }
     r.paired = median(ratios);
     r.in_place_paired = median(in_place_ratios);
+    r.polled_paired = median(polled_ratios);
     r
 }
