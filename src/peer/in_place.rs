@@ -57,9 +57,7 @@ impl PeerConnection {
         destination: SocketAddr,
         contents: &'a mut [u8],
     ) -> Option<InPlaceRtp<'a>> {
-        let keyed = !self.closed
-            && self.events.is_empty()
-            && self.media.get().is_some_and(|m| m.srtp.is_some());
+        let keyed = self.events.is_empty() && self.media_keyed();
         let quiet = keyed
             && PacketKind::is_rtp(contents)
             && self.quiet_receive(now, &source, &destination, contents.len());
@@ -77,9 +75,13 @@ impl PeerConnection {
             packet: &contents[..len],
         })
     }
-}
 
-impl PeerConnection {
+    /// Open, with SRTP keyed for media: where SRTP and SRTCP may go straight to media.
+    #[inline]
+    fn media_keyed(&self) -> bool {
+        !self.closed && self.media.get().is_some_and(|m| m.srtp.is_some())
+    }
+
     /// [`handle_datagram_in_place`](Self::handle_datagram_in_place) for a datagram the quiet
     /// state does not take: whether it is SRTP for keyed media (`keyed`) that ICE took on a
     /// pair it vouches for, accounted and left to decrypt in place; else it went the way of
@@ -127,8 +129,7 @@ impl PeerConnection {
     #[inline]
     pub(super) fn quiet_media(&mut self, now: Instant, d: &Datagram<'_>, rtcp: bool) -> bool {
         if self.quiet.is_none()
-            || self.closed
-            || self.media.get().is_none_or(|m| m.srtp.is_none())
+            || !self.media_keyed()
             || !self.quiet_receive(now, &d.source, &d.destination, d.contents.len())
         {
             return false;

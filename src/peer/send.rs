@@ -129,9 +129,10 @@ impl PeerConnection {
         }
     }
 
-    /// Ends the quiet state (see [`Quiet`]): what it sent is counted where every other
-    /// datagram is. Every entry point but writing media, channel sends and polling calls it
-    /// (per received datagram: inline, and a load when not quiet).
+    /// Ends the quiet state (see [`Quiet`]): what it sent and received is counted where every
+    /// other datagram is. Every entry point but writing media, channel sends, polling and media
+    /// arriving on the quiet pair calls it (per received datagram: inline, and a load when not
+    /// quiet).
     #[inline]
     pub(super) fn unquiet(&mut self) {
         if self.quiet.is_some() {

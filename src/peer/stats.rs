@@ -40,6 +40,7 @@ pub struct Counters {
 
 impl Counters {
     /// These and `m`.
+    #[inline]
     pub(crate) fn plus(self, m: Counters) -> Counters {
         Counters {
             packets_sent: self.packets_sent + m.packets_sent,
@@ -108,27 +109,32 @@ impl Traffic {
     }
 
     /// Counts `packets` datagrams of `bytes` in all sent from `local` to `remote`.
+    #[inline]
     pub fn sent_many(&mut self, local: SocketAddr, remote: SocketAddr, packets: u64, bytes: u64) {
-        self.transport.packets_sent += packets;
-        self.transport.bytes_sent += bytes;
-        let c = self.pair(local, remote);
-        c.packets_sent += packets;
-        c.bytes_sent += bytes;
+        let sent = Counters {
+            packets_sent: packets,
+            bytes_sent: bytes,
+            ..Counters::default()
+        };
+        self.add(local, remote, sent);
+    }
+
+    /// Counts a datagram of `len` bytes received on `local` from `remote`.
+    pub fn received(&mut self, local: SocketAddr, remote: SocketAddr, len: usize) {
+        let received = Counters {
+            packets_received: 1,
+            bytes_received: len as u64,
+            ..Counters::default()
+        };
+        self.add(local, remote, received);
     }
 
     /// Adds `c`, all of it on the pair `local` -> `remote`.
+    #[inline]
     pub fn add(&mut self, local: SocketAddr, remote: SocketAddr, c: Counters) {
         self.transport = self.transport.plus(c);
         let p = self.pair(local, remote);
         *p = p.plus(c);
-    }
-
-    pub fn received(&mut self, local: SocketAddr, remote: SocketAddr, len: usize) {
-        self.transport.packets_received += 1;
-        self.transport.bytes_received += len as u64;
-        let c = self.pair(local, remote);
-        c.packets_received += 1;
-        c.bytes_received += len as u64;
     }
 }
 
